@@ -1,0 +1,307 @@
+"""The project config: one typed model that every stage, flow form and CLI command reads.
+
+A project is a folder with an `annoflow.toml`; relative paths inside it resolve against that folder.
+Flows accept the same model as a parameter, so the Prefect UI renders it as a form and the server
+rejects values the model rejects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tasks.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILE",
+    "DataKind",
+    "TaskKind",
+    "SourceFormat",
+    "SourceConfig",
+    "IngestConfig",
+    "LabelingFunctionConfig",
+    "ModelConfig",
+    "PrelabelConfig",
+    "QueueBackend",
+    "QueueConfig",
+    "OverlapPolicy",
+    "OverlapConfig",
+    "GoldConfig",
+    "AggregationMethod",
+    "ConsensusConfig",
+    "ValidationConfig",
+    "ExportFormat",
+    "ExportConfig",
+    "StateConfig",
+    "ProjectConfig",
+    "load_config",
+    "validate_config",
+    "find_config",
+]
+
+CONFIG_FILE = "annoflow.toml"
+
+
+class _Section(BaseModel):
+    """Unknown keys are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+class DataKind(StrEnum):
+    text = "text"
+    image = "image"
+    audio = "audio"
+
+
+class TaskKind(StrEnum):
+    single_label = "single_label"
+    multi_label = "multi_label"
+
+
+class SourceFormat(StrEnum):
+    auto = "auto"
+    jsonl = "jsonl"
+    csv = "csv"
+    parquet = "parquet"
+    folder = "folder"
+
+
+class SourceConfig(_Section):
+    """One input: a file, a glob, a folder of media/text files, or an HTTP(S) URL of a file."""
+
+    path: str = Field(description="File path, glob, folder, or http(s) URL; relative to the project folder.")
+    format: SourceFormat = Field(SourceFormat.auto, description="Detected from the extension when 'auto'.")
+    text_field: str = Field("text", description="Column holding the text payload (text projects, tabular files).")
+    uri_field: str | None = Field(
+        None, description="Column holding a media path/URL (image/audio projects given as a table)."
+    )
+    name: str | None = Field(None, description="Name recorded as the items' source; defaults to the path.")
+
+
+class IngestConfig(_Section):
+    batch_rows: int = Field(262_144, ge=1_000, description="Rows per Arrow batch written in one transaction.")
+    max_payload_bytes: int = Field(100_000, ge=1, description="Longer text payloads are quarantined.")
+    max_media_bytes: int = Field(50_000_000, ge=1, description="Larger media files are quarantined.")
+
+
+class LabelingFunctionConfig(_Section):
+    name: str = Field(description="Unique name; becomes the source id `lf:<name>`.")
+    sql: str | None = Field(None, description="DuckDB expression over the items table returning a label or NULL.")
+    python: str | None = Field(None, description="`module:function` of a Python labeling function.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "LabelingFunctionConfig":
+        if (self.sql is None) == (self.python is None):
+            raise ValueError(f"labeling function {self.name!r} needs exactly one of 'sql' or 'python'")
+        return self
+
+
+class ModelConfig(_Section):
+    name: str = Field(description="Unique name; becomes the source id `model:<name>`.")
+    kind: str = Field("sklearn", description="'sklearn' (trained on the project's labels) or 'http'.")
+    url: str | None = Field(None, description="Endpoint for kind 'http'.")
+    batch_size: int = Field(256, ge=1)
+    concurrency: int = Field(4, ge=1)
+    timeout_seconds: float = Field(30.0, gt=0)
+    min_train_labels: int = Field(20, ge=2, description="Train the sklearn model once this many labels exist.")
+
+
+class PrelabelConfig(_Section):
+    labeling_functions: list[LabelingFunctionConfig] = Field(default_factory=list)
+    models: list[ModelConfig] = Field(default_factory=list)
+    target_precision: float = Field(0.95, gt=0, le=1, description="Auto-accept only where precision meets this.")
+    audit_rate: float = Field(0.05, ge=0, le=1, description="Share of auto-accepted items still sent to humans.")
+
+
+class QueueBackend(StrEnum):
+    builtin = "builtin"
+    label_studio = "label_studio"
+
+
+class QueueConfig(_Section):
+    backend: QueueBackend = QueueBackend.builtin
+    url: str = Field("http://127.0.0.1:8765", description="Base URL of the annotation app or Label Studio.")
+    token_env: str = Field("ANNOFLOW_QUEUE_TOKEN", description="Environment variable holding the admin/API token.")
+    lease_seconds: int = Field(600, ge=10, description="A task not submitted within this time goes back to the queue.")
+    show_prelabels: bool = Field(True, description="Show machine pre-labels as suggestions (never on gold/audits).")
+    push_batch: int = Field(5_000, ge=1)
+
+
+class OverlapPolicy(StrEnum):
+    fixed = "fixed"
+    adaptive = "adaptive"
+
+
+class OverlapConfig(_Section):
+    policy: OverlapPolicy = OverlapPolicy.adaptive
+    initial: int = Field(2, ge=1, description="Annotators per item in the first round (adaptive) or always (fixed).")
+    max: int = Field(5, ge=1, description="After this many human votes an unresolved item goes to adjudication.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "OverlapConfig":
+        if self.max < self.initial:
+            raise ValueError(f"overlap.max ({self.max}) must be >= overlap.initial ({self.initial})")
+        return self
+
+
+class GoldConfig(_Section):
+    path: str | None = Field(None, description="CSV/JSONL/Parquet with the known answers for some items.")
+    key_field: str = Field("text", description="Column identifying the item (same field as the source payload).")
+    label_field: str = Field("label", description="Column holding the true label.")
+    rate: float = Field(0.1, ge=0, le=1, description="Share of an annotator's tasks that are hidden gold.")
+    min_per_annotator: int = Field(3, ge=0)
+    ban_below: float = Field(0.6, ge=0, le=1, description="Ban a source whose accuracy upper bound is below this.")
+    min_answers_for_ban: int = Field(5, ge=1)
+
+
+class AggregationMethod(StrEnum):
+    majority_vote = "majority_vote"
+    weighted_majority_vote = "weighted_majority_vote"
+    dawid_skene = "dawid_skene"
+    one_coin_dawid_skene = "one_coin_dawid_skene"
+    glad = "glad"
+    label_model = "label_model"
+
+
+class ConsensusConfig(_Section):
+    method: AggregationMethod = AggregationMethod.label_model
+    target_confidence: float = Field(0.9, gt=0, le=1, description="Posterior needed to call an item resolved.")
+    max_iter: int = Field(100, ge=1)
+    tol: float = Field(1e-6, gt=0)
+
+
+class ValidationConfig(_Section):
+    min_mean_confidence: float = Field(0.8, ge=0, le=1)
+    min_agreement: float = Field(0.0, ge=-1, le=1, description="Minimum Krippendorff's alpha to publish.")
+    min_gold_accuracy: float = Field(0.8, ge=0, le=1)
+    max_label_shift: float = Field(0.2, ge=0, le=1, description="Max total-variation distance to the parent version.")
+
+
+class ExportFormat(StrEnum):
+    parquet = "parquet"
+    jsonl = "jsonl"
+    csv = "csv"
+    label_studio = "label_studio"
+
+
+class ExportConfig(_Section):
+    formats: list[ExportFormat] = Field(default_factory=lambda: [ExportFormat.parquet])
+    splits: dict[str, float] | None = Field(None, description="e.g. {train = 0.8, validation = 0.1, test = 0.1}")
+    dir: str | None = Field(None, description="Where versions are written; default <state.dir>/exports.")
+
+    @field_validator("splits")
+    @classmethod
+    def _sum_to_one(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None and abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"split shares must sum to 1, got {sum(v.values())}")
+        return v
+
+
+class StateConfig(_Section):
+    dir: str = Field(".annoflow", description="Folder for the database and everything else the pipeline keeps.")
+    database: str = Field("annoflow.duckdb", description="DuckDB file name inside `dir` (or an absolute path).")
+    lock_wait_seconds: float = Field(60.0, ge=0, description="How long to wait for another writer before failing.")
+
+
+class ProjectConfig(_Section):
+    """A whole annotation project. `root` is the folder relative paths resolve against."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    data_kind: DataKind = DataKind.text
+    task_kind: TaskKind = TaskKind.single_label
+    labels: list[str] = Field(min_length=2, description="The label set, in display order.")
+    instructions: str = ""
+    sources: list[SourceConfig] = Field(default_factory=list)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    prelabel: PrelabelConfig = Field(default_factory=PrelabelConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
+    overlap: OverlapConfig = Field(default_factory=OverlapConfig)
+    gold: GoldConfig = Field(default_factory=GoldConfig)
+    consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    root: str = Field(".", description="Project folder; set from the config file's location.")
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, v: list[str]) -> list[str]:
+        dupes = sorted({x for x in v if v.count(x) > 1})
+        if dupes:
+            raise ValueError(f"labels must be unique, repeated: {dupes}")
+        if any(not x.strip() for x in v):
+            raise ValueError("labels must be non-empty strings")
+        return v
+
+    def path(self, p: str) -> Path:
+        """Resolve a project-relative path (URLs are returned unchanged by callers, not here)."""
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else (Path(self.root) / q)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path(self.state.dir)
+
+    @property
+    def db_path(self) -> Path:
+        db = Path(self.state.database).expanduser()
+        return db if db.is_absolute() else self.state_dir / db
+
+    @property
+    def export_dir(self) -> Path:
+        return self.path(self.export.dir) if self.export.dir else self.state_dir / "exports"
+
+    def config_hash(self) -> str:
+        """Hash of everything that affects results (not where state lives), recorded in manifests."""
+        data = self.model_dump(mode="json", exclude={"root", "state"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def find_config(start: Path | str = ".") -> Path:
+    """The `annoflow.toml` of the project folder `start` (a folder or the file itself)."""
+    p = Path(start)
+    candidate = p if p.suffix == ".toml" else p / CONFIG_FILE
+    if not candidate.is_file():
+        raise ConfigError(
+            f"no {CONFIG_FILE} at {candidate}: run inside a project folder, pass --config PATH, "
+            f"or start from an example: `annoflow ingest --config examples/youtube-spam/{CONFIG_FILE}`"
+        )
+    return candidate
+
+
+def _describe(err: dict[str, Any]) -> str:
+    key = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    ctx = err.get("ctx") or {}
+    if "expected" in ctx:
+        msg = f"{msg} (allowed: {ctx['expected']})"
+    return f"{key}: {msg} (got {err.get('input')!r})" if err["type"] != "missing" else f"{key}: required"
+
+
+def load_config(path: Path | str = ".", overrides: dict[str, Any] | None = None) -> ProjectConfig:
+    """Read and validate a project's config; every problem is reported with its key, in one error."""
+    file = find_config(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{file}: not valid TOML: {e}") from None
+    data.update(overrides or {})
+    data["root"] = str(file.parent.resolve())
+    return validate_config(data, origin=str(file))
+
+
+def validate_config(data: dict[str, Any], origin: str = "flow parameters") -> ProjectConfig:
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as e:
+        lines = "\n  ".join(_describe(err) for err in e.errors())
+        raise ConfigError(f"{origin}: invalid project config:\n  {lines}") from None

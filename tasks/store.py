@@ -1,0 +1,85 @@
+"""The one place that opens the state database: bounded wait for the writer lock, then migrations.
+
+DuckDB lets one process hold a file read-write and fails every other open at once, so a stage opens
+the file, writes its batches and closes it; a second process retries with back-off for a bounded
+time and then fails with a message naming the holder.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from schemas.migrations import migrate
+from tasks.errors import StoreLockedError
+
+__all__ = ["connect", "open_store", "transaction"]
+
+log = logging.getLogger("annoflow.store")
+
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
+
+
+def _holder(message: str) -> str:
+    m = re.search(r"PID (\d+)", message)
+    return f"process {m.group(1)}" if m else "another process"
+
+
+def connect(db_path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0) -> duckdb.DuckDBPyConnection:
+    """Open the database, retrying while another process holds the lock, up to `wait_seconds`."""
+    path = Path(db_path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    attempt = 0
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config={"preserve_insertion_order": "false"})
+        except duckdb.IOException as e:
+            if not any(s in str(e) for s in _LOCK_MARKERS):
+                raise
+            attempt += 1
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StoreLockedError(
+                    f"{path} is held by {_holder(str(e))}; waited {wait_seconds:.0f}s (attempt {attempt}). "
+                    "Another annoflow stage or a tool with the file open is still running: wait for it to "
+                    "finish or stop it, then run again (state.lock_wait_seconds sets the wait)."
+                ) from None
+            if attempt == 1 or attempt % 20 == 0:
+                log.warning("%s is locked by %s; waiting (up to %.0fs more)", path, _holder(str(e)), remaining)
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, 1.0)
+
+
+@contextmanager
+def open_store(
+    db_path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Connection for one stage: migrated to the latest schema, closed on exit."""
+    con = connect(db_path, read_only=read_only, wait_seconds=wait_seconds)
+    try:
+        if not read_only:
+            migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One batch's results and state change commit together or not at all."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
