@@ -15,11 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from schemas.migrations import migrate
 from tasks.errors import StoreLockedError
 
-__all__ = ["connect", "open_store", "transaction"]
+__all__ = ["connect", "open_store", "transaction", "insert_missing", "record_stage_run"]
 
 log = logging.getLogger("annoflow.store")
 
@@ -83,3 +84,48 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def insert_missing(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, key: list[str]) -> int:
+    """Insert the rows of `rows` whose key is not stored yet (first row wins within the batch).
+
+    This is how large tables stay idempotent without a PRIMARY KEY index (see migration 001).
+    Returns the number of rows inserted.
+    """
+    if rows.num_rows == 0:
+        return 0
+    name = f"_incoming_{table}"
+    con.register(name, rows)
+    try:
+        cols = ", ".join(f'"{c}"' for c in rows.column_names)
+        keys = ", ".join(f'"{k}"' for k in key)
+        on = " AND ".join(f'b."{k}" IS NOT DISTINCT FROM t."{k}"' for k in key)
+        n = con.execute(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ("
+            f" SELECT * FROM {name} QUALIFY row_number() OVER (PARTITION BY {keys}) = 1) b"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {on})"
+        ).fetchone()[0]
+    finally:
+        con.unregister(name)
+    return int(n)
+
+
+def record_stage_run(con: duckdb.DuckDBPyConnection, stage: str, status: str, stats: dict, started_at: float) -> str:
+    """Append the stage's outcome; `annoflow status` and the dashboards read this table."""
+    import json
+    import uuid
+    from datetime import datetime, timezone
+
+    run_id = uuid.uuid4().hex
+    flow_run_id = None
+    try:
+        from prefect.runtime import flow_run
+
+        flow_run_id = flow_run.get_id()
+    except Exception:
+        pass
+    con.execute(
+        "INSERT INTO stage_runs (run_id, stage, flow_run_id, status, stats, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, now())",
+        [run_id, stage, flow_run_id, status, json.dumps(stats, default=str), datetime.fromtimestamp(started_at, timezone.utc)],
+    )
+    return run_id
