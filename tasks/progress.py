@@ -20,7 +20,13 @@ _console_progress: Any = None  # a rich.progress.Progress installed by the CLI
 def use_console() -> Iterator[None]:
     """Show rich progress bars for every stage run inside this block (CLI only)."""
     global _console_progress
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False) as p:
         _console_progress = p

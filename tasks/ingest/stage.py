@@ -20,7 +20,12 @@ from schemas.config import DataKind, ProjectConfig, SourceConfig
 from schemas.tables import Items, Quarantine, check
 from tasks.errors import InputError, retry_if_transient
 from tasks.ingest.media import read_folder
-from tasks.ingest.normalise import QUARANTINE_SCHEMA, item_id_sql, normalise_media, normalise_text
+from tasks.ingest.normalise import (
+    QUARANTINE_SCHEMA,
+    item_id_sql,
+    normalise_media,
+    normalise_text,
+)
 from tasks.ingest.readers import BadRow, read_csv, read_jsonl, read_parquet
 from tasks.ingest.sources import LocalSource, resolve_source
 from tasks.progress import track

@@ -1,0 +1,59 @@
+"""Shared pieces of the `annoflow` command: the Typer app, common options, error handling.
+
+Prefect is imported only after the project is known, because its home folder (run history,
+ephemeral server database) lives in the project's state folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from schemas.config import ProjectConfig, load_config
+from tasks.errors import AnnoflowError, TransientError
+
+__all__ = ["app", "console", "err_console", "ConfigOpt", "JsonOpt", "VerboseOpt", "prepare_prefect_env", "load_project", "run_or_exit", "fail"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Scalable data annotation as workflow-as-code.")
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="annoflow.toml or its folder (default: the current folder)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's flow and task logs.")]
+
+
+def prepare_prefect_env(cfg: ProjectConfig, verbose: bool = False) -> None:
+    """Per-project Prefect home, no telemetry, quiet console logs (the CLI prints its own summary)."""
+    prefect_home = cfg.state_dir / "prefect"
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(prefect_home))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    if not verbose:
+        for handler in ("CONSOLE", "CONSOLE_FLOW_RUNS", "CONSOLE_TASK_RUNS"):
+            os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_{handler}_LEVEL", "CRITICAL")
+
+
+def load_project(config: Path | None) -> ProjectConfig:
+    return load_config(config or Path.cwd())
+
+
+def fail(e: BaseException) -> None:
+    err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+    raise typer.Exit(3 if isinstance(e, TransientError) else 2)
+
+
+def run_or_exit(fn: Any) -> Any:
+    """Run a stage; user errors become one clear message and a non-zero exit, never a traceback."""
+    try:
+        return fn()
+    except AnnoflowError as e:
+        fail(e)
