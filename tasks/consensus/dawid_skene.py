@@ -46,8 +46,8 @@ class DawidSkene(Aggregator):
     M-step, as in crowd-kit.
 
     Convergence: the E-step computes the observed-data log-likelihood of the current
-    parameters (plus the log of the Dirichlet smoothing prior when ``smoothing > 0``, which
-    keeps it the quantity EM increases). EM stops when that objective improves by less than
+    parameters plus the log of the Dirichlet prior given by ``smoothing`` and
+    ``diagonal_prior`` (so it is exactly the quantity this MAP-EM increases). EM stops when that objective improves by less than
     ``tol`` **per unit of vote weight** (i.e. ``tol * total_weight`` in absolute terms), or at
     ``max_iter``. It never stops because the objective fell, since EM cannot make it fall.
 
@@ -58,8 +58,13 @@ class DawidSkene(Aggregator):
         classes: the project's ordered label set.
         max_iter: iteration cap.
         tol: per-vote improvement below which EM has converged.
-        smoothing: pseudo-count added to every confusion cell (MAP with a Dirichlet prior);
-            0 reproduces the maximum-likelihood estimate of crowd-kit.
+        smoothing: pseudo-count added to every confusion cell (MAP with a Dirichlet prior).
+            0 is the maximum-likelihood estimate of crowd-kit; the small default keeps a
+            source seen once informative (with 0, its single answer becomes certain under
+            every true class, so its vote carries no evidence).
+        diagonal_prior: extra pseudo-count on the diagonal cells P(answer k | true k): the
+            prior belief that a source beats chance. Worth about one vote, it is what a source
+            seen once is judged by, and it is negligible for sources with many votes.
         abstain: ``"ignore"`` drops null labels; ``"model"`` treats abstain as one more
             observed symbol whose probability depends on the true class (the label model).
 
@@ -71,13 +76,14 @@ class DawidSkene(Aggregator):
     """
 
     def __init__(self, classes: Sequence[str], max_iter: int = 100, tol: float = 1e-5,
-                 smoothing: float = 0.0, abstain: str = "ignore"):
+                 smoothing: float = 0.01, diagonal_prior: float = 1.0, abstain: str = "ignore"):
         super().__init__(classes)
         if max_iter < 0:
             raise ValueError(f"max_iter must be >= 0, got {max_iter!r}")
         self.max_iter = int(max_iter)
         self.tol = float(tol)
         self.smoothing = float(smoothing)
+        self.diagonal_prior = float(diagonal_prior)
         self.abstain = check_option("abstain", abstain, ABSTAIN_MODES)
 
     # -- model pieces -------------------------------------------------------------------
@@ -90,17 +96,26 @@ class DawidSkene(Aggregator):
         keep = enc.label >= 0
         return enc.item[keep], enc.source[keep], enc.label[keep], enc.weight[keep], k
 
+    def _pseudo_counts(self, n_obs: int, k: int) -> np.ndarray:
+        """Dirichlet pseudo-counts per confusion cell (n_obs, k)."""
+        alpha = np.full((n_obs, k), self.smoothing)
+        alpha[np.arange(k), np.arange(k)] += self.diagonal_prior
+        return alpha
+
     def _m_confusions(self, counts: np.ndarray) -> np.ndarray:
-        """Confusions from expected counts (S, O, K): normalise over observed symbols."""
-        counts = counts + self.smoothing + _EPS
+        """MAP confusions from expected counts (S, O, K): normalise over observed symbols."""
+        counts = counts + self._pseudo_counts(*counts.shape[1:]) + _EPS
         return counts / counts.sum(axis=1, keepdims=True)
 
     def _m_priors(self, post: np.ndarray) -> np.ndarray:
+        if len(post) == 0:
+            return np.full(post.shape[1], 1.0 / post.shape[1])
         p = post.mean(axis=0) + _EPS
         return p / p.sum()
 
     def _log_prior_term(self, conf: np.ndarray) -> float:
-        return float(self.smoothing * np.log(conf).sum()) if self.smoothing else 0.0
+        """Log Dirichlet density (up to a constant), so EM's objective is the MAP one it raises."""
+        return float((np.log(conf) * self._pseudo_counts(*conf.shape[1:])).sum())
 
     def _initial_posteriors(self, enc: EncodedVotes) -> np.ndarray:
         post = vote_shares(enc.class_counts())

@@ -98,7 +98,7 @@ class GLAD(Aggregator):
         n_iter = 0
         for it in range(self.max_iter):
             alpha, beta = m_step(post, alpha, beta)
-            if self.priors == "estimate":
+            if self.priors == "estimate" and n_i:
                 priors = post.mean(axis=0) + 1e-10
                 priors /= priors.sum()
             post, obj = e_step(alpha, beta, priors)

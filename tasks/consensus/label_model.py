@@ -29,12 +29,14 @@ class LabelModel(DawidSkene):
         class_balance: fixed class priors (same order as ``classes``); None estimates them.
             Fixing them to uniform is Snorkel's default and protects against the estimate
             drifting towards the class the rules cover best.
-        max_iter, tol, smoothing: as in ``DawidSkene``.
+        max_iter, tol, smoothing, diagonal_prior: as in ``DawidSkene``.
     """
 
     def __init__(self, classes: Sequence[str], class_balance: Sequence[float] | None = None,
-                 max_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.0):
-        super().__init__(classes, max_iter=max_iter, tol=tol, smoothing=smoothing, abstain="model")
+                 max_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.01,
+                 diagonal_prior: float = 1.0):
+        super().__init__(classes, max_iter=max_iter, tol=tol, smoothing=smoothing,
+                         diagonal_prior=diagonal_prior, abstain="model")
         if class_balance is not None:
             cb = np.asarray(class_balance, dtype=np.float64)
             if cb.shape != (len(self.classes),) or (cb <= 0).any():
