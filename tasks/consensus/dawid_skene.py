@@ -11,13 +11,27 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
-from scipy.special import logsumexp
 
 from .base import Aggregator, clamp_gold, vote_shares
 from .votes import EncodedVotes, check_option
 
 ABSTAIN_MODES = ("ignore", "model")
 _EPS = 1e-10
+
+
+def _normalise_log(log_l: np.ndarray, extra: float) -> tuple[np.ndarray, float]:
+    """Posteriors from per-item log joint (in place) and the summed log evidence + ``extra``.
+
+    A hand-rolled log-sum-exp: scipy's generic one was half of the EM time at 1M votes.
+    """
+    if len(log_l) == 0:
+        return log_l, extra
+    top = log_l.max(axis=1, keepdims=True)
+    log_l -= top
+    np.exp(log_l, out=log_l)
+    total = log_l.sum(axis=1, keepdims=True)
+    log_l /= total
+    return log_l, float(np.log(total).sum() + top.sum()) + extra
 
 
 @dataclass(frozen=True)
@@ -155,8 +169,7 @@ class DawidSkene(Aggregator):
             log_l = votes @ np.log(conf).reshape(n_s * n_obs, k) + np.log(priors)
             if gold_rows is not None:
                 log_l[gold_rows] = np.where(gold_mask[gold_rows], log_l[gold_rows], -np.inf)
-            norm = logsumexp(log_l, axis=1, keepdims=True)
-            return np.exp(log_l - norm), float(norm.sum()) + self._log_prior_term(conf)
+            return _normalise_log(log_l, self._log_prior_term(conf))
 
         def m_step(post):
             counts = np.asarray(votes_t @ post).reshape(n_s, n_obs, k)
