@@ -186,8 +186,12 @@ def main() -> None:
     if args.child_synthetic:
         child_synthetic(args.child_synthetic)
         return
+    with tempfile.TemporaryDirectory(prefix="annoflow-bench-") as name:
+        run_all(args, Path(name))
+
+
+def run_all(args, tmp: Path) -> None:
     results: dict[str, dict] = {}
-    tmp = Path(tempfile.mkdtemp(prefix="annoflow-bench-"))
     crowds = {
         "snow_rte": lambda: load_snow("rte"), "snow_temp": lambda: load_snow("temp"),
         "snow_wsd": lambda: load_snow("wsd"), "bluebirds": load_bluebirds,

@@ -64,6 +64,7 @@ def main() -> None:
             result[name] = crowd(votes, truth, ["MV", "DS"])
         else:
             result[name] = crowd(votes, truth, ["MV", "Wawa", "DS", "OneCoinDS", "GLAD", "ZBS"])
+        print(name, json.dumps(result[name]), file=sys.stderr, flush=True)  # progress on long runs
     print(json.dumps(result))
 
 
