@@ -1,0 +1,1 @@
+"""Pure consensus and quality-control cores: aggregation, label model, gold, agreement, decisions."""

@@ -1,0 +1,197 @@
+"""Inter-annotator agreement from per-item class counts: Krippendorff, Fleiss, Cohen pairs."""
+
+from __future__ import annotations
+
+__all__ = [
+    "value_counts",
+    "krippendorff_alpha",
+    "alpha_from_counts",
+    "fleiss_kappa",
+    "cohen_kappa_pairs",
+    "per_label_alpha",
+    "agreement_with_consensus",
+]
+
+from typing import Sequence
+
+import krippendorff
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from .votes import EncodedVotes, encode_votes
+
+
+def value_counts(votes: pa.Table, classes: Sequence[str]) -> tuple[EncodedVotes, np.ndarray]:
+    """Items x classes vote counts (every vote counted, repeats included, abstains not)."""
+    enc = encode_votes(votes, classes)
+    keep = enc.label >= 0
+    k = enc.n_classes
+    flat = np.bincount(enc.item[keep] * k + enc.label[keep], minlength=enc.n_items * k)
+    return enc, flat.reshape(enc.n_items, k)
+
+
+def alpha_from_counts(counts: np.ndarray, unit_weights: np.ndarray | None = None) -> np.ndarray | float:
+    """Nominal Krippendorff alpha straight from value counts, vectorised over bootstrap draws.
+
+    alpha = 1 - (n - 1) * sum_u D_u / (n^2 - sum_c n_c^2), with D_u = (m_u^2 - sum_c n_uc^2) /
+    (m_u - 1) over pairable units (m_u >= 2). ``unit_weights`` (draws x units) gives one alpha
+    per row: how a bootstrap over units is computed without rebuilding any matrix.
+    """
+    counts = np.asarray(counts, np.float64)
+    m = counts.sum(axis=1)
+    pairable = m >= 2
+    c = counts[pairable]
+    mp = m[pairable]
+    d = (mp * mp - np.square(c).sum(axis=1)) / (mp - 1)
+    feats = np.column_stack([d, mp, c])
+    agg = feats.sum(axis=0)[None, :] if unit_weights is None else unit_weights[:, pairable] @ feats
+    n = agg[:, 1]
+    n_c = agg[:, 2:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        alpha = 1 - (n - 1) * agg[:, 0] / (n * n - np.square(n_c).sum(axis=1))
+    return float(alpha[0]) if unit_weights is None else alpha
+
+
+def krippendorff_alpha(votes: pa.Table, classes: Sequence[str], n_boot: int = 1000,
+                       confidence: float = 0.95, seed: int = 0) -> dict:
+    """Nominal alpha (the ``krippendorff`` package on value counts) with a bootstrap CI over items.
+
+    Never builds the coders x units matrix: at scale it does not fit, and it silently
+    merges a coder's repeated labels on one unit.
+
+    Returns:
+        dict(alpha, low, high, n_items (pairable), n_votes, n_boot).
+    """
+    _, counts = value_counts(votes, classes)
+    pairable = counts.sum(axis=1) >= 2
+    out = {"alpha": float("nan"), "low": float("nan"), "high": float("nan"),
+           "n_items": int(pairable.sum()), "n_votes": int(counts[pairable].sum()), "n_boot": int(n_boot)}
+    if pairable.sum() == 0:
+        return out
+    c = counts[pairable]
+    out["alpha"] = float(krippendorff.alpha(value_counts=c, level_of_measurement="nominal"))
+    if n_boot > 0:
+        rng = np.random.default_rng(seed)
+        u = len(c)
+        draws, batch = [], max(1, min(n_boot, 2_000_000 // max(u, 1)))
+        for start in range(0, n_boot, batch):
+            b = min(batch, n_boot - start)
+            idx = rng.integers(0, u, size=(b, u))
+            w = np.bincount((np.arange(b)[:, None] * u + idx).ravel(), minlength=b * u).reshape(b, u)
+            draws.append(alpha_from_counts(c, w.astype(np.float64)))
+        draws = np.concatenate(draws)
+        draws = draws[np.isfinite(draws)]
+        if len(draws):
+            tail = (1 - confidence) / 2 * 100
+            out["low"], out["high"] = (float(x) for x in np.percentile(draws, [tail, 100 - tail]))
+    return out
+
+
+def fleiss_kappa(votes: pa.Table, classes: Sequence[str]) -> float:
+    """Fleiss' kappa; every item with votes must have the same number of them (fixed overlap).
+
+    Raises:
+        ValueError: overlap varies; use ``krippendorff_alpha``, which handles that.
+    """
+    _, counts = value_counts(votes, classes)
+    m = counts.sum(axis=1)
+    counts, m = counts[m > 0], m[m > 0]
+    if len(m) == 0:
+        return float("nan")
+    if (m != m[0]).any():
+        raise ValueError(f"Fleiss' kappa needs a fixed overlap; items have between {m.min()!r} and "
+                         f"{m.max()!r} votes: use krippendorff_alpha instead")
+    n = float(m[0])
+    if n < 2:
+        return float("nan")
+    p_i = (np.square(counts).sum(axis=1) - n) / (n * (n - 1))
+    p_j = counts.sum(axis=0) / counts.sum()
+    pe = float(np.square(p_j).sum())
+    return float((p_i.mean() - pe) / (1 - pe)) if pe < 1 else float("nan")
+
+
+def _first_vote_matrices(enc: EncodedVotes):
+    """Per class a sparse sources x items 0/1 matrix of each source's first vote on an item."""
+    keep = np.flatnonzero(enc.label >= 0)
+    pair = enc.source[keep] * enc.n_items + enc.item[keep]
+    _, first = np.unique(pair, return_index=True)
+    rows = keep[first]
+    shape = (enc.n_sources, enc.n_items)
+    mats = []
+    for c in range(enc.n_classes):
+        r = rows[enc.label[rows] == c]
+        mats.append(sp.csr_matrix((np.ones(len(r)), (enc.source[r], enc.item[r])), shape=shape))
+    return mats
+
+
+def cohen_kappa_pairs(votes: pa.Table, classes: Sequence[str], min_shared: int = 10) -> pa.Table:
+    """Cohen's kappa for every source pair sharing at least ``min_shared`` items.
+
+    Only pairs that share items are ever touched (sparse products), so 10k annotators cost
+    what their overlaps cost, not 10k^2. A source's first vote on an item is the one used.
+
+    Returns:
+        ``pa.Table(source_a, source_b, n_shared, agreement, kappa)`` with source_a < source_b
+        in first-appearance order.
+    """
+    enc = encode_votes(votes, classes)
+    mats = _first_vote_matrices(enc)
+    any_vote = sum(mats[1:], mats[0])
+    shared = sp.triu(any_vote @ any_vote.T, k=1).tocoo()
+    sel = shared.data >= min_shared
+    a, b, n = shared.row[sel], shared.col[sel], shared.data[sel]
+    agree = np.zeros(len(a))
+    pe = np.zeros(len(a))
+    for m_c in mats:
+        agree += np.asarray((m_c @ m_c.T)[a, b]).ravel()
+        marg = (m_c @ any_vote.T).tocsr()
+        pe += np.asarray(marg[a, b]).ravel() * np.asarray(marg[b, a]).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        po = agree / n
+        pe = pe / (n * n)
+        kappa = np.where(pe < 1, (po - pe) / (1 - pe), np.nan)
+    ids = enc.source_ids.cast(pa.string())
+    return pa.table({
+        "source_a": pc.take(ids, pa.array(a)), "source_b": pc.take(ids, pa.array(b)),
+        "n_shared": pa.array(n.astype(np.int64)), "agreement": pa.array(po),
+        "kappa": pa.array(kappa, mask=np.isnan(kappa)),
+    })
+
+
+def per_label_alpha(votes: pa.Table, classes: Sequence[str]) -> pa.Table:
+    """For each label, nominal alpha of the binary question "is it this label?".
+
+    Returns ``pa.Table(label, alpha, n_votes)``: which labels annotators find hard.
+    """
+    _, counts = value_counts(votes, classes)
+    m = counts.sum(axis=1)
+    alphas = [alpha_from_counts(np.column_stack([counts[:, c], m - counts[:, c]]))
+              for c in range(counts.shape[1])]
+    return pa.table({"label": pa.array(list(classes), pa.string()), "alpha": pa.array(alphas),
+                     "n_votes": pa.array(counts.sum(axis=0).astype(np.int64))})
+
+
+def agreement_with_consensus(votes: pa.Table, consensus: pa.Table, classes: Sequence[str]) -> pa.Table:
+    """Share of each source's non-abstain votes that equal the consensus label of the item.
+
+    Returns ``pa.Table(source_id, n_votes, agreement)``; votes on items without a consensus
+    label are not counted.
+    """
+    enc = encode_votes(votes, classes)
+    pos = pc.index_in(consensus["item_id"].combine_chunks().cast(pa.string()),
+                      value_set=enc.item_ids.cast(pa.string())).to_numpy(zero_copy_only=False)
+    code = pc.index_in(consensus["label"].combine_chunks().cast(pa.string()),
+                       value_set=pa.array(enc.classes)).to_numpy(zero_copy_only=False)
+    ref = np.full(enc.n_items, -1, dtype=np.int64)
+    ok = ~np.isnan(pos.astype(np.float64)) & ~np.isnan(code.astype(np.float64))
+    ref[pos[ok].astype(np.int64)] = code[ok].astype(np.int64)
+    r = ref[enc.item]
+    counted = (enc.label >= 0) & (r >= 0)
+    n = np.bincount(enc.source, weights=counted.astype(float), minlength=enc.n_sources)
+    hit = np.bincount(enc.source, weights=(counted & (enc.label == r)).astype(float), minlength=enc.n_sources)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agr = np.where(n > 0, hit / np.where(n > 0, n, 1), np.nan)
+    return pa.table({"source_id": enc.source_ids.cast(pa.string()), "n_votes": pa.array(n.astype(np.int64)),
+                     "agreement": pa.array(agr, mask=np.isnan(agr))})
