@@ -78,6 +78,7 @@ class CrowdReport:
     latencies_s: list[float] = field(default_factory=list)
     per_annotator: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    acknowledged: list[tuple[str, str, str]] = field(default_factory=list)  # (annotator, client_id, judgment)
 
     @property
     def submits_per_s(self) -> float:
@@ -140,6 +141,7 @@ def _worker(base_url: str, token: str, project_id: str, sim: SimulatedAnnotator,
     lat: list[float] = []
     done = skipped = errors = 0
     failure = None
+    acks: list[tuple[str, str, str]] = []
     try:
         with make_client(base_url, token, retries=3, timeout=30) as c:
             task = c.post(f"/api/annotate/{project_id}/next").json()["task"]
@@ -168,6 +170,7 @@ def _worker(base_url: str, token: str, project_id: str, sim: SimulatedAnnotator,
                     continue
                 lat.append(time.perf_counter() - t0)
                 done += 1
+                acks.append((sim.annotator_id, body["client_id"], r["judgment_id"]))
                 task = r["next"]["task"]
     except Exception as e:  # a dead worker is reported, not silent
         errors += 1
@@ -178,6 +181,7 @@ def _worker(base_url: str, token: str, project_id: str, sim: SimulatedAnnotator,
             report.skipped += skipped
             report.errors += errors
             report.latencies_s.extend(lat)
+            report.acknowledged.extend(acks)
             report.per_annotator[sim.annotator_id] = done
             if failure:
                 report.failures.append(failure)
