@@ -1,6 +1,6 @@
 """Benchmark of the annotation app: sustained submits/s, submit latency, and a SIGKILL durability check.
 
-    uv run python -m bench.app [--annotators 32] [--seconds 20] [--procs 2] [--kill-after 5]
+    uv run python -m bench.app [--annotators 16] [--seconds 20] [--procs 2] [--kill-after 5]
 
 Starts the real app process on a fresh store, pushes tasks through the pipeline client, and runs
 the simulated crowd (threads, one token each, spread over `--procs` client processes) with no think
@@ -45,7 +45,8 @@ def _truth(task: dict) -> str:
 
 def _crowd_proc(url: str, project: str, n: int, seconds: float, prefix: str, seed: int, out: mp.Queue) -> None:
     crowd = make_crowd(n, LABELS, spammer_share=0.1, seed=seed, prefix=prefix)
-    r = run_simulated_crowd(url, TOKEN, project, _truth, crowd=crowd, duration_s=seconds, seed=seed)
+    r = run_simulated_crowd(url, TOKEN, project, _truth, crowd=crowd, duration_s=seconds, seed=seed,
+                            light_client=True)
     out.put(r)
 
 
@@ -111,7 +112,7 @@ def durability(workdir: Path, annotators: int, procs: int, kill_after: float) ->
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.app", description=__doc__.splitlines()[0])
-    ap.add_argument("--annotators", type=int, default=32)
+    ap.add_argument("--annotators", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--procs", type=int, default=2, help="client processes running the simulated crowd")
     ap.add_argument("--kill-after", type=float, default=5.0)
