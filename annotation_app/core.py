@@ -1,0 +1,411 @@
+"""The queue's live state: projects, tasks, leases and annotators, held in memory and written through.
+
+Why in memory: `next` and `submit` are the hot path (thousands a second). All decisions (which
+task to lease, whether a lease is valid, whether a client id was seen) are made here, on the event
+loop thread, without locks and without a database round trip; every change is then written to the
+store and a submit is answered only after its commit. On start the state is rebuilt from the store,
+so the store stays the only source of truth. `ApiError` carries the HTTP status for every refusal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from annotation_app.store import Op, Store
+
+__all__ = ["KINDS", "ApiError", "Project", "Task", "Annotator", "Queue", "hash_token"]
+
+KINDS = frozenset({"label", "gold", "audit", "adjudication"})
+# Kinds whose pre-label is never shown: it would tell the annotator the item is special or give
+# away the answer the pipeline scores them on.
+NO_SUGGESTION_KINDS = frozenset({"gold", "audit", "adjudication"})
+SCAN_LIMIT = 20_000
+ENDED_MEMORY = 200_000
+
+
+class ApiError(Exception):
+    """A refusal with its HTTP status, a stable error code and a message for a human."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class Project:
+    project_id: str
+    labels: list[str]
+    task_kind: str = "single_label"
+    data_kind: str = "text"
+    instructions: str = ""
+    show_prelabels: bool = True
+    lease_seconds: float = 600.0
+    label_set: frozenset[str] = frozenset()
+    heap: list = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: {"open": 0, "leased": 0, "done": 0, "cancelled": 0})
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id, "labels": self.labels, "task_kind": self.task_kind,
+            "data_kind": self.data_kind, "instructions": self.instructions,
+            "show_prelabels": self.show_prelabels, "lease_seconds": self.lease_seconds,
+        }
+
+
+@dataclass(slots=True)
+class Task:
+    seq: int
+    assignment_id: str
+    project_id: str
+    item_id: str
+    kind: str
+    priority: float
+    payload: str | None
+    media_uri: str | None
+    prelabel: list[str] | None
+    prelabel_score: float | None
+    exclude: frozenset[str] | None
+    status: str = "open"
+    lease_id: str | None = None
+    lease_annotator: str | None = None
+    lease_expires: float = 0.0
+    leased_at: float = 0.0
+    version: int = 0
+
+
+@dataclass(slots=True)
+class Annotator:
+    annotator_id: str
+    name: str | None
+    token_hash: str
+    roles: frozenset[str]
+    projects: frozenset[str] | None
+    active: bool = True
+    created_at: float = 0.0
+    seen: dict[str, set[str]] = field(default_factory=dict)
+    current: dict[str, str] = field(default_factory=dict)
+    submitted: int = 0
+    skipped: int = 0
+    first_submit: float | None = None
+    last_submit: float | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "annotator_id": self.annotator_id, "name": self.name, "roles": sorted(self.roles),
+            "projects": sorted(self.projects) if self.projects is not None else None,
+            "active": self.active, "submitted": self.submitted, "skipped": self.skipped,
+        }
+
+
+class Queue:
+    """Scheduling and validation; every mutation also goes to the store, in order."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.projects: dict[str, Project] = {}
+        self.tasks: dict[str, Task] = {}  # open and leased only
+        self.finished: dict[str, str] = {}  # assignment_id -> done | cancelled
+        self.leases: dict[str, Task] = {}
+        self.ended: dict[str, tuple[str, str]] = {}  # lease_id -> (annotator_id, reason)
+        self.expiry: list[tuple[float, str]] = []
+        self.annotators: dict[str, Annotator] = {}
+        self.by_token: dict[str, Annotator] = {}
+        self.submitted: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pending: dict[tuple[str, str], Any] = {}
+        self.next_seq = 1
+
+    # ---- start-up -------------------------------------------------------------------------
+    def load(self) -> None:
+        self.store.load(self._load)
+
+    def _load(self, con: Any) -> None:
+        for pid, cfg in con.execute("SELECT project_id, config FROM projects"):
+            self._set_project(pid, orjson.loads(cfg))
+        for aid, name, th, roles, projects, active, created in con.execute(
+            "SELECT annotator_id, name, token_hash, roles, projects, active, created_at FROM annotators"
+        ):
+            a = Annotator(aid, name, th, frozenset(orjson.loads(roles)),
+                          frozenset(orjson.loads(projects)) if projects else None, bool(active), created)
+            self.annotators[aid] = a
+            self.by_token[th] = a
+        for aid, pid, item in con.execute("SELECT DISTINCT annotator_id, project_id, item_id FROM leases"):
+            if aid in self.annotators:
+                self.annotators[aid].seen.setdefault(pid, set()).add(item)
+        now = time.time()
+        for row in con.execute(
+            "SELECT seq, assignment_id, project_id, item_id, kind, priority, payload, media_uri, prelabel, "
+            "prelabel_score, exclude_annotators, status, lease_id, lease_annotator, lease_expires "
+            "FROM tasks WHERE status IN ('open', 'leased') ORDER BY seq"
+        ):
+            t = Task(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                     orjson.loads(row[8]) if row[8] else None, row[9],
+                     frozenset(orjson.loads(row[10])) if row[10] else None)
+            p = self.projects[t.project_id]
+            self.tasks[t.assignment_id] = t
+            if row[11] == "leased" and row[14] > now and row[13] in self.annotators:
+                t.status, t.lease_id, t.lease_annotator, t.lease_expires = "leased", row[12], row[13], row[14]
+                t.leased_at = now
+                self.leases[t.lease_id] = t
+                heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
+                self.annotators[t.lease_annotator].current[t.project_id] = t.lease_id
+                p.counts["leased"] += 1
+            else:
+                self._enqueue(p, t)
+        for aid, status, pid in con.execute(
+            "SELECT assignment_id, status, project_id FROM tasks WHERE status IN ('done', 'cancelled')"
+        ):
+            self.finished[aid] = status
+            self.projects[pid].counts[status] += 1
+        for aid, cid, jid, lid, pid, at in con.execute(
+            "SELECT annotator_id, client_id, judgment_id, lease_id, project_id, submitted_at FROM judgments ORDER BY seq"
+        ):
+            self.submitted[(aid, cid)] = {"judgment_id": jid, "lease_id": lid, "project_id": pid,
+                                          "submitted_at": at, "stored": True}
+            a = self.annotators.get(aid)
+            if a is not None:
+                a.submitted += 1
+        self.next_seq = (con.execute("SELECT COALESCE(MAX(seq), 0) FROM tasks").fetchone()[0] or 0) + 1
+
+    # ---- projects -------------------------------------------------------------------------
+    def _set_project(self, pid: str, cfg: dict[str, Any]) -> Project:
+        p = self.projects.get(pid)
+        if p is None:
+            p = self.projects[pid] = Project(pid, list(cfg["labels"]))
+        p.labels = list(cfg["labels"])
+        p.label_set = frozenset(p.labels)
+        p.task_kind = cfg.get("task_kind", "single_label")
+        p.data_kind = cfg.get("data_kind", "text")
+        p.instructions = cfg.get("instructions", "")
+        p.show_prelabels = bool(cfg.get("show_prelabels", True))
+        p.lease_seconds = float(cfg.get("lease_seconds", 600))
+        return p
+
+    async def put_project(self, pid: str, cfg: dict[str, Any]) -> tuple[Project, bool]:
+        created = pid not in self.projects
+        p = self._set_project(pid, cfg)
+        await self.store.write([("INSERT OR REPLACE INTO projects VALUES (?, ?, ?)",
+                                 (pid, orjson.dumps(p.config()).decode(), time.time()), False)])
+        return p, created
+
+    def project(self, pid: str) -> Project:
+        p = self.projects.get(pid)
+        if p is None:
+            raise ApiError(404, "unknown_project", f"no project {pid!r}; create it with PUT /api/projects/{pid}")
+        return p
+
+    # ---- pipeline: push / cancel ------------------------------------------------------------
+    async def push(self, pid: str, rows: list[dict[str, Any]]) -> dict[str, int]:
+        p = self.project(pid)
+        new: list[Task] = []
+        seen_ids: set[str] = set()
+        existing = 0
+        for i, r in enumerate(rows):
+            aid = r["assignment_id"]
+            if aid in self.tasks or aid in self.finished or aid in seen_ids:
+                existing += 1
+                continue
+            kind = r.get("kind") or "label"
+            if kind not in KINDS:
+                raise ApiError(422, "invalid_task", f"tasks[{i}] ({aid!r}): kind {kind!r} not in {sorted(KINDS)}")
+            if r.get("payload") is None and not r.get("media_uri"):
+                raise ApiError(422, "invalid_task", f"tasks[{i}] ({aid!r}): needs a payload or a media_uri")
+            pre = r.get("prelabel")
+            if isinstance(pre, str):
+                pre = [pre]
+            bad = [x for x in pre or [] if x not in p.label_set]
+            if bad:
+                raise ApiError(422, "unknown_label",
+                               f"tasks[{i}] ({aid!r}): pre-label {bad[0]!r} not in the label set {p.labels}")
+            ex = r.get("exclude_annotators")
+            seen_ids.add(aid)
+            new.append(Task(0, aid, pid, str(r["item_id"]), kind, float(r.get("priority") or 0.0),
+                            r.get("payload"), r.get("media_uri"), pre or None, r.get("prelabel_score"),
+                            frozenset(ex) if ex else None))
+        now = time.time()
+        for t in new:
+            t.seq = self.next_seq
+            self.next_seq += 1
+        ops: list[Op] = [(
+            "INSERT OR IGNORE INTO tasks (seq, assignment_id, project_id, item_id, kind, priority, payload, "
+            "media_uri, prelabel, prelabel_score, exclude_annotators, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+            [(t.seq, t.assignment_id, pid, t.item_id, t.kind, t.priority, t.payload, t.media_uri,
+              orjson.dumps(t.prelabel).decode() if t.prelabel else None, t.prelabel_score,
+              orjson.dumps(sorted(t.exclude)).decode() if t.exclude else None, now) for t in new],
+            True,
+        )]
+        for t in new:
+            self.tasks[t.assignment_id] = t
+            self._enqueue(p, t)
+        await self.store.write(ops)
+        return {"created": len(new), "existing": existing}
+
+    async def cancel(self, pid: str, ids: list[str]) -> dict[str, int]:
+        p = self.project(pid)
+        out = {"cancelled": 0, "already_finished": 0, "unknown": 0}
+        done: list[tuple[str]] = []
+        for aid in ids:
+            t = self.tasks.get(aid)
+            if t is None or t.project_id != pid:
+                out["already_finished" if aid in self.finished else "unknown"] += 1
+                continue
+            if t.status == "leased":
+                self._end_lease(t, "cancelled")
+                p.counts["leased"] -= 1
+            else:
+                p.counts["open"] -= 1
+            t.status = "cancelled"
+            t.version += 1
+            del self.tasks[aid]
+            self.finished[aid] = "cancelled"
+            p.counts["cancelled"] += 1
+            done.append((aid,))
+            out["cancelled"] += 1
+        await self.store.write([("UPDATE tasks SET status = 'cancelled', lease_id = NULL WHERE assignment_id = ?",
+                                 done, True)])
+        return out
+
+    # ---- leasing --------------------------------------------------------------------------
+    def _enqueue(self, p: Project, t: Task) -> None:
+        t.status = "open"
+        t.version += 1
+        heapq.heappush(p.heap, (-t.priority, t.seq, t.version, t))
+        p.counts["open"] += 1
+
+    def _end_lease(self, t: Task, reason: str) -> None:
+        lid = t.lease_id
+        assert lid is not None
+        del self.leases[lid]
+        a = self.annotators.get(t.lease_annotator or "")
+        if a is not None and a.current.get(t.project_id) == lid:
+            del a.current[t.project_id]
+        if len(self.ended) >= ENDED_MEMORY:
+            for k in list(self.ended)[: ENDED_MEMORY // 10]:
+                del self.ended[k]
+        self.ended[lid] = (t.lease_annotator or "", reason)
+        t.lease_id = t.lease_annotator = None
+
+    def _release(self, t: Task, reason: str) -> None:
+        """Put a leased task back in the queue (expired or skipped); the annotator keeps it as seen."""
+        lid = t.lease_id
+        self._end_lease(t, reason)
+        p = self.projects[t.project_id]
+        p.counts["leased"] -= 1
+        self._enqueue(p, t)
+        self.store.write_behind([
+            ("UPDATE tasks SET status = 'open', lease_id = NULL, lease_annotator = NULL, lease_expires = NULL "
+             "WHERE assignment_id = ?", (t.assignment_id,), False),
+            ("UPDATE leases SET ended = ? WHERE lease_id = ?", (reason, lid), False),
+        ])
+
+    def reclaim(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        n = 0
+        while self.expiry and self.expiry[0][0] <= now:
+            _, lid = heapq.heappop(self.expiry)
+            t = self.leases.get(lid)
+            if t is not None and t.lease_expires <= now:
+                self._release(t, "expired")
+                n += 1
+        return n
+
+    def _eligible(self, t: Task, a: Annotator, seen: set[str]) -> bool:
+        if t.item_id in seen:
+            return False
+        if t.exclude is not None and a.annotator_id in t.exclude:
+            return False
+        return t.kind != "adjudication" or "expert" in a.roles
+
+    async def next(self, a: Annotator, pid: str) -> dict[str, Any] | None:
+        p = self.project(pid)
+        if a.projects is not None and pid not in a.projects:
+            raise ApiError(403, "wrong_project", f"annotator {a.annotator_id!r} is not assigned to project {pid!r}")
+        now = time.time()
+        self.reclaim(now)
+        cur = a.current.get(pid)
+        if cur is not None:
+            return self.view(self.leases[cur], p)
+        seen = a.seen.setdefault(pid, set())
+        heap, aside, chosen = p.heap, [], None
+        while heap and len(aside) < SCAN_LIMIT:
+            entry = heapq.heappop(heap)
+            t = entry[3]
+            if t.status != "open" or t.version != entry[2]:
+                continue
+            if self._eligible(t, a, seen):
+                chosen = t
+                break
+            aside.append(entry)
+        for entry in aside:
+            heapq.heappush(heap, entry)
+        if chosen is None:
+            return None
+        t = chosen
+        t.status, t.lease_id, t.lease_annotator = "leased", uuid.uuid4().hex, a.annotator_id
+        t.leased_at, t.lease_expires = now, now + p.lease_seconds
+        p.counts["open"] -= 1
+        p.counts["leased"] += 1
+        self.leases[t.lease_id] = t
+        heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
+        a.current[pid] = t.lease_id
+        seen.add(t.item_id)
+        await self.store.write([
+            ("UPDATE tasks SET status = 'leased', lease_id = ?, lease_annotator = ?, lease_expires = ? "
+             "WHERE assignment_id = ?", (t.lease_id, a.annotator_id, t.lease_expires, t.assignment_id), False),
+            ("INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, NULL)",
+             (t.lease_id, t.assignment_id, pid, t.item_id, a.annotator_id, now), False),
+        ])
+        return self.view(t, p)
+
+    def view(self, t: Task, p: Project) -> dict[str, Any]:
+        """What an annotator sees: never the kind, the assignment id or the pipeline's item id."""
+        suggestion = None
+        if p.show_prelabels and t.prelabel and t.kind not in NO_SUGGESTION_KINDS:
+            suggestion = {"labels": t.prelabel, "score": t.prelabel_score}
+        media = t.media_uri
+        if media and not media.startswith(("http://", "https://")):
+            media = f"/api/annotate/media/{t.lease_id}"
+        return {
+            "lease_id": t.lease_id, "project_id": p.project_id, "expires_at": t.lease_expires,
+            "lease_seconds": p.lease_seconds, "data_kind": p.data_kind, "task_kind": p.task_kind,
+            "payload": t.payload, "media_url": media, "suggestion": suggestion,
+        }
+
+    def leased_to(self, a: Annotator, lease_id: str) -> Task:
+        """The annotator's own live lease, or a 4xx saying why not (foreign leases look unknown)."""
+        t = self.leases.get(lease_id)
+        if t is None or t.lease_annotator != a.annotator_id:
+            ended = self.ended.get(lease_id)
+            if ended is not None and ended[0] == a.annotator_id:
+                raise ApiError(409, f"lease_{ended[1]}",
+                               f"lease {lease_id} was {ended[1]}; request a new task with POST .../next")
+            raise ApiError(404, "unknown_lease", f"no lease {lease_id!r} is held by you")
+        if t.lease_expires <= time.time():
+            self._release(t, "expired")
+            raise ApiError(409, "lease_expired", f"lease {lease_id} expired; request a new task with POST .../next")
+        return t
+
+    async def heartbeat(self, a: Annotator, lease_id: str) -> dict[str, Any]:
+        t = self.leased_to(a, lease_id)
+        t.lease_expires = time.time() + self.projects[t.project_id].lease_seconds
+        heapq.heappush(self.expiry, (t.lease_expires, lease_id))
+        await self.store.write([("UPDATE tasks SET lease_expires = ? WHERE assignment_id = ?",
+                                 (t.lease_expires, t.assignment_id), False)])
+        return {"lease_id": lease_id, "expires_at": t.lease_expires}
+
+    async def skip(self, a: Annotator, lease_id: str) -> dict[str, Any]:
+        t = self.leased_to(a, lease_id)
+        self._release(t, "skipped")
+        a.skipped += 1
+        return {"lease_id": lease_id, "skipped": True}

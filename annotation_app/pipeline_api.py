@@ -1,0 +1,165 @@
+"""The pipeline API (admin bearer token): projects, bulk task push, cancel, judgment pull, annotators.
+
+Typed with pydantic so the OpenAPI schema documents every field; these calls are few and large
+(a push carries thousands of tasks), so validation cost per request does not matter here.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from annotation_app import submit as ops
+from annotation_app.core import ApiError, Queue
+
+__all__ = ["ProjectIn", "TaskIn", "PushIn", "CancelIn", "AnnotatorIn", "AnnotatorPatch", "router"]
+
+_ID = r"^[A-Za-z0-9_.:@-]{1,200}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectIn(_Body):
+    labels: list[str] = Field(min_length=1, description="The label set, in display order (keys 1-9 follow it).")
+    task_kind: Literal["single_label", "multi_label"] = "single_label"
+    data_kind: Literal["text", "image", "audio"] = "text"
+    instructions: str = Field("", description="Shown to annotators above every task.")
+    show_prelabels: bool = Field(True, description="Show pre-labels as suggestions (never on gold/audit/adjudication).")
+    lease_seconds: float = Field(600, gt=0, le=86_400, description="An unsubmitted task returns to the queue after this.")
+
+
+class TaskIn(_Body):
+    assignment_id: str = Field(pattern=_ID, description="The pipeline's id; pushing it again changes nothing.")
+    item_id: str = Field(min_length=1, description="One annotator never gets two tasks with the same item id.")
+    kind: Literal["label", "gold", "audit", "adjudication"] = "label"
+    priority: float = Field(0.0, description="Higher first; ties in push order.")
+    payload: str | None = Field(None, description="The text shown (text items) or a caption.")
+    media_uri: str | None = Field(None, description="file:// path under a media root, or an http(s) URL.")
+    prelabel: str | list[str] | None = Field(None, description="Machine suggestion (label or labels).")
+    prelabel_score: float | None = None
+    exclude_annotators: list[str] | None = Field(None, description="Annotators who must not get this task.")
+
+
+class PushIn(_Body):
+    tasks: list[TaskIn] = Field(max_length=100_000)
+
+
+class CancelIn(_Body):
+    assignment_ids: list[str] = Field(max_length=100_000)
+
+
+class AnnotatorIn(_Body):
+    annotator_id: str = Field(pattern=_ID)
+    name: str | None = None
+    roles: list[str] = Field(default_factory=list, description="'expert' receives adjudication tasks.")
+    projects: list[str] | None = Field(None, description="Projects this annotator may work on; null means all.")
+
+
+class AnnotatorPatch(_Body):
+    name: str | None = None
+    roles: list[str] | None = None
+    projects: list[str] | None = None
+    active: bool | None = None
+
+
+_bearer = HTTPBearer(auto_error=False, scheme_name="adminToken", description="The app's admin token.")
+
+
+def _queue(request: Request) -> Queue:
+    return request.app.state.queue
+
+
+def require_admin(request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Queue:
+    token = request.app.state.admin_token
+    if cred is None or not hmac.compare_digest(cred.credentials.encode(), token.encode()):
+        raise ApiError(401, "unauthorized", "this endpoint needs 'Authorization: Bearer <admin token>'")
+    return _queue(request)
+
+
+Admin = Annotated[Queue, Depends(require_admin)]
+router = APIRouter(prefix="/api", tags=["pipeline"])
+
+
+def _project_out(q: Queue, pid: str) -> dict:
+    p = q.project(pid)
+    return {**p.config(), "counts": dict(p.counts)}
+
+
+@router.put("/projects/{project_id}")
+async def put_project(project_id: Annotated[str, Field(pattern=_ID)], body: ProjectIn, q: Admin) -> dict:
+    """Create or update a project; tasks already pushed keep their place, submits check the new labels."""
+    if len(set(body.labels)) != len(body.labels):
+        raise ApiError(422, "invalid_project", f"labels must be unique, got {body.labels}")
+    _, created = await q.put_project(project_id, body.model_dump())
+    return {**_project_out(q, project_id), "created": created}
+
+
+@router.get("/projects")
+async def list_projects(q: Admin) -> list[dict]:
+    return [_project_out(q, pid) for pid in q.projects]
+
+
+@router.get("/projects/{project_id}")
+async def get_project(project_id: str, q: Admin) -> dict:
+    return _project_out(q, project_id)
+
+
+@router.post("/projects/{project_id}/tasks")
+async def push_tasks(project_id: str, body: PushIn, q: Admin) -> dict:
+    """Add tasks in bulk; assignment ids already known (in any state) are counted as existing and left alone."""
+    return await q.push(project_id, [t.model_dump() for t in body.tasks])
+
+
+@router.post("/projects/{project_id}/tasks/cancel")
+async def cancel_tasks(project_id: str, body: CancelIn, q: Admin) -> dict:
+    """Withdraw open or leased tasks; a lease on a cancelled task can no longer be submitted."""
+    return await q.cancel(project_id, body.assignment_ids)
+
+
+@router.get("/projects/{project_id}/judgments")
+def pull_judgments(
+    project_id: str, q: Admin,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page; empty for the start")] = None,
+    limit: Annotated[int, Query(ge=1, le=50_000)] = 5_000,
+) -> dict:
+    """Judgments committed after `cursor`, in commit order; `next_cursor` is where the next pull starts."""
+    try:
+        c = int(cursor) if cursor else 0
+    except ValueError:
+        raise ApiError(422, "invalid_cursor", f"cursor must be a next_cursor returned by this endpoint, got {cursor!r}")
+    return ops.pull(q, project_id, c, limit)
+
+
+@router.post("/annotators", status_code=201)
+async def create_annotator(body: AnnotatorIn, q: Admin) -> dict:
+    """Create an annotator; the response carries its token, shown once (only a hash is stored)."""
+    return await ops.create_annotator(q, body.annotator_id, body.name, body.roles, body.projects)
+
+
+@router.get("/annotators")
+async def list_annotators(q: Admin) -> list[dict]:
+    return [a.public() for a in q.annotators.values()]
+
+
+@router.patch("/annotators/{annotator_id}")
+async def update_annotator(annotator_id: str, body: AnnotatorPatch, q: Admin) -> dict:
+    return await ops.update_annotator(q, annotator_id, body.model_dump(exclude_unset=True))
+
+
+@router.post("/annotators/{annotator_id}/token")
+async def rotate_token(annotator_id: str, q: Admin) -> dict:
+    """Issue a new token (the old one stops working at once)."""
+    return await ops.rotate_token(q, annotator_id)
+
+
+@router.get("/stats")
+async def stats(q: Admin) -> dict:
+    s = q.store
+    return {"commits": s.commits, "committed_units": s.committed_units, "leases": len(q.leases),
+            "projects": len(q.projects), "annotators": len(q.annotators)}

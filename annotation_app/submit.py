@@ -1,0 +1,191 @@
+"""Submits (stored once per client id, answered the same on retry), judgment pulls and annotator records.
+
+Split from `core` to keep the leasing logic readable; these functions work on a `Queue`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from annotation_app.core import Annotator, ApiError, Queue, hash_token
+
+__all__ = ["validate_labels", "submit", "pull", "create_annotator", "update_annotator", "rotate_token", "me"]
+
+
+def validate_labels(q: Queue, project_id: str, body: dict[str, Any]) -> list[str]:
+    """The submitted label(s) as a list, checked against the project's current label set."""
+    p = q.projects[project_id]
+    if p.task_kind == "multi_label":
+        labels = body.get("labels")
+        if labels is None and isinstance(body.get("label"), str):
+            labels = [body["label"]]
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise ApiError(422, "invalid_labels", "multi-label projects take 'labels': a list of label strings")
+        labels = list(dict.fromkeys(labels))
+    else:
+        label = body.get("label")
+        if label is None and isinstance(body.get("labels"), list) and len(body["labels"]) == 1:
+            label = body["labels"][0]
+        if not isinstance(label, str):
+            raise ApiError(422, "invalid_labels", "single-label projects take 'label': one label string")
+        labels = [label]
+    for x in labels:
+        if x not in p.label_set:
+            raise ApiError(422, "unknown_label", f"label {x!r} is not in project {project_id!r}'s labels {p.labels}")
+    return labels
+
+
+async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Store one judgment; the response is sent only after the store committed it."""
+    client_id = body.get("client_id")
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 200:
+        raise ApiError(422, "invalid_client_id", "'client_id' must be a string of 1-200 characters, unique per submit")
+    key = (a.annotator_id, client_id)
+    done = q.submitted.get(key)
+    if done is None and key in q.pending:
+        await asyncio.shield(q.pending[key])
+        done = q.submitted.get(key)
+    if done is not None:
+        if done["lease_id"] != lease_id:
+            raise ApiError(409, "client_id_reused", f"client_id {client_id!r} was already used for another task")
+        return done
+    t = q.leased_to(a, lease_id)
+    labels = validate_labels(q, t.project_id, body)
+    duration = body.get("duration_ms")
+    now = time.time()
+    if duration is None:
+        duration = int((now - t.leased_at) * 1000)
+    elif not isinstance(duration, int) or isinstance(duration, bool) or not 0 <= duration <= 86_400_000:
+        raise ApiError(422, "invalid_duration", f"'duration_ms' must be an integer 0..86400000, got {duration!r}")
+    p = q.projects[t.project_id]
+    jid = uuid.uuid4().hex
+    q._end_lease(t, "submitted")
+    t.status = "done"
+    del q.tasks[t.assignment_id]
+    q.finished[t.assignment_id] = "done"
+    p.counts["leased"] -= 1
+    p.counts["done"] += 1
+    fut = q.store.write([
+        ("INSERT INTO judgments (judgment_id, project_id, assignment_id, item_id, annotator_id, labels, "
+         "duration_ms, submitted_at, client_id, lease_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         (jid, t.project_id, t.assignment_id, t.item_id, a.annotator_id, orjson.dumps(labels).decode(),
+          duration, now, client_id, lease_id), False),
+        ("UPDATE tasks SET status = 'done', lease_id = NULL WHERE assignment_id = ?", (t.assignment_id,), False),
+        ("UPDATE leases SET ended = 'submitted' WHERE lease_id = ?", (lease_id,), False),
+    ])
+    q.pending[key] = fut
+    try:
+        await asyncio.shield(fut)
+    except Exception as e:  # the store refused the write: put the lease back so a retry can succeed
+        q.finished.pop(t.assignment_id, None)
+        q.tasks[t.assignment_id] = t
+        t.status, t.lease_id, t.lease_annotator = "leased", lease_id, a.annotator_id
+        q.leases[lease_id] = t
+        q.ended.pop(lease_id, None)
+        a.current[t.project_id] = lease_id
+        p.counts["leased"] += 1
+        p.counts["done"] -= 1
+        raise ApiError(503, "store_error", f"the judgment was not stored ({e}); retry the same request") from None
+    finally:
+        q.pending.pop(key, None)
+    resp = {"judgment_id": jid, "lease_id": lease_id, "project_id": t.project_id, "submitted_at": now, "stored": True}
+    q.submitted[key] = resp
+    a.submitted += 1
+    a.first_submit = a.first_submit or now
+    a.last_submit = now
+    return resp
+
+
+def pull(q: Queue, project_id: str, cursor: int, limit: int) -> dict[str, Any]:
+    """Judgments committed after `cursor`, oldest first; runs on a worker thread with its own connection."""
+    p = q.project(project_id)
+    rows = q.store.read(
+        "SELECT seq, judgment_id, assignment_id, item_id, annotator_id, labels, duration_ms, submitted_at, "
+        "client_id FROM judgments WHERE project_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (project_id, cursor, limit),
+    )
+    single = p.task_kind != "multi_label"
+    out = []
+    for seq, jid, aid, item, ann, labels, dur, at, cid in rows:
+        ls = orjson.loads(labels)
+        out.append({
+            "seq": seq, "judgment_id": jid, "assignment_id": aid, "item_id": item, "annotator_id": ann,
+            "label": ls[0] if single and ls else None, "labels": ls, "duration_ms": dur,
+            "submitted_at": at, "client_id": cid,
+        })
+    nxt = rows[-1][0] if rows else cursor
+    return {"judgments": out, "next_cursor": str(nxt), "has_more": len(rows) == limit}
+
+
+def _new_token() -> str:
+    return "af_" + secrets.token_urlsafe(24)
+
+
+async def create_annotator(q: Queue, annotator_id: str, name: str | None, roles: list[str],
+                           projects: list[str] | None) -> dict[str, Any]:
+    if annotator_id in q.annotators:
+        raise ApiError(409, "annotator_exists",
+                       f"annotator {annotator_id!r} exists; POST /api/annotators/{annotator_id}/token issues a new token")
+    token = _new_token()
+    a = Annotator(annotator_id, name, hash_token(token), frozenset(roles),
+                  frozenset(projects) if projects is not None else None, True, time.time())
+    q.annotators[annotator_id] = a
+    q.by_token[a.token_hash] = a
+    await q.store.write([("INSERT INTO annotators VALUES (?, ?, ?, ?, ?, 1, ?)",
+                          (annotator_id, name, a.token_hash, orjson.dumps(sorted(a.roles)).decode(),
+                           orjson.dumps(sorted(projects)).decode() if projects is not None else None,
+                           a.created_at), False)])
+    return {**a.public(), "token": token}
+
+
+def _annotator(q: Queue, annotator_id: str) -> Annotator:
+    a = q.annotators.get(annotator_id)
+    if a is None:
+        raise ApiError(404, "unknown_annotator", f"no annotator {annotator_id!r}; create it with POST /api/annotators")
+    return a
+
+
+async def rotate_token(q: Queue, annotator_id: str) -> dict[str, Any]:
+    a = _annotator(q, annotator_id)
+    token = _new_token()
+    del q.by_token[a.token_hash]
+    a.token_hash = hash_token(token)
+    q.by_token[a.token_hash] = a
+    await q.store.write([("UPDATE annotators SET token_hash = ? WHERE annotator_id = ?",
+                          (a.token_hash, annotator_id), False)])
+    return {**a.public(), "token": token}
+
+
+async def update_annotator(q: Queue, annotator_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    a = _annotator(q, annotator_id)
+    if changes.get("name") is not None:
+        a.name = changes["name"]
+    if changes.get("roles") is not None:
+        a.roles = frozenset(changes["roles"])
+    if "projects" in changes:
+        a.projects = frozenset(changes["projects"]) if changes["projects"] is not None else None
+    if changes.get("active") is not None:
+        a.active = bool(changes["active"])
+    await q.store.write([("UPDATE annotators SET name = ?, roles = ?, projects = ?, active = ? WHERE annotator_id = ?",
+                          (a.name, orjson.dumps(sorted(a.roles)).decode(),
+                           orjson.dumps(sorted(a.projects)).decode() if a.projects is not None else None,
+                           int(a.active), annotator_id), False)])
+    return a.public()
+
+
+def me(q: Queue, a: Annotator) -> dict[str, Any]:
+    """The annotator's own progress: counts and throughput, nothing about other people or gold."""
+    rate = None
+    if a.first_submit and a.last_submit and a.submitted > 1 and a.last_submit > a.first_submit:
+        rate = round((a.submitted - 1) / (a.last_submit - a.first_submit) * 3600, 1)
+    projects = [
+        {**p.config(), "remaining": p.counts["open"] + p.counts["leased"]}
+        for pid, p in q.projects.items() if a.projects is None or pid in a.projects
+    ]
+    return {**a.public(), "per_hour": rate, "projects": projects}

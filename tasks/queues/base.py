@@ -1,0 +1,151 @@
+"""The queue backend interface: what dispatch and collect need from any human queue, in Arrow batches.
+
+A backend is reached over HTTP only. Both directions are idempotent: pushing an assignment id that
+the backend already has changes nothing, and pulling from the same cursor returns the same
+judgments, so a stage that fails half-way can simply run again.
+
+Tasks pushed (`TASK_SCHEMA`; only `assignment_id` and `item_id` are required, missing columns take
+the defaults shown):
+    assignment_id  string            the pipeline's id of this micro-task (idempotency key)
+    item_id        string            one annotator never gets two tasks with the same item id
+    kind           string  "label"   label | gold | audit | adjudication (never shown to annotators)
+    priority       float64 0.0       higher first
+    payload        string  null      text to label (text items)
+    media_uri      string  null      file:// path or http(s) URL (image/audio items)
+    prelabel       list<string> null machine suggestion (a plain string column is accepted too)
+    prelabel_score float64 null
+    exclude_annotators list<string> null
+
+Judgments pulled (`JUDGMENT_SCHEMA`):
+    judgment_id, assignment_id, item_id, annotator_id: string
+    label          string            the label (single-label projects; null for multi-label)
+    labels         list<string>      all labels chosen (always set)
+    duration_ms    int64             time the annotator spent
+    submitted_at   timestamp[us, UTC]
+    client_id      string            the annotator client's submit id
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from schemas.config import ProjectConfig
+from tasks.errors import ContractError
+
+__all__ = [
+    "TASK_SCHEMA",
+    "JUDGMENT_SCHEMA",
+    "ANNOTATOR_SCHEMA",
+    "QueueBackend",
+    "AnnotatorAdmin",
+    "task_rows",
+    "empty_judgments",
+]
+
+TASK_SCHEMA = pa.schema([
+    ("assignment_id", pa.string()),
+    ("item_id", pa.string()),
+    ("kind", pa.string()),
+    ("priority", pa.float64()),
+    ("payload", pa.string()),
+    ("media_uri", pa.string()),
+    ("prelabel", pa.list_(pa.string())),
+    ("prelabel_score", pa.float64()),
+    ("exclude_annotators", pa.list_(pa.string())),
+])
+
+JUDGMENT_SCHEMA = pa.schema([
+    ("judgment_id", pa.string()),
+    ("assignment_id", pa.string()),
+    ("item_id", pa.string()),
+    ("annotator_id", pa.string()),
+    ("label", pa.string()),
+    ("labels", pa.list_(pa.string())),
+    ("duration_ms", pa.int64()),
+    ("submitted_at", pa.timestamp("us", tz="UTC")),
+    ("client_id", pa.string()),
+])
+
+ANNOTATOR_SCHEMA = pa.schema([
+    ("annotator_id", pa.string()),
+    ("name", pa.string()),
+    ("roles", pa.list_(pa.string())),
+    ("active", pa.bool_()),
+    ("submitted", pa.int64()),
+])
+
+_REQUIRED = ("assignment_id", "item_id")
+_KINDS = {"label", "gold", "audit", "adjudication"}
+
+
+@runtime_checkable
+class QueueBackend(Protocol):
+    """A human queue. Implementations: `BuiltinBackend` (the annotation app); Label Studio next."""
+
+    name: str
+
+    def ensure_project(self, config: ProjectConfig) -> str:
+        """Create or update the project (labels, kinds, instructions, lease); returns the backend's project id."""
+        ...
+
+    def push(self, tasks: pa.Table) -> int:
+        """Send tasks (`TASK_SCHEMA` columns) in batches; returns how many were new to the backend."""
+        ...
+
+    def pull(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
+        """Judgments after `cursor` (None: from the start) as `JUDGMENT_SCHEMA`, and the cursor to store
+        once they are written. Pulling again from the same cursor returns the same rows."""
+        ...
+
+    def cancel(self, assignment_ids: Sequence[str]) -> int:
+        """Withdraw tasks not yet answered; returns how many were withdrawn now."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class AnnotatorAdmin(Protocol):
+    """Annotator management, where the backend owns its annotators (the built-in app does)."""
+
+    def create_annotator(self, annotator_id: str, *, name: str | None = None, roles: Sequence[str] = (),
+                         projects: Sequence[str] | None = None) -> str:
+        """Create an annotator and return its token (shown once; the backend stores only a hash)."""
+        ...
+
+    def list_annotators(self) -> pa.Table:
+        """`ANNOTATOR_SCHEMA` rows."""
+        ...
+
+
+def task_rows(tasks: pa.Table) -> list[dict[str, Any]]:
+    """Validate a task table and turn it into JSON-ready dicts (None fields dropped)."""
+    missing = [c for c in _REQUIRED if c not in tasks.column_names]
+    if missing:
+        raise ContractError(f"task table lacks required columns {missing}; has {tasks.column_names}")
+    unknown = [c for c in tasks.column_names if c not in TASK_SCHEMA.names]
+    if unknown:
+        raise ContractError(f"task table has unknown columns {unknown}; allowed: {TASK_SCHEMA.names}")
+    for c in _REQUIRED:
+        nulls = tasks.column(c).null_count
+        if nulls:
+            raise ContractError(f"task column {c!r} has {nulls} null values")
+    rows = tasks.to_pylist()
+    for i, r in enumerate(rows):
+        kind = r.get("kind")
+        if kind is not None and kind not in _KINDS:
+            raise ContractError(f"task row {i} ({r['assignment_id']!r}): kind {kind!r} not in {sorted(_KINDS)}")
+        if r.get("payload") is None and r.get("media_uri") is None:
+            raise ContractError(f"task row {i} ({r['assignment_id']!r}): needs a payload or a media_uri")
+        for k in [k for k, v in r.items() if v is None]:
+            del r[k]
+        r["assignment_id"], r["item_id"] = str(r["assignment_id"]), str(r["item_id"])
+    return rows
+
+
+def empty_judgments() -> pa.Table:
+    return JUDGMENT_SCHEMA.empty_table()

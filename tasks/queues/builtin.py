@@ -1,0 +1,120 @@
+"""The built-in annotation app as a queue backend: `annotation_app` reached over its pipeline API."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import httpx
+import pyarrow as pa
+
+from schemas.config import ProjectConfig
+from tasks.errors import ConfigError
+from tasks.queues.base import ANNOTATOR_SCHEMA, JUDGMENT_SCHEMA, task_rows
+from tasks.queues.http import make_client
+
+__all__ = ["BuiltinBackend"]
+
+
+class BuiltinBackend:
+    """Pipeline-side client of one project in the annotation app (admin token)."""
+
+    name = "builtin"
+
+    def __init__(self, url: str, token: str, project_id: str, *, push_batch: int = 5_000,
+                 client: httpx.Client | None = None) -> None:
+        if not token:
+            raise ConfigError("the annotation app needs its admin token: set ANNOFLOW_QUEUE_TOKEN "
+                              "(or the variable named by queue.token_env)")
+        self.url, self.project_id, self.push_batch = url, project_id, push_batch
+        self.client = client or make_client(url, token)
+
+    @classmethod
+    def from_config(cls, config: ProjectConfig, *, token: str | None = None,
+                    client: httpx.Client | None = None) -> "BuiltinBackend":
+        """Backend for `config` (project id = config.name, token from `queue.token_env`)."""
+        q = config.queue
+        token = token if token is not None else os.environ.get(q.token_env, "")
+        if not token and client is None:
+            raise ConfigError(f"environment variable {q.token_env} holding the annotation app's admin token is not set")
+        return cls(q.url, token or "-", config.name, push_batch=q.push_batch, client=client)
+
+    def ensure_project(self, config: ProjectConfig) -> str:
+        body = {
+            "labels": config.labels,
+            "task_kind": config.task_kind.value,
+            "data_kind": config.data_kind.value,
+            "instructions": config.instructions,
+            "show_prelabels": config.queue.show_prelabels,
+            "lease_seconds": config.queue.lease_seconds,
+        }
+        self.client.put(f"/api/projects/{self.project_id}", json=body)
+        return self.project_id
+
+    def push(self, tasks: pa.Table) -> int:
+        rows = task_rows(tasks)
+        created = 0
+        for start in range(0, len(rows), self.push_batch):
+            r = self.client.post(f"/api/projects/{self.project_id}/tasks",
+                                 json={"tasks": rows[start:start + self.push_batch]})
+            created += r.json()["created"]
+        return created
+
+    def pull(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
+        r = self.client.get(f"/api/projects/{self.project_id}/judgments",
+                            params={"cursor": cursor or "", "limit": limit})
+        page = r.json()
+        rows = page["judgments"]
+        for j in rows:
+            j.pop("seq", None)
+            j["submitted_at"] = datetime.fromtimestamp(j["submitted_at"], tz=timezone.utc)
+        table = pa.Table.from_pylist(rows, schema=JUDGMENT_SCHEMA)
+        return table, page["next_cursor"]
+
+    def pull_all(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
+        """Every page after `cursor` concatenated (for small projects and tests)."""
+        tables = []
+        while True:
+            t, cursor = self.pull(cursor, limit)
+            tables.append(t)
+            if t.num_rows < limit:
+                return pa.concat_tables(tables), cursor
+
+    def cancel(self, assignment_ids: Sequence[str]) -> int:
+        ids = [str(x) for x in assignment_ids]
+        n = 0
+        for start in range(0, len(ids), self.push_batch):
+            r = self.client.post(f"/api/projects/{self.project_id}/tasks/cancel",
+                                 json={"assignment_ids": ids[start:start + self.push_batch]})
+            n += r.json()["cancelled"]
+        return n
+
+    def create_annotator(self, annotator_id: str, *, name: str | None = None, roles: Sequence[str] = (),
+                         projects: Sequence[str] | None = None) -> str:
+        r = self.client.post("/api/annotators", json={
+            "annotator_id": annotator_id, "name": name, "roles": list(roles),
+            "projects": list(projects) if projects is not None else None,
+        })
+        return r.json()["token"]
+
+    def rotate_token(self, annotator_id: str) -> str:
+        return self.client.post(f"/api/annotators/{annotator_id}/token").json()["token"]
+
+    def list_annotators(self) -> pa.Table:
+        rows = self.client.get("/api/annotators").json()
+        return pa.Table.from_pylist(
+            [{k: r.get(k) for k in ANNOTATOR_SCHEMA.names} for r in rows], schema=ANNOTATOR_SCHEMA)
+
+    def counts(self) -> dict[str, int]:
+        """Open/leased/done/cancelled task counts of the project."""
+        return self.client.get(f"/api/projects/{self.project_id}").json()["counts"]
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "BuiltinBackend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
