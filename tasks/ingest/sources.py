@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 from schemas.config import ProjectConfig, SourceConfig, SourceFormat
 from tasks.errors import InputError
-from tasks.http import make_client, raise_for_status, with_retries
+from tasks.http import make_client
 
 __all__ = ["LocalSource", "resolve_source", "is_url", "detect_format"]
 
@@ -53,19 +53,15 @@ def _download(url: str, cfg: ProjectConfig, declared: SourceFormat) -> LocalSour
     target_dir.mkdir(parents=True, exist_ok=True)
     stem = hashlib.sha256(url.encode()).hexdigest()[:16]
 
-    def fetch() -> LocalSource:
-        with make_client(timeout=60.0) as client, client.stream("GET", url) as resp:
-            raise_for_status(resp, f"source {url}")
-            fmt = detect_format(url, declared, resp.headers.get("content-type"))
-            tmp = target_dir / f"{stem}.{fmt}.part"
-            with open(tmp, "wb") as f:
-                for chunk in resp.iter_bytes(1 << 20):
-                    f.write(chunk)
-            final = tmp.with_suffix("")
-            tmp.replace(final)
-            return LocalSource(url, final, fmt)
-
-    return with_retries(fetch, f"download {url}")
+    with make_client("", timeout=60.0, follow_redirects=True) as client, client.stream("GET", url) as resp:
+        fmt = detect_format(url, declared, resp.headers.get("content-type"))
+        tmp = target_dir / f"{stem}.{fmt}.part"
+        with open(tmp, "wb") as f:
+            for chunk in resp.iter_bytes(1 << 20):
+                f.write(chunk)
+        final = tmp.with_suffix("")
+        tmp.replace(final)
+        return LocalSource(url, final, fmt)
 
 
 def resolve_source(src: SourceConfig, cfg: ProjectConfig) -> list[LocalSource]:

@@ -12,7 +12,7 @@ import pyarrow as pa
 from schemas.config import ProjectConfig
 from tasks.errors import ConfigError
 from tasks.queues.base import ANNOTATOR_SCHEMA, JUDGMENT_SCHEMA, task_rows
-from tasks.queues.http import make_client
+from tasks.http import make_client
 
 __all__ = ["BuiltinBackend"]
 

@@ -29,7 +29,7 @@ import orjson
 
 from tasks.errors import ServiceError
 from tasks.queues.builtin import BuiltinBackend
-from tasks.queues.http import QueueRequestError, make_client
+from tasks.http import RequestRefusedError, make_client
 
 __all__ = [
     "SimulatedAnnotator",
@@ -181,7 +181,7 @@ class _LightSession:
                 except orjson.JSONDecodeError:
                     err = {"message": data[:300].decode(errors="replace")}
                 if r.status < 500:
-                    raise QueueRequestError(f"POST {path} was refused ({r.status}): {err.get('message')}",
+                    raise RequestRefusedError(f"POST {path} was refused ({r.status}): {err.get('message')}",
                                             r.status, err.get("error"))
                 if attempt == self.retries:
                     raise ServiceError(f"POST {path} answered {r.status}: {err.get('message')}")
@@ -223,7 +223,7 @@ def _worker(base_url: str, token: str, project_id: str, sim: SimulatedAnnotator,
             t0 = time.perf_counter()
             try:
                 r = c.post(f"/api/annotate/leases/{task['lease_id']}/submit", body)
-            except QueueRequestError:  # e.g. the lease expired while thinking: take the next task
+            except RequestRefusedError:  # e.g. the lease expired while thinking: take the next task
                 errors += 1
                 task = c.post(f"/api/annotate/{project_id}/next")["task"]
                 continue
@@ -289,7 +289,7 @@ def run_simulated_crowd(
         for sim in crowd:
             try:
                 tokens[sim.annotator_id] = admin.create_annotator(sim.annotator_id, roles=sim.roles)
-            except QueueRequestError as e:
+            except RequestRefusedError as e:
                 if e.status != 409:
                     raise
                 tokens[sim.annotator_id] = admin.rotate_token(sim.annotator_id)

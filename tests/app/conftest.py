@@ -11,7 +11,7 @@ import pytest
 
 from annotation_app.process import AppProcess, start_app
 from tasks.queues.builtin import BuiltinBackend
-from tasks.queues.http import make_client
+from tasks.http import make_client
 
 ADMIN_TOKEN = "test-admin-token"
 

@@ -9,7 +9,7 @@ from annotation_app.process import free_port
 from schemas.config import validate_config
 from tasks.errors import ContractError, ServiceError
 from tasks.queues import JUDGMENT_SCHEMA, BuiltinBackend
-from tasks.queues.http import QueueRequestError, make_client
+from tasks.http import RequestRefusedError, make_client
 from tasks.queues.simulated_crowd import load_replay, replay_exclusions, run_simulated_crowd
 from tests.app.conftest import ADMIN_TOKEN
 
@@ -46,7 +46,7 @@ def test_backend_rejects_bad_tables_and_reports_server_messages(app_server, back
     b = backend("never-created")
     with pytest.raises(ContractError, match="item_id"):
         b.push(pa.table({"assignment_id": ["x"]}))
-    with pytest.raises(QueueRequestError, match="no project 'never-created'") as e:
+    with pytest.raises(RequestRefusedError, match="no project 'never-created'") as e:
         b.push(pa.table({"assignment_id": ["x"], "item_id": ["y"], "payload": ["z"]}))
     assert e.value.status == 404
 

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from tasks.queues.http import QueueRequestError
+from tasks.http import RequestRefusedError
 
 
 def push(admin: httpx.Client, pid: str, tasks: list[dict]) -> dict:
@@ -44,7 +44,7 @@ def test_lease_expires_and_is_reclaimed_for_others(admin, new_project, new_annot
     time.sleep(1.3)
     got = nxt(b, pid)
     assert got is not None and got["payload"] == "hello"
-    with pytest.raises(QueueRequestError) as e:
+    with pytest.raises(RequestRefusedError) as e:
         submit(a, lease)
     assert e.value.status == 409 and "expired" in str(e.value)
     assert nxt(a, pid) is None  # a already saw the item: never offered to them again
@@ -105,7 +105,7 @@ def test_cancelled_task_cannot_be_submitted(admin, new_project, new_annotator):
     lease = nxt(a, pid)["lease_id"]
     out = admin.post(f"/api/projects/{pid}/tasks/cancel", json={"assignment_ids": [f"{pid}-0", f"{pid}-1", "nope"]})
     assert out.json() == {"cancelled": 2, "already_finished": 0, "unknown": 1}
-    with pytest.raises(QueueRequestError) as e:
+    with pytest.raises(RequestRefusedError) as e:
         submit(a, lease)
     assert e.value.status == 409 and e.value.code == "lease_cancelled"
     assert nxt(a, pid) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tasks.queues.http import QueueRequestError
+from tasks.http import RequestRefusedError
 from tests.app.test_leasing import nxt, push, submit
 
 
@@ -24,7 +24,7 @@ def test_retried_submit_is_stored_once_and_answered_the_same(admin, new_project,
     page = judgments(admin, pid)
     assert [j["client_id"] for j in page["judgments"]] == ["once"]
     other = nxt(a, pid)["lease_id"]
-    with pytest.raises(QueueRequestError) as e:
+    with pytest.raises(RequestRefusedError) as e:
         submit(a, other, client_id="once")
     assert e.value.status == 409 and e.value.code == "client_id_reused"
 
