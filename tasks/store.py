@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.migrations import migrate
 from tasks.errors import StoreLockedError
@@ -99,11 +100,12 @@ def insert_missing(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, k
     try:
         cols = ", ".join(f'"{c}"' for c in rows.column_names)
         keys = ", ".join(f'"{k}"' for k in key)
-        on = " AND ".join(f'b."{k}" IS NOT DISTINCT FROM t."{k}"' for k in key)
+        # ANTI JOIN lets DuckDB build its hash table on the (small) batch and stream the stored table
+        # past it (RIGHT_ANTI), so memory follows the batch size, not the table size.
+        unique = len(key) == 1 and pc.count_distinct(rows.column(key[0])).as_py() == rows.num_rows
+        batch = name if unique else f"(SELECT * FROM {name} QUALIFY row_number() OVER (PARTITION BY {keys}) = 1)"
         n = con.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ("
-            f" SELECT * FROM {name} QUALIFY row_number() OVER (PARTITION BY {keys}) = 1) b"
-            f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {on})"
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {batch} b ANTI JOIN (SELECT {keys} FROM {table}) t USING ({keys})"
         ).fetchone()[0]
     finally:
         con.unregister(name)

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from schemas.config import ProjectConfig, QueueBackend as BackendKind
+from schemas.config import ProjectConfig
+from schemas.config import QueueBackend as BackendKind
 from tasks.errors import ConfigError
 from tasks.queues.base import JUDGMENT_SCHEMA, TASK_SCHEMA, AnnotatorAdmin, QueueBackend
 from tasks.queues.builtin import BuiltinBackend

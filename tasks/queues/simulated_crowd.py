@@ -27,9 +27,9 @@ from typing import Any
 
 import orjson
 
-from tasks.errors import ServiceError
+from tasks.errors import RequestRefusedError, ServiceError
+from tasks.http import make_client
 from tasks.queues.builtin import BuiltinBackend
-from tasks.http import RequestRefusedError, make_client
 
 __all__ = [
     "SimulatedAnnotator",

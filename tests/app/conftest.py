@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from annotation_app.process import AppProcess, start_app
-from tasks.queues.builtin import BuiltinBackend
 from tasks.http import make_client
+from tasks.queues.builtin import BuiltinBackend
 
 ADMIN_TOKEN = "test-admin-token"
 

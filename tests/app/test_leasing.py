@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from tasks.http import RequestRefusedError
+from tasks.errors import RequestRefusedError
 
 
 def push(admin: httpx.Client, pid: str, tasks: list[dict]) -> dict:
