@@ -96,6 +96,9 @@ class IngestConfig(_Section):
     batch_rows: int = Field(262_144, ge=1_000, description="Rows per Arrow batch written in one transaction.")
     max_payload_bytes: int = Field(100_000, ge=1, description="Longer text payloads are quarantined.")
     max_media_bytes: int = Field(50_000_000, ge=1, description="Larger media files are quarantined.")
+    memory_limit: str = Field(
+        "256MB", description="DuckDB buffer pool while ingesting; memory stays flat however large the table grows."
+    )
 
 
 class LabelingFunctionConfig(_Section):

@@ -33,8 +33,14 @@ def _holder(message: str) -> str:
     return f"process {m.group(1)}" if m else "another process"
 
 
-def connect(db_path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0) -> duckdb.DuckDBPyConnection:
-    """Open the database, retrying while another process holds the lock, up to `wait_seconds`."""
+def connect(
+    db_path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the database, retrying while another process holds the lock, up to `wait_seconds`.
+
+    `memory_limit` caps DuckDB's buffer pool (it spills past it): a streaming stage sets it so its
+    memory does not grow with the size of the tables it appends to.
+    """
     path = Path(db_path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,7 +49,10 @@ def connect(db_path: Path | str, *, read_only: bool = False, wait_seconds: float
     attempt = 0
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config={"preserve_insertion_order": "false"})
+            config = {"preserve_insertion_order": "false"}
+            if memory_limit:
+                config["memory_limit"] = memory_limit
+            return duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as e:
             if not any(s in str(e) for s in _LOCK_MARKERS):
                 raise
@@ -63,10 +72,10 @@ def connect(db_path: Path | str, *, read_only: bool = False, wait_seconds: float
 
 @contextmanager
 def open_store(
-    db_path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0
+    db_path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0, memory_limit: str | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Connection for one stage: migrated to the latest schema, closed on exit."""
-    con = connect(db_path, read_only=read_only, wait_seconds=wait_seconds)
+    con = connect(db_path, read_only=read_only, wait_seconds=wait_seconds, memory_limit=memory_limit)
     try:
         if not read_only:
             migrate(con)

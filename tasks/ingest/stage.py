@@ -127,7 +127,10 @@ def ingest_source(cfg: ProjectConfig, src: SourceConfig) -> list[dict]:
         total = local.path.stat().st_size if local.format != "folder" else None
         stats = Counter()
         reasons: Counter = Counter()
-        with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con, track(f"ingest {local.name}", total) as bar:
+        with (
+            open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds, memory_limit=cfg.ingest.memory_limit) as con,
+            track(f"ingest {local.name}", total) as bar,
+        ):
             for items, rejects, nbytes in _batches(local, cfg, src):
                 check(items, Items, f"ingest {local.name}")
                 check(rejects, Quarantine, f"ingest {local.name} (quarantine)")
