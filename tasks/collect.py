@@ -120,14 +120,15 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
             con.execute(
                 "UPDATE assignments SET state = 'done', annotator_id = v.annotator_id, updated_at = now()"
                 " FROM _valid v WHERE assignments.assignment_id = v.assignment_id").fetchall()
-            detail = "CASE reason " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _DETAIL.items()) + " END"
+            detail = "CASE reason " + " ".join(f"WHEN '{k}' THEN '{v.replace(chr(39), chr(39) * 2)}'" for k, v in _DETAIL.items()) + " END"
             field = "CASE reason " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _FIELD.items()) + " END"
             con.execute(
                 "INSERT INTO quarantine (quarantine_id, stage, source, field, reason, detail, raw)"
                 " SELECT md5(concat_ws(chr(31), 'collect', $queue, judgment_id, reason)), 'collect', $queue,"
                 f" {field}, reason, {detail} || ' (judgment ' || judgment_id || ', annotator ' || annotator_id || ')',"
-                " left(to_json({judgment_id, assignment_id, item_id, annotator_id, label, labels, duration_ms,"
-                "  submitted_at})::VARCHAR, 1000)"
+                " left(to_json(struct_pack(judgment_id := judgment_id, assignment_id := assignment_id, item_id := item_id,"
+                "  annotator_id := annotator_id, label := label, labels := labels, duration_ms := duration_ms,"
+                "  submitted_at := submitted_at))::VARCHAR, 1000)"
                 " FROM _bad ON CONFLICT DO NOTHING", {"queue": queue}).fetchall()
             if cursor is not None:
                 con.execute(
@@ -140,8 +141,8 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
 
 
 def read_cursor(con: duckdb.DuckDBPyConnection, queue: str) -> str | None:
-    row = con.execute("SELECT cursor FROM queue_cursors WHERE queue = ?", [queue]).fetchone()
-    return row[0] if row else None
+    rows = con.execute("SELECT cursor FROM queue_cursors WHERE queue = ?", [queue]).fetchall()
+    return rows[0][0] if rows else None
 
 
 def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:

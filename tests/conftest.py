@@ -96,3 +96,11 @@ def seed_items(cfg: ProjectConfig, texts: list[str], *, state: str = "queued", p
             con.execute(f"INSERT INTO gold (item_id, label, origin) SELECT {item_id_sql(cfg.name, 'text', '?')}, ?, 'file'",
                         [text, label])
     return [by_text[x] for x in texts]
+
+
+@pytest.fixture
+def fresh_app(tmp_path: Path) -> Iterator[AppProcess]:
+    """An app of its own (own annotators), for tests that count annotators."""
+    app = start_app(tmp_path / "fresh-app.db", ADMIN_TOKEN, log=tmp_path / "fresh-app.log")
+    yield app
+    app.stop()

@@ -132,7 +132,7 @@ def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, wo
     existing = dict(con.execute(
         "SELECT item_id, count(*) FROM assignments WHERE kind = 'gold' GROUP BY item_id").fetchall())
     n_label = con.execute(
-        "SELECT count(*) FROM assignments WHERE kind IN ('label', 'audit')").fetchone()[0] + work.num_rows
+        "SELECT count(*) FROM assignments WHERE kind IN ('label', 'audit')").fetchall()[0][0] + work.num_rows
     n_gold = sum(existing.values())
     cap = len(annotators) if annotators else None
     rows: list[dict] = []
