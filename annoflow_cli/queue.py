@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 from urllib.parse import urlparse
 
 import typer
@@ -52,8 +53,8 @@ def _media_roots(cfg) -> list[Path]:
 @app.command("app")
 def app_command(
     config: ConfigOpt = None,
-    host: Annotated[Optional[str], typer.Option(help="Interface to listen on (default: the host of queue.url).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default: the port of queue.url).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default: the host of queue.url).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: the port of queue.url).")] = None,
 ) -> None:
     """Run the built-in annotation app for this project (foreground; Ctrl-C stops it).
 
@@ -75,6 +76,7 @@ def app_command(
     for root in _media_roots(cfg):
         cmd += ["--media-root", str(root)]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**os.environ, "ANNOFLOW_QUEUE_TOKEN": token})
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a service manager's stop also stops the app
     try:
         import httpx
 
@@ -214,7 +216,7 @@ def simulate_crowd(
     accuracy: Annotated[str, typer.Option(help="Accuracy A, or a range LOW-HIGH drawn per annotator.")] = "0.65-0.95",
     spammers: Annotated[int, typer.Option(min=0, help="How many of them answer at random or always the same label.")] = 1,
     experts: Annotated[int, typer.Option(min=0, help="How many get the expert role (adjudication tasks).")] = 1,
-    truth: Annotated[Optional[Path], typer.Option(help="CSV with the item text and its true label "
+    truth: Annotated[Path | None, typer.Option(help="CSV with the item text and its true label "
                                                       "(default: truth/labels.csv in the project).")] = None,
     text_column: Annotated[str, typer.Option(help="Truth column matching the item text.")] = "text",
     label_column: Annotated[str, typer.Option(help="Truth column with the label.")] = "label",

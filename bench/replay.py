@@ -110,8 +110,7 @@ def adaptive(app_url: str, workdir: Path, by_worker, gold, initial: int, target:
     root = workdir / name
     root.mkdir(parents=True)
     with open(root / "items.jsonl", "w", encoding="utf-8") as f:
-        for item in sorted(gold, key=int):
-            f.write(json.dumps({"text": f"RTE pair {item}", "orig_id": item}) + "\n")
+        f.writelines(json.dumps({"text": f"RTE pair {item}", "orig_id": item}) + "\n" for item in sorted(gold, key=int))
     (root / "annoflow.toml").write_text(tomli_w.dumps({
         "name": name, "labels": LABELS, "sources": [{"path": "items.jsonl", "text_field": "text"}],
         "queue": {"url": app_url}, "overlap": {"policy": "adaptive", "initial": initial, "max": max_overlap},

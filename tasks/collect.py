@@ -35,7 +35,7 @@ from tasks.progress import track
 from tasks.queues import QueueBackend
 from tasks.store import insert_missing, open_store, record_stage_run, transaction
 
-__all__ = ["REASONS", "label_ok", "classify", "store_page", "read_cursor", "collect", "collect_task"]
+__all__ = ["REASONS", "classify", "collect", "collect_task", "label_ok", "read_cursor", "store_page"]
 
 REASONS = ("unknown_item", "unknown_assignment", "assignment_item_mismatch", "unknown_annotator",
            "unknown_label", "duplicate_judgment")

@@ -88,10 +88,10 @@ def seed_items(cfg: ProjectConfig, texts: list[str], *, state: str = "queued", p
     with open_store(cfg.db_path) as con:
         t = pa.table({"payload": texts, "priority": priorities or [0.0] * len(texts)})
         con.register("_seed", t)
-        by_text = dict((p, i) for i, p in con.execute(
+        by_text = {p: i for i, p in con.execute(
             f"INSERT INTO items (item_id, kind, payload, source, state, priority, audit) "
             f"SELECT {item_id_sql(cfg.name, 'text', 'payload')}, 'text', payload, 'seed', ?, priority, ? FROM _seed "
-            f"RETURNING item_id, payload", [state, audit]).fetchall())
+            f"RETURNING item_id, payload", [state, audit]).fetchall()}
         for text, label in (gold or {}).items():
             con.execute(f"INSERT INTO gold (item_id, label, origin) SELECT {item_id_sql(cfg.name, 'text', '?')}, ?, 'file'",
                         [text, label])

@@ -4,12 +4,32 @@
 queue backend and its admin token.
 """
 
-from tasks.dispatch.access import admin_token, backend_for, known_annotators, queue_name, token_file
+from tasks.dispatch.access import (
+    admin_token,
+    backend_for,
+    known_annotators,
+    queue_name,
+    token_file,
+)
 from tasks.dispatch.plan import plan_assignments, plan_gold, plan_work
-from tasks.dispatch.stage import banned_annotators, dispatch, dispatch_task, pending_tasks
+from tasks.dispatch.stage import (
+    banned_annotators,
+    dispatch,
+    dispatch_task,
+    pending_tasks,
+)
 
 __all__ = [
-    "admin_token", "backend_for", "known_annotators", "queue_name", "token_file",
-    "plan_assignments", "plan_gold", "plan_work",
-    "banned_annotators", "dispatch", "dispatch_task", "pending_tasks",
+    "admin_token",
+    "backend_for",
+    "banned_annotators",
+    "dispatch",
+    "dispatch_task",
+    "known_annotators",
+    "pending_tasks",
+    "plan_assignments",
+    "plan_gold",
+    "plan_work",
+    "queue_name",
+    "token_file",
 ]

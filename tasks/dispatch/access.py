@@ -15,7 +15,7 @@ from schemas.config import ProjectConfig
 from tasks.errors import ConfigError
 from tasks.queues import AnnotatorAdmin, QueueBackend, open_backend
 
-__all__ = ["TOKEN_FILE", "token_file", "admin_token", "queue_name", "backend_for", "known_annotators"]
+__all__ = ["TOKEN_FILE", "admin_token", "backend_for", "known_annotators", "queue_name", "token_file"]
 
 TOKEN_FILE = "queue_token"
 

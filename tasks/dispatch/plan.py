@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from schemas.config import OverlapPolicy, ProjectConfig
 
-__all__ = ["ASSIGNMENT_COLUMNS", "plan_work", "plan_gold", "plan_assignments", "assignment_id_sql"]
+__all__ = ["ASSIGNMENT_COLUMNS", "assignment_id_sql", "plan_assignments", "plan_gold", "plan_work"]
 
 ASSIGNMENT_COLUMNS = pa.schema([
     ("assignment_id", pa.string()),

@@ -24,10 +24,10 @@ from tasks.dispatch.access import backend_for, known_annotators, queue_name
 from tasks.dispatch.plan import plan_assignments
 from tasks.errors import retry_if_transient
 from tasks.progress import track
-from tasks.queues import QueueBackend, TASK_SCHEMA
+from tasks.queues import TASK_SCHEMA, QueueBackend
 from tasks.store import insert_missing, open_store, record_stage_run, transaction
 
-__all__ = ["banned_annotators", "pending_tasks", "dispatch", "dispatch_task"]
+__all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_tasks"]
 
 
 def banned_annotators(con: duckdb.DuckDBPyConnection) -> list[str]:

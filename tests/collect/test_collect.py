@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 
 import pyarrow as pa
 import pytest
@@ -161,7 +162,7 @@ class _FakeBackend:
 
 
 def test_unknown_annotator_duplicates_and_adjudicators(queue_project):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     cfg = queue_project(gold={"rate": 0.0})
     (item,) = seed_items(cfg, ["one"])
@@ -169,7 +170,7 @@ def test_unknown_annotator_duplicates_and_adjudicators(queue_project):
         con.execute("INSERT INTO assignments (assignment_id, item_id, queue, kind, round, slot, state) VALUES "
                     "('as-1', ?, 'q', 'label', 0, 0, 'pushed'), ('as-2', ?, 'q', 'adjudication', 1, 0, 'pushed'),"
                     " ('as-3', 'other', 'q', 'label', 0, 0, 'pushed')", [item, item])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def j(jid, aid, ann, label="ham", it=item):
         return {"judgment_id": jid, "assignment_id": aid, "item_id": it, "annotator_id": ann, "label": label,

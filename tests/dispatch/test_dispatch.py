@@ -117,7 +117,7 @@ def test_priority_orders_pushed_tasks(queue_project, app_server):
 
 
 def test_crash_between_push_and_mark_is_safe(queue_project, monkeypatch):
-    import tasks.dispatch.stage as stage
+    from tasks.dispatch import stage
 
     cfg = queue_project(overlap={"policy": "fixed", "initial": 2, "max": 2}, gold={"rate": 0.0})
     seed_items(cfg, ["a", "b", "c"])
