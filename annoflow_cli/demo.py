@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from annoflow_cli.app import JsonOpt, VerboseOpt, app, console, load_project, prepare_prefect_env, run_or_exit
+from annoflow_cli.app import (
+    JsonOpt,
+    VerboseOpt,
+    app,
+    console,
+    load_project,
+    prepare_prefect_env,
+    run_or_exit,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "youtube-spam"
 

@@ -141,7 +141,8 @@ class QueueConfig(_Section):
     token_env: str = Field("ANNOFLOW_QUEUE_TOKEN", description="Environment variable holding the admin/API token.")
     lease_seconds: int = Field(600, ge=10, description="A task not submitted within this time goes back to the queue.")
     show_prelabels: bool = Field(True, description="Show machine pre-labels as suggestions (never on gold/audits).")
-    push_batch: int = Field(5_000, ge=1)
+    push_batch: int = Field(5_000, ge=1, description="Tasks per push request (and per 'pushed' transaction).")
+    pull_limit: int = Field(5_000, ge=1, le=50_000, description="Judgments per pull page; each page is one transaction.")
 
 
 class OverlapPolicy(StrEnum):
@@ -153,6 +154,10 @@ class OverlapConfig(_Section):
     policy: OverlapPolicy = OverlapPolicy.adaptive
     initial: int = Field(2, ge=1, description="Annotators per item in the first round (adaptive) or always (fixed).")
     max: int = Field(5, ge=1, description="After this many human votes an unresolved item goes to adjudication.")
+    followup_boost: float = Field(
+        1.0, ge=0, description="Added to an item's priority for its needs-more slots (adjudication: twice this), "
+        "so items already under way are finished before fresh ones start."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "OverlapConfig":
@@ -166,7 +171,9 @@ class GoldConfig(_Section):
     key_field: str = Field("text", description="Column identifying the item (same field as the source payload).")
     label_field: str = Field("label", description="Column holding the true label.")
     rate: float = Field(0.1, ge=0, le=1, description="Share of an annotator's tasks that are hidden gold.")
-    min_per_annotator: int = Field(3, ge=0)
+    min_per_annotator: int = Field(
+        3, ge=0, description="Gold tasks each known annotator gets at least (targeted, served before other work)."
+    )
     ban_below: float = Field(0.6, ge=0, le=1, description="Ban a source whose accuracy upper bound is below this.")
     min_answers_for_ban: int = Field(5, ge=1)
 

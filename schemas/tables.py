@@ -13,7 +13,7 @@ from pandera.typing import Series
 
 from tasks.errors import ContractError
 
-__all__ = ["Items", "Quarantine", "check"]
+__all__ = ["Items", "Quarantine", "Assignments", "Judgments", "ASSIGNMENT_KINDS", "check"]
 
 
 
@@ -66,3 +66,49 @@ def check(table: pa.Table, model: type[pa_.DataFrameModel], where: str) -> None:
             f"was written. First failures:\n{head}",
             failures=cases,
         ) from None
+
+
+# --- Dispatch and collect: assignments created by dispatch, judgments pulled by collect. ---
+
+ASSIGNMENT_KINDS = ["label", "gold", "audit", "adjudication"]
+
+
+class Assignments(pa_.DataFrameModel):
+    """New micro-tasks written by dispatch (one item for one human slot)."""
+
+    assignment_id: Series[str] = pa_.Field(str_length=32, unique=True)
+    item_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    queue: Series[str] = pa_.Field(str_length={"min_value": 1})
+    kind: Series[str] = pa_.Field(isin=ASSIGNMENT_KINDS)
+    round: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    slot: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    priority: Series[float]
+    state: Series[str] = pa_.Field(isin=["pending"])
+    annotator_id: Series[str] = pa_.Field(nullable=True)
+
+    @pa_.dataframe_check(error="only gold assignments may target an annotator")
+    def target_only_on_gold(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["annotator_id"].isna() | df["kind"].eq("gold")
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class Judgments(pa_.DataFrameModel):
+    """The scalar columns of a pulled page of judgments (`tasks.queues.base.JUDGMENT_SCHEMA`).
+
+    Structural only: a judgment that is well-formed but wrong (unknown label, item, assignment or
+    annotator) is quarantined by collect, not rejected here.
+    """
+
+    judgment_id: Series[str] = pa_.Field(str_length={"min_value": 1}, unique=True)
+    assignment_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    item_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    annotator_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    label: Series[str] = pa_.Field(nullable=True)
+    duration_ms: Series[pd.Int64Dtype] = pa_.Field(nullable=True, ge=0)
+
+    class Config:
+        strict = True
+        coerce = True

@@ -10,7 +10,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from schemas.migrations import MIGRATIONS, Migration, applied, latest_version, migrate, pending
+from schemas.migrations import (
+    MIGRATIONS,
+    Migration,
+    applied,
+    latest_version,
+    migrate,
+    pending,
+)
 from tasks.errors import StoreLockedError, TerminalError
 from tasks.store import insert_missing, open_store
 
