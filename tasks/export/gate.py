@@ -1,0 +1,393 @@
+"""The release gate: exact facts from DuckDB, per-row expectations in Great Expectations, an HTML report.
+
+Why the split (it is what keeps a 10M-row gate within seconds and a bounded amount of memory):
+converting 10M rows to pandas costs ~10 s and several GB, so GE never sees all of them. DuckDB scans
+the candidate Parquet once and counts, exactly, the rows violating each per-row check, and computes the
+aggregates (missing items, means, gold accuracy, label distribution). GE then validates
+
+* a rows frame: every row when the candidate has at most `validation.sample_rows` rows, otherwise a
+  deterministic hash sample of about that many rows PLUS up to `max_examples` violating rows per failing
+  check; since every violated check has violating rows in the frame, each GE expectation fails exactly
+  when the full candidate violates it (the reported counts are DuckDB's exact counts);
+* a one-row facts frame with the exact aggregates, against the thresholds of `cfg.validation`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from schemas.config import ProjectConfig, TaskKind
+from schemas.expectations import CheckSpec, build_suite, fact_checks, row_checks
+from schemas.tables import LABEL_METHODS
+from tasks.export.writers import parquet_list_sql
+
+__all__ = ["CheckResult", "GateResult", "collect_facts", "rows_frame", "run_gate", "render_html", "label_distribution", "total_variation"]
+
+
+def _list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def _violations(cfg: ProjectConfig, columns: list[str]) -> dict[str, str]:
+    """SQL predicate per row check: true on a violating row (the names match schemas.expectations)."""
+    multi = cfg.task_kind == TaskKind.multi_label
+    labels = _list(cfg.labels)
+    preds = {
+        "item_id_not_null": "item_id IS NULL",
+        "label_not_null": ("labels IS NULL" if multi else "label IS NULL"),
+        "label_in_set": (
+            f"len(list_filter(labels, x -> x IS NULL OR NOT list_contains({labels}, x))) > 0"
+            if multi else f"label IS NOT NULL AND NOT list_contains({labels}, label)"
+        ),
+        "confidence_not_null": "confidence IS NULL",
+        "confidence_in_range": "confidence < 0 OR confidence > 1 OR isnan(confidence)",
+        "content_present": "payload IS NULL AND uri IS NULL",
+        "method_known": f"method IS NOT NULL AND NOT list_contains({_list(LABEL_METHODS)}, method)",
+        "agreement_in_range": "agreement < -1 OR agreement > 1",
+        "not_null_kind": "kind IS NULL",
+        "not_null_method": "method IS NULL",
+        "not_null_n_votes": "n_votes IS NULL",
+        "not_null_n_human": "n_human IS NULL",
+        "not_null_sources": "sources IS NULL",
+    }
+    if "split" in columns:
+        preds["not_null_split"] = "split IS NULL"
+    return preds
+
+
+def label_distribution(con: duckdb.DuckDBPyConnection, src: str, cfg: ProjectConfig) -> dict[str, int]:
+    """Counts per label (multi-label: per label occurrence), sorted by label."""
+    expr = "unnest(labels)" if cfg.task_kind == TaskKind.multi_label else "label"
+    rows = con.execute(f"SELECT {expr} AS l, count(*) FROM {src} GROUP BY ALL ORDER BY 1 NULLS LAST").fetchall()
+    return {str(k): int(v) for k, v in rows}
+
+
+def total_variation(p: dict[str, int], q: dict[str, int]) -> float:
+    """Half the L1 distance between two label distributions given as counts (0 = same, 1 = disjoint)."""
+    sp, sq = sum(p.values()), sum(q.values())
+    if not sp or not sq:
+        return 0.0 if sp == sq else 1.0
+    return 0.5 * sum(abs(p.get(k, 0) / sp - q.get(k, 0) / sq) for k in set(p) | set(q))
+
+
+def _records(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cur = con.execute(sql, params or [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, (_plain(v) for v in r))) for r in cur.fetchall()]
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return str(v)
+    return v
+
+
+def collect_facts(
+    con: duckdb.DuckDBPyConnection, files: list[Path], cfg: ProjectConfig, parent: dict | None
+) -> dict[str, Any]:
+    """Exact facts about the candidate: violation counts per row check, aggregates, examples.
+
+    `con` is the state database (for the resolved labels and gold); `parent` is the parent manifest.
+    """
+    src = parquet_list_sql(files)
+    columns = con.sql(f"SELECT * FROM {src} LIMIT 0").columns
+    preds = _violations(cfg, columns)
+    counts = ", ".join(f"count(*) FILTER (WHERE {p}) AS {n}" for n, p in preds.items())
+    agg = con.execute(
+        f"SELECT count(*), count(DISTINCT item_id), avg(confidence), avg(agreement), count(agreement), {counts} FROM {src}"
+    ).fetchone()
+    n_rows, n_distinct, mean_conf, mean_agr, n_agr = agg[:5]
+    violations = {n: int(c) for n, c in zip(preds, agg[5:])}
+    n_null_ids = violations["item_id_not_null"]
+    violations["item_once"] = int(n_rows - n_null_ids - n_distinct)  # extra copies of non-null ids
+    ex = cfg.validation.max_examples
+    examples: dict[str, list[dict]] = {}
+    if violations["item_once"]:
+        examples["item_once"] = _records(
+            con, f"SELECT item_id, count(*) AS copies FROM {src} WHERE item_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1"
+            f" ORDER BY item_id LIMIT {ex}")
+    resolved = "(SELECT DISTINCT item_id FROM labels WHERE decision = 'resolved')"
+    n_expected = con.execute(f"SELECT count(*) FROM {resolved}").fetchone()[0]
+    missing = con.execute(
+        f"SELECT count(*) FROM {resolved} r WHERE NOT EXISTS (SELECT 1 FROM {src} c WHERE c.item_id = r.item_id)"
+    ).fetchone()[0] if n_expected != n_distinct or n_null_ids else 0
+    unexpected = n_distinct - (n_expected - missing)
+    if missing:
+        examples["resolved_items_present"] = _records(
+            con, f"SELECT r.item_id FROM {resolved} r WHERE NOT EXISTS (SELECT 1 FROM {src} c WHERE c.item_id = r.item_id)"
+            f" ORDER BY 1 LIMIT {ex}")
+    if unexpected:
+        examples["only_resolved_items"] = _records(
+            con, f"SELECT c.item_id FROM {src} c WHERE NOT EXISTS (SELECT 1 FROM {resolved} r WHERE r.item_id = c.item_id)"
+            f" ORDER BY 1 LIMIT {ex}")
+    multi = cfg.task_kind == TaskKind.multi_label
+    same = "list_sort(c.labels) = list_sort(g.labels)" if multi else "c.label = g.label"
+    gold_from = (
+        f"FROM {src} c JOIN gold g ON g.item_id = c.item_id WHERE c.method <> 'gold' AND "
+        + ("g.labels IS NOT NULL" if multi else "g.label IS NOT NULL")
+    )
+    gold_n, gold_correct = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {same}) {gold_from}").fetchone()
+    lab = "labels" if multi else "label"
+    gold_mismatch = _records(
+        con, f"SELECT c.item_id, c.{lab} AS exported, g.{lab} AS gold, c.method, c.confidence {gold_from} AND NOT ({same})"
+        f" ORDER BY c.item_id LIMIT {ex}") if gold_n > gold_correct else []
+    if gold_mismatch:
+        examples["min_gold_accuracy"] = gold_mismatch
+    dist = label_distribution(con, src, cfg)
+    parent_dist = (parent or {}).get("label_distribution")
+    shift = total_variation(dist, parent_dist) if parent_dist is not None else None
+    if parent_dist is not None:
+        n_p, n_c = sum(parent_dist.values()) or 1, sum(dist.values()) or 1
+        examples["max_label_shift"] = [
+            {"label": k, "parent_share": round(parent_dist.get(k, 0) / n_p, 4), "candidate_share": round(dist.get(k, 0) / n_c, 4)}
+            for k in sorted(set(dist) | set(parent_dist))
+        ]
+    if mean_conf is not None:
+        examples["min_mean_confidence"] = _records(
+            con, f"SELECT item_id, confidence, method FROM {src} ORDER BY confidence, item_id LIMIT {ex}")
+    if n_agr:
+        examples["min_agreement"] = _records(
+            con, f"SELECT item_id, agreement, n_votes, n_human FROM {src} WHERE agreement IS NOT NULL"
+            f" ORDER BY agreement, item_id LIMIT {ex}")
+    for name, pred in preds.items():
+        if violations[name]:
+            examples[name] = _records(con, f"SELECT * FROM {src} WHERE {pred} ORDER BY item_id NULLS FIRST LIMIT {ex}")
+    return {
+        "n_rows": int(n_rows),
+        "n_distinct": int(n_distinct),
+        "n_expected": int(n_expected),
+        "missing_items": int(missing),
+        "unexpected_items": int(unexpected),
+        "mean_confidence": mean_conf,
+        "mean_agreement": mean_agr,
+        "n_agreement": int(n_agr),
+        "gold_n": int(gold_n),
+        "gold_correct": int(gold_correct),
+        "gold_accuracy": (gold_correct / gold_n) if gold_n else None,
+        "label_distribution": dist,
+        "parent": (parent or {}).get("version"),
+        "label_shift": shift,
+        "violations": violations,
+        "examples": examples,
+        "columns": columns,
+        "predicates": preds,
+    }
+
+
+def rows_frame(con: duckdb.DuckDBPyConnection, files: list[Path], cfg: ProjectConfig, facts: dict) -> tuple[Any, str]:
+    """The pandas frame GE checks row by row, and the mode ('all rows' or 'sample + violators')."""
+    src = parquet_list_sql(files)[:-1] + ", filename = true, file_row_number = true)"
+    n = facts["n_rows"]
+    limit = cfg.validation.sample_rows
+    if n <= limit:
+        where, mode = "true", f"all {n:,} rows"
+    else:
+        m = max(2, n // limit)
+        parts = [f"hash(item_id) % {m} = 0"]
+        ex = cfg.validation.max_examples
+        ids_twice = (
+            f"item_id IN (SELECT item_id FROM {src} GROUP BY item_id HAVING count(*) > 1 ORDER BY item_id LIMIT {ex})"
+        )
+        for name, pred in facts["predicates"].items():
+            if facts["violations"].get(name):
+                parts.append(f"(filename, file_row_number) IN (SELECT (filename, file_row_number) FROM {src}"
+                             f" WHERE {pred} ORDER BY filename, file_row_number LIMIT {ex})")
+        if facts["violations"].get("item_once"):
+            parts.append(ids_twice)
+        where = " OR ".join(f"({p})" for p in parts)
+        mode = f"hash sample of ~{n // m:,} of {n:,} rows + every check's violating rows (exact counts from DuckDB)"
+    multi = cfg.task_kind == TaskKind.multi_label
+    extra = (
+        f", CASE WHEN len(list_filter(labels, x -> x IS NULL OR NOT list_contains({_list(cfg.labels)}, x))) > 0"
+        f" THEN array_to_string(list_filter(labels, x -> x IS NULL OR NOT list_contains({_list(cfg.labels)}, x)), ', ')"
+        f" END AS unknown_labels" if multi else ""
+    )
+    table = con.sql(
+        f"SELECT * EXCLUDE (filename, file_row_number), (payload IS NOT NULL OR uri IS NOT NULL) AS has_content{extra}"
+        f" FROM {src} WHERE {where} ORDER BY filename, file_row_number"
+    ).to_arrow_table()
+    return table.to_pandas(), mode
+
+
+@dataclass
+class CheckResult:
+    name: str
+    description: str
+    frame: str
+    success: bool | None  # None = skipped
+    observed: Any = None
+    threshold: Any = None
+    unexpected_count: int | None = None
+    examples: list[dict] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class GateResult:
+    success: bool
+    mode: str
+    checks: list[CheckResult]
+    facts: dict[str, Any]
+    ge_statistics: dict[str, Any]
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.success is False]
+
+    def summary(self) -> dict[str, Any]:
+        """What the manifest keeps: outcome, mode and one line per check."""
+        return {
+            "success": self.success,
+            "mode": self.mode,
+            "checks": {c.name: {"success": c.success, "observed": c.observed, "threshold": c.threshold,
+                                "unexpected_count": c.unexpected_count, **({"note": c.note} if c.note else {})}
+                       for c in self.checks},
+            "great_expectations": self.ge_statistics,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps({"summary": self.summary(), "checks": [asdict(c) for c in self.checks],
+                           "facts": {k: v for k, v in self.facts.items() if k not in ("examples", "predicates")}},
+                          indent=2, default=str)
+
+    def failure_message(self, limit: int = 3) -> str:
+        lines = []
+        for c in self.failed:
+            count = f", {c.unexpected_count:,} row(s)" if c.unexpected_count else ""
+            lines.append(f"  - {c.name}: {c.description} (observed {_fmt(c.observed)}{count})")
+            for r in c.examples[:limit]:
+                lines.append("      e.g. " + json.dumps({k: v for k, v in r.items() if k not in ("payload",)}, default=str)[:240])
+        return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def _facts_frame(facts: dict) -> Any:
+    import pandas as pd
+
+    keys = ["missing_items", "unexpected_items", "mean_confidence", "mean_agreement", "gold_accuracy", "label_shift"]
+    return pd.DataFrame([{k: (float(facts[k]) if facts[k] is not None else None) for k in keys}])
+
+
+def _context() -> Any:
+    """An in-memory GE context: no files, no data-docs site, no progress bars."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        progress_bars=ProgressBarsConfig(globally=False),
+        analytics_enabled=False,
+    )
+    ctx = gx.get_context(mode="ephemeral", project_config=config)
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return ctx
+
+
+def _validate(ctx: Any, frame: Any, checks: list[CheckSpec], name: str) -> dict[str, dict]:
+    """Run `checks` on `frame` in GE context `ctx`; returns GE's result per check name."""
+    suite = ctx.suites.add(build_suite(f"annoflow-{name}", checks))
+    batch = (
+        ctx.data_sources.add_pandas(f"candidate-{name}")
+        .add_dataframe_asset(name)
+        .add_batch_definition_whole_dataframe("whole")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    res = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}).to_json_dict()
+    out = {r["expectation_config"]["meta"]["check"]: r for r in res["results"]}
+    out["_statistics"] = res["statistics"]
+    return out
+
+
+def run_gate(frame: Any, mode: str, facts: dict, cfg: ProjectConfig) -> GateResult:
+    """Validate the rows frame and the facts with Great Expectations; combine with DuckDB's exact counts."""
+    rchecks = row_checks(cfg, has_split="split" in facts["columns"])
+    fchecks, skipped = fact_checks(cfg, facts)
+    ctx = _context()
+    r_res = _validate(ctx, frame, rchecks, "rows")
+    f_res = _validate(ctx, _facts_frame(facts), fchecks, "facts")
+    results: list[CheckResult] = []
+    examples = facts["examples"]
+    for spec in rchecks:
+        ge = r_res[spec.name]
+        exact = facts["violations"].get(spec.name, 0)
+        ok = bool(ge["success"]) and exact == 0
+        note = "" if ok or ge["success"] is False else "violations found outside the GE frame by DuckDB's exact scan"
+        observed = f"{exact:,} of {facts['n_rows']:,} rows violate" if exact else "no violating row"
+        results.append(CheckResult(spec.name, spec.description, "rows", ok, observed, spec.threshold, exact,
+                                   examples.get(spec.name, []) if not ok else [], note))
+    for spec in fchecks:
+        ge = f_res[spec.name]
+        col = spec.kwargs["column"]
+        ok = bool(ge["success"])
+        results.append(CheckResult(spec.name, spec.description, "facts", ok, _plain(facts[col]), spec.threshold,
+                                   int(facts[col]) if col.endswith("_items") else None,
+                                   examples.get(spec.name, []) if not ok else []))
+    for name, why in skipped.items():
+        results.append(CheckResult(name, why, "facts", None, None, None, None, [], "skipped: " + why))
+    stats = {"rows": r_res["_statistics"], "facts": f_res["_statistics"], "rows_frame": mode}
+    return GateResult(all(c.success is not False for c in results), mode, results, facts, stats)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        v = f"{v:.4f}"
+    elif isinstance(v, (list, tuple, dict)):
+        v = json.dumps(v, default=str)
+    s = "" if v is None else str(v)
+    return html.escape(s if len(s) <= 200 else s[:197] + "...")
+
+
+def render_html(result: GateResult, title: str) -> str:
+    """A self-contained HTML page of the gate result (no scripts, no network)."""
+    f = result.facts
+    status = "PASSED" if result.success else "FAILED"
+    colour = "#1a7f37" if result.success else "#cf222e"
+    rows = []
+    for c in result.checks:
+        mark = {True: "&#10004; pass", False: "&#10008; FAIL", None: "&ndash; skipped"}[c.success]
+        rows.append(
+            f"<tr class='{'fail' if c.success is False else ''}'><td><code>{_cell(c.name)}</code></td><td>{mark}</td>"
+            f"<td>{_cell(c.description)}</td><td>{_cell(c.observed)}</td><td>{_cell(c.threshold)}</td><td>{_cell(c.note)}</td></tr>"
+        )
+    details = []
+    for c in result.checks:
+        if c.success is False and c.examples:
+            cols = list(c.examples[0])
+            head = "".join(f"<th>{_cell(k)}</th>" for k in cols)
+            body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(k))}</td>" for k in cols) + "</tr>" for r in c.examples)
+            details.append(f"<h3><code>{_cell(c.name)}</code>: example rows</h3><table><tr>{head}</tr>{body}</table>")
+    dist = "".join(f"<tr><td>{_cell(k)}</td><td>{v:,}</td></tr>" for k, v in f["label_distribution"].items())
+    facts_rows = "".join(
+        f"<tr><td>{k}</td><td>{_cell(f.get(k))}</td></tr>"
+        for k in ("n_rows", "n_expected", "missing_items", "unexpected_items", "mean_confidence", "mean_agreement",
+                  "n_agreement", "gold_n", "gold_correct", "gold_accuracy", "parent", "label_shift")
+    )
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}tr.fail td{{background:#ffebe9}}
+.status{{color:{colour};font-weight:bold}}</style></head><body>
+<h1>{html.escape(title)}: <span class="status">{status}</span></h1>
+<p>Rows checked by Great Expectations: {html.escape(result.mode)}. Counts of violating rows and the aggregate facts are exact
+(computed by DuckDB over the whole candidate).</p>
+<h2>Expectations</h2>
+<table><tr><th>check</th><th>result</th><th>expectation</th><th>observed</th><th>threshold</th><th>note</th></tr>{''.join(rows)}</table>
+{''.join(details)}
+<h2>Facts</h2><table>{facts_rows}</table>
+<h2>Label distribution</h2><table><tr><th>label</th><th>rows</th></tr>{dist}</table>
+</body></html>
+"""
