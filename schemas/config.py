@@ -194,7 +194,7 @@ class ValidationConfig(_Section):
         1, ge=0, description="Check gold accuracy only when at least this many exported items have a gold answer."
     )
     sample_rows: int = Field(
-        200_000, ge=1_000,
+        100_000, ge=1_000,
         description="Per-row expectations see every row up to this size; above it, a hash sample of this many rows "
         "plus every violating row (exact counts come from DuckDB).",
     )

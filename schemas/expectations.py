@@ -20,7 +20,7 @@ from typing import Any
 from schemas.config import ProjectConfig, TaskKind
 from schemas.tables import LABEL_METHODS
 
-__all__ = ["CheckSpec", "NOT_NULL_COLUMNS", "row_checks", "fact_checks", "build_suite"]
+__all__ = ["NOT_NULL_COLUMNS", "CheckSpec", "build_suite", "fact_checks", "row_checks"]
 
 NOT_NULL_COLUMNS = ("kind", "method", "n_votes", "n_human", "sources")
 

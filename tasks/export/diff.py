@@ -15,7 +15,7 @@ from schemas.config import ProjectConfig
 from tasks.export import versions as V
 from tasks.export.writers import parquet_list_sql
 
-__all__ = ["diff_versions", "diff_files", "diff_markdown"]
+__all__ = ["diff_files", "diff_markdown", "diff_versions"]
 
 _EPS = 1e-9
 

@@ -28,7 +28,7 @@ from schemas.expectations import CheckSpec, build_suite, fact_checks, row_checks
 from schemas.tables import LABEL_METHODS
 from tasks.export.writers import parquet_list_sql
 
-__all__ = ["CheckResult", "GateResult", "collect_facts", "rows_frame", "run_gate", "render_html", "label_distribution", "total_variation"]
+__all__ = ["CheckResult", "GateResult", "collect_facts", "label_distribution", "render_html", "rows_frame", "run_gate", "total_variation"]
 
 
 def _list(values: list[str]) -> str:
@@ -89,44 +89,82 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _adjacent_duplicates(files: list[Path]) -> tuple[int, bool]:
+    """Extra copies of item ids in files sorted by item_id, streaming one column (no hash table of 10M ids).
+
+    Returns (extra copies, whether the ids really were sorted); unsorted input makes the count invalid."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    dups, prev, ok = 0, None, True
+    for f in files:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=1 << 20, columns=["item_id"]):
+            ids = batch.column(0).drop_null()
+            if len(ids) == 0:
+                continue
+            if prev is not None:
+                first = ids[0].as_py()
+                ok &= prev <= first
+                dups += prev == first
+            if len(ids) > 1:
+                a, b = ids.slice(0, len(ids) - 1), ids.slice(1)
+                ok &= not pc.any(pc.greater(a, b)).as_py()
+                dups += pc.sum(pc.equal(a, b).cast("int64")).as_py() or 0
+            prev = ids[-1].as_py()
+    return int(dups), bool(ok)
+
+
 def collect_facts(
     con: duckdb.DuckDBPyConnection, files: list[Path], cfg: ProjectConfig, parent: dict | None
 ) -> dict[str, Any]:
     """Exact facts about the candidate: violation counts per row check, aggregates, examples.
 
     `con` is the state database (for the resolved labels and gold); `parent` is the parent manifest.
+    Files from the exporter are sorted by item_id: with splits each split's files are, so duplicates are
+    counted per split; rows sharing an id across splits still show as a mismatch between the id multisets.
     """
     src = parquet_list_sql(files)
     columns = con.sql(f"SELECT * FROM {src} LIMIT 0").columns
     preds = _violations(cfg, columns)
     counts = ", ".join(f"count(*) FILTER (WHERE {p}) AS {n}" for n, p in preds.items())
+    fingerprint = "count(item_id), sum(hash(item_id)::HUGEINT), bit_xor(hash(item_id))"
     agg = con.execute(
-        f"SELECT count(*), count(DISTINCT item_id), avg(confidence), avg(agreement), count(agreement), {counts} FROM {src}"
+        f"SELECT count(*), avg(confidence), avg(agreement), count(agreement), {fingerprint}, {counts} FROM {src}"
     ).fetchone()
-    n_rows, n_distinct, mean_conf, mean_agr, n_agr = agg[:5]
-    violations = {n: int(c) for n, c in zip(preds, agg[5:])}
-    n_null_ids = violations["item_id_not_null"]
-    violations["item_once"] = int(n_rows - n_null_ids - n_distinct)  # extra copies of non-null ids
-    ex = cfg.validation.max_examples
+    n_rows, mean_conf, mean_agr, n_agr = agg[:4]
+    cand_fp = agg[4:7]
+    violations = {n: int(c) for n, c in zip(preds, agg[7:])}
+    v = cfg.validation
+    ex = v.max_examples
+    groups = {}
+    for f in files:
+        groups.setdefault(f.parent, []).append(f)
+    dup_counts = [_adjacent_duplicates(g) for g in groups.values()]
+    if all(ok for _, ok in dup_counts):
+        extra_copies = sum(d for d, _ in dup_counts)
+    else:  # not written by the exporter: count exactly with a hash aggregate
+        extra_copies = con.execute(f"SELECT count(item_id) - count(DISTINCT item_id) FROM {src}").fetchone()[0]
+    violations["item_once"] = int(extra_copies)
     examples: dict[str, list[dict]] = {}
     if violations["item_once"]:
         examples["item_once"] = _records(
             con, f"SELECT item_id, count(*) AS copies FROM {src} WHERE item_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1"
             f" ORDER BY item_id LIMIT {ex}")
+    # Every resolved item exactly once: compare the id multisets by fingerprint (count, sum and xor of
+    # 64-bit hashes); only on a mismatch pay for the exact anti-joins that count and show the culprits.
+    res_fp = con.execute(f"SELECT {fingerprint} FROM labels WHERE decision = 'resolved'").fetchone()
+    missing = unexpected = 0
     resolved = "(SELECT DISTINCT item_id FROM labels WHERE decision = 'resolved')"
-    n_expected = con.execute(f"SELECT count(*) FROM {resolved}").fetchone()[0]
-    missing = con.execute(
-        f"SELECT count(*) FROM {resolved} r WHERE NOT EXISTS (SELECT 1 FROM {src} c WHERE c.item_id = r.item_id)"
-    ).fetchone()[0] if n_expected != n_distinct or n_null_ids else 0
-    unexpected = n_distinct - (n_expected - missing)
-    if missing:
-        examples["resolved_items_present"] = _records(
-            con, f"SELECT r.item_id FROM {resolved} r WHERE NOT EXISTS (SELECT 1 FROM {src} c WHERE c.item_id = r.item_id)"
-            f" ORDER BY 1 LIMIT {ex}")
-    if unexpected:
-        examples["only_resolved_items"] = _records(
-            con, f"SELECT c.item_id FROM {src} c WHERE NOT EXISTS (SELECT 1 FROM {resolved} r WHERE r.item_id = c.item_id)"
-            f" ORDER BY 1 LIMIT {ex}")
+    if tuple(res_fp) != tuple(cand_fp):
+        anti = "SELECT {a}.item_id FROM {A} {a} WHERE NOT EXISTS (SELECT 1 FROM {B} {b} WHERE {b}.item_id = {a}.item_id)"
+        q_missing = anti.format(a="r", A=resolved, b="c", B=src)
+        q_extra = anti.format(a="c", A=f"(SELECT DISTINCT item_id FROM {src} WHERE item_id IS NOT NULL)", b="r", B=resolved)
+        missing = con.execute(f"SELECT count(*) FROM ({q_missing})").fetchone()[0]
+        unexpected = con.execute(f"SELECT count(*) FROM ({q_extra})").fetchone()[0]
+        if missing:
+            examples["resolved_items_present"] = _records(con, f"{q_missing} ORDER BY 1 LIMIT {ex}")
+        if unexpected:
+            examples["only_resolved_items"] = _records(con, f"{q_extra} ORDER BY 1 LIMIT {ex}")
     multi = cfg.task_kind == TaskKind.multi_label
     same = "list_sort(c.labels) = list_sort(g.labels)" if multi else "c.label = g.label"
     gold_from = (
@@ -135,11 +173,10 @@ def collect_facts(
     )
     gold_n, gold_correct = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {same}) {gold_from}").fetchone()
     lab = "labels" if multi else "label"
-    gold_mismatch = _records(
-        con, f"SELECT c.item_id, c.{lab} AS exported, g.{lab} AS gold, c.method, c.confidence {gold_from} AND NOT ({same})"
-        f" ORDER BY c.item_id LIMIT {ex}") if gold_n > gold_correct else []
-    if gold_mismatch:
-        examples["min_gold_accuracy"] = gold_mismatch
+    if gold_n > gold_correct:
+        examples["min_gold_accuracy"] = _records(
+            con, f"SELECT c.item_id, c.{lab} AS exported, g.{lab} AS gold, c.method, c.confidence {gold_from} AND NOT ({same})"
+            f" ORDER BY c.item_id LIMIT {ex}")
     dist = label_distribution(con, src, cfg)
     parent_dist = (parent or {}).get("label_distribution")
     shift = total_variation(dist, parent_dist) if parent_dist is not None else None
@@ -149,10 +186,10 @@ def collect_facts(
             {"label": k, "parent_share": round(parent_dist.get(k, 0) / n_p, 4), "candidate_share": round(dist.get(k, 0) / n_c, 4)}
             for k in sorted(set(dist) | set(parent_dist))
         ]
-    if mean_conf is not None:
+    if mean_conf is not None and mean_conf < v.min_mean_confidence:
         examples["min_mean_confidence"] = _records(
             con, f"SELECT item_id, confidence, method FROM {src} ORDER BY confidence, item_id LIMIT {ex}")
-    if n_agr:
+    if n_agr and mean_agr < v.min_agreement:
         examples["min_agreement"] = _records(
             con, f"SELECT item_id, agreement, n_votes, n_human FROM {src} WHERE agreement IS NOT NULL"
             f" ORDER BY agreement, item_id LIMIT {ex}")
@@ -161,8 +198,7 @@ def collect_facts(
             examples[name] = _records(con, f"SELECT * FROM {src} WHERE {pred} ORDER BY item_id NULLS FIRST LIMIT {ex}")
     return {
         "n_rows": int(n_rows),
-        "n_distinct": int(n_distinct),
-        "n_expected": int(n_expected),
+        "n_expected": int(res_fp[0]),
         "missing_items": int(missing),
         "unexpected_items": int(unexpected),
         "mean_confidence": mean_conf,
@@ -209,8 +245,13 @@ def rows_frame(con: duckdb.DuckDBPyConnection, files: list[Path], cfg: ProjectCo
         f" THEN array_to_string(list_filter(labels, x -> x IS NULL OR NOT list_contains({_list(cfg.labels)}, x)), ', ')"
         f" END AS unknown_labels" if multi else ""
     )
+    # List columns go to GE as JSON text: GE hashes each batch's DataFrame and falls back to pickling
+    # every cell when a column holds lists (seconds per 100k rows); the row checks only need null-ness.
+    lists = [c for c in ("labels", "sources") if c in facts["columns"]]
+    replace = f" REPLACE ({', '.join(f'to_json({c})::VARCHAR AS {c}' for c in lists)})" if lists else ""
     table = con.sql(
-        f"SELECT * EXCLUDE (filename, file_row_number), (payload IS NOT NULL OR uri IS NOT NULL) AS has_content{extra}"
+        f"SELECT * EXCLUDE (filename, file_row_number){replace},"
+        f" (payload IS NOT NULL OR uri IS NOT NULL) AS has_content{extra}"
         f" FROM {src} WHERE {where} ORDER BY filename, file_row_number"
     ).to_arrow_table()
     return table.to_pandas(), mode

@@ -13,8 +13,8 @@ Exported columns (single-label projects carry `label`, multi-label projects `lab
     agreement   inter-annotator agreement of the item (NULL when not measured)
     sources     contributing source ids, sorted (from `labels.sources`, else from `votes`)
 
-Rows are ordered by item_id: together with a fixed writer this makes the same state produce
-byte-identical files. Timestamps and run ids are left out on purpose, so re-running consensus
+Rows are ordered by item_id (within a file and across files in name order): together with a
+fixed writer this makes the same state produce byte-identical files. Timestamps and run ids are left out on purpose, so re-running consensus
 without changing any decision does not change the export.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from schemas.config import ProjectConfig, TaskKind
 
-__all__ = ["label_column", "split_sql", "export_rows_sql", "needs_vote_sources"]
+__all__ = ["export_rows_sql", "id_ranges", "label_column", "needs_vote_sources", "split_sql"]
 
 
 def _q(s: str) -> str:
@@ -50,9 +50,25 @@ def needs_vote_sources(con) -> bool:
     return bool(con.execute("SELECT count(*) FROM labels WHERE decision = 'resolved' AND sources IS NULL").fetchone()[0])
 
 
-def export_rows_sql(cfg: ProjectConfig, *, vote_sources: bool = False) -> str:
-    """SELECT producing the export rows in item_id order (LEFT JOIN: a missing item shows as NULL content,
-    which the gate reports, instead of silently dropping the label)."""
+def id_ranges(n_rows: int) -> list[tuple[str | None, str | None]]:
+    """Contiguous item_id ranges, each written as its own sorted file: 1 below 2M rows, else by first hex digit
+    (item ids are md5 hex), 256 above 32M. Each range is joined and sorted in memory, so the work per step and
+    the memory stay bounded whatever the size, and the files in name order are globally sorted."""
+    if n_rows <= 2_000_000:
+        return [(None, None)]
+    digits = "0123456789abcdef"
+    keys = list(digits) if n_rows <= 32_000_000 else [a + b for a in digits for b in digits]
+    return [(keys[k] if k else None, keys[k + 1] if k + 1 < len(keys) else None) for k in range(len(keys))]
+
+
+def _range_filter(col: str, lo: str | None, hi: str | None) -> str:
+    parts = ([f"{col} >= {_q(lo)}"] if lo else []) + ([f"{col} < {_q(hi)}"] if hi else [])
+    return " AND ".join(parts) or "true"
+
+
+def export_rows_sql(cfg: ProjectConfig, *, vote_sources: bool = False, lo: str | None = None, hi: str | None = None) -> str:
+    """SELECT producing the export rows with lo <= item_id < hi in item_id order (LEFT JOIN: a missing item
+    shows as NULL content, which the gate reports, instead of silently dropping the label)."""
     lab = (
         "list_sort(l.labels) AS labels" if cfg.task_kind == TaskKind.multi_label else "l.label AS label"
     )
@@ -62,12 +78,13 @@ def export_rows_sql(cfg: ProjectConfig, *, vote_sources: bool = False) -> str:
     if vote_sources:
         sources = "list_sort(coalesce(l.sources, v.sources, []::VARCHAR[]))"
         vote_join = (
-            " LEFT JOIN (SELECT item_id, list(DISTINCT source_id) AS sources FROM votes GROUP BY item_id) v"
-            " ON v.item_id = l.item_id"
+            " LEFT JOIN (SELECT item_id, list(DISTINCT source_id) AS sources FROM votes"
+            f" WHERE {_range_filter('item_id', lo, hi)} GROUP BY item_id) v ON v.item_id = l.item_id"
         )
     return (
         f"SELECT l.item_id, {split}i.kind, i.payload, i.uri, {lab}, l.confidence, l.method,"
         f" l.n_votes, l.n_human, l.agreement, {sources} AS sources"
-        f" FROM labels l LEFT JOIN items i ON i.item_id = l.item_id{vote_join}"
-        f" WHERE l.decision = 'resolved' ORDER BY l.item_id"
+        f" FROM (SELECT * FROM labels WHERE decision = 'resolved' AND {_range_filter('item_id', lo, hi)}) l"
+        f" LEFT JOIN (SELECT * FROM items WHERE {_range_filter('item_id', lo, hi)}) i ON i.item_id = l.item_id{vote_join}"
+        f" ORDER BY l.item_id"
     )

@@ -14,13 +14,15 @@ after it leaves a complete, validated version that the next run records and poin
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -28,15 +30,27 @@ from schemas.config import OnUnchanged, ProjectConfig
 from schemas.tables import ExportRows, check
 from tasks.errors import TerminalError, retry_if_transient
 from tasks.export import versions as V
-from tasks.export.gate import GateResult, collect_facts, render_html, rows_frame, run_gate
-from tasks.export.rows import export_rows_sql, label_column, needs_vote_sources
-from tasks.export.writers import DATA_DIR, parquet_list_sql, write_parquet_of_record, writers_for
+from tasks.export.gate import (
+    GateResult,
+    collect_facts,
+    render_html,
+    rows_frame,
+    run_gate,
+)
+from tasks.export.rows import label_column, needs_vote_sources
+from tasks.export.writers import (
+    DATA_DIR,
+    parquet_list_sql,
+    write_parquet_of_record,
+    writers_for,
+)
 from tasks.progress import track
 from tasks.store import open_store, record_stage_run, transaction
 
-__all__ = ["GateFailedError", "ExportResult", "export", "recover", "record_version", "export_task"]
+__all__ = ["ExportResult", "GateFailedError", "export", "export_task", "record_version", "recover"]
 
-_STEPS = 6
+_STEPS = 4
+log = logging.getLogger("annoflow.export")
 
 
 class GateFailedError(TerminalError):
@@ -72,7 +86,7 @@ def _flow_run_id() -> str | None:
 
         rid = flow_run.get_id()
         return str(rid) if rid else None
-    except Exception:
+    except (ImportError, RuntimeError, AttributeError):  # not inside a flow run
         return None
 
 
@@ -115,8 +129,8 @@ def _set_duckdb_limits(con, cfg: ProjectConfig) -> None:
     con.execute(f"SET memory_limit = '{cfg.export.memory_limit}'")
     try:
         con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
-    except Exception:  # already in use by this connection: keep DuckDB's default spill folder
-        pass
+    except duckdb.Error as e:  # already in use by this connection: keep DuckDB's default spill folder
+        log.debug("temp_directory not changed: %s", e)
 
 
 def _file_table(root: Path, files: list[Path]) -> dict[str, dict[str, Any]]:
@@ -125,7 +139,7 @@ def _file_table(root: Path, files: list[Path]) -> dict[str, dict[str, Any]]:
 
 def _reject(cfg: ProjectConfig, tmp: Path, gate: GateResult) -> Path:
     """Keep the failed candidate's report (not its data) under .rejected/ and remove the candidate."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + tmp.name[-6:]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + tmp.name[-6:]
     dest = cfg.export_dir / ".rejected" / stamp
     dest.mkdir(parents=True, exist_ok=True)
     shutil.move(str(tmp / "report"), str(dest / "report"))
@@ -153,19 +167,39 @@ def export(cfg: ProjectConfig, *, force: bool = False) -> ExportResult:
 
     export_dir = cfg.export_dir
     export_dir.mkdir(parents=True, exist_ok=True)
-    with track(f"export {cfg.name}", _STEPS) as bar:
+    with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+        recover(cfg, con)
+        known = [r[0] for r in con.execute("SELECT version FROM export_versions").fetchall()]
+        parent = V.read_latest(export_dir)
+        parent_manifest = V.read_manifest(cfg, parent) if parent else None
+        _set_duckdb_limits(con, cfg)
+        n_resolved = con.execute("SELECT count(*) FROM labels WHERE decision = 'resolved'").fetchone()[0]
+        tmp = V.new_temp_dir(export_dir)
+        try:
+            with track(f"export {n_resolved:,} labels", n_resolved) as rows_bar:
+                files = write_parquet_of_record(
+                    con, cfg, tmp, n_rows=n_resolved, vote_sources=needs_vote_sources(con), on_part=rows_bar.advance
+                )
+            lap("write_parquet")
+            chash = V.content_hash({k: v["sha256"] for k, v in _file_table(tmp, files).items()})
+            lap("hash")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    if (
+        parent_manifest
+        and not force
+        and cfg.export.on_unchanged == OnUnchanged.skip
+        and parent_manifest["content_hash"] == chash
+        and _format_names(parent_manifest) == _format_names_cfg(cfg)
+    ):
+        shutil.rmtree(tmp, ignore_errors=True)
+        return ExportResult("unchanged", parent, parent, str(V.version_dir(cfg, parent)), chash, n_resolved, None,
+                            seconds=round(time.time() - started, 3), timings=timings, message=f"no changes since {parent}")
+    with track("release gate", _STEPS) as bar:
         with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
-            recover(cfg, con)
-            known = [r[0] for r in con.execute("SELECT version FROM export_versions").fetchall()]
-            parent = V.read_latest(export_dir)
-            parent_manifest = V.read_manifest(cfg, parent) if parent else None
             _set_duckdb_limits(con, cfg)
-            tmp = V.new_temp_dir(export_dir)
             try:
-                sql = export_rows_sql(cfg, vote_sources=needs_vote_sources(con))
-                files = write_parquet_of_record(con, sql, tmp, cfg)
-                lap("write_parquet")
-                bar.advance(1)
                 head = con.sql(f"SELECT * FROM {parquet_list_sql(files)} LIMIT 1000").to_arrow_table()
                 check(head, ExportRows, "export rows")
                 facts = collect_facts(con, files, cfg, parent_manifest)
@@ -176,21 +210,6 @@ def export(cfg: ProjectConfig, *, force: bool = False) -> ExportResult:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
         try:
-            data_hashes = {k: v["sha256"] for k, v in _file_table(tmp, files).items()}
-            chash = V.content_hash(data_hashes)
-            lap("hash")
-            bar.advance(1)
-            if (
-                parent_manifest
-                and not force
-                and cfg.export.on_unchanged == OnUnchanged.skip
-                and parent_manifest["content_hash"] == chash
-                and _format_names(parent_manifest) == _format_names_cfg(cfg)
-            ):
-                shutil.rmtree(tmp, ignore_errors=True)
-                return ExportResult("unchanged", parent, parent, str(V.version_dir(cfg, parent)), chash,
-                                    facts["n_rows"], None, seconds=round(time.time() - started, 3), timings=timings,
-                                    message=f"no changes since {parent}")
             other_files: list[Path] = []
             for _name, writer in writers_for(cfg):
                 other_files += writer(files, tmp, cfg)
@@ -252,12 +271,15 @@ def _manifest(cfg, version, parent, facts, gate: GateResult, root: Path, files, 
     if cfg.export.splits:
         import pyarrow.parquet as pq
 
-        counts["by_split"] = {f.stem: pq.ParquetFile(f).metadata.num_rows for f in files}
+        by_split: dict[str, int] = {}
+        for f in files:
+            by_split[f.parent.name] = by_split.get(f.parent.name, 0) + pq.ParquetFile(f).metadata.num_rows
+        counts["by_split"] = by_split
     report = [root / "report" / "validation.html", root / "report" / "validation.json"]
     return {
         "version": version,
         "parent": parent,
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
         "project": cfg.name,
         "task_kind": cfg.task_kind.value,
         "label_column": label_column(cfg),
@@ -271,7 +293,7 @@ def _manifest(cfg, version, parent, facts, gate: GateResult, root: Path, files, 
         "formats": _format_names_cfg(cfg),
         "files": _file_table(root, [*files, *other_files, *report]),
         "content_hash": chash,
-        "content_hash_covers": f"{DATA_DIR}/*.parquet",
+        "content_hash_covers": f"{DATA_DIR}/**.parquet",
         "validation": gate.summary(),
     }
 

@@ -3,7 +3,7 @@
     <export_dir>/
       latest                    the published version's name; replaced atomically (os.replace)
       v0001/                    one immutable version (never modified after it appears)
-        data/*.parquet          the Parquet of record (zstd): labels.parquet, or <split>.parquet
+        data/**.parquet         the Parquet of record (zstd): part-NNN.parquet, or <split>/part-NNN.parquet
         formats/                JSONL, CSV, Label Studio JSON ... as configured
         report/validation.html  the release gate's result (and validation.json)
         manifest.json           written last, before the directory is renamed into place
@@ -12,9 +12,10 @@
 
 A version appears by one `os.rename` of a complete directory, so readers never see a partial one.
 The state database's `export_versions` table mirrors the manifests; the files are the truth.
-Every reader (pyarrow, pandas, polars, DuckDB, Hugging Face `datasets`) reads `data/*.parquet` directly:
-`pd.read_parquet(dir/"data")`, `pl.scan_parquet(f"{dir}/data/*.parquet")`,
-`duckdb.sql(f"FROM '{dir}/data/*.parquet'")`, `datasets.load_dataset("parquet", data_files=...)`.
+Every reader (pyarrow, pandas, polars, DuckDB, Hugging Face `datasets`) reads the Parquet files directly:
+`pd.read_parquet(dir/"data")`, `pl.scan_parquet(f"{dir}/data/**/*.parquet")`,
+`duckdb.sql(f"FROM '{dir}/data/**/*.parquet'")`,
+`datasets.load_dataset("parquet", data_files={"train": f"{dir}/data/train/*.parquet", ...})`.
 """
 
 from __future__ import annotations
@@ -39,22 +40,22 @@ __all__ = [
     "LATEST",
     "MANIFEST",
     "VERSION_RE",
-    "sha256_file",
-    "content_hash",
+    "cleanup_temp_dirs",
     "code_version",
-    "version_name",
-    "next_version",
-    "version_dir",
-    "read_latest",
-    "set_latest",
-    "resolve_version",
-    "read_manifest",
-    "list_versions",
+    "content_hash",
     "data_files",
+    "list_versions",
     "load_version",
     "new_temp_dir",
+    "next_version",
     "publish_dir",
-    "cleanup_temp_dirs",
+    "read_latest",
+    "read_manifest",
+    "resolve_version",
+    "set_latest",
+    "sha256_file",
+    "version_dir",
+    "version_name",
 ]
 
 LATEST = "latest"
@@ -85,7 +86,7 @@ def code_version() -> str:
     root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--tags"], cwd=root, capture_output=True, text=True, timeout=5
+            ["git", "describe", "--always", "--dirty", "--tags"], cwd=root, capture_output=True, text=True, timeout=5, check=False
         )
         if out.returncode == 0 and out.stdout.strip():
             return "git:" + out.stdout.strip()
@@ -184,7 +185,7 @@ def load_version(cfg: ProjectConfig, version: str | None = None, split: str | No
     Hugging Face `datasets` can read the same files directly (see the module docstring)."""
     files = data_files(cfg, version)
     if split is not None:
-        files = [f for f in files if f.stem == split]
+        files = [f for f in files if f.parent.name == split]
         if not files:
             raise InputError(f"version {version or LATEST} has no split {split!r}")
     return ds.dataset([str(f) for f in files], format="parquet")

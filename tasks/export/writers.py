@@ -21,17 +21,17 @@ from tasks.errors import ConfigError
 __all__ = [
     "DATA_DIR",
     "FORMATS_DIR",
-    "Writer",
     "WRITERS",
-    "register_writer",
-    "writers_for",
-    "write_parquet_of_record",
-    "reader_connection",
-    "parquet_list_sql",
-    "write_jsonl",
-    "write_csv",
-    "write_label_studio",
+    "Writer",
     "label_studio_config",
+    "parquet_list_sql",
+    "reader_connection",
+    "register_writer",
+    "write_csv",
+    "write_jsonl",
+    "write_label_studio",
+    "write_parquet_of_record",
+    "writers_for",
 ]
 
 DATA_DIR = "data"
@@ -79,31 +79,48 @@ def reader_connection(memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
 
 
 def write_parquet_of_record(
-    con: duckdb.DuckDBPyConnection, rows_sql: str, out_dir: Path, cfg: ProjectConfig
+    con: duckdb.DuckDBPyConnection,
+    cfg: ProjectConfig,
+    out_dir: Path,
+    *,
+    n_rows: int,
+    vote_sources: bool = False,
+    on_part: Callable[[int], None] | None = None,
 ) -> list[Path]:
-    """COPY the export rows to zstd Parquet under `out_dir/data/`: one `labels.parquet`, or one file per split.
+    """COPY the export rows to zstd Parquet under `out_dir/data/`, one sorted file per item_id range.
 
-    With splits, the sorted rows are written once to a scratch file and split from there (one pass over the
-    state database instead of one per split)."""
+    Layout: `data/part-NNN.parquet`, or with splits `data/<split>/part-NNN.parquet`. With splits each
+    range is written once to a scratch file and split from there (one pass over the state database).
+    `on_part(rows)` is called after each range (progress)."""
+    from tasks.export.rows import export_rows_sql, id_ranges
+
     data = out_dir / DATA_DIR
     data.mkdir(parents=True, exist_ok=True)
     opts = f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {cfg.export.zstd_level}"
-    if not cfg.export.splits:
-        target = data / "labels.parquet"
-        con.execute(f"COPY ({rows_sql}) TO {_lit(target)} ({opts})").fetchall()
-        return [target]
-    scratch = out_dir / "_rows.parquet"
-    con.execute(f"COPY ({rows_sql}) TO {_lit(scratch)} ({opts})").fetchall()
-    files = []
-    with reader_connection(cfg.export.memory_limit) as rc:
-        for name in sorted(cfg.export.splits):
-            target = data / f"{name}.parquet"
-            rc.execute(
-                f"COPY (SELECT * FROM {parquet_list_sql([scratch])} WHERE split = ?) TO {_lit(target)} ({opts})", [name]
-            ).fetchall()
+    files: list[Path] = []
+    splits = sorted(cfg.export.splits or {})
+    for k, (lo, hi) in enumerate(id_ranges(n_rows)):
+        sql = export_rows_sql(cfg, vote_sources=vote_sources, lo=lo, hi=hi)
+        name = f"part-{k:03d}.parquet"
+        if not splits:
+            target = data / name
+            rows = con.execute(f"COPY ({sql}) TO {_lit(target)} ({opts})").fetchall()[0][0]
             files.append(target)
-    scratch.unlink()
-    return files
+        else:
+            scratch = out_dir / "_part.parquet"
+            rows = con.execute(f"COPY ({sql}) TO {_lit(scratch)} ({opts})").fetchall()[0][0]
+            with reader_connection(cfg.export.memory_limit) as rc:
+                for split in splits:
+                    target = data / split / name
+                    target.parent.mkdir(exist_ok=True)
+                    rc.execute(
+                        f"COPY (SELECT * FROM {parquet_list_sql([scratch])} WHERE split = ?) TO {_lit(target)} ({opts})", [split]
+                    ).fetchall()
+                    files.append(target)
+            scratch.unlink()
+        if on_part:
+            on_part(int(rows))
+    return sorted(files)
 
 
 @register_writer(ExportFormat.jsonl.value)
