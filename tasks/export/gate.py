@@ -43,7 +43,7 @@ def _violations(cfg: ProjectConfig, columns: list[str]) -> dict[str, str]:
         "item_id_not_null": "item_id IS NULL",
         "label_not_null": ("labels IS NULL" if multi else "label IS NULL"),
         "label_in_set": (
-            f"len(list_filter(labels, x -> x IS NULL OR NOT list_contains({labels}, x))) > 0"
+            f"len(list_filter(labels, lambda x: x IS NULL OR NOT list_contains({labels}, x))) > 0"
             if multi else f"label IS NOT NULL AND NOT list_contains({labels}, label)"
         ),
         "confidence_not_null": "confidence IS NULL",
@@ -64,8 +64,8 @@ def _violations(cfg: ProjectConfig, columns: list[str]) -> dict[str, str]:
 
 def label_distribution(con: duckdb.DuckDBPyConnection, src: str, cfg: ProjectConfig) -> dict[str, int]:
     """Counts per label (multi-label: per label occurrence), sorted by label."""
-    expr = "unnest(labels)" if cfg.task_kind == TaskKind.multi_label else "label"
-    rows = con.execute(f"SELECT {expr} AS l, count(*) FROM {src} GROUP BY ALL ORDER BY 1 NULLS LAST").fetchall()
+    inner = f"SELECT unnest(labels) AS l FROM {src}" if cfg.task_kind == TaskKind.multi_label else f"SELECT label AS l FROM {src}"
+    rows = con.execute(f"SELECT l, count(*) FROM ({inner}) GROUP BY l ORDER BY 1 NULLS LAST").fetchall()
     return {str(k): int(v) for k, v in rows}
 
 
@@ -241,8 +241,8 @@ def rows_frame(con: duckdb.DuckDBPyConnection, files: list[Path], cfg: ProjectCo
         mode = f"hash sample of ~{n // m:,} of {n:,} rows + every check's violating rows (exact counts from DuckDB)"
     multi = cfg.task_kind == TaskKind.multi_label
     extra = (
-        f", CASE WHEN len(list_filter(labels, x -> x IS NULL OR NOT list_contains({_list(cfg.labels)}, x))) > 0"
-        f" THEN array_to_string(list_filter(labels, x -> x IS NULL OR NOT list_contains({_list(cfg.labels)}, x)), ', ')"
+        f", CASE WHEN len(list_filter(labels, lambda x: x IS NULL OR NOT list_contains({_list(cfg.labels)}, x))) > 0"
+        f" THEN array_to_string(list_filter(labels, lambda x: x IS NULL OR NOT list_contains({_list(cfg.labels)}, x)), ', ')"
         f" END AS unknown_labels" if multi else ""
     )
     # List columns go to GE as JSON text: GE hashes each batch's DataFrame and falls back to pickling

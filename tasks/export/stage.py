@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from schemas.config import OnUnchanged, ProjectConfig
-from schemas.tables import ExportRows, check
-from tasks.errors import TerminalError, retry_if_transient
+from schemas.tables import ExportRows
+from tasks.errors import ContractError, TerminalError, retry_if_transient
 from tasks.export import versions as V
 from tasks.export.gate import (
     GateResult,
@@ -137,6 +138,20 @@ def _file_table(root: Path, files: list[Path]) -> dict[str, dict[str, Any]]:
     return {str(f.relative_to(root)): {"sha256": V.sha256_file(f), "bytes": f.stat().st_size} for f in files}
 
 
+def _check_structure(empty: pa.Table) -> None:
+    """The candidate's columns and types against the ExportRows contract (content is the gate's job, so
+    that content problems are reported as failed expectations with examples, not as a contract error)."""
+    import pandas as pd
+    import pandera.errors
+
+    df = empty.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get)
+    try:
+        ExportRows.validate(df, lazy=True)
+    except pandera.errors.SchemaErrors as e:
+        raise ContractError(f"export rows do not match the ExportRows contract (a bug in the exporter):\n"
+                            f"{e.failure_cases.head(10).to_string(index=False)}", failures=e.failure_cases) from None
+
+
 def _reject(cfg: ProjectConfig, tmp: Path, gate: GateResult) -> Path:
     """Keep the failed candidate's report (not its data) under .rejected/ and remove the candidate."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + tmp.name[-6:]
@@ -200,8 +215,7 @@ def export(cfg: ProjectConfig, *, force: bool = False) -> ExportResult:
         with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
             _set_duckdb_limits(con, cfg)
             try:
-                head = con.sql(f"SELECT * FROM {parquet_list_sql(files)} LIMIT 1000").to_arrow_table()
-                check(head, ExportRows, "export rows")
+                _check_structure(con.sql(f"SELECT * FROM {parquet_list_sql(files)} LIMIT 0").to_arrow_table())
                 facts = collect_facts(con, files, cfg, parent_manifest)
                 frame, mode = rows_frame(con, files, cfg, facts)
                 lap("facts")

@@ -138,7 +138,7 @@ def test_load_version_with_pyarrow_and_duckdb(make_project) -> None:
     assert t.num_rows == 300 and set(t.column_names) >= {"item_id", "label", "confidence", "method", "sources", "split"}
     train = V.load_version(cfg, "v0001", split="train").to_table()
     assert set(train.column("split").to_pylist()) == {"train"} and 150 < train.num_rows < 260
-    n, splits = duckdb.sql(f"SELECT count(*), count(DISTINCT split) FROM '{r.path}/data/*/*.parquet'").fetchone()
+    n, splits = duckdb.sql(f"SELECT count(*), count(DISTINCT split) FROM '{r.path}/data/*/*.parquet'").fetchall()[0]
     assert (n, splits) == (300, 3)
     assert pq.read_table(Path(r.path) / "data" / "test" / "part-000.parquet").schema.field("sources").type.value_type == "string"
     # splits are stable: a later version puts every item in the same split
@@ -146,7 +146,7 @@ def test_load_version_with_pyarrow_and_duckdb(make_project) -> None:
     export(cfg)
     same = duckdb.sql(
         f"SELECT count(*) FROM '{r.path}/data/*/*.parquet' a JOIN '{cfg.export_dir}/v0002/data/*/*.parquet' b USING (item_id)"
-        " WHERE a.split = b.split").fetchone()[0]
+        " WHERE a.split = b.split").fetchall()[0][0]
     assert same == 300
 
 
