@@ -28,7 +28,7 @@ def test_export_flow_publishes_then_fails_gate(prefect_harness, project: Project
     with pytest.raises(GateFailedError, match="label_in_set"):
         export_flow(project_dir=project.root, config=project)
     assert V.read_latest(project.export_dir) == "v0001"
-    set_labels(project, "UPDATE labels SET label = 'spam' WHERE item_id = ?", [iid(3)])
+    set_labels(project, "UPDATE labels SET label = 'ham' WHERE item_id = ?", [iid(3)])  # was spam
     r2 = export_flow(project_dir=project.root, config=project)
     assert (r2["version"], r2["parent"]) == ("v0002", "v0001")
 
