@@ -83,7 +83,9 @@ def child_main(step: str, out: Path, rows: int, a: str | None, b: str | None) ->
         d = diff_versions(cfg, a, b)
         res = {k: d[k] for k in ("a", "b", "added", "removed", "relabeled")} | {"conf_changed": d["confidence"]["changed"]}
     res["seconds"] = round(time.perf_counter() - t, 2)
-    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    res["cpu_seconds"] = round(ru.ru_utime + ru.ru_stime, 1)
+    res["peak_rss_mb"] = round(ru.ru_maxrss / 1024)
     print(json.dumps(res))
 
 
@@ -103,14 +105,17 @@ def main() -> None:
     build_state(args.out, args.rows)
     common = ["--rows", str(args.rows), "--out", str(args.out)]
     e1, wall1, _ = _child(["--child", "export", *common])
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other processes share the CPU:"
+          " compare cpu_seconds, the CPU time the step itself used)", flush=True)
     print(f"export {args.rows:,} labels -> {e1['version']}: {e1['seconds']:.1f}s in-process ({wall1:.1f}s with interpreter start),"
+          f" cpu {e1['cpu_seconds']}s,"
           f" peak RSS {e1['peak_rss_mb']:,} MB; steps {e1['timings']}; gate rows frame: {e1['gate_mode']}", flush=True)
     _child(["--child", "change", *common])
     e2, wall2, _ = _child(["--child", "export", *common])
-    print(f"export after relabeling ~1% -> {e2['version']}: {e2['seconds']:.1f}s ({wall2:.1f}s wall), peak RSS {e2['peak_rss_mb']:,} MB;"
+    print(f"export after relabeling ~1% -> {e2['version']}: {e2['seconds']:.1f}s ({wall2:.1f}s wall), cpu {e2['cpu_seconds']}s, peak RSS {e2['peak_rss_mb']:,} MB;"
           f" steps {e2['timings']}", flush=True)
     d, wall3, _ = _child(["--child", "diff", *common, "--a", e1["version"], "--b", e2["version"]])
-    print(f"diff {d['a']} -> {d['b']} ({args.rows:,} labels each): {d['seconds']:.1f}s ({wall3:.1f}s wall), peak RSS {d['peak_rss_mb']:,} MB;"
+    print(f"diff {d['a']} -> {d['b']} ({args.rows:,} labels each): {d['seconds']:.1f}s ({wall3:.1f}s wall), cpu {d['cpu_seconds']}s, peak RSS {d['peak_rss_mb']:,} MB;"
           f" added {d['added']:,}, removed {d['removed']:,}, relabeled {d['relabeled']:,}, confidence changed {d['conf_changed']:,}")
 
 

@@ -217,6 +217,11 @@ class ExportConfig(_Section):
     formats: list[ExportFormat] = Field(default_factory=lambda: [ExportFormat.parquet])
     splits: dict[str, float] | None = Field(None, description="e.g. {train = 0.8, validation = 0.1, test = 0.1}")
     dir: str | None = Field(None, description="Where versions are written; default <state.dir>/exports.")
+    rows_per_file: int = Field(
+        1_500_000, ge=1_000,
+        description="Target rows per Parquet file: the export is written as 2^k sorted item-id ranges of about this size "
+        "(memory per step stays bounded).",
+    )
     zstd_level: int = Field(1, ge=1, le=22, description="zstd level of the Parquet of record (1 = fastest).")
     memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$", description="DuckDB memory limit while exporting; beyond it DuckDB spills to disk.")
     on_unchanged: OnUnchanged = Field(

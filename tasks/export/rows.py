@@ -50,15 +50,18 @@ def needs_vote_sources(con) -> bool:
     return bool(con.execute("SELECT count(*) FROM labels WHERE decision = 'resolved' AND sources IS NULL").fetchone()[0])
 
 
-def id_ranges(n_rows: int) -> list[tuple[str | None, str | None]]:
-    """Contiguous item_id ranges, each written as its own sorted file: 1 below 2M rows, else by first hex digit
-    (item ids are md5 hex), 256 above 32M. Each range is joined and sorted in memory, so the work per step and
-    the memory stay bounded whatever the size, and the files in name order are globally sorted."""
-    if n_rows <= 2_000_000:
+def id_ranges(n_rows: int, rows_per_range: int = 1_500_000) -> list[tuple[str | None, str | None]]:
+    """Contiguous item_id ranges, each written as its own sorted file: a power of two of them (at most 256)
+    so that each holds about `rows_per_range` rows, split on the first two hex digits (item ids are md5 hex;
+    other ids still fall in exactly one range). Each range is joined and sorted in memory, so the work per
+    step and the memory stay bounded whatever the size, and the files in name order are globally sorted."""
+    k = 1
+    while k < 256 and n_rows > k * rows_per_range:
+        k *= 2
+    if k == 1:
         return [(None, None)]
-    digits = "0123456789abcdef"
-    keys = list(digits) if n_rows <= 32_000_000 else [a + b for a in digits for b in digits]
-    return [(keys[k] if k else None, keys[k + 1] if k + 1 < len(keys) else None) for k in range(len(keys))]
+    bounds = [f"{j * 256 // k:02x}" for j in range(1, k)]
+    return [(bounds[j - 1] if j else None, bounds[j] if j < len(bounds) else None) for j in range(k)]
 
 
 def _range_filter(col: str, lo: str | None, hi: str | None) -> str:

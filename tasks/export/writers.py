@@ -99,7 +99,7 @@ def write_parquet_of_record(
     opts = f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {cfg.export.zstd_level}"
     files: list[Path] = []
     splits = sorted(cfg.export.splits or {})
-    for k, (lo, hi) in enumerate(id_ranges(n_rows)):
+    for k, (lo, hi) in enumerate(id_ranges(n_rows, cfg.export.rows_per_file)):
         sql = export_rows_sql(cfg, vote_sources=vote_sources, lo=lo, hi=hi)
         name = f"part-{k:03d}.parquet"
         if not splits:

@@ -179,3 +179,27 @@ def test_cleanup_keeps_live_candidates(tmp_path: Path) -> None:
     dead.mkdir()
     assert V.cleanup_temp_dirs(tmp_path) == [dead.name]
     assert live.exists()
+
+
+def test_range_partitioned_files_hold_the_same_rows(tmp_path: Path) -> None:
+    one = write_project(tmp_path / "one")
+    many = write_project(tmp_path / "many", export={"rows_per_file": 1000})
+    for cfg in (one, many):
+        seed_state(cfg, 3000)
+    r1, r2 = export(one), export(many)
+    files = sorted(r2.manifest["files"])
+    assert [f for f in files if f.startswith("data/")] == [f"data/part-{k:03d}.parquet" for k in range(4)]
+    t1, t2 = V.load_version(one).to_table(), V.load_version(many).to_table()
+    assert t1.equals(t2)  # same rows, same global item_id order
+    ids = t2.column("item_id").to_pylist()
+    assert ids == sorted(ids)
+
+
+def test_duplicates_found_across_range_files(make_project) -> None:
+    from tasks.export.stage import GateFailedError
+
+    cfg = make_project(export={"rows_per_file": 1000})
+    seed_state(cfg, 3000)
+    set_labels(cfg, "INSERT INTO labels SELECT * FROM labels WHERE item_id = (SELECT max(item_id) FROM labels)")
+    with pytest.raises(GateFailedError, match="item_once"):
+        export(cfg)
