@@ -60,7 +60,7 @@ def _run(config, force: bool, as_json: bool, verbose: bool) -> None:
     console.print(f"  path:    {result['path']}")
     console.print(f"  content: {result['content_hash']}")
     console.print(f"  report:  {result['report']}")
-    console.print(f"  load:    load_version(cfg, {result['version']!r})  or  duckdb.sql(\"FROM '{result['path']}/data/*.parquet'\")")
+    console.print(f"  load:    load_version(cfg, {result['version']!r})  or  duckdb.sql(\"FROM '{result['path']}/data/**/*.parquet'\")")
 
 
 @export_app.callback()

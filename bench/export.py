@@ -34,7 +34,12 @@ def build_state(out: Path, rows: int) -> None:
 
     cfg = _project(out, rows)
     marker = cfg.state_dir / "built"
-    if marker.exists():
+    if marker.exists():  # reuse the state, start the versions afresh
+        import shutil
+
+        shutil.rmtree(cfg.export_dir, ignore_errors=True)
+        with open_store(cfg.db_path) as con:
+            con.execute("DELETE FROM export_versions")
         return
     t = time.perf_counter()
     with open_store(cfg.db_path) as con:

@@ -186,7 +186,8 @@ def test_range_partitioned_files_hold_the_same_rows(tmp_path: Path) -> None:
     many = write_project(tmp_path / "many", export={"rows_per_file": 1000})
     for cfg in (one, many):
         seed_state(cfg, 3000)
-    r1, r2 = export(one), export(many)
+    export(one)
+    r2 = export(many)
     files = sorted(r2.manifest["files"])
     assert [f for f in files if f.startswith("data/")] == [f"data/part-{k:03d}.parquet" for k in range(4)]
     t1, t2 = V.load_version(one).to_table(), V.load_version(many).to_table()
