@@ -44,6 +44,7 @@ __all__ = [
     "ConsensusConfig",
     "ValidationConfig",
     "ExportFormat",
+    "OnUnchanged",
     "ExportConfig",
     "StateConfig",
     "ProjectConfig",
@@ -199,6 +200,15 @@ class ValidationConfig(_Section):
     min_agreement: float = Field(0.0, ge=-1, le=1, description="Minimum Krippendorff's alpha to publish.")
     min_gold_accuracy: float = Field(0.8, ge=0, le=1)
     max_label_shift: float = Field(0.2, ge=0, le=1, description="Max total-variation distance to the parent version.")
+    min_gold_items: int = Field(
+        1, ge=0, description="Check gold accuracy only when at least this many exported items have a gold answer."
+    )
+    sample_rows: int = Field(
+        100_000, ge=1_000,
+        description="Per-row expectations see every row up to this size; above it, a hash sample of this many rows "
+        "plus every violating row (exact counts come from DuckDB).",
+    )
+    max_examples: int = Field(20, ge=1, le=1_000, description="Failing example rows kept per expectation in the report.")
 
 
 class ExportFormat(StrEnum):
@@ -208,10 +218,27 @@ class ExportFormat(StrEnum):
     label_studio = "label_studio"
 
 
+class OnUnchanged(StrEnum):
+    skip = "skip"
+    new_version = "new_version"
+
+
 class ExportConfig(_Section):
     formats: list[ExportFormat] = Field(default_factory=lambda: [ExportFormat.parquet])
     splits: dict[str, float] | None = Field(None, description="e.g. {train = 0.8, validation = 0.1, test = 0.1}")
     dir: str | None = Field(None, description="Where versions are written; default <state.dir>/exports.")
+    rows_per_file: int = Field(
+        1_500_000, ge=1_000,
+        description="Target rows per Parquet file: the export is written as 2^k sorted item-id ranges of about this size "
+        "(memory per step stays bounded).",
+    )
+    zstd_level: int = Field(1, ge=1, le=22, description="zstd level of the Parquet of record (1 = fastest).")
+    memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$", description="DuckDB memory limit while exporting; beyond it DuckDB spills to disk.")
+    on_unchanged: OnUnchanged = Field(
+        OnUnchanged.skip,
+        description="'skip': exporting unchanged state reports 'no changes since <version>' and creates nothing; "
+        "'new_version': publish a new version anyway (same content hash).",
+    )
 
     @field_validator("splits")
     @classmethod

@@ -13,8 +13,20 @@ from pandera.typing import Series
 
 from tasks.errors import ContractError
 
-__all__ = ["Items", "Quarantine", "Assignments", "Judgments", "ASSIGNMENT_KINDS", "check"]
-
+__all__ = [
+    "Items",
+    "Quarantine",
+    "Votes",
+    "Assignments",
+    "Judgments",
+    "Labels",
+    "SourceStats",
+    "ExportRows",
+    "SOURCE_KINDS",
+    "LABEL_METHODS",
+    "ASSIGNMENT_KINDS",
+    "check",
+]
 
 
 class Items(pa_.DataFrameModel):
@@ -45,6 +57,148 @@ class Quarantine(pa_.DataFrameModel):
     reason: Series[str] = pa_.Field(str_matches=r"^[a-z_]+$")
     detail: Series[str] = pa_.Field(nullable=True)
     raw: Series[str] = pa_.Field(nullable=True)
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+# --- State tables between pre-label, queues, consensus and export -------------------------------------
+# List columns (labels, sources) arrive from Arrow as Python lists (object dtype); Pandera checks them
+# with element-wise checks. Each model allows exactly the columns a producer writes (strict), so a
+# renamed or extra column fails at the boundary instead of silently landing in the database.
+
+SOURCE_KINDS = ["human", "model", "lf", "adjudicator"]
+LABEL_METHODS = [
+    "auto",
+    "adjudicated",
+    "gold",
+    "majority_vote",
+    "weighted_majority_vote",
+    "dawid_skene",
+    "one_coin_dawid_skene",
+    "glad",
+    "label_model",
+]
+
+
+def _is_str_list(v: object) -> bool:
+    return v is None or (hasattr(v, "__iter__") and not isinstance(v, str) and all(isinstance(x, str) for x in v))
+
+
+def _list_or_null(s: pd.Series) -> pd.Series:
+    return s.map(_is_str_list)
+
+
+class Votes(pa_.DataFrameModel):
+    """One vote of one source on one item; label NULL (and labels NULL) is an explicit abstain."""
+
+    vote_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    item_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    source_id: Series[str] = pa_.Field(str_matches=r"^(human|model|lf|adjudicator):.+")
+    source_kind: Series[str] = pa_.Field(isin=SOURCE_KINDS)
+    label: Series[str] = pa_.Field(nullable=True)
+    labels: Series[object] = pa_.Field(nullable=True)
+    confidence: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    probs: Series[str] = pa_.Field(nullable=True)
+    assignment_id: Series[str] = pa_.Field(nullable=True)
+    duration_ms: Series[pd.Int64Dtype] = pa_.Field(nullable=True, ge=0)
+    run_id: Series[str] = pa_.Field(nullable=True)
+
+    @pa_.check("labels", element_wise=False, error="labels must be a list of strings or null")
+    def _labels_list(cls, s: pd.Series) -> pd.Series:
+        return _list_or_null(s)
+
+    @pa_.dataframe_check(error="source_kind must match the source_id prefix")
+    def _kind_matches_id(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["source_id"].str.split(":", n=1).str[0] == df["source_kind"]
+
+    class Config:
+        strict = "filter"
+        coerce = True
+
+
+class Labels(pa_.DataFrameModel):
+    """One resolved (or pending) decision per item, as consensus writes it and export reads it."""
+
+    item_id: Series[str] = pa_.Field(str_length={"min_value": 1}, unique=True)
+    label: Series[str] = pa_.Field(nullable=True)
+    labels: Series[object] = pa_.Field(nullable=True)
+    confidence: Series[float] = pa_.Field(ge=0, le=1)
+    method: Series[str] = pa_.Field(isin=LABEL_METHODS)
+    decision: Series[str] = pa_.Field(isin=["resolved", "needs_more", "adjudicate"])
+    n_votes: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    n_human: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    agreement: Series[float] = pa_.Field(nullable=True, ge=-1, le=1)
+    sources: Series[object] = pa_.Field(nullable=True)
+    run_id: Series[str] = pa_.Field(nullable=True)
+
+    @pa_.check("labels", "sources", element_wise=False, error="must be a list of strings or null")
+    def _lists(cls, s: pd.Series) -> pd.Series:
+        return _list_or_null(s)
+
+    @pa_.dataframe_check(error="a resolved item needs a label (single-label) or labels (multi-label)")
+    def _resolved_has_label(cls, df: pd.DataFrame) -> Series[bool]:
+        return (df["decision"] != "resolved") | df["label"].notna() | df["labels"].notna()
+
+    class Config:
+        strict = "filter"
+        coerce = True
+
+
+class SourceStats(pa_.DataFrameModel):
+    """How far each source is trusted: gold accuracy with its interval, learned accuracy, agreement."""
+
+    source_id: Series[str] = pa_.Field(unique=True, str_matches=r"^(human|model|lf|adjudicator):.+")
+    kind: Series[str] = pa_.Field(isin=SOURCE_KINDS)
+    n_votes: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    n_gold: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    gold_correct: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    gold_accuracy: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    gold_low: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    gold_high: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    learned_accuracy: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    agreement_with_consensus: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    confusion: Series[str] = pa_.Field(nullable=True)
+
+    @pa_.dataframe_check(error="gold_correct cannot exceed n_gold")
+    def _correct_le_gold(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["gold_correct"] <= df["n_gold"]
+
+    class Config:
+        strict = "filter"
+        coerce = True
+
+
+class ExportRows(pa_.DataFrameModel):
+    """A row of an exported dataset version: the label with its lineage.
+
+    Single-label projects carry `label`, multi-label projects `labels` (a list); `split` exists when
+    the project configures splits. The release gate (Great Expectations) checks the content of the
+    whole candidate; this contract pins its structure.
+    """
+
+    item_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    split: Series[str] | None = pa_.Field(nullable=False)
+    kind: Series[str] = pa_.Field(isin=["text", "image", "audio"])
+    payload: Series[str] = pa_.Field(nullable=True)
+    uri: Series[str] = pa_.Field(nullable=True)
+    label: Series[str] | None
+    labels: Series[object] | None
+    confidence: Series[float] = pa_.Field(ge=0, le=1)
+    method: Series[str] = pa_.Field(isin=LABEL_METHODS)
+    n_votes: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    n_human: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    agreement: Series[float] = pa_.Field(nullable=True, ge=-1, le=1)
+    sources: Series[object]
+
+    @pa_.dataframe_check(error="an export row needs exactly one of label / labels")
+    def _one_label_column(cls, df: pd.DataFrame) -> bool:
+        return ("label" in df.columns) != ("labels" in df.columns)
+
+    @pa_.dataframe_check(error="an export row needs a payload or a URI")
+    def _payload_or_uri(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["payload"].notna() | df["uri"].notna()
 
     class Config:
         strict = True
