@@ -130,6 +130,8 @@ class ModelConfig(_Section):
     batch_size: int = Field(256, ge=1)
     concurrency: int = Field(4, ge=1)
     timeout_seconds: float = Field(30.0, gt=0)
+    retries: int = Field(4, ge=1, description="Attempts per request on 5xx/timeouts (exponential back-off); 4xx fail at once.")
+    backoff_seconds: float = Field(0.5, ge=0, description="First back-off of an HTTP model request; doubles per attempt.")
     min_train_labels: int = Field(20, ge=2, description="Train the sklearn model once this many labels exist.")
     retrain_new_labels: int = Field(
         50, ge=1, description="Retrain the sklearn model once this many gold/resolved labels arrived since it was trained."

@@ -1,0 +1,90 @@
+"""FastAPI app serving a persisted `SklearnModel`; test hooks simulate an unhealthy or slow server.
+
+Hooks (command-line flags): `--fail-first N` answers the first N /predict calls with `--fail-status`
+(default 503); `--delay S` sleeps S seconds in every /predict call, `--delay-first N` only in the first N.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from tasks.prelabel.models import load_sklearn
+
+__all__ = ["Hooks", "create_app"]
+
+
+class Item(BaseModel):
+    item_id: str
+    text: str | None = None
+    uri: str | None = None
+
+
+class PredictRequest(BaseModel):
+    items: list[Item]
+
+
+class Hooks:
+    def __init__(self, fail_first: int = 0, fail_status: int = 503, delay: float = 0.0, delay_first: int = 0) -> None:
+        self.fail_first, self.fail_status, self.delay, self.delay_first = fail_first, fail_status, delay, delay_first
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def before_predict(self) -> int | None:
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+        if self.delay and (self.delay_first == 0 or n <= self.delay_first):
+            time.sleep(self.delay)
+        if n <= self.fail_first:
+            return self.fail_status
+        return None
+
+
+def create_app(model_path: Path, hooks: Hooks | None = None, max_items: int = 100_000) -> FastAPI:
+    run = load_sklearn(model_path)
+    model = run.model
+    hooks = hooks or Hooks()
+    app = FastAPI(title=f"annoflow model server: {model.name}")
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"ok": True}
+
+    @app.get("/stats")
+    def stats() -> dict:
+        return {"predict_calls": hooks.calls}
+
+    @app.get("/info")
+    def info() -> dict:
+        return {"name": model.name, "version": model.version, "classes": model.classes, "data_kind": model.data_kind}
+
+    @app.post("/predict")
+    def predict(req: PredictRequest):  # sync: sklearn work runs in the threadpool, not the event loop
+        status = hooks.before_predict()
+        if status:
+            return JSONResponse({"detail": f"simulated failure (call {hooks.calls})"}, status_code=status)
+        if not req.items:
+            raise HTTPException(400, "items must not be empty")
+        if len(req.items) > max_items:
+            raise HTTPException(400, f"at most {max_items} items per request, got {len(req.items)}")
+        if model.data_kind == "text":
+            missing = [it.item_id for it in req.items if it.text is None]
+            if missing:
+                raise HTTPException(400, f"text model: item {missing[0]} has no text")
+            classes, probs = model.predict_proba_inputs([it.text for it in req.items])
+        else:
+            import pyarrow as pa
+
+            batch = pa.table({"item_id": [it.item_id for it in req.items], "uri": [it.uri for it in req.items]})
+            classes, probs = model.predict_proba(batch)
+        return {"classes": classes, "probs": np.round(probs, 6).tolist()}
+
+    app.state.hooks = hooks
+    return app
