@@ -22,6 +22,7 @@ import inspect
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,13 @@ def _prepare(con: duckdb.DuckDBPyConnection, specs: list[LFSpec]) -> list[LFResu
     return results
 
 
+def _has_votes(con: duckdb.DuckDBPyConnection, source_id: str) -> bool:
+    """Whether any item of the current batch already holds a vote of this source."""
+    return bool(con.execute(
+        "SELECT EXISTS (SELECT 1 FROM votes WHERE source_id = ? AND item_id IN (SELECT item_id FROM _lfout))", [source_id]
+    ).fetchall()[0][0])
+
+
 def _drop_failed(con: duckdb.DuckDBPyConnection, results: list[LFResult]) -> None:
     """A failing LF contributes nothing (not even the batches before it failed) until it is fixed."""
     for r in results:
@@ -296,7 +304,8 @@ def apply_sql_lfs(
         live = _sql_batch(con, live, b, allowed, by_name, run_id)
         if on_batch:
             on_batch(b)
-    con.execute("DROP TABLE IF EXISTS _todo")
+    con.execute("DROP TABLE IF EXISTS _todo").fetchall()
+    con.execute("DROP TABLE IF EXISTS _lfout").fetchall()
     _drop_failed(con, results)
     for r in results:
         r.seconds = round(time.perf_counter() - t0, 3)
@@ -344,32 +353,43 @@ def _sql_batch(
             by_name[s.name].failed_item = bad[0]
         else:
             keep.append((k, s))
-    if keep:
-        structs = ", ".join(f"{{'s': '{s.source_id}', 'v': '{s.version}', 'l': lf_{k}}}" for k, s in keep)
-        counts = con.execute(
-            "SELECT " + ", ".join(f"count(lf_{k})" for k, _ in keep) + " FROM _lfout"
-        ).fetchall()[0]
-        with transaction(con):
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _lfnew AS SELECT * FROM (SELECT "
-                + vote_id_sql("x.s", "x.v", "item_id")
-                + " AS vote_id, item_id, x.s AS source_id, x.v AS source_version, x.l AS label FROM ("
-                f" SELECT item_id, unnest([{structs}]) AS x FROM _lfout)) n"
-                " WHERE NOT EXISTS (SELECT 1 FROM votes v WHERE v.source_id = n.source_id AND v.vote_id = n.vote_id)"
-            )
-            con.execute(
-                "INSERT INTO votes (vote_id, item_id, source_id, source_kind, source_version, label, run_id)"
-                " SELECT vote_id, item_id, source_id, 'lf', source_version, label, ? FROM _lfnew",
-                [run_id],
-            ).fetchall()
-            inserted = dict(con.execute("SELECT source_id, count(*) FROM _lfnew GROUP BY source_id").fetchall())
-            con.execute("DROP TABLE _lfnew")
-        for (k, s), nvoted in zip(keep, counts):
-            r = by_name[s.name]
-            r.evaluated += int(n)
-            r.voted += int(nvoted)
-            r.inserted += int(inserted.get(s.source_id, 0))
+    _write_votes(con, keep, n, by_name, run_id)
     return [s for _, s in keep]
+
+
+def _write_votes(con: duckdb.DuckDBPyConnection, keep: list[tuple[int, LFSpec]], n: int, by_name: dict[str, LFResult], run_id: str | None) -> None:
+    """Store the columns `lf_<k>` of the temp relation `_lfout(item_id, lf_0, ...)` as votes, in one transaction."""
+    if not keep:
+        return
+    # one projection per LF, glued with UNION ALL: much cheaper than unnesting a list of structs
+    select = " UNION ALL ".join(
+        "SELECT " + vote_id_sql(f"'{s.source_id}'", f"'{s.version}'", "item_id") + f" AS vote_id, item_id, '{s.source_id}' AS source_id,"
+        f" 'lf' AS source_kind, '{s.version}' AS source_version, lf_{k} AS label, $run AS run_id, $now AS created_at FROM _lfout"
+        for k, s in keep
+    )
+    counts = con.execute("SELECT " + ", ".join(f"count(lf_{k})" for k, _ in keep) + " FROM _lfout").fetchall()[0]
+    insert = "INSERT INTO votes (vote_id, item_id, source_id, source_kind, source_version, label, run_id, created_at) "
+    params = {"run": run_id, "now": datetime.now(timezone.utc)}
+    fresh = [s for _, s in keep if not _has_votes(con, s.source_id)]
+    with transaction(con):
+        if len(fresh) == len(keep):  # the common case, new LFs or new items: nothing to dedupe against
+            con.execute(insert + select, params).fetchall()
+            inserted = {s.source_id: n for _, s in keep}
+        else:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _lfnew AS SELECT * FROM (" + select + ") n"
+                " WHERE NOT EXISTS (SELECT 1 FROM votes v WHERE v.source_id = n.source_id AND v.item_id = n.item_id"
+                " AND v.vote_id = n.vote_id)",
+                params,
+            ).fetchall()
+            con.execute(insert + "SELECT * FROM _lfnew").fetchall()
+            inserted = dict(con.execute("SELECT source_id, count(*) FROM _lfnew GROUP BY source_id").fetchall())
+            con.execute("DROP TABLE _lfnew").fetchall()
+    for (k, s), nvoted in zip(keep, counts):
+        r = by_name[s.name]
+        r.evaluated += int(n)
+        r.voted += int(nvoted)
+        r.inserted += int(inserted.get(s.source_id, 0))
 
 
 def apply_python_lfs(
@@ -392,20 +412,22 @@ def apply_python_lfs(
             f"SELECT {', '.join('items.' + c for c in BATCH_COLUMNS)} FROM items"
             f" WHERE items.item_id IN (SELECT item_id FROM _todo WHERE b = {int(b)})"
         ).to_arrow_table()
-        tables = []
+        cols: dict[str, pa.Array] = {"item_id": batch.column("item_id")}
+        keep = []
         for s in list(live):
             out, err, item = evaluate_python_lf(s.fn, batch, labels)
             if err:
                 by_name[s.name].error, by_name[s.name].failed_item = err, item
                 live.remove(s)
                 continue
-            tables.append(votes_table(batch.column("item_id"), out, source_id=s.source_id, kind="lf", version=s.version, run_id=run_id))
-            by_name[s.name].evaluated += batch.num_rows
-            by_name[s.name].voted += batch.num_rows - out.null_count
-        if tables:
-            with transaction(con):
-                for t in tables:
-                    by_name[t.column("source_id")[0].as_py()[3:]].inserted += insert_missing(con, "votes", t, ["vote_id"])
+            cols[f"lf_{len(keep)}"] = out
+            keep.append((len(keep), s))
+        if keep:
+            con.register("_lfout", pa.table(cols))
+            try:
+                _write_votes(con, keep, batch.num_rows, by_name, run_id)
+            finally:
+                con.unregister("_lfout")
         if on_batch:
             on_batch(b)
     con.execute("DROP TABLE IF EXISTS _todo")
