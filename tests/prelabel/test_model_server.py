@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -148,3 +149,16 @@ def test_classes_outside_the_label_set_are_rejected(serve) -> None:
     url = serve()
     with pytest.raises(TerminalError, match=r"classes \['spam'\] outside the label set"):
         HttpModel(ModelConfig(name="remote", kind="http", url=url), ["ham", "other"])
+
+
+def test_http_model_votes_through_the_stage(serve, text_project) -> None:
+    from tasks.prelabel.stage import apply_model
+    from tasks.store import open_store
+
+    cfg = text_project(lfs=[], prelabel={"models": [{"name": "remote", "kind": "http", "url": serve(), "batch_size": 5}]})
+    rep = apply_model(cfg, cfg.prelabel.models[0])
+    assert rep["inserted"] == rep["predicted"] == 16
+    assert apply_model(cfg, cfg.prelabel.models[0])["inserted"] == 0
+    with open_store(cfg.db_path) as con:
+        row = con.execute("SELECT source_kind, confidence, probs FROM votes LIMIT 1").fetchall()[0]
+    assert row[0] == "model" and 0.5 <= row[1] <= 1 and set(json.loads(row[2])) == {"ham", "spam"}
