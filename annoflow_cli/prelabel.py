@@ -7,7 +7,17 @@ from contextlib import nullcontext
 
 from rich.table import Table
 
-from annoflow_cli.app import ConfigOpt, JsonOpt, VerboseOpt, app, console, err_console, load_project, prepare_prefect_env, run_or_exit
+from annoflow_cli.app import (
+    ConfigOpt,
+    JsonOpt,
+    VerboseOpt,
+    app,
+    console,
+    err_console,
+    load_project,
+    prepare_prefect_env,
+    run_or_exit,
+)
 
 
 def _pct(x: float | None) -> str:

@@ -226,7 +226,11 @@ def bench_youtube(workdir: Path, gold_per_class: int, targets=(0.8, 0.9, 0.95, 0
     """Real comments, a stratified gold sample, SQL LFs + sklearn model; precision vs the true labels."""
     import pyarrow as pa
 
-    from tasks.prelabel.stage import apply_labeling_functions, apply_model, combine_and_route
+    from tasks.prelabel.stage import (
+        apply_labeling_functions,
+        apply_model,
+        combine_and_route,
+    )
     from tasks.store import open_store
 
     texts, y = _comments()

@@ -27,30 +27,30 @@ from tasks.errors import ConfigError
 
 __all__ = [
     "CONFIG_FILE",
-    "DataKind",
-    "TaskKind",
-    "SourceFormat",
-    "SourceConfig",
-    "IngestConfig",
-    "LabelingFunctionConfig",
-    "ModelKind",
-    "ModelConfig",
-    "PrelabelConfig",
-    "QueueBackend",
-    "QueueConfig",
-    "OverlapPolicy",
-    "OverlapConfig",
-    "GoldConfig",
     "AggregationMethod",
     "ConsensusConfig",
-    "ValidationConfig",
-    "ExportFormat",
+    "DataKind",
     "ExportConfig",
-    "StateConfig",
+    "ExportFormat",
+    "GoldConfig",
+    "IngestConfig",
+    "LabelingFunctionConfig",
+    "ModelConfig",
+    "ModelKind",
+    "OverlapConfig",
+    "OverlapPolicy",
+    "PrelabelConfig",
     "ProjectConfig",
+    "QueueBackend",
+    "QueueConfig",
+    "SourceConfig",
+    "SourceFormat",
+    "StateConfig",
+    "TaskKind",
+    "ValidationConfig",
+    "find_config",
     "load_config",
     "validate_config",
-    "find_config",
 ]
 
 CONFIG_FILE = "annoflow.toml"
@@ -112,7 +112,7 @@ class LabelingFunctionConfig(_Section):
     description: str = Field("", description="What the rule looks for; shown in `annoflow lf-report`.")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "LabelingFunctionConfig":
+    def _one_kind(self) -> LabelingFunctionConfig:
         if (self.sql is None) == (self.python is None):
             raise ValueError(f"labeling function {self.name!r} needs exactly one of 'sql' or 'python'")
         return self
@@ -143,7 +143,7 @@ class ModelConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _url_for_http(self) -> "ModelConfig":
+    def _url_for_http(self) -> ModelConfig:
         if self.kind == ModelKind.http and not self.url:
             raise ValueError(f"model {self.name!r} of kind 'http' needs a url")
         return self
@@ -168,7 +168,7 @@ class PrelabelConfig(_Section):
     seed: int = Field(0, description="Seed of the audit sample (an item's audit draw is a hash of its id and the seed).")
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "PrelabelConfig":
+    def _unique_names(self) -> PrelabelConfig:
         for what, names in (("labeling function", [x.name for x in self.labeling_functions]), ("model", [m.name for m in self.models])):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
@@ -201,7 +201,7 @@ class OverlapConfig(_Section):
     max: int = Field(5, ge=1, description="After this many human votes an unresolved item goes to adjudication.")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "OverlapConfig":
+    def _ordered(self) -> OverlapConfig:
         if self.max < self.initial:
             raise ValueError(f"overlap.max ({self.max}) must be >= overlap.initial ({self.initial})")
         return self

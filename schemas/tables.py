@@ -13,7 +13,7 @@ from pandera.typing import Series
 
 from tasks.errors import ContractError
 
-__all__ = ["Items", "Quarantine", "ModelPredictions", "Prelabels", "check"]
+__all__ = ["Items", "ModelPredictions", "Prelabels", "Quarantine", "check"]
 
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-__all__ = ["Migration", "MIGRATIONS", "applied", "pending", "migrate", "latest_version"]
+__all__ = ["MIGRATIONS", "Migration", "applied", "latest_version", "migrate", "pending"]
 
 _DIR = Path(__file__).parent
 

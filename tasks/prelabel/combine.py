@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["Combiner", "LogOddsCombiner", "LabelModelCombiner"]
+__all__ = ["Combiner", "LabelModelCombiner", "LogOddsCombiner"]
 
 
 @runtime_checkable

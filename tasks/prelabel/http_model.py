@@ -11,6 +11,7 @@ retried with exponential back-off and then raised as ServiceError (which Prefect
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Self
 
 import httpx
 import numpy as np
@@ -44,7 +45,7 @@ class HttpModel:
         if self._own:
             self.client.close()
 
-    def __enter__(self) -> "HttpModel":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -22,7 +22,7 @@ import inspect
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,19 +34,23 @@ import pyarrow.compute as pc
 
 from schemas.config import ProjectConfig
 from tasks.errors import ConfigError
-from tasks.prelabel.votes import register_source, retire_stale_votes, vote_id_sql, votes_table
-from tasks.store import insert_missing, transaction
+from tasks.prelabel.votes import (
+    register_source,
+    retire_stale_votes,
+    vote_id_sql,
+)
+from tasks.store import transaction
 
 __all__ = [
-    "LabelingFunction",
-    "labeling_function",
-    "LFSpec",
-    "LFResult",
-    "load_lfs",
-    "evaluate_python_lf",
-    "apply_sql_lfs",
-    "apply_python_lfs",
     "BATCH_COLUMNS",
+    "LFResult",
+    "LFSpec",
+    "LabelingFunction",
+    "apply_python_lfs",
+    "apply_sql_lfs",
+    "evaluate_python_lf",
+    "labeling_function",
+    "load_lfs",
 ]
 
 BATCH_COLUMNS = ["item_id", "payload", "uri", "metadata"]
@@ -203,7 +207,7 @@ def evaluate_python_lf(lf: LabelingFunction, batch: pa.Table, labels: Sequence[s
     n = batch.num_rows
     try:
         out = _as_labels(lf(_to_input(batch, lf.input)), n, lf.name)
-    except Exception as e:  # an LF is user code: any error is reported, never fatal for the others
+    except Exception as e:  # noqa: BLE001  (an LF is user code: any error is reported, never fatal for the others)
         item, err = _first_failing(lf, batch)
         err = err or e
         where = f" on item {item}" if item else " on the batch (no single item fails alone)"
@@ -231,11 +235,11 @@ def _first_failing(lf: LabelingFunction, batch: pa.Table) -> tuple[str | None, E
         try:
             _as_labels(lf(_to_input(batch.slice(lo, mid - lo), lf.input)), mid - lo, lf.name)
             lo = mid
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001  (user code)
             hi, err = mid, e
     try:
         _as_labels(lf(_to_input(batch.slice(lo, 1), lf.input)), 1, lf.name)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001  (user code)
         return batch.column("item_id")[lo].as_py(), e
     return None, err
 
@@ -369,7 +373,7 @@ def _write_votes(con: duckdb.DuckDBPyConnection, keep: list[tuple[int, LFSpec]],
     )
     counts = con.execute("SELECT " + ", ".join(f"count(lf_{k})" for k, _ in keep) + " FROM _lfout").fetchall()[0]
     insert = "INSERT INTO votes (vote_id, item_id, source_id, source_kind, source_version, label, run_id, created_at) "
-    params = {"run": run_id, "now": datetime.now(timezone.utc)}
+    params = {"run": run_id, "now": datetime.now(UTC)}
     fresh = [s for _, s in keep if not _has_votes(con, s.source_id)]
     with transaction(con):
         if len(fresh) == len(keep):  # the common case, new LFs or new items: nothing to dedupe against

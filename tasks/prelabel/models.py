@@ -30,7 +30,7 @@ import pyarrow as pa
 from schemas.config import ModelConfig
 from tasks.errors import InputError
 
-__all__ = ["Model", "SklearnModel", "TrainingRun", "featurize", "train_sklearn", "load_sklearn", "save_sklearn"]
+__all__ = ["Model", "SklearnModel", "TrainingRun", "featurize", "load_sklearn", "save_sklearn", "train_sklearn"]
 
 
 @runtime_checkable
@@ -92,7 +92,7 @@ def featurize(data_kind: str, batch: pa.Table) -> list[str] | np.ndarray:
     for item, uri in zip(batch.column("item_id").to_pylist(), batch.column("uri").to_pylist()):
         try:
             rows.append(fn(_read_media(uri)))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001  (any unreadable file becomes an InputError naming it)
             raise InputError(f"model features: cannot read {data_kind} item {item} at {uri!r}: {type(e).__name__}: {e}") from None
     return np.vstack(rows) if rows else np.zeros((0, 1), np.float32)
 

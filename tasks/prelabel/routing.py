@@ -18,7 +18,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["wilson_interval", "wilson_lower", "calibration_table", "Threshold", "select_thresholds", "audit_draw", "route"]
+__all__ = ["Threshold", "audit_draw", "calibration_table", "route", "select_thresholds", "wilson_interval", "wilson_lower"]
 
 
 def _z(level: float) -> float:
@@ -101,7 +101,7 @@ def select_thresholds(
             j = np.flatnonzero(good)[-1]
             out[c] = Threshold(c, float(conf[j]), float(k[j] / n[j]), float(low[j]), int(n[j]))
         else:
-            out[c] = Threshold(c, None, None, None, int(len(conf)))
+            out[c] = Threshold(c, None, None, None, len(conf))
     return out
 
 

@@ -30,24 +30,43 @@ from tasks.errors import retry_if_transient
 from tasks.prelabel.analysis import lf_summary
 from tasks.prelabel.combine import Combiner, LogOddsCombiner
 from tasks.prelabel.http_model import HttpModel
-from tasks.prelabel.lf import BATCH_COLUMNS, _todo_batches, apply_python_lfs, apply_sql_lfs, load_lfs
-from tasks.prelabel.models import Model, TrainingRun, current_meta, load_sklearn, save_sklearn, train_sklearn, _config_hash
-from tasks.prelabel.routing import calibration_table, route, select_thresholds, wilson_interval
+from tasks.prelabel.lf import (
+    BATCH_COLUMNS,
+    _todo_batches,
+    apply_python_lfs,
+    apply_sql_lfs,
+    load_lfs,
+)
+from tasks.prelabel.models import (
+    Model,
+    TrainingRun,
+    _config_hash,
+    current_meta,
+    load_sklearn,
+    save_sklearn,
+    train_sklearn,
+)
+from tasks.prelabel.routing import (
+    calibration_table,
+    route,
+    select_thresholds,
+    wilson_interval,
+)
 from tasks.prelabel.votes import register_source, retire_stale_votes, vote_id_sql
 from tasks.progress import track
 from tasks.store import open_store, record_stage_run, transaction
 
 __all__ = [
-    "make_combiner",
     "apply_labeling_functions",
-    "training_data",
-    "ensure_sklearn_model",
-    "apply_model",
-    "combine_and_route",
-    "lf_report",
     "apply_labeling_functions_task",
+    "apply_model",
     "apply_model_task",
+    "combine_and_route",
     "combine_and_route_task",
+    "ensure_sklearn_model",
+    "lf_report",
+    "make_combiner",
+    "training_data",
 ]
 
 ROUTABLE_STATES = ("new", "prelabeled", "queued", "auto_accepted")
@@ -296,7 +315,7 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None, combiner: C
         revoked = int(((routes == "human") & had_auto).sum())
         _write_routes(con, cfg, pl, thresholds, run_id, combiner.name)
 
-        share = lambda m: round(float(m.sum()) / max(int(eligible.sum()), 1), 4)  # noqa: E731
+        share = lambda m: round(float(m.sum()) / max(int(eligible.sum()), 1), 4)
         a_lo, a_hi = wilson_interval(int(a_correct.sum()), len(a_correct))
         report = {
             "run_id": run_id,
@@ -376,7 +395,7 @@ def lf_report(cfg: ProjectConfig) -> list[dict]:
         return lf_summary(con, getattr(combiner, "source_accuracy_", {}), kinds=("lf", "model"))
 
 
-_RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE)
+_RETRY = {"retries": 3, "retry_delay_seconds": [2, 10, 30], "retry_condition_fn": retry_if_transient, "cache_policy": NO_CACHE}
 
 
 @task(name="prelabel-lfs", **_RETRY)

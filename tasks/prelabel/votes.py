@@ -12,7 +12,7 @@ import hashlib
 import duckdb
 import pyarrow as pa
 
-__all__ = ["VOTE_SCHEMA", "vote_id_sql", "vote_ids", "register_source", "retire_stale_votes", "votes_table"]
+__all__ = ["VOTE_SCHEMA", "register_source", "retire_stale_votes", "vote_id_sql", "vote_ids", "votes_table"]
 
 VOTE_SCHEMA = pa.schema(
     [

@@ -4,7 +4,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tasks.prelabel.lf import apply_python_lfs, apply_sql_lfs, evaluate_python_lf, labeling_function, load_lfs
+from tasks.prelabel.lf import (
+    apply_python_lfs,
+    apply_sql_lfs,
+    evaluate_python_lf,
+    labeling_function,
+    load_lfs,
+)
 from tasks.store import open_store
 
 

@@ -7,7 +7,13 @@ import pyarrow as pa
 from PIL import Image
 
 from schemas.config import ModelConfig
-from tasks.prelabel.models import featurize, load_sklearn, save_sklearn, train_sklearn, training_version
+from tasks.prelabel.models import (
+    featurize,
+    load_sklearn,
+    save_sklearn,
+    train_sklearn,
+    training_version,
+)
 
 
 def _media_batch(paths: list) -> pa.Table:

@@ -5,7 +5,13 @@ import pyarrow as pa
 import pytest
 
 from tasks.prelabel.combine import LabelModelCombiner, LogOddsCombiner
-from tasks.prelabel.routing import audit_draw, calibration_table, route, select_thresholds, wilson_lower
+from tasks.prelabel.routing import (
+    audit_draw,
+    calibration_table,
+    route,
+    select_thresholds,
+    wilson_lower,
+)
 
 
 def _case() -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from tasks.prelabel.stage import apply_labeling_functions, apply_model, combine_and_route, lf_report
+from tasks.prelabel.stage import (
+    apply_labeling_functions,
+    apply_model,
+    combine_and_route,
+    lf_report,
+)
 from tasks.store import open_store
 
 GOOD_LFS = [
@@ -11,7 +16,7 @@ LOOSE = {"target_precision": 0.5, "precision_confidence": 0.5, "min_eval_items":
 
 
 def _counts(con) -> dict:
-    q = lambda s: con.execute(s).fetchall()  # noqa: E731
+    q = lambda s: con.execute(s).fetchall()
     return {
         "votes": q("SELECT source_id, count(*), count(label) FROM votes GROUP BY ALL ORDER BY 1"),
         "labels": q("SELECT count(*), count(DISTINCT item_id) FROM labels"),
