@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 from schemas.config import ProjectConfig
 from tasks.errors import ConfigError
 from tasks.prelabel.votes import (
+    bulk_vote_writes,
     register_source,
     retire_stale_votes,
     vote_id_sql,
@@ -253,11 +254,12 @@ def _prepare(con: duckdb.DuckDBPyConnection, specs: list[LFSpec]) -> list[LFResu
     return results
 
 
-def _has_votes(con: duckdb.DuckDBPyConnection, source_id: str) -> bool:
-    """Whether any item of the current batch already holds a vote of this source."""
-    return bool(con.execute(
-        "SELECT EXISTS (SELECT 1 FROM votes WHERE source_id = ? AND item_id IN (SELECT item_id FROM _lfout))", [source_id]
-    ).fetchall()[0][0])
+def _sources_without_votes(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> set[str]:
+    """Sources holding no vote yet: their votes need no dedupe in this run (batches are disjoint)."""
+    have = {r[0] for r in con.execute(
+        "SELECT DISTINCT source_id FROM votes WHERE source_id IN (SELECT unnest(?::VARCHAR[]))", [source_ids]
+    ).fetchall()}
+    return set(source_ids) - have
 
 
 def _drop_failed(con: duckdb.DuckDBPyConnection, results: list[LFResult]) -> None:
@@ -303,9 +305,10 @@ def apply_sql_lfs(
         except duckdb.Error as e:
             by_name[s.name].error = f"labeling function {s.name!r}: SQL does not compile: {str(e).splitlines()[0]}"
     nb = _todo_batches(con, [s.source_id for s in live], batch_rows) if live else 0
+    empty = _sources_without_votes(con, [s.source_id for s in live])
     allowed = list(labels)
     for b in range(nb):
-        live = _sql_batch(con, live, b, allowed, by_name, run_id)
+        live = _sql_batch(con, live, b, allowed, by_name, run_id, empty)
         if on_batch:
             on_batch(b)
     con.execute("DROP TABLE IF EXISTS _todo").fetchall()
@@ -317,7 +320,8 @@ def apply_sql_lfs(
 
 
 def _sql_batch(
-    con: duckdb.DuckDBPyConnection, live: list[LFSpec], b: int, allowed: list[str], by_name: dict[str, LFResult], run_id: str | None
+    con: duckdb.DuckDBPyConnection, live: list[LFSpec], b: int, allowed: list[str], by_name: dict[str, LFResult], run_id: str | None,
+    empty: set[str],
 ) -> list[LFSpec]:
     def evaluate(specs: list[LFSpec]) -> None:
         cols = ", ".join(f"({s.code})::VARCHAR AS lf_{k}" for k, s in enumerate(specs))
@@ -357,11 +361,13 @@ def _sql_batch(
             by_name[s.name].failed_item = bad[0]
         else:
             keep.append((k, s))
-    _write_votes(con, keep, n, by_name, run_id)
+    _write_votes(con, keep, n, by_name, run_id, empty)
     return [s for _, s in keep]
 
 
-def _write_votes(con: duckdb.DuckDBPyConnection, keep: list[tuple[int, LFSpec]], n: int, by_name: dict[str, LFResult], run_id: str | None) -> None:
+def _write_votes(
+    con: duckdb.DuckDBPyConnection, keep: list[tuple[int, LFSpec]], n: int, by_name: dict[str, LFResult], run_id: str | None, empty: set[str]
+) -> None:
     """Store the columns `lf_<k>` of the temp relation `_lfout(item_id, lf_0, ...)` as votes, in one transaction."""
     if not keep:
         return
@@ -374,8 +380,8 @@ def _write_votes(con: duckdb.DuckDBPyConnection, keep: list[tuple[int, LFSpec]],
     counts = con.execute("SELECT " + ", ".join(f"count(lf_{k})" for k, _ in keep) + " FROM _lfout").fetchall()[0]
     insert = "INSERT INTO votes (vote_id, item_id, source_id, source_kind, source_version, label, run_id, created_at) "
     params = {"run": run_id, "now": datetime.now(UTC)}
-    fresh = [s for _, s in keep if not _has_votes(con, s.source_id)]
-    with transaction(con):
+    fresh = [s for _, s in keep if s.source_id in empty]
+    with bulk_vote_writes(con), transaction(con):
         if len(fresh) == len(keep):  # the common case, new LFs or new items: nothing to dedupe against
             con.execute(insert + select, params).fetchall()
             inserted = {s.source_id: n for _, s in keep}
@@ -410,6 +416,7 @@ def apply_python_lfs(
     results = _prepare(con, specs)
     by_name = {r.name: r for r in results}
     nb = _todo_batches(con, [s.source_id for s in specs], batch_rows)
+    empty = _sources_without_votes(con, [s.source_id for s in specs])
     live = list(specs)
     for b in range(nb):
         batch = con.sql(
@@ -429,7 +436,7 @@ def apply_python_lfs(
         if keep:
             con.register("_lfout", pa.table(cols))
             try:
-                _write_votes(con, keep, batch.num_rows, by_name, run_id)
+                _write_votes(con, keep, batch.num_rows, by_name, run_id, empty)
             finally:
                 con.unregister("_lfout")
         if on_batch:

@@ -52,7 +52,12 @@ from tasks.prelabel.routing import (
     select_thresholds,
     wilson_interval,
 )
-from tasks.prelabel.votes import register_source, retire_stale_votes, vote_id_sql
+from tasks.prelabel.votes import (
+    bulk_vote_writes,
+    register_source,
+    retire_stale_votes,
+    vote_id_sql,
+)
 from tasks.progress import track
 from tasks.store import open_store, record_stage_run, transaction
 
@@ -202,7 +207,7 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
                         _, probs[~known] = model.predict_proba(rest)
                     if known.any():
                         probs[known] = np.vstack([oof[i] for i, k in zip(ids, known) if k])
-                    with transaction(con):
+                    with bulk_vote_writes(con), transaction(con):
                         report["inserted"] += _write_predictions(con, cfg, model, ids, probs, run_id)
                     report["predicted"] += len(ids)
                     bar.advance(1)

@@ -8,11 +8,13 @@ version's votes were deleted, so downstream aggregation never counts one source 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
 import pyarrow as pa
 
-__all__ = ["VOTE_SCHEMA", "register_source", "retire_stale_votes", "vote_id_sql", "vote_ids", "votes_table"]
+__all__ = ["VOTE_SCHEMA", "bulk_vote_writes", "register_source", "retire_stale_votes", "vote_id_sql", "vote_ids", "votes_table"]
 
 VOTE_SCHEMA = pa.schema(
     [
@@ -87,3 +89,22 @@ def retire_stale_votes(con: duckdb.DuckDBPyConnection, source_id: str, version: 
             [source_id, version],
         ).fetchall()[0][0]
     )
+
+
+@contextmanager
+def bulk_vote_writes(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Skip DICT_FSST compression while writing millions of votes on this connection.
+
+    Vote and item ids are random hex that does not compress; analysing them for DICT_FSST made
+    writing 12M LF votes about 2x slower (measured). Other compressions stay on; the setting is
+    restored afterwards and never affects how the data is read.
+    """
+    before = con.execute("SELECT current_setting('disabled_compression_methods')").fetchall()[0][0]
+    con.execute("SET disabled_compression_methods = 'dict_fsst'").fetchall()
+    try:
+        yield
+    finally:
+        if before:
+            con.execute("SET disabled_compression_methods = ?", [before]).fetchall()
+        else:
+            con.execute("RESET disabled_compression_methods").fetchall()
