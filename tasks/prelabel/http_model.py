@@ -10,6 +10,7 @@ retried with exponential back-off and then raised as ServiceError (which Prefect
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Self
 
@@ -22,6 +23,8 @@ from tasks.errors import TerminalError
 from tasks.http import make_client, raise_for_status, with_retries
 
 __all__ = ["HttpModel"]
+
+_JSON = {"content-type": "application/json"}
 
 
 class HttpModel:
@@ -67,7 +70,8 @@ class HttpModel:
         return info
 
     def _predict_chunk(self, items: list[dict]) -> np.ndarray:
-        body = self._call("POST", "/predict", f"model {self.name!r} predict", json={"items": items})
+        content = json.dumps({"items": items}).encode()  # encoded once, in the worker thread, reused on retries
+        body = self._call("POST", "/predict", f"model {self.name!r} predict", content=content, headers=_JSON)
         probs = np.asarray(body["probs"], dtype=np.float64)
         if probs.shape != (len(items), len(body["classes"])):
             raise TerminalError(f"model {self.name!r}: answered {probs.shape} probabilities for {len(items)} items")
@@ -81,9 +85,11 @@ class HttpModel:
         ids = batch.column("item_id").to_pylist()
         texts = batch.column("payload").to_pylist() if "payload" in batch.column_names else [None] * len(ids)
         uris = batch.column("uri").to_pylist() if "uri" in batch.column_names else [None] * len(ids)
-        items = [{"item_id": i, "text": t, "uri": u} for i, t, u in zip(ids, texts, uris)]
         size = self.cfg.batch_size
-        chunks = [items[k : k + size] for k in range(0, len(items), size)]
+        chunks = [
+            [{"item_id": i, "text": t, "uri": u} for i, t, u in zip(ids[k : k + size], texts[k : k + size], uris[k : k + size])]
+            for k in range(0, len(ids), size)
+        ]
         if not chunks:
             return list(self.classes), np.zeros((0, len(self.classes)))
         if len(chunks) == 1 or self.cfg.concurrency == 1:
