@@ -36,6 +36,15 @@ def _lf_table(rows: list[dict]) -> Table:
     return t
 
 
+def _no_threshold_hint(r: dict) -> str:
+    return (
+        f"No class reaches precision {r['target_precision']} with {r['precision_confidence']:.0%} confidence on the "
+        f"{sum(x['n_eval'] for x in r['thresholds'])} evaluated (gold + audited) items, so nothing is auto-accepted: "
+        "add gold answers (0.95 at 95% confidence needs at least 52 gold items per class, all right), let audits accumulate, or lower "
+        "prelabel.target_precision / prelabel.precision_confidence."
+    )
+
+
 def _print(result: dict) -> None:
     r = result["routing"]
     for x in result["labeling_functions"]:
@@ -48,6 +57,8 @@ def _print(result: dict) -> None:
     for x in r["thresholds"]:
         t.add_row(x["label"], "-" if x["threshold"] is None else f"{x['threshold']:.4f}", _pct(x["precision"]), _pct(x["precision_low"]), str(x["n_eval"]))
     console.print(t)
+    if all(x["threshold"] is None for x in r["thresholds"]):
+        console.print(_no_threshold_hint(r), highlight=False)
     console.print(
         f"Items {r['items']:,}, coverage {_pct(r['coverage'])}; routable {r['routable']:,}: auto {r['auto']:,}, audit {r['audit']:,}, "
         f"humans {r['human']:,} — auto-accept share {_pct(r['auto_accept_share'])}; sent back {r['revoked']:,}"

@@ -51,6 +51,8 @@ def prelabel_report_markdown(result: dict) -> str:
         f"- Audit precision: {audit}\n"
         f"- Combiner: `{r['combiner']}`; target precision {r['target_precision']} at {r['precision_confidence']} confidence (Wilson lower bound)\n\n"
         "## Thresholds\n\n| class | threshold | precision | lower bound | evaluated |\n|---|---:|---:|---:|---:|\n" + thr +
+        ("\n\nNo class reaches the target with the stated confidence on the evaluated items: nothing is auto-accepted "
+         "until more gold or audits arrive (or the target is lowered)." if all(t["threshold"] is None for t in r["thresholds"]) else "") +
         "\n\n## Calibration on gold\n\n| confidence | n | mean confidence | accuracy |\n|---|---:|---:|---:|\n" + rel +
         "\n\n## Models\n\n" + models + "\n" +
         (f"\n## Failed labeling functions\n\n{errors}\n" if failed else "")

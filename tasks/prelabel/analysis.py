@@ -1,9 +1,10 @@
 """Labeling-function analysis (Snorkel's `lf_summary` and more), computed inside DuckDB.
 
 Columns per LF (shares of all items, as in Snorkel): polarity (labels it emitted), coverage (items it
-labeled), overlap (items it labeled that another LF also labeled), conflict (items it labeled where
-another LF gave a different label), n_gold / correct / accuracy with a 95% Wilson interval on gold, and the
-learned accuracy of the combiner (or label model).
+labeled), overlap (items it labeled that another labeling function also labeled), conflict (items it
+labeled where another labeling function gave a different label; models are compared with LFs too),
+n_gold / correct / accuracy with a 95% Wilson interval on gold, and the learned accuracy of the
+combiner (or label model).
 """
 
 from __future__ import annotations
@@ -22,21 +23,23 @@ def lf_summary(con: duckdb.DuckDBPyConnection, learned: dict[str, float] | None 
     rows = con.execute(
         """
         WITH v AS (
-            SELECT item_id, source_id, label FROM votes
+            SELECT item_id, source_id, source_kind, label FROM votes
             WHERE source_kind IN (SELECT unnest(?::VARCHAR[])) AND label IS NOT NULL
         ),
-        per_item AS (
-            SELECT item_id, count(*) AS n_lf, count(DISTINCT label) AS n_labels FROM v GROUP BY item_id
+        per_item AS (  -- overlap and conflict are counted against labeling functions only
+            SELECT item_id, count(*) AS n_lf FROM v WHERE source_kind = 'lf' GROUP BY item_id
         ),
         mine AS (
-            SELECT v.source_id, v.item_id, v.label, p.n_lf, p.n_labels,
-                   EXISTS (SELECT 1 FROM v w WHERE w.item_id = v.item_id AND w.source_id <> v.source_id AND w.label <> v.label) AS conflicted
-            FROM v JOIN per_item p USING (item_id)
+            SELECT v.source_id, v.item_id, v.label,
+                   coalesce(p.n_lf, 0) - (v.source_kind = 'lf')::INT AS n_other,
+                   EXISTS (SELECT 1 FROM v w WHERE w.item_id = v.item_id AND w.source_kind = 'lf'
+                           AND w.source_id <> v.source_id AND w.label <> v.label) AS conflicted
+            FROM v LEFT JOIN per_item p USING (item_id)
         )
         SELECT s.source_id, s.kind, s.version,
                coalesce(list_sort(list_distinct(list(m.label))), []) AS polarity,
                count(m.item_id) AS n_labeled,
-               count(m.item_id) FILTER (WHERE m.n_lf > 1) AS n_overlap,
+               count(m.item_id) FILTER (WHERE m.n_other > 0) AS n_overlap,
                count(m.item_id) FILTER (WHERE m.conflicted) AS n_conflict,
                count(g.item_id) AS n_gold,
                count(g.item_id) FILTER (WHERE g.label = m.label) AS n_correct,
