@@ -275,7 +275,8 @@ def _todo_batches(con: duckdb.DuckDBPyConnection, source_ids: list[str], batch_r
     con.execute("DROP TABLE IF EXISTS _todo")
     con.execute(
         "CREATE TEMP TABLE _todo AS SELECT item_id, (row_number() OVER () - 1) // ? AS b FROM ("
-        " SELECT i.item_id FROM items i LEFT JOIN (SELECT item_id, count(DISTINCT source_id) AS n FROM votes"
+        # one vote per (source, item) exists at most (older versions are retired first), so count(*) suffices
+        " SELECT i.item_id FROM items i LEFT JOIN (SELECT item_id, count(*) AS n FROM votes"
         "  WHERE source_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY item_id) v ON v.item_id = i.item_id"
         " WHERE coalesce(v.n, 0) < ?)",
         [batch_rows, source_ids, len(source_ids)],
