@@ -75,3 +75,18 @@ def test_version_is_a_hash_of_the_training_data_and_persists(tmp_path) -> None:
     again = load_sklearn(tmp_path / "t")
     assert path.name == f"{run.model.version}.pkl" and again.model.version == run.model.version
     np.testing.assert_allclose(again.model.predict_proba(batch)[1], run.model.predict_proba(batch)[1])
+
+
+def test_config_rejects_http_model_without_url_and_duplicate_names() -> None:
+    import pytest
+
+    from schemas.config import validate_config
+    from tasks.errors import ConfigError
+
+    base = {"name": "p", "labels": ["a", "b"]}
+    with pytest.raises(ConfigError, match="kind 'http' needs a url"):
+        validate_config({**base, "prelabel": {"models": [{"name": "m", "kind": "http"}]}})
+    with pytest.raises(ConfigError, match=r"labeling function names must be unique, repeated: \['x'\]"):
+        validate_config({**base, "prelabel": {"labeling_functions": [{"name": "x", "sql": "NULL"}, {"name": "x", "sql": "NULL"}]}})
+    with pytest.raises(ConfigError, match="kind"):
+        validate_config({**base, "prelabel": {"models": [{"name": "m", "kind": "torch"}]}})
