@@ -1,9 +1,10 @@
-"""Pre-labeling benchmarks: `uv run python -m bench.prelabel [--rows N] [--only sql,python,sklearn,http,youtube]`.
+"""Pre-labeling benchmarks: `uv run python -m bench.prelabel [--rows N] [--only sql,python,sklearn,route,http,youtube]`.
 
 - sql:     the YouTube-spam SQL labeling functions over N synthetic comments (item-rule evaluations/s)
 - python:  three vectorised Python LFs over the same items (items/s)
 - sklearn: TF-IDF + logistic regression trained on 10k labels (with out-of-fold votes), then votes for
            all N items, stored (seconds end to end)
+- route:   combination (log-odds), calibration and routing of all N items after the sections above
 - http:    the HTTP model client against `python -m model_server` vs the server's own throughput
            (raw pre-encoded requests at the same batch size and concurrency, no client-side work)
 - youtube: the real UCI YouTube spam comments (CONTENT, CLASS 1 = spam): SQL LFs + the model, routing at
@@ -175,6 +176,20 @@ def bench_sklearn(cfg, n_train: int = 10_000) -> dict:
             "training": rep["training"], "votes_written": rep["inserted"], "accuracy_vs_truth_non_train": round(acc, 4)}
 
 
+def bench_route(cfg) -> dict:
+    """Combination, calibration and routing over every item (LF + model votes of the sections before)."""
+    from tasks.prelabel.stage import combine_and_route
+
+    t, c = time.perf_counter(), time.process_time()
+    rep = combine_and_route(cfg, "bench")
+    s, cpu = time.perf_counter() - t, time.process_time() - c
+    t = time.perf_counter()
+    again = combine_and_route(cfg, "bench2")
+    return {"items": rep["items"], "seconds": round(s, 2), "cpu_seconds": round(cpu, 2), "auto": rep["auto"], "audit": rep["audit"],
+            "human": rep["human"], "gold_accuracy": rep["gold_accuracy"], "ece": rep["ece"], "rerun_seconds": round(time.perf_counter() - t, 2),
+            "rerun_same_routes": (again["auto"], again["audit"], again["human"]) == (rep["auto"], rep["audit"], rep["human"])}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -303,7 +318,7 @@ def _load() -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.prelabel")
     p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--only", default="sql,python,sklearn,http,youtube")
+    p.add_argument("--only", default="sql,python,sklearn,route,http,youtube")
     a = p.parse_args(argv)
     only = set(a.only.split(","))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -316,11 +331,11 @@ def main(argv: list[str] | None = None) -> None:
         cfg = _config(root / "big", batch_rows=250_000,
                       labeling_functions=[{"name": n, "sql": s} for n, s in YOUTUBE_LFS] + [{"name": n, "python": f"{mod}:{n}"} for n in ("py_link", "py_subscribe", "py_short")],
                       models=[{"name": "tfidf", "min_train_labels": 20}])
-        if only & {"sql", "python", "sklearn", "http"}:
+        if only & {"sql", "python", "sklearn", "route", "http"}:
             t = time.perf_counter()
             _fill_items(cfg, a.rows)
             print(f"setup: {a.rows:,} synthetic items in {time.perf_counter() - t:.1f}s", flush=True)
-        for name, fn in (("sql", bench_sql), ("python", bench_python), ("sklearn", bench_sklearn), ("http", bench_http)):
+        for name, fn in (("sql", bench_sql), ("python", bench_python), ("sklearn", bench_sklearn), ("route", bench_route), ("http", bench_http)):
             if name in only:
                 results[name] = {**fn(cfg), "load_avg_after": _load()}
                 print(f"{name}: {json.dumps(results[name])}", flush=True)

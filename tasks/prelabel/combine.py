@@ -67,30 +67,36 @@ class LogOddsCombiner:
 
     def fit_predict_proba(self, votes: pa.Table, gold: pa.Table | None = None) -> pa.Table:
         C = len(self.classes)
-        cidx = {c: j for j, c in enumerate(self.classes)}
-        items, item_idx = np.unique(np.asarray(votes.column("item_id").to_pylist(), dtype=object), return_inverse=True) if votes.num_rows else (np.array([], object), np.array([], int))
+        classes = pa.array(self.classes, pa.string())
+        # Arrow dictionary encoding keeps millions of votes out of Python objects
+        enc = votes.column("item_id").combine_chunks().dictionary_encode() if votes.num_rows else None
+        items = enc.dictionary if enc is not None else pa.array([], pa.string())
+        item_idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64) if enc is not None else np.array([], np.int64)
         n_items = len(items)
         has_probs = "probs" in votes.column_names
         is_model = pc.is_valid(votes.column("probs")).to_numpy(zero_copy_only=False) if has_probs else np.zeros(votes.num_rows, bool)
 
         gold_y = np.full(n_items, -1)
         if gold is not None and gold.num_rows and n_items:
-            pos = {k: i for i, k in enumerate(items.tolist())}
-            for k, y in zip(gold.column("item_id").to_pylist(), gold.column("label").to_pylist()):
-                if k in pos and y in cidx:
-                    gold_y[pos[k]] = cidx[y]
+            at = pc.index_in(gold.column("item_id"), value_set=items).to_numpy(zero_copy_only=False)
+            gy = pc.index_in(gold.column("label"), value_set=classes).to_numpy(zero_copy_only=False)
+            ok = ~np.isnan(at.astype(float)) & ~np.isnan(gy.astype(float))
+            gold_y[at[ok].astype(np.int64)] = gy[ok].astype(np.int64)
         known = gold_y[gold_y >= 0]
         prior = (np.bincount(known, minlength=C) + 1.0) / (len(known) + C)
-        self.class_prior_ = dict(zip(self.classes, prior.tolist()))
+        self.class_prior_ = dict(zip(self.classes, prior.tolist(), strict=True))
         score = np.tile(np.log(prior), (n_items, 1))
 
         lf = ~is_model
-        src = np.asarray(votes.column("source_id").to_pylist(), dtype=object)
-        labels = votes.column("label").to_pylist()
-        code = np.array([C if v is None else cidx.get(v, C) for v in labels], dtype=np.int64)
+        senc = votes.column("source_id").combine_chunks().dictionary_encode() if votes.num_rows else None
+        src_names = senc.dictionary.to_pylist() if senc is not None else []
+        src = senc.indices.to_numpy(zero_copy_only=False) if senc is not None else np.array([], np.int64)
+        code = pc.index_in(votes.column("label"), value_set=classes).to_numpy(zero_copy_only=False) if votes.num_rows else np.array([])
+        code = np.where(np.isnan(code.astype(float)), C, code).astype(np.int64)  # abstain or unknown label -> C
         self.loglik_ = {}
-        for s in np.unique(src[lf]) if lf.any() else []:
-            rows = np.flatnonzero(lf & (src == s))
+        for si in np.unique(src[lf]) if lf.any() else []:
+            s = src_names[si]
+            rows = np.flatnonzero(lf & (src == si))
             ii, vv = item_idx[rows], code[rows]
             abstain = float((vv == C).mean())
             p0 = np.empty((C + 1, C))
@@ -118,11 +124,11 @@ class LogOddsCombiner:
             self.source_accuracy_[str(s)] = float(np.clip((prior * cond).sum(), 0, 1))
         if is_model.any():
             rows = np.flatnonzero(is_model)
-            probs = np.asarray(votes.column("probs").take(pa.array(rows)).to_pylist(), dtype=np.float64)
+            probs = pc.list_flatten(votes.column("probs").take(pa.array(rows))).to_numpy(zero_copy_only=False).reshape(len(rows), C)
             lp = np.log(np.clip(probs, 1e-4, 1 - 1e-4)) - np.log(prior)
             for y in range(C):
                 score[:, y] += self.model_weight * np.bincount(item_idx[rows], weights=lp[:, y], minlength=n_items)
         score -= score.max(axis=1, keepdims=True) if n_items else 0
         p = np.exp(score)
         p /= p.sum(axis=1, keepdims=True) if n_items else 1
-        return pa.table({"item_id": pa.array(items.tolist(), pa.string()), **{c: p[:, j] for j, c in enumerate(self.classes)}})
+        return pa.table({"item_id": items, **{c: p[:, j] for j, c in enumerate(self.classes)}})

@@ -21,6 +21,7 @@ from dataclasses import asdict
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -233,11 +234,12 @@ def _item_frame(con: duckdb.DuckDBPyConnection) -> pa.Table:
     return con.sql(
         """
         WITH human AS (SELECT DISTINCT item_id FROM votes WHERE source_kind IN ('human', 'adjudicator')),
-             decided AS (SELECT DISTINCT item_id FROM labels WHERE method <> 'auto')
+             decided AS (SELECT DISTINCT item_id FROM labels WHERE method <> 'auto'),
+             auto AS (SELECT DISTINCT item_id FROM labels WHERE method = 'auto')
         SELECT i.item_id, i.state, g.label AS gold_label,
-               (h.item_id IS NOT NULL OR d.item_id IS NOT NULL) AS human,
-               (SELECT count(*) FROM labels l WHERE l.item_id = i.item_id AND l.method = 'auto') > 0 AS had_auto
+               (h.item_id IS NOT NULL OR d.item_id IS NOT NULL) AS human, a.item_id IS NOT NULL AS had_auto
         FROM items i LEFT JOIN gold g USING (item_id) LEFT JOIN human h USING (item_id) LEFT JOIN decided d USING (item_id)
+             LEFT JOIN auto a USING (item_id)
         ORDER BY i.item_id
         """
     ).to_arrow_table()
@@ -273,22 +275,21 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None, combiner: C
         probs_t = combiner.fit_predict_proba(votes, gold)
 
         ids = frame.column("item_id").to_pylist()
-        pos = {k: i for i, k in enumerate(probs_t.column("item_id").to_pylist())}
         P = np.full((len(ids), C), 1.0 / C)
-        have = np.array([pos.get(k, -1) for k in ids])
         if probs_t.num_rows:
+            at = pc.index_in(frame.column("item_id"), value_set=probs_t.column("item_id")).to_numpy(zero_copy_only=False).astype(float)
+            have = ~np.isnan(at)
             Pt = np.column_stack([probs_t.column(c).to_numpy() for c in classes])
-            P[have >= 0] = Pt[have[have >= 0]]
+            P[have] = Pt[at[have].astype(np.int64)]
         pred_idx = P.argmax(axis=1)
         conf = P.max(axis=1)
         pred = np.asarray(classes, dtype=object)[pred_idx]
         n_src = np.zeros(len(ids), int)
         if votes.num_rows:
-            voted = votes.filter(votes.column("label").is_valid()).column("item_id").to_pylist()
-            cnt: dict[str, int] = {}
-            for k in voted:
-                cnt[k] = cnt.get(k, 0) + 1
-            n_src = np.array([cnt.get(k, 0) for k in ids])
+            counted = votes.filter(pc.is_valid(votes.column("label"))).group_by("item_id").aggregate([("label", "count")])
+            at = pc.index_in(frame.column("item_id"), value_set=counted.column("item_id")).to_numpy(zero_copy_only=False).astype(float)
+            ok = ~np.isnan(at)
+            n_src[ok] = counted.column("label_count").to_numpy()[at[ok].astype(np.int64)]
 
         gold_lab = np.asarray(frame.column("gold_label").to_pylist(), dtype=object)
         is_gold = frame.column("gold_label").is_valid().to_numpy(zero_copy_only=False)
