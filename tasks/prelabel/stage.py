@@ -101,8 +101,9 @@ def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> l
     with _store(cfg) as con, track("labeling functions", len(specs)) as bar:
         results = apply_sql_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
         bar.advance(len(results))
-        results += apply_python_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
-        bar.advance(len(specs) - len(results) + len([r for r in results if r.kind == "python"]))
+        python = apply_python_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
+        bar.advance(len(python))
+        results += python
         rows = [{k: v for k, v in asdict(r).items() if k != "extra"} for r in results]
         failed = [r["name"] for r in rows if r["error"]]
         record_stage_run(con, "prelabel.lfs", "completed" if not failed else "completed_with_errors",
@@ -366,6 +367,11 @@ def _write_routes(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, pl: pa.Tab
                 [combiner, run_id],
             ).fetchall()
             con.execute("DELETE FROM labels WHERE method = 'auto' AND item_id IN (SELECT item_id FROM _pl WHERE route IN ('auto', 'audit', 'human'))").fetchall()
+            # a human decision supersedes the auto label (the frozen pre-label keeps the audit record)
+            con.execute(
+                "DELETE FROM labels WHERE method = 'auto' AND item_id IN"
+                " (SELECT item_id FROM labels WHERE method <> 'auto' AND decision = 'resolved')"
+            ).fetchall()
             con.execute(
                 """INSERT INTO labels (item_id, label, confidence, method, decision, n_votes, n_human, run_id)
                 SELECT item_id, label, confidence, 'auto', 'resolved', n_sources, 0, ? FROM _pl WHERE route IN ('auto', 'audit')""",

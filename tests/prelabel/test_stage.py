@@ -78,3 +78,7 @@ def test_audits_and_feedback_send_items_back(text_project) -> None:
     with open_store(cfg.db_path) as con:
         held = con.execute("SELECT count(*) FROM prelabels WHERE route = 'audit'").fetchall()[0][0]
         assert held >= len(audit)  # the audited pre-labels stay frozen for the audit record
+        superseded = con.execute(
+            "SELECT count(*) FROM labels WHERE method = 'auto' AND item_id IN (SELECT unnest(?::VARCHAR[]))", [[a[0] for a in audit]]
+        ).fetchall()[0][0]
+        assert superseded == 0  # the human decision replaced the auto label
