@@ -120,7 +120,8 @@ class LogOddsCombiner:
                 contrib[gr, yt] = np.log(c_own - 1 + a * p0[vv[gr], yt]) - np.log(n_y[yt] - 1 + a)
             for y in range(C):
                 score[:, y] += np.bincount(ii, weights=contrib[:, y], minlength=n_items)
-            cond = np.array([(counts[y, y] + a * p0[y, y]) / (n_y[y] - counts[C, y] + a * (1 - abstain)) for y in range(C)])
+            # P(vote = y | class y, not abstaining), smoothed with the same prior as the likelihoods
+            cond = np.array([(counts[y, y] + a * p0[y, y]) / (n_y[y] - counts[C, y] + a * (1 - p0[C, y])) for y in range(C)])
             self.source_accuracy_[str(s)] = float(np.clip((prior * cond).sum(), 0, 1))
         if is_model.any():
             rows = np.flatnonzero(is_model)

@@ -107,3 +107,12 @@ def test_label_model_adapter_passes_the_contract_columns() -> None:
 
     out = LabelModelCombiner(Fake()).fit_predict_proba(_votes([("a", "lf:x", "spam")]))
     assert out.column("spam").to_pylist() == [0.7]
+
+
+def test_a_source_that_always_abstains_is_harmless() -> None:
+    rows = [(f"g{i}", "lf:mute", None) for i in range(6)] + [(f"g{i}", "lf:a", "spam" if i < 3 else "ham") for i in range(6)]
+    gold = pa.table({"item_id": [f"g{i}" for i in range(6)], "label": ["spam"] * 3 + ["ham"] * 3})
+    comb = LogOddsCombiner(["ham", "spam"])
+    out = comb.fit_predict_proba(_votes(rows), gold)
+    assert np.isfinite(np.column_stack([out.column("ham").to_numpy(), out.column("spam").to_numpy()])).all()
+    assert 0 <= comb.source_accuracy_["lf:mute"] <= 1
