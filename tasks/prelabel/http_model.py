@@ -86,15 +86,18 @@ class HttpModel:
         texts = batch.column("payload").to_pylist() if "payload" in batch.column_names else [None] * len(ids)
         uris = batch.column("uri").to_pylist() if "uri" in batch.column_names else [None] * len(ids)
         size = self.cfg.batch_size
-        chunks = [
-            [{"item_id": i, "text": t, "uri": u} for i, t, u in zip(ids[k : k + size], texts[k : k + size], uris[k : k + size])]
-            for k in range(0, len(ids), size)
-        ]
-        if not chunks:
+        starts = list(range(0, len(ids), size))
+        if not starts:
             return list(self.classes), np.zeros((0, len(self.classes)))
-        if len(chunks) == 1 or self.cfg.concurrency == 1:
-            parts = [self._predict_chunk(c) for c in chunks]
+
+        def chunk(k: int) -> np.ndarray:  # built and encoded in the worker, so the first request leaves at once
+            return self._predict_chunk(
+                [{"item_id": i, "text": t, "uri": u} for i, t, u in zip(ids[k : k + size], texts[k : k + size], uris[k : k + size])]
+            )
+
+        if len(starts) == 1 or self.cfg.concurrency == 1:
+            parts = [chunk(k) for k in starts]
         else:
             with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
-                parts = list(pool.map(self._predict_chunk, chunks))
+                parts = list(pool.map(chunk, starts))
         return list(self.classes), np.vstack(parts)
