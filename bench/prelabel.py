@@ -321,6 +321,7 @@ def _load() -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.prelabel")
     p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--batch-rows", type=int, default=250_000, help="prelabel.batch_rows for the synthetic project")
     p.add_argument("--only", default="sql,python,sklearn,route,http,youtube")
     a = p.parse_args(argv)
     only = set(a.only.split(","))
@@ -331,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         mod = "bench_py_lfs"
         (root / "big").mkdir()
         (root / "big" / f"{mod}.py").write_text(PY_LFS)
-        cfg = _config(root / "big", batch_rows=250_000,
+        cfg = _config(root / "big", batch_rows=a.batch_rows,
                       labeling_functions=[{"name": n, "sql": s} for n, s in YOUTUBE_LFS] + [{"name": n, "python": f"{mod}:{n}"} for n in ("py_link", "py_subscribe", "py_short")],
                       models=[{"name": "tfidf", "min_train_labels": 20}])
         if only & {"sql", "python", "sklearn", "route", "http"}:
