@@ -26,31 +26,32 @@ from pydantic import (
 from tasks.errors import ConfigError
 
 __all__ = [
+    "AggregationMethod",
     "CONFIG_FILE",
+    "ConsensusConfig",
     "DataKind",
-    "TaskKind",
-    "SourceFormat",
-    "SourceConfig",
+    "ExportConfig",
+    "ExportFormat",
+    "GoldConfig",
     "IngestConfig",
     "LabelingFunctionConfig",
     "ModelConfig",
+    "ModelKind",
+    "OnUnchanged",
+    "OverlapConfig",
+    "OverlapPolicy",
     "PrelabelConfig",
+    "ProjectConfig",
     "QueueBackend",
     "QueueConfig",
-    "OverlapPolicy",
-    "OverlapConfig",
-    "GoldConfig",
-    "AggregationMethod",
-    "ConsensusConfig",
-    "ValidationConfig",
-    "ExportFormat",
-    "OnUnchanged",
-    "ExportConfig",
+    "SourceConfig",
+    "SourceFormat",
     "StateConfig",
-    "ProjectConfig",
+    "TaskKind",
+    "ValidationConfig",
+    "find_config",
     "load_config",
     "validate_config",
-    "find_config",
 ]
 
 CONFIG_FILE = "annoflow.toml"
@@ -103,25 +104,53 @@ class IngestConfig(_Section):
 
 
 class LabelingFunctionConfig(_Section):
-    name: str = Field(description="Unique name; becomes the source id `lf:<name>`.")
+    name: str = Field(
+        description="Unique name; becomes the source id `lf:<name>`.", pattern=r"^[A-Za-z0-9_.-]+$"
+    )
     sql: str | None = Field(None, description="DuckDB expression over the items table returning a label or NULL.")
-    python: str | None = Field(None, description="`module:function` of a Python labeling function.")
+    python: str | None = Field(
+        None,
+        description="`module:function` of a Python labeling function (decorated with @labeling_function); "
+        "importable from the project folder or the annoflow checkout.",
+    )
+    description: str = Field("", description="What the rule looks for; shown in `annoflow lf-report`.")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "LabelingFunctionConfig":
+    def _one_kind(self) -> LabelingFunctionConfig:
         if (self.sql is None) == (self.python is None):
             raise ValueError(f"labeling function {self.name!r} needs exactly one of 'sql' or 'python'")
         return self
 
 
+class ModelKind(StrEnum):
+    sklearn = "sklearn"
+    http = "http"
+
+
 class ModelConfig(_Section):
-    name: str = Field(description="Unique name; becomes the source id `model:<name>`.")
-    kind: str = Field("sklearn", description="'sklearn' (trained on the project's labels) or 'http'.")
+    name: str = Field(description="Unique name; becomes the source id `model:<name>`.", pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: ModelKind = Field(ModelKind.sklearn, description="'sklearn' (trained on the project's labels) or 'http'.")
     url: str | None = Field(None, description="Endpoint for kind 'http'.")
     batch_size: int = Field(256, ge=1)
     concurrency: int = Field(4, ge=1)
     timeout_seconds: float = Field(30.0, gt=0)
+    retries: int = Field(4, ge=1, description="Attempts per request on 5xx/timeouts (exponential back-off); 4xx fail at once.")
+    backoff_seconds: float = Field(0.5, ge=0, description="First back-off of an HTTP model request; doubles per attempt.")
     min_train_labels: int = Field(20, ge=2, description="Train the sklearn model once this many labels exist.")
+    retrain_new_labels: int = Field(
+        50, ge=1, description="Retrain the sklearn model once this many gold/resolved labels arrived since it was trained."
+    )
+    max_features: int = Field(50_000, ge=10, description="Vocabulary size of the sklearn text model (TF-IDF).")
+    ngram_max: int = Field(1, ge=1, le=3, description="Longest word n-gram of the sklearn text model.")
+    cv_folds: int = Field(
+        5, ge=2, description="Training items get out-of-fold predictions, so calibration and thresholds on gold stay honest."
+    )
+
+    @model_validator(mode="after")
+    def _url_for_http(self) -> ModelConfig:
+        if self.kind == ModelKind.http and not self.url:
+            raise ValueError(f"model {self.name!r} of kind 'http' needs a url")
+        return self
 
 
 class PrelabelConfig(_Section):
@@ -129,6 +158,26 @@ class PrelabelConfig(_Section):
     models: list[ModelConfig] = Field(default_factory=list)
     target_precision: float = Field(0.95, gt=0, le=1, description="Auto-accept only where precision meets this.")
     audit_rate: float = Field(0.05, ge=0, le=1, description="Share of auto-accepted items still sent to humans.")
+    precision_confidence: float = Field(
+        0.95,
+        ge=0.5,
+        lt=1,
+        description="Confidence of the one-sided Wilson lower bound on precision that must reach target_precision.",
+    )
+    min_eval_items: int = Field(
+        10, ge=1, description="A class gets a threshold only with at least this many evaluated (gold/audited) items above it."
+    )
+    calibration_bins: int = Field(10, ge=2, le=100, description="Bins of the reliability table on gold.")
+    batch_rows: int = Field(250_000, ge=1_000, description="Items per batch written in one transaction.")
+    seed: int = Field(0, description="Seed of the audit sample (an item's audit draw is a hash of its id and the seed).")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> PrelabelConfig:
+        for what, names in (("labeling function", [x.name for x in self.labeling_functions]), ("model", [m.name for m in self.models])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{what} names must be unique, repeated: {dupes}")
+        return self
 
 
 class QueueBackend(StrEnum):
@@ -161,7 +210,7 @@ class OverlapConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _ordered(self) -> "OverlapConfig":
+    def _ordered(self) -> OverlapConfig:
         if self.max < self.initial:
             raise ValueError(f"overlap.max ({self.max}) must be >= overlap.initial ({self.initial})")
         return self

@@ -14,17 +14,19 @@ from pandera.typing import Series
 from tasks.errors import ContractError
 
 __all__ = [
-    "Items",
-    "Quarantine",
-    "Votes",
+    "ASSIGNMENT_KINDS",
+    "LABEL_METHODS",
+    "SOURCE_KINDS",
     "Assignments",
+    "ExportRows",
+    "Items",
     "Judgments",
     "Labels",
+    "ModelPredictions",
+    "Prelabels",
+    "Quarantine",
     "SourceStats",
-    "ExportRows",
-    "SOURCE_KINDS",
-    "LABEL_METHODS",
-    "ASSIGNMENT_KINDS",
+    "Votes",
     "check",
 ]
 
@@ -199,6 +201,46 @@ class ExportRows(pa_.DataFrameModel):
     @pa_.dataframe_check(error="an export row needs a payload or a URI")
     def _payload_or_uri(cls, df: pd.DataFrame) -> Series[bool]:
         return df["payload"].notna() | df["uri"].notna()
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+# Pre-labeling (tasks/prelabel): model outputs before they become votes, and the routed pre-labels.
+
+
+class ModelPredictions(pa_.DataFrameModel):
+    """One row per item: probability columns p0..p{C-1} in label-set order, each row summing to 1."""
+
+    item_id: Series[str] = pa_.Field(str_length=32, unique=True)
+
+    @pa_.dataframe_check(error="probabilities must lie in [0, 1] and sum to 1 per item")
+    def probabilities(cls, df: pd.DataFrame) -> Series[bool]:
+        p = df.filter(regex=r"^p\d+$")
+        return p.ge(-1e-9).all(axis=1) & p.le(1 + 1e-9).all(axis=1) & (p.sum(axis=1) - 1).abs().le(1e-4)
+
+    class Config:
+        strict = False
+        coerce = True
+
+
+class Prelabels(pa_.DataFrameModel):
+    """The combined pre-label of an item and where routing sent it (see migration 003)."""
+
+    item_id: Series[str] = pa_.Field(str_length=32, unique=True)
+    label: Series[str]
+    confidence: Series[float] = pa_.Field(ge=0, le=1)
+    route: Series[str] = pa_.Field(isin=["auto", "audit", "human", "gold", "held"])
+    threshold: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    n_sources: Series[int] = pa_.Field(ge=0)
+    priority: Series[float] = pa_.Field(ge=0, le=1)
+
+    @pa_.dataframe_check(error="an auto-accepted item needs a threshold at or below its confidence")
+    def accepted_above_threshold(cls, df: pd.DataFrame) -> Series[bool]:
+        accepted = df["route"].isin(["auto", "audit"])
+        return ~accepted | (df["threshold"].notna() & (df["confidence"] >= df["threshold"]))
+
 
     class Config:
         strict = True

@@ -1,4 +1,3 @@
--- Reserved number 003 (app/queues); numbered 002 on this branch because gaps fail at run time: renumber at merge.
 -- Dispatch and collect. Audits: pre-labeling marks an auto-accepted item for a human check by
 -- setting `audit = true` (state stays 'auto_accepted'); dispatch gives it one assignment of kind
 -- 'audit'. Targeted gold: a gold assignment created to meet `gold.min_per_annotator` carries the

@@ -10,7 +10,7 @@ import duckdb
 
 from tasks.errors import TerminalError
 
-__all__ = ["Migration", "MIGRATIONS", "applied", "pending", "migrate", "latest_version"]
+__all__ = ["MIGRATIONS", "Migration", "applied", "latest_version", "migrate", "pending"]
 
 _DIR = Path(__file__).parent
 

@@ -42,7 +42,7 @@ class MultiLabel:
     def fit(self, votes: pa.Table, gold: pa.Table | None = None) -> "MultiLabel":
         """Fit one binary model per label; ``gold`` holds every accepted (item_id, label)."""
         enc = encode_votes(votes, self.classes)
-        n_i, n_s, k = enc.n_items, enc.n_sources, enc.n_classes
+        n_s, k = enc.n_sources, enc.n_classes
         pair = enc.item * n_s + enc.source
         pairs, first = np.unique(pair, return_index=True)
         ticked = enc.label >= 0
