@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from schemas.config import ModelConfig
 from tasks.errors import TerminalError
-from tasks.http import make_client, raise_for_status, with_retries
+from tasks.http import make_client
 
 __all__ = ["HttpModel"]
 
@@ -35,9 +35,11 @@ class HttpModel:
             raise TerminalError(f"model {mcfg.name!r}: kind 'http' needs a url")
         self.name, self.cfg, self.classes = mcfg.name, mcfg, list(classes)
         self._own = client is None
-        # retries happen here (5xx/timeouts, with back-off), not in the transport; httpx's default pool
-        # (20 keep-alive connections) covers the concurrency limit, which the thread pool enforces
-        self.client = client or make_client(mcfg.url, timeout=mcfg.timeout_seconds, retries=0)
+        # the shared transport retries 5xx/timeouts with back-off (then ServiceError) and turns 4xx into
+        # RequestRefusedError at once; the thread pool below enforces the concurrency limit
+        self.client = client or make_client(
+            mcfg.url, timeout=mcfg.timeout_seconds, retries=max(mcfg.retries - 1, 0), backoff=mcfg.backoff_seconds
+        )
         try:
             self.version = self._info()["version"]
         except BaseException:
@@ -54,16 +56,12 @@ class HttpModel:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, what: str, **kw: object) -> dict:
-        def once() -> dict:
-            resp = self.client.request(method, path, **kw)
-            raise_for_status(resp, what)
-            return resp.json()
-
-        return with_retries(once, what, attempts=self.cfg.retries, backoff=self.cfg.backoff_seconds)
+    def _call(self, method: str, path: str, **kw: object) -> dict:
+        """Errors name the endpoint URL: ServiceError after the retries, RequestRefusedError on 4xx."""
+        return self.client.request(method, path, **kw).json()
 
     def _info(self) -> dict:
-        info = self._call("GET", "/info", f"model {self.name!r} info")
+        info = self._call("GET", "/info")
         unknown = sorted(set(info.get("classes", [])) - set(self.classes))
         if unknown:
             raise TerminalError(f"model {self.name!r} at {self.cfg.url} predicts classes {unknown} outside the label set {self.classes}")
@@ -71,7 +69,7 @@ class HttpModel:
 
     def _predict_chunk(self, items: list[dict]) -> np.ndarray:
         content = json.dumps({"items": items}).encode()  # encoded once, in the worker thread, reused on retries
-        body = self._call("POST", "/predict", f"model {self.name!r} predict", content=content, headers=_JSON)
+        body = self._call("POST", "/predict", content=content, headers=_JSON)
         probs = np.asarray(body["probs"], dtype=np.float64)
         if probs.shape != (len(items), len(body["classes"])):
             raise TerminalError(f"model {self.name!r}: answered {probs.shape} probabilities for {len(items)} items")

@@ -115,7 +115,7 @@ def test_503_then_success_is_retried(serve) -> None:
 def test_503_until_out_of_attempts_is_a_service_error(serve) -> None:
     url = serve("fail100")
     cfg = ModelConfig(name="remote", kind="http", url=url, retries=3, backoff_seconds=0.01)
-    with HttpModel(cfg, ["ham", "spam"]) as m, pytest.raises(ServiceError, match="HTTP 503"):
+    with HttpModel(cfg, ["ham", "spam"]) as m, pytest.raises(ServiceError, match="answered 503 after 3 attempts"):
         m.predict_proba(_batch(["x"]))
     assert _calls(url) == 3
 
@@ -123,7 +123,7 @@ def test_503_until_out_of_attempts_is_a_service_error(serve) -> None:
 def test_timeout_is_retried_then_a_service_error(serve) -> None:
     url = serve("slow")
     cfg = ModelConfig(name="remote", kind="http", url=url, timeout_seconds=0.3, retries=2, backoff_seconds=0.01)
-    with HttpModel(cfg, ["ham", "spam"]) as m, pytest.raises(ServiceError, match="ReadTimeout.*after 2 attempts"):
+    with HttpModel(cfg, ["ham", "spam"]) as m, pytest.raises(ServiceError, match="after 2 attempts.*ReadTimeout"):
         m.predict_proba(_batch(["x"]))
 
 
@@ -139,7 +139,7 @@ def test_400_fails_at_once_with_the_servers_message(serve) -> None:
     url = serve()
     before = _calls(url)
     cfg = ModelConfig(name="remote", kind="http", url=url, backoff_seconds=0.01)
-    with HttpModel(cfg, ["ham", "spam"]) as m, pytest.raises(TerminalError, match="HTTP 400.*item i1 has no text") as e:
+    with HttpModel(cfg, ["ham", "spam"]) as m, pytest.raises(TerminalError, match=r"refused \(400\).*item i1 has no text") as e:
         m.predict_proba(_batch(["fine", None]))
     assert not isinstance(e.value, ServiceError)
     assert _calls(url) - before == 1

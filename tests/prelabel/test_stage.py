@@ -63,7 +63,7 @@ def test_audits_and_feedback_send_items_back(text_project) -> None:
     rep = combine_and_route(cfg)
     assert rep["audit"] > 0
     with open_store(cfg.db_path) as con:
-        audit = con.execute("SELECT p.item_id, p.label FROM prelabels p JOIN items USING (item_id) WHERE route = 'audit' AND state = 'queued'").fetchall()
+        audit = con.execute("SELECT p.item_id, p.label FROM prelabels p JOIN items USING (item_id) WHERE route = 'audit' AND state = 'auto_accepted' AND audit").fetchall()
         assert len(audit) == rep["audit"]
         # humans overturn every audited auto-accept
         for item, label in audit:
