@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -231,25 +230,20 @@ def simulate_crowd(
     """
     cfg = run_or_exit(lambda: load_project(config))
     from tasks.dispatch.access import admin_token
-    from tasks.queues.simulated_crowd import make_crowd, run_simulated_crowd
+    from tasks.queues.simulated_crowd import (
+        make_crowd,
+        run_simulated_crowd,
+        truth_from_file,
+    )
 
     path = truth or cfg.path("truth/labels.csv")
     if not path.is_file():
         fail(ConfigError(f"no truth file at {path}: pass --truth CSV (columns {text_column!r}, {label_column!r})"))
-    with open(path, newline="", encoding="utf-8") as f:
-        answers = {row[text_column].strip(): row[label_column] for row in csv.DictReader(f)}
     if annotators < spammers:
         fail(ConfigError(f"--spammers {spammers} is more than --annotators {annotators}"))
     crowd = make_crowd(annotators, cfg.labels, accuracy=_accuracy(accuracy), spammer_share=spammers / annotators,
                        seconds_per_task=seconds_per_task, experts=experts, seed=seed)
-    unknown = [0]
-
-    def true_label(task: dict) -> str:
-        label = answers.get((task.get("payload") or "").strip())
-        if label is None:
-            unknown[0] += 1
-            return cfg.labels[0]
-        return label
+    true_label, unknown = truth_from_file(path, cfg.labels, text_column, label_column)
 
     err_console.print(f"[yellow]SIMULATION[/]: {annotators} simulated annotators ({spammers} spammers, "
                       f"{experts} experts) on {cfg.queue.url}")
