@@ -36,7 +36,11 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "youtube-spam"
 def simulated_crowd_task(cfg: ProjectConfig, token: str, truth: str, annotators: int, accuracy: tuple[float, float],
                          spammers: int, experts: int, seed: int) -> dict:
     """SIMULATION: fake annotators label every open task through the annotator API."""
-    from tasks.queues.simulated_crowd import make_crowd, run_simulated_crowd, truth_from_file
+    from tasks.queues.simulated_crowd import (
+        make_crowd,
+        run_simulated_crowd,
+        truth_from_file,
+    )
 
     crowd = make_crowd(annotators, cfg.labels, accuracy=accuracy, spammer_share=spammers / annotators,
                        experts=experts, seed=seed)
