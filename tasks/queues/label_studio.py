@@ -10,8 +10,8 @@ Mapping (one Label Studio project per annoflow project, found by title = `config
   imported highest priority first. Label Studio does not know item identity, so it may give two
   assignments of one item to the same person; collect keeps one vote per (source, item).
 - Judgments are LS annotations (skips, `was_cancelled`, are not judgments). The cursor is
-  `<last annotation id>@<its created_at>`; a pull reads tasks updated since that time (less a slack)
-  through the data manager API and returns annotations with a larger id in id order. An annotation
+  `<last annotation id>@<its created_at>`; a pull reads the tasks updated since that time (less a
+  slack) as one export snapshot and returns annotations with a larger id in id order. An annotation
   edited after it was pulled is not pulled again.
 - Label Studio accepts results that do not match the labeling config, so `pull` returns labels as
   annotated; `unknown_labels(judgments, labels)` lists the offending rows for collect to reject.
@@ -29,8 +29,9 @@ import base64
 import json
 import mimetypes
 import os
+import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
@@ -41,11 +42,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.config import DataKind, ProjectConfig, TaskKind
-from tasks.errors import ConfigError, InputError
+from tasks.errors import ConfigError, InputError, ServiceError
 from tasks.http import RequestRefusedError, make_client
 from tasks.queues.base import JUDGMENT_SCHEMA, task_rows
 
-__all__ = ["LabelStudioBackend", "labeling_config", "unknown_labels", "INLINE_MAX_BYTES"]
+__all__ = ["INLINE_MAX_BYTES", "LabelStudioBackend", "labeling_config", "unknown_labels"]
 
 INLINE_MAX_BYTES = 1_000_000
 FROM_NAME = "label"
@@ -54,6 +55,7 @@ _NO_SUGGESTION = {"gold", "audit", "adjudication"}
 _TAGS = {DataKind.text: "Text", DataKind.image: "Image", DataKind.audio: "Audio"}
 _CURSOR_SLACK = timedelta(minutes=5)
 _PAGE = 1_000
+_SNAPSHOT_WAIT = 600.0
 
 
 def _field(kind: DataKind) -> str:
@@ -81,7 +83,7 @@ def unknown_labels(judgments: pa.Table, labels: Sequence[str]) -> pa.Table:
 
 
 def _parse_ts(s: str) -> datetime:
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _parse_cursor(cursor: str | None) -> tuple[int, datetime | None]:
@@ -114,10 +116,12 @@ class LabelStudioBackend:
         self._ids: dict[str, int] | None = None
         self._users: dict[int, str] = {}
         self._storages: set[str] | None = None
+        self._pending: list[tuple[dict, dict]] = []
+        self._pending_from = 0
 
     @classmethod
     def from_config(cls, config: ProjectConfig, *, token: str | None = None,
-                    client: httpx.Client | None = None) -> "LabelStudioBackend":
+                    client: httpx.Client | None = None) -> LabelStudioBackend:
         """Backend for `config` (LS project title = config.name, token from `queue.token_env`)."""
         q = config.queue
         token = token if token is not None else os.environ.get(q.token_env, "")
@@ -275,43 +279,90 @@ class LabelStudioBackend:
                 self._users[u["id"]] = f"ls:{u['email']}" if u.get("email") else f"ls:{u['id']}"
         return self._users.get(user_id, f"ls:{user_id}")
 
-    def pull(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
-        """Annotations with an id above the cursor's, in id order, at most `limit`, as `JUDGMENT_SCHEMA`."""
-        last, since = _parse_cursor(cursor)
+    def _annotated_tasks(self, since: datetime | None) -> list[dict]:
+        """Tasks with annotations (updated after `since` less a slack), with their annotations.
+
+        Read as one export snapshot restricted by a temporary data manager view: a snapshot serializes
+        about twice as fast as the plain export or the task APIs (which run queries per task). The view
+        and the snapshot are deleted afterwards, so annotators never see them.
+        """
+        pid = self._project()
         filters = [{"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}]
         if since is not None:
             floor = (since - _CURSOR_SLACK).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             filters.append({"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime",
                             "value": floor})
-        found: list[tuple[dict, dict]] = []
-        for task in self._dm_tasks(filters, None, fields="all"):
-            for a in task.get("annotations") or []:
-                if a["id"] > last and not a.get("was_cancelled"):
-                    found.append((task, a))
-        found.sort(key=lambda ta: ta[1]["id"])
-        found = found[:limit]
-        rows = []
-        for task, a in found:
-            labels: list[str] = []
-            for res in a.get("result") or []:
-                if res.get("type") == "choices" and res.get("from_name") == FROM_NAME:
-                    labels.extend(res.get("value", {}).get("choices") or [])
-            data = task["data"]
-            rows.append({
-                "judgment_id": f"ls:{a['id']}",
-                "assignment_id": str(data.get("assignment_id", f"ls-task:{task['id']}")),
-                "item_id": str(data.get("item_id", "")),
-                "annotator_id": self._user(a.get("completed_by")),
-                "label": labels[0] if len(labels) == 1 else None,
-                "labels": labels,
-                "duration_ms": int(round((a.get("lead_time") or 0) * 1000)),
-                "submitted_at": _parse_ts(a["created_at"]),
-                "client_id": f"ls-annotation:{a['id']}",
-            })
-        table = pa.Table.from_pylist(rows, schema=JUDGMENT_SCHEMA)
-        if not found:
+        view = self.client.post("/api/dm/views", json={"project": pid, "data": {
+            "title": "annoflow pull", "filters": {"conjunction": "and", "items": filters}}}).json()["id"]
+        try:
+            snap = self.client.post(f"/api/projects/{pid}/exports", json={
+                "title": "annoflow pull",
+                "task_filter_options": {"view": view, "annotated": "only"},
+                "serialization_options": {"drafts": {"only_id": True}, "predictions": {"only_id": True},
+                                          "annotations__completed_by": {"only_id": True}},
+            }).json()
+            try:
+                deadline = time.monotonic() + _SNAPSHOT_WAIT
+                while snap["status"] not in ("completed", "failed"):
+                    if time.monotonic() > deadline:
+                        raise ServiceError(f"Label Studio export snapshot {snap['id']} of project {pid} is still "
+                                           f"{snap['status']!r} after {_SNAPSHOT_WAIT:.0f}s")
+                    time.sleep(0.5)
+                    snap = self.client.get(f"/api/projects/{pid}/exports/{snap['id']}").json()
+                if snap["status"] == "failed":
+                    raise ServiceError(f"Label Studio export snapshot {snap['id']} of project {pid} failed")
+                return self.client.get(f"/api/projects/{pid}/exports/{snap['id']}/download",
+                                       params={"exportType": "JSON"}).json()
+            finally:
+                self.client.delete(f"/api/projects/{pid}/exports/{snap['id']}")
+        finally:
+            self.client.delete(f"/api/dm/views/{view}")
+
+    def _judgment(self, task: dict, a: dict) -> dict[str, Any]:
+        labels: list[str] = []
+        for res in a.get("result") or []:
+            if res.get("type") == "choices" and res.get("from_name") == FROM_NAME:
+                labels.extend(res.get("value", {}).get("choices") or [])
+        data = task["data"]
+        completed_by = a.get("completed_by")
+        if isinstance(completed_by, dict):
+            completed_by = completed_by.get("id")
+        return {
+            "judgment_id": f"ls:{a['id']}",
+            "assignment_id": str(data.get("assignment_id", f"ls-task:{task['id']}")),
+            "item_id": str(data.get("item_id", "")),
+            "annotator_id": self._user(completed_by),
+            "label": labels[0] if len(labels) == 1 else None,
+            "labels": labels,
+            "duration_ms": int(round((a.get("lead_time") or 0) * 1000)),
+            "submitted_at": _parse_ts(a["created_at"]),
+            "client_id": f"ls-annotation:{a['id']}",
+        }
+
+    def pull(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
+        """Annotations with an id above the cursor's, in id order, at most `limit`, as `JUDGMENT_SCHEMA`.
+
+        One read of Label Studio serves consecutive pages: what it found past `limit` is kept and handed
+        out while the caller continues from the returned cursor. That is safe because annotation ids
+        grow with time: anything created after the read has a larger id than everything kept.
+        """
+        last, since = _parse_cursor(cursor)
+        if self._pending and self._pending_from == last:
+            found = self._pending
+        else:
+            found = []
+            for task in self._annotated_tasks(since):
+                for a in task.get("annotations") or []:
+                    if a["id"] > last and not a.get("was_cancelled"):
+                        found.append((task, a))
+            found.sort(key=lambda ta: ta[1]["id"])
+        page, rest = found[:limit], found[limit:]
+        table = pa.Table.from_pylist([self._judgment(t, a) for t, a in page], schema=JUDGMENT_SCHEMA)
+        if not page:
+            self._pending = []
             return table, cursor
-        a = found[-1][1]
+        a = page[-1][1]
+        self._pending, self._pending_from = rest, a["id"]
         return table, f"{a['id']}@{a['created_at']}"
 
     def pull_all(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
@@ -340,7 +391,7 @@ class LabelStudioBackend:
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> "LabelStudioBackend":
+    def __enter__(self) -> LabelStudioBackend:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,7 +15,11 @@ from PIL import Image
 from tasks.http import make_client
 from tasks.queues import open_backend
 from tasks.queues.base import JUDGMENT_SCHEMA
-from tasks.queues.label_studio import LabelStudioBackend, labeling_config, unknown_labels
+from tasks.queues.label_studio import (
+    LabelStudioBackend,
+    labeling_config,
+    unknown_labels,
+)
 from tests.labelstudio.server import import_tasks
 
 pytestmark = pytest.mark.slow
