@@ -53,7 +53,7 @@ FROM_NAME = "label"
 PRELABEL_MODEL_VERSION = "annoflow-prelabel"
 _NO_SUGGESTION = {"gold", "audit", "adjudication"}
 _TAGS = {DataKind.text: "Text", DataKind.image: "Image", DataKind.audio: "Audio"}
-_CURSOR_SLACK = timedelta(minutes=5)
+_CURSOR_SLACK = timedelta(seconds=60)  # task.updated_at is set after its annotation is saved
 _PAGE = 1_000
 _SNAPSHOT_WAIT = 600.0
 

@@ -1,7 +1,7 @@
 """Start a real Label Studio (its own virtualenv, `.ci/label-studio.sh`) for tests and benchmarks.
 
 Label Studio never enters annoflow's lock: its dependencies conflict with ours, so it lives in
-`.ci/.ls-venv` (or `$LS_VENV`) and runs as a child process on a free 127.0.0.1 port, offline, with
+`~/.cache/annoflow/label-studio-1.23.2` (or `$LS_VENV`) and runs as a child process on a free 127.0.0.1 port, offline, with
 a throwaway data directory and a known legacy API token.
 """
 
@@ -28,7 +28,11 @@ ADMIN_EMAIL = "admin@annoflow.test"
 
 
 def _venv() -> Path:
-    return Path(os.environ.get("LS_VENV") or REPO_ROOT / ".ci" / ".ls-venv")
+    """Same rule as `.ci/label-studio.sh`: $LS_VENV, else the user cache (shared by all clones)."""
+    if os.environ.get("LS_VENV"):
+        return Path(os.environ["LS_VENV"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "annoflow" / f"label-studio-{LS_VERSION}"
 
 
 def ensure_installed() -> Path:
