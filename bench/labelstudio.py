@@ -12,6 +12,7 @@ annotations one by one through `POST /api/tasks/{id}/annotations`, as annotators
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +44,34 @@ def _tasks(n: int, prefix: str) -> pa.Table:
     })
 
 
+def _server_cpu(ls: object) -> float:
+    """CPU seconds used so far by the Label Studio process we started (0 when it is not ours)."""
+    proc = getattr(ls, "proc", None)
+    if proc is None:
+        return 0.0
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Phase:
+    """Wall time, Label Studio CPU time and client CPU time of one step."""
+
+    def __init__(self, ls: object, figures: dict[str, float], name: str) -> None:
+        self.ls, self.figures, self.name = ls, figures, name
+
+    def __enter__(self) -> "_Phase":
+        self.t, self.s, self.c = time.perf_counter(), _server_cpu(self.ls), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = self.figures[f"{self.name}_s"] = time.perf_counter() - self.t
+        self.server = self.figures[f"{self.name}_server_cpu_s"] = _server_cpu(self.ls) - self.s
+        self.client = self.figures[f"{self.name}_client_cpu_s"] = time.process_time() - self.c
+
+    def __str__(self) -> str:
+        return f"{self.wall:.2f} s wall (Label Studio CPU {self.server:.1f} s, client CPU {self.client:.1f} s)"
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=10_000)
@@ -64,19 +93,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         with LabelStudioBackend(ls.url, ls.token, cfg.name) as b:
             b.ensure_project(cfg)
             tasks = _tasks(args.tasks, "push")
-            t0 = time.perf_counter()
-            created = b.push(tasks)
-            figures["push_s"] = time.perf_counter() - t0
+            with _Phase(ls, figures, "push") as ph:
+                created = b.push(tasks)
             assert created == args.tasks, created
-            print(f"push {created:,} tasks with predictions: {figures['push_s']:.2f} s "
-                  f"({created / figures['push_s']:,.0f} tasks/s; target <= 15 s for 10,000)")
+            print(f"push {created:,} tasks with predictions: {ph} "
+                  f"{created / ph.wall:,.0f} tasks/s; target <= 15 s for 10,000")
         with LabelStudioBackend(ls.url, ls.token, cfg.name) as b:  # a new process would start like this
-            t0 = time.perf_counter()
-            again = b.push(tasks)
-            figures["repush_s"] = time.perf_counter() - t0
+            with _Phase(ls, figures, "repush") as ph:
+                again = b.push(tasks)
             assert again == 0, again
-            print(f"re-push {args.tasks:,} (idempotent, id map read back from Label Studio): "
-                  f"{figures['repush_s']:.2f} s, {again} imported")
+            print(f"re-push {args.tasks:,} (idempotent, id map read back from Label Studio): {ph}, {again} imported")
 
         cfg2 = _config(f"bench-pull-{run}", root)
         n = args.annotations
@@ -86,30 +112,27 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 for i in range(n)]
         with LabelStudioBackend(ls.url, ls.token, cfg2.name) as b:
             pid = b.ensure_project(cfg2)
-            t0 = time.perf_counter()
-            for start in range(0, n, 5_000):
-                b.client.post(f"/api/projects/{pid}/import", json=rows[start:start + 5_000])
-            figures["import_annotated_s"] = time.perf_counter() - t0
-            print(f"import {n:,} annotated tasks: {figures['import_annotated_s']:.2f} s")
-            t0 = time.perf_counter()
+            with _Phase(ls, figures, "import_annotated") as ph:
+                for start in range(0, n, 5_000):
+                    b.client.post(f"/api/projects/{pid}/import", json=rows[start:start + 5_000])
+            print(f"import {n:,} annotated tasks: {ph}")
             cursor, total, pages = None, 0, 0
             seen: set[str] = set()
-            while True:
-                page, cursor = b.pull(cursor, limit=5_000)
-                pages += 1
-                total += page.num_rows
-                seen.update(page.column("judgment_id").to_pylist())
-                if page.num_rows < 5_000:
-                    break
-            figures["pull_s"] = time.perf_counter() - t0
+            with _Phase(ls, figures, "pull") as ph:
+                while True:
+                    page, cursor = b.pull(cursor, limit=5_000)
+                    pages += 1
+                    total += page.num_rows
+                    seen.update(page.column("judgment_id").to_pylist())
+                    if page.num_rows < 5_000:
+                        break
             assert total == n == len(seen), (total, n, len(seen))
-            print(f"pull {total:,} judgments in {pages} pages: {figures['pull_s']:.2f} s "
-                  f"({total / figures['pull_s']:,.0f}/s; target <= 30 s for 10,000)")
-            t0 = time.perf_counter()
-            empty, _ = b.pull(cursor)
-            figures["pull_empty_s"] = time.perf_counter() - t0
+            print(f"pull {total:,} judgments in {pages} pages: {ph} "
+                  f"{total / ph.wall:,.0f}/s; target <= 30 s for 10,000")
+            with _Phase(ls, figures, "pull_empty") as ph:
+                empty, _ = b.pull(cursor)
             assert empty.num_rows == 0
-            print(f"pull from the end (nothing new): {figures['pull_empty_s']:.2f} s")
+            print(f"pull from the end, nothing new, all tasks updated within the last minute: {ph}")
 
             ids = list(b.task_ids().values())[: args.posted]
             # Post onto tasks that already carry one annotation: LS allows several per task.
@@ -121,11 +144,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                         "lead_time": 2.0})
                 figures["post_annotation_ms"] = (time.perf_counter() - t0) / max(len(ids), 1) * 1000
             print(f"post {len(ids)} annotations one by one: {figures['post_annotation_ms']:.1f} ms each")
-            t0 = time.perf_counter()
-            new, _ = b.pull(cursor)
-            figures["pull_new_s"] = time.perf_counter() - t0
+            with _Phase(ls, figures, "pull_new") as ph:
+                new, _ = b.pull(cursor)
             assert new.num_rows == len(ids), new.num_rows
-            print(f"pull the {new.num_rows} new judgments after the cursor: {figures['pull_new_s']:.2f} s")
+            print(f"pull the {new.num_rows} new judgments after the cursor: {ph}")
     finally:
         if not args.url:
             remove(ls)

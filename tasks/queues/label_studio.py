@@ -292,6 +292,11 @@ class LabelStudioBackend:
             floor = (since - _CURSOR_SLACK).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             filters.append({"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime",
                             "value": floor})
+        query = json.dumps({"filters": {"conjunction": "and", "items": filters}})
+        probe = self.client.get("/api/tasks", params={"project": pid, "fields": "task_only", "include": "id",
+                                                      "query": query, "page_size": 1}).json()
+        if not probe.get("total"):
+            return []  # nothing updated since the cursor: skip the snapshot
         view = self.client.post("/api/dm/views", json={"project": pid, "data": {
             "title": "annoflow pull", "filters": {"conjunction": "and", "items": filters}}}).json()["id"]
         try:
