@@ -104,3 +104,32 @@ def fresh_app(tmp_path: Path) -> Iterator[AppProcess]:
     app = start_app(tmp_path / "fresh-app.db", ADMIN_TOKEN, log=tmp_path / "fresh-app.log")
     yield app
     app.stop()
+
+
+@pytest.fixture(scope="session")
+def label_studio_files_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Label Studio's LOCAL_FILES_DOCUMENT_ROOT in tests: put media in a subfolder of it."""
+    return tmp_path_factory.mktemp("ls-files")
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory, label_studio_files_root: Path) -> Iterator[tuple[str, str]]:
+    """A real Label Studio 1.23.2 for the session: yields (url, legacy API token).
+
+    Runs from its own virtualenv (`bash .ci/label-studio.sh`, installed here if missing), on a free
+    127.0.0.1 port with a temporary data dir; stopped at the end of the session.
+    """
+    from tests.labelstudio.server import start_label_studio
+
+    ls = start_label_studio(tmp_path_factory.mktemp("label-studio"), files_root=label_studio_files_root)
+    try:
+        yield ls.url, ls.token
+    finally:
+        ls.stop()
+
+
+@pytest.fixture(scope="session")
+def label_studio_url(label_studio: tuple[str, str]) -> str:
+    """Base URL of the session's Label Studio; its token is `label_studio[1]` (auth scheme `Token`).
+    Import a Label Studio JSON export with `tests.labelstudio.server.import_tasks(url, token, title, config, rows)`."""
+    return label_studio[0]
