@@ -87,23 +87,3 @@ def project(make_project) -> ProjectConfig:
 @pytest.fixture
 def tmp_export_root(tmp_path: Path) -> Path:
     return tmp_path
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests needing a real Label Studio run only where some conftest provides a `label_studio_url` fixture.
-
-    The human-queues work adds that server fixture; until then such tests are deselected (reported in
-    the summary as deselected), not skipped, so they start running as soon as the fixture exists."""
-    here = Path(__file__).parent
-    keep, drop = [], []
-    for item in items:
-        needs = "label_studio_url" in getattr(item, "fixturenames", ())
-        if needs and here in Path(str(item.path)).parents:
-            defs = item.session._fixturemanager.getfixturedefs("label_studio_url", item)
-            if not defs:
-                drop.append(item)
-                continue
-        keep.append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep

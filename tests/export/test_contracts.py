@@ -5,7 +5,15 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from schemas.tables import Assignments, ExportRows, Judgments, Labels, SourceStats, Votes, check
+from schemas.tables import (
+    Assignments,
+    ExportRows,
+    Judgments,
+    Labels,
+    SourceStats,
+    Votes,
+    check,
+)
 from tasks.errors import ContractError
 
 L = pa.list_(pa.string())

@@ -88,27 +88,19 @@ def test_label_studio_json_shape(make_project, task_kind: str, labels: list[str]
         assert t["meta"]["method"] == row["method"] and t["meta"]["sources"] == row["sources"]
 
 
-def test_label_studio_import_round_trip_against_real_server(label_studio_url: str, project: ProjectConfig, tmp_path: Path) -> None:
-    """Import label_studio.json into a real Label Studio and read the same labels back.
-
-    Runs only where a `label_studio_url` fixture exists (the human-queues work provides the server
-    fixture); without it the test is deselected at collection (see tests/export/conftest.py), not skipped.
-    The fixture may also provide `label_studio_token` (API token) via the same conftest.
-    """
-    import os
-
+def test_label_studio_import_round_trip_against_real_server(label_studio: tuple[str, str], project: ProjectConfig) -> None:
+    """Import label_studio.json into a real Label Studio and read the same labels back."""
     from tasks.http import make_client
+    from tests.labelstudio.server import import_tasks
 
+    url, token = label_studio
     cfg = project.model_copy(update={"export": project.export.model_copy(update={"formats": ["parquet", "label_studio"]})})
     r = export(cfg)
     tasks = json.loads((Path(r.path) / "formats" / "label_studio.json").read_text())
-    token = os.environ.get("LABEL_STUDIO_TOKEN") or os.environ.get(cfg.queue.token_env)
-    with make_client(label_studio_url, token=token) as client:
-        resp = client.post("/api/projects", json={"title": f"annoflow-export-{r.version}", "label_config": label_studio_config(cfg)})
-        pid = resp.json()["id"]
-        client.post(f"/api/projects/{pid}/import", json=tasks)
-        resp = client.get(f"/api/projects/{pid}/export", params={"exportType": "JSON"})
-        back = resp.json()
+    imported = import_tasks(url, token, f"annoflow-export-{r.version}", label_studio_config(cfg), tasks)
+    assert imported["task_count"] == len(tasks) and imported["annotation_count"] == len(tasks)
+    with make_client(url, token, auth_scheme="Token", timeout=300) as client:
+        back = client.get(f"/api/projects/{imported['project_id']}/export", params={"exportType": "JSON"}).json()
     got = {t["data"]["item_id"]: t["annotations"][0]["result"][0]["value"]["choices"] for t in back}
     want = {t["data"]["item_id"]: t["annotations"][0]["result"][0]["value"]["choices"] for t in tasks}
     assert got == want
