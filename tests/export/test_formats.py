@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from schemas.config import ProjectConfig
+from schemas.config import ExportFormat, ProjectConfig
 from tasks.export import versions as V
 from tasks.export.stage import export
 from tasks.export.writers import label_studio_config
@@ -94,7 +94,7 @@ def test_label_studio_import_round_trip_against_real_server(label_studio: tuple[
     from tests.labelstudio.server import import_tasks
 
     url, token = label_studio
-    cfg = project.model_copy(update={"export": project.export.model_copy(update={"formats": ["parquet", "label_studio"]})})
+    cfg = project.model_copy(update={"export": project.export.model_copy(update={"formats": [ExportFormat.parquet, ExportFormat.label_studio]})})
     r = export(cfg)
     tasks = json.loads((Path(r.path) / "formats" / "label_studio.json").read_text())
     imported = import_tasks(url, token, f"annoflow-export-{r.version}", label_studio_config(cfg), tasks)
