@@ -142,6 +142,10 @@ def cohen_kappa_pairs(votes: pa.Table, classes: Sequence[str], min_shared: int =
     shared = sp.triu(any_vote @ any_vote.T, k=1).tocoo()
     sel = shared.data >= min_shared
     a, b, n = shared.row[sel], shared.col[sel], shared.data[sel]
+    if len(a) == 0:  # sparse fancy indexing with empty index arrays returns objects
+        none = pa.array([], pa.string())
+        return pa.table({"source_a": none, "source_b": none, "n_shared": pa.array([], pa.int64()),
+                         "agreement": pa.array([], pa.float64()), "kappa": pa.array([], pa.float64())})
     agree = np.zeros(len(a))
     pe = np.zeros(len(a))
     for m_c in mats:

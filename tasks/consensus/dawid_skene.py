@@ -20,18 +20,21 @@ _EPS = 1e-10
 
 
 def _normalise_log(log_l: np.ndarray, extra: float) -> tuple[np.ndarray, float]:
-    """Posteriors from per-item log joint (in place) and the summed log evidence + ``extra``.
+    """Posteriors from per-item log joint and the summed log evidence + ``extra``.
 
-    A hand-rolled log-sum-exp: scipy's generic one was half of the EM time at 1M votes.
+    Works on the transposed (n_classes, n_items) layout: numpy reductions across a short last
+    axis (4 classes) are 30-60x slower than element-wise operations between contiguous rows,
+    and this normalisation was most of the EM time at 1M votes. Returns (n_items, n_classes).
     """
     if len(log_l) == 0:
         return log_l, extra
-    top = log_l.max(axis=1, keepdims=True)
-    log_l -= top
-    np.exp(log_l, out=log_l)
-    total = log_l.sum(axis=1, keepdims=True)
-    log_l /= total
-    return log_l, float(np.log(total).sum() + top.sum()) + extra
+    lt = np.ascontiguousarray(log_l.T)
+    top = lt.max(axis=0)
+    lt -= top
+    np.exp(lt, out=lt)
+    total = lt.sum(axis=0)
+    lt /= total
+    return lt.T, float(np.log(total).sum() + top.sum()) + extra
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ class DawidSkene(Aggregator):
     def _m_priors(self, post: np.ndarray) -> np.ndarray:
         if len(post) == 0:
             return np.full(post.shape[1], 1.0 / post.shape[1])
-        p = post.mean(axis=0) + _EPS
+        p = np.ones(len(post)) @ post / len(post) + _EPS  # a matvec: far faster than mean(axis=0)
         return p / p.sum()
 
     def _log_prior_term(self, conf: np.ndarray) -> float:
@@ -172,7 +175,7 @@ class DawidSkene(Aggregator):
             return _normalise_log(log_l, self._log_prior_term(conf))
 
         def m_step(post):
-            counts = np.asarray(votes_t @ post).reshape(n_s, n_obs, k)
+            counts = np.asarray(votes_t @ np.ascontiguousarray(post)).reshape(n_s, n_obs, k)
             return self._m_confusions(counts), self._m_priors(post)
 
         if init is None:
