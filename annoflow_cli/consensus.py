@@ -27,7 +27,12 @@ def print_consensus(summary: dict) -> None:
     """Agreement line, per-label alpha, decisions and the source leaderboard (also used by status)."""
     a = summary.get("agreement") or {}
     fit = summary.get("fit") or {}
-    head = "unchanged (no new votes)" if summary.get("unchanged") else f"{summary.get('labels_written', 0):,} label rows written"
+    if summary.get("unchanged") and "labels_written" in summary:
+        head = "unchanged (no new votes, gold or bans since the last run)"
+    elif "labels_written" not in summary:
+        head = f"last run {summary.get('updated_at')}"
+    else:
+        head = f"{summary.get('labels_written', 0):,} label rows written"
     console.print(f"[bold]Consensus[/] {summary.get('method')}: {head}; iterations {fit.get('n_iter')}, "
                   f"converged {fit.get('converged')}")
     console.print(f"Krippendorff's alpha ({a.get('over', '-')}): [bold]{_f(a.get('alpha'))}[/] "

@@ -9,7 +9,7 @@ warm-starts from the stored parameters and only label rows that differ are rewri
 from __future__ import annotations
 
 __all__ = ["settings_from_config", "input_fingerprint", "read_inputs", "write_outcome",
-           "run_consensus_stage", "stored_summary", "consensus_task"]
+           "run_consensus_stage", "consensus_task"]
 
 import hashlib
 import json
@@ -25,13 +25,13 @@ from prefect.cache_policies import NO_CACHE
 from schemas.config import OverlapPolicy, ProjectConfig, TaskKind
 from schemas.tables import ConsensusLabels, ConsensusSourceStats, check
 from tasks.consensus.errors import ConsensusError
+from tasks.consensus.summary import SCOPE, leaderboard, stored_summary
 from tasks.consensus.pipeline import (ConsensusInputs, ConsensusOutcome, ConsensusSettings, params_from_bytes,
                                       params_to_bytes, run_consensus)
 from tasks.errors import InputError, retry_if_transient
 from tasks.progress import track
 from tasks.store import open_store, record_stage_run, transaction
 
-SCOPE = "labels"
 _STATE = {"resolved": "resolved", "needs_more": "queued", "adjudicate": "adjudicate"}
 # A source's latest submission on an item is its answer (re-submissions replace, never add).
 _LATEST = "QUALIFY row_number() OVER (PARTITION BY item_id, source_id ORDER BY created_at DESC, vote_id DESC) = 1"
@@ -209,31 +209,6 @@ def _save_state(con, s: ConsensusSettings, fingerprint: str, n_votes: int, out: 
          params_to_bytes(out.params) if out and out.params else None,
          json.dumps(out.fit if out else {}, default=str), json.dumps(out.agreement if out else {}, default=str),
          json.dumps(decisions)])
-
-
-def leaderboard(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict]:
-    """Sources ranked by gold accuracy lower bound, then learned accuracy; banned ones listed too."""
-    cur = con.execute(
-        "SELECT s.source_id, s.kind, s.n_votes, s.n_gold, s.gold_accuracy, s.gold_low, s.gold_high,"
-        " s.learned_accuracy, s.agreement_with_consensus, coalesce(src.banned, false) AS banned"
-        " FROM source_stats s LEFT JOIN sources src USING (source_id)"
-        " ORDER BY banned DESC, s.gold_low DESC NULLS LAST, s.learned_accuracy DESC NULLS LAST, s.source_id"
-        " LIMIT ?", [limit])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-
-def stored_summary(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """The last consensus run's agreement, decisions and fit, plus the current leaderboard."""
-    exists = _one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'consensus_state'")[0]
-    row = _one(con, "SELECT method, n_votes, fit, agreement, decisions, updated_at FROM consensus_state"
-                      " WHERE scope = ?", [SCOPE]) if exists else None
-    if not row:
-        return None
-    banned = _one(con, "SELECT count(*) FROM sources WHERE banned")[0]
-    return {"method": row[0], "n_votes": row[1], "fit": json.loads(row[2] or "{}"),
-            "agreement": json.loads(row[3] or "{}"), "decisions": json.loads(row[4] or "{}"),
-            "updated_at": str(row[5]), "banned_sources": banned, "leaderboard": leaderboard(con)}
 
 
 def run_consensus_stage(cfg: ProjectConfig) -> dict:
