@@ -183,7 +183,7 @@ class ConsensusConfig(_Section):
     max_iter: int = Field(100, ge=1)
     tol: float = Field(1e-6, gt=0)
     batch_rows: int = Field(250_000, ge=1, description="Label rows written per transaction.")
-    bootstrap: int = Field(500, ge=0, description="Bootstrap draws for the Krippendorff alpha interval (0: none).")
+    bootstrap: int = Field(200, ge=0, description="Bootstrap draws for the Krippendorff alpha interval (0: none).")
     min_shared_for_kappa: int = Field(10, ge=1, description="Items two annotators must share for a Cohen's kappa.")
 
 

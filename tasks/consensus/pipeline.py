@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .agreement import cohen_kappa_pairs, fleiss_kappa, krippendorff_alpha, per_label_alpha
+from .agreement import cohen_kappa_pairs, fleiss_kappa, krippendorff_alpha, per_label_alpha, value_counts
 from .base import Aggregator
 from .dawid_skene import DawidSkene, DawidSkeneParams
 from .glad import GLAD
@@ -57,7 +57,7 @@ class ConsensusSettings:
     min_answers_for_ban: int = 5
     max_iter: int = 100
     tol: float = 1e-6
-    bootstrap: int = 500
+    bootstrap: int = 200
     min_shared_for_kappa: int = 10
     fixed_overlap: bool = False
 
@@ -379,10 +379,12 @@ def _learned(model, multi: bool) -> tuple[dict[str, float], dict[str, dict]]:
     skills = dict(zip(model.skills_["source_id"].to_pylist(), model.skills_["skill"].to_pylist())) \
         if getattr(model, "skills_", None) is not None else {}
     conf: dict[str, dict] = {}
-    if getattr(model, "confusions_", None) is not None:
-        c = model.confusions_
-        for src, lab, true, prob in zip(*(c[x].to_pylist() for x in ("source_id", "label", "true_label", "prob"))):
-            conf.setdefault(src, {}).setdefault(true, {})[lab if lab is not None else "(abstain)"] = round(prob, 5)
+    params = getattr(model, "params_", None)
+    if params is not None:
+        observed = list(s_classes := model.classes) + ["(abstain)"]
+        cube = np.round(params.confusions, 5).transpose(0, 2, 1).tolist()  # source, true, answered
+        for src, mat in zip(params.source_ids.cast(_STR).to_pylist(), cube):
+            conf[src] = {t: dict(zip(observed, row)) for t, row in zip(s_classes, mat)}
     return skills, conf
 
 
@@ -478,25 +480,27 @@ def agreement_summary(s: ConsensusSettings, votes: pa.Table) -> dict:
             per_label.append({"label": name, **{kk: vv for kk, vv in krippendorff_alpha(
                 sub, ["absent", "present"], n_boot=0).items() if kk in ("alpha", "n_items")}})
         classes = ["absent", "present"]
+        enc, counts = value_counts(v, classes) if v.num_rows else (None, None)
     else:
         v = v.filter(pc.is_valid(v["label"])).select(["item_id", "source_id", "label"])
-        per_label = per_label_alpha(v, classes).to_pylist() if v.num_rows else []
+        enc, counts = value_counts(v, classes) if v.num_rows else (None, None)
+        per_label = per_label_alpha(None, classes, counts=counts).to_pylist() if v.num_rows else []
     out: dict[str, Any] = {"over": over, "n_votes": v.num_rows}
     if v.num_rows == 0:
         out.update({"alpha": None, "low": None, "high": None, "fleiss": None, "per_label": [], "pairs": {}})
         return out
-    ka = krippendorff_alpha(v, classes, n_boot=s.bootstrap)
+    ka = krippendorff_alpha(None, classes, n_boot=s.bootstrap, counts=counts)
     out.update({k2: (None if isinstance(x, float) and np.isnan(x) else x) for k2, x in ka.items()})
     fleiss = None
     try:
-        f = fleiss_kappa(v, classes)
+        f = fleiss_kappa(None, classes, counts=counts)
         fleiss = None if np.isnan(f) else f
     except ValueError:
         fleiss = None
     out["fleiss"] = fleiss
     out["per_label"] = [{kk: (None if isinstance(x, float) and np.isnan(x) else x) for kk, x in r.items()}
                         for r in per_label]
-    pairs = cohen_kappa_pairs(v, classes, min_shared=s.min_shared_for_kappa) if over == "human" else None
+    pairs = cohen_kappa_pairs(None, classes, min_shared=s.min_shared_for_kappa, enc=enc) if over == "human" else None
     if pairs is not None and pairs.num_rows:
         kap = pairs["kappa"].drop_null().to_numpy(zero_copy_only=False)
         worst = pairs.sort_by([("kappa", "ascending")]).slice(0, 5).to_pylist()
