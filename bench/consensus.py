@@ -207,7 +207,11 @@ def run_all(args, tmp: Path) -> None:
     votes, truth = load_youtube()
     yt = {"MV": lambda c: MajorityVote(c), "DS": lambda c: DawidSkene(c),
           "LabelModel": lambda c: LabelModel(c),
-          "LabelModel(uniform balance)": lambda c: LabelModel(c, class_balance=[1, 1])}
+          "LabelModel(uniform balance)": lambda c: LabelModel(c, class_balance=[1, 1]),
+          "LabelModel(matrix completion)": lambda c: LabelModel(c, fit="matrix_completion", abstain_evidence=False),
+          "LabelModel(matrix completion, abstain evidence)": lambda c: LabelModel(c, fit="matrix_completion"),
+          "LabelModel(matrix completion + EM)": lambda c: LabelModel(c, fit="matrix_completion+em",
+                                                                     class_balance=[1, 1])}
     results["wrench_youtube"] = run_ours(votes, truth, ["0", "1"], yt)
     write_peer_input(tmp, "wrench_youtube", "lf", votes, truth, lf=True)
 
