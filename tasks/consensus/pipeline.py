@@ -79,6 +79,8 @@ class ConsensusInputs:
             label in multi-label projects means "no label applies").
         banned: source ids already banned before this run.
         kinds: ``source_id, kind`` for every registered source.
+        vote_counts: answers per source over all its votes (banned sources included); when
+            None they are counted from ``votes``.
     """
 
     votes: pa.Table
@@ -87,6 +89,7 @@ class ConsensusInputs:
     adjudications: pa.Table
     banned: list[str] = field(default_factory=list)
     kinds: pa.Table | None = None
+    vote_counts: dict[str, int] | None = None
 
 
 @dataclass
@@ -396,6 +399,8 @@ def _source_stats(s, inputs, model, labels, scores, new_banned) -> pa.Table:
     per = src_all.group_by(["source_id", "source_kind"]).aggregate([])
     nv = answered.group_by("source_id").aggregate([("item_id", "count_distinct" if s.multi_label else "count")])
     nv_map = dict(zip(nv["source_id"].to_pylist(), nv[nv.column_names[-1]].to_pylist()))
+    if inputs.vote_counts is not None:
+        nv_map = {**nv_map, **inputs.vote_counts}
     sc = {r["source_id"]: r for r in scores.to_pylist()}
     skills, learned_conf = _learned(model, s.multi_label) if model is not None else ({}, {})
     gold_conf = gold_confusions(s, inputs)

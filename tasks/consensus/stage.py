@@ -111,13 +111,16 @@ def read_inputs(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> Consens
     finally:
         con.unregister("_adj")
     banned = [r[0] for r in con.execute("SELECT source_id FROM sources WHERE banned").fetchall()]
+    counted = "count(DISTINCT item_id)" if s.multi_label else "count(DISTINCT CASE WHEN label IS NOT NULL THEN item_id END)"
+    vote_counts = dict(con.execute(f"SELECT source_id, {counted} FROM votes WHERE source_kind <> 'adjudicator'"
+                                   " GROUP BY source_id").fetchall())
     cast = pa.schema([("item_id", pa.string()), ("source_id", pa.string()), ("source_kind", pa.string()),
                       ("label", pa.string())])
     return ConsensusInputs(votes=votes.cast(cast), scoring_votes=scoring.cast(cast),
                            gold=gold.cast(pa.schema([("item_id", pa.string()), ("label", pa.string())])),
                            adjudications=adjudications.cast(pa.schema([("item_id", pa.string()),
                                                                        ("label", pa.string())])),
-                           banned=banned)
+                           banned=banned, vote_counts=vote_counts)
 
 
 def _changed_labels(con: duckdb.DuckDBPyConnection, labels: pa.Table) -> int:

@@ -85,6 +85,7 @@ def test_labels_decisions_and_bans(make_project):
     out2 = run(cfg)
     assert out2["new_bans"] == [] and not out2["unchanged"]
     assert sorted(read(cfg, "SELECT sources FROM labels WHERE item_id = 'i20'")[0][0]) == ["alice", "bob", "dave"]
+    assert read(cfg, "SELECT n_votes, n_gold FROM source_stats WHERE source_id = 'carol'") == [(30, 10)]
 
 
 def test_needs_more_and_adjudicate_use_human_overlap(make_project):
