@@ -23,22 +23,22 @@ def consensus_report_markdown(summary: dict) -> str:
     lines = ["# Consensus report", ""]
     if summary.get("unchanged"):
         lines += ["No new votes, gold or bans since the last run: nothing was rewritten.", ""]
-    lines += [f"Method `{summary.get('method')}` over {summary.get('n_votes', 0):,} votes; "
+    lines += [(f"Method `{summary.get('method')}` over {summary.get('n_votes', 0):,} votes; "
               f"{summary.get('labels_written', 0):,} label rows written; iterations {fit.get('n_iter')}, "
-              f"converged {fit.get('converged')}, warm start {fit.get('warm_start')}.", "",
+              f"converged {fit.get('converged')}, warm start {fit.get('warm_start')}."), "",
               "## Agreement", "",
-              f"Krippendorff's alpha ({a.get('over', '-')} votes, {a.get('n_items', 0)} items): "
+              (f"Krippendorff's alpha ({a.get('over', '-')} votes, {a.get('n_items', 0)} items): "
               f"**{_f(a.get('alpha'))}** (95% bootstrap CI {_f(a.get('low'))} – {_f(a.get('high'))}); "
               f"Fleiss' kappa: {_f(a.get('fleiss')) if a.get('fleiss') is not None else 'n/a (overlap varies)'}; "
               f"Cohen pairs: {(a.get('pairs') or {}).get('n_pairs', 0)}, mean kappa "
-              f"{_f((a.get('pairs') or {}).get('mean_kappa'))}.", "",
+              f"{_f((a.get('pairs') or {}).get('mean_kappa'))}."), "",
               "| label | alpha |", "|---|---:|"]
     lines += [f"| {r['label']} | {_f(r.get('alpha'))} |" for r in a.get("per_label", [])]
     lines += ["", "## Decisions", "", "| decision | items |", "|---|---:|"]
     lines += [f"| {k} | {v:,} |" for k, v in (summary.get("decisions") or {}).items()]
     bans = summary.get("new_bans") or []
-    lines += ["", f"New bans: {', '.join(bans) if bans else 'none'}; banned sources in total: "
-              f"{summary.get('banned_sources', 0)}."]
+    lines += ["", (f"New bans: {', '.join(bans) if bans else 'none'}; banned sources in total: "
+              f"{summary.get('banned_sources', 0)}.")]
     return "\n".join(lines) + "\n"
 
 

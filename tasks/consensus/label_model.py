@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["LabelModel", "FIT_METHODS"]
+__all__ = ["FIT_METHODS", "LabelModel"]
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -78,7 +78,7 @@ class LabelModel(DawidSkene):
         voted = enc.label >= 0
         if not voted.any() or len(np.unique(enc.source[voted] * k + enc.label[voted])) > MAX_INDICATORS:
             return None
-        ids, src, cls, overlap, mask = overlap_moments(enc)
+        _ids, src, cls, overlap, mask = overlap_moments(enc)
         priors = self.class_balance if self.class_balance is not None else np.full(k, 1.0 / k)
         mu = fit_mu(overlap, mask, cls, priors, prec_init=self.prec_init)
         conf = np.full((enc.n_sources, k + 1, k), 1e-6)
@@ -100,7 +100,7 @@ class LabelModel(DawidSkene):
             self.fit_used_ = "matrix_completion+em"
             return super()._fit(enc, gold_mask, params)
         self.fit_used_ = "matrix_completion"
-        item, source, obs, w, n_obs = self._observed(enc)
+        item, source, obs, w, _n_obs = self._observed(enc)
         if not self.abstain_evidence:
             keep = obs < enc.n_classes
             item, source, obs, w = item[keep], source[keep], obs[keep], w[keep]

@@ -12,7 +12,7 @@ time (which picks the sign: the labels are not swapped).
 
 from __future__ import annotations
 
-__all__ = ["MAX_INDICATORS", "overlap_moments", "fit_mu"]
+__all__ = ["MAX_INDICATORS", "fit_mu", "overlap_moments"]
 
 import numpy as np
 import scipy.sparse as sp

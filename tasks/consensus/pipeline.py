@@ -8,26 +8,33 @@ outputs: one labels row per item, one stats row per source.
 from __future__ import annotations
 
 __all__ = [
-    "ConsensusInputs",
-    "ConsensusSettings",
-    "ConsensusOutcome",
     "METHODS",
+    "ConsensusInputs",
+    "ConsensusOutcome",
+    "ConsensusSettings",
     "make_aggregator",
-    "run_consensus",
-    "params_to_bytes",
     "params_from_bytes",
+    "params_to_bytes",
+    "run_consensus",
 ]
 
 import io
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .agreement import cohen_kappa_pairs, fleiss_kappa, krippendorff_alpha, per_label_alpha, value_counts
+from .agreement import (
+    cohen_kappa_pairs,
+    fleiss_kappa,
+    krippendorff_alpha,
+    per_label_alpha,
+    value_counts,
+)
 from .base import Aggregator
 from .dawid_skene import DawidSkene, DawidSkeneParams
 from .glad import GLAD
@@ -261,7 +268,7 @@ def _fit_single(s, votes, ref, warm):
 
 
 def _fit_multi(s, votes, ref, warm):
-    make: Callable = lambda c: make_aggregator(s, c, ref.num_rows > 0)  # noqa: E731
+    make: Callable = lambda c: make_aggregator(s, c, ref.num_rows > 0)
     model = MultiLabel(s.classes, make)
     init = warm if _warm_capable(s) else None
     ref_sets = ref.filter(pc.is_valid(ref["label"]))
@@ -347,7 +354,7 @@ def _labels_multi(s, model, votes, ref, adj):
     flat = cls[np.nonzero(present)[1]]
     offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int32)
     label_sets = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.tolist(), _STR))
-    v, pos, n, n_h, sources, member = _per_item_votes(votes, ids, s.classes, True)
+    _v, pos, n, n_h, sources, member = _per_item_votes(votes, ids, s.classes, True)
     hits = np.bincount(pos, weights=(member == present[pos]).all(axis=1).astype(np.float64), minlength=len(ids))
     del k
     return ids, pa.nulls(len(ids), _STR), label_sets, conf, method, is_ref, n, n_h, hits, sources

@@ -8,8 +8,14 @@ warm-starts from the stored parameters and only label rows that differ are rewri
 
 from __future__ import annotations
 
-__all__ = ["settings_from_config", "input_fingerprint", "read_inputs", "write_outcome",
-           "run_consensus_stage", "consensus_task"]
+__all__ = [
+    "consensus_task",
+    "input_fingerprint",
+    "read_inputs",
+    "run_consensus_stage",
+    "settings_from_config",
+    "write_outcome",
+]
 
 import hashlib
 import json
@@ -25,9 +31,15 @@ from prefect.cache_policies import NO_CACHE
 from schemas.config import OverlapPolicy, ProjectConfig, TaskKind
 from schemas.tables import ConsensusLabels, ConsensusSourceStats, check
 from tasks.consensus.errors import ConsensusError
+from tasks.consensus.pipeline import (
+    ConsensusInputs,
+    ConsensusOutcome,
+    ConsensusSettings,
+    params_from_bytes,
+    params_to_bytes,
+    run_consensus,
+)
 from tasks.consensus.summary import SCOPE, leaderboard, stored_summary
-from tasks.consensus.pipeline import (ConsensusInputs, ConsensusOutcome, ConsensusSettings, params_from_bytes,
-                                      params_to_bytes, run_consensus)
 from tasks.errors import InputError, retry_if_transient
 from tasks.progress import track
 from tasks.store import open_store, record_stage_run, transaction
@@ -95,7 +107,7 @@ def read_inputs(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> Consens
     votes = con.sql(
         f"SELECT item_id, source_id, source_kind, {answer} FROM ({base})"
         " WHERE source_id NOT IN (SELECT source_id FROM sources WHERE banned)").to_arrow_table()
-    adj_base = (f"SELECT item_id, labels, label FROM votes WHERE source_kind = 'adjudicator'"
+    adj_base = ("SELECT item_id, labels, label FROM votes WHERE source_kind = 'adjudicator'"
                 " QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY created_at DESC, vote_id DESC) = 1")
     adjudications = con.sql(f"SELECT item_id, {answer} FROM ({adj_base})").to_arrow_table()
     if not s.multi_label:

@@ -26,7 +26,7 @@ def _lf_votes(n=6000, seed=0):
 
 
 def test_matrix_completion_recovers_firing_rates():
-    votes, y, fire, says = _lf_votes()
+    votes, _y, fire, says = _lf_votes()
     enc = encode_votes(votes, ["0", "1"])
     ids, src, cls, overlap, mask = overlap_moments(enc)
     mu = fit_mu(overlap, mask, cls, np.array([0.5, 0.5]))

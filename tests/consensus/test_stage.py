@@ -110,13 +110,13 @@ def test_needs_more_and_adjudicate_use_human_overlap(make_project):
     assert read(cfg, "SELECT label, confidence, method, decision FROM labels WHERE item_id = 'a'") == \
         [("spam", 1.0, "adjudicated", "resolved")]
     assert read(cfg, "SELECT state FROM items WHERE item_id = 'a'") == [("resolved",)]
-    stats = dict((r[0], r[1:]) for r in read(cfg, "SELECT source_id, n_gold, gold_correct FROM source_stats"))
+    stats = {r[0]: r[1:] for r in read(cfg, "SELECT source_id, n_gold, gold_correct FROM source_stats")}
     assert stats["h1"] == (1, 0) and stats["h2"] == (1, 1) and "expert" not in stats
 
 
 def test_incremental_noop_and_warm_start(make_project):
     cfg = make_project(consensus={"method": "dawid_skene", "bootstrap": 0})
-    truth, votes = crowd(n_items=40, bad=())
+    _truth, votes = crowd(n_items=40, bad=())
     seed(cfg, votes)
     first = run(cfg)
     assert first["labels_written"] == 40 and not first["fit"]["warm_start"]
@@ -135,8 +135,8 @@ def test_incremental_noop_and_warm_start(make_project):
     third = run(cfg)
     assert third["fit"]["warm_start"] and not third["unchanged"]
     assert third["labels_written"] == 1
-    after = dict((r[0], r[1:]) for r in read(cfg, "SELECT item_id, updated_at, run_id FROM labels"))
-    old = dict((r[0], r[1:]) for r in before)
+    after = {r[0]: r[1:] for r in read(cfg, "SELECT item_id, updated_at, run_id FROM labels")}
+    old = {r[0]: r[1:] for r in before}
     assert [i for i in after if after[i] != old[i]] == ["i03"]
     assert read(cfg, "SELECT n_votes, label FROM labels WHERE item_id = 'i03'") == [(4, "spam")]
     assert read(cfg, "SELECT count(*) FROM labels")[0][0] == 40
