@@ -22,29 +22,22 @@ import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .agreement import (
-    cohen_kappa_pairs,
-    fleiss_kappa,
-    krippendorff_alpha,
-    per_label_alpha,
-    value_counts,
-)
 from .base import Aggregator
 from .dawid_skene import DawidSkene, DawidSkeneParams
 from .glad import GLAD
-from .gold import wilson_interval
 from .label_model import LabelModel
 from .majority_vote import MajorityVote, WeightedMajorityVote
 from .multilabel import MultiLabel
 from .one_coin import OneCoinDawidSkene
+from .report import agreement_summary, source_stats
 from .resolution import decide
-from .votes import check_option, encode_votes
+from .scoring import answer_sets, reference_answers, reference_sets, score_on_reference
+from .votes import check_option
 
 METHODS = ("majority_vote", "weighted_majority_vote", "dawid_skene", "one_coin_dawid_skene", "glad",
            "label_model")
@@ -155,108 +148,6 @@ def params_from_bytes(blob: bytes | None) -> dict[str, DawidSkeneParams]:
     return out
 
 
-# -- gold scoring -----------------------------------------------------------------------------
-def _reference(inputs: ConsensusInputs) -> pa.Table:
-    """Accepted answers per item: adjudications replace file gold for the same item."""
-    adj = inputs.adjudications.select(["item_id", "label"])
-    gold = inputs.gold.select(["item_id", "label"])
-    if adj.num_rows:
-        gold = gold.filter(pc.invert(pc.is_in(gold["item_id"], value_set=adj["item_id"].combine_chunks())))
-    return pa.concat_tables([gold.cast(adj.schema), adj]) if adj.num_rows else gold
-
-
-def _answers(votes: pa.Table, classes: Sequence[str]) -> tuple[pa.Table, np.ndarray]:
-    """(item, source) answers with a class-membership matrix (one row per answer)."""
-    k = len(classes)
-    enc = encode_votes(votes, classes)
-    pair = enc.item.astype(np.int64) * enc.n_sources + enc.source
-    pairs, inv = np.unique(pair, return_inverse=True)
-    member = np.zeros((len(pairs), k), dtype=bool)
-    ok = enc.label >= 0
-    member[inv[ok], enc.label[ok]] = True
-    items = pc.take(enc.item_ids.cast(_STR), pa.array(pairs // enc.n_sources))
-    sources = pc.take(enc.source_ids.cast(_STR), pa.array(pairs % enc.n_sources))
-    return pa.table({"item_id": items, "source_id": sources}), member
-
-
-def _reference_matrix(ref: pa.Table, items: pa.Array, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per answer row: the accepted class set and whether the item has a reference at all."""
-    k = len(classes)
-    ref_items = pc.unique(ref["item_id"].combine_chunks().cast(_STR))
-    has = pc.is_in(items, value_set=ref_items).to_numpy(zero_copy_only=False)
-    pos = pc.index_in(ref["item_id"].combine_chunks().cast(_STR), value_set=ref_items).to_numpy(zero_copy_only=False)
-    code = pc.index_in(ref["label"].combine_chunks().cast(_STR), value_set=pa.array(list(classes), _STR))
-    valid = pc.is_valid(code).to_numpy(zero_copy_only=False)
-    sets = np.zeros((len(ref_items), k), dtype=bool)
-    sets[pos[valid].astype(np.int64), code.to_numpy(zero_copy_only=False)[valid].astype(np.int64)] = True
-    row = pc.index_in(items, value_set=ref_items).to_numpy(zero_copy_only=False)
-    row = np.nan_to_num(row.astype(np.float64), nan=0).astype(np.int64)
-    return (sets[row] if len(ref_items) else np.zeros((len(items), k), bool)), has
-
-
-def score_on_reference(s: ConsensusSettings, inputs: ConsensusInputs) -> pa.Table:
-    """Accuracy of every source on gold + adjudicated items, Wilson interval and the ban rule.
-
-    Single-label: an answer is right when its label is an accepted one (abstains not counted).
-    Multi-label: every (answer, label) cell counts, right when ticked iff accepted.
-    """
-    ref = _reference(inputs)
-    v = inputs.scoring_votes
-    empty = pa.table({"source_id": pa.array([], _STR), "n_gold": pa.array([], pa.int64()),
-                      "correct": pa.array([], pa.int64()), "low": pa.array([], pa.float64()),
-                      "high": pa.array([], pa.float64()), "accuracy": pa.array([], pa.float64()),
-                      "banned": pa.array([], pa.bool_())})
-    if v.num_rows == 0 or ref.num_rows == 0:
-        return empty
-    k = len(s.classes)
-    if s.multi_label:
-        answers, member = _answers(v, s.classes)
-        accepted, has = _reference_matrix(ref, answers["item_id"].combine_chunks(), s.classes)
-        n_cells = np.where(has, k, 0)
-        right = np.where(has, (member == accepted).sum(axis=1), 0)
-        src = answers["source_id"].combine_chunks()
-    else:
-        v = v.filter(pc.is_valid(v["label"]))
-        if v.num_rows == 0:
-            return empty
-        items = v["item_id"].combine_chunks().cast(_STR)
-        accepted, has = _reference_matrix(ref, items, s.classes)
-        code = pc.index_in(v["label"].combine_chunks().cast(_STR), value_set=pa.array(list(s.classes), _STR))
-        code = np.nan_to_num(code.to_numpy(zero_copy_only=False).astype(np.float64), nan=0).astype(np.int64)
-        n_cells = has.astype(np.int64)
-        right = has & accepted[np.arange(len(code)), code]
-        src = v["source_id"].combine_chunks().cast(_STR)
-    enc = src.dictionary_encode()
-    idx = enc.indices.to_numpy(zero_copy_only=False)
-    m = len(enc.dictionary)
-    n = np.bincount(idx, weights=n_cells, minlength=m)
-    c = np.bincount(idx, weights=right.astype(np.float64), minlength=m)
-    low, high = wilson_interval(c, n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        acc = np.where(n > 0, c / np.where(n > 0, n, 1), np.nan)
-    banned = (n >= s.min_answers_for_ban) & (high < s.ban_below)
-    return pa.table({"source_id": enc.dictionary, "n_gold": pa.array(n.astype(np.int64)),
-                     "correct": pa.array(c.astype(np.int64)), "low": pa.array(low), "high": pa.array(high),
-                     "accuracy": pa.array(acc, mask=np.isnan(acc)), "banned": pa.array(banned)})
-
-
-def gold_confusions(s: ConsensusSettings, inputs: ConsensusInputs) -> dict[str, dict]:
-    """Per source: counts of {true label: {answered label: n}} on single-gold items (single-label)."""
-    if s.multi_label or inputs.scoring_votes.num_rows == 0:
-        return {}
-    ref = _reference(inputs)
-    single = ref.group_by("item_id").aggregate([("label", "count")]).filter(pc.equal(pc.field("label_count"), 1))
-    ref = ref.filter(pc.is_in(ref["item_id"], value_set=single["item_id"].combine_chunks()))
-    v = inputs.scoring_votes.filter(pc.is_valid(inputs.scoring_votes["label"]))
-    j = v.select(["item_id", "source_id", "label"]).join(ref.rename_columns(["item_id", "true"]), "item_id",
-                                                        join_type="inner")
-    g = j.group_by(["source_id", "true", "label"]).aggregate([("item_id", "count")])
-    out: dict[str, dict] = {}
-    for r in g.to_pylist():
-        out.setdefault(r["source_id"], {}).setdefault(r["true"], {})[r["label"]] = r["item_id_count"]
-    return out
-
-
 # -- aggregation -------------------------------------------------------------------------------
 def _fit_single(s, votes, ref, warm):
     model = make_aggregator(s, s.classes, ref.num_rows > 0)
@@ -289,7 +180,7 @@ def _fit_info(model) -> dict:
 
 def _per_item_votes(votes: pa.Table, item_ids: pa.Array, classes: Sequence[str], multi: bool):
     """n_votes, n_human, the sources list and each vote's class membership, aligned to item_ids."""
-    answers, member = _answers(votes, classes) if multi else (None, None)
+    answers, member = answer_sets(votes, classes) if multi else (None, None)
     if multi:
         v = answers
         humans = pc.unique(pc.filter(votes["source_id"], pc.equal(votes["source_kind"], "human")).combine_chunks())
@@ -335,7 +226,6 @@ def _labels_single(s, model, votes, ref, adj):
 
 
 def _labels_multi(s, model, votes, ref, adj):
-    k = len(s.classes)
     probas = model.probas_
     ids = probas["item_id"].combine_chunks().cast(_STR)
     p = np.column_stack([pc.fill_null(probas[c], 0.5).to_numpy(zero_copy_only=False) for c in s.classes])
@@ -345,7 +235,7 @@ def _labels_multi(s, model, votes, ref, adj):
     is_ref = np.zeros(len(ids), dtype=bool)
     for table, name in ((ref, "gold"), (adj, "adjudicated")):
         if table.num_rows:
-            sets, has = _reference_matrix(table, ids, s.classes)
+            sets, has = reference_sets(table, ids, s.classes)
             present[has] = sets[has]
             method[has] = name
             is_ref |= has
@@ -356,7 +246,6 @@ def _labels_multi(s, model, votes, ref, adj):
     label_sets = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.tolist(), _STR))
     _v, pos, n, n_h, sources, member = _per_item_votes(votes, ids, s.classes, True)
     hits = np.bincount(pos, weights=(member == present[pos]).all(axis=1).astype(np.float64), minlength=len(ids))
-    del k
     return ids, pa.nulls(len(ids), _STR), label_sets, conf, method, is_ref, n, n_h, hits, sources
 
 
@@ -375,152 +264,6 @@ def _labels_table(s, parts) -> pa.Table:
         "agreement": pa.array(np.round(agreement, 6), mask=np.isnan(agreement)),
         "sources": sources,
     })
-
-
-# -- per-source statistics and agreement ----------------------------------------------------------
-def _learned(model, multi: bool) -> tuple[dict[str, float], dict[str, dict]]:
-    """Learned accuracy (mean over labels for multi-label) and learned confusions per source."""
-    if multi:
-        sk = model.skills_
-        if sk is None:
-            return {}, {}
-        g = sk.group_by("source_id").aggregate([("skill", "mean")])
-        return dict(zip(g["source_id"].to_pylist(), g["skill_mean"].to_pylist())), {}
-    skills = dict(zip(model.skills_["source_id"].to_pylist(), model.skills_["skill"].to_pylist())) \
-        if getattr(model, "skills_", None) is not None else {}
-    conf: dict[str, dict] = {}
-    params = getattr(model, "params_", None)
-    if params is not None:
-        observed = list(s_classes := model.classes) + ["(abstain)"]
-        cube = np.round(params.confusions, 5).transpose(0, 2, 1).tolist()  # source, true, answered
-        for src, mat in zip(params.source_ids.cast(_STR).to_pylist(), cube):
-            conf[src] = {t: dict(zip(observed, row)) for t, row in zip(s_classes, mat)}
-    return skills, conf
-
-
-def _source_stats(s, inputs, model, labels, scores, new_banned) -> pa.Table:
-    v = inputs.votes
-    answered = v.filter(pc.is_valid(v["label"])) if not s.multi_label else v
-    src_all = pa.concat_tables([answered.select(["source_id", "source_kind"]),
-                                inputs.scoring_votes.select(["source_id", "source_kind"])])
-    per = src_all.group_by(["source_id", "source_kind"]).aggregate([])
-    nv = answered.group_by("source_id").aggregate([("item_id", "count_distinct" if s.multi_label else "count")])
-    nv_map = dict(zip(nv["source_id"].to_pylist(), nv[nv.column_names[-1]].to_pylist()))
-    if inputs.vote_counts is not None:
-        nv_map = {**nv_map, **inputs.vote_counts}
-    sc = {r["source_id"]: r for r in scores.to_pylist()}
-    skills, learned_conf = _learned(model, s.multi_label) if model is not None else ({}, {})
-    gold_conf = gold_confusions(s, inputs)
-    # Agreement with consensus: share of a source's answers equal to the item's final label (set).
-    agree = {}
-    if answered.num_rows and labels.num_rows:
-        if s.multi_label:
-            answers, member = _answers(v, s.classes)
-            sets, has = _reference_matrix(_explode_sets(labels), answers["item_id"].combine_chunks(), s.classes)
-            hit = ((member == sets).all(axis=1) & has).astype(np.float64)
-            src = answers["source_id"].combine_chunks()
-        else:
-            j = answered.select(["item_id", "source_id", "label"]).join(
-                labels.select(["item_id", "label"]).rename_columns(["item_id", "final"]), "item_id")
-            hit = pc.fill_null(pc.equal(j["label"], j["final"]), False).to_numpy(zero_copy_only=False).astype(np.float64)
-            src = j["source_id"].combine_chunks()
-        enc = src.dictionary_encode()
-        idx = enc.indices.to_numpy(zero_copy_only=False)
-        h = np.bincount(idx, weights=hit, minlength=len(enc.dictionary))
-        t = np.bincount(idx, minlength=len(enc.dictionary))
-        agree = dict(zip(enc.dictionary.to_pylist(), (h / np.maximum(t, 1)).tolist()))
-    rows = []
-    banned_now = set(inputs.banned) | set(new_banned)
-    for src, kind in zip(per["source_id"].to_pylist(), per["source_kind"].to_pylist()):
-        r = sc.get(src)
-        conf = {}
-        if src in gold_conf:
-            conf["gold"] = gold_conf[src]
-        if src in learned_conf:
-            conf["learned"] = learned_conf[src]
-        rows.append({
-            "source_id": src, "kind": kind, "n_votes": int(nv_map.get(src, 0)),
-            "n_gold": int(r["n_gold"]) if r else 0, "gold_correct": int(r["correct"]) if r else 0,
-            "gold_accuracy": r["accuracy"] if r else None,
-            "gold_low": r["low"] if r and r["n_gold"] else None, "gold_high": r["high"] if r and r["n_gold"] else None,
-            "learned_accuracy": None if src in banned_now else skills.get(src),
-            "agreement_with_consensus": agree.get(src),
-            "confusion": json.dumps(conf) if conf else None,
-        })
-    schema = pa.schema([("source_id", _STR), ("kind", _STR), ("n_votes", pa.int64()), ("n_gold", pa.int64()),
-                        ("gold_correct", pa.int64()), ("gold_accuracy", pa.float64()), ("gold_low", pa.float64()),
-                        ("gold_high", pa.float64()), ("learned_accuracy", pa.float64()),
-                        ("agreement_with_consensus", pa.float64()), ("confusion", _STR)])
-    return pa.Table.from_pylist(rows, schema=schema)
-
-
-def _explode_sets(labels: pa.Table) -> pa.Table:
-    """``item_id, label`` rows from the labels' sets (an empty set keeps the item with a null)."""
-    sets = labels["labels"].combine_chunks()
-    lens = pc.list_value_length(sets).to_numpy(zero_copy_only=False)
-    empty = lens == 0
-    ids = labels["item_id"].combine_chunks()
-    flat_ids = pc.take(ids, pa.array(np.repeat(np.arange(len(ids)), lens)))
-    return pa.concat_tables([
-        pa.table({"item_id": flat_ids, "label": pc.list_flatten(sets).cast(_STR)}),
-        pa.table({"item_id": pc.filter(ids, pa.array(empty)), "label": pa.nulls(int(empty.sum()), _STR)}),
-    ])
-
-
-def agreement_summary(s: ConsensusSettings, votes: pa.Table) -> dict:
-    """Krippendorff alpha (+ bootstrap CI), Fleiss where overlap is fixed, per label, Cohen pairs.
-
-    Measured among human annotators when there are any (inter-annotator agreement), else over
-    every source. Multi-label projects are measured on the binary (item, label) questions.
-    """
-    human = votes.filter(pc.equal(votes["source_kind"], "human"))
-    over = "human" if human.num_rows else "all"
-    v = human if human.num_rows else votes
-    classes = list(s.classes)
-    if s.multi_label and v.num_rows:
-        answers, member = _answers(v, s.classes)
-        k = len(classes)
-        n = answers.num_rows
-        unit = pc.binary_join_element_wise(pc.take(answers["item_id"], pa.array(np.repeat(np.arange(n), k))),
-                                           pa.array(np.tile(np.asarray(classes, dtype=object), n).tolist(), _STR),
-                                           "\x1f")
-        v = pa.table({"item_id": unit, "source_id": pc.take(answers["source_id"], pa.array(np.repeat(np.arange(n), k))),
-                      "label": pa.array(np.where(member.ravel(), "present", "absent").tolist(), _STR)})
-        per_label = []
-        for c, name in enumerate(classes):
-            sub = v.take(pa.array(np.arange(n) * k + c))
-            per_label.append({"label": name, **{kk: vv for kk, vv in krippendorff_alpha(
-                sub, ["absent", "present"], n_boot=0).items() if kk in ("alpha", "n_items")}})
-        classes = ["absent", "present"]
-        enc, counts = value_counts(v, classes) if v.num_rows else (None, None)
-    else:
-        v = v.filter(pc.is_valid(v["label"])).select(["item_id", "source_id", "label"])
-        enc, counts = value_counts(v, classes) if v.num_rows else (None, None)
-        per_label = per_label_alpha(None, classes, counts=counts).to_pylist() if v.num_rows else []
-    out: dict[str, Any] = {"over": over, "n_votes": v.num_rows}
-    if v.num_rows == 0:
-        out.update({"alpha": None, "low": None, "high": None, "fleiss": None, "per_label": [], "pairs": {}})
-        return out
-    ka = krippendorff_alpha(None, classes, n_boot=s.bootstrap, counts=counts)
-    out.update({k2: (None if isinstance(x, float) and np.isnan(x) else x) for k2, x in ka.items()})
-    fleiss = None
-    try:
-        f = fleiss_kappa(None, classes, counts=counts)
-        fleiss = None if np.isnan(f) else f
-    except ValueError:
-        fleiss = None
-    out["fleiss"] = fleiss
-    out["per_label"] = [{kk: (None if isinstance(x, float) and np.isnan(x) else x) for kk, x in r.items()}
-                        for r in per_label]
-    pairs = cohen_kappa_pairs(None, classes, min_shared=s.min_shared_for_kappa, enc=enc) if over == "human" else None
-    if pairs is not None and pairs.num_rows:
-        kap = pairs["kappa"].drop_null().to_numpy(zero_copy_only=False)
-        worst = pairs.sort_by([("kappa", "ascending")]).slice(0, 5).to_pylist()
-        out["pairs"] = {"n_pairs": pairs.num_rows, "mean_kappa": float(kap.mean()) if len(kap) else None,
-                        "lowest": worst}
-    else:
-        out["pairs"] = {"n_pairs": 0}
-    return out
 
 
 # -- the whole core ----------------------------------------------------------------------------------
@@ -553,7 +296,7 @@ def run_consensus(s: ConsensusSettings, inputs: ConsensusInputs,
     votes = inputs.votes
     if excluded:
         votes = votes.filter(pc.invert(pc.is_in(votes["source_id"], value_set=pa.array(sorted(excluded), _STR))))
-    ref = _reference(inputs)
+    ref = reference_answers(inputs)
     model = None
     params: dict[str, DawidSkeneParams] = {}
     fit: dict = {"n_iter": None, "converged": None, "objective": None}
@@ -572,5 +315,5 @@ def run_consensus(s: ConsensusSettings, inputs: ConsensusInputs,
                                    pa.array([], pa.list_(_STR)) if s.multi_label else None, np.zeros(0),
                                    np.zeros(0, object), np.zeros(0, bool), np.zeros(0, np.int64),
                                    np.zeros(0, np.int64), np.zeros(0), pa.array([], pa.list_(_STR))))
-    stats = _source_stats(s, inputs, model, labels, scores, fresh["source_id"].to_pylist())
+    stats = source_stats(s, inputs, model, labels, scores, fresh["source_id"].to_pylist())
     return ConsensusOutcome(labels, stats, new_bans, agreement_summary(s, votes), params, fit)
