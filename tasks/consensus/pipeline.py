@@ -59,7 +59,6 @@ class ConsensusSettings:
     tol: float = 1e-6
     bootstrap: int = 200
     min_shared_for_kappa: int = 10
-    fixed_overlap: bool = False
 
     def __post_init__(self):
         check_option("consensus.method", self.method, METHODS)

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.config import OverlapPolicy, ProjectConfig, TaskKind
+from schemas.config import ProjectConfig, TaskKind
 from schemas.tables import ConsensusLabels, ConsensusSourceStats, check
 from tasks.consensus.errors import ConsensusError
 from tasks.consensus.pipeline import (
@@ -61,7 +61,7 @@ def settings_from_config(cfg: ProjectConfig) -> ConsensusSettings:
         classes=tuple(cfg.labels), method=c.method.value, multi_label=cfg.task_kind == TaskKind.multi_label,
         target_confidence=c.target_confidence, max_overlap=cfg.overlap.max, ban_below=cfg.gold.ban_below,
         min_answers_for_ban=cfg.gold.min_answers_for_ban, max_iter=c.max_iter, tol=c.tol, bootstrap=c.bootstrap,
-        min_shared_for_kappa=c.min_shared_for_kappa, fixed_overlap=cfg.overlap.policy == OverlapPolicy.fixed)
+        min_shared_for_kappa=c.min_shared_for_kappa)
 
 
 def _settings_hash(s: ConsensusSettings) -> str:
