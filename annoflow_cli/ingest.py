@@ -22,7 +22,7 @@ from annoflow_cli.app import (
 )
 
 
-def _print_ingest(result: dict) -> None:
+def print_ingest(result: dict) -> None:
     t = Table(title="Ingest")
     for col in ("source", "rows", "new items", "duplicates", "quarantined", "rows/s"):
         t.add_column(col, justify="left" if col == "source" else "right")
@@ -66,4 +66,4 @@ def ingest(
     if as_json:
         print(json.dumps(result, default=str))
     else:
-        _print_ingest(result)
+        print_ingest(result)

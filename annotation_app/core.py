@@ -84,6 +84,10 @@ class Task:
     version: int = 0
 
 
+def _adjudication_key(assignment_id: str) -> str:
+    return f"adjudication:{assignment_id}"
+
+
 @dataclass(slots=True)
 class Annotator:
     annotator_id: str
@@ -139,9 +143,16 @@ class Queue:
                           frozenset(orjson.loads(projects)) if projects else None, bool(active), created)
             self.annotators[aid] = a
             self.by_token[th] = a
-        for aid, pid, item in con.execute("SELECT DISTINCT annotator_id, project_id, item_id FROM leases"):
+        for aid, pid, item, adj in con.execute(
+            "SELECT DISTINCT l.annotator_id, l.project_id, l.item_id,"
+            " CASE WHEN t.kind = 'adjudication' THEN l.assignment_id END"
+            " FROM leases l LEFT JOIN tasks t ON t.assignment_id = l.assignment_id"
+        ):
             if aid in self.annotators:
-                self.annotators[aid].seen.setdefault(pid, set()).add(item)
+                seen = self.annotators[aid].seen.setdefault(pid, set())
+                seen.add(item)
+                if adj is not None:
+                    seen.add(_adjudication_key(adj))
         now = time.time()
         for row in con.execute(
             "SELECT seq, assignment_id, project_id, item_id, kind, priority, payload, media_uri, prelabel, "
@@ -321,11 +332,13 @@ class Queue:
         return n
 
     def _eligible(self, t: Task, a: Annotator, seen: set[str]) -> bool:
-        if t.item_id in seen:
-            return False
         if t.exclude is not None and a.annotator_id in t.exclude:
             return False
-        return t.kind != "adjudication" or "expert" in a.roles
+        if t.kind == "adjudication":
+            # An expert who labeled the item in the crowd rounds may still adjudicate it (often every
+            # expert has): only this same adjudication task is never offered to them twice.
+            return "expert" in a.roles and _adjudication_key(t.assignment_id) not in seen
+        return t.item_id not in seen
 
     async def next(self, a: Annotator, pid: str) -> dict[str, Any] | None:
         p = self.project(pid)
@@ -360,6 +373,8 @@ class Queue:
         heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
         a.current[pid] = t.lease_id
         seen.add(t.item_id)
+        if t.kind == "adjudication":
+            seen.add(_adjudication_key(t.assignment_id))
         await self.store.write([
             ("UPDATE tasks SET status = 'leased', lease_id = ?, lease_annotator = ?, lease_expires = ? "
              "WHERE assignment_id = ?", (t.lease_id, a.annotator_id, t.lease_expires, t.assignment_id), False),

@@ -7,6 +7,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.common import project_config
 from schemas.config import ProjectConfig, SourceConfig
+from tasks.events import emit
 from tasks.ingest.stage import import_gold_task, ingest_source_task, register_project
 
 __all__ = ["ingest_flow", "ingest_report_markdown"]
@@ -47,4 +48,6 @@ def ingest_flow(project_dir: str = ".", config: ProjectConfig | None = None, sou
         create_table_artifact(
             [{k: v for k, v in r.items() if k != "quarantined_by_reason"} for r in reports], key="ingest-sources"
         )
-    return {"sources": reports, "gold": gold, "database": str(cfg.db_path)}
+    result = {"sources": reports, "gold": gold, "database": str(cfg.db_path)}
+    emit(cfg, "ingest.completed", {"new_items": sum(r["inserted"] for r in reports), "sources": len(reports), "gold": gold})
+    return result

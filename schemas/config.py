@@ -26,30 +26,32 @@ from pydantic import (
 from tasks.errors import ConfigError
 
 __all__ = [
+    "AggregationMethod",
     "CONFIG_FILE",
+    "ConsensusConfig",
     "DataKind",
-    "TaskKind",
-    "SourceFormat",
-    "SourceConfig",
+    "ExportConfig",
+    "ExportFormat",
+    "GoldConfig",
     "IngestConfig",
     "LabelingFunctionConfig",
     "ModelConfig",
+    "ModelKind",
+    "OnUnchanged",
+    "OverlapConfig",
+    "OverlapPolicy",
     "PrelabelConfig",
+    "ProjectConfig",
     "QueueBackend",
     "QueueConfig",
-    "OverlapPolicy",
-    "OverlapConfig",
-    "GoldConfig",
-    "AggregationMethod",
-    "ConsensusConfig",
-    "ValidationConfig",
-    "ExportFormat",
-    "ExportConfig",
+    "SourceConfig",
+    "SourceFormat",
     "StateConfig",
-    "ProjectConfig",
+    "TaskKind",
+    "ValidationConfig",
+    "find_config",
     "load_config",
     "validate_config",
-    "find_config",
 ]
 
 CONFIG_FILE = "annoflow.toml"
@@ -96,28 +98,59 @@ class IngestConfig(_Section):
     batch_rows: int = Field(262_144, ge=1_000, description="Rows per Arrow batch written in one transaction.")
     max_payload_bytes: int = Field(100_000, ge=1, description="Longer text payloads are quarantined.")
     max_media_bytes: int = Field(50_000_000, ge=1, description="Larger media files are quarantined.")
+    memory_limit: str = Field(
+        "256MB", description="DuckDB buffer pool while ingesting; memory stays flat however large the table grows."
+    )
 
 
 class LabelingFunctionConfig(_Section):
-    name: str = Field(description="Unique name; becomes the source id `lf:<name>`.")
+    name: str = Field(
+        description="Unique name; becomes the source id `lf:<name>`.", pattern=r"^[A-Za-z0-9_.-]+$"
+    )
     sql: str | None = Field(None, description="DuckDB expression over the items table returning a label or NULL.")
-    python: str | None = Field(None, description="`module:function` of a Python labeling function.")
+    python: str | None = Field(
+        None,
+        description="`module:function` of a Python labeling function (decorated with @labeling_function); "
+        "importable from the project folder or the annoflow checkout.",
+    )
+    description: str = Field("", description="What the rule looks for; shown in `annoflow lf-report`.")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "LabelingFunctionConfig":
+    def _one_kind(self) -> LabelingFunctionConfig:
         if (self.sql is None) == (self.python is None):
             raise ValueError(f"labeling function {self.name!r} needs exactly one of 'sql' or 'python'")
         return self
 
 
+class ModelKind(StrEnum):
+    sklearn = "sklearn"
+    http = "http"
+
+
 class ModelConfig(_Section):
-    name: str = Field(description="Unique name; becomes the source id `model:<name>`.")
-    kind: str = Field("sklearn", description="'sklearn' (trained on the project's labels) or 'http'.")
+    name: str = Field(description="Unique name; becomes the source id `model:<name>`.", pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: ModelKind = Field(ModelKind.sklearn, description="'sklearn' (trained on the project's labels) or 'http'.")
     url: str | None = Field(None, description="Endpoint for kind 'http'.")
     batch_size: int = Field(256, ge=1)
     concurrency: int = Field(4, ge=1)
     timeout_seconds: float = Field(30.0, gt=0)
+    retries: int = Field(4, ge=1, description="Attempts per request on 5xx/timeouts (exponential back-off); 4xx fail at once.")
+    backoff_seconds: float = Field(0.5, ge=0, description="First back-off of an HTTP model request; doubles per attempt.")
     min_train_labels: int = Field(20, ge=2, description="Train the sklearn model once this many labels exist.")
+    retrain_new_labels: int = Field(
+        50, ge=1, description="Retrain the sklearn model once this many gold/resolved labels arrived since it was trained."
+    )
+    max_features: int = Field(50_000, ge=10, description="Vocabulary size of the sklearn text model (TF-IDF).")
+    ngram_max: int = Field(1, ge=1, le=3, description="Longest word n-gram of the sklearn text model.")
+    cv_folds: int = Field(
+        5, ge=2, description="Training items get out-of-fold predictions, so calibration and thresholds on gold stay honest."
+    )
+
+    @model_validator(mode="after")
+    def _url_for_http(self) -> ModelConfig:
+        if self.kind == ModelKind.http and not self.url:
+            raise ValueError(f"model {self.name!r} of kind 'http' needs a url")
+        return self
 
 
 class PrelabelConfig(_Section):
@@ -125,6 +158,26 @@ class PrelabelConfig(_Section):
     models: list[ModelConfig] = Field(default_factory=list)
     target_precision: float = Field(0.95, gt=0, le=1, description="Auto-accept only where precision meets this.")
     audit_rate: float = Field(0.05, ge=0, le=1, description="Share of auto-accepted items still sent to humans.")
+    precision_confidence: float = Field(
+        0.95,
+        ge=0.5,
+        lt=1,
+        description="Confidence of the one-sided Wilson lower bound on precision that must reach target_precision.",
+    )
+    min_eval_items: int = Field(
+        10, ge=1, description="A class gets a threshold only with at least this many evaluated (gold/audited) items above it."
+    )
+    calibration_bins: int = Field(10, ge=2, le=100, description="Bins of the reliability table on gold.")
+    batch_rows: int = Field(250_000, ge=1_000, description="Items per batch written in one transaction.")
+    seed: int = Field(0, description="Seed of the audit sample (an item's audit draw is a hash of its id and the seed).")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> PrelabelConfig:
+        for what, names in (("labeling function", [x.name for x in self.labeling_functions]), ("model", [m.name for m in self.models])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{what} names must be unique, repeated: {dupes}")
+        return self
 
 
 class QueueBackend(StrEnum):
@@ -138,7 +191,11 @@ class QueueConfig(_Section):
     token_env: str = Field("ANNOFLOW_QUEUE_TOKEN", description="Environment variable holding the admin/API token.")
     lease_seconds: int = Field(600, ge=10, description="A task not submitted within this time goes back to the queue.")
     show_prelabels: bool = Field(True, description="Show machine pre-labels as suggestions (never on gold/audits).")
-    push_batch: int = Field(5_000, ge=1)
+    push_batch: int = Field(5_000, ge=1, description="Tasks per push request (and per 'pushed' transaction).")
+    pull_limit: int = Field(5_000, ge=1, le=50_000, description="Judgments per pull page; each page is one transaction.")
+    local_files_root: str | None = Field(
+        None, description="Label Studio only: its LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT. file:// media under a "
+        "subfolder of it is served by Label Studio; other local media up to 1 MB is sent inline as data URIs.")
 
 
 class OverlapPolicy(StrEnum):
@@ -150,9 +207,13 @@ class OverlapConfig(_Section):
     policy: OverlapPolicy = OverlapPolicy.adaptive
     initial: int = Field(2, ge=1, description="Annotators per item in the first round (adaptive) or always (fixed).")
     max: int = Field(5, ge=1, description="After this many human votes an unresolved item goes to adjudication.")
+    followup_boost: float = Field(
+        1.0, ge=0, description="Added to an item's priority for its needs-more slots (adjudication: twice this), "
+        "so items already under way are finished before fresh ones start."
+    )
 
     @model_validator(mode="after")
-    def _ordered(self) -> "OverlapConfig":
+    def _ordered(self) -> OverlapConfig:
         if self.max < self.initial:
             raise ValueError(f"overlap.max ({self.max}) must be >= overlap.initial ({self.initial})")
         return self
@@ -163,7 +224,9 @@ class GoldConfig(_Section):
     key_field: str = Field("text", description="Column identifying the item (same field as the source payload).")
     label_field: str = Field("label", description="Column holding the true label.")
     rate: float = Field(0.1, ge=0, le=1, description="Share of an annotator's tasks that are hidden gold.")
-    min_per_annotator: int = Field(3, ge=0)
+    min_per_annotator: int = Field(
+        3, ge=0, description="Gold tasks each known annotator gets at least (targeted, served before other work)."
+    )
     ban_below: float = Field(0.6, ge=0, le=1, description="Ban a source whose accuracy upper bound is below this.")
     min_answers_for_ban: int = Field(5, ge=1)
 
@@ -192,6 +255,15 @@ class ValidationConfig(_Section):
     min_agreement: float = Field(0.0, ge=-1, le=1, description="Minimum Krippendorff's alpha to publish.")
     min_gold_accuracy: float = Field(0.8, ge=0, le=1)
     max_label_shift: float = Field(0.2, ge=0, le=1, description="Max total-variation distance to the parent version.")
+    min_gold_items: int = Field(
+        1, ge=0, description="Check gold accuracy only when at least this many exported items have a gold answer."
+    )
+    sample_rows: int = Field(
+        100_000, ge=1_000,
+        description="Per-row expectations see every row up to this size; above it, a hash sample of this many rows "
+        "plus every violating row (exact counts come from DuckDB).",
+    )
+    max_examples: int = Field(20, ge=1, le=1_000, description="Failing example rows kept per expectation in the report.")
 
 
 class ExportFormat(StrEnum):
@@ -201,10 +273,27 @@ class ExportFormat(StrEnum):
     label_studio = "label_studio"
 
 
+class OnUnchanged(StrEnum):
+    skip = "skip"
+    new_version = "new_version"
+
+
 class ExportConfig(_Section):
     formats: list[ExportFormat] = Field(default_factory=lambda: [ExportFormat.parquet])
     splits: dict[str, float] | None = Field(None, description="e.g. {train = 0.8, validation = 0.1, test = 0.1}")
     dir: str | None = Field(None, description="Where versions are written; default <state.dir>/exports.")
+    rows_per_file: int = Field(
+        1_500_000, ge=1_000,
+        description="Target rows per Parquet file: the export is written as 2^k sorted item-id ranges of about this size "
+        "(memory per step stays bounded).",
+    )
+    zstd_level: int = Field(1, ge=1, le=22, description="zstd level of the Parquet of record (1 = fastest).")
+    memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$", description="DuckDB memory limit while exporting; beyond it DuckDB spills to disk.")
+    on_unchanged: OnUnchanged = Field(
+        OnUnchanged.skip,
+        description="'skip': exporting unchanged state reports 'no changes since <version>' and creates nothing; "
+        "'new_version': publish a new version anyway (same content hash).",
+    )
 
     @field_validator("splits")
     @classmethod

@@ -13,8 +13,24 @@ from pandera.typing import Series
 
 from tasks.errors import ContractError
 
-__all__ = ["Items", "Quarantine", "ConsensusLabels", "ConsensusSourceStats", "check"]
-
+__all__ = [
+    "ASSIGNMENT_KINDS",
+    "LABEL_METHODS",
+    "SOURCE_KINDS",
+    "Assignments",
+    "ExportRows",
+    "Items",
+    "Judgments",
+    "Labels",
+    "ModelPredictions",
+    "Prelabels",
+    "Quarantine",
+    "SourceStats",
+    "Votes",
+    "ConsensusLabels",
+    "ConsensusSourceStats",
+    "check",
+]
 
 
 class Items(pa_.DataFrameModel):
@@ -51,6 +67,188 @@ class Quarantine(pa_.DataFrameModel):
         coerce = True
 
 
+# --- State tables between pre-label, queues, consensus and export -------------------------------------
+# List columns (labels, sources) arrive from Arrow as Python lists (object dtype); Pandera checks them
+# with element-wise checks. Each model allows exactly the columns a producer writes (strict), so a
+# renamed or extra column fails at the boundary instead of silently landing in the database.
+
+SOURCE_KINDS = ["human", "model", "lf", "adjudicator"]
+LABEL_METHODS = [
+    "auto",
+    "adjudicated",
+    "gold",
+    "majority_vote",
+    "weighted_majority_vote",
+    "dawid_skene",
+    "one_coin_dawid_skene",
+    "glad",
+    "label_model",
+]
+
+
+def _is_str_list(v: object) -> bool:
+    return v is None or (hasattr(v, "__iter__") and not isinstance(v, str) and all(isinstance(x, str) for x in v))
+
+
+def _list_or_null(s: pd.Series) -> pd.Series:
+    return s.map(_is_str_list)
+
+
+class Votes(pa_.DataFrameModel):
+    """One vote of one source on one item; label NULL (and labels NULL) is an explicit abstain."""
+
+    vote_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    item_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    source_id: Series[str] = pa_.Field(str_matches=r"^(human|model|lf|adjudicator):.+")
+    source_kind: Series[str] = pa_.Field(isin=SOURCE_KINDS)
+    label: Series[str] = pa_.Field(nullable=True)
+    labels: Series[object] = pa_.Field(nullable=True)
+    confidence: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    probs: Series[str] = pa_.Field(nullable=True)
+    assignment_id: Series[str] = pa_.Field(nullable=True)
+    duration_ms: Series[pd.Int64Dtype] = pa_.Field(nullable=True, ge=0)
+    run_id: Series[str] = pa_.Field(nullable=True)
+
+    @pa_.check("labels", element_wise=False, error="labels must be a list of strings or null")
+    def _labels_list(cls, s: pd.Series) -> pd.Series:
+        return _list_or_null(s)
+
+    @pa_.dataframe_check(error="source_kind must match the source_id prefix")
+    def _kind_matches_id(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["source_id"].str.split(":", n=1).str[0] == df["source_kind"]
+
+    class Config:
+        strict = "filter"
+        coerce = True
+
+
+class Labels(pa_.DataFrameModel):
+    """One resolved (or pending) decision per item, as consensus writes it and export reads it."""
+
+    item_id: Series[str] = pa_.Field(str_length={"min_value": 1}, unique=True)
+    label: Series[str] = pa_.Field(nullable=True)
+    labels: Series[object] = pa_.Field(nullable=True)
+    confidence: Series[float] = pa_.Field(ge=0, le=1)
+    method: Series[str] = pa_.Field(isin=LABEL_METHODS)
+    decision: Series[str] = pa_.Field(isin=["resolved", "needs_more", "adjudicate"])
+    n_votes: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    n_human: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    agreement: Series[float] = pa_.Field(nullable=True, ge=-1, le=1)
+    sources: Series[object] = pa_.Field(nullable=True)
+    run_id: Series[str] = pa_.Field(nullable=True)
+
+    @pa_.check("labels", "sources", element_wise=False, error="must be a list of strings or null")
+    def _lists(cls, s: pd.Series) -> pd.Series:
+        return _list_or_null(s)
+
+    @pa_.dataframe_check(error="a resolved item needs a label (single-label) or labels (multi-label)")
+    def _resolved_has_label(cls, df: pd.DataFrame) -> Series[bool]:
+        return (df["decision"] != "resolved") | df["label"].notna() | df["labels"].notna()
+
+    class Config:
+        strict = "filter"
+        coerce = True
+
+
+class SourceStats(pa_.DataFrameModel):
+    """How far each source is trusted: gold accuracy with its interval, learned accuracy, agreement."""
+
+    source_id: Series[str] = pa_.Field(unique=True, str_matches=r"^(human|model|lf|adjudicator):.+")
+    kind: Series[str] = pa_.Field(isin=SOURCE_KINDS)
+    n_votes: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    n_gold: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    gold_correct: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    gold_accuracy: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    gold_low: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    gold_high: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    learned_accuracy: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    agreement_with_consensus: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    confusion: Series[str] = pa_.Field(nullable=True)
+
+    @pa_.dataframe_check(error="gold_correct cannot exceed n_gold")
+    def _correct_le_gold(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["gold_correct"] <= df["n_gold"]
+
+    class Config:
+        strict = "filter"
+        coerce = True
+
+
+class ExportRows(pa_.DataFrameModel):
+    """A row of an exported dataset version: the label with its lineage.
+
+    Single-label projects carry `label`, multi-label projects `labels` (a list); `split` exists when
+    the project configures splits. The release gate (Great Expectations) checks the content of the
+    whole candidate; this contract pins its structure.
+    """
+
+    item_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    split: Series[str] | None = pa_.Field(nullable=False)
+    kind: Series[str] = pa_.Field(isin=["text", "image", "audio"])
+    payload: Series[str] = pa_.Field(nullable=True)
+    uri: Series[str] = pa_.Field(nullable=True)
+    label: Series[str] | None
+    labels: Series[object] | None
+    confidence: Series[float] = pa_.Field(ge=0, le=1)
+    method: Series[str] = pa_.Field(isin=LABEL_METHODS)
+    n_votes: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    n_human: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    agreement: Series[float] = pa_.Field(nullable=True, ge=-1, le=1)
+    sources: Series[object]
+
+    @pa_.dataframe_check(error="an export row needs exactly one of label / labels")
+    def _one_label_column(cls, df: pd.DataFrame) -> bool:
+        return ("label" in df.columns) != ("labels" in df.columns)
+
+    @pa_.dataframe_check(error="an export row needs a payload or a URI")
+    def _payload_or_uri(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["payload"].notna() | df["uri"].notna()
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+# Pre-labeling (tasks/prelabel): model outputs before they become votes, and the routed pre-labels.
+
+
+class ModelPredictions(pa_.DataFrameModel):
+    """One row per item: probability columns p0..p{C-1} in label-set order, each row summing to 1."""
+
+    item_id: Series[str] = pa_.Field(str_length=32, unique=True)
+
+    @pa_.dataframe_check(error="probabilities must lie in [0, 1] and sum to 1 per item")
+    def probabilities(cls, df: pd.DataFrame) -> Series[bool]:
+        p = df.filter(regex=r"^p\d+$")
+        return p.ge(-1e-9).all(axis=1) & p.le(1 + 1e-9).all(axis=1) & (p.sum(axis=1) - 1).abs().le(1e-4)
+
+    class Config:
+        strict = False
+        coerce = True
+
+
+class Prelabels(pa_.DataFrameModel):
+    """The combined pre-label of an item and where routing sent it (see migration 003)."""
+
+    item_id: Series[str] = pa_.Field(str_length=32, unique=True)
+    label: Series[str]
+    confidence: Series[float] = pa_.Field(ge=0, le=1)
+    route: Series[str] = pa_.Field(isin=["auto", "audit", "human", "gold", "held"])
+    threshold: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
+    n_sources: Series[int] = pa_.Field(ge=0)
+    priority: Series[float] = pa_.Field(ge=0, le=1)
+
+    @pa_.dataframe_check(error="an auto-accepted item needs a threshold at or below its confidence")
+    def accepted_above_threshold(cls, df: pd.DataFrame) -> Series[bool]:
+        accepted = df["route"].isin(["auto", "audit"])
+        return ~accepted | (df["threshold"].notna() & (df["confidence"] >= df["threshold"]))
+
+
+    class Config:
+        strict = True
+        coerce = True
+
+
 def check(table: pa.Table, model: type[pa_.DataFrameModel], where: str) -> None:
     """Raise ContractError listing every failing row/check of `table` against `model`."""
     if table.num_rows == 0:
@@ -66,6 +264,52 @@ def check(table: pa.Table, model: type[pa_.DataFrameModel], where: str) -> None:
             f"was written. First failures:\n{head}",
             failures=cases,
         ) from None
+
+
+# --- Dispatch and collect: assignments created by dispatch, judgments pulled by collect. ---
+
+ASSIGNMENT_KINDS = ["label", "gold", "audit", "adjudication"]
+
+
+class Assignments(pa_.DataFrameModel):
+    """New micro-tasks written by dispatch (one item for one human slot)."""
+
+    assignment_id: Series[str] = pa_.Field(str_length=32, unique=True)
+    item_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    queue: Series[str] = pa_.Field(str_length={"min_value": 1})
+    kind: Series[str] = pa_.Field(isin=ASSIGNMENT_KINDS)
+    round: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    slot: Series[pd.Int64Dtype] = pa_.Field(ge=0)
+    priority: Series[float]
+    state: Series[str] = pa_.Field(isin=["pending"])
+    annotator_id: Series[str] = pa_.Field(nullable=True)
+
+    @pa_.dataframe_check(error="only gold assignments may target an annotator")
+    def target_only_on_gold(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["annotator_id"].isna() | df["kind"].eq("gold")
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class Judgments(pa_.DataFrameModel):
+    """The scalar columns of a pulled page of judgments (`tasks.queues.base.JUDGMENT_SCHEMA`).
+
+    Structural only: a judgment that is well-formed but wrong (unknown label, item, assignment or
+    annotator) is quarantined by collect, not rejected here.
+    """
+
+    judgment_id: Series[str] = pa_.Field(str_length={"min_value": 1}, unique=True)
+    assignment_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    item_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    annotator_id: Series[str] = pa_.Field(str_length={"min_value": 1})
+    label: Series[str] = pa_.Field(nullable=True)
+    duration_ms: Series[pd.Int64Dtype] = pa_.Field(nullable=True, ge=0)
+
+    class Config:
+        strict = True
+        coerce = True
 
 
 # -- consensus stage ----------------------------------------------------------------------------
@@ -108,7 +352,7 @@ class ConsensusSourceStats(pa_.DataFrameModel):
     gold_accuracy: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
     gold_low: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
     gold_high: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
-    learned_accuracy: Series[float] = pa_.Field(nullable=True)
+    learned_accuracy: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
     agreement_with_consensus: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
     confusion: Series[str] = pa_.Field(nullable=True)
 

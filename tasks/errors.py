@@ -7,6 +7,7 @@
     └── TerminalError           retrying cannot help: fix the input and run again
         ├── ConfigError         annoflow.toml or flow parameters are invalid
         ├── InputError          a source cannot be read at all (not a bad row: those are quarantined)
+        ├── RequestRefusedError a service answered 4xx: the request, token or input is wrong
         └── ContractError       a table failed its Pandera contract at a stage boundary
 
 Every message says what failed, the offending value and what to do next.
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "ContractError",
+    "RequestRefusedError",
     "retry_if_transient",
 ]
 
@@ -55,6 +57,14 @@ class ConfigError(TerminalError):
 
 class InputError(TerminalError):
     """A source as a whole cannot be used."""
+
+
+class RequestRefusedError(TerminalError):
+    """A service refused the request (4xx); carries the status, the server's error code and message."""
+
+    def __init__(self, message: str, status: int, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
 
 
 class ContractError(TerminalError):

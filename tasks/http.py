@@ -17,21 +17,13 @@ from typing import Any
 
 import httpx
 
-from tasks.errors import ServiceError, TerminalError
+from tasks.errors import RequestRefusedError, ServiceError
 
 __all__ = ["RequestRefusedError", "RetryTransport", "make_client", "server_message"]
 
 log = logging.getLogger("annoflow.http")
 
 _RETRY_EXC = (httpx.TransportError,)  # connect/read/write errors, timeouts, protocol errors
-
-
-class RequestRefusedError(TerminalError):
-    """The service refused the request (4xx): the input or the token is wrong, retrying cannot help."""
-
-    def __init__(self, message: str, status: int, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
 
 
 def server_message(response: httpx.Response) -> tuple[str | None, str]:

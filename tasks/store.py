@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.migrations import migrate
 from tasks.errors import StoreLockedError
@@ -32,8 +33,14 @@ def _holder(message: str) -> str:
     return f"process {m.group(1)}" if m else "another process"
 
 
-def connect(db_path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0) -> duckdb.DuckDBPyConnection:
-    """Open the database, retrying while another process holds the lock, up to `wait_seconds`."""
+def connect(
+    db_path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the database, retrying while another process holds the lock, up to `wait_seconds`.
+
+    `memory_limit` caps DuckDB's buffer pool (it spills past it): a streaming stage sets it so its
+    memory does not grow with the size of the tables it appends to.
+    """
     path = Path(db_path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +49,10 @@ def connect(db_path: Path | str, *, read_only: bool = False, wait_seconds: float
     attempt = 0
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config={"preserve_insertion_order": "false"})
+            config = {"preserve_insertion_order": "false"}
+            if memory_limit:
+                config["memory_limit"] = memory_limit
+            return duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as e:
             if not any(s in str(e) for s in _LOCK_MARKERS):
                 raise
@@ -62,10 +72,10 @@ def connect(db_path: Path | str, *, read_only: bool = False, wait_seconds: float
 
 @contextmanager
 def open_store(
-    db_path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0
+    db_path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0, memory_limit: str | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Connection for one stage: migrated to the latest schema, closed on exit."""
-    con = connect(db_path, read_only=read_only, wait_seconds=wait_seconds)
+    con = connect(db_path, read_only=read_only, wait_seconds=wait_seconds, memory_limit=memory_limit)
     try:
         if not read_only:
             migrate(con)
@@ -99,11 +109,12 @@ def insert_missing(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, k
     try:
         cols = ", ".join(f'"{c}"' for c in rows.column_names)
         keys = ", ".join(f'"{k}"' for k in key)
-        on = " AND ".join(f'b."{k}" IS NOT DISTINCT FROM t."{k}"' for k in key)
+        # ANTI JOIN lets DuckDB build its hash table on the (small) batch and stream the stored table
+        # past it (RIGHT_ANTI), so memory follows the batch size, not the table size.
+        unique = len(key) == 1 and pc.count_distinct(rows.column(key[0])).as_py() == rows.num_rows
+        batch = name if unique else f"(SELECT * FROM {name} QUALIFY row_number() OVER (PARTITION BY {keys}) = 1)"
         n = con.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ("
-            f" SELECT * FROM {name} QUALIFY row_number() OVER (PARTITION BY {keys}) = 1) b"
-            f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {on})"
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {batch} b ANTI JOIN (SELECT {keys} FROM {table}) t USING ({keys})"
         ).fetchone()[0]
     finally:
         con.unregister(name)

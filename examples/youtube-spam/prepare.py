@@ -36,7 +36,7 @@ FILES = [
     "Youtube05-Shakira.csv",
 ]
 CLASS_TO_LABEL = {"0": "ham", "1": "spam"}
-GOLD_PER_LABEL = 30
+GOLD_PER_LABEL = 100
 SEED = 2015
 
 # Youtube04-Eminem.csv as published has one comment with an unbalanced quote: its CONTENT opens with

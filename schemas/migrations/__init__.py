@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-__all__ = ["Migration", "MIGRATIONS", "applied", "pending", "migrate", "latest_version"]
+from tasks.errors import TerminalError
+
+__all__ = ["MIGRATIONS", "Migration", "applied", "latest_version", "migrate", "pending"]
 
 _DIR = Path(__file__).parent
 
@@ -55,21 +58,23 @@ def applied(con: duckdb.DuckDBPyConnection) -> list[int]:
     return [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
 
 
-def pending(con: duckdb.DuckDBPyConnection) -> list[Migration]:
+def pending(con: duckdb.DuckDBPyConnection, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
     """Migrations not yet applied; reads only."""
     done = set(applied(con))
-    newer = [v for v in done if v > latest_version()]
-    if newer:
-        raise RuntimeError(
-            f"database is at schema version {max(newer)}, newer than this code ({latest_version()}): "
-            "upgrade annoflow before opening it"
+    newest = max(m.version for m in migrations)
+    if done and max(done) > newest:
+        raise TerminalError(
+            f"database is at schema version {max(done)}, newer than this code ({newest}): "
+            "upgrade annoflow (git pull && uv sync) before opening it"
         )
-    return [m for m in MIGRATIONS if m.version not in done]
+    return [m for m in migrations if m.version not in done]
 
 
-def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> list[int]:
+def migrate(
+    con: duckdb.DuckDBPyConnection, target: int | None = None, migrations: Sequence[Migration] = MIGRATIONS
+) -> list[int]:
     """Apply pending migrations up to `target` (default: all), one transaction each."""
-    todo = [m for m in pending(con) if target is None or m.version <= target]
+    todo = [m for m in pending(con, migrations) if target is None or m.version <= target]
     if not todo:
         return []
     _ensure_table(con)

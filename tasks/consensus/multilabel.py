@@ -46,7 +46,7 @@ class MultiLabel:
         it start cold).
         """
         enc = encode_votes(votes, self.classes)
-        n_i, n_s, k = enc.n_items, enc.n_sources, enc.n_classes
+        n_s, k = enc.n_sources, enc.n_classes
         pair = enc.item * n_s + enc.source
         pairs, first = np.unique(pair, return_index=True)
         ticked = enc.label >= 0

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy.special import expit
 
 from .agreement import (
     cohen_kappa_pairs,
@@ -18,6 +19,7 @@ from .agreement import (
     per_label_alpha,
     value_counts,
 )
+from .glad import GLAD
 from .scoring import answer_sets, gold_confusions, reference_sets
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ def _learned(model, multi: bool) -> tuple[dict[str, float], dict[str, dict]]:
         return dict(zip(g["source_id"].to_pylist(), g["skill_mean"].to_pylist())), {}
     skills = dict(zip(model.skills_["source_id"].to_pylist(), model.skills_["skill"].to_pylist())) \
         if getattr(model, "skills_", None) is not None else {}
+    if isinstance(model, GLAD):  # ability alpha -> P(correct) on an item of unit difficulty
+        skills = {k: (None if v is None else float(expit(v))) for k, v in skills.items()}
     conf: dict[str, dict] = {}
     params = getattr(model, "params_", None)
     if params is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["ITEM_SCHEMA", "QUARANTINE_SCHEMA", "normalise_text", "normalise_media", "item_id_sql"]
 
@@ -45,38 +46,47 @@ def item_id_sql(project: str, kind: str, content_expr: str) -> str:
 
 
 def normalise_text(raw: pa.Table, *, project: str, source: str, text_field: str, max_bytes: int) -> tuple[pa.Table, pa.Table]:
-    """Split a uniform raw batch (see readers.RAW_SCHEMA) into items and quarantined rows."""
+    """Split a uniform raw batch (see readers.RAW_SCHEMA) into items and quarantined rows, in one pass."""
+    src = source.replace("'", "''")
+    fld = text_field.replace("'", "''")
     con = duckdb.connect()
     try:
         con.register("raw", raw)
-        src = source.replace("'", "''")
-        fld = text_field.replace("'", "''")
-        con.execute(
-            "CREATE TEMP TABLE norm AS SELECT source_row, payload_bad, metadata, payload AS original,"
-            " nfc_normalize(trim(payload)) AS payload FROM raw"
-        )
-        items = con.sql(
-            f"SELECT {item_id_sql(project, 'text', 'payload')} AS item_id, 'text' AS kind, payload,"
-            f" NULL::VARCHAR AS uri, NULL::VARCHAR AS checksum, metadata, '{src}' AS source, source_row"
-            f" FROM norm WHERE NOT payload_bad AND payload IS NOT NULL AND payload <> ''"
-            f" AND strlen(payload) <= {int(max_bytes)}"
-        ).to_arrow_table()
-        rejects = con.sql(
-            f"SELECT '{src}' AS source, source_row, '{fld}' AS field,"
-            " CASE WHEN payload_bad THEN 'payload_not_text'"
-            "      WHEN payload IS NULL THEN 'missing_payload'"
-            "      WHEN payload = '' THEN 'empty_payload'"
-            "      ELSE 'payload_too_large' END AS reason,"
-            " CASE WHEN payload_bad THEN 'field ''' || '" + fld + "' || ''' holds an object or list, not text'"
-            "      WHEN payload IS NULL THEN 'field ''' || '" + fld + "' || ''' is missing or null'"
-            "      WHEN payload = '' THEN 'field ''' || '" + fld + "' || ''' is empty after trimming'"
-            f"      ELSE strlen(payload)::VARCHAR || ' bytes > ingest.max_payload_bytes={int(max_bytes)}' END AS detail,"
-            " left(coalesce(original, metadata), 500) AS raw"
-            f" FROM norm WHERE payload_bad OR payload IS NULL OR payload = '' OR strlen(payload) > {int(max_bytes)}"
+        out = con.sql(
+            f"""
+            WITH norm AS (
+                SELECT source_row, payload_bad, metadata, payload AS original,
+                       nfc_normalize(trim(payload)) AS payload FROM raw),
+            judged AS (
+                SELECT *, CASE WHEN payload_bad THEN 'payload_not_text'
+                               WHEN payload IS NULL THEN 'missing_payload'
+                               WHEN payload = '' THEN 'empty_payload'
+                               WHEN strlen(payload) > {int(max_bytes)} THEN 'payload_too_large' END AS reason
+                FROM norm)
+            SELECT CASE WHEN reason IS NULL THEN {item_id_sql(project, 'text', 'payload')} END AS item_id,
+                   'text' AS kind, payload, NULL::VARCHAR AS uri, NULL::VARCHAR AS checksum, metadata,
+                   '{src}' AS source, source_row, reason,
+                   CASE reason
+                     WHEN 'payload_not_text' THEN 'field ''{fld}'' holds an object or list, not text'
+                     WHEN 'missing_payload' THEN 'field ''{fld}'' is missing or null'
+                     WHEN 'empty_payload' THEN 'field ''{fld}'' is empty after trimming'
+                     WHEN 'payload_too_large' THEN strlen(payload)::VARCHAR || ' bytes > ingest.max_payload_bytes={int(max_bytes)}'
+                   END AS detail,
+                   CASE WHEN reason IS NOT NULL THEN left(coalesce(original, metadata), 500) END AS raw
+            FROM judged
+            """
         ).to_arrow_table()
     finally:
         con.close()
-    return items.cast(ITEM_SCHEMA), rejects.cast(QUARANTINE_SCHEMA)
+    bad = pc.is_valid(out.column("reason"))
+    items = out.filter(pc.invert(bad)).select(ITEM_SCHEMA.names).cast(ITEM_SCHEMA)
+    rejects = (
+        out.filter(bad)
+        .select(["source", "source_row", "reason", "detail", "raw"])
+        .add_column(2, "field", pa.array([text_field] * int(pc.sum(bad).as_py() or 0), pa.string()))
+        .cast(QUARANTINE_SCHEMA)
+    )
+    return items, rejects
 
 
 def normalise_media(media: pa.Table, *, project: str, kind: str, source: str) -> pa.Table:

@@ -103,18 +103,26 @@ def _from_records(records: list[tuple[int, dict]], text_field: str) -> pa.Table:
     return pa.table([pa.array(rows, pa.int64()), pa.array(payloads, pa.string()), pa.array(bads), pa.array(metas, pa.string())], schema=RAW_SCHEMA)
 
 
+def _line_numbers(block: bytes, first_line: int, n_rows: int) -> np.ndarray:
+    """Line number of every row the JSON reader returned: a plain range unless the block has blank
+    lines (which the reader skips), found only then with a scan."""
+    n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+    if n_rows == n_lines:
+        return np.arange(first_line, first_line + n_lines, dtype=np.int64)
+    return np.array([first_line + i for i, line in enumerate(block.split(b"\n")) if line.strip()], dtype=np.int64)
+
+
 def _parse_jsonl_block(block: bytes, first_line: int, text_field: str) -> RawBatch:
-    lines = block.split(b"\n")
-    nonblank = [first_line + i for i, line in enumerate(lines) if line.strip()]
     try:
         table = pajson.read_json(io.BytesIO(block), read_options=pajson.ReadOptions(block_size=max(1 << 20, len(block) + 1)))
-        if table.num_rows == len(nonblank):
-            return RawBatch(_uniform(table, pa.array(nonblank, pa.int64()), text_field), bytes_read=len(block))
+        rows = _line_numbers(block, first_line, table.num_rows)
+        if table.num_rows == len(rows):
+            return RawBatch(_uniform(table, pa.array(rows), text_field), bytes_read=len(block))
     except pa.ArrowInvalid:
         pass
     records: list[tuple[int, dict]] = []
     bad: list[BadRow] = []
-    for i, line in enumerate(lines):
+    for i, line in enumerate(block.split(b"\n")):
         if not line.strip():
             continue
         row = first_line + i

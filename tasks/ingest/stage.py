@@ -31,7 +31,7 @@ from tasks.ingest.sources import LocalSource, resolve_source
 from tasks.progress import track
 from tasks.store import insert_missing, open_store, record_stage_run, transaction
 
-__all__ = ["ingest_source", "import_gold", "register_project", "ingest_source_task", "import_gold_task"]
+__all__ = ["ingest_source", "import_gold", "key_match_sql", "read_side_file", "register_project", "ingest_source_task", "import_gold_task"]
 
 
 
@@ -127,7 +127,10 @@ def ingest_source(cfg: ProjectConfig, src: SourceConfig) -> list[dict]:
         total = local.path.stat().st_size if local.format != "folder" else None
         stats = Counter()
         reasons: Counter = Counter()
-        with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con, track(f"ingest {local.name}", total) as bar:
+        with (
+            open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds, memory_limit=cfg.ingest.memory_limit) as con,
+            track(f"ingest {local.name}", total) as bar,
+        ):
             for items, rejects, nbytes in _batches(local, cfg, src):
                 check(items, Items, f"ingest {local.name}")
                 check(rejects, Quarantine, f"ingest {local.name} (quarantine)")
@@ -148,18 +151,29 @@ def ingest_source(cfg: ProjectConfig, src: SourceConfig) -> list[dict]:
     return reports
 
 
-def _read_gold_file(path: Path) -> pa.Table:
+def read_side_file(path: Path, what: str = "gold file") -> pa.Table:
     import duckdb
 
     suffix = path.suffix.lower()
     reader = {".csv": "read_csv", ".jsonl": "read_json", ".json": "read_json", ".parquet": "read_parquet"}.get(suffix)
     if reader is None:
-        raise InputError(f"gold file {path}: use .csv, .jsonl or .parquet")
+        raise InputError(f"{what} {path}: use .csv, .jsonl or .parquet")
     if not path.is_file():
-        raise InputError(f"gold file {path} does not exist (gold.path in annoflow.toml is relative to the project folder)")
+        raise InputError(f"{what} {path} does not exist (paths in annoflow.toml are relative to the project folder)")
     opts = ", all_varchar = true" if reader == "read_csv" else ""
     with duckdb.connect() as con:
         return con.sql(f"SELECT * FROM {reader}(?{opts})", params=[str(path)]).to_arrow_table()
+
+
+def key_match_sql(cfg: ProjectConfig, key_field: str, items: str, keys: str) -> str:
+    """Join condition matching rows of a side file (gold, truth) to items by a key column `<keys>.key`.
+
+    A text project keyed by its text field matches by content id (so whitespace and Unicode form do
+    not matter); otherwise the key is looked up in the items' metadata (e.g. `file` for media).
+    """
+    if cfg.data_kind == DataKind.text and key_field == next((s.text_field for s in cfg.sources), "text"):
+        return f"{items}.item_id = {item_id_sql(cfg.name, 'text', f'nfc_normalize(trim({keys}.key))')}"
+    return f"json_extract_string({items}.metadata, '$.' || '{key_field.replace(chr(39), chr(39) * 2)}') = {keys}.key"
 
 
 def import_gold(cfg: ProjectConfig) -> dict:
@@ -167,20 +181,14 @@ def import_gold(cfg: ProjectConfig) -> dict:
     if not cfg.gold.path:
         return {"gold_rows": 0, "gold_stored": 0, "gold_quarantined": 0}
     path = cfg.path(cfg.gold.path)
-    gold = _read_gold_file(path)
+    gold = read_side_file(path)
     key, lab = cfg.gold.key_field, cfg.gold.label_field
     missing = [c for c in (key, lab) if c not in gold.column_names]
     if missing:
         raise InputError(f"gold file {path}: missing column(s) {missing}; found {gold.column_names} (see gold.key_field / gold.label_field)")
     gold = gold.select([key, lab]).rename_columns(["key", "label"]).cast(pa.schema([("key", pa.string()), ("label", pa.string())]))
     gold = gold.append_column("source_row", pa.array(range(2, gold.num_rows + 2), pa.int64()))
-    kind = cfg.data_kind.value
-    by_text = kind == "text" and key == next((s.text_field for s in cfg.sources), "text")
-    match = (
-        f"i.item_id = {item_id_sql(cfg.name, 'text', 'nfc_normalize(trim(g.key))')}"
-        if by_text
-        else f"json_extract_string(i.metadata, '$.' || '{key.replace(chr(39), chr(39) * 2)}') = g.key"
-    )
+    match = key_match_sql(cfg, key, "i", "g")
     name = str(cfg.gold.path)
     with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
         con.register("_gold", gold)

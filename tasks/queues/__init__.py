@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
-from schemas.config import ProjectConfig, QueueBackend as BackendKind
+from schemas.config import ProjectConfig
+from schemas.config import QueueBackend as BackendKind
 from tasks.errors import ConfigError
 from tasks.queues.base import JUDGMENT_SCHEMA, TASK_SCHEMA, AnnotatorAdmin, QueueBackend
 from tasks.queues.builtin import BuiltinBackend
+from tasks.queues.label_studio import LabelStudioBackend
 
-__all__ = ["open_backend", "QueueBackend", "AnnotatorAdmin", "BuiltinBackend", "TASK_SCHEMA", "JUDGMENT_SCHEMA"]
+__all__ = ["open_backend", "QueueBackend", "AnnotatorAdmin", "BuiltinBackend", "LabelStudioBackend", "TASK_SCHEMA", "JUDGMENT_SCHEMA"]
 
 
 def open_backend(config: ProjectConfig, *, token: str | None = None) -> QueueBackend:
@@ -19,4 +21,6 @@ def open_backend(config: ProjectConfig, *, token: str | None = None) -> QueueBac
     kind = config.queue.backend
     if kind == BackendKind.builtin:
         return BuiltinBackend.from_config(config, token=token)
-    raise ConfigError(f"queue backend {kind.value!r} is not available yet; use 'builtin'")
+    if kind == BackendKind.label_studio:
+        return LabelStudioBackend.from_config(config, token=token)
+    raise ConfigError(f"queue backend {kind.value!r} is not available; use 'builtin' or 'label_studio'")

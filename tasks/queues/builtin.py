@@ -11,8 +11,8 @@ import pyarrow as pa
 
 from schemas.config import ProjectConfig
 from tasks.errors import ConfigError
-from tasks.queues.base import ANNOTATOR_SCHEMA, JUDGMENT_SCHEMA, task_rows
 from tasks.http import make_client
+from tasks.queues.base import ANNOTATOR_SCHEMA, JUDGMENT_SCHEMA, task_rows
 
 __all__ = ["BuiltinBackend"]
 

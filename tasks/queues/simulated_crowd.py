@@ -27,9 +27,9 @@ from typing import Any
 
 import orjson
 
-from tasks.errors import ServiceError
+from tasks.errors import RequestRefusedError, ServiceError
+from tasks.http import make_client
 from tasks.queues.builtin import BuiltinBackend
-from tasks.http import RequestRefusedError, make_client
 
 __all__ = [
     "SimulatedAnnotator",
@@ -38,6 +38,7 @@ __all__ = [
     "load_replay",
     "replay_exclusions",
     "run_simulated_crowd",
+    "truth_from_file",
     "percentile",
 ]
 
@@ -121,6 +122,25 @@ def make_crowd(n: int, labels: list[str], *, accuracy: tuple[float, float] = (0.
         crowd.append(SimulatedAnnotator(f"{prefix}-{i:03d}", confusion, seconds_per_task, spam,
                                         roles=("expert",) if i < experts else ()))
     return crowd
+
+
+def truth_from_file(path: Path | str, labels: list[str], key_column: str = "text",
+                    label_column: str = "label") -> tuple[Callable[[Task], str], list[int]]:
+    """A truth callable for simulated annotators from a CSV of true labels, keyed by the item's text
+    (what an annotator sees; the app never shows ids or file names). Returns the callable and a
+    one-item counter of tasks the file did not know (answered with the first label; report it)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        answers = {row[key_column].strip(): row[label_column] for row in csv.DictReader(f)}
+    unknown = [0]
+
+    def true_label(task: Task) -> str:
+        label = answers.get((task.get("payload") or "").strip())
+        if label is None:
+            unknown[0] += 1
+            return labels[0]
+        return label
+
+    return true_label, unknown
 
 
 def load_replay(path: Path | str, key: Callable[[str], str] = str) -> dict[str, dict[str, str]]:

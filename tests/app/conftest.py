@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from annotation_app.process import AppProcess, start_app
-from tasks.queues.builtin import BuiltinBackend
+from annotation_app.process import AppProcess
 from tasks.http import make_client
-
-ADMIN_TOKEN = "test-admin-token"
-
-
-@pytest.fixture(scope="session")
-def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("media")
-    (root / "cat.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
-    return root
-
-
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory, media_root: Path) -> Iterator[AppProcess]:
-    d = tmp_path_factory.mktemp("app")
-    app = start_app(d / "app.db", ADMIN_TOKEN, media_roots=[media_root], log=d / "app.log")
-    yield app
-    app.stop()
+from tasks.queues.builtin import BuiltinBackend
+from tests.conftest import ADMIN_TOKEN  # noqa: F401  (app_server and media_root live in tests/conftest.py)
 
 
 @pytest.fixture

@@ -7,10 +7,14 @@ import pytest
 
 from annotation_app.process import free_port
 from schemas.config import validate_config
-from tasks.errors import ContractError, ServiceError
+from tasks.errors import ContractError, RequestRefusedError, ServiceError
+from tasks.http import make_client
 from tasks.queues import JUDGMENT_SCHEMA, BuiltinBackend
-from tasks.http import RequestRefusedError, make_client
-from tasks.queues.simulated_crowd import load_replay, replay_exclusions, run_simulated_crowd
+from tasks.queues.simulated_crowd import (
+    load_replay,
+    replay_exclusions,
+    run_simulated_crowd,
+)
 from tests.app.conftest import ADMIN_TOKEN
 
 SNOW_RTE = "/work/shared/datasets/snow2008/rte.standardized.tsv"

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from tasks.http import RequestRefusedError
+from tasks.errors import RequestRefusedError
 
 
 def push(admin: httpx.Client, pid: str, tasks: list[dict]) -> dict:
@@ -117,3 +117,19 @@ def test_push_is_idempotent(admin, new_project):
     assert push(admin, pid, tasks[:3]) == {"created": 3, "existing": 0}
     assert push(admin, pid, tasks) == {"created": 2, "existing": 3}
     assert admin.get(f"/api/projects/{pid}").json()["counts"]["open"] == 5
+
+
+def test_expert_who_labeled_an_item_can_still_adjudicate_it(admin, new_project, new_annotator):
+    pid = new_project()
+    expert = new_annotator(roles=["expert"])
+    push(admin, pid, [{"assignment_id": f"{pid}-crowd", "item_id": "i1", "payload": "disputed"}])
+    submit(expert, nxt(expert, pid)["lease_id"])
+    push(admin, pid, [
+        {"assignment_id": f"{pid}-adj", "item_id": "i1", "payload": "disputed", "kind": "adjudication"},
+        {"assignment_id": f"{pid}-more", "item_id": "i1", "payload": "disputed"},
+    ])
+    task = nxt(expert, pid)
+    assert task["payload"] == "disputed", "the adjudication, not the extra crowd slot of a seen item"
+    skip = expert.post(f"/api/annotate/leases/{task['lease_id']}/skip")
+    assert skip.status_code == 200
+    assert nxt(expert, pid) is None, "a skipped adjudication is not offered to the same expert again"

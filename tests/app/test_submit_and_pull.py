@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tasks.http import RequestRefusedError
+from tasks.errors import RequestRefusedError
 from tests.app.test_leasing import nxt, push, submit
 
 

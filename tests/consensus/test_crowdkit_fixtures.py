@@ -10,7 +10,15 @@ from tasks.consensus.glad import GLAD
 from tasks.consensus.majority_vote import MajorityVote, WeightedMajorityVote
 from tasks.consensus.one_coin import OneCoinDawidSkene
 
-from .conftest import CROWDKIT, SIMPLE_CLASSES, TOY_CLASSES, answers, as_dict, gold, read_csv
+from .conftest import (
+    CROWDKIT,
+    SIMPLE_CLASSES,
+    TOY_CLASSES,
+    answers,
+    as_dict,
+    gold,
+    read_csv,
+)
 
 
 def _labels(path):

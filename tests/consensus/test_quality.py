@@ -7,11 +7,23 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tasks.consensus.agreement import (agreement_with_consensus, alpha_from_counts, cohen_kappa_pairs,
-                                       fleiss_kappa, krippendorff_alpha, per_label_alpha, value_counts)
+from tasks.consensus.agreement import (
+    agreement_with_consensus,
+    alpha_from_counts,
+    cohen_kappa_pairs,
+    fleiss_kappa,
+    krippendorff_alpha,
+    per_label_alpha,
+    value_counts,
+)
 from tasks.consensus.calibration import expected_calibration_error, reliability_table
 from tasks.consensus.dawid_skene import DawidSkene
-from tasks.consensus.gold import exclude_banned, gold_confusion, score_sources, wilson_interval
+from tasks.consensus.gold import (
+    exclude_banned,
+    gold_confusion,
+    score_sources,
+    wilson_interval,
+)
 from tasks.consensus.majority_vote import MajorityVote
 from tasks.consensus.resolution import decide, human_vote_counts, resolve_items
 

@@ -1,6 +1,6 @@
 -- Consensus: the fitted parameters a re-run warm-starts from, and the fingerprint of the inputs
 -- they were fitted on (a re-run whose inputs have the same fingerprint changes nothing).
--- Reserved number for this migration in the merged schema: 004.
+
 CREATE TABLE consensus_state (
     scope        VARCHAR PRIMARY KEY,      -- 'labels': the project's one consensus model
     method       VARCHAR NOT NULL,

@@ -1,0 +1,78 @@
+"""`annoflow demo`: the whole loop on the bundled YouTube spam project, from a clean state."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from annoflow_cli.app import (
+    JsonOpt,
+    VerboseOpt,
+    app,
+    console,
+    load_project,
+    prepare_prefect_env,
+    run_or_exit,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "youtube-spam"
+
+
+def _print_summary(s: dict) -> None:
+    t = Table(title=f"annoflow demo: {s['project']}", show_header=False)
+    t.add_column("", style="bold")
+    t.add_column("")
+    w = s
+    t.add_row("accuracy vs true labels", f"{s['accuracy']:.1%}" if s["accuracy"] is not None else "-")
+    for m, v in s["accuracy_by_method"].items():
+        t.add_row(f"  {m}", f"{v['accuracy']:.1%} of {v['items']:,} items")
+    t.add_row("items / resolved", f"{w['items']:,} / {w['resolved']:,}")
+    t.add_row("auto-accepted", f"{w['auto_accepted']:,} ({w['auto_accepted_share']:.1%})")
+    t.add_row("human judgments", f"{w['human_judgments']:,} ({w['human_judgments_per_item']} per item, "
+              f"{w['human_judgments_per_human_labeled_item']} per human-labeled item)")
+    agreement = s.get("agreement") or {}
+    if agreement.get("alpha") is not None:
+        t.add_row("agreement (Krippendorff's alpha)", f"{agreement['alpha']:.3f} [{agreement.get('low', 0):.3f}, {agreement.get('high', 0):.3f}]")
+    t.add_row("rounds", str(len(s["rounds"])))
+    e = s["export"]
+    t.add_row("export", f"{e.get('version')} ({e.get('n_rows', 0):,} rows) at {e.get('path')}" if e.get("status") == "published"
+              else f"{e.get('status')}: {e.get('message')}")
+    t.add_row("wall time", f"{s['seconds']} s")
+    console.print(t)
+    console.print(f"[dim]{s['simulation']} — SIMULATED annotators labeled through the app's HTTP API.[/]")
+
+
+@app.command()
+def demo(
+    project: Annotated[Path, typer.Option(help="Sample project (with truth/labels.csv) to run.")] = EXAMPLE,
+    annotators: Annotated[int, typer.Option(min=2, help="Simulated annotators.")] = 8,
+    keep: Annotated[bool, typer.Option(help="Keep the state of an earlier run instead of starting clean.")] = False,
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the whole loop on a sample project with simulated annotators and print what happened."""
+    cfg = run_or_exit(lambda: load_project(project))
+    if not keep:
+        for name in ("annoflow.duckdb", "annoflow.duckdb.wal", "app.sqlite", "app.sqlite-wal", "app.sqlite-shm"):
+            (cfg.state_dir / name).unlink(missing_ok=True)
+        for name in ("exports", "models"):
+            shutil.rmtree(cfg.state_dir / name, ignore_errors=True)
+    prepare_prefect_env(cfg, verbose)
+    from flows.demo import demo_flow
+
+    summary = run_or_exit(lambda: demo_flow(project_dir=cfg.root, config=cfg, annotators=annotators))
+    if as_json:
+        print(json.dumps(summary, default=str))
+        return
+    _print_summary(summary)
+    console.print(
+        "\nLook around:\n"
+        f"  annotation app   uv run annoflow app --config {project}   then  uv run annoflow annotators add me --config {project}\n"
+        f"  Prefect UI       PREFECT_HOME={cfg.state_dir / 'prefect'} uv run prefect server start --host 127.0.0.1\n"
+        f"  state            uv run annoflow status --config {project}"
+    )

@@ -1,0 +1,96 @@
+"""`annoflow prelabel` and `annoflow lf-report`."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+
+from rich.table import Table
+
+from annoflow_cli.app import (
+    ConfigOpt,
+    JsonOpt,
+    VerboseOpt,
+    app,
+    console,
+    err_console,
+    load_project,
+    prepare_prefect_env,
+    run_or_exit,
+)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _lf_table(rows: list[dict]) -> Table:
+    t = Table(title="Labeling functions and models")
+    cols = ("source", "polarity", "coverage", "overlap", "conflict", "gold n", "gold acc", "95% interval", "learned acc")
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("source", "polarity") else "right")
+    for r in rows:
+        iv = "-" if r["gold_acc_low"] is None else f"{_pct(r['gold_acc_low'])}–{_pct(r['gold_acc_high'])}"
+        t.add_row(r["source_id"], r["polarity"] or "-", _pct(r["coverage"]), _pct(r["overlap"]), _pct(r["conflict"]),
+                  str(r["n_gold"]), _pct(r["gold_accuracy"]), iv, _pct(r["learned_accuracy"]))
+    return t
+
+
+def _no_threshold_hint(r: dict) -> str:
+    return (
+        f"No class reaches precision {r['target_precision']} with {r['precision_confidence']:.0%} confidence on the "
+        f"{sum(x['n_eval'] for x in r['thresholds'])} evaluated (gold + audited) items, so nothing is auto-accepted: "
+        "add gold answers (0.95 at 95% confidence needs at least 52 gold items per class, all right), let audits accumulate, or lower "
+        "prelabel.target_precision / prelabel.precision_confidence."
+    )
+
+
+def _print(result: dict) -> None:
+    r = result["routing"]
+    for x in result["labeling_functions"]:
+        if x["error"]:
+            err_console.print(f"[yellow]labeling function failed:[/] {x['error']}", highlight=False, soft_wrap=True)
+    console.print(_lf_table(result["lf_summary"]))
+    t = Table(title="Thresholds (lowest confidence whose precision lower bound meets the target)")
+    for c in ("class", "threshold", "precision", "lower bound", "evaluated"):
+        t.add_column(c, justify="right")
+    for x in r["thresholds"]:
+        t.add_row(x["label"], "-" if x["threshold"] is None else f"{x['threshold']:.4f}", _pct(x["precision"]), _pct(x["precision_low"]), str(x["n_eval"]))
+    console.print(t)
+    if all(x["threshold"] is None for x in r["thresholds"]):
+        console.print(_no_threshold_hint(r), highlight=False)
+    console.print(
+        f"Items {r['items']:,}, coverage {_pct(r['coverage'])}; routable {r['routable']:,}: auto {r['auto']:,}, audit {r['audit']:,}, "
+        f"humans {r['human']:,} — auto-accept share {_pct(r['auto_accept_share'])}; sent back {r['revoked']:,}"
+    )
+    console.print(f"Gold accuracy {_pct(r['gold_accuracy'])}, ECE {r['ece']}; audit precision {_pct(r['audit_precision'])} on {r['audited']} items")
+    console.print(f"State: {result['database']}")
+
+
+@app.command()
+def prelabel(config: ConfigOpt = None, as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
+    """Pre-label items with labeling functions and models; auto-accept the confident, queue the rest for humans."""
+    cfg = run_or_exit(lambda: load_project(config))
+    prepare_prefect_env(cfg, verbose)
+    from flows.prelabel import prelabel_flow
+    from tasks.progress import use_console
+
+    with use_console() if not as_json else nullcontext():
+        result = run_or_exit(lambda: prelabel_flow(project_dir=cfg.root, config=cfg))
+    if as_json:
+        print(json.dumps(result, default=str))
+    else:
+        _print(result)
+
+
+@app.command("lf-report")
+def lf_report_cmd(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Coverage, overlap, conflict, polarity, gold accuracy with its interval and learned accuracy per LF and model."""
+    cfg = run_or_exit(lambda: load_project(config))
+    from tasks.prelabel.stage import lf_report
+
+    rows = run_or_exit(lambda: lf_report(cfg))
+    if as_json:
+        print(json.dumps(rows, default=str))
+    else:
+        console.print(_lf_table(rows))

@@ -1,0 +1,132 @@
+"""The whole annotation loop on a sample project, with SIMULATED annotators standing in for people.
+
+Starts the built-in annotation app, ingests and pre-labels, then repeats dispatch → simulated crowd
+(through the app's HTTP API, as browsers would) → collect → consensus until every item is resolved
+or the round limit is hit, exports a version, and scores the result against the project's true
+labels. The simulated annotators are the only fake part; every stage is the one production runs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.collect import collect_flow
+from flows.common import project_config
+from flows.consensus import consensus_flow
+from flows.dispatch import dispatch_flow
+from flows.export import export_flow
+from flows.ingest import ingest_flow
+from flows.prelabel import prelabel_flow
+from schemas.config import ProjectConfig
+from tasks.evaluate import evaluate_labels, work_summary
+from tasks.export.stage import GateFailedError
+from tasks.store import open_store
+
+__all__ = ["demo_flow", "EXAMPLE"]
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "youtube-spam"
+
+
+@task(name="simulated-crowd (SIMULATION)", cache_policy=NO_CACHE)
+def simulated_crowd_task(cfg: ProjectConfig, token: str, truth: str, annotators: int, accuracy: tuple[float, float],
+                         spammers: int, experts: int, seed: int) -> dict:
+    """SIMULATION: fake annotators label every open task through the annotator API."""
+    from tasks.queues.simulated_crowd import (
+        make_crowd,
+        run_simulated_crowd,
+        truth_from_file,
+    )
+
+    crowd = make_crowd(annotators, cfg.labels, accuracy=accuracy, spammer_share=spammers / annotators,
+                       experts=experts, seed=seed)
+    true_label, unknown = truth_from_file(truth, cfg.labels)
+    report = run_simulated_crowd(cfg.queue.url, token, cfg.name, true_label, crowd=crowd, seed=seed)
+    return {"simulation": True, **report.summary(), "items_without_truth": unknown[0]}
+
+
+def _open_work(cfg: ProjectConfig) -> int:
+    with open_store(cfg.db_path) as con:
+        return con.execute("SELECT count(*) FROM assignments WHERE state IN ('pending', 'pushed')").fetchone()[0]
+
+
+@flow(name="demo", log_prints=True)
+def demo_flow(
+    project_dir: str = str(EXAMPLE),
+    config: ProjectConfig | None = None,
+    annotators: int = 8,
+    accuracy_low: float = 0.7,
+    accuracy_high: float = 0.95,
+    spammers: int = 1,
+    experts: int = 2,
+    max_rounds: int = 12,
+    seed: int = 0,
+) -> dict:
+    """Run the loop with simulated annotators and return the summary (accuracy against true labels,
+    human judgments used, auto-accepted share, agreement, the export version and where it is).
+
+    Args:
+        project_dir: a sample project with `truth/labels.csv` (text,label) beside its annoflow.toml.
+        annotators: simulated annotators (SIMULATION), `spammers` of them answering at random,
+            `experts` of them also taking adjudication tasks.
+        max_rounds: dispatch/label/collect/consensus rounds at most.
+    """
+    from annotation_app.process import free_port, start_app
+    from tasks.dispatch.access import admin_token
+
+    started = time.perf_counter()
+    cfg = project_config(project_dir, config)
+    truth = cfg.path("truth/labels.csv")
+    token = admin_token(cfg, create=True)
+    app = start_app(cfg.state_dir / "app.sqlite", token, port=free_port(), media_roots=[Path(cfg.root)],
+                    log=cfg.state_dir / "app.log")
+    try:
+        cfg = cfg.model_copy(update={"queue": cfg.queue.model_copy(update={"url": app.url})})
+        run = {"project_dir": cfg.root, "config": cfg}
+        ingest_flow(**run)
+        prelabel = prelabel_flow(**run)
+        rounds = []
+        for r in range(1, max_rounds + 1):
+            dispatched = dispatch_flow(**run)
+            if dispatched["pushed"] == 0 and _open_work(cfg) == 0:
+                break
+            crowd = simulated_crowd_task(cfg, token, str(truth), annotators, (accuracy_low, accuracy_high),
+                                         spammers, experts, seed + r)
+            collected = collect_flow(**run)
+            consensus = consensus_flow(**run)
+            rounds.append({"round": r, "created": dispatched["created"], "judgments": crowd["submitted"],
+                           "stored": collected.get("stored"), "decisions": consensus.get("decisions")})
+        try:
+            export = export_flow(**run)
+        except GateFailedError as e:
+            export = {"status": "rejected", "message": str(e)}
+    finally:
+        app.stop()
+    with open_store(cfg.db_path) as con:
+        quality = evaluate_labels(con, cfg, truth)
+        work = work_summary(con)
+    summary = {
+        "project": cfg.name,
+        "simulation": f"{annotators} simulated annotators ({spammers} spammers, {experts} experts), "
+                      f"accuracy {accuracy_low}-{accuracy_high}",
+        "accuracy": quality["accuracy"],
+        "accuracy_by_method": quality["by_method"],
+        **work,
+        "prelabel": {k: prelabel["routing"][k] for k in ("auto_accept_share", "auto", "audit", "human", "ece", "gold_accuracy")},
+        "agreement": (consensus or {}).get("agreement") if rounds else None,
+        "rounds": rounds,
+        "export": {k: export[k] for k in ("status", "version", "path", "n_rows", "message") if k in export},
+        "seconds": round(time.perf_counter() - started, 1),
+        "state": str(cfg.db_path),
+    }
+    create_markdown_artifact(demo_markdown(summary), key="demo-summary", description="Demo summary")
+    return summary
+
+
+def demo_markdown(s: dict) -> str:
+    rows = "\n".join(f"| {k} | {v} |" for k, v in s.items() if not isinstance(v, (dict, list)))
+    return f"# annoflow demo ({s['simulation']})\n\n| | |\n|---|---|\n{rows}\n"

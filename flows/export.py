@@ -1,0 +1,87 @@
+"""Export flow: publish a validated dataset version (or report why not), and diff versions."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import project_config
+from schemas.config import ProjectConfig
+from tasks.errors import retry_if_transient
+from tasks.export.diff import diff_markdown, diff_versions
+from tasks.export.stage import GateFailedError, export_task
+
+__all__ = ["export_diff_flow", "export_flow", "gate_markdown"]
+
+
+def gate_markdown(result: dict) -> str:
+    """The release gate as Markdown: one row per expectation, failing examples below."""
+    gate = result["gate"] or {}
+    status = {"published": "PASSED, published", "rejected": "FAILED, nothing published", "unchanged": "not run"}[result["status"]]
+    lines = [
+        f"# Release gate: {status}",
+        "",
+        (
+            f"Version: **{result['version'] or '-'}** (parent {result['parent'] or 'none'}), rows {result['n_rows']:,}, "
+            f"content hash `{(result['content_hash'] or '')[:16]}`."
+        ),
+        f"Rows checked by Great Expectations: {gate.get('mode', '-')}. HTML report: `{result['report']}`.",
+        "",
+        "| check | result | observed | threshold |",
+        "|---|---|---|---|",
+    ]
+    for name, c in gate.get("checks", {}).items():
+        mark = {True: "pass", False: "**FAIL**", None: "skipped"}[c["success"]]
+        lines.append(f"| `{name}` | {mark} | {c.get('note') or c['observed']} | {c['threshold'] if c['threshold'] is not None else ''} |")
+    if result.get("message"):
+        lines += ["", "```", result["message"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+@task(name="diff-versions", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE)
+def diff_task(cfg: ProjectConfig, a: str | None, b: str | None) -> dict:
+    return diff_versions(cfg, a, b)
+
+
+def _diff_artifacts(d: dict) -> None:
+    create_markdown_artifact(diff_markdown(d), key="export-diff", description=f"Export diff {d['a']} -> {d['b']}")
+    if d["relabel_pairs"]:
+        create_table_artifact([{k: p[k] for k in ("from", "to", "count")} for p in d["relabel_pairs"]],
+                              key="export-diff-relabels", description=f"Relabeled items {d['a']} -> {d['b']}")
+
+
+@flow(name="export", log_prints=True)
+def export_flow(project_dir: str = ".", config: ProjectConfig | None = None, force: bool = False) -> dict:
+    """Export the resolved labels as a new immutable version if they pass the release gate.
+
+    Args:
+        project_dir: folder holding annoflow.toml; relative paths resolve against it.
+        config: the project config, instead of reading annoflow.toml.
+        force: publish a new version even when nothing changed since the latest one.
+    """
+    cfg = project_config(project_dir, config)
+    try:
+        result = export_task(cfg, force)
+    except GateFailedError as e:
+        create_markdown_artifact(gate_markdown(e.result), key="export-gate", description="Release gate (failed)")
+        raise
+    if result["status"] == "unchanged":
+        print(result["message"])
+        create_markdown_artifact(f"# Export\n\n{result['message']}: nothing published.\n", key="export-gate",
+                                 description="Export (unchanged)")
+        return result
+    create_markdown_artifact(gate_markdown(result), key="export-gate", description=f"Release gate of {result['version']}")
+    if result["parent"]:
+        _diff_artifacts(diff_task(cfg, result["parent"], result["version"]))
+    print(f"published {result['version']} ({result['n_rows']:,} rows) at {result['path']}")
+    return result
+
+
+@flow(name="export-diff", log_prints=True)
+def export_diff_flow(a: str, b: str = "latest", project_dir: str = ".", config: ProjectConfig | None = None) -> dict:
+    """What changed between versions `a` and `b`: added, removed, relabeled (from -> to), confidence."""
+    cfg = project_config(project_dir, config)
+    d = diff_task(cfg, a, b)
+    _diff_artifacts(d)
+    return d

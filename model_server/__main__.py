@@ -1,0 +1,35 @@
+"""`python -m model_server --model PATH --port N [--fail-first N] [--delay S]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m model_server", description="Serve a persisted annoflow scikit-learn model over HTTP.")
+    p.add_argument("--model", required=True, type=Path, help="A model file (<version>.pkl) or its folder (with current.json).")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8790)
+    p.add_argument("--fail-first", type=int, default=0, help="Answer the first N /predict calls with --fail-status.")
+    p.add_argument("--fail-status", type=int, default=503)
+    p.add_argument("--delay", type=float, default=0.0, help="Seconds to sleep in /predict (simulates a slow model).")
+    p.add_argument("--delay-first", type=int, default=0, help="Only delay the first N /predict calls (0 = all).")
+    p.add_argument("--log-level", default="warning")
+    a = p.parse_args(argv)
+
+    import uvicorn
+
+    from model_server.app import Hooks, create_app
+
+    app = create_app(a.model, Hooks(a.fail_first, a.fail_status, a.delay, a.delay_first))
+    uvicorn.run(app, host=a.host, port=a.port, log_level=a.log_level, access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""FastAPI app serving a persisted `SklearnModel`; test hooks simulate an unhealthy or slow server.
+
+Hooks (command-line flags): `--fail-first N` answers the first N /predict calls with `--fail-status`
+(default 503); `--delay S` sleeps S seconds in every /predict call, `--delay-first N` only in the first N.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+
+from tasks.prelabel.models import load_sklearn
+
+__all__ = ["Hooks", "create_app"]
+
+
+class Hooks:
+    def __init__(self, fail_first: int = 0, fail_status: int = 503, delay: float = 0.0, delay_first: int = 0) -> None:
+        self.fail_first, self.fail_status, self.delay, self.delay_first = fail_first, fail_status, delay, delay_first
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def before_predict(self) -> int | None:
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+        if self.delay and (self.delay_first == 0 or n <= self.delay_first):
+            time.sleep(self.delay)
+        if n <= self.fail_first:
+            return self.fail_status
+        return None
+
+
+async def _body(request: Request) -> bytes:
+    return await request.body()
+
+
+def create_app(model_path: Path, hooks: Hooks | None = None, max_items: int = 100_000) -> FastAPI:
+    run = load_sklearn(model_path)
+    model = run.model
+    hooks = hooks or Hooks()
+    app = FastAPI(title=f"annoflow model server: {model.name}")
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"ok": True}
+
+    @app.get("/stats")
+    def stats() -> dict:
+        return {"predict_calls": hooks.calls}
+
+    @app.get("/info")
+    def info() -> dict:
+        return {"name": model.name, "version": model.version, "classes": model.classes, "data_kind": model.data_kind}
+
+    def _items(raw: bytes) -> list[dict]:
+        # parsed by hand, not by a pydantic model per item: validation cost per item dominated the server
+        try:
+            body = json.loads(raw)
+        except ValueError as e:
+            raise HTTPException(400, f"body is not JSON: {e}") from None
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            raise HTTPException(400, "expected {\"items\": [{\"item_id\", \"text\" | \"uri\"}, ...]} with at least one item")
+        if len(items) > max_items:
+            raise HTTPException(400, f"at most {max_items} items per request, got {len(items)}")
+        for k, it in enumerate(items):
+            if not isinstance(it, dict) or not isinstance(it.get("item_id"), str):
+                raise HTTPException(400, f"item {k}: needs a string item_id")
+        return items
+
+    @app.post("/predict")
+    def predict(raw: bytes = Depends(_body)) -> Response:  # sync: sklearn work runs in the threadpool, not the event loop
+        status = hooks.before_predict()
+        if status:
+            return JSONResponse({"detail": f"simulated failure (call {hooks.calls})"}, status_code=status)
+        items = _items(raw)
+        if model.data_kind == "text":
+            texts = [it.get("text") for it in items]
+            missing = [it["item_id"] for it, t in zip(items, texts) if not isinstance(t, str)]
+            if missing:
+                raise HTTPException(400, f"text model: item {missing[0]} has no text")
+            classes, probs = model.predict_proba_inputs(texts)
+        else:
+            import pyarrow as pa
+
+            batch = pa.table({"item_id": [it["item_id"] for it in items], "uri": [it.get("uri") for it in items]})
+            classes, probs = model.predict_proba(batch)
+        out = json.dumps({"classes": classes, "probs": np.round(probs, 6).tolist()})
+        return Response(out, media_type="application/json")
+
+    app.state.hooks = hooks
+    return app

@@ -1,0 +1,190 @@
+"""Collect stage: pull judgments after the stored cursor, store the valid ones as human votes, quarantine the rest.
+
+One page of judgments is one transaction: its votes, the sources they name, the assignments they
+finish, the quarantined rows and the new cursor commit together or not at all. A crash before
+the COMMIT leaves the old cursor, so the same page is pulled again; a crash after it leaves the
+new one. Votes are keyed by judgment id (`insert_missing`), so even a cursor reset re-stores
+nothing.
+
+A judgment becomes a vote with `vote_id` = judgment id, `source_id = 'human:<annotator_id>'`,
+`source_kind = 'human'` (answers to `adjudication` tasks: `adjudicator:<annotator_id>`, kind
+`adjudicator`, so aggregators never count an expert's tie-break as one more crowd vote), its
+duration, assignment and submit time. Checks, in order (the first failing one is the reason):
+`unknown_item`, `unknown_assignment`, `assignment_item_mismatch`, `unknown_annotator` (not known to
+the backend), `unknown_label` (not in the label set; single-label: exactly one), `duplicate_judgment`
+(the assignment already has another judgment). Consensus reads the votes; item states are left alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from schemas.config import ProjectConfig, TaskKind
+from schemas.tables import Judgments, check
+from tasks.dispatch.access import backend_for, known_annotators, queue_name
+from tasks.errors import retry_if_transient
+from tasks.progress import track
+from tasks.queues import QueueBackend
+from tasks.store import insert_missing, open_store, record_stage_run, transaction
+
+__all__ = ["REASONS", "classify", "collect", "collect_task", "label_ok", "read_cursor", "store_page"]
+
+REASONS = ("unknown_item", "unknown_assignment", "assignment_item_mismatch", "unknown_annotator",
+           "unknown_label", "duplicate_judgment")
+
+
+def label_ok(judgments: pa.Table, labels: Sequence[str], multi: bool) -> pa.Array:
+    """Per judgment: every chosen label is in the label set (single-label: exactly one, non-null)."""
+    allowed = pa.array(list(labels), pa.string())
+    if not multi:
+        return pc.fill_null(pc.is_in(judgments["label"], value_set=allowed), False).combine_chunks()
+    lists = judgments["labels"].combine_chunks()
+    flat = pc.list_flatten(lists)
+    parent = pc.list_parent_indices(lists)
+    bad = pc.invert(pc.fill_null(pc.is_in(flat, value_set=allowed), False))
+    bad_rows = set(pc.filter(parent, bad).to_pylist())
+    nulls = pc.is_null(lists).to_pylist()
+    return pa.array([not (i in bad_rows or nulls[i]) for i in range(len(lists))], pa.bool_())
+
+
+_CLASSIFY = """
+SELECT j.*, a.kind AS assignment_kind,
+    CASE
+        WHEN NOT EXISTS (SELECT 1 FROM items i WHERE i.item_id = j.item_id) THEN 'unknown_item'
+        WHEN a.assignment_id IS NULL THEN 'unknown_assignment'
+        WHEN a.item_id <> j.item_id THEN 'assignment_item_mismatch'
+        WHEN $check_annotators AND j.annotator_id NOT IN (SELECT annotator_id FROM _annotators) THEN 'unknown_annotator'
+        WHEN NOT j.label_ok THEN 'unknown_label'
+        WHEN EXISTS (SELECT 1 FROM votes v WHERE v.assignment_id = j.assignment_id AND v.vote_id <> j.judgment_id)
+          OR row_number() OVER (PARTITION BY j.assignment_id ORDER BY j.submitted_at, j.judgment_id) > 1
+            THEN 'duplicate_judgment'
+    END AS reason
+FROM _page j
+LEFT JOIN (SELECT DISTINCT ON (assignment_id) assignment_id, item_id, kind FROM assignments) a USING (assignment_id)
+"""
+
+
+def classify(con: duckdb.DuckDBPyConnection, page: pa.Table, ok: pa.Array,
+             annotators: Sequence[str] | None) -> pa.Table:
+    """The page with `assignment_kind` and `reason` (null = valid) against the stored state."""
+    con.register("_page", page.append_column("label_ok", ok))
+    con.register("_annotators", pa.table({"annotator_id": pa.array(list(annotators or []), pa.string())}))
+    try:
+        return con.sql(_CLASSIFY, params={"check_annotators": annotators is not None}).to_arrow_table()
+    finally:
+        con.unregister("_page")
+        con.unregister("_annotators")
+
+
+_DETAIL = {
+    "unknown_item": "item_id is not in this project's items",
+    "unknown_assignment": "assignment_id was never dispatched by this project",
+    "assignment_item_mismatch": "the assignment belongs to another item",
+    "unknown_annotator": "annotator is not known to the queue backend",
+    "unknown_label": "label(s) not in the project's label set",
+    "duplicate_judgment": "the assignment already has a judgment",
+}
+_FIELD = {"unknown_item": "item_id", "unknown_assignment": "assignment_id", "assignment_item_mismatch": "item_id",
+          "unknown_annotator": "annotator_id", "unknown_label": "label", "duplicate_judgment": "assignment_id"}
+
+
+def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table, cursor: str | None,
+               run_id: str | None = None) -> dict[str, int]:
+    """Write one classified page and advance the cursor, in one transaction."""
+    valid = classified.filter(pc.is_null(classified["reason"]))
+    bad = classified.filter(pc.is_valid(classified["reason"]))
+    con.register("_valid", valid)
+    con.register("_bad", bad)
+    try:
+        with transaction(con):
+            votes = con.sql(
+                "SELECT judgment_id AS vote_id, item_id,"
+                " CASE WHEN assignment_kind = 'adjudication' THEN 'adjudicator:' ELSE 'human:' END || annotator_id AS source_id,"
+                " CASE WHEN assignment_kind = 'adjudication' THEN 'adjudicator' ELSE 'human' END AS source_kind,"
+                " label, labels, assignment_id, duration_ms, submitted_at AS created_at, $run AS run_id FROM _valid",
+                params={"run": run_id}).to_arrow_table()
+            stored = insert_missing(con, "votes", votes, ["vote_id"])
+            con.execute(
+                "INSERT INTO sources (source_id, kind, name) SELECT DISTINCT source_id, source_kind, annotator_id"
+                " FROM (SELECT CASE WHEN assignment_kind = 'adjudication' THEN 'adjudicator:' ELSE 'human:' END"
+                "  || annotator_id AS source_id, CASE WHEN assignment_kind = 'adjudication' THEN 'adjudicator'"
+                "  ELSE 'human' END AS source_kind, annotator_id FROM _valid) ON CONFLICT DO NOTHING").fetchall()
+            con.execute(
+                "UPDATE assignments SET state = 'done', annotator_id = v.annotator_id, updated_at = now()"
+                " FROM _valid v WHERE assignments.assignment_id = v.assignment_id").fetchall()
+            detail = "CASE reason " + " ".join(f"WHEN '{k}' THEN '{v.replace(chr(39), chr(39) * 2)}'" for k, v in _DETAIL.items()) + " END"
+            field = "CASE reason " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _FIELD.items()) + " END"
+            con.execute(
+                "INSERT INTO quarantine (quarantine_id, stage, source, field, reason, detail, raw)"
+                " SELECT md5(concat_ws(chr(31), 'collect', $queue, judgment_id, reason)), 'collect', $queue,"
+                f" {field}, reason, {detail} || ' (judgment ' || judgment_id || ', annotator ' || annotator_id || ')',"
+                " left(to_json(struct_pack(judgment_id := judgment_id, assignment_id := assignment_id, item_id := item_id,"
+                "  annotator_id := annotator_id, label := label, labels := labels, duration_ms := duration_ms,"
+                "  submitted_at := submitted_at))::VARCHAR, 1000)"
+                " FROM _bad ON CONFLICT DO NOTHING", {"queue": queue}).fetchall()
+            if cursor is not None:
+                con.execute(
+                    "INSERT INTO queue_cursors (queue, cursor) VALUES (?, ?) ON CONFLICT (queue) DO UPDATE"
+                    " SET cursor = excluded.cursor, updated_at = now()", [queue, cursor]).fetchall()
+    finally:
+        con.unregister("_valid")
+        con.unregister("_bad")
+    return {"stored": stored, "duplicates": valid.num_rows - stored, "quarantined": bad.num_rows}
+
+
+def read_cursor(con: duckdb.DuckDBPyConnection, queue: str) -> str | None:
+    rows = con.execute("SELECT cursor FROM queue_cursors WHERE queue = ?", [queue]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
+    """Pull every judgment after the stored cursor, page by page; returns counts."""
+    started = time.time()
+    queue = queue_name(cfg)
+    own = backend is None
+    backend = backend or backend_for(cfg)
+    multi = cfg.task_kind == TaskKind.multi_label
+    limit = cfg.queue.pull_limit
+    totals: Counter = Counter()
+    reasons: Counter = Counter()
+    try:
+        annotators = known_annotators(backend)
+        with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con, \
+                track("collect", None) as bar:
+            cursor = read_cursor(con, queue)
+            start_cursor = cursor
+            while True:
+                page, nxt = backend.pull(cursor, limit)
+                check(page.select(list(Judgments.to_schema().columns)), Judgments, f"collect (page after {cursor!r})")
+                classified = classify(con, page, label_ok(page, cfg.labels, multi), annotators)
+                counts = store_page(con, queue, classified, nxt)
+                totals.update(counts)
+                totals["pulled"] += page.num_rows
+                totals["pages"] += 1
+                reasons.update(r for r in classified.column("reason").to_pylist() if r)
+                bar.advance(page.num_rows)
+                cursor = nxt
+                if page.num_rows < limit:
+                    break
+            report = {"queue": queue, "cursor_from": start_cursor, "cursor_to": cursor,
+                      **{k: totals.get(k, 0) for k in ("pulled", "stored", "duplicates", "quarantined", "pages")},
+                      "quarantined_by_reason": dict(reasons), "seconds": round(time.time() - started, 3)}
+            record_stage_run(con, "collect", "completed", report, started)
+        return report
+    finally:
+        if own:
+            backend.close()
+
+
+@task(name="collect", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_if_transient,
+      cache_policy=NO_CACHE)
+def collect_task(cfg: ProjectConfig) -> dict:
+    return collect(cfg)

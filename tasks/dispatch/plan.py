@@ -1,0 +1,185 @@
+"""Which assignments dispatch creates: the overlap policy and the gold mix, as queries over state.
+
+Read-only over the state database; returns the new `assignments` rows as Arrow. Every id is
+`md5(item_id, kind, round, slot)` and every count is derived from the assignments already stored,
+so planning again after the rows were written returns nothing (`insert_missing` is the backstop).
+
+Work selected (one item never has two open label slots at once):
+- fresh items: `state = 'queued'` (pre-label routing), or `state = 'new'` when the project has no
+  pre-labelers, with no assignment yet and no gold answer → `overlap.initial` slots, kind `label`,
+  round 0; items `state = 'auto_accepted' AND audit` → one slot of kind `audit`;
+- consensus `needs_more` (latest `labels` row), once every slot of the item is answered and the
+  consensus has counted them (`labels.n_human >= done slots`): adaptive → one more slot (round + 1)
+  while below `overlap.max` slots, else adjudication; fixed → adjudication;
+- consensus `adjudicate` (or `items.state = 'adjudicate'`): one `adjudication` slot (experts only;
+  the app enforces the role).
+Gold: untargeted gold slots so that gold makes up `gold.rate` of all tasks, spread over the gold
+items with the fewest slots (at most one slot per known annotator per item, since nobody sees an
+item twice), plus targeted slots (`annotator_id` set) topping every known annotator up to
+`gold.min_per_annotator`, on gold items that annotator has not had.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import duckdb
+import pyarrow as pa
+
+from schemas.config import OverlapPolicy, ProjectConfig
+
+__all__ = ["ASSIGNMENT_COLUMNS", "assignment_id_sql", "plan_assignments", "plan_gold", "plan_work"]
+
+ASSIGNMENT_COLUMNS = pa.schema([
+    ("assignment_id", pa.string()),
+    ("item_id", pa.string()),
+    ("queue", pa.string()),
+    ("kind", pa.string()),
+    ("round", pa.int32()),
+    ("slot", pa.int32()),
+    ("priority", pa.float64()),
+    ("state", pa.string()),
+    ("annotator_id", pa.string()),
+])
+
+
+def assignment_id_sql(item: str, kind: str, rnd: str, slot: str) -> str:
+    """SQL expression of the deterministic assignment id."""
+    return f"md5(concat_ws(chr(31), {item}, {kind}, CAST({rnd} AS VARCHAR), CAST({slot} AS VARCHAR)))"
+
+
+_SLOTS = """
+WITH latest AS (
+    SELECT item_id, decision, n_human FROM labels
+    QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC) = 1
+),
+a AS (
+    SELECT item_id,
+        count(*) FILTER (WHERE kind IN ('label', 'audit')) AS n_slots,
+        count(*) FILTER (WHERE kind IN ('label', 'audit') AND state IN ('pending', 'pushed')) AS n_open,
+        count(*) FILTER (WHERE kind IN ('label', 'audit') AND state = 'done') AS n_done,
+        max(round) AS max_round,
+        max(slot) FILTER (WHERE kind IN ('label', 'audit')) AS max_slot,
+        count(*) FILTER (WHERE kind = 'adjudication') AS n_adj,
+        count(*) FILTER (WHERE kind = 'adjudication' AND state IN ('pending', 'pushed')) AS n_adj_open
+    FROM assignments WHERE kind <> 'gold' GROUP BY item_id
+),
+work AS (
+    -- fresh items: label slots 0..initial-1, or one audit slot
+    SELECT i.item_id, CASE WHEN i.state = 'auto_accepted' THEN 'audit' ELSE 'label' END AS kind,
+           0 AS round, s.slot, coalesce(i.priority, 0.0) AS priority
+    FROM items i
+    CROSS JOIN range(0, $initial) s(slot)
+    WHERE (i.state = 'queued' OR (i.state = 'new' AND $treat_new)
+           OR (i.state = 'auto_accepted' AND coalesce(i.audit, false) AND s.slot = 0))
+      AND NOT EXISTS (SELECT 1 FROM a WHERE a.item_id = i.item_id)
+      AND NOT EXISTS (SELECT 1 FROM gold g WHERE g.item_id = i.item_id)
+    UNION ALL
+    -- consensus asks for more: one more slot while the budget lasts, else adjudication
+    SELECT i.item_id,
+           CASE WHEN $adaptive AND a.n_slots < $max THEN 'label' ELSE 'adjudication' END,
+           a.max_round + 1,
+           CASE WHEN $adaptive AND a.n_slots < $max THEN a.max_slot + 1 ELSE 0 END,
+           coalesce(i.priority, 0.0) + $boost * CASE WHEN $adaptive AND a.n_slots < $max THEN 1 ELSE 2 END
+    FROM items i JOIN a USING (item_id) JOIN latest l USING (item_id)
+    WHERE l.decision = 'needs_more' AND a.n_open = 0 AND a.n_adj = 0 AND l.n_human >= a.n_done
+    UNION ALL
+    -- adjudication asked for by consensus
+    SELECT i.item_id, 'adjudication', coalesce(a.max_round, 0) + 1, 0, coalesce(i.priority, 0.0) + 2 * $boost
+    FROM items i LEFT JOIN a USING (item_id) LEFT JOIN latest l USING (item_id)
+    WHERE (l.decision = 'adjudicate' OR i.state = 'adjudicate')
+      AND coalesce(a.n_adj, 0) = 0 AND coalesce(a.n_open, 0) = 0
+)
+SELECT DISTINCT ON (item_id, kind, round, slot)
+    {aid} AS assignment_id, item_id, $queue AS queue, kind, round::INTEGER AS round,
+    slot::INTEGER AS slot, priority::DOUBLE AS priority, 'pending' AS state, NULL::VARCHAR AS annotator_id
+FROM work
+ORDER BY priority DESC, item_id, slot
+""".replace("{aid}", assignment_id_sql("item_id", "kind", "round", "slot"))
+
+
+def plan_work(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str) -> pa.Table:
+    """New label/audit/adjudication slots under the overlap policy, highest priority first."""
+    treat_new = not (cfg.prelabel.labeling_functions or cfg.prelabel.models)
+    params = {
+        "initial": cfg.overlap.initial, "max": cfg.overlap.max, "treat_new": treat_new,
+        "adaptive": cfg.overlap.policy == OverlapPolicy.adaptive, "boost": cfg.overlap.followup_boost,
+        "queue": queue,
+    }
+    return con.sql(_SLOTS, params=params).to_arrow_table().cast(ASSIGNMENT_COLUMNS)
+
+
+def _interleaved_priorities(work: pa.Table, n: int) -> list[float]:
+    """Priorities that place `n` gold tasks evenly through this run's work (ties keep push order)."""
+    prios = sorted(work.column("priority").to_pylist(), reverse=True)
+    if not prios:
+        return [0.0] * n
+    return [prios[min(len(prios) - 1, int((j + 0.5) * len(prios) / n))] for j in range(n)]
+
+
+def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, work: pa.Table,
+              annotators: Sequence[str] | None) -> pa.Table:
+    """Gold slots for this run: the rate share over all label/audit slots, then per-annotator minimums.
+
+    `annotators` are the known, active, not banned annotator ids (None when the backend cannot
+    list them: then only the rate applies, without a per-item cap).
+    """
+    g = cfg.gold
+    gold_items = [r[0] for r in con.execute("SELECT item_id FROM gold ORDER BY item_id").fetchall()]
+    if not gold_items or (g.rate == 0 and (g.min_per_annotator == 0 or not annotators)):
+        return ASSIGNMENT_COLUMNS.empty_table()
+    existing = dict(con.execute(
+        "SELECT item_id, count(*) FROM assignments WHERE kind = 'gold' GROUP BY item_id").fetchall())
+    n_label = con.execute(
+        "SELECT count(*) FROM assignments WHERE kind IN ('label', 'audit')").fetchall()[0][0] + work.num_rows
+    n_gold = sum(existing.values())
+    cap = len(annotators) if annotators else None
+    rows: list[dict] = []
+
+    def add(item: str, prio: float, target: str | None) -> None:
+        slot = existing.get(item, 0)
+        existing[item] = slot + 1
+        rows.append({"item_id": item, "kind": "gold", "round": 0, "slot": slot, "priority": prio,
+                     "annotator_id": target})
+
+    if g.rate > 0:
+        want = math.ceil(g.rate * n_label / (1 - g.rate)) if g.rate < 1 else n_label
+        need = max(0, want - n_gold)
+        prios = _interleaved_priorities(work, need) if need else []
+        for j in range(need):
+            item = min(gold_items, key=lambda x: (existing.get(x, 0), x))
+            if cap is not None and existing.get(item, 0) >= cap:
+                break  # every gold item is already out to every annotator
+            add(item, prios[j], None)
+    if g.min_per_annotator and annotators:
+        had = con.execute(
+            "SELECT annotator_id, list(DISTINCT item_id) FROM assignments WHERE kind = 'gold' "
+            "AND annotator_id IS NOT NULL GROUP BY annotator_id").fetchall()
+        seen = {a: set(items) for a, items in had}
+        top = max([1.0, *work.column("priority").to_pylist()]) + 1.0
+        for ann in sorted(annotators):
+            mine = seen.get(ann, set())
+            fresh = sorted((x for x in gold_items if x not in mine), key=lambda x: (existing.get(x, 0), x))
+            for item in fresh[:max(0, g.min_per_annotator - len(mine))]:
+                add(item, top, ann)
+    if not rows:
+        return ASSIGNMENT_COLUMNS.empty_table()
+    t = pa.Table.from_pylist(rows)
+    con.register("_gold_new", t)
+    try:
+        out = con.sql(
+            f"SELECT {assignment_id_sql('item_id', 'kind', 'round', 'slot')} AS assignment_id, item_id,"
+            " $queue AS queue, kind, round, slot, priority, 'pending' AS state, annotator_id FROM _gold_new",
+            params={"queue": queue}).to_arrow_table()
+    finally:
+        con.unregister("_gold_new")
+    return out.cast(ASSIGNMENT_COLUMNS)
+
+
+def plan_assignments(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str,
+                     annotators: Sequence[str] | None = None) -> pa.Table:
+    """Every new assignment for one dispatch run (work first, then gold), as `ASSIGNMENT_COLUMNS`."""
+    work = plan_work(con, cfg, queue)
+    gold = plan_gold(con, cfg, queue, work, annotators)
+    return pa.concat_tables([work, gold])

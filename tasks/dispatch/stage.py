@@ -1,0 +1,143 @@
+"""Dispatch stage: plan assignments from state, commit them, then push every pending one to the queue.
+
+Two transactions on purpose. The new assignments commit first (state `pending`); then pending
+tasks are pushed in batches of `queue.push_batch` and each pushed batch is marked `pushed` in a
+transaction of its own. A crash between a push and its mark leaves those rows `pending`: the
+next run pushes them again, which changes nothing on the backend (push is idempotent on
+`assignment_id`), and marks them. Nothing is lost and nothing is doubled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+import duckdb
+import pyarrow as pa
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from schemas.config import ProjectConfig
+from schemas.tables import Assignments, check
+from tasks.dispatch.access import backend_for, known_annotators, queue_name
+from tasks.dispatch.plan import plan_assignments
+from tasks.errors import retry_if_transient
+from tasks.progress import track
+from tasks.queues import TASK_SCHEMA, QueueBackend
+from tasks.store import insert_missing, open_store, record_stage_run, transaction
+
+__all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_tasks"]
+
+
+def banned_annotators(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Annotator ids of banned human sources (`human:<id>`)."""
+    rows = con.execute(
+        "SELECT DISTINCT substr(source_id, 7) FROM sources WHERE banned AND kind = 'human' "
+        "AND starts_with(source_id, 'human:') ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+_PENDING = """
+WITH best AS (
+    SELECT item_id, label, labels, confidence FROM votes
+    WHERE source_kind IN ('model', 'lf') AND (label IS NOT NULL OR len(labels) > 0)
+    QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY confidence DESC NULLS LAST, source_id) = 1
+)
+SELECT a.assignment_id, a.item_id, a.kind, a.priority, i.payload, i.uri AS media_uri,
+    CASE WHEN a.kind = 'label' THEN coalesce(b.labels, CASE WHEN b.label IS NOT NULL THEN [b.label] END) END
+        AS prelabel,
+    CASE WHEN a.kind = 'label' THEN b.confidence END AS prelabel_score,
+    a.annotator_id AS target
+FROM assignments a
+JOIN (SELECT DISTINCT ON (item_id) item_id, payload, uri FROM items) i USING (item_id)
+LEFT JOIN best b USING (item_id)
+WHERE a.queue = $queue AND a.state = 'pending'
+ORDER BY a.priority DESC, a.assignment_id
+"""
+
+
+def pending_tasks(con: duckdb.DuckDBPyConnection, queue: str, banned: Sequence[str],
+                  annotators: Sequence[str] | None) -> pa.Table:
+    """Pending assignments of `queue` as `TASK_SCHEMA` rows, highest priority first.
+
+    Banned annotators are excluded from every task; a targeted gold task also excludes every
+    other known annotator, so only its target can take it.
+    """
+    t = con.sql(_PENDING, params={"queue": queue}).to_arrow_table()
+    base = sorted(set(banned))
+    everyone = set(annotators or ())
+    excl = [
+        (base or None) if tgt is None else sorted(set(base) | (everyone - {tgt}))
+        for tgt in t.column("target").to_pylist()
+    ]
+    cols = {name: t.column(name) for name in TASK_SCHEMA.names if name in t.column_names}
+    cols["exclude_annotators"] = pa.array(excl, pa.list_(pa.string()))
+    return pa.table(cols).cast(TASK_SCHEMA)
+
+
+def _mark_pushed(con: duckdb.DuckDBPyConnection, ids: pa.Array) -> None:
+    con.register("_pushed", pa.table({"assignment_id": ids}))
+    try:
+        with transaction(con):
+            con.execute(
+                "UPDATE assignments SET state = 'pushed', external_id = assignment_id, updated_at = now() "
+                "WHERE state = 'pending' AND assignment_id IN (SELECT assignment_id FROM _pushed)").fetchall()
+    finally:
+        con.unregister("_pushed")
+
+
+def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
+    """Create the assignments the project needs now and push all pending ones; returns counts."""
+    started = time.time()
+    queue = queue_name(cfg)
+    own = backend is None
+    backend = backend or backend_for(cfg)
+    try:
+        backend.ensure_project(cfg)
+        annotators = known_annotators(backend)
+        with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+            banned = banned_annotators(con)
+            active = None if annotators is None else [a for a in annotators if a not in set(banned)]
+            new = plan_assignments(con, cfg, queue, active)
+            check(new, Assignments, "dispatch (new assignments)")
+            con.register("_new", new)
+            try:
+                with transaction(con):
+                    created = insert_missing(con, "assignments", new, ["assignment_id"])
+                    con.execute(
+                        "UPDATE items SET state = 'queued' WHERE state = 'new' AND item_id IN "
+                        "(SELECT item_id FROM _new WHERE kind = 'label')").fetchall()
+            finally:
+                con.unregister("_new")
+            tasks = pending_tasks(con, queue, banned, active)
+            sent = new_to_backend = 0
+            with track("dispatch push", tasks.num_rows) as bar:
+                for start in range(0, tasks.num_rows, cfg.queue.push_batch):
+                    chunk = tasks.slice(start, cfg.queue.push_batch)
+                    new_to_backend += backend.push(chunk)
+                    _mark_pushed(con, chunk.column("assignment_id"))
+                    sent += chunk.num_rows
+                    bar.advance(chunk.num_rows)
+            report = {
+                "queue": queue,
+                "created": created,
+                "created_by_kind": dict(Counter(new.column("kind").to_pylist())),
+                "targeted_gold": new.filter(pa.compute.is_valid(new.column("annotator_id"))).num_rows,
+                "pushed": sent,
+                "new_to_backend": new_to_backend,
+                "banned_excluded": len(banned),
+                "annotators": None if active is None else len(active),
+                "seconds": round(time.time() - started, 3),
+            }
+            record_stage_run(con, "dispatch", "completed", report, started)
+        return report
+    finally:
+        if own:
+            backend.close()
+
+
+@task(name="dispatch", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_if_transient,
+      cache_policy=NO_CACHE)
+def dispatch_task(cfg: ProjectConfig) -> dict:
+    return dispatch(cfg)

@@ -1,0 +1,198 @@
+"""Writers: the Parquet of record straight from the state database, every other format from that Parquet.
+
+All writers stream inside DuckDB (COPY ... TO), so memory stays bounded whatever the size, and all of
+them are deterministic: rows in item_id order, fixed options, no timestamps in the files. The same
+state therefore gives byte-identical files, which is what lets two exports share one content hash.
+
+A new format (CoNLL for spans, COCO for boxes) is one function `(src_files, out_dir, cfg) -> [paths]`
+registered with `register_writer`; `writers_for(cfg)` picks them from `export.formats`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from schemas.config import DataKind, ExportFormat, ProjectConfig, TaskKind
+from tasks.errors import ConfigError
+
+__all__ = [
+    "DATA_DIR",
+    "FORMATS_DIR",
+    "WRITERS",
+    "Writer",
+    "label_studio_config",
+    "parquet_list_sql",
+    "reader_connection",
+    "register_writer",
+    "write_csv",
+    "write_jsonl",
+    "write_label_studio",
+    "write_parquet_of_record",
+    "writers_for",
+]
+
+DATA_DIR = "data"
+FORMATS_DIR = "formats"
+
+Writer = Callable[[list[Path], Path, ProjectConfig], list[Path]]
+WRITERS: dict[str, Writer] = {}
+
+
+def register_writer(name: str) -> Callable[[Writer], Writer]:
+    """Decorator adding a format writer; `name` is the value used in `export.formats`."""
+
+    def deco(fn: Writer) -> Writer:
+        WRITERS[name] = fn
+        return fn
+
+    return deco
+
+
+def writers_for(cfg: ProjectConfig) -> list[tuple[str, Writer]]:
+    """The writers for the configured formats other than the Parquet of record (always written)."""
+    out = []
+    for fmt in cfg.export.formats:
+        name = ExportFormat(fmt).value
+        if name == ExportFormat.parquet.value:
+            continue
+        if name not in WRITERS:
+            raise ConfigError(f"export.formats: no writer for {name!r} (available: {sorted(WRITERS) + ['parquet']})")
+        out.append((name, WRITERS[name]))
+    return out
+
+
+def _lit(p: Path | str) -> str:
+    return "'" + str(p).replace("'", "''") + "'"
+
+
+def parquet_list_sql(files: list[Path]) -> str:
+    """`read_parquet([...])` over the files in the given order (DuckDB keeps file order when reading)."""
+    return "read_parquet([" + ", ".join(_lit(f) for f in files) + "])"
+
+
+def reader_connection(memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that keeps row order (preserve_insertion_order) so derived files are deterministic."""
+    return duckdb.connect(config={"preserve_insertion_order": "true", "memory_limit": memory_limit})
+
+
+def write_parquet_of_record(
+    con: duckdb.DuckDBPyConnection,
+    cfg: ProjectConfig,
+    out_dir: Path,
+    *,
+    n_rows: int,
+    vote_sources: bool = False,
+    on_part: Callable[[int], None] | None = None,
+) -> list[Path]:
+    """COPY the export rows to zstd Parquet under `out_dir/data/`, one sorted file per item_id range.
+
+    Layout: `data/part-NNN.parquet`, or with splits `data/<split>/part-NNN.parquet`. With splits each
+    range is written once to a scratch file and split from there (one pass over the state database).
+    `on_part(rows)` is called after each range (progress)."""
+    from tasks.export.rows import export_rows_sql, id_ranges
+
+    data = out_dir / DATA_DIR
+    data.mkdir(parents=True, exist_ok=True)
+    opts = f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {cfg.export.zstd_level}"
+    files: list[Path] = []
+    splits = sorted(cfg.export.splits or {})
+    for k, (lo, hi) in enumerate(id_ranges(n_rows, cfg.export.rows_per_file)):
+        sql = export_rows_sql(cfg, vote_sources=vote_sources, lo=lo, hi=hi)
+        name = f"part-{k:03d}.parquet"
+        if not splits:
+            target = data / name
+            rows = con.execute(f"COPY ({sql}) TO {_lit(target)} ({opts})").fetchall()[0][0]
+            files.append(target)
+        else:
+            scratch = out_dir / "_part.parquet"
+            rows = con.execute(f"COPY ({sql}) TO {_lit(scratch)} ({opts})").fetchall()[0][0]
+            with reader_connection(cfg.export.memory_limit) as rc:
+                for split in splits:
+                    target = data / split / name
+                    target.parent.mkdir(exist_ok=True)
+                    rc.execute(
+                        f"COPY (SELECT * FROM {parquet_list_sql([scratch])} WHERE split = ?) TO {_lit(target)} ({opts})", [split]
+                    ).fetchall()
+                    files.append(target)
+            scratch.unlink()
+        if on_part:
+            on_part(int(rows))
+    return sorted(files)
+
+
+@register_writer(ExportFormat.jsonl.value)
+def write_jsonl(src: list[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]:
+    """One JSON object per line, the same columns as the Parquet (lists as JSON arrays)."""
+    target = out_dir / FORMATS_DIR / "labels.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with reader_connection(cfg.export.memory_limit) as rc:
+        rc.execute(f"COPY (SELECT * FROM {parquet_list_sql(src)}) TO {_lit(target)} (FORMAT json)").fetchall()
+    return [target]
+
+
+@register_writer(ExportFormat.csv.value)
+def write_csv(src: list[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]:
+    """CSV with a header; list columns (labels, sources) are JSON arrays in one cell."""
+    target = out_dir / FORMATS_DIR / "labels.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with reader_connection(cfg.export.memory_limit) as rc:
+        rel = rc.sql(f"SELECT * FROM {parquet_list_sql(src)} LIMIT 0")
+        cols = [
+            f"to_json({c})::VARCHAR AS {c}" if str(t).endswith("[]") else c
+            for c, t in zip(rel.columns, rel.types)
+        ]
+        rc.execute(
+            f"COPY (SELECT {', '.join(cols)} FROM {parquet_list_sql(src)}) TO {_lit(target)} (FORMAT csv, HEADER true)"
+        ).fetchall()
+    return [target]
+
+
+def _ls_data_key(cfg: ProjectConfig) -> str:
+    return {DataKind.text: "text", DataKind.image: "image", DataKind.audio: "audio"}[cfg.data_kind]
+
+
+def label_studio_config(cfg: ProjectConfig) -> str:
+    """The labeling config (XML) that `label_studio.json` matches: create the Label Studio project with it."""
+    from xml.sax.saxutils import quoteattr
+
+    key = _ls_data_key(cfg)
+    obj = {"text": "Text", "image": "Image", "audio": "Audio"}[key]
+    choice = "multiple" if cfg.task_kind == TaskKind.multi_label else "single"
+    choices = "".join(f"<Choice value={quoteattr(lab)}/>" for lab in cfg.labels)
+    return (
+        f'<View><{obj} name="{key}" value="${key}"/>'
+        f'<Choices name="label" toName="{key}" choice="{choice}">{choices}</Choices></View>'
+    )
+
+
+@register_writer(ExportFormat.label_studio.value)
+def write_label_studio(src: list[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]:
+    """Label Studio import JSON: a list of tasks `{data, annotations: [{result: [choices]}], meta}`.
+
+    `data` holds the text (or image/audio URI) under the key the labeling config reads plus the item id;
+    the exported label is one annotation with a `choices` result from `label` to that object; the lineage
+    (method, confidence, votes, agreement, sources, split) goes in the task's `meta`. The matching
+    labeling config is `label_studio_config(cfg)` (also written next to the file).
+    """
+    target = out_dir / FORMATS_DIR / "label_studio.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    key = _ls_data_key(cfg)
+    content = "payload" if key == "text" else "uri"
+    choices = "labels" if cfg.task_kind == TaskKind.multi_label else "[label]"
+    with reader_connection(cfg.export.memory_limit) as rc:
+        cols = rc.sql(f"SELECT * FROM {parquet_list_sql(src)} LIMIT 0").columns
+        split = ", 'split': split" if "split" in cols else ""
+        q = (
+            f"SELECT {{'{key}': {content}, 'item_id': item_id}} AS data,"
+            f" [{{'result': [{{'from_name': 'label', 'to_name': '{key}', 'type': 'choices',"
+            f" 'value': {{'choices': {choices}}}}}], 'was_cancelled': false, 'ground_truth': false}}] AS annotations,"
+            f" {{'item_id': item_id, 'method': method, 'confidence': confidence, 'n_votes': n_votes,"
+            f" 'n_human': n_human, 'agreement': agreement, 'sources': sources{split}}} AS meta"
+            f" FROM {parquet_list_sql(src)}"
+        )
+        rc.execute(f"COPY ({q}) TO {_lit(target)} (FORMAT json, ARRAY true)").fetchall()
+    (out_dir / FORMATS_DIR / "label_studio_config.xml").write_text(label_studio_config(cfg) + "\n", encoding="utf-8")
+    return [target, out_dir / FORMATS_DIR / "label_studio_config.xml"]

@@ -1,0 +1,427 @@
+"""Pre-labeling stage: LF votes, model votes, combination, calibration and routing, as plain functions.
+
+Each function opens the store from the config, selects its work from state (items missing this
+source version's vote; all routable items for combination), writes in transactions keyed so that a
+re-run changes nothing, and returns a report dict. The `@task` shells at the bottom add Prefect
+retries for transient errors only (a locked database, a model endpoint that is down).
+
+State written by `combine_and_route` (see migration 003 for the `prelabels.route` values):
+    auto   items.state = 'auto_accepted', labels row (method 'auto', decision 'resolved')
+    audit  as auto, plus items.audit = true: dispatch makes one assignment of kind 'audit' (migration 002)
+    human  items.state = 'queued', items.priority = 1 - confidence (most uncertain first)
+Gold items, items with human votes and items with a human decision are never routed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from schemas.config import ModelConfig, ModelKind, ProjectConfig
+from schemas.tables import ModelPredictions, Prelabels, check
+from tasks.errors import retry_if_transient
+from tasks.prelabel.analysis import lf_summary
+from tasks.prelabel.combine import Combiner, LogOddsCombiner
+from tasks.prelabel.http_model import HttpModel
+from tasks.prelabel.lf import (
+    BATCH_COLUMNS,
+    _todo_batches,
+    apply_python_lfs,
+    apply_sql_lfs,
+    load_lfs,
+)
+from tasks.prelabel.models import (
+    Model,
+    TrainingRun,
+    _config_hash,
+    current_meta,
+    load_sklearn,
+    save_sklearn,
+    train_sklearn,
+)
+from tasks.prelabel.routing import (
+    calibration_table,
+    route,
+    select_thresholds,
+    wilson_interval,
+)
+from tasks.prelabel.votes import (
+    bulk_vote_writes,
+    register_source,
+    retire_stale_votes,
+    vote_id_sql,
+)
+from tasks.progress import track
+from tasks.store import open_store, record_stage_run, transaction
+
+__all__ = [
+    "apply_labeling_functions",
+    "apply_labeling_functions_task",
+    "apply_model",
+    "apply_model_task",
+    "combine_and_route",
+    "combine_and_route_task",
+    "ensure_sklearn_model",
+    "lf_report",
+    "make_combiner",
+    "training_data",
+]
+
+ROUTABLE_STATES = ("new", "prelabeled", "queued", "auto_accepted")
+
+
+def make_combiner(cfg: ProjectConfig) -> Combiner:
+    """The combiner used by the stage; swap in the consensus label model here (see combine.py)."""
+    return LogOddsCombiner(cfg.labels)
+
+
+def _store(cfg: ProjectConfig):
+    return open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds)
+
+
+def _q(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> list[dict]:
+    """Apply every configured LF (SQL rules inside DuckDB, then Python LFs); one report row per LF."""
+    run_id = run_id or uuid.uuid4().hex
+    specs = load_lfs(cfg)
+    if not specs:
+        return []
+    started = time.time()
+    with _store(cfg) as con, track("labeling functions", len(specs)) as bar:
+        results = apply_sql_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
+        bar.advance(len(results))
+        python = apply_python_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
+        bar.advance(len(python))
+        results += python
+        rows = [{k: v for k, v in asdict(r).items() if k != "extra"} for r in results]
+        failed = [r["name"] for r in rows if r["error"]]
+        record_stage_run(con, "prelabel.lfs", "completed" if not failed else "completed_with_errors",
+                         {"lfs": rows, "failed": failed}, started)
+    return rows
+
+
+def training_data(con: duckdb.DuckDBPyConnection, labels: list[str]) -> pa.Table:
+    """Gold answers plus human-resolved labels (never auto labels), one row per item, gold first."""
+    return con.sql(
+        f"""
+        WITH resolved AS (
+            SELECT item_id, label FROM labels WHERE decision = 'resolved' AND method <> 'auto' AND label IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC) = 1
+        ), t AS (
+            SELECT item_id, label FROM gold WHERE label IS NOT NULL
+            UNION ALL SELECT item_id, label FROM resolved WHERE item_id NOT IN (SELECT item_id FROM gold)
+        )
+        SELECT {', '.join('i.' + c for c in BATCH_COLUMNS)}, t.label FROM items i JOIN t USING (item_id)
+        WHERE list_contains(?::VARCHAR[], t.label) ORDER BY i.item_id
+        """,
+        params=[labels],
+    ).to_arrow_table()
+
+
+def ensure_sklearn_model(cfg: ProjectConfig, mcfg: ModelConfig, train: pa.Table) -> tuple[TrainingRun | None, str]:
+    """The current model: reused until `retrain_new_labels` new labels arrived, else trained and saved."""
+    models_dir = cfg.state_dir / "models"
+    meta = current_meta(models_dir, mcfg.name)
+    n = train.num_rows
+    existing = load_sklearn(models_dir / mcfg.name) if meta else None
+    if existing and existing.model.config_hash != _config_hash(cfg.data_kind.value, mcfg):
+        existing = None
+    if n < mcfg.min_train_labels:
+        return existing, f"{n} labels < min_train_labels={mcfg.min_train_labels}" + ("; kept the previous model" if existing else "; no model yet")
+    if existing and n - existing.model.n_train < mcfg.retrain_new_labels:
+        return existing, f"reused (trained on {existing.model.n_train}; {n - existing.model.n_train} new < retrain_new_labels={mcfg.retrain_new_labels})"
+    run = train_sklearn(mcfg.name, cfg.data_kind.value, cfg.labels, train.drop_columns(["label"]), train.column("label").to_pylist(), mcfg)
+    if existing and existing.model.version == run.model.version:
+        return existing, "reused (same training data)"
+    save_sklearn(run, models_dir)
+    return run, f"trained on {n} labels"
+
+
+def _write_predictions(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, model: Model, item_ids: list[str], probs: np.ndarray, run_id: str) -> int:
+    C = len(cfg.labels)
+    preds = pa.table({"item_id": item_ids, **{f"p{j}": probs[:, j] for j in range(C)}})
+    check(preds, ModelPredictions, f"model {model.name!r} predictions")
+    sid = f"model:{model.name}"
+    ps = ", ".join(f"p{j}" for j in range(C))
+    labels = "[" + ", ".join(f"'{_q(c)}'" for c in cfg.labels) + "]"
+    js = "json_object(" + ", ".join(f"'{_q(c)}', round(p{j}, 6)" for j, c in enumerate(cfg.labels)) + ")"
+    con.register("_preds", preds)
+    try:
+        n = con.execute(
+            f"""INSERT INTO votes (vote_id, item_id, source_id, source_kind, source_version, label, confidence, probs, run_id)
+            SELECT {vote_id_sql("?", "?", "item_id")}, item_id, ?, 'model', ?, {labels}[list_position([{ps}], greatest({ps}))],
+                   greatest({ps}), {js}, ? FROM _preds n
+            WHERE NOT EXISTS (SELECT 1 FROM votes v WHERE v.source_id = ? AND v.item_id = n.item_id AND v.source_version = ?)""",
+            [sid, model.version, sid, model.version, run_id, sid, model.version],
+        ).fetchall()[0][0]
+    finally:
+        con.unregister("_preds")
+    return int(n)
+
+
+def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None) -> dict:
+    """Votes of one model for every item lacking its current version's vote (training items: out-of-fold)."""
+    run_id = run_id or uuid.uuid4().hex
+    started = time.time()
+    sid = f"model:{mcfg.name}"
+    report: dict = {"model": mcfg.name, "kind": mcfg.kind.value, "version": None, "predicted": 0, "inserted": 0, "retired": 0}
+    with _store(cfg) as con:
+        oof: dict[str, np.ndarray] = {}
+        if mcfg.kind == ModelKind.sklearn:
+            train = training_data(con, cfg.labels)
+            run, note = ensure_sklearn_model(cfg, mcfg, train)
+            report["training"] = note
+            if run is None:
+                record_stage_run(con, f"prelabel.model.{mcfg.name}", "skipped", report, started)
+                return report
+            model: Model = run.model
+            oof = dict(zip(run.oof_item_ids, run.oof_probs))
+        else:
+            model = HttpModel(mcfg, cfg.labels)
+        try:
+            report["version"] = model.version
+            with transaction(con):
+                register_source(con, sid, "model", mcfg.name, model.version)
+                report["retired"] = retire_stale_votes(con, sid, model.version)
+            nb = _todo_batches(con, [sid], cfg.prelabel.batch_rows)
+            with track(f"model {mcfg.name}", nb) as bar:
+                for b in range(nb):
+                    batch = con.sql(
+                        f"SELECT {', '.join('items.' + c for c in BATCH_COLUMNS)} FROM items"
+                        f" WHERE items.item_id IN (SELECT item_id FROM _todo WHERE b = {int(b)})"
+                    ).to_arrow_table()
+                    ids = batch.column("item_id").to_pylist()
+                    known = np.array([i in oof for i in ids], bool)
+                    probs = np.zeros((len(ids), len(cfg.labels)))
+                    if (~known).any():
+                        rest = batch.filter(pa.array(~known))
+                        _, probs[~known] = model.predict_proba(rest)
+                    if known.any():
+                        probs[known] = np.vstack([oof[i] for i, k in zip(ids, known) if k])
+                    with bulk_vote_writes(con), transaction(con):
+                        report["inserted"] += _write_predictions(con, cfg, model, ids, probs, run_id)
+                    report["predicted"] += len(ids)
+                    bar.advance(1)
+            con.execute("DROP TABLE IF EXISTS _todo").fetchall()
+        finally:
+            if isinstance(model, HttpModel):
+                model.close()
+        report["seconds"] = round(time.time() - started, 3)
+        record_stage_run(con, f"prelabel.model.{mcfg.name}", "completed", report, started)
+    return report
+
+
+def _machine_votes(con: duckdb.DuckDBPyConnection, labels: list[str]) -> pa.Table:
+    probs = "[" + ", ".join(f"coalesce(json_extract_string(v.probs, '$.\"{_q(c).replace(chr(34), '')}\"')::DOUBLE, 0)" for c in labels) + "]"
+    return con.sql(
+        f"""SELECT v.item_id, v.source_id, v.label, CASE WHEN v.source_kind = 'model' THEN {probs} END AS probs
+        FROM votes v JOIN sources s USING (source_id)
+        WHERE v.source_kind IN ('lf', 'model') AND NOT s.banned AND v.source_version IS NOT DISTINCT FROM s.version"""
+    ).to_arrow_table()
+
+
+def _item_frame(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    return con.sql(
+        """
+        WITH human AS (SELECT DISTINCT item_id FROM votes WHERE source_kind IN ('human', 'adjudicator')),
+             decided AS (SELECT DISTINCT item_id FROM labels WHERE method <> 'auto'),
+             auto AS (SELECT DISTINCT item_id FROM labels WHERE method = 'auto')
+        SELECT i.item_id, i.state, g.label AS gold_label,
+               (h.item_id IS NOT NULL OR d.item_id IS NOT NULL) AS human, a.item_id IS NOT NULL AS had_auto
+        FROM items i LEFT JOIN gold g USING (item_id) LEFT JOIN human h USING (item_id) LEFT JOIN decided d USING (item_id)
+             LEFT JOIN auto a USING (item_id)
+        ORDER BY i.item_id
+        """
+    ).to_arrow_table()
+
+
+def _audited(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Audited auto-accepts with a human verdict: the frozen pre-label against the humans' label."""
+    return con.sql(
+        """
+        SELECT p.item_id, p.label AS predicted, p.confidence, h.label AS verdict
+        FROM prelabels p JOIN (
+            SELECT item_id, label FROM labels WHERE decision = 'resolved' AND method <> 'auto' AND label IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC) = 1
+        ) h USING (item_id)
+        WHERE p.route = 'audit'
+        """
+    ).to_arrow_table()
+
+
+def combine_and_route(cfg: ProjectConfig, run_id: str | None = None, combiner: Combiner | None = None) -> dict:
+    """Combine machine votes into pre-labels, measure calibration on gold, choose thresholds, route items."""
+    run_id = run_id or uuid.uuid4().hex
+    started = time.time()
+    pc_ = cfg.prelabel
+    classes = list(cfg.labels)
+    C = len(classes)
+    with _store(cfg) as con:
+        votes = _machine_votes(con, classes)
+        frame = _item_frame(con)
+        audited = _audited(con)
+        gold = frame.filter(frame.column("gold_label").is_valid()).select(["item_id", "gold_label"]).rename_columns(["item_id", "label"])
+        combiner = combiner or make_combiner(cfg)
+        probs_t = combiner.fit_predict_proba(votes, gold)
+
+        ids = frame.column("item_id").to_pylist()
+        P = np.full((len(ids), C), 1.0 / C)
+        if probs_t.num_rows:
+            at = pc.index_in(frame.column("item_id"), value_set=probs_t.column("item_id")).to_numpy(zero_copy_only=False).astype(float)
+            have = ~np.isnan(at)
+            Pt = np.column_stack([probs_t.column(c).to_numpy() for c in classes])
+            P[have] = Pt[at[have].astype(np.int64)]
+        pred_idx = P.argmax(axis=1)
+        conf = P.max(axis=1)
+        pred = np.asarray(classes, dtype=object)[pred_idx]
+        n_src = np.zeros(len(ids), int)
+        if votes.num_rows:
+            counted = votes.filter(pc.is_valid(votes.column("label"))).group_by("item_id").aggregate([("label", "count")])
+            at = pc.index_in(frame.column("item_id"), value_set=counted.column("item_id")).to_numpy(zero_copy_only=False).astype(float)
+            ok = ~np.isnan(at)
+            n_src[ok] = counted.column("label_count").to_numpy()[at[ok].astype(np.int64)]
+
+        gold_lab = np.asarray(frame.column("gold_label").to_pylist(), dtype=object)
+        is_gold = frame.column("gold_label").is_valid().to_numpy(zero_copy_only=False)
+        g_correct = pred[is_gold] == gold_lab[is_gold]
+        a_pred = np.asarray(audited.column("predicted").to_pylist(), dtype=object)
+        a_conf = audited.column("confidence").to_numpy()
+        a_correct = a_pred == np.asarray(audited.column("verdict").to_pylist(), dtype=object)
+        thresholds = select_thresholds(
+            np.r_[pred[is_gold], a_pred], np.r_[conf[is_gold], a_conf], np.r_[g_correct, a_correct], classes,
+            target=pc_.target_precision, confidence_level=pc_.precision_confidence, min_n=pc_.min_eval_items,
+        )
+        ece, reliability = calibration_table(conf[is_gold], g_correct, pc_.calibration_bins)
+
+        state = np.asarray(frame.column("state").to_pylist(), dtype=object)
+        human = frame.column("human").to_numpy(zero_copy_only=False)
+        had_auto = frame.column("had_auto").to_numpy(zero_copy_only=False)
+        eligible = np.isin(state, ROUTABLE_STATES) & ~is_gold & ~human
+        routes = np.full(len(ids), "held", dtype=object)
+        routes[is_gold] = "gold"
+        el = np.flatnonzero(eligible)
+        routes[el] = route([ids[i] for i in el], pred[el], conf[el], thresholds, audit_rate=pc_.audit_rate, seed=pc_.seed)
+        thr = np.array([np.nan if thresholds[p].threshold is None else thresholds[p].threshold for p in pred])
+        pl = pa.table({
+            "item_id": ids, "label": pred.tolist(), "confidence": conf, "route": routes.tolist(),
+            "threshold": pa.array(thr, pa.float64(), from_pandas=True), "n_sources": n_src.astype(np.int32),
+            "priority": np.round(1.0 - conf, 6), **{f"p{j}": P[:, j] for j in range(C)},
+        })
+        check(pl.select(["item_id", "label", "confidence", "route", "threshold", "n_sources", "priority"]), Prelabels, "pre-labels")
+        revoked = int(((routes == "human") & had_auto).sum())
+        _write_routes(con, cfg, pl, thresholds, run_id, combiner.name)
+
+        share = lambda m: round(float(m.sum()) / max(int(eligible.sum()), 1), 4)
+        a_lo, a_hi = wilson_interval(int(a_correct.sum()), len(a_correct))
+        report = {
+            "run_id": run_id,
+            "combiner": combiner.name,
+            "items": len(ids),
+            "routable": int(eligible.sum()),
+            "with_machine_vote": int((n_src > 0).sum()),
+            "coverage": round(float((n_src > 0).mean()), 4) if len(ids) else 0.0,
+            "auto": int((routes == "auto").sum()),
+            "audit": int((routes == "audit").sum()),
+            "human": int((routes == "human").sum()),
+            "held": int((routes == "held").sum()),
+            "gold": int(is_gold.sum()),
+            "auto_accept_share": share((routes == "auto") | (routes == "audit")),
+            "revoked": revoked,
+            "gold_accuracy": round(float(g_correct.mean()), 4) if len(g_correct) else None,
+            "ece": round(ece, 4) if ece is not None else None,
+            "reliability": reliability,
+            "thresholds": [t.as_dict() for t in thresholds.values()],
+            "audited": len(a_correct),
+            "audit_precision": round(float(a_correct.mean()), 4) if len(a_correct) else None,
+            "audit_precision_interval": [a_lo, a_hi],
+            "target_precision": pc_.target_precision,
+            "precision_confidence": pc_.precision_confidence,
+            "source_accuracy": {k: round(v, 4) for k, v in getattr(combiner, "source_accuracy_", {}).items()},
+        }
+        report["seconds"] = round(time.time() - started, 3)
+        record_stage_run(con, "prelabel.route", "completed", {k: v for k, v in report.items() if k != "reliability"}, started)
+    return report
+
+
+def _write_routes(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, pl: pa.Table, thresholds: dict, run_id: str, combiner: str) -> None:
+    js = "json_object(" + ", ".join(f"'{_q(c)}', round(p{j}, 6)" for j, c in enumerate(cfg.labels)) + ")"
+    con.register("_pl", pl)
+    try:
+        with transaction(con):
+            con.execute("DELETE FROM prelabels WHERE item_id IN (SELECT item_id FROM _pl WHERE route <> 'held')").fetchall()
+            con.execute(
+                f"""INSERT INTO prelabels (item_id, label, confidence, probs, route, threshold, n_sources, combiner, run_id)
+                SELECT item_id, label, confidence, {js}, route, threshold, n_sources, ?, ? FROM _pl
+                WHERE route <> 'held' OR item_id NOT IN (SELECT item_id FROM prelabels)""",
+                [combiner, run_id],
+            ).fetchall()
+            con.execute("DELETE FROM labels WHERE method = 'auto' AND item_id IN (SELECT item_id FROM _pl WHERE route IN ('auto', 'audit', 'human'))").fetchall()
+            # a human decision supersedes the auto label (the frozen pre-label keeps the audit record)
+            con.execute(
+                "DELETE FROM labels WHERE method = 'auto' AND item_id IN"
+                " (SELECT item_id FROM labels WHERE method <> 'auto' AND decision = 'resolved')"
+            ).fetchall()
+            con.execute(
+                """INSERT INTO labels (item_id, label, confidence, method, decision, n_votes, n_human, run_id)
+                SELECT item_id, label, confidence, 'auto', 'resolved', n_sources, 0, ? FROM _pl WHERE route IN ('auto', 'audit')""",
+                [run_id],
+            ).fetchall()
+            con.execute(
+                """UPDATE items SET state = CASE p.route WHEN 'human' THEN 'queued' ELSE 'auto_accepted' END,
+                       audit = p.route = 'audit', priority = p.priority
+                FROM _pl p WHERE items.item_id = p.item_id AND p.route IN ('auto', 'audit', 'human')
+                  AND (items.state IS DISTINCT FROM CASE p.route WHEN 'human' THEN 'queued' ELSE 'auto_accepted' END
+                       OR items.audit IS DISTINCT FROM (p.route = 'audit')
+                       OR items.priority IS DISTINCT FROM p.priority)"""
+            ).fetchall()
+            con.execute(
+                "UPDATE items SET state = 'prelabeled' WHERE state = 'new' AND item_id IN (SELECT item_id FROM _pl WHERE route = 'gold')"
+            ).fetchall()
+            for t in thresholds.values():
+                con.execute(
+                    "INSERT INTO prelabel_thresholds (run_id, label, threshold, precision, precision_low, n_eval, target, confidence_level)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, t.label, t.threshold, t.precision, t.precision_low, t.n_eval, cfg.prelabel.target_precision, cfg.prelabel.precision_confidence],
+                ).fetchall()
+    finally:
+        con.unregister("_pl")
+
+
+def lf_report(cfg: ProjectConfig) -> list[dict]:
+    """The LF analysis table (models included), with the combiner's learned accuracies."""
+    with _store(cfg) as con:
+        votes = _machine_votes(con, cfg.labels)
+        gold = con.sql("SELECT item_id, label FROM gold WHERE label IS NOT NULL").to_arrow_table()
+        combiner = make_combiner(cfg)
+        if votes.num_rows:
+            combiner.fit_predict_proba(votes, gold)
+        return lf_summary(con, getattr(combiner, "source_accuracy_", {}), kinds=("lf", "model"))
+
+
+_RETRY = {"retries": 3, "retry_delay_seconds": [2, 10, 30], "retry_condition_fn": retry_if_transient, "cache_policy": NO_CACHE}
+
+
+@task(name="prelabel-lfs", **_RETRY)
+def apply_labeling_functions_task(cfg: ProjectConfig, run_id: str) -> list[dict]:
+    return apply_labeling_functions(cfg, run_id)
+
+
+@task(name="prelabel-model", task_run_name="model-{mcfg.name}", **_RETRY)
+def apply_model_task(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str) -> dict:
+    return apply_model(cfg, mcfg, run_id)
+
+
+@task(name="prelabel-route", **_RETRY)
+def combine_and_route_task(cfg: ProjectConfig, run_id: str) -> dict:
+    return combine_and_route(cfg, run_id)

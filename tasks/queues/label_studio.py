@@ -1,0 +1,403 @@
+"""Label Studio as a queue backend: the QueueBackend interface over Label Studio's REST API.
+
+Mapping (one Label Studio project per annoflow project, found by title = `config.name`):
+- One LS task per assignment. `data` holds the payload field (`text`/`image`/`audio`) plus
+  `assignment_id` and `item_id`; never the kind, so gold and audits look like any other task.
+  Tasks are imported in chunks with `?return_task_ids=true`; the backend keeps the map
+  assignment id → LS task id (read back from `data.assignment_id`), so a re-push imports nothing.
+- Pre-labels become LS predictions (`model_version`, `score`), never on gold/audit/adjudication.
+- `maximum_annotations = 1` (one assignment = one judgment) and sequential sampling: tasks are
+  imported highest priority first. Label Studio does not know item identity, so it may give two
+  assignments of one item to the same person; collect keeps one vote per (source, item).
+- Judgments are LS annotations (skips, `was_cancelled`, are not judgments). The cursor is
+  `<last annotation id>@<its created_at>`; a pull reads the tasks updated since that time (less a
+  slack) as one export snapshot and returns annotations with a larger id in id order. An annotation
+  edited after it was pulled is not pulled again.
+- Label Studio accepts results that do not match the labeling config, so `pull` returns labels as
+  annotated; `unknown_labels(judgments, labels)` lists the offending rows for collect to reject.
+- Annotators are LS users: `annotator_id = "ls:<email>"` (`ls:<user id>` when the user has none).
+- Media: http(s) URIs are passed through. A `file://` path under `queue.local_files_root` (which must
+  be Label Studio's `LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT`, with
+  `LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true`) becomes `/data/local-files/?d=<relative path>`, and
+  the backend registers a local-files storage for each top folder used, as LS requires. Other local
+  files up to `INLINE_MAX_BYTES` are sent inline as data URIs; larger ones are refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import os
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlparse
+from xml.sax.saxutils import quoteattr
+
+import httpx
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas.config import DataKind, ProjectConfig, TaskKind
+from tasks.errors import ConfigError, InputError, ServiceError
+from tasks.http import RequestRefusedError, make_client
+from tasks.queues.base import JUDGMENT_SCHEMA, task_rows
+
+__all__ = ["INLINE_MAX_BYTES", "LabelStudioBackend", "labeling_config", "unknown_labels"]
+
+INLINE_MAX_BYTES = 1_000_000
+FROM_NAME = "label"
+PRELABEL_MODEL_VERSION = "annoflow-prelabel"
+_NO_SUGGESTION = {"gold", "audit", "adjudication"}
+_TAGS = {DataKind.text: "Text", DataKind.image: "Image", DataKind.audio: "Audio"}
+_CURSOR_SLACK = timedelta(seconds=60)  # task.updated_at is set after its annotation is saved
+_PAGE = 1_000
+_SNAPSHOT_WAIT = 600.0
+
+
+def _field(kind: DataKind) -> str:
+    return kind.value
+
+
+def labeling_config(config: ProjectConfig) -> str:
+    """The LS labeling config (XML) for the project's data kind and label set."""
+    kind = DataKind(config.data_kind)
+    field = _field(kind)
+    choice = "multiple" if TaskKind(config.task_kind) == TaskKind.multi_label else "single"
+    choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in config.labels)
+    return (f'<View><{_TAGS[kind]} name="{field}" value="${field}"/>'
+            f'<Choices name="{FROM_NAME}" toName="{field}" choice="{choice}" showInline="true">'
+            f"{choices}</Choices></View>")
+
+
+def unknown_labels(judgments: pa.Table, labels: Sequence[str]) -> pa.Table:
+    """Judgment rows holding a label outside `labels` (Label Studio does not enforce its config)."""
+    flat = pc.list_flatten(judgments.column("labels"))
+    parents = pc.list_parent_indices(judgments.column("labels"))
+    bad = pc.invert(pc.is_in(flat, value_set=pa.array(list(labels), pa.string())))
+    rows = sorted(set(pc.filter(parents, bad).to_pylist()))
+    return judgments.take(pa.array(rows, pa.int64()))
+
+
+def _parse_ts(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _parse_cursor(cursor: str | None) -> tuple[int, datetime | None]:
+    if not cursor:
+        return 0, None
+    try:
+        last, _, ts = cursor.partition("@")
+        return int(last), _parse_ts(ts)
+    except ValueError as e:
+        raise InputError(f"not a Label Studio cursor: {cursor!r} (expected '<annotation id>@<ISO time>')") from e
+
+
+class LabelStudioBackend:
+    """Pipeline-side client of one Label Studio project (legacy API token, `Token` auth scheme)."""
+
+    name = "label_studio"
+
+    def __init__(self, url: str, token: str, title: str, *, push_batch: int = 5_000,
+                 local_files_root: str | Path | None = None, show_prelabels: bool = True,
+                 client: httpx.Client | None = None) -> None:
+        if not token and client is None:
+            raise ConfigError("Label Studio needs an API token: set ANNOFLOW_QUEUE_TOKEN "
+                              "(or the variable named by queue.token_env) to a legacy token")
+        self.url, self.title, self.push_batch = url, title, push_batch
+        self.local_files_root = Path(local_files_root).resolve() if local_files_root else None
+        self.show_prelabels = show_prelabels
+        self.client = client or make_client(url, token, auth_scheme="Token", timeout=300.0)
+        self.project_id: int | None = None
+        self.data_kind = DataKind.text
+        self._ids: dict[str, int] | None = None
+        self._users: dict[int, str] = {}
+        self._storages: set[str] | None = None
+        self._pending: list[tuple[dict, dict]] = []
+        self._pending_from = 0
+
+    @classmethod
+    def from_config(cls, config: ProjectConfig, *, token: str | None = None,
+                    client: httpx.Client | None = None) -> LabelStudioBackend:
+        """Backend for `config` (LS project title = config.name, token from `queue.token_env`)."""
+        q = config.queue
+        token = token if token is not None else os.environ.get(q.token_env, "")
+        if not token and client is None:
+            raise ConfigError(f"environment variable {q.token_env} holding the Label Studio API token is not set")
+        root = config.path(q.local_files_root) if q.local_files_root else None
+        b = cls(q.url, token, config.name, push_batch=q.push_batch, local_files_root=root,
+                show_prelabels=q.show_prelabels, client=client)
+        b.data_kind = DataKind(config.data_kind)
+        return b
+
+    def ensure_project(self, config: ProjectConfig) -> str:
+        """Create the project titled `config.name`, or update its labeling config and instructions."""
+        self.title, self.data_kind = config.name, DataKind(config.data_kind)
+        self.show_prelabels = config.queue.show_prelabels
+        body = {
+            "title": config.name,
+            "label_config": labeling_config(config),
+            "expert_instruction": config.instructions,
+            "show_instruction": bool(config.instructions),
+            "show_collab_predictions": config.queue.show_prelabels,
+            "maximum_annotations": 1,
+            "sampling": "Sequential sampling",
+            "show_skip_button": True,
+        }
+        existing = self._find_project(config.name)
+        if existing is None:
+            self.project_id = self.client.post("/api/projects", json=body).json()["id"]
+        else:
+            self.project_id = existing
+            self.client.patch(f"/api/projects/{existing}", json=body)
+        return str(self.project_id)
+
+    def _find_project(self, title: str) -> int | None:
+        page = 1
+        while True:
+            r = self.client.get("/api/projects", params={"title": title, "page": page, "page_size": 100}).json()
+            for p in r["results"]:
+                if p["title"] == title:
+                    return p["id"]
+            if not r.get("next"):
+                return None
+            page += 1
+
+    def _project(self) -> int:
+        if self.project_id is None:
+            found = self._find_project(self.title)
+            if found is None:
+                raise ConfigError(f"Label Studio has no project titled {self.title!r}: run ensure_project first")
+            self.project_id = found
+        return self.project_id
+
+    def _dm_tasks(self, filters: list[dict[str, Any]], include: str | None, fields: str = "task_only") -> Iterator[dict]:
+        """Every task of the project matching `filters` (data manager API), in id order, page by page."""
+        query = json.dumps({"filters": {"conjunction": "and", "items": filters}, "ordering": ["tasks:id"]})
+        params: dict[str, Any] = {"project": self._project(), "fields": fields, "query": query, "page_size": _PAGE}
+        if include:
+            params["include"] = include
+        page = 1
+        while True:
+            try:
+                r = self.client.get("/api/tasks", params={**params, "page": page})
+            except RequestRefusedError as e:  # a page past the end answers 404
+                if e.status == 404:
+                    return
+                raise
+            tasks = r.json()["tasks"]
+            yield from tasks
+            if len(tasks) < _PAGE:
+                return
+            page += 1
+
+    def task_ids(self, refresh: bool = False) -> dict[str, int]:
+        """assignment id → LS task id for every task of the project (read once, then kept up to date)."""
+        if self._ids is None or refresh:
+            self._ids = {t["data"]["assignment_id"]: t["id"]
+                         for t in self._dm_tasks([], "id,data") if "assignment_id" in t["data"]}
+        return self._ids
+
+    def _media_value(self, uri: str) -> str:
+        parsed = urlparse(uri)
+        if parsed.scheme in ("http", "https", "data"):
+            return uri
+        path = Path(unquote(parsed.path) if parsed.scheme == "file" else uri).resolve()
+        if self.local_files_root is not None and self.local_files_root in path.parents:
+            rel = path.relative_to(self.local_files_root)
+            if len(rel.parts) > 1:
+                self._ensure_storage(self.local_files_root / rel.parts[0])
+                return f"/data/local-files/?d={quote(rel.as_posix())}"
+        if not path.is_file():
+            raise InputError(f"media file {uri!r} does not exist")
+        size = path.stat().st_size
+        if size > INLINE_MAX_BYTES:
+            raise ConfigError(f"media file {uri!r} ({size} bytes) is too large to send inline to Label Studio: "
+                              "set queue.local_files_root to Label Studio's LOCAL_FILES_DOCUMENT_ROOT holding it")
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+    def _ensure_storage(self, folder: Path) -> None:
+        if self._storages is None:
+            self._storages = {s["path"] for s in
+                              self.client.get("/api/storages/localfiles", params={"project": self._project()}).json()}
+        if str(folder) not in self._storages:
+            self.client.post("/api/storages/localfiles", json={
+                "project": self._project(), "path": str(folder), "title": f"annoflow {folder.name}",
+                "use_blob_urls": True})
+            self._storages.add(str(folder))
+
+    def _ls_task(self, row: dict[str, Any]) -> dict[str, Any]:
+        field = _field(self.data_kind)
+        value = row.get("payload") if self.data_kind == DataKind.text else None
+        if value is None:
+            if row.get("media_uri") is None:
+                raise InputError(f"assignment {row['assignment_id']!r}: a {self.data_kind.value} task needs a media_uri")
+            value = self._media_value(row["media_uri"])
+        task: dict[str, Any] = {"data": {field: value, "assignment_id": row["assignment_id"],
+                                         "item_id": row["item_id"]}}
+        pre = row.get("prelabel")
+        if isinstance(pre, str):
+            pre = [pre]
+        if pre and self.show_prelabels and row.get("kind", "label") not in _NO_SUGGESTION:
+            prediction: dict[str, Any] = {"model_version": PRELABEL_MODEL_VERSION, "result": [{
+                "from_name": FROM_NAME, "to_name": field, "type": "choices", "value": {"choices": list(pre)}}]}
+            if row.get("prelabel_score") is not None:
+                prediction["score"] = float(row["prelabel_score"])
+            task["predictions"] = [prediction]
+        return task
+
+    def push(self, tasks: pa.Table) -> int:
+        """Import the tasks Label Studio does not have yet (by assignment id), highest priority first."""
+        rows = task_rows(tasks)
+        known = self.task_ids()
+        fresh: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            if r["assignment_id"] not in known:
+                fresh.setdefault(r["assignment_id"], r)
+        todo = sorted(fresh.values(), key=lambda r: -float(r.get("priority", 0.0)))
+        for start in range(0, len(todo), self.push_batch):
+            chunk = todo[start:start + self.push_batch]
+            body = [self._ls_task(r) for r in chunk]
+            r = self.client.post(f"/api/projects/{self._project()}/import", params={"return_task_ids": "true"},
+                                 json=body).json()
+            ids = r.get("task_ids") or []
+            if len(ids) != len(chunk):
+                self._ids = None  # the answer did not list the new ids: read them back next time
+                continue
+            known.update(zip((c["assignment_id"] for c in chunk), ids))
+        return len(todo)
+
+    def _user(self, user_id: int | None) -> str:
+        if user_id is None:
+            return "ls:unknown"
+        if user_id not in self._users:
+            for u in self.client.get("/api/users").json():
+                self._users[u["id"]] = f"ls:{u['email']}" if u.get("email") else f"ls:{u['id']}"
+        return self._users.get(user_id, f"ls:{user_id}")
+
+    def _annotated_tasks(self, since: datetime | None) -> list[dict]:
+        """Tasks with annotations (updated after `since` less a slack), with their annotations.
+
+        Read as one export snapshot restricted by a temporary data manager view: a snapshot serializes
+        about twice as fast as the plain export or the task APIs (which run queries per task). The view
+        and the snapshot are deleted afterwards, so annotators never see them.
+        """
+        pid = self._project()
+        filters = [{"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}]
+        if since is not None:
+            floor = (since - _CURSOR_SLACK).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            filters.append({"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime",
+                            "value": floor})
+        query = json.dumps({"filters": {"conjunction": "and", "items": filters}})
+        probe = self.client.get("/api/tasks", params={"project": pid, "fields": "task_only", "include": "id",
+                                                      "query": query, "page_size": 1}).json()
+        if not probe.get("total"):
+            return []  # nothing updated since the cursor: skip the snapshot
+        view = self.client.post("/api/dm/views", json={"project": pid, "data": {
+            "title": "annoflow pull", "filters": {"conjunction": "and", "items": filters}}}).json()["id"]
+        try:
+            snap = self.client.post(f"/api/projects/{pid}/exports", json={
+                "title": "annoflow pull",
+                "task_filter_options": {"view": view, "annotated": "only"},
+                "serialization_options": {"drafts": {"only_id": True}, "predictions": {"only_id": True},
+                                          "annotations__completed_by": {"only_id": True}},
+            }).json()
+            try:
+                deadline = time.monotonic() + _SNAPSHOT_WAIT
+                while snap["status"] not in ("completed", "failed"):
+                    if time.monotonic() > deadline:
+                        raise ServiceError(f"Label Studio export snapshot {snap['id']} of project {pid} is still "
+                                           f"{snap['status']!r} after {_SNAPSHOT_WAIT:.0f}s")
+                    time.sleep(0.5)
+                    snap = self.client.get(f"/api/projects/{pid}/exports/{snap['id']}").json()
+                if snap["status"] == "failed":
+                    raise ServiceError(f"Label Studio export snapshot {snap['id']} of project {pid} failed")
+                return self.client.get(f"/api/projects/{pid}/exports/{snap['id']}/download",
+                                       params={"exportType": "JSON"}).json()
+            finally:
+                self.client.delete(f"/api/projects/{pid}/exports/{snap['id']}")
+        finally:
+            self.client.delete(f"/api/dm/views/{view}")
+
+    def _judgment(self, task: dict, a: dict) -> dict[str, Any]:
+        labels: list[str] = []
+        for res in a.get("result") or []:
+            if res.get("type") == "choices" and res.get("from_name") == FROM_NAME:
+                labels.extend(res.get("value", {}).get("choices") or [])
+        data = task["data"]
+        completed_by = a.get("completed_by")
+        if isinstance(completed_by, dict):
+            completed_by = completed_by.get("id")
+        return {
+            "judgment_id": f"ls:{a['id']}",
+            "assignment_id": str(data.get("assignment_id", f"ls-task:{task['id']}")),
+            "item_id": str(data.get("item_id", "")),
+            "annotator_id": self._user(completed_by),
+            "label": labels[0] if len(labels) == 1 else None,
+            "labels": labels,
+            "duration_ms": int(round((a.get("lead_time") or 0) * 1000)),
+            "submitted_at": _parse_ts(a["created_at"]),
+            "client_id": f"ls-annotation:{a['id']}",
+        }
+
+    def pull(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
+        """Annotations with an id above the cursor's, in id order, at most `limit`, as `JUDGMENT_SCHEMA`.
+
+        One read of Label Studio serves consecutive pages: what it found past `limit` is kept and handed
+        out while the caller continues from the returned cursor. That is safe because annotation ids
+        grow with time: anything created after the read has a larger id than everything kept.
+        """
+        last, since = _parse_cursor(cursor)
+        if self._pending and self._pending_from == last:
+            found = self._pending
+        else:
+            found = []
+            for task in self._annotated_tasks(since):
+                for a in task.get("annotations") or []:
+                    if a["id"] > last and not a.get("was_cancelled"):
+                        found.append((task, a))
+            found.sort(key=lambda ta: ta[1]["id"])
+        page, rest = found[:limit], found[limit:]
+        table = pa.Table.from_pylist([self._judgment(t, a) for t, a in page], schema=JUDGMENT_SCHEMA)
+        if not page:
+            self._pending = []
+            return table, cursor
+        a = page[-1][1]
+        self._pending, self._pending_from = rest, a["id"]
+        return table, f"{a['id']}@{a['created_at']}"
+
+    def pull_all(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
+        """Every page after `cursor` concatenated (for small projects and tests)."""
+        tables = []
+        while True:
+            t, cursor = self.pull(cursor, limit)
+            tables.append(t)
+            if t.num_rows < limit:
+                return pa.concat_tables(tables), cursor
+
+    def cancel(self, assignment_ids: Sequence[str]) -> int:
+        """Delete the tasks of these assignments that have no annotation yet; returns how many."""
+        wanted = {str(x) for x in assignment_ids}
+        ids = [t["id"] for t in self._dm_tasks([], "id,data,total_annotations")
+               if t["data"].get("assignment_id") in wanted and not t.get("total_annotations")]
+        for start in range(0, len(ids), self.push_batch):
+            chunk = ids[start:start + self.push_batch]
+            self.client.post("/api/dm/actions", params={"id": "delete_tasks", "project": self._project()},
+                             json={"selectedItems": {"all": False, "included": chunk}})
+        if self._ids is not None:
+            gone = set(ids)
+            self._ids = {k: v for k, v in self._ids.items() if v not in gone}
+        return len(ids)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> LabelStudioBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,128 @@
+"""The annotation page in a real headless Chromium against a real app process.
+
+One annotator per data kind (text, image, audio) labels two items, one by keyboard and one by
+click; the judgments must then come back through the pipeline's pull API (`BuiltinBackend.pull`).
+Collect (writing them into DuckDB) is tested with the collect stage, not here.
+
+Needs Debian's chromium and playwright-core in `.ci/node_modules`, which `.ci/run` installs
+(`bash .ci/browser.sh`); without them the test fails with that instruction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import struct
+import subprocess
+import wave
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from PIL import Image
+
+from annotation_app.process import REPO_ROOT, start_app
+from tasks.queues.builtin import BuiltinBackend
+
+ADMIN = "browser-admin-token"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PLAYWRIGHT = REPO_ROOT / ".ci" / "node_modules" / "playwright-core"
+
+pytestmark = pytest.mark.slow
+
+
+def _require_browser() -> None:
+    missing = [what for what, ok in (("chromium", Path(CHROMIUM).exists()), ("node", shutil.which("node")),
+                                     ("playwright-core", PLAYWRIGHT.exists())) if not ok]
+    if missing:
+        pytest.fail(f"browser test needs {missing}: run `bash .ci/browser.sh` (`.ci/run` does)")
+
+
+def _write_media(root: Path) -> None:
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(root / "red.png")
+    Image.new("RGB", (32, 32), (40, 40, 200)).save(root / "blue.png")
+    for name, freq in (("beep.wav", 440.0), ("boop.wav", 220.0)):
+        with wave.open(str(root / name), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+            w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / 8000)))
+                                   for i in range(4000)))
+
+
+def _tasks(rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows)
+
+
+def test_label_text_image_audio_by_keyboard_and_click(tmp_path: Path) -> None:
+    _require_browser()
+    media = tmp_path / "media"
+    media.mkdir()
+    _write_media(media)
+    app = start_app(tmp_path / "app.db", ADMIN, media_roots=[media], log=tmp_path / "app.log")
+    try:
+        projects = {
+            "text": dict(labels=["pos", "neg", "neutral"], task_kind="single_label", data_kind="text",
+                         instructions="Is the review positive?"),
+            "image": dict(labels=["red", "blue"], task_kind="single_label", data_kind="image"),
+            "audio": dict(labels=["speech", "music", "noise"], task_kind="multi_label", data_kind="audio"),
+        }
+        tasks = {
+            "text": [dict(assignment_id="t1", item_id="i-t1", payload="Great phone, love it", prelabel=["pos"],
+                          prelabel_score=0.9),
+                     dict(assignment_id="t2", item_id="i-t2", payload="Broke after a day")],
+            "image": [dict(assignment_id="m1", item_id="i-m1", media_uri=f"file://{media / 'red.png'}"),
+                      dict(assignment_id="m2", item_id="i-m2", media_uri=f"file://{media / 'blue.png'}")],
+            "audio": [dict(assignment_id="a1", item_id="i-a1", media_uri=f"file://{media / 'beep.wav'}"),
+                      dict(assignment_id="a2", item_id="i-a2", media_uri=f"file://{media / 'boop.wav'}")],
+        }
+        # Per session: first item by keyboard (digits then Enter), second by clicking labels and Submit.
+        steps = {
+            "text": [dict(by="keyboard", keys=["1"]), dict(by="click", labels=["neg"])],
+            "image": [dict(by="keyboard", keys=["1"]), dict(by="click", labels=["blue"])],
+            "audio": [dict(by="keyboard", keys=["1", "3"]), dict(by="click", labels=["music", "noise"])],
+        }
+        backends, sessions = {}, []
+        for kind, settings in projects.items():
+            b = BuiltinBackend(app.url, ADMIN, f"browser-{kind}")
+            b.client.put(f"/api/projects/browser-{kind}", json=settings)
+            assert b.push(_tasks(tasks[kind])) == 2
+            token = b.create_annotator(f"ann-{kind}", projects=[f"browser-{kind}"])
+            backends[kind] = b
+            sessions.append(dict(name=kind, kind=kind, token=token, steps=steps[kind]))
+
+        plan = tmp_path / "plan.json"
+        shots = tmp_path / "shots"
+        shots.mkdir()
+        plan.write_text(json.dumps(dict(url=app.url, chromium=CHROMIUM, userDataDir=str(tmp_path / "profile"),
+                                        screenshotDir=str(shots), sessions=sessions)))
+        run = subprocess.run(["node", str(Path(__file__).with_name("drive.cjs")), str(plan)],
+                             capture_output=True, text=True, timeout=180)
+        assert run.returncode == 0, f"browser driver failed:\n{run.stderr}\napp log: {tmp_path / 'app.log'}"
+        seen = json.loads(run.stdout.strip().splitlines()[-1])
+
+        for kind in projects:
+            assert seen[kind]["errors"] == [], seen[kind]["errors"]
+        text_views = seen["text"]["seen"]
+        assert {v["text"] for v in text_views} == {"Great phone, love it", "Broke after a day"}
+        assert any(v["suggestion"] and "pos" in v["suggestion"] for v in text_views)
+        assert sorted(tuple(v["image"]) for v in seen["image"]["seen"]) == [(32, 32), (64, 48)]
+        assert all(v["audio_seconds"] == pytest.approx(0.5, abs=0.01) for v in seen["audio"]["seen"])
+        assert all((shots / f"{k}.png").stat().st_size > 1000 for k in projects)
+
+        got = {}
+        for kind, b in backends.items():
+            table, cursor = b.pull(None)
+            rows = table.to_pylist()
+            assert len(rows) == 2 and {r["annotator_id"] for r in rows} == {f"ann-{kind}"}
+            assert all(r["duration_ms"] >= 0 and r["client_id"] for r in rows)
+            got[kind] = [r["labels"] for r in rows]
+            again, _ = b.pull(cursor)
+            assert again.num_rows == 0
+        # The app orders by priority then push order, so the first (keyboard) judgment is the first task.
+        assert got["text"] == [["pos"], ["neg"]]
+        assert got["image"] == [["red"], ["blue"]]
+        assert [sorted(x) for x in got["audio"]] == [["noise", "speech"], ["music", "noise"]]
+    finally:
+        for b in locals().get("backends", {}).values():
+            b.close()
+        app.stop()

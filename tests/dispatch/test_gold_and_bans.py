@@ -1,0 +1,63 @@
+"""Gold mix-in (rate and minimum per annotator) and banned annotators, on an app of their own."""
+
+from __future__ import annotations
+
+import uuid
+
+from tasks.dispatch import dispatch
+from tasks.http import make_client
+from tasks.queues import BuiltinBackend
+from tasks.store import open_store
+from tests.conftest import ADMIN_TOKEN, seed_items
+
+
+def _work_through(url: str, project: str, token: str, limit: int = 100) -> list[str]:
+    """Payloads an annotator is served, in order, answering 'ham' to each."""
+    seen = []
+    with make_client(url, token) as c:
+        task = c.post(f"/api/annotate/{project}/next").json()["task"]
+        while task and len(seen) < limit:
+            seen.append(task["payload"])
+            task = c.post(f"/api/annotate/leases/{task['lease_id']}/submit",
+                          json={"client_id": uuid.uuid4().hex, "label": "ham", "next": True}).json()["next"]["task"]
+    return seen
+
+
+def test_gold_rate_and_minimum_per_annotator(queue_project, fresh_app):
+    cfg = queue_project(queue={"url": fresh_app.url}, overlap={"policy": "fixed", "initial": 2, "max": 2},
+                        gold={"rate": 0.2, "min_per_annotator": 2})
+    with BuiltinBackend(fresh_app.url, ADMIN_TOKEN, cfg.name) as b:
+        tokens = {a: b.create_annotator(a) for a in ("ann-a", "ann-b", "ann-c")}
+    gold_texts = ["gold one", "gold two"]
+    seed_items(cfg, [f"item {i}" for i in range(10)], priorities=[i / 10 for i in range(10)])
+    seed_items(cfg, gold_texts, state="resolved", gold={"gold one": "ham", "gold two": "spam"})
+    r = dispatch(cfg)
+    # 20 label slots; gold share 0.2 → ceil(0.2 * 20 / 0.8) = 5 untargeted; plus 2 targeted for each of 3
+    assert r["created_by_kind"] == {"label": 20, "gold": 11}
+    assert r["targeted_gold"] == 6
+    again = dispatch(cfg)
+    assert again["created"] == 0 and again["pushed"] == 0
+    with open_store(cfg.db_path) as con:
+        per_item = dict(con.execute("SELECT item_id, count(*) FROM assignments WHERE kind = 'gold' GROUP BY 1").fetchall())
+        targeted = con.execute("SELECT annotator_id, count(*) FROM assignments WHERE kind = 'gold' "
+                               "AND annotator_id IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
+    assert targeted == [("ann-a", 2), ("ann-b", 2), ("ann-c", 2)]
+    assert sorted(per_item.values()) == [5, 6]  # spread evenly, at most one slot per annotator
+    # targeted gold is served first: every annotator meets the minimum before other work
+    for a, token in tokens.items():
+        seen = _work_through(fresh_app.url, cfg.name, token, limit=3)
+        assert sorted(seen[:2]) == gold_texts, (a, seen)
+
+
+def test_banned_annotators_are_excluded(queue_project, fresh_app):
+    cfg = queue_project(queue={"url": fresh_app.url}, overlap={"policy": "fixed", "initial": 1, "max": 1},
+                        gold={"rate": 0.0, "min_per_annotator": 0})
+    with BuiltinBackend(fresh_app.url, ADMIN_TOKEN, cfg.name) as b:
+        bad, good = b.create_annotator("spammer-1"), b.create_annotator("honest-1")
+    seed_items(cfg, ["x", "y"])
+    with open_store(cfg.db_path) as con:
+        con.execute("INSERT INTO sources (source_id, kind, name, banned) VALUES ('human:spammer-1', 'human', 'spammer-1', true)")
+    r = dispatch(cfg)
+    assert r["banned_excluded"] == 1 and r["annotators"] == 1
+    assert _work_through(fresh_app.url, cfg.name, bad) == []
+    assert sorted(_work_through(fresh_app.url, cfg.name, good)) == ["x", "y"]

@@ -1,0 +1,70 @@
+"""The export flow on a real Prefect API, and the `annoflow export` commands."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from annoflow_cli.main import app
+from schemas.config import ProjectConfig
+from tasks.export import versions as V
+from tasks.export.stage import GateFailedError
+from tasks.store import open_store
+from tests.export.conftest import iid, set_labels
+
+
+def test_export_flow_publishes_then_fails_gate(prefect_harness, project: ProjectConfig) -> None:
+    from flows.export import export_flow
+
+    r = export_flow(project_dir=project.root, config=project)
+    assert r["status"] == "published" and r["version"] == "v0001"
+    m = V.read_manifest(project, "v0001")
+    assert m["flow_run_id"]  # the Prefect run that produced it
+    with open_store(project.db_path) as con:
+        assert con.execute("SELECT version FROM export_versions").fetchall() == [("v0001",)]
+    set_labels(project, "UPDATE labels SET label = 'eggs' WHERE item_id = ?", [iid(3)])
+    with pytest.raises(GateFailedError, match="label_in_set"):
+        export_flow(project_dir=project.root, config=project)
+    assert V.read_latest(project.export_dir) == "v0001"
+    set_labels(project, "UPDATE labels SET label = 'ham' WHERE item_id = ?", [iid(3)])  # was spam
+    r2 = export_flow(project_dir=project.root, config=project)
+    assert (r2["version"], r2["parent"]) == ("v0002", "v0001")
+
+
+def test_cli_export_list_show_diff(prefect_harness, project: ProjectConfig) -> None:
+    runner = CliRunner()
+    cfg_opt = ["--config", project.root]
+    res = runner.invoke(app, ["export", *cfg_opt, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.strip().splitlines()[-1])["version"] == "v0001"
+    res = runner.invoke(app, ["export", *cfg_opt])
+    assert res.exit_code == 0 and "no changes since v0001" in res.output
+    set_labels(project, "UPDATE labels SET label = 'spam' WHERE item_id = ?", [iid(0)])
+    res = runner.invoke(app, ["export", "run", *cfg_opt])
+    assert res.exit_code == 0 and "published v0002" in res.output, res.output
+    res = runner.invoke(app, ["export", "list", *cfg_opt, "--json"])
+    assert [v["version"] for v in json.loads(res.output)] == ["v0001", "v0002"]
+    res = runner.invoke(app, ["export", "list", *cfg_opt])
+    assert "v0002" in res.output and "latest" in res.output
+    res = runner.invoke(app, ["export", "show", "v0001", *cfg_opt])
+    assert res.exit_code == 0 and "min_gold_accuracy" in res.output and "data/part-000.parquet" in res.output
+    res = runner.invoke(app, ["export", "diff", "v0001", "v0002", *cfg_opt, "--json"])
+    d = json.loads(res.output)
+    assert d["relabeled"] == 1 and d["relabel_pairs"][0]["from"] == "ham"
+    res = runner.invoke(app, ["export", "diff", "1", "2", *cfg_opt])
+    assert res.exit_code == 0 and "relabeled" in res.output
+    res = runner.invoke(app, ["export", "show", "v0042", *cfg_opt])
+    assert res.exit_code == 2 and "no version 'v0042'" in res.output
+    res = runner.invoke(app, ["export", "trace", iid(0), *cfg_opt])
+    t = json.loads(res.output)
+    assert t["exported"]["label"] == "spam" and len(t["votes"]) == 2
+
+
+def test_cli_gate_failure_exit_code(prefect_harness, project: ProjectConfig) -> None:
+    set_labels(project, "UPDATE labels SET confidence = 0.1")
+    res = CliRunner().invoke(app, ["export", "--config", project.root])
+    assert res.exit_code == 2
+    assert "release gate failed" in res.output and "min_mean_confidence" in res.output
+    assert V.list_versions(project) == []

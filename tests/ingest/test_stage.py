@@ -1,0 +1,199 @@
+"""The ingest stage against a real DuckDB file: idempotency, quarantine reasons, media, HTTP, gold."""
+
+from __future__ import annotations
+
+import json
+import threading
+import wave
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from schemas.config import SourceConfig
+from tasks.errors import InputError, RequestRefusedError
+from tasks.ingest.stage import import_gold, ingest_source, register_project
+from tasks.store import open_store
+
+
+def _query(cfg, sql: str) -> list[tuple]:
+    with open_store(cfg.db_path) as con:
+        return con.execute(sql).fetchall()
+
+
+def _ingest_all(cfg) -> list[dict]:
+    register_project(cfg)
+    return [r for s in cfg.sources for r in ingest_source(cfg, s)]
+
+
+def test_reingest_adds_nothing(make_project) -> None:
+    cfg = make_project()
+    (Path(cfg.root) / "data").mkdir()
+    (Path(cfg.root) / "data" / "a.jsonl").write_text("".join(json.dumps({"text": f"t{i}"}) + "\n" for i in range(100)))
+    first = _ingest_all(cfg)
+    second = _ingest_all(cfg)
+    assert (first[0]["inserted"], second[0]["inserted"], second[0]["duplicates"]) == (100, 0, 100)
+    assert _query(cfg, "SELECT count(*), count(DISTINCT item_id) FROM items") == [(100, 100)]
+
+
+def test_mixed_file_ingests_good_rows_and_explains_bad_ones(make_project) -> None:
+    cfg = make_project(ingest={"max_payload_bytes": 50})
+    data = Path(cfg.root) / "data"
+    data.mkdir()
+    lines = [
+        '{"text": "good one", "author": "a"}',
+        "{not json",
+        '{"author": "no text"}',
+        '{"text": "   "}',
+        '{"text": {"nested": true}}',
+        json.dumps({"text": "x" * 60}),
+        '{"text": "good two"}',
+        '{"text": "good one"}',
+    ]
+    (data / "mixed.jsonl").write_text("\n".join(lines) + "\n")
+    report = _ingest_all(cfg)[0]
+    assert (report["rows"], report["inserted"], report["duplicates"], report["quarantined"]) == (8, 2, 1, 5)
+    rows = _query(cfg, "SELECT source_row, reason, field FROM quarantine ORDER BY source_row")
+    assert rows == [
+        (2, "malformed_json", None),
+        (3, "missing_payload", "text"),
+        (4, "empty_payload", "text"),
+        (5, "payload_not_text", "text"),
+        (6, "payload_too_large", "text"),
+    ]
+    assert _query(cfg, "SELECT json_extract_string(metadata, '$.author') FROM items WHERE payload = 'good one'") == [("a",)]
+    _ingest_all(cfg)
+    assert _query(cfg, "SELECT count(*) FROM quarantine") == [(5,)], "re-running does not repeat quarantine rows"
+
+
+def test_csv_and_parquet_sources(make_project) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cfg = make_project(sources=[{"path": "data/a.csv"}, {"path": "data/b.parquet", "text_field": "body"}])
+    data = Path(cfg.root) / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("text,video\nshared text,1\nonly csv,2\nbroken,row,here\n")
+    pq.write_table(pa.table({"body": ["shared text", "only parquet"]}), data / "b.parquet")
+    reports = _ingest_all(cfg)
+    assert [r["inserted"] for r in reports] == [2, 1]
+    assert _query(cfg, "SELECT reason, source_row FROM quarantine") == [("malformed_csv", 4)]
+
+
+def _png(path: Path, value: int) -> None:
+    Image.fromarray(np.full((8, 8), value, dtype=np.uint8)).save(path)
+
+
+def test_image_folder(make_project, tmp_path: Path) -> None:
+    cfg = make_project(data_kind="image", sources=[{"path": "images"}], ingest={"max_media_bytes": 10_000})
+    images = Path(cfg.root) / "images"
+    (images / "sub").mkdir(parents=True)
+    _png(images / "a.png", 10)
+    _png(images / "sub" / "copy-of-a.png", 10)
+    _png(images / "b.png", 200)
+    (images / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (images / "notes.txt").write_text("not an image")
+    (images / "huge.png").write_bytes(b"\0" * 20_000)
+    outside = tmp_path / "secret.png"
+    _png(outside, 99)
+    (images / "escape.png").symlink_to(outside)
+    report = _ingest_all(cfg)[0]
+    assert report["inserted"] == 2 and report["duplicates"] == 1
+    reasons = dict(_query(cfg, "SELECT raw, reason FROM quarantine"))
+    assert reasons == {
+        "corrupt.png": "corrupt_media",
+        "notes.txt": "unsupported_file_type",
+        "huge.png": "media_too_large",
+        "escape.png": "outside_source_folder",
+    }
+    uri, checksum, meta = _query(cfg, "SELECT uri, checksum, metadata FROM items WHERE metadata->>'file' = 'b.png'")[0]
+    assert uri.startswith("file://") and uri.endswith("b.png") and len(checksum) == 64
+    assert json.loads(meta)["width"] == 8
+    assert _query(cfg, "SELECT count(*) FROM items WHERE payload IS NOT NULL") == [(0,)], "media bytes are never stored"
+
+
+def _wav(path: Path, frames: int) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(np.zeros(frames, dtype=np.int16).tobytes())
+
+
+def test_audio_folder(make_project) -> None:
+    cfg = make_project(data_kind="audio", sources=[{"path": "audio"}])
+    audio = Path(cfg.root) / "audio"
+    audio.mkdir()
+    _wav(audio / "ok.wav", 4000)
+    _wav(audio / "empty.wav", 0)
+    (audio / "fake.mp3").write_bytes(b"this is no mp3")
+    report = _ingest_all(cfg)[0]
+    assert report["inserted"] == 1
+    assert _query(cfg, "SELECT reason FROM quarantine ORDER BY reason") == [("corrupt_media",), ("corrupt_media",)]
+    assert json.loads(_query(cfg, "SELECT metadata FROM items")[0][0])["duration_s"] == 0.5
+
+
+@pytest.fixture
+def http_dir(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "served"
+    root.mkdir()
+
+    class Handler(SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/error"):
+                self.send_error(503, "temporarily down")
+                return
+            super().do_GET()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_source_streams_to_state_and_ingests(make_project, http_dir) -> None:
+    url, root = http_dir
+    (root / "remote.jsonl").write_text('{"text": "from the web"}\n{oops\n')
+    cfg = make_project(sources=[{"path": f"{url}/remote.jsonl"}])
+    report = _ingest_all(cfg)[0]
+    assert (report["source"], report["inserted"], report["quarantined"]) == (f"{url}/remote.jsonl", 1, 1)
+    with pytest.raises(RequestRefusedError, match="404"):
+        ingest_source(cfg, SourceConfig(path=f"{url}/missing.jsonl"))
+
+
+def test_missing_path_is_a_clear_input_error(make_project) -> None:
+    cfg = make_project(sources=[{"path": "data/nothing-*.jsonl"}])
+    with pytest.raises(InputError, match="matched no files"):
+        _ingest_all(cfg)
+    with pytest.raises(InputError, match="cannot tell the format"):
+        (Path(cfg.root) / "data.bin").write_text("x")
+        ingest_source(cfg, SourceConfig(path="data.bin"))
+
+
+def test_gold_matches_items_and_quarantines_unknowns(make_project) -> None:
+    cfg = make_project(gold={"path": "gold.csv"})
+    (Path(cfg.root) / "data").mkdir()
+    (Path(cfg.root) / "data" / "a.jsonl").write_text('{"text": "buy now"}\n{"text": "nice song"}\n')
+    (Path(cfg.root) / "gold.csv").write_text("text,label\n buy now ,spam\nnice song,maybe\nnever ingested,ham\n")
+    _ingest_all(cfg)
+    result = import_gold(cfg)
+    assert result == {"gold_rows": 3, "gold_stored": 1, "gold_quarantined": 2}
+    assert _query(cfg, "SELECT g.label, i.payload FROM gold g JOIN items i USING (item_id)") == [("spam", "buy now")]
+    assert sorted(r[0] for r in _query(cfg, "SELECT reason FROM quarantine WHERE stage = 'gold'")) == ["gold_item_unknown", "unknown_label"]
+
+
+def test_one_database_per_project(make_project) -> None:
+    cfg = make_project()
+    register_project(cfg)
+    other = cfg.model_copy(update={"name": "another"})
+    with pytest.raises(InputError, match="holds project 'test-project'"):
+        register_project(other)

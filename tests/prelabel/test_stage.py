@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from tasks.prelabel.stage import (
+    apply_labeling_functions,
+    apply_model,
+    combine_and_route,
+    lf_report,
+)
+from tasks.store import open_store
+
+GOOD_LFS = [
+    {"name": "kw_check", "sql": "CASE WHEN regexp_matches(lower(payload), 'check|subscrib|free|www|http') THEN 'spam' END"},
+    {"name": "kw_song", "sql": "CASE WHEN regexp_matches(payload, 'song|love|wow|funny|chorus|voice') THEN 'ham' END"},
+]
+LOOSE = {"target_precision": 0.5, "precision_confidence": 0.5, "min_eval_items": 1, "audit_rate": 0.0}
+
+
+def _counts(con) -> dict:
+    q = lambda s: con.execute(s).fetchall()
+    return {
+        "votes": q("SELECT source_id, count(*), count(label) FROM votes GROUP BY ALL ORDER BY 1"),
+        "labels": q("SELECT count(*), count(DISTINCT item_id) FROM labels"),
+        "prelabels": q("SELECT route, count(*) FROM prelabels GROUP BY ALL ORDER BY 1"),
+        "states": q("SELECT state, count(*), round(sum(priority), 6) FROM items GROUP BY ALL ORDER BY 1"),
+    }
+
+
+def test_stage_end_to_end_and_idempotent(text_project) -> None:
+    cfg = text_project(lfs=GOOD_LFS, gold_n=8, prelabel={**LOOSE, "models": [{"name": "tfidf", "min_train_labels": 4}]})
+    lfs = apply_labeling_functions(cfg)
+    assert [r["error"] for r in lfs] == [None, None]
+    m = apply_model(cfg, cfg.prelabel.models[0])
+    assert m["training"] == "trained on 8 labels" and m["inserted"] == 16
+    rep = combine_and_route(cfg)
+    assert rep["items"] == 16 and rep["gold"] == 8 and rep["routable"] == 8
+    assert rep["auto"] + rep["human"] == 8 and rep["auto"] > 0
+    assert rep["ece"] is not None and rep["reliability"]
+    with open_store(cfg.db_path) as con:
+        first = _counts(con)
+        auto = con.execute("SELECT count(*) FROM labels WHERE method = 'auto' AND decision = 'resolved'").fetchall()[0][0]
+        assert auto == rep["auto"]
+        st = dict(con.execute("SELECT state, count(*) FROM items GROUP BY ALL").fetchall())
+        assert st == {k: v for k, v in {"auto_accepted": rep["auto"], "queued": rep["human"], "prelabeled": 8}.items() if v}
+        pr = con.execute("SELECT min(priority), max(priority) FROM items WHERE state = 'queued'").fetchall()[0]
+        assert pr[0] is None or 0 <= pr[0] <= pr[1] <= 1
+    # everything again: nothing new anywhere
+    assert sum(r["inserted"] for r in apply_labeling_functions(cfg)) == 0
+    again = apply_model(cfg, cfg.prelabel.models[0])
+    assert again["inserted"] == 0 and again["training"].startswith("reused")
+    rep2 = combine_and_route(cfg)
+    assert {k: rep2[k] for k in ("auto", "human", "audit")} == {k: rep[k] for k in ("auto", "human", "audit")}
+    with open_store(cfg.db_path) as con:
+        assert _counts(con) == first
+    table = {r["source_id"]: r for r in lf_report(cfg)}
+    assert set(table) == {"lf:kw_check", "lf:kw_song", "model:tfidf"}
+    assert table["lf:kw_check"]["polarity"] == "spam" and table["lf:kw_check"]["n_gold"] > 0
+    assert table["lf:kw_check"]["learned_accuracy"] is not None
+
+
+def test_audits_and_feedback_send_items_back(text_project) -> None:
+    cfg = text_project(lfs=GOOD_LFS, gold_n=8, prelabel={**LOOSE, "audit_rate": 0.5})
+    apply_labeling_functions(cfg)
+    rep = combine_and_route(cfg)
+    assert rep["audit"] > 0
+    with open_store(cfg.db_path) as con:
+        audit = con.execute("SELECT p.item_id, p.label FROM prelabels p JOIN items USING (item_id) WHERE route = 'audit' AND state = 'auto_accepted' AND audit").fetchall()
+        assert len(audit) == rep["audit"]
+        # humans overturn every audited auto-accept
+        for item, label in audit:
+            other = "ham" if label == "spam" else "spam"
+            con.execute("INSERT INTO labels (item_id, label, confidence, method, decision, n_votes, n_human) VALUES (?, ?, 1, 'majority_vote', 'resolved', 2, 2)", [item, other])
+            con.execute("UPDATE items SET state = 'resolved' WHERE item_id = ?", [item])
+    strict = cfg.model_copy(deep=True)
+    strict.prelabel.min_eval_items = 1
+    rep2 = combine_and_route(strict)
+    assert rep2["audited"] == len(audit) and rep2["audit_precision"] == 0.0
+    assert rep2["revoked"] >= 0 and rep2["auto"] + rep2["audit"] <= rep["auto"]
+    with open_store(cfg.db_path) as con:
+        held = con.execute("SELECT count(*) FROM prelabels WHERE route = 'audit'").fetchall()[0][0]
+        assert held >= len(audit)  # the audited pre-labels stay frozen for the audit record
+        superseded = con.execute(
+            "SELECT count(*) FROM labels WHERE method = 'auto' AND item_id IN (SELECT unnest(?::VARCHAR[]))", [[a[0] for a in audit]]
+        ).fetchall()[0][0]
+        assert superseded == 0  # the human decision replaced the auto label
