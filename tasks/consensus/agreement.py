@@ -99,7 +99,8 @@ def krippendorff_alpha(votes: pa.Table | None, classes: Sequence[str], n_boot: i
     if pairable.sum() == 0:
         return out
     c = counts[pairable]
-    out["alpha"] = float(krippendorff.alpha(value_counts=c, level_of_measurement="nominal"))
+    with np.errstate(invalid="ignore", divide="ignore"):  # one value in all: alpha undefined (NaN)
+        out["alpha"] = float(krippendorff.alpha(value_counts=c, level_of_measurement="nominal"))
     if n_boot > 0:
         rng = np.random.default_rng(seed)
         u = len(c)

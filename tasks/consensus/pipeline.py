@@ -59,6 +59,7 @@ class ConsensusSettings:
     tol: float = 1e-6
     bootstrap: int = 200
     min_shared_for_kappa: int = 10
+    resolve_without_humans: bool = False
 
     def __post_init__(self):
         check_option("consensus.method", self.method, METHODS)
@@ -251,6 +252,8 @@ def _labels_multi(s, model, votes, ref, adj):
 def _labels_table(s, parts) -> pa.Table:
     ids, label, label_sets, conf, method, is_ref, n, n_h, hits, sources = parts
     decision = decide(conf, n_h, s.target_confidence, s.max_overlap)
+    if not s.resolve_without_humans:
+        decision[(n_h == 0) & (decision == "resolved")] = "needs_more"
     decision[is_ref] = "resolved"
     with np.errstate(invalid="ignore", divide="ignore"):
         agreement = np.where(n > 0, hits / np.where(n > 0, n, 1), np.nan)

@@ -210,3 +210,17 @@ def test_consensus_flow(make_project, prefect_harness):
     assert out["n_items"] == 20 and out["new_bans"] == ["carol"]
     assert read(cfg, "SELECT count(*) FROM labels WHERE decision = 'resolved'")[0][0] == 20
     assert read(cfg, "SELECT status FROM stage_runs WHERE stage = 'consensus'") == [("completed",)]
+
+
+def test_machine_votes_alone_do_not_resolve_unless_allowed(make_project):
+    votes = [("m", "lf:a", "lf", "spam"), ("m", "lf:b", "lf", "spam"), ("m", "model:x", "model", "spam"),
+             ("h", "human:1", "human", "ham"), ("h", "human:2", "human", "ham"), ("h", "lf:a", "lf", "ham")]
+    for allowed, expected in ((False, ("needs_more", "queued")), (True, ("resolved", "resolved"))):
+        cfg = make_project(consensus={"method": "majority_vote", "bootstrap": 0, "target_confidence": 0.9,
+                                      "resolve_without_humans": allowed},
+                           state={"dir": f".annoflow-{allowed}"})
+        seed(cfg, votes)
+        run(cfg)
+        got = read(cfg, "SELECT l.decision, i.state FROM labels l JOIN items i USING (item_id) WHERE item_id = 'm'")
+        assert got == [expected]
+        assert read(cfg, "SELECT decision FROM labels WHERE item_id = 'h'") == [("resolved",)]
