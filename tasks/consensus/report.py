@@ -38,6 +38,14 @@ def _learned(model, multi: bool) -> tuple[dict[str, float], dict[str, dict]]:
         return dict(zip(g["source_id"].to_pylist(), g["skill_mean"].to_pylist())), {}
     skills = dict(zip(model.skills_["source_id"].to_pylist(), model.skills_["skill"].to_pylist())) \
         if getattr(model, "skills_", None) is not None else {}
+    params = getattr(model, "params_", None)
+    if params is not None and params.confusions.shape[1] == len(model.classes) + 1:
+        # Abstains modelled: accuracy when the source answers, not P(answer = truth) overall.
+        cf, p = params.confusions, params.priors
+        k = len(model.classes)
+        answered = ((1 - cf[:, k, :]) * p).sum(axis=1)
+        correct = (cf[:, np.arange(k), np.arange(k)] * p).sum(axis=1)
+        skills = dict(zip(params.source_ids.cast(_STR).to_pylist(), (correct / np.maximum(answered, 1e-12)).tolist()))
     if isinstance(model, GLAD):  # ability alpha -> P(correct) on an item of unit difficulty
         skills = {k: (None if v is None else float(expit(v))) for k, v in skills.items()}
     conf: dict[str, dict] = {}

@@ -206,11 +206,6 @@ def write_outcome(con: duckdb.DuckDBPyConnection, s: ConsensusSettings, out: Con
     return {"labels_written": n_changed}
 
 
-def _decisions(labels: pa.Table) -> dict:
-    g = labels.group_by("decision").aggregate([("item_id", "count")])
-    return dict(sorted(zip(g["decision"].to_pylist(), g["item_id_count"].to_pylist())))
-
-
 def _save_state(con, s: ConsensusSettings, fingerprint: str, n_votes: int, out: ConsensusOutcome | None,
                 decisions: dict) -> None:
     con.execute(
@@ -254,7 +249,8 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
         check(out.source_stats, ConsensusSourceStats, "consensus source_stats")
         run_id = uuid.uuid4().hex
         written = write_outcome(con, s, out, cfg.consensus.batch_rows, run_id)
-        decisions = _decisions(out.labels)
+        # What the labels table now says (auto-accepted rows the run left alone included).
+        decisions = dict(con.execute("SELECT decision, count(*) FROM labels GROUP BY 1 ORDER BY 1").fetchall())
         fingerprint_after, _ = input_fingerprint(con, s)  # this run's bans are part of the inputs it leaves
         with transaction(con):
             _save_state(con, s, fingerprint_after, n_votes, out, decisions)
