@@ -4,6 +4,7 @@ Each stage's commands live in their own module and register on the shared Typer 
 """
 
 from annoflow_cli import demo, export, ingest, pipeline, prelabel, queue, status  # noqa: F401  (registers the commands)
+from annoflow_cli import consensus  # noqa: F401
 from annoflow_cli.app import app
 
 __all__ = ["app"]

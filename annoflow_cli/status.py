@@ -67,6 +67,10 @@ def status(
         t.add_row(f"  {k}", f"{v:,}")
     t.add_row("export versions", str(len(st["exports"])))
     console.print(t)
+    if st.get("consensus"):
+        from annoflow_cli.consensus import print_consensus
+
+        print_consensus(st["consensus"])
     if sample:
         q = Table(title="Latest quarantined rows")
         for col in ("stage", "source", "row", "field", "reason", "detail"):

@@ -245,6 +245,12 @@ class ConsensusConfig(_Section):
     target_confidence: float = Field(0.9, gt=0, le=1, description="Posterior needed to call an item resolved.")
     max_iter: int = Field(100, ge=1)
     tol: float = Field(1e-6, gt=0)
+    batch_rows: int = Field(250_000, ge=1, description="Label rows written per transaction.")
+    bootstrap: int = Field(200, ge=0, description="Bootstrap draws for the Krippendorff alpha interval (0: none).")
+    min_shared_for_kappa: int = Field(10, ge=1, description="Items two annotators must share for a Cohen's kappa.")
+    resolve_without_humans: bool = Field(
+        False, description="Let machine votes alone (models, labeling functions) resolve an item. Off: such items "
+        "stay needs_more until a human votes, because pre-labeling's auto-accept is the calibrated path for that.")
 
 
 class ValidationConfig(_Section):

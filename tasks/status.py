@@ -43,6 +43,7 @@ def collect_status(con: duckdb.DuckDBPyConnection) -> dict:
             {"version": v, "rows": n, "path": p, "created_at": str(c)}
             for v, n, p, c in con.execute("SELECT version, n_rows, path, created_at FROM export_versions ORDER BY created_at").fetchall()
         ],
+        "consensus": _consensus(con),
         "last_runs": [
             {"stage": s, "status": st, "finished_at": str(f)}
             for s, st, f in con.execute(
@@ -50,6 +51,16 @@ def collect_status(con: duckdb.DuckDBPyConnection) -> dict:
             ).fetchall()
         ],
     }
+
+
+def _consensus(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The last consensus run's agreement and decisions and the top of the source leaderboard."""
+    from tasks.consensus.summary import stored_summary
+
+    summary = stored_summary(con)
+    if summary is not None:
+        summary["leaderboard"] = summary["leaderboard"][:10]
+    return summary
 
 
 def quarantine_sample(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict]:

@@ -54,33 +54,66 @@ def alpha_from_counts(counts: np.ndarray, unit_weights: np.ndarray | None = None
     return float(alpha[0]) if unit_weights is None else alpha
 
 
-def krippendorff_alpha(votes: pa.Table, classes: Sequence[str], n_boot: int = 1000,
-                       confidence: float = 0.95, seed: int = 0) -> dict:
+_EXACT_BOOTSTRAP_UNITS = 20_000
+
+
+def _normal_bootstrap(c: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap alphas for many units without resampling them one by one.
+
+    Alpha is a smooth function of sums over units (disagreement D_u, m_u, n_uc). A bootstrap
+    replicate's sums are sums of u independent draws of the per-unit vector, which for
+    u > 20,000 units are Gaussian with mean u * mean and covariance u * Cov to within
+    sampling noise (central limit theorem). Drawing the sums directly costs O(u * k^2) once
+    instead of O(u * n_boot), and the alpha formula is applied to each draw as before.
+    """
+    m = c.sum(axis=1)
+    d = (m * m - np.square(c).sum(axis=1)) / (m - 1)
+    feats = np.column_stack([d, m, c])
+    u = len(feats)
+    sums = rng.multivariate_normal(feats.sum(axis=0), u * np.cov(feats, rowvar=False), size=n_boot,
+                                   method="eigh")
+    n, n_c = sums[:, 1], sums[:, 2:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1 - (n - 1) * sums[:, 0] / (n * n - np.square(n_c).sum(axis=1))
+
+
+def _counts(votes: pa.Table | None, classes: Sequence[str], counts: np.ndarray | None) -> np.ndarray:
+    return counts if counts is not None else value_counts(votes, classes)[1]
+
+
+def krippendorff_alpha(votes: pa.Table | None, classes: Sequence[str], n_boot: int = 1000,
+                       confidence: float = 0.95, seed: int = 0, counts: np.ndarray | None = None) -> dict:
     """Nominal alpha (the ``krippendorff`` package on value counts) with a bootstrap CI over items.
 
     Never builds the coders x units matrix: at scale it does not fit, and it silently
-    merges a coder's repeated labels on one unit.
+    merges a coder's repeated labels on one unit. ``counts`` (items x classes, from
+    ``value_counts``) may be given instead of ``votes`` so callers encode the votes once.
 
     Returns:
         dict(alpha, low, high, n_items (pairable), n_votes, n_boot).
     """
-    _, counts = value_counts(votes, classes)
+    counts = _counts(votes, classes, counts)
     pairable = counts.sum(axis=1) >= 2
     out = {"alpha": float("nan"), "low": float("nan"), "high": float("nan"),
            "n_items": int(pairable.sum()), "n_votes": int(counts[pairable].sum()), "n_boot": int(n_boot)}
     if pairable.sum() == 0:
         return out
     c = counts[pairable]
-    out["alpha"] = float(krippendorff.alpha(value_counts=c, level_of_measurement="nominal"))
+    with np.errstate(invalid="ignore", divide="ignore"):  # one value in all: alpha undefined (NaN)
+        out["alpha"] = float(krippendorff.alpha(value_counts=c, level_of_measurement="nominal"))
     if n_boot > 0:
         rng = np.random.default_rng(seed)
         u = len(c)
-        draws, batch = [], max(1, min(n_boot, 2_000_000 // max(u, 1)))
-        for start in range(0, n_boot, batch):
-            b = min(batch, n_boot - start)
-            idx = rng.integers(0, u, size=(b, u))
-            w = np.bincount((np.arange(b)[:, None] * u + idx).ravel(), minlength=b * u).reshape(b, u)
-            draws.append(alpha_from_counts(c, w.astype(np.float64)))
+        draws = []
+        if u > _EXACT_BOOTSTRAP_UNITS:
+            draws.append(_normal_bootstrap(c, n_boot, rng))
+        else:
+            batch = max(1, min(n_boot, 2_000_000 // max(u, 1)))
+            for start in range(0, n_boot, batch):
+                b = min(batch, n_boot - start)
+                idx = rng.integers(0, u, size=(b, u))
+                w = np.bincount((np.arange(b)[:, None] * u + idx).ravel(), minlength=b * u).reshape(b, u)
+                draws.append(alpha_from_counts(c, w.astype(np.float64)))
         draws = np.concatenate(draws)
         draws = draws[np.isfinite(draws)]
         if len(draws):
@@ -89,13 +122,13 @@ def krippendorff_alpha(votes: pa.Table, classes: Sequence[str], n_boot: int = 10
     return out
 
 
-def fleiss_kappa(votes: pa.Table, classes: Sequence[str]) -> float:
+def fleiss_kappa(votes: pa.Table | None, classes: Sequence[str], counts: np.ndarray | None = None) -> float:
     """Fleiss' kappa; every item with votes must have the same number of them (fixed overlap).
 
     Raises:
         ValueError: overlap varies; use ``krippendorff_alpha``, which handles that.
     """
-    _, counts = value_counts(votes, classes)
+    counts = _counts(votes, classes, counts)
     m = counts.sum(axis=1)
     counts, m = counts[m > 0], m[m > 0]
     if len(m) == 0:
@@ -126,7 +159,8 @@ def _first_vote_matrices(enc: EncodedVotes):
     return mats
 
 
-def cohen_kappa_pairs(votes: pa.Table, classes: Sequence[str], min_shared: int = 10) -> pa.Table:
+def cohen_kappa_pairs(votes: pa.Table | None, classes: Sequence[str], min_shared: int = 10,
+                      enc: EncodedVotes | None = None) -> pa.Table:
     """Cohen's kappa for every source pair sharing at least ``min_shared`` items.
 
     Only pairs that share items are ever touched (sparse products), so 10k annotators cost
@@ -136,12 +170,16 @@ def cohen_kappa_pairs(votes: pa.Table, classes: Sequence[str], min_shared: int =
         ``pa.Table(source_a, source_b, n_shared, agreement, kappa)`` with source_a < source_b
         in first-appearance order.
     """
-    enc = encode_votes(votes, classes)
+    enc = enc if enc is not None else encode_votes(votes, classes)
     mats = _first_vote_matrices(enc)
     any_vote = sum(mats[1:], mats[0])
     shared = sp.triu(any_vote @ any_vote.T, k=1).tocoo()
     sel = shared.data >= min_shared
     a, b, n = shared.row[sel], shared.col[sel], shared.data[sel]
+    if len(a) == 0:  # sparse fancy indexing with empty index arrays returns objects
+        none = pa.array([], pa.string())
+        return pa.table({"source_a": none, "source_b": none, "n_shared": pa.array([], pa.int64()),
+                         "agreement": pa.array([], pa.float64()), "kappa": pa.array([], pa.float64())})
     agree = np.zeros(len(a))
     pe = np.zeros(len(a))
     for m_c in mats:
@@ -160,12 +198,12 @@ def cohen_kappa_pairs(votes: pa.Table, classes: Sequence[str], min_shared: int =
     })
 
 
-def per_label_alpha(votes: pa.Table, classes: Sequence[str]) -> pa.Table:
+def per_label_alpha(votes: pa.Table | None, classes: Sequence[str], counts: np.ndarray | None = None) -> pa.Table:
     """For each label, nominal alpha of the binary question "is it this label?".
 
     Returns ``pa.Table(label, alpha, n_votes)``: which labels annotators find hard.
     """
-    _, counts = value_counts(votes, classes)
+    counts = _counts(votes, classes, counts)
     m = counts.sum(axis=1)
     alphas = [alpha_from_counts(np.column_stack([counts[:, c], m - counts[:, c]]))
               for c in range(counts.shape[1])]

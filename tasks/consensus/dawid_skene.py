@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DawidSkene", "DawidSkeneParams", "ABSTAIN_MODES"]
+__all__ = ["DawidSkene", "DawidSkeneParams", "ABSTAIN_MODES", "PRECISIONS"]
 
 from dataclasses import dataclass
 from typing import Sequence
@@ -16,22 +16,28 @@ from .base import Aggregator, clamp_gold, vote_shares
 from .votes import EncodedVotes, check_option
 
 ABSTAIN_MODES = ("ignore", "model")
+PRECISIONS = ("auto", "float64", "float32")
+_FLOAT32_FROM_VOTES = 1_000_000
 _EPS = 1e-10
 
 
 def _normalise_log(log_l: np.ndarray, extra: float) -> tuple[np.ndarray, float]:
-    """Posteriors from per-item log joint (in place) and the summed log evidence + ``extra``.
+    """Posteriors from per-item log joint and the summed log evidence + ``extra``.
 
-    A hand-rolled log-sum-exp: scipy's generic one was half of the EM time at 1M votes.
+    Works on the transposed (n_classes, n_items) layout: numpy reductions across a short last
+    axis (4 classes) are 30-60x slower than element-wise operations between contiguous rows,
+    and this normalisation was most of the EM time at 1M votes. Returns (n_items, n_classes).
     """
     if len(log_l) == 0:
         return log_l, extra
-    top = log_l.max(axis=1, keepdims=True)
-    log_l -= top
-    np.exp(log_l, out=log_l)
-    total = log_l.sum(axis=1, keepdims=True)
-    log_l /= total
-    return log_l, float(np.log(total).sum() + top.sum()) + extra
+    lt = np.ascontiguousarray(log_l.T)
+    top = lt.max(axis=0)
+    lt -= top
+    np.exp(lt, out=lt)
+    total = lt.sum(axis=0)
+    lt /= total
+    evidence = np.log(total.astype(np.float64)).sum() + top.sum(dtype=np.float64)
+    return lt.T, float(evidence) + extra
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,11 @@ class DawidSkene(Aggregator):
             seen once is judged by, and it is negligible for sources with many votes.
         abstain: ``"ignore"`` drops null labels; ``"model"`` treats abstain as one more
             observed symbol whose probability depends on the true class (the label model).
+        precision: float type of the per-vote products and posteriors. ``"auto"`` uses
+            float32 from 1M votes on (half the memory traffic, 25-30% faster at 1M-10M votes;
+            sums of the objective, counts and priors stay float64, and the convergence test
+            works per unit of vote weight, far above float32 noise) and float64 below, where
+            the objective is checked to never fall to 1e-7 relative.
 
     Attributes (after fit): ``labels_``, ``probas_``, ``skills_`` (expected accuracy
     sum_k prior_k * P(answer k | k)), ``confusions_`` (long table source_id, label,
@@ -90,7 +101,8 @@ class DawidSkene(Aggregator):
     """
 
     def __init__(self, classes: Sequence[str], max_iter: int = 100, tol: float = 1e-5,
-                 smoothing: float = 0.01, diagonal_prior: float = 1.0, abstain: str = "ignore"):
+                 smoothing: float = 0.01, diagonal_prior: float = 1.0, abstain: str = "ignore",
+                 precision: str = "auto"):
         super().__init__(classes)
         if max_iter < 0:
             raise ValueError(f"max_iter must be >= 0, got {max_iter!r}")
@@ -99,6 +111,7 @@ class DawidSkene(Aggregator):
         self.smoothing = float(smoothing)
         self.diagonal_prior = float(diagonal_prior)
         self.abstain = check_option("abstain", abstain, ABSTAIN_MODES)
+        self.precision = check_option("precision", precision, PRECISIONS)
 
     # -- model pieces -------------------------------------------------------------------
     def _observed(self, enc: EncodedVotes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
@@ -108,6 +121,8 @@ class DawidSkene(Aggregator):
             obs = np.where(enc.label < 0, k, enc.label)
             return enc.item, enc.source, obs, enc.weight, k + 1
         keep = enc.label >= 0
+        if keep.all():  # no abstains: skip four copies of every vote array
+            return enc.item, enc.source, enc.label, enc.weight, k
         return enc.item[keep], enc.source[keep], enc.label[keep], enc.weight[keep], k
 
     def _pseudo_counts(self, n_obs: int, k: int) -> np.ndarray:
@@ -124,7 +139,9 @@ class DawidSkene(Aggregator):
     def _m_priors(self, post: np.ndarray) -> np.ndarray:
         if len(post) == 0:
             return np.full(post.shape[1], 1.0 / post.shape[1])
-        p = post.mean(axis=0) + _EPS
+        # Summing the (n_classes, n_items) view along its contiguous rows: far faster than
+        # mean(axis=0) over a short last axis, and accumulated in float64 whatever the dtype.
+        p = post.T.sum(axis=1, dtype=np.float64) / len(post) + _EPS
         return p / p.sum()
 
     def _log_prior_term(self, conf: np.ndarray) -> float:
@@ -160,19 +177,26 @@ class DawidSkene(Aggregator):
         item, source, obs, w, n_obs = self._observed(enc)
         n_i, n_s, k = enc.n_items, enc.n_sources, enc.n_classes
         # One sparse matrix carries every vote: row = item, column = (source, symbol).
-        votes = sp.csr_matrix((w, (item, source * n_obs + obs)), shape=(n_i, n_s * n_obs))
-        votes_t = votes.T.tocsr()
+        big = self.precision == "float32" or (self.precision == "auto" and len(w) >= _FLOAT32_FROM_VOTES)
+        dtype = np.float32 if big else np.float64
+        votes = sp.csr_matrix((w.astype(dtype, copy=False), (item, source * n_obs + obs)), shape=(n_i, n_s * n_obs))
+        # The M-step multiplies by the transpose as a CSC view of the same arrays: scipy then
+        # walks items in order and scatters into the small (source, symbol) table, twice as
+        # fast at 10M votes as a CSR transpose gathering posteriors at random, and no copy.
+        votes_t = votes.T
         total_w = float(w.sum()) or 1.0
         gold_rows = gold_mask.any(axis=1) if gold_mask is not None else None
 
         def e_step(conf, priors):
-            log_l = votes @ np.log(conf).reshape(n_s * n_obs, k) + np.log(priors)
+            log_l = votes @ np.log(conf).astype(dtype, copy=False).reshape(n_s * n_obs, k)
+            log_l += np.log(priors).astype(dtype)
             if gold_rows is not None:
                 log_l[gold_rows] = np.where(gold_mask[gold_rows], log_l[gold_rows], -np.inf)
             return _normalise_log(log_l, self._log_prior_term(conf))
 
         def m_step(post):
-            counts = np.asarray(votes_t @ post).reshape(n_s, n_obs, k)
+            counts = np.asarray(votes_t @ np.ascontiguousarray(post, dtype=dtype), dtype=np.float64)
+            counts = counts.reshape(n_s, n_obs, k)
             return self._m_confusions(counts), self._m_priors(post)
 
         if init is None:
@@ -196,7 +220,7 @@ class DawidSkene(Aggregator):
             post, obj = e_step(conf, priors)
             history.append(obj)
         self._publish(enc, conf, priors, n_iter, converged, history)
-        return post
+        return np.asarray(post, dtype=np.float64)
 
     def _publish(self, enc, conf, priors, n_iter, converged, history):
         k = enc.n_classes

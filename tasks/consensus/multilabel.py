@@ -39,8 +39,12 @@ class MultiLabel:
         self.classes = tuple(str(c) for c in classes)
         self.make = make
 
-    def fit(self, votes: pa.Table, gold: pa.Table | None = None) -> "MultiLabel":
-        """Fit one binary model per label; ``gold`` holds every accepted (item_id, label)."""
+    def fit(self, votes: pa.Table, gold: pa.Table | None = None, init: dict | None = None) -> "MultiLabel":
+        """Fit one binary model per label; ``gold`` holds every accepted (item_id, label).
+
+        ``init`` maps a label to its binary model's warm-start parameters (labels missing from
+        it start cold).
+        """
         enc = encode_votes(votes, self.classes)
         n_s, k = enc.n_sources, enc.n_classes
         pair = enc.item * n_s + enc.source
@@ -72,7 +76,7 @@ class MultiLabel:
                               "label": pc.if_else(pc.is_in(enc.item_ids.cast(pa.string()), value_set=gold_present),
                                                   _BINARY[1], _BINARY[0])})
                 g = g.filter(pc.is_in(g["item_id"], value_set=pc.unique(gold_items)))
-            model = self.make(_BINARY).fit(binary, g)
+            model = self.make(_BINARY).fit(binary, g, (init or {}).get(name))
             self.models_[name] = model
             lab = model.labels_
             # The binary model saw the same items in the same first-appearance order.

@@ -1,0 +1,72 @@
+"""`annoflow consensus`."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+
+from rich.table import Table
+
+from annoflow_cli.app import (
+    ConfigOpt,
+    JsonOpt,
+    VerboseOpt,
+    app,
+    console,
+    load_project,
+    prepare_prefect_env,
+    run_or_exit,
+)
+
+
+def _f(x, nd=3) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def print_consensus(summary: dict) -> None:
+    """Agreement line, per-label alpha, decisions and the source leaderboard (also used by status)."""
+    a = summary.get("agreement") or {}
+    fit = summary.get("fit") or {}
+    if summary.get("unchanged") and "labels_written" in summary:
+        head = "unchanged (no new votes, gold or bans since the last run)"
+    elif "labels_written" not in summary:
+        head = f"last run {summary.get('updated_at')}"
+    else:
+        head = f"{summary.get('labels_written', 0):,} label rows written"
+    console.print(f"[bold]Consensus[/] {summary.get('method')}: {head}; iterations {fit.get('n_iter')}, "
+                  f"converged {fit.get('converged')}")
+    console.print(f"Krippendorff's alpha ({a.get('over', '-')}): [bold]{_f(a.get('alpha'))}[/] "
+                  f"[{_f(a.get('low'))}, {_f(a.get('high'))}]  Fleiss' kappa: {_f(a.get('fleiss'))}  "
+                  f"Cohen pairs: {(a.get('pairs') or {}).get('n_pairs', 0)}")
+    if a.get("per_label"):
+        console.print("Per label alpha: " + ", ".join(f"{r['label']} {_f(r.get('alpha'))}" for r in a["per_label"]))
+    d = summary.get("decisions") or {}
+    console.print("Decisions: " + (", ".join(f"{k} {v:,}" for k, v in d.items()) or "none"))
+    if summary.get("new_bans"):
+        console.print(f"[red]Newly banned:[/] {', '.join(summary['new_bans'])}")
+    board = summary.get("leaderboard") or []
+    if board:
+        t = Table(title="Source leaderboard")
+        for col in ("source", "kind", "votes", "gold", "gold acc [95% CI]", "learned acc", "agrees w/ consensus", "banned"):
+            t.add_column(col, justify="left" if col in ("source", "kind") else "right")
+        for r in board:
+            gold = f"{_f(r['gold_accuracy'], 2)} [{_f(r['gold_low'], 2)}, {_f(r['gold_high'], 2)}]" if r["n_gold"] else "-"
+            t.add_row(r["source_id"], r["kind"], f"{r['n_votes']:,}", f"{r['n_gold']:,}", gold,
+                      _f(r["learned_accuracy"], 2), _f(r["agreement_with_consensus"], 2), "yes" if r["banned"] else "")
+        console.print(t)
+
+
+@app.command()
+def consensus(config: ConfigOpt = None, as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
+    """Aggregate votes into labels and decisions; score, ban and rank sources; report agreement."""
+    cfg = run_or_exit(lambda: load_project(config))
+    prepare_prefect_env(cfg, verbose)
+    from flows.consensus import consensus_flow
+    from tasks.progress import use_console
+
+    with use_console() if not as_json else nullcontext():
+        result = run_or_exit(lambda: consensus_flow(project_dir=cfg.root, config=cfg))
+    if as_json:
+        print(json.dumps(result, default=str))
+    else:
+        print_consensus(result)

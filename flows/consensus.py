@@ -1,0 +1,61 @@
+"""Consensus flow: aggregate every item's votes into a label and a decision, score every source."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from flows.common import project_config
+from schemas.config import ProjectConfig
+from tasks.consensus.stage import consensus_task
+
+__all__ = ["consensus_flow", "consensus_report_markdown"]
+
+
+def _f(x, nd=3) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def consensus_report_markdown(summary: dict) -> str:
+    """Agreement (alpha + CI, Fleiss, per label), decisions and the fit, as one Markdown report."""
+    a = summary.get("agreement") or {}
+    fit = summary.get("fit") or {}
+    lines = ["# Consensus report", ""]
+    if summary.get("unchanged"):
+        lines += ["No new votes, gold or bans since the last run: nothing was rewritten.", ""]
+    lines += [(f"Method `{summary.get('method')}` over {summary.get('n_votes', 0):,} votes; "
+              f"{summary.get('labels_written', 0):,} label rows written; iterations {fit.get('n_iter')}, "
+              f"converged {fit.get('converged')}, warm start {fit.get('warm_start')}."), "",
+              "## Agreement", "",
+              (f"Krippendorff's alpha ({a.get('over', '-')} votes, {a.get('n_items', 0)} items): "
+              f"**{_f(a.get('alpha'))}** (95% bootstrap CI {_f(a.get('low'))} – {_f(a.get('high'))}); "
+              f"Fleiss' kappa: {_f(a.get('fleiss')) if a.get('fleiss') is not None else 'n/a (overlap varies)'}; "
+              f"Cohen pairs: {(a.get('pairs') or {}).get('n_pairs', 0)}, mean kappa "
+              f"{_f((a.get('pairs') or {}).get('mean_kappa'))}."), "",
+              "| label | alpha |", "|---|---:|"]
+    lines += [f"| {r['label']} | {_f(r.get('alpha'))} |" for r in a.get("per_label", [])]
+    lines += ["", "## Decisions", "", "| decision | items |", "|---|---:|"]
+    lines += [f"| {k} | {v:,} |" for k, v in (summary.get("decisions") or {}).items()]
+    bans = summary.get("new_bans") or []
+    lines += ["", (f"New bans: {', '.join(bans) if bans else 'none'}; banned sources in total: "
+              f"{summary.get('banned_sources', 0)}.")]
+    return "\n".join(lines) + "\n"
+
+
+@flow(name="consensus", log_prints=True)
+def consensus_flow(project_dir: str = ".", config: ProjectConfig | None = None) -> dict:
+    """Run consensus on the project's votes: labels, decisions, source scores and bans, agreement.
+
+    Args:
+        project_dir: folder holding annoflow.toml; relative paths resolve against it.
+        config: the project config, instead of reading annoflow.toml.
+    """
+    cfg = project_config(project_dir, config)
+    summary = consensus_task(cfg)
+    create_markdown_artifact(consensus_report_markdown(summary), key="consensus-report",
+                             description="Consensus: agreement and decisions")
+    if summary.get("leaderboard"):
+        create_table_artifact([{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+                               for r in summary["leaderboard"]], key="source-leaderboard",
+                              description="Sources ranked by gold accuracy (lower bound), banned first")
+    return summary
