@@ -3,8 +3,16 @@
 Each stage's commands live in their own module and register on the shared Typer app on import.
 """
 
-from annoflow_cli import demo, export, ingest, pipeline, prelabel, queue, status  # noqa: F401  (registers the commands)
-from annoflow_cli import consensus  # noqa: F401
+from annoflow_cli import (  # noqa: F401  (registers the commands)
+    consensus,
+    demo,
+    export,
+    ingest,
+    pipeline,
+    prelabel,
+    queue,
+    status,
+)
 from annoflow_cli.app import app
 
 __all__ = ["app"]

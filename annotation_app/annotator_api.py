@@ -122,7 +122,7 @@ async def media(lease_id: str, request: Request) -> Response:
     roots: list[Path] = request.app.state.media_roots
     if not any(path == r or r in path.parents for r in roots):
         raise ApiError(403, "media_outside_roots",
-                       f"media file is outside the app's media roots; start the app with --media-root covering it")
+                       "media file is outside the app's media roots; start the app with --media-root covering it")
     if not path.is_file():
-        raise ApiError(404, "media_missing", f"media file for this task is missing on the server")
+        raise ApiError(404, "media_missing", "media file for this task is missing on the server")
     return FileResponse(path)

@@ -23,7 +23,12 @@ import pyarrow as pa
 
 from annotation_app.process import AppProcess, start_app
 from tasks.queues.builtin import BuiltinBackend
-from tasks.queues.simulated_crowd import CrowdReport, make_crowd, percentile, run_simulated_crowd
+from tasks.queues.simulated_crowd import (
+    CrowdReport,
+    make_crowd,
+    percentile,
+    run_simulated_crowd,
+)
 
 __all__ = ["main", "run_load", "durability"]
 
