@@ -28,6 +28,7 @@ from tasks.ingest.normalise import (
 )
 from tasks.ingest.readers import BadRow, read_csv, read_jsonl, read_parquet
 from tasks.ingest.sources import LocalSource, resolve_source
+from tasks.prefetch import prefetch
 from tasks.progress import track
 from tasks.store import insert_missing, open_store, record_stage_run, transaction
 
@@ -105,6 +106,13 @@ ITEMS_EMPTY = normalise_media(
 )
 
 
+def _checked(batches: Iterator[tuple[pa.Table, pa.Table, int]], name: str) -> Iterator[tuple[pa.Table, pa.Table, int]]:
+    for items, rejects, nbytes in batches:
+        check(items, Items, f"ingest {name}")
+        check(rejects, Quarantine, f"ingest {name} (quarantine)")
+        yield items, rejects, nbytes
+
+
 def _write(con, items: pa.Table, rejects: pa.Table) -> tuple[int, int]:
     with transaction(con):
         inserted = insert_missing(con, "items", items, ["item_id"])
@@ -131,9 +139,7 @@ def ingest_source(cfg: ProjectConfig, src: SourceConfig) -> list[dict]:
             open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds, memory_limit=cfg.ingest.memory_limit) as con,
             track(f"ingest {local.name}", total) as bar,
         ):
-            for items, rejects, nbytes in _batches(local, cfg, src):
-                check(items, Items, f"ingest {local.name}")
-                check(rejects, Quarantine, f"ingest {local.name} (quarantine)")
+            for items, rejects, nbytes in prefetch(_checked(_batches(local, cfg, src), local.name)):
                 inserted, nbad = _write(con, items, rejects)
                 stats["rows"] += items.num_rows + nbad
                 stats["inserted"] += inserted
