@@ -8,6 +8,7 @@ from prefect.artifacts import create_markdown_artifact
 from flows.common import project_config
 from schemas.config import ProjectConfig
 from tasks.collect import collect_task
+from tasks.events import emit
 
 __all__ = ["collect_flow", "collect_report_markdown"]
 
@@ -33,4 +34,5 @@ def collect_flow(project_dir: str = ".", config: ProjectConfig | None = None) ->
     cfg = project_config(project_dir, config)
     report = collect_task(cfg)
     create_markdown_artifact(collect_report_markdown(report), key="collect-report", description="Collect report")
+    emit(cfg, "collect.completed", report)
     return report

@@ -8,6 +8,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from flows.common import project_config
 from schemas.config import ProjectConfig
 from tasks.consensus.stage import consensus_task
+from tasks.events import emit
 
 __all__ = ["consensus_flow", "consensus_report_markdown"]
 
@@ -58,4 +59,9 @@ def consensus_flow(project_dir: str = ".", config: ProjectConfig | None = None) 
         create_table_artifact([{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                                for r in summary["leaderboard"]], key="source-leaderboard",
                               description="Sources ranked by gold accuracy (lower bound), banned first")
+    emit(cfg, "consensus.completed", {k: summary.get(k) for k in ("unchanged", "method", "n_votes", "labels_written", "decisions", "new_bans")})
+    if summary.get("new_bans"):
+        evidence = {r["source_id"]: r for r in summary.get("leaderboard", []) if r.get("source_id") in set(summary["new_bans"])}
+        for source_id in summary["new_bans"]:
+            emit(cfg, "source.banned", {"source_id": source_id, "evidence": evidence.get(source_id)})
     return summary

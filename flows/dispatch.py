@@ -8,6 +8,7 @@ from prefect.artifacts import create_markdown_artifact
 from flows.common import project_config
 from schemas.config import ProjectConfig
 from tasks.dispatch import dispatch_task
+from tasks.events import emit
 
 __all__ = ["dispatch_flow", "dispatch_report_markdown"]
 
@@ -33,4 +34,5 @@ def dispatch_flow(project_dir: str = ".", config: ProjectConfig | None = None) -
     cfg = project_config(project_dir, config)
     report = dispatch_task(cfg)
     create_markdown_artifact(dispatch_report_markdown(report), key="dispatch-report", description="Dispatch report")
+    emit(cfg, "dispatch.completed", report)
     return report

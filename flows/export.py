@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.common import project_config
 from schemas.config import ProjectConfig
 from tasks.errors import retry_if_transient
+from tasks.events import emit
 from tasks.export.diff import diff_markdown, diff_versions
 from tasks.export.stage import GateFailedError, export_task
 
@@ -65,6 +66,7 @@ def export_flow(project_dir: str = ".", config: ProjectConfig | None = None, for
         result = export_task(cfg, force)
     except GateFailedError as e:
         create_markdown_artifact(gate_markdown(e.result), key="export-gate", description="Release gate (failed)")
+        emit(cfg, "gate.failed", {"parent": e.result.get("parent"), "report": e.result.get("path"), "message": str(e)[:2000]})
         raise
     if result["status"] == "unchanged":
         print(result["message"])
@@ -75,6 +77,7 @@ def export_flow(project_dir: str = ".", config: ProjectConfig | None = None, for
     if result["parent"]:
         _diff_artifacts(diff_task(cfg, result["parent"], result["version"]))
     print(f"published {result['version']} ({result['n_rows']:,} rows) at {result['path']}")
+    emit(cfg, "export.published", {k: result.get(k) for k in ("version", "parent", "path", "n_rows", "content_hash")})
     return result
 
 

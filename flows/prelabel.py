@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.common import project_config
 from schemas.config import ProjectConfig
+from tasks.events import emit
 from tasks.prelabel.stage import (
     apply_labeling_functions_task,
     apply_model_task,
@@ -80,4 +81,5 @@ def prelabel_flow(project_dir: str = ".", config: ProjectConfig | None = None) -
         create_table_artifact(summary, key="prelabel-lf-summary", description="Labeling functions and models: coverage, overlap, conflict, accuracy")
     if routing["reliability"]:
         create_table_artifact(routing["reliability"], key="prelabel-calibration", description=f"Reliability on gold (ECE {routing['ece']})")
+    emit(cfg, "prelabel.completed", {k: routing[k] for k in ("auto", "audit", "human", "auto_accept_share", "ece", "audit_precision")})
     return result

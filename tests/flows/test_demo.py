@@ -1,0 +1,34 @@
+"""The demo path end to end: every stage for real, simulated annotators through the app's HTTP API."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from flows.demo import EXAMPLE, demo_flow
+from schemas.config import load_config
+from tasks.store import open_store
+
+
+def test_demo_loop_labels_the_youtube_project(prefect_harness, tmp_path: Path, monkeypatch) -> None:
+    from prefect.client.orchestration import get_client
+
+    project = tmp_path / "youtube-spam"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".annoflow"))
+    monkeypatch.delenv("ANNOFLOW_QUEUE_TOKEN", raising=False)
+    s = demo_flow(project_dir=str(project))
+    assert s["accuracy"] >= 0.95, s
+    assert s["resolved"] >= 0.98 * s["items"]
+    assert s["auto_accepted"] > 0 and s["human_judgments"] > 0
+    assert s["human_judgments_per_human_labeled_item"] < 3, "adaptive overlap spends fewer than fixed 3"
+    assert s["export"]["status"] == "published"
+    cfg = load_config(project)
+    with open_store(cfg.db_path) as con:
+        assert con.execute("SELECT count(*) - count(DISTINCT vote_id) FROM votes").fetchone() == (0,)
+        assert con.execute("SELECT count(*) - count(DISTINCT item_id) FROM labels").fetchone() == (0,)
+        versions = con.execute("SELECT version, n_rows FROM export_versions").fetchall()
+    assert versions == [(s["export"]["version"], s["export"]["n_rows"])]
+    assert (Path(s["export"]["path"]) / "manifest.json").is_file()
+    with get_client(sync_client=True) as client:
+        keys = {a.key for a in client.read_latest_artifacts()}
+    assert {"demo-summary", "consensus-report", "export-gate", "prelabel-report"} <= keys
