@@ -32,3 +32,16 @@ def test_demo_loop_labels_the_youtube_project(prefect_harness, tmp_path: Path, m
     with get_client(sync_client=True) as client:
         keys = {a.key for a in client.read_latest_artifacts()}
     assert {"demo-summary", "consensus-report", "export-gate", "prelabel-report"} <= keys
+
+    # The documented example of a new flow: released labels a confident model contradicts go back to people.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("relabel", Path(__file__).parents[2] / "examples" / "flows" / "relabel_disagreements.py")
+    relabel = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(relabel)
+    out = relabel.relabel_disagreements(project_dir=str(project), min_confidence=0.6, dispatch=False)
+    with open_store(cfg.db_path) as con:
+        flagged = con.execute(
+            "SELECT count(*) FROM labels l JOIN items i USING (item_id) WHERE l.decision = 'needs_more' AND i.state = 'queued'"
+        ).fetchone()[0]
+    assert out["disagreements"] > 0 and flagged >= out["disagreements"]
