@@ -28,6 +28,7 @@ from tasks.errors import ConfigError
 __all__ = [
     "AggregationMethod",
     "CONFIG_FILE",
+    "Combiner",
     "ConsensusConfig",
     "DataKind",
     "ExportConfig",
@@ -153,8 +154,19 @@ class ModelConfig(_Section):
         return self
 
 
+class Combiner(StrEnum):
+    log_odds = "log_odds"
+    label_model = "label_model"
+
+
 class PrelabelConfig(_Section):
     labeling_functions: list[LabelingFunctionConfig] = Field(default_factory=list)
+    combiner: Combiner = Field(
+        Combiner.log_odds,
+        description="How LF and model votes become one pre-label: 'log_odds' learns each source's confusions on "
+        "gold (best with a few dozen gold items per class); 'label_model' learns them without gold, from how the "
+        "sources agree and abstain (the consensus label model).",
+    )
     models: list[ModelConfig] = Field(default_factory=list)
     target_precision: float = Field(0.95, gt=0, le=1, description="Auto-accept only where precision meets this.")
     audit_rate: float = Field(0.05, ge=0, le=1, description="Share of auto-accepted items still sent to humans.")

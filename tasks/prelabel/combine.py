@@ -45,9 +45,9 @@ class LabelModelCombiner:
 
     def fit_predict_proba(self, votes: pa.Table, gold: pa.Table | None = None) -> pa.Table:
         out = self.label_model.fit_predict_proba(votes.select(["item_id", "source_id", "label"]))
-        skills = getattr(self.label_model, "skills_", None)
+        skills = getattr(self.label_model, "skills_", None)  # pa.Table(source_id, skill)
         if skills is not None:
-            self.source_accuracy_ = {str(k): float(v) for k, v in dict(skills).items()}
+            self.source_accuracy_ = dict(zip(skills.column("source_id").to_pylist(), skills.column("skill").to_pylist()))
         return out
 
 

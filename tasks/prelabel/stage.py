@@ -25,11 +25,12 @@ import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from schemas.config import Combiner as ConfigCombiner
 from schemas.config import ModelConfig, ModelKind, ProjectConfig
 from schemas.tables import ModelPredictions, Prelabels, check
 from tasks.errors import retry_if_transient
 from tasks.prelabel.analysis import lf_summary
-from tasks.prelabel.combine import Combiner, LogOddsCombiner
+from tasks.prelabel.combine import Combiner, LabelModelCombiner, LogOddsCombiner
 from tasks.prelabel.http_model import HttpModel
 from tasks.prelabel.lf import (
     BATCH_COLUMNS,
@@ -79,7 +80,11 @@ ROUTABLE_STATES = ("new", "prelabeled", "queued", "auto_accepted")
 
 
 def make_combiner(cfg: ProjectConfig) -> Combiner:
-    """The combiner used by the stage; swap in the consensus label model here (see combine.py)."""
+    """The combiner `prelabel.combiner` names (see combine.py)."""
+    if cfg.prelabel.combiner == ConfigCombiner.label_model:
+        from tasks.consensus.label_model import LabelModel
+
+        return LabelModelCombiner(LabelModel(classes=cfg.labels))
     return LogOddsCombiner(cfg.labels)
 
 

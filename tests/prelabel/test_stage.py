@@ -82,3 +82,15 @@ def test_audits_and_feedback_send_items_back(text_project) -> None:
             "SELECT count(*) FROM labels WHERE method = 'auto' AND item_id IN (SELECT unnest(?::VARCHAR[]))", [[a[0] for a in audit]]
         ).fetchall()[0][0]
         assert superseded == 0  # the human decision replaced the auto label
+
+
+def test_label_model_combiner_routes_without_relying_on_gold_confusions(text_project) -> None:
+    cfg = text_project(lfs=GOOD_LFS, gold_n=8, prelabel={**LOOSE, "combiner": "label_model"})
+    apply_labeling_functions(cfg)
+    rep = combine_and_route(cfg)
+    assert rep["combiner"] == "label_model"
+    assert rep["items"] == 16 and rep["auto"] + rep["human"] == rep["routable"] == 8
+    assert set(rep["source_accuracy"]) == {"lf:kw_check", "lf:kw_song"}
+    with open_store(cfg.db_path) as con:
+        labels = dict(con.execute("SELECT p.item_id, p.label FROM prelabels p").fetchall())
+    assert set(labels.values()) <= {"ham", "spam"} and len(labels) == 16
