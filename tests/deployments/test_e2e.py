@@ -1,0 +1,90 @@
+"""End to end against a real `prefect server`: `deployments/prefect.yaml` deployed with `prefect deploy`,
+runs created through the API as the UI does, executed by a process worker started from the checkout."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from schemas.config import load_config
+from tasks.store import open_store
+from tests.conftest import write_project
+from tests.deployments.conftest import Deployed, run_and_wait, wait_for
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    "check out my channel please", "subscribe to my channel for free money", "visit www.spam.com now",
+    "free gift cards at http://x.co", "please subscribe and like my video", "i love this song", "best song ever",
+    "this video is so funny", "who is watching in 2015", "great voice and nice dance", "wow", "the chorus is amazing",
+]
+LF_SQL = [
+    {"name": "link", "sql": "CASE WHEN regexp_matches(lower(payload), 'http|www') THEN 'spam' END"},
+    {"name": "subscribe", "sql": "CASE WHEN regexp_matches(lower(payload), 'subscrib|channel') THEN 'spam' END"},
+    {"name": "song", "sql": "CASE WHEN regexp_matches(lower(payload), 'song|love|dance') THEN 'ham' END"},
+]
+PY_LF = '''
+import numpy as np
+
+
+def short(batch):
+    return np.where(batch["payload"].str.len() < 12, "ham", None)
+'''
+
+
+def tiny_project(root: Path, **overrides) -> Path:
+    """A text project of 12 comments (no queue work is needed up to consensus)."""
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    (root / name / "data").mkdir(parents=True)
+    (root / name / "data" / "comments.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    overrides.setdefault("prelabel", {"labeling_functions": LF_SQL})
+    write_project(root / name, name=name, **overrides)
+    return root / name
+
+
+def counts(project: Path) -> dict[str, int]:
+    cfg = load_config(project)
+    with open_store(cfg.db_path, read_only=True) as con:
+        q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "items": q("SELECT count(*) FROM items"),
+            "distinct_items": q("SELECT count(DISTINCT item_id) FROM items"),
+            "votes": q("SELECT count(*) FROM votes"),
+            "distinct_votes": q("SELECT count(DISTINCT vote_id) FROM votes"),
+            "labels": q("SELECT count(*) FROM labels"),
+            "prelabeled": q("SELECT count(*) FROM items WHERE state <> 'new'"),
+        }
+
+
+def subflow_states(d: Deployed, flow_run_id) -> dict[str, str]:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with d.client() as c:
+        runs = c.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
+        flows = {f.id: f.name for f in c.read_flows()}
+    return {flows[r.flow_id]: r.state_name for r in runs}
+
+
+def test_pipeline_deployment_runs_from_the_api(deployed: Deployed, tmp_path: Path) -> None:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    project = tiny_project(tmp_path)
+    t0 = time.monotonic()
+    fr = run_and_wait(deployed, "annotation-pipeline/youtube-spam",
+                      {"project_dir": str(project), "stop_after": "consensus"})
+    elapsed = time.monotonic() - t0
+    assert fr.state.is_completed(), fr.state
+    assert subflow_states(deployed, fr.id) == {s: "Completed" for s in ("ingest", "prelabel", "collect", "consensus")}
+    with deployed.client() as c:
+        sub_ids = [r.id for r in c.read_flow_runs()]
+        keys = {a.key for a in c.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=sub_ids)))}
+    assert {"ingest-report", "prelabel-report", "collect-report"} <= keys, keys
+    n = counts(project)
+    assert n["items"] == n["distinct_items"] == len(TEXTS)
+    assert n["votes"] == n["distinct_votes"] > 0
+    assert n["prelabeled"] > 0
+    print(f"pipeline ingest→consensus through the worker: {elapsed:.1f}s")
