@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import ADMIN_TOKEN
+
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "deployments" / "prefect.yaml"
 POOL = "annoflow-local"
@@ -34,6 +36,7 @@ class Deployed:
     url: str
     env: dict[str, str]
     home: Path
+    app_url: str
 
     def client(self):
         """A sync Prefect client on this server (not the session's test harness)."""
@@ -61,6 +64,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
            "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_LOGGING_LEVEL": "WARNING", "PWD": str(REPO)}
     procs: list[subprocess.Popen] = []
     logs = []
+    from annotation_app.process import start_app
+
+    app = start_app(home / "app.db", ADMIN_TOKEN, log=home / "app.log")
+    env["ANNOFLOW_QUEUE_TOKEN"] = ADMIN_TOKEN
 
     def spawn(args: list[str], name: str, env_: dict[str, str]) -> subprocess.Popen:
         log = open(home / f"{name}.log", "wb")  # noqa: SIM115 (the child writes it until the end)
@@ -86,7 +93,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         _cli(["work-pool", "create", POOL, "--type", "process"], env)
         _cli(["--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_YAML.relative_to(REPO))], env)
         spawn(["worker", "start", "--pool", POOL, "--type", "process", "--limit", "4"], "worker", env)
-        yield Deployed(url, env, home)
+        yield Deployed(url, env, home, app.url)
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -97,6 +104,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
                 p.kill()
         for log in logs:
             log.close()
+        app.stop()
 
 
 def run_and_wait(d: Deployed, name: str, parameters: dict, timeout: float = 120):

@@ -36,13 +36,13 @@ def short(batch):
 '''
 
 
-def tiny_project(root: Path, **overrides) -> Path:
-    """A text project of 12 comments (no queue work is needed up to consensus)."""
+def tiny_project(root: Path, app_url: str, **overrides) -> Path:
+    """A text project of 12 comments whose queue is the test's annotation app."""
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     (root / name / "data").mkdir(parents=True)
     (root / name / "data" / "comments.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
     overrides.setdefault("prelabel", {"labeling_functions": LF_SQL})
-    write_project(root / name, name=name, **overrides)
+    write_project(root / name, name=name, queue={"url": app_url}, **overrides)
     return root / name
 
 
@@ -72,13 +72,13 @@ def subflow_states(d: Deployed, flow_run_id) -> dict[str, str]:
 def test_pipeline_deployment_runs_from_the_api(deployed: Deployed, tmp_path: Path) -> None:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    project = tiny_project(tmp_path)
+    project = tiny_project(tmp_path, deployed.app_url)
     t0 = time.monotonic()
     fr = run_and_wait(deployed, "annotation-pipeline/youtube-spam",
-                      {"project_dir": str(project), "stop_after": "consensus"})
+                      {"project_dir": str(project), "stop_after": "dispatch"})
     elapsed = time.monotonic() - t0
     assert fr.state.is_completed(), fr.state
-    assert subflow_states(deployed, fr.id) == {s: "Completed" for s in ("ingest", "prelabel", "collect", "consensus")}
+    assert subflow_states(deployed, fr.id) == {s: "Completed" for s in ("ingest", "prelabel", "collect", "consensus", "dispatch")}
     with deployed.client() as c:
         sub_ids = [r.id for r in c.read_flow_runs()]
         keys = {a.key for a in c.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=sub_ids)))}
@@ -87,4 +87,4 @@ def test_pipeline_deployment_runs_from_the_api(deployed: Deployed, tmp_path: Pat
     assert n["items"] == n["distinct_items"] == len(TEXTS)
     assert n["votes"] == n["distinct_votes"] > 0
     assert n["prelabeled"] > 0
-    print(f"pipeline ingest→consensus through the worker: {elapsed:.1f}s")
+    print(f"pipeline ingest→dispatch through the worker: {elapsed:.1f}s")
