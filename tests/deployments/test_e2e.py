@@ -49,7 +49,7 @@ def tiny_project(root: Path, app_url: str, **overrides) -> Path:
 def counts(project: Path) -> dict[str, int]:
     cfg = load_config(project)
     with open_store(cfg.db_path, read_only=True) as con:
-        q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+        q = lambda sql: con.execute(sql).fetchone()[0]
         return {
             "items": q("SELECT count(*) FROM items"),
             "distinct_items": q("SELECT count(DISTINCT item_id) FROM items"),
@@ -61,7 +61,10 @@ def counts(project: Path) -> dict[str, int]:
 
 
 def subflow_states(d: Deployed, flow_run_id) -> dict[str, str]:
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
 
     with d.client() as c:
         runs = c.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))

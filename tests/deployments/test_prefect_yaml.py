@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deployments.serve import COLLECT_LOOP_SECONDS, NIGHTLY_EXPORT_CRON, build_deployments
+from deployments.serve import (
+    COLLECT_LOOP_SECONDS,
+    NIGHTLY_EXPORT_CRON,
+    build_deployments,
+)
 from schemas.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
