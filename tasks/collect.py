@@ -156,6 +156,9 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     totals: Counter = Counter()
     reasons: Counter = Counter()
     try:
+        # The first pipeline run collects before anything was dispatched: the queue must know the
+        # project (an empty one has nothing to pull) rather than refuse it with 404.
+        backend.ensure_project(cfg)
         annotators = known_annotators(backend)
         with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con, \
                 track("collect", None) as bar:
