@@ -25,6 +25,15 @@
 
 2. Demo: `flows/demo.py: demo_flow` on a temp copy of examples/youtube-spam (adaptive overlap), then
    the same project with fixed overlap 3; wall time, accuracy, human judgments per item.
+
+Measured on the 2-core machine (1M items, 200 simulated annotators, one run): total 299.6 s
+(ingest 5.2, prelabel 36.3, dispatch 114.7, simulated judgments 3.9, collect 96.2, consensus 26.1,
+export 5.2); 3,030,613 judgments; Prefect orchestration 15.7 s = 5.3% of wall time (12.0 s of it
+the ephemeral server start; 1.3% of the flow body); peak RSS 5.0 GB; accuracy 0.973 on the 893k
+resolved items (107k left for adjudication / more votes after one round). HTTP probe: the app took
+2,527 submits/s (16 light clients), so 3M judgments over HTTP would take ~20 minutes alone.
+Demo: adaptive 1.47 human judgments per item (accuracy 0.983, 56.8 s incl. Prefect server start)
+vs fixed overlap 3: 2.08 per item (accuracy 0.988, 30 items unresolved).
 """
 
 from __future__ import annotations
