@@ -200,10 +200,10 @@ class SimulatedBulkQueue:
         rng = np.random.default_rng(seed)
         self.acc = rng.uniform(*accuracy, size=annotators)
         self.spammer = np.zeros(annotators, bool)
-        self.spammer[annotators - int(round(annotators * spammer_share)):] = True
+        self.spammer[annotators - round(annotators * spammer_share):] = True
         self.ids = np.array([f"sim-{i:04d}" for i in range(annotators)], dtype=object)
         self.tasks: list[pa.Table] = []
-        self.judgments = JUDGMENT_EMPTY()
+        self.judgments = JUDGMENT_SCHEMA.empty_table()
         self.seed = seed
 
     def ensure_project(self, config) -> str:
@@ -274,10 +274,6 @@ class SimulatedBulkQueue:
         start = int(cursor or 0)
         page = self.judgments.slice(start, limit)
         return page, str(start + page.num_rows)
-
-
-def JUDGMENT_EMPTY() -> pa.Table:  # noqa: N802
-    return JUDGMENT_SCHEMA.empty_table()
 
 
 # ---------------------------------------------------------------------------------------------
