@@ -100,7 +100,7 @@ class IngestConfig(_Section):
     max_payload_bytes: int = Field(100_000, ge=1, description="Longer text payloads are quarantined.")
     max_media_bytes: int = Field(50_000_000, ge=1, description="Larger media files are quarantined.")
     memory_limit: str = Field(
-        "256MB", description="DuckDB buffer pool while ingesting; memory stays flat however large the table grows."
+        "128MB", description="DuckDB buffer pool while ingesting; memory stays flat however large the table grows."
     )
 
 
