@@ -10,12 +10,12 @@ retried with exponential back-off and then raised as ServiceError (which Prefect
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Self
 
 import httpx
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from schemas.config import ModelConfig
@@ -58,7 +58,7 @@ class HttpModel:
 
     def _call(self, method: str, path: str, **kw: object) -> dict:
         """Errors name the endpoint URL: ServiceError after the retries, RequestRefusedError on 4xx."""
-        return self.client.request(method, path, **kw).json()
+        return orjson.loads(self.client.request(method, path, **kw).content)
 
     def _info(self) -> dict:
         info = self._call("GET", "/info")
@@ -68,7 +68,7 @@ class HttpModel:
         return info
 
     def _predict_chunk(self, items: list[dict]) -> np.ndarray:
-        content = json.dumps({"items": items}).encode()  # encoded once, in the worker thread, reused on retries
+        content = orjson.dumps({"items": items})  # encoded once, in the worker thread, reused on retries
         body = self._call("POST", "/predict", content=content, headers=_JSON)
         probs = np.asarray(body["probs"], dtype=np.float64)
         if probs.shape != (len(items), len(body["classes"])):
