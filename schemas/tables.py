@@ -27,8 +27,6 @@ __all__ = [
     "Quarantine",
     "SourceStats",
     "Votes",
-    "ConsensusLabels",
-    "ConsensusSourceStats",
     "check",
 ]
 
@@ -135,7 +133,7 @@ class Labels(pa_.DataFrameModel):
     n_human: Series[pd.Int64Dtype] = pa_.Field(ge=0)
     agreement: Series[float] = pa_.Field(nullable=True, ge=-1, le=1)
     sources: Series[object] = pa_.Field(nullable=True)
-    run_id: Series[str] = pa_.Field(nullable=True)
+    run_id: Series[str] | None = pa_.Field(nullable=True)
 
     @pa_.check("labels", "sources", element_wise=False, error="must be a list of strings or null")
     def _lists(cls, s: pd.Series) -> pd.Series:
@@ -145,6 +143,10 @@ class Labels(pa_.DataFrameModel):
     def _resolved_has_label(cls, df: pd.DataFrame) -> Series[bool]:
         return (df["decision"] != "resolved") | df["label"].notna() | df["labels"].notna()
 
+    @pa_.dataframe_check(error="n_human cannot exceed n_votes")
+    def _humans_within_votes(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["n_human"] <= df["n_votes"]
+
     class Config:
         strict = "filter"
         coerce = True
@@ -153,7 +155,7 @@ class Labels(pa_.DataFrameModel):
 class SourceStats(pa_.DataFrameModel):
     """How far each source is trusted: gold accuracy with its interval, learned accuracy, agreement."""
 
-    source_id: Series[str] = pa_.Field(unique=True, str_matches=r"^(human|model|lf|adjudicator):.+")
+    source_id: Series[str] = pa_.Field(unique=True, str_length={"min_value": 1})
     kind: Series[str] = pa_.Field(isin=SOURCE_KINDS)
     n_votes: Series[pd.Int64Dtype] = pa_.Field(ge=0)
     n_gold: Series[pd.Int64Dtype] = pa_.Field(ge=0)
@@ -306,59 +308,6 @@ class Judgments(pa_.DataFrameModel):
     annotator_id: Series[str] = pa_.Field(str_length={"min_value": 1})
     label: Series[str] = pa_.Field(nullable=True)
     duration_ms: Series[pd.Int64Dtype] = pa_.Field(nullable=True, ge=0)
-
-    class Config:
-        strict = True
-        coerce = True
-
-
-# -- consensus stage ----------------------------------------------------------------------------
-class ConsensusLabels(pa_.DataFrameModel):
-    """A consensus label row as the consensus stage writes it (single-label: `label`; multi-label: `labels`)."""
-
-    item_id: Series[str] = pa_.Field(str_length={"min_value": 1})
-    label: Series[str] = pa_.Field(nullable=True)
-    labels: Series[object] = pa_.Field(nullable=True)
-    confidence: Series[float] = pa_.Field(ge=0, le=1)
-    method: Series[str] = pa_.Field(isin=["auto", "gold", "adjudicated", "majority_vote", "weighted_majority_vote",
-                                          "dawid_skene", "one_coin_dawid_skene", "glad", "label_model"])
-    decision: Series[str] = pa_.Field(isin=["resolved", "needs_more", "adjudicate"])
-    n_votes: Series[pd.Int64Dtype] = pa_.Field(ge=0)
-    n_human: Series[pd.Int64Dtype] = pa_.Field(ge=0)
-    agreement: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
-    sources: Series[object]
-
-    @pa_.dataframe_check(error="n_human cannot exceed n_votes")
-    def humans_within_votes(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["n_human"] <= df["n_votes"]
-
-    @pa_.dataframe_check(error="a resolved row needs a label (single-label) or a label set (multi-label)")
-    def resolved_has_label(cls, df: pd.DataFrame) -> Series[bool]:
-        return (df["decision"] != "resolved") | df["label"].notna() | df["labels"].notna()
-
-    class Config:
-        strict = True
-        coerce = True
-
-
-class ConsensusSourceStats(pa_.DataFrameModel):
-    """One source's scores: gold accuracy with its Wilson interval, learned accuracy, agreement."""
-
-    source_id: Series[str] = pa_.Field(str_length={"min_value": 1}, unique=True)
-    kind: Series[str] = pa_.Field(isin=["human", "model", "lf", "adjudicator"])
-    n_votes: Series[pd.Int64Dtype] = pa_.Field(ge=0)
-    n_gold: Series[pd.Int64Dtype] = pa_.Field(ge=0)
-    gold_correct: Series[pd.Int64Dtype] = pa_.Field(ge=0)
-    gold_accuracy: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
-    gold_low: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
-    gold_high: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
-    learned_accuracy: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
-    agreement_with_consensus: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
-    confusion: Series[str] = pa_.Field(nullable=True)
-
-    @pa_.dataframe_check(error="gold_correct cannot exceed n_gold")
-    def correct_within_gold(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["gold_correct"] <= df["n_gold"]
 
     class Config:
         strict = True

@@ -29,7 +29,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from schemas.config import ProjectConfig, TaskKind
-from schemas.tables import ConsensusLabels, ConsensusSourceStats, check
+from schemas.tables import Labels, SourceStats, check
 from tasks.consensus.errors import ConsensusError
 from tasks.consensus.pipeline import (
     ConsensusInputs,
@@ -245,8 +245,8 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
         except ConsensusError as e:
             raise InputError(f"consensus: {e}") from None
         t_fit = time.time() - t0 - t_read
-        check(out.labels, ConsensusLabels, "consensus labels")
-        check(out.source_stats, ConsensusSourceStats, "consensus source_stats")
+        check(out.labels, Labels, "consensus labels")
+        check(out.source_stats, SourceStats, "consensus source_stats")
         run_id = uuid.uuid4().hex
         written = write_outcome(con, s, out, cfg.consensus.batch_rows, run_id)
         # What the labels table now says (auto-accepted rows the run left alone included).
