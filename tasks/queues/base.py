@@ -36,6 +36,7 @@ from schemas.config import ProjectConfig
 from tasks.errors import ContractError
 
 __all__ = [
+    "PullAll",
     "TASK_SCHEMA",
     "JUDGMENT_SCHEMA",
     "ANNOTATOR_SCHEMA",
@@ -145,6 +146,18 @@ def task_rows(tasks: pa.Table) -> list[dict[str, Any]]:
             del r[k]
         r["assignment_id"], r["item_id"] = str(r["assignment_id"]), str(r["item_id"])
     return rows
+
+
+class PullAll:
+    """Mixin for backends: every page after a cursor concatenated (small projects, tests, benchmarks)."""
+
+    def pull_all(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
+        tables = []
+        while True:
+            t, cursor = self.pull(cursor, limit)  # type: ignore[attr-defined]
+            tables.append(t)
+            if t.num_rows < limit:
+                return pa.concat_tables(tables), cursor
 
 
 def empty_judgments() -> pa.Table:

@@ -12,12 +12,12 @@ import pyarrow as pa
 from schemas.config import ProjectConfig
 from tasks.errors import ConfigError
 from tasks.http import make_client
-from tasks.queues.base import ANNOTATOR_SCHEMA, JUDGMENT_SCHEMA, task_rows
+from tasks.queues.base import ANNOTATOR_SCHEMA, JUDGMENT_SCHEMA, PullAll, task_rows
 
 __all__ = ["BuiltinBackend"]
 
 
-class BuiltinBackend:
+class BuiltinBackend(PullAll):
     """Pipeline-side client of one project in the annotation app (admin token)."""
 
     name = "builtin"
@@ -71,15 +71,6 @@ class BuiltinBackend:
             j["submitted_at"] = datetime.fromtimestamp(j["submitted_at"], tz=timezone.utc)
         table = pa.Table.from_pylist(rows, schema=JUDGMENT_SCHEMA)
         return table, page["next_cursor"]
-
-    def pull_all(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
-        """Every page after `cursor` concatenated (for small projects and tests)."""
-        tables = []
-        while True:
-            t, cursor = self.pull(cursor, limit)
-            tables.append(t)
-            if t.num_rows < limit:
-                return pa.concat_tables(tables), cursor
 
     def cancel(self, assignment_ids: Sequence[str]) -> int:
         ids = [str(x) for x in assignment_ids]

@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 from schemas.config import DataKind, ProjectConfig, TaskKind
 from tasks.errors import ConfigError, InputError, ServiceError
 from tasks.http import RequestRefusedError, make_client
-from tasks.queues.base import JUDGMENT_SCHEMA, task_rows
+from tasks.queues.base import JUDGMENT_SCHEMA, PullAll, task_rows
 
 __all__ = ["INLINE_MAX_BYTES", "LabelStudioBackend", "labeling_config", "unknown_labels"]
 
@@ -96,7 +96,7 @@ def _parse_cursor(cursor: str | None) -> tuple[int, datetime | None]:
         raise InputError(f"not a Label Studio cursor: {cursor!r} (expected '<annotation id>@<ISO time>')") from e
 
 
-class LabelStudioBackend:
+class LabelStudioBackend(PullAll):
     """Pipeline-side client of one Label Studio project (legacy API token, `Token` auth scheme)."""
 
     name = "label_studio"
@@ -369,15 +369,6 @@ class LabelStudioBackend:
         a = page[-1][1]
         self._pending, self._pending_from = rest, a["id"]
         return table, f"{a['id']}@{a['created_at']}"
-
-    def pull_all(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
-        """Every page after `cursor` concatenated (for small projects and tests)."""
-        tables = []
-        while True:
-            t, cursor = self.pull(cursor, limit)
-            tables.append(t)
-            if t.num_rows < limit:
-                return pa.concat_tables(tables), cursor
 
     def cancel(self, assignment_ids: Sequence[str]) -> int:
         """Delete the tasks of these assignments that have no annotation yet; returns how many."""
