@@ -21,6 +21,7 @@ from schemas.tables import Items, Quarantine, check
 from tasks.errors import InputError, retry_if_transient
 from tasks.ingest.media import read_folder
 from tasks.ingest.normalise import (
+    ITEM_SCHEMA,
     QUARANTINE_SCHEMA,
     item_id_sql,
     normalise_media,
@@ -91,19 +92,8 @@ def _batches(local: LocalSource, cfg: ProjectConfig, src: SourceConfig) -> Itera
     except (pa.ArrowInvalid, OSError) as e:
         if isinstance(e, FileNotFoundError):
             raise InputError(f"source {local.name}: {e}") from None
-        whole = pa.table(
-            {"source": [local.name], "source_row": pa.array([None], pa.int64()), "field": [None],
-             "reason": ["unreadable_file"], "detail": [f"{local.format} reader failed: {e}"[:500]], "raw": [None]},
-            schema=QUARANTINE_SCHEMA,
-        )
-        yield ITEMS_EMPTY, whole, 0
-
-
-ITEMS_EMPTY = normalise_media(
-    pa.table({"source_row": pa.array([], pa.int64()), "uri": pa.array([], pa.string()), "checksum": pa.array([], pa.string()),
-              "payload": pa.array([], pa.string()), "metadata": pa.array([], pa.string())}),
-    project="_", kind="text", source="_",
-)
+        whole = _bad_rows_table(local.name, [BadRow(None, "unreadable_file", f"{local.format} reader failed: {e}"[:500])])
+        yield ITEM_SCHEMA.empty_table(), whole, 0
 
 
 def _checked(batches: Iterator[tuple[pa.Table, pa.Table, int]], name: str) -> Iterator[tuple[pa.Table, pa.Table, int]]:

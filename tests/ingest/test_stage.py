@@ -197,3 +197,15 @@ def test_one_database_per_project(make_project) -> None:
     other = cfg.model_copy(update={"name": "another"})
     with pytest.raises(InputError, match="holds project 'test-project'"):
         register_project(other)
+
+
+def test_unreadable_file_is_quarantined_whole_and_others_still_ingest(make_project) -> None:
+    cfg = make_project(sources=[{"path": "data/bad.parquet"}, {"path": "data/good.jsonl"}])
+    data = Path(cfg.root) / "data"
+    data.mkdir()
+    (data / "bad.parquet").write_bytes(b"not parquet at all")
+    (data / "good.jsonl").write_text('{"text": "fine"}\n')
+    bad, good = _ingest_all(cfg)
+    assert (bad["inserted"], bad["quarantined"], good["inserted"]) == (0, 1, 1)
+    reason, row, detail = _query(cfg, "SELECT reason, source_row, detail FROM quarantine")[0]
+    assert (reason, row) == ("unreadable_file", None) and detail.startswith("parquet reader failed")
