@@ -285,9 +285,11 @@ def report(results: dict, peers_ok: bool) -> None:
         peer = {m: r["acc"] for m, r in res.items() if m.startswith("crowdkit.") and "acc" in r}
         if peer:
             best_o, best_p = max(ours.values()), max(peer.values())
+            nan = float("nan")
             print(f"  {ds_name}: best ours {best_o:.4f} vs best crowd-kit {best_p:.4f} "
                   f"({'ok' if best_o >= best_p - 0.005 else 'MISS'}); DS ours {ours['ours.DS']:.4f} vs "
-                  f"crowd-kit {peer.get('crowdkit.DS', float('nan')):.4f}")
+                  f"crowd-kit {peer.get('crowdkit.DS', nan):.4f} "
+                  f"(run to convergence {peer.get('crowdkit.DS(converged)', nan):.4f})")
     yt = results.get("wrench_youtube", {})
     if yt:
         best = max(r["acc"] for m, r in yt.items() if m.startswith("ours."))
