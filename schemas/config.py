@@ -146,6 +146,18 @@ class ModelConfig(_Section):
     cv_folds: int = Field(
         5, ge=2, description="Training items get out-of-fold predictions, so calibration and thresholds on gold stay honest."
     )
+    weak_labels: bool = Field(
+        False,
+        description="Also train the sklearn model on what the labeling functions say, combined by `prelabel.combiner`, "
+        "where that combination is at least `weak_min_confidence` sure: the model then labels items no rule matches "
+        "(weak supervision's end model). Gold and human-resolved labels always win over weak ones.",
+    )
+    weak_min_confidence: float = Field(
+        0.9, gt=0, le=1, description="Weak labels below this combined confidence are not trained on."
+    )
+    weak_max_items: int = Field(
+        100_000, ge=1, description="At most this many weak labels are trained on (a fixed, id-ordered sample), bounding training time."
+    )
 
     @model_validator(mode="after")
     def _url_for_http(self) -> ModelConfig:

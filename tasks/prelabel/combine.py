@@ -13,8 +13,7 @@ posteriors (used for calibration and thresholds) never saw their own answer. Sou
 conditionally independent, which makes the raw posteriors over-confident when sources correlate:
 routing therefore never trusts them directly, it picks thresholds on measured precision.
 
-To use the consensus label model instead, change `make_combiner` in `tasks/prelabel/stage.py` to
-`return LabelModelCombiner(LabelModel(classes=cfg.labels))`.
+`prelabel.combiner = "label_model"` uses the consensus label model instead (no gold needed).
 """
 
 from __future__ import annotations

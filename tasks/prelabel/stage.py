@@ -60,6 +60,7 @@ from tasks.prelabel.votes import (
     retire_stale_votes,
     vote_id_sql,
 )
+from tasks.prelabel.weak import weak_labels
 from tasks.progress import track
 from tasks.store import open_store, record_stage_run, transaction
 
@@ -134,6 +135,26 @@ def training_data(con: duckdb.DuckDBPyConnection, labels: list[str]) -> pa.Table
     ).to_arrow_table()
 
 
+def with_weak_labels(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, mcfg: ModelConfig, train: pa.Table) -> tuple[pa.Table, int]:
+    """`train` plus the confident weak labels of items it lacks (see weak.py), capped at `weak_max_items`."""
+    gold = con.sql("SELECT item_id, label FROM gold WHERE label IS NOT NULL").to_arrow_table()
+    weak = weak_labels(make_combiner(cfg), _machine_votes(con, cfg.labels, kinds=("lf",)), cfg.labels,
+                       mcfg.weak_min_confidence, gold)
+    weak = weak.filter(pc.invert(pc.is_in(weak.column("item_id"), value_set=train.column("item_id"))))
+    if weak.num_rows > mcfg.weak_max_items:
+        weak = weak.sort_by("item_id").slice(0, mcfg.weak_max_items)
+    if weak.num_rows == 0:
+        return train, 0
+    con.register("_weak", weak.select(["item_id", "label"]))
+    try:
+        rows = con.sql(
+            f"SELECT {', '.join('i.' + c for c in BATCH_COLUMNS)}, w.label FROM items i JOIN _weak w USING (item_id)"
+        ).to_arrow_table()
+    finally:
+        con.unregister("_weak")
+    return pa.concat_tables([train, rows.cast(train.schema)]), rows.num_rows
+
+
 def ensure_sklearn_model(cfg: ProjectConfig, mcfg: ModelConfig, train: pa.Table) -> tuple[TrainingRun | None, str]:
     """The current model: reused until `retrain_new_labels` new labels arrived, else trained and saved."""
     models_dir = cfg.state_dir / "models"
@@ -185,8 +206,12 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
         oof: dict[str, np.ndarray] = {}
         if mcfg.kind == ModelKind.sklearn:
             train = training_data(con, cfg.labels)
+            n_weak = 0
+            if mcfg.weak_labels:
+                train, n_weak = with_weak_labels(con, cfg, mcfg, train)
             run, note = ensure_sklearn_model(cfg, mcfg, train)
-            report["training"] = note
+            report["training"] = note + (f" ({n_weak} of them weak labels)" if n_weak else "")
+            report["weak_labels"] = n_weak
             if run is None:
                 record_stage_run(con, f"prelabel.model.{mcfg.name}", "skipped", report, started)
                 return report
@@ -227,12 +252,13 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
     return report
 
 
-def _machine_votes(con: duckdb.DuckDBPyConnection, labels: list[str]) -> pa.Table:
+def _machine_votes(con: duckdb.DuckDBPyConnection, labels: list[str], kinds: tuple[str, ...] = ("lf", "model")) -> pa.Table:
     probs = "[" + ", ".join(f"coalesce(json_extract_string(v.probs, '$.\"{_q(c).replace(chr(34), '')}\"')::DOUBLE, 0)" for c in labels) + "]"
     return con.sql(
         f"""SELECT v.item_id, v.source_id, v.label, CASE WHEN v.source_kind = 'model' THEN {probs} END AS probs
         FROM votes v JOIN sources s USING (source_id)
-        WHERE v.source_kind IN ('lf', 'model') AND NOT s.banned AND v.source_version IS NOT DISTINCT FROM s.version"""
+        WHERE list_contains(?::VARCHAR[], v.source_kind) AND NOT s.banned AND v.source_version IS NOT DISTINCT FROM s.version""",
+        params=[list(kinds)],
     ).to_arrow_table()
 
 

@@ -94,3 +94,34 @@ def test_label_model_combiner_routes_without_relying_on_gold_confusions(text_pro
     with open_store(cfg.db_path) as con:
         labels = dict(con.execute("SELECT p.item_id, p.label FROM prelabels p").fetchall())
     assert set(labels.values()) <= {"ham", "spam"} and len(labels) == 16
+
+
+def test_model_trained_on_weak_labels_labels_what_no_rule_matches(tmp_path, make_project) -> None:
+    """No gold at all: the rules label half the items, a model trained on their output labels the rest."""
+    import json
+
+    from tasks.ingest.stage import ingest_source, register_project
+
+    spam = [f"subscribe to my channel number {i}" for i in range(12)] + [f"visit my channel number {i}" for i in range(12, 20)]
+    ham = [f"lovely song with great music take {i}" for i in range(12)] + [f"great music take {i}" for i in range(12, 20)]
+    root = tmp_path / "project"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "items.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in spam + ham))
+    lfs = [{"name": "kw_sub", "sql": "CASE WHEN payload LIKE '%subscribe%' THEN 'spam' END"},
+           {"name": "kw_song", "sql": "CASE WHEN payload LIKE '%song%' THEN 'ham' END"}]
+    model = {"name": "weak", "min_train_labels": 4, "weak_labels": True, "weak_min_confidence": 0.6}
+    cfg = make_project(sources=[{"path": "data/items.jsonl"}],
+                       prelabel={"combiner": "label_model", "labeling_functions": lfs, "models": [model]})
+    register_project(cfg)
+    ingest_source(cfg, cfg.sources[0])
+    apply_labeling_functions(cfg)
+    rep = apply_model(cfg, cfg.prelabel.models[0])
+    assert rep["weak_labels"] == 24 and rep["training"] == "trained on 24 labels (24 of them weak labels)"
+    assert rep["inserted"] == 40
+    with open_store(cfg.db_path) as con:
+        got = dict(con.execute(
+            "SELECT i.payload, v.label FROM votes v JOIN items i USING (item_id) WHERE v.source_id = 'model:weak'").fetchall())
+    uncovered = {t: "spam" for t in spam[12:]} | {t: "ham" for t in ham[12:]}
+    assert {t: got[t] for t in uncovered} == uncovered  # items no rule matched, labelled by the model
+    again = apply_model(cfg, cfg.prelabel.models[0])
+    assert again["inserted"] == 0 and again["training"].startswith("reused")
