@@ -51,6 +51,7 @@ class Project:
     instructions: str = ""
     show_prelabels: bool = True
     lease_seconds: float = 600.0
+    excluded: frozenset[str] = frozenset()  # annotators removed from this project (banned on evidence)
     label_set: frozenset[str] = frozenset()
     heap: list = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"open": 0, "leased": 0, "done": 0, "cancelled": 0})
@@ -60,6 +61,7 @@ class Project:
             "project_id": self.project_id, "labels": self.labels, "task_kind": self.task_kind,
             "data_kind": self.data_kind, "instructions": self.instructions,
             "show_prelabels": self.show_prelabels, "lease_seconds": self.lease_seconds,
+            "excluded_annotators": sorted(self.excluded),
         }
 
 
@@ -200,11 +202,17 @@ class Queue:
         p.instructions = cfg.get("instructions", "")
         p.show_prelabels = bool(cfg.get("show_prelabels", True))
         p.lease_seconds = float(cfg.get("lease_seconds", 600))
+        if cfg.get("excluded_annotators") is not None:
+            p.excluded = frozenset(cfg["excluded_annotators"])
         return p
 
     async def put_project(self, pid: str, cfg: dict[str, Any]) -> tuple[Project, bool]:
         created = pid not in self.projects
         p = self._set_project(pid, cfg)
+        # An annotator removed from the project loses the task they hold here at once: it goes back
+        # to the queue for someone else instead of waiting out the lease.
+        for t in [t for t in self.leases.values() if t.project_id == pid and t.lease_annotator in p.excluded]:
+            self._release(t, "withdrawn")
         await self.store.write([("INSERT OR REPLACE INTO projects VALUES (?, ?, ?)",
                                  (pid, orjson.dumps(p.config()).decode(), time.time()), False)])
         return p, created
@@ -308,7 +316,7 @@ class Queue:
         t.lease_id = t.lease_annotator = None
 
     def _release(self, t: Task, reason: str) -> None:
-        """Put a leased task back in the queue (expired or skipped); the annotator keeps it as seen."""
+        """Put a leased task back in the queue (expired, skipped or withdrawn); the annotator keeps it as seen."""
         lid = t.lease_id
         self._end_lease(t, reason)
         p = self.projects[t.project_id]
@@ -344,6 +352,8 @@ class Queue:
         p = self.project(pid)
         if a.projects is not None and pid not in a.projects:
             raise ApiError(403, "wrong_project", f"annotator {a.annotator_id!r} is not assigned to project {pid!r}")
+        if a.annotator_id in p.excluded:
+            raise ApiError(403, "excluded", f"annotator {a.annotator_id!r} was removed from project {pid!r}")
         now = time.time()
         self.reclaim(now)
         cur = a.current.get(pid)

@@ -32,6 +32,10 @@ class ProjectIn(_Body):
     instructions: str = Field("", description="Shown to annotators above every task.")
     show_prelabels: bool = Field(True, description="Show pre-labels as suggestions (never on gold/audit/adjudication).")
     lease_seconds: float = Field(600, gt=0, le=86_400, description="An unsubmitted task returns to the queue after this.")
+    excluded_annotators: list[str] | None = Field(
+        None,
+        description="Annotators who may no longer take tasks here (e.g. banned on gold); a task one of them holds goes back "
+        "to the queue. Omitted: the project's current list is kept.")
 
 
 class TaskIn(_Body):

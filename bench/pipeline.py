@@ -206,7 +206,7 @@ class SimulatedBulkQueue:
         self.judgments = JUDGMENT_SCHEMA.empty_table()
         self.seed = seed
 
-    def ensure_project(self, config) -> str:
+    def ensure_project(self, config, excluded_annotators=()) -> str:
         return config.name
 
     def push(self, tasks: pa.Table) -> int:

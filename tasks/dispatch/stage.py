@@ -94,10 +94,11 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     own = backend is None
     backend = backend or backend_for(cfg)
     try:
-        backend.ensure_project(cfg)
-        annotators = known_annotators(backend)
         with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
             banned = banned_annotators(con)
+        backend.ensure_project(cfg, excluded_annotators=banned)
+        annotators = known_annotators(backend)
+        with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
             active = None if annotators is None else [a for a in annotators if a not in set(banned)]
             new = plan_assignments(con, cfg, queue, active)
             check(new, Assignments, "dispatch (new assignments)")

@@ -88,8 +88,11 @@ class QueueBackend(Protocol):
 
     name: str
 
-    def ensure_project(self, config: ProjectConfig) -> str:
-        """Create or update the project (labels, kinds, instructions, lease); returns the backend's project id."""
+    def ensure_project(self, config: ProjectConfig, excluded_annotators: Sequence[str] | None = None) -> str:
+        """Create or update the project (labels, kinds, instructions, lease); returns the backend's project id.
+
+        `excluded_annotators` (the banned ones) must get no more work in the project, including tasks
+        already pushed, where the backend can enforce it; None leaves the backend's current list."""
         ...
 
     def push(self, tasks: pa.Table) -> int:

@@ -40,7 +40,7 @@ class BuiltinBackend(PullAll):
             raise ConfigError(f"environment variable {q.token_env} holding the annotation app's admin token is not set")
         return cls(q.url, token or "-", config.name, push_batch=q.push_batch, client=client)
 
-    def ensure_project(self, config: ProjectConfig) -> str:
+    def ensure_project(self, config: ProjectConfig, excluded_annotators: Sequence[str] | None = None) -> str:
         body = {
             "labels": config.labels,
             "task_kind": config.task_kind.value,
@@ -49,6 +49,8 @@ class BuiltinBackend(PullAll):
             "show_prelabels": config.queue.show_prelabels,
             "lease_seconds": config.queue.lease_seconds,
         }
+        if excluded_annotators is not None:
+            body["excluded_annotators"] = sorted(excluded_annotators)
         self.client.put(f"/api/projects/{self.project_id}", json=body)
         return self.project_id
 

@@ -133,8 +133,12 @@ class LabelStudioBackend(PullAll):
         b.data_kind = DataKind(config.data_kind)
         return b
 
-    def ensure_project(self, config: ProjectConfig) -> str:
-        """Create the project titled `config.name`, or update its labeling config and instructions."""
+    def ensure_project(self, config: ProjectConfig, excluded_annotators: Sequence[str] | None = None) -> str:
+        """Create the project titled `config.name`, or update its labeling config and instructions.
+
+        Label Studio's open-source edition has no per-project way to stop one user taking tasks, so
+        `excluded_annotators` is not enforced here: collect still records their annotations and
+        consensus ignores the votes of banned sources."""
         self.title, self.data_kind = config.name, DataKind(config.data_kind)
         self.show_prelabels = config.queue.show_prelabels
         body = {

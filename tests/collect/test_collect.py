@@ -148,7 +148,7 @@ class _FakeBackend:
     def create_annotator(self, *a, **k):
         raise NotImplementedError
 
-    def ensure_project(self, config):
+    def ensure_project(self, config, excluded_annotators=()):
         return config.name
 
     def push(self, tasks):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tasks.dispatch import dispatch
+from tasks.errors import RequestRefusedError
 from tasks.http import make_client
 from tasks.queues import BuiltinBackend
 from tasks.store import open_store
@@ -59,5 +62,35 @@ def test_banned_annotators_are_excluded(queue_project, fresh_app):
         con.execute("INSERT INTO sources (source_id, kind, name, banned) VALUES ('human:spammer-1', 'human', 'spammer-1', true)")
     r = dispatch(cfg)
     assert r["banned_excluded"] == 1 and r["annotators"] == 1
-    assert _work_through(fresh_app.url, cfg.name, bad) == []
+    with pytest.raises(RequestRefusedError) as refused:
+        _work_through(fresh_app.url, cfg.name, bad)
+    assert refused.value.code == "excluded"
     assert sorted(_work_through(fresh_app.url, cfg.name, good)) == ["x", "y"]
+
+
+def test_a_ban_after_push_withdraws_the_work_already_pushed(queue_project, fresh_app):
+    """Tasks pushed before the ban must not stay open to the banned annotator, nor stay stuck in their lease."""
+    cfg = queue_project(queue={"url": fresh_app.url}, overlap={"policy": "fixed", "initial": 1, "max": 1},
+                        gold={"rate": 0.0, "min_per_annotator": 0})
+    with BuiltinBackend(fresh_app.url, ADMIN_TOKEN, cfg.name) as b:
+        bad, good = b.create_annotator("spammer-2"), b.create_annotator("honest-2")
+    seed_items(cfg, ["x", "y"])
+    assert dispatch(cfg)["pushed"] == 2
+    with make_client(fresh_app.url, bad) as c:
+        held = c.post(f"/api/annotate/{cfg.name}/next").json()["task"]
+    with open_store(cfg.db_path) as con:
+        con.execute("INSERT INTO sources (source_id, kind, name, banned) VALUES ('human:spammer-2', 'human', 'spammer-2', true)")
+    assert dispatch(cfg)["pushed"] == 0
+    with make_client(fresh_app.url, bad) as c:
+        with pytest.raises(RequestRefusedError) as late:
+            c.post(f"/api/annotate/leases/{held['lease_id']}/submit", json={"client_id": "c1", "label": "spam"})
+        assert late.value.status == 409 and late.value.code == "lease_withdrawn"
+        with pytest.raises(RequestRefusedError) as refused:
+            c.post(f"/api/annotate/{cfg.name}/next")
+        assert refused.value.code == "excluded"
+    # the withdrawn task went back to the queue: the honest annotator gets both items
+    assert sorted(_work_through(fresh_app.url, cfg.name, good)) == ["x", "y"]
+    # a later ensure_project without a list (collect does that) keeps the exclusion
+    with BuiltinBackend(fresh_app.url, ADMIN_TOKEN, cfg.name) as b:
+        b.ensure_project(cfg)
+        assert b.client.get(f"/api/projects/{cfg.name}").json()["excluded_annotators"] == ["spammer-2"]
