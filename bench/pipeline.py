@@ -356,12 +356,15 @@ def run_large(n_items: int, workdir: Path, annotators: int = 200, seed: int = 0)
             STAGE_SECONDS["simulate"] += time.perf_counter() - t0
 
     walls: dict[str, float] = {}
+    peaks: dict[str, float] = {}  # ru_maxrss after each stage: the stage that raises it is the one to look at
 
     def stage(name, fn, *a, **kw):
         t0 = time.perf_counter()
         out = fn(*a, **kw)
         walls[name] = walls.get(name, 0.0) + time.perf_counter() - t0
-        print(f"[{name}] {walls[name]:.1f} s wall, {STAGE_SECONDS.get(name, 0.0):.1f} s in stage code", flush=True)
+        peaks[name] = peak_memory_mb()["self_mb"]
+        print(f"[{name}] {walls[name]:.1f} s wall, {STAGE_SECONDS.get(name, 0.0):.1f} s in stage code, "
+              f"peak RSS so far {peaks[name]:,.0f} MB", flush=True)
         return out
 
     @flow(name="bench-pipeline-1m", log_prints=False)  # progress lines go to stdout
@@ -418,6 +421,7 @@ def run_large(n_items: int, workdir: Path, annotators: int = 200, seed: int = 0)
         "agreement_alpha": (out["consensus"].get("agreement") or {}).get("alpha"),
         "export": {k: out["export"].get(k) for k in ("status", "version", "n_rows", "message") if k in out["export"]},
         "peak_memory": peak_memory_mb(),
+        "peak_rss_mb_after_stage": peaks,
     }
 
 
