@@ -29,13 +29,13 @@ def status(
     """Counts of items, quarantined rows, votes, assignments, labels and export versions."""
     cfg = run_or_exit(lambda: load_project(config))
     from tasks.status import collect_status, quarantine_sample
-    from tasks.store import open_store
+    from tasks.store import project_store
 
     if not cfg.db_path.exists():
         fail(AnnoflowError(f"no state yet at {cfg.db_path}: run `annoflow ingest` first"))
 
     def read() -> tuple[dict, list[dict]]:
-        with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+        with project_store(cfg) as con:
             return collect_status(con), quarantine_sample(con, 50) if quarantine else []
 
     st, sample = run_or_exit(read)

@@ -334,6 +334,11 @@ class StateConfig(_Section):
     dir: str = Field(".annoflow", description="Folder for the database and everything else the pipeline keeps.")
     database: str = Field("annoflow.duckdb", description="DuckDB file name inside `dir` (or an absolute path).")
     lock_wait_seconds: float = Field(60.0, ge=0, description="How long to wait for another writer before failing.")
+    memory_limit: str = Field(
+        "2GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory cap in every stage (it spills to disk beyond it): without one DuckDB may use "
+        "80% of the machine's memory as the tables grow. Ingest has its own, smaller cap.",
+    )
 
 
 class ProjectConfig(_Section):

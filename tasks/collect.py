@@ -33,7 +33,7 @@ from tasks.dispatch.access import backend_for, known_annotators, queue_name
 from tasks.errors import retry_if_transient
 from tasks.progress import track
 from tasks.queues import QueueBackend
-from tasks.store import insert_missing, open_store, record_stage_run, transaction
+from tasks.store import insert_missing, project_store, record_stage_run, transaction
 
 __all__ = ["REASONS", "classify", "collect", "collect_task", "label_ok", "read_cursor", "store_page"]
 
@@ -160,7 +160,7 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
         # project (an empty one has nothing to pull) rather than refuse it with 404.
         backend.ensure_project(cfg)
         annotators = known_annotators(backend)
-        with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con, \
+        with project_store(cfg) as con, \
                 track("collect", None) as bar:
             cursor = read_cursor(con, queue)
             start_cursor = cursor

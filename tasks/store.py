@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from schemas.config import ProjectConfig
 from schemas.migrations import migrate
 from tasks.errors import StoreLockedError
 
@@ -82,6 +83,12 @@ def open_store(
         yield con
     finally:
         con.close()
+
+
+def project_store(cfg: ProjectConfig, *, memory_limit: str | None = None):
+    """`open_store` for a project: its lock wait and its DuckDB memory cap (`state.memory_limit`)."""
+    return open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds,
+                      memory_limit=memory_limit or cfg.state.memory_limit)
 
 
 @contextmanager

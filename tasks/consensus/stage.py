@@ -42,7 +42,7 @@ from tasks.consensus.pipeline import (
 from tasks.consensus.summary import SCOPE, leaderboard, stored_summary
 from tasks.errors import InputError, retry_if_transient
 from tasks.progress import track
-from tasks.store import open_store, record_stage_run, transaction
+from tasks.store import project_store, record_stage_run, transaction
 
 _STATE = {"resolved": "resolved", "needs_more": "queued", "adjudicate": "adjudicate"}
 # A source's latest submission on an item is its answer (re-submissions replace, never add).
@@ -227,7 +227,7 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
 
     started = time.time()
     s = settings_from_config(cfg)
-    with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+    with project_store(cfg) as con:
         fingerprint, n_votes = input_fingerprint(con, s)
         stored = _one(con, "SELECT fingerprint, method, settings_hash, params FROM consensus_state WHERE scope = ?",
                              [SCOPE])

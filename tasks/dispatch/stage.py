@@ -25,7 +25,7 @@ from tasks.dispatch.plan import plan_assignments
 from tasks.errors import retry_if_transient
 from tasks.progress import track
 from tasks.queues import TASK_SCHEMA, QueueBackend
-from tasks.store import insert_missing, open_store, record_stage_run, transaction
+from tasks.store import insert_missing, project_store, record_stage_run, transaction
 
 __all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_tasks"]
 
@@ -94,11 +94,11 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     own = backend is None
     backend = backend or backend_for(cfg)
     try:
-        with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+        with project_store(cfg) as con:
             banned = banned_annotators(con)
         backend.ensure_project(cfg, excluded_annotators=banned)
         annotators = known_annotators(backend)
-        with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+        with project_store(cfg) as con:
             active = None if annotators is None else [a for a in annotators if a not in set(banned)]
             new = plan_assignments(con, cfg, queue, active)
             check(new, Assignments, "dispatch (new assignments)")

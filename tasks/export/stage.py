@@ -46,7 +46,7 @@ from tasks.export.writers import (
     writers_for,
 )
 from tasks.progress import track
-from tasks.store import open_store, record_stage_run, transaction
+from tasks.store import project_store, record_stage_run, transaction
 
 __all__ = ["ExportResult", "GateFailedError", "export", "export_task", "record_version", "recover"]
 
@@ -182,7 +182,7 @@ def export(cfg: ProjectConfig, *, force: bool = False) -> ExportResult:
 
     export_dir = cfg.export_dir
     export_dir.mkdir(parents=True, exist_ok=True)
-    with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+    with project_store(cfg) as con:
         recover(cfg, con)
         known = [r[0] for r in con.execute("SELECT version FROM export_versions").fetchall()]
         parent = V.read_latest(export_dir)
@@ -212,7 +212,7 @@ def export(cfg: ProjectConfig, *, force: bool = False) -> ExportResult:
         return ExportResult("unchanged", parent, parent, str(V.version_dir(cfg, parent)), chash, n_resolved, None,
                             seconds=round(time.time() - started, 3), timings=timings, message=f"no changes since {parent}")
     with track("release gate", _STEPS) as bar:
-        with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+        with project_store(cfg) as con:
             _set_duckdb_limits(con, cfg)
             try:
                 _check_structure(con.sql(f"SELECT * FROM {parquet_list_sql(files)} LIMIT 0").to_arrow_table())
@@ -256,7 +256,7 @@ def export(cfg: ProjectConfig, *, force: bool = False) -> ExportResult:
             raise
         final = V.version_dir(cfg, version)
         V.publish_dir(tmp, final)
-        with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+        with project_store(cfg) as con:
             record_version(con, manifest, final)
             V.set_latest(export_dir, version)
             lap("publish")
@@ -276,7 +276,7 @@ def _format_names_cfg(cfg: ProjectConfig) -> list[str]:
 
 
 def _record_run(cfg: ProjectConfig, status: str, stats: dict, started: float) -> None:
-    with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+    with project_store(cfg) as con:
         record_stage_run(con, "export", status, stats, started)
 
 

@@ -9,7 +9,7 @@ import duckdb
 from schemas.config import ProjectConfig
 from tasks.export import versions as V
 from tasks.export.writers import parquet_list_sql
-from tasks.store import open_store
+from tasks.store import project_store
 
 __all__ = ["trace_item"]
 
@@ -24,7 +24,7 @@ def trace_item(cfg: ProjectConfig, item_id: str, version: str | None = None) -> 
     v = V.resolve_version(cfg, version)
     with duckdb.connect() as mem:
         row = _records(mem.execute(f"SELECT * FROM {parquet_list_sql(V.data_files(cfg, v))} WHERE item_id = ?", [item_id]))
-    with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+    with project_store(cfg) as con:
         votes = _records(con.execute(
             "SELECT v.source_id, v.source_kind, v.label, v.labels, v.confidence, v.created_at, s.banned"
             " FROM votes v LEFT JOIN sources s USING (source_id) WHERE v.item_id = ? ORDER BY v.created_at, v.source_id",

@@ -31,7 +31,7 @@ from tasks.ingest.readers import BadRow, read_csv, read_jsonl, read_parquet
 from tasks.ingest.sources import LocalSource, resolve_source
 from tasks.prefetch import prefetch
 from tasks.progress import track
-from tasks.store import insert_missing, open_store, record_stage_run, transaction
+from tasks.store import insert_missing, project_store, record_stage_run, transaction
 
 __all__ = ["ingest_source", "import_gold", "key_match_sql", "read_side_file", "register_project", "ingest_source_task", "import_gold_task"]
 
@@ -39,7 +39,7 @@ __all__ = ["ingest_source", "import_gold", "key_match_sql", "read_side_file", "r
 
 def register_project(cfg: ProjectConfig) -> None:
     """Record the project and its config hash; a database belongs to one project."""
-    with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+    with project_store(cfg) as con:
         row = con.execute("SELECT name FROM projects").fetchall()
         others = [r[0] for r in row if r[0] != cfg.name]
         if others:
@@ -126,7 +126,7 @@ def ingest_source(cfg: ProjectConfig, src: SourceConfig) -> list[dict]:
         stats = Counter()
         reasons: Counter = Counter()
         with (
-            open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds, memory_limit=cfg.ingest.memory_limit) as con,
+            project_store(cfg, memory_limit=cfg.ingest.memory_limit) as con,
             track(f"ingest {local.name}", total) as bar,
         ):
             for items, rejects, nbytes in prefetch(_checked(_batches(local, cfg, src), local.name)):
@@ -186,7 +186,7 @@ def import_gold(cfg: ProjectConfig) -> dict:
     gold = gold.append_column("source_row", pa.array(range(2, gold.num_rows + 2), pa.int64()))
     match = key_match_sql(cfg, key, "i", "g")
     name = str(cfg.gold.path)
-    with open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds) as con:
+    with project_store(cfg) as con:
         con.register("_gold", gold)
         con.register("_labels", pa.table({"label": cfg.labels}))
         matched = con.sql(

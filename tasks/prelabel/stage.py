@@ -62,7 +62,7 @@ from tasks.prelabel.votes import (
 )
 from tasks.prelabel.weak import weak_labels
 from tasks.progress import track
-from tasks.store import open_store, record_stage_run, transaction
+from tasks.store import project_store, record_stage_run, transaction
 
 __all__ = [
     "apply_labeling_functions",
@@ -90,7 +90,7 @@ def make_combiner(cfg: ProjectConfig) -> Combiner:
 
 
 def _store(cfg: ProjectConfig):
-    return open_store(cfg.db_path, wait_seconds=cfg.state.lock_wait_seconds)
+    return project_store(cfg)
 
 
 def _q(s: str) -> str:
