@@ -16,7 +16,7 @@ from tasks.dispatch.stage import (
     banned_annotators,
     dispatch,
     dispatch_task,
-    pending_tasks,
+    pending_task_batches,
 )
 
 __all__ = [
@@ -26,7 +26,7 @@ __all__ = [
     "dispatch",
     "dispatch_task",
     "known_annotators",
-    "pending_tasks",
+    "pending_task_batches",
     "plan_assignments",
     "plan_gold",
     "plan_work",

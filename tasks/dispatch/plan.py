@@ -25,6 +25,7 @@ import math
 from collections.abc import Sequence
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from schemas.config import OverlapPolicy, ProjectConfig
@@ -112,10 +113,11 @@ def plan_work(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str) ->
 
 def _interleaved_priorities(work: pa.Table, n: int) -> list[float]:
     """Priorities that place `n` gold tasks evenly through this run's work (ties keep push order)."""
-    prios = sorted(work.column("priority").to_pylist(), reverse=True)
-    if not prios:
+    prios = -np.sort(-work.column("priority").to_numpy(zero_copy_only=False))
+    if not len(prios):
         return [0.0] * n
-    return [prios[min(len(prios) - 1, int((j + 0.5) * len(prios) / n))] for j in range(n)]
+    at = np.minimum(len(prios) - 1, ((np.arange(n) + 0.5) * len(prios) / n).astype(np.int64))
+    return prios[at].tolist()
 
 
 def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, work: pa.Table,

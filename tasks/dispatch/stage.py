@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -27,7 +27,7 @@ from tasks.progress import track
 from tasks.queues import TASK_SCHEMA, QueueBackend
 from tasks.store import insert_missing, project_store, record_stage_run, transaction
 
-__all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_tasks"]
+__all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_task_batches"]
 
 
 def banned_annotators(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -39,41 +39,52 @@ def banned_annotators(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 _PENDING = """
-WITH best AS (
+WITH p AS (
+    SELECT assignment_id, item_id, kind, priority, annotator_id FROM assignments
+    WHERE queue = $queue AND state = 'pending'
+),
+best AS (
     SELECT item_id, label, labels, confidence FROM votes
     WHERE source_kind IN ('model', 'lf') AND (label IS NOT NULL OR len(labels) > 0)
+      AND item_id IN (SELECT item_id FROM p WHERE kind = 'label')
     QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY confidence DESC NULLS LAST, source_id) = 1
 )
-SELECT a.assignment_id, a.item_id, a.kind, a.priority, i.payload, i.uri AS media_uri,
-    CASE WHEN a.kind = 'label' THEN coalesce(b.labels, CASE WHEN b.label IS NOT NULL THEN [b.label] END) END
+SELECT p.assignment_id, p.item_id, p.kind, p.priority, i.payload, i.uri AS media_uri,
+    CASE WHEN p.kind = 'label' THEN coalesce(b.labels, CASE WHEN b.label IS NOT NULL THEN [b.label] END) END
         AS prelabel,
-    CASE WHEN a.kind = 'label' THEN b.confidence END AS prelabel_score,
-    a.annotator_id AS target
-FROM assignments a
-JOIN (SELECT DISTINCT ON (item_id) item_id, payload, uri FROM items) i USING (item_id)
+    CASE WHEN p.kind = 'label' THEN b.confidence END AS prelabel_score,
+    CASE WHEN p.annotator_id IS NULL THEN $banned::VARCHAR[]
+         ELSE list_filter($everyone::VARCHAR[], lambda x: x <> p.annotator_id) END AS exclude_annotators
+FROM p
+JOIN (SELECT DISTINCT ON (item_id) item_id, payload, uri FROM items WHERE item_id IN (SELECT item_id FROM p)) i
+    USING (item_id)
 LEFT JOIN best b USING (item_id)
-WHERE a.queue = $queue AND a.state = 'pending'
-ORDER BY a.priority DESC, a.assignment_id
+ORDER BY p.priority DESC, p.assignment_id
 """
 
 
-def pending_tasks(con: duckdb.DuckDBPyConnection, queue: str, banned: Sequence[str],
-                  annotators: Sequence[str] | None) -> pa.Table:
-    """Pending assignments of `queue` as `TASK_SCHEMA` rows, highest priority first.
+def pending_task_batches(con: duckdb.DuckDBPyConnection, queue: str, banned: Sequence[str],
+                         annotators: Sequence[str] | None, batch_rows: int) -> tuple[int, Iterator[pa.Table]]:
+    """How many assignments of `queue` are pending, and those tasks as `TASK_SCHEMA` batches, highest priority first.
 
     Banned annotators are excluded from every task; a targeted gold task also excludes every
-    other known annotator, so only its target can take it.
+    other known annotator, so only its target can take it. The batches stream from a second
+    cursor, so memory does not grow with the queue and `con` stays free to mark batches pushed.
     """
-    t = con.sql(_PENDING, params={"queue": queue}).to_arrow_table()
-    base = sorted(set(banned))
-    everyone = set(annotators or ())
-    excl = [
-        (base or None) if tgt is None else sorted(set(base) | (everyone - {tgt}))
-        for tgt in t.column("target").to_pylist()
-    ]
-    cols = {name: t.column(name) for name in TASK_SCHEMA.names if name in t.column_names}
-    cols["exclude_annotators"] = pa.array(excl, pa.list_(pa.string()))
-    return pa.table(cols).cast(TASK_SCHEMA)
+    total = con.execute("SELECT count(*) FROM assignments WHERE queue = ? AND state = 'pending'", [queue]).fetchall()[0][0]
+    params = {"queue": queue, "banned": sorted(set(banned)) or None,
+              "everyone": sorted(set(banned) | set(annotators or ()))}
+
+    def batches() -> Iterator[pa.Table]:
+        cur = con.cursor()
+        try:
+            with cur.sql(_PENDING, params=params).to_arrow_reader(batch_size=batch_rows) as reader:
+                for batch in reader:
+                    yield pa.Table.from_batches([batch]).cast(TASK_SCHEMA)
+        finally:
+            cur.close()
+
+    return int(total), batches()
 
 
 def _mark_pushed(con: duckdb.DuckDBPyConnection, ids: pa.Array) -> None:
@@ -111,11 +122,10 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                         "(SELECT item_id FROM _new WHERE kind = 'label')").fetchall()
             finally:
                 con.unregister("_new")
-            tasks = pending_tasks(con, queue, banned, active)
+            n_pending, batches = pending_task_batches(con, queue, banned, active, cfg.queue.push_batch)
             sent = new_to_backend = 0
-            with track("dispatch push", tasks.num_rows) as bar:
-                for start in range(0, tasks.num_rows, cfg.queue.push_batch):
-                    chunk = tasks.slice(start, cfg.queue.push_batch)
+            with track("dispatch push", n_pending) as bar:
+                for chunk in batches:
                     new_to_backend += backend.push(chunk)
                     _mark_pushed(con, chunk.column("assignment_id"))
                     sent += chunk.num_rows
