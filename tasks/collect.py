@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
@@ -50,9 +51,9 @@ def label_ok(judgments: pa.Table, labels: Sequence[str], multi: bool) -> pa.Arra
     flat = pc.list_flatten(lists)
     parent = pc.list_parent_indices(lists)
     bad = pc.invert(pc.fill_null(pc.is_in(flat, value_set=allowed), False))
-    bad_rows = set(pc.filter(parent, bad).to_pylist())
-    nulls = pc.is_null(lists).to_pylist()
-    return pa.array([not (i in bad_rows or nulls[i]) for i in range(len(lists))], pa.bool_())
+    n_bad = np.bincount(pc.filter(parent, bad).to_numpy(), minlength=len(lists))
+    nulls = pc.is_null(lists).to_numpy(zero_copy_only=False)
+    return pa.array((n_bad == 0) & ~nulls, pa.bool_())
 
 
 _CLASSIFY = """
@@ -63,12 +64,17 @@ SELECT j.*, a.kind AS assignment_kind,
         WHEN a.item_id <> j.item_id THEN 'assignment_item_mismatch'
         WHEN $check_annotators AND j.annotator_id NOT IN (SELECT annotator_id FROM _annotators) THEN 'unknown_annotator'
         WHEN NOT j.label_ok THEN 'unknown_label'
-        WHEN EXISTS (SELECT 1 FROM votes v WHERE v.assignment_id = j.assignment_id AND v.vote_id <> j.judgment_id)
+        WHEN coalesce(d.first_id <> j.judgment_id OR d.last_id <> j.judgment_id, false)
           OR row_number() OVER (PARTITION BY j.assignment_id ORDER BY j.submitted_at, j.judgment_id) > 1
             THEN 'duplicate_judgment'
     END AS reason
 FROM _page j
-LEFT JOIN (SELECT DISTINCT ON (assignment_id) assignment_id, item_id, kind FROM assignments) a USING (assignment_id)
+LEFT JOIN (SELECT DISTINCT ON (assignment_id) assignment_id, item_id, kind FROM assignments
+           WHERE assignment_id IN (SELECT assignment_id FROM _page)) a USING (assignment_id)
+-- judgments already stored for the assignment (only human and adjudicator votes carry one)
+LEFT JOIN (SELECT assignment_id, min(vote_id) AS first_id, max(vote_id) AS last_id FROM votes
+           WHERE source_kind IN ('human', 'adjudicator') AND assignment_id IN (SELECT assignment_id FROM _page)
+           GROUP BY assignment_id) d USING (assignment_id)
 """
 
 

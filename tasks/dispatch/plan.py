@@ -120,6 +120,26 @@ def _interleaved_priorities(work: pa.Table, n: int) -> list[float]:
     return prios[at].tolist()
 
 
+def _fill_evenly(counts: np.ndarray, need: int, cap: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Up to `need` new slots, each on the item with the fewest slots so far (ties: lower index).
+
+    Returns (item index, slot number) per new slot, in the order that greedy rule picks them: every
+    item below level l gets its slot l before any item gets slot l + 1. No slot reaches `cap`
+    (nobody sees an item twice, so an item cannot have more slots than annotators).
+    """
+    if need <= 0 or len(counts) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    top = int(counts.max()) + -(-need // len(counts)) + 1  # levels enough for `need` picks
+    if cap is not None:
+        top = min(top, cap)
+    per_item = np.maximum(0, top - counts)
+    item = np.repeat(np.arange(len(counts)), per_item)
+    first = np.cumsum(per_item) - per_item
+    level = counts[item] + (np.arange(len(item)) - np.repeat(first, per_item))
+    order = np.lexsort((item, level))[:need]
+    return item[order], level[order]
+
+
 def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, work: pa.Table,
               annotators: Sequence[str] | None) -> pa.Table:
     """Gold slots for this run: the rate share over all label/audit slots, then per-annotator minimums.
@@ -148,12 +168,13 @@ def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, wo
     if g.rate > 0:
         want = math.ceil(g.rate * n_label / (1 - g.rate)) if g.rate < 1 else n_label
         need = max(0, want - n_gold)
-        prios = _interleaved_priorities(work, need) if need else []
-        for j in range(need):
-            item = min(gold_items, key=lambda x: (existing.get(x, 0), x))
-            if cap is not None and existing.get(item, 0) >= cap:
-                break  # every gold item is already out to every annotator
-            add(item, prios[j], None)
+        counts = np.array([existing.get(x, 0) for x in gold_items], dtype=np.int64)
+        item_idx, slots = _fill_evenly(counts, need, cap)
+        prios = _interleaved_priorities(work, len(item_idx))
+        for i, slot, prio in zip(item_idx.tolist(), slots.tolist(), prios):
+            existing[gold_items[i]] = slot + 1
+            rows.append({"item_id": gold_items[i], "kind": "gold", "round": 0, "slot": slot, "priority": prio,
+                         "annotator_id": None})
     if g.min_per_annotator and annotators:
         had = con.execute(
             "SELECT annotator_id, list(DISTINCT item_id) FROM assignments WHERE kind = 'gold' "
