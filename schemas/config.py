@@ -216,7 +216,7 @@ class QueueConfig(_Section):
     lease_seconds: int = Field(600, ge=10, description="A task not submitted within this time goes back to the queue.")
     show_prelabels: bool = Field(True, description="Show machine pre-labels as suggestions (never on gold/audits).")
     push_batch: int = Field(5_000, ge=1, description="Tasks per push request (and per 'pushed' transaction).")
-    pull_limit: int = Field(5_000, ge=1, le=50_000, description="Judgments per pull page; each page is one transaction.")
+    pull_limit: int = Field(20_000, ge=1, le=50_000, description="Judgments per pull page; each page is one transaction.")
     local_files_root: str | None = Field(
         None, description="Label Studio only: its LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT. file:// media under a "
         "subfolder of it is served by Label Studio; other local media up to 1 MB is sent inline as data URIs.")
