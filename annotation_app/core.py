@@ -405,6 +405,7 @@ class Queue:
             "lease_id": t.lease_id, "project_id": p.project_id, "expires_at": t.lease_expires,
             "lease_seconds": p.lease_seconds, "data_kind": p.data_kind, "task_kind": p.task_kind,
             "payload": t.payload, "media_url": media, "suggestion": suggestion,
+            "remaining": p.counts["open"] + p.counts["leased"],
         }
 
     def leased_to(self, a: Annotator, lease_id: str) -> Task:

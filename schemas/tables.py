@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa_
 import pyarrow as pa
+import pyarrow.compute as pc
 from pandera.typing import Series
 
 from tasks.errors import ContractError
@@ -251,21 +252,50 @@ class Prelabels(pa_.DataFrameModel):
         coerce = True
 
 
+CHECK_CHUNK_ROWS = 200_000
+
+
+def _duplicates(table: pa.Table, column: str) -> pd.DataFrame | None:
+    """Failure cases for a `unique` column, checked over the whole table in Arrow."""
+    col = table.column(column)
+    if pc.count_distinct(col, mode="all").as_py() == table.num_rows:
+        return None
+    counts = table.select([column]).group_by(column).aggregate([([], "count_all")])
+    dup = counts.filter(pc.greater(counts["count_all"], 1)).column(column).to_pylist()
+    return pd.DataFrame({"schema_context": "Column", "column": column, "check": "field_uniqueness",
+                         "check_number": None, "failure_case": dup, "index": None})
+
+
 def check(table: pa.Table, model: type[pa_.DataFrameModel], where: str) -> None:
-    """Raise ContractError listing every failing row/check of `table` against `model`."""
+    """Raise ContractError listing every failing row/check of `table` against `model`.
+
+    Validated in chunks of `CHECK_CHUNK_ROWS` (pandas copies of millions of string rows cost more
+    memory than the stage itself); uniqueness is checked over the whole table in Arrow, and the
+    failure cases' row index counts from the table's first row.
+    """
     if table.num_rows == 0:
         return
-    df = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-    try:
-        model.validate(df, lazy=True)
-    except pa_.errors.SchemaErrors as e:
-        cases = e.failure_cases
-        head = cases.head(10).to_string(index=False)
+    unique = [name for name, col in model.to_schema().columns.items() if col.unique and name in table.column_names]
+    cases = [c for c in (_duplicates(table, name) for name in unique) if c is not None]
+    for start in range(0, table.num_rows, CHECK_CHUNK_ROWS):
+        df = table.slice(start, CHECK_CHUNK_ROWS).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+        df.index += start
+        try:
+            model.validate(df, lazy=True)
+        except pa_.errors.SchemaErrors as e:
+            chunk_cases = e.failure_cases
+            if unique:  # reported once, over the whole table, above
+                chunk_cases = chunk_cases[chunk_cases["check"] != "field_uniqueness"]
+            cases.append(chunk_cases)
+    cases = [c for c in cases if len(c)]
+    if cases:
+        failures = pd.concat(cases, ignore_index=True)
+        head = failures.head(10).to_string(index=False)
         raise ContractError(
-            f"{where}: {len(cases)} failure(s) against the {model.__name__} contract; nothing from this batch "
+            f"{where}: {len(failures)} failure(s) against the {model.__name__} contract; nothing from this batch "
             f"was written. First failures:\n{head}",
-            failures=cases,
-        ) from None
+            failures=failures,
+        )
 
 
 # --- Dispatch and collect: assignments created by dispatch, judgments pulled by collect. ---

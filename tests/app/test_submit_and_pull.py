@@ -65,7 +65,7 @@ def test_gold_is_indistinguishable_and_never_shows_a_suggestion(admin, new_proje
     assert set(gold) == set(plain)
     assert gold["suggestion"] is None and plain["suggestion"] == {"labels": ["pos"], "score": 0.9}
     assert set(gold) == {"lease_id", "project_id", "expires_at", "lease_seconds", "data_kind", "task_kind",
-                         "payload", "media_url", "suggestion"}
+                         "payload", "media_url", "suggestion", "remaining"}
     others = str({k: v for k, v in gold.items() if k != "payload"})
     assert not any(secret in others for secret in ("gold", pid + "-g", "g1"))
 

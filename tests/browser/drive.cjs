@@ -27,6 +27,8 @@ async function waitDone(page, n) {
 async function itemView(page, kind) {
   await page.waitForSelector("#work:not(.hidden)", { timeout: 15000 });
   const view = { text: await page.textContent("#item-text") };
+  const left = /(\d+) left in project/.exec((await page.textContent("#stats")) || "");
+  view.left = left ? Number(left[1]) : null;
   if (kind === "image") {
     await page.waitForFunction(() => { const i = document.querySelector("#item-media img"); return i && i.complete && i.naturalWidth > 0; },
       null, { timeout: 15000 });

@@ -104,6 +104,8 @@ def test_label_text_image_audio_by_keyboard_and_click(tmp_path: Path) -> None:
             assert seen[kind]["errors"] == [], seen[kind]["errors"]
         text_views = seen["text"]["seen"]
         assert {v["text"] for v in text_views} == {"Great phone, love it", "Broke after a day"}
+        for kind in projects:  # the counter follows the queue: 2 tasks left (one of them on screen), then 1
+            assert [v["left"] for v in seen[kind]["seen"]] == [2, 1], seen[kind]["seen"]
         assert any(v["suggestion"] and "pos" in v["suggestion"] for v in text_views)
         assert sorted(tuple(v["image"]) for v in seen["image"]["seen"]) == [(32, 32), (64, 48)]
         assert all(v["audio_seconds"] == pytest.approx(0.5, abs=0.01) for v in seen["audio"]["seen"])
