@@ -70,3 +70,20 @@ def test_export_rows() -> None:
     _fails(t.append_column("labels", pa.array([["ham"]], L)), ExportRows, "exactly one of label / labels")
     _fails(t.set_column(2, "payload", pa.array([None], pa.string())), ExportRows, "payload or a URI")
     _fails(t.append_column("extra", pa.array([1])), ExportRows, "extra")
+
+
+def test_chunked_check_sees_duplicates_across_chunks_and_counts_rows_from_the_start(monkeypatch) -> None:
+    import schemas.tables as tables
+
+    monkeypatch.setattr(tables, "CHECK_CHUNK_ROWS", 2)
+    ids = ["a" * 32, "b" * 32, "c" * 32, "a" * 32, "d" * 32]  # the duplicate sits in another chunk
+    t = pa.table({"assignment_id": ids, "item_id": list("vwxyz"), "queue": ["q"] * 5,
+                  "kind": ["label", "label", "label", "label", "nonsense"], "round": [0] * 5, "slot": [0] * 5,
+                  "priority": [0.0] * 5, "state": ["pending"] * 5, "annotator_id": pa.nulls(5, pa.string())})
+    with pytest.raises(ContractError) as ei:
+        check(t, Assignments, "test")
+    cases = ei.value.failures
+    assert cases[cases["check"] == "field_uniqueness"]["failure_case"].tolist() == ["a" * 32]
+    bad_kind = cases[cases["column"] == "kind"]
+    assert bad_kind["failure_case"].tolist() == ["nonsense"] and bad_kind["index"].tolist() == [4]
+    check(t.slice(0, 3), Assignments, "test")  # the valid part passes
