@@ -61,8 +61,8 @@ def _learned(model, multi: bool) -> tuple[dict[str, float], dict[str, dict]]:
 def source_stats(s, inputs, model, labels, scores, new_banned) -> pa.Table:
     v = inputs.votes
     answered = v.filter(pc.is_valid(v["label"])) if not s.multi_label else v
-    src_all = pa.concat_tables([answered.select(["source_id", "source_kind"]),
-                                inputs.scoring_votes.select(["source_id", "source_kind"])])
+    mine = answered.select(["source_id", "source_kind"])
+    src_all = pa.concat_tables([mine, inputs.scoring_votes.select(["source_id", "source_kind"]).cast(mine.schema)]).unify_dictionaries()
     per = src_all.group_by(["source_id", "source_kind"]).aggregate([])
     nv = answered.group_by("source_id").aggregate([("item_id", "count_distinct" if s.multi_label else "count")])
     nv_map = dict(zip(nv["source_id"].to_pylist(), nv[nv.column_names[-1]].to_pylist()))

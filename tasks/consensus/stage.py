@@ -42,7 +42,7 @@ from tasks.consensus.pipeline import (
 from tasks.consensus.summary import SCOPE, leaderboard, stored_summary
 from tasks.errors import InputError, retry_if_transient
 from tasks.progress import track
-from tasks.store import project_store, record_stage_run, transaction
+from tasks.store import project_store, read_dictionary_encoded, record_stage_run, transaction
 
 _STATE = {"resolved": "resolved", "needs_more": "queued", "adjudicate": "adjudicate"}
 # A source's latest submission on an item is its answer (re-submissions replace, never add).
@@ -104,9 +104,10 @@ def read_inputs(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> Consens
         answer = "label"
     base = (f"SELECT item_id, source_id, source_kind, labels, label, created_at, vote_id FROM votes"
             f" WHERE source_kind <> 'adjudicator' {_LATEST}")
-    votes = con.sql(
-        f"SELECT item_id, source_id, source_kind, {answer} FROM ({base})"
-        " WHERE source_id NOT IN (SELECT source_id FROM sources WHERE banned)").to_arrow_table()
+    votes = read_dictionary_encoded(
+        con, f"SELECT item_id, source_id, source_kind, {answer} FROM ({base})"
+        " WHERE source_id NOT IN (SELECT source_id FROM sources WHERE banned)",
+        ["item_id", "source_id", "source_kind", "label"])
     adj_base = ("SELECT item_id, labels, label FROM votes WHERE source_kind = 'adjudicator'"
                 " QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY created_at DESC, vote_id DESC) = 1")
     adjudications = con.sql(f"SELECT item_id, {answer} FROM ({adj_base})").to_arrow_table()
@@ -128,7 +129,7 @@ def read_inputs(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> Consens
                                    " GROUP BY source_id").fetchall())
     cast = pa.schema([("item_id", pa.string()), ("source_id", pa.string()), ("source_kind", pa.string()),
                       ("label", pa.string())])
-    return ConsensusInputs(votes=votes.cast(cast), scoring_votes=scoring.cast(cast),
+    return ConsensusInputs(votes=votes, scoring_votes=scoring.cast(cast),
                            gold=gold.cast(pa.schema([("item_id", pa.string()), ("label", pa.string())])),
                            adjudications=adjudications.cast(pa.schema([("item_id", pa.string()),
                                                                        ("label", pa.string())])),

@@ -91,10 +91,24 @@ def _as_string(col: pa.ChunkedArray) -> pa.Array:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
-def _factorize(arr: pa.Array, name: str) -> tuple[pa.Array, np.ndarray]:
-    if arr.null_count:
-        raise InvalidVotesError(f"column {name!r} has {arr.null_count} null value(s); every vote needs an id")
-    enc = arr.dictionary_encode()
+def _factorize(col: pa.ChunkedArray | pa.Array, name: str) -> tuple[pa.Array, np.ndarray]:
+    """Distinct ids in order of first appearance, and each row's position among them.
+
+    A dictionary column (as the consensus stage reads ids) is factorized through its integer
+    indices, never decoded to one string per vote; its dictionary may hold unused values.
+    """
+    if col.null_count:
+        raise InvalidVotesError(f"column {name!r} has {col.null_count} null value(s); every vote needs an id")
+    if pa.types.is_dictionary(col.type):
+        if isinstance(col, pa.ChunkedArray):
+            col = col.unify_dictionaries() if col.num_chunks > 1 else col
+            dictionary = col.chunk(0).dictionary if col.num_chunks else pa.array([], col.type.value_type)
+            indices = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type).combine_chunks()
+        else:
+            dictionary, indices = col.dictionary, col.indices
+        enc = indices.dictionary_encode()
+        return _as_string(dictionary.take(enc.dictionary)), enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    enc = _as_string(col).dictionary_encode()
     return enc.dictionary, enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
@@ -118,8 +132,8 @@ def encode_votes(votes: pa.Table, classes: Sequence[str]) -> EncodedVotes:
         raise InvalidVotesError(
             f"votes table lacks column(s) {missing!r}; it has {votes.column_names!r}"
         )
-    item_ids, item = _factorize(_as_string(votes.column("item_id")), "item_id")
-    source_ids, source = _factorize(_as_string(votes.column("source_id")), "source_id")
+    item_ids, item = _factorize(votes.column("item_id"), "item_id")
+    source_ids, source = _factorize(votes.column("source_id"), "source_id")
     raw = _as_string(votes.column("label"))
     code = pc.index_in(raw, value_set=pa.array(classes, type=raw.type))
     unknown = pc.and_(pc.is_null(code), pc.is_valid(raw))
