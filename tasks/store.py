@@ -149,6 +149,11 @@ def read_dictionary_encoded(con: duckdb.DuckDBPyConnection, sql: str, columns: l
     return pa.Table.from_batches(batches, schema=schema).unify_dictionaries()
 
 
+def plain_strings(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A dictionary-encoded column decoded (for a small result that meets plain string columns)."""
+    return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+
+
 def record_stage_run(con: duckdb.DuckDBPyConnection, stage: str, status: str, stats: dict, started_at: float) -> str:
     """Append the stage's outcome; `annoflow status` and the dashboards read this table."""
     import json

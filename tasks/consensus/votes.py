@@ -7,6 +7,7 @@ __all__ = [
     "EncodedVotes",
     "encode_votes",
     "encode_gold",
+    "factorize",
     "check_option",
     "label_table",
     "proba_table",
@@ -91,7 +92,7 @@ def _as_string(col: pa.ChunkedArray) -> pa.Array:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
-def _factorize(col: pa.ChunkedArray | pa.Array, name: str) -> tuple[pa.Array, np.ndarray]:
+def factorize(col: pa.ChunkedArray | pa.Array, name: str) -> tuple[pa.Array, np.ndarray]:
     """Distinct ids in order of first appearance, and each row's position among them.
 
     A dictionary column (as the consensus stage reads ids) is factorized through its integer
@@ -132,10 +133,13 @@ def encode_votes(votes: pa.Table, classes: Sequence[str]) -> EncodedVotes:
         raise InvalidVotesError(
             f"votes table lacks column(s) {missing!r}; it has {votes.column_names!r}"
         )
-    item_ids, item = _factorize(votes.column("item_id"), "item_id")
-    source_ids, source = _factorize(votes.column("source_id"), "source_id")
-    raw = _as_string(votes.column("label"))
-    code = pc.index_in(raw, value_set=pa.array(classes, type=raw.type))
+    item_ids, item = factorize(votes.column("item_id"), "item_id")
+    source_ids, source = factorize(votes.column("source_id"), "source_id")
+    raw = votes.column("label")
+    if not pa.types.is_dictionary(raw.type):  # a dictionary column is matched through its dictionary
+        raw = _as_string(raw)
+    value_type = raw.type.value_type if pa.types.is_dictionary(raw.type) else raw.type
+    code = pc.index_in(raw, value_set=pa.array(classes, type=value_type))
     unknown = pc.and_(pc.is_null(code), pc.is_valid(raw))
     if pc.any(unknown).as_py():
         bad_rows = pc.filter(raw, unknown)

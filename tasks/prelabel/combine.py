@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks.consensus.votes import factorize
+
 __all__ = ["Combiner", "LabelModelCombiner", "LogOddsCombiner"]
 
 
@@ -67,10 +69,8 @@ class LogOddsCombiner:
     def fit_predict_proba(self, votes: pa.Table, gold: pa.Table | None = None) -> pa.Table:
         C = len(self.classes)
         classes = pa.array(self.classes, pa.string())
-        # Arrow dictionary encoding keeps millions of votes out of Python objects
-        enc = votes.column("item_id").combine_chunks().dictionary_encode() if votes.num_rows else None
-        items = enc.dictionary if enc is not None else pa.array([], pa.string())
-        item_idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64) if enc is not None else np.array([], np.int64)
+        # Factorized once (through the dictionary when the column is one): no Python objects per vote
+        items, item_idx = factorize(votes.column("item_id"), "item_id")
         n_items = len(items)
         has_probs = "probs" in votes.column_names
         is_model = pc.is_valid(votes.column("probs")).to_numpy(zero_copy_only=False) if has_probs else np.zeros(votes.num_rows, bool)
@@ -87,9 +87,8 @@ class LogOddsCombiner:
         score = np.tile(np.log(prior), (n_items, 1))
 
         lf = ~is_model
-        senc = votes.column("source_id").combine_chunks().dictionary_encode() if votes.num_rows else None
-        src_names = senc.dictionary.to_pylist() if senc is not None else []
-        src = senc.indices.to_numpy(zero_copy_only=False) if senc is not None else np.array([], np.int64)
+        src_dict, src = factorize(votes.column("source_id"), "source_id")
+        src_names = src_dict.to_pylist()
         code = pc.index_in(votes.column("label"), value_set=classes).to_numpy(zero_copy_only=False) if votes.num_rows else np.array([])
         code = np.where(np.isnan(code.astype(float)), C, code).astype(np.int64)  # abstain or unknown label -> C
         self.loglik_ = {}

@@ -62,7 +62,7 @@ from tasks.prelabel.votes import (
 )
 from tasks.prelabel.weak import weak_labels
 from tasks.progress import track
-from tasks.store import project_store, record_stage_run, transaction
+from tasks.store import plain_strings, project_store, read_dictionary_encoded, record_stage_run, transaction
 
 __all__ = [
     "apply_labeling_functions",
@@ -254,12 +254,14 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
 
 def _machine_votes(con: duckdb.DuckDBPyConnection, labels: list[str], kinds: tuple[str, ...] = ("lf", "model")) -> pa.Table:
     probs = "[" + ", ".join(f"coalesce(json_extract_string(v.probs, '$.\"{_q(c).replace(chr(34), '')}\"')::DOUBLE, 0)" for c in labels) + "]"
-    return con.sql(
+    return read_dictionary_encoded(
+        con,
         f"""SELECT v.item_id, v.source_id, v.label, CASE WHEN v.source_kind = 'model' THEN {probs} END AS probs
         FROM votes v JOIN sources s USING (source_id)
         WHERE list_contains(?::VARCHAR[], v.source_kind) AND NOT s.banned AND v.source_version IS NOT DISTINCT FROM s.version""",
+        ["item_id", "source_id", "label"],
         params=[list(kinds)],
-    ).to_arrow_table()
+    )
 
 
 def _item_frame(con: duckdb.DuckDBPyConnection) -> pa.Table:
@@ -319,6 +321,7 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None, combiner: C
         n_src = np.zeros(len(ids), int)
         if votes.num_rows:
             counted = votes.filter(pc.is_valid(votes.column("label"))).group_by("item_id").aggregate([("label", "count")])
+            counted = counted.set_column(0, "item_id", plain_strings(counted.column("item_id")))
             at = pc.index_in(frame.column("item_id"), value_set=counted.column("item_id")).to_numpy(zero_copy_only=False).astype(float)
             ok = ~np.isnan(at)
             n_src[ok] = counted.column("label_count").to_numpy()[at[ok].astype(np.int64)]

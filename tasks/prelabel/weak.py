@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.prelabel.combine import Combiner
+from tasks.store import plain_strings
 
 
 def weak_labels(combiner: Combiner, lf_votes: pa.Table, classes: Sequence[str], min_confidence: float,
@@ -33,7 +34,7 @@ def weak_labels(combiner: Combiner, lf_votes: pa.Table, classes: Sequence[str], 
     if voted.num_rows == 0:
         return empty
     probs = combiner.fit_predict_proba(lf_votes, gold)
-    covered = pc.is_in(probs.column("item_id"), value_set=pc.unique(voted.column("item_id")))
+    covered = pc.is_in(probs.column("item_id"), value_set=plain_strings(pc.unique(voted.column("item_id"))))
     probs = probs.filter(covered)
     if probs.num_rows == 0:
         return empty
