@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from schemas.config import OverlapPolicy, ProjectConfig
 
-__all__ = ["ASSIGNMENT_COLUMNS", "assignment_id_sql", "plan_assignments", "plan_gold", "plan_work"]
+__all__ = ["ASSIGNMENT_COLUMNS", "PLANNED", "assignment_id_sql", "plan_assignments", "plan_gold", "plan_work"]
 
 ASSIGNMENT_COLUMNS = pa.schema([
     ("assignment_id", pa.string()),
@@ -100,20 +100,28 @@ ORDER BY priority DESC, item_id, slot
 """.replace("{aid}", assignment_id_sql("item_id", "kind", "round", "slot"))
 
 
-def plan_work(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str) -> pa.Table:
-    """New label/audit/adjudication slots under the overlap policy, highest priority first."""
+PLANNED = "_planned"
+
+
+def plan_work(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str) -> int:
+    """New label/audit/adjudication slots under the overlap policy, into the temp table `PLANNED`.
+
+    The plan stays in DuckDB (which spills past its memory cap): at a million items it is three
+    million rows, and nothing downstream needs them in Python. Returns the row count.
+    """
     treat_new = not (cfg.prelabel.labeling_functions or cfg.prelabel.models)
     params = {
         "initial": cfg.overlap.initial, "max": cfg.overlap.max, "treat_new": treat_new,
         "adaptive": cfg.overlap.policy == OverlapPolicy.adaptive, "boost": cfg.overlap.followup_boost,
         "queue": queue,
     }
-    return con.sql(_SLOTS, params=params).to_arrow_table().cast(ASSIGNMENT_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PLANNED} AS {_SLOTS}", params).fetchall()
+    return int(con.execute(f"SELECT count(*) FROM {PLANNED}").fetchall()[0][0])
 
 
-def _interleaved_priorities(work: pa.Table, n: int) -> list[float]:
+def _interleaved_priorities(prios: np.ndarray, n: int) -> list[float]:
     """Priorities that place `n` gold tasks evenly through this run's work (ties keep push order)."""
-    prios = -np.sort(-work.column("priority").to_numpy(zero_copy_only=False))
+    prios = -np.sort(-prios)
     if not len(prios):
         return [0.0] * n
     at = np.minimum(len(prios) - 1, ((np.arange(n) + 0.5) * len(prios) / n).astype(np.int64))
@@ -140,9 +148,11 @@ def _fill_evenly(counts: np.ndarray, need: int, cap: int | None) -> tuple[np.nda
     return item[order], level[order]
 
 
-def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, work: pa.Table,
+def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, work: np.ndarray,
               annotators: Sequence[str] | None) -> pa.Table:
     """Gold slots for this run: the rate share over all label/audit slots, then per-annotator minimums.
+
+    `work` holds the priority of every slot this run plans (one float each).
 
     `annotators` are the known, active, not banned annotator ids (None when the backend cannot
     list them: then only the rate applies, without a per-item cap).
@@ -154,7 +164,7 @@ def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, wo
     existing = dict(con.execute(
         "SELECT item_id, count(*) FROM assignments WHERE kind = 'gold' GROUP BY item_id").fetchall())
     n_label = con.execute(
-        "SELECT count(*) FROM assignments WHERE kind IN ('label', 'audit')").fetchall()[0][0] + work.num_rows
+        "SELECT count(*) FROM assignments WHERE kind IN ('label', 'audit')").fetchall()[0][0] + len(work)
     n_gold = sum(existing.values())
     cap = len(annotators) if annotators else None
     rows: list[dict] = []
@@ -180,7 +190,7 @@ def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, wo
             "SELECT annotator_id, list(DISTINCT item_id) FROM assignments WHERE kind = 'gold' "
             "AND annotator_id IS NOT NULL GROUP BY annotator_id").fetchall()
         seen = {a: set(items) for a, items in had}
-        top = max([1.0, *work.column("priority").to_pylist()]) + 1.0
+        top = max(1.0, float(work.max()) if len(work) else 1.0) + 1.0
         for ann in sorted(annotators):
             mine = seen.get(ann, set())
             fresh = sorted((x for x in gold_items if x not in mine), key=lambda x: (existing.get(x, 0), x))
@@ -201,8 +211,16 @@ def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, wo
 
 
 def plan_assignments(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str,
-                     annotators: Sequence[str] | None = None) -> pa.Table:
-    """Every new assignment for one dispatch run (work first, then gold), as `ASSIGNMENT_COLUMNS`."""
-    work = plan_work(con, cfg, queue)
-    gold = plan_gold(con, cfg, queue, work, annotators)
-    return pa.concat_tables([work, gold])
+                     annotators: Sequence[str] | None = None) -> int:
+    """Every new assignment for one dispatch run (work, then gold) into the temp table `PLANNED`
+    (`ASSIGNMENT_COLUMNS`); returns how many."""
+    n = plan_work(con, cfg, queue)
+    prios = con.sql(f"SELECT priority FROM {PLANNED}").fetchnumpy()["priority"] if n else np.zeros(0)
+    gold = plan_gold(con, cfg, queue, np.asarray(prios, dtype=np.float64), annotators)
+    if gold.num_rows:
+        con.register("_gold_planned", gold)
+        try:
+            con.execute(f"INSERT INTO {PLANNED} SELECT * FROM _gold_planned").fetchall()
+        finally:
+            con.unregister("_gold_planned")
+    return n + gold.num_rows

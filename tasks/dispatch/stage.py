@@ -10,7 +10,6 @@ next run pushes them again, which changes nothing on the backend (push is idempo
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import duckdb
@@ -19,13 +18,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from schemas.config import ProjectConfig
-from schemas.tables import Assignments, check
+from schemas.tables import CHECK_CHUNK_ROWS, Assignments, check
 from tasks.dispatch.access import backend_for, known_annotators, queue_name
-from tasks.dispatch.plan import plan_assignments
-from tasks.errors import retry_if_transient
+from tasks.dispatch.plan import ASSIGNMENT_COLUMNS, PLANNED, plan_assignments
+from tasks.errors import ContractError, retry_if_transient
 from tasks.progress import track
 from tasks.queues import TASK_SCHEMA, QueueBackend
-from tasks.store import insert_missing, project_store, record_stage_run, transaction
+from tasks.store import project_store, record_stage_run, transaction
 
 __all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_task_batches"]
 
@@ -87,6 +86,16 @@ def pending_task_batches(con: duckdb.DuckDBPyConnection, queue: str, banned: Seq
     return int(total), batches()
 
 
+def check_planned(con: duckdb.DuckDBPyConnection) -> None:
+    """The Assignments contract over the planned rows, streamed in chunks; ids unique over all of them."""
+    dup = con.execute(f"SELECT assignment_id FROM {PLANNED} GROUP BY 1 HAVING count(*) > 1 LIMIT 5").fetchall()
+    if dup:
+        raise ContractError(f"dispatch (new assignments): assignment ids planned twice: {[d[0] for d in dup]}")
+    with con.sql(f"SELECT * FROM {PLANNED}").to_arrow_reader(batch_size=CHECK_CHUNK_ROWS) as reader:
+        for batch in reader:
+            check(pa.Table.from_batches([batch]).cast(ASSIGNMENT_COLUMNS), Assignments, "dispatch (new assignments)")
+
+
 def _mark_pushed(con: duckdb.DuckDBPyConnection, ids: pa.Array) -> None:
     con.register("_pushed", pa.table({"assignment_id": ids}))
     try:
@@ -111,17 +120,19 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
         annotators = known_annotators(backend)
         with project_store(cfg) as con:
             active = None if annotators is None else [a for a in annotators if a not in set(banned)]
-            new = plan_assignments(con, cfg, queue, active)
-            check(new, Assignments, "dispatch (new assignments)")
-            con.register("_new", new)
-            try:
-                with transaction(con):
-                    created = insert_missing(con, "assignments", new, ["assignment_id"])
-                    con.execute(
-                        "UPDATE items SET state = 'queued' WHERE state = 'new' AND item_id IN "
-                        "(SELECT item_id FROM _new WHERE kind = 'label')").fetchall()
-            finally:
-                con.unregister("_new")
+            plan_assignments(con, cfg, queue, active)
+            check_planned(con)
+            by_kind = dict(con.execute(f"SELECT kind, count(*) FROM {PLANNED} GROUP BY 1 ORDER BY 1").fetchall())
+            targeted = con.execute(f"SELECT count(annotator_id) FROM {PLANNED}").fetchall()[0][0]
+            with transaction(con):
+                # planned ids are distinct (DISTINCT ON in the plan, checked above): an anti-join is enough
+                created = con.execute(
+                    f"INSERT INTO assignments ({', '.join(ASSIGNMENT_COLUMNS.names)}) SELECT * FROM {PLANNED} p"
+                    " ANTI JOIN (SELECT assignment_id FROM assignments) a USING (assignment_id)").fetchall()[0][0]
+                con.execute(
+                    "UPDATE items SET state = 'queued' WHERE state = 'new' AND item_id IN "
+                    f"(SELECT item_id FROM {PLANNED} WHERE kind = 'label')").fetchall()
+            con.execute(f"DROP TABLE {PLANNED}").fetchall()
             n_pending, batches = pending_task_batches(con, queue, banned, active, cfg.queue.push_batch)
             sent = new_to_backend = 0
             with track("dispatch push", n_pending) as bar:
@@ -133,8 +144,8 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             report = {
                 "queue": queue,
                 "created": created,
-                "created_by_kind": dict(Counter(new.column("kind").to_pylist())),
-                "targeted_gold": new.filter(pa.compute.is_valid(new.column("annotator_id"))).num_rows,
+                "created_by_kind": by_kind,
+                "targeted_gold": int(targeted),
                 "pushed": sent,
                 "new_to_backend": new_to_backend,
                 "banned_excluded": len(banned),
