@@ -57,24 +57,45 @@ def label_ok(judgments: pa.Table, labels: Sequence[str], multi: bool) -> pa.Arra
 
 
 _CLASSIFY = """
-SELECT j.*, a.kind AS assignment_kind,
+WITH page AS (
+    SELECT j.*, a.kind AS assignment_kind, a.item_id AS assignment_item, a.assignment_id IS NOT NULL AS known,
+        CASE WHEN a.kind = 'adjudication' THEN 'adjudicator:' ELSE 'human:' END || j.annotator_id AS vote_source
+    FROM _page j
+    LEFT JOIN (SELECT DISTINCT ON (assignment_id) assignment_id, item_id, kind FROM assignments
+               WHERE assignment_id IN (SELECT assignment_id FROM _page)) a USING (assignment_id)
+),
+-- votes already stored for the page's assignments (only human and adjudicator votes carry one)
+stored AS (
+    SELECT assignment_id, source_id, vote_id, created_at FROM votes
+    WHERE source_kind IN ('human', 'adjudicator') AND assignment_id IN (SELECT assignment_id FROM _page)
+),
+other AS (  -- someone else already answered the assignment
+    SELECT p.judgment_id FROM page p JOIN stored s ON s.assignment_id = p.assignment_id
+        AND s.source_id <> p.vote_source GROUP BY 1
+),
+own AS (  -- the same annotator answered it before, under another judgment id: this one may be an edit
+    SELECT p.judgment_id, arg_max(s.vote_id, s.created_at) AS own_vote, max(s.created_at) AS own_at
+    FROM page p JOIN stored s ON s.assignment_id = p.assignment_id AND s.source_id = p.vote_source
+        AND s.vote_id <> p.judgment_id
+    GROUP BY 1
+)
+SELECT p.* EXCLUDE (assignment_item, known, vote_source),
+    CASE WHEN p.submitted_at > own.own_at THEN own.own_vote END AS revises,
+    coalesce(p.submitted_at <= own.own_at, false) AS superseded,
     CASE
-        WHEN NOT EXISTS (SELECT 1 FROM items i WHERE i.item_id = j.item_id) THEN 'unknown_item'
-        WHEN a.assignment_id IS NULL THEN 'unknown_assignment'
-        WHEN a.item_id <> j.item_id THEN 'assignment_item_mismatch'
-        WHEN $check_annotators AND j.annotator_id NOT IN (SELECT annotator_id FROM _annotators) THEN 'unknown_annotator'
-        WHEN NOT j.label_ok THEN 'unknown_label'
-        WHEN coalesce(d.first_id <> j.judgment_id OR d.last_id <> j.judgment_id, false)
-          OR row_number() OVER (PARTITION BY j.assignment_id ORDER BY j.submitted_at, j.judgment_id) > 1
+        WHEN NOT EXISTS (SELECT 1 FROM items i WHERE i.item_id = p.item_id) THEN 'unknown_item'
+        WHEN NOT p.known THEN 'unknown_assignment'
+        WHEN p.assignment_item <> p.item_id THEN 'assignment_item_mismatch'
+        WHEN $check_annotators AND p.annotator_id NOT IN (SELECT annotator_id FROM _annotators) THEN 'unknown_annotator'
+        WHEN NOT p.label_ok THEN 'unknown_label'
+        WHEN other.judgment_id IS NOT NULL
+          OR (own.own_vote IS NULL
+              AND row_number() OVER (PARTITION BY p.assignment_id ORDER BY p.submitted_at, p.judgment_id) > 1)
             THEN 'duplicate_judgment'
     END AS reason
-FROM _page j
-LEFT JOIN (SELECT DISTINCT ON (assignment_id) assignment_id, item_id, kind FROM assignments
-           WHERE assignment_id IN (SELECT assignment_id FROM _page)) a USING (assignment_id)
--- judgments already stored for the assignment (only human and adjudicator votes carry one)
-LEFT JOIN (SELECT assignment_id, min(vote_id) AS first_id, max(vote_id) AS last_id FROM votes
-           WHERE source_kind IN ('human', 'adjudicator') AND assignment_id IN (SELECT assignment_id FROM _page)
-           GROUP BY assignment_id) d USING (assignment_id)
+FROM page p
+LEFT JOIN other USING (judgment_id)
+LEFT JOIN own USING (judgment_id)
 """
 
 
@@ -104,10 +125,18 @@ _FIELD = {"unknown_item": "item_id", "unknown_assignment": "assignment_id", "ass
 
 def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table, cursor: str | None,
                run_id: str | None = None) -> dict[str, int]:
-    """Write one classified page and advance the cursor, in one transaction."""
-    valid = classified.filter(pc.is_null(classified["reason"]))
-    bad = classified.filter(pc.is_valid(classified["reason"]))
+    """Write one classified page and advance the cursor, in one transaction.
+
+    A valid judgment that `revises` a stored vote (the same annotator edited their answer, e.g. in
+    Label Studio) replaces that vote's answer in place; one older than the stored answer
+    (`superseded`) changes nothing.
+    """
+    ok = pc.is_null(classified["reason"])
+    valid = classified.filter(pc.and_(ok, pc.and_(pc.is_null(classified["revises"]), pc.invert(classified["superseded"]))))
+    edits = classified.filter(pc.and_(ok, pc.is_valid(classified["revises"])))
+    bad = classified.filter(pc.invert(ok))
     con.register("_valid", valid)
+    con.register("_edits", edits)
     con.register("_bad", bad)
     try:
         with transaction(con):
@@ -118,6 +147,11 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
                 " label, labels, assignment_id, duration_ms, submitted_at AS created_at, $run AS run_id FROM _valid",
                 params={"run": run_id}).to_arrow_table()
             stored = insert_missing(con, "votes", votes, ["vote_id"])
+            if edits.num_rows:
+                con.execute(
+                    "UPDATE votes SET label = e.label, labels = e.labels, duration_ms = e.duration_ms,"
+                    " created_at = e.submitted_at, run_id = $run FROM _edits e WHERE votes.vote_id = e.revises",
+                    {"run": run_id}).fetchall()
             con.execute(
                 "INSERT INTO sources (source_id, kind, name) SELECT DISTINCT source_id, source_kind, annotator_id"
                 " FROM (SELECT CASE WHEN assignment_kind = 'adjudication' THEN 'adjudicator:' ELSE 'human:' END"
@@ -142,8 +176,11 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
                     " SET cursor = excluded.cursor, updated_at = now()", [queue, cursor]).fetchall()
     finally:
         con.unregister("_valid")
+        con.unregister("_edits")
         con.unregister("_bad")
-    return {"stored": stored, "duplicates": valid.num_rows - stored, "quarantined": bad.num_rows}
+    superseded = classified.num_rows - valid.num_rows - edits.num_rows - bad.num_rows
+    return {"stored": stored, "revised": edits.num_rows, "duplicates": valid.num_rows - stored + superseded,
+            "quarantined": bad.num_rows}
 
 
 def read_cursor(con: duckdb.DuckDBPyConnection, queue: str) -> str | None:
@@ -184,7 +221,7 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                 if page.num_rows < limit:
                     break
             report = {"queue": queue, "cursor_from": start_cursor, "cursor_to": cursor,
-                      **{k: totals.get(k, 0) for k in ("pulled", "stored", "duplicates", "quarantined", "pages")},
+                      **{k: totals.get(k, 0) for k in ("pulled", "stored", "revised", "duplicates", "quarantined", "pages")},
                       "quarantined_by_reason": dict(reasons), "seconds": round(time.time() - started, 3)}
             record_stage_run(con, "collect", "completed", report, started)
         return report

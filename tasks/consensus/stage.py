@@ -70,7 +70,7 @@ def _settings_hash(s: ConsensusSettings) -> str:
 
 def input_fingerprint(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> tuple[str, int]:
     """Order-independent digest of every vote id, gold answer, ban and the settings; and the vote count."""
-    v = _one(con, "SELECT count(*), coalesce(bit_xor(hash(vote_id)), 0), max(created_at)::VARCHAR FROM votes")
+    v = _one(con, "SELECT count(*), coalesce(bit_xor(hash(vote_id, created_at)), 0), max(created_at)::VARCHAR FROM votes")
     g = _one(con, "SELECT count(*), coalesce(bit_xor(hash(item_id, label, labels::VARCHAR)), 0) FROM gold")
     b = _one(con, "SELECT count(*), coalesce(bit_xor(hash(source_id)), 0) FROM sources WHERE banned")
     raw = json.dumps([list(v), list(g), list(b), _settings_hash(s)], default=str)

@@ -116,8 +116,8 @@ class LabelStudioBackend(PullAll):
         self._ids: dict[str, int] | None = None
         self._users: dict[int, str] = {}
         self._storages: set[str] | None = None
-        self._pending: list[tuple[dict, dict]] = []
-        self._pending_from = 0
+        self._pending: list[tuple[dict, dict, bool]] = []
+        self._pending_from: str | None = None
 
     @classmethod
     def from_config(cls, config: ProjectConfig, *, token: str | None = None,
@@ -327,7 +327,9 @@ class LabelStudioBackend(PullAll):
         finally:
             self.client.delete(f"/api/dm/views/{view}")
 
-    def _judgment(self, task: dict, a: dict) -> dict[str, Any]:
+    def _judgment(self, task: dict, a: dict, revision: bool = False) -> dict[str, Any]:
+        """One annotation as a judgment; an edit of one already pulled is a new judgment of the same
+        annotator and assignment, submitted at the edit (collect replaces the vote with it)."""
         labels: list[str] = []
         for res in a.get("result") or []:
             if res.get("type") == "choices" and res.get("from_name") == FROM_NAME:
@@ -337,42 +339,53 @@ class LabelStudioBackend(PullAll):
         if isinstance(completed_by, dict):
             completed_by = completed_by.get("id")
         return {
-            "judgment_id": f"ls:{a['id']}",
+            "judgment_id": f"ls:{a['id']}@{a['updated_at']}" if revision else f"ls:{a['id']}",
             "assignment_id": str(data.get("assignment_id", f"ls-task:{task['id']}")),
             "item_id": str(data.get("item_id", "")),
             "annotator_id": self._user(completed_by),
             "label": labels[0] if len(labels) == 1 else None,
             "labels": labels,
             "duration_ms": int(round((a.get("lead_time") or 0) * 1000)),
-            "submitted_at": _parse_ts(a["created_at"]),
+            "submitted_at": _parse_ts(a["updated_at"] if revision else a["created_at"]),
             "client_id": f"ls-annotation:{a['id']}",
         }
 
     def pull(self, cursor: str | None, limit: int = 5_000) -> tuple[pa.Table, str | None]:
-        """Annotations with an id above the cursor's, in id order, at most `limit`, as `JUDGMENT_SCHEMA`.
+        """Edits of annotations already pulled, then annotations with an id above the cursor's in id order.
 
-        One read of Label Studio serves consecutive pages: what it found past `limit` is kept and handed
-        out while the caller continues from the returned cursor. That is safe because annotation ids
-        grow with time: anything created after the read has a larger id than everything kept.
+        The cursor is ``<last annotation id>@<watermark>``, the watermark being the latest creation or
+        edit time among the annotations pulled so far: an annotation at or below the id edited after
+        it comes back as a revision (judgment id ``ls:<id>@<edit time>``). One read of Label Studio
+        serves consecutive pages: what it found past `limit` is kept and handed out while the caller
+        continues from the returned cursor (safe: ids grow with time, edits are newer than the read).
         """
         last, since = _parse_cursor(cursor)
-        if self._pending and self._pending_from == last:
+        if self._pending and self._pending_from == cursor:
             found = self._pending
         else:
-            found = []
+            new, edits = [], []
             for task in self._annotated_tasks(since):
                 for a in task.get("annotations") or []:
-                    if a["id"] > last and not a.get("was_cancelled"):
-                        found.append((task, a))
-            found.sort(key=lambda ta: ta[1]["id"])
+                    if a.get("was_cancelled"):
+                        continue
+                    if a["id"] > last:
+                        new.append((task, a, False))
+                    elif since is not None and a.get("updated_at") and _parse_ts(a["updated_at"]) > since:
+                        edits.append((task, a, True))
+            edits.sort(key=lambda t: (_parse_ts(t[1]["updated_at"]), t[1]["id"]))
+            new.sort(key=lambda t: t[1]["id"])
+            found = edits + new
         page, rest = found[:limit], found[limit:]
-        table = pa.Table.from_pylist([self._judgment(t, a) for t, a in page], schema=JUDGMENT_SCHEMA)
+        table = pa.Table.from_pylist([self._judgment(t, a, rev) for t, a, rev in page], schema=JUDGMENT_SCHEMA)
         if not page:
             self._pending = []
             return table, cursor
-        a = page[-1][1]
-        self._pending, self._pending_from = rest, a["id"]
-        return table, f"{a['id']}@{a['created_at']}"
+        top = max([last] + [a["id"] for _, a, rev in page if not rev])
+        stamps = [_parse_ts(a[k]) for _, a, _ in page for k in ("created_at", "updated_at") if a.get(k)]
+        mark = max(stamps + ([since] if since is not None else []))
+        nxt = f"{top}@{mark.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
+        self._pending, self._pending_from = rest, nxt
+        return table, nxt
 
     def cancel(self, assignment_ids: Sequence[str]) -> int:
         """Delete the tasks of these assignments that have no annotation yet; returns how many."""

@@ -181,3 +181,33 @@ def test_label_studio_json_export_imports(label_studio, label_studio_url: str, m
     out = import_tasks(label_studio_url, label_studio[1], f"export-{uuid.uuid4().hex[:6]}", labeling_config(cfg),
                        json.loads(path.read_text()))
     assert out["task_count"] == 5 and out["annotation_count"] == 5
+
+
+def test_an_edit_in_label_studio_replaces_the_vote(project, ls_client) -> None:
+    """An annotator corrects an answer in Label Studio: collect replaces their vote, once, nothing quarantined."""
+    import time
+
+    from tasks.collect import collect
+    from tasks.dispatch import dispatch
+    from tasks.store import open_store
+    from tests.conftest import seed_items
+
+    cfg, b = project(labels=["pos", "neg"], overlap={"policy": "fixed", "initial": 1, "max": 1},
+                     gold={"rate": 0.0, "min_per_annotator": 0})
+    seed_items(cfg, ["good", "bad"])
+    assert dispatch(cfg, b)["pushed"] == 2
+    listed = ls_client.get("/api/tasks", params={"project": b._project(), "fields": "all"}).json()["tasks"]
+    ann = {t["data"]["text"]: _annotate(ls_client, t["id"], "pos") for t in listed}
+    first = collect(cfg, b)
+    assert (first["stored"], first["revised"], first["quarantined"]) == (2, 0, 0)
+    time.sleep(1.1)
+    assert ls_client.patch(f"/api/annotations/{ann['bad']}", json={"result": _choices("neg")}).status_code == 200
+    second = collect(cfg, b)
+    assert (second["stored"], second["revised"], second["quarantined"]) == (0, 1, 0)
+    third = collect(cfg, b)
+    assert (third["stored"], third["revised"], third["quarantined"]) == (0, 0, 0)
+    with open_store(cfg.db_path) as con:
+        votes = dict(con.execute("SELECT i.payload, v.label FROM votes v JOIN items i USING (item_id)"
+                                 " WHERE v.source_kind = 'human'").fetchall())
+        n = con.execute("SELECT count(*), count(DISTINCT assignment_id) FROM votes WHERE source_kind = 'human'").fetchall()
+    assert votes == {"good": "pos", "bad": "neg"} and n == [(2, 2)]
