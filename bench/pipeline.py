@@ -62,12 +62,16 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "youtube-spam"
 
 
-def _prefect_env(home: Path) -> None:
-    """Ephemeral Prefect with its home in the temp folder, telemetry off (before importing prefect)."""
+def _prefect_env(home: Path, api_url: str | None = None) -> None:
+    """Prefect with its home in the temp folder, telemetry off (before importing prefect): ephemeral,
+    or the running server at `api_url` (how deployments run, without the ephemeral server's start)."""
     home.mkdir(parents=True, exist_ok=True)
     os.environ["PREFECT_HOME"] = str(home)
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    os.environ.pop("PREFECT_API_URL", None)
+    if api_url:
+        os.environ["PREFECT_API_URL"] = api_url
+    else:
+        os.environ.pop("PREFECT_API_URL", None)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
@@ -490,10 +494,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--skip-demo", action="store_true")
     p.add_argument("--http-probe", type=float, default=0.0, help="seconds of the app's HTTP submit-rate probe (0: skip)")
     p.add_argument("--keep", action="store_true", help="keep the temp folder")
+    p.add_argument("--api-url", help="a running Prefect server's API (e.g. `annoflow serve`'s); default: ephemeral")
     a = p.parse_args(argv)
     n = 50_000 if a.quick else a.items
     workdir = Path(tempfile.mkdtemp(prefix="annoflow-bench-pipeline-"))
-    _prefect_env(workdir / "prefect-home")
+    _prefect_env(workdir / "prefect-home", a.api_url)
     sys.path.insert(0, str(REPO))
     results: dict[str, Any] = {}
     try:
