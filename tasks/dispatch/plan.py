@@ -148,11 +148,11 @@ def _fill_evenly(counts: np.ndarray, need: int, cap: int | None) -> tuple[np.nda
     return item[order], level[order]
 
 
-def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, work: np.ndarray,
+def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, work_priorities: np.ndarray,
               annotators: Sequence[str] | None) -> pa.Table:
     """Gold slots for this run: the rate share over all label/audit slots, then per-annotator minimums.
 
-    `work` holds the priority of every slot this run plans (one float each).
+    `work_priorities`: the priority of every non-gold slot this run plans.
 
     `annotators` are the known, active, not banned annotator ids (None when the backend cannot
     list them: then only the rate applies, without a per-item cap).
@@ -164,7 +164,7 @@ def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, wo
     existing = dict(con.execute(
         "SELECT item_id, count(*) FROM assignments WHERE kind = 'gold' GROUP BY item_id").fetchall())
     n_label = con.execute(
-        "SELECT count(*) FROM assignments WHERE kind IN ('label', 'audit')").fetchall()[0][0] + len(work)
+        "SELECT count(*) FROM assignments WHERE kind IN ('label', 'audit')").fetchall()[0][0] + len(work_priorities)
     n_gold = sum(existing.values())
     cap = len(annotators) if annotators else None
     rows: list[dict] = []
@@ -180,7 +180,7 @@ def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, wo
         need = max(0, want - n_gold)
         counts = np.array([existing.get(x, 0) for x in gold_items], dtype=np.int64)
         item_idx, slots = _fill_evenly(counts, need, cap)
-        prios = _interleaved_priorities(work, len(item_idx))
+        prios = _interleaved_priorities(work_priorities, len(item_idx))
         for i, slot, prio in zip(item_idx.tolist(), slots.tolist(), prios):
             existing[gold_items[i]] = slot + 1
             rows.append({"item_id": gold_items[i], "kind": "gold", "round": 0, "slot": slot, "priority": prio,
@@ -190,7 +190,7 @@ def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, wo
             "SELECT annotator_id, list(DISTINCT item_id) FROM assignments WHERE kind = 'gold' "
             "AND annotator_id IS NOT NULL GROUP BY annotator_id").fetchall()
         seen = {a: set(items) for a, items in had}
-        top = max(1.0, float(work.max()) if len(work) else 1.0) + 1.0
+        top = max(1.0, float(work_priorities.max()) if len(work_priorities) else 1.0) + 1.0
         for ann in sorted(annotators):
             mine = seen.get(ann, set())
             fresh = sorted((x for x in gold_items if x not in mine), key=lambda x: (existing.get(x, 0), x))
