@@ -71,7 +71,8 @@ class ConsensusInputs:
 
     Attributes:
         votes: ``item_id, source_id, source_kind, label`` of non-banned, non-adjudicator sources
-            (multi-label: one row per ticked label, a null label for an empty answer).
+            (multi-label: one row per ticked label, a null label for an empty answer); string or
+            dictionary-encoded columns (the stage reads them encoded: every vote of a large project).
         scoring_votes: ``item_id, source_id, source_kind, label`` of every non-adjudicator source
             (banned ones too) on gold or adjudicated items: what sources are scored on.
         gold: ``item_id, label`` accepted answers from the gold file (several rows for a set).
