@@ -26,14 +26,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from schemas.config import ProjectConfig, TaskKind
 from schemas.tables import Judgments, check
 from tasks.dispatch.access import backend_for, known_annotators, queue_name
-from tasks.errors import retry_if_transient
 from tasks.progress import track
 from tasks.queues import QueueBackend
+from tasks.retries import STAGE_TASK
 from tasks.store import insert_missing, project_store, record_stage_run, transaction
 
 __all__ = ["REASONS", "classify", "collect", "collect_task", "label_ok", "read_cursor", "store_page"]
@@ -230,7 +229,6 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             backend.close()
 
 
-@task(name="collect", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_if_transient,
-      cache_policy=NO_CACHE)
+@task(name="collect", **STAGE_TASK)
 def collect_task(cfg: ProjectConfig) -> dict:
     return collect(cfg)

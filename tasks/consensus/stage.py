@@ -26,7 +26,6 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from schemas.config import ProjectConfig, TaskKind
 from schemas.tables import Labels, SourceStats, check
@@ -40,9 +39,15 @@ from tasks.consensus.pipeline import (
     run_consensus,
 )
 from tasks.consensus.summary import SCOPE, leaderboard, stored_summary
-from tasks.errors import InputError, retry_if_transient
+from tasks.errors import InputError
 from tasks.progress import track
-from tasks.store import project_store, read_dictionary_encoded, record_stage_run, transaction
+from tasks.retries import STAGE_TASK
+from tasks.store import (
+    project_store,
+    read_dictionary_encoded,
+    record_stage_run,
+    transaction,
+)
 
 _STATE = {"resolved": "resolved", "needs_more": "queued", "adjudicate": "adjudicate"}
 # A source's latest submission on an item is its answer (re-submissions replace, never add).
@@ -269,7 +274,6 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
     return summary
 
 
-@task(name="consensus", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_if_transient,
-      cache_policy=NO_CACHE)
+@task(name="consensus", **STAGE_TASK)
 def consensus_task(cfg: ProjectConfig) -> dict:
     return run_consensus_stage(cfg)

@@ -15,15 +15,15 @@ from collections.abc import Iterator, Sequence
 import duckdb
 import pyarrow as pa
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from schemas.config import ProjectConfig
 from schemas.tables import CHECK_CHUNK_ROWS, Assignments, check
 from tasks.dispatch.access import backend_for, known_annotators, queue_name
 from tasks.dispatch.plan import ASSIGNMENT_COLUMNS, PLANNED, plan_assignments
-from tasks.errors import ContractError, retry_if_transient
+from tasks.errors import ContractError
 from tasks.progress import track
 from tasks.queues import TASK_SCHEMA, QueueBackend
+from tasks.retries import STAGE_TASK
 from tasks.store import project_store, record_stage_run, transaction
 
 __all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_task_batches"]
@@ -159,7 +159,6 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             backend.close()
 
 
-@task(name="dispatch", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_if_transient,
-      cache_policy=NO_CACHE)
+@task(name="dispatch", **STAGE_TASK)
 def dispatch_task(cfg: ProjectConfig) -> dict:
     return dispatch(cfg)

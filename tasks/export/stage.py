@@ -25,11 +25,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from schemas.config import OnUnchanged, ProjectConfig
 from schemas.tables import ExportRows
-from tasks.errors import ContractError, TerminalError, retry_if_transient
+from tasks.errors import ContractError, TerminalError
 from tasks.export import versions as V
 from tasks.export.gate import (
     GateResult,
@@ -46,6 +45,7 @@ from tasks.export.writers import (
     writers_for,
 )
 from tasks.progress import track
+from tasks.retries import STAGE_TASK
 from tasks.store import project_store, record_stage_run, transaction
 
 __all__ = ["ExportResult", "GateFailedError", "export", "export_task", "record_version", "recover"]
@@ -312,6 +312,6 @@ def _manifest(cfg, version, parent, facts, gate: GateResult, root: Path, files, 
     }
 
 
-@task(name="export-version", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE)
+@task(name="export-version", **STAGE_TASK)
 def export_task(cfg: ProjectConfig, force: bool = False) -> dict:
     return export(cfg, force=force).as_dict()

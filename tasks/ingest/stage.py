@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pyarrow as pa
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from schemas.config import DataKind, ProjectConfig, SourceConfig
 from schemas.tables import Items, Quarantine, check
-from tasks.errors import InputError, retry_if_transient
+from tasks.errors import InputError
 from tasks.ingest.media import read_folder
 from tasks.ingest.normalise import (
     ITEM_SCHEMA,
@@ -31,6 +30,7 @@ from tasks.ingest.readers import BadRow, read_csv, read_jsonl, read_parquet
 from tasks.ingest.sources import LocalSource, resolve_source
 from tasks.prefetch import prefetch
 from tasks.progress import track
+from tasks.retries import STAGE_TASK
 from tasks.store import insert_missing, project_store, record_stage_run, transaction
 
 __all__ = ["ingest_source", "import_gold", "key_match_sql", "read_side_file", "register_project", "ingest_source_task", "import_gold_task"]
@@ -214,11 +214,11 @@ def import_gold(cfg: ProjectConfig) -> dict:
     return {"gold_rows": gold.num_rows, "gold_stored": int(stored), "gold_quarantined": int(quarantined)}
 
 
-@task(name="ingest-source", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE)
+@task(name="ingest-source", **STAGE_TASK)
 def ingest_source_task(cfg: ProjectConfig, src: SourceConfig) -> list[dict]:
     return ingest_source(cfg, src)
 
 
-@task(name="import-gold", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE)
+@task(name="import-gold", **STAGE_TASK)
 def import_gold_task(cfg: ProjectConfig) -> dict:
     return import_gold(cfg)

@@ -23,12 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from schemas.config import Combiner as ConfigCombiner
 from schemas.config import ModelConfig, ModelKind, ProjectConfig
 from schemas.tables import ModelPredictions, Prelabels, check
-from tasks.errors import retry_if_transient
 from tasks.prelabel.analysis import lf_summary
 from tasks.prelabel.combine import Combiner, LabelModelCombiner, LogOddsCombiner
 from tasks.prelabel.http_model import HttpModel
@@ -62,7 +60,14 @@ from tasks.prelabel.votes import (
 )
 from tasks.prelabel.weak import weak_labels
 from tasks.progress import track
-from tasks.store import plain_strings, project_store, read_dictionary_encoded, record_stage_run, transaction
+from tasks.retries import STAGE_TASK
+from tasks.store import (
+    plain_strings,
+    project_store,
+    read_dictionary_encoded,
+    record_stage_run,
+    transaction,
+)
 
 __all__ = [
     "apply_labeling_functions",
@@ -443,19 +448,18 @@ def lf_report(cfg: ProjectConfig) -> list[dict]:
         return lf_summary(con, getattr(combiner, "source_accuracy_", {}), kinds=("lf", "model"))
 
 
-_RETRY = {"retries": 3, "retry_delay_seconds": [2, 10, 30], "retry_condition_fn": retry_if_transient, "cache_policy": NO_CACHE}
 
 
-@task(name="prelabel-lfs", **_RETRY)
+@task(name="prelabel-lfs", **STAGE_TASK)
 def apply_labeling_functions_task(cfg: ProjectConfig, run_id: str) -> list[dict]:
     return apply_labeling_functions(cfg, run_id)
 
 
-@task(name="prelabel-model", task_run_name="model-{mcfg.name}", **_RETRY)
+@task(name="prelabel-model", task_run_name="model-{mcfg.name}", **STAGE_TASK)
 def apply_model_task(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str) -> dict:
     return apply_model(cfg, mcfg, run_id)
 
 
-@task(name="prelabel-route", **_RETRY)
+@task(name="prelabel-route", **STAGE_TASK)
 def combine_and_route_task(cfg: ProjectConfig, run_id: str) -> dict:
     return combine_and_route(cfg, run_id)
