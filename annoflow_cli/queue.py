@@ -194,7 +194,8 @@ def collect(config: ConfigOpt = None, as_json: JsonOpt = False, verbose: Verbose
         print(json.dumps(r, default=str))
         return
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["quarantined_by_reason"].items()))
-    console.print(f"Collect: pulled {r['pulled']:,}, stored {r['stored']:,}, already stored {r['duplicates']:,}, "
+    console.print(f"Collect: pulled {r['pulled']:,}, stored {r['stored']:,}, edits applied {r['revised']:,}, "
+                  f"already stored {r['duplicates']:,}, "
                   f"quarantined {r['quarantined']:,}{f' ({reasons})' if reasons else ''} in {r['seconds']} s")
 
 
