@@ -23,9 +23,6 @@ from annotation_app.store import Op, Store
 __all__ = ["KINDS", "ApiError", "Project", "Task", "Annotator", "Queue", "hash_token"]
 
 KINDS = frozenset({"label", "gold", "audit", "adjudication"})
-# Kinds whose pre-label is never shown: it would tell the annotator the item is special or give
-# away the answer the pipeline scores them on.
-NO_SUGGESTION_KINDS = frozenset({"gold", "audit", "adjudication"})
 SCAN_LIMIT = 20_000
 ENDED_MEMORY = 200_000
 
@@ -394,10 +391,14 @@ class Queue:
         return self.view(t, p)
 
     def view(self, t: Task, p: Project) -> dict[str, Any]:
-        """What an annotator sees: never the kind, the assignment id or the pipeline's item id."""
-        suggestion = None
-        if p.show_prelabels and t.prelabel and t.kind not in NO_SUGGESTION_KINDS:
-            suggestion = {"labels": t.prelabel, "score": t.prelabel_score}
+        """What an annotator sees: never the kind, the assignment id or the pipeline's item id.
+
+        Every field is the same function of the item whatever the task's kind, so gold and audits
+        cannot be told from ordinary work: the suggestion is shown on every task that has one
+        (gold and audit items get machine votes like any other), and never with its score, since
+        audits are by construction the items the machine was sure about.
+        """
+        suggestion = {"labels": t.prelabel} if p.show_prelabels and t.prelabel else None
         media = t.media_uri
         if media and not media.startswith(("http://", "https://")):
             media = f"/api/annotate/media/{t.lease_id}"

@@ -30,7 +30,7 @@ class ProjectIn(_Body):
     task_kind: Literal["single_label", "multi_label"] = "single_label"
     data_kind: Literal["text", "image", "audio"] = "text"
     instructions: str = Field("", description="Shown to annotators above every task.")
-    show_prelabels: bool = Field(True, description="Show pre-labels as suggestions (never on gold/audit/adjudication).")
+    show_prelabels: bool = Field(True, description="Show pre-labels as suggestions, on every kind of task alike (never their score).")
     lease_seconds: float = Field(600, gt=0, le=86_400, description="An unsubmitted task returns to the queue after this.")
     excluded_annotators: list[str] | None = Field(
         None,

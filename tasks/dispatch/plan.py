@@ -16,7 +16,9 @@ Work selected (one item never has two open label slots at once):
 Gold: untargeted gold slots so that gold makes up `gold.rate` of all tasks, spread over the gold
 items with the fewest slots (at most one slot per known annotator per item, since nobody sees an
 item twice), plus targeted slots (`annotator_id` set) topping every known annotator up to
-`gold.min_per_annotator`, on gold items that annotator has not had.
+`gold.min_per_annotator`, on gold items that annotator has not had. Gold and audit slots take
+priorities from the work around them, so neither their content nor their place in an annotator's
+stream sets them apart.
 """
 
 from __future__ import annotations
@@ -128,6 +130,38 @@ def _interleaved_priorities(prios: np.ndarray, n: int) -> list[float]:
     return prios[at].tolist()
 
 
+def _targeted_priorities(stream: np.ndarray, n: int, rate: float) -> list[float]:
+    """Priorities placing an annotator's `n` targeted gold tasks through the open work at the gold rate.
+
+    `stream`: priorities of the open work, highest first (the order the annotator will be served).
+    Gold j takes the priority of the work at rank (j + 1/2) / rate, so the annotator meets it among
+    ordinary tasks at the rate untargeted gold has, not as the first tasks they are ever given (which
+    would mark them as gold). Without a rate, the n tasks are spread over all the open work.
+    """
+    if not len(stream):
+        return [0.0] * n
+    step = 1.0 / rate if rate > 0 else len(stream) / max(n, 1)
+    at = np.minimum(len(stream) - 1, ((np.arange(n) + 0.5) * step).astype(np.int64))
+    return stream[at].tolist()
+
+
+def _spread_audits(con: duckdb.DuckDBPyConnection) -> None:
+    """Give this run's audit slots priorities interleaved through its label work, as gold gets.
+
+    An audited item's own priority is low (the machine was sure of it), so audits would otherwise
+    be served after all other work, which tells an annotator which tasks check the machine.
+    """
+    con.execute(f"""
+        UPDATE {PLANNED} SET priority = w.priority FROM (
+            SELECT a.assignment_id, l.priority
+            FROM (SELECT assignment_id, row_number() OVER (ORDER BY priority DESC, assignment_id) - 1 AS k,
+                         count(*) OVER () AS n FROM {PLANNED} WHERE kind = 'audit') a
+            JOIN (SELECT priority, row_number() OVER (ORDER BY priority DESC, assignment_id) - 1 AS r,
+                         count(*) OVER () AS m FROM {PLANNED} WHERE kind = 'label') l
+              ON l.r = least(l.m - 1, floor((a.k + 0.5) * l.m / a.n))
+        ) w WHERE {PLANNED}.assignment_id = w.assignment_id""").fetchall()
+
+
 def _fill_evenly(counts: np.ndarray, need: int, cap: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Up to `need` new slots, each on the item with the fewest slots so far (ties: lower index).
 
@@ -190,12 +224,15 @@ def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, wo
             "SELECT annotator_id, list(DISTINCT item_id) FROM assignments WHERE kind = 'gold' "
             "AND annotator_id IS NOT NULL GROUP BY annotator_id").fetchall()
         seen = {a: set(items) for a, items in had}
-        top = max(1.0, float(work_priorities.max()) if len(work_priorities) else 1.0) + 1.0
+        open_work = con.sql("SELECT priority FROM assignments WHERE kind IN ('label', 'audit') "
+                            "AND state IN ('pending', 'pushed')").fetchnumpy()["priority"]
+        stream = -np.sort(-np.r_[np.asarray(open_work, dtype=np.float64), work_priorities])
         for ann in sorted(annotators):
             mine = seen.get(ann, set())
             fresh = sorted((x for x in gold_items if x not in mine), key=lambda x: (existing.get(x, 0), x))
-            for item in fresh[:max(0, g.min_per_annotator - len(mine))]:
-                add(item, top, ann)
+            fresh = fresh[:max(0, g.min_per_annotator - len(mine))]
+            for item, prio in zip(fresh, _targeted_priorities(stream, len(fresh), g.rate)):
+                add(item, prio, ann)
     if not rows:
         return ASSIGNMENT_COLUMNS.empty_table()
     t = pa.Table.from_pylist(rows)
@@ -215,6 +252,7 @@ def plan_assignments(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: 
     """Every new assignment for one dispatch run (work, then gold) into the temp table `PLANNED`
     (`ASSIGNMENT_COLUMNS`); returns how many."""
     n = plan_work(con, cfg, queue)
+    _spread_audits(con)
     prios = con.sql(f"SELECT priority FROM {PLANNED}").fetchnumpy()["priority"] if n else np.zeros(0)
     gold = plan_gold(con, cfg, queue, np.asarray(prios, dtype=np.float64), annotators)
     if gold.num_rows:

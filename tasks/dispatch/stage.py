@@ -42,16 +42,15 @@ WITH p AS (
     SELECT assignment_id, item_id, kind, priority, annotator_id FROM assignments
     WHERE queue = $queue AND state = 'pending'
 ),
-best AS (
+best AS (  -- the machine's suggestion, on every kind of task alike (gold must not stand out)
     SELECT item_id, label, labels, confidence FROM votes
     WHERE source_kind IN ('model', 'lf') AND (label IS NOT NULL OR len(labels) > 0)
-      AND item_id IN (SELECT item_id FROM p WHERE kind = 'label')
+      AND item_id IN (SELECT item_id FROM p)
     QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY confidence DESC NULLS LAST, source_id) = 1
 )
 SELECT p.assignment_id, p.item_id, p.kind, p.priority, i.payload, i.uri AS media_uri,
-    CASE WHEN p.kind = 'label' THEN coalesce(b.labels, CASE WHEN b.label IS NOT NULL THEN [b.label] END) END
-        AS prelabel,
-    CASE WHEN p.kind = 'label' THEN b.confidence END AS prelabel_score,
+    coalesce(b.labels, CASE WHEN b.label IS NOT NULL THEN [b.label] END) AS prelabel,
+    b.confidence AS prelabel_score,
     CASE WHEN p.annotator_id IS NULL THEN $banned::VARCHAR[]
          ELSE list_filter($everyone::VARCHAR[], lambda x: x <> p.annotator_id) END AS exclude_annotators
 FROM p

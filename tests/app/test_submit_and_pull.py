@@ -50,24 +50,25 @@ def test_cursor_pull_pages_in_commit_order(admin, new_project, new_annotator):
     assert j["annotator_id"] == a.annotator_id and j["assignment_id"] == f"{pid}-0"
 
 
-def test_gold_is_indistinguishable_and_never_shows_a_suggestion(admin, new_project, new_annotator):
+def test_gold_is_indistinguishable_and_shows_its_suggestion_like_any_task(admin, new_project, new_annotator):
     pid = new_project(show_prelabels=True)
     push(admin, pid, [
         {"assignment_id": f"{pid}-g", "item_id": "g1", "payload": "gold text", "kind": "gold",
-         "prelabel": "pos", "prelabel_score": 0.9, "priority": 2},
+         "prelabel": "pos", "prelabel_score": 0.99, "priority": 2},
         {"assignment_id": f"{pid}-l", "item_id": "l1", "payload": "plain text", "kind": "label",
-         "prelabel": "pos", "prelabel_score": 0.9, "priority": 1},
+         "prelabel": "pos", "prelabel_score": 0.6, "priority": 1},
     ])
     a = new_annotator()
     gold = nxt(a, pid)
     submit(a, gold["lease_id"])
     plain = nxt(a, pid)
     assert set(gold) == set(plain)
-    assert gold["suggestion"] is None and plain["suggestion"] == {"labels": ["pos"], "score": 0.9}
+    # the same suggestion, and never the score (it would single out audits, the confident items)
+    assert gold["suggestion"] == plain["suggestion"] == {"labels": ["pos"]}
     assert set(gold) == {"lease_id", "project_id", "expires_at", "lease_seconds", "data_kind", "task_kind",
                          "payload", "media_url", "suggestion", "remaining"}
     others = str({k: v for k, v in gold.items() if k != "payload"})
-    assert not any(secret in others for secret in ("gold", pid + "-g", "g1"))
+    assert not any(secret in others for secret in ("gold", pid + "-g", "g1", "0.99"))
 
 
 def test_prelabels_hidden_when_project_disallows(admin, new_project, new_annotator):
