@@ -115,6 +115,24 @@ def _backend(cfg):
     return BuiltinBackend(cfg.queue.url, admin_token(cfg), cfg.name)
 
 
+def _invite(cfg, name: str, as_json: bool) -> None:
+    """Label Studio owns its users: print the organization's invite link instead of creating one."""
+    from tasks.dispatch.access import backend_for
+
+    def link() -> str:
+        with backend_for(cfg) as b:
+            return b.invite_url()
+
+    url = run_or_exit(link)
+    if as_json:
+        print(json.dumps({"annotator_id": None, "invite_url": url}))
+        return
+    console.print(f"Label Studio manages its own users: send [bold]{name}[/] this sign-up link")
+    console.print(f"  {url}", soft_wrap=True)
+    console.print("  They sign up with their email and a password and then see the project; annoflow records them "
+                  "as human:ls:<email>. (`POST /api/users` makes users who cannot log in.)")
+
+
 @annotators_app.command("add")
 def annotators_add(
     name: Annotated[str, typer.Argument(help="Annotator id (letters, digits, _ . : @ -).")],
@@ -122,8 +140,12 @@ def annotators_add(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create an annotator on this project and print their token (shown once) and link."""
+    """Create an annotator on this project and print their token (shown once) and link (Label Studio: the
+    organization's sign-up link, since Label Studio owns its users)."""
     cfg = run_or_exit(lambda: load_project(config))
+    if cfg.queue.backend.value == "label_studio":
+        _invite(cfg, name, as_json)
+        return
 
     def add() -> str:
         with _backend(cfg) as b:
@@ -195,6 +217,7 @@ def collect(config: ConfigOpt = None, as_json: JsonOpt = False, verbose: Verbose
         return
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["quarantined_by_reason"].items()))
     console.print(f"Collect: pulled {r['pulled']:,}, stored {r['stored']:,}, edits applied {r['revised']:,}, "
+                  f"retracted {r['retracted']:,}, "
                   f"already stored {r['duplicates']:,}, "
                   f"quarantined {r['quarantined']:,}{f' ({reasons})' if reasons else ''} in {r['seconds']} s")
 

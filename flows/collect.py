@@ -17,8 +17,9 @@ def collect_report_markdown(r: dict) -> str:
     reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(r["quarantined_by_reason"].items())) or "-"
     return (
         f"# Collect report\n\nQueue `{r['queue']}`, cursor {r['cursor_from']!r} → {r['cursor_to']!r}\n\n"
-        "| pulled | stored | edits applied | already stored | quarantined | reasons | pages |\n|---:|---:|---:|---:|---:|---|---:|\n"
-        f"| {r['pulled']:,} | {r['stored']:,} | {r['revised']:,} | {r['duplicates']:,} | {r['quarantined']:,} | {reasons} | {r['pages']} |\n\n"
+        "| pulled | stored | edits applied | retracted | already stored | quarantined | reasons | pages |\n"
+        "|---:|---:|---:|---:|---:|---:|---|---:|\n"
+        f"| {r['pulled']:,} | {r['stored']:,} | {r['revised']:,} | {r['retracted']:,} | {r['duplicates']:,} | {r['quarantined']:,} | {reasons} | {r['pages']} |\n\n"
         "Quarantined judgments: `SELECT * FROM quarantine WHERE stage = 'collect'`.\n"
     )
 

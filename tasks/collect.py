@@ -13,6 +13,12 @@ duration, assignment and submit time. Checks, in order (the first failing one is
 `unknown_item`, `unknown_assignment`, `assignment_item_mismatch`, `unknown_annotator` (not known to
 the backend), `unknown_label` (not in the label set; single-label: exactly one), `duplicate_judgment`
 (the assignment already has another judgment). Consensus reads the votes; item states are left alone.
+
+Where people can delete an answer (Label Studio; `Retracting` backends), each run first compares
+the stored votes of the assignments changed since the cursor with the judgments the backend still
+has: a vote whose judgment is gone is retracted (`retract`): removed from `votes`, recorded in
+`quarantine` with reason `retracted`, and its assignment is open again, so a new answer to the freed
+task is stored as that person's vote instead of being quarantined as a duplicate.
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ from schemas.tables import Judgments, check
 from tasks.dispatch.access import backend_for, known_annotators, queue_name
 from tasks.progress import track
 from tasks.queues import QueueBackend
+from tasks.queues.base import Retracting
 from tasks.retries import STAGE_TASK
 from tasks.store import insert_missing, project_store, record_stage_run, transaction
 
-__all__ = ["REASONS", "classify", "collect", "collect_task", "label_ok", "read_cursor", "store_page"]
+__all__ = ["REASONS", "classify", "collect", "collect_task", "label_ok", "read_cursor", "retract", "store_page"]
 
 REASONS = ("unknown_item", "unknown_assignment", "assignment_item_mismatch", "unknown_annotator",
            "unknown_label", "duplicate_judgment")
@@ -182,6 +189,51 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
             "quarantined": bad.num_rows}
 
 
+_GONE = """
+SELECT v.vote_id, v.item_id, v.source_id, v.assignment_id, v.label, v.labels, v.created_at
+FROM votes v JOIN _live l USING (assignment_id)
+WHERE v.source_kind IN ('human', 'adjudicator')
+  AND NOT list_contains(l.judgment_ids, split_part(v.vote_id, '@', 1))
+"""
+
+
+def retract(con: duckdb.DuckDBPyConnection, queue: str, live: pa.Table) -> int:
+    """Withdraw the votes of `live`'s assignments whose judgment the backend no longer has (`LIVE_SCHEMA`).
+
+    One transaction: each such vote goes to `quarantine` (reason `retracted`, the vote as `raw`) and
+    out of `votes`; an assignment left without a vote is `pushed` again, with no annotator. A
+    revision id `<id>@<time>` counts as its `<id>`. Running it twice changes nothing. Returns how
+    many votes were retracted.
+    """
+    if not live.num_rows:
+        return 0
+    con.register("_live", live)
+    try:
+        with transaction(con):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _gone AS {_GONE}").fetchall()
+            n = con.execute("SELECT count(*) FROM _gone").fetchall()[0][0]
+            if n:
+                con.execute(
+                    "INSERT INTO quarantine (quarantine_id, stage, source, field, reason, detail, raw)"
+                    " SELECT md5(concat_ws(chr(31), 'collect', $queue, vote_id, 'retracted')), 'collect', $queue,"
+                    " 'judgment_id', 'retracted', 'the judgment was deleted in the queue, so its vote is withdrawn'"
+                    " || ' (judgment ' || vote_id || ', source ' || source_id || ')',"
+                    " left(to_json(struct_pack(vote_id := vote_id, assignment_id := assignment_id, item_id := item_id,"
+                    "  source_id := source_id, label := label, labels := labels, created_at := created_at))::VARCHAR, 1000)"
+                    " FROM _gone ON CONFLICT DO NOTHING", {"queue": queue}).fetchall()
+                con.execute("DELETE FROM votes WHERE source_kind IN ('human', 'adjudicator')"
+                            " AND vote_id IN (SELECT vote_id FROM _gone)").fetchall()
+                con.execute(
+                    "UPDATE assignments SET state = 'pushed', annotator_id = NULL, updated_at = now()"
+                    " WHERE state = 'done' AND assignment_id IN (SELECT assignment_id FROM _gone)"
+                    " AND NOT EXISTS (SELECT 1 FROM votes v WHERE v.assignment_id = assignments.assignment_id"
+                    "  AND v.source_kind IN ('human', 'adjudicator'))").fetchall()
+            con.execute("DROP TABLE _gone").fetchall()
+    finally:
+        con.unregister("_live")
+    return int(n)
+
+
 def read_cursor(con: duckdb.DuckDBPyConnection, queue: str) -> str | None:
     rows = con.execute("SELECT cursor FROM queue_cursors WHERE queue = ?", [queue]).fetchall()
     return rows[0][0] if rows else None
@@ -206,6 +258,8 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                 track("collect", None) as bar:
             cursor = read_cursor(con, queue)
             start_cursor = cursor
+            if isinstance(backend, Retracting):
+                totals["retracted"] = retract(con, queue, backend.live_judgments(cursor))
             while True:
                 page, nxt = backend.pull(cursor, limit)
                 check(page.select(list(Judgments.to_schema().columns)), Judgments, f"collect (page after {cursor!r})")
@@ -220,7 +274,8 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                 if page.num_rows < limit:
                     break
             report = {"queue": queue, "cursor_from": start_cursor, "cursor_to": cursor,
-                      **{k: totals.get(k, 0) for k in ("pulled", "stored", "revised", "duplicates", "quarantined", "pages")},
+                      **{k: totals.get(k, 0) for k in ("pulled", "stored", "revised", "retracted", "duplicates", "quarantined",
+                                               "pages")},
                       "quarantined_by_reason": dict(reasons), "seconds": round(time.time() - started, 3)}
             record_stage_run(con, "collect", "completed", report, started)
         return report

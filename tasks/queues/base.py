@@ -23,6 +23,10 @@ Judgments pulled (`JUDGMENT_SCHEMA`):
     duration_ms    int64             time the annotator spent
     submitted_at   timestamp[us, UTC]
     client_id      string            the annotator client's submit id
+
+Live judgments (`LIVE_SCHEMA`, backends where people can delete answers, `Retracting`):
+    assignment_id  string
+    judgment_ids   list<string>      the judgments the assignment has now (an edit keeps its first id)
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ __all__ = [
     "TASK_SCHEMA",
     "JUDGMENT_SCHEMA",
     "ANNOTATOR_SCHEMA",
+    "LIVE_SCHEMA",
     "QueueBackend",
     "AnnotatorAdmin",
+    "Retracting",
     "task_rows",
     "empty_judgments",
 ]
@@ -76,6 +82,11 @@ ANNOTATOR_SCHEMA = pa.schema([
     ("roles", pa.list_(pa.string())),
     ("active", pa.bool_()),
     ("submitted", pa.int64()),
+])
+
+LIVE_SCHEMA = pa.schema([
+    ("assignment_id", pa.string()),
+    ("judgment_ids", pa.list_(pa.string())),
 ])
 
 _REQUIRED = ("assignment_id", "item_id")
@@ -123,6 +134,16 @@ class AnnotatorAdmin(Protocol):
 
     def list_annotators(self) -> pa.Table:
         """`ANNOTATOR_SCHEMA` rows."""
+        ...
+
+
+@runtime_checkable
+class Retracting(Protocol):
+    """A backend where a judgment already pulled can disappear (Label Studio: an annotation deleted)."""
+
+    def live_judgments(self, cursor: str | None) -> pa.Table:
+        """`LIVE_SCHEMA` rows for every assignment whose judgments may have changed after `cursor` (None:
+        every assignment): a stored vote of a listed assignment that is not among its ids was withdrawn."""
         ...
 
 

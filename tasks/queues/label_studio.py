@@ -1,18 +1,25 @@
 """Label Studio as a queue backend: the QueueBackend interface over Label Studio's REST API.
 
 Mapping (one Label Studio project per annoflow project, found by title = `config.name`):
-- One LS task per assignment. `data` holds the payload field (`text`/`image`/`audio`) plus
-  `assignment_id` and `item_id`; never the kind, so gold and audits look like any other task.
+- One LS task per assignment. `data` holds the payload field (`text`/`image`/`audio`) and `ref`, an
+  opaque reference sealing the assignment and item ids (`TaskRef`, keyed by `ref_key`). Everyone in a
+  Label Studio organization can read every task's data, so nothing else goes there: no ids, no kind.
   Tasks are imported in chunks with `?return_task_ids=true`; the backend keeps the map
-  assignment id → LS task id (read back from `data.assignment_id`), so a re-push imports nothing.
-- Pre-labels become LS predictions (`model_version`, `score`), never on gold/audit/adjudication.
+  assignment id → LS task id (read back by opening `data.ref`), so a re-push imports nothing.
+- Pre-labels become LS predictions (`model_version` only) on every task that has one, gold and
+  audits included, and never with a score: a prediction count, a missing prediction or a score
+  (audits are the items the machine was sure of) would tell gold and audits apart.
 - `maximum_annotations = 1` (one assignment = one judgment) and sequential sampling: tasks are
-  imported highest priority first. Label Studio does not know item identity, so it may give two
-  assignments of one item to the same person; collect keeps one vote per (source, item).
+  imported highest priority first (dispatch interleaves gold and audits through the work).
+  Label Studio does not know item identity, so it may give two assignments of one item to the same
+  person; consensus counts one vote per (source, item).
 - Judgments are LS annotations (skips, `was_cancelled`, are not judgments). The cursor is
-  `<last annotation id>@<its created_at>`; a pull reads the tasks updated since that time (less a
-  slack) as one export snapshot and returns annotations with a larger id in id order. An annotation
-  edited after it was pulled is not pulled again.
+  `<last annotation id>@<watermark>`, the watermark being the latest creation or edit time pulled;
+  a pull reads the tasks updated since the watermark (less a slack) as one export snapshot and
+  returns annotations with a larger id in id order, then annotations at or below the id edited
+  after the watermark, as revisions (judgment `ls:<id>@<edit time>`; collect replaces the vote).
+- Deleted annotations: `live_judgments` lists, for the tasks updated since the watermark, the
+  annotations they still have; collect retracts the votes of the ones gone.
 - Label Studio accepts results that do not match the labeling config, so `pull` returns labels as
   annotated; `unknown_labels(judgments, labels)` lists the offending rows for collect to reject.
 - Annotators are LS users: `annotator_id = "ls:<email>"` (`ls:<user id>` when the user has none).
@@ -26,6 +33,8 @@ Mapping (one Label Studio project per annoflow project, found by title = `config
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import mimetypes
 import os
@@ -44,18 +53,81 @@ import pyarrow.compute as pc
 from schemas.config import DataKind, ProjectConfig, TaskKind
 from tasks.errors import ConfigError, InputError, ServiceError
 from tasks.http import RequestRefusedError, make_client
-from tasks.queues.base import JUDGMENT_SCHEMA, PullAll, task_rows
+from tasks.queues.base import JUDGMENT_SCHEMA, LIVE_SCHEMA, PullAll, task_rows
 
 __all__ = ["INLINE_MAX_BYTES", "LabelStudioBackend", "labeling_config", "unknown_labels"]
 
 INLINE_MAX_BYTES = 1_000_000
 FROM_NAME = "label"
 PRELABEL_MODEL_VERSION = "annoflow-prelabel"
-_NO_SUGGESTION = {"gold", "audit", "adjudication"}
+REF_KEY_FILE = "label_studio_ref_key"
 _TAGS = {DataKind.text: "Text", DataKind.image: "Image", DataKind.audio: "Audio"}
 _CURSOR_SLACK = timedelta(seconds=60)  # task.updated_at is set after its annotation is saved
 _PAGE = 1_000
 _SNAPSHOT_WAIT = 600.0
+
+
+class TaskRef:
+    """The opaque reference a Label Studio task carries instead of the pipeline's ids.
+
+    Everyone in a Label Studio organization can read every task's data (Data Manager, exports), so
+    `data` must not hold the assignment id, the item id or anything else that differs between gold,
+    audits and ordinary work. The reference is the pair (assignment id, item id) under deterministic
+    authenticated encryption (SIV built from HMAC-SHA256): the same assignment always gets the same
+    reference (a re-push finds it), only the key's holder can read it back, and a reference nobody
+    issued (a task made by hand in Label Studio) fails its tag check.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._tag_key = hmac.new(key, b"annoflow task ref: tag", hashlib.sha256).digest()
+        self._enc_key = hmac.new(key, b"annoflow task ref: stream", hashlib.sha256).digest()
+
+    def _xor(self, tag: bytes, data: bytes) -> bytes:
+        blocks = -(-len(data) // 32)
+        stream = b"".join(hmac.new(self._enc_key, tag + i.to_bytes(4, "big"), hashlib.sha256).digest()
+                          for i in range(blocks))[:len(data)]
+        return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
+
+    def seal(self, assignment_id: str, item_id: str) -> str:
+        plain = f"{assignment_id}\x1f{item_id}".encode()
+        tag = hmac.new(self._tag_key, plain, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(tag + self._xor(tag, plain)).rstrip(b"=").decode()
+
+    def open(self, ref: object) -> tuple[str, str] | None:
+        """(assignment id, item id), or None for a reference this key did not issue."""
+        if not isinstance(ref, str):
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(ref + "=" * (-len(ref) % 4))
+        except ValueError:
+            return None
+        tag, plain = raw[:16], self._xor(raw[:16], raw[16:])
+        if len(raw) <= 16 or not hmac.compare_digest(tag, hmac.new(self._tag_key, plain, hashlib.sha256).digest()[:16]):
+            return None
+        aid, _, item = plain.decode().partition("\x1f")
+        return aid, item
+
+
+def ref_key(state_dir: Path) -> bytes:
+    """The project's task-reference key, `<state.dir>/label_studio_ref_key` (created once, mode 0600).
+
+    It lives with the state database: tasks pushed under one key are read back only with it.
+    """
+    path = state_dir / REF_KEY_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another stage created it meanwhile
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    key = path.read_text(encoding="utf-8").strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: restore it from a backup (tasks already in Label Studio are read "
+                          "back only with the key that pushed them)")
+    return base64.b64decode(key)
 
 
 def _field(kind: DataKind) -> str:
@@ -86,6 +158,14 @@ def _parse_ts(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def _updated_after(since: datetime | None) -> list[dict[str, Any]]:
+    """Data manager filter: tasks updated after `since` less the slack (none for None)."""
+    if since is None:
+        return []
+    floor = (since - _CURSOR_SLACK).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return [{"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": floor}]
+
+
 def _parse_cursor(cursor: str | None) -> tuple[int, datetime | None]:
     if not cursor:
         return 0, None
@@ -103,13 +183,17 @@ class LabelStudioBackend(PullAll):
 
     def __init__(self, url: str, token: str, title: str, *, push_batch: int = 5_000,
                  local_files_root: str | Path | None = None, show_prelabels: bool = True,
-                 client: httpx.Client | None = None) -> None:
+                 key: bytes | None = None, client: httpx.Client | None = None) -> None:
+        """`key` seals task references (`TaskRef`); `from_config` passes the project's `ref_key`.
+        Without one it is derived from the API token, which suits scripts and tests only: a new
+        token would then no longer read the tasks already pushed."""
         if not token and client is None:
             raise ConfigError("Label Studio needs an API token: set ANNOFLOW_QUEUE_TOKEN "
                               "(or the variable named by queue.token_env) to a legacy token")
         self.url, self.title, self.push_batch = url, title, push_batch
         self.local_files_root = Path(local_files_root).resolve() if local_files_root else None
         self.show_prelabels = show_prelabels
+        self.refs = TaskRef(key if key is not None else hashlib.sha256(b"annoflow:" + token.encode()).digest())
         self.client = client or make_client(url, token, auth_scheme="Token", timeout=300.0)
         self.project_id: int | None = None
         self.data_kind = DataKind.text
@@ -129,7 +213,7 @@ class LabelStudioBackend(PullAll):
             raise ConfigError(f"environment variable {q.token_env} holding the Label Studio API token is not set")
         root = config.path(q.local_files_root) if q.local_files_root else None
         b = cls(q.url, token, config.name, push_batch=q.push_batch, local_files_root=root,
-                show_prelabels=q.show_prelabels, client=client)
+                show_prelabels=q.show_prelabels, key=ref_key(config.state_dir), client=client)
         b.data_kind = DataKind(config.data_kind)
         return b
 
@@ -198,11 +282,15 @@ class LabelStudioBackend(PullAll):
                 return
             page += 1
 
+    def _ids_of(self, data: dict[str, Any]) -> tuple[str, str] | None:
+        """(assignment id, item id) of a task's data; None for a task annoflow did not push."""
+        return self.refs.open(data.get("ref"))
+
     def task_ids(self, refresh: bool = False) -> dict[str, int]:
         """assignment id → LS task id for every task of the project (read once, then kept up to date)."""
         if self._ids is None or refresh:
-            self._ids = {t["data"]["assignment_id"]: t["id"]
-                         for t in self._dm_tasks([], "id,data") if "assignment_id" in t["data"]}
+            self._ids = {ids[0]: t["id"] for t in self._dm_tasks([], "id,data")
+                         if (ids := self._ids_of(t["data"])) is not None}
         return self._ids
 
     def _media_value(self, uri: str) -> str:
@@ -241,17 +329,13 @@ class LabelStudioBackend(PullAll):
             if row.get("media_uri") is None:
                 raise InputError(f"assignment {row['assignment_id']!r}: a {self.data_kind.value} task needs a media_uri")
             value = self._media_value(row["media_uri"])
-        task: dict[str, Any] = {"data": {field: value, "assignment_id": row["assignment_id"],
-                                         "item_id": row["item_id"]}}
+        task: dict[str, Any] = {"data": {field: value, "ref": self.refs.seal(row["assignment_id"], row["item_id"])}}
         pre = row.get("prelabel")
         if isinstance(pre, str):
             pre = [pre]
-        if pre and self.show_prelabels and row.get("kind", "label") not in _NO_SUGGESTION:
-            prediction: dict[str, Any] = {"model_version": PRELABEL_MODEL_VERSION, "result": [{
-                "from_name": FROM_NAME, "to_name": field, "type": "choices", "value": {"choices": list(pre)}}]}
-            if row.get("prelabel_score") is not None:
-                prediction["score"] = float(row["prelabel_score"])
-            task["predictions"] = [prediction]
+        if pre and self.show_prelabels:  # every kind alike, and no score: see the module docstring
+            task["predictions"] = [{"model_version": PRELABEL_MODEL_VERSION, "result": [{
+                "from_name": FROM_NAME, "to_name": field, "type": "choices", "value": {"choices": list(pre)}}]}]
         return task
 
     def push(self, tasks: pa.Table) -> int:
@@ -291,11 +375,8 @@ class LabelStudioBackend(PullAll):
         and the snapshot are deleted afterwards, so annotators never see them.
         """
         pid = self._project()
-        filters = [{"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}]
-        if since is not None:
-            floor = (since - _CURSOR_SLACK).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            filters.append({"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime",
-                            "value": floor})
+        filters = [{"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0},
+                   *_updated_after(since)]
         query = json.dumps({"filters": {"conjunction": "and", "items": filters}})
         probe = self.client.get("/api/tasks", params={"project": pid, "fields": "task_only", "include": "id",
                                                       "query": query, "page_size": 1}).json()
@@ -334,14 +415,14 @@ class LabelStudioBackend(PullAll):
         for res in a.get("result") or []:
             if res.get("type") == "choices" and res.get("from_name") == FROM_NAME:
                 labels.extend(res.get("value", {}).get("choices") or [])
-        data = task["data"]
+        aid, item = self._ids_of(task["data"]) or (f"ls-task:{task['id']}", "")
         completed_by = a.get("completed_by")
         if isinstance(completed_by, dict):
             completed_by = completed_by.get("id")
         return {
             "judgment_id": f"ls:{a['id']}@{a['updated_at']}" if revision else f"ls:{a['id']}",
-            "assignment_id": str(data.get("assignment_id", f"ls-task:{task['id']}")),
-            "item_id": str(data.get("item_id", "")),
+            "assignment_id": aid,
+            "item_id": item,
             "annotator_id": self._user(completed_by),
             "label": labels[0] if len(labels) == 1 else None,
             "labels": labels,
@@ -387,11 +468,33 @@ class LabelStudioBackend(PullAll):
         self._pending, self._pending_from = rest, nxt
         return table, nxt
 
+    def live_judgments(self, cursor: str | None) -> pa.Table:
+        """The annotations that the tasks updated after the cursor's watermark (less the slack; every
+        task for None) have now, as `LIVE_SCHEMA`.
+
+        Label Studio moves a task's `updated_at` when one of its annotations is deleted (one by one
+        or with the Data Manager's bulk action, checked on 1.23.2), so every deletion since the
+        last pull is among these tasks and collect can retract its vote.
+        """
+        _, since = _parse_cursor(cursor)
+        rows = []
+        for t in self._dm_tasks(_updated_after(since), "id,data,annotations_ids", fields="all"):
+            ids = self._ids_of(t["data"])
+            if ids is not None:
+                listed = str(t.get("annotations_ids") or "").split(",")
+                rows.append({"assignment_id": ids[0], "judgment_ids": [f"ls:{x.strip()}" for x in listed if x.strip()]})
+        return pa.Table.from_pylist(rows, schema=LIVE_SCHEMA)
+
+    def invite_url(self) -> str:
+        """The organization's sign-up link for new annotators (`POST /api/users` makes users who cannot
+        log in, so people join through this link, as Label Studio's "Add People" does)."""
+        return self.url.rstrip("/") + self.client.get("/api/invite").json()["invite_url"]
+
     def cancel(self, assignment_ids: Sequence[str]) -> int:
         """Delete the tasks of these assignments that have no annotation yet; returns how many."""
         wanted = {str(x) for x in assignment_ids}
         ids = [t["id"] for t in self._dm_tasks([], "id,data,total_annotations")
-               if t["data"].get("assignment_id") in wanted and not t.get("total_annotations")]
+               if (self._ids_of(t["data"]) or ("",))[0] in wanted and not t.get("total_annotations")]
         for start in range(0, len(ids), self.push_batch):
             chunk = ids[start:start + self.push_batch]
             self.client.post("/api/dm/actions", params={"id": "delete_tasks", "project": self._project()},

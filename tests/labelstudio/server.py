@@ -20,7 +20,7 @@ import httpx
 
 from annotation_app.process import REPO_ROOT, free_port
 
-__all__ = ["LS_VERSION", "LabelStudioProcess", "ensure_installed", "import_tasks", "start_label_studio"]
+__all__ = ["LS_VERSION", "LabelStudioProcess", "ensure_installed", "import_tasks", "invite_annotator", "start_label_studio"]
 
 LS_VERSION = "1.23.2"
 INSTALL_SCRIPT = REPO_ROOT / ".ci" / "label-studio.sh"
@@ -120,3 +120,18 @@ def import_tasks(url: str, token: str, title: str, label_config: str, rows: list
         pid = c.post("/api/projects", json={"title": title, "label_config": label_config}).json()["id"]
         r = c.post(f"/api/projects/{pid}/import", json=rows).json()
     return {"project_id": pid, **{k: r[k] for k in ("task_count", "annotation_count", "prediction_count")}}
+
+
+def invite_annotator(url: str, admin_token: str, email: str, password: str = "annoflow-annotator-pw-1") -> str:
+    """Sign a new annotator up through the organization's invite link, as a person would; returns their
+    API token. (`POST /api/users` makes a user who can neither log in nor see the organization's projects.)"""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Token {admin_token}"}, timeout=60) as admin:
+        invite = admin.get("/api/invite").raise_for_status().json()["invite_url"]
+    with httpx.Client(base_url=url, timeout=60) as browser:
+        browser.get(invite).raise_for_status()
+        r = browser.post(invite, data={"email": email, "password": password,
+                                       "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+                         headers={"Referer": url + invite})
+        if r.status_code != 302:
+            raise RuntimeError(f"Label Studio signup of {email} answered {r.status_code}: {r.text[:300]}")
+        return browser.get("/api/current-user/token").raise_for_status().json()["token"]

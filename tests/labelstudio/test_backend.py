@@ -20,7 +20,7 @@ from tasks.queues.label_studio import (
     labeling_config,
     unknown_labels,
 )
-from tests.labelstudio.server import import_tasks
+from tests.labelstudio.server import import_tasks, invite_annotator
 
 pytestmark = pytest.mark.slow
 
@@ -99,19 +99,26 @@ def test_push_predictions_idempotent_pull_cancel(project, ls_client, label_studi
     ])
     assert b.push(tasks) == 4
     assert b.push(tasks) == 0
-    fresh = LabelStudioBackend(label_studio[0], label_studio[1], cfg.name)  # map read back from LS
+    fresh = open_backend(cfg)  # map read back from LS, with the project's key
     assert fresh.push(tasks) == 0
     fresh.close()
 
     listed = ls_client.get("/api/tasks", params={"project": pid, "fields": "all", "page_size": 100}).json()["tasks"]
-    by_aid = {t["data"]["assignment_id"]: t for t in listed}
+    by_aid = {b.refs.open(t["data"]["ref"])[0]: t for t in listed}
     assert set(by_aid) == {"a1", "a2", "a3", "a4"}
-    assert by_aid["a1"]["data"] == {"text": "good", "assignment_id": "a1", "item_id": "i1"}
+    assert b.refs.open(by_aid["a1"]["data"]["ref"]) == ("a1", "i1")
+    assert set(by_aid["a1"]["data"]) == {"text", "ref"} and by_aid["a1"]["data"]["text"] == "good"
+    seen = json.dumps([t["data"] for t in listed])
+    assert not any(f'"{secret}"' in seen for secret in ("a1", "a2", "i1", "i2", "gold", "audit"))
     [pred] = by_aid["a1"]["predictions"]
-    assert pred["result"] == _choices("pos") and pred["score"] == pytest.approx(0.8)
+    assert pred["result"] == _choices("pos") and pred["score"] is None  # no score: it would mark audits
     assert pred["model_version"] == "annoflow-prelabel"
-    assert by_aid["a2"]["predictions"] == [] and by_aid["a4"]["predictions"] == []  # never on gold/audit
-    assert "kind" not in by_aid["a2"]["data"]
+    # gold and audits carry their suggestion like any other task
+    assert [p["result"] for p in by_aid["a2"]["predictions"]] == [_choices("neg")]
+    assert [p["result"] for p in by_aid["a4"]["predictions"]] == [_choices("pos")]
+    other_key = LabelStudioBackend(label_studio[0], label_studio[1], cfg.name, key=b"another project")
+    assert other_key.refs.open(by_aid["a1"]["data"]["ref"]) is None  # only the project's key reads it
+    other_key.close()
     assert min(by_aid, key=lambda a: by_aid[a]["id"]) == "a2"  # highest priority imported first
 
     ids = b.task_ids()
@@ -139,7 +146,7 @@ def test_push_predictions_idempotent_pull_cancel(project, ls_client, label_studi
 
     # Cancel withdraws unanswered tasks only (a3 has only a skip, so it is unanswered).
     assert b.cancel(["a1", "a3", "nope"]) == 1
-    left = {t["data"]["assignment_id"] for t in
+    left = {b.refs.open(t["data"]["ref"])[0] for t in
             ls_client.get("/api/tasks", params={"project": pid, "page_size": 100}).json()["tasks"]}
     assert left == {"a1", "a2", "a4"}
     assert b.cancel(["a3"]) == 0
@@ -157,7 +164,7 @@ def test_multi_label_image_media(project, ls_client, label_studio_files_root: Pa
         {"assignment_id": "m1", "item_id": "i1", "media_uri": f"file://{sub / 'served.png'}", "prelabel": ["red"]},
         {"assignment_id": "m2", "item_id": "i2", "media_uri": str(tmp_path / "inline.png")},
     ])) == 2
-    tasks = {t["data"]["assignment_id"]: t for t in
+    tasks = {b.refs.open(t["data"]["ref"])[0]: t for t in
              ls_client.get("/api/tasks", params={"project": pid, "fields": "all"}).json()["tasks"]}
     assert tasks["m1"]["data"]["image"] == f"/data/local-files/?d={sub.name}/served.png"
     assert tasks["m2"]["data"]["image"].startswith("data:image/png;base64,")
@@ -211,3 +218,54 @@ def test_an_edit_in_label_studio_replaces_the_vote(project, ls_client) -> None:
                                  " WHERE v.source_kind = 'human'").fetchall())
         n = con.execute("SELECT count(*), count(DISTINCT assignment_id) FROM votes WHERE source_kind = 'human'").fetchall()
     assert votes == {"good": "pos", "bad": "neg"} and n == [(2, 2)]
+
+
+def test_a_deleted_annotation_retracts_its_vote_and_frees_the_task(project, ls_client, label_studio) -> None:
+    """Deleted in Label Studio: collect withdraws the vote (recorded), and a new answer on the freed
+    task, by another person, becomes a vote instead of a duplicate in quarantine."""
+    import time
+
+    from tasks.collect import collect
+    from tasks.dispatch import dispatch
+    from tasks.store import open_store
+    from tests.conftest import seed_items
+
+    cfg, b = project(labels=["pos", "neg"], overlap={"policy": "fixed", "initial": 1, "max": 1},
+                     gold={"rate": 0.0, "min_per_annotator": 0})
+    seed_items(cfg, ["good", "bad"])
+    assert dispatch(cfg, b)["pushed"] == 2
+    listed = ls_client.get("/api/tasks", params={"project": b._project(), "fields": "all"}).json()["tasks"]
+    task = {t["data"]["text"]: t["id"] for t in listed}
+    ann = {text: _annotate(ls_client, tid, "pos") for text, tid in task.items()}
+    assert collect(cfg, b)["stored"] == 2
+
+    time.sleep(1.1)
+    assert ls_client.delete(f"/api/annotations/{ann['bad']}").status_code == 204
+    email = f"second-{uuid.uuid4().hex[:6]}@annoflow.test"
+    with make_client(label_studio[0], invite_annotator(label_studio[0], label_studio[1], email),
+                     auth_scheme="Token", retries=1) as second:
+        _annotate(second, task["bad"], "neg")
+    r = collect(cfg, b)
+    assert (r["retracted"], r["stored"], r["quarantined"]) == (1, 1, 0), r
+
+    with open_store(cfg.db_path) as con:
+        votes = con.execute("SELECT i.payload, v.source_id, v.label FROM votes v JOIN items i USING (item_id)"
+                            " WHERE v.source_kind = 'human' ORDER BY 1").fetchall()
+        recorded = con.execute("SELECT reason, field, raw FROM quarantine WHERE stage = 'collect'").fetchall()
+        state = dict(con.execute("SELECT i.payload, a.state FROM assignments a JOIN items i USING (item_id)").fetchall())
+    assert votes == [("bad", f"human:ls:{email}", "neg"), ("good", "human:ls:admin@annoflow.test", "pos")]
+    [(reason, field, raw)] = recorded
+    assert reason == "retracted" and field == "judgment_id" and f'"ls:{ann["bad"]}"' in raw
+    assert state == {"good": "done", "bad": "done"}
+    again = collect(cfg, b)
+    assert (again["retracted"], again["stored"], again["quarantined"]) == (0, 0, 0)
+
+    # deleted with nothing in its place: the vote goes and the assignment is open again
+    time.sleep(1.1)
+    assert ls_client.delete(f"/api/annotations/{ann['good']}").status_code == 204
+    assert collect(cfg, b)["retracted"] == 1
+    with open_store(cfg.db_path) as con:
+        left = con.execute("SELECT count(*) FROM votes WHERE source_kind = 'human'").fetchall()[0][0]
+        state = dict(con.execute("SELECT i.payload, a.state FROM assignments a JOIN items i USING (item_id)").fetchall())
+        n_recorded = con.execute("SELECT count(*) FROM quarantine WHERE reason = 'retracted'").fetchall()[0][0]
+    assert left == 1 and state == {"good": "pushed", "bad": "done"} and n_recorded == 2
