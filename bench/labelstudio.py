@@ -106,11 +106,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
         cfg2 = _config(f"bench-pull-{run}", root)
         n = args.annotations
-        rows = [{"data": {"text": f"annotated text {i}", "assignment_id": f"pull-{i}", "item_id": f"item-{i}"},
-                 "annotations": [{"result": [{"from_name": "label", "to_name": "text", "type": "choices",
-                                              "value": {"choices": [LABELS[i % 3]]}}], "lead_time": 1.5}]}
-                for i in range(n)]
         with LabelStudioBackend(ls.url, ls.token, cfg2.name) as b:
+            rows = [{"data": {"text": f"annotated text {i}", "ref": b.refs.seal(f"pull-{i}", f"item-{i}")},
+                     "annotations": [{"result": [{"from_name": "label", "to_name": "text", "type": "choices",
+                                                  "value": {"choices": [LABELS[i % 3]]}}], "lead_time": 1.5}]}
+                    for i in range(n)]
             pid = b.ensure_project(cfg2)
             with _Phase(ls, figures, "import_annotated") as ph:
                 for start in range(0, n, 5_000):

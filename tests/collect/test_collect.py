@@ -13,6 +13,7 @@ from tasks.collect import collect
 from tasks.dispatch import dispatch, queue_name
 from tasks.http import make_client
 from tasks.queues import JUDGMENT_SCHEMA, BuiltinBackend
+from tasks.queues.base import LIVE_SCHEMA
 from tasks.store import open_store
 from tests.conftest import ADMIN_TOKEN, seed_items
 
@@ -186,3 +187,23 @@ def test_unknown_annotator_duplicates_and_adjudicators(queue_project):
         ("j1", "human:alice", "human", "ham"), ("j4", "adjudicator:expert", "adjudicator", "spam")]
     assert _q(cfg, "SELECT source_id, kind FROM sources ORDER BY 1") == [
         ("adjudicator:expert", "adjudicator"), ("human:alice", "human")]
+
+
+def test_retract_withdraws_votes_whose_judgment_is_gone_and_records_them(labelled):
+    cfg, _ = labelled
+    assert collect(cfg)["stored"] == 4
+    rows = _q(cfg, "SELECT v.assignment_id, v.vote_id, i.payload FROM votes v JOIN items i USING (item_id)"
+                   " WHERE v.source_kind = 'human' ORDER BY 3, 1")
+    (gone_a, gone_v, _), (kept_a, kept_v, _) = rows[:2]  # both "buy now" slots
+    live = pa.Table.from_pylist([{"assignment_id": gone_a, "judgment_ids": []},
+                                 {"assignment_id": kept_a, "judgment_ids": [kept_v, "judgment-never-seen"]}],
+                                schema=LIVE_SCHEMA)
+    queue = queue_name(cfg)
+    with open_store(cfg.db_path) as con:
+        assert collect_mod.retract(con, queue, live) == 1
+        assert collect_mod.retract(con, queue, live) == 0  # twice changes nothing
+    assert _q(cfg, "SELECT vote_id FROM votes WHERE assignment_id = ?", [gone_a]) == []
+    assert _q(cfg, "SELECT vote_id FROM votes WHERE assignment_id = ?", [kept_a]) == [(kept_v,)]
+    assert _q(cfg, "SELECT state, annotator_id FROM assignments WHERE assignment_id = ?", [gone_a]) == [("pushed", None)]
+    [(reason, field, raw)] = _q(cfg, "SELECT reason, field, raw FROM quarantine WHERE stage = 'collect'")
+    assert reason == "retracted" and field == "judgment_id" and gone_v in raw and gone_a in raw
