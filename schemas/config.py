@@ -214,7 +214,7 @@ class QueueConfig(_Section):
     url: str = Field("http://127.0.0.1:8765", description="Base URL of the annotation app or Label Studio.")
     token_env: str = Field("ANNOFLOW_QUEUE_TOKEN", description="Environment variable holding the admin/API token.")
     lease_seconds: int = Field(600, ge=10, description="A task not submitted within this time goes back to the queue.")
-    show_prelabels: bool = Field(True, description="Show machine pre-labels as suggestions (never on gold/audits).")
+    show_prelabels: bool = Field(True, description="Show the machine's label as a suggestion on every task that has one, gold and audits alike (never its score); false: on none.")
     push_batch: int = Field(5_000, ge=1, description="Tasks per push request (and per 'pushed' transaction).")
     pull_limit: int = Field(20_000, ge=1, le=50_000, description="Judgments per pull page; each page is one transaction.")
     local_files_root: str | None = Field(

@@ -269,3 +269,17 @@ def test_a_deleted_annotation_retracts_its_vote_and_frees_the_task(project, ls_c
         state = dict(con.execute("SELECT i.payload, a.state FROM assignments a JOIN items i USING (item_id)").fetchall())
         n_recorded = con.execute("SELECT count(*) FROM quarantine WHERE reason = 'retracted'").fetchall()[0][0]
     assert left == 1 and state == {"good": "pushed", "bad": "done"} and n_recorded == 2
+
+
+def test_annotators_add_gives_the_sign_up_link_that_works(project, label_studio) -> None:
+    """`annoflow annotators add` on a Label Studio project prints the organization's invite link."""
+    from typer.testing import CliRunner
+
+    from annoflow_cli.main import app
+
+    cfg, b = project(labels=["pos", "neg"])
+    out = CliRunner().invoke(app, ["annotators", "add", "carol", "--config", str(cfg.root), "--json"])
+    assert out.exit_code == 0, out.output
+    link = json.loads(out.stdout.strip().splitlines()[-1])["invite_url"]
+    assert link.startswith(f"{label_studio[0]}/user/signup/?token=")
+    assert link == b.invite_url()
