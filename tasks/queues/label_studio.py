@@ -55,7 +55,8 @@ from tasks.errors import ConfigError, InputError, ServiceError
 from tasks.http import RequestRefusedError, make_client
 from tasks.queues.base import JUDGMENT_SCHEMA, LIVE_SCHEMA, PullAll, task_rows
 
-__all__ = ["INLINE_MAX_BYTES", "LabelStudioBackend", "labeling_config", "unknown_labels"]
+__all__ = ["INLINE_MAX_BYTES", "REF_KEY_FILE", "LabelStudioBackend", "TaskRef", "labeling_config", "ref_key",
+           "unknown_labels"]
 
 INLINE_MAX_BYTES = 1_000_000
 FROM_NAME = "label"
@@ -116,18 +117,24 @@ def ref_key(state_dir: Path) -> bytes:
     path = state_dir / REF_KEY_FILE
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{REF_KEY_FILE}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(tmp, path)  # published whole, or not at all if another stage made one first
         except FileExistsError:
-            pass  # another stage created it meanwhile
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
-    key = path.read_text(encoding="utf-8").strip()
-    if not key:
-        raise ConfigError(f"{path} is empty: restore it from a backup (tasks already in Label Studio are read "
-                          "back only with the key that pushed them)")
-    return base64.b64decode(key)
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    try:
+        key = base64.b64decode(path.read_text(encoding="utf-8").strip(), validate=True)
+    except ValueError:
+        key = b""
+    if len(key) < 16:
+        raise ConfigError(f"{path} does not hold a task-reference key: restore it from a backup (tasks already "
+                          "in Label Studio are read back only with the key that pushed them)")
+    return key
 
 
 def _field(kind: DataKind) -> str:

@@ -34,6 +34,7 @@ def test_the_key_is_made_once_private_and_kept(tmp_path) -> None:
     assert len(key) == 32 and ref_key(tmp_path / "state") == key
     path = tmp_path / "state" / REF_KEY_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    path.write_text("")
-    with pytest.raises(ConfigError, match="is empty"):
-        ref_key(tmp_path / "state")
+    for broken in ("", "not a key!"):
+        path.write_text(broken)
+        with pytest.raises(ConfigError, match="does not hold a task-reference key"):
+            ref_key(tmp_path / "state")
