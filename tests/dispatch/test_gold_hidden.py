@@ -22,7 +22,8 @@ def test_a_probe_annotator_cannot_tell_gold_or_audits_from_work(queue_project, f
     report = dispatch(cfg)
     assert report["created_by_kind"]["gold"] >= 30 and report["created_by_kind"]["audit"] == 30
 
-    # three annotators work side by side; everything each is sent for a task is recorded
+    # three annotators work side by side; everything each is sent for a task (the task, the
+    # heartbeat's and the submit's answers, timings, its place in their stream) is recorded
     rows: list[dict[str, float]] = []
     special: list[bool] = []
     leaked: list[float] = []
@@ -42,12 +43,12 @@ def test_a_probe_annotator_cannot_tell_gold_or_audits_from_work(queue_project, f
                 row = {**flatten(task), **flatten(beat, "heartbeat"), "position": float(served[k]),
                        "lease_left": task["expires_at"] - received, "beat_extends": beat["expires_at"] - task["expires_at"]}
                 served[k] += 1
-                rows.append(row)
+                answer = c.post(f"/api/annotate/leases/{task['lease_id']}/submit",
+                                json={"client_id": uuid.uuid4().hex, "label": cfg.labels[0]}).json()
+                rows.append({**row, **flatten(answer, "submit"), "answered_after": answer["submitted_at"] - received})
                 special.append(kinds[task["payload"]] != "work")
                 # the old behaviour, for the probe's power: a suggestion only ever on ordinary work
                 leaked.append(float(task["suggestion"] is not None and kinds[task["payload"]] == "work"))
-                c.post(f"/api/annotate/leases/{task['lease_id']}/submit",
-                       json={"client_id": uuid.uuid4().hex, "label": cfg.labels[0]})
     finally:
         for c in clients:
             c.close()
