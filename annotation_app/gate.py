@@ -75,7 +75,7 @@ class RequestGate:
         if declared is not None and declared > limit:
             await _refuse(413, "body_too_large", _too_large(role, limit, f"{declared} bytes"))(scope, receive, send)
             return
-        if chunked or declared is None:
+        if chunked:  # without Content-Length or chunked encoding an HTTP/1.1 request has no body
             receive = _capped(receive, limit, role)
         await self.app(scope, receive, send)
 
