@@ -168,12 +168,18 @@ def test_digits_at_1280x720_keys_select_their_digit_and_the_task_fits(tmp_path: 
         texts = [" ".join(f"word{i}" for i in range(1500)), "short text"]
         assert s.push(_tasks([dict(assignment_id=f"l{i}", item_id=f"l{i}", payload=t) for i, t in enumerate(texts)])) == 2
         token_s = s.create_annotator("ann-letters", projects=["letters"])
+        # Some digit labels and a word: digits keep their own keys, the word takes a letter, not "3".
+        m = BuiltinBackend(app.url, ADMIN, "mixed")
+        m.client.put("/api/projects/mixed", json=dict(labels=["0", "1", "unsure"]))
+        assert m.push(_tasks([dict(assignment_id="m0", item_id="m0", payload="which?")])) == 1
+        token_m = m.create_annotator("ann-mixed", projects=["mixed"])
         steps = [dict(by="keyboard", keys=["3", "0", "9"]), dict(by="keyboard", keys=["0"]),
                  dict(by="keyboard", keys=["3"])]
         seen = _drive(tmp_path, app.url, [
             dict(name="digits", kind="image", token=token, steps=steps),
             dict(name="letters", kind="text", token=token_s,
                  steps=[dict(by="keyboard", keys=["1", "s"]), dict(by="keyboard", keys=["m"])]),
+            dict(name="mixed", kind="text", token=token_m, steps=[dict(by="keyboard", keys=["3", "a", "1"])]),
         ], viewport={"width": 1280, "height": 720})
         digits = seen["digits"]
         assert digits["errors"] == []
@@ -199,9 +205,12 @@ def test_digits_at_1280x720_keys_select_their_digit_and_the_task_fits(tmp_path: 
         assert letters["seen"][0]["selected"] == [["unsure"], ["s"]]
         table, _ = s.pull(None)
         assert [r["labels"] for r in table.to_pylist()] == [["s"], ["m"]]
+        mixed = seen["mixed"]["seen"][0]
+        assert mixed["keys"] == {"0": "0", "1": "1", "unsure": "A"}
+        assert mixed["selected"] == [[], ["unsure"], ["1"]]  # 3 is no label's key here
         assert (tmp_path / "shots" / "digits.png").stat().st_size > 1000
     finally:
-        for c in (locals().get("b"), locals().get("s")):
+        for c in (locals().get("b"), locals().get("s"), locals().get("m")):
             if c is not None:
                 c.close()
         app.stop()
