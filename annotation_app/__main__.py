@@ -30,13 +30,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="Folder whose files may be served as task media (repeatable).")
     ap.add_argument("--synchronous", choices=["normal", "full"], default="normal",
                     help="'normal' survives a crash of the app (SIGKILL); 'full' also a power loss (fsync per commit).")
+    ap.add_argument("--max-body-mb", type=float, default=128,
+                    help="Largest request body of the pipeline API, in MiB (annotators: 64 KiB; no token: none).")
     ap.add_argument("--log-level", default="warning")
     args = ap.parse_args(argv)
+    args.admin_token = (args.admin_token or "").strip()
     if not args.admin_token:
         print("error: no admin token: pass --admin-token or set ANNOFLOW_QUEUE_TOKEN", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper())
-    app = create_app(args.db, args.admin_token, media_roots=args.media_root, synchronous=args.synchronous)
+    app = create_app(args.db, args.admin_token, media_roots=args.media_root, synchronous=args.synchronous,
+                     max_body_mb=args.max_body_mb)
     uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools",
                 log_level=args.log_level, access_log=False, timeout_keep_alive=30)
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import reprlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,17 +21,39 @@ import orjson
 
 from annotation_app.store import Op, Store
 
-__all__ = ["KINDS", "ApiError", "Project", "Task", "Annotator", "Queue", "hash_token"]
+__all__ = ["KINDS", "ApiError", "Project", "Task", "Annotator", "Queue", "brief", "hash_token", "shown"]
 
 KINDS = frozenset({"label", "gold", "audit", "adjudication"})
 SCAN_LIMIT = 20_000
 ENDED_MEMORY = 200_000
 
 
+MAX_MESSAGE = 500  # characters; ErrorOut declares it
+_SHOWN = reprlib.Repr()  # attributes, not keywords: Python 3.11's Repr takes none
+_SHOWN.maxstring = _SHOWN.maxother = 80
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 6
+_SHOWN.maxlevel = 2
+
+
+def shown(value: Any) -> str:
+    """A client's value as it may appear in an error message: short whatever its size (a 10 MB label
+    must not come back in the 422), computed without building the full repr first."""
+    try:
+        return _SHOWN.repr(value)
+    except ValueError:  # an int past Python's 4300-digit str() limit
+        return f"<{type(value).__name__} too long to show>"
+
+
+def brief(message: str) -> str:
+    """An error message cut to MAX_MESSAGE characters, as the OpenAPI document promises."""
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
 class ApiError(Exception):
-    """A refusal with its HTTP status, a stable error code and a message for a human."""
+    """A refusal with its HTTP status, a stable error code and a message for a human (at most 500 chars)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
+        message = brief(message)
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 

@@ -6,15 +6,16 @@ Typed with pydantic so the OpenAPI schema documents every field; these calls are
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from annotation_app import submit as ops
-from annotation_app.core import ApiError, Queue
+from annotation_app.core import ApiError, Queue, shown
+from annotation_app.gate import ADMIN
+from annotation_app.openapi import errors
 
 __all__ = ["ProjectIn", "TaskIn", "PushIn", "CancelIn", "AnnotatorIn", "AnnotatorPatch", "router"]
 
@@ -22,11 +23,15 @@ _ID = r"^[A-Za-z0-9_.:@-]{1,200}$"
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict: a body that does not match the documented types is refused, not coerced (0 is not false)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ProjectIn(_Body):
-    labels: list[str] = Field(min_length=1, description="The label set, in display order (keys 1-9 follow it).")
+    labels: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, json_schema_extra={"uniqueItems": True},
+        description="The label set, unique, in display order (the page's shortcut keys follow it).")
     task_kind: Literal["single_label", "multi_label"] = "single_label"
     data_kind: Literal["text", "image", "audio"] = "text"
     instructions: str = Field("", description="Shown to annotators above every task.")
@@ -39,6 +44,12 @@ class ProjectIn(_Body):
 
 
 class TaskIn(_Body):
+    # The one rule the fields cannot say alone: a task shows a text, a media file, or both.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["payload"], "properties": {"payload": {"type": "string"}}},
+        {"required": ["media_uri"], "properties": {"media_uri": {"type": "string", "minLength": 1}}},
+    ]})
+
     assignment_id: str = Field(pattern=_ID, description="The pipeline's id; pushing it again changes nothing.")
     item_id: str = Field(min_length=1, description="One annotator never gets two tasks with the same item id.")
     kind: Literal["label", "gold", "audit", "adjudication"] = "label"
@@ -80,14 +91,14 @@ def _queue(request: Request) -> Queue:
 
 
 def require_admin(request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Queue:
-    token = request.app.state.admin_token
-    if cred is None or not hmac.compare_digest(cred.credentials.encode(), token.encode()):
+    """The request gate compared the token before the body was read; `_bearer` documents the scheme."""
+    if getattr(request.state, "caller", None) != ADMIN:
         raise ApiError(401, "unauthorized", "this endpoint needs 'Authorization: Bearer <admin token>'")
     return _queue(request)
 
 
 Admin = Annotated[Queue, Depends(require_admin)]
-router = APIRouter(prefix="/api", tags=["pipeline"])
+router = APIRouter(prefix="/api", tags=["pipeline"], responses=errors(400, 401, 413, 422))
 
 
 def _project_out(q: Queue, pid: str) -> dict:
@@ -96,10 +107,10 @@ def _project_out(q: Queue, pid: str) -> dict:
 
 
 @router.put("/projects/{project_id}")
-async def put_project(project_id: Annotated[str, Field(pattern=_ID)], body: ProjectIn, q: Admin) -> dict:
+async def put_project(project_id: Annotated[str, Path(pattern=_ID)], body: ProjectIn, q: Admin) -> dict:
     """Create or update a project; tasks already pushed keep their place, submits check the new labels."""
     if len(set(body.labels)) != len(body.labels):
-        raise ApiError(422, "invalid_project", f"labels must be unique, got {body.labels}")
+        raise ApiError(422, "invalid_project", f"labels must be unique, got {shown(body.labels)}")
     _, created = await q.put_project(project_id, body.model_dump())
     return {**_project_out(q, project_id), "created": created}
 
@@ -109,38 +120,35 @@ async def list_projects(q: Admin) -> list[dict]:
     return [_project_out(q, pid) for pid in q.projects]
 
 
-@router.get("/projects/{project_id}")
+@router.get("/projects/{project_id}", responses=errors(404))
 async def get_project(project_id: str, q: Admin) -> dict:
     return _project_out(q, project_id)
 
 
-@router.post("/projects/{project_id}/tasks")
+@router.post("/projects/{project_id}/tasks", responses=errors(404))
 async def push_tasks(project_id: str, body: PushIn, q: Admin) -> dict:
     """Add tasks in bulk; assignment ids already known (in any state) are counted as existing and left alone."""
     return await q.push(project_id, [t.model_dump() for t in body.tasks])
 
 
-@router.post("/projects/{project_id}/tasks/cancel")
+@router.post("/projects/{project_id}/tasks/cancel", responses=errors(404))
 async def cancel_tasks(project_id: str, body: CancelIn, q: Admin) -> dict:
     """Withdraw open or leased tasks; a lease on a cancelled task can no longer be submitted."""
     return await q.cancel(project_id, body.assignment_ids)
 
 
-@router.get("/projects/{project_id}/judgments")
+@router.get("/projects/{project_id}/judgments", responses=errors(404))
 def pull_judgments(
     project_id: str, q: Admin,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page; empty for the start")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{0,20}$",
+                                        description="next_cursor of the previous page; empty for the start")] = None,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 5_000,
 ) -> dict:
     """Judgments committed after `cursor`, in commit order; `next_cursor` is where the next pull starts."""
-    try:
-        c = int(cursor) if cursor else 0
-    except ValueError:
-        raise ApiError(422, "invalid_cursor", f"cursor must be a next_cursor returned by this endpoint, got {cursor!r}")
-    return ops.pull(q, project_id, c, limit)
+    return ops.pull(q, project_id, int(cursor) if cursor else 0, limit)
 
 
-@router.post("/annotators", status_code=201)
+@router.post("/annotators", status_code=201, responses=errors(409))
 async def create_annotator(body: AnnotatorIn, q: Admin) -> dict:
     """Create an annotator; the response carries its token, shown once (only a hash is stored)."""
     return await ops.create_annotator(q, body.annotator_id, body.name, body.roles, body.projects)
@@ -151,12 +159,12 @@ async def list_annotators(q: Admin) -> list[dict]:
     return [a.public() for a in q.annotators.values()]
 
 
-@router.patch("/annotators/{annotator_id}")
+@router.patch("/annotators/{annotator_id}", responses=errors(404))
 async def update_annotator(annotator_id: str, body: AnnotatorPatch, q: Admin) -> dict:
     return await ops.update_annotator(q, annotator_id, body.model_dump(exclude_unset=True))
 
 
-@router.post("/annotators/{annotator_id}/token")
+@router.post("/annotators/{annotator_id}/token", responses=errors(404))
 async def rotate_token(annotator_id: str, q: Admin) -> dict:
     """Issue a new token (the old one stops working at once)."""
     return await ops.rotate_token(q, annotator_id)

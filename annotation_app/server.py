@@ -1,7 +1,8 @@
 """Builds the FastAPI app: store, queue state, both APIs, the annotator web page and error format.
 
 Every refusal is JSON `{"error": code, "message": text}` with a 4xx status, whichever layer raised
-it (our checks, FastAPI's body validation, unknown routes), so clients show one kind of message.
+it (the request gate, our checks, FastAPI's body validation, unknown routes), so clients show one
+kind of message. Messages quote what the client sent only in short (`core.shown`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from annotation_app import annotator_api, pipeline_api
-from annotation_app.core import ApiError, Queue
+from annotation_app import annotator_api, openapi, pipeline_api
+from annotation_app.core import ApiError, Queue, brief, shown
+from annotation_app.gate import RequestGate
 from annotation_app.store import Store
 
 __all__ = ["create_app"]
@@ -27,18 +29,30 @@ __all__ = ["create_app"]
 _WEB = Path(__file__).parent / "web"
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": brief(message)}, status_code=status, headers=headers)
 
 
 def _describe(err: dict[str, Any]) -> str:
-    loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-    return f"{loc or 'body'}: {err.get('msg')} (got {err.get('input')!r})"[:300]
+    loc = ".".join(str(x)[:60] for x in err.get("loc", ()) if x != "body")  # a key may be any client string
+    return f"{loc or 'body'}: {err.get('msg')} (got {shown(err.get('input'))})"[:300]
+
+
+def _methods_at(app: FastAPI, scope: dict[str, Any]) -> list[str]:
+    """Every method some route serves at this request's path (a path is often several routes, one per method)."""
+    return [m for m in _METHODS if any(r.matches({**scope, "method": m})[0] == Match.FULL for r in app.router.routes)]
 
 
 def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path | str] = (),
-               synchronous: str = "NORMAL", reclaim_seconds: float = 1.0) -> FastAPI:
-    """The app over the store at `db_path`; state is loaded now, the writer starts with the server."""
+               synchronous: str = "NORMAL", reclaim_seconds: float = 1.0, max_body_mb: float = 128) -> FastAPI:
+    """The app over the store at `db_path`; state is loaded now, the writer starts with the server.
+
+    `max_body_mb` bounds the pipeline's request bodies (bulk pushes); annotators get a fixed small limit.
+    """
     if not admin_token:
         raise ValueError("an admin token is required (--admin-token or ANNOFLOW_QUEUE_TOKEN)")
     store = Store(db_path, synchronous=synchronous)
@@ -68,7 +82,6 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
         lifespan=lifespan,
     )
     app.state.queue = queue
-    app.state.admin_token = admin_token
     app.state.media_roots = [Path(r).resolve() for r in media_roots]
 
     @app.exception_handler(ApiError)
@@ -83,8 +96,11 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, f"{request.method} {request.url.path}: {exc.detail}")
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette's Allow lists only the first matching route's methods
+            headers = {"Allow": ", ".join(_methods_at(app, request.scope))}
+        return _error(exc.status_code, code, f"{request.method} {shown(request.url.path)}: {exc.detail}", headers)
 
     app.include_router(pipeline_api.router)
     app.include_router(annotator_api.router)
@@ -97,13 +113,6 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
     async def healthz() -> dict:
         return {"ok": True}
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-            schemes["annotatorToken"] = {"type": "http", "scheme": "bearer", "description": "An annotator's token."}
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    openapi.install(app)
+    app.add_middleware(RequestGate, queue=queue, admin_token=admin_token, admin_max_body=int(max_body_mb * 2**20))
     return app

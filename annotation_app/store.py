@@ -16,12 +16,15 @@ Why this shape:
   snapshot while the writer appends. Judgment `seq` is assigned by the single writer in commit
   order, so "seq > cursor" never skips a row that commits later with a smaller number.
 - The app never opens the pipeline's DuckDB file; this file is the app's alone.
+- It holds token hashes and every judgment, so it is created mode 0600 (owner only) and an older,
+  wider file is narrowed at start. SQLite gives the `-wal` and `-shm` files the database file's mode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -133,6 +136,7 @@ class Store:
         self._local = threading.local()
         self.commits = 0
         self.committed_units = 0
+        _owner_only(self.path)
         con = connect(self.path, synchronous=self._synchronous)
         con.executescript(SCHEMA)
         con.close()
@@ -242,6 +246,14 @@ class Store:
                     con.execute("ROLLBACK")
                 results.append(e)
         return results
+
+
+def _owner_only(path: Path) -> None:
+    """Create the store file mode 0600 before SQLite opens it, and narrow it and its WAL/SHM if they exist."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if p.exists() and p.stat().st_mode & 0o077:
+            p.chmod(0o600)
 
 
 def _apply(con: sqlite3.Connection, ops: list[Op]) -> None:

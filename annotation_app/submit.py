@@ -13,9 +13,12 @@ from typing import Any
 
 import orjson
 
-from annotation_app.core import Annotator, ApiError, Queue, hash_token
+from annotation_app.core import Annotator, ApiError, Queue, hash_token, shown
 
-__all__ = ["validate_labels", "submit", "pull", "create_annotator", "update_annotator", "rotate_token", "me"]
+CLIENT_ID_MAX = 200
+DURATION_MAX_MS = 86_400_000
+
+__all__ = ["CLIENT_ID_MAX", "DURATION_MAX_MS", "validate_labels", "submit", "pull", "create_annotator", "update_annotator", "rotate_token", "me"]
 
 
 def validate_labels(q: Queue, project_id: str, body: dict[str, Any]) -> list[str]:
@@ -37,15 +40,16 @@ def validate_labels(q: Queue, project_id: str, body: dict[str, Any]) -> list[str
         labels = [label]
     for x in labels:
         if x not in p.label_set:
-            raise ApiError(422, "unknown_label", f"label {x!r} is not in project {project_id!r}'s labels {p.labels}")
+            raise ApiError(422, "unknown_label", f"label {shown(x)} is not in project {project_id!r}'s labels {shown(p.labels)}")
     return labels
 
 
 async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """Store one judgment; the response is sent only after the store committed it."""
     client_id = body.get("client_id")
-    if not isinstance(client_id, str) or not 0 < len(client_id) <= 200:
-        raise ApiError(422, "invalid_client_id", "'client_id' must be a string of 1-200 characters, unique per submit")
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= CLIENT_ID_MAX:
+        raise ApiError(422, "invalid_client_id",
+                       f"'client_id' must be a string of 1-{CLIENT_ID_MAX} characters, unique per submit")
     key = (a.annotator_id, client_id)
     done = q.submitted.get(key)
     if done is None and key in q.pending:
@@ -53,7 +57,7 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
         done = q.submitted.get(key)
     if done is not None:
         if done["lease_id"] != lease_id:
-            raise ApiError(409, "client_id_reused", f"client_id {client_id!r} was already used for another task")
+            raise ApiError(409, "client_id_reused", f"client_id {shown(client_id)} was already used for another task")
         return done
     t = q.leased_to(a, lease_id)
     labels = validate_labels(q, t.project_id, body)
@@ -61,8 +65,8 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
     now = time.time()
     if duration is None:
         duration = int((now - t.leased_at) * 1000)
-    elif not isinstance(duration, int) or isinstance(duration, bool) or not 0 <= duration <= 86_400_000:
-        raise ApiError(422, "invalid_duration", f"'duration_ms' must be an integer 0..86400000, got {duration!r}")
+    elif not isinstance(duration, int) or isinstance(duration, bool) or not 0 <= duration <= DURATION_MAX_MS:
+        raise ApiError(422, "invalid_duration", f"'duration_ms' must be an integer 0..{DURATION_MAX_MS}, got {shown(duration)}")
     p = q.projects[t.project_id]
     jid = uuid.uuid4().hex
     q._end_lease(t, "submitted")
@@ -179,13 +183,22 @@ async def update_annotator(q: Queue, annotator_id: str, changes: dict[str, Any])
     return a.public()
 
 
+_PAGE_FIELDS = ("project_id", "labels", "task_kind", "data_kind", "instructions", "lease_seconds")
+
+
 def me(q: Queue, a: Annotator) -> dict[str, Any]:
-    """The annotator's own progress: counts and throughput, nothing about other people or gold."""
+    """The annotator's own progress and the projects they may work on: nothing about other people or gold.
+
+    A project's settings are shown only as far as the page needs them; who else was removed from a
+    project is the pipeline's business, and a project the caller was removed from is not listed.
+    """
     rate = None
     if a.first_submit and a.last_submit and a.submitted > 1 and a.last_submit > a.first_submit:
         rate = round((a.submitted - 1) / (a.last_submit - a.first_submit) * 3600, 1)
-    projects = [
-        {**p.config(), "remaining": p.counts["open"] + p.counts["leased"]}
-        for pid, p in q.projects.items() if a.projects is None or pid in a.projects
-    ]
+    projects = []
+    for pid, p in q.projects.items():
+        if (a.projects is not None and pid not in a.projects) or a.annotator_id in p.excluded:
+            continue
+        cfg = p.config()
+        projects.append({**{k: cfg[k] for k in _PAGE_FIELDS}, "remaining": p.counts["open"] + p.counts["leased"]})
     return {**a.public(), "per_hour": rate, "projects": projects}

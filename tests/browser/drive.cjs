@@ -1,7 +1,8 @@
 // Drives the annotation page in headless Debian chromium through playwright-core.
-// Usage: node drive.cjs PLAN.json   (PLAN: {url, chromium, userDataDir, screenshotDir, sessions: [...]})
+// Usage: node drive.cjs PLAN.json   (PLAN: {url, chromium, userDataDir, screenshotDir, viewport?, sessions: [...]})
 // Each session signs in with an annotator token and performs its steps; the result (what each step
-// saw) is printed as one JSON line on stdout. Exit code 1 on any failure, with the error on stderr.
+// saw: the item, where things are on screen, which label each key selected) is printed as one JSON
+// line on stdout. Exit code 1 on any failure, with the error on stderr.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -33,7 +34,23 @@ async function itemView(page, kind) {
     await page.waitForFunction(() => { const i = document.querySelector("#item-media img"); return i && i.complete && i.naturalWidth > 0; },
       null, { timeout: 15000 });
     view.image = await page.$eval("#item-media img", (i) => [i.naturalWidth, i.naturalHeight]);
+    // The size the picture is drawn at (object-fit: contain inside the element's box).
+    view.drawn = await page.$eval("#item-media img", (i) => {
+      const s = Math.min(i.clientWidth / i.naturalWidth, i.clientHeight / i.naturalHeight);
+      return { width: Math.round(i.naturalWidth * s), height: Math.round(i.naturalHeight * s),
+               pixelated: getComputedStyle(i).imageRendering === "pixelated" };
+    });
   }
+  view.layout = await page.evaluate(() => {
+    const box = (el) => { if (!el) return null; const r = el.getBoundingClientRect(); return { top: r.top, bottom: r.bottom, left: r.left, right: r.right }; };
+    return { viewport: [window.innerWidth, window.innerHeight],
+             scroll: [document.documentElement.scrollWidth, document.documentElement.scrollHeight],
+             item: box(document.querySelector("#item-media img") || document.querySelector("#item-media audio") || document.querySelector("#item-text")),
+             labels: [...document.querySelectorAll("#labels button")].map(box), submit: box(document.querySelector("#submit")),
+             skip: box(document.querySelector("#skip")), instructions: box(document.querySelector("#instructions")),
+             instructionsOpen: document.querySelector("#instructions").open };
+  });
+  view.keys = await page.$$eval("#labels button", (bs) => Object.fromEntries(bs.map((b) => [b.dataset.label, b.querySelector("kbd") ? b.querySelector("kbd").textContent : null])));
   if (kind === "audio") {
     await page.waitForFunction(() => { const a = document.querySelector("#item-media audio"); return a && a.readyState >= 1; },
       null, { timeout: 15000 });
@@ -58,7 +75,11 @@ async function runSession(context, plan, s, out) {
       await page.screenshot({ path: path.join(plan.screenshotDir, `${s.name}.png`) });
     }
     if (step.by === "keyboard") {
-      for (const k of step.keys) await page.keyboard.press(k);
+      view.selected = [];  // the selection after each key press
+      for (const k of step.keys) {
+        await page.keyboard.press(k);
+        view.selected.push(await page.$$eval("#labels button.selected", (bs) => bs.map((b) => b.dataset.label)));
+      }
       await page.keyboard.press("Enter");
     } else {
       for (const label of step.labels) await page.click(`#labels button[data-label="${label}"]`);
@@ -78,7 +99,7 @@ async function runSession(context, plan, s, out) {
     executablePath: plan.chromium || "/usr/bin/chromium",
     headless: true,
     args: FLAGS,
-    viewport: { width: 1100, height: 800 },
+    viewport: plan.viewport || { width: 1100, height: 800 },
     timeout: 60000,
   });
   const out = {};

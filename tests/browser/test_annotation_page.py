@@ -10,11 +10,13 @@ Needs Debian's chromium and playwright-core in `.ci/node_modules`, which `.ci/ru
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import shutil
 import struct
 import subprocess
+import tomllib
 import wave
 from pathlib import Path
 
@@ -51,6 +53,18 @@ def _write_media(root: Path) -> None:
 
 def _tasks(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows)
+
+
+def _drive(tmp_path: Path, app_url: str, sessions: list[dict], viewport: dict | None = None) -> dict:
+    """Run the sessions in headless Chromium; screenshots of each session's first task go to tmp_path/shots."""
+    plan, shots = tmp_path / "plan.json", tmp_path / "shots"
+    shots.mkdir(exist_ok=True)
+    plan.write_text(json.dumps(dict(url=app_url, chromium=CHROMIUM, userDataDir=str(tmp_path / "profile"),
+                                    screenshotDir=str(shots), sessions=sessions, viewport=viewport)))
+    run = subprocess.run(["node", str(Path(__file__).with_name("drive.cjs")), str(plan)],
+                         capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, f"browser driver failed:\n{run.stderr}\napp log: {tmp_path / 'app.log'}"
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def test_label_text_image_audio_by_keyboard_and_click(tmp_path: Path) -> None:
@@ -90,15 +104,8 @@ def test_label_text_image_audio_by_keyboard_and_click(tmp_path: Path) -> None:
             backends[kind] = b
             sessions.append(dict(name=kind, kind=kind, token=token, steps=steps[kind]))
 
-        plan = tmp_path / "plan.json"
+        seen = _drive(tmp_path, app.url, sessions)
         shots = tmp_path / "shots"
-        shots.mkdir()
-        plan.write_text(json.dumps(dict(url=app.url, chromium=CHROMIUM, userDataDir=str(tmp_path / "profile"),
-                                        screenshotDir=str(shots), sessions=sessions)))
-        run = subprocess.run(["node", str(Path(__file__).with_name("drive.cjs")), str(plan)],
-                             capture_output=True, text=True, timeout=180)
-        assert run.returncode == 0, f"browser driver failed:\n{run.stderr}\napp log: {tmp_path / 'app.log'}"
-        seen = json.loads(run.stdout.strip().splitlines()[-1])
 
         for kind in projects:
             assert seen[kind]["errors"] == [], seen[kind]["errors"]
@@ -127,4 +134,83 @@ def test_label_text_image_audio_by_keyboard_and_click(tmp_path: Path) -> None:
     finally:
         for b in locals().get("backends", {}).values():
             b.close()
+        app.stop()
+
+
+DIGITS = REPO_ROOT / "examples" / "digits-images"
+
+
+def test_digits_at_1280x720_keys_select_their_digit_and_the_task_fits(tmp_path: Path) -> None:
+    """The digits example as an annotator sees it on a 1280x720 screen.
+
+    Labels are the digits themselves, so key k must select label "k" (0 and 9 included); a 64x64
+    scan must be drawn large and blocky; the task and every button must be visible without scrolling
+    while the example's long instructions are shown.
+    """
+    _require_browser()
+    cfg = tomllib.loads((DIGITS / "annoflow.toml").read_text())
+    with (DIGITS / "truth" / "labels.csv").open() as f:
+        truth = {r["file"]: r["label"] for r in csv.DictReader(f)}
+    images = DIGITS / "data" / "images"
+    files = [f for f in sorted(truth) if (images / f).exists()][:3]
+    app = start_app(tmp_path / "app.db", ADMIN, media_roots=[images], log=tmp_path / "app.log")
+    try:
+        b = BuiltinBackend(app.url, ADMIN, "digits")
+        b.client.put("/api/projects/digits", json=dict(labels=cfg["labels"], data_kind="image",
+                                                        instructions=cfg["instructions"]))
+        assert b.push(_tasks([dict(assignment_id=f"d{i}", item_id=f, media_uri=f"file://{images / f}")
+                              for i, f in enumerate(files)])) == 3
+        token = b.create_annotator("ann-digits", projects=["digits"])
+        # A second project whose labels include "s" (that key must pick the label, not skip), and whose
+        # first text is far longer than the screen (it scrolls in its box; the buttons stay in view).
+        s = BuiltinBackend(app.url, ADMIN, "letters")
+        s.client.put("/api/projects/letters", json=dict(labels=["s", "m", "unsure"], instructions=cfg["instructions"]))
+        texts = [" ".join(f"word{i}" for i in range(1500)), "short text"]
+        assert s.push(_tasks([dict(assignment_id=f"l{i}", item_id=f"l{i}", payload=t) for i, t in enumerate(texts)])) == 2
+        token_s = s.create_annotator("ann-letters", projects=["letters"])
+        # Some digit labels and a word: digits keep their own keys, the word takes a letter, not "3".
+        m = BuiltinBackend(app.url, ADMIN, "mixed")
+        m.client.put("/api/projects/mixed", json=dict(labels=["0", "1", "unsure"]))
+        assert m.push(_tasks([dict(assignment_id="m0", item_id="m0", payload="which?")])) == 1
+        token_m = m.create_annotator("ann-mixed", projects=["mixed"])
+        steps = [dict(by="keyboard", keys=["3", "0", "9"]), dict(by="keyboard", keys=["0"]),
+                 dict(by="keyboard", keys=["3"])]
+        seen = _drive(tmp_path, app.url, [
+            dict(name="digits", kind="image", token=token, steps=steps),
+            dict(name="letters", kind="text", token=token_s,
+                 steps=[dict(by="keyboard", keys=["1", "s"]), dict(by="keyboard", keys=["m"])]),
+            dict(name="mixed", kind="text", token=token_m, steps=[dict(by="keyboard", keys=["3", "a", "1"])]),
+        ], viewport={"width": 1280, "height": 720})
+        digits = seen["digits"]
+        assert digits["errors"] == []
+        first = digits["seen"][0]
+        assert first["selected"] == [["3"], ["0"], ["9"]]
+        assert [v["selected"] for v in digits["seen"][1:]] == [[["0"]], [["3"]]]
+        assert first["keys"] == {str(d): str(d) for d in range(10)}  # every digit's key is on its button
+        for view in digits["seen"]:
+            assert view["image"] == [64, 64]
+            assert view["drawn"]["width"] >= 256 and view["drawn"]["pixelated"], view["drawn"]
+        for view in digits["seen"] + seen["letters"]["seen"]:
+            lay = view["layout"]
+            assert lay["viewport"] == [1280, 720] and lay["scroll"][1] <= 720, lay
+            for box in [lay["item"], lay["submit"], lay["skip"], *lay["labels"]]:
+                assert 0 <= box["top"] and box["bottom"] <= 720 and box["right"] <= 1280, (box, lay)
+            assert lay["instructionsOpen"] and lay["instructions"]["top"] < 720  # shown beside the task, not above it
+        table, _ = b.pull(None)
+        assert [r["labels"] for r in table.to_pylist()] == [["9"], ["0"], ["3"]]
+
+        letters = seen["letters"]
+        assert letters["errors"] == []
+        assert letters["seen"][0]["keys"] == {"s": "S", "m": "M", "unsure": "1"}
+        assert letters["seen"][0]["selected"] == [["unsure"], ["s"]]
+        table, _ = s.pull(None)
+        assert [r["labels"] for r in table.to_pylist()] == [["s"], ["m"]]
+        mixed = seen["mixed"]["seen"][0]
+        assert mixed["keys"] == {"0": "0", "1": "1", "unsure": "A"}
+        assert mixed["selected"] == [[], ["unsure"], ["1"]]  # 3 is no label's key here
+        assert (tmp_path / "shots" / "digits.png").stat().st_size > 1000
+    finally:
+        for c in (locals().get("b"), locals().get("s"), locals().get("m")):
+            if c is not None:
+                c.close()
         app.stop()
