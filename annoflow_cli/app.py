@@ -31,15 +31,15 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect'
 
 
 def prepare_prefect_env(cfg: ProjectConfig, verbose: bool = False) -> None:
-    """Per-project Prefect home, no telemetry, quiet console logs (the CLI prints its own summary)."""
-    prefect_home = cfg.state_dir / "prefect"
-    prefect_home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_HOME", str(prefect_home))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    """Per-project Prefect home and server (see prefect_server.py), no telemetry, quiet console logs."""
+    from annoflow_cli.prefect_server import prefect_settings, start_message, use_project_server
+
+    prefect_settings(cfg.state_dir / "prefect")
     if not verbose:
         for handler in ("CONSOLE", "CONSOLE_FLOW_RUNS", "CONSOLE_TASK_RUNS"):
             os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_{handler}_LEVEL", "CRITICAL")
+    run_or_exit(lambda: use_project_server(cfg.state_dir, Path(os.environ["PREFECT_HOME"]), 60 * cfg.state.server_idle_minutes,
+                                           on_start=lambda rec: err_console.print(start_message(rec), highlight=False)))
 
 
 def load_project(config: Path | None) -> ProjectConfig:
