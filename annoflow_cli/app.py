@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from schemas.config import ProjectConfig, load_config
 from tasks.errors import AnnoflowError, TransientError
@@ -19,8 +19,24 @@ from tasks.errors import AnnoflowError, TransientError
 __all__ = ["app", "console", "err_console", "ConfigOpt", "JsonOpt", "VerboseOpt", "prepare_prefect_env", "load_project", "run_or_exit", "fail"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Scalable data annotation as workflow-as-code.")
-console = Console()
-err_console = Console(stderr=True)
+
+
+class _Console(Console):
+    """Rich's console, except that output to a pipe or file is as wide as its content: Rich would cut
+    tables to 80 columns there (`annoflow status | less` showed three annotators as `human:ls…`)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(max(size.width, 100_000), size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 ConfigOpt = Annotated[
     Optional[Path],

@@ -16,7 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.collect import collect_flow
-from flows.common import project_config
+from flows.common import artifact_key, project_config
 from flows.consensus import consensus_flow
 from flows.dispatch import dispatch_flow
 from flows.export import export_flow
@@ -123,7 +123,7 @@ def demo_flow(
         "seconds": round(time.perf_counter() - started, 1),
         "state": str(cfg.db_path),
     }
-    create_markdown_artifact(demo_markdown(summary), key="demo-summary", description="Demo summary")
+    create_markdown_artifact(demo_markdown(summary), key=artifact_key(cfg, "demo-summary"), description="Demo summary")
     return summary
 
 

@@ -25,6 +25,7 @@ def test_ingest_then_status_json(prefect_harness, tmp_path: Path) -> None:
     st = json.loads(status.stdout)
     assert st["items"]["total"] == 40 and st["items"]["by_kind"] == {"audio": 40}
     assert st["gold"] > 0
+    assert not (project / ".annoflow" / "prefect-server").exists(), "the harness's API was used, no server started"
 
 
 def test_bad_config_is_one_message_not_a_traceback(tmp_path: Path) -> None:
