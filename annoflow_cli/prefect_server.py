@@ -121,6 +121,7 @@ def _server_env(home: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_SERVER_API_HOST="127.0.0.1",
                PREFECT_SERVER_API_PORT=str(port), PREFECT_SERVER_LOGGING_LEVEL="WARNING")
+    env.setdefault("DO_NOT_TRACK", "1")
     if not (env.get("PREFECT_UI_API_URL") or env.get("PREFECT_SERVER_UI_API_URL")):
         env["PREFECT_SERVER_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
     return env
@@ -321,11 +322,13 @@ def start_message(rec: ServerRecord) -> str:
 
 def prefect_settings(home: Path) -> None:
     """What every annoflow process sets before importing Prefect: the project's home (run history,
-    results), no telemetry (it would try the network), and a start-up timeout long enough for a loaded
-    machine should Prefect ever start an ephemeral server. Values the user set win."""
+    results), no telemetry from the server or the SDK (in a terminal the SDK's first import would
+    otherwise try to reach Prefect's analytics), and a start-up timeout long enough for a loaded machine
+    should Prefect ever start an ephemeral server. Values the user set win."""
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(home))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 

@@ -98,9 +98,13 @@ def test_started_once_reused_restarted_after_a_crash_and_stopped(project: Path) 
     assert server_json("stop", project=project) == {"stopped": False, "pid": None}
 
 
-def test_stops_by_itself_when_idle(project: Path) -> None:
+def test_two_commands_at_once_start_one_server_that_stops_by_itself_when_idle(project: Path) -> None:
     write_project(project, name="server-idle", state={"server_idle_minutes": 0.05})  # 3 s
-    started = server_json("start", project=project)
+    cmd = [sys.executable, "-m", "annoflow_cli.main", "server", "start", "--json", "--config", str(project)]
+    both = [subprocess.Popen(cmd, cwd=REPO, env=shell_env(), stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [json.loads(p.communicate(timeout=300)[0]) for p in both]
+    assert outs[0]["pid"] == outs[1]["pid"], "the second command waited for the first one's server and reused it"
+    started = outs[0]
     t0 = time.monotonic()
     assert started["running"] and started["stops_after_idle_s"] == pytest.approx(3)
     assert wait_until(lambda: not alive(started["pid"]), 60), "the idle server did not stop"
