@@ -1,7 +1,7 @@
 """Shared pieces of the `annoflow` command: the Typer app, common options, error handling.
 
-Prefect is imported only after the project is known, because its home folder (run history,
-ephemeral server database) lives in the project's state folder.
+Prefect is imported only after the project is known, because its home folder (run history, the
+project's server database) lives in the project's state folder.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from annoflow_cli.app import ConfigOpt, JsonOpt, app, console, load_project, run_or_exit
-from annoflow_cli.prefect_server import ProjectServer, api_healthy
+from annoflow_cli.app import ConfigOpt, JsonOpt, app, console, err_console, load_project, run_or_exit
+from annoflow_cli.prefect_server import ProjectServer, api_healthy, configured_api_url
 
 server_app = typer.Typer(no_args_is_help=True, help="The project's background Prefect server (API and UI).")
 app.add_typer(server_app, name="server")
@@ -56,6 +56,9 @@ def server_start(
     run_or_exit(lambda: srv.ensure(port=port, idle_seconds=60 * cfg.state.server_idle_minutes))
     srv.release()  # this command is done with it: the idle clock starts now
     _print(_describe(srv), as_json)
+    if configured_api_url():
+        err_console.print(f"note: PREFECT_API_URL is set ({configured_api_url()}): commands use that server, not this one",
+                          soft_wrap=True)
 
 
 @server_app.command("status")
