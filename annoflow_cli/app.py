@@ -1,7 +1,7 @@
 """Shared pieces of the `annoflow` command: the Typer app, common options, error handling.
 
-Prefect is imported only after the project is known, because its home folder (run history,
-ephemeral server database) lives in the project's state folder.
+Prefect is imported only after the project is known, because its home folder (run history, the
+project's server database) lives in the project's state folder.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from schemas.config import ProjectConfig, load_config
 from tasks.errors import AnnoflowError, TransientError
@@ -19,8 +19,24 @@ from tasks.errors import AnnoflowError, TransientError
 __all__ = ["app", "console", "err_console", "ConfigOpt", "JsonOpt", "VerboseOpt", "prepare_prefect_env", "load_project", "run_or_exit", "fail"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Scalable data annotation as workflow-as-code.")
-console = Console()
-err_console = Console(stderr=True)
+
+
+class _Console(Console):
+    """Rich's console, except that output to a pipe or file is as wide as its content: Rich would cut
+    tables to 80 columns there (`annoflow status | less` showed three annotators as `human:ls…`)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(max(size.width, 100_000), size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 ConfigOpt = Annotated[
     Optional[Path],
@@ -31,15 +47,15 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect'
 
 
 def prepare_prefect_env(cfg: ProjectConfig, verbose: bool = False) -> None:
-    """Per-project Prefect home, no telemetry, quiet console logs (the CLI prints its own summary)."""
-    prefect_home = cfg.state_dir / "prefect"
-    prefect_home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_HOME", str(prefect_home))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    """Per-project Prefect home and server (see prefect_server.py), no telemetry, quiet console logs."""
+    from annoflow_cli.prefect_server import prefect_settings, start_message, use_project_server
+
+    prefect_settings(cfg.state_dir / "prefect")
     if not verbose:
         for handler in ("CONSOLE", "CONSOLE_FLOW_RUNS", "CONSOLE_TASK_RUNS"):
             os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_{handler}_LEVEL", "CRITICAL")
+    run_or_exit(lambda: use_project_server(cfg.state_dir, Path(os.environ["PREFECT_HOME"]), 60 * cfg.state.server_idle_minutes,
+                                           on_start=lambda rec: err_console.print(start_message(rec), highlight=False)))
 
 
 def load_project(config: Path | None) -> ProjectConfig:

@@ -46,13 +46,13 @@ def print_consensus(summary: dict) -> None:
         console.print(f"[red]Newly banned:[/] {', '.join(summary['new_bans'])}")
     board = summary.get("leaderboard") or []
     if board:
+        from tasks.figures import LEADERBOARD_COLUMNS, leaderboard_rows
+
         t = Table(title="Source leaderboard")
-        for col in ("source", "kind", "votes", "gold", "gold acc [95% CI]", "learned acc", "agrees w/ consensus", "banned"):
+        for col in LEADERBOARD_COLUMNS:
             t.add_column(col, justify="left" if col in ("source", "kind") else "right")
-        for r in board:
-            gold = f"{_f(r['gold_accuracy'], 2)} [{_f(r['gold_low'], 2)}, {_f(r['gold_high'], 2)}]" if r["n_gold"] else "-"
-            t.add_row(r["source_id"], r["kind"], f"{r['n_votes']:,}", f"{r['n_gold']:,}", gold,
-                      _f(r["learned_accuracy"], 2), _f(r["agreement_with_consensus"], 2), "yes" if r["banned"] else "")
+        for row in leaderboard_rows(board):
+            t.add_row(*row.values())
         console.print(t)
 
 

@@ -70,9 +70,12 @@ def demo(
         print(json.dumps(summary, default=str))
         return
     _print_summary(summary)
+    from annoflow_cli.prefect_server import configured_api_url
+
     console.print(
         "\nLook around:\n"
         f"  annotation app   uv run annoflow app --config {project}   then  uv run annoflow annotators add me --config {project}\n"
-        f"  Prefect UI       PREFECT_HOME={cfg.state_dir / 'prefect'} uv run prefect server start --host 127.0.0.1\n"
+        f"  Prefect UI       {(configured_api_url() or '').removesuffix('/api')}   (the project's server; "
+        f"`uv run annoflow server status --config {project}`)\n"
         f"  state            uv run annoflow status --config {project}"
     )

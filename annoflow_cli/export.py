@@ -132,7 +132,7 @@ def export_show(
         t.add_column(col)
     for name, c in val["checks"].items():
         t.add_row(name, {True: "pass", False: "FAIL", None: "skipped"}[c["success"]], str(c.get("note") or c["observed"]),
-                  "" if c["threshold"] is None else str(c["threshold"])[:60])
+                  "" if c["threshold"] is None else str(c["threshold"]))
     console.print(t)
     f = Table(title=str(version_dir(cfg, m["version"])))
     f.add_column("file")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 
 from annoflow_cli.app import (
@@ -25,6 +24,8 @@ from annoflow_cli.app import (
     prepare_prefect_env,
     run_or_exit,
 )
+
+DEFAULT_UI_PORT = 4200  # Prefect's usual port: the UI stays where users expect it
 
 
 @app.command()
@@ -58,49 +59,42 @@ def run(
             console.print(f"[bold]{name}[/]: {json.dumps(report, default=str)[:300]}")
 
 
-def _start_prefect_server(cfg, port: int) -> tuple[subprocess.Popen, str]:
-    """A Prefect server (API + UI) on 127.0.0.1 with the project's PREFECT_HOME."""
-    url = f"http://127.0.0.1:{port}/api"
-    log = open(cfg.state_dir / "prefect-server.log", "ab")  # noqa: SIM115 (the child keeps it open)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, "PREFECT_API_URL": ""}, stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError(f"the Prefect server did not start; see {cfg.state_dir / 'prefect-server.log'}")
-
-
 @app.command()
 def serve(
     config: ConfigOpt = None,
-    port: Annotated[int, typer.Option(help="Port of the Prefect server started when PREFECT_API_URL is not set.")] = 4200,
+    port: Annotated[int | None, typer.Option(help="Port of the project's Prefect server (API and UI) on 127.0.0.1 "
+                                                    "(default: the running one's, else 4200); unused when PREFECT_API_URL "
+                                                    "is set.")] = None,
     with_app: Annotated[bool, typer.Option(help="Also run the built-in annotation app (queue.backend = builtin).")] = True,
     verbose: VerboseOpt = False,
 ) -> None:
     """Serve the project's deployments (pipeline, schedules, event triggers) in this process.
 
-    Starts a local Prefect server with its UI unless PREFECT_API_URL points at one, and the
-    annotation app when the project uses it. Ctrl-C stops everything.
+    Uses the project's Prefect server (started on `--port` if needed, its UI pointed at that port)
+    unless PREFECT_API_URL points at another one, and runs the annotation app when the project uses
+    it. Ctrl-C stops everything this command started.
     """
     cfg = run_or_exit(lambda: load_project(config))
+    from annoflow_cli.prefect_server import configured_api_url
+    from annoflow_cli.server import project_server
+
+    srv = project_server(cfg)
+    started = None
+    if configured_api_url():
+        if port is not None:
+            err_console.print(f"--port {port} unused: PREFECT_API_URL is set ({configured_api_url()})")
+    else:
+        running = srv.running()
+        want = port or (running.port if running else DEFAULT_UI_PORT)
+        rec = run_or_exit(lambda: srv.ensure(port=want, idle_seconds=60 * cfg.state.server_idle_minutes))
+        started = rec if running is None or running.pid != rec.pid else None
+        os.environ["PREFECT_API_URL"] = rec.url
+        console.print(f"Prefect UI: {rec.ui_url}")
     prepare_prefect_env(cfg, verbose)
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
+    # a service manager's stop (SIGTERM) cleans up like Ctrl-C, also before Prefect's runner installs its own handler
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     children: list[subprocess.Popen] = []
-    if not os.environ.get("PREFECT_API_URL"):
-        server, url = _start_prefect_server(cfg, port)
-        children.append(server)
-        os.environ["PREFECT_API_URL"] = url
-        console.print(f"Prefect UI: {url.removesuffix('/api')}")
     if with_app and cfg.queue.backend.value == "builtin":
         from urllib.parse import urlparse
 
@@ -130,4 +124,6 @@ def serve(
                 c.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 c.kill()
+        if started is not None:
+            srv.stop()
         err_console.print("stopped")

@@ -3,7 +3,7 @@ mirrored by `deployments/prefect.yaml` (work pools).
 
     annotation-pipeline/<project>                  on demand: every stage once
     annotation-pipeline/<project>-collect-loop     every 5 minutes: collect → consensus → dispatch
-    prelabel/<project>                             when new items arrive (event annoflow.ingest.completed)
+    prelabel/<project>                             when an ingest run alone stored items (annoflow.ingest.completed)
     export/<project>-nightly                       02:00 every night
     ingest|prelabel|collect|consensus|dispatch|export/<project>   each stage on demand, retryable alone
 """
@@ -14,10 +14,15 @@ from typing import Any
 
 from schemas.config import ProjectConfig
 
-__all__ = ["build_deployments", "COLLECT_LOOP_SECONDS", "NIGHTLY_EXPORT_CRON"]
+__all__ = ["COLLECT_LOOP_SECONDS", "NEW_ITEMS_MATCH", "NIGHTLY_EXPORT_CRON", "PROJECT_DIR_OF_EVENT", "build_deployments"]
 
 COLLECT_LOOP_SECONDS = 300
 NIGHTLY_EXPORT_CRON = "0 2 * * *"
+# Pre-label on new items only after an ingest run alone: the pipeline pre-labels after its own ingest,
+# and a second pre-label beside it would race its later stages (tasks/events.py: annoflow.origin).
+NEW_ITEMS_MATCH = {"annoflow.origin": "standalone"}
+# The folder of the project that got the items, as the event names it (rendered by the server).
+PROJECT_DIR_OF_EVENT = "{{ event.resource['annoflow.project.dir'] }}"
 
 
 def build_deployments(cfg: ProjectConfig) -> list[Any]:
@@ -32,8 +37,8 @@ def build_deployments(cfg: ProjectConfig) -> list[Any]:
     new_items = DeploymentEventTrigger(
         name=f"{name}: new items",
         expect={"annoflow.ingest.completed"},
-        match={"prefect.resource.id": f"annoflow.project.{name}"},
-        parameters=params,
+        match=NEW_ITEMS_MATCH | {"prefect.resource.id": f"annoflow.project.{name}"},
+        parameters={"project_dir": PROJECT_DIR_OF_EVENT},
     )
     deployments = [
         pipeline.to_deployment(name, parameters=params, tags=tags, description="Every stage once, in order."),

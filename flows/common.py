@@ -1,10 +1,26 @@
-"""What every flow does first: settle which project it runs on, from a folder or a config parameter."""
+"""What every flow shares: which project it runs on (a folder or a config parameter) and the keys of
+the artifacts it publishes for that project."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 from schemas.config import ProjectConfig, load_config
 
-__all__ = ["project_config"]
+__all__ = ["artifact_key", "project_config"]
+
+
+def artifact_key(cfg: ProjectConfig, report: str) -> str:
+    """`<project>-<report>`: two projects on one Prefect server keep their own latest reports.
+
+    Prefect keys allow lowercase letters, digits and dashes; a project name that had to be changed to
+    fit gets a short hash of the real name, so `My_Set` and `my-set` never share a key.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", cfg.name.lower()).strip("-")
+    if slug != cfg.name:
+        slug = f"{slug}-{hashlib.sha256(cfg.name.encode()).hexdigest()[:6]}".lstrip("-")
+    return f"{slug}-{report}"
 
 
 def project_config(project_dir: str, config: ProjectConfig | None) -> ProjectConfig:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.common import project_config
+from flows.common import artifact_key, project_config
 from schemas.config import ProjectConfig
 from tasks.consensus.stage import consensus_task
 from tasks.events import emit
+from tasks.figures import leaderboard_rows
 
 __all__ = ["consensus_flow", "consensus_report_markdown"]
 
@@ -53,11 +54,10 @@ def consensus_flow(project_dir: str = ".", config: ProjectConfig | None = None) 
     """
     cfg = project_config(project_dir, config)
     summary = consensus_task(cfg)
-    create_markdown_artifact(consensus_report_markdown(summary), key="consensus-report",
+    create_markdown_artifact(consensus_report_markdown(summary), key=artifact_key(cfg, "consensus-report"),
                              description="Consensus: agreement and decisions")
     if summary.get("leaderboard"):
-        create_table_artifact([{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
-                               for r in summary["leaderboard"]], key="source-leaderboard",
+        create_table_artifact(leaderboard_rows(summary["leaderboard"]), key=artifact_key(cfg, "source-leaderboard"),
                               description="Sources ranked by gold accuracy (lower bound), banned first")
     emit(cfg, "consensus.completed", {k: summary.get(k) for k in ("unchanged", "method", "n_votes", "labels_written", "decisions", "new_bans")})
     if summary.get("new_bans"):

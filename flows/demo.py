@@ -16,7 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.collect import collect_flow
-from flows.common import project_config
+from flows.common import artifact_key, project_config
 from flows.consensus import consensus_flow
 from flows.dispatch import dispatch_flow
 from flows.export import export_flow
@@ -24,6 +24,7 @@ from flows.ingest import ingest_flow
 from flows.prelabel import prelabel_flow
 from schemas.config import ProjectConfig
 from tasks.evaluate import evaluate_labels, work_summary
+from tasks.events import in_pipeline
 from tasks.export.stage import GateFailedError
 from tasks.store import open_store
 
@@ -85,25 +86,26 @@ def demo_flow(
     app = start_app(cfg.state_dir / "app.sqlite", token, port=free_port(), media_roots=[Path(cfg.root)],
                     log=cfg.state_dir / "app.log")
     try:
-        cfg = cfg.model_copy(update={"queue": cfg.queue.model_copy(update={"url": app.url})})
-        run = {"project_dir": cfg.root, "config": cfg}
-        ingest_flow(**run)
-        prelabel = prelabel_flow(**run)
-        rounds = []
-        for r in range(1, max_rounds + 1):
-            dispatched = dispatch_flow(**run)
-            if dispatched["pushed"] == 0 and _open_work(cfg) == 0:
-                break
-            crowd = simulated_crowd_task(cfg, token, str(truth), annotators, (accuracy_low, accuracy_high),
-                                         spammers, experts, seed + r)
-            collected = collect_flow(**run)
-            consensus = consensus_flow(**run)
-            rounds.append({"round": r, "created": dispatched["created"], "judgments": crowd["submitted"],
-                           "stored": collected.get("stored"), "decisions": consensus.get("decisions")})
-        try:
-            export = export_flow(**run)
-        except GateFailedError as e:
-            export = {"status": "rejected", "message": str(e)}
+        with in_pipeline():  # every stage here is one step of the loop, as in the pipeline flow
+            cfg = cfg.model_copy(update={"queue": cfg.queue.model_copy(update={"url": app.url})})
+            run = {"project_dir": cfg.root, "config": cfg}
+            ingest_flow(**run)
+            prelabel = prelabel_flow(**run)
+            rounds = []
+            for r in range(1, max_rounds + 1):
+                dispatched = dispatch_flow(**run)
+                if dispatched["pushed"] == 0 and _open_work(cfg) == 0:
+                    break
+                crowd = simulated_crowd_task(cfg, token, str(truth), annotators, (accuracy_low, accuracy_high),
+                                             spammers, experts, seed + r)
+                collected = collect_flow(**run)
+                consensus = consensus_flow(**run)
+                rounds.append({"round": r, "created": dispatched["created"], "judgments": crowd["submitted"],
+                               "stored": collected.get("stored"), "decisions": consensus.get("decisions")})
+            try:
+                export = export_flow(**run)
+            except GateFailedError as e:
+                export = {"status": "rejected", "message": str(e)}
     finally:
         app.stop()
     with open_store(cfg.db_path) as con:
@@ -123,7 +125,7 @@ def demo_flow(
         "seconds": round(time.perf_counter() - started, 1),
         "state": str(cfg.db_path),
     }
-    create_markdown_artifact(demo_markdown(summary), key="demo-summary", description="Demo summary")
+    create_markdown_artifact(demo_markdown(summary), key=artifact_key(cfg, "demo-summary"), description="Demo summary")
     return summary
 
 

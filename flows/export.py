@@ -6,7 +6,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import project_config
+from flows.common import artifact_key, project_config
 from schemas.config import ProjectConfig
 from tasks.errors import retry_if_transient
 from tasks.events import emit
@@ -45,11 +45,11 @@ def diff_task(cfg: ProjectConfig, a: str | None, b: str | None) -> dict:
     return diff_versions(cfg, a, b)
 
 
-def _diff_artifacts(d: dict) -> None:
-    create_markdown_artifact(diff_markdown(d), key="export-diff", description=f"Export diff {d['a']} -> {d['b']}")
+def _diff_artifacts(cfg: ProjectConfig, d: dict) -> None:
+    create_markdown_artifact(diff_markdown(d), key=artifact_key(cfg, "export-diff"), description=f"Export diff {d['a']} -> {d['b']}")
     if d["relabel_pairs"]:
         create_table_artifact([{k: p[k] for k in ("from", "to", "count")} for p in d["relabel_pairs"]],
-                              key="export-diff-relabels", description=f"Relabeled items {d['a']} -> {d['b']}")
+                              key=artifact_key(cfg, "export-diff-relabels"), description=f"Relabeled items {d['a']} -> {d['b']}")
 
 
 @flow(name="export", log_prints=True)
@@ -65,17 +65,17 @@ def export_flow(project_dir: str = ".", config: ProjectConfig | None = None, for
     try:
         result = export_task(cfg, force)
     except GateFailedError as e:
-        create_markdown_artifact(gate_markdown(e.result), key="export-gate", description="Release gate (failed)")
+        create_markdown_artifact(gate_markdown(e.result), key=artifact_key(cfg, "export-gate"), description="Release gate (failed)")
         emit(cfg, "gate.failed", {"parent": e.result.get("parent"), "report": e.result.get("path"), "message": str(e)[:2000]})
         raise
     if result["status"] == "unchanged":
         print(result["message"])
-        create_markdown_artifact(f"# Export\n\n{result['message']}: nothing published.\n", key="export-gate",
+        create_markdown_artifact(f"# Export\n\n{result['message']}: nothing published.\n", key=artifact_key(cfg, "export-gate"),
                                  description="Export (unchanged)")
         return result
-    create_markdown_artifact(gate_markdown(result), key="export-gate", description=f"Release gate of {result['version']}")
+    create_markdown_artifact(gate_markdown(result), key=artifact_key(cfg, "export-gate"), description=f"Release gate of {result['version']}")
     if result["parent"]:
-        _diff_artifacts(diff_task(cfg, result["parent"], result["version"]))
+        _diff_artifacts(cfg, diff_task(cfg, result["parent"], result["version"]))
     print(f"published {result['version']} ({result['n_rows']:,} rows) at {result['path']}")
     emit(cfg, "export.published", {k: result.get(k) for k in ("version", "parent", "path", "n_rows", "content_hash")})
     return result
@@ -86,5 +86,5 @@ def export_diff_flow(a: str, b: str = "latest", project_dir: str = ".", config: 
     """What changed between versions `a` and `b`: added, removed, relabeled (from -> to), confidence."""
     cfg = project_config(project_dir, config)
     d = diff_task(cfg, a, b)
-    _diff_artifacts(d)
+    _diff_artifacts(cfg, d)
     return d

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.common import project_config
+from flows.common import artifact_key, project_config
 from schemas.config import ProjectConfig, SourceConfig
 from tasks.events import emit
 from tasks.ingest.stage import import_gold_task, ingest_source_task, register_project
@@ -43,10 +43,10 @@ def ingest_flow(project_dir: str = ".", config: ProjectConfig | None = None, sou
     for src in sources or cfg.sources:
         reports.extend(ingest_source_task(cfg, src))
     gold = import_gold_task(cfg)
-    create_markdown_artifact(ingest_report_markdown(reports, gold, str(cfg.db_path)), key="ingest-report", description="Ingest report")
+    create_markdown_artifact(ingest_report_markdown(reports, gold, str(cfg.db_path)), key=artifact_key(cfg, "ingest-report"), description="Ingest report")
     if reports:
         create_table_artifact(
-            [{k: v for k, v in r.items() if k != "quarantined_by_reason"} for r in reports], key="ingest-sources"
+            [{k: v for k, v in r.items() if k != "quarantined_by_reason"} for r in reports], key=artifact_key(cfg, "ingest-sources")
         )
     result = {"sources": reports, "gold": gold, "database": str(cfg.db_path)}
     emit(cfg, "ingest.completed", {"new_items": sum(r["inserted"] for r in reports), "sources": len(reports), "gold": gold})

@@ -15,6 +15,7 @@ from prefect import flow
 
 from flows.common import project_config
 from schemas.config import ProjectConfig
+from tasks.events import in_pipeline
 
 __all__ = ["Stage", "STAGES", "pipeline", "stage_flow"]
 
@@ -70,6 +71,7 @@ def pipeline(
 
         raise ConfigError(f"start_at={start_at!s} comes after stop_after={stop_after!s}; stages run in the order {[s.value for s in STAGES]}")
     results: dict[str, Any] = {}
-    for stage in STAGES[first : last + 1]:
-        results[stage.value] = stage_flow(stage)(project_dir=cfg.root, config=cfg)
+    with in_pipeline():  # the stages' events say so: automations then leave the next stages to this run
+        for stage in STAGES[first : last + 1]:
+            results[stage.value] = stage_flow(stage)(project_dir=cfg.root, config=cfg)
     return results

@@ -7,7 +7,7 @@ import uuid
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.common import project_config
+from flows.common import artifact_key, project_config
 from schemas.config import ProjectConfig
 from tasks.events import emit
 from tasks.prelabel.stage import (
@@ -76,10 +76,10 @@ def prelabel_flow(project_dir: str = ".", config: ProjectConfig | None = None) -
     summary = lf_report(cfg)
     result = {"run_id": run_id, "labeling_functions": lfs, "models": models, "routing": routing, "lf_summary": summary,
               "database": str(cfg.db_path)}
-    create_markdown_artifact(prelabel_report_markdown(result), key="prelabel-report", description="Pre-labeling report")
+    create_markdown_artifact(prelabel_report_markdown(result), key=artifact_key(cfg, "prelabel-report"), description="Pre-labeling report")
     if summary:
-        create_table_artifact(summary, key="prelabel-lf-summary", description="Labeling functions and models: coverage, overlap, conflict, accuracy")
+        create_table_artifact(summary, key=artifact_key(cfg, "prelabel-lf-summary"), description="Labeling functions and models: coverage, overlap, conflict, accuracy")
     if routing["reliability"]:
-        create_table_artifact(routing["reliability"], key="prelabel-calibration", description=f"Reliability on gold (ECE {routing['ece']})")
+        create_table_artifact(routing["reliability"], key=artifact_key(cfg, "prelabel-calibration"), description=f"Reliability on gold (ECE {routing['ece']})")
     emit(cfg, "prelabel.completed", {k: routing[k] for k in ("auto", "audit", "human", "auto_accept_share", "ece", "audit_precision")})
     return result

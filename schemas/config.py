@@ -334,6 +334,10 @@ class StateConfig(_Section):
     dir: str = Field(".annoflow", description="Folder for the database and everything else the pipeline keeps.")
     database: str = Field("annoflow.duckdb", description="DuckDB file name inside `dir` (or an absolute path).")
     lock_wait_seconds: float = Field(60.0, ge=0, description="How long to wait for another writer before failing.")
+    server_idle_minutes: float = Field(
+        30.0, gt=0, description="The project's background Prefect server (started by the first command that runs a "
+        "flow) stops after this long without a command using it.",
+    )
     memory_limit: str = Field(
         "2GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="DuckDB's memory cap in every stage (it spills to disk beyond it): without one DuckDB may use "

@@ -5,7 +5,6 @@ Stages call `track(...)` and never care which of the two (or both) is listening.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,8 +55,8 @@ class Tracker:
         if _in_flow_run() and total:
             from prefect.artifacts import create_progress_artifact
 
-            key = re.sub(r"[^a-z0-9-]+", "-", description.lower()).strip("-")[:60] or "progress"
-            self._artifact_id = create_progress_artifact(0.0, key=key, description=description)
+            # no key: a progress bar belongs to its flow run; a shared key would mix projects' runs
+            self._artifact_id = create_progress_artifact(0.0, description=description)
 
     def advance(self, n: float) -> None:
         self.done += n

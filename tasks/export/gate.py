@@ -412,6 +412,7 @@ def run_gate(frame: Any, mode: str, facts: dict, cfg: ProjectConfig) -> GateResu
                                    examples.get(spec.name, []) if not ok else []))
     for name, why in skipped.items():
         results.append(CheckResult(name, why, "facts", None, None, None, None, [], "skipped: " + why))
+    results.sort(key=lambda c: c.success is not False)  # failures first in every report; the rest keep their order
     stats = {"rows": r_res["_statistics"], "facts": f_res["_statistics"], "rows_frame": mode}
     return GateResult(all(c.success is not False for c in results), mode, results, facts, stats)
 

@@ -25,6 +25,7 @@ def test_ingest_then_status_json(prefect_harness, tmp_path: Path) -> None:
     st = json.loads(status.stdout)
     assert st["items"]["total"] == 40 and st["items"]["by_kind"] == {"audio": 40}
     assert st["gold"] > 0
+    assert not (project / ".annoflow" / "prefect-server").exists(), "the harness's API was used, no server started"
 
 
 def test_bad_config_is_one_message_not_a_traceback(tmp_path: Path) -> None:
@@ -45,3 +46,11 @@ def test_status_without_state_says_what_to_run(tmp_path: Path) -> None:
     (tmp_path / "annoflow.toml").write_text('name = "x"\nlabels = ["a", "b"]\n')
     out = runner.invoke(app, ["status", "--config", str(tmp_path)])
     assert out.exit_code == 2 and "annoflow ingest" in out.output
+
+
+def test_a_configured_prefect_api_wins(tmp_path: Path, monkeypatch) -> None:
+    from annoflow_cli.prefect_server import use_project_server
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    assert use_project_server(tmp_path / ".annoflow", tmp_path / "home", 60) == "http://127.0.0.1:9/api"
+    assert not (tmp_path / ".annoflow").exists(), "nothing started, nothing recorded"

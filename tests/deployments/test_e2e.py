@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.common import artifact_key
 from schemas.config import load_config
 from tasks.store import open_store
 from tests.conftest import write_project
@@ -85,7 +86,8 @@ def test_pipeline_deployment_runs_from_the_api(deployed: Deployed, tmp_path: Pat
     with deployed.client() as c:
         sub_ids = [r.id for r in c.read_flow_runs()]
         keys = {a.key for a in c.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=sub_ids)))}
-    assert {"ingest-report", "prelabel-report", "collect-report"} <= keys, keys
+    cfg = load_config(project)
+    assert {artifact_key(cfg, r) for r in ("ingest-report", "prelabel-report", "collect-report")} <= keys, keys
     n = counts(project)
     assert n["items"] == n["distinct_items"] == len(TEXTS)
     assert n["votes"] == n["distinct_votes"] > 0
@@ -151,3 +153,32 @@ def test_server_rejects_bad_parameters(deployed: Deployed, params: dict) -> None
         with pytest.raises(PrefectHTTPStatusError) as e:
             c.create_flow_run_from_deployment(dep.id, parameters={"project_dir": "x", **params})
     assert e.value.response.status_code == 409
+
+
+def test_new_items_trigger_prelabel_only_after_an_ingest_run_alone(deployed: Deployed, tmp_path: Path) -> None:
+    """The pipeline's own ingest event starts no second pre-label beside the pipeline; an ingest
+    deployment run alone does start `prelabel/youtube-spam`, on the folder the event names."""
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    project = tiny_project(tmp_path, deployed.app_url)
+    write_project(project, name="youtube-spam", queue={"url": deployed.app_url}, prelabel={"labeling_functions": LF_SQL})
+
+    def triggered_prelabels() -> list:
+        with deployed.client() as c:
+            runs = c.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["prelabel"])))
+        return [r for r in runs if r.parameters.get("project_dir") == str(project.resolve()) and r.parent_task_run_id is None]
+
+    piped = run_and_wait(deployed, "annotation-pipeline/youtube-spam", {"project_dir": str(project), "stop_after": "ingest"})
+    assert piped.state.is_completed(), piped.state
+    assert counts(project)["prelabeled"] == 0
+    alone = run_and_wait(deployed, "ingest/youtube-spam", {"project_dir": str(project)})
+    assert alone.state.is_completed(), alone.state
+    deadline = time.monotonic() + 90
+    while not triggered_prelabels() and time.monotonic() < deadline:
+        time.sleep(1)
+    runs = triggered_prelabels()
+    assert len(runs) == 1, "exactly one pre-label: the standalone ingest's, not the pipeline's"
+    assert wait_for(deployed, runs[0].id).state.is_completed()
+    assert counts(project)["prelabeled"] > 0
+    time.sleep(5)  # a late trigger from the pipeline's event would show up by now
+    assert len(triggered_prelabels()) == 1

@@ -13,6 +13,7 @@ import yaml
 from deployments.serve import (
     COLLECT_LOOP_SECONDS,
     NIGHTLY_EXPORT_CRON,
+    PROJECT_DIR_OF_EVENT,
     build_deployments,
 )
 from schemas.config import load_config
@@ -89,4 +90,7 @@ def test_same_deployments_as_serve() -> None:
     assert declared["export/youtube-spam-nightly"][0] == (("cron", NIGHTLY_EXPORT_CRON),)
     assert declared["prelabel/youtube-spam"][2] == ("annoflow.ingest.completed",)
     trig = next(d for d in DEPLOYMENTS if d["entrypoint"].startswith("flows/prelabel.py"))["triggers"][0]
-    assert trig["match"] == {"prefect.resource.id": "annoflow.project.youtube-spam"}
+    served = next(t for d in build_deployments(cfg) for t in d.triggers)
+    assert trig["match"] == served.match.root == {"prefect.resource.id": "annoflow.project.youtube-spam",
+                                                  "annoflow.origin": "standalone"}
+    assert trig["parameters"] == served.parameters == {"project_dir": PROJECT_DIR_OF_EVENT}

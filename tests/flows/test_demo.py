@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from flows.common import artifact_key
 from flows.demo import EXAMPLE, demo_flow
 from schemas.config import load_config
 from tasks.store import open_store
@@ -31,7 +32,7 @@ def test_demo_loop_labels_the_youtube_project(prefect_harness, tmp_path: Path, m
     assert (Path(s["export"]["path"]) / "manifest.json").is_file()
     with get_client(sync_client=True) as client:
         keys = {a.key for a in client.read_latest_artifacts()}
-    assert {"demo-summary", "consensus-report", "export-gate", "prelabel-report"} <= keys
+    assert {artifact_key(cfg, r) for r in ("demo-summary", "consensus-report", "export-gate", "prelabel-report")} <= keys
 
     # The documented example of a new flow: released labels a confident model contradicts go back to people.
     import importlib.util

@@ -36,7 +36,7 @@ def test_ingest_flow_stores_items_gold_and_reports(prefect_harness, youtube: Pat
     with get_client(sync_client=True) as client:
         artifact = client.read_latest_artifacts()
         keys = {a.key for a in artifact}
-    assert "ingest-report" in keys
+    assert "youtube-spam-ingest-report" in keys  # artifact keys are per project
 
     again = ingest_flow(project_dir=str(youtube))
     assert again["sources"][0]["inserted"] == 0

@@ -4,6 +4,7 @@ import json
 
 from typer.testing import CliRunner
 
+from flows.common import artifact_key
 from flows.prelabel import prelabel_flow
 from tasks.store import open_store
 from tests.prelabel.test_stage import GOOD_LFS, LOOSE
@@ -25,7 +26,7 @@ def test_prelabel_flow_writes_state_and_artifacts(prefect_harness, text_project)
 
     with get_client(sync_client=True) as client:
         keys = {a.key for a in client.read_artifacts()}
-    assert {"prelabel-report", "prelabel-lf-summary", "prelabel-calibration"} <= keys
+    assert {artifact_key(cfg, r) for r in ("prelabel-report", "prelabel-lf-summary", "prelabel-calibration")} <= keys
 
 
 def test_cli_lf_report(text_project) -> None:
