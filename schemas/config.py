@@ -471,5 +471,8 @@ def validate_config(data: dict[str, Any], origin: str = "flow parameters") -> Pr
     try:
         return ProjectConfig.model_validate(data)
     except ValidationError as e:
-        lines = "\n  ".join(_describe(err) for err in e.errors())
+        problems = [_describe(err) for err in e.errors()]
+        if len(problems) == 1:  # the usual case: one line naming file, key and what is allowed
+            raise ConfigError(f"{origin}: invalid project config: {problems[0]}") from None
+        lines = "\n  ".join(problems)
         raise ConfigError(f"{origin}: invalid project config:\n  {lines}") from None

@@ -296,10 +296,10 @@ def _export_once(cfg: ProjectConfig, *, force: bool, accept_shift: str | None) -
             with project_store(cfg) as con:  # the writer lock: one export at a time from here to `latest`
                 now_latest = V.read_latest(export_dir)
                 if now_latest != parent:
-                    if _unchanged(V.read_manifest(cfg, now_latest), chash, cfg, force):
+                    if now_latest and _unchanged(V.read_manifest(cfg, now_latest), chash, cfg, force):
                         shutil.rmtree(tmp, ignore_errors=True)
                         return unchanged(now_latest)
-                    raise _ParentMoved(now_latest)
+                    raise _ParentMoved(now_latest or "no version")
                 known = [r[0] for r in con.execute("SELECT version FROM export_versions").fetchall()]
                 version = V.next_version(export_dir, known)
                 manifest = {"version": version, "parent": parent, "created_at": datetime.now(UTC).isoformat(), **manifest}
