@@ -300,14 +300,8 @@ def _export_once(cfg: ProjectConfig, *, force: bool, accept_shift: str | None) -
                         shutil.rmtree(tmp, ignore_errors=True)
                         return unchanged(now_latest)
                     raise _ParentMoved(now_latest or "no version")
-                known = [r[0] for r in con.execute("SELECT version FROM export_versions").fetchall()]
-                version = V.next_version(export_dir, known)
-                manifest = {"version": version, "parent": parent, "created_at": datetime.now(UTC).isoformat(), **manifest}
-                (tmp / V.MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-                final = V.version_dir(cfg, version)
-                V.publish_dir(tmp, final)
-                record_version(con, manifest, final)
-                V.set_latest(export_dir, version)
+                manifest, final = _publish_locked(con, cfg, tmp, parent, manifest)
+                version = manifest["version"]
                 lap("publish")
                 record_stage_run(con, "export", "completed", {"version": version, "rows": facts["n_rows"], "timings": timings,
                                                              "shift_accepted": manifest.get("shift_accepted")}, started)
@@ -318,6 +312,21 @@ def _export_once(cfg: ProjectConfig, *, force: bool, accept_shift: str | None) -
     return ExportResult("published", version, parent, str(final), chash, facts["n_rows"],
                         str(final / "report" / "validation.html"), gate=gate.summary(), manifest=manifest,
                         seconds=round(time.time() - started, 3), timings=timings)
+
+
+def _publish_locked(con, cfg: ProjectConfig, tmp: Path, parent: str | None, body: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """Number the version, write its manifest last, rename it into place, record it, move `latest`.
+
+    Called only while `con` holds the writer lock, so a number and a parent are never handed out twice."""
+    known = [r[0] for r in con.execute("SELECT version FROM export_versions").fetchall()]
+    version = V.next_version(cfg.export_dir, known)
+    manifest = {"version": version, "parent": parent, "created_at": datetime.now(UTC).isoformat(), **body}
+    (tmp / V.MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    final = V.version_dir(cfg, version)
+    V.publish_dir(tmp, final)
+    record_version(con, manifest, final)
+    V.set_latest(cfg.export_dir, version)
+    return manifest, final
 
 
 _ACCEPT_HINT = ("\nif this label shift is expected, publish it with `annoflow export --accept-shift \"why\"` "
