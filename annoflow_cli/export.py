@@ -31,9 +31,13 @@ export_app = typer.Typer(
 app.add_typer(export_app, name="export")
 
 ForceOpt = Annotated[bool, typer.Option("--force", help="Publish a new version even if nothing changed.")]
+AcceptShiftOpt = Annotated[str | None, typer.Option(
+    "--accept-shift", metavar="REASON",
+    help="Publish although the label distribution moved beyond validation.max_label_shift; the reason is "
+         "recorded in the version's manifest.")]
 
 
-def _run(config, force: bool, as_json: bool, verbose: bool) -> None:
+def _run(config, force: bool, as_json: bool, verbose: bool, accept_shift: str | None = None) -> None:
     cfg = run_or_exit(lambda: load_project(config))
     prepare_prefect_env(cfg, verbose)
     from flows.export import export_flow
@@ -42,7 +46,7 @@ def _run(config, force: bool, as_json: bool, verbose: bool) -> None:
 
     try:
         with use_console() if not as_json else nullcontext():
-            result = export_flow(project_dir=cfg.root, config=cfg, force=force)
+            result = export_flow(project_dir=cfg.root, config=cfg, force=force, accept_shift=accept_shift)
     except GateFailedError as e:
         if as_json:
             print(json.dumps(e.result, default=str))
@@ -60,6 +64,11 @@ def _run(config, force: bool, as_json: bool, verbose: bool) -> None:
     console.print(f"  path:    {result['path']}")
     console.print(f"  content: {result['content_hash']}")
     console.print(f"  report:  {result['report']}")
+    accepted = (result.get("manifest") or {}).get("shift_accepted")
+    if accepted:
+        console.print(f"  shift:   {accepted['observed']:.4f} vs {accepted['reference']} accepted: {accepted['reason']}", highlight=False)
+    elif accept_shift:
+        console.print("  shift:   within validation.max_label_shift; --accept-shift was not needed and is not recorded")
     console.print(f"  load:    load_version(cfg, {result['version']!r})  or  duckdb.sql(\"FROM '{result['path']}/data/**/*.parquet'\")")
 
 
@@ -68,18 +77,20 @@ def export_main(
     ctx: typer.Context,
     config: ConfigOpt = None,
     force: ForceOpt = False,
+    accept_shift: AcceptShiftOpt = None,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Without a subcommand: export the resolved labels as a new version if they pass the release gate."""
     if ctx.invoked_subcommand is None:
-        _run(config, force, as_json, verbose)
+        _run(config, force, as_json, verbose, accept_shift)
 
 
 @export_app.command("run")
-def export_run(config: ConfigOpt = None, force: ForceOpt = False, as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
+def export_run(config: ConfigOpt = None, force: ForceOpt = False, accept_shift: AcceptShiftOpt = None,
+               as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Same as `annoflow export`."""
-    _run(config, force, as_json, verbose)
+    _run(config, force, as_json, verbose, accept_shift)
 
 
 @export_app.command("list")

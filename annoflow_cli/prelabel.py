@@ -13,7 +13,6 @@ from annoflow_cli.app import (
     VerboseOpt,
     app,
     console,
-    err_console,
     load_project,
     prepare_prefect_env,
     run_or_exit,
@@ -47,9 +46,6 @@ def _no_threshold_hint(r: dict) -> str:
 
 def _print(result: dict) -> None:
     r = result["routing"]
-    for x in result["labeling_functions"]:
-        if x["error"]:
-            err_console.print(f"[yellow]labeling function failed:[/] {x['error']}", highlight=False, soft_wrap=True)
     console.print(_lf_table(result["lf_summary"]))
     t = Table(title="Thresholds (lowest confidence whose precision lower bound meets the target)")
     for c in ("class", "threshold", "precision", "lower bound", "evaluated"):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
 
 from flows.common import artifact_key, project_config
 from schemas.config import ProjectConfig
-from tasks.errors import retry_if_transient
 from tasks.events import emit
 from tasks.export.diff import diff_markdown, diff_versions
 from tasks.export.stage import GateFailedError, export_task
+from tasks.retries import STAGE_TASK
 
 __all__ = ["export_diff_flow", "export_flow", "gate_markdown"]
 
@@ -40,7 +39,7 @@ def gate_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-@task(name="diff-versions", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE)
+@task(name="diff-versions", **STAGE_TASK)
 def diff_task(cfg: ProjectConfig, a: str | None, b: str | None) -> dict:
     return diff_versions(cfg, a, b)
 
@@ -53,17 +52,20 @@ def _diff_artifacts(cfg: ProjectConfig, d: dict) -> None:
 
 
 @flow(name="export", log_prints=True)
-def export_flow(project_dir: str = ".", config: ProjectConfig | None = None, force: bool = False) -> dict:
+def export_flow(project_dir: str = ".", config: ProjectConfig | None = None, force: bool = False,
+                accept_shift: str | None = None) -> dict:
     """Export the resolved labels as a new immutable version if they pass the release gate.
 
     Args:
         project_dir: folder holding annoflow.toml; relative paths resolve against it.
         config: the project config, instead of reading annoflow.toml.
         force: publish a new version even when nothing changed since the latest one.
+        accept_shift: why a label shift beyond validation.max_label_shift is expected; the version is then
+            published and the reason recorded in its manifest.
     """
     cfg = project_config(project_dir, config)
     try:
-        result = export_task(cfg, force)
+        result = export_task(cfg, force, accept_shift)
     except GateFailedError as e:
         create_markdown_artifact(gate_markdown(e.result), key=artifact_key(cfg, "export-gate"), description="Release gate (failed)")
         emit(cfg, "gate.failed", {"parent": e.result.get("parent"), "report": e.result.get("path"), "message": str(e)[:2000]})

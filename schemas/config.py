@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -36,6 +38,7 @@ __all__ = [
     "GoldConfig",
     "IngestConfig",
     "LabelingFunctionConfig",
+    "MemorySize",
     "ModelConfig",
     "ModelKind",
     "OnUnchanged",
@@ -45,6 +48,7 @@ __all__ = [
     "ProjectConfig",
     "QueueBackend",
     "QueueConfig",
+    "Seconds",
     "SourceConfig",
     "SourceFormat",
     "StateConfig",
@@ -56,6 +60,24 @@ __all__ = [
 ]
 
 CONFIG_FILE = "annoflow.toml"
+
+
+_MEMORY_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+
+
+def _memory_size(v: str) -> str:
+    m = _MEMORY_SIZE.match(v)
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError("must be a memory size: a positive number and a unit, e.g. '512MB' or '2GB' "
+                         "(units KB, MB, GB, TB or KiB, MiB, GiB, TiB)")
+    return f"{m.group(1)}{m.group(2)}"
+
+
+MemorySize = Annotated[str, AfterValidator(_memory_size)]
+"""A DuckDB memory limit such as '512MB' or '2GiB' (checked here, so a typo is a config error, not a crash)."""
+
+Seconds = Annotated[float, Field(allow_inf_nan=False)]
+"""A duration in seconds: a finite number (TOML's `inf`/`nan` are refused)."""
 
 
 class _Section(BaseModel):
@@ -99,7 +121,7 @@ class IngestConfig(_Section):
     batch_rows: int = Field(262_144, ge=1_000, description="Rows per Arrow batch written in one transaction.")
     max_payload_bytes: int = Field(100_000, ge=1, description="Longer text payloads are quarantined.")
     max_media_bytes: int = Field(50_000_000, ge=1, description="Larger media files are quarantined.")
-    memory_limit: str = Field(
+    memory_limit: MemorySize = Field(
         "128MB", description="DuckDB buffer pool while ingesting; memory stays flat however large the table grows."
     )
 
@@ -134,9 +156,9 @@ class ModelConfig(_Section):
     url: str | None = Field(None, description="Endpoint for kind 'http'.")
     batch_size: int = Field(256, ge=1)
     concurrency: int = Field(4, ge=1)
-    timeout_seconds: float = Field(30.0, gt=0)
+    timeout_seconds: Seconds = Field(30.0, gt=0)
     retries: int = Field(4, ge=1, description="Attempts per request on 5xx/timeouts (exponential back-off); 4xx fail at once.")
-    backoff_seconds: float = Field(0.5, ge=0, description="First back-off of an HTTP model request; doubles per attempt.")
+    backoff_seconds: Seconds = Field(0.5, ge=0, description="First back-off of an HTTP model request; doubles per attempt.")
     min_train_labels: int = Field(20, ge=2, description="Train the sklearn model once this many labels exist.")
     retrain_new_labels: int = Field(
         50, ge=1, description="Retrain the sklearn model once this many gold/resolved labels arrived since it was trained."
@@ -281,7 +303,22 @@ class ValidationConfig(_Section):
     min_mean_confidence: float = Field(0.8, ge=0, le=1)
     min_agreement: float = Field(0.0, ge=-1, le=1, description="Minimum Krippendorff's alpha to publish.")
     min_gold_accuracy: float = Field(0.8, ge=0, le=1)
-    max_label_shift: float = Field(0.2, ge=0, le=1, description="Max total-variation distance to the parent version.")
+    max_label_shift: float = Field(
+        0.2, ge=0, le=1,
+        description="Max total-variation distance to the reference version: the newest published version in the "
+        "lineage that was representative (see the two keys below). A wanted shift is accepted with "
+        "`annoflow export --accept-shift REASON`, recorded in the manifest.",
+    )
+    shift_reference_min_coverage: float = Field(
+        0.5, ge=0, le=1,
+        description="A version is the label-shift reference only if its rows covered at least this share of the "
+        "project's items when it was published (a first export of auto-accepted items is not).",
+    )
+    shift_reference_min_human_rows: int = Field(
+        10, ge=0,
+        description="... and at least this many of its labels were resolved from people's votes (0 for projects "
+        "labeled by machines alone).",
+    )
     min_gold_items: int = Field(
         1, ge=0, description="Check gold accuracy only when at least this many exported items have a gold answer."
     )
@@ -315,7 +352,7 @@ class ExportConfig(_Section):
         "(memory per step stays bounded).",
     )
     zstd_level: int = Field(1, ge=1, le=22, description="zstd level of the Parquet of record (1 = fastest).")
-    memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$", description="DuckDB memory limit while exporting; beyond it DuckDB spills to disk.")
+    memory_limit: MemorySize = Field("1GB", description="DuckDB memory limit while exporting; beyond it DuckDB spills to disk.")
     on_unchanged: OnUnchanged = Field(
         OnUnchanged.skip,
         description="'skip': exporting unchanged state reports 'no changes since <version>' and creates nothing; "
@@ -333,13 +370,13 @@ class ExportConfig(_Section):
 class StateConfig(_Section):
     dir: str = Field(".annoflow", description="Folder for the database and everything else the pipeline keeps.")
     database: str = Field("annoflow.duckdb", description="DuckDB file name inside `dir` (or an absolute path).")
-    lock_wait_seconds: float = Field(60.0, ge=0, description="How long to wait for another writer before failing.")
+    lock_wait_seconds: Seconds = Field(60.0, ge=0, description="How long to wait for another writer before failing.")
     server_idle_minutes: float = Field(
         30.0, gt=0, description="The project's background Prefect server (started by the first command that runs a "
         "flow) stops after this long without a command using it.",
     )
-    memory_limit: str = Field(
-        "2GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+    memory_limit: MemorySize = Field(
+        "2GB",
         description="DuckDB's memory cap in every stage (it spills to disk beyond it): without one DuckDB may use "
         "80% of the machine's memory as the tables grow. Ingest has its own, smaller cap.",
     )
@@ -413,7 +450,7 @@ def find_config(start: Path | str = ".") -> Path:
 
 def _describe(err: dict[str, Any]) -> str:
     key = ".".join(str(x) for x in err["loc"]) or "(top level)"
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     ctx = err.get("ctx") or {}
@@ -438,5 +475,8 @@ def validate_config(data: dict[str, Any], origin: str = "flow parameters") -> Pr
     try:
         return ProjectConfig.model_validate(data)
     except ValidationError as e:
-        lines = "\n  ".join(_describe(err) for err in e.errors())
+        problems = [_describe(err) for err in e.errors()]
+        if len(problems) == 1:  # the usual case: one line naming file, key and what is allowed
+            raise ConfigError(f"{origin}: invalid project config: {problems[0]}") from None
+        lines = "\n  ".join(problems)
         raise ConfigError(f"{origin}: invalid project config:\n  {lines}") from None

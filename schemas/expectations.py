@@ -6,7 +6,8 @@ Two suites run on two pandas DataFrames (GE's DuckDB SQL datasource is broken, s
   a hash sample plus every row that violates some check (found by an exact DuckDB scan), so an
   expectation fails exactly when some row of the full candidate violates it.
 * `facts`: one row of exact aggregates computed in DuckDB over the whole candidate (missing resolved
-  items, mean confidence and agreement, gold accuracy, label shift vs the parent version).
+  items, mean confidence and agreement, gold accuracy, label shift vs the reference version, which is
+  the newest representative version in the lineage: tasks/export/reference.py).
 
 Each check has a stable name (`item_once`, `min_gold_accuracy`, ...) used in reports, manifests and
 tests. Great Expectations is imported inside `build_suites` only: it costs 3-4 s to import.
@@ -106,11 +107,14 @@ def fact_checks(cfg: ProjectConfig, facts: dict[str, Any]) -> tuple[list[CheckSp
             f"{facts.get('gold_n', 0)} exported item(s) with a gold answer (labels not taken from gold), "
             f"fewer than validation.min_gold_items = {max(v.min_gold_items, 1)}"
         )
-    if facts.get("parent") is not None:
+    if facts.get("shift_reference") is not None:
         checks.append(CheckSpec("max_label_shift", "facts", "ExpectColumnValuesToBeBetween",
                                 {"column": "label_shift", "max_value": v.max_label_shift},
-                                f"label distribution shift vs {facts['parent']} (total variation) <= {v.max_label_shift}",
+                                f"label distribution shift vs {facts['shift_reference']} (total variation) <= {v.max_label_shift}",
                                 threshold=v.max_label_shift))
+    elif facts.get("shift_passed_over"):
+        skipped["max_label_shift"] = ("no representative version to compare with: "
+                                      + "; ".join(facts["shift_passed_over"]))
     else:
         skipped["max_label_shift"] = "no parent version to compare with"
     return checks, skipped

@@ -27,6 +27,7 @@ import duckdb
 from schemas.config import ProjectConfig, TaskKind
 from schemas.expectations import CheckSpec, build_suite, fact_checks, row_checks
 from schemas.tables import LABEL_METHODS
+from tasks.export.reference import representativeness
 from tasks.export.writers import parquet_list_sql
 
 __all__ = ["CheckResult", "GateResult", "collect_facts", "label_distribution", "render_html", "rows_frame", "run_gate", "total_variation"]
@@ -137,11 +138,14 @@ def _null_counts(files: list[Path]) -> dict[str, int | None]:
 
 
 def collect_facts(
-    con: duckdb.DuckDBPyConnection, files: list[Path], cfg: ProjectConfig, parent: dict | None
+    con: duckdb.DuckDBPyConnection, files: list[Path], cfg: ProjectConfig, parent: dict | None,
+    reference: dict | None = None, passed_over: list[str] = (),
 ) -> dict[str, Any]:
     """Exact facts about the candidate: violation counts per row check, aggregates, examples.
 
-    `con` is the state database (for the resolved labels and gold); `parent` is the parent manifest.
+    `con` is the state database (for the resolved labels and gold); `parent` is the parent manifest and
+    `reference` the manifest the label shift is measured against (tasks/export/reference.py), with
+    `passed_over` saying why newer versions in the lineage were not used.
     Files from the exporter are sorted by item_id: with splits each split's files are, so duplicates are
     counted per split; rows sharing an id across splits still show as a mismatch between the id multisets.
     """
@@ -162,11 +166,13 @@ def collect_facts(
     counts = "".join(f", count(*) FILTER (WHERE {p}) AS {n}" for n, p in scanned.items())
     fingerprint = "count(item_id), sum(hash(item_id)::HUGEINT), bit_xor(hash(item_id))"
     agg = con.execute(
-        f"SELECT count(*), avg(confidence), avg(agreement), count(agreement), {fingerprint}{counts} FROM {src}"
+        f"SELECT count(*), avg(confidence), avg(agreement), count(agreement), count(*) FILTER (WHERE n_human > 0),"
+        f" {fingerprint}{counts} FROM {src}"
     ).fetchone()
-    n_rows, mean_conf, mean_agr, n_agr = agg[:4]
-    cand_fp = agg[4:7]
-    violations = dict.fromkeys(preds, 0) | {n: int(c) for n, c in zip(scanned, agg[7:])}
+    n_rows, mean_conf, mean_agr, n_agr, human_rows = agg[:5]
+    cand_fp = agg[5:8]
+    violations = dict.fromkeys(preds, 0) | {n: int(c) for n, c in zip(scanned, agg[8:])}
+    n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]
     v = cfg.validation
     ex = v.max_examples
     groups = {}
@@ -211,13 +217,13 @@ def collect_facts(
             con, f"SELECT c.item_id, c.{lab} AS exported, g.{lab} AS gold, c.method, c.confidence {gold_from} AND NOT ({same})"
             f" ORDER BY c.item_id LIMIT {ex}")
     dist = label_distribution(con, src, cfg)
-    parent_dist = (parent or {}).get("label_distribution")
-    shift = total_variation(dist, parent_dist) if parent_dist is not None else None
-    if parent_dist is not None:
-        n_p, n_c = sum(parent_dist.values()) or 1, sum(dist.values()) or 1
+    ref_dist = (reference or {}).get("label_distribution")
+    shift = total_variation(dist, ref_dist) if ref_dist is not None else None
+    if ref_dist is not None:
+        n_p, n_c = sum(ref_dist.values()) or 1, sum(dist.values()) or 1
         examples["max_label_shift"] = [
-            {"label": k, "parent_share": round(parent_dist.get(k, 0) / n_p, 4), "candidate_share": round(dist.get(k, 0) / n_c, 4)}
-            for k in sorted(set(dist) | set(parent_dist))
+            {"label": k, "reference_share": round(ref_dist.get(k, 0) / n_p, 4), "candidate_share": round(dist.get(k, 0) / n_c, 4)}
+            for k in sorted(set(dist) | set(ref_dist))
         ]
     if mean_conf is not None and mean_conf < v.min_mean_confidence:
         examples["min_mean_confidence"] = _records(
@@ -242,7 +248,10 @@ def collect_facts(
         "gold_accuracy": (gold_correct / gold_n) if gold_n else None,
         "label_distribution": dist,
         "parent": (parent or {}).get("version"),
+        "shift_reference": (reference or {}).get("version"),
+        "shift_passed_over": list(passed_over),
         "label_shift": shift,
+        "representativeness": representativeness(int(n_rows), int(n_items), int(human_rows)),
         "violations": violations,
         "examples": examples,
         "columns": columns,
@@ -386,8 +395,11 @@ def _validate(ctx: Any, frame: Any, checks: list[CheckSpec], name: str) -> dict[
     return out
 
 
-def run_gate(frame: Any, mode: str, facts: dict, cfg: ProjectConfig) -> GateResult:
-    """Validate the rows frame and the facts with Great Expectations; combine with DuckDB's exact counts."""
+def run_gate(frame: Any, mode: str, facts: dict, cfg: ProjectConfig, accept_shift: str | None = None) -> GateResult:
+    """Validate the rows frame and the facts with Great Expectations; combine with DuckDB's exact counts.
+
+    `accept_shift` (the user's reason) turns a failed `max_label_shift` into a pass noted as accepted; the
+    caller records the acceptance in the manifest. No other check can be accepted."""
     rchecks = row_checks(cfg, has_split="split" in facts["columns"])
     fchecks, skipped = fact_checks(cfg, facts)
     ctx = _context()
@@ -407,9 +419,12 @@ def run_gate(frame: Any, mode: str, facts: dict, cfg: ProjectConfig) -> GateResu
         ge = f_res[spec.name]
         col = spec.kwargs["column"]
         ok = bool(ge["success"])
+        note = ""
+        if not ok and spec.name == "max_label_shift" and accept_shift:
+            ok, note = True, f"accepted: {accept_shift}"
         results.append(CheckResult(spec.name, spec.description, "facts", ok, _plain(facts[col]), spec.threshold,
                                    int(facts[col]) if col.endswith("_items") else None,
-                                   examples.get(spec.name, []) if not ok else []))
+                                   examples.get(spec.name, []) if not ok else [], note))
     for name, why in skipped.items():
         results.append(CheckResult(name, why, "facts", None, None, None, None, [], "skipped: " + why))
     results.sort(key=lambda c: c.success is not False)  # failures first in every report; the rest keep their order
@@ -449,7 +464,7 @@ def render_html(result: GateResult, title: str) -> str:
     facts_rows = "".join(
         f"<tr><td>{k}</td><td>{_cell(f.get(k))}</td></tr>"
         for k in ("n_rows", "n_expected", "missing_items", "unexpected_items", "mean_confidence", "mean_agreement",
-                  "n_agreement", "gold_n", "gold_correct", "gold_accuracy", "parent", "label_shift")
+                  "n_agreement", "gold_n", "gold_correct", "gold_accuracy", "parent", "shift_reference", "label_shift")
     )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>

@@ -4,9 +4,11 @@
     2. exact facts in DuckDB + the Great Expectations gate (gate.py); other formats (writers.py)
     3. unchanged content (same data hash and files as `latest`): drop the candidate, report it
     4. gate failed: keep only the report under .rejected/, publish nothing, raise GateFailedError
-    5. manifest.json last, rename the directory to its version name, record it, move `latest`
+    5. under the database's writer lock (one export at a time): if another export published meanwhile,
+       start over against it (or report `unchanged`); else number the version, write manifest.json
+       last, rename the directory to its version name, record it, move `latest`
 
-A crash before step 5's rename leaves only a hidden temp directory (removed by the next run); a crash
+The label shift is measured against the newest representative version (reference.py). A crash before step 5's rename leaves only a hidden temp directory (removed by the next run); a crash
 after it leaves a complete, validated version that the next run records and points `latest` at.
 `export` is a plain function; `export_task` is its Prefect shell.
 """
@@ -28,7 +30,7 @@ from prefect import task
 
 from schemas.config import OnUnchanged, ProjectConfig
 from schemas.tables import ExportRows
-from tasks.errors import ContractError, TerminalError
+from tasks.errors import ConfigError, ContractError, StoreLockedError, TerminalError
 from tasks.export import versions as V
 from tasks.export.gate import (
     GateResult,
@@ -37,6 +39,7 @@ from tasks.export.gate import (
     rows_frame,
     run_gate,
 )
+from tasks.export.reference import shift_reference
 from tasks.export.rows import label_column, needs_vote_sources
 from tasks.export.writers import (
     DATA_DIR,
@@ -162,14 +165,53 @@ def _reject(cfg: ProjectConfig, tmp: Path, gate: GateResult) -> Path:
     return dest / "report" / "validation.html"
 
 
-def export(cfg: ProjectConfig, *, force: bool = False) -> ExportResult:
+def export(cfg: ProjectConfig, *, force: bool = False, accept_shift: str | None = None) -> ExportResult:
     """Export the resolved labels as a new version if they pass the gate (see the module docstring).
+
+    Publishing is serialised: the version number, the parent and the unchanged test are decided while
+    this process holds the database's writer lock, which it keeps until the version is recorded and
+    `latest` moved. If another export published while this one was validating, this one starts over
+    against that version (identical content is then `unchanged` under `on_unchanged = "skip"`).
 
     Args:
         force: publish even if nothing changed since `latest` (same content hash, new version).
+        accept_shift: the user's reason for accepting a label shift beyond `validation.max_label_shift`;
+            recorded in the manifest (`shift_accepted`).
     Raises:
         GateFailedError: the gate failed; its message lists the failed expectations with example rows.
     """
+    if accept_shift is not None and not accept_shift.strip():
+        raise ConfigError("--accept-shift needs a reason (it is recorded in the version's manifest), e.g. "
+                          "--accept-shift \"new source added: more ham expected\"")
+    for _ in range(_MAX_RESTARTS):
+        try:
+            return _export_once(cfg, force=force, accept_shift=accept_shift)
+        except _ParentMoved as moved:
+            log.info("%s was published while this export was validating; validating again against it", moved.version)
+    raise StoreLockedError(f"other exports kept publishing while this one validated ({_MAX_RESTARTS} attempts): "
+                           "run `annoflow export` again when they are done")
+
+
+class _ParentMoved(Exception):
+    def __init__(self, version: str) -> None:
+        super().__init__(version)
+        self.version = version
+
+
+_MAX_RESTARTS = 3
+
+
+def _unchanged(parent_manifest: dict | None, chash: str, cfg: ProjectConfig, force: bool) -> bool:
+    return bool(
+        parent_manifest
+        and not force
+        and cfg.export.on_unchanged == OnUnchanged.skip
+        and parent_manifest["content_hash"] == chash
+        and _format_names(parent_manifest) == _format_names_cfg(cfg)
+    )
+
+
+def _export_once(cfg: ProjectConfig, *, force: bool, accept_shift: str | None) -> ExportResult:
     started = time.time()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -180,11 +222,14 @@ def export(cfg: ProjectConfig, *, force: bool = False) -> ExportResult:
         timings[name] = round(now - t0, 3)
         t0 = now
 
+    def unchanged(version: str) -> ExportResult:
+        return ExportResult("unchanged", version, version, str(V.version_dir(cfg, version)), chash, n_resolved, None,
+                            seconds=round(time.time() - started, 3), timings=timings, message=f"no changes since {version}")
+
     export_dir = cfg.export_dir
     export_dir.mkdir(parents=True, exist_ok=True)
     with project_store(cfg) as con:
         recover(cfg, con)
-        known = [r[0] for r in con.execute("SELECT version FROM export_versions").fetchall()]
         parent = V.read_latest(export_dir)
         parent_manifest = V.read_manifest(cfg, parent) if parent else None
         _set_duckdb_limits(con, cfg)
@@ -201,22 +246,16 @@ def export(cfg: ProjectConfig, *, force: bool = False) -> ExportResult:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    if (
-        parent_manifest
-        and not force
-        and cfg.export.on_unchanged == OnUnchanged.skip
-        and parent_manifest["content_hash"] == chash
-        and _format_names(parent_manifest) == _format_names_cfg(cfg)
-    ):
+    if _unchanged(parent_manifest, chash, cfg, force):
         shutil.rmtree(tmp, ignore_errors=True)
-        return ExportResult("unchanged", parent, parent, str(V.version_dir(cfg, parent)), chash, n_resolved, None,
-                            seconds=round(time.time() - started, 3), timings=timings, message=f"no changes since {parent}")
+        return unchanged(parent)
+    reference, passed_over = shift_reference(cfg, parent_manifest)
     with track("release gate", _STEPS) as bar:
         with project_store(cfg) as con:
             _set_duckdb_limits(con, cfg)
             try:
                 _check_structure(con.sql(f"SELECT * FROM {parquet_list_sql(files)} LIMIT 0").to_arrow_table())
-                facts = collect_facts(con, files, cfg, parent_manifest)
+                facts = collect_facts(con, files, cfg, parent_manifest, reference, passed_over)
                 frame, mode = rows_frame(con, files, cfg, facts)
                 lap("facts")
                 bar.advance(1)
@@ -229,7 +268,7 @@ def export(cfg: ProjectConfig, *, force: bool = False) -> ExportResult:
                 other_files += writer(files, tmp, cfg)
             lap("formats")
             bar.advance(1)
-            gate = run_gate(frame, mode, facts, cfg)
+            gate = run_gate(frame, mode, facts, cfg, accept_shift)
             del frame
             report_dir = tmp / "report"
             report_dir.mkdir()
@@ -246,25 +285,70 @@ def export(cfg: ProjectConfig, *, force: bool = False) -> ExportResult:
                 res.message = (
                     f"release gate failed, nothing published ({len(gate.failed)} expectation(s)):\n"
                     f"{gate.failure_message()}\nreport: {report}"
+                    + (_ACCEPT_HINT if any(c.name == "max_label_shift" for c in gate.failed) else "")
                 )
                 raise GateFailedError(res.message, res.as_dict())
-            version = V.next_version(export_dir, known)
-            manifest = _manifest(cfg, version, parent, facts, gate, tmp, files, other_files, chash)
-            (tmp / V.MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+            manifest = _manifest(cfg, facts, gate, tmp, files, other_files, chash, _acceptance(gate, accept_shift))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        final = V.version_dir(cfg, version)
-        V.publish_dir(tmp, final)
-        with project_store(cfg) as con:
-            record_version(con, manifest, final)
-            V.set_latest(export_dir, version)
-            lap("publish")
-            record_stage_run(con, "export", "completed", {"version": version, "rows": facts["n_rows"], "timings": timings}, started)
+        try:
+            with project_store(cfg) as con:  # the writer lock: one export at a time from here to `latest`
+                now_latest = V.read_latest(export_dir)
+                if now_latest != parent:
+                    if now_latest and _unchanged(V.read_manifest(cfg, now_latest), chash, cfg, force):
+                        shutil.rmtree(tmp, ignore_errors=True)
+                        return unchanged(now_latest)
+                    raise _ParentMoved(now_latest or "no version")
+                manifest, final = _publish_locked(con, cfg, tmp, parent, manifest)
+                version = manifest["version"]
+                lap("publish")
+                record_stage_run(con, "export", "completed", {"version": version, "rows": facts["n_rows"], "timings": timings,
+                                                             "shift_accepted": manifest.get("shift_accepted")}, started)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         bar.advance(1)
     return ExportResult("published", version, parent, str(final), chash, facts["n_rows"],
                         str(final / "report" / "validation.html"), gate=gate.summary(), manifest=manifest,
                         seconds=round(time.time() - started, 3), timings=timings)
+
+
+def _publish_locked(con, cfg: ProjectConfig, tmp: Path, parent: str | None, body: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """Number the version, write its manifest last, rename it into place, record it, move `latest`.
+
+    Called only while `con` holds the writer lock, so a number and a parent are never handed out twice."""
+    known = [r[0] for r in con.execute("SELECT version FROM export_versions").fetchall()]
+    version = V.next_version(cfg.export_dir, known)
+    manifest = {"version": version, "parent": parent, "created_at": datetime.now(UTC).isoformat(), **body}
+    (tmp / V.MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    final = V.version_dir(cfg, version)
+    V.publish_dir(tmp, final)
+    record_version(con, manifest, final)
+    V.set_latest(cfg.export_dir, version)
+    return manifest, final
+
+
+_ACCEPT_HINT = ("\nif this label shift is expected, publish it with `annoflow export --accept-shift \"why\"` "
+                "(the reason is recorded in the version's manifest)")
+
+
+def _acceptance(gate: GateResult, reason: str | None) -> dict[str, Any] | None:
+    """The record of an accepted label shift (None when no shift needed accepting)."""
+    c = next((c for c in gate.checks if c.name == "max_label_shift"), None)
+    if not reason or c is None or not c.note.startswith("accepted: "):
+        return None
+    return {"reason": reason.strip(), "observed": c.observed, "threshold": c.threshold,
+            "reference": gate.facts.get("shift_reference"), "by": _user(), "at": datetime.now(UTC).isoformat()}
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for the uid (containers)
+        return "unknown"
 
 
 def _format_names(manifest: dict) -> list[str]:
@@ -280,7 +364,9 @@ def _record_run(cfg: ProjectConfig, status: str, stats: dict, started: float) ->
         record_stage_run(con, "export", status, stats, started)
 
 
-def _manifest(cfg, version, parent, facts, gate: GateResult, root: Path, files, other_files, chash) -> dict[str, Any]:
+def _manifest(cfg, facts, gate: GateResult, root: Path, files, other_files, chash,
+              shift_accepted: dict | None) -> dict[str, Any]:
+    """Everything but `version`, `parent` and `created_at`, which are set under the writer lock."""
     counts: dict[str, Any] = {"total": facts["n_rows"]}
     if cfg.export.splits:
         import pyarrow.parquet as pq
@@ -291,9 +377,6 @@ def _manifest(cfg, version, parent, facts, gate: GateResult, root: Path, files, 
         counts["by_split"] = by_split
     report = [root / "report" / "validation.html", root / "report" / "validation.json"]
     return {
-        "version": version,
-        "parent": parent,
-        "created_at": datetime.now(UTC).isoformat(),
         "project": cfg.name,
         "task_kind": cfg.task_kind.value,
         "label_column": label_column(cfg),
@@ -309,9 +392,12 @@ def _manifest(cfg, version, parent, facts, gate: GateResult, root: Path, files, 
         "content_hash": chash,
         "content_hash_covers": f"{DATA_DIR}/**.parquet",
         "validation": gate.summary(),
+        "representativeness": facts["representativeness"],
+        "shift_reference": facts["shift_reference"],
+        **({"shift_accepted": shift_accepted} if shift_accepted else {}),
     }
 
 
 @task(name="export-version", **STAGE_TASK)
-def export_task(cfg: ProjectConfig, force: bool = False) -> dict:
-    return export(cfg, force=force).as_dict()
+def export_task(cfg: ProjectConfig, force: bool = False, accept_shift: str | None = None) -> dict:
+    return export(cfg, force=force, accept_shift=accept_shift).as_dict()

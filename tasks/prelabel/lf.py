@@ -2,8 +2,10 @@
 
 Every output, abstains included (label NULL), becomes a vote of kind `lf` from `lf:<name>`, keyed by
 the LF's version (a hash of its SQL or source code): re-running adds nothing, a changed LF re-labels.
-A failing LF (it raises, or returns a label outside the label set) is reported with its name and the
-first failing item; the other LFs still run.
+A failing LF (SQL that does not compile, a runtime error, a label outside the label set) is reported
+with its name and the first failing item; the other LFs still run, and the failing one stores nothing
+from this run. The pre-labeling stage then stops with that report as a user error (exit code 2), since
+routing on a partial set of rules would silently change what gets auto-accepted.
 
 Writing a Python LF (in the project folder, declared as `python = "my_lfs:mentions_price"`)::
 
@@ -49,6 +51,7 @@ __all__ = [
     "LabelingFunction",
     "apply_python_lfs",
     "apply_sql_lfs",
+    "sql_compile_errors",
     "evaluate_python_lf",
     "labeling_function",
     "load_lfs",
@@ -262,12 +265,26 @@ def _sources_without_votes(con: duckdb.DuckDBPyConnection, source_ids: list[str]
     return set(source_ids) - have
 
 
-def _drop_failed(con: duckdb.DuckDBPyConnection, results: list[LFResult]) -> None:
-    """A failing LF contributes nothing (not even the batches before it failed) until it is fixed."""
+def _drop_failed(con: duckdb.DuckDBPyConnection, results: list[LFResult], run_id: str | None) -> None:
+    """A failing LF keeps nothing of this run (not even the batches before it failed); what earlier runs of
+    the same version stored stays, so a failed run changes no stored vote."""
     for r in results:
         if r.error:
-            con.execute("DELETE FROM votes WHERE source_id = ?", [f"lf:{r.name}"]).fetchall()
+            con.execute("DELETE FROM votes WHERE source_id = ? AND run_id IS NOT DISTINCT FROM ?", [f"lf:{r.name}", run_id]).fetchall()
             r.inserted = r.evaluated = r.voted = 0
+
+
+def sql_compile_errors(con: duckdb.DuckDBPyConnection, specs: list[LFSpec]) -> dict[str, str]:
+    """Why each SQL LF that does not bind against the items table fails, by name (reads nothing)."""
+    errors = {}
+    for s in specs:
+        if s.kind != "sql":
+            continue
+        try:
+            con.execute(f"SELECT ({s.code})::VARCHAR FROM items LIMIT 0").fetchall()
+        except duckdb.Error as e:
+            errors[s.name] = f"labeling function {s.name!r}: SQL does not compile: {str(e).splitlines()[0]}"
+    return errors
 
 
 def _todo_batches(con: duckdb.DuckDBPyConnection, source_ids: list[str], batch_rows: int) -> int:
@@ -298,13 +315,10 @@ def apply_sql_lfs(
     t0 = time.perf_counter()
     results = _prepare(con, specs)
     by_name = {r.name: r for r in results}
-    live = []
-    for s in specs:  # bind errors (unknown column, bad function) are caught before any work
-        try:
-            con.execute(f"SELECT ({s.code})::VARCHAR FROM items LIMIT 0").fetchall()
-            live.append(s)
-        except duckdb.Error as e:
-            by_name[s.name].error = f"labeling function {s.name!r}: SQL does not compile: {str(e).splitlines()[0]}"
+    broken = sql_compile_errors(con, specs)  # bind errors (unknown column, bad function) before any work
+    for name, why in broken.items():
+        by_name[name].error = why
+    live = [s for s in specs if s.name not in broken]
     nb = _todo_batches(con, [s.source_id for s in live], batch_rows) if live else 0
     empty = _sources_without_votes(con, [s.source_id for s in live])
     allowed = list(labels)
@@ -314,7 +328,7 @@ def apply_sql_lfs(
             on_batch(b)
     con.execute("DROP TABLE IF EXISTS _todo").fetchall()
     con.execute("DROP TABLE IF EXISTS _lfout").fetchall()
-    _drop_failed(con, results)
+    _drop_failed(con, results, run_id)
     for r in results:
         r.seconds = round(time.perf_counter() - t0, 3)
     return results
@@ -443,7 +457,7 @@ def apply_python_lfs(
         if on_batch:
             on_batch(b)
     con.execute("DROP TABLE IF EXISTS _todo")
-    _drop_failed(con, results)
+    _drop_failed(con, results, run_id)
     for r in results:
         r.seconds = round(time.perf_counter() - t0, 3)
     return results

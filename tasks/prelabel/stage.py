@@ -27,6 +27,7 @@ from prefect import task
 from schemas.config import Combiner as ConfigCombiner
 from schemas.config import ModelConfig, ModelKind, ProjectConfig
 from schemas.tables import ModelPredictions, Prelabels, check
+from tasks.errors import ConfigError
 from tasks.prelabel.analysis import lf_summary
 from tasks.prelabel.combine import Combiner, LabelModelCombiner, LogOddsCombiner
 from tasks.prelabel.http_model import HttpModel
@@ -36,6 +37,7 @@ from tasks.prelabel.lf import (
     apply_python_lfs,
     apply_sql_lfs,
     load_lfs,
+    sql_compile_errors,
 )
 from tasks.prelabel.models import (
     Model,
@@ -110,6 +112,10 @@ def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> l
         return []
     started = time.time()
     with _store(cfg) as con, track("labeling functions", len(specs)) as bar:
+        broken = sql_compile_errors(con, specs)
+        if broken:  # refused before any vote is written (or an older version's votes retired)
+            record_stage_run(con, "prelabel.lfs", "failed", {"failed": sorted(broken)}, started)
+            raise ConfigError(_lf_failure_line(list(broken.items())))
         results = apply_sql_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
         bar.advance(len(results))
         python = apply_python_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
@@ -117,9 +123,19 @@ def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> l
         results += python
         rows = [{k: v for k, v in asdict(r).items() if k != "extra"} for r in results]
         failed = [r["name"] for r in rows if r["error"]]
-        record_stage_run(con, "prelabel.lfs", "completed" if not failed else "completed_with_errors",
+        record_stage_run(con, "prelabel.lfs", "completed" if not failed else "failed",
                          {"lfs": rows, "failed": failed}, started)
+    if failed:
+        raise ConfigError(_lf_failure_line([(r["name"], r["error"]) for r in rows if r["error"]]))
     return rows
+
+
+def _lf_failure_line(failures: list[tuple[str, str]]) -> str:
+    """One line for the user: the first failing LF's problem, the others by name, what to do."""
+    first = " ".join(failures[0][1].split())
+    more = f" (also failing: {', '.join(repr(n) for n, _ in failures[1:])})" if len(failures) > 1 else ""
+    return (f"{first}{more}; fix that rule (prelabel.labeling_functions in the project config) and run "
+            "`annoflow prelabel` again (nothing was routed)")
 
 
 def training_data(con: duckdb.DuckDBPyConnection, labels: list[str]) -> pa.Table:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from annotation_app.process import free_port
+from annotation_app.process import REPO_ROOT, free_port
 from schemas.config import validate_config
 from tasks.errors import ContractError, RequestRefusedError, ServiceError
 from tasks.http import make_client
@@ -17,7 +17,8 @@ from tasks.queues.simulated_crowd import (
 )
 from tests.app.conftest import ADMIN_TOKEN
 
-SNOW_RTE = "/work/shared/datasets/snow2008/rte.standardized.tsv"
+# CI lays the checkout out next to `shared/` (the datasets), so it is found relative to the checkout.
+SNOW_RTE = REPO_ROOT.parent / "shared" / "datasets" / "snow2008" / "rte.standardized.tsv"
 
 
 def _config(name: str, **kw):
@@ -79,6 +80,7 @@ def test_simulated_crowd_labels_a_project_end_to_end(app_server, admin, new_proj
 
 
 def test_replay_crowd_answers_what_the_real_worker_answered(app_server, admin, new_project, backend):
+    assert SNOW_RTE.is_file(), f"{SNOW_RTE} missing: the datasets folder `shared/` belongs next to the checkout"
     answers = load_replay(SNOW_RTE)
     items = sorted({i for a in answers.values() for i in a}, key=int)[:12]
     sub = {w: {i: a[i] for i in items if i in a} for w, a in answers.items()}

@@ -68,3 +68,42 @@ def test_cli_gate_failure_exit_code(prefect_harness, project: ProjectConfig) -> 
     assert res.exit_code == 2
     assert "release gate failed" in res.output and "min_mean_confidence" in res.output
     assert V.list_versions(project) == []
+
+
+def test_cli_accept_shift_is_recorded(prefect_harness, make_project) -> None:
+    from tests.export.conftest import seed_state
+
+    cfg = make_project()
+    seed_state(cfg, 40)
+    runner, opt = CliRunner(), ["--config", cfg.root]
+    assert runner.invoke(app, ["export", *opt]).exit_code == 0
+    set_labels(cfg, "UPDATE labels SET label = 'spam'")  # 50/50 -> all spam
+    res = runner.invoke(app, ["export", *opt])
+    assert res.exit_code == 2 and "max_label_shift" in res.output and "--accept-shift" in res.output
+    res = runner.invoke(app, ["export", *opt, "--accept-shift", "spam-only channel added"])
+    assert res.exit_code == 0, res.output
+    assert "accepted: spam-only channel added" in res.output
+    shown = json.loads(runner.invoke(app, ["export", "show", "v0002", *opt, "--json"]).output)
+    assert shown["shift_accepted"]["reason"] == "spam-only channel added" and shown["shift_accepted"]["reference"] == "v0001"
+    res = runner.invoke(app, ["export", *opt, "--accept-shift", ""])
+    assert res.exit_code == 2 and "needs a reason" in res.output and "Traceback" not in res.output
+
+
+def test_cli_export_after_a_machine_only_first_version_needs_no_config_edit(prefect_harness, make_project) -> None:
+    """The README's flow: the first pipeline run publishes auto-accepts only; the next export (the nightly
+    one runs the same flow) publishes the people's labels without touching annoflow.toml."""
+    from tests.export.conftest import seed_state
+    from tests.export.test_shift_reference import PEOPLE_LABELED
+
+    cfg = make_project()
+    seed_state(cfg, 30, unresolved=70, label_of=lambda i: "spam", method=lambda i: "auto", n_human=lambda i: 0,
+               agreement=lambda i: None)
+    runner, opt = CliRunner(), ["--config", cfg.root, "--json"]
+    first = runner.invoke(app, ["export", *opt])
+    assert first.exit_code == 0 and json.loads(first.output)["version"] == "v0001"
+    set_labels(cfg, PEOPLE_LABELED)
+    res = runner.invoke(app, ["export", *opt])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert (out["status"], out["version"], out["parent"]) == ("published", "v0002", "v0001")
+    assert "no representative version" in out["gate"]["checks"]["max_label_shift"]["note"]

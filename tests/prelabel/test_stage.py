@@ -57,31 +57,55 @@ def test_stage_end_to_end_and_idempotent(text_project) -> None:
     assert table["lf:kw_check"]["learned_accuracy"] is not None
 
 
-def test_audits_and_feedback_send_items_back(text_project) -> None:
-    cfg = text_project(lfs=GOOD_LFS, gold_n=8, prelabel={**LOOSE, "audit_rate": 0.5})
+def test_failed_audits_revoke_auto_accepts(text_project) -> None:
+    """People overturn every audited auto-accept: the precision measured on gold + audits falls below the
+    target, so the classes lose their thresholds and the remaining auto-accepts go back to people."""
+    cfg = text_project(lfs=GOOD_LFS, gold_n=8, prelabel={**LOOSE, "audit_rate": 0.5, "target_precision": 0.8})
     apply_labeling_functions(cfg)
     rep = combine_and_route(cfg)
-    assert rep["audit"] > 0
+    assert rep["audit"] > 0 and rep["auto"] > 0 and rep["revoked"] == 0
     with open_store(cfg.db_path) as con:
         audit = con.execute("SELECT p.item_id, p.label FROM prelabels p JOIN items USING (item_id) WHERE route = 'audit' AND state = 'auto_accepted' AND audit").fetchall()
         assert len(audit) == rep["audit"]
-        # humans overturn every audited auto-accept
-        for item, label in audit:
+        auto = {r[0] for r in con.execute("SELECT item_id FROM prelabels WHERE route = 'auto'").fetchall()}
+        assert len(auto) == rep["auto"]
+        assert {r[0] for r in con.execute("SELECT item_id FROM labels WHERE method = 'auto' AND decision = 'resolved'").fetchall()} \
+            == auto | {a for a, _ in audit}
+        for item, label in audit:  # humans overturn every audited auto-accept
             other = "ham" if label == "spam" else "spam"
             con.execute("INSERT INTO labels (item_id, label, confidence, method, decision, n_votes, n_human) VALUES (?, ?, 1, 'majority_vote', 'resolved', 2, 2)", [item, other])
             con.execute("UPDATE items SET state = 'resolved' WHERE item_id = ?", [item])
-    strict = cfg.model_copy(deep=True)
-    strict.prelabel.min_eval_items = 1
-    rep2 = combine_and_route(strict)
+    rep2 = combine_and_route(cfg)
     assert rep2["audited"] == len(audit) and rep2["audit_precision"] == 0.0
-    assert rep2["revoked"] >= 0 and rep2["auto"] + rep2["audit"] <= rep["auto"]
+    assert all(t["threshold"] is None for t in rep2["thresholds"])
+    assert rep2["revoked"] == len(auto) and rep2["auto"] == rep2["audit"] == 0 and rep2["human"] == len(auto)
     with open_store(cfg.db_path) as con:
-        held = con.execute("SELECT count(*) FROM prelabels WHERE route = 'audit'").fetchall()[0][0]
-        assert held >= len(audit)  # the audited pre-labels stay frozen for the audit record
-        superseded = con.execute(
-            "SELECT count(*) FROM labels WHERE method = 'auto' AND item_id IN (SELECT unnest(?::VARCHAR[]))", [[a[0] for a in audit]]
-        ).fetchall()[0][0]
-        assert superseded == 0  # the human decision replaced the auto label
+        back = con.execute("SELECT item_id, state, priority FROM items WHERE item_id IN (SELECT unnest(?::VARCHAR[]))",
+                           [sorted(auto)]).fetchall()
+        assert {r[1] for r in back} == {"queued"} and all(0 <= r[2] <= 1 for r in back)
+        assert con.execute("SELECT count(*) FROM labels WHERE method = 'auto'").fetchall()[0][0] == 0
+        routes = dict(con.execute("SELECT item_id, route FROM prelabels WHERE item_id IN (SELECT unnest(?::VARCHAR[]))",
+                                  [sorted(auto)]).fetchall())
+        assert set(routes.values()) == {"human"}
+        # the overturned audits keep the people's label
+        assert con.execute("SELECT count(*) FROM labels WHERE method = 'majority_vote'").fetchall()[0][0] == len(audit)
+
+
+def test_threshold_rise_revokes_auto_accepts(text_project) -> None:
+    """Raising the precision target after the fact sends every auto-accept it no longer supports back."""
+    cfg = text_project(lfs=GOOD_LFS, gold_n=8, prelabel=LOOSE)
+    apply_labeling_functions(cfg)
+    rep = combine_and_route(cfg)
+    assert rep["auto"] > 0 and rep["revoked"] == 0
+    stricter = cfg.model_copy(deep=True)
+    stricter.prelabel.target_precision = 0.99
+    stricter.prelabel.precision_confidence = 0.95  # 8 gold items cannot show 0.99 at 95%
+    rep2 = combine_and_route(stricter)
+    assert rep2["revoked"] == rep["auto"] and rep2["auto"] == 0
+    with open_store(cfg.db_path) as con:
+        assert con.execute("SELECT count(*) FROM labels WHERE method = 'auto'").fetchall()[0][0] == 0
+        assert con.execute("SELECT count(*) FROM items WHERE state = 'auto_accepted'").fetchall()[0][0] == 0
+    assert combine_and_route(stricter)["revoked"] == 0  # nothing left to revoke: a re-run changes nothing
 
 
 def test_label_model_combiner_routes_without_relying_on_gold_confusions(text_project) -> None:

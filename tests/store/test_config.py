@@ -53,3 +53,32 @@ def test_config_hash_ignores_where_state_lives() -> None:
     b = validate_config({"name": "p", "labels": ["a", "b"], "state": {"dir": "/elsewhere"}})
     c = validate_config({"name": "p", "labels": ["a", "c"]})
     assert a.config_hash() == b.config_hash() != c.config_hash()
+
+
+@pytest.mark.parametrize("section", ["ingest", "state", "export"])
+@pytest.mark.parametrize("value", ["lots", "0GB", "2", "1.5 XB", "2GB; SET threads = 1", ""])
+def test_memory_limits_must_be_sizes(tmp_path: Path, section: str, value: str) -> None:
+    (tmp_path / "annoflow.toml").write_text(f'name = "p"\nlabels = ["a", "b"]\n[{section}]\nmemory_limit = {value!r}\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path)
+    msg = str(e.value)
+    assert str(tmp_path / "annoflow.toml") in msg and f"{section}.memory_limit" in msg
+    assert "e.g. '512MB' or '2GB'" in msg and repr(value) in msg
+
+
+@pytest.mark.parametrize(("value", "stored"), [("512MB", "512MB"), ("1.5 gb", "1.5gb"), (" 3GiB ", "3GiB"), ("100KiB", "100KiB")])
+def test_memory_sizes_duckdb_accepts(value: str, stored: str) -> None:
+    import duckdb
+
+    cfg = validate_config({"name": "p", "labels": ["a", "b"], "ingest": {"memory_limit": value}})
+    assert cfg.ingest.memory_limit == stored
+    duckdb.connect().execute(f"SET memory_limit = '{stored}'")  # the normalised form is one DuckDB takes
+
+
+@pytest.mark.parametrize(("key", "value"), [("state.lock_wait_seconds", "inf"), ("state.lock_wait_seconds", "nan"),
+                                            ("state.lock_wait_seconds", '"soon"')])
+def test_durations_must_be_finite_numbers(tmp_path: Path, key: str, value: str) -> None:
+    section, field = key.split(".")
+    (tmp_path / "annoflow.toml").write_text(f'name = "p"\nlabels = ["a", "b"]\n[{section}]\n{field} = {value}\n')
+    with pytest.raises(ConfigError, match=rf"{key}: "):
+        load_config(tmp_path)
