@@ -36,7 +36,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.consensus.dawid_skene import DawidSkene
-from tasks.consensus.machine import split_votes
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings, run_consensus
 from tasks.prelabel.combine import LogOddsCombiner
 from tasks.prelabel.routing import route, select_thresholds

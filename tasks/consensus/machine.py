@@ -8,18 +8,18 @@ rules and a model at 0.54 outvote two people who agree.
 
 What instead. The pre-label (``prelabels.probs``: every labeling function and model combined into
 one probability per class, as routing saw it) is the machine's single opinion per item. Its
-log-probabilities ``z`` are recalibrated as ``softmax(scale * z + bias)`` (temperature and class
-bias), fitted on the items people voted on, excluding gold, by maximising the marginal likelihood
-of the people's votes under the human model:
+log-probabilities ``z`` are recalibrated as ``softmax(scale[band] * z + bias)``: a temperature per
+confidence band of the pre-label (``BANDS``) and a class bias, so that a 0.54 and a 0.99 can be
+worth what each turned out to be worth. The calibration is fitted on the items people voted on
+(gold excluded: a random sample, not the unsure items) by EM, jointly with each person's
+confusion matrix: the E-step's prior for an item is the calibrated pre-label, the M-step
+re-estimates the people and the calibration from the posteriors, gold clamped. A Gaussian prior
+(scale around 1, bias around 0, sd 1) keeps a handful of items from making the machine decisive.
 
-    log L(scale, bias) = sum_i log sum_y  L_i(y) * softmax(scale * z_i + bias)_y  - penalty
-
-where ``L_i(y)`` is the human likelihood of item i (the human-only aggregator's posterior divided
-by its class prior; one-hot for an adjudicated item). The penalty is a Gaussian prior (scale
-around 1, bias around 0, both sd 1) so a handful of items cannot make the machine decisive. The
-item's posterior is then ``L_i(y) * calibrated_i(y)`` normalised: the machine counts as much as it
-was right where people looked, once, with its confidence. A machine that is no better than chance
-there gets a scale near 0 and consensus is the people's alone.
+The item's posterior is then the configured method's human likelihood (its posterior over its
+class prior) times the calibrated pre-label: the machines count once, with their confidence, as
+much as they were right where people looked. A pre-label no better than chance there gets a
+scale near 0, and consensus is the people's alone.
 
 Counting methods (majority votes) have no likelihood to multiply, so there the machines become
 one vote: the pre-label's most probable class.
@@ -28,10 +28,12 @@ one vote: the pre-label's most probable class.
 from __future__ import annotations
 
 __all__ = [
+    "BANDS",
     "EVIDENCE",
     "MACHINE_KINDS",
     "MACHINE_SOURCE",
     "MachineFit",
+    "bands",
     "calibrated_probs",
     "combine",
     "fit_calibration",
@@ -42,8 +44,8 @@ __all__ = [
     "with_fallback",
 ]
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -59,6 +61,8 @@ MACHINE_KINDS = ("lf", "model")
 MACHINE_SOURCE = "machine"
 """The source id the collapsed machine vote carries under counting methods."""
 
+BANDS = (0.7, 0.9, 0.98)
+"""Edges of the pre-label confidence bands that each get their own scale."""
 _FLOOR = 1e-6  # a pre-label probability of 0 would veto a class people chose
 
 
@@ -67,7 +71,8 @@ class MachineFit:
     """The fitted calibration and how the machine fared on the items it was fitted on.
 
     Attributes:
-        scale, bias: ``softmax(scale * log p + bias)`` is the calibrated machine probability.
+        scale, bias: ``softmax(scale[band] * log p + bias)`` is the calibrated machine probability
+            (one scale per confidence band, ``BANDS``).
         n_items: items with human votes (gold excluded) the calibration was fitted on.
         raw_confidence: the pre-label's mean top probability on those items.
         calibrated_confidence: the same after calibration.
@@ -75,7 +80,7 @@ class MachineFit:
             human model's answer (what the machine's confidence should match there).
     """
 
-    scale: float
+    scale: tuple[float, ...]
     bias: tuple[float, ...]
     n_items: int
     raw_confidence: float | None
@@ -84,7 +89,7 @@ class MachineFit:
 
     def as_dict(self) -> dict:
         r = lambda x: None if x is None else round(float(x), 4)
-        return {"scale": r(self.scale), "bias": [r(b) for b in self.bias], "n_items": self.n_items,
+        return {"bands": list(BANDS), "scale": [r(x) for x in self.scale], "bias": [r(b) for b in self.bias], "n_items": self.n_items,
                 "raw_confidence": r(self.raw_confidence), "calibrated_confidence": r(self.calibrated_confidence),
                 "agreement": r(self.agreement)}
 
@@ -134,30 +139,39 @@ def human_likelihood(post: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
     return np.where(total > 0, post / np.where(total > 0, total, 1.0), 1.0)
 
 
-def calibrated_probs(z: np.ndarray, scale: float, bias: np.ndarray) -> np.ndarray:
-    return np.exp(log_softmax(scale * z + bias, axis=1))
+def bands(z: np.ndarray) -> np.ndarray:
+    """Each pre-label's confidence band (``BANDS`` edges on its top probability)."""
+    return np.digitize(np.exp(z).max(axis=1), BANDS) if len(z) else np.zeros(0, dtype=np.int64)
 
 
-def _m_calibration(theta: np.ndarray, z: np.ndarray, t: np.ndarray, sd: float) -> np.ndarray:
-    """Scale and bias maximising sum t * log softmax(scale * z + bias) minus the Gaussian prior."""
+def calibrated_probs(z: np.ndarray, scale: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """``softmax(scale[band] * z + bias)`` row by row."""
+    return np.exp(log_softmax(np.asarray(scale)[bands(z)][:, None] * z + bias, axis=1))
+
+
+def _m_calibration(theta: np.ndarray, z: np.ndarray, band: np.ndarray, t: np.ndarray, sd: float) -> np.ndarray:
+    """Scales and bias maximising sum t * log softmax(scale[band] * z + bias) minus the Gaussian prior."""
+    nb = len(BANDS) + 1
 
     def objective(th):
-        log_c = log_softmax(th[0] * z + th[1:], axis=1)
+        scale, bias = th[:nb], th[nb:]
+        log_c = log_softmax(scale[band][:, None] * z + bias, axis=1)
         diff = t - np.exp(log_c)
-        value = -float((t * log_c).sum()) + ((th[0] - 1) ** 2 + float((th[1:] ** 2).sum())) / (2 * sd**2)
-        grad = np.r_[-float((diff * z).sum()) + (th[0] - 1) / sd**2, -diff.sum(axis=0) + th[1:] / sd**2]
-        return value, grad
+        value = -float((t * log_c).sum()) + (float(((scale - 1) ** 2).sum()) + float((bias**2).sum())) / (2 * sd**2)
+        g_scale = -np.bincount(band, weights=(diff * z).sum(axis=1), minlength=nb) + (scale - 1) / sd**2
+        return value, np.r_[g_scale, -diff.sum(axis=0) + bias / sd**2]
 
-    res = minimize(objective, theta, jac=True, method="L-BFGS-B", bounds=[(0.0, 10.0)] + [(None, None)] * (len(theta) - 1))
+    res = minimize(objective, theta, jac=True, method="L-BFGS-B",
+                   bounds=[(0.0, 10.0)] * nb + [(None, None)] * (len(theta) - nb))
     return res.x if np.all(np.isfinite(res.x)) else theta
 
 
 def fit_calibration(z: np.ndarray, has: np.ndarray, people: EncodedVotes, gold: np.ndarray, fit_rows: np.ndarray,
-                    sd: float = 1.0, max_iter: int = 50, tol: float = 1e-4) -> tuple[float, np.ndarray]:
+                    sd: float = 1.0, max_iter: int = 50, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
     """The machine's scale and class bias, fitted jointly with the people's confusions.
 
     EM over the items people voted on: the E-step's prior for item i is the calibrated machine
-    ``softmax(scale * z_i + bias)`` (flat where it has no pre-label; gold items clamped), the
+    ``softmax(scale[band_i] * z_i + bias)`` (flat where it has no pre-label; gold items clamped), the
     M-step re-estimates each person's confusion matrix (Dawid–Skene's own M-step and Dirichlet
     prior) and the calibration on ``fit_rows``. Fitting them together matters: with weak
     people, confusions estimated from the people alone are too noisy to judge the machine by.
@@ -168,10 +182,11 @@ def fit_calibration(z: np.ndarray, has: np.ndarray, people: EncodedVotes, gold: 
         gold: accepted class code per item, -1 for none.
         fit_rows: items the calibration is fitted on (pre-label present, not gold).
     """
-    k = people.n_classes
-    theta = np.r_[1.0, np.zeros(k)]
+    k, nb = people.n_classes, len(BANDS) + 1
+    theta = np.r_[np.ones(nb), np.zeros(k)]
     if not fit_rows.any():
-        return 1.0, np.zeros(k)
+        return np.ones(nb), np.zeros(k)
+    band = bands(z)
     ok = people.label >= 0
     item, source, label = people.item[ok], people.source[ok], people.label[ok]
     cell = source * k + label
@@ -183,7 +198,7 @@ def fit_calibration(z: np.ndarray, has: np.ndarray, people: EncodedVotes, gold: 
     face = np.log(0.5 * np.eye(k) + 0.5 / k)
     log_conf = np.broadcast_to(face, (people.n_sources, k, k))[source, label, :]
     for _ in range(max_iter):
-        log_l = np.where(has[:, None], log_softmax(theta[0] * z + theta[1:], axis=1), 0.0)
+        log_l = np.where(has[:, None], log_softmax(theta[:nb][band][:, None] * z + theta[nb:], axis=1), 0.0)
         for y in range(k):
             log_l[:, y] += np.bincount(item, weights=log_conf[:, y], minlength=people.n_items)
         log_l[gold_rows] += clamp
@@ -192,16 +207,15 @@ def fit_calibration(z: np.ndarray, has: np.ndarray, people: EncodedVotes, gold: 
         counts = np.column_stack([np.bincount(cell, weights=t[item, y], minlength=people.n_sources * k)
                                   for y in range(k)]).reshape(people.n_sources, k, k)
         log_conf = np.log(model._m_confusions(counts))[source, label, :]
-        new = _m_calibration(theta, z[fit_rows], t[fit_rows], sd)
+        new = _m_calibration(theta, z[fit_rows], band[fit_rows], t[fit_rows], sd)
         done = np.abs(new - theta).max() < tol
         theta = new
         if done:
             break
-    bias = theta[1:] - theta[1:].mean()
-    return float(theta[0]), bias
+    return theta[:nb], theta[nb:] - theta[nb:].mean()
 
 
-def combine(post: np.ndarray, prior: np.ndarray | None, z: np.ndarray, has: np.ndarray, scale: float,
+def combine(post: np.ndarray, prior: np.ndarray | None, z: np.ndarray, has: np.ndarray, scale: np.ndarray,
             bias: np.ndarray, fit_rows: np.ndarray) -> tuple[np.ndarray, MachineFit]:
     """Posterior per item from the human model's posterior and the calibrated pre-label.
 
@@ -228,7 +242,7 @@ def combine(post: np.ndarray, prior: np.ndarray | None, z: np.ndarray, has: np.n
     if fitted:  # judged by the people alone, not by a posterior the machine itself moved
         people = np.nan_to_num(post[rows], nan=1.0 / post.shape[1])
         agree = float(people[np.arange(fitted), z[rows].argmax(axis=1)].mean())
-    return out, MachineFit(scale, tuple(bias.tolist()), fitted, raw, cal, agree)
+    return out, MachineFit(tuple(np.asarray(scale).tolist()), tuple(bias.tolist()), fitted, raw, cal, agree)
 
 
 def machine_vote(machine: pa.Table | None, item_ids: pa.Array, classes: Sequence[str]) -> pa.Table:

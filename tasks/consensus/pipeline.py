@@ -33,6 +33,7 @@ from .dawid_skene import DawidSkene, DawidSkeneParams
 from .glad import GLAD
 from .label_model import LabelModel
 from .machine import (
+    BANDS,
     EVIDENCE,
     combine,
     fit_calibration,
@@ -219,7 +220,8 @@ def _fit_single(s, inputs, votes, ref, warm):
     ref_code = _codes(ref.filter(pc.is_valid(ref["label"])), items, s.classes)
     is_gold = pc.is_in(items, value_set=inputs.gold["item_id"].combine_chunks().cast(_STR)).to_numpy(
         zero_copy_only=False)
-    model, params, prior, scale, bias, seen = None, {}, None, 1.0, np.zeros(k), np.zeros(len(items), dtype=bool)
+    model, params, prior, seen = None, {}, None, np.zeros(len(items), dtype=bool)
+    scale, bias = np.ones(len(BANDS) + 1), np.zeros(k)
     if human.num_rows:
         model, params = _fit_votes(s, human, ref, warm)
         prior = _prior(model)

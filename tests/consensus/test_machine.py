@@ -72,7 +72,7 @@ def test_agreeing_people_not_overruled_by_an_unsure_correlated_machine(make_proj
     assert acc["after"] > acc["before"]
     machine = out["fit"]["machine"]
     # Fitted where people looked (the unsure items and x, not the easy ones): worth little there.
-    assert machine["n_items"] == 61 and machine["scale"] < 1.0
+    assert machine["n_items"] == 61 and machine["bands"][0] == 0.7 and machine["scale"][0] < 1.0
 
 
 @pytest.mark.parametrize("accuracy", [0.6, 0.9])
