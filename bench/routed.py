@@ -1,7 +1,8 @@
 """Items routed to people: consensus with machine evidence vs people alone, and agreeing people overruled.
 
-Run: ``uv run python -m bench.routed`` (``--demo-state PATH`` reuses a finished demo's state instead
-of running the demo; ``--skip-demo`` runs only the simulated crowds).
+Run: ``uv run python -m bench.routed`` (about 3 min: one demo run). ``--before-loop`` also runs the
+demo loop with the previous behaviour (another 2-3 min); ``--demo-state PATH`` evaluates a finished
+demo's state instead of running one; ``--skip-demo`` runs only the simulated crowds.
 
 (a) The demo project (examples/youtube-spam) run end to end by ``annoflow demo`` in a scratch copy:
 SIMULATED annotators label through the app; the example ships true labels. On its final votes the
@@ -89,15 +90,16 @@ def evaluate(classes, inputs: ConsensusInputs, routed: list[str], truth: dict[st
 
 
 # -- (a) the demo -------------------------------------------------------------------------------------
-def demo_state(keep: Path | None) -> Path:
-    """A finished demo's project folder: the given one, or a fresh run in a scratch copy."""
-    if keep is not None:
-        return keep
+def run_demo(evidence: str) -> tuple[Path, dict]:
+    """``annoflow demo`` in a scratch copy of the example, consensus counting machines as ``evidence``."""
     work = Path(tempfile.mkdtemp(prefix="annoflow-routed-")) / "youtube-spam"
     shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns(".annoflow"))
+    toml = work / "annoflow.toml"
+    toml.write_text(toml.read_text().replace("[consensus]\n", f'[consensus]\nmachine_evidence = "{evidence}"\n'))
     cmd = [sys.executable, "-m", "annoflow_cli.main", "demo", "--project", str(work), "--json"]
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return work
+    done = subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    return work, {k: summary.get(k) for k in ("accuracy", "accuracy_by_method", "human_judgments", "seconds")}
 
 
 def demo_figures(project: Path) -> dict:
@@ -186,7 +188,7 @@ def _print(title: str, fig: dict) -> None:
     print(f"\n{title}: {fig['routed_items']} routed items with truth, {fig['agreeing_items']} items where >=2 people agree")
     print(f"  {'way':34} {'accuracy':>9} {'overruled':>10} {'(right)':>8}")
     for name, r in fig.items():
-        if isinstance(r, dict):
+        if isinstance(r, dict) and "overruled" in r:
             print(f"  {name:34} {r['accuracy']!s:>9} {r['overruled']:>10} {r['overruled_people_right']:>8}")
 
 
@@ -194,6 +196,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo-state", type=Path, help="a finished demo's project folder to evaluate")
     ap.add_argument("--skip-demo", action="store_true")
+    ap.add_argument("--before-loop", action="store_true",
+                    help="also run the demo loop with machine_evidence = 'votes' (the previous behaviour)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     started = time.perf_counter()
@@ -203,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         merged = {"routed_items": sum(f["routed_items"] for f in figs),
                   "agreeing_items": sum(f["agreeing_items"] for f in figs)}
         for name in figs[0]:
-            if isinstance(figs[0][name], dict):
+            if isinstance(figs[0][name], dict) and "overruled" in figs[0][name]:
                 n = [f["routed_items"] for f in figs]
                 merged[name] = {"accuracy": round(float(np.average([f[name]["accuracy"] for f in figs], weights=n)), 4),
                                 "overruled": sum(f[name]["overruled"] for f in figs),
@@ -211,9 +215,16 @@ def main(argv: list[str] | None = None) -> dict:
         out["crowds"][acc] = merged
         _print(f"(b) SIMULATED crowd, people ~{acc} accurate, correlated over-confident machines (3 seeds)", merged)
     if not args.skip_demo:
-        project = demo_state(args.demo_state)
-        out["demo"] = demo_figures(project)
-        _print(f"(a) demo youtube-spam, SIMULATED annotators ({project})", out["demo"])
+        loops = [("calibrated", args.demo_state)] + ([("votes", None)] if args.before_loop else [])
+        for evidence, state in loops:
+            project, summary = (state, {}) if state is not None else run_demo(evidence)
+            fig = {**demo_figures(project), "loop": summary}
+            out[f"demo ({evidence} in the loop)"] = fig
+            _print(f"(a) demo youtube-spam, SIMULATED annotators, loop run with machine_evidence={evidence!r}"
+                   f" ({project})", fig)
+            if summary:
+                print(f"  whole demo: accuracy {summary['accuracy']} over all items, {summary['human_judgments']}"
+                      f" human judgments, {summary['seconds']} s")
     out["seconds"] = round(time.perf_counter() - started, 1)
     print(f"\n{out['seconds']} s")
     if args.json:

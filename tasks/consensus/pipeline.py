@@ -12,7 +12,6 @@ __all__ = [
     "ConsensusInputs",
     "ConsensusOutcome",
     "ConsensusSettings",
-    "in_stable_order",
     "make_aggregator",
     "params_from_bytes",
     "params_to_bytes",
@@ -22,7 +21,7 @@ __all__ = [
 import io
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -347,29 +346,6 @@ def _labels_table(s, parts) -> pa.Table:
     })
 
 
-def _rank(col: pa.ChunkedArray) -> np.ndarray:
-    """Each row's rank among the column's distinct values (nulls last), read through a dictionary."""
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if pa.types.is_dictionary(col.type):
-        ranks = pc.rank(col.dictionary, sort_keys="ascending", tiebreaker="dense")
-        values = pc.take(ranks, col.indices)
-    else:
-        values = pc.rank(col, sort_keys="ascending", tiebreaker="dense")
-    return pc.fill_null(values, 0).to_numpy(zero_copy_only=False)
-
-
-def in_stable_order(votes: pa.Table) -> pa.Table:
-    """Votes sorted by item, source and label, so every result is the same whatever order they came in.
-
-    EM's floating-point sums, the ids' first-appearance order and the agreement bootstrap's draws
-    over items all follow row order, and a database scan's order is not fixed.
-    """
-    if votes.num_rows < 2:
-        return votes
-    keys = [_rank(votes[c]) for c in ("label", "source_id", "item_id") if c in votes.column_names]
-    return votes.take(pa.array(np.lexsort(keys)))
-
-
 # -- the whole core ----------------------------------------------------------------------------------
 def run_consensus(s: ConsensusSettings, inputs: ConsensusInputs,
                   warm: dict[str, DawidSkeneParams] | None = None) -> ConsensusOutcome:
@@ -385,7 +361,6 @@ def run_consensus(s: ConsensusSettings, inputs: ConsensusInputs,
         (one row per source), ``new_bans`` (source_id + evidence), ``agreement``, ``params``
         (for the next warm start) and ``fit`` (iterations, convergence, objective).
     """
-    inputs = replace(inputs, votes=in_stable_order(inputs.votes), scoring_votes=in_stable_order(inputs.scoring_votes))
     scores = score_on_reference(s, inputs)
     already = set(inputs.banned)
     fresh = scores.filter(pc.and_(scores["banned"], pc.invert(pc.is_in(

@@ -53,7 +53,7 @@ from tasks.store import (
 
 _STATE = {"resolved": "resolved", "needs_more": "queued", "adjudicate": "adjudicate"}
 # A source's latest submission on an item is its answer (re-submissions replace, never add).
-_ORDER = " ORDER BY item_id, source_id, label NULLS FIRST"
+_ORDER = " ORDER BY item_id, source_id, label"
 _LATEST = "QUALIFY row_number() OVER (PARTITION BY item_id, source_id ORDER BY created_at DESC, vote_id DESC) = 1"
 
 
@@ -117,8 +117,9 @@ def read_prelabels(con: duckdb.DuckDBPyConnection, classes: Sequence[str]) -> pa
 def read_inputs(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> ConsensusInputs:
     """Votes of non-banned sources, scoring votes on reference items, gold, adjudications, bans.
 
-    Every table is read in a fixed order (item, source, label): the aggregators' sums and the
-    agreement bootstrap's draws depend on row order, and DuckDB's scan order varies between runs.
+    Every table is read sorted (item, source, label): a DuckDB scan's order varies between runs,
+    and EM's floating-point sums, the ids' order and the stored parameters follow row order.
+    DuckDB sorts in parallel, far cheaper than sorting the Arrow table afterwards.
     """
     _check_labels(con, s)
     if s.multi_label:
