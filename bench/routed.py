@@ -112,7 +112,8 @@ def demo_figures(project: Path) -> dict:
     truth = read_side_file(cfg.path("truth/labels.csv"), "truth file").select(["text", "label"])
     truth = truth.rename_columns(["key", "truth"]).cast(pa.schema([("key", _STR), ("truth", _STR)]))
     with open_store(cfg.db_path) as con:
-        inputs = read_inputs(con, settings_from_config(cfg))
+        # the pre-labels are read whatever the project's own setting: the calibrated way needs them
+        inputs = read_inputs(con, replace(settings_from_config(cfg), machine_evidence="calibrated"))
         routed = [r[0] for r in con.execute(
             "SELECT item_id FROM prelabels WHERE route = 'human' ORDER BY 1").fetchall()]
         con.register("_truth", truth)
@@ -215,13 +216,14 @@ def main(argv: list[str] | None = None) -> dict:
         out["crowds"][acc] = merged
         _print(f"(b) SIMULATED crowd, people ~{acc} accurate, correlated over-confident machines (3 seeds)", merged)
     if not args.skip_demo:
-        loops = [("calibrated", args.demo_state)] + ([("votes", None)] if args.before_loop else [])
+        loops = [(None, args.demo_state)] if args.demo_state else \
+            [("calibrated", None)] + ([("votes", None)] if args.before_loop else [])
         for evidence, state in loops:
             project, summary = (state, {}) if state is not None else run_demo(evidence)
             fig = {**demo_figures(project), "loop": summary}
-            out[f"demo ({evidence} in the loop)"] = fig
-            _print(f"(a) demo youtube-spam, SIMULATED annotators, loop run with machine_evidence={evidence!r}"
-                   f" ({project})", fig)
+            how = f"loop run with machine_evidence={evidence!r}" if evidence else "given state"
+            out[f"demo ({evidence or 'given state'})"] = fig
+            _print(f"(a) demo youtube-spam, SIMULATED annotators, {how} ({project})", fig)
             if summary:
                 print(f"  whole demo: accuracy {summary['accuracy']} over all items, {summary['human_judgments']}"
                       f" human judgments, {summary['seconds']} s")
