@@ -14,7 +14,7 @@ rules, so they are correlated), a model whose probabilities are over-confident, 
 pre-label combiner and routing rule, and people of accuracy 0.6/0.7/0.8/0.9 (2 votes an item, a
 third when they split). Same three ways, on the items routed to people.
 
-"Overruled" counts items where at least two people voted and all of them agree, yet the consensus
+"ECE" is the expected calibration error of the confidences on those items (10 bins). "Overruled" counts items where at least two people voted and all of them agree, yet the consensus
 label differs; "(right)" is how many of those the people had right.
 """
 
@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks.consensus.calibration import expected_calibration_error
 from tasks.consensus.dawid_skene import DawidSkene
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings, run_consensus
 from tasks.prelabel.combine import LogOddsCombiner
@@ -51,11 +52,9 @@ def _plain(t: pa.Table) -> pa.Table:
                      for c in t.column_names})
 
 
-def _human_only(classes, votes: pa.Table, gold: pa.Table) -> dict[str, str]:
+def _human_only(classes, votes: pa.Table, gold: pa.Table) -> pa.Table:
     human = votes.filter(pc.equal(votes["source_kind"], "human")).select(["item_id", "source_id", "label"])
-    ds = DawidSkene(classes).fit(human, gold if gold.num_rows else None)
-    lab = ds.labels_
-    return dict(zip(lab["item_id"].to_pylist(), lab["label"].to_pylist()))
+    return DawidSkene(classes).fit(human, gold if gold.num_rows else None).labels_
 
 
 def _unanimous_people(votes: pa.Table) -> dict[str, str]:
@@ -75,15 +74,18 @@ def evaluate(classes, inputs: ConsensusInputs, routed: list[str], truth: dict[st
         "consensus (calibrated machine)": run_consensus(s, inputs).labels,
         "consensus (machine as votes)": run_consensus(replace(s, machine_evidence="votes"), inputs).labels,
     }
-    got = {name: dict(zip(t["item_id"].to_pylist(), t["label"].to_pylist())) for name, t in ways.items()}
-    got["people alone (DS, human votes)"] = _human_only(classes, votes, inputs.gold)
+    ways["people alone (DS, human votes)"] = _human_only(classes, votes, inputs.gold)
     agree = _unanimous_people(votes)
     items = [i for i in routed if i in truth]
     out = {"routed_items": len(items)}
-    for name, lab in got.items():
-        acc = float(np.mean([lab.get(i) == truth[i] for i in items])) if items else None
+    for name, t in ways.items():
+        lab = dict(zip(t["item_id"].to_pylist(), t["label"].to_pylist()))
+        conf = dict(zip(t["item_id"].to_pylist(), t["confidence"].to_pylist()))
+        right = np.array([lab.get(i) == truth[i] for i in items], dtype=bool)
+        ece = expected_calibration_error(np.array([conf.get(i) or 0.0 for i in items]), right) if items else None
         over = [i for i in agree if i in lab and lab[i] != agree[i]]
-        out[name] = {"accuracy": None if acc is None else round(acc, 4), "overruled": len(over),
+        out[name] = {"accuracy": round(float(right.mean()), 4) if items else None,
+                     "ece": None if ece is None else round(ece, 4), "overruled": len(over),
                      "overruled_people_right": sum(agree[i] == truth.get(i) for i in over)}
     out["agreeing_items"] = len(agree)
     return out
@@ -187,10 +189,10 @@ def simulate(accuracy: float, seed: int, n_items: int = 3000, n_people: int = 12
 
 def _print(title: str, fig: dict) -> None:
     print(f"\n{title}: {fig['routed_items']} routed items with truth, {fig['agreeing_items']} items where >=2 people agree")
-    print(f"  {'way':34} {'accuracy':>9} {'overruled':>10} {'(right)':>8}")
+    print(f"  {'way':34} {'accuracy':>9} {'ECE':>7} {'overruled':>10} {'(right)':>8}")
     for name, r in fig.items():
         if isinstance(r, dict) and "overruled" in r:
-            print(f"  {name:34} {r['accuracy']!s:>9} {r['overruled']:>10} {r['overruled_people_right']:>8}")
+            print(f"  {name:34} {r['accuracy']!s:>9} {r['ece']!s:>7} {r['overruled']:>10} {r['overruled_people_right']:>8}")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -210,7 +212,8 @@ def main(argv: list[str] | None = None) -> dict:
         for name in figs[0]:
             if isinstance(figs[0][name], dict) and "overruled" in figs[0][name]:
                 n = [f["routed_items"] for f in figs]
-                merged[name] = {"accuracy": round(float(np.average([f[name]["accuracy"] for f in figs], weights=n)), 4),
+                mean = lambda key: round(float(np.average([f[name][key] for f in figs], weights=n)), 4)  # noqa: B023
+                merged[name] = {"accuracy": mean("accuracy"), "ece": mean("ece"),
                                 "overruled": sum(f[name]["overruled"] for f in figs),
                                 "overruled_people_right": sum(f[name]["overruled_people_right"] for f in figs)}
         out["crowds"][acc] = merged
