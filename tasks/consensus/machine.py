@@ -63,6 +63,7 @@ MACHINE_SOURCE = "machine"
 
 BANDS = (0.7, 0.9, 0.98)
 """Edges of the pre-label confidence bands that each get their own scale."""
+CALIBRATION_ROWS = 20_000
 _FLOOR = 1e-6  # a pre-label probability of 0 would veto a class people chose
 
 
@@ -161,13 +162,15 @@ def _m_calibration(theta: np.ndarray, z: np.ndarray, band: np.ndarray, t: np.nda
         g_scale = -np.bincount(band, weights=(diff * z).sum(axis=1), minlength=nb) + (scale - 1) / sd**2
         return value, np.r_[g_scale, -diff.sum(axis=0) + bias / sd**2]
 
-    res = minimize(objective, theta, jac=True, method="L-BFGS-B",
+    # A few steps suffice: EM only needs each M-step to improve (generalised EM), and the outer
+    # loop warm-starts from the last answer.
+    res = minimize(objective, theta, jac=True, method="L-BFGS-B", options={"maxiter": 5},
                    bounds=[(0.0, 10.0)] * nb + [(None, None)] * (len(theta) - nb))
     return res.x if np.all(np.isfinite(res.x)) else theta
 
 
 def fit_calibration(z: np.ndarray, has: np.ndarray, people: EncodedVotes, gold: np.ndarray, fit_rows: np.ndarray,
-                    sd: float = 1.0, max_iter: int = 50, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+                    sd: float = 1.0, max_iter: int = 30, tol: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
     """The machine's scale and class bias, fitted jointly with the people's confusions.
 
     EM over the items people voted on: the E-step's prior for item i is the calibrated machine
@@ -180,13 +183,19 @@ def fit_calibration(z: np.ndarray, has: np.ndarray, people: EncodedVotes, gold: 
         z, has: log pre-label probabilities of ``people``'s items (rows align to ``item_ids``).
         people: the human votes, encoded.
         gold: accepted class code per item, -1 for none.
-        fit_rows: items the calibration is fitted on (pre-label present, not gold).
+        fit_rows: items the calibration is fitted on (pre-label present, not gold). Beyond
+            ``CALIBRATION_ROWS`` of them an even stride of that many is used for the calibration
+            step (a handful of parameters; ids are content hashes, so a stride is a fair sample),
+            while the people's confusions still see every vote.
     """
     k, nb = people.n_classes, len(BANDS) + 1
     theta = np.r_[np.ones(nb), np.zeros(k)]
     if not fit_rows.any():
         return np.ones(nb), np.zeros(k)
     band = bands(z)
+    fit = np.flatnonzero(fit_rows)
+    if len(fit) > CALIBRATION_ROWS:
+        fit = fit[np.linspace(0, len(fit) - 1, CALIBRATION_ROWS).astype(np.int64)]
     ok = people.label >= 0
     item, source, label = people.item[ok], people.source[ok], people.label[ok]
     cell = source * k + label
@@ -207,7 +216,7 @@ def fit_calibration(z: np.ndarray, has: np.ndarray, people: EncodedVotes, gold: 
         counts = np.column_stack([np.bincount(cell, weights=t[item, y], minlength=people.n_sources * k)
                                   for y in range(k)]).reshape(people.n_sources, k, k)
         log_conf = np.log(model._m_confusions(counts))[source, label, :]
-        new = _m_calibration(theta, z[fit_rows], band[fit_rows], t[fit_rows], sd)
+        new = _m_calibration(theta, z[fit], band[fit], t[fit], sd)
         done = np.abs(new - theta).max() < tol
         theta = new
         if done:
