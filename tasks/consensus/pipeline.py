@@ -213,6 +213,11 @@ def _fit_single(s, inputs, votes, ref, warm):
         both = pa.concat_tables([human.select(one.column_names).cast(one.schema), one])
         model, params = _fit_votes(s, both, ref, warm)
         return model, params, model.labels_, None
+    return _fit_calibrated(s, inputs, human, machine, items, ref, warm)
+
+
+def _fit_calibrated(s, inputs, human, machine, items, ref, warm):
+    """People's votes through the method, times the calibrated pre-label (``machine.py``)."""
     k = len(s.classes)
     post = np.full((len(items), k), 1.0 / k)
     z, has = machine_log_probs(machine, items, s.classes)

@@ -126,3 +126,40 @@ def test_core_agreement_ignores_input_order():
         assert la[col].equals(lb[col]), col
     # EM sums in another order: equal to rounding, not necessarily to the last bit
     np.testing.assert_allclose(la["confidence"].to_numpy(), lb["confidence"].to_numpy(), atol=1e-9)
+
+
+def _people_and_machine(machine_signal: float, sharpness: float = 1.0, rng_seed: int = 0, n: int = 2000):
+    """Two people at 0.8 on every item, and a pre-label whose log-odds carry ``machine_signal`` of the
+    truth, scaled by ``sharpness`` (below 1: under-confident)."""
+    from tasks.consensus.votes import encode_votes
+
+    rng = np.random.default_rng(rng_seed)
+    y = rng.integers(0, 2, n)
+    logit = machine_signal * (2 * y - 1) + rng.normal(0, 1.0, n)
+    p = 1 / (1 + np.exp(-sharpness * logit))
+    z = np.log(np.clip(np.column_stack([1 - p, p]), 1e-6, 1))
+    items = [f"i{j:05d}" for j in range(n)]
+    rows = [(items[j], f"h{(j + d) % 10}", ["ham", "spam"][y[j] if rng.random() < 0.8 else 1 - y[j]])
+            for j in range(n) for d in (0, 1)]
+    people = encode_votes(pa.table({"item_id": [r[0] for r in rows], "source_id": [r[1] for r in rows],
+                                    "label": [r[2] for r in rows]}), ("ham", "spam"))
+    return z, people, y
+
+
+def test_calibration_follows_what_the_machine_is_worth():
+    from tasks.consensus.machine import bands, calibrated_probs, fit_calibration
+
+    n = 2000
+    no_gold, everywhere = np.full(n, -1), np.ones(n, dtype=bool)
+    # A pre-label that says 0.9 or 0.1 at random: worth nothing, whatever its confidence says.
+    z, people, _ = _people_and_machine(0.0)
+    z = np.where(np.random.default_rng(1).random((n, 1)) < 0.5, np.log([[0.1, 0.9]]), np.log([[0.9, 0.1]]))
+    scale, _bias = fit_calibration(z, everywhere, people, no_gold, everywhere)
+    assert np.unique(bands(z)).tolist() == [2] and scale[2] < 0.3  # its band; empty bands keep the prior
+    # One that is right more often than its probabilities say: trusted more than face value.
+    z, people, y = _people_and_machine(3.0, sharpness=1 / 3)
+    scale, bias = fit_calibration(z, everywhere, people, no_gold, everywhere)
+    c = calibrated_probs(z, scale, bias)
+    assert c.max(axis=1).mean() > np.exp(z).max(axis=1).mean() + 0.05
+    right = c.argmax(axis=1) == y
+    assert abs(c.max(axis=1).mean() - right.mean()) < 0.03  # calibrated: confidence matches accuracy
