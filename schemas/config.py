@@ -286,6 +286,11 @@ class AggregationMethod(StrEnum):
     label_model = "label_model"
 
 
+class MachineEvidence(StrEnum):
+    calibrated = "calibrated"
+    votes = "votes"
+
+
 class ConsensusConfig(_Section):
     method: AggregationMethod = AggregationMethod.label_model
     target_confidence: float = Field(0.9, gt=0, le=1, description="Posterior needed to call an item resolved.")
@@ -297,6 +302,10 @@ class ConsensusConfig(_Section):
     resolve_without_humans: bool = Field(
         False, description="Let machine votes alone (models, labeling functions) resolve an item. Off: such items "
         "stay needs_more until a human votes, because pre-labeling's auto-accept is the calibrated path for that.")
+    machine_evidence: MachineEvidence = Field(
+        MachineEvidence.calibrated,
+        description="How labeling functions and models count (single-label). calibrated: as ONE source, the "
+        "pre-label's probability recalibrated on the items people voted on; votes: each as an independent voter.")
 
 
 class ValidationConfig(_Section):

@@ -82,17 +82,27 @@ def _counts(votes: pa.Table | None, classes: Sequence[str], counts: np.ndarray |
 
 
 def krippendorff_alpha(votes: pa.Table | None, classes: Sequence[str], n_boot: int = 1000,
-                       confidence: float = 0.95, seed: int = 0, counts: np.ndarray | None = None) -> dict:
+                       confidence: float = 0.95, seed: int = 0, counts: np.ndarray | None = None,
+                       unit_ids: pa.Array | None = None) -> dict:
     """Nominal alpha (the ``krippendorff`` package on value counts) with a bootstrap CI over items.
 
     Never builds the coders x units matrix: at scale it does not fit, and it silently
     merges a coder's repeated labels on one unit. ``counts`` (items x classes, from
-    ``value_counts``) may be given instead of ``votes`` so callers encode the votes once.
+    ``value_counts``) may be given instead of ``votes`` so callers encode the votes once;
+    ``unit_ids`` (one per row of ``counts``) then fixes the units' order for the bootstrap.
+
+    The bootstrap draws unit positions, so its interval would follow the order the votes came
+    in (a database scan's order varies); units are put in item-id order first, and the same
+    votes in any order give the same interval.
 
     Returns:
         dict(alpha, low, high, n_items (pairable), n_votes, n_boot).
     """
-    counts = _counts(votes, classes, counts)
+    if counts is None:
+        enc, counts = value_counts(votes, classes)
+        unit_ids = enc.item_ids
+    if unit_ids is not None and len(unit_ids) > 1:
+        counts = counts[pc.sort_indices(unit_ids.cast(pa.string())).to_numpy(zero_copy_only=False)]
     pairable = counts.sum(axis=1) >= 2
     out = {"alpha": float("nan"), "low": float("nan"), "high": float("nan"),
            "n_items": int(pairable.sum()), "n_votes": int(counts[pairable].sum()), "n_boot": int(n_boot)}
@@ -168,7 +178,7 @@ def cohen_kappa_pairs(votes: pa.Table | None, classes: Sequence[str], min_shared
 
     Returns:
         ``pa.Table(source_a, source_b, n_shared, agreement, kappa)`` with source_a < source_b
-        in first-appearance order.
+        (by id), sorted by the pair: the same whatever order the votes came in.
     """
     enc = enc if enc is not None else encode_votes(votes, classes)
     mats = _first_vote_matrices(enc)
@@ -191,6 +201,11 @@ def cohen_kappa_pairs(votes: pa.Table | None, classes: Sequence[str], min_shared
         pe = pe / (n * n)
         kappa = np.where(pe < 1, (po - pe) / (1 - pe), np.nan)
     ids = enc.source_ids.cast(pa.string())
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[pc.sort_indices(ids).to_numpy(zero_copy_only=False)] = np.arange(len(ids))
+    a, b = np.where(rank[a] < rank[b], a, b), np.where(rank[a] < rank[b], b, a)
+    order = np.lexsort((rank[b], rank[a]))
+    a, b, n, po, kappa = a[order], b[order], n[order], po[order], kappa[order]
     return pa.table({
         "source_a": pc.take(ids, pa.array(a)), "source_b": pc.take(ids, pa.array(b)),
         "n_shared": pa.array(n.astype(np.int64)), "agreement": pa.array(po),

@@ -31,13 +31,23 @@ from .base import Aggregator
 from .dawid_skene import DawidSkene, DawidSkeneParams
 from .glad import GLAD
 from .label_model import LabelModel
+from .machine import (
+    BANDS,
+    EVIDENCE,
+    combine,
+    fit_calibration,
+    machine_log_probs,
+    machine_vote,
+    split_votes,
+    with_fallback,
+)
 from .majority_vote import MajorityVote, WeightedMajorityVote
 from .multilabel import MultiLabel
 from .one_coin import OneCoinDawidSkene
 from .report import agreement_summary, source_stats
 from .resolution import decide
 from .scoring import answer_sets, reference_answers, reference_sets, score_on_reference
-from .votes import check_option
+from .votes import check_option, label_table
 
 METHODS = ("majority_vote", "weighted_majority_vote", "dawid_skene", "one_coin_dawid_skene", "glad",
            "label_model")
@@ -60,9 +70,11 @@ class ConsensusSettings:
     bootstrap: int = 200
     min_shared_for_kappa: int = 10
     resolve_without_humans: bool = False
+    machine_evidence: str = "calibrated"
 
     def __post_init__(self):
         check_option("consensus.method", self.method, METHODS)
+        check_option("consensus.machine_evidence", self.machine_evidence, EVIDENCE)
 
 
 @dataclass
@@ -82,6 +94,10 @@ class ConsensusInputs:
         kinds: ``source_id, kind`` for every registered source.
         vote_counts: answers per source over all its votes (banned sources included); when
             None they are counted from ``votes``.
+        machine: ``item_id`` and one probability column per class: the pre-label (all labeling
+            functions and models combined), the machines' single opinion per item (see
+            ``machine.py``). Items with machine votes but no row here are combined from their
+            votes.
     """
 
     votes: pa.Table
@@ -91,6 +107,7 @@ class ConsensusInputs:
     banned: list[str] = field(default_factory=list)
     kinds: pa.Table | None = None
     vote_counts: dict[str, int] | None = None
+    machine: pa.Table | None = None
 
 
 @dataclass
@@ -150,13 +167,79 @@ def params_from_bytes(blob: bytes | None) -> dict[str, DawidSkeneParams]:
 
 
 # -- aggregation -------------------------------------------------------------------------------
-def _fit_single(s, votes, ref, warm):
+_COUNTING = ("majority_vote", "weighted_majority_vote")
+
+
+def _prior(model) -> np.ndarray | None:
+    """The human model's class prior, where the method has one (None: uniform)."""
+    params = getattr(model, "params_", None)
+    if params is not None:
+        return params.priors
+    priors = getattr(model, "priors_", None)
+    return priors["prior"].to_numpy() if priors is not None else None
+
+
+def _codes(answers: pa.Table, items: pa.Array, classes) -> np.ndarray:
+    """Class code per item from ``item_id, label`` answers (-1 where none)."""
+    code = np.full(len(items), -1, dtype=np.int64)
+    if answers.num_rows:
+        at = pc.index_in(answers["item_id"].combine_chunks().cast(_STR), value_set=items).to_numpy(zero_copy_only=False)
+        c = pc.index_in(answers["label"].combine_chunks().cast(_STR),
+                        value_set=pa.array(list(classes), _STR)).to_numpy(zero_copy_only=False)
+        ok = ~np.isnan(at.astype(np.float64)) & ~np.isnan(c.astype(np.float64))
+        code[at[ok].astype(np.int64)] = c[ok].astype(np.int64)
+    return code
+
+
+def _fit_votes(s, votes, ref, warm):
     model = make_aggregator(s, s.classes, ref.num_rows > 0)
     init = warm.get("") if _warm_capable(s) else None
     ref_single = ref.filter(pc.is_valid(ref["label"]))
     model.fit(votes.select(["item_id", "source_id", "label"]), ref_single if ref_single.num_rows else None, init)
     params = {"": model.params_} if hasattr(model, "params_") else {}
     return model, params
+
+
+def _fit_single(s, inputs, votes, ref, warm):
+    """(human model, its params, labels table, machine fit or None); see ``machine.py``."""
+    if s.machine_evidence == "votes":
+        model, params = _fit_votes(s, votes, ref, warm)
+        return model, params, model.labels_, None
+    human, mvotes = split_votes(votes)
+    items = pc.unique(votes["item_id"].combine_chunks().cast(_STR)).sort()
+    machine = with_fallback(inputs.machine, mvotes, inputs.gold, s.classes)
+    if s.method in _COUNTING:
+        one = machine_vote(machine, pc.unique(mvotes["item_id"].combine_chunks().cast(_STR)), s.classes)
+        both = pa.concat_tables([human.select(one.column_names).cast(one.schema), one])
+        model, params = _fit_votes(s, both, ref, warm)
+        return model, params, model.labels_, None
+    return _fit_calibrated(s, inputs, human, machine, items, ref, warm)
+
+
+def _fit_calibrated(s, inputs, human, machine, items, ref, warm):
+    """People's votes through the method, times the calibrated pre-label (``machine.py``)."""
+    k = len(s.classes)
+    post = np.full((len(items), k), 1.0 / k)
+    z, has = machine_log_probs(machine, items, s.classes)
+    ref_code = _codes(ref.filter(pc.is_valid(ref["label"])), items, s.classes)
+    is_gold = pc.is_in(items, value_set=inputs.gold["item_id"].combine_chunks().cast(_STR)).to_numpy(
+        zero_copy_only=False)
+    model, params, prior, seen = None, {}, None, np.zeros(len(items), dtype=bool)
+    scale, bias = np.ones(len(BANDS) + 1), np.zeros(k)
+    if human.num_rows:
+        model, params = _fit_votes(s, human, ref, warm)
+        prior = _prior(model)
+        at = pc.index_in(model.encoded_.item_ids.cast(_STR), value_set=items).to_numpy(zero_copy_only=False)
+        at = at.astype(np.int64)
+        if prior is not None:  # items no person saw start from the human model's prior
+            post[:] = prior
+        post[at] = model.posteriors_
+        seen[at] = True
+        scale, bias = fit_calibration(z[at], has[at], model.encoded_, ref_code[at], has[at] & ~is_gold[at])
+    post, fit = combine(post, prior, z, has, scale, bias, seen & ~is_gold)
+    rows = np.flatnonzero(ref_code >= 0)  # accepted answers stand whatever the evidence
+    post[rows] = np.eye(k)[ref_code[rows]]
+    return model, params, label_table(items, post, s.classes), fit
 
 
 def _fit_multi(s, votes, ref, warm):
@@ -201,8 +284,7 @@ def _per_item_votes(votes: pa.Table, item_ids: pa.Array, classes: Sequence[str],
     return v, pos, n, n_h, sources, member
 
 
-def _labels_single(s, model, votes, ref, adj):
-    lab = model.labels_
+def _labels_single(s, lab, votes, ref, adj):
     ids = lab["item_id"].combine_chunks().cast(_STR)
     label = lab["label"].combine_chunks().cast(_STR)
     conf = pc.fill_null(lab["confidence"].combine_chunks(), 0.0).to_numpy(zero_copy_only=False).copy()
@@ -304,15 +386,18 @@ def run_consensus(s: ConsensusSettings, inputs: ConsensusInputs,
     params: dict[str, DawidSkeneParams] = {}
     fit: dict = {"n_iter": None, "converged": None, "objective": None}
     if votes.num_rows:
+        machine_fit = None
         if s.multi_label:
             model, params = _fit_multi(s, votes, ref, warm or {})
             parts = _labels_multi(s, model, votes, ref, inputs.adjudications)
         else:
-            model, params = _fit_single(s, votes, ref, warm or {})
-            parts = _labels_single(s, model, votes, ref, inputs.adjudications)
+            model, params, lab, machine_fit = _fit_single(s, inputs, votes, ref, warm or {})
+            parts = _labels_single(s, lab, votes, ref, inputs.adjudications)
         labels = _labels_table(s, parts)
-        fit = _fit_info(model)
-        fit["warm_start"] = bool(warm) and _warm_capable(s)
+        fit = _fit_info(model) if model is not None else dict(fit)
+        fit["warm_start"] = bool(warm) and _warm_capable(s) and model is not None
+        if not s.multi_label and machine_fit is not None:
+            fit["machine"] = machine_fit.as_dict()
     else:
         labels = _labels_table(s, (pa.array([], _STR), pa.array([], _STR),
                                    pa.array([], pa.list_(_STR)) if s.multi_label else None, np.zeros(0),

@@ -161,7 +161,7 @@ def agreement_summary(s: ConsensusSettings, votes: pa.Table) -> dict:
     if v.num_rows == 0:
         out.update({"alpha": None, "low": None, "high": None, "fleiss": None, "per_label": [], "pairs": {}})
         return out
-    ka = krippendorff_alpha(None, classes, n_boot=s.bootstrap, counts=counts)
+    ka = krippendorff_alpha(None, classes, n_boot=s.bootstrap, counts=counts, unit_ids=enc.item_ids)
     out.update({k2: (None if isinstance(x, float) and np.isnan(x) else x) for k2, x in ka.items()})
     fleiss = None
     try:

@@ -12,6 +12,7 @@ __all__ = [
     "consensus_task",
     "input_fingerprint",
     "read_inputs",
+    "read_prelabels",
     "run_consensus_stage",
     "settings_from_config",
     "write_outcome",
@@ -20,6 +21,7 @@ __all__ = [
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 
 import duckdb
@@ -51,6 +53,7 @@ from tasks.store import (
 
 _STATE = {"resolved": "resolved", "needs_more": "queued", "adjudicate": "adjudicate"}
 # A source's latest submission on an item is its answer (re-submissions replace, never add).
+_ORDER = " ORDER BY item_id, source_id, label"
 _LATEST = "QUALIFY row_number() OVER (PARTITION BY item_id, source_id ORDER BY created_at DESC, vote_id DESC) = 1"
 
 
@@ -66,7 +69,8 @@ def settings_from_config(cfg: ProjectConfig) -> ConsensusSettings:
         classes=tuple(cfg.labels), method=c.method.value, multi_label=cfg.task_kind == TaskKind.multi_label,
         target_confidence=c.target_confidence, max_overlap=cfg.overlap.max, ban_below=cfg.gold.ban_below,
         min_answers_for_ban=cfg.gold.min_answers_for_ban, max_iter=c.max_iter, tol=c.tol, bootstrap=c.bootstrap,
-        min_shared_for_kappa=c.min_shared_for_kappa, resolve_without_humans=c.resolve_without_humans)
+        min_shared_for_kappa=c.min_shared_for_kappa, resolve_without_humans=c.resolve_without_humans,
+        machine_evidence=c.machine_evidence.value)
 
 
 def _settings_hash(s: ConsensusSettings) -> str:
@@ -74,11 +78,12 @@ def _settings_hash(s: ConsensusSettings) -> str:
 
 
 def input_fingerprint(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> tuple[str, int]:
-    """Order-independent digest of every vote id, gold answer, ban and the settings; and the vote count."""
+    """Order-independent digest of every vote id, gold answer, ban, pre-label and the settings; and the vote count."""
     v = _one(con, "SELECT count(*), coalesce(bit_xor(hash(vote_id, created_at)), 0), max(created_at)::VARCHAR FROM votes")
     g = _one(con, "SELECT count(*), coalesce(bit_xor(hash(item_id, label, labels::VARCHAR)), 0) FROM gold")
     b = _one(con, "SELECT count(*), coalesce(bit_xor(hash(source_id)), 0) FROM sources WHERE banned")
-    raw = json.dumps([list(v), list(g), list(b), _settings_hash(s)], default=str)
+    p = _one(con, "SELECT count(*), coalesce(bit_xor(hash(item_id, probs::VARCHAR)), 0) FROM prelabels")
+    raw = json.dumps([list(v), list(g), list(b), list(p), _settings_hash(s)], default=str)
     return hashlib.sha256(raw.encode()).hexdigest()[:32], int(v[0])
 
 
@@ -100,8 +105,22 @@ def _check_labels(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> None:
             "annoflow.toml or delete/fix that source's votes, then run `annoflow consensus` again.")
 
 
+def read_prelabels(con: duckdb.DuckDBPyConnection, classes: Sequence[str]) -> pa.Table:
+    """``item_id`` and one probability column per class: the pre-label routing decided on."""
+    cols = ", ".join(f"json_extract_string(probs, ?)::DOUBLE AS \"{i}\"" for i in range(len(classes)))
+    t = con.sql(f"SELECT item_id, {cols} FROM prelabels WHERE probs IS NOT NULL"
+                " QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC, run_id) = 1"
+                " ORDER BY item_id", params=[f'$."{c}"' for c in classes]).to_arrow_table()
+    return t.rename_columns(["item_id", *classes])
+
+
 def read_inputs(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> ConsensusInputs:
-    """Votes of non-banned sources, scoring votes on reference items, gold, adjudications, bans."""
+    """Votes of non-banned sources, scoring votes on reference items, gold, adjudications, bans.
+
+    Every table is read sorted (item, source, label): a DuckDB scan's order varies between runs,
+    and EM's floating-point sums, the ids' order and the stored parameters follow row order.
+    DuckDB sorts in parallel, far cheaper than sorting the Arrow table afterwards.
+    """
     _check_labels(con, s)
     if s.multi_label:
         answer = ("unnest(CASE WHEN coalesce(len(labels), 0) = 0 THEN [label] ELSE labels END) AS label")
@@ -111,24 +130,24 @@ def read_inputs(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> Consens
             f" WHERE source_kind <> 'adjudicator' {_LATEST}")
     votes = read_dictionary_encoded(
         con, f"SELECT item_id, source_id, source_kind, {answer} FROM ({base})"
-        " WHERE source_id NOT IN (SELECT source_id FROM sources WHERE banned)",
+        " WHERE source_id NOT IN (SELECT source_id FROM sources WHERE banned)" + _ORDER,
         ["item_id", "source_id", "source_kind", "label"])
     adj_base = ("SELECT item_id, labels, label FROM votes WHERE source_kind = 'adjudicator'"
                 " QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY created_at DESC, vote_id DESC) = 1")
-    adjudications = con.sql(f"SELECT item_id, {answer} FROM ({adj_base})").to_arrow_table()
+    adjudications = con.sql(f"SELECT item_id, {answer} FROM ({adj_base}) ORDER BY item_id, label").to_arrow_table()
     if not s.multi_label:
         adjudications = adjudications.filter(pc.is_valid(adjudications["label"]))
     gold = con.sql(
-        f"SELECT item_id, {answer if s.multi_label else 'label'} FROM gold").to_arrow_table()
+        f"SELECT item_id, {answer if s.multi_label else 'label'} FROM gold ORDER BY item_id, label").to_arrow_table()
     gold = gold.filter(pc.is_valid(gold["label"])) if not s.multi_label else gold
     con.register("_adj", adjudications)
     try:
         scoring = con.sql(
             f"SELECT item_id, source_id, source_kind, {answer} FROM ({base})"
-            " WHERE item_id IN (SELECT item_id FROM gold UNION SELECT item_id FROM _adj)").to_arrow_table()
+            " WHERE item_id IN (SELECT item_id FROM gold UNION SELECT item_id FROM _adj)" + _ORDER).to_arrow_table()
     finally:
         con.unregister("_adj")
-    banned = [r[0] for r in con.execute("SELECT source_id FROM sources WHERE banned").fetchall()]
+    banned = [r[0] for r in con.execute("SELECT source_id FROM sources WHERE banned ORDER BY source_id").fetchall()]
     counted = "count(DISTINCT item_id)" if s.multi_label else "count(DISTINCT CASE WHEN label IS NOT NULL THEN item_id END)"
     vote_counts = dict(con.execute(f"SELECT source_id, {counted} FROM votes WHERE source_kind <> 'adjudicator'"
                                    " GROUP BY source_id").fetchall())
@@ -138,7 +157,8 @@ def read_inputs(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> Consens
                            gold=gold.cast(pa.schema([("item_id", pa.string()), ("label", pa.string())])),
                            adjudications=adjudications.cast(pa.schema([("item_id", pa.string()),
                                                                        ("label", pa.string())])),
-                           banned=banned, vote_counts=vote_counts)
+                           banned=banned, vote_counts=vote_counts,
+                           machine=None if s.multi_label or s.machine_evidence == "votes" else read_prelabels(con, s.classes))
 
 
 def _changed_labels(con: duckdb.DuckDBPyConnection, labels: pa.Table) -> int:
