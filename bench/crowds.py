@@ -8,7 +8,7 @@ per-source model has little evidence and shrinkage matters.
 
 from __future__ import annotations
 
-__all__ = ["HOSTILE", "sparse_replay", "hostile_crowd"]
+__all__ = ["HOSTILE", "hostile_crowd", "sparse_replay"]
 
 from collections.abc import Callable
 
@@ -57,7 +57,7 @@ def _spammers(rng, n_items=2000, n_sources=60, k=4, share=0.4, lo=3, hi=5):
     """``share`` of the sources answer uniformly at random; the rest are right 0.6-0.9 of the time."""
     truth = rng.integers(0, k, n_items)
     acc = np.repeat(rng.uniform(0.6, 0.9, n_sources)[:, None], k, axis=1)
-    spam = rng.permutation(n_sources)[: int(round(share * n_sources))]
+    spam = rng.permutation(n_sources)[: round(share * n_sources)]
     acc[spam] = 1.0 / k
     item, source = _assign(rng, n_items, n_sources, rng.integers(lo, hi + 1, n_items))
     return item, source, _draw(rng, _confusions(acc, k), truth, item, source), truth, k

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["DawidSkene", "DawidSkeneParams", "ABSTAIN_MODES", "POSTERIORS", "PRECISIONS", "PRIORS"]
+__all__ = ["ABSTAIN_MODES", "POSTERIORS", "PRECISIONS", "PRIORS", "DawidSkene", "DawidSkeneParams"]
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from .base import Aggregator, clamp_gold, vote_shares
+from .calibration import fit_gold_calibration
 from .shrinkage import fit_hierarchical_prior
 from .votes import EncodedVotes, check_option
 
@@ -304,11 +305,39 @@ class DawidSkene(Aggregator):
         for c in range(k):
             total[:, c] = np.bincount(item, weights=log_l[:, c], minlength=len(post))
         total += np.log(priors)
-        if gold_mask is not None:
-            rows = gold_mask.any(axis=1)
-            total[rows] = np.where(gold_mask[rows], total[rows], -np.inf)
         out, _ = _normalise_log(total, 0.0)
-        return np.ascontiguousarray(out)
+        out = np.ascontiguousarray(out)
+        self.calibration_ = None
+        if gold_mask is not None and gold_mask.any():
+            out = self._calibrate_on_gold(out, gold_mask)
+        return out
+
+    def _calibrate_on_gold(self, post: np.ndarray, gold_mask: np.ndarray) -> np.ndarray:
+        """Lower confidences to what gold items show them worth, then clamp gold items.
+
+        A gold item's cavity posterior (its own votes taken out of its voters' matrices) is the
+        model's honest forecast for it; how often that forecast's top label is a gold answer, at
+        each confidence, is the map applied to every other item (``calibration.GoldCalibration``).
+        Crowds that are wrong together on hard items fool every unsupervised model; only gold
+        shows it.
+        """
+        rows = gold_mask.any(axis=1)
+        top = post.argmax(axis=1)
+        conf = post[np.arange(len(post)), top]
+        self.calibration_ = fit_gold_calibration(conf[rows], gold_mask[rows, top[rows]])
+        new = self.calibration_.apply(conf)
+        rest = 1.0 - conf
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.where(rest > 0, (1.0 - new) / np.where(rest > 0, rest, 1.0), 0.0)
+        out = post * scale[:, None]
+        out[np.arange(len(post)), top] = new
+        # An item whose posterior was all on one class spreads what gold took away evenly.
+        flat = (rest <= 0) & (new < 1)
+        if flat.any():
+            k = post.shape[1]
+            out[flat] = ((1.0 - new[flat]) / (k - 1))[:, None]
+            out[flat, top[flat]] = new[flat]
+        return clamp_gold(out, gold_mask)
 
     def _publish(self, enc, conf, priors, n_iter, converged, history):
         k = enc.n_classes

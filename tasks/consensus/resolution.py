@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DECISIONS", "decide", "resolve_items", "human_vote_counts"]
+__all__ = ["DECISIONS", "decide", "human_vote_counts", "resolve_items"]
 
 import numpy as np
 import pyarrow as pa
