@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from .base import Aggregator, clamp_gold, vote_shares
 from .calibration import fit_gold_calibration
-from .shrinkage import fit_hierarchical_prior
+from .shrinkage import fit_hierarchical_prior, identifiable_per_class
 from .votes import EncodedVotes, check_option
 
 ABSTAIN_MODES = ("ignore", "model")
@@ -240,6 +240,7 @@ class DawidSkene(Aggregator):
             conf, priors = self._warm_params(enc, init, n_obs)
             post = counts = None
         hierarchical = self.prior == "hierarchical"
+        per_class = hierarchical and identifiable_per_class(item, obs < k, n_i)
         n_iter, history, converged = 0, [], False
         for r in range(_HYPER_ROUNDS if hierarchical else 1):
             if hierarchical:
@@ -250,7 +251,7 @@ class DawidSkene(Aggregator):
                     post, _obj = e_step(conf, priors)
                     counts = expected_counts(post)
                 hyper = fit_hierarchical_prior(self._shared_counts(item, source, obs, w, post, n_s, n_obs),
-                                               self._flat_pseudo_counts(n_obs, k))
+                                               self._flat_pseudo_counts(n_obs, k), per_class)
                 if r > 0 and _same_prior(hyper, self.hierarchy_):
                     break
                 self.hierarchy_ = hyper
