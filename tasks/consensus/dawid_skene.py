@@ -105,12 +105,22 @@ class DawidSkene(Aggregator):
             sums of the objective, counts and priors stay float64, and the convergence test
             works per unit of vote weight, far above float32 noise) and float64 below, where
             the objective is checked to never fall to 1e-7 relative.
+        prior: ``"flat"`` (the pseudo-counts above, the same for every source) or
+            ``"hierarchical"``: each source's matrix shrunk toward the crowd as far as its
+            evidence is thin, with strengths learned from the data (``shrinkage.py``). The
+            prior is re-estimated between EM runs of at most 10 iterations; the objective of
+            the last run is the one reported (it never falls within a run).
+        posterior: ``"plug_in"`` (the E-step's posterior) or ``"predictive"``: each item's
+            posterior with its voters' matrices estimated from the other items, and, with
+            gold, confidences mapped to what gold shows them worth (see ``_predictive``).
 
     Attributes (after fit): ``labels_``, ``probas_``, ``skills_`` (expected accuracy
     sum_k prior_k * P(answer k | k)), ``confusions_`` (long table source_id, label,
     true_label, prob; label null = abstain), ``priors_`` (table label, prior), ``params_``
-    (``DawidSkeneParams`` for warm start), ``n_iter_``, ``converged_``,
-    ``log_likelihood_`` (objective after each E-step).
+    (``DawidSkeneParams`` for warm start), ``n_iter_`` (all rounds), ``converged_``,
+    ``log_likelihood_`` (objective after each E-step of the last run); ``hierarchy_``
+    (``shrinkage.HierarchicalPrior``) with the hierarchical prior; ``calibration_``
+    (``calibration.GoldCalibration`` or None) with the predictive posterior.
     """
 
     def __init__(self, classes: Sequence[str], max_iter: int = 100, tol: float = 1e-5,
@@ -259,6 +269,13 @@ class DawidSkene(Aggregator):
                 conf, priors = self._m_confusions(counts), self._m_priors(post)
             post, conf, priors, new_counts, history, n, converged = em(
                 conf, priors, post, min(self.max_iter, _EM_PER_ROUND) if hierarchical else self.max_iter)
+            counts = new_counts if new_counts is not None else counts
+            n_iter += n
+        if hierarchical and not converged and self.max_iter > 0:
+            # The prior has settled (or the rounds ran out): EM runs to convergence under it, the
+            # same objective as the last run, whose history this continues.
+            post, conf, priors, new_counts, more, n, converged = em(conf, priors, post, self.max_iter)
+            history = history + more
             counts = new_counts if new_counts is not None else counts
             n_iter += n
         if post is None:
