@@ -46,6 +46,9 @@ class LabelModel(DawidSkene):
             as Snorkel's prediction does.
         prec_init: the accuracy matrix completion starts from (sets which way round the
             classes are).
+        prior, posterior: as in ``DawidSkene``; the label model defaults to the hierarchical
+            prior (each source as complex as its evidence allows) and the predictive posterior
+            (calibrated confidence, on gold when given): it is the stage's default method.
 
     Attributes (after fit), in addition to ``DawidSkene``'s: ``fit_used_``.
     """
