@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["GLAD", "GLAD_PRIORS"]
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
