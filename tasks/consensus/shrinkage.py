@@ -93,7 +93,7 @@ def identifiable_per_class(item, answered, n_items: int) -> bool:
     is free to drift to a degenerate fit (snow RTE at 1-3 votes fell from 0.79 to 0.71 with it).
     """
     per_item = np.bincount(item[answered], minlength=n_items)
-    return bool(answered.any() and (per_item[item[answered]] >= 3).mean() >= 0.5)
+    return bool(answered.any() and (per_item[item[answered]] >= 3).mean() > 0.5)
 
 
 def _centre(diag: np.ndarray, off: np.ndarray) -> np.ndarray:
