@@ -160,6 +160,7 @@ def accuracy_synthetic(labels: pa.Table, truth: np.ndarray) -> float:
 
 
 OURS = {
+    "LabelModel (default)": lambda c: LabelModel(c),
     "MV": lambda c: MajorityVote(c),
     "Wawa": lambda c: WeightedMajorityVote(c, mode="wawa"),
     "DS": lambda c: DawidSkene(c),

@@ -69,6 +69,8 @@ def main() -> None:
             result[name] = snorkel(votes, truth)
         elif kind == "big":
             result[name] = crowd(votes, truth, ["MV", "DS"])
+        elif kind == "hostile":
+            result[name] = crowd(votes, truth, ["MV", "DS", "GLAD"])
         else:
             result[name] = crowd(votes, truth, ["MV", "Wawa", "DS", "DS(converged)", "OneCoinDS", "GLAD", "ZBS"])
         print(name, json.dumps(result[name]), file=sys.stderr, flush=True)  # progress on long runs

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["DawidSkene", "DawidSkeneParams", "ABSTAIN_MODES", "PRECISIONS"]
+__all__ = ["ABSTAIN_MODES", "POSTERIORS", "PRECISIONS", "PRIORS", "DawidSkene", "DawidSkeneParams"]
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -13,10 +13,17 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from .base import Aggregator, clamp_gold, vote_shares
+from .calibration import fit_gold_calibration
+from .shrinkage import fit_hierarchical_prior, identifiable_per_class
 from .votes import EncodedVotes, check_option
 
 ABSTAIN_MODES = ("ignore", "model")
 PRECISIONS = ("auto", "float64", "float32")
+PRIORS = ("flat", "hierarchical")
+POSTERIORS = ("plug_in", "predictive")
+_HYPER_ROUNDS = 50
+_EM_PER_ROUND = 10
+_PSEUDO_TOL = 1e-3
 _FLOAT32_FROM_VOTES = 1_000_000
 _EPS = 1e-10
 
@@ -38,6 +45,11 @@ def _normalise_log(log_l: np.ndarray, extra: float) -> tuple[np.ndarray, float]:
     lt /= total
     evidence = np.log(total.astype(np.float64)).sum() + top.sum(dtype=np.float64)
     return lt.T, float(evidence) + extra
+
+
+def _same_prior(a, b) -> bool:
+    return (a.skill_strength, a.matrix_strength) == (b.skill_strength, b.matrix_strength) and (
+        np.abs(a.pseudo - b.pseudo).max(initial=0.0) < _PSEUDO_TOL * max(a.matrix_strength, default=1.0))
 
 
 @dataclass(frozen=True)
@@ -92,17 +104,27 @@ class DawidSkene(Aggregator):
             sums of the objective, counts and priors stay float64, and the convergence test
             works per unit of vote weight, far above float32 noise) and float64 below, where
             the objective is checked to never fall to 1e-7 relative.
+        prior: ``"flat"`` (the pseudo-counts above, the same for every source) or
+            ``"hierarchical"``: each source's matrix shrunk toward the crowd as far as its
+            evidence is thin, with strengths learned from the data (``shrinkage.py``). The
+            prior is re-estimated between EM runs of at most 10 iterations; the objective of
+            the last run is the one reported (it never falls within a run).
+        posterior: ``"plug_in"`` (the E-step's posterior) or ``"predictive"``: each item's
+            posterior with its voters' matrices estimated from the other items, and, with
+            gold, confidences mapped to what gold shows them worth (see ``_predictive``).
 
     Attributes (after fit): ``labels_``, ``probas_``, ``skills_`` (expected accuracy
     sum_k prior_k * P(answer k | k)), ``confusions_`` (long table source_id, label,
     true_label, prob; label null = abstain), ``priors_`` (table label, prior), ``params_``
-    (``DawidSkeneParams`` for warm start), ``n_iter_``, ``converged_``,
-    ``log_likelihood_`` (objective after each E-step).
+    (``DawidSkeneParams`` for warm start), ``n_iter_`` (all rounds), ``converged_``,
+    ``log_likelihood_`` (objective after each E-step of the last run); ``hierarchy_``
+    (``shrinkage.HierarchicalPrior``) with the hierarchical prior; ``calibration_``
+    (``calibration.GoldCalibration`` or None) with the predictive posterior.
     """
 
     def __init__(self, classes: Sequence[str], max_iter: int = 100, tol: float = 1e-5,
                  smoothing: float = 0.01, diagonal_prior: float = 1.0, abstain: str = "ignore",
-                 precision: str = "auto"):
+                 precision: str = "auto", prior: str = "flat", posterior: str = "plug_in"):
         super().__init__(classes)
         if max_iter < 0:
             raise ValueError(f"max_iter must be >= 0, got {max_iter!r}")
@@ -112,6 +134,9 @@ class DawidSkene(Aggregator):
         self.diagonal_prior = float(diagonal_prior)
         self.abstain = check_option("abstain", abstain, ABSTAIN_MODES)
         self.precision = check_option("precision", precision, PRECISIONS)
+        self.prior = check_option("prior", prior, PRIORS)
+        self.posterior = check_option("posterior", posterior, POSTERIORS)
+        self._pseudo: np.ndarray | None = None
 
     # -- model pieces -------------------------------------------------------------------
     def _observed(self, enc: EncodedVotes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
@@ -125,11 +150,15 @@ class DawidSkene(Aggregator):
             return enc.item, enc.source, enc.label, enc.weight, k
         return enc.item[keep], enc.source[keep], enc.label[keep], enc.weight[keep], k
 
-    def _pseudo_counts(self, n_obs: int, k: int) -> np.ndarray:
-        """Dirichlet pseudo-counts per confusion cell (n_obs, k)."""
+    def _flat_pseudo_counts(self, n_obs: int, k: int) -> np.ndarray:
+        """The flat model's Dirichlet pseudo-counts per confusion cell (n_obs, k)."""
         alpha = np.full((n_obs, k), self.smoothing)
         alpha[np.arange(k), np.arange(k)] += self.diagonal_prior
         return alpha
+
+    def _pseudo_counts(self, n_obs: int, k: int) -> np.ndarray:
+        """Pseudo-counts in force: per source (S, n_obs, k) under the hierarchical prior, else flat."""
+        return self._flat_pseudo_counts(n_obs, k) if self._pseudo is None else self._pseudo
 
     def _m_confusions(self, counts: np.ndarray) -> np.ndarray:
         """MAP confusions from expected counts (S, O, K): normalise over observed symbols."""
@@ -194,33 +223,138 @@ class DawidSkene(Aggregator):
                 log_l[gold_rows] = np.where(gold_mask[gold_rows], log_l[gold_rows], -np.inf)
             return _normalise_log(log_l, self._log_prior_term(conf))
 
-        def m_step(post):
+        def expected_counts(post):
             counts = np.asarray(votes_t @ np.ascontiguousarray(post, dtype=dtype), dtype=np.float64)
-            counts = counts.reshape(n_s, n_obs, k)
-            return self._m_confusions(counts), self._m_priors(post)
+            return counts.reshape(n_s, n_obs, k)
 
+        def em(conf, priors, post, budget):
+            """EM from parameters; returns post, conf, priors, counts, history, iterations, converged."""
+            history: list[float] = []
+            counts = None
+            for it in range(budget):
+                post, obj = e_step(conf, priors)
+                history.append(obj)
+                counts = expected_counts(post)
+                conf, priors = self._m_confusions(counts), self._m_priors(post)
+                if len(history) > 1 and history[-1] - history[-2] < self.tol * total_w:
+                    return post, conf, priors, counts, history, it + 1, True
+            return post, conf, priors, counts, history, budget, False
+
+        self._pseudo = None
         if init is None:
             post = clamp_gold(self._initial_posteriors(enc), gold_mask)
-            conf, priors = m_step(post)
+            counts = expected_counts(post)
+            conf, priors = self._m_confusions(counts), self._m_priors(post)
         else:
             conf, priors = self._warm_params(enc, init, n_obs)
-            post = None
-        history: list[float] = []
-        converged = False
-        n_iter = 0
-        for it in range(self.max_iter):
-            post, obj = e_step(conf, priors)
-            history.append(obj)
-            conf, priors = m_step(post)
-            n_iter = it + 1
-            if len(history) > 1 and history[-1] - history[-2] < self.tol * total_w:
-                converged = True
-                break
+            post = counts = None
+        hierarchical = self.prior == "hierarchical"
+        per_class = hierarchical and identifiable_per_class(item, obs < k, n_i)
+        n_iter, history, converged = 0, [], False
+        for r in range(_HYPER_ROUNDS if hierarchical else 1):
+            if hierarchical:
+                # The prior (strengths and each source's centre) is re-estimated between short EM
+                # runs, never inside one: each run raises one fixed objective, and the rounds stop
+                # when the prior no longer moves.
+                if counts is None:
+                    post, _obj = e_step(conf, priors)
+                    counts = expected_counts(post)
+                hyper = fit_hierarchical_prior(self._shared_counts(item, source, obs, w, post, n_s, n_obs),
+                                               self._flat_pseudo_counts(n_obs, k), per_class)
+                if r > 0 and _same_prior(hyper, self.hierarchy_):
+                    break
+                self.hierarchy_ = hyper
+                self._pseudo = hyper.pseudo
+                conf, priors = self._m_confusions(counts), self._m_priors(post)
+            post, conf, priors, new_counts, history, n, converged = em(
+                conf, priors, post, min(self.max_iter, _EM_PER_ROUND) if hierarchical else self.max_iter)
+            counts = new_counts if new_counts is not None else counts
+            n_iter += n
+        if hierarchical and not converged and self.max_iter > 0:
+            # The prior has settled (or the rounds ran out): EM runs to convergence under it, the
+            # same objective as the last run, whose history this continues.
+            post, conf, priors, new_counts, more, n, converged = em(conf, priors, post, self.max_iter)
+            history = history + more
+            counts = new_counts if new_counts is not None else counts
+            n_iter += n
         if post is None:
             post, obj = e_step(conf, priors)
             history.append(obj)
+            counts = expected_counts(post)
+        if self.posterior == "predictive":
+            post = self._predictive(item, source, obs, w, post, counts, priors, gold_mask)
         self._publish(enc, conf, priors, n_iter, converged, history)
         return np.asarray(post, dtype=np.float64)
+
+    @staticmethod
+    def _shared_counts(item, source, obs, w, post, n_s, n_obs):
+        """Expected counts from items with at least two answers: what the prior's strengths are fitted on.
+
+        On an item only it answered, a source agrees with the posterior its own vote made: such
+        votes say nothing about its skill, and counting them makes every source look alike.
+        """
+        k = post.shape[1]
+        answered = obs < k
+        shared = np.bincount(item[answered], minlength=len(post))[item] >= 2
+        part = np.asarray(post, np.float64)[item] * (w * shared)[:, None]
+        key = source * n_obs + obs
+        out = np.column_stack([np.bincount(key, weights=part[:, c], minlength=n_s * n_obs) for c in range(k)])
+        return out.reshape(n_s, n_obs, k)
+
+    def _predictive(self, item, source, obs, w, post, counts, priors, gold_mask):
+        """Each item's posterior with every source's matrix estimated from the *other* items.
+
+        The plug-in posterior counts a source's vote on an item as evidence for the very
+        confusion matrix that then weighs it: a source seen on three items, whose votes made
+        their labels, looks right on all three and is trusted as an expert. Removing the item's
+        own expected counts from its voters' matrices (a leave-one-item-out cavity) gives the
+        posterior predictive of each vote under the Dirichlet posterior of the other items' counts,
+        so a source with little independent evidence weighs what its prior says, no more.
+        """
+        n_obs, k = counts.shape[1:]
+        pseudo = np.broadcast_to(self._pseudo_counts(n_obs, k), counts.shape)
+        num = counts + pseudo + _EPS
+        den = num.sum(axis=1)  # (S, K)
+        own = w[:, None] * np.asarray(post, np.float64)[item]  # (V, K): the vote's own share of the counts
+        log_l = np.log(np.maximum(num[source, obs] - own, _EPS)) - np.log(np.maximum(den[source] - own, _EPS))
+        log_l *= w[:, None]
+        total = np.zeros((len(post), k))
+        for c in range(k):
+            total[:, c] = np.bincount(item, weights=log_l[:, c], minlength=len(post))
+        total += np.log(priors)
+        out, _ = _normalise_log(total, 0.0)
+        out = np.ascontiguousarray(out)
+        self.calibration_ = None
+        if gold_mask is not None and gold_mask.any():
+            out = self._calibrate_on_gold(out, gold_mask)
+        return out
+
+    def _calibrate_on_gold(self, post: np.ndarray, gold_mask: np.ndarray) -> np.ndarray:
+        """Lower confidences to what gold items show them worth, then clamp gold items.
+
+        A gold item's cavity posterior (its own votes taken out of its voters' matrices) is the
+        model's honest forecast for it; how often that forecast's top label is a gold answer, at
+        each confidence, is the map applied to every other item (``calibration.GoldCalibration``).
+        Crowds that are wrong together on hard items fool every unsupervised model; only gold
+        shows it.
+        """
+        rows = gold_mask.any(axis=1)
+        top = post.argmax(axis=1)
+        conf = post[np.arange(len(post)), top]
+        self.calibration_ = fit_gold_calibration(conf[rows], gold_mask[rows, top[rows]])
+        new = self.calibration_.apply(conf)
+        rest = 1.0 - conf
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.where(rest > 0, (1.0 - new) / np.where(rest > 0, rest, 1.0), 0.0)
+        out = post * scale[:, None]
+        out[np.arange(len(post)), top] = new
+        # An item whose posterior was all on one class spreads what gold took away evenly.
+        flat = (rest <= 0) & (new < 1)
+        if flat.any():
+            k = post.shape[1]
+            out[flat] = ((1.0 - new[flat]) / (k - 1))[:, None]
+            out[flat, top[flat]] = new[flat]
+        return clamp_gold(out, gold_mask)
 
     def _publish(self, enc, conf, priors, n_iter, converged, history):
         k = enc.n_classes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["GLAD", "GLAD_PRIORS"]
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -35,7 +35,10 @@ class GLAD(Aggregator):
         classes: the project's ordered label set.
         max_iter: EM iteration cap.
         tol: per-vote improvement below which EM has converged.
-        priors: ``"estimate"`` the class balance in each M-step or keep it ``"uniform"``.
+        priors: keep the class balance ``"uniform"`` (the default, as the reference implementation
+            of Whitehill et al.) or ``"estimate"`` it in each M-step. Estimated, it drifts toward
+            the majority class, because GLAD's item difficulty lets a rare-class item's votes be
+            explained away as a hard item: a 4.85% class fell to 1.15%.
         m_step_max_iter: L-BFGS iterations per M-step.
 
     Attributes (after fit): ``labels_``, ``probas_``, ``skills_`` (alpha per source),
@@ -44,7 +47,7 @@ class GLAD(Aggregator):
     """
 
     def __init__(self, classes: Sequence[str], max_iter: int = 100, tol: float = 1e-5,
-                 priors: str = "estimate", m_step_max_iter: int = 25):
+                 priors: str = "uniform", m_step_max_iter: int = 25):
         super().__init__(classes)
         self.max_iter = int(max_iter)
         self.tol = float(tol)

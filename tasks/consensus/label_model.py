@@ -46,6 +46,9 @@ class LabelModel(DawidSkene):
             as Snorkel's prediction does.
         prec_init: the accuracy matrix completion starts from (sets which way round the
             classes are).
+        prior, posterior: as in ``DawidSkene``; the label model defaults to the hierarchical
+            prior (each source as complex as its evidence allows) and the predictive posterior
+            (calibrated confidence, on gold when given): it is the stage's default method.
 
     Attributes (after fit), in addition to ``DawidSkene``'s: ``fit_used_``.
     """
@@ -53,9 +56,9 @@ class LabelModel(DawidSkene):
     def __init__(self, classes: Sequence[str], class_balance: Sequence[float] | None = None,
                  max_iter: int = 100, tol: float = 1e-5, smoothing: float = 0.01,
                  diagonal_prior: float = 1.0, fit: str = "em", abstain_evidence: bool = True,
-                 prec_init: float = 0.7):
+                 prec_init: float = 0.7, prior: str = "hierarchical", posterior: str = "predictive"):
         super().__init__(classes, max_iter=max_iter, tol=tol, smoothing=smoothing,
-                         diagonal_prior=diagonal_prior, abstain="model")
+                         diagonal_prior=diagonal_prior, abstain="model", prior=prior, posterior=posterior)
         self.fit_method = check_option("fit", fit, FIT_METHODS)
         self.abstain_evidence = bool(abstain_evidence)
         self.prec_init = float(prec_init)

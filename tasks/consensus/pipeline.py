@@ -63,6 +63,7 @@ class ConsensusSettings:
     multi_label: bool = False
     target_confidence: float = 0.9
     max_overlap: int = 5
+    min_votes: int = 1
     ban_below: float = 0.6
     min_answers_for_ban: int = 5
     max_iter: int = 100
@@ -334,7 +335,8 @@ def _labels_multi(s, model, votes, ref, adj):
 
 def _labels_table(s, parts) -> pa.Table:
     ids, label, label_sets, conf, method, is_ref, n, n_h, hits, sources = parts
-    decision = decide(conf, n_h, s.target_confidence, s.max_overlap)
+    # With resolve_without_humans machine votes may settle an item alone, so no human minimum applies.
+    decision = decide(conf, n_h, s.target_confidence, s.max_overlap, 0 if s.resolve_without_humans else s.min_votes)
     if not s.resolve_without_humans:
         decision[(n_h == 0) & (decision == "resolved")] = "needs_more"
     decision[is_ref] = "resolved"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DECISIONS", "decide", "resolve_items", "human_vote_counts"]
+__all__ = ["DECISIONS", "decide", "human_vote_counts", "resolve_items"]
 
 import numpy as np
 import pyarrow as pa
@@ -12,21 +12,25 @@ DECISIONS = ("resolved", "needs_more", "adjudicate")
 
 
 def decide(confidence: np.ndarray, n_votes: np.ndarray, target_confidence: float,
-           max_overlap: int) -> np.ndarray:
+           max_overlap: int, min_votes: int = 1) -> np.ndarray:
     """Vectorised rule, returning one of ``DECISIONS`` per item.
 
-    resolved when confidence >= target; needs_more when below target and the item has fewer
-    human votes than ``max_overlap`` (dispatch asks for one more); adjudicate when the
-    overlap budget is spent and it is still unresolved. A missing confidence (NaN: no usable
-    vote) counts as below target.
+    resolved when confidence >= target and the item has at least ``min_votes`` human votes
+    (the overlap policy's first round: a posterior built on one vote of a barely known source
+    is the least trustworthy number the model makes, so the policy's minimum is a floor, not a
+    suggestion); needs_more when not resolved and the item has fewer human votes than
+    ``max_overlap`` (dispatch asks for one more); adjudicate when the overlap budget is spent
+    and it is still unresolved. A missing confidence (NaN: no usable vote) counts as below target.
     """
     if not 0 < target_confidence <= 1:
         raise ValueError(f"target_confidence must be within (0, 1], got {target_confidence!r}")
     if max_overlap < 1:
         raise ValueError(f"max_overlap must be >= 1, got {max_overlap!r}")
+    if not 0 <= min_votes <= max_overlap:
+        raise ValueError(f"min_votes must be within [0, max_overlap={max_overlap!r}], got {min_votes!r}")
     conf = np.nan_to_num(np.asarray(confidence, np.float64), nan=-1.0)
     n = np.asarray(n_votes)
-    out = np.where(conf >= target_confidence, 0, np.where(n < max_overlap, 1, 2))
+    out = np.where((conf >= target_confidence) & (n >= min_votes), 0, np.where(n < max_overlap, 1, 2))
     return np.asarray(DECISIONS, dtype=object)[out]
 
 
@@ -43,13 +47,13 @@ def human_vote_counts(votes: pa.Table, human_sources: pa.Array | None = None) ->
 
 
 def resolve_items(labels: pa.Table, n_votes: pa.Table, target_confidence: float, max_overlap: int,
-                  adjudications: pa.Table | None = None) -> pa.Table:
+                  adjudications: pa.Table | None = None, min_votes: int = 1) -> pa.Table:
     """Attach a decision to each aggregated label; adjudicated labels override.
 
     Args:
         labels: ``pa.Table(item_id, label, confidence)`` from an aggregator.
         n_votes: ``pa.Table(item_id, n_votes)`` human votes per item (see ``human_vote_counts``).
-        target_confidence, max_overlap: the project's settings.
+        target_confidence, max_overlap, min_votes: the project's settings (see ``decide``).
         adjudications: ``pa.Table(item_id, label)`` from the expert queue.
 
     Returns:
@@ -70,7 +74,7 @@ def resolve_items(labels: pa.Table, n_votes: pa.Table, target_confidence: float,
         expert = pc.take(adjudications["label"].combine_chunks().cast(pa.string()), apos)
         label = pc.if_else(pa.array(adjudicated), expert, label)
         conf_np = np.where(adjudicated, 1.0, conf_np)
-    decision = decide(conf_np, n, target_confidence, max_overlap)
+    decision = decide(conf_np, n, target_confidence, max_overlap, min_votes)
     decision[adjudicated] = "resolved"
     return pa.table({
         "item_id": ids, "label": label,

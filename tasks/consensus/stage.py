@@ -67,7 +67,8 @@ def settings_from_config(cfg: ProjectConfig) -> ConsensusSettings:
     c = cfg.consensus
     return ConsensusSettings(
         classes=tuple(cfg.labels), method=c.method.value, multi_label=cfg.task_kind == TaskKind.multi_label,
-        target_confidence=c.target_confidence, max_overlap=cfg.overlap.max, ban_below=cfg.gold.ban_below,
+        target_confidence=c.target_confidence, max_overlap=cfg.overlap.max,
+        min_votes=cfg.overlap.initial, ban_below=cfg.gold.ban_below,
         min_answers_for_ban=cfg.gold.min_answers_for_ban, max_iter=c.max_iter, tol=c.tol, bootstrap=c.bootstrap,
         min_shared_for_kappa=c.min_shared_for_kappa, resolve_without_humans=c.resolve_without_humans,
         machine_evidence=c.machine_evidence.value)
