@@ -186,7 +186,7 @@ def test_gold_matches_items_and_quarantines_unknowns(make_project) -> None:
     (Path(cfg.root) / "gold.csv").write_text("text,label\n buy now ,spam\nnice song,maybe\nnever ingested,ham\n")
     _ingest_all(cfg)
     result = import_gold(cfg)
-    assert result == {"gold_rows": 3, "gold_stored": 1, "gold_quarantined": 2}
+    assert result == {"gold_rows": 3, "gold_stored": 1, "gold_quarantined": 2, "gold_changed": 0, "errors": []}
     assert _query(cfg, "SELECT g.label, i.payload FROM gold g JOIN items i USING (item_id)") == [("spam", "buy now")]
     assert sorted(r[0] for r in _query(cfg, "SELECT reason FROM quarantine WHERE stage = 'gold'")) == ["gold_item_unknown", "unknown_label"]
 
@@ -208,4 +208,5 @@ def test_unreadable_file_is_quarantined_whole_and_others_still_ingest(make_proje
     bad, good = _ingest_all(cfg)
     assert (bad["inserted"], bad["quarantined"], good["inserted"]) == (0, 1, 1)
     reason, row, detail = _query(cfg, "SELECT reason, source_row, detail FROM quarantine")[0]
-    assert (reason, row) == ("unreadable_file", None) and detail.startswith("parquet reader failed")
+    assert (reason, row) == ("unreadable_file", None) and "not a readable Parquet file" in detail
+    assert "not a readable Parquet file" in bad["error"] and good["error"] is None
