@@ -16,6 +16,7 @@ from prefect import task
 from schemas.config import DataKind, ProjectConfig, SourceConfig
 from schemas.tables import Items, Quarantine, check
 from tasks.errors import InputError
+from tasks.ingest.csvfile import read_csv
 from tasks.ingest.gold import import_gold, key_match_sql, read_side_file
 from tasks.ingest.media import read_folder
 from tasks.ingest.normalise import (
@@ -28,7 +29,6 @@ from tasks.ingest.readers import (
     BadRow,
     RawBatch,
     UnusableFile,
-    read_csv,
     read_json_array,
     read_jsonl,
     read_parquet,
@@ -132,7 +132,7 @@ def _write(con, items: pa.Table, rejects: pa.Table) -> tuple[int, int]:
     return inserted, rejects.num_rows
 
 
-def _verdict(name: str, stats: Counter, reasons: Counter, numeric: int, text_field: str) -> tuple[str | None, list[str]]:
+def _verdict(name: str, fmt: str, stats: Counter, reasons: Counter, numeric: int, text_field: str) -> tuple[str | None, list[str]]:
     """(error, notices) for one file: a file that gave nothing usable is an error the user must hear about."""
     notices = []
     if numeric:
@@ -140,6 +140,8 @@ def _verdict(name: str, stats: Counter, reasons: Counter, numeric: int, text_fie
         notices.append(f"{name}: {rows} a number in {text_field!r}, stored as its text "
                        "(if that is not the text to label, set text_field on this source)")
     if not stats["rows"] and not stats["quarantined"]:
+        if fmt == "folder":
+            return f"{name}: no files found in the folder (hidden files are skipped); nothing was stored from it", notices
         return f"{name}: no rows found (the file is empty or holds only a header); nothing was stored from it", notices
     if stats["quarantined"] == stats["rows"]:
         top = ", ".join(f"{k} {v:,}" for k, v in reasons.most_common(3))
@@ -181,7 +183,7 @@ def ingest_source(cfg: ProjectConfig, src: SourceConfig) -> list[dict]:
                 _write(con, ITEM_SCHEMA.empty_table(), _bad_rows_table(local.name, [BadRow(None, "unreadable_file", error[:500])]))
                 reasons["unreadable_file"] += 1
                 stats["quarantined"] += 1
-            verdict, notices = _verdict(local.name, stats, reasons, numeric, src.text_field)
+            verdict, notices = _verdict(local.name, local.format, stats, reasons, numeric, src.text_field)
             seconds = time.time() - started
             report = {"source": local.name, "format": local.format, **dict(stats), "quarantined_by_reason": dict(reasons),
                       "seconds": round(seconds, 3), "rows_per_s": round(stats["rows"] / seconds) if seconds else None,

@@ -78,6 +78,31 @@ class _Counting:
         return data
 
 
+class _GzipUpToDamage:
+    """Reads a gzip stream in small steps, so a damaged or cut-short file still gives every byte before the damage."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.g, self.error = gzip.GzipFile(fileobj=f), None
+
+    def read(self, size: int) -> bytes:
+        if self.error is not None:
+            raise self.error
+        parts, got = [], 0
+        while got < size:
+            try:
+                part = self.g.read1(min(size - got, 1 << 16))
+            except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+                self.error = e
+                break
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        if not parts and self.error is not None:
+            raise self.error
+        return b"".join(parts)
+
+
 def _cut_bad_utf8(block: bytes, first_line: int) -> tuple[bytes, list[BadRow]]:
     """Empty every line that is not valid UTF-8; report each one with the first offending byte."""
     bad: list[BadRow] = []
@@ -109,7 +134,7 @@ def text_blocks(path: Path, encoding: str = "utf-8", block_bytes: int = 16 << 20
         magic = raw.read(2)
         raw.seek(0)
         counted = _Counting(raw)
-        f: BinaryIO = gzip.GzipFile(fileobj=counted) if magic == b"\x1f\x8b" else counted  # type: ignore[assignment]
+        f: BinaryIO = _GzipUpToDamage(counted) if magic == b"\x1f\x8b" else counted  # type: ignore[assignment]
         try:
             yield from _blocks(f, counted, path, encoding, block_bytes)
         except (gzip.BadGzipFile, EOFError, zlib.error) as e:

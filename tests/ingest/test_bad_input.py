@@ -16,14 +16,9 @@ import pytest
 
 from schemas.config import SourceConfig
 from tasks.errors import InputError
+from tasks.ingest.csvfile import read_csv
 from tasks.ingest.gold import judge_gold
-from tasks.ingest.readers import (
-    UnusableFile,
-    read_csv,
-    read_json_array,
-    read_jsonl,
-    read_parquet,
-)
+from tasks.ingest.readers import UnusableFile, read_json_array, read_jsonl, read_parquet
 from tasks.ingest.stage import ingest_source, register_project
 from tasks.ingest.textfile import text_blocks
 
@@ -208,3 +203,15 @@ def test_a_file_that_gives_nothing_is_an_error_and_others_still_ingest(make_proj
     header_only, good = ingest_source(cfg, SourceConfig(path="data/*"))
     assert "no rows found" in header_only["error"] and header_only["inserted"] == 0
     assert good["error"] is None and good["inserted"] == 2 and "1 row holds a number" in good["notices"][0]
+
+
+def test_a_gzip_file_cut_short_keeps_the_rows_before_the_cut(tmp_path: Path) -> None:
+    rows = "".join(f'{{"text": "zipped row {i}"}}\n' for i in range(20_000)).encode()
+    blob = gzip.compress(rows)
+    f = tmp_path / "a.jsonl.gz"
+    f.write_bytes(blob[: len(blob) // 2])
+    kept = []
+    with pytest.raises(UnusableFile, match="cut short"):
+        for batch in read_jsonl(f, "text", block_bytes=1 << 20):
+            kept += batch.table.column("payload").to_pylist()
+    assert 1_000 < len(kept) < 20_000 and kept == [f"zipped row {i}" for i in range(len(kept))]

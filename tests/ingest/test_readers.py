@@ -8,8 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.ingest.csvfile import read_csv
 from tasks.ingest.normalise import normalise_text
-from tasks.ingest.readers import read_csv, read_jsonl, read_parquet
+from tasks.ingest.readers import read_jsonl, read_parquet
 
 
 def _rows(batches):
