@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.common import project_config
@@ -54,6 +54,9 @@ def ingest_flow(project_dir: str = ".", config: ProjectConfig | None = None, sou
         create_table_artifact(
             [{k: v for k, v in r.items() if k not in ("quarantined_by_reason", "notices")} for r in reports], key="ingest-sources"
         )
+    log = get_run_logger()
+    for problem in [r["error"] for r in reports if r.get("error")] + gold.get("errors", []):
+        log.warning(problem)  # also in the artifact; a file that gave nothing must not pass unnoticed
     result = {"sources": reports, "gold": gold, "database": str(cfg.db_path)}
     emit(cfg, "ingest.completed", {"new_items": sum(r["inserted"] for r in reports), "sources": len(reports), "gold": gold})
     return result
