@@ -105,7 +105,7 @@ def _csv_slow(data: bytes, first_line: int, names: list[str], delim: str, final:
                     break
                 alone, aerr = _csv_fields(lines[j : j + 1], delim)
                 if n >= 2 and aerr is None and len(alone) == n:
-                    err = f"a quote opened on this line is still open at line {first_line + j}, which is a row of its own"
+                    err = f"a quote opened on this line is not closed before line {first_line + j}, which reads as a row of its own"
                     break
             else:
                 if not final and len(lines) - i < _MAX_VALUE_LINES:
@@ -147,7 +147,9 @@ def read_csv(path: Path, text_field: str, *, delimiter: str | None = None, encod
             table, row_list, slow_bad, carry, carry_line = _csv_slow(data, start, names, delim, tb.final)
             rows, bad = np.array(row_list, dtype=np.int64), sorted(bad + slow_bad, key=lambda b: b.source_row or 0)
         out = uniform(table, pa.array(rows, pa.int64()), text_field)
-        yield RawBatch(out.table, bad, tb.bytes_read, out.numeric_payloads)
+        # CSV has no types: a text column holding only numbers is most often the wrong column.
+        numeric = pc.sum(pc.match_substring_regex(out.table.column("payload"), r"^\s*[-+]?\d+([.,]\d+)?\s*$")).as_py() or 0
+        yield RawBatch(out.table, bad, tb.bytes_read, numeric)
 
 
 def _chain(first: TextBlock, rest: Iterator[TextBlock]) -> Iterator[TextBlock]:

@@ -90,7 +90,7 @@ def judge_gold(con: duckdb.DuckDBPyConnection, rows: str, labels: list[str], ove
             usable AS (SELECT * FROM r WHERE item_id IS NOT NULL AND label_ok AND known),
             per_item AS (
                 SELECT item_id, count(DISTINCT label) AS n_labels,
-                       string_agg(DISTINCT '''' || label || ''' (row ' || source_row || ')', ', ' ORDER BY '''' || label || ''' (row ' || source_row || ')') AS seen
+                       string_agg('''' || label || ''' (row ' || source_row || ')', ', ' ORDER BY source_row) AS seen
                 FROM usable GROUP BY item_id),
             judged AS (
                 SELECT r.*, p.n_labels, p.seen,

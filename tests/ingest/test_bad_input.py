@@ -215,3 +215,10 @@ def test_a_gzip_file_cut_short_keeps_the_rows_before_the_cut(tmp_path: Path) -> 
         for batch in read_jsonl(f, "text", block_bytes=1 << 20):
             kept += batch.table.column("payload").to_pylist()
     assert 1_000 < len(kept) < 20_000 and kept == [f"zipped row {i}" for i in range(len(kept))]
+
+
+def test_csv_numbers_in_the_text_column_are_counted_for_a_notice(tmp_path: Path) -> None:
+    f = tmp_path / "a.csv"
+    f.write_text("text,label\n12,x\n 3.5 ,y\nword 7,z\n")
+    batch = next(iter(read_csv(f, "text")))
+    assert batch.table.column("payload").to_pylist() == ["12", " 3.5 ", "word 7"] and batch.numeric_payloads == 2
