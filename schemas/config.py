@@ -28,8 +28,8 @@ from pydantic import (
 from tasks.errors import ConfigError
 
 __all__ = [
-    "AggregationMethod",
     "CONFIG_FILE",
+    "AggregationMethod",
     "Combiner",
     "ConsensusConfig",
     "DataKind",
@@ -100,6 +100,7 @@ class TaskKind(StrEnum):
 class SourceFormat(StrEnum):
     auto = "auto"
     jsonl = "jsonl"
+    json = "json"
     csv = "csv"
     parquet = "parquet"
     folder = "folder"
@@ -115,12 +116,40 @@ class SourceConfig(_Section):
         None, description="Column holding a media path/URL (image/audio projects given as a table)."
     )
     name: str | None = Field(None, description="Name recorded as the items' source; defaults to the path.")
+    encoding: str = Field(
+        "utf-8",
+        description="Text encoding of JSONL/CSV files (a Python codec name, e.g. 'cp1252', 'latin-1', 'utf-16'). "
+        "Under 'utf-8' a line holding bytes that are not UTF-8 is quarantined (reason invalid_encoding), the rest "
+        "is stored; a byte-order mark always wins. Gzip files are recognised by their content.",
+    )
+    delimiter: str | None = Field(
+        None, min_length=1, max_length=1,
+        description="CSV field separator; when unset, the one of , ; tab | that splits the header into columns "
+        "naming text_field.",
+    )
+    timeout_seconds: float = Field(
+        30.0, gt=0, description="HTTP(S) sources: longest wait for the server's next bytes before the source fails."
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, v: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(f"unknown encoding {v!r}; use a Python codec name such as 'utf-8', 'cp1252' or 'utf-16'") from None
+        return v
 
 
 class IngestConfig(_Section):
     batch_rows: int = Field(262_144, ge=1_000, description="Rows per Arrow batch written in one transaction.")
     max_payload_bytes: int = Field(100_000, ge=1, description="Longer text payloads are quarantined.")
     max_media_bytes: int = Field(50_000_000, ge=1, description="Larger media files are quarantined.")
+    max_json_depth: int = Field(
+        64, ge=1, le=10_000, description="JSON rows nested deeper than this are quarantined before they are parsed."
+    )
     memory_limit: MemorySize = Field(
         "128MB", description="DuckDB buffer pool while ingesting; memory stays flat however large the table grows."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tasks.ingest.readers import BadRow
+from tasks.ingest.rows import BadRow
 
-__all__ = ["EXTENSIONS", "MediaBatch", "read_folder", "kind_of"]
+__all__ = ["EXTENSIONS", "MediaBatch", "kind_of", "read_folder"]
 
 EXTENSIONS: dict[str, frozenset[str]] = {
     "image": frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}),
@@ -100,7 +101,11 @@ def _read_one(args: tuple[int, Path, Path, str, int]) -> tuple[dict | None, BadR
         allowed = ", ".join(sorted(EXTENSIONS[kind]))
         return None, BadRow(row, "unsupported_file_type", f"{rel}: a {kind} project takes {allowed}", rel, "file"), 0
     try:
-        size = resolved.stat().st_size
+        st = resolved.stat()
+        if not stat.S_ISREG(st.st_mode):
+            # Reading a FIFO blocks until a writer appears, which may be never.
+            return None, BadRow(row, "not_a_regular_file", f"{rel} is a FIFO, socket or device, not a file", rel, "file"), 0
+        size = st.st_size
         if size > max_bytes:
             return None, BadRow(row, "media_too_large", f"{rel}: {size} bytes > ingest.max_media_bytes={max_bytes}", rel, "file"), 0
         data = resolved.read_bytes()

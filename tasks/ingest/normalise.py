@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["ITEM_SCHEMA", "QUARANTINE_SCHEMA", "normalise_text", "normalise_media", "item_id_sql"]
+__all__ = ["ITEM_SCHEMA", "QUARANTINE_SCHEMA", "item_id_sql", "normalise_media", "normalise_text"]
 
 ITEM_SCHEMA = pa.schema(
     [
@@ -55,10 +55,10 @@ def normalise_text(raw: pa.Table, *, project: str, source: str, text_field: str,
         out = con.sql(
             f"""
             WITH norm AS (
-                SELECT source_row, payload_bad, metadata, payload AS original,
+                SELECT source_row, problem, metadata, payload AS original,
                        nfc_normalize(trim(payload)) AS payload FROM raw),
             judged AS (
-                SELECT *, CASE WHEN payload_bad THEN 'payload_not_text'
+                SELECT *, CASE WHEN problem IS NOT NULL THEN problem
                                WHEN payload IS NULL THEN 'missing_payload'
                                WHEN payload = '' THEN 'empty_payload'
                                WHEN strlen(payload) > {int(max_bytes)} THEN 'payload_too_large' END AS reason
@@ -68,6 +68,7 @@ def normalise_text(raw: pa.Table, *, project: str, source: str, text_field: str,
                    '{src}' AS source, source_row, reason,
                    CASE reason
                      WHEN 'payload_not_text' THEN 'field ''{fld}'' holds an object or list, not text'
+                     WHEN 'invalid_encoding' THEN 'field ''{fld}'' holds bytes that are not UTF-8 text'
                      WHEN 'missing_payload' THEN 'field ''{fld}'' is missing or null'
                      WHEN 'empty_payload' THEN 'field ''{fld}'' is empty after trimming'
                      WHEN 'payload_too_large' THEN strlen(payload)::VARCHAR || ' bytes > ingest.max_payload_bytes={int(max_bytes)}'

@@ -1,16 +1,14 @@
 """Ingest stage: stream each source into the items table batch by batch, quarantining what is bad.
 
-`ingest_source` and `import_gold` are plain functions (tests and other flows call them directly);
-the `@task` shells below them add retries for transient errors only.
+`ingest_source` and `import_gold` (in `tasks.ingest.gold`) are plain functions (tests and other flows
+call them directly); the `@task` shells below them add retries for transient errors only.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 from prefect import task
@@ -18,22 +16,31 @@ from prefect import task
 from schemas.config import DataKind, ProjectConfig, SourceConfig
 from schemas.tables import Items, Quarantine, check
 from tasks.errors import InputError
+from tasks.ingest.csvfile import read_csv
+from tasks.ingest.gold import import_gold, key_match_sql, read_side_file
 from tasks.ingest.media import read_folder
 from tasks.ingest.normalise import (
     ITEM_SCHEMA,
     QUARANTINE_SCHEMA,
-    item_id_sql,
     normalise_media,
     normalise_text,
 )
-from tasks.ingest.readers import BadRow, read_csv, read_jsonl, read_parquet
+from tasks.ingest.readers import (
+    BadRow,
+    RawBatch,
+    UnusableFile,
+    read_json_array,
+    read_jsonl,
+    read_parquet,
+    starts_with_array,
+)
 from tasks.ingest.sources import LocalSource, resolve_source
 from tasks.prefetch import prefetch
 from tasks.progress import track
 from tasks.retries import STAGE_TASK
 from tasks.store import insert_missing, project_store, record_stage_run, transaction
 
-__all__ = ["ingest_source", "import_gold", "key_match_sql", "read_side_file", "register_project", "ingest_source_task", "import_gold_task"]
+__all__ = ["import_gold", "import_gold_task", "ingest_source", "ingest_source_task", "key_match_sql", "read_side_file", "register_project"]
 
 
 
@@ -68,39 +75,47 @@ def _bad_rows_table(source: str, bad: list[BadRow]) -> pa.Table:
     )
 
 
-def _batches(local: LocalSource, cfg: ProjectConfig, src: SourceConfig) -> Iterator[tuple[pa.Table, pa.Table, int]]:
-    """(items, rejects, bytes consumed) per batch, whatever the source format."""
+def _reader(local: LocalSource, cfg: ProjectConfig, src: SourceConfig) -> Iterator[RawBatch]:
+    fmt, field = local.format, src.text_field
+    if fmt == "json" and starts_with_array(local.path):
+        return read_json_array(local.path, field, max_depth=cfg.ingest.max_json_depth)
+    if fmt in ("json", "jsonl"):
+        return read_jsonl(local.path, field, encoding=src.encoding, max_depth=cfg.ingest.max_json_depth)
+    if fmt == "csv":
+        return read_csv(local.path, field, delimiter=src.delimiter, encoding=src.encoding)
+    return read_parquet(local.path, field)
+
+
+def _batches(local: LocalSource, cfg: ProjectConfig, src: SourceConfig) -> Iterator[tuple[pa.Table, pa.Table, int, int]]:
+    """(items, rejects, bytes consumed, numeric payloads) per batch, whatever the source format."""
     if local.format == "folder":
         for mb in read_folder(local.path, cfg.data_kind.value, cfg.ingest.max_media_bytes):
             items = normalise_media(mb.table, project=cfg.name, kind=cfg.data_kind.value, source=local.name)
-            yield items, _bad_rows_table(local.name, mb.bad), mb.bytes_read
+            yield items, _bad_rows_table(local.name, mb.bad), mb.bytes_read, 0
         return
     if cfg.data_kind != DataKind.text:
         raise InputError(
             f"source {local.name}: a {cfg.data_kind.value} project reads media from a folder; "
             f"point the source at the folder of files (tabular sources are for text projects)"
         )
-    readers = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}
     try:
-        stream = readers[local.format](local.path, src.text_field)
-        for rb in stream:
+        for rb in _reader(local, cfg, src):
             items, rejects = normalise_text(
                 rb.table, project=cfg.name, source=local.name, text_field=src.text_field, max_bytes=cfg.ingest.max_payload_bytes
             )
             bad = _bad_rows_table(local.name, rb.bad)
-            yield items, pa.concat_tables([rejects, bad]) if bad.num_rows else rejects, rb.bytes_read
+            yield items, pa.concat_tables([rejects, bad]) if bad.num_rows else rejects, rb.bytes_read, rb.numeric_payloads
+    except FileNotFoundError as e:
+        raise InputError(f"source {local.name}: {e}") from None
     except (pa.ArrowInvalid, OSError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise InputError(f"source {local.name}: {e}") from None
-        whole = _bad_rows_table(local.name, [BadRow(None, "unreadable_file", f"{local.format} reader failed: {e}"[:500])])
-        yield ITEM_SCHEMA.empty_table(), whole, 0
+        raise UnusableFile(f"{local.name}: the {local.format} reader failed: {e}"[:500]) from None
 
 
-def _checked(batches: Iterator[tuple[pa.Table, pa.Table, int]], name: str) -> Iterator[tuple[pa.Table, pa.Table, int]]:
-    for items, rejects, nbytes in batches:
+def _checked(batches: Iterator[tuple[pa.Table, pa.Table, int, int]], name: str) -> Iterator[tuple[pa.Table, pa.Table, int, int]]:
+    for items, rejects, nbytes, numeric in batches:
         check(items, Items, f"ingest {name}")
         check(rejects, Quarantine, f"ingest {name} (quarantine)")
-        yield items, rejects, nbytes
+        yield items, rejects, nbytes, numeric
 
 
 def _write(con, items: pa.Table, rejects: pa.Table) -> tuple[int, int]:
@@ -117,101 +132,67 @@ def _write(con, items: pa.Table, rejects: pa.Table) -> tuple[int, int]:
     return inserted, rejects.num_rows
 
 
+def _verdict(name: str, fmt: str, stats: Counter, reasons: Counter, numeric: int, text_field: str) -> tuple[str | None, list[str]]:
+    """(error, notices) for one file: a file that gave nothing usable is an error the user must hear about."""
+    notices = []
+    if numeric:
+        rows = f"{numeric:,} rows hold" if numeric != 1 else "1 row holds"
+        notices.append(f"{name}: {rows} a number in {text_field!r}, stored as its text "
+                       "(if that is not the text to label, set text_field on this source)")
+    if not stats["rows"] and not stats["quarantined"]:
+        if fmt == "folder":
+            return f"{name}: no files found in the folder (hidden files are skipped); nothing was stored from it", notices
+        return f"{name}: no rows found (the file is empty or holds only a header); nothing was stored from it", notices
+    if stats["quarantined"] == stats["rows"]:
+        top = ", ".join(f"{k} {v:,}" for k, v in reasons.most_common(3))
+        return (f"{name}: none of its {stats['rows']:,} rows could be stored ({top}); "
+                "see `annoflow status --quarantine`"), notices
+    return None, notices
+
+
 def ingest_source(cfg: ProjectConfig, src: SourceConfig) -> list[dict]:
-    """Ingest one configured source (several files for a glob); returns one report row per file."""
+    """Ingest one configured source (several files for a glob); returns one report row per file.
+
+    A file that cannot be read at all, or gives no storable row, is reported with an `error` (and
+    recorded in quarantine when unreadable); the other files of the source are still ingested.
+    """
     reports = []
     for local in resolve_source(src, cfg):
         started = time.time()
-        total = local.path.stat().st_size if local.format != "folder" else None
-        stats = Counter()
+        total = local.path.stat().st_size if local.format != "folder" and local.path.is_file() else None
+        stats: Counter = Counter()
         reasons: Counter = Counter()
+        numeric = 0
+        error = None
         with (
             project_store(cfg, memory_limit=cfg.ingest.memory_limit) as con,
             track(f"ingest {local.name}", total) as bar,
         ):
-            for items, rejects, nbytes in prefetch(_checked(_batches(local, cfg, src), local.name)):
-                inserted, nbad = _write(con, items, rejects)
-                stats["rows"] += items.num_rows + nbad
-                stats["inserted"] += inserted
-                stats["duplicates"] += items.num_rows - inserted
-                stats["quarantined"] += nbad
-                reasons.update(rejects.column("reason").to_pylist())
-                bar.advance(nbytes)
+            try:
+                for items, rejects, nbytes, n_numeric in prefetch(_checked(_batches(local, cfg, src), local.name)):
+                    inserted, nbad = _write(con, items, rejects)
+                    stats["rows"] += items.num_rows + nbad
+                    stats["inserted"] += inserted
+                    stats["duplicates"] += items.num_rows - inserted
+                    stats["quarantined"] += nbad
+                    numeric += n_numeric
+                    reasons.update(rejects.column("reason").to_pylist())
+                    bar.advance(nbytes)
+            except UnusableFile as e:
+                error = str(e)
+                _write(con, ITEM_SCHEMA.empty_table(), _bad_rows_table(local.name, [BadRow(None, "unreadable_file", error[:500])]))
+                reasons["unreadable_file"] += 1
+                stats["quarantined"] += 1
+            verdict, notices = _verdict(local.name, local.format, stats, reasons, numeric, src.text_field)
             seconds = time.time() - started
             report = {"source": local.name, "format": local.format, **dict(stats), "quarantined_by_reason": dict(reasons),
-                      "seconds": round(seconds, 3), "rows_per_s": round(stats["rows"] / seconds) if seconds else None}
+                      "seconds": round(seconds, 3), "rows_per_s": round(stats["rows"] / seconds) if seconds else None,
+                      "error": error or verdict, "notices": notices}
             for k in ("rows", "inserted", "duplicates", "quarantined"):
                 report.setdefault(k, 0)
-            record_stage_run(con, "ingest", "completed", report, started)
+            record_stage_run(con, "ingest", "failed" if report["error"] else "completed", report, started)
         reports.append(report)
     return reports
-
-
-def read_side_file(path: Path, what: str = "gold file") -> pa.Table:
-    import duckdb
-
-    suffix = path.suffix.lower()
-    reader = {".csv": "read_csv", ".jsonl": "read_json", ".json": "read_json", ".parquet": "read_parquet"}.get(suffix)
-    if reader is None:
-        raise InputError(f"{what} {path}: use .csv, .jsonl or .parquet")
-    if not path.is_file():
-        raise InputError(f"{what} {path} does not exist (paths in annoflow.toml are relative to the project folder)")
-    opts = ", all_varchar = true" if reader == "read_csv" else ""
-    with duckdb.connect() as con:
-        return con.sql(f"SELECT * FROM {reader}(?{opts})", params=[str(path)]).to_arrow_table()
-
-
-def key_match_sql(cfg: ProjectConfig, key_field: str, items: str, keys: str) -> str:
-    """Join condition matching rows of a side file (gold, truth) to items by a key column `<keys>.key`.
-
-    A text project keyed by its text field matches by content id (so whitespace and Unicode form do
-    not matter); otherwise the key is looked up in the items' metadata (e.g. `file` for media).
-    """
-    if cfg.data_kind == DataKind.text and key_field == next((s.text_field for s in cfg.sources), "text"):
-        return f"{items}.item_id = {item_id_sql(cfg.name, 'text', f'nfc_normalize(trim({keys}.key))')}"
-    return f"json_extract_string({items}.metadata, '$.' || '{key_field.replace(chr(39), chr(39) * 2)}') = {keys}.key"
-
-
-def import_gold(cfg: ProjectConfig) -> dict:
-    """Load the project's gold answers, matching them to items by the key field; unknowns are quarantined."""
-    if not cfg.gold.path:
-        return {"gold_rows": 0, "gold_stored": 0, "gold_quarantined": 0}
-    path = cfg.path(cfg.gold.path)
-    gold = read_side_file(path)
-    key, lab = cfg.gold.key_field, cfg.gold.label_field
-    missing = [c for c in (key, lab) if c not in gold.column_names]
-    if missing:
-        raise InputError(f"gold file {path}: missing column(s) {missing}; found {gold.column_names} (see gold.key_field / gold.label_field)")
-    gold = gold.select([key, lab]).rename_columns(["key", "label"]).cast(pa.schema([("key", pa.string()), ("label", pa.string())]))
-    gold = gold.append_column("source_row", pa.array(range(2, gold.num_rows + 2), pa.int64()))
-    match = key_match_sql(cfg, key, "i", "g")
-    name = str(cfg.gold.path)
-    with project_store(cfg) as con:
-        con.register("_gold", gold)
-        con.register("_labels", pa.table({"label": cfg.labels}))
-        matched = con.sql(
-            f"SELECT g.source_row, g.key, g.label, i.item_id, g.label IN (SELECT label FROM _labels) AS known"
-            f" FROM _gold g LEFT JOIN items i ON {match}"
-        ).to_arrow_table()
-        con.register("_m", matched)
-        with transaction(con):
-            stored = con.execute(
-                "INSERT INTO gold (item_id, label, origin) SELECT DISTINCT ON (item_id) item_id, label, 'file' FROM _m"
-                " WHERE item_id IS NOT NULL AND known ON CONFLICT (item_id) DO UPDATE SET label = excluded.label"
-            ).fetchone()[0]
-            allowed = json.dumps(cfg.labels).replace("'", "''")
-            quarantined = con.execute(
-                f"INSERT INTO quarantine (quarantine_id, stage, source, source_row, field, reason, detail, raw)"
-                f" SELECT md5(concat_ws(chr(31), 'gold', ?, source_row::VARCHAR)), 'gold', ?, source_row,"
-                f" CASE WHEN item_id IS NULL THEN ? ELSE ? END,"
-                f" CASE WHEN item_id IS NULL THEN 'gold_item_unknown' ELSE 'unknown_label' END,"
-                f" CASE WHEN item_id IS NULL THEN 'no ingested item matches this key; ingest its source first'"
-                f"      ELSE 'label ' || coalesce(label, 'NULL') || ' is not in the label set {allowed}' END,"
-                f" left(key, 500) FROM _m WHERE item_id IS NULL OR NOT known ON CONFLICT DO NOTHING",
-                [name, name, key, lab],
-            ).fetchone()[0]
-        con.unregister("_m")
-    return {"gold_rows": gold.num_rows, "gold_stored": int(stored), "gold_quarantined": int(quarantined)}
 
 
 @task(name="ingest-source", **STAGE_TASK)
@@ -220,5 +201,5 @@ def ingest_source_task(cfg: ProjectConfig, src: SourceConfig) -> list[dict]:
 
 
 @task(name="import-gold", **STAGE_TASK)
-def import_gold_task(cfg: ProjectConfig) -> dict:
-    return import_gold(cfg)
+def import_gold_task(cfg: ProjectConfig, override_reason: str | None = None) -> dict:
+    return import_gold(cfg, override_reason)

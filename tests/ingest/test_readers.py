@@ -8,8 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.ingest.csvfile import read_csv
 from tasks.ingest.normalise import normalise_text
-from tasks.ingest.readers import read_csv, read_jsonl, read_parquet
+from tasks.ingest.readers import read_jsonl, read_parquet
 
 
 def _rows(batches):
@@ -46,13 +47,13 @@ def test_jsonl_small_blocks_cut_at_line_ends(tmp_path: Path) -> None:
     assert all(r["payload"] == f"row {r['source_row']}" for r in rows)
 
 
-def test_csv_wrong_field_count_is_reported_with_its_row(tmp_path: Path) -> None:
+def test_csv_wrong_field_count_is_reported_with_its_line(tmp_path: Path) -> None:
     f = tmp_path / "a.csv"
     f.write_text('text,video\nhello,1\n"two\nlines",2\nbad,row,extra\nlast,3\n')
     rows, bad = _rows(list(read_csv(f, "text")))
-    assert [(r["source_row"], r["payload"]) for r in rows] == [(2, "hello"), (3, "two\nlines"), (5, "last")]
+    assert [(r["source_row"], r["payload"]) for r in rows] == [(2, "hello"), (3, "two\nlines"), (6, "last")]
     assert json.loads(rows[0]["metadata"]) == {"video": "1"}
-    assert [(b.source_row, b.reason) for b in bad] == [(4, "malformed_csv")]
+    assert [(b.source_row, b.reason) for b in bad] == [(5, "malformed_csv")]
 
 
 def test_parquet_rows_and_metadata(tmp_path: Path) -> None:
@@ -67,7 +68,7 @@ def test_normalise_text_ids_and_reasons() -> None:
         {
             "source_row": pa.array([1, 2, 3, 4, 5, 6], pa.int64()),
             "payload": ["Hello", "  Hello  ", "", None, "x" * 20, "Cafe\u0301"],
-            "payload_bad": [False, False, False, False, False, False],
+            "problem": pa.array([None] * 6, pa.string()),
             "metadata": [None] * 6,
         }
     )

@@ -143,7 +143,7 @@ def http_dir(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root.mkdir()
 
     class Handler(SimpleHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path.startswith("/error"):
                 self.send_error(503, "temporarily down")
                 return
@@ -186,7 +186,7 @@ def test_gold_matches_items_and_quarantines_unknowns(make_project) -> None:
     (Path(cfg.root) / "gold.csv").write_text("text,label\n buy now ,spam\nnice song,maybe\nnever ingested,ham\n")
     _ingest_all(cfg)
     result = import_gold(cfg)
-    assert result == {"gold_rows": 3, "gold_stored": 1, "gold_quarantined": 2}
+    assert result == {"gold_rows": 3, "gold_stored": 1, "gold_quarantined": 2, "gold_changed": 0, "errors": []}
     assert _query(cfg, "SELECT g.label, i.payload FROM gold g JOIN items i USING (item_id)") == [("spam", "buy now")]
     assert sorted(r[0] for r in _query(cfg, "SELECT reason FROM quarantine WHERE stage = 'gold'")) == ["gold_item_unknown", "unknown_label"]
 
@@ -208,4 +208,30 @@ def test_unreadable_file_is_quarantined_whole_and_others_still_ingest(make_proje
     bad, good = _ingest_all(cfg)
     assert (bad["inserted"], bad["quarantined"], good["inserted"]) == (0, 1, 1)
     reason, row, detail = _query(cfg, "SELECT reason, source_row, detail FROM quarantine")[0]
-    assert (reason, row) == ("unreadable_file", None) and detail.startswith("parquet reader failed")
+    assert (reason, row) == ("unreadable_file", None) and "not a readable Parquet file" in detail
+    assert "not a readable Parquet file" in bad["error"] and good["error"] is None
+
+
+def test_gold_conflicts_are_refused_and_changes_need_a_recorded_override(make_project) -> None:
+    cfg = make_project(gold={"path": "gold.csv"})
+    (Path(cfg.root) / "data").mkdir()
+    (Path(cfg.root) / "data" / "a.jsonl").write_text('{"text": "buy now"}\n{"text": "nice song"}\n{"text": "hello"}\n')
+    gold = Path(cfg.root) / "gold.csv"
+    gold.write_text("text,label\nbuy now,spam\nnice song,ham\nhello,ham\nhello,spam\n")
+    _ingest_all(cfg)
+    first = import_gold(cfg)
+    assert (first["gold_stored"], first["gold_quarantined"]) == (2, 2)
+    assert [e.split(": item")[0] for e in first["errors"]] == ["gold.csv row 4", "gold.csv row 5"]
+    assert "'ham' (row 4), 'spam' (row 5)" in first["errors"][0]
+
+    gold.write_text("text,label\nbuy now,ham\nnice song,ham\n")
+    refused = import_gold(cfg)
+    assert refused["gold_changed"] == 0 and "stored gold says 'spam'" in refused["errors"][0]
+    assert _query(cfg, "SELECT g.label FROM gold g JOIN items i USING (item_id) WHERE i.payload = 'buy now'") == [("spam",)]
+
+    changed = import_gold(cfg, override_reason="reviewed by the lead")
+    assert (changed["gold_changed"], changed["errors"]) == (1, [])
+    assert _query(cfg, "SELECT g.label FROM gold g JOIN items i USING (item_id) WHERE i.payload = 'buy now'") == [("ham",)]
+    record = json.loads(_query(cfg, "SELECT stats FROM stage_runs WHERE stage = 'gold' ORDER BY started_at DESC LIMIT 1")[0][0])
+    assert record["override"] == "reviewed by the lead"
+    assert [(c["key"], c["old"], c["new"], c["row"]) for c in record["changes"]] == [("buy now", "spam", "ham", 2)]

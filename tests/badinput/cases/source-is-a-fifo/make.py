@@ -1,0 +1,5 @@
+import os
+
+
+def make(folder):
+    os.mkfifo(folder / "data.jsonl")
