@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tasks.errors import ServiceError
+from tasks.processes import pid_alive
 
 __all__ = ["STARTUP_TIMEOUT", "ProjectServer", "ServerRecord", "api_healthy", "configured_api_url", "prefect_settings", "start_message", "use_project_server"]
 
@@ -87,13 +88,7 @@ def _alive(pid: int) -> bool:
         os.waitpid(pid, os.WNOHANG)  # reap it if it is an exited child of ours (a zombie still answers kill 0)
     except ChildProcessError:
         pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def _is_supervisor(pid: int) -> bool:

@@ -35,6 +35,7 @@ import pyarrow.dataset as ds
 
 from schemas.config import ProjectConfig
 from tasks.errors import InputError
+from tasks.processes import pid_alive
 
 __all__ = [
     "LATEST",
@@ -220,16 +221,6 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def cleanup_temp_dirs(export_dir: Path) -> list[str]:
     """Remove candidates left by crashed exports (their process is gone); returns the names removed."""
     removed = []
@@ -237,11 +228,11 @@ def cleanup_temp_dirs(export_dir: Path) -> list[str]:
         return removed
     for p in export_dir.glob(".tmp-*"):
         m = re.match(r"^\.tmp-(\d+)-", p.name)
-        if p.is_dir() and m and (int(m.group(1)) == os.getpid() or not _pid_alive(int(m.group(1)))):
+        if p.is_dir() and m and (int(m.group(1)) == os.getpid() or not pid_alive(int(m.group(1)))):
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p.name)
     for p in export_dir.glob(f".{LATEST}.*"):
         m = re.match(rf"^\.{LATEST}\.(\d+)\.", p.name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             p.unlink(missing_ok=True)
     return removed

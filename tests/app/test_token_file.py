@@ -30,7 +30,7 @@ def _env() -> dict[str, str]:
 
 
 def _run(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([ANNOFLOW, *args, "--config", str(project)], capture_output=True, text=True,
+    return subprocess.run([ANNOFLOW, *args, "--config", str(project)], check=False, capture_output=True, text=True,
                           env=_env(), timeout=120)
 
 
@@ -82,8 +82,15 @@ def test_app_replaces_an_empty_token_file_and_serves_with_the_new_token(project:
             time.sleep(0.3)
         new = token.read_text().strip()
         assert new.startswith("adm_") and stat.S_IMODE(token.stat().st_mode) == 0o600
-        r = httpx.get(f"http://127.0.0.1:{port}/api/projects", headers={"Authorization": f"Bearer {new}"})
-        assert r.status_code == 200 and [p["project_id"] for p in r.json()] == ["tok"]
+        def projects() -> list[str]:
+            r = httpx.get(f"http://127.0.0.1:{port}/api/projects", headers={"Authorization": f"Bearer {new}"})
+            assert r.status_code == 200, r.text
+            return [p["project_id"] for p in r.json()]
+
+        # the command registers the project right after the app answers its health check
+        while not projects() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert projects() == ["tok"]
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
