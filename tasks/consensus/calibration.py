@@ -179,8 +179,8 @@ def calibrate_posterior(post: np.ndarray, gold_mask: np.ndarray) -> tuple[np.nda
     # Never below the runner-up once it is scaled like the rest: calibration changes how sure a
     # label is, not which label it is.
     second = np.sort(post, axis=1)[:, -2] if post.shape[1] > 1 else np.zeros(len(post))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        keep_top = np.where(rest + second > 0, second / np.where(rest + second > 0, rest + second, 1.0), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # rest 0: the others share evenly (below)
+        keep_top = np.where(rest > 0, second / np.where(rest > 0, rest + second, 1.0), 1.0 / post.shape[1])
     new = np.minimum(np.maximum(cal.apply(conf), keep_top + 1e-9), conf)
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(rest > 0, (1.0 - new) / np.where(rest > 0, rest, 1.0), 0.0)

@@ -156,9 +156,10 @@ def test_certified_tail_is_a_lower_bound_that_grows_with_evidence():
 
 
 def test_calibration_keeps_the_top_label():
-    post = np.array([[0.9, 0.1], [0.2, 0.8], [0.55, 0.45], [0.3, 0.7]])
-    gold = np.array([[False, True], [True, False], [False, False], [False, False]])  # both gold items wrong
+    post = np.array([[0.9, 0.1], [0.2, 0.8], [0.55, 0.45], [0.3, 0.7], [1e-17, 1.0]])
+    gold = np.array([[False, True], [True, False], [False, False], [False, False], [False, False]])  # gold wrong
     out, cal = calibrate_posterior(post, gold)
+    assert out[-1, 1] < 0.6  # a forecast whose rest rounds to 0 is lowered too
     assert cal.n_gold == 2
     assert (out.argmax(axis=1) == post.argmax(axis=1)).all()
     assert np.allclose(out.sum(axis=1), 1.0)
