@@ -7,6 +7,9 @@ the default method (``label_model``) decides with the product's rule (``resoluti
 the posterior alone, with a minimum of 1. A seeded share of the known answers (``--gold``, 20%) is
 given as the project's gold, as a project would have it; everything is scored on the other items.
 ECE beside it: the same model without gold, and plain Dawid–Skene's plug-in posterior without gold.
+With gold, a confidence is what gold certifies (``calibration.GoldCalibration``: a one-sided lower
+bound of gold accuracy over a confidence tail), so where gold is scarce nothing resolves at high
+targets. The last line counts the (crowd, target) pairs that meet the floor under the product rule.
 """
 
 from __future__ import annotations

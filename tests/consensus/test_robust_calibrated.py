@@ -2,6 +2,7 @@
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from bench.crowds import hostile_crowd, sparse_replay
@@ -194,3 +195,30 @@ def test_consensus_core_holds_single_vote_items_for_the_policy_minimum():
                               max_overlap=3, min_votes=min_votes, bootstrap=0)
         labels = run_consensus(s, inputs).labels
         assert as_dict(labels, "item_id", "decision") == {"a": expected, "b": "resolved"}
+
+
+def test_with_machine_evidence_gold_calibrates_the_combined_confidence_that_decides():
+    """A machine that errs with the crowd, times the people's forecast: still nothing certified on 19 gold."""
+    votes, truth = _crowd_wrong_together()
+    gold, scored = _gold_split(truth, 79)
+    # The machine follows the crowd's majority (wrong on the same trap items) at 0.9.
+    shares = votes.group_by(["item_id", "label"]).aggregate([("source_id", "count")]).to_pylist()
+    best: dict = {}
+    for r in shares:
+        if r["source_id_count"] > best.get(r["item_id"], ("", -1))[1]:
+            best[r["item_id"]] = (r["label"], r["source_id_count"])
+    ids = sorted(best)
+    p1 = np.array([0.9 if best[i][0] == "1" else 0.1 for i in ids])
+    machine = pa.table({"item_id": ids, "0": 1 - p1, "1": p1})
+    human = votes.append_column("source_kind", pa.array(["human"] * votes.num_rows))
+    empty = pa.table({"item_id": pa.array([], pa.string()), "label": pa.array([], pa.string())})
+    inputs = ConsensusInputs(votes=human, scoring_votes=human.filter(pc.is_in(human["item_id"], gold["item_id"])),
+                             gold=gold, adjudications=empty, machine=machine)
+    s = ConsensusSettings(classes=("0", "1"), target_confidence=0.9, min_votes=2, bootstrap=0)
+    labels = run_consensus(s, inputs).labels
+    rows = [r for r in labels.to_pylist() if r["item_id"] in scored]
+    assert max(r["confidence"] for r in rows) < 0.9
+    assert not any(r["decision"] == "resolved" for r in rows)
+    blind = run_consensus(s, ConsensusInputs(votes=human, scoring_votes=human.slice(0, 0), gold=empty.slice(0, 0),
+                                             adjudications=empty, machine=machine)).labels
+    assert sum(c >= 0.9 for c in blind["confidence"].to_pylist()) > 100  # what the evidence alone claims
