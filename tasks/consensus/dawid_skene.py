@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from .base import Aggregator, clamp_gold, vote_shares
-from .calibration import fit_gold_calibration
+from .calibration import calibrate_posterior
 from .shrinkage import fit_hierarchical_prior, identifiable_per_class
 from .votes import EncodedVotes, check_option
 
@@ -119,7 +119,8 @@ class DawidSkene(Aggregator):
     (``DawidSkeneParams`` for warm start), ``n_iter_`` (all rounds), ``converged_``,
     ``log_likelihood_`` (objective after each E-step of the last run); ``hierarchy_``
     (``shrinkage.HierarchicalPrior``) with the hierarchical prior; ``calibration_``
-    (``calibration.GoldCalibration`` or None) with the predictive posterior.
+    (``calibration.GoldCalibration`` or None) and ``forecast_`` (the predictive posterior before
+    gold: gold items unclamped, confidences unmapped; None with the plug-in posterior).
     """
 
     def __init__(self, classes: Sequence[str], max_iter: int = 100, tol: float = 1e-5,
@@ -241,6 +242,7 @@ class DawidSkene(Aggregator):
             return post, conf, priors, counts, history, budget, False
 
         self._pseudo = None
+        self.forecast_ = self.calibration_ = None
         if init is None:
             post = clamp_gold(self._initial_posteriors(enc), gold_mask)
             counts = expected_counts(post)
@@ -324,37 +326,13 @@ class DawidSkene(Aggregator):
         total += np.log(priors)
         out, _ = _normalise_log(total, 0.0)
         out = np.ascontiguousarray(out)
+        # The forecast before gold: a caller that adds evidence (machine.py) calibrates after it.
+        self.forecast_ = out.copy()
         self.calibration_ = None
         if gold_mask is not None and gold_mask.any():
-            out = self._calibrate_on_gold(out, gold_mask)
+            out, self.calibration_ = calibrate_posterior(out, gold_mask)
+            out = clamp_gold(out, gold_mask)
         return out
-
-    def _calibrate_on_gold(self, post: np.ndarray, gold_mask: np.ndarray) -> np.ndarray:
-        """Lower confidences to what gold items show them worth, then clamp gold items.
-
-        A gold item's cavity posterior (its own votes taken out of its voters' matrices) is the
-        model's honest forecast for it; how often that forecast's top label is a gold answer, at
-        each confidence, is the map applied to every other item (``calibration.GoldCalibration``).
-        Crowds that are wrong together on hard items fool every unsupervised model; only gold
-        shows it.
-        """
-        rows = gold_mask.any(axis=1)
-        top = post.argmax(axis=1)
-        conf = post[np.arange(len(post)), top]
-        self.calibration_ = fit_gold_calibration(conf[rows], gold_mask[rows, top[rows]])
-        new = self.calibration_.apply(conf)
-        rest = 1.0 - conf
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scale = np.where(rest > 0, (1.0 - new) / np.where(rest > 0, rest, 1.0), 0.0)
-        out = post * scale[:, None]
-        out[np.arange(len(post)), top] = new
-        # An item whose posterior was all on one class spreads what gold took away evenly.
-        flat = (rest <= 0) & (new < 1)
-        if flat.any():
-            k = post.shape[1]
-            out[flat] = ((1.0 - new[flat]) / (k - 1))[:, None]
-            out[flat, top[flat]] = new[flat]
-        return clamp_gold(out, gold_mask)
 
     def _publish(self, enc, conf, priors, n_iter, converged, history):
         k = enc.n_classes

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .base import Aggregator
+from .calibration import calibrate_posterior
 from .dawid_skene import DawidSkene, DawidSkeneParams
 from .glad import GLAD
 from .label_model import LabelModel
@@ -234,10 +235,16 @@ def _fit_calibrated(s, inputs, human, machine, items, ref, warm):
         at = at.astype(np.int64)
         if prior is not None:  # items no person saw start from the human model's prior
             post[:] = prior
-        post[at] = model.posteriors_
+        forecast = getattr(model, "forecast_", None)
+        post[at] = model.posteriors_ if forecast is None else forecast
         seen[at] = True
         scale, bias = fit_calibration(z[at], has[at], model.encoded_, ref_code[at], has[at] & ~is_gold[at])
     post, fit = combine(post, prior, z, has, scale, bias, seen & ~is_gold)
+    if getattr(model, "forecast_", None) is not None:
+        # Calibrate what decides: the people's leave-one-out forecast times a machine calibrated
+        # without gold is an honest forecast of each gold item, so gold maps the combined confidence.
+        gold_code = np.where(is_gold, ref_code, -1)
+        post, _cal = calibrate_posterior(post, (gold_code[:, None] == np.arange(k)) & (gold_code[:, None] >= 0))
     rows = np.flatnonzero(ref_code >= 0)  # accepted answers stand whatever the evidence
     post[rows] = np.eye(k)[ref_code[rows]]
     return model, params, label_table(items, post, s.classes), fit

@@ -9,7 +9,9 @@ Work selected (one item never has two open label slots at once):
   pre-labelers, with no assignment yet and no gold answer → `overlap.initial` slots, kind `label`,
   round 0; items `state = 'auto_accepted' AND audit` → one slot of kind `audit`;
 - consensus `needs_more` (latest `labels` row), once every slot of the item is answered and the
-  consensus has counted them (`labels.n_human >= done slots`): adaptive → one more slot (round + 1)
+  consensus has counted them (`labels.n_human >= done slots`, or, where a ban removed votes from
+  the count, consensus ran after the last human vote was stored: else a ban held such items back
+  for good): adaptive → one more slot (round + 1)
   while below `overlap.max` slots, else adjudication; fixed → adjudication;
 - consensus `adjudicate` (or `items.state = 'adjudicate'`): one `adjudication` slot (experts only;
   the app enforces the role).
@@ -54,8 +56,14 @@ def assignment_id_sql(item: str, kind: str, rnd: str, slot: str) -> str:
 
 _SLOTS = """
 WITH latest AS (
-    SELECT item_id, decision, n_human FROM labels
+    SELECT item_id, decision, n_human, updated_at FROM labels
     QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC) = 1
+),
+hv AS (
+    -- every stored human vote, banned sources' included: consensus has seen them even where it
+    -- no longer counts them, so a ban cannot hold an item back from more votes forever
+    SELECT item_id, count(*) AS n_votes, max(created_at) AS last_at FROM votes
+    WHERE source_kind = 'human' GROUP BY item_id
 ),
 a AS (
     SELECT item_id,
@@ -85,8 +93,9 @@ work AS (
            a.max_round + 1,
            CASE WHEN $adaptive AND a.n_slots < $max THEN a.max_slot + 1 ELSE 0 END,
            coalesce(i.priority, 0.0) + $boost * CASE WHEN $adaptive AND a.n_slots < $max THEN 1 ELSE 2 END
-    FROM items i JOIN a USING (item_id) JOIN latest l USING (item_id)
-    WHERE l.decision = 'needs_more' AND a.n_open = 0 AND a.n_adj = 0 AND l.n_human >= a.n_done
+    FROM items i JOIN a USING (item_id) JOIN latest l USING (item_id) LEFT JOIN hv USING (item_id)
+    WHERE l.decision = 'needs_more' AND a.n_open = 0 AND a.n_adj = 0
+      AND (l.n_human >= a.n_done OR (hv.n_votes >= a.n_done AND l.updated_at >= hv.last_at))
     UNION ALL
     -- adjudication asked for by consensus
     SELECT i.item_id, 'adjudication', coalesce(a.max_round, 0) + 1, 0, coalesce(i.priority, 0.0) + 2 * $boost

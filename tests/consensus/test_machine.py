@@ -47,7 +47,9 @@ def _typical_project(make_project, evidence: str, rng_seed: int = 0):
         p = rng.uniform(0.54, 0.66)
         probs[i] = p if m == "spam" else 1 - p
         votes += [(i, s, k, m) for s, k in (("model:m", "model"), ("lf:a", "lf"), ("lf:b", "lf"))]
-        for h in (f"human:{(2 * j) % 6}", f"human:{(2 * j + 1) % 6}"):
+        # Pairs rotate: with fixed pairs two answers per item cannot tell who is right (the model
+        # is not identifiable and any fit of the people is as good as another).
+        for h in (f"human:{j % 6}", f"human:{(j + 1 + (j // 6) % 5) % 6}"):
             votes.append((i, h, "human", t if rng.random() < 0.9 else flip[t]))
         truth[i] = t
     truth["x"] = "ham"
@@ -71,8 +73,10 @@ def test_agreeing_people_not_overruled_by_an_unsure_correlated_machine(make_proj
     acc = {b: np.mean([g[i] == truth[i] for i in g]) for b, g in got.items()}
     assert acc["after"] > acc["before"]
     machine = out["fit"]["machine"]
-    # Fitted where people looked (the unsure items and x, not the easy ones): worth little there.
-    assert machine["n_items"] == 61 and machine["bands"][0] == 0.7 and machine["scale"][0] < 1.0
+    # Fitted where people looked (the unsure items and x, not the easy ones): worth little there,
+    # and not made more sure than its 0.54-0.66 (right 60% of the time).
+    assert machine["n_items"] == 61 and machine["bands"][0] == 0.7
+    assert machine["calibrated_confidence"] < 0.7 and machine["scale"][0] < 1.2
 
 
 @pytest.mark.parametrize("accuracy", [0.6, 0.9])

@@ -64,6 +64,19 @@ def test_adaptive_adds_one_slot_per_round_then_adjudication(queue_project):
                                                   ("adjudication", 3, 0)]
 
 
+def test_a_ban_does_not_hold_an_item_back_from_more_votes(queue_project):
+    """Two answered slots, one by an annotator banned since: consensus counts one human vote, for good."""
+    cfg = queue_project(overlap={"policy": "adaptive", "initial": 2, "max": 4}, gold={"rate": 0.0})
+    (a,) = seed_items(cfg, ["split"])
+    assert dispatch(cfg)["created_by_kind"] == {"label": 2}
+    with open_store(cfg.db_path) as con:
+        con.execute("UPDATE assignments SET state = 'done' WHERE item_id = ?", [a])
+        con.executemany("INSERT INTO votes (vote_id, item_id, source_id, source_kind, label) VALUES (?, ?, ?, 'human', 'ham')",
+                        [[f"v{i}", a, f"human:{i}"] for i in range(2)])
+    _finish(cfg, "needs_more", a, n_human=1)  # human:1 banned: its vote no longer counts
+    assert dispatch(cfg)["created_by_kind"] == {"label": 1}
+
+
 def test_fixed_overlap_sends_needs_more_to_adjudication(queue_project):
     cfg = queue_project(overlap={"policy": "fixed", "initial": 2, "max": 5}, gold={"rate": 0.0})
     (a,) = seed_items(cfg, ["only"])
