@@ -18,7 +18,8 @@ Work selected (one item never has two open label slots at once):
 Gold: untargeted gold slots so that gold makes up `gold.rate` of all tasks, spread over the gold
 items with the fewest slots (at most one slot per known annotator per item, since nobody sees an
 item twice), plus targeted slots (`annotator_id` set) topping every known annotator up to
-`gold.min_per_annotator`, on gold items that annotator has not had. Gold and audit slots take
+`gold.min_per_annotator`, on gold items that annotator has not had and that hold fewer slots than
+there are annotators (a slot beyond that could never be served). Gold and audit slots take
 priorities from the work around them, so neither their content nor their place in an annotator's
 stream sets them apart.
 """
@@ -238,7 +239,9 @@ def plan_gold(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, wo
         stream = -np.sort(-np.r_[np.asarray(open_work, dtype=np.float64), work_priorities])
         for ann in sorted(annotators):
             mine = seen.get(ann, set())
-            fresh = sorted((x for x in gold_items if x not in mine), key=lambda x: (existing.get(x, 0), x))
+            # an item already holding a slot per annotator can take no more: one slot would stay unserved
+            fresh = sorted((x for x in gold_items if x not in mine and (cap is None or existing.get(x, 0) < cap)),
+                           key=lambda x: (existing.get(x, 0), x))
             fresh = fresh[:max(0, g.min_per_annotator - len(mine))]
             for item, prio in zip(fresh, _targeted_priorities(stream, len(fresh), g.rate)):
                 add(item, prio, ann)

@@ -47,16 +47,24 @@ best AS (  -- the machine's suggestion, on every kind of task alike (gold must n
     WHERE source_kind IN ('model', 'lf') AND (label IS NOT NULL OR len(labels) > 0)
       AND item_id IN (SELECT item_id FROM p)
     QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY confidence DESC NULLS LAST, source_id) = 1
+),
+targeted AS (  -- who holds a targeted gold slot of an item: they must not use up its open gold slots
+    SELECT item_id, list(DISTINCT annotator_id) AS annotators FROM assignments
+    WHERE kind = 'gold' AND annotator_id IS NOT NULL AND item_id IN (SELECT item_id FROM p)
+    GROUP BY item_id
 )
 SELECT p.assignment_id, p.item_id, p.kind, p.priority, i.payload, i.uri AS media_uri,
     coalesce(b.labels, CASE WHEN b.label IS NOT NULL THEN [b.label] END) AS prelabel,
     b.confidence AS prelabel_score,
-    CASE WHEN p.annotator_id IS NULL THEN $banned::VARCHAR[]
-         ELSE list_filter($everyone::VARCHAR[], lambda x: x <> p.annotator_id) END AS exclude_annotators
+    CASE WHEN p.annotator_id IS NOT NULL THEN list_filter($everyone::VARCHAR[], lambda x: x <> p.annotator_id)
+         WHEN p.kind = 'gold' AND t.annotators IS NOT NULL
+             THEN list_sort(list_distinct(list_concat(coalesce($banned::VARCHAR[], []), t.annotators)))
+         ELSE $banned::VARCHAR[] END AS exclude_annotators
 FROM p
 JOIN (SELECT DISTINCT ON (item_id) item_id, payload, uri FROM items WHERE item_id IN (SELECT item_id FROM p)) i
     USING (item_id)
 LEFT JOIN best b USING (item_id)
+LEFT JOIN targeted t USING (item_id)
 ORDER BY p.priority DESC, p.assignment_id
 """
 
@@ -66,7 +74,8 @@ def pending_task_batches(con: duckdb.DuckDBPyConnection, queue: str, banned: Seq
     """How many assignments of `queue` are pending, and those tasks as `TASK_SCHEMA` batches, highest priority first.
 
     Banned annotators are excluded from every task; a targeted gold task also excludes every
-    other known annotator, so only its target can take it. The batches stream from a second
+    other known annotator, so only its target can take it, and the item's untargeted gold tasks
+    exclude its targets, so a target cannot strand their own slot by taking one of those first. The batches stream from a second
     cursor, so memory does not grow with the queue and `con` stays free to mark batches pushed.
     """
     total = con.execute("SELECT count(*) FROM assignments WHERE queue = ? AND state = 'pending'", [queue]).fetchall()[0][0]

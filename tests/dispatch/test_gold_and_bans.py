@@ -35,17 +35,19 @@ def test_gold_rate_and_minimum_per_annotator(queue_project, fresh_app):
     seed_items(cfg, [f"item {i}" for i in range(10)], priorities=[i / 10 for i in range(10)])
     seed_items(cfg, gold_texts, state="resolved", gold={"gold one": "ham", "gold two": "spam"})
     r = dispatch(cfg)
-    # 20 label slots; gold share 0.2 → ceil(0.2 * 20 / 0.8) = 5 untargeted; plus 2 targeted for each of 3
-    assert r["created_by_kind"] == {"label": 20, "gold": 11}
-    assert r["targeted_gold"] == 6
+    # 20 label slots; gold share 0.2 → ceil(0.2 * 20 / 0.8) = 5 untargeted (3 + 2: at most one per
+    # annotator per item); the minimum of 2 then needs one targeted slot, on the item with room left:
+    # a slot beyond one per annotator per item could never be served and would stay open for good
+    assert r["created_by_kind"] == {"label": 20, "gold": 6}
+    assert r["targeted_gold"] == 1
     again = dispatch(cfg)
     assert again["created"] == 0 and again["pushed"] == 0
     with open_store(cfg.db_path) as con:
         per_item = dict(con.execute("SELECT item_id, count(*) FROM assignments WHERE kind = 'gold' GROUP BY 1").fetchall())
         targeted = con.execute("SELECT annotator_id, count(*) FROM assignments WHERE kind = 'gold' "
                                "AND annotator_id IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
-    assert targeted == [("ann-a", 2), ("ann-b", 2), ("ann-c", 2)]
-    assert sorted(per_item.values()) == [5, 6]  # spread evenly, at most one slot per annotator
+    assert targeted == [("ann-a", 1)]
+    assert sorted(per_item.values()) == [3, 3]  # one slot per annotator on each gold item
     # targeted gold comes among the work at the gold rate (within the first 2 / 0.2 = 10 tasks), not
     # as everyone's first two tasks, which would tell the annotator what they are
     streams = {a: _work_through(fresh_app.url, cfg.name, token, limit=10) for a, token in tokens.items()}

@@ -25,9 +25,12 @@ def test_prelabel_flow_writes_state_and_artifacts(prefect_harness, text_project)
         assert runs["prelabel.lfs"] == "completed" and runs["prelabel.route"] == "completed"
     from prefect.client.orchestration import get_client
 
-    with get_client(sync_client=True) as client:
-        keys = {a.key for a in client.read_artifacts()}
-    assert {artifact_key(cfg, r) for r in ("prelabel-report", "prelabel-lf-summary", "prelabel-calibration")} <= keys
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    want = {artifact_key(cfg, r) for r in ("prelabel-report", "prelabel-lf-summary", "prelabel-calibration")}
+    with get_client(sync_client=True) as client:  # by key: the session's server holds every test's artifacts
+        keys = {a.key for a in client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=sorted(want))))}
+    assert want <= keys
 
 
 def _state(cfg) -> tuple:
