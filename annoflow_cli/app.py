@@ -7,6 +7,7 @@ project's server database) lives in the project's state folder.
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -46,8 +47,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's flow and task logs.")]
 
 
-def prepare_prefect_env(cfg: ProjectConfig, verbose: bool = False) -> None:
-    """Per-project Prefect home and server (see prefect_server.py), no telemetry, quiet console logs."""
+def prepare_prefect_env(cfg: ProjectConfig, verbose: bool = False, foreground: bool = True) -> None:
+    """Per-project Prefect home and server (see prefect_server.py), no telemetry, quiet console logs.
+
+    `foreground`: the command runs its flow in this process and reports the outcome itself, so the
+    flow-run heartbeat (for spotting runs whose process died unseen) is switched off: the engine joins
+    its thread for up to a second after every sync flow, a third of a repeated command's wall time.
+    `serve` keeps heartbeats for the runs it starts.
+    """
     from annoflow_cli.prefect_server import prefect_settings, start_message, use_project_server
 
     prefect_settings(cfg.state_dir / "prefect")
@@ -56,6 +63,14 @@ def prepare_prefect_env(cfg: ProjectConfig, verbose: bool = False) -> None:
             os.environ.setdefault(f"PREFECT_LOGGING_HANDLERS_{handler}_LEVEL", "CRITICAL")
     run_or_exit(lambda: use_project_server(cfg.state_dir, Path(os.environ["PREFECT_HOME"]), 60 * cfg.state.server_idle_minutes,
                                            on_start=lambda rec: err_console.print(start_message(rec), highlight=False)))
+    if foreground:
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        # held for the rest of this short-lived process (an environment variable cannot say "none")
+        _PROCESS_SETTINGS.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+
+
+_PROCESS_SETTINGS = ExitStack()
 
 
 def load_project(config: Path | None) -> ProjectConfig:

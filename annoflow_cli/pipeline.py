@@ -90,7 +90,7 @@ def serve(
         started = rec if running is None or running.pid != rec.pid else None
         os.environ["PREFECT_API_URL"] = rec.url
         console.print(f"Prefect UI: {rec.ui_url}")
-    prepare_prefect_env(cfg, verbose)
+    prepare_prefect_env(cfg, verbose, foreground=False)
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
     # a service manager's stop (SIGTERM) cleans up like Ctrl-C, also before Prefect's runner installs its own handler
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
