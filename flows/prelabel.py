@@ -30,8 +30,6 @@ def _thr(x: float | None) -> str:
 
 def prelabel_report_markdown(result: dict) -> str:
     r = result["routing"]
-    lfs = result["labeling_functions"]
-    failed = [x for x in lfs if x["error"]]
     thr = "\n".join(
         f"| {t['label']} | {_thr(t['threshold'])} | {_pct(t['precision'])} | "
         f"{_pct(t['precision_low'])} | {t['n_eval']} |"
@@ -40,7 +38,6 @@ def prelabel_report_markdown(result: dict) -> str:
     rel = "\n".join(f"| {b['bin']} | {b['n']} | {b['mean_confidence']:.3f} | {b['accuracy']:.3f} |" for b in r["reliability"])
     models = "\n".join(f"- `{m['model']}` ({m['kind']}): version {m['version'] or '-'}, {m['inserted']:,} new votes; {m.get('training', '')}"
                        for m in result["models"]) or "- none configured"
-    errors = "\n".join(f"- **{x['name']}**: {x['error']}" for x in failed)
     audit = (f"{_pct(r['audit_precision'])} on {r['audited']} audited items (95% interval "
              f"{_pct(r['audit_precision_interval'][0])}–{_pct(r['audit_precision_interval'][1])})") if r["audited"] else "no audits returned yet"
     return (
@@ -55,8 +52,7 @@ def prelabel_report_markdown(result: dict) -> str:
         ("\n\nNo class reaches the target with the stated confidence on the evaluated items: nothing is auto-accepted "
          "until more gold or audits arrive (or the target is lowered)." if all(t["threshold"] is None for t in r["thresholds"]) else "") +
         "\n\n## Calibration on gold\n\n| confidence | n | mean confidence | accuracy |\n|---|---:|---:|---:|\n" + rel +
-        "\n\n## Models\n\n" + models + "\n" +
-        (f"\n## Failed labeling functions\n\n{errors}\n" if failed else "")
+        "\n\n## Models\n\n" + models + "\n"
     )
 
 

@@ -122,11 +122,11 @@ def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> l
         bar.advance(len(python))
         results += python
         rows = [{k: v for k, v in asdict(r).items() if k != "extra"} for r in results]
-        failed = [r["name"] for r in rows if r["error"]]
+        failed = [(r["name"], r["error"]) for r in rows if r["error"]]
         record_stage_run(con, "prelabel.lfs", "completed" if not failed else "failed",
-                         {"lfs": rows, "failed": failed}, started)
+                         {"lfs": rows, "failed": [name for name, _ in failed]}, started)
     if failed:
-        raise ConfigError(_lf_failure_line([(r["name"], r["error"]) for r in rows if r["error"]]))
+        raise ConfigError(_lf_failure_line(failed))
     return rows
 
 
