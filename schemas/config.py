@@ -26,6 +26,8 @@ from pydantic import (
 )
 
 from tasks.errors import ConfigError
+from tasks.kinds import get as get_kind
+from tasks.kinds import names as kind_names
 
 __all__ = [
     "CONFIG_FILE",
@@ -92,9 +94,8 @@ class DataKind(StrEnum):
     audio = "audio"
 
 
-class TaskKind(StrEnum):
-    single_label = "single_label"
-    multi_label = "multi_label"
+TaskKind = StrEnum("TaskKind", {name: name for name in kind_names()})
+"""The registered answer kinds (`tasks.kinds`); the registry, not this module, lists them."""
 
 
 class SourceFormat(StrEnum):
@@ -427,6 +428,10 @@ class ProjectConfig(_Section):
     data_kind: DataKind = DataKind.text
     task_kind: TaskKind = TaskKind.single_label
     labels: list[str] = Field(min_length=2, description="The label set, in display order.")
+    answer: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The answer kind's own options (e.g. spans: allow_overlap); checked by the kind's options model.",
+    )
     instructions: str = ""
     sources: list[SourceConfig] = Field(default_factory=list)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
@@ -449,6 +454,24 @@ class ProjectConfig(_Section):
         if any(not x.strip() for x in v):
             raise ValueError("labels must be non-empty strings")
         return v
+
+    @model_validator(mode="after")
+    def _answer_options(self) -> "ProjectConfig":
+        kind = get_kind(self.task_kind.value)
+        if self.data_kind.value not in kind.data_kinds:
+            raise ValueError(f"task_kind {self.task_kind.value!r} needs data_kind in {list(kind.data_kinds)}, "
+                             f"not {self.data_kind.value!r}")
+        if kind.options is None and self.answer:
+            raise ValueError(f"task_kind {self.task_kind.value!r} takes no [answer] options")
+        if kind.options is not None:
+            self.answer = kind.options.model_validate(self.answer).model_dump(mode="json")
+        return self
+
+    @property
+    def answer_options(self) -> Any:
+        """The `[answer]` options as the kind's typed model (None for kinds without options)."""
+        kind = get_kind(self.task_kind.value)
+        return None if kind.options is None else kind.options.model_validate(self.answer)
 
     def path(self, p: str) -> Path:
         """Resolve a project-relative path (URLs are returned unchanged by callers, not here)."""
