@@ -20,7 +20,7 @@ def accuracy(pred: pd.Series, truth: pd.Series) -> float:
     return float((pred.astype(str) == truth.astype(str)).mean())
 
 
-def crowd(votes: pd.DataFrame, truth: pd.Series, methods):
+def crowd(votes: pd.DataFrame, truth: pd.Series, methods, predictions: bool = False):
     from crowdkit import aggregation as agg
     out = {}
     for name in methods:
@@ -34,6 +34,8 @@ def crowd(votes: pd.DataFrame, truth: pd.Series, methods):
         try:
             pred = model.fit_predict(votes)
             out[f"crowdkit.{name}"] = {"acc": accuracy(pred, truth), "s": time.perf_counter() - t0}
+            if predictions:  # per-item answers, for a paired comparison on the same items
+                out[f"crowdkit.{name}"]["pred"] = pred.reindex(truth.index).astype(str).to_dict()
         except Exception as exc:  # a peer failing must not hide the others' figures
             out[f"crowdkit.{name}"] = {"error": repr(exc)[:200]}
     return out
@@ -70,7 +72,7 @@ def main() -> None:
         elif kind == "big":
             result[name] = crowd(votes, truth, ["MV", "DS"])
         elif kind == "hostile":
-            result[name] = crowd(votes, truth, ["MV", "DS", "GLAD"])
+            result[name] = crowd(votes, truth, ["MV", "DS", "GLAD"], predictions=True)
         else:
             result[name] = crowd(votes, truth, ["MV", "Wawa", "DS", "DS(converged)", "OneCoinDS", "GLAD", "ZBS"])
         print(name, json.dumps(result[name]), file=sys.stderr, flush=True)  # progress on long runs
