@@ -201,42 +201,43 @@ def train_sklearn(name: str, data_kind: str, classes: list[str], batch: pa.Table
 
 
 class OneVsRest:
-    """One binary logistic regression per label over shared features; `predict_proba` gives P(present) per label.
+    """Shared features, then one binary logistic regression per label; `predict_proba` gives P(present) per label.
 
     A label present on every training item, or on none, gets a constant probability (its smoothed
-    training rate) instead of a classifier that cannot be fitted.
+    training rate) instead of a classifier that cannot be fitted. Stands where `SklearnModel` expects a
+    fitted pipeline (`predict_proba`, `classes_`).
     """
 
-    def __init__(self, classes: Sequence[str], C: float = 1.0) -> None:
-        self.classes_ = list(classes)
-        self.C = C
+    def __init__(self, features: object, classes: Sequence[str], C: float = 1.0) -> None:
+        self.features, self.classes_, self.C = features, list(classes), C
 
     def fit(self, X, Y: np.ndarray) -> "OneVsRest":
         from sklearn.linear_model import LogisticRegression
 
         Y = np.asarray(Y, bool)
+        F = self.features.fit_transform(X)
         self.models_: list[object | float] = []
         for j in range(Y.shape[1]):
             y = Y[:, j]
             if y.all() or not y.any():
                 self.models_.append((y.sum() + 1.0) / (len(y) + 2.0))
             else:
-                self.models_.append(LogisticRegression(max_iter=1000, C=self.C).fit(X, y))
+                self.models_.append(LogisticRegression(max_iter=1000, C=self.C).fit(F, y))
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        n = X.shape[0] if hasattr(X, "shape") else len(X)
-        out = np.empty((n, len(self.models_)))
+        F = self.features.transform(X)
+        out = np.empty((F.shape[0], len(self.models_)))
         for j, m in enumerate(self.models_):
-            out[:, j] = m if isinstance(m, float) else m.predict_proba(X)[:, list(m.classes_).index(True)]
+            out[:, j] = m if isinstance(m, float) else m.predict_proba(F)[:, list(m.classes_).index(True)]
         return out
 
 
-def _ovr_pipeline(data_kind: str, mcfg: ModelConfig, n_train: int, classes: Sequence[str]):
-    from sklearn.pipeline import Pipeline
+def _ovr_pipeline(data_kind: str, mcfg: ModelConfig, n_train: int, classes: Sequence[str]) -> OneVsRest:
+    from sklearn.pipeline import make_pipeline
 
-    steps = _pipeline(data_kind, mcfg, n_train).steps[:-1]
-    return Pipeline([*steps, ("ovr", OneVsRest(classes, C=4.0 if data_kind == "text" else 1.0))])
+    steps = [step for _, step in _pipeline(data_kind, mcfg, n_train).steps[:-1]]
+    return OneVsRest(make_pipeline(*steps), classes, C=4.0 if data_kind == "text" else 1.0)
 
 
 def train_sklearn_ovr(name: str, data_kind: str, classes: list[str], batch: pa.Table, Y: np.ndarray, mcfg: ModelConfig) -> TrainingRun:

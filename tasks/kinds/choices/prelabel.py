@@ -171,7 +171,7 @@ class _ChoicesPrelabel:
                   f" WHEN 'OBJECT' THEN list_filter(json_keys({j}), lambda k: NOT ({j} ->> k)::BOOLEAN) END")
         entries = (f"list_concat(list_transform({present}, lambda l: {{k: l, v: 1.0}}),"
                    f" list_transform({absent}, lambda l: {{k: l, v: 0.0}}))")
-        spoke = f"{t} IN ('VARCHAR', 'ARRAY', 'OBJECT')"
+        spoke = f"len(coalesce({entries}, [])) > 0"  # all-null per-label booleans abstain like NULL
         return {"labels": f"CASE WHEN {spoke} THEN list_sort(list_distinct({present})) END",
                 "probs": f"CASE WHEN {spoke} THEN to_json(map_from_entries({entries})) END"}
 
@@ -270,7 +270,11 @@ class _ChoicesPrelabel:
         return self._combine_per_label(votes, gold, cfg, labels)
 
     def _combine_per_label(self, votes: pa.Table, gold: pa.Table, cfg: Any, labels: list[str]) -> tuple[pa.Table, dict[str, float], str]:
-        """One binary combination per label; a source's accuracy is its mean over the labels it spoke on."""
+        """One binary combination per label; a source's accuracy is its mean over the labels it spoke on.
+
+        An LF's abstain on a label (no entry in its `probs`) is an abstain vote in that label's
+        combination; a model's P(present) is a two-class probability vector, as in the single-label case.
+        """
         C, n = len(labels), votes.num_rows
         P = pc.list_flatten(votes.column("p")).to_numpy(zero_copy_only=False).astype(float).reshape(n, C) if n else np.zeros((0, C))
         is_model = votes.column("is_model").to_numpy(zero_copy_only=False) if n else np.zeros(0, bool)
@@ -295,8 +299,10 @@ class _ChoicesPrelabel:
             if "item_id" not in out:
                 out["item_id"] = res.column("item_id")
             out[c] = res.column(_BINARY[1])
+            spoke = set(pc.unique(base.column("source_id").filter(pa.array(~np.isnan(p)))).cast(_STR).to_pylist()) if n else set()
             for s, a in getattr(comb, "source_accuracy_", {}).items():
-                acc.setdefault(s, []).append(a)
+                if s in spoke:
+                    acc.setdefault(s, []).append(a)
         if "item_id" not in out:
             return pa.table({"item_id": pa.array([], _STR), **{c: pa.array([], pa.float64()) for c in labels}}), {}, name
         return pa.table(out), {s: float(np.mean(a)) for s, a in acc.items()}, name
