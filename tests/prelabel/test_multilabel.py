@@ -203,3 +203,21 @@ def test_lf_report_counts_per_label_units(ml_project) -> None:
     assert rows["lf:py_bug_frame"]["polarity"] == "+bug,-bug"
     assert rows["lf:kw_billing"]["gold_accuracy"] == 1.0 and rows["lf:kw_billing"]["n_gold"] > 0
     assert 0 < rows["lf:py_feature_set"]["coverage"] <= 1
+
+
+def test_cli_prelabel_and_lf_report_on_a_multilabel_project(prefect_harness, ml_project) -> None:
+    from typer.testing import CliRunner
+
+    from annoflow_cli.main import app
+
+    cfg, _ = ml_project(prelabel={"models": [{"name": "tfidf", "min_train_labels": 20}]})
+    runner = CliRunner()
+    res = runner.invoke(app, ["prelabel", "--config", str(cfg.root)])
+    assert res.exit_code == 0, res.output
+    assert "Calibration on gold per decision key" in res.output and "feature" in res.output
+    res = runner.invoke(app, ["prelabel", "--config", str(cfg.root), "--json"])
+    assert res.exit_code == 0, res.output
+    routing = json.loads(res.output.strip().splitlines()[-1])["routing"]
+    assert [t["label"] for t in routing["thresholds"]] == LABELS and routing["gold"] == 90
+    report = runner.invoke(app, ["lf-report", "--config", str(cfg.root), "--json"])
+    assert report.exit_code == 0 and {r["source_id"] for r in json.loads(report.output)} >= {"lf:kw_billing", "model:tfidf"}
