@@ -10,6 +10,10 @@ State written by `combine_and_route` (see migration 003 for the `prelabels.route
     audit  as auto, plus items.audit = true: dispatch makes one assignment of kind 'audit' (migration 002)
     human  items.state = 'queued', items.priority = 1 - confidence (most uncertain first)
 Gold items, items with human votes and items with a human decision are never routed.
+
+Whatever depends on what an answer is (vote columns, the model's target, the combiner's input, the
+decisions a pre-label is made of and how they are scored) comes from the project's answer kind,
+`kind_of(cfg).prelabel` (see tasks/kinds/protocol.py); this module never branches on the kind.
 """
 
 from __future__ import annotations

@@ -221,3 +221,14 @@ def test_cli_prelabel_and_lf_report_on_a_multilabel_project(prefect_harness, ml_
     assert [t["label"] for t in routing["thresholds"]] == LABELS and routing["gold"] == 90
     report = runner.invoke(app, ["lf-report", "--config", str(cfg.root), "--json"])
     assert report.exit_code == 0 and {r["source_id"] for r in json.loads(report.output)} >= {"lf:kw_billing", "model:tfidf"}
+
+
+def test_weak_answers_train_the_model_where_gold_is_short(ml_project) -> None:
+    model = {"name": "tfidf", "min_train_labels": 20, "weak_labels": True, "weak_min_confidence": 0.6}
+    cfg, truth = ml_project(n_gold=12, prelabel={"models": [model]})
+    apply_labeling_functions(cfg)
+    rep = apply_model(cfg, cfg.prelabel.models[0])
+    assert rep["weak_labels"] > 8 and rep["training"].startswith(f"trained on {12 + rep['weak_labels']} labels")
+    with open_store(cfg.db_path) as con:
+        rows = con.execute("SELECT item_id, labels FROM votes WHERE source_id = 'model:tfidf'").fetchall()
+    assert len(rows) == 240 and np.mean([sorted(lab) == sorted(truth[i]) for i, lab in rows]) >= 0.5
