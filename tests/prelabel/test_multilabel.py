@@ -232,3 +232,48 @@ def test_weak_answers_train_the_model_where_gold_is_short(ml_project) -> None:
     with open_store(cfg.db_path) as con:
         rows = con.execute("SELECT item_id, labels FROM votes WHERE source_id = 'model:tfidf'").fetchall()
     assert len(rows) == 240 and np.mean([sorted(lab) == sorted(truth[i]) for i, lab in rows]) >= 0.5
+
+
+def test_http_model_serves_per_label_probabilities(tmp_path: Path, ml_project) -> None:
+    """The reference model server with a one-vs-rest model: the stage stores P(present) per label from HTTP."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from schemas.config import ModelConfig
+    from tasks.prelabel.models import save_sklearn, train_sklearn_ovr
+    from tests.prelabel.multilabel import tickets
+
+    rows = tickets(120, seed=11)
+    batch = pa.table({"item_id": [f"t{k}" for k in range(len(rows))], "payload": [r["text"] for r in rows]})
+    Y = np.array([[c in r["truth"] for c in LABELS] for r in rows])
+    path = save_sklearn(train_sklearn_ovr("remote", "text", LABELS, batch, Y, ModelConfig(name="remote")), tmp_path / "models")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "model_server", "--model", str(path), "--port", str(port)], cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300  # a cold start imports FastAPI and scikit-learn on a busy machine
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "model server did not start"
+                time.sleep(0.2)
+        cfg, truth = ml_project(lfs=[], prelabel={"models": [{"name": "remote", "kind": "http", "url": url, "batch_size": 50}]})
+        rep = apply_model(cfg, cfg.prelabel.models[0])
+        assert rep["inserted"] == rep["predicted"] == 240
+        with open_store(cfg.db_path) as con:
+            votes = con.execute("SELECT item_id, labels, probs FROM votes WHERE source_id = 'model:remote'").fetchall()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    P = np.array([[json.loads(p)[c] for c in LABELS] for _, _, p in votes])
+    assert all(lab == [c for c, x in zip(LABELS, p) if x >= 0.5] for (_, lab, _), p in zip(votes, P))
+    assert np.mean([sorted(lab) == sorted(truth[i]) for i, lab, _ in votes]) >= 0.8
