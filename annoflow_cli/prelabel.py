@@ -37,7 +37,7 @@ def _lf_table(rows: list[dict]) -> Table:
 
 def _no_threshold_hint(r: dict) -> str:
     return (
-        f"No class reaches precision {r['target_precision']} with {r['precision_confidence']:.0%} confidence on the "
+        f"No class (or label) reaches precision {r['target_precision']} with {r['precision_confidence']:.0%} confidence on the "
         f"{sum(x['n_eval'] for x in r['thresholds'])} evaluated (gold + audited) items, so nothing is auto-accepted: "
         "add gold answers (0.95 at 95% confidence needs at least 52 gold items per class, all right), let audits accumulate, or lower "
         "prelabel.target_precision / prelabel.precision_confidence."
@@ -48,11 +48,17 @@ def _print(result: dict) -> None:
     r = result["routing"]
     console.print(_lf_table(result["lf_summary"]))
     t = Table(title="Thresholds (lowest confidence whose precision lower bound meets the target)")
-    for c in ("class", "threshold", "precision", "lower bound", "evaluated"):
+    for c in ("key", "threshold", "precision", "lower bound", "evaluated"):
         t.add_column(c, justify="right")
     for x in r["thresholds"]:
         t.add_row(x["label"], "-" if x["threshold"] is None else f"{x['threshold']:.4f}", _pct(x["precision"]), _pct(x["precision_low"]), str(x["n_eval"]))
     console.print(t)
+    k = Table(title="Calibration on gold per decision key (class; or label, for its present/absent decisions)")
+    for c in ("key", "decisions", "accuracy", "mean confidence", "ECE"):
+        k.add_column(c, justify="right")
+    for c in r.get("calibration_by_key", []):
+        k.add_row(c["key"], str(c["n"]), _pct(c["accuracy"]), _pct(c["mean_confidence"]), "-" if c["ece"] is None else f"{c['ece']:.4f}")
+    console.print(k)
     if all(x["threshold"] is None for x in r["thresholds"]):
         console.print(_no_threshold_hint(r), highlight=False)
     console.print(

@@ -108,6 +108,7 @@ def _fill_items(cfg, rows: int) -> np.ndarray:
 
 
 def bench_sql(cfg) -> dict:
+    from tasks.kinds import kind_of
     from tasks.prelabel.lf import apply_sql_lfs, load_lfs
     from tasks.store import open_store
 
@@ -119,10 +120,10 @@ def bench_sql(cfg) -> dict:
         con.execute(f"SELECT {cols} FROM items").fetchall()
         eval_only, eval_cpu = time.perf_counter() - t, time.process_time() - c
         t, c = time.perf_counter(), time.process_time()
-        res = apply_sql_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id="bench")
+        res = apply_sql_lfs(con, specs, cfg.labels, kind=kind_of(cfg).prelabel, batch_rows=cfg.prelabel.batch_rows, run_id="bench")
         s, cpu = time.perf_counter() - t, time.process_time() - c
         t = time.perf_counter()
-        again = apply_sql_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id="bench2")
+        again = apply_sql_lfs(con, specs, cfg.labels, kind=kind_of(cfg).prelabel, batch_rows=cfg.prelabel.batch_rows, run_id="bench2")
         s2 = time.perf_counter() - t
     evals = n * len(specs)
     return {"items": n, "rules": len(specs), "eval_only_seconds": round(eval_only, 2), "eval_only_item_rule_evals_per_s": round(evals / eval_only),
@@ -133,6 +134,7 @@ def bench_sql(cfg) -> dict:
 
 
 def bench_python(cfg) -> dict:
+    from tasks.kinds import kind_of
     from tasks.prelabel.lf import apply_python_lfs, evaluate_python_lf, load_lfs
     from tasks.store import open_store
 
@@ -144,11 +146,11 @@ def bench_python(cfg) -> dict:
         for k in range(0, n, cfg.prelabel.batch_rows):
             batch = items.slice(k, cfg.prelabel.batch_rows)
             for s in specs:
-                evaluate_python_lf(s.fn, batch, cfg.labels)
+                evaluate_python_lf(s.fn, batch, cfg.labels, kind_of(cfg).prelabel)
         eval_only = time.perf_counter() - t
         del items
         t, c = time.perf_counter(), time.process_time()
-        res = apply_python_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id="bench")
+        res = apply_python_lfs(con, specs, cfg.labels, kind=kind_of(cfg).prelabel, batch_rows=cfg.prelabel.batch_rows, run_id="bench")
         s, cpu = time.perf_counter() - t, time.process_time() - c
     return {"items": n, "lfs": len(specs), "eval_only_seconds": round(eval_only, 2), "eval_only_items_per_s_all_lfs": round(n / eval_only),
             "seconds_incl_votes": round(s, 2), "cpu_seconds_incl_votes": round(cpu, 2), "items_per_s_all_lfs": round(n / s),

@@ -36,6 +36,8 @@ def prelabel_report_markdown(result: dict) -> str:
         for t in r["thresholds"]
     )
     rel = "\n".join(f"| {b['bin']} | {b['n']} | {b['mean_confidence']:.3f} | {b['accuracy']:.3f} |" for b in r["reliability"])
+    by_key = "\n".join(f"| {c['key']} | {c['n']} | {_pct(c['accuracy'])} | {_pct(c['mean_confidence'])} | {c['ece'] if c['ece'] is not None else '-'} |"
+                       for c in r.get("calibration_by_key", []))
     models = "\n".join(f"- `{m['model']}` ({m['kind']}): version {m['version'] or '-'}, {m['inserted']:,} new votes; {m.get('training', '')}"
                        for m in result["models"]) or "- none configured"
     audit = (f"{_pct(r['audit_precision'])} on {r['audited']} audited items (95% interval "
@@ -48,10 +50,12 @@ def prelabel_report_markdown(result: dict) -> str:
         f"- Gold: {r['gold']:,} items, pre-label accuracy {_pct(r['gold_accuracy'])}, ECE {r['ece'] if r['ece'] is not None else '-'}\n"
         f"- Audit precision: {audit}\n"
         f"- Combiner: `{r['combiner']}`; target precision {r['target_precision']} at {r['precision_confidence']} confidence (Wilson lower bound)\n\n"
-        "## Thresholds\n\n| class | threshold | precision | lower bound | evaluated |\n|---|---:|---:|---:|---:|\n" + thr +
+        "## Thresholds\n\n| key | threshold | precision | lower bound | evaluated |\n|---|---:|---:|---:|---:|\n" + thr +
         ("\n\nNo class reaches the target with the stated confidence on the evaluated items: nothing is auto-accepted "
          "until more gold or audits arrive (or the target is lowered)." if all(t["threshold"] is None for t in r["thresholds"]) else "") +
         "\n\n## Calibration on gold\n\n| confidence | n | mean confidence | accuracy |\n|---|---:|---:|---:|\n" + rel +
+        "\n\nPer decision key (the predicted class; for multi-label answers each label's present/absent decision):\n\n"
+        "| key | decisions on gold | accuracy | mean confidence | ECE |\n|---|---:|---:|---:|---:|\n" + by_key +
         "\n\n## Models\n\n" + models + "\n"
     )
 

@@ -16,35 +16,44 @@ from tasks.prelabel.routing import wilson_interval
 __all__ = ["lf_summary"]
 
 
-def lf_summary(con: duckdb.DuckDBPyConnection, learned: dict[str, float] | None = None, kinds: tuple[str, ...] = ("lf",)) -> list[dict]:
-    """One row per machine source of the given kinds, from the stored votes, items and gold."""
+def lf_summary(con: duckdb.DuckDBPyConnection, units: tuple[str, str], learned: dict[str, float] | None = None,
+               kinds: tuple[str, ...] = ("lf",)) -> list[dict]:
+    """One row per machine source of the given kinds, from the stored votes, items and gold.
+
+    `units` is the answer kind's (votes, gold) SQL as `item_id, unit, value` rows (`vote_units_sql`): a
+    single-label vote is one unit per item, a multi-label vote one per label it spoke on. Coverage,
+    overlap and conflict count items; gold accuracy counts units.
+    """
+    vote_units, gold_units = units
     n_items = con.execute("SELECT count(*) FROM items").fetchall()[0][0] or 1
     kind_list = list(kinds)
     rows = con.execute(
-        """
+        f"""
         WITH v AS (
-            SELECT item_id, source_id, source_kind, label FROM votes
-            WHERE source_kind IN (SELECT unnest(?::VARCHAR[])) AND label IS NOT NULL
+            SELECT item_id, source_id, source_kind, unit, value AS label FROM ({vote_units})
+            WHERE source_kind IN (SELECT unnest(?::VARCHAR[]))
         ),
         per_item AS (  -- overlap and conflict are counted against labeling functions only
-            SELECT item_id, count(*) AS n_lf FROM v WHERE source_kind = 'lf' GROUP BY item_id
+            SELECT item_id, unit, count(*) AS n_lf FROM v WHERE source_kind = 'lf' GROUP BY item_id, unit
         ),
         mine AS (
-            SELECT v.source_id, v.item_id, v.label,
+            SELECT v.source_id, v.item_id, v.unit, v.label,
                    coalesce(p.n_lf, 0) - (v.source_kind = 'lf')::INT AS n_other,
-                   EXISTS (SELECT 1 FROM v w WHERE w.item_id = v.item_id AND w.source_kind = 'lf'
+                   EXISTS (SELECT 1 FROM v w WHERE w.item_id = v.item_id AND w.unit = v.unit AND w.source_kind = 'lf'
                            AND w.source_id <> v.source_id AND w.label <> v.label) AS conflicted
-            FROM v LEFT JOIN per_item p USING (item_id)
-        )
+            FROM v LEFT JOIN per_item p USING (item_id, unit)
+        ),
+        g AS ({gold_units})
         SELECT s.source_id, s.kind, s.version,
                coalesce(list_sort(list_distinct(list(m.label))), []) AS polarity,
-               count(m.item_id) AS n_labeled,
-               count(m.item_id) FILTER (WHERE m.n_other > 0) AS n_overlap,
-               count(m.item_id) FILTER (WHERE m.conflicted) AS n_conflict,
+               count(DISTINCT m.item_id) AS n_labeled,
+               count(DISTINCT m.item_id) FILTER (WHERE m.n_other > 0) AS n_overlap,
+               count(DISTINCT m.item_id) FILTER (WHERE m.conflicted) AS n_conflict,
                count(g.item_id) AS n_gold,
-               count(g.item_id) FILTER (WHERE g.label = m.label) AS n_correct,
+               count(g.item_id) FILTER (WHERE g.value = m.label) AS n_correct,
                (SELECT count(*) FROM votes a WHERE a.source_id = s.source_id) AS n_votes
-        FROM sources s LEFT JOIN mine m ON m.source_id = s.source_id LEFT JOIN gold g ON g.item_id = m.item_id
+        FROM sources s LEFT JOIN mine m ON m.source_id = s.source_id
+             LEFT JOIN g ON g.item_id = m.item_id AND g.unit = m.unit
         WHERE s.kind IN (SELECT unnest(?::VARCHAR[]))
         GROUP BY ALL ORDER BY s.source_id
         """,

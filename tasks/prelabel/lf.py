@@ -14,6 +14,11 @@ Writing a Python LF (in the project folder, declared as `python = "my_lfs:mentio
     @labeling_function(name="mentions_price", labels=["spam"])
     def mentions_price(batch):            # a pandas DataFrame: item_id, payload, uri, metadata
         return np.where(batch.payload.str.contains(r"\\$\\d", regex=True), "spam", None)
+
+What an LF's output means depends on the project's answer kind, whose prelabel facet reads it (SQL
+values through `lf_sql`, Python outputs through `lf_python`) and turns it into vote columns: one label
+or None for single-label projects; for multi-label ones also a set of labels or per-label
+present/absent/abstain (see tasks/kinds/choices/prelabel.py).
 """
 
 from __future__ import annotations
@@ -29,8 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -183,45 +186,27 @@ def _to_input(batch: pa.Table, kind: str) -> Any:
     return batch.to_pandas()
 
 
-def _as_labels(out: Any, n: int, name: str) -> pa.Array:
-    """Normalise an LF's output (list, numpy, pandas, polars, Arrow) to a string array of length n."""
-    if hasattr(out, "to_arrow") and not isinstance(out, (pa.Array, pa.ChunkedArray)):
-        out = out.to_arrow()
-    if isinstance(out, pd.Series):
-        out = out.astype(object).where(out.notna(), None).to_list()
-    elif isinstance(out, np.ndarray):
-        out = [None if (x is None or (isinstance(x, float) and np.isnan(x))) else x for x in out.tolist()]
-    arr = pa.chunked_array([out]) if isinstance(out, pa.Array) else out
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    else:
-        arr = pa.array(list(arr), pa.string())
-    if len(arr) != n:
-        raise ValueError(f"returned {len(arr)} labels for a batch of {n} items")
-    if arr.type != pa.string():
-        arr = arr.cast(pa.string())
-    return arr
+def evaluate_python_lf(lf: LabelingFunction, batch: pa.Table, labels: Sequence[str], kind: Any) -> tuple[pa.Array | None, str | None, str | None]:
+    """Run one LF on a batch: (votes as the kind's scratch column, None, None) or (None, error, first failing item id).
 
-
-def evaluate_python_lf(lf: LabelingFunction, batch: pa.Table, labels: Sequence[str]) -> tuple[pa.Array | None, str | None, str | None]:
-    """Run one LF on a batch: (labels, None, None) or (None, error message, first failing item id).
-
-    Raising on the batch is narrowed down by bisection to the first item it raises on.
+    `kind` is the project kind's prelabel facet, which reads the LF's output. Raising on the batch is
+    narrowed down by bisection to the first item it raises on.
     """
     n = batch.num_rows
     try:
-        out = _as_labels(lf(_to_input(batch, lf.input)), n, lf.name)
+        out, mentioned = kind.lf_python(lf(_to_input(batch, lf.input)), n)
     except Exception as e:  # noqa: BLE001  (an LF is user code: any error is reported, never fatal for the others)
-        item, err = _first_failing(lf, batch)
+        item, err = _first_failing(lf, batch, kind)
         err = err or e
         where = f" on item {item}" if item else " on the batch (no single item fails alone)"
         return None, f"labeling function {lf.name!r} raised {type(err).__name__}: {err}{where}", item
     allowed = set(lf.labels or labels) & set(labels)
-    bad = pc.invert(pc.is_in(out, value_set=pa.array(sorted(allowed), pa.string())))
-    bad = pc.and_(bad, out.is_valid())
+    flat = pc.list_flatten(mentioned)
+    bad = pc.fill_null(pc.invert(pc.is_in(flat, value_set=pa.array(sorted(allowed), pa.string()))), False)
     if pc.any(bad).as_py():
-        i = pc.index(bad, True).as_py()
-        item, got = batch.column("item_id")[i].as_py(), out[i].as_py()
+        at = pc.index(bad, True).as_py()
+        i = pc.list_parent_indices(mentioned)[at].as_py()
+        item, got = batch.column("item_id")[i].as_py(), flat[at].as_py()
         what = "its declared labels" if lf.labels else "the label set"
         return None, (
             f"labeling function {lf.name!r} returned label {got!r} for item {item}, which is not in {what} "
@@ -230,19 +215,19 @@ def evaluate_python_lf(lf: LabelingFunction, batch: pa.Table, labels: Sequence[s
     return out, None, None
 
 
-def _first_failing(lf: LabelingFunction, batch: pa.Table) -> tuple[str | None, Exception | None]:
+def _first_failing(lf: LabelingFunction, batch: pa.Table, kind: Any) -> tuple[str | None, Exception | None]:
     lo, hi, err = 0, batch.num_rows, None
     if hi == 0:
         return None, None
     while hi - lo > 1:
         mid = (lo + hi) // 2
         try:
-            _as_labels(lf(_to_input(batch.slice(lo, mid - lo), lf.input)), mid - lo, lf.name)
+            kind.lf_python(lf(_to_input(batch.slice(lo, mid - lo), lf.input)), mid - lo)
             lo = mid
         except Exception as e:  # noqa: BLE001  (user code)
             hi, err = mid, e
     try:
-        _as_labels(lf(_to_input(batch.slice(lo, 1), lf.input)), 1, lf.name)
+        kind.lf_python(lf(_to_input(batch.slice(lo, 1), lf.input)), 1)
     except Exception as e:  # noqa: BLE001  (user code)
         return batch.column("item_id")[lo].as_py(), e
     return None, err
@@ -303,10 +288,10 @@ def _todo_batches(con: duckdb.DuckDBPyConnection, source_ids: list[str], batch_r
 
 
 def apply_sql_lfs(
-    con: duckdb.DuckDBPyConnection, specs: list[LFSpec], labels: Sequence[str], *, batch_rows: int, run_id: str | None,
-    on_batch: Callable[[int], None] | None = None,
+    con: duckdb.DuckDBPyConnection, specs: list[LFSpec], labels: Sequence[str], *, kind: Any, batch_rows: int,
+    run_id: str | None, on_batch: Callable[[int], None] | None = None,
 ) -> list[LFResult]:
-    """Evaluate every SQL LF inside DuckDB, all rules in one statement per batch of items."""
+    """Evaluate every SQL LF inside DuckDB, all rules in one statement per batch of items (`kind`: the prelabel facet)."""
     specs = [s for s in specs if s.kind == "sql"]
     if not specs:
         return []
@@ -323,7 +308,7 @@ def apply_sql_lfs(
     empty = _sources_without_votes(con, [s.source_id for s in live])
     allowed = list(labels)
     for b in range(nb):
-        live = _sql_batch(con, live, b, allowed, by_name, run_id, empty)
+        live = _sql_batch(con, live, b, allowed, by_name, run_id, empty, kind)
         if on_batch:
             on_batch(b)
     con.execute("DROP TABLE IF EXISTS _todo").fetchall()
@@ -336,10 +321,10 @@ def apply_sql_lfs(
 
 def _sql_batch(
     con: duckdb.DuckDBPyConnection, live: list[LFSpec], b: int, allowed: list[str], by_name: dict[str, LFResult], run_id: str | None,
-    empty: set[str],
+    empty: set[str], kind: Any,
 ) -> list[LFSpec]:
     def evaluate(specs: list[LFSpec]) -> None:
-        cols = ", ".join(f"({s.code})::VARCHAR AS lf_{k}" for k, s in enumerate(specs))
+        cols = ", ".join(f"{kind.lf_sql(s.code)} AS lf_{k}" for k, s in enumerate(specs))
         con.execute("DROP TABLE IF EXISTS _lfout")
         con.execute(
             f"CREATE TEMP TABLE _lfout AS SELECT items.item_id, {cols} FROM items"
@@ -364,7 +349,8 @@ def _sql_batch(
     keep = []
     for k, s in enumerate(live):
         bad = con.execute(
-            f"SELECT item_id, lf_{k} FROM _lfout WHERE lf_{k} IS NOT NULL AND NOT list_contains(?::VARCHAR[], lf_{k}) LIMIT 1",
+            f"SELECT item_id, bad FROM (SELECT item_id, list_filter({kind.lf_labels_sql(f'lf_{k}')},"
+            " lambda l: l IS NOT NULL AND NOT list_contains(?::VARCHAR[], l))[1] AS bad FROM _lfout) WHERE bad IS NOT NULL LIMIT 1",
             [allowed],
         ).fetchall()
         if bad:
@@ -376,24 +362,31 @@ def _sql_batch(
             by_name[s.name].failed_item = bad[0]
         else:
             keep.append((k, s))
-    _write_votes(con, keep, n, by_name, run_id, empty)
+    _write_votes(con, keep, n, by_name, run_id, empty, kind, allowed)
     return [s for _, s in keep]
 
 
 def _write_votes(
-    con: duckdb.DuckDBPyConnection, keep: list[tuple[int, LFSpec]], n: int, by_name: dict[str, LFResult], run_id: str | None, empty: set[str]
+    con: duckdb.DuckDBPyConnection, keep: list[tuple[int, LFSpec]], n: int, by_name: dict[str, LFResult], run_id: str | None,
+    empty: set[str], kind: Any, labels: Sequence[str],
 ) -> None:
     """Store the columns `lf_<k>` of the temp relation `_lfout(item_id, lf_0, ...)` as votes, in one transaction."""
     if not keep:
         return
+
+    def answer(k: int, s: LFSpec) -> str:
+        polarity = [c for c in labels if s.fn is None or not s.fn.labels or c in s.fn.labels]
+        return ", ".join(f"{sql} AS {col}" for col, sql in kind.lf_vote_sql(f"lf_{k}", polarity).items())
+
+    columns = ", ".join(kind.lf_vote_sql("lf_0", list(labels)))
     # one projection per LF, glued with UNION ALL: much cheaper than unnesting a list of structs
     select = " UNION ALL ".join(
         "SELECT " + vote_id_sql(f"'{s.source_id}'", f"'{s.version}'", "item_id") + f" AS vote_id, item_id, '{s.source_id}' AS source_id,"
-        f" 'lf' AS source_kind, '{s.version}' AS source_version, lf_{k} AS label, $run AS run_id, $now AS created_at FROM _lfout"
+        f" 'lf' AS source_kind, '{s.version}' AS source_version, {answer(k, s)}, $run AS run_id, $now AS created_at FROM _lfout"
         for k, s in keep
     )
     counts = con.execute("SELECT " + ", ".join(f"count(lf_{k})" for k, _ in keep) + " FROM _lfout").fetchall()[0]
-    insert = "INSERT INTO votes (vote_id, item_id, source_id, source_kind, source_version, label, run_id, created_at) "
+    insert = f"INSERT INTO votes (vote_id, item_id, source_id, source_kind, source_version, {columns}, run_id, created_at) "
     params = {"run": run_id, "now": datetime.now(UTC)}
     fresh = [s for _, s in keep if s.source_id in empty]
     with bulk_vote_writes(con), transaction(con):
@@ -418,8 +411,8 @@ def _write_votes(
 
 
 def apply_python_lfs(
-    con: duckdb.DuckDBPyConnection, specs: list[LFSpec], labels: Sequence[str], *, batch_rows: int, run_id: str | None,
-    on_batch: Callable[[int], None] | None = None,
+    con: duckdb.DuckDBPyConnection, specs: list[LFSpec], labels: Sequence[str], *, kind: Any, batch_rows: int,
+    run_id: str | None, on_batch: Callable[[int], None] | None = None,
 ) -> list[LFResult]:
     """Run each Python LF over batches of the items missing its vote; one transaction per batch."""
     specs = [s for s in specs if s.kind == "python"]
@@ -441,7 +434,7 @@ def apply_python_lfs(
         cols: dict[str, pa.Array] = {"item_id": batch.column("item_id")}
         keep = []
         for s in list(live):
-            out, err, item = evaluate_python_lf(s.fn, batch, labels)
+            out, err, item = evaluate_python_lf(s.fn, batch, labels, kind)
             if err:
                 by_name[s.name].error, by_name[s.name].failed_item = err, item
                 live.remove(s)
@@ -451,7 +444,7 @@ def apply_python_lfs(
         if keep:
             con.register("_lfout", pa.table(cols))
             try:
-                _write_votes(con, keep, batch.num_rows, by_name, run_id, empty)
+                _write_votes(con, keep, batch.num_rows, by_name, run_id, empty, kind, labels)
             finally:
                 con.unregister("_lfout")
         if on_batch:

@@ -6,7 +6,9 @@
 
 `batch` has the item columns `item_id, payload, uri, metadata`. The scikit-learn model uses TF-IDF +
 logistic regression for text, pixel + histogram features (Pillow) for images and band energies of the
-spectrum for WAV audio. Its version is a hash of the data it was trained on, so the same training data
+spectrum for WAV audio. Where an item may carry several labels (the kind trains it through
+`train_sklearn_ovr`) the classifier is one-vs-rest: one logistic regression per label over the same
+features, whose probabilities are P(label present) and do not sum to 1. Its version is a hash of the data it was trained on, so the same training data
 always yields the same version (and re-running adds no votes).
 """
 
@@ -30,7 +32,8 @@ import pyarrow as pa
 from schemas.config import ModelConfig
 from tasks.errors import InputError
 
-__all__ = ["Model", "SklearnModel", "TrainingRun", "featurize", "load_sklearn", "save_sklearn", "train_sklearn"]
+__all__ = ["Model", "OneVsRest", "SklearnModel", "TrainingRun", "featurize", "load_sklearn", "save_sklearn", "train_sklearn",
+           "train_sklearn_ovr"]
 
 
 @runtime_checkable
@@ -195,6 +198,70 @@ def train_sklearn(name: str, data_kind: str, classes: list[str], batch: pa.Table
     if oof_full is None:
         oof_full = model.predict_proba_inputs(X)[1]
     return TrainingRun(model, item_ids, oof_full)
+
+
+class OneVsRest:
+    """Shared features, then one binary logistic regression per label; `predict_proba` gives P(present) per label.
+
+    A label present on every training item, or on none, gets a constant probability (its smoothed
+    training rate) instead of a classifier that cannot be fitted. Stands where `SklearnModel` expects a
+    fitted pipeline (`predict_proba`, `classes_`).
+    """
+
+    def __init__(self, features: object, classes: Sequence[str], C: float = 1.0) -> None:
+        self.features, self.classes_, self.C = features, list(classes), C
+
+    def fit(self, X, Y: np.ndarray) -> "OneVsRest":
+        from sklearn.linear_model import LogisticRegression
+
+        Y = np.asarray(Y, bool)
+        F = self.features.fit_transform(X)
+        self.models_: list[object | float] = []
+        for j in range(Y.shape[1]):
+            y = Y[:, j]
+            if y.all() or not y.any():
+                self.models_.append((y.sum() + 1.0) / (len(y) + 2.0))
+            else:
+                self.models_.append(LogisticRegression(max_iter=1000, C=self.C).fit(F, y))
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        F = self.features.transform(X)
+        out = np.empty((F.shape[0], len(self.models_)))
+        for j, m in enumerate(self.models_):
+            out[:, j] = m if isinstance(m, float) else m.predict_proba(F)[:, list(m.classes_).index(True)]
+        return out
+
+
+def _ovr_pipeline(data_kind: str, mcfg: ModelConfig, n_train: int, classes: Sequence[str]) -> OneVsRest:
+    from sklearn.pipeline import make_pipeline
+
+    steps = [step for _, step in _pipeline(data_kind, mcfg, n_train).steps[:-1]]
+    return OneVsRest(make_pipeline(*steps), classes, C=4.0 if data_kind == "text" else 1.0)
+
+
+def train_sklearn_ovr(name: str, data_kind: str, classes: list[str], batch: pa.Table, Y: np.ndarray, mcfg: ModelConfig) -> TrainingRun:
+    """Fit one-vs-rest on `batch` with the label indicator matrix `Y` (items x classes); out-of-fold as `train_sklearn`."""
+    from sklearn.model_selection import KFold
+
+    Y = np.asarray(Y, bool)
+    item_ids = batch.column("item_id").to_pylist()
+    if not Y.any(axis=0).any() or Y.all(axis=0).all():
+        raise InputError(f"model {name!r}: every training item carries the same labels; nothing to learn")
+    X = featurize(data_kind, batch)
+    keys = ["|".join(np.asarray(classes, dtype=object)[row].tolist()) for row in Y]
+    version = training_version(item_ids, keys, data_kind, mcfg)
+    pipe = _ovr_pipeline(data_kind, mcfg, len(Y), classes)
+    model = SklearnModel(name, version, data_kind, list(classes), pipe, len(Y), _config_hash(data_kind, mcfg))
+    folds = min(mcfg.cv_folds, len(Y))
+    oof = np.zeros(Y.shape)
+    for train_idx, test_idx in KFold(n_splits=folds, shuffle=True, random_state=0).split(np.arange(len(Y))):
+        part = _ovr_pipeline(data_kind, mcfg, len(train_idx), classes)
+        take = (lambda rows: [X[r] for r in rows]) if isinstance(X, list) else (lambda rows: X[rows])
+        part.fit(take(train_idx), Y[train_idx])
+        oof[test_idx] = part.predict_proba(take(test_idx))
+    pipe.fit(X, Y)
+    return TrainingRun(model, item_ids, oof)
 
 
 def save_sklearn(run: TrainingRun, models_dir: Path) -> Path:

@@ -7,6 +7,11 @@ confidence), precision(t) is measured on those with confidence >= t; t qualifies
 `confidence_level` reaches `target`. The threshold is the lowest qualifying t; none qualifying means
 nothing of class c is auto-accepted. Audits feed back into this: wrong audited auto-accepts lower the
 bound, the threshold rises, and items under it go back to humans.
+
+"Class" is the key of a decision as the answer kind defines it (tasks/kinds/protocol.py,
+`PrelabelDecisions`): the predicted class of a single-label pre-label, the label of each present/absent
+decision of a multi-label one. An item is auto-accepted only when every one of its decisions reaches
+its key's threshold (`route_items`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["Threshold", "audit_draw", "calibration_table", "route", "select_thresholds", "wilson_interval", "wilson_lower"]
+__all__ = [
+    "Threshold", "audit_draw", "calibration_by_key", "calibration_table", "route", "route_items", "select_thresholds",
+    "wilson_interval", "wilson_lower",
+]
 
 
 def _z(level: float) -> float:
@@ -111,12 +119,47 @@ def audit_draw(item_ids: Sequence[str], seed: int) -> np.ndarray:
     return np.array([int.from_bytes(hashlib.md5(s + i.encode()).digest()[:8], "big") / 2**64 for i in item_ids])
 
 
+def route_items(
+    item_ids: Sequence[str], item: np.ndarray, key: np.ndarray, confidence: np.ndarray, thresholds: dict[str, Threshold], *,
+    audit_rate: float, seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """('auto' | 'audit' | 'human' per item, the threshold of each item's weakest decision (NaN: its key has none)).
+
+    `item`, `key`, `confidence` describe decisions (several per item possible); an item's weakest
+    decision is the one with the least margin over its key's threshold, and the item is accepted when
+    that margin is not negative.
+    """
+    n = len(item_ids)
+    thr = np.array([np.inf if (t := thresholds.get(k)) is None or t.threshold is None else t.threshold for k in key], float)
+    margin = np.asarray(confidence, float) - thr
+    order = np.lexsort((margin, item))  # per item, its smallest margin first
+    first = order[np.r_[True, item[order][1:] != item[order][:-1]]] if len(order) else order
+    worst = np.full(n, -np.inf)
+    worst[item[first]] = margin[first]
+    item_thr = np.full(n, np.nan)
+    item_thr[item[first]] = np.where(np.isinf(thr[first]), np.nan, thr[first])
+    accept = worst >= 0
+    audit = audit_draw(item_ids, seed) < audit_rate if audit_rate > 0 else np.zeros(n, bool)
+    return np.where(accept, np.where(audit, "audit", "auto"), "human").astype(object), item_thr
+
+
 def route(
     item_ids: Sequence[str], predicted: Sequence[str], confidence: np.ndarray, thresholds: dict[str, Threshold], *,
     audit_rate: float, seed: int,
 ) -> np.ndarray:
-    """'auto', 'audit' or 'human' per item."""
-    thr = np.array([np.inf if (t := thresholds.get(p)) is None or t.threshold is None else t.threshold for p in predicted], float)
-    accept = np.asarray(confidence, float) >= thr
-    audit = audit_draw(item_ids, seed) < audit_rate if audit_rate > 0 else np.zeros(len(thr), bool)
-    return np.where(accept, np.where(audit, "audit", "auto"), "human").astype(object)
+    """'auto', 'audit' or 'human' per item, one decision each (keyed by its predicted class)."""
+    n = len(item_ids)
+    return route_items(item_ids, np.arange(n), np.asarray(list(predicted), dtype=object), confidence, thresholds,
+                       audit_rate=audit_rate, seed=seed)[0]
+
+
+def calibration_by_key(key: np.ndarray, confidence: np.ndarray, correct: np.ndarray, keys: Sequence[str], bins: int = 10) -> list[dict]:
+    """Per key, the calibration of its decisions on evaluated items: n, accuracy, mean confidence, ECE."""
+    out = []
+    for k in keys:
+        m = key == k
+        ece, _ = calibration_table(confidence[m], correct[m], bins)
+        out.append({"key": k, "n": int(m.sum()), "accuracy": round(float(correct[m].mean()), 4) if m.any() else None,
+                    "mean_confidence": round(float(confidence[m].mean()), 4) if m.any() else None,
+                    "ece": round(ece, 4) if ece is not None else None})
+    return out

@@ -10,6 +10,10 @@ State written by `combine_and_route` (see migration 003 for the `prelabels.route
     audit  as auto, plus items.audit = true: dispatch makes one assignment of kind 'audit' (migration 002)
     human  items.state = 'queued', items.priority = 1 - confidence (most uncertain first)
 Gold items, items with human votes and items with a human decision are never routed.
+
+Whatever depends on what an answer is (vote columns, the model's target, the combiner's input, the
+decisions a pre-label is made of and how they are scored) comes from the project's answer kind,
+`kind_of(cfg).prelabel` (see tasks/kinds/protocol.py); this module never branches on the kind.
 """
 
 from __future__ import annotations
@@ -24,12 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
 
-from schemas.config import Combiner as ConfigCombiner
 from schemas.config import ModelConfig, ModelKind, ProjectConfig
-from schemas.tables import ModelPredictions, Prelabels, check
+from schemas.tables import Prelabels, check
 from tasks.errors import ConfigError
+from tasks.kinds import kind_of
 from tasks.prelabel.analysis import lf_summary
-from tasks.prelabel.combine import Combiner, LabelModelCombiner, LogOddsCombiner
 from tasks.prelabel.http_model import HttpModel
 from tasks.prelabel.lf import (
     BATCH_COLUMNS,
@@ -46,11 +49,11 @@ from tasks.prelabel.models import (
     current_meta,
     load_sklearn,
     save_sklearn,
-    train_sklearn,
 )
 from tasks.prelabel.routing import (
+    calibration_by_key,
     calibration_table,
-    route,
+    route_items,
     select_thresholds,
     wilson_interval,
 )
@@ -60,13 +63,12 @@ from tasks.prelabel.votes import (
     retire_stale_votes,
     vote_id_sql,
 )
-from tasks.prelabel.weak import weak_labels
+from tasks.prelabel.weak import weak_answers
 from tasks.progress import track
 from tasks.retries import STAGE_TASK
 from tasks.store import (
     plain_strings,
     project_store,
-    read_dictionary_encoded,
     record_stage_run,
     transaction,
 )
@@ -80,20 +82,10 @@ __all__ = [
     "combine_and_route_task",
     "ensure_sklearn_model",
     "lf_report",
-    "make_combiner",
     "training_data",
 ]
 
 ROUTABLE_STATES = ("new", "prelabeled", "queued", "auto_accepted")
-
-
-def make_combiner(cfg: ProjectConfig) -> Combiner:
-    """The combiner `prelabel.combiner` names (see combine.py)."""
-    if cfg.prelabel.combiner == ConfigCombiner.label_model:
-        from tasks.consensus.label_model import LabelModel
-
-        return LabelModelCombiner(LabelModel(classes=cfg.labels))
-    return LogOddsCombiner(cfg.labels)
 
 
 def _store(cfg: ProjectConfig):
@@ -116,9 +108,10 @@ def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> l
         if broken:  # refused before any vote is written (or an older version's votes retired)
             record_stage_run(con, "prelabel.lfs", "failed", {"failed": sorted(broken)}, started)
             raise ConfigError(_lf_failure_line(list(broken.items())))
-        results = apply_sql_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
+        kind = kind_of(cfg).prelabel
+        results = apply_sql_lfs(con, specs, cfg.labels, kind=kind, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
         bar.advance(len(results))
-        python = apply_python_lfs(con, specs, cfg.labels, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
+        python = apply_python_lfs(con, specs, cfg.labels, kind=kind, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
         bar.advance(len(python))
         results += python
         rows = [{k: v for k, v in asdict(r).items() if k != "extra"} for r in results]
@@ -138,38 +131,25 @@ def _lf_failure_line(failures: list[tuple[str, str]]) -> str:
             "`annoflow prelabel` again (nothing was routed)")
 
 
-def training_data(con: duckdb.DuckDBPyConnection, labels: list[str]) -> pa.Table:
-    """Gold answers plus human-resolved labels (never auto labels), one row per item, gold first."""
-    return con.sql(
-        f"""
-        WITH resolved AS (
-            SELECT item_id, label FROM labels WHERE decision = 'resolved' AND method <> 'auto' AND label IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC) = 1
-        ), t AS (
-            SELECT item_id, label FROM gold WHERE label IS NOT NULL
-            UNION ALL SELECT item_id, label FROM resolved WHERE item_id NOT IN (SELECT item_id FROM gold)
-        )
-        SELECT {', '.join('i.' + c for c in BATCH_COLUMNS)}, t.label FROM items i JOIN t USING (item_id)
-        WHERE list_contains(?::VARCHAR[], t.label) ORDER BY i.item_id
-        """,
-        params=[labels],
-    ).to_arrow_table()
+def training_data(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig) -> pa.Table:
+    """Gold answers plus human-resolved answers (never auto ones), one row per item: item columns + `answer`."""
+    return kind_of(cfg).prelabel.training_data(con, cfg.labels, BATCH_COLUMNS)
 
 
 def with_weak_labels(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, mcfg: ModelConfig, train: pa.Table) -> tuple[pa.Table, int]:
-    """`train` plus the confident weak labels of items it lacks (see weak.py), capped at `weak_max_items`."""
-    gold = con.sql("SELECT item_id, label FROM gold WHERE label IS NOT NULL").to_arrow_table()
-    weak = weak_labels(make_combiner(cfg), _machine_votes(con, cfg.labels, kinds=("lf",)), cfg.labels,
-                       mcfg.weak_min_confidence, gold)
+    """`train` plus the confident weak answers of items it lacks (see weak.py), capped at `weak_max_items`."""
+    kind = kind_of(cfg)
+    gold = kind.prelabel.reference(con, cfg.labels)
+    weak = weak_answers(kind, kind.prelabel.machine_votes(con, cfg.labels, ("lf",)), gold, cfg, mcfg.weak_min_confidence)
     weak = weak.filter(pc.invert(pc.is_in(weak.column("item_id"), value_set=train.column("item_id"))))
     if weak.num_rows > mcfg.weak_max_items:
         weak = weak.sort_by("item_id").slice(0, mcfg.weak_max_items)
     if weak.num_rows == 0:
         return train, 0
-    con.register("_weak", weak.select(["item_id", "label"]))
+    con.register("_weak", weak.select(["item_id", "answer"]))
     try:
         rows = con.sql(
-            f"SELECT {', '.join('i.' + c for c in BATCH_COLUMNS)}, w.label FROM items i JOIN _weak w USING (item_id)"
+            f"SELECT {', '.join('i.' + c for c in BATCH_COLUMNS)}, w.answer FROM items i JOIN _weak w USING (item_id)"
         ).to_arrow_table()
     finally:
         con.unregister("_weak")
@@ -188,7 +168,8 @@ def ensure_sklearn_model(cfg: ProjectConfig, mcfg: ModelConfig, train: pa.Table)
         return existing, f"{n} labels < min_train_labels={mcfg.min_train_labels}" + ("; kept the previous model" if existing else "; no model yet")
     if existing and n - existing.model.n_train < mcfg.retrain_new_labels:
         return existing, f"reused (trained on {existing.model.n_train}; {n - existing.model.n_train} new < retrain_new_labels={mcfg.retrain_new_labels})"
-    run = train_sklearn(mcfg.name, cfg.data_kind.value, cfg.labels, train.drop_columns(["label"]), train.column("label").to_pylist(), mcfg)
+    run = kind_of(cfg).prelabel.train(mcfg.name, cfg.data_kind.value, cfg.labels, train.drop_columns(["answer"]),
+                                      train.column("answer").combine_chunks(), mcfg)
     if existing and existing.model.version == run.model.version:
         return existing, "reused (same training data)"
     save_sklearn(run, models_dir)
@@ -197,18 +178,16 @@ def ensure_sklearn_model(cfg: ProjectConfig, mcfg: ModelConfig, train: pa.Table)
 
 def _write_predictions(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, model: Model, item_ids: list[str], probs: np.ndarray, run_id: str) -> int:
     C = len(cfg.labels)
+    kind = kind_of(cfg).prelabel
     preds = pa.table({"item_id": item_ids, **{f"p{j}": probs[:, j] for j in range(C)}})
-    check(preds, ModelPredictions, f"model {model.name!r} predictions")
+    kind.check_predictions(preds, f"model {model.name!r} predictions")
     sid = f"model:{model.name}"
-    ps = ", ".join(f"p{j}" for j in range(C))
-    labels = "[" + ", ".join(f"'{_q(c)}'" for c in cfg.labels) + "]"
-    js = "json_object(" + ", ".join(f"'{_q(c)}', round(p{j}, 6)" for j, c in enumerate(cfg.labels)) + ")"
+    vote = kind.model_vote_sql([f"p{j}" for j in range(C)], cfg.labels)
     con.register("_preds", preds)
     try:
         n = con.execute(
-            f"""INSERT INTO votes (vote_id, item_id, source_id, source_kind, source_version, label, confidence, probs, run_id)
-            SELECT {vote_id_sql("?", "?", "item_id")}, item_id, ?, 'model', ?, {labels}[list_position([{ps}], greatest({ps}))],
-                   greatest({ps}), {js}, ? FROM _preds n
+            f"""INSERT INTO votes (vote_id, item_id, source_id, source_kind, source_version, {', '.join(vote)}, run_id)
+            SELECT {vote_id_sql("?", "?", "item_id")}, item_id, ?, 'model', ?, {', '.join(vote.values())}, ? FROM _preds n
             WHERE NOT EXISTS (SELECT 1 FROM votes v WHERE v.source_id = ? AND v.item_id = n.item_id AND v.source_version = ?)""",
             [sid, model.version, sid, model.version, run_id, sid, model.version],
         ).fetchall()[0][0]
@@ -226,7 +205,7 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
     with _store(cfg) as con:
         oof: dict[str, np.ndarray] = {}
         if mcfg.kind == ModelKind.sklearn:
-            train = training_data(con, cfg.labels)
+            train = training_data(con, cfg)
             n_weak = 0
             if mcfg.weak_labels:
                 train, n_weak = with_weak_labels(con, cfg, mcfg, train)
@@ -273,91 +252,83 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
     return report
 
 
-def _machine_votes(con: duckdb.DuckDBPyConnection, labels: list[str], kinds: tuple[str, ...] = ("lf", "model")) -> pa.Table:
-    probs = "[" + ", ".join(f"coalesce(json_extract_string(v.probs, '$.\"{_q(c).replace(chr(34), '')}\"')::DOUBLE, 0)" for c in labels) + "]"
-    return read_dictionary_encoded(
-        con,
-        f"""SELECT v.item_id, v.source_id, v.label, CASE WHEN v.source_kind = 'model' THEN {probs} END AS probs
-        FROM votes v JOIN sources s USING (source_id)
-        WHERE list_contains(?::VARCHAR[], v.source_kind) AND NOT s.banned AND v.source_version IS NOT DISTINCT FROM s.version""",
-        ["item_id", "source_id", "label"],
-        params=[list(kinds)],
-    )
-
-
 def _item_frame(con: duckdb.DuckDBPyConnection) -> pa.Table:
     return con.sql(
         """
         WITH human AS (SELECT DISTINCT item_id FROM votes WHERE source_kind IN ('human', 'adjudicator')),
              decided AS (SELECT DISTINCT item_id FROM labels WHERE method <> 'auto'),
              auto AS (SELECT DISTINCT item_id FROM labels WHERE method = 'auto')
-        SELECT i.item_id, i.state, g.label AS gold_label,
+        SELECT i.item_id, i.state,
                (h.item_id IS NOT NULL OR d.item_id IS NOT NULL) AS human, a.item_id IS NOT NULL AS had_auto
-        FROM items i LEFT JOIN gold g USING (item_id) LEFT JOIN human h USING (item_id) LEFT JOIN decided d USING (item_id)
+        FROM items i LEFT JOIN human h USING (item_id) LEFT JOIN decided d USING (item_id)
              LEFT JOIN auto a USING (item_id)
         ORDER BY i.item_id
         """
     ).to_arrow_table()
 
 
-def _audited(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """Audited auto-accepts with a human verdict: the frozen pre-label against the humans' label."""
-    return con.sql(
-        """
-        SELECT p.item_id, p.label AS predicted, p.confidence, h.label AS verdict
-        FROM prelabels p JOIN (
-            SELECT item_id, label FROM labels WHERE decision = 'resolved' AND method <> 'auto' AND label IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC) = 1
-        ) h USING (item_id)
-        WHERE p.route = 'audit'
-        """
-    ).to_arrow_table()
+def _align(ids: pa.Array, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in `table` of each id, whether the id is there)."""
+    at = pc.index_in(ids, value_set=plain_strings(table.column("item_id"))).to_numpy(zero_copy_only=False).astype(float)
+    have = ~np.isnan(at)
+    return np.where(have, at, 0).astype(np.int64), have
 
 
-def combine_and_route(cfg: ProjectConfig, run_id: str | None = None, combiner: Combiner | None = None) -> dict:
-    """Combine machine votes into pre-labels, measure calibration on gold, choose thresholds, route items."""
+def combine_and_route(cfg: ProjectConfig, run_id: str | None = None) -> dict:
+    """Combine machine votes into pre-labels, measure calibration on gold, choose thresholds, route items.
+
+    What a pre-label and its decisions are comes from the project's answer kind (`kind_of(cfg).prelabel`):
+    thresholds are chosen per decision key on gold and audited decisions, and an item is auto-accepted
+    only when every one of its decisions reaches its key's threshold.
+    """
     run_id = run_id or uuid.uuid4().hex
     started = time.time()
     pc_ = cfg.prelabel
     classes = list(cfg.labels)
+    kind = kind_of(cfg).prelabel
     C = len(classes)
     with _store(cfg) as con:
-        votes = _machine_votes(con, classes)
+        votes = kind.machine_votes(con, classes, ("lf", "model"))
         frame = _item_frame(con)
-        audited = _audited(con)
-        gold = frame.filter(frame.column("gold_label").is_valid()).select(["item_id", "gold_label"]).rename_columns(["item_id", "label"])
-        combiner = combiner or make_combiner(cfg)
-        probs_t = combiner.fit_predict_proba(votes, gold)
+        audited = kind.audited(con, classes)
+        gold = kind.reference(con, classes)
+        probs_t, source_accuracy, combiner_name = kind.combine(votes, gold, cfg)
 
-        ids = frame.column("item_id").to_pylist()
+        ids_arr = frame.column("item_id")
+        ids = ids_arr.to_pylist()
         P = np.full((len(ids), C), 1.0 / C)
         if probs_t.num_rows:
-            at = pc.index_in(frame.column("item_id"), value_set=probs_t.column("item_id")).to_numpy(zero_copy_only=False).astype(float)
-            have = ~np.isnan(at)
-            Pt = np.column_stack([probs_t.column(c).to_numpy() for c in classes])
-            P[have] = Pt[at[have].astype(np.int64)]
-        pred_idx = P.argmax(axis=1)
-        conf = P.max(axis=1)
-        pred = np.asarray(classes, dtype=object)[pred_idx]
+            at, have = _align(ids_arr, probs_t)
+            Pt = np.column_stack([probs_t.column(c).to_numpy(zero_copy_only=False) for c in classes])
+            P[have] = Pt[at[have]]
+        d = kind.decide(P, classes)
+        conf = d.confidence
         n_src = np.zeros(len(ids), int)
         if votes.num_rows:
-            counted = votes.filter(pc.is_valid(votes.column("label"))).group_by("item_id").aggregate([("label", "count")])
-            counted = counted.set_column(0, "item_id", plain_strings(counted.column("item_id")))
-            at = pc.index_in(frame.column("item_id"), value_set=counted.column("item_id")).to_numpy(zero_copy_only=False).astype(float)
-            ok = ~np.isnan(at)
-            n_src[ok] = counted.column("label_count").to_numpy()[at[ok].astype(np.int64)]
+            spoke = votes.filter(votes.column("spoke")).select(["item_id"])
+            counted = spoke.group_by("item_id").aggregate([("item_id", "count")])
+            at, ok = _align(ids_arr, counted)
+            n_src[ok] = counted.column("item_id_count").to_numpy()[at[ok]]
 
-        gold_lab = np.asarray(frame.column("gold_label").to_pylist(), dtype=object)
-        is_gold = frame.column("gold_label").is_valid().to_numpy(zero_copy_only=False)
-        g_correct = pred[is_gold] == gold_lab[is_gold]
-        a_pred = np.asarray(audited.column("predicted").to_pylist(), dtype=object)
-        a_conf = audited.column("confidence").to_numpy()
-        a_correct = a_pred == np.asarray(audited.column("verdict").to_pylist(), dtype=object)
+        at, is_gold = _align(ids_arr, gold)
+        reference = pc.if_else(pa.array(is_gold), gold.column("answer").combine_chunks().take(pa.array(at)),
+                               pa.nulls(len(ids), gold.column("answer").type))
+        d_correct = kind.score(d, reference)
+        d_gold = is_gold[d.item]
+        g_correct = np.ones(len(ids), bool)  # an item is right when every decision of it is
+        np.logical_and.at(g_correct, d.item[d_gold], d_correct[d_gold])
+        g_correct = g_correct[is_gold]
+        a_key = np.asarray(audited.column("key").to_pylist(), dtype=object)
+        a_conf = audited.column("confidence").to_numpy(zero_copy_only=False).astype(float)
+        a_ok = audited.column("correct").to_numpy(zero_copy_only=False).astype(bool)
         thresholds = select_thresholds(
-            np.r_[pred[is_gold], a_pred], np.r_[conf[is_gold], a_conf], np.r_[g_correct, a_correct], classes,
+            np.r_[d.key[d_gold], a_key], np.r_[d.decision_confidence[d_gold], a_conf], np.r_[d_correct[d_gold], a_ok], classes,
             target=pc_.target_precision, confidence_level=pc_.precision_confidence, min_n=pc_.min_eval_items,
         )
         ece, reliability = calibration_table(conf[is_gold], g_correct, pc_.calibration_bins)
+        by_key = calibration_by_key(d.key[d_gold], d.decision_confidence[d_gold], d_correct[d_gold], classes, pc_.calibration_bins)
+        a_items = audited.group_by("item_id").aggregate([("correct", "all")])
+        a_correct = a_items.column("correct_all").to_numpy(zero_copy_only=False).astype(bool) if a_items.num_rows else np.zeros(0, bool)
 
         state = np.asarray(frame.column("state").to_pylist(), dtype=object)
         human = frame.column("human").to_numpy(zero_copy_only=False)
@@ -365,23 +336,24 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None, combiner: C
         eligible = np.isin(state, ROUTABLE_STATES) & ~is_gold & ~human
         routes = np.full(len(ids), "held", dtype=object)
         routes[is_gold] = "gold"
-        el = np.flatnonzero(eligible)
-        routes[el] = route([ids[i] for i in el], pred[el], conf[el], thresholds, audit_rate=pc_.audit_rate, seed=pc_.seed)
-        thr = np.array([np.nan if thresholds[p].threshold is None else thresholds[p].threshold for p in pred])
+        item_routes, thr = route_items(ids, d.item, d.key, d.decision_confidence, thresholds, audit_rate=pc_.audit_rate, seed=pc_.seed)
+        routes[eligible] = item_routes[eligible]
         pl = pa.table({
-            "item_id": ids, "label": pred.tolist(), "confidence": conf, "route": routes.tolist(),
+            "item_id": ids, "answer": d.answer, "confidence": conf, "route": routes.tolist(),
             "threshold": pa.array(thr, pa.float64(), from_pandas=True), "n_sources": n_src.astype(np.int32),
             "priority": np.round(1.0 - conf, 6), **{f"p{j}": P[:, j] for j in range(C)},
         })
-        check(pl.select(["item_id", "label", "confidence", "route", "threshold", "n_sources", "priority"]), Prelabels, "pre-labels")
+        shown = pl.select(["item_id", "confidence", "route", "threshold", "n_sources", "priority"]).add_column(
+            1, "label", kind.answer_text(d.answer))
+        check(shown, Prelabels, "pre-labels")
         revoked = int(((routes == "human") & had_auto).sum())
-        _write_routes(con, cfg, pl, thresholds, run_id, combiner.name)
+        _write_routes(con, cfg, pl, thresholds, run_id, combiner_name)
 
         share = lambda m: round(float(m.sum()) / max(int(eligible.sum()), 1), 4)
         a_lo, a_hi = wilson_interval(int(a_correct.sum()), len(a_correct))
         report = {
             "run_id": run_id,
-            "combiner": combiner.name,
+            "combiner": combiner_name,
             "items": len(ids),
             "routable": int(eligible.sum()),
             "with_machine_vote": int((n_src > 0).sum()),
@@ -396,28 +368,33 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None, combiner: C
             "gold_accuracy": round(float(g_correct.mean()), 4) if len(g_correct) else None,
             "ece": round(ece, 4) if ece is not None else None,
             "reliability": reliability,
+            "calibration_by_key": by_key,
             "thresholds": [t.as_dict() for t in thresholds.values()],
             "audited": len(a_correct),
             "audit_precision": round(float(a_correct.mean()), 4) if len(a_correct) else None,
             "audit_precision_interval": [a_lo, a_hi],
             "target_precision": pc_.target_precision,
             "precision_confidence": pc_.precision_confidence,
-            "source_accuracy": {k: round(v, 4) for k, v in getattr(combiner, "source_accuracy_", {}).items()},
+            "source_accuracy": {k: round(v, 4) for k, v in source_accuracy.items()},
         }
         report["seconds"] = round(time.time() - started, 3)
-        record_stage_run(con, "prelabel.route", "completed", {k: v for k, v in report.items() if k != "reliability"}, started)
+        record_stage_run(con, "prelabel.route", "completed",
+                         {k: v for k, v in report.items() if k not in ("reliability", "calibration_by_key")}, started)
     return report
 
 
 def _write_routes(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, pl: pa.Table, thresholds: dict, run_id: str, combiner: str) -> None:
     js = "json_object(" + ", ".join(f"'{_q(c)}', round(p{j}, 6)" for j, c in enumerate(cfg.labels)) + ")"
+    kind = kind_of(cfg).prelabel
+    pre = kind.answer_sql("prelabels", "answer")
+    lab = kind.answer_sql("labels", "answer")
     con.register("_pl", pl)
     try:
         with transaction(con):
             con.execute("DELETE FROM prelabels WHERE item_id IN (SELECT item_id FROM _pl WHERE route <> 'held')").fetchall()
             con.execute(
-                f"""INSERT INTO prelabels (item_id, label, confidence, probs, route, threshold, n_sources, combiner, run_id)
-                SELECT item_id, label, confidence, {js}, route, threshold, n_sources, ?, ? FROM _pl
+                f"""INSERT INTO prelabels (item_id, {', '.join(pre)}, confidence, probs, route, threshold, n_sources, combiner, run_id)
+                SELECT item_id, {', '.join(pre.values())}, confidence, {js}, route, threshold, n_sources, ?, ? FROM _pl
                 WHERE route <> 'held' OR item_id NOT IN (SELECT item_id FROM prelabels)""",
                 [combiner, run_id],
             ).fetchall()
@@ -428,8 +405,8 @@ def _write_routes(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, pl: pa.Tab
                 " (SELECT item_id FROM labels WHERE method <> 'auto' AND decision = 'resolved')"
             ).fetchall()
             con.execute(
-                """INSERT INTO labels (item_id, label, confidence, method, decision, n_votes, n_human, run_id)
-                SELECT item_id, label, confidence, 'auto', 'resolved', n_sources, 0, ? FROM _pl WHERE route IN ('auto', 'audit')""",
+                f"""INSERT INTO labels (item_id, {', '.join(lab)}, confidence, method, decision, n_votes, n_human, run_id)
+                SELECT item_id, {', '.join(lab.values())}, confidence, 'auto', 'resolved', n_sources, 0, ? FROM _pl WHERE route IN ('auto', 'audit')""",
                 [run_id],
             ).fetchall()
             con.execute(
@@ -455,15 +432,11 @@ def _write_routes(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, pl: pa.Tab
 
 def lf_report(cfg: ProjectConfig) -> list[dict]:
     """The LF analysis table (models included), with the combiner's learned accuracies."""
+    kind = kind_of(cfg).prelabel
     with _store(cfg) as con:
-        votes = _machine_votes(con, cfg.labels)
-        gold = con.sql("SELECT item_id, label FROM gold WHERE label IS NOT NULL").to_arrow_table()
-        combiner = make_combiner(cfg)
-        if votes.num_rows:
-            combiner.fit_predict_proba(votes, gold)
-        return lf_summary(con, getattr(combiner, "source_accuracy_", {}), kinds=("lf", "model"))
-
-
+        votes = kind.machine_votes(con, cfg.labels, ("lf", "model"))
+        learned = kind.combine(votes, kind.reference(con, cfg.labels), cfg)[1] if votes.num_rows else {}
+        return lf_summary(con, kind.vote_units_sql(cfg.labels), learned, kinds=("lf", "model"))
 
 
 @task(name="prelabel-lfs", **STAGE_TASK)

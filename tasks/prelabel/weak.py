@@ -9,9 +9,10 @@ would only learn itself back.
 
 from __future__ import annotations
 
-__all__ = ["weak_labels"]
+__all__ = ["weak_answers", "weak_labels"]
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,22 +29,42 @@ def weak_labels(combiner: Combiner, lf_votes: pa.Table, classes: Sequence[str], 
     Items with no non-abstain rule vote are left out whatever their posterior (it is the class
     prior, not evidence), so the model is trained only where some rule spoke.
     """
-    empty = pa.table({"item_id": pa.array([], pa.string()), "label": pa.array([], pa.string()),
-                      "confidence": pa.array([], pa.float64())})
     voted = lf_votes.filter(pc.is_valid(lf_votes.column("label")))
-    if voted.num_rows == 0:
+    probs = combiner.fit_predict_proba(lf_votes, gold) if voted.num_rows else None
+
+    def decide(P: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+        return pa.array(np.asarray(list(classes), dtype=object)[P.argmax(axis=1)].tolist(), pa.string()), P.max(axis=1)
+
+    return _confident(probs, voted.column("item_id"), classes, min_confidence, decide, "label", pa.string())
+
+
+def weak_answers(kind: Any, lf_votes: pa.Table, gold: pa.Table, cfg: Any, min_confidence: float) -> pa.Table:
+    """``item_id, answer, confidence``: as `weak_labels`, for the project's answer kind (`kind`: an AnswerKind)."""
+    voted = lf_votes.filter(lf_votes.column("spoke"))
+    probs = kind.prelabel.combine(lf_votes, gold, cfg)[0] if voted.num_rows else None
+
+    def decide(P: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+        d = kind.prelabel.decide(P, cfg.labels)
+        return d.answer, d.confidence
+
+    return _confident(probs, voted.column("item_id"), cfg.labels, min_confidence, decide, "answer", kind.storage.arrow_type)
+
+
+def _confident(probs: pa.Table | None, voted_items: pa.ChunkedArray, classes: Sequence[str], min_confidence: float,
+               decide: Any, column: str, answer_type: pa.DataType) -> pa.Table:
+    empty = pa.table({"item_id": pa.array([], pa.string()), column: pa.array([], answer_type),
+                      "confidence": pa.array([], pa.float64())})
+    if probs is None:
         return empty
-    probs = combiner.fit_predict_proba(lf_votes, gold)
-    covered = pc.is_in(probs.column("item_id"), value_set=plain_strings(pc.unique(voted.column("item_id"))))
+    covered = pc.is_in(probs.column("item_id"), value_set=plain_strings(pc.unique(voted_items)))
     probs = probs.filter(covered)
     if probs.num_rows == 0:
         return empty
     P = np.column_stack([probs.column(c).to_numpy(zero_copy_only=False) for c in classes])
-    conf = P.max(axis=1)
+    answer, conf = decide(P)
     keep = conf >= min_confidence
-    label = np.asarray(list(classes), dtype=object)[P.argmax(axis=1)]
     return pa.table({
         "item_id": probs.column("item_id").filter(pa.array(keep)),
-        "label": pa.array(label[keep], pa.string()),
+        column: answer.filter(pa.array(keep)),
         "confidence": pa.array(conf[keep], pa.float64()),
     })
