@@ -298,7 +298,6 @@ def rows_frame(con: duckdb.DuckDBPyConnection, files: list[Path], cfg: ProjectCo
     # to pickling every cell when a column holds lists (seconds per 100k rows); row checks on an answer's
     # inside read the kind's frame columns instead.
     nested = [c for c, t in zip(*_schema(con, src)) if t.endswith("]") or t.startswith(("STRUCT", "MAP", "UNION"))]
-    nested = [c for c in nested if c not in ("filename", "file_row_number")]
     replace = f" REPLACE ({', '.join(f'to_json({c})::VARCHAR AS {c}' for c in nested)})" if nested else ""
     table = con.sql(
         f"SELECT * EXCLUDE (filename, file_row_number){replace},"

@@ -136,7 +136,7 @@ class ConsensusFacet(Protocol):
 
 
 # --- export: formats, release-gate checks ------------------------------------------------------------
-# Called by: tasks/export (rows, writers, gate, stage), schemas/expectations.py.
+# Called by: tasks/export (rows, writers, gate, stage, diff), schemas/expectations.py, tasks/evaluate.py.
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,8 @@ class FactCheck:
 
     The gate puts `observed` in the one-row facts frame under `name` and has Great Expectations check
     `min_value <= observed <= max_value` (None = unbounded on that side); `examples` are shown in the
-    report when it fails.
+    report when it fails. `observed = None` means nothing to measure (e.g. no reference version yet):
+    the check is reported as skipped with that reason, never as passed.
     """
 
     name: str
