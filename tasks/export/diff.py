@@ -13,9 +13,9 @@ from typing import Any
 import duckdb
 
 from schemas.config import ProjectConfig
+from tasks import kinds
 from tasks.export import versions as V
 from tasks.export.writers import parquet_list_sql
-from tasks import kinds
 
 __all__ = ["diff_files", "diff_markdown", "diff_versions"]
 

@@ -212,7 +212,7 @@ class ExportFacet(Protocol):
     """The answer column of the export rows ("label", "labels", "spans"); the manifest records it
     (`label_column`) so a consumer knows where the answer is without knowing the kind."""
 
-    def select_sql(self, cfg: "ProjectConfig", alias: str) -> str:
+    def select_sql(self, cfg: ProjectConfig, alias: str) -> str:
         """ROWS (tasks/export/rows.py): the SELECT-list entries reading the resolved answer from the
         `labels` table (aliased `alias`) into the export rows, e.g. `list_sort(l.labels) AS labels`.
 
@@ -220,48 +220,48 @@ class ExportFacet(Protocol):
         the same state must give byte-identical files (content hash, `unchanged` detection)."""
         ...
 
-    def arrow_type(self, cfg: "ProjectConfig") -> pa.DataType:
+    def arrow_type(self, cfg: ProjectConfig) -> pa.DataType:
         """STAGE (the structure check before the gate): the Arrow type of `column` in the Parquet snapshot.
         A snapshot whose answer column has another type is a bug in `select_sql`, reported as a contract
         error instead of a published version consumers then fail to load."""
         ...
 
-    def formats(self, cfg: "ProjectConfig") -> Mapping[str, ExportWriter]:
+    def formats(self, cfg: ProjectConfig) -> Mapping[str, ExportWriter]:
         """WRITERS (writers_for): the formats only this kind has, by the name used in `export.formats`
         (spans: CoNLL, spaCy-style JSONL, token-classification Parquet). The generic formats (jsonl, csv,
         label_studio) come from tasks/export/writers.py and need nothing here but `label_studio_*`."""
         ...
 
-    def label_studio_config(self, cfg: "ProjectConfig") -> str:
+    def label_studio_config(self, cfg: ProjectConfig) -> str:
         """WRITERS (label_studio format): the labeling config (XML) the exported tasks import into."""
         ...
 
-    def label_studio_result_sql(self, cfg: "ProjectConfig", data_key: str) -> str:
+    def label_studio_result_sql(self, cfg: ProjectConfig, data_key: str) -> str:
         """WRITERS (label_studio format): a DuckDB expression over one export row giving its Label Studio
         `result` list (structs `from_name`, `to_name`, `type`, `value`), `to_name` being `data_key`. SQL so
         the file is written by one streaming COPY whatever the size."""
         ...
 
-    def row_checks(self, cfg: "ProjectConfig") -> list[RowCheck]:
+    def row_checks(self, cfg: ProjectConfig) -> list[RowCheck]:
         """GATE (schemas/expectations.row_checks, gate._violations, gate.rows_frame): the per-row checks of
         the answer column (present, labels in the set; spans: offsets inside the text, start < end, types
         in the set, overlaps only where allowed). Generic checks (ids, confidence, lineage) are the gate's."""
         ...
 
-    def fact_checks(self, con: Any, src: str, cfg: "ProjectConfig", reference: Mapping[str, Any] | None) -> list[FactCheck]:
+    def fact_checks(self, con: Any, src: str, cfg: ProjectConfig, reference: Mapping[str, Any] | None) -> list[FactCheck]:
         """GATE (gate.collect_facts, expectations.fact_checks): checks on aggregates of the candidate that
         only this kind knows, measured in DuckDB over `src` (a `read_parquet([...])` of the candidate) with
         `con`; `reference` is the manifest the label shift is measured against (None for a first version),
         e.g. spans per type vs that version. Choices have none (their shift is the generic label shift)."""
         ...
 
-    def distribution_sql(self, cfg: "ProjectConfig", src: str) -> str:
+    def distribution_sql(self, cfg: ProjectConfig, src: str) -> str:
         """GATE (label_distribution: the manifest's `label_distribution`, the label-shift check) and the CLI's
         listing: a SELECT over `src` with one column `l`, one row per counted label occurrence (single: the
         label; multi: each label of the set; spans: each span's type)."""
         ...
 
-    def gold_match(self, cfg: "ProjectConfig") -> GoldMatch:
+    def gold_match(self, cfg: ProjectConfig) -> GoldMatch:
         """GATE (`min_gold_accuracy`): how an exported row compares with the gold row of its item."""
         ...
 
@@ -271,7 +271,7 @@ class ExportFacet(Protocol):
         are grouped by it. It reads only the files: versions are diffed without the state database."""
         ...
 
-    def evaluate(self, con: Any, cfg: "ProjectConfig", truth: pa.Table) -> dict[str, Any]:
+    def evaluate(self, con: Any, cfg: ProjectConfig, truth: pa.Table) -> dict[str, Any]:
         """EVALUATE (tasks/evaluate.py: `annoflow demo`, bench/pipeline): quality of the resolved answers
         against true answers. `truth` has `item_id` and `truth` (the truth file's answer cell as text, one
         row per item the file names); `con` holds `labels` and `items`. Returns `{"metric": m,

@@ -92,6 +92,7 @@ def test_row_check_predicates(make_project, name: str, values: list, violating: 
     # the GE suite holds the kind's checks under the same names, after the item checks
     assert [c.name for c in row_checks(cfg, has_split=False)][:4] == ["item_once", "item_id_not_null", *violating]
     with duckdb.connect() as con:
+        con.register("rows", rows)
         for c in checks:
             got = [r[0] for r in con.execute(f"SELECT item_id FROM rows WHERE {c.violation} ORDER BY 1").fetchall()]
             assert got == violating[c.name], c.name

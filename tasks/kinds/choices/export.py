@@ -29,17 +29,17 @@ class _ChoicesExport:
         self.multi = multi
         self.column = "labels" if multi else "label"
 
-    def select_sql(self, cfg: "ProjectConfig", alias: str) -> str:
+    def select_sql(self, cfg: ProjectConfig, alias: str) -> str:
         # A set is exported sorted: the same labels must give the same bytes (content hash).
         return f"list_sort({alias}.labels) AS labels" if self.multi else f"{alias}.label AS label"
 
-    def arrow_type(self, cfg: "ProjectConfig") -> pa.DataType:
+    def arrow_type(self, cfg: ProjectConfig) -> pa.DataType:
         return pa.list_(pa.string()) if self.multi else pa.string()
 
-    def formats(self, cfg: "ProjectConfig") -> Mapping[str, ExportWriter]:
+    def formats(self, cfg: ProjectConfig) -> Mapping[str, ExportWriter]:
         return {}
 
-    def label_studio_config(self, cfg: "ProjectConfig") -> str:
+    def label_studio_config(self, cfg: ProjectConfig) -> str:
         key = cfg.data_kind.value
         choices = "".join(f"<Choice value={quoteattr(lab)}/>" for lab in cfg.labels)
         return (
@@ -47,16 +47,16 @@ class _ChoicesExport:
             f'<Choices name="label" toName="{key}" choice="{"multiple" if self.multi else "single"}">{choices}</Choices></View>'
         )
 
-    def label_studio_result_sql(self, cfg: "ProjectConfig", data_key: str) -> str:
+    def label_studio_result_sql(self, cfg: ProjectConfig, data_key: str) -> str:
         chosen = "labels" if self.multi else "[label]"
         return (f"[{{'from_name': 'label', 'to_name': '{data_key}', 'type': 'choices',"
                 f" 'value': {{'choices': {chosen}}}}}]")
 
-    def _unknown(self, cfg: "ProjectConfig") -> str:
+    def _unknown(self, cfg: ProjectConfig) -> str:
         """The labels of a row's set outside the label set (NULL elements count as unknown)."""
         return f"list_filter(labels, lambda x: x IS NULL OR NOT list_contains({_sql_list(cfg.labels)}, x))"
 
-    def row_checks(self, cfg: "ProjectConfig") -> list[RowCheck]:
+    def row_checks(self, cfg: ProjectConfig) -> list[RowCheck]:
         col, labels = self.column, list(cfg.labels)
         present = RowCheck("label_not_null", f"every row has a {col}", f"{col} IS NULL",
                            "ExpectColumnValuesToNotBeNull", {"column": col})
@@ -75,13 +75,13 @@ class _ChoicesExport:
                               "ExpectColumnValuesToBeInSet", {"column": "label", "value_set": labels}, threshold=labels)
         return [present, in_set]
 
-    def fact_checks(self, con: Any, src: str, cfg: "ProjectConfig", reference: Mapping[str, Any] | None) -> list[FactCheck]:
+    def fact_checks(self, con: Any, src: str, cfg: ProjectConfig, reference: Mapping[str, Any] | None) -> list[FactCheck]:
         return []  # the generic label shift (total variation of `distribution_sql`) covers choices
 
-    def distribution_sql(self, cfg: "ProjectConfig", src: str) -> str:
+    def distribution_sql(self, cfg: ProjectConfig, src: str) -> str:
         return f"SELECT unnest(labels) AS l FROM {src}" if self.multi else f"SELECT label AS l FROM {src}"
 
-    def gold_match(self, cfg: "ProjectConfig") -> GoldMatch:
+    def gold_match(self, cfg: ProjectConfig) -> GoldMatch:
         col = self.column
         same = f"list_sort(c.{col}) = list_sort(g.{col})" if self.multi else f"c.{col} = g.{col}"
         return GoldMatch(present=f"g.{col} IS NOT NULL", correct=same, exported=f"c.{col}", gold=f"g.{col}")
@@ -89,7 +89,7 @@ class _ChoicesExport:
     def diff_key_sql(self) -> str:
         return "array_to_string(list_sort(labels), '|')" if self.multi else "label"
 
-    def evaluate(self, con: Any, cfg: "ProjectConfig", truth: pa.Table) -> dict[str, Any]:
+    def evaluate(self, con: Any, cfg: ProjectConfig, truth: pa.Table) -> dict[str, Any]:
         # A multi-label truth cell is a JSON array or labels joined by "|"; a set matches only exactly.
         if self.multi:
             as_set = ("list_sort(CASE WHEN starts_with(trim(t.truth), '[') THEN from_json(t.truth, '[\"VARCHAR\"]')"
