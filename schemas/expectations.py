@@ -10,7 +10,10 @@ Two suites run on two pandas DataFrames (GE's DuckDB SQL datasource is broken, s
   the newest representative version in the lineage: tasks/export/reference.py).
 
 Each check has a stable name (`item_once`, `min_gold_accuracy`, ...) used in reports, manifests and
-tests. Great Expectations is imported inside `build_suites` only: it costs 3-4 s to import.
+tests. The checks of the answer itself (present, in the label set, inside the text, ...) and any
+aggregate only a kind measures come from the project's kind (`kind_of(cfg).export.row_checks` /
+`fact_checks`); the rest is the same for every kind. Great Expectations is imported inside
+`build_suite` only: it costs 3-4 s to import.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.config import ProjectConfig, TaskKind
+from schemas.config import ProjectConfig
 from schemas.tables import LABEL_METHODS
+from tasks.kinds import kind_of
 
 __all__ = ["NOT_NULL_COLUMNS", "CheckSpec", "build_suite", "fact_checks", "row_checks"]
 
@@ -41,23 +45,14 @@ class CheckSpec:
 
 def row_checks(cfg: ProjectConfig, *, has_split: bool) -> list[CheckSpec]:
     """Per-row expectations on the candidate rows frame."""
-    multi = cfg.task_kind == TaskKind.multi_label
-    lab = "labels" if multi else "label"
+    kind = [CheckSpec(c.name, "rows", c.expectation, dict(c.kwargs), c.description, c.threshold)
+            for c in kind_of(cfg).export.row_checks(cfg)]
     checks = [
         CheckSpec("item_once", "rows", "ExpectColumnValuesToBeUnique", {"column": "item_id"},
                   "every resolved item appears exactly once (no duplicates)"),
         CheckSpec("item_id_not_null", "rows", "ExpectColumnValuesToNotBeNull", {"column": "item_id"},
                   "every row has an item id"),
-        CheckSpec("label_not_null", "rows", "ExpectColumnValuesToNotBeNull", {"column": lab},
-                  f"every row has a {lab}"),
-        (
-            CheckSpec("label_in_set", "rows", "ExpectColumnValuesToBeNull", {"column": "unknown_labels"},
-                      "every label is in the project's label set", threshold=list(cfg.labels))
-            if multi
-            else CheckSpec("label_in_set", "rows", "ExpectColumnValuesToBeInSet",
-                           {"column": "label", "value_set": list(cfg.labels)},
-                           "every label is in the project's label set", threshold=list(cfg.labels))
-        ),
+        *kind,
         CheckSpec("confidence_not_null", "rows", "ExpectColumnValuesToNotBeNull", {"column": "confidence"},
                   "every row has a confidence"),
         CheckSpec("confidence_in_range", "rows", "ExpectColumnValuesToBeBetween",
@@ -117,6 +112,13 @@ def fact_checks(cfg: ProjectConfig, facts: dict[str, Any]) -> tuple[list[CheckSp
                                       + "; ".join(facts["shift_passed_over"]))
     else:
         skipped["max_label_shift"] = "no parent version to compare with"
+    for k in facts.get("kind_facts", ()):
+        if k["observed"] is None:
+            skipped[k["name"]] = f"{k['description']}: nothing to measure"
+            continue
+        bounds = {b: k[b] for b in ("min_value", "max_value") if k[b] is not None}
+        checks.append(CheckSpec(k["name"], "facts", "ExpectColumnValuesToBeBetween", {"column": k["name"], **bounds},
+                                k["description"], threshold=k["threshold"]))
     return checks, skipped
 
 

@@ -1,5 +1,6 @@
-"""How good the current labels are against a file of true labels (examples ship one; real projects
-use a held-out set): accuracy overall and per labeling method, and how much human work was spent."""
+"""How good the current labels are against a file of true answers (examples ship one; real projects
+use a held-out set): the kind's metric (`export.evaluate`: accuracy for choices, entity-level F1 for
+spans) overall and per labeling method, and how much human work was spent."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pyarrow as pa
 
 from schemas.config import ProjectConfig
 from tasks.ingest.stage import key_match_sql, read_side_file
+from tasks.kinds import kind_of
 
 __all__ = ["evaluate_labels", "work_summary"]
 
@@ -17,33 +19,23 @@ __all__ = ["evaluate_labels", "work_summary"]
 def evaluate_labels(
     con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, truth_path: Path, key_field: str = "text", label_field: str = "label"
 ) -> dict:
-    """Accuracy of resolved labels on the items the truth file knows, overall and by method."""
+    """The kind's quality metric of resolved answers on the items the truth file knows, overall and by method.
+
+    The truth file's rows are matched to items here (by `key_field`, as ingest matches side files); the
+    answer cell (`label_field`, as text) is the kind's to read and score (`kind_of(cfg).export.evaluate`)."""
     truth = read_side_file(truth_path, "truth file")
     truth = truth.select([key_field, label_field]).rename_columns(["key", "truth"]).cast(
         pa.schema([("key", pa.string()), ("truth", pa.string())])
     )
-    con.register("_truth", truth)
+    con.register("_truth_file", truth)
     try:
-        rows = con.execute(
-            f"""
-            WITH t AS (SELECT DISTINCT i.item_id, t.truth FROM _truth t JOIN items i ON {key_match_sql(cfg, key_field, 'i', 't')})
-            SELECT coalesce(l.method, '(unresolved)') AS method, count(*) AS n,
-                   count(*) FILTER (WHERE l.label = t.truth) AS correct
-            FROM t LEFT JOIN labels l ON l.item_id = t.item_id AND l.decision = 'resolved'
-            GROUP BY ALL ORDER BY n DESC
-            """
-        ).fetchall()
+        matched = con.sql(
+            f"SELECT DISTINCT i.item_id, t.truth FROM _truth_file t JOIN items i ON {key_match_sql(cfg, key_field, 'i', 't')}"
+            " ORDER BY i.item_id"
+        ).to_arrow_table()
     finally:
-        con.unregister("_truth")
-    by_method = {m: {"items": n, "accuracy": round(c / n, 4)} for m, n, c in rows}
-    resolved = [(n, c) for m, n, c in rows if m != "(unresolved)"]
-    n_res, c_res = sum(n for n, _ in resolved), sum(c for _, c in resolved)
-    return {
-        "items_with_truth": sum(n for _, n, _ in rows),
-        "resolved_with_truth": n_res,
-        "accuracy": round(c_res / n_res, 4) if n_res else None,
-        "by_method": by_method,
-    }
+        con.unregister("_truth_file")
+    return kind_of(cfg).export.evaluate(con, cfg, matched)
 
 
 def work_summary(con: duckdb.DuckDBPyConnection) -> dict:

@@ -1,8 +1,9 @@
 """What changed between two versions, computed by DuckDB over their Parquet files (one full outer join).
 
 Result: items added (in B only), removed (in A only), kept; relabeled items with from -> to counts per
-label pair; confidence changes among kept items. Multi-label sets compare as sorted lists and show as
-`a|b`. Reads only item_id, label(s) and confidence from the files, so it stays fast at 10M rows.
+answer pair; confidence changes among kept items. Answers compare as the text the version's kind gives
+them (`export.diff_key_sql`: a label; a set as sorted labels joined by `|`). Reads only item_id, the
+answer and confidence from the files, so it stays fast at 10M rows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import duckdb
 
 from schemas.config import ProjectConfig
+from tasks import kinds
 from tasks.export import versions as V
 from tasks.export.writers import parquet_list_sql
 
@@ -20,15 +22,23 @@ __all__ = ["diff_files", "diff_markdown", "diff_versions"]
 _EPS = 1e-9
 
 
-def _label_expr(files: list, con: duckdb.DuckDBPyConnection) -> str:
-    cols = con.sql(f"SELECT * FROM {parquet_list_sql(files)} LIMIT 0").columns
-    return "array_to_string(list_sort(labels), '|')" if "labels" in cols else "label"
+def _answer_key(files: list, con: duckdb.DuckDBPyConnection, kind: str | None) -> str:
+    """The comparable answer of a version's rows: its kind's (named in the manifest), else the kind whose
+    answer column the files carry (files diffed without a manifest)."""
+    if kind is None:
+        cols = set(con.sql(f"SELECT * FROM {parquet_list_sql(files)} LIMIT 0").columns)
+        kind = next((n for n in kinds.names() if kinds.get(n).export.column in cols), None)
+        if kind is None:
+            raise ValueError(f"no answer column of a known kind in {files[0]} (columns {sorted(cols)})")
+    return kinds.get(kind).export.diff_key_sql()
 
 
-def diff_files(a_files: list, b_files: list, *, memory_limit: str = "1GB", examples: int = 5) -> dict[str, Any]:
-    """Diff two sets of export Parquet files (see the module docstring for the fields)."""
+def diff_files(a_files: list, b_files: list, *, memory_limit: str = "1GB", examples: int = 5,
+               kinds: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
+    """Diff two sets of export Parquet files (see the module docstring for the fields); `kinds` names each
+    side's answer kind (from its manifest) when known."""
     with duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": "false"}) as con:
-        la, lb = _label_expr(a_files, con), _label_expr(b_files, con)
+        la, lb = _answer_key(a_files, con, kinds[0]), _answer_key(b_files, con, kinds[1])
         q = f"""
         WITH a AS (SELECT item_id, {la} AS label, confidence FROM {parquet_list_sql(a_files)}),
              b AS (SELECT item_id, {lb} AS label, confidence FROM {parquet_list_sql(b_files)}),
@@ -96,8 +106,9 @@ def diff_files(a_files: list, b_files: list, *, memory_limit: str = "1GB", examp
 def diff_versions(cfg: ProjectConfig, a: str | None, b: str | None) -> dict[str, Any]:
     """Diff version `a` (older) against `b` (newer); either may be `latest`."""
     va, vb = V.resolve_version(cfg, a), V.resolve_version(cfg, b)
-    out = diff_files(V.data_files(cfg, va), V.data_files(cfg, vb), memory_limit=cfg.export.memory_limit)
     ma, mb = V.read_manifest(cfg, va), V.read_manifest(cfg, vb)
+    out = diff_files(V.data_files(cfg, va), V.data_files(cfg, vb), memory_limit=cfg.export.memory_limit,
+                     kinds=(ma.get("task_kind"), mb.get("task_kind")))
     return {"a": va, "b": vb, "a_rows": ma["row_counts"]["total"], "b_rows": mb["row_counts"]["total"],
             "same_content": ma["content_hash"] == mb["content_hash"], **out}
 

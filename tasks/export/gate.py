@@ -10,6 +10,10 @@ aggregates (missing items, means, gold accuracy, label distribution). GE then va
   check; since every violated check has violating rows in the frame, each GE expectation fails exactly
   when the full candidate violates it (the reported counts are DuckDB's exact counts);
 * a one-row facts frame with the exact aggregates, against the thresholds of `cfg.validation`.
+
+What depends on the answer (is it present, in the label set, inside the text; how it compares with
+gold; what its distribution counts; aggregates only the kind checks) comes from the project's kind
+(`kind_of(cfg).export`); this module runs those checks the same way as its own.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from typing import Any
 
 import duckdb
 
-from schemas.config import ProjectConfig, TaskKind
+from schemas.config import ProjectConfig
 from schemas.expectations import CheckSpec, build_suite, fact_checks, row_checks
 from schemas.tables import LABEL_METHODS
 from tasks.export.reference import representativeness
 from tasks.export.writers import parquet_list_sql
+from tasks.kinds import kind_of
 
 __all__ = ["CheckResult", "GateResult", "collect_facts", "label_distribution", "render_html", "rows_frame", "run_gate", "total_variation"]
 
@@ -39,15 +44,10 @@ def _list(values: list[str]) -> str:
 
 def _violations(cfg: ProjectConfig, columns: list[str]) -> dict[str, str]:
     """SQL predicate per row check: true on a violating row (the names match schemas.expectations)."""
-    multi = cfg.task_kind == TaskKind.multi_label
-    labels = _list(cfg.labels)
+    kind_checks = {c.name: c.violation for c in kind_of(cfg).export.row_checks(cfg)}
     preds = {
         "item_id_not_null": "item_id IS NULL",
-        "label_not_null": ("labels IS NULL" if multi else "label IS NULL"),
-        "label_in_set": (
-            f"len(list_filter(labels, lambda x: x IS NULL OR NOT list_contains({labels}, x))) > 0"
-            if multi else f"label IS NOT NULL AND NOT list_contains({labels}, label)"
-        ),
+        **kind_checks,
         "confidence_not_null": "confidence IS NULL",
         "confidence_in_range": "confidence < 0 OR confidence > 1 OR isnan(confidence)",
         "content_present": "payload IS NULL AND uri IS NULL",
@@ -65,8 +65,9 @@ def _violations(cfg: ProjectConfig, columns: list[str]) -> dict[str, str]:
 
 
 def label_distribution(con: duckdb.DuckDBPyConnection, src: str, cfg: ProjectConfig) -> dict[str, int]:
-    """Counts per label (multi-label: per label occurrence), sorted by label."""
-    inner = f"SELECT unnest(labels) AS l FROM {src}" if cfg.task_kind == TaskKind.multi_label else f"SELECT label AS l FROM {src}"
+    """Counts per label as the kind counts them (`export.distribution_sql`: per label occurrence of a set,
+    per span type), sorted by label."""
+    inner = kind_of(cfg).export.distribution_sql(cfg, src)
     rows = con.execute(f"SELECT l, count(*) FROM ({inner}) GROUP BY l ORDER BY 1 NULLS LAST").fetchall()
     return {str(k): int(v) for k, v in rows}
 
@@ -204,18 +205,13 @@ def collect_facts(
             examples["resolved_items_present"] = _records(con, f"{q_missing} ORDER BY 1 LIMIT {ex}")
         if unexpected:
             examples["only_resolved_items"] = _records(con, f"{q_extra} ORDER BY 1 LIMIT {ex}")
-    multi = cfg.task_kind == TaskKind.multi_label
-    same = "list_sort(c.labels) = list_sort(g.labels)" if multi else "c.label = g.label"
-    gold_from = (
-        f"FROM {src} c JOIN gold g ON g.item_id = c.item_id WHERE c.method <> 'gold' AND "
-        + ("g.labels IS NOT NULL" if multi else "g.label IS NOT NULL")
-    )
-    gold_n, gold_correct = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {same}) {gold_from}").fetchone()
-    lab = "labels" if multi else "label"
+    gm = kind_of(cfg).export.gold_match(cfg)
+    gold_from = f"FROM {src} c JOIN gold g ON g.item_id = c.item_id WHERE c.method <> 'gold' AND {gm.present}"
+    gold_n, gold_correct = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {gm.correct}) {gold_from}").fetchone()
     if gold_n > gold_correct:
         examples["min_gold_accuracy"] = _records(
-            con, f"SELECT c.item_id, c.{lab} AS exported, g.{lab} AS gold, c.method, c.confidence {gold_from} AND NOT ({same})"
-            f" ORDER BY c.item_id LIMIT {ex}")
+            con, f"SELECT c.item_id, {gm.exported} AS exported, {gm.gold} AS gold, c.method, c.confidence {gold_from}"
+            f" AND NOT ({gm.correct}) ORDER BY c.item_id LIMIT {ex}")
     dist = label_distribution(con, src, cfg)
     ref_dist = (reference or {}).get("label_distribution")
     shift = total_variation(dist, ref_dist) if ref_dist is not None else None
@@ -235,7 +231,11 @@ def collect_facts(
     for name, pred in preds.items():
         if violations[name]:
             examples[name] = _records(con, f"SELECT * FROM {src} WHERE {pred} ORDER BY item_id NULLS FIRST LIMIT {ex}")
-    return {
+    kind_facts = kind_of(cfg).export.fact_checks(con, src, cfg, reference)
+    for fc in kind_facts:
+        if fc.examples:
+            examples[fc.name] = [dict(r) for r in fc.examples]
+    facts = {
         "n_rows": int(n_rows),
         "n_expected": int(res_fp[0]),
         "missing_items": int(missing),
@@ -257,6 +257,18 @@ def collect_facts(
         "columns": columns,
         "predicates": preds,
     }
+    if kind_facts:  # absent for kinds without any (choices), so their reports stay as they were
+        facts["kind_facts"] = [{k: v for k, v in asdict(fc).items() if k != "examples"} for fc in kind_facts]
+    # Each kind aggregate is a fact of its own, under its check's name (the facts frame's column).
+    clash = [fc.name for fc in kind_facts if fc.name in facts]
+    if clash:
+        raise ValueError(f"kind {kind_of(cfg).name!r}: fact check names {clash} clash with the gate's own facts")
+    return facts | {fc.name: fc.observed for fc in kind_facts}
+
+
+def _schema(con: duckdb.DuckDBPyConnection, src: str) -> tuple[list[str], list[str]]:
+    rel = con.sql(f"SELECT * FROM {src} LIMIT 0")
+    return rel.columns, [str(t) for t in rel.types]
 
 
 def rows_frame(con: duckdb.DuckDBPyConnection, files: list[Path], cfg: ProjectConfig, facts: dict) -> tuple[Any, str]:
@@ -281,16 +293,12 @@ def rows_frame(con: duckdb.DuckDBPyConnection, files: list[Path], cfg: ProjectCo
             parts.append(ids_twice)
         where = " OR ".join(f"({p})" for p in parts)
         mode = f"hash sample of ~{n // m:,} of {n:,} rows + every check's violating rows (exact counts from DuckDB)"
-    multi = cfg.task_kind == TaskKind.multi_label
-    extra = (
-        f", CASE WHEN len(list_filter(labels, lambda x: x IS NULL OR NOT list_contains({_list(cfg.labels)}, x))) > 0"
-        f" THEN array_to_string(list_filter(labels, lambda x: x IS NULL OR NOT list_contains({_list(cfg.labels)}, x)), ', ')"
-        f" END AS unknown_labels" if multi else ""
-    )
-    # List columns go to GE as JSON text: GE hashes each batch's DataFrame and falls back to pickling
-    # every cell when a column holds lists (seconds per 100k rows); the row checks only need null-ness.
-    lists = [c for c in ("labels", "sources") if c in facts["columns"]]
-    replace = f" REPLACE ({', '.join(f'to_json({c})::VARCHAR AS {c}' for c in lists)})" if lists else ""
+    extra = "".join(f", {sql} AS {name}" for c in kind_of(cfg).export.row_checks(cfg) for name, sql in c.frame_columns.items())
+    # Nested columns (lists, structs) go to GE as JSON text: GE hashes each batch's DataFrame and falls back
+    # to pickling every cell when a column holds lists (seconds per 100k rows); row checks on an answer's
+    # inside read the kind's frame columns instead.
+    nested = [c for c, t in zip(*_schema(con, src)) if t.endswith("]") or t.startswith(("STRUCT", "MAP", "UNION"))]
+    replace = f" REPLACE ({', '.join(f'to_json({c})::VARCHAR AS {c}' for c in nested)})" if nested else ""
     table = con.sql(
         f"SELECT * EXCLUDE (filename, file_row_number){replace},"
         f" (payload IS NOT NULL OR uri IS NOT NULL) AS has_content{extra}"
@@ -357,7 +365,8 @@ def _fmt(v: Any) -> str:
 def _facts_frame(facts: dict) -> Any:
     import pandas as pd
 
-    keys = ["missing_items", "unexpected_items", "mean_confidence", "mean_agreement", "gold_accuracy", "label_shift"]
+    keys = ["missing_items", "unexpected_items", "mean_confidence", "mean_agreement", "gold_accuracy", "label_shift",
+            *(k["name"] for k in facts.get("kind_facts", ()))]
     return pd.DataFrame([{k: (float(facts[k]) if facts[k] is not None else None) for k in keys}])
 
 

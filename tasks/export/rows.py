@@ -1,12 +1,12 @@
 """The rows of an export, as one DuckDB query: resolved labels joined with their items, with lineage.
 
-Exported columns (single-label projects carry `label`, multi-label projects `labels` instead):
+Exported columns (the answer column and its type are the project's kind's: `kind_of(cfg).export`):
 
     item_id     content-addressed item id (join key back to `items`, `votes`, `gold`)
     split       train / validation / ... (only when `export.splits` is configured)
     kind        text | image | audio
     payload     the text (text items)            uri   the media location (media items)
-    label       the resolved label               labels  the resolved label set (sorted)
+    <answer>    the resolved answer: `export.column` of the kind (e.g. a label, a sorted label set)
     confidence  posterior / score of the decision, in [0, 1]
     method      auto | <aggregation method> | adjudicated | gold
     n_votes     votes that went into the decision, n_human of them from humans
@@ -20,17 +20,14 @@ without changing any decision does not change the export.
 
 from __future__ import annotations
 
-from schemas.config import ProjectConfig, TaskKind
+from schemas.config import ProjectConfig
+from tasks.kinds import kind_of
 
-__all__ = ["export_rows_sql", "id_ranges", "label_column", "needs_vote_sources", "split_sql"]
+__all__ = ["export_rows_sql", "id_ranges", "needs_vote_sources", "split_sql"]
 
 
 def _q(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
-
-
-def label_column(cfg: ProjectConfig) -> str:
-    return "labels" if cfg.task_kind == TaskKind.multi_label else "label"
 
 
 def split_sql(splits: dict[str, float], id_expr: str) -> str:
@@ -72,9 +69,7 @@ def _range_filter(col: str, lo: str | None, hi: str | None) -> str:
 def export_rows_sql(cfg: ProjectConfig, *, vote_sources: bool = False, lo: str | None = None, hi: str | None = None) -> str:
     """SELECT producing the export rows with lo <= item_id < hi in item_id order (LEFT JOIN: a missing item
     shows as NULL content, which the gate reports, instead of silently dropping the label)."""
-    lab = (
-        "list_sort(l.labels) AS labels" if cfg.task_kind == TaskKind.multi_label else "l.label AS label"
-    )
+    lab = kind_of(cfg).export.select_sql(cfg, "l")
     split = f"{split_sql(cfg.export.splits, 'l.item_id')} AS split, " if cfg.export.splits else ""
     sources = "list_sort(l.sources)"
     vote_join = ""

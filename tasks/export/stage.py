@@ -40,13 +40,14 @@ from tasks.export.gate import (
     run_gate,
 )
 from tasks.export.reference import shift_reference
-from tasks.export.rows import label_column, needs_vote_sources
+from tasks.export.rows import needs_vote_sources
 from tasks.export.writers import (
     DATA_DIR,
     parquet_list_sql,
     write_parquet_of_record,
     writers_for,
 )
+from tasks.kinds import kind_of
 from tasks.progress import track
 from tasks.retries import STAGE_TASK
 from tasks.store import project_store, record_stage_run, transaction
@@ -141,12 +142,19 @@ def _file_table(root: Path, files: list[Path]) -> dict[str, dict[str, Any]]:
     return {str(f.relative_to(root)): {"sha256": V.sha256_file(f), "bytes": f.stat().st_size} for f in files}
 
 
-def _check_structure(empty: pa.Table) -> None:
-    """The candidate's columns and types against the ExportRows contract (content is the gate's job, so
-    that content problems are reported as failed expectations with examples, not as a contract error)."""
+def _check_structure(empty: pa.Table, cfg: ProjectConfig) -> None:
+    """The candidate's columns and types against the ExportRows contract and the kind's answer type
+    (content is the gate's job, so that content problems are reported as failed expectations with
+    examples, not as a contract error)."""
     import pandas as pd
     import pandera.errors
 
+    facet = kind_of(cfg).export
+    want = facet.arrow_type(cfg)
+    got = empty.schema.field(facet.column).type if facet.column in empty.schema.names else None
+    if got != want:
+        raise ContractError(f"export rows carry {facet.column!r} as {got} where task_kind {kind_of(cfg).name!r}"
+                            f" exports {want} (a bug in the exporter)")
     df = empty.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get)
     try:
         ExportRows.validate(df, lazy=True)
@@ -254,7 +262,7 @@ def _export_once(cfg: ProjectConfig, *, force: bool, accept_shift: str | None) -
         with project_store(cfg) as con:
             _set_duckdb_limits(con, cfg)
             try:
-                _check_structure(con.sql(f"SELECT * FROM {parquet_list_sql(files)} LIMIT 0").to_arrow_table())
+                _check_structure(con.sql(f"SELECT * FROM {parquet_list_sql(files)} LIMIT 0").to_arrow_table(), cfg)
                 facts = collect_facts(con, files, cfg, parent_manifest, reference, passed_over)
                 frame, mode = rows_frame(con, files, cfg, facts)
                 lap("facts")
@@ -378,8 +386,8 @@ def _manifest(cfg, facts, gate: GateResult, root: Path, files, other_files, chas
     report = [root / "report" / "validation.html", root / "report" / "validation.json"]
     return {
         "project": cfg.name,
-        "task_kind": cfg.task_kind.value,
-        "label_column": label_column(cfg),
+        "task_kind": kind_of(cfg).name,
+        "label_column": kind_of(cfg).export.column,
         "labels": list(cfg.labels),
         "config_hash": cfg.config_hash(),
         "code_version": V.code_version(),

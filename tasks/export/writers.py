@@ -4,8 +4,10 @@ All writers stream inside DuckDB (COPY ... TO), so memory stays bounded whatever
 them are deterministic: rows in item_id order, fixed options, no timestamps in the files. The same
 state therefore gives byte-identical files, which is what lets two exports share one content hash.
 
-A new format (CoNLL for spans, COCO for boxes) is one function `(src_files, out_dir, cfg) -> [paths]`
-registered with `register_writer`; `writers_for(cfg)` picks them from `export.formats`.
+The formats here read any answer column (jsonl, csv) or ask the kind for the part that depends on the
+answer (Label Studio's result and config). A format only one kind has (CoNLL for spans, COCO for
+boxes) is one writer `(src_files, out_dir, cfg) -> [paths]` in that kind's `export.formats(cfg)`;
+`writers_for(cfg)` picks from both by the names in `export.formats`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 
 import duckdb
 
-from schemas.config import DataKind, ExportFormat, ProjectConfig, TaskKind
+from schemas.config import ExportFormat, ProjectConfig
 from tasks.errors import ConfigError
+from tasks.kinds import kind_of
 
 __all__ = [
     "DATA_DIR",
@@ -52,15 +55,18 @@ def register_writer(name: str) -> Callable[[Writer], Writer]:
 
 
 def writers_for(cfg: ProjectConfig) -> list[tuple[str, Writer]]:
-    """The writers for the configured formats other than the Parquet of record (always written)."""
+    """The writers for the configured formats other than the Parquet of record (always written): the
+    generic ones registered here, then the kind's own (`kind_of(cfg).export.formats`)."""
+    available = {**WRITERS, **kind_of(cfg).export.formats(cfg)}
     out = []
     for fmt in cfg.export.formats:
-        name = ExportFormat(fmt).value
+        name = getattr(fmt, "value", fmt)
         if name == ExportFormat.parquet.value:
             continue
-        if name not in WRITERS:
-            raise ConfigError(f"export.formats: no writer for {name!r} (available: {sorted(WRITERS) + ['parquet']})")
-        out.append((name, WRITERS[name]))
+        if name not in available:
+            raise ConfigError(f"export.formats: no writer for {name!r} for task_kind {kind_of(cfg).name!r}"
+                              f" (available: {sorted(available) + ['parquet']})")
+        out.append((name, available[name]))
     return out
 
 
@@ -151,21 +157,13 @@ def write_csv(src: list[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]:
 
 
 def _ls_data_key(cfg: ProjectConfig) -> str:
-    return {DataKind.text: "text", DataKind.image: "image", DataKind.audio: "audio"}[cfg.data_kind]
+    """The key under which a task's `data` holds the content: the data kind's name (text, image, audio)."""
+    return cfg.data_kind.value
 
 
 def label_studio_config(cfg: ProjectConfig) -> str:
     """The labeling config (XML) that `label_studio.json` matches: create the Label Studio project with it."""
-    from xml.sax.saxutils import quoteattr
-
-    key = _ls_data_key(cfg)
-    obj = {"text": "Text", "image": "Image", "audio": "Audio"}[key]
-    choice = "multiple" if cfg.task_kind == TaskKind.multi_label else "single"
-    choices = "".join(f"<Choice value={quoteattr(lab)}/>" for lab in cfg.labels)
-    return (
-        f'<View><{obj} name="{key}" value="${key}"/>'
-        f'<Choices name="label" toName="{key}" choice="{choice}">{choices}</Choices></View>'
-    )
+    return kind_of(cfg).export.label_studio_config(cfg)
 
 
 @register_writer(ExportFormat.label_studio.value)
@@ -173,7 +171,7 @@ def write_label_studio(src: list[Path], out_dir: Path, cfg: ProjectConfig) -> li
     """Label Studio import JSON: a list of tasks `{data, annotations: [{result: [choices]}], meta}`.
 
     `data` holds the text (or image/audio URI) under the key the labeling config reads plus the item id;
-    the exported label is one annotation with a `choices` result from `label` to that object; the lineage
+    the exported answer is one annotation whose `result` the kind writes (`label_studio_result_sql`); the lineage
     (method, confidence, votes, agreement, sources, split) goes in the task's `meta`. The matching
     labeling config is `label_studio_config(cfg)` (also written next to the file).
     """
@@ -181,14 +179,13 @@ def write_label_studio(src: list[Path], out_dir: Path, cfg: ProjectConfig) -> li
     target.parent.mkdir(parents=True, exist_ok=True)
     key = _ls_data_key(cfg)
     content = "payload" if key == "text" else "uri"
-    choices = "labels" if cfg.task_kind == TaskKind.multi_label else "[label]"
+    result = kind_of(cfg).export.label_studio_result_sql(cfg, key)
     with reader_connection(cfg.export.memory_limit) as rc:
         cols = rc.sql(f"SELECT * FROM {parquet_list_sql(src)} LIMIT 0").columns
         split = ", 'split': split" if "split" in cols else ""
         q = (
             f"SELECT {{'{key}': {content}, 'item_id': item_id}} AS data,"
-            f" [{{'result': [{{'from_name': 'label', 'to_name': '{key}', 'type': 'choices',"
-            f" 'value': {{'choices': {choices}}}}}], 'was_cancelled': false, 'ground_truth': false}}] AS annotations,"
+            f" [{{'result': {result}, 'was_cancelled': false, 'ground_truth': false}}] AS annotations,"
             f" {{'item_id': item_id, 'method': method, 'confidence': confidence, 'n_votes': n_votes,"
             f" 'n_human': n_human, 'agreement': agreement, 'sources': sources{split}}} AS meta"
             f" FROM {parquet_list_sql(src)}"

@@ -16,8 +16,8 @@ docstring saying which stage calls it and why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,8 +32,12 @@ __all__ = [
     "ConsensusFacet",
     "ExportFacet",
     "PrelabelDecisions",
+    "ExportWriter",
+    "FactCheck",
+    "GoldMatch",
     "PrelabelFacet",
     "QueueFacet",
+    "RowCheck",
     "SimulationFacet",
     "StorageFacet",
     "PROBLEM_SCHEMA",
@@ -269,11 +273,149 @@ class ConsensusFacet(Protocol):
 
 
 # --- export: formats, release-gate checks ------------------------------------------------------------
-# Called by: tasks/export (rows, writers, gate, stage), schemas/expectations.py.
+# Called by: tasks/export (rows, writers, gate, stage, diff), schemas/expectations.py, tasks/evaluate.py.
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """One per-row check of the release gate that depends on what an answer is.
+
+    The gate counts violating rows exactly in DuckDB with `violation` and has Great Expectations run
+    `expectation(**kwargs)` on the rows frame (a sample plus every violating row, so GE fails exactly
+    when DuckDB counts a violation). `frame_columns` are extra columns (name -> DuckDB expression over
+    an export row) added to that frame for the expectation to read, e.g. the unknown labels of a row.
+    """
+
+    name: str
+    """Stable check name used in reports, manifests and tests (e.g. "label_in_set", "span_inside_text")."""
+    description: str
+    violation: str
+    """DuckDB predicate over one export row, true when the row violates the check (NULL counts as false)."""
+    expectation: str
+    """Great Expectations expectation class name, e.g. "ExpectColumnValuesToBeNull"."""
+    kwargs: Mapping[str, Any]
+    threshold: Any = None
+    frame_columns: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FactCheck:
+    """One check of the release gate on a whole-candidate aggregate, measured exactly in DuckDB.
+
+    The gate puts `observed` in the one-row facts frame under `name` and has Great Expectations check
+    `min_value <= observed <= max_value` (None = unbounded on that side); `examples` are shown in the
+    report when it fails. `observed = None` means nothing to measure (e.g. no reference version yet):
+    the check is reported as skipped with that reason, never as passed.
+    """
+
+    name: str
+    description: str
+    observed: float | None
+    min_value: float | None = None
+    max_value: float | None = None
+    threshold: Any = None
+    examples: Sequence[Mapping[str, Any]] = ()
+
+
+@dataclass(frozen=True)
+class GoldMatch:
+    """DuckDB expressions comparing an exported row (alias `c`) with its gold row (alias `g`)."""
+
+    present: str
+    """True when the gold row holds an answer of this kind (gold rows of other kinds are ignored)."""
+    correct: str
+    """True when the exported answer counts as correct against gold (the gate's `min_gold_accuracy`)."""
+    exported: str
+    """The exported answer, shown in the failing examples."""
+    gold: str
+    """The gold answer, shown in the failing examples."""
+
+
+ExportWriter = Callable[[list[Path], Path, "ProjectConfig"], list[Path]]
+"""A format writer: (the snapshot's Parquet files in item_id order, the version directory, config) ->
+the files written (under `<version>/formats/`). It streams from the Parquet (DuckDB COPY or batches),
+writes deterministically (same rows -> same bytes) and never reads the state database."""
 
 
 class ExportFacet(Protocol):
-    """What export needs from the kind; methods are defined by the export stage's owner."""
+    """What the export stage, its release gate, `export diff` and `annoflow evaluate` need from a kind.
+
+    The export's Parquet snapshot holds the generic columns (item_id, split, kind, payload, uri,
+    confidence, method, n_votes, n_human, agreement, sources) plus the kind's answer column(s); every
+    other format is derived from that Parquet. Nothing here writes to the state database.
+    """
+
+    column: str
+    """The answer column of the export rows ("label", "labels", "spans"); the manifest records it
+    (`label_column`) so a consumer knows where the answer is without knowing the kind."""
+
+    def select_sql(self, cfg: ProjectConfig, alias: str) -> str:
+        """ROWS (tasks/export/rows.py): the SELECT-list entries reading the resolved answer from the
+        `labels` table (aliased `alias`) into the export rows, e.g. `list_sort(l.labels) AS labels`.
+
+        It must produce `arrow_type(cfg)` in the Parquet snapshot and be deterministic (sort sets), since
+        the same state must give byte-identical files (content hash, `unchanged` detection)."""
+        ...
+
+    def arrow_type(self, cfg: ProjectConfig) -> pa.DataType:
+        """STAGE (the structure check before the gate): the Arrow type of `column` in the Parquet snapshot.
+        A snapshot whose answer column has another type is a bug in `select_sql`, reported as a contract
+        error instead of a published version consumers then fail to load."""
+        ...
+
+    def formats(self, cfg: ProjectConfig) -> Mapping[str, ExportWriter]:
+        """WRITERS (writers_for): the formats only this kind has, by the name used in `export.formats`
+        (spans: CoNLL, spaCy-style JSONL, token-classification Parquet). The generic formats (jsonl, csv,
+        label_studio) come from tasks/export/writers.py and need nothing here but `label_studio_*`."""
+        ...
+
+    def label_studio_config(self, cfg: ProjectConfig) -> str:
+        """WRITERS (label_studio format): the labeling config (XML) the exported tasks import into."""
+        ...
+
+    def label_studio_result_sql(self, cfg: ProjectConfig, data_key: str) -> str:
+        """WRITERS (label_studio format): a DuckDB expression over one export row giving its Label Studio
+        `result` list (structs `from_name`, `to_name`, `type`, `value`), `to_name` being `data_key`. SQL so
+        the file is written by one streaming COPY whatever the size."""
+        ...
+
+    def row_checks(self, cfg: ProjectConfig) -> list[RowCheck]:
+        """GATE (schemas/expectations.row_checks, gate._violations, gate.rows_frame): the per-row checks of
+        the answer column (present, labels in the set; spans: offsets inside the text, start < end, types
+        in the set, overlaps only where allowed). Generic checks (ids, confidence, lineage) are the gate's."""
+        ...
+
+    def fact_checks(self, con: Any, src: str, cfg: ProjectConfig, reference: Mapping[str, Any] | None) -> list[FactCheck]:
+        """GATE (gate.collect_facts, expectations.fact_checks): checks on aggregates of the candidate that
+        only this kind knows, measured in DuckDB over `src` (a `read_parquet([...])` of the candidate) with
+        `con`; `reference` is the manifest the label shift is measured against (None for a first version),
+        e.g. spans per type vs that version. Choices have none (their shift is the generic label shift)."""
+        ...
+
+    def distribution_sql(self, cfg: ProjectConfig, src: str) -> str:
+        """GATE (label_distribution: the manifest's `label_distribution`, the label-shift check) and the CLI's
+        listing: a SELECT over `src` with one column `l`, one row per counted label occurrence (single: the
+        label; multi: each label of the set; spans: each span's type)."""
+        ...
+
+    def gold_match(self, cfg: ProjectConfig) -> GoldMatch:
+        """GATE (`min_gold_accuracy`): how an exported row compares with the gold row of its item."""
+        ...
+
+    def diff_key_sql(self) -> str:
+        """DIFF (tasks/export/diff.py): an expression over an export row giving one comparable text per
+        answer (equal answers, equal texts; sets in sorted order). Relabel pairs and added/removed counts
+        are grouped by it. It reads only the files: versions are diffed without the state database."""
+        ...
+
+    def evaluate(self, con: Any, cfg: ProjectConfig, truth: pa.Table) -> dict[str, Any]:
+        """EVALUATE (tasks/evaluate.py: `annoflow demo`, bench/pipeline): quality of the resolved answers
+        against true answers. `truth` has `item_id` and `truth` (the truth file's answer cell as text, one
+        row per item the file names); `con` holds `labels` and `items`. Returns `{"metric": m,
+        "items_with_truth", "resolved_with_truth", m: value, "by_method": {method: {"items", m: value}}}`
+        where `m` names the kind's headline metric (choices: "accuracy"; spans: "f1", entity-level via
+        seqeval); unresolved items with truth show under the method "(unresolved)"."""
+        ...
 
 
 # --- simulation: simulated annotators for demos and benchmarks -------------------------------------------

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from schemas.config import ProjectConfig
+from tasks.kinds import kind_of
 from tasks.store import open_store
 
 
@@ -24,7 +25,7 @@ def seed_state(cfg: ProjectConfig, n: int = 40, *, label_of: Callable[[int], Any
 
     `label_of(i)` gives item i's label (a list for multi-label); `overrides` replace a labels column per row
     (e.g. confidence=lambda i: 0.5)."""
-    multi = cfg.task_kind.value == "multi_label"
+    multi = kind_of(cfg).storage.column == "labels"
     labels = cfg.labels
     label_of = label_of or (lambda i: [labels[i % len(labels)]] if multi else labels[i % len(labels)])
     total = n + unresolved
