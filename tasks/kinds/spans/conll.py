@@ -35,14 +35,15 @@ PROBLEM_SCHEMA = pa.schema([
 ])
 
 _PARSE = """
-WITH l AS (
-    SELECT n, line, trim(line) = '' AND n NOT IN (SELECT n FROM _unreadable) AS blank,
-           starts_with(trim(line), '-DOCSTART-') AS docstart, n IN (SELECT n FROM _unreadable) AS unreadable
-    FROM _lines),
+WITH l0 AS (SELECT n, line, regexp_replace(line, '^\\s+|\\s+$', '', 'g') AS stripped FROM _lines),
+l AS (
+    SELECT n, line, stripped, stripped = '' AND n NOT IN (SELECT n FROM _unreadable) AS blank,
+           starts_with(stripped, '-DOCSTART-') AS docstart, n IN (SELECT n FROM _unreadable) AS unreadable
+    FROM l0),
 s AS (
     SELECT *, sum(CASE WHEN blank OR docstart THEN 1 ELSE 0 END) OVER (ORDER BY n) AS sid FROM l),
 t AS (
-    SELECT n, sid, line, unreadable, regexp_split_to_array(trim(line), '\\s+') AS f FROM s WHERE NOT blank AND NOT docstart),
+    SELECT n, sid, line, unreadable, regexp_split_to_array(stripped, '\\s+') AS f FROM s WHERE NOT blank AND NOT docstart),
 tok AS (
     SELECT n, sid, line, unreadable, len(f) AS nf, nfc_normalize(f[1]) AS token, f[-1] AS tag,
            regexp_full_match(f[-1], '(O|[BI]-.+)') AS tag_ok, substr(f[-1], 3) AS typ, left(f[-1], 1) AS bio
