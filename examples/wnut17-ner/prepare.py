@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from tasks.kinds.spans.conll import conll_lines, parse_conll, to_conll  # noqa: E402
+from tasks.kinds.spans.conll import conll_lines, parse_conll, to_conll
 
 SOURCE_FILE = "emerging.dev.conll"
 LABELS = ["person", "location", "group", "corporation", "product", "creative-work"]

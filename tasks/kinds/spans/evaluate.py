@@ -8,19 +8,19 @@ means in the demo and in `annoflow evaluate`.
 
 from __future__ import annotations
 
-import json
-
 import pyarrow as pa
-from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+from seqeval.metrics import (
+    classification_report,
+    f1_score,
+    precision_score,
+    recall_score,
+)
 from seqeval.scheme import IOB2
 
+from .formats import spans_of
 from .tokens import bio_tags, tokenize
 
 __all__ = ["entity_scores"]
-
-
-def _spans(answer: str | None) -> list[tuple[int, int, str]]:
-    return [(s["start"], s["end"], s["label"]) for s in json.loads(answer or "[]")]
 
 
 def entity_scores(truth: pa.Table, predicted: pa.Table, texts: pa.Table, tokenizer: str = "words") -> dict:
@@ -41,8 +41,8 @@ def entity_scores(truth: pa.Table, predicted: pa.Table, texts: pa.Table, tokeniz
             missing += 1
             continue
         tokens = tokenize(text_of[item_id] or "", tokenizer)
-        y_true.append(bio_tags(_spans(answer), tokens))
-        y_pred.append(bio_tags(_spans(pred_of[item_id]), tokens))
+        y_true.append(bio_tags(spans_of(answer), tokens))
+        y_pred.append(bio_tags(spans_of(pred_of[item_id]), tokens))
     if not y_true:
         return {"precision": None, "recall": None, "f1": None, "per_type": {}, "items": 0, "items_without_prediction": missing}
     kw = {"mode": "strict", "scheme": IOB2, "zero_division": 0}

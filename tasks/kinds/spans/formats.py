@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from .tokens import bio_tags, tokenize
 
-__all__ = ["TOKEN_SCHEMA", "span_lineage", "tag_map", "token_table", "write_conll", "write_jsonl", "write_token_parquet"]
+__all__ = ["TOKEN_SCHEMA", "span_lineage", "spans_of", "tag_map", "token_table", "write_conll", "write_jsonl", "write_token_parquet"]
 
 TOKEN_SCHEMA = pa.schema([
     ("item_id", pa.string()),
@@ -40,7 +40,8 @@ def tag_map(labels: Sequence[str]) -> dict[str, int]:
     return {t: i for i, t in enumerate(tags)}
 
 
-def _spans(answer: str | None) -> list[tuple[int, int, str]]:
+def spans_of(answer: str | None) -> list[tuple[int, int, str]]:
+    """One answer's JSON as (start, end, label) tuples, the form the token helpers take."""
     return [(s["start"], s["end"], s["label"]) for s in json.loads(answer or "[]")]
 
 
@@ -56,7 +57,7 @@ def token_table(rows: pa.Table, labels: Sequence[str], tokenizer: str) -> pa.Tab
                                      rows.column("answer").to_pylist()):
         text = text or ""
         toks = tokenize(text, tokenizer)
-        tags = bio_tags(_spans(answer), toks)
+        tags = bio_tags(spans_of(answer), toks)
         out["item_id"].append(item_id)
         out["text"].append(text)
         out["tokens"].append([text[s:e] for s, e in toks])

@@ -26,7 +26,7 @@ from tasks.errors import InputError
 
 from ..protocol import PROBLEM_SCHEMA
 
-__all__ = ["FACET", "SPAN_TYPE", "SPANS_TYPE", "validate"]
+__all__ = ["FACET", "SPANS_TYPE", "SPAN_TYPE", "validate"]
 
 SPAN_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("label", pa.string())])
 SPANS_TYPE = pa.list_(SPAN_TYPE)

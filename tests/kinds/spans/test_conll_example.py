@@ -46,5 +46,5 @@ def test_conll_export_gives_back_the_gold_file(tmp_path):
     conll = (EXAMPLE / "gold" / "gold.conll").read_text(encoding="utf-8")
     texts = [" ".join(line.split("\t")[0] for line in block.splitlines()) for block in conll.split("\n\n") if block]
     rows = pa.table({"item_id": [f"{i:03d}" for i in range(len(texts))], "payload": texts, "answer": [truth[t] for t in texts]})
-    files, _ = kind_of(cfg).export.write(rows, tmp_path, cfg)
+    _files, _ = kind_of(cfg).export.write(rows, tmp_path, cfg)
     assert (tmp_path / "spans.conll").read_text(encoding="utf-8") == conll

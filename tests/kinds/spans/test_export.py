@@ -50,7 +50,7 @@ def test_every_format_read_back_by_its_consumer(cfg, tmp_path):
     # CoNLL: sentences of token/tag lines that seqeval scores as a perfect match against the true tags.
     sentences = [[line.split("\t") for line in block.splitlines()] for block in (tmp_path / "spans.conll").read_text().split("\n\n") if block]
     tags = [[t for _, t in s] for s in sentences]
-    assert [[w for w, _ in s] for s in sentences][0] == ["Alice", "met", "Bob", "in", "New", "York", "."]
+    assert next([w for w, _ in s] for s in sentences) == ["Alice", "met", "Bob", "in", "New", "York", "."]
     truth = [["B-person", "O", "B-person", "O", "B-location", "I-location", "O"], ["O", "O"], ["B-location", "O", "O", "O"]]
     assert tags == truth
     assert f1_score(truth, tags, mode="strict", scheme=IOB2) == 1.0

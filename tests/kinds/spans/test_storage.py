@@ -59,18 +59,18 @@ def test_valid_answers_have_no_problems(cfg):
     ("t", [[0, 5, "person"]], "spans[0]", "not_a_span",
      'spans[0] = [0,5,"person"] is not a span object {"start": ..., "end": ..., "label": ...}'),
     ("t", [{"start": 0, "end": 5, "label": "person"}, {"start": 3, "end": 9, "label": "location"}], "spans[1]",
-     "overlapping_spans", 'spans[1] 3-9 "location" overlaps spans[0] (ending at 5); overlapping spans are off for this '
-     "project ([answer] allow_overlap = true allows them)"),
+     "overlapping_spans", ('spans[1] 3-9 "location" overlaps spans[0] (ending at 5); overlapping spans are off for this '
+     "project ([answer] allow_overlap = true allows them)")),
     ("t", [{"start": 0, "end": 5, "label": "person"}, {"start": 0, "end": 5, "label": "person"}], "spans[1]",
      "duplicate_span", 'spans[1] 0-5 "person" repeats spans[0]'),
     # J o s e ́: offset 4 lies between the e and its accent.
     ("a", [{"start": 0, "end": 4, "label": "person"}], "spans[0].end", "splits_character",
-     'spans[0].end = 4 falls inside the character "e\u0301" (offsets count Unicode code points; a combining mark, emoji '
-     "modifier, or offsets counted in UTF-8 bytes or UTF-16 units by another tool land here)"),
+     ('spans[0].end = 4 falls inside the character "e\u0301" (offsets count Unicode code points; a combining mark, emoji '
+     "modifier, or offsets counted in UTF-8 bytes or UTF-16 units by another tool land here)")),
     # 👍 🏽: offset 8 lies between the emoji and its skin-tone modifier.
     ("e", [{"start": 8, "end": 14, "label": "location"}], "spans[0].start", "splits_character",
-     'spans[0].start = 8 falls inside the character "👍🏽" (offsets count Unicode code points; a combining mark, emoji '
-     "modifier, or offsets counted in UTF-8 bytes or UTF-16 units by another tool land here)"),
+     ('spans[0].start = 8 falls inside the character "👍🏽" (offsets count Unicode code points; a combining mark, emoji '
+     "modifier, or offsets counted in UTF-8 bytes or UTF-16 units by another tool land here)")),
 ])
 def test_each_bad_span_is_named(cfg, item, answer, field, reason, detail):
     problems = _check(cfg, [("t", "human:ok", []), (item, "human:ann", answer)])
