@@ -130,3 +130,20 @@ def test_tags_need_a_spans_project(make_project, tmp_path):
     (Path(cfg.root) / "data" / "ner.conll").write_text(FILE)
     with pytest.raises(InputError, match="a CoNLL file's tags are entity spans, but this project's task_kind is 'single_label'"):
         ingest_source(cfg, cfg.sources[0])
+
+
+def test_small_blocks_never_split_a_sentence_and_bad_bytes_drop_their_sentence(tmp_path):
+    from tasks.ingest.conll import read_conll
+
+    body = "".join(f"w{i}\tB-person\nsaid\tO\nhi\tO\n\n" for i in range(40))
+    path = tmp_path / "many.conll"
+    path.write_bytes(body.encode() + b"bad\xff\tO\nnext\tO\n\nlast\tB-location\n")
+    batches = list(read_conll(path, LABELS, block_bytes=64))
+    assert len(batches) > 5  # really read in pieces
+    rows = [r for b in batches for r in b.raw.table.to_pylist()]
+    assert [r["payload"] for r in rows] == [f"w{i} said hi" for i in range(40)] + ["last"]
+    assert [r["source_row"] for r in rows] == [1 + 4 * i for i in range(40)] + [164]
+    answers = [a for b in batches for a in b.answers.column("answer").to_pylist()]
+    assert answers[7] == '[{"start":0,"end":2,"label":"person"}]' and answers[-1] == '[{"start":0,"end":4,"label":"location"}]'
+    bad = [(r.source_row, r.reason) for b in batches for r in b.raw.bad]
+    assert bad == [(161, "invalid_encoding")]
