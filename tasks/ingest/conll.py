@@ -24,7 +24,7 @@ from tasks.ingest.readers import RAW_SCHEMA, RawBatch
 from tasks.ingest.rows import BadRow
 from tasks.ingest.textfile import text_blocks
 from tasks.kinds import kind_of
-from tasks.kinds.spans.conll import conll_lines, parse_conll, tags_fit
+from tasks.kinds.spans.conll import conll_lines, parse_conll, tags_refused
 
 __all__ = ["ConllBatch", "check_conll_source", "read_conll", "store_annotations"]
 
@@ -35,10 +35,10 @@ class ConllBatch:
 
 
 def check_conll_source(cfg: ProjectConfig, src: SourceConfig, name: str) -> None:
-    """A CoNLL file's tags can only be stored by a project whose answers are entity spans."""
-    if src.annotations != ConllAnnotations.none and not tags_fit(cfg):
-        raise InputError(f"source {name}: a CoNLL file's tags are entity spans, but this project's task_kind is "
-                         f"{kind_of(cfg).name!r}; use task_kind = 'spans' or set annotations = 'none' on this source")
+    """Refuse, before reading, tags the project's kind cannot store."""
+    why = tags_refused(cfg, name) if src.annotations != ConllAnnotations.none else None
+    if why:
+        raise InputError(why)
 
 
 def _last_sentence_end(data: bytes) -> int:

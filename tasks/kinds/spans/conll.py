@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from .tokens import bio_tags, tokenize
 
-__all__ = ["PROBLEM_SCHEMA", "SENTENCE_SCHEMA", "conll_lines", "parse_conll", "tags_fit", "to_conll"]
+__all__ = ["PROBLEM_SCHEMA", "SENTENCE_SCHEMA", "conll_lines", "parse_conll", "tags_refused", "to_conll"]
 
 SENTENCE_SCHEMA = pa.schema([
     ("source_row", pa.int64()),   # line of the sentence's first token
@@ -79,13 +79,17 @@ FROM judged ORDER BY n
 """
 
 
-def tags_fit(cfg) -> bool:
-    """Whether a project can store a CoNLL file's tags: they are entity spans, so only a spans project."""
+def tags_refused(cfg, source: str) -> str | None:
+    """Why a project cannot store a CoNLL file's tags (they are entity spans), or None when it can."""
     from tasks.kinds import kind_of
 
     from . import SPANS
 
-    return kind_of(cfg) is SPANS
+    kind = kind_of(cfg)
+    if kind is SPANS:
+        return None
+    return (f"source {source}: a CoNLL file's tags are entity spans, but this project's task_kind is {kind.name!r}; "
+            f"use task_kind = {SPANS.name!r} or set annotations = 'none' on this source")
 
 
 def conll_lines(block: bytes | str, first_line: int) -> pa.Table:
