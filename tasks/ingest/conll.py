@@ -47,7 +47,7 @@ def _last_sentence_end(data: bytes) -> int:
     return max(lf + 2 if lf >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
 
 
-def read_conll(path: Path, labels: list[str], *, encoding: str = "utf-8", block_bytes: int = 16 << 20) -> Iterator[ConllBatch]:
+def read_conll(path: Path, labels: list[str], *, encoding: str = "utf-8", block_bytes: int = 4 << 20) -> Iterator[ConllBatch]:
     """Stream a CoNLL file as item batches plus each sentence's spans; memory is one block plus one sentence."""
     carry, carry_first, carry_bad = b"", None, []
     for tb in text_blocks(path, encoding, block_bytes):

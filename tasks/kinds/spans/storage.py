@@ -164,7 +164,8 @@ def validate(answers: pa.Table, items: pa.Table, cfg) -> pa.Table:
            .replace("{allow_overlap}", "true" if opts is not None and opts.allow_overlap else "false"))
     with duckdb.connect() as con:
         con.register("_answers", table)
-        con.register("_items", items.select(["item_id", "payload"]))
+        con.register("_given_items", items.select(["item_id", "payload"]))
+        con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id, payload FROM _given_items")
         con.register("_labels", pa.table({"label": pa.array(list(cfg.labels), pa.string())}))
         con.execute(_MACROS)
         out = con.sql(sql).to_arrow_table()

@@ -122,3 +122,9 @@ def test_json_round_trip_is_canonical():
 def test_from_json_names_the_bad_value(text):
     with pytest.raises(InputError, match=r"answer 1: .* is not a list of spans"):
         STORAGE.from_json(pa.array(["[]", text]))
+
+
+def test_an_item_given_twice_is_checked_once(cfg):
+    items = pa.concat_tables([_items(), _items()])
+    answers = pa.table({"item_id": ["t"], "source_id": ["s"], "answer": [json.dumps([{"start": 0, "end": 5, "label": "person"}])]})
+    assert STORAGE.validate(answers, items, cfg).num_rows == 0
