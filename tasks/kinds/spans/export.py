@@ -30,10 +30,14 @@ _COLUMNS = ("item_id", "payload", "answer", "confidence", "sources", "split")
 def read_rows(src: pa.Table | Sequence[Path]) -> pa.Table:
     """The export rows as one table: given as a table, or read from the snapshot's Parquet files."""
     if isinstance(src, pa.Table):
-        return src
-    tables = [pq.read_table(p) for p in src]
-    table = pa.concat_tables(tables, promote_options="default") if tables else pa.table({c: [] for c in _COLUMNS[:3]})
-    return table.select([c for c in _COLUMNS if c in table.column_names])
+        table = src
+    else:
+        tables = [pq.read_table(p) for p in src]
+        table = pa.concat_tables(tables, promote_options="default") if tables else pa.table({c: [] for c in _COLUMNS[:3]})
+        table = table.select([c for c in _COLUMNS if c in table.column_names])
+    if "confidence" in table.column_names and table.schema.field("confidence").type != pa.float64():
+        table = table.set_column(table.schema.get_field_index("confidence"), "confidence", table.column("confidence").cast(pa.float64()))
+    return table
 
 
 class _SpanExport:
@@ -53,10 +57,9 @@ class _SpanExport:
             lineage = formats.span_lineage(table, votes)
             at = pc.index_in(table.column("item_id"), lineage.column("item_id"))
             table = table.append_column("span_sources", lineage.column("span_sources").take(at))
-        tok = cfg.answer_options.tokenizer
-        files = [*formats.write_conll(table, out_dir, cfg.labels, tok, stem),
-                 *formats.write_jsonl(table, out_dir, stem),
-                 *formats.write_token_parquet(table, out_dir, cfg.labels, tok, f"{stem}-tokens")]
+        tokens = formats.token_table(table, cfg.labels, cfg.answer_options.tokenizer)
+        files = [*formats.write_conll(tokens, out_dir, stem), *formats.write_jsonl(table, out_dir, stem),
+                 *formats.write_token_parquet(tokens, out_dir, f"{stem}-tokens")]
         return files, self.manifest_section(table, cfg)
 
     def gate_checks(self, rows: pa.Table | Sequence[Path], cfg, previous: Mapping[str, Any] | None = None) -> list[dict]:

@@ -71,9 +71,9 @@ def token_table(rows: pa.Table, labels: Sequence[str], tokenizer: str) -> pa.Tab
     return table
 
 
-def write_conll(rows: pa.Table, out_dir: Path, labels: Sequence[str], tokenizer: str, stem: str = "spans") -> list[Path]:
-    """`<stem>.conll` (or one `<stem>-<split>.conll` per split): token TAB tag, a blank line after each text."""
-    tokens = token_table(rows, labels, tokenizer)
+def write_conll(tokens: pa.Table, out_dir: Path, stem: str = "spans") -> list[Path]:
+    """`<stem>.conll` (or one `<stem>-<split>.conll` per split) from `token_table`: token TAB tag, a blank
+    line after each text."""
     groups = sorted(set(tokens.column("split").to_pylist())) if "split" in tokens.column_names else [None]
     paths = []
     for split in groups:
@@ -87,10 +87,10 @@ def write_conll(rows: pa.Table, out_dir: Path, labels: Sequence[str], tokenizer:
     return paths
 
 
-def write_token_parquet(rows: pa.Table, out_dir: Path, labels: Sequence[str], tokenizer: str, stem: str = "spans-tokens") -> list[Path]:
-    """`<stem>.parquet`: tokens, offsets, tags and tag ids per item (a token-classification dataset)."""
+def write_token_parquet(tokens: pa.Table, out_dir: Path, stem: str = "spans-tokens") -> list[Path]:
+    """`<stem>.parquet` from `token_table`: tokens, offsets, tags and tag ids per item (a token-classification set)."""
     path = out_dir / f"{stem}.parquet"
-    pq.write_table(token_table(rows, labels, tokenizer), path, compression="zstd")
+    pq.write_table(tokens, path, compression="zstd")
     return [path]
 
 
