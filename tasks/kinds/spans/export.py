@@ -59,7 +59,7 @@ class _SpanExport:
             table = table.append_column("span_sources", lineage.column("span_sources").take(at))
         tokens = formats.token_table(table, cfg.labels, cfg.answer_options.tokenizer)
         files = [*formats.write_conll(tokens, out_dir, stem), *formats.write_jsonl(table, out_dir, stem),
-                 *formats.write_token_parquet(tokens, out_dir, f"{stem}-tokens")]
+                 *formats.write_token_parquet(tokens, out_dir, cfg.labels, f"{stem}-tokens")]
         return files, self.manifest_section(table, cfg)
 
     def gate_checks(self, rows: pa.Table | Sequence[Path], cfg, previous: Mapping[str, Any] | None = None) -> list[dict]:

@@ -87,10 +87,12 @@ def write_conll(tokens: pa.Table, out_dir: Path, stem: str = "spans") -> list[Pa
     return paths
 
 
-def write_token_parquet(tokens: pa.Table, out_dir: Path, stem: str = "spans-tokens") -> list[Path]:
-    """`<stem>.parquet` from `token_table`: tokens, offsets, tags and tag ids per item (a token-classification set)."""
+def write_token_parquet(tokens: pa.Table, out_dir: Path, labels: Sequence[str], stem: str = "spans-tokens") -> list[Path]:
+    """`<stem>.parquet` from `token_table`: tokens, offsets, tags and tag ids per item (a token-classification set).
+    The tag map also rides in the file's schema metadata (`annoflow.tag_map`), so the file alone is enough."""
     path = out_dir / f"{stem}.parquet"
-    pq.write_table(tokens, path, compression="zstd")
+    meta = {b"annoflow.tag_map": json.dumps(tag_map(labels)).encode()}
+    pq.write_table(tokens.replace_schema_metadata({**(tokens.schema.metadata or {}), **meta}), path, compression="zstd")
     return [path]
 
 

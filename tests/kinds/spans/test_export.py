@@ -65,6 +65,7 @@ def test_every_format_read_back_by_its_consumer(cfg, tmp_path):
 
     # Parquet: tokens + tag ids that map back to the tags through the manifest's tag map.
     table = pq.read_table(tmp_path / "spans-tokens.parquet")
+    assert json.loads(table.schema.metadata[b"annoflow.tag_map"]) == section["tag_map"]
     ids_to_tag = {v: k for k, v in section["tag_map"].items()}
     assert [[ids_to_tag[i] for i in ids] for ids in table.column("tag_ids").to_pylist()] == truth
     row = table.to_pylist()[0]
