@@ -105,6 +105,13 @@ class SourceFormat(StrEnum):
     csv = "csv"
     parquet = "parquet"
     folder = "folder"
+    conll = "conll"
+
+
+class ConllAnnotations(StrEnum):
+    none = "none"
+    gold = "gold"
+    votes = "votes"
 
 
 class SourceConfig(_Section):
@@ -131,6 +138,13 @@ class SourceConfig(_Section):
     timeout_seconds: float = Field(
         30.0, gt=0, description="HTTP(S) sources: longest wait for the server's next bytes before the source fails."
     )
+    annotations: ConllAnnotations = Field(
+        ConllAnnotations.none, description="CoNLL sources (spans projects): what the file's BIO tags become: 'none' "
+        "(ignored), 'gold' (known answers) or 'votes' (one source's answers, see annotations_source).")
+    annotations_source: str | None = Field(
+        None, pattern=r"^(human|model|lf):.+",
+        description="CoNLL sources with annotations = 'votes': the source the tags are recorded as "
+        "(default 'human:' + the source's name).")
 
     @field_validator("encoding")
     @classmethod

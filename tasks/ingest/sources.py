@@ -17,7 +17,7 @@ from tasks.http import make_client
 __all__ = ["LocalSource", "detect_format", "is_url", "resolve_source"]
 
 _BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet",
-              ".pq": "parquet"}
+              ".pq": "parquet", ".conll": "conll"}
 _BY_CONTENT_TYPE = {"application/x-ndjson": "jsonl", "application/jsonl": "jsonl", "application/json": "json", "text/csv": "csv",
                     "application/vnd.apache.parquet": "parquet"}
 
@@ -47,7 +47,7 @@ def detect_format(path: Path | str, declared: SourceFormat, content_type: str | 
         return _BY_CONTENT_TYPE[content_type.split(";")[0].strip()]
     raise InputError(
         f"source {path}: cannot tell the format from its name; set format = "
-        f"'jsonl' | 'json' | 'csv' | 'parquet' | 'folder' on this source in annoflow.toml"
+        f"'jsonl' | 'json' | 'csv' | 'parquet' | 'conll' | 'folder' on this source in annoflow.toml"
     )
 
 

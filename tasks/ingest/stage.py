@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
 
 import pyarrow as pa
 from prefect import task
@@ -16,6 +18,7 @@ from prefect import task
 from schemas.config import DataKind, ProjectConfig, SourceConfig
 from schemas.tables import Items, Quarantine, check
 from tasks.errors import InputError
+from tasks.ingest.conll import check_conll_source, read_conll, store_annotations
 from tasks.ingest.csvfile import read_csv
 from tasks.ingest.gold import import_gold, key_match_sql, read_side_file
 from tasks.ingest.media import read_folder
@@ -86,12 +89,12 @@ def _reader(local: LocalSource, cfg: ProjectConfig, src: SourceConfig) -> Iterat
     return read_parquet(local.path, field)
 
 
-def _batches(local: LocalSource, cfg: ProjectConfig, src: SourceConfig) -> Iterator[tuple[pa.Table, pa.Table, int, int]]:
-    """(items, rejects, bytes consumed, numeric payloads) per batch, whatever the source format."""
+def _batches(local: LocalSource, cfg: ProjectConfig, src: SourceConfig) -> Iterator[tuple[pa.Table, pa.Table, int, int, pa.Table | None]]:
+    """(items, rejects, bytes consumed, numeric payloads, existing answers or None) per batch, whatever the source format."""
     if local.format == "folder":
         for mb in read_folder(local.path, cfg.data_kind.value, cfg.ingest.max_media_bytes):
             items = normalise_media(mb.table, project=cfg.name, kind=cfg.data_kind.value, source=local.name)
-            yield items, _bad_rows_table(local.name, mb.bad), mb.bytes_read, 0
+            yield items, _bad_rows_table(local.name, mb.bad), mb.bytes_read, 0, None
         return
     if cfg.data_kind != DataKind.text:
         raise InputError(
@@ -99,28 +102,42 @@ def _batches(local: LocalSource, cfg: ProjectConfig, src: SourceConfig) -> Itera
             f"point the source at the folder of files (tabular sources are for text projects)"
         )
     try:
+        if local.format == "conll":
+            check_conll_source(cfg, src, local.name)
+            for cb in read_conll(local.path, cfg.labels, encoding=src.encoding):
+                items, rejects = normalise_text(cb.raw.table, project=cfg.name, source=local.name, text_field="text",
+                                                max_bytes=cfg.ingest.max_payload_bytes)
+                bad = _bad_rows_table(local.name, cb.raw.bad)
+                yield items, pa.concat_tables([rejects, bad]) if bad.num_rows else rejects, cb.raw.bytes_read, 0, cb.answers
+            return
         for rb in _reader(local, cfg, src):
             items, rejects = normalise_text(
                 rb.table, project=cfg.name, source=local.name, text_field=src.text_field, max_bytes=cfg.ingest.max_payload_bytes
             )
             bad = _bad_rows_table(local.name, rb.bad)
-            yield items, pa.concat_tables([rejects, bad]) if bad.num_rows else rejects, rb.bytes_read, rb.numeric_payloads
+            yield items, pa.concat_tables([rejects, bad]) if bad.num_rows else rejects, rb.bytes_read, rb.numeric_payloads, None
     except FileNotFoundError as e:
         raise InputError(f"source {local.name}: {e}") from None
     except (pa.ArrowInvalid, OSError) as e:
         raise UnusableFile(f"{local.name}: the {local.format} reader failed: {e}"[:500]) from None
 
 
-def _checked(batches: Iterator[tuple[pa.Table, pa.Table, int, int]], name: str) -> Iterator[tuple[pa.Table, pa.Table, int, int]]:
-    for items, rejects, nbytes, numeric in batches:
+def _checked(batches: Iterator[tuple[pa.Table, pa.Table, int, int, pa.Table | None]], name: str
+             ) -> Iterator[tuple[pa.Table, pa.Table, int, int, pa.Table | None]]:
+    for items, rejects, nbytes, numeric, answers in batches:
         check(items, Items, f"ingest {name}")
         check(rejects, Quarantine, f"ingest {name} (quarantine)")
-        yield items, rejects, nbytes, numeric
+        yield items, rejects, nbytes, numeric, answers
 
 
-def _write(con, items: pa.Table, rejects: pa.Table) -> tuple[int, int]:
+def _write(con, items: pa.Table, rejects: pa.Table, annotate: Callable[[Any, pa.Table], pa.Table] | None = None) -> tuple[int, pa.Table]:
+    """Store one batch in one transaction: items, the answers they came with (`annotate`), quarantined rows.
+    Returns (items inserted, every row quarantined, including answers `annotate` refused)."""
     with transaction(con):
         inserted = insert_missing(con, "items", items, ["item_id"])
+        if annotate is not None:
+            refused = annotate(con, items)
+            rejects = pa.concat_tables([rejects, refused.cast(rejects.schema)]) if refused.num_rows else rejects
         if rejects.num_rows:
             con.register("_rejects", rejects)
             con.execute(
@@ -129,7 +146,7 @@ def _write(con, items: pa.Table, rejects: pa.Table) -> tuple[int, int]:
                 " 'ingest', source, source_row, field, reason, detail, raw FROM _rejects ON CONFLICT DO NOTHING"
             )
             con.unregister("_rejects")
-    return inserted, rejects.num_rows
+    return inserted, rejects
 
 
 def _verdict(name: str, fmt: str, stats: Counter, reasons: Counter, numeric: int, text_field: str) -> tuple[str | None, list[str]]:
@@ -169,14 +186,15 @@ def ingest_source(cfg: ProjectConfig, src: SourceConfig) -> list[dict]:
             track(f"ingest {local.name}", total) as bar,
         ):
             try:
-                for items, rejects, nbytes, n_numeric in prefetch(_checked(_batches(local, cfg, src), local.name)):
-                    inserted, nbad = _write(con, items, rejects)
-                    stats["rows"] += items.num_rows + nbad
+                for items, rejects, nbytes, n_numeric, answers in prefetch(_checked(_batches(local, cfg, src), local.name)):
+                    annotate = None if answers is None else partial(store_annotations, cfg=cfg, src=src, name=local.name, answers=answers)
+                    inserted, refused = _write(con, items, rejects, annotate)
+                    stats["rows"] += items.num_rows + rejects.num_rows
                     stats["inserted"] += inserted
                     stats["duplicates"] += items.num_rows - inserted
-                    stats["quarantined"] += nbad
+                    stats["quarantined"] += refused.num_rows
                     numeric += n_numeric
-                    reasons.update(rejects.column("reason").to_pylist())
+                    reasons.update(refused.column("reason").to_pylist())
                     bar.advance(nbytes)
             except UnusableFile as e:
                 error = str(e)
