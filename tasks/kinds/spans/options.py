@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["SpanLF", "SpanOptions"]
+__all__ = ["SpanLF", "SpanModelOptions", "SpanOptions"]
 
 
 class SpanOptions(BaseModel):
@@ -16,6 +16,8 @@ class SpanOptions(BaseModel):
         "words", description="How text is split into tokens for snapping, BIO tags and CoNLL export: 'words' "
         "(runs of letters/digits, each other non-space character alone) or 'whitespace'.")
     lfs: list["SpanLF"] = Field(default_factory=list, description="Span labeling functions (`[[answer.lfs]]`).")
+    model: "SpanModelOptions" = Field(default_factory=lambda: SpanModelOptions(),
+                                      description="The local span model (`[answer.model]`): spaCy NER from a blank pipeline.")
 
     @model_validator(mode="after")
     def _unique_lf_names(self) -> "SpanOptions":
@@ -52,3 +54,15 @@ class SpanLF(BaseModel):
         if self.phrases is not None and not [p for p in self.phrases if p.strip()]:
             raise ValueError(f"span labeling function {self.name!r}: phrases is empty")
         return self
+
+
+class SpanModelOptions(BaseModel):
+    """The local span model, trained on the project's gold and resolved spans (no download)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lang: str = Field("en", description="spaCy language code of the blank pipeline (its tokenizer rules).")
+    members: int = Field(3, ge=1, le=9, description="NERs trained with different seeds; a span's confidence comes from their agreement.")
+    epochs: int = Field(10, ge=1, le=100)
+    seed: int = 0
+    calibration_share: float = Field(0.2, ge=0, lt=1, description="Share of the training answers held out to calibrate confidences.")

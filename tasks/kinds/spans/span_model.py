@@ -59,6 +59,21 @@ class SpanModel:
             out.append([{"start": s, "end": e, "label": lab, "confidence": round(self.calibration[n], 6)} for s, e, lab, n in sorted(spans)])
         return out
 
+    def votes(self, batch: "pa.Table") -> "pa.Table":
+        """Votes (`lfs.SPAN_VOTES_SCHEMA`, source `model:<name>`) for `batch(item_id, payload)`; each span carries its
+        calibrated confidence; an item with no span gets `[]` (the model says "no entities")."""
+        import orjson
+        import pyarrow as pa
+
+        from .lfs import SPAN_VOTES_SCHEMA
+
+        ids = batch.column("item_id").to_pylist()
+        answers = [orjson.dumps(p).decode() for p in self.predict([t or "" for t in batch.column("payload").to_pylist()])]
+        n = len(ids)
+        return pa.table({"item_id": pa.array(ids, pa.string()), "source_id": pa.array([f"model:{self.name}"] * n, pa.string()),
+                         "source_version": pa.array([self.version] * n, pa.string()), "answer": pa.array(answers, pa.string())},
+                        schema=SPAN_VOTES_SCHEMA)
+
     def _votes(self, texts: Sequence[str], batch_size: int) -> list[dict[tuple[int, int, str], int]]:
         counts: list[dict] = [{} for _ in texts]
         for nlp in self.members:
