@@ -63,6 +63,6 @@ class SpanModelOptions(BaseModel):
 
     lang: str = Field("en", description="spaCy language code of the blank pipeline (its tokenizer rules).")
     members: int = Field(3, ge=1, le=9, description="NERs trained with different seeds; a span's confidence comes from their agreement.")
-    epochs: int = Field(10, ge=1, le=100)
+    epochs: int = Field(20, ge=1, le=100)
     seed: int = 0
     calibration_share: float = Field(0.2, ge=0, lt=1, description="Share of the training answers held out to calibrate confidences.")

@@ -118,7 +118,7 @@ def _train_member(lang: str, labels: Sequence[str], texts: Sequence[str], answer
 
 def train_span_model(
     texts: Sequence[str], answers: Sequence[Spans], labels: Sequence[str], *, lang: str = "en", members: int = 3,
-    epochs: int = 10, seed: int = 0, calibration_share: float = 0.2,
+    epochs: int = 20, seed: int = 0, calibration_share: float = 0.2,
 ) -> SpanModel:
     """Train the ensemble on (text, spans) pairs and calibrate it on a seeded held-out share of them."""
     from tasks.prelabel.routing import calibration_table
@@ -163,6 +163,7 @@ def save_span_model(model: SpanModel, state_dir: Path) -> Path:
     """Write the run under `<state_dir>/models/spans/<version>/` and point `current.json` at it."""
     root = Path(state_dir) / "models" / "spans"
     d = root / model.version
+    d.mkdir(parents=True, exist_ok=True)
     for k, nlp in enumerate(model.members):
         nlp.to_disk(d / f"member_{k}")
     (d / "meta.json").write_text(json.dumps({"version": model.version, "labels": model.labels, "lang": model.lang, "name": model.name,
