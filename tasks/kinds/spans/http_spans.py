@@ -1,6 +1,6 @@
 """A span model behind an HTTP endpoint (the `/spans` contract of `model_server/app.py`).
 
-The client comes from `tasks.http.make_client`, like every other HTTP caller: 5xx and timeouts are
+The client is the classification `HttpModel`'s (from `tasks.http.make_client`, like every HTTP caller): 5xx and timeouts are
 retried with back-off and then raise `ServiceError` (transient, Prefect retries), a 4xx fails at once
 with the server's message. What the endpoint answers is checked before anything is kept: a span outside
 its text, start >= end or a type outside the label set is a `TerminalError` naming the model, the item
@@ -10,7 +10,6 @@ and the span, so a misbehaving model stores nothing.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Self
 
 import httpx
 import orjson
@@ -18,7 +17,7 @@ import pyarrow as pa
 
 from schemas.config import ModelConfig
 from tasks.errors import TerminalError
-from tasks.http import make_client
+from tasks.prelabel.http_model import HttpModel
 
 from .lfs import SPAN_VOTES_SCHEMA
 
@@ -27,43 +26,28 @@ __all__ = ["HttpSpanModel"]
 _JSON = {"content-type": "application/json"}
 
 
-class HttpSpanModel:
-    """Votes of an HTTP span model; `version` is what the endpoint reports, so a redeployed model re-labels."""
+class HttpSpanModel(HttpModel):
+    """Votes of an HTTP span model; `version` is what the endpoint reports, so a redeployed model re-labels.
+    Client, retries and lifecycle are `HttpModel`'s; `classes` holds the entity types."""
 
     def __init__(self, mcfg: ModelConfig, labels: list[str], client: httpx.Client | None = None) -> None:
-        if not mcfg.url:
-            raise TerminalError(f"model {mcfg.name!r}: kind 'http' needs a url")
-        self.name, self.cfg, self.labels = mcfg.name, mcfg, list(labels)
-        self._own = client is None
-        self.client = client or make_client(mcfg.url, timeout=mcfg.timeout_seconds, retries=max(mcfg.retries - 1, 0),
-                                            backoff=mcfg.backoff_seconds)
-        try:
-            info = orjson.loads(self.client.get("/info").content)
-            unknown = sorted(set(info.get("labels", [])) - set(self.labels))
-            if unknown:
-                raise TerminalError(f"model {self.name!r} at {mcfg.url} predicts entity types {unknown} outside the label set {self.labels}")
-            self.version = str(info["version"])
-        except BaseException:
-            self.close()
-            raise
+        super().__init__(mcfg, labels, client)
+        self.labels = self.classes
+
+    def _info(self) -> dict:
+        info = self._call("GET", "/info")
+        unknown = sorted(set(info.get("labels", [])) - set(self.classes))
+        if unknown:
+            raise TerminalError(f"model {self.name!r} at {self.cfg.url} predicts entity types {unknown} outside the label set {self.classes}")
+        return info
 
     @property
     def source_id(self) -> str:
         return f"model:{self.name}"
 
-    def close(self) -> None:
-        if self._own:
-            self.client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _chunk(self, ids: list[str], texts: list[str]) -> list[list[dict]]:
-        body = orjson.loads(self.client.post("/spans", content=orjson.dumps(
-            {"items": [{"item_id": i, "text": t} for i, t in zip(ids, texts)]}), headers=_JSON).content)
+        body = self._call("POST", "/spans", content=orjson.dumps({"items": [{"item_id": i, "text": t} for i, t in zip(ids, texts)]}),
+                          headers=_JSON)
         spans = body.get("spans") if isinstance(body, dict) else None
         if not isinstance(spans, list) or len(spans) != len(ids):
             raise TerminalError(f"model {self.name!r}: answered {len(spans) if isinstance(spans, list) else 'no'} span lists for {len(ids)} items")

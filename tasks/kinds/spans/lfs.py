@@ -31,9 +31,6 @@ the others' kept, and the stage reports the errors as a user error.
 from __future__ import annotations
 
 import hashlib
-import importlib
-import inspect
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.errors import ConfigError
+from tasks.prelabel.lf import LabelingFunction, _import_lf
 
 from .options import SpanLF, SpanOptions
 
@@ -68,25 +66,15 @@ SPAN_VOTES_SCHEMA = pa.schema([("item_id", pa.string()), ("source_id", pa.string
                                ("answer", pa.string())])
 """One vote per (item, LF) that found something; `answer` is the kind's JSON form."""
 
-_REPO_ROOT = Path(__file__).resolve().parents[3]
 _WORD = r"[\pL\pN_]*"
 
 
-class SpanLabelingFunction:
-    """A Python span LF: one text in, its spans `(start, end, label)` out (an empty list abstains)."""
+class SpanLabelingFunction(LabelingFunction):
+    """A Python span LF: one text in, its spans `(start, end, label)` out (an empty list abstains). Versioned,
+    named and imported like the classification LFs of `tasks/prelabel/lf.py`; only the call differs."""
 
     def __init__(self, fn: Callable[[str], Any], name: str, labels: Sequence[str] | None) -> None:
-        self.fn, self.name = fn, name
-        self.labels = tuple(labels) if labels else None
-        try:
-            code = inspect.getsource(fn)
-        except (OSError, TypeError):
-            code = fn.__code__.co_code.hex() if hasattr(fn, "__code__") else repr(fn)
-        self.version = hashlib.sha256(f"span\x1f{name}\x1f{code}".encode()).hexdigest()[:16]
-        self.__doc__ = fn.__doc__
-
-    def __call__(self, text: str) -> Any:
-        return self.fn(text)
+        super().__init__(fn, name, labels, "pandas")
 
 
 def span_labeling_function(name: str | None = None, labels: Sequence[str] | None = None) -> Callable[[Callable], SpanLabelingFunction]:
@@ -124,22 +112,9 @@ class SpanLFError:
 
 
 def _import(spec: str, name: str, root: Path) -> SpanLabelingFunction:
-    module, _, attr = spec.partition(":")
-    if not module or not attr:
-        raise ConfigError(f"span labeling function {name!r}: python = {spec!r} must look like 'module:function'")
-    for p in (str(root), str(_REPO_ROOT)):
-        if p not in sys.path:
-            sys.path.insert(0, p)
-    try:
-        obj = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise ConfigError(f"span labeling function {name!r}: cannot import {spec!r} ({type(e).__name__}: {e}); the module "
-                          f"must be importable from the project folder {root}") from None
-    if isinstance(obj, SpanLabelingFunction):
-        return obj
-    if callable(obj):
-        return SpanLabelingFunction(obj, name, None)
-    raise ConfigError(f"span labeling function {name!r}: {spec!r} is not callable")
+    """Imported as the classification LFs are (same rules, same errors); a plain function is wrapped."""
+    fn = _import_lf(spec, name, root)
+    return fn if isinstance(fn, SpanLabelingFunction) else SpanLabelingFunction(fn.fn, name, fn.labels)
 
 
 def _sql_spec(lf: SpanLF, con: duckdb.DuckDBPyConnection) -> SpanLFSpec:

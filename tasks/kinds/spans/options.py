@@ -15,12 +15,12 @@ class SpanOptions(BaseModel):
     tokenizer: str = Field(
         "words", description="How text is split into tokens for snapping, BIO tags and CoNLL export: 'words' "
         "(runs of letters/digits, each other non-space character alone) or 'whitespace'.")
-    lfs: list["SpanLF"] = Field(default_factory=list, description="Span labeling functions (`[[answer.lfs]]`).")
-    model: "SpanModelOptions" = Field(default_factory=lambda: SpanModelOptions(),
+    lfs: list[SpanLF] = Field(default_factory=list, description="Span labeling functions (`[[answer.lfs]]`).")
+    model: SpanModelOptions = Field(default_factory=lambda: SpanModelOptions(),
                                       description="The local span model (`[answer.model]`): spaCy NER from a blank pipeline.")
 
     @model_validator(mode="after")
-    def _unique_lf_names(self) -> "SpanOptions":
+    def _unique_lf_names(self) -> SpanOptions:
         names = [lf.name for lf in self.lfs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -45,7 +45,7 @@ class SpanLF(BaseModel):
     description: str = ""
 
     @model_validator(mode="after")
-    def _one_rule(self) -> "SpanLF":
+    def _one_rule(self) -> SpanLF:
         given = [k for k in ("phrases", "regex", "python") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"span labeling function {self.name!r}: give exactly one of phrases, regex, python (got {given or 'none'})")

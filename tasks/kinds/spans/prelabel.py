@@ -27,7 +27,13 @@ import pyarrow as pa
 from . import combine as _combine
 from .http_spans import HttpSpanModel
 from .lf_report import span_lf_report
-from .lfs import SpanLFError, SpanLFSpec, apply_python_span_lfs, apply_sql_span_lfs, load_span_lfs
+from .lfs import (
+    SpanLFError,
+    SpanLFSpec,
+    apply_python_span_lfs,
+    apply_sql_span_lfs,
+    load_span_lfs,
+)
 from .span_model import SpanModel, load_span_model, save_span_model, train_span_model
 
 if TYPE_CHECKING:
@@ -37,11 +43,11 @@ __all__ = ["FACET"]
 
 
 class _SpanPrelabel:
-    def load_lfs(self, cfg: "ProjectConfig") -> list[SpanLFSpec]:
+    def load_lfs(self, cfg: ProjectConfig) -> list[SpanLFSpec]:
         """The `[[answer.lfs]]` rules, compiled (phrase/regex) or imported (Python); `ConfigError` names a bad one."""
         return load_span_lfs(cfg.answer_options, cfg.labels, Path(cfg.root))
 
-    def apply_lfs(self, con: duckdb.DuckDBPyConnection, specs: Sequence[SpanLFSpec], cfg: "ProjectConfig",
+    def apply_lfs(self, con: duckdb.DuckDBPyConnection, specs: Sequence[SpanLFSpec], cfg: ProjectConfig,
                   items: str = "items") -> tuple[pa.Table, list[SpanLFError]]:
         """Votes (item_id, source_id, source_version, answer) of every LF over the relation `items(item_id, payload)`
         (pass a view of one batch to bound memory), and the errors of the LFs whose output was bad (their votes are
@@ -55,7 +61,7 @@ class _SpanPrelabel:
         """Coverage, overlap, conflict and strict precision/recall/F1 on gold per LF (`lf_report.py`)."""
         return span_lf_report(votes, n_items, gold)
 
-    def train_model(self, items: pa.Table, answers: pa.Table, cfg: "ProjectConfig") -> SpanModel | None:
+    def train_model(self, items: pa.Table, answers: pa.Table, cfg: ProjectConfig) -> SpanModel | None:
         """Train the local model on `answers(item_id, answer)` (gold and resolved spans) joined to `items(item_id,
         payload)`, save it under the state dir; None when there is nothing to train on."""
         o = cfg.answer_options.model
@@ -69,7 +75,7 @@ class _SpanPrelabel:
         save_span_model(model, cfg.state_dir)
         return model
 
-    def load_model(self, cfg: "ProjectConfig") -> SpanModel | None:
+    def load_model(self, cfg: ProjectConfig) -> SpanModel | None:
         """The model `train_model` saved last, or None."""
         root = cfg.state_dir / "models" / "spans"
         return load_span_model(root) if (root / "current.json").exists() else None
@@ -78,16 +84,16 @@ class _SpanPrelabel:
         """Votes of the local model for `batch(item_id, payload)` (spans carry their calibrated confidence)."""
         return model.votes(batch)
 
-    def http_model(self, mcfg: "ModelConfig", cfg: "ProjectConfig") -> HttpSpanModel:
+    def http_model(self, mcfg: ModelConfig, cfg: ProjectConfig) -> HttpSpanModel:
         """A `[[prelabel.models]]` entry of kind 'http' for a spans project; `.predict(batch)` gives votes."""
         return HttpSpanModel(mcfg, list(cfg.labels))
 
     def combine(self, votes: pa.Table, gold: pa.Table | None, item_ids: Sequence[str] | None,
-                cfg: "ProjectConfig") -> tuple[pa.Table, dict]:
+                cfg: ProjectConfig) -> tuple[pa.Table, dict]:
         """One pre-label per item (`combine.PRELABEL_SCHEMA`) and the calibration report (`combine.py`)."""
         return _combine.combine_spans(votes, gold, item_ids, allow_overlap=cfg.answer_options.allow_overlap)
 
-    def route(self, prelabels: pa.Table, evaluated: pa.Table, cfg: "ProjectConfig") -> tuple[np.ndarray, dict]:
+    def route(self, prelabels: pa.Table, evaluated: pa.Table, cfg: ProjectConfig) -> tuple[np.ndarray, dict]:
         """'auto' / 'audit' / 'human' per pre-label, with the threshold from gold and audits (`prelabel` settings)."""
         p = cfg.prelabel
         return _combine.route_spans(prelabels, evaluated, target=p.target_precision, confidence_level=p.precision_confidence,

@@ -20,8 +20,12 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["SpanModel", "load_span_model", "save_span_model", "train_span_model"]
 
@@ -59,7 +63,7 @@ class SpanModel:
             out.append([{"start": s, "end": e, "label": lab, "confidence": round(self.calibration[n], 6)} for s, e, lab, n in sorted(spans)])
         return out
 
-    def votes(self, batch: "pa.Table") -> "pa.Table":
+    def votes(self, batch: pa.Table) -> pa.Table:
         """Votes (`lfs.SPAN_VOTES_SCHEMA`, source `model:<name>`) for `batch(item_id, payload)`; each span carries its
         calibrated confidence; an item with no span gets `[]` (the model says "no entities")."""
         import orjson
@@ -129,7 +133,7 @@ def train_span_model(
     rng = np.random.default_rng(seed)
     held = np.zeros(n, bool)
     if n >= 10 and calibration_share > 0:
-        held[rng.permutation(n)[: max(1, int(round(n * calibration_share)))]] = True
+        held[rng.permutation(n)[: max(1, round(n * calibration_share))]] = True
     tr = np.flatnonzero(~held)
     tr_texts, tr_answers = [texts[i] for i in tr], [list(answers[i]) for i in tr]
     digest = hashlib.sha256(json.dumps([lang, list(labels), members, epochs, seed, calibration_share, list(texts),

@@ -69,7 +69,7 @@ def test_strict_scores_match_seqeval() -> None:
         assert row["recall"] == round(recall_score(y_true, y_pred, mode="strict", scheme=_iob2()), 4)
 
 
-def _iob2():  # noqa: ANN202
+def _iob2():
     from seqeval.scheme import IOB2
 
     return IOB2

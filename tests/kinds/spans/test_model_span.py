@@ -19,7 +19,12 @@ from schemas.config import ModelConfig, ProjectConfig
 from tasks.errors import ServiceError, TerminalError
 from tasks.kinds import get
 from tasks.kinds.spans.http_spans import HttpSpanModel
-from tasks.kinds.spans.span_model import SpanModel, load_span_model, save_span_model, train_span_model
+from tasks.kinds.spans.span_model import (
+    SpanModel,
+    load_span_model,
+    save_span_model,
+    train_span_model,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 EXCERPT = ROOT / "tests" / "fixtures" / "wnut17_excerpt" / "train300.jsonl"
