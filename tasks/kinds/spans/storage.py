@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["FACET", "SPANS_TYPE", "SPAN_TYPE"]
+__all__ = ["FACET", "SPAN_TYPE", "SPANS_TYPE"]
 
 SPAN_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("label", pa.string())])
 SPANS_TYPE = pa.list_(SPAN_TYPE)
