@@ -8,7 +8,7 @@ gold and audits.
    count with the confidence the model gave (its own calibration). A candidate's raw score is the
    noisy-OR of its proposers: 1 - prod(1 - q).
 2. Span calibration. Raw scores are mapped to measured precision by smoothed isotonic regression
-   (`calibration.py`) on the candidates of gold items; gold items are scored cross-fitted (two folds by a hash of the item id),
+   (`calibration.py`) on the candidates of gold items; gold items are scored cross-fitted (two folds by DuckDB's hash of the item id),
    so their confidences never saw their own answer. Without gold the raw score stands.
 3. The answer: candidates with confidence >= 0.5; where overlaps are not allowed a candidate is kept only
    if no overlapping candidate is surer (ties: the longer, then the earlier span).
@@ -23,7 +23,6 @@ gold and audits.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import duckdb
@@ -44,10 +43,6 @@ PRELABEL_SCHEMA = pa.schema([
     ("confidence", pa.float64()),                  # calibrated P(answer is exactly right)
     ("raw_confidence", pa.float64()),
 ])
-
-
-def _fold(ids: Sequence[str]) -> np.ndarray:
-    return np.array([hashlib.md5(i.encode()).digest()[0] & 1 for i in ids], np.int64)
 
 
 def _calibrate(raw: np.ndarray, ok: np.ndarray, on_gold: np.ndarray, fold: np.ndarray, group: np.ndarray | None = None) -> np.ndarray:
@@ -106,14 +101,13 @@ def combine_spans(
     )
     cand = con.sql(
         "SELECT s.item_id, s.start, s.\"end\", s.label, 1 - exp(sum(ln(greatest(1 - least(coalesce(s.confidence, q.q), 0.999999), 1e-9)))) AS raw,"
-        " bool_or(s.hit) AS hit, bool_or(s.on_gold) AS on_gold FROM sp_ok s LEFT JOIN q USING (item_id, source_id)"
+        " bool_or(s.hit) AS hit, bool_or(s.on_gold) AS on_gold, (hash(s.item_id) % 2)::BIGINT AS fold FROM sp_ok s LEFT JOIN q USING (item_id, source_id)"
         " GROUP BY s.item_id, s.start, s.\"end\", s.label ORDER BY s.item_id, s.start, s.\"end\", s.label"
     ).to_arrow_table()
-    c_ids = cand.column("item_id").to_pylist()
     raw = cand.column("raw").to_numpy(zero_copy_only=False).astype(float)
     hit = cand.column("hit").to_numpy(zero_copy_only=False).astype(bool)
     c_gold = cand.column("on_gold").to_numpy(zero_copy_only=False).astype(bool)
-    conf = _calibrate(raw, hit, c_gold, _fold(c_ids))
+    conf = _calibrate(raw, hit, c_gold, cand.column("fold").to_numpy(zero_copy_only=False))
     con.register("_cand", cand.append_column("conf", pa.array(conf, pa.float64())))
     beaten = "" if allow_overlap else (
         " AND NOT EXISTS (SELECT 1 FROM _cand o WHERE o.item_id = c.item_id AND o.conf >= 0.5 AND o.start < c.\"end\" AND c.start < o.\"end\""
@@ -131,23 +125,23 @@ def combine_spans(
         " FILTER (WHERE start IS NOT NULL), []))::VARCHAR AS answer FROM (SELECT g.item_id, s.* FROM _g g LEFT JOIN gs s USING (item_id)) GROUP BY item_id)"
         " SELECT i.item_id, coalesce(a.answer, '[]') AS answer, coalesce(a.span_confidence, []::DOUBLE[]) AS span_confidence,"
         "  coalesce(a.raw_confidence, 1.0) AS raw_confidence, ga.item_id IS NOT NULL AS on_gold,"
-        "  coalesce(ga.answer = coalesce(a.answer, '[]'), false) AS exact"
+        "  coalesce(ga.answer = coalesce(a.answer, '[]'), false) AS exact, (hash(i.item_id) % 2)::BIGINT AS fold,"
+        "  coalesce(a.answer, '[]') = '[]' AS empty"
         " FROM all_ids i LEFT JOIN agg a USING (item_id) LEFT JOIN ga USING (item_id) ORDER BY i.item_id"
     ).to_arrow_table()
     con.close()
-    i_ids = items.column("item_id").to_pylist()
     i_raw = items.column("raw_confidence").to_numpy(zero_copy_only=False).astype(float)
     i_gold = items.column("on_gold").to_numpy(zero_copy_only=False).astype(bool)
     exact = items.column("exact").to_numpy(zero_copy_only=False).astype(bool)
-    empty = np.array([a == "[]" for a in items.column("answer").to_pylist()])
-    i_conf = _calibrate(i_raw, exact, i_gold, _fold(i_ids), empty.astype(np.int64))
+    empty = items.column("empty").to_numpy(zero_copy_only=False).astype(np.int64)
+    i_conf = _calibrate(i_raw, exact, i_gold, items.column("fold").to_numpy(zero_copy_only=False), empty)
     out = pa.table({"item_id": items.column("item_id"), "answer": items.column("answer"),
                     "span_confidence": items.column("span_confidence").cast(pa.list_(pa.float64())),
                     "confidence": pa.array(i_conf, pa.float64()), "raw_confidence": pa.array(i_raw, pa.float64())}, schema=PRELABEL_SCHEMA)
     span_ece, span_table = calibration_table(conf[c_gold], hit[c_gold])
     item_ece, item_table = calibration_table(i_conf[i_gold], exact[i_gold])
     report = {
-        "gold_items": int(i_gold.sum()), "candidates": len(c_ids),
+        "gold_items": int(i_gold.sum()), "candidates": cand.num_rows,
         "span_calibration": {"n": int(c_gold.sum()), "ece": span_ece, "reliability": span_table},
         "item_calibration": {"n": int(i_gold.sum()), "ece": item_ece, "reliability": item_table,
                              "exact_on_gold": float(exact[i_gold].mean()) if i_gold.any() else None},
