@@ -64,13 +64,36 @@ def _f(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
 
+def _scale(n: int) -> None:
+    """Wall and CPU time of two span LFs (50 phrases, one regex) over `n` items built inside DuckDB."""
+    import os
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE items AS SELECT 'i' || i AS item_id, 'Zoë flew from Zürich to city' || (i % 100)"
+                f" || ' with ACME Corp 🛫 on day ' || i AS payload FROM range({n}) t(i)")
+    opts = SpanOptions.model_validate({"lfs": [
+        {"name": "cities", "label": "location", "phrases": ["Zürich", *[f"city{k}" for k in range(49)]]},
+        {"name": "corps", "label": "corporation", "regex": r"\p{Lu}+ Corp", "case_sensitive": True}]})
+    specs = load_span_lfs(opts, ["location", "corporation"], Path("."))
+    t0, c0 = time.perf_counter(), os.times()
+    votes = apply_sql_span_lfs(con, specs)
+    wall, c1 = time.perf_counter() - t0, os.times()
+    cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    print(f"span LFs in DuckDB: {n} items x 2 LFs -> {votes.num_rows} votes in {wall:.2f}s wall, {cpu:.2f} CPU-s "
+          f"({n * 2 / cpu / 1e6:.2f}M item-LF evaluations per CPU-s; load average {os.getloadavg()[0]:.1f})")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--members", type=int, default=3)
     ap.add_argument("--target", type=float, default=0.9)
+    ap.add_argument("--scale", type=int, default=0, help="Only time the DuckDB span LFs over this many synthetic items.")
     a = ap.parse_args(argv)
+    if a.scale:
+        _scale(a.scale)
+        return
     train = read_conll(DATA / "wnut17train.conll")
     dev, test = read_conll(DATA / "emerging.dev.conll"), read_conll(DATA / "emerging.test.annotated")
     labels = sorted({lab for _, sp in train for *_, lab in sp})
