@@ -85,8 +85,8 @@ def _scale(n: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", type=int, default=2000)
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--train", type=int, default=1000)
+    ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--members", type=int, default=3)
     ap.add_argument("--target", type=float, default=0.9)
     ap.add_argument("--scale", type=int, default=0, help="Only time the DuckDB span LFs over this many synthetic items.")
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
           f"({model.report['held_out']} held out for calibration) in {t_train:.0f}s; precision by agreement "
           f"{model.report['precision_by_agreement']}")
     m_votes = model.votes(items)
-    pre, rep = combine_spans(pa.concat_tables([lf_votes, m_votes]), gold_dev, ids)
+    pre, rep = combine_spans(pa.concat_tables([lf_votes, m_votes]), gold_dev, ids, candidates=True)
 
     truth = {i: {(s, e, lab) for s, e, lab in sp} for i, (_, sp) in zip(ids[len(dev):], test)}
     test_rows = [r for r in pre.to_pylist() if r["item_id"] in truth]
@@ -148,10 +148,18 @@ def main(argv: list[str] | None = None) -> None:
     y_model = [bio_tags(g, tokenize(t, "whitespace")) for g, (t, _) in zip(m_only, test)]
     print(f"test entity-level strict (seqeval): pre-labels P {precision_score(y_true, y_pred):.3f} R {recall_score(y_true, y_pred):.3f} "
           f"F1 {f1_score(y_true, y_pred):.3f}; model alone F1 {f1_score(y_true, y_model):.3f}")
-    for what, conf, ok in (("span", span_conf, span_ok), ("item", item_conf, item_ok)):
+    cand = [r for r in rep["candidates"].to_pylist() if r["item_id"] in truth]
+    cand_conf = [r["confidence"] for r in cand]
+    cand_ok = [(r["start"], r["end"], r["label"]) in truth[r["item_id"]] for r in cand]
+    m_conf = [s["confidence"] for x in m_votes.column("answer").to_pylist()[len(dev):] for s in json.loads(x)]
+    m_ok = [(s["start"], s["end"], s["label"]) in truth[i] for i, x in zip(ids[len(dev):], m_votes.column("answer").to_pylist()[len(dev):])
+            for s in json.loads(x)]
+    for what, conf, ok in (("kept span", span_conf, span_ok), ("candidate span", cand_conf, cand_ok),
+                           ("model-alone span", m_conf, m_ok), ("item", item_conf, item_ok)):
         ece, table = calibration_table(np.array(conf), np.array(ok))
-        dev_ece = rep[what + "_calibration"]["ece"]
-        print(f"test {what} calibration: n={len(conf)} ECE {_f(ece)} (on dev gold, cross-fitted: {_f(dev_ece)})")
+        dev = {"candidate span": "span", "item": "item"}.get(what)
+        dev_ece = f" (on dev gold, cross-fitted: {_f(rep[dev + '_calibration']['ece'])})" if dev else ""
+        print(f"test {what} calibration: n={len(conf)} ECE {_f(ece)}{dev_ece}")
         for row in table:
             print(f"    {row['bin']}  n={row['n']:<5} confidence {row['mean_confidence']:.3f}  right {row['accuracy']:.3f}")
     routes, thr = route_spans(pre, gold_dev, target=a.target, min_n=10)

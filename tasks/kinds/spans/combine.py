@@ -69,12 +69,14 @@ def _calibrate(raw: np.ndarray, ok: np.ndarray, on_gold: np.ndarray, fold: np.nd
 
 def combine_spans(
     votes: pa.Table, gold: pa.Table | None = None, item_ids: Sequence[str] | None = None, *, allow_overlap: bool = False,
-    prior_precision: float = 0.5, prior_strength: float = 2.0,
+    prior_precision: float = 0.5, prior_strength: float = 2.0, candidates: bool = False,
 ) -> tuple[pa.Table, dict]:
     """One pre-label per item (`PRELABEL_SCHEMA`) and a report (source precisions, span and item calibration on gold).
 
     `votes`: item_id, source_id, answer (JSON; a model's spans carry "confidence"); `gold`: item_id, answer;
-    `item_ids`: the items to pre-label (default: those with votes; an item without votes gets `[]`)."""
+    `item_ids`: the items to pre-label (default: those with votes; an item without votes gets `[]`);
+    `candidates`: also return every candidate span with its calibrated confidence and whether it was kept
+    (`report["candidates"]`, an Arrow table), to measure calibration on items outside gold."""
     con = duckdb.connect()
     con.register("_v", votes.select(["item_id", "source_id", "answer"]))
     g = gold if gold is not None and gold.num_rows else pa.table({"item_id": pa.array([], pa.string()), "answer": pa.array([], pa.string())})
@@ -115,6 +117,7 @@ def combine_spans(
         " AND (o.conf > c.conf OR (o.conf = c.conf AND (o.\"end\" - o.start > c.\"end\" - c.start"
         "  OR (o.\"end\" - o.start = c.\"end\" - c.start AND (o.start, o.label) < (c.start, c.label))))))")
     con.execute(f"CREATE TEMP TABLE kept AS SELECT c.*, c.conf >= 0.5{beaten} AS keep FROM _cand c")
+    cand_out = con.sql("SELECT item_id, start, \"end\", label, conf AS confidence, keep AS kept FROM kept ORDER BY ALL").to_arrow_table() if candidates else None
     items = con.sql(
         "WITH all_ids AS (SELECT item_id FROM _ids UNION SELECT item_id FROM _v),"
         " agg AS (SELECT item_id,"
@@ -146,6 +149,8 @@ def combine_spans(
         "item_calibration": {"n": int(i_gold.sum()), "ece": item_ece, "reliability": item_table,
                              "exact_on_gold": float(exact[i_gold].mean()) if i_gold.any() else None},
     }
+    if candidates:
+        report["candidates"] = cand_out
     return out, report
 
 

@@ -41,8 +41,10 @@ def test_noisy_or_of_agreeing_sources_and_overlap_resolution() -> None:
         "source_id": ["model:m", "model:n", "model:k"],
         "answer": [_a((0, 8, "loc", 0.6)), _a((0, 8, "loc", 0.5), (10, 12, "per", 0.2)), _a((4, 8, "per", 0.7))],
     })
-    pre, _ = combine_spans(votes, None, None)
+    pre, rep = combine_spans(votes, None, None, candidates=True)
     r = pre.to_pylist()[0]
+    cands = {(c["start"], c["end"], c["label"]): (round(c["confidence"], 6), c["kept"]) for c in rep["candidates"].to_pylist()}
+    assert cands == {(0, 8, "loc"): (0.8, True), (4, 8, "per"): (0.7, False), (10, 12, "per"): (0.2, False)}
     # (0, 8, loc): 1 - 0.4 * 0.5 = 0.8 beats the overlapping (4, 8, per) at 0.7; (10, 12) is under 0.5
     assert json.loads(r["answer"]) == [{"start": 0, "end": 8, "label": "loc"}]
     assert r["span_confidence"] == [0.8]
