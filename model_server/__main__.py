@@ -1,4 +1,4 @@
-"""`python -m model_server --model PATH --port N [--fail-first N] [--delay S]`."""
+"""`python -m model_server (--model PATH | --span-model PATH) --port N [--fail-first N] [--delay S]`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ if str(_ROOT) not in sys.path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m model_server", description="Serve a persisted annoflow scikit-learn model over HTTP.")
-    p.add_argument("--model", required=True, type=Path, help="A model file (<version>.pkl) or its folder (with current.json).")
+    p = argparse.ArgumentParser(prog="python -m model_server", description="Serve a persisted annoflow model (scikit-learn classes or entity spans) over HTTP.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", type=Path, help="A scikit-learn model file (<version>.pkl) or its folder (with current.json).")
+    which.add_argument("--span-model", type=Path, help="A saved span model run, or its models/spans folder (with current.json).")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8790)
     p.add_argument("--fail-first", type=int, default=0, help="Answer the first N /predict calls with --fail-status.")
@@ -25,9 +27,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from model_server.app import Hooks, create_app
+    from model_server.app import Hooks, create_app, create_span_app
 
-    app = create_app(a.model, Hooks(a.fail_first, a.fail_status, a.delay, a.delay_first))
+    hooks = Hooks(a.fail_first, a.fail_status, a.delay, a.delay_first)
+    app = create_app(a.model, hooks) if a.model else create_span_app(a.span_model, hooks)
     uvicorn.run(app, host=a.host, port=a.port, log_level=a.log_level, access_log=False)
 
 

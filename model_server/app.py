@@ -1,4 +1,11 @@
-"""FastAPI app serving a persisted `SklearnModel`; test hooks simulate an unhealthy or slow server.
+"""FastAPI apps serving a persisted `SklearnModel` (classes) or span model (entity spans); test hooks
+simulate an unhealthy or slow server.
+
+Span wire contract (`create_span_app`, `python -m model_server --span-model PATH`):
+    GET  /info   -> {"name": str, "version": str, "labels": [str, ...], "answer": "spans"}
+    POST /spans  {"items": [{"item_id": str, "text": str}, ...]}
+                 -> {"spans": [[{"start": int, "end": int, "label": str, "confidence": float}, ...], ...]}
+                    one list per item, in order; offsets in code points of the text, end exclusive.
 
 Hooks (command-line flags): `--fail-first N` answers the first N /predict calls with `--fail-status`
 (default 503); `--delay S` sleeps S seconds in every /predict call, `--delay-first N` only in the first N.
@@ -17,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from tasks.prelabel.models import load_sklearn
 
-__all__ = ["Hooks", "create_app"]
+__all__ = ["Hooks", "create_app", "create_span_app"]
 
 
 class Hooks:
@@ -41,11 +48,25 @@ async def _body(request: Request) -> bytes:
     return await request.body()
 
 
-def create_app(model_path: Path, hooks: Hooks | None = None, max_items: int = 100_000) -> FastAPI:
-    run = load_sklearn(model_path)
-    model = run.model
-    hooks = hooks or Hooks()
-    app = FastAPI(title=f"annoflow model server: {model.name}")
+def _items(raw: bytes, max_items: int) -> list[dict]:
+    # parsed by hand, not by a pydantic model per item: validation cost per item dominated the server
+    try:
+        body = json.loads(raw)
+    except ValueError as e:
+        raise HTTPException(400, f"body is not JSON: {e}") from None
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise HTTPException(400, "expected {\"items\": [{\"item_id\", \"text\" | \"uri\"}, ...]} with at least one item")
+    if len(items) > max_items:
+        raise HTTPException(400, f"at most {max_items} items per request, got {len(items)}")
+    for k, it in enumerate(items):
+        if not isinstance(it, dict) or not isinstance(it.get("item_id"), str):
+            raise HTTPException(400, f"item {k}: needs a string item_id")
+    return items
+
+
+def _base(title: str, hooks: Hooks) -> FastAPI:
+    app = FastAPI(title=title)
 
     @app.get("/health")
     def health() -> dict:
@@ -55,32 +76,26 @@ def create_app(model_path: Path, hooks: Hooks | None = None, max_items: int = 10
     def stats() -> dict:
         return {"predict_calls": hooks.calls}
 
+    app.state.hooks = hooks
+    return app
+
+
+def create_app(model_path: Path, hooks: Hooks | None = None, max_items: int = 100_000) -> FastAPI:
+    run = load_sklearn(model_path)
+    model = run.model
+    hooks = hooks or Hooks()
+    app = _base(f"annoflow model server: {model.name}", hooks)
+
     @app.get("/info")
     def info() -> dict:
         return {"name": model.name, "version": model.version, "classes": model.classes, "data_kind": model.data_kind}
-
-    def _items(raw: bytes) -> list[dict]:
-        # parsed by hand, not by a pydantic model per item: validation cost per item dominated the server
-        try:
-            body = json.loads(raw)
-        except ValueError as e:
-            raise HTTPException(400, f"body is not JSON: {e}") from None
-        items = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(items, list) or not items:
-            raise HTTPException(400, "expected {\"items\": [{\"item_id\", \"text\" | \"uri\"}, ...]} with at least one item")
-        if len(items) > max_items:
-            raise HTTPException(400, f"at most {max_items} items per request, got {len(items)}")
-        for k, it in enumerate(items):
-            if not isinstance(it, dict) or not isinstance(it.get("item_id"), str):
-                raise HTTPException(400, f"item {k}: needs a string item_id")
-        return items
 
     @app.post("/predict")
     def predict(raw: bytes = Depends(_body)) -> Response:  # sync: sklearn work runs in the threadpool, not the event loop
         status = hooks.before_predict()
         if status:
             return JSONResponse({"detail": f"simulated failure (call {hooks.calls})"}, status_code=status)
-        items = _items(raw)
+        items = _items(raw, max_items)
         if model.data_kind == "text":
             texts = [it.get("text") for it in items]
             missing = [it["item_id"] for it, t in zip(items, texts) if not isinstance(t, str)]
@@ -95,5 +110,31 @@ def create_app(model_path: Path, hooks: Hooks | None = None, max_items: int = 10
         out = json.dumps({"classes": classes, "probs": np.round(probs, 6).tolist()})
         return Response(out, media_type="application/json")
 
-    app.state.hooks = hooks
+    return app
+
+
+def create_span_app(model_path: Path, hooks: Hooks | None = None, max_items: int = 100_000) -> FastAPI:
+    """Serve a saved span model (`tasks/kinds/spans/span_model.py`): the reference span endpoint."""
+    from tasks.kinds.spans.span_model import load_span_model
+
+    model = load_span_model(model_path)
+    hooks = hooks or Hooks()
+    app = _base(f"annoflow span model server: {model.name}", hooks)
+
+    @app.get("/info")
+    def info() -> dict:
+        return {"name": model.name, "version": model.version, "labels": model.labels, "answer": "spans"}
+
+    @app.post("/spans")
+    def spans(raw: bytes = Depends(_body)) -> Response:
+        status = hooks.before_predict()
+        if status:
+            return JSONResponse({"detail": f"simulated failure (call {hooks.calls})"}, status_code=status)
+        items = _items(raw, max_items)
+        texts = [it.get("text") for it in items]
+        missing = [it["item_id"] for it, t in zip(items, texts) if not isinstance(t, str)]
+        if missing:
+            raise HTTPException(400, f"span model: item {missing[0]} has no text")
+        return Response(json.dumps({"spans": model.predict(texts)}), media_type="application/json")
+
     return app
