@@ -7,7 +7,8 @@
 //   {clickText: "Delete"}     click the button with that text inside the widget
 //   {answer: true}            record answer() or its error
 //   {shot: "name"}            screenshot to screenshotDir/name.png
-//   {time: "name", then: {...action}}  time an action up to the next painted frame (ms)
+//   {time: "name", then: {start: {task, labels, options}} | {key, shift?}}  time starting the widget, or one
+//                            key handled by it, up to the next frame: {sync: script + layout, frame} in ms
 // It prints one JSON line: per run {log: [...], harness: {valid, submitted, refused, submits}, errors, timings}.
 "use strict";
 const fs = require("fs");
@@ -78,14 +79,14 @@ async function timed(page, a, out) {
     out.timings[a.time] = ms;
     return;
   }
-  const ms = await page.evaluate((key) => new Promise((resolve) => {
+  const ms = await page.evaluate(({ key, shift }) => new Promise((resolve) => {
     const t0 = performance.now();
     document.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true, cancelable: true,
-      shiftKey: key.length === 1 && key !== key.toLowerCase() }));
+      shiftKey: !!shift || (key.length === 1 && key !== key.toLowerCase()) }));
     document.body.offsetHeight;
     const sync = performance.now() - t0;
     requestAnimationFrame(() => setTimeout(() => resolve({ sync, frame: performance.now() - t0 }), 0));
-  }), a.then.key);
+  }), a.then);
   out.timings[a.time] = ms;
 }
 

@@ -118,9 +118,9 @@
       `<button type="button" class="none" data-none="1">No entities <kbd>N</kbd></button>`;
 
     function render() {
-      // Pieces between every token and span boundary: each piece knows its code-point start (data-s).
+      // Pieces between span and selection boundaries (a few hundred nodes even for long texts, so a
+      // re-render stays well within a frame); each piece knows its code-point start (data-s).
       const cuts = new Set([0, nCp]);
-      for (const [s, e] of tokens) { cuts.add(s); cuts.add(e); }
       for (const sp of spans) { cuts.add(sp.start); cuts.add(sp.end); }
       if (sel) { cuts.add(sel.start); cuts.add(sel.end); }
       const bounds = [...cuts].sort((a, b) => a - b);
@@ -164,7 +164,9 @@
       box.scrollTop = scroll;
       const focus = active ? active.start : sel ? (kb ? tokens[kb.focus][0] : sel.start) : null;
       if (focus !== null) {
-        const el = box.querySelector(`[data-s="${focus}"]`);
+        let lo = 0, hi = bounds.length - 2;  // the piece holding the focus
+        while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (bounds[mid] <= focus) lo = mid; else hi = mid - 1; }
+        const el = box.children[lo];
         if (el) el.scrollIntoView({ block: "nearest" });
       }
       renderStatus();
