@@ -157,11 +157,17 @@ def test_overlaps_where_allowed_and_a_long_text_scrolls_to_the_span_at_hand(tmp_
             {"drag": list(at("São Paulo", text))}, {"press": "2"}, {"shot": "spans-nested"}, {"answer": True},
             {"press": "Escape"}, {"click": at("São Paulo", text)[0]}, {"status": True}, {"click": at("São Paulo", text)[0]}, {"status": True}]),
         dict(task=task(long_text, [{"start": 0, "end": 8, "label": "org"},
-                                    {"start": last_paris, "end": last_paris + 5, "label": "location"}]),
+                                    {"start": last_paris, "end": last_paris + 5, "label": "location"},
+                                    {"start": 8, "end": 9, "label": "org"},                 # only a space
+                                    {"start": 0, "end": len(long_text) + 1, "label": "org"}]),  # past the end
              labels=TYPES, options=OPTIONS, actions=[
             {"eval": "(() => { const b = document.querySelector('.afs-text'); return [b.scrollHeight > b.clientHeight + 100, b.scrollTop]; })()"},
             {"press": "ArrowDown"}, {"press": "ArrowDown"}, {"shot": "spans-long-text"},
             {"eval": "document.querySelector('.afs-text').scrollTop"}, {"status": True}]),
+        # Without snapping a selection keeps its characters (less surrounding spaces), even inside words.
+        dict(task=task(text), labels=TYPES, options=dict(OPTIONS, snap_to_tokens=False), actions=[
+            {"drag": [at("São Paulo", text)[0] + 1, at("São Paulo", text)[0] + 6]}, {"press": "2"},
+            {"drag": [at(" is ", text)[0], at(" is ", text)[1]]}, {"press": "1"}, {"answer": True}]),
     ])
     assert all(r["errors"] == [] for r in runs)
     nested = runs[0]["log"]
@@ -172,3 +178,7 @@ def test_overlaps_where_allowed_and_a_long_text_scrolls_to_the_span_at_hand(tmp_
     scroll = runs[1]["log"]
     assert scroll[0]["eval"] == [True, 0]
     assert scroll[1]["eval"] > 1000 and "Selected: Paris — location (suggested)" in scroll[2]["status"]
+    assert "2 suggested spans did not fit this text and were left out" in scroll[2]["status"]
+    sao = at("São Paulo", text)[0]
+    assert runs[2]["log"][0]["answer"] == [{"start": sao + 1, "end": sao + 6, "label": "location"},
+                                           span("is", "person", text)]

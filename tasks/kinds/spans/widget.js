@@ -95,9 +95,12 @@
     let pre = ctx.task.prelabel;
     if (typeof pre === "string") { try { pre = JSON.parse(pre); } catch (e) { pre = null; } }
     for (const p of Array.isArray(pre) ? pre : []) {
-      if (p && Number.isInteger(p.start) && Number.isInteger(p.end) && p.start >= 0 && p.start < p.end && p.end <= nCp && known.has(p.label)) {
+      const fits = p && Number.isInteger(p.start) && Number.isInteger(p.end) && p.start >= 0 && p.start < p.end &&
+        p.end <= nCp && known.has(p.label) && /\S/u.test(slice(p.start, p.end));
+      if (!fits) dropped++;
+      else if (!spans.some((s) => s.start === p.start && s.end === p.end && s.label === p.label)) {
         spans.push({ start: p.start, end: p.end, label: p.label, draft: true });
-      } else dropped++;
+      }
     }
     spans.sort(cmpSpan);
 
@@ -229,7 +232,13 @@
 
     function label(l) {
       if (active) {
-        active.label = l; active.draft = false;
+        const twin = spans.find((s) => s !== active && s.start === active.start && s.end === active.end && s.label === l);
+        if (twin) {  // retyped into a span that is already there: keep one
+          spans.splice(spans.indexOf(active), 1);
+          active = twin; twin.draft = false;
+        } else {
+          active.label = l; active.draft = false;
+        }
         spans.sort(cmpSpan);
         return change(`${slice(active.start, active.end)} is ${l}`);
       }
@@ -283,6 +292,9 @@
       if (!Number.isFinite(pos)) return change("the span cannot move further");
       const next = which === "end" ? { start: s.start, end: pos } : { start: pos, end: s.end };
       if (!opts.allow_overlap && overlapping(next.start, next.end, s).length) return change("that would overlap another span");
+      if (spans.some((o) => o !== s && o.start === next.start && o.end === next.end && o.label === s.label)) {
+        return change("that span is already marked");
+      }
       s.start = next.start; s.end = next.end; s.draft = false;
       spans.sort(cmpSpan);
       change();
