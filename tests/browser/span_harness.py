@@ -11,10 +11,11 @@ import json
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tasks.kinds import get
 
@@ -37,7 +38,7 @@ def _serve() -> Iterator[str]:
              "/kinds/spans/widget.js": (get("spans").queue.widget, "text/javascript")}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             path, kind = files.get(self.path.split("?")[0], (None, None))
             if path is None:
                 self.send_error(404)

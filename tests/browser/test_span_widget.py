@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tasks.kinds import get
 from tasks.kinds.spans.tokens import tokenize
 from tests.browser.span_harness import browser_missing, run_widget
 

@@ -28,11 +28,11 @@ FROM_NAME = "label"
 TO_NAME = "text"
 
 
-def _options(cfg: "ProjectConfig") -> Any:
+def _options(cfg: ProjectConfig) -> Any:
     return cfg.answer_options
 
 
-def label_studio_config(cfg: "ProjectConfig") -> str:
+def label_studio_config(cfg: ProjectConfig) -> str:
     """A `<Labels>` control over a `<Text>` object; selections snap to words when the project snaps to tokens."""
     labels = "".join(f"<Label value={quoteattr(label)} background={quoteattr(colour)}/>"
                      for label, colour in zip(cfg.labels, type_colours(cfg.labels)))
@@ -41,7 +41,7 @@ def label_studio_config(cfg: "ProjectConfig") -> str:
             f'<Text name="{TO_NAME}" value="${TO_NAME}"{granularity}/></View>')
 
 
-def to_label_studio(answer_json: str, cfg: "ProjectConfig", payload: str | None) -> list[dict[str, Any]]:
+def to_label_studio(answer_json: str, cfg: ProjectConfig, payload: str | None) -> list[dict[str, Any]]:
     """One answer (JSON form) as LS `labels` results, one region per span, offsets in UTF-16 code units."""
     spans = check_spans(json.loads(answer_json), cfg.labels, _options(cfg).allow_overlap, payload)
     units = to_utf16(payload or "")
@@ -63,7 +63,7 @@ def _unit(value: Mapping[str, Any], key: str, where: str, points: list[int], tex
     return point
 
 
-def from_label_studio(results: Sequence[Mapping[str, Any]], cfg: "ProjectConfig", payload: str | None) -> str:
+def from_label_studio(results: Sequence[Mapping[str, Any]], cfg: ProjectConfig, payload: str | None) -> str:
     """The `labels` results of one LS annotation (other controls ignored) as one answer (JSON form).
 
     Raises `ValueError` naming the result at fault (`result[3].value.end`): an offset that is not an

@@ -25,7 +25,7 @@ __all__ = ["FACET"]
 class _SpanQueue:
     widget = Path(__file__).with_name("widget.js")
 
-    def page_config(self, cfg: "ProjectConfig") -> dict[str, Any]:
+    def page_config(self, cfg: ProjectConfig) -> dict[str, Any]:
         """The `[answer]` options the span tool obeys, plus each type's colour (the same as in Label Studio)."""
         opts = cfg.answer_options
         return {"allow_overlap": opts.allow_overlap, "snap_to_tokens": opts.snap_to_tokens,

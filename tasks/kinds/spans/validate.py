@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 __all__ = ["check_spans", "spans_json"]
@@ -60,7 +61,7 @@ def check_spans(raw: object, labels: Sequence[str], allow_overlap: bool, text: s
                              f"({', '.join(labels)})")
         spans.append(((start, end, label), i))
     spans.sort()
-    for (prev, i), (cur, j) in zip(spans, spans[1:]):
+    for (prev, i), (cur, j) in pairwise(spans):
         if prev == cur:
             raise ValueError(f"{field}[{max(i, j)}]: duplicates {field}[{min(i, j)}] ({cur[0]}-{cur[1]} {cur[2]})")
     if not allow_overlap:
