@@ -48,6 +48,7 @@
     border: 2px solid #c9cfdb; border-radius: 6px; background: #fff; cursor: pointer; color: #1d2330; }
   .afs-legend .sw { width: 1rem; height: 1rem; border-radius: 3px; border: 1px solid rgba(0,0,0,.25); }
   .afs-legend .none { margin-left: auto; }
+  .afs-legend .none.on { border-color: #2f6fed; background: #e6eeff; }
   .afs-status { font-size: .9rem; color: #333; min-height: 1.3rem; }
   .afs-status button { margin-left: .4rem; font-size: .85rem; padding: .1rem .5rem; cursor: pointer; }
   .afs kbd { background: #eef0f4; border: 1px solid #d5d9e2; border-radius: 3px; padding: 0 .3rem; font-size: .8rem; }`;
@@ -204,6 +205,9 @@
         html = `${spans.length} span${spans.length === 1 ? "" : "s"}. Select text to mark an entity.`;
       }
       const p = problem();
+      const none = legend.querySelector("[data-none]");
+      none.setAttribute("aria-pressed", String(noEntities && !spans.length));
+      none.classList.toggle("on", noEntities && !spans.length);
       if (dropped) html += ` · ${dropped} suggested span${dropped > 1 ? "s" : ""} did not fit this text and were left out`;
       if (notice) html += ` · <b>${esc(notice)}</b>`;
       status.innerHTML = html + (p && !active && !sel ? ` <span class="afs-todo">(${esc(p)})</span>` : "");
@@ -405,8 +409,9 @@
       if (lower === "a") { accept(ev.shiftKey); return done(); }
       if (lower === "n" && !ev.shiftKey) {
         if (spans.some((s) => !s.draft)) { change("N (no entities) needs an empty answer: delete the marked spans first"); return done(); }
+        const n = spans.length;
         spans = []; active = null; sel = null; kb = null; noEntities = true;
-        change("no entities");
+        change(n ? `dropped ${n} suggested span${n > 1 ? "s" : ""}` : "");
         if (typeof ctx.submit === "function") ctx.submit();
         return done();
       }
