@@ -46,7 +46,7 @@ class _SpanQueue:
                              "([] for no entities)")
         return spans_json(check_spans(raw, labels, bool(options.get("allow_overlap", False)), payload))
 
-    # Label Studio needs the item's text both ways (offsets change units): `payload` extends the protocol.
+    # Label Studio results carry each region's text, written and checked: `payload` extends the protocol.
     label_studio_config = staticmethod(labelstudio.label_studio_config)
     to_label_studio = staticmethod(labelstudio.to_label_studio)
     from_label_studio = staticmethod(labelstudio.from_label_studio)
