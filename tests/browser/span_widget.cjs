@@ -2,6 +2,7 @@
 // Usage: node span_widget.cjs PLAN.json   (PLAN: {url, chromium, userDataDir, screenshotDir, viewport?, runs: [...]})
 // A run starts the widget with {task, labels, options, withSubmit} and performs its actions:
 //   {drag: [startCp, endCp]}  mouse-select the characters startCp..endCp-1 (code points)
+//   {dragBelow: cp}           mouse-select from the character at cp to below the text box
 //   {click: cp}               click the character at cp
 //   {press: "Shift+ArrowRight"} a key
 //   {clickText: "Delete"}     click the button with that text inside the widget
@@ -44,6 +45,13 @@ async function act(page, a, out) {
     await page.mouse.down();
     await page.mouse.move((s.left + e.right) / 2, (e.top + e.bottom) / 2, { steps: 4 });
     await page.mouse.move(e.right - 1, (e.top + e.bottom) / 2, { steps: 2 });
+    await page.mouse.up();
+  } else if (a.dragBelow !== undefined) {  // from a character to below the text box
+    const s = await charBox(page, a.dragBelow);
+    const box = await page.$eval(".afs-text", (b) => { const r = b.getBoundingClientRect(); return { bottom: r.bottom, right: r.right }; });
+    await page.mouse.move(s.left + 1, (s.top + s.bottom) / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.right - 20, box.bottom + 60, { steps: 6 });
     await page.mouse.up();
   } else if (a.click !== undefined) {
     const b = await charBox(page, a.click);

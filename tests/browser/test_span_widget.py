@@ -166,7 +166,8 @@ def test_overlaps_where_allowed_and_a_long_text_scrolls_to_the_span_at_hand(tmp_
         # Without snapping a selection keeps its characters (less surrounding spaces), even inside words.
         dict(task=task(text), labels=TYPES, options=dict(OPTIONS, snap_to_tokens=False), actions=[
             {"drag": [at("São Paulo", text)[0] + 1, at("São Paulo", text)[0] + 6]}, {"press": "2"},
-            {"drag": [at(" is ", text)[0], at(" is ", text)[1]]}, {"press": "1"}, {"answer": True}]),
+            {"drag": [at(" is ", text)[0], at(" is ", text)[1]]}, {"press": "1"}, {"answer": True},
+            {"dragBelow": at("São Paulo.", text)[0]}, {"status": True}]),
     ])
     assert all(r["errors"] == [] for r in runs)
     nested = runs[0]["log"]
@@ -181,3 +182,4 @@ def test_overlaps_where_allowed_and_a_long_text_scrolls_to_the_span_at_hand(tmp_
     sao = at("São Paulo", text)[0]
     assert runs[2]["log"][0]["answer"] == [{"start": sao + 1, "end": sao + 6, "label": "location"},
                                            span("is", "person", text)]
+    assert selection(runs[2]["log"][1]) == "São Paulo."  # a drag past the box runs to the end of the text

@@ -338,7 +338,11 @@
       if (!selection.rangeCount) return;
       const r = selection.getRangeAt(0);
       let a = offsetOf(r.startContainer, r.startOffset), b = offsetOf(r.endContainer, r.endOffset);
-      if (a === null || b === null) return;
+      if (a === null && b === null) return;  // a selection elsewhere on the page
+      // A drag that ends beyond the text box runs to the start or end of the text.
+      const outside = (node) => (box.compareDocumentPosition(node) & Node.DOCUMENT_POSITION_PRECEDING ? 0 : nCp);
+      if (a === null) a = outside(r.startContainer);
+      if (b === null) b = outside(r.endContainer);
       if (a === b) {  // a click: the innermost span there, or the word clicked
         const here = spans.filter((s) => s.start <= a && a < s.end).sort((x, y) => (x.end - x.start) - (y.end - y.start));
         if (here.length) {
