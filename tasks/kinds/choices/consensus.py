@@ -345,7 +345,8 @@ class _ChoicesConsensus:
         sk = model.skills_
         if sk is None:
             return {}, {}
-        g = sk.group_by("source_id").aggregate([("skill", "mean")])
+        # One thread: a threaded mean sums in a varying order, and the stored figure would flicker in its last digit.
+        g = sk.group_by("source_id", use_threads=False).aggregate([("skill", "mean")])
         return dict(zip(g["source_id"].to_pylist(), g["skill_mean"].to_pylist())), {}
 
     def _agreement(self, s: ConsensusSettings, votes: pa.Table) -> dict:
