@@ -190,7 +190,8 @@ class ConsensusFacet(Protocol):
         - `new_bans`: `source_id, evidence` (`tasks.consensus.pipeline.ban_evidence`);
         - `agreement`: JSON-ready, at least `over`, `n_votes`, `alpha`, `low`, `high`, `fleiss`,
           `per_label`, `pairs` (None where not measured); a kind adds its own keys (e.g. span F1);
-        - `params`: fitted parameters keyed as the kind likes, stored for the next warm start;
+        - `params`: `dict[str, DawidSkeneParams]` keyed as the kind likes (source ids, one array per
+          source, priors), stored with `pipeline.params_to_bytes` and handed back as `warm`;
         - `fit`: `n_iter`, `converged`, `objective`, `warm_start` (and what else the kind reports).
         Raises `tasks.consensus.errors.ConsensusError` for input the stage should report as exit 2.
         """
