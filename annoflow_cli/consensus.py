@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
@@ -18,13 +19,16 @@ from annoflow_cli.app import (
     run_or_exit,
 )
 
+if TYPE_CHECKING:
+    from tasks.kinds.protocol import ConsensusFacet
+
 
 def _f(x, nd=3) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
-def print_consensus(summary: dict) -> None:
-    """Agreement line, per-label alpha, decisions and the source leaderboard (also used by status)."""
+def print_consensus(summary: dict, kind: ConsensusFacet) -> None:
+    """Agreement line, the kind's own agreement lines, decisions and the source leaderboard (also used by status)."""
     a = summary.get("agreement") or {}
     fit = summary.get("fit") or {}
     if summary.get("unchanged") and "labels_written" in summary:
@@ -38,8 +42,8 @@ def print_consensus(summary: dict) -> None:
     console.print(f"Krippendorff's alpha ({a.get('over', '-')}): [bold]{_f(a.get('alpha'))}[/] "
                   f"[{_f(a.get('low'))}, {_f(a.get('high'))}]  Fleiss' kappa: {_f(a.get('fleiss'))}  "
                   f"Cohen pairs: {(a.get('pairs') or {}).get('n_pairs', 0)}")
-    if a.get("per_label"):
-        console.print("Per label alpha: " + ", ".join(f"{r['label']} {_f(r.get('alpha'))}" for r in a["per_label"]))
+    for line in kind.summary_lines(a):
+        console.print(line)
     d = summary.get("decisions") or {}
     console.print("Decisions: " + (", ".join(f"{k} {v:,}" for k, v in d.items()) or "none"))
     if summary.get("new_bans"):
@@ -69,4 +73,6 @@ def consensus(config: ConfigOpt = None, as_json: JsonOpt = False, verbose: Verbo
     if as_json:
         print(json.dumps(result, default=str))
     else:
-        print_consensus(result)
+        from tasks.kinds import kind_of
+
+        print_consensus(result, kind_of(cfg).consensus)

@@ -28,6 +28,7 @@ def status(
 ) -> None:
     """Counts of items, quarantined rows, votes, assignments, labels and export versions."""
     cfg = run_or_exit(lambda: load_project(config))
+    from tasks.kinds import kind_of
     from tasks.status import collect_status, quarantine_sample
     from tasks.store import project_store
 
@@ -36,7 +37,7 @@ def status(
 
     def read() -> tuple[dict, list[dict]]:
         with project_store(cfg) as con:
-            return collect_status(con), quarantine_sample(con, 50) if quarantine else []
+            return collect_status(con, kind_of(cfg).consensus), quarantine_sample(con, 50) if quarantine else []
 
     st, sample = run_or_exit(read)
     st["database"] = str(cfg.db_path)
@@ -70,7 +71,7 @@ def status(
     if st.get("consensus"):
         from annoflow_cli.consensus import print_consensus
 
-        print_consensus(st["consensus"])
+        print_consensus(st["consensus"], kind_of(cfg).consensus)
     if sample:
         q = Table(title="Latest quarantined rows")
         for col in ("stage", "source", "row", "field", "reason", "detail"):

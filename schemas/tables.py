@@ -6,6 +6,8 @@ batch before it is written, never after.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pandera.pandas as pa_
 import pyarrow as pa
@@ -20,6 +22,7 @@ __all__ = [
     "SOURCE_KINDS",
     "Assignments",
     "ExportRows",
+    "Gold",
     "Items",
     "Judgments",
     "Labels",
@@ -93,8 +96,41 @@ def _list_or_null(s: pd.Series) -> pd.Series:
     return s.map(_is_str_list)
 
 
+def _is_json(v: object) -> bool:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return True
+    try:
+        json.loads(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _json_or_null(s: pd.Series) -> pd.Series:
+    """A structured kind's answer (migration 005): JSON text (the kind's own form) or null."""
+    return s.map(_is_json)
+
+
+_ANSWER_COLUMNS = ("label", "labels", "answer")
+
+
+def _has_answer(df: pd.DataFrame) -> pd.Series:
+    """Per row: some answer column holds a value (the kind's column: label, labels or answer)."""
+    present = [df[c].notna() for c in _ANSWER_COLUMNS if c in df.columns]
+    if not present:
+        return pd.Series(False, index=df.index)
+    out = present[0]
+    for p in present[1:]:
+        out = out | p
+    return out
+
+
 class Votes(pa_.DataFrameModel):
-    """One vote of one source on one item; label NULL (and labels NULL) is an explicit abstain."""
+    """One vote of one source on one item; every answer column NULL is an explicit abstain.
+
+    The answer sits in the kind's column (tasks/kinds, `storage.column`): `label`, `labels`, or
+    `answer` (JSON) for structured kinds.
+    """
 
     vote_id: Series[str] = pa_.Field(str_length={"min_value": 1})
     item_id: Series[str] = pa_.Field(str_length={"min_value": 1})
@@ -102,6 +138,7 @@ class Votes(pa_.DataFrameModel):
     source_kind: Series[str] = pa_.Field(isin=SOURCE_KINDS)
     label: Series[str] = pa_.Field(nullable=True)
     labels: Series[object] = pa_.Field(nullable=True)
+    answer: Series[str] | None = pa_.Field(nullable=True)
     confidence: Series[float] = pa_.Field(nullable=True, ge=0, le=1)
     probs: Series[str] = pa_.Field(nullable=True)
     assignment_id: Series[str] = pa_.Field(nullable=True)
@@ -111,6 +148,10 @@ class Votes(pa_.DataFrameModel):
     @pa_.check("labels", element_wise=False, error="labels must be a list of strings or null")
     def _labels_list(cls, s: pd.Series) -> pd.Series:
         return _list_or_null(s)
+
+    @pa_.check("answer", element_wise=False, error="answer must be JSON text or null")
+    def _answer_json(cls, s: pd.Series) -> pd.Series:
+        return _json_or_null(s)
 
     @pa_.dataframe_check(error="source_kind must match the source_id prefix")
     def _kind_matches_id(cls, df: pd.DataFrame) -> Series[bool]:
@@ -122,11 +163,16 @@ class Votes(pa_.DataFrameModel):
 
 
 class Labels(pa_.DataFrameModel):
-    """One resolved (or pending) decision per item, as consensus writes it and export reads it."""
+    """One resolved (or pending) decision per item, as consensus writes it and export reads it.
+
+    Consensus writes only the kind's answer column (`label`, `labels` or `answer` JSON); at least
+    one of them must be there.
+    """
 
     item_id: Series[str] = pa_.Field(str_length={"min_value": 1}, unique=True)
-    label: Series[str] = pa_.Field(nullable=True)
-    labels: Series[object] = pa_.Field(nullable=True)
+    label: Series[str] | None = pa_.Field(nullable=True)
+    labels: Series[object] | None = pa_.Field(nullable=True)
+    answer: Series[str] | None = pa_.Field(nullable=True)
     confidence: Series[float] = pa_.Field(ge=0, le=1)
     method: Series[str] = pa_.Field(isin=LABEL_METHODS)
     decision: Series[str] = pa_.Field(isin=["resolved", "needs_more", "adjudicate"])
@@ -140,13 +186,47 @@ class Labels(pa_.DataFrameModel):
     def _lists(cls, s: pd.Series) -> pd.Series:
         return _list_or_null(s)
 
-    @pa_.dataframe_check(error="a resolved item needs a label (single-label) or labels (multi-label)")
+    @pa_.check("answer", element_wise=False, error="answer must be JSON text or null")
+    def _answer_json(cls, s: pd.Series) -> pd.Series:
+        return _json_or_null(s)
+
+    @pa_.dataframe_check(error="labels need an answer column: label, labels or answer")
+    def _has_answer_column(cls, df: pd.DataFrame) -> bool:
+        return any(c in df.columns for c in _ANSWER_COLUMNS)
+
+    @pa_.dataframe_check(error="a resolved item needs a label, labels or an answer (the kind's answer column)")
     def _resolved_has_label(cls, df: pd.DataFrame) -> Series[bool]:
-        return (df["decision"] != "resolved") | df["label"].notna() | df["labels"].notna()
+        return (df["decision"] != "resolved") | _has_answer(df)
 
     @pa_.dataframe_check(error="n_human cannot exceed n_votes")
     def _humans_within_votes(cls, df: pd.DataFrame) -> Series[bool]:
         return df["n_human"] <= df["n_votes"]
+
+    class Config:
+        strict = "filter"
+        coerce = True
+
+
+class Gold(pa_.DataFrameModel):
+    """An accepted answer per item (the gold file, or an adjudication promoted to gold).
+
+    The answer sits in the kind's column like a vote's; a null everywhere means "no label applies"
+    only where the kind says so (a set), which is why no row-level answer check is made here.
+    """
+
+    item_id: Series[str] = pa_.Field(str_length={"min_value": 1}, unique=True)
+    label: Series[str] | None = pa_.Field(nullable=True)
+    labels: Series[object] | None = pa_.Field(nullable=True)
+    answer: Series[str] | None = pa_.Field(nullable=True)
+    origin: Series[str] = pa_.Field(isin=["file", "adjudication"])
+
+    @pa_.check("labels", element_wise=False, error="labels must be a list of strings or null")
+    def _labels_list(cls, s: pd.Series) -> pd.Series:
+        return _list_or_null(s)
+
+    @pa_.check("answer", element_wise=False, error="answer must be JSON text or null")
+    def _answer_json(cls, s: pd.Series) -> pd.Series:
+        return _json_or_null(s)
 
     class Config:
         strict = "filter"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import duckdb
+
+if TYPE_CHECKING:
+    from tasks.kinds.protocol import ConsensusFacet
 
 __all__ = ["collect_status", "quarantine_sample"]
 
@@ -11,8 +16,12 @@ def _pairs(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
     return {str(k): v for k, v in con.execute(sql).fetchall()}
 
 
-def collect_status(con: duckdb.DuckDBPyConnection) -> dict:
-    """Counts per item state, quarantine reason, vote source kind, assignment state; labels; versions."""
+def collect_status(con: duckdb.DuckDBPyConnection, consensus: ConsensusFacet) -> dict:
+    """Counts per item state, quarantine reason, vote source kind, assignment state; labels; versions.
+
+    `consensus` is the project's kind's consensus facet: it says which labels a stored answer uses,
+    for the resolved labels' distribution (a label per item, each label of a set, a span's type).
+    """
     project = con.execute("SELECT name, config_hash, updated_at FROM projects").fetchone()
     return {
         "project": {"name": project[0], "config_hash": project[1]} if project else None,
@@ -37,7 +46,8 @@ def collect_status(con: duckdb.DuckDBPyConnection) -> dict:
             "total": con.execute("SELECT count(*) FROM labels").fetchone()[0],
             "by_decision": _pairs(con, "SELECT decision, count(*) FROM labels GROUP BY ALL ORDER BY 1"),
             "by_method": _pairs(con, "SELECT method, count(*) FROM labels GROUP BY ALL ORDER BY 1"),
-            "by_label": _pairs(con, "SELECT coalesce(label, '(multi)'), count(*) FROM labels WHERE decision = 'resolved' GROUP BY ALL ORDER BY 1"),
+            "by_label": _pairs(con, f"SELECT lab, count(*) FROM (SELECT unnest({consensus.label_values_sql}) AS lab"
+                                    " FROM labels WHERE decision = 'resolved') GROUP BY ALL ORDER BY 1"),
         },
         "exports": [
             {"version": v, "rows": n, "path": p, "created_at": str(c)}

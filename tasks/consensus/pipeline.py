@@ -1,8 +1,12 @@
-"""The consensus stage's pure core: gold scoring and bans, aggregation, decisions, stats, agreement.
+"""The consensus stage's pure core: what every kind shares, and the hand-off to the kind.
 
 Everything here takes Arrow tables and plain values and returns Arrow tables and dicts; the
-DuckDB reads and writes live in ``stage.py``. Single-label and multi-label projects share the
-outputs: one labels row per item, one stats row per source.
+DuckDB reads and writes live in ``stage.py``. What an answer *is* (how votes become one answer
+per item, how a source is scored on gold, how agreement is measured) belongs to the project's
+answer kind (``tasks/kinds``, the consensus facet); ``run_consensus`` hands the inputs to it.
+The pieces below are what every kind's facet reuses: the settings, the inputs and outcome, the
+configured aggregator, warm-start parameters, bans from gold scores, and the decision rule that
+turns a confidence and a vote count into resolved / needs more / adjudicate.
 """
 
 from __future__ import annotations
@@ -12,47 +16,42 @@ __all__ = [
     "ConsensusInputs",
     "ConsensusOutcome",
     "ConsensusSettings",
+    "ban_evidence",
+    "fit_info",
+    "labels_table",
     "make_aggregator",
     "params_from_bytes",
     "params_to_bytes",
+    "per_item_votes",
     "run_consensus",
+    "warm_capable",
 ]
 
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from schemas.config import ProjectConfig
+
 from .base import Aggregator
-from .calibration import calibrate_posterior
 from .dawid_skene import DawidSkene, DawidSkeneParams
 from .glad import GLAD
 from .label_model import LabelModel
-from .machine import (
-    BANDS,
-    EVIDENCE,
-    combine,
-    fit_calibration,
-    machine_log_probs,
-    machine_vote,
-    split_votes,
-    with_fallback,
-)
+from .machine import EVIDENCE
 from .majority_vote import MajorityVote, WeightedMajorityVote
-from .multilabel import MultiLabel
 from .one_coin import OneCoinDawidSkene
-from .report import agreement_summary, source_stats
 from .resolution import decide
-from .scoring import answer_sets, reference_answers, reference_sets, score_on_reference
-from .votes import check_option, label_table
+from .votes import check_option
 
 METHODS = ("majority_vote", "weighted_majority_vote", "dawid_skene", "one_coin_dawid_skene", "glad",
            "label_model")
 _STR = pa.string()
+_DEFAULT_KIND = ProjectConfig.model_fields["task_kind"].default.value  # what a project that names none gets
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,8 @@ class ConsensusSettings:
 
     classes: tuple[str, ...]
     method: str = "label_model"
-    multi_label: bool = False
+    kind: str = _DEFAULT_KIND
+    """The project's answer kind (``task_kind``): which consensus facet ``run_consensus`` hands the inputs to."""
     target_confidence: float = 0.9
     max_overlap: int = 5
     min_votes: int = 1
@@ -83,23 +83,25 @@ class ConsensusSettings:
 class ConsensusInputs:
     """What the stage read from the store.
 
+    The answer column is the kind's ``consensus.input_column`` (``label`` below), as the kind's
+    ``consensus.answer_sql`` selected it: a label, one ticked label per row of a set, a JSON answer.
+
     Attributes:
-        votes: ``item_id, source_id, source_kind, label`` of non-banned, non-adjudicator sources
-            (multi-label: one row per ticked label, a null label for an empty answer); string or
-            dictionary-encoded columns (the stage reads them encoded: every vote of a large project).
+        votes: ``item_id, source_id, source_kind, label`` of non-banned, non-adjudicator sources;
+            string or dictionary-encoded columns (the stage reads them encoded: every vote of a
+            large project).
         scoring_votes: ``item_id, source_id, source_kind, label`` of every non-adjudicator source
             (banned ones too) on gold or adjudicated items: what sources are scored on.
         gold: ``item_id, label`` accepted answers from the gold file (several rows for a set).
-        adjudications: ``item_id, label`` the expert's answer (several rows for a set; a null
-            label in multi-label projects means "no label applies").
+        adjudications: ``item_id, label`` the expert's latest answer (several rows for a set).
         banned: source ids already banned before this run.
         kinds: ``source_id, kind`` for every registered source.
         vote_counts: answers per source over all its votes (banned sources included); when
             None they are counted from ``votes``.
         machine: ``item_id`` and one probability column per class: the pre-label (all labeling
             functions and models combined), the machines' single opinion per item (see
-            ``machine.py``). Items with machine votes but no row here are combined from their
-            votes.
+            ``machine.py``), read when the kind's ``consensus.wants_prelabels`` says so. Items
+            with machine votes but no row here are combined from their votes.
     """
 
     votes: pa.Table
@@ -114,6 +116,14 @@ class ConsensusInputs:
 
 @dataclass
 class ConsensusOutcome:
+    """What a kind's consensus returns (see ``ConsensusFacet.run`` in tasks/kinds/protocol.py).
+
+    ``labels``: one row per item with votes (``labels_table``), the answer in the kind's storage
+    column; ``source_stats``: one row per source (``report.source_stats_table``); ``new_bans``:
+    ``source_id, evidence`` (``ban_evidence``); ``agreement``: JSON-ready summary; ``params``:
+    fitted parameters for the next run's warm start; ``fit``: iterations, convergence, objective.
+    """
+
     labels: pa.Table
     source_stats: pa.Table
     new_bans: pa.Table
@@ -137,13 +147,13 @@ def make_aggregator(s: ConsensusSettings, classes: Sequence[str], has_gold: bool
     return LabelModel(classes, max_iter=s.max_iter, tol=s.tol)
 
 
-def _warm_capable(s: ConsensusSettings) -> bool:
+def warm_capable(s: ConsensusSettings) -> bool:
     return s.method in ("dawid_skene", "one_coin_dawid_skene", "label_model")
 
 
 # -- parameters for warm start --------------------------------------------------------------
 def params_to_bytes(params: dict[str, DawidSkeneParams]) -> bytes:
-    """Serialise fitted parameters (one entry per model: '' single-label, a label name multi-label)."""
+    """Serialise fitted parameters (one entry per fitted model, keyed as the kind keys them)."""
     arrays: dict[str, np.ndarray] = {}
     for i, (key, p) in enumerate(params.items()):
         arrays[f"key{i}"] = np.array(key)
@@ -168,100 +178,9 @@ def params_from_bytes(blob: bytes | None) -> dict[str, DawidSkeneParams]:
     return out
 
 
-# -- aggregation -------------------------------------------------------------------------------
-_COUNTING = ("majority_vote", "weighted_majority_vote")
-
-
-def _prior(model) -> np.ndarray | None:
-    """The human model's class prior, where the method has one (None: uniform)."""
-    params = getattr(model, "params_", None)
-    if params is not None:
-        return params.priors
-    priors = getattr(model, "priors_", None)
-    return priors["prior"].to_numpy() if priors is not None else None
-
-
-def _codes(answers: pa.Table, items: pa.Array, classes) -> np.ndarray:
-    """Class code per item from ``item_id, label`` answers (-1 where none)."""
-    code = np.full(len(items), -1, dtype=np.int64)
-    if answers.num_rows:
-        at = pc.index_in(answers["item_id"].combine_chunks().cast(_STR), value_set=items).to_numpy(zero_copy_only=False)
-        c = pc.index_in(answers["label"].combine_chunks().cast(_STR),
-                        value_set=pa.array(list(classes), _STR)).to_numpy(zero_copy_only=False)
-        ok = ~np.isnan(at.astype(np.float64)) & ~np.isnan(c.astype(np.float64))
-        code[at[ok].astype(np.int64)] = c[ok].astype(np.int64)
-    return code
-
-
-def _fit_votes(s, votes, ref, warm):
-    model = make_aggregator(s, s.classes, ref.num_rows > 0)
-    init = warm.get("") if _warm_capable(s) else None
-    ref_single = ref.filter(pc.is_valid(ref["label"]))
-    model.fit(votes.select(["item_id", "source_id", "label"]), ref_single if ref_single.num_rows else None, init)
-    params = {"": model.params_} if hasattr(model, "params_") else {}
-    return model, params
-
-
-def _fit_single(s, inputs, votes, ref, warm):
-    """(human model, its params, labels table, machine fit or None); see ``machine.py``."""
-    if s.machine_evidence == "votes":
-        model, params = _fit_votes(s, votes, ref, warm)
-        return model, params, model.labels_, None
-    human, mvotes = split_votes(votes)
-    items = pc.unique(votes["item_id"].combine_chunks().cast(_STR)).sort()
-    machine = with_fallback(inputs.machine, mvotes, inputs.gold, s.classes)
-    if s.method in _COUNTING:
-        one = machine_vote(machine, pc.unique(mvotes["item_id"].combine_chunks().cast(_STR)), s.classes)
-        both = pa.concat_tables([human.select(one.column_names).cast(one.schema), one])
-        model, params = _fit_votes(s, both, ref, warm)
-        return model, params, model.labels_, None
-    return _fit_calibrated(s, inputs, human, machine, items, ref, warm)
-
-
-def _fit_calibrated(s, inputs, human, machine, items, ref, warm):
-    """People's votes through the method, times the calibrated pre-label (``machine.py``)."""
-    k = len(s.classes)
-    post = np.full((len(items), k), 1.0 / k)
-    z, has = machine_log_probs(machine, items, s.classes)
-    ref_code = _codes(ref.filter(pc.is_valid(ref["label"])), items, s.classes)
-    is_gold = pc.is_in(items, value_set=inputs.gold["item_id"].combine_chunks().cast(_STR)).to_numpy(
-        zero_copy_only=False)
-    model, params, prior, seen = None, {}, None, np.zeros(len(items), dtype=bool)
-    scale, bias = np.ones(len(BANDS) + 1), np.zeros(k)
-    if human.num_rows:
-        model, params = _fit_votes(s, human, ref, warm)
-        prior = _prior(model)
-        at = pc.index_in(model.encoded_.item_ids.cast(_STR), value_set=items).to_numpy(zero_copy_only=False)
-        at = at.astype(np.int64)
-        if prior is not None:  # items no person saw start from the human model's prior
-            post[:] = prior
-        forecast = getattr(model, "forecast_", None)
-        post[at] = model.posteriors_ if forecast is None else forecast
-        seen[at] = True
-        scale, bias = fit_calibration(z[at], has[at], model.encoded_, ref_code[at], has[at] & ~is_gold[at])
-    post, fit = combine(post, prior, z, has, scale, bias, seen & ~is_gold)
-    if getattr(model, "forecast_", None) is not None:
-        # Calibrate what decides: the people's leave-one-out forecast times a machine calibrated
-        # without gold is an honest forecast of each gold item, so gold maps the combined confidence.
-        gold_code = np.where(is_gold, ref_code, -1)
-        post, _cal = calibrate_posterior(post, (gold_code[:, None] == np.arange(k)) & (gold_code[:, None] >= 0))
-    rows = np.flatnonzero(ref_code >= 0)  # accepted answers stand whatever the evidence
-    post[rows] = np.eye(k)[ref_code[rows]]
-    return model, params, label_table(items, post, s.classes), fit
-
-
-def _fit_multi(s, votes, ref, warm):
-    make: Callable = lambda c: make_aggregator(s, c, ref.num_rows > 0)
-    model = MultiLabel(s.classes, make)
-    init = warm if _warm_capable(s) else None
-    ref_sets = ref.filter(pc.is_valid(ref["label"]))
-    model.fit(votes.select(["item_id", "source_id", "label"]), ref_sets if ref_sets.num_rows else None, init=init)
-    params = {name: m.params_ for name, m in model.models_.items() if hasattr(m, "params_")}
-    return model, params
-
-
-def _fit_info(model) -> dict:
-    models = model.models_.values() if isinstance(model, MultiLabel) else [model]
+# -- shared by every kind's consensus ---------------------------------------------------------------
+def fit_info(models) -> dict:
+    """Iterations (the slowest model's), convergence (all of them) and the summed objective."""
     iters = [getattr(m, "n_iter_", None) for m in models]
     conv = [getattr(m, "converged_", None) for m in models]
     ll = [m.log_likelihood_[-1] for m in models if getattr(m, "log_likelihood_", None)]
@@ -270,17 +189,12 @@ def _fit_info(model) -> dict:
             "objective": float(sum(ll)) if ll else None}
 
 
-def _per_item_votes(votes: pa.Table, item_ids: pa.Array, classes: Sequence[str], multi: bool):
-    """n_votes, n_human, the sources list and each vote's class membership, aligned to item_ids."""
-    answers, member = answer_sets(votes, classes) if multi else (None, None)
-    if multi:
-        v = answers
-        humans = pc.unique(pc.filter(votes["source_id"], pc.equal(votes["source_kind"], "human")).combine_chunks())
-        human = pc.is_in(v["source_id"], value_set=humans.cast(_STR)).to_numpy(zero_copy_only=False)
-    else:
-        v = votes.filter(pc.is_valid(votes["label"]))
-        human = pc.equal(v["source_kind"], "human").to_numpy(zero_copy_only=False)
-    pos = pc.index_in(v["item_id"].combine_chunks().cast(_STR), value_set=item_ids).to_numpy(zero_copy_only=False)
+def per_item_votes(item_ids: pa.Array, vote_items, vote_sources, human: np.ndarray):
+    """Per item of ``item_ids``: each answer's item position, n answers, n human, the sources list.
+
+    One row per (item, source) answer: the kind decides what an answer row is (an abstain is none).
+    """
+    pos = pc.index_in(vote_items.combine_chunks().cast(_STR), value_set=item_ids).to_numpy(zero_copy_only=False)
     pos = pos.astype(np.int64)
     n_items = len(item_ids)
     n = np.bincount(pos, minlength=n_items)
@@ -288,60 +202,32 @@ def _per_item_votes(votes: pa.Table, item_ids: pa.Array, classes: Sequence[str],
     order = np.argsort(pos, kind="stable")
     offsets = np.concatenate([[0], np.cumsum(n)]).astype(np.int32)
     sources = pa.ListArray.from_arrays(pa.array(offsets),
-                                       pc.take(v["source_id"].combine_chunks().cast(_STR), pa.array(order)))
-    return v, pos, n, n_h, sources, member
+                                       pc.take(vote_sources.combine_chunks().cast(_STR), pa.array(order)))
+    return pos, n, n_h, sources
 
 
-def _labels_single(s, lab, votes, ref, adj):
-    ids = lab["item_id"].combine_chunks().cast(_STR)
-    label = lab["label"].combine_chunks().cast(_STR)
-    conf = pc.fill_null(lab["confidence"].combine_chunks(), 0.0).to_numpy(zero_copy_only=False).copy()
-    method = np.full(len(ids), s.method, dtype=object)
-    gold_items = pc.unique(ref["item_id"].combine_chunks().cast(_STR)) if ref.num_rows else pa.array([], _STR)
-    is_ref = pc.is_in(ids, value_set=gold_items).to_numpy(zero_copy_only=False)
-    method[is_ref] = "gold"
-    if adj.num_rows:
-        apos = pc.index_in(ids, value_set=adj["item_id"].combine_chunks().cast(_STR))
-        is_adj = pc.is_valid(apos).to_numpy(zero_copy_only=False)
-        label = pc.if_else(pa.array(is_adj), pc.take(adj["label"].combine_chunks().cast(_STR), apos), label)
-        method[is_adj] = "adjudicated"
-        is_ref |= is_adj
-    conf[is_ref] = 1.0
-    v, pos, n, n_h, sources, _ = _per_item_votes(votes, ids, s.classes, False)
-    ref_code = pc.index_in(label, value_set=pa.array(list(s.classes), _STR))
-    ref_code = np.nan_to_num(ref_code.to_numpy(zero_copy_only=False).astype(np.float64), nan=-1).astype(np.int64)
-    vcode = pc.index_in(v["label"].combine_chunks().cast(_STR), value_set=pa.array(list(s.classes), _STR))
-    vcode = vcode.to_numpy(zero_copy_only=False).astype(np.int64)
-    hits = np.bincount(pos, weights=(vcode == ref_code[pos]).astype(np.float64), minlength=len(ids))
-    return ids, label, None, conf, method, is_ref, n, n_h, hits, sources
+def ban_evidence(s: ConsensusSettings, scores: pa.Table, banned: list[str]) -> tuple[pa.Table, pa.Table]:
+    """(sources this run bans, their ``source_id, evidence`` rows) from ``score_table`` scores."""
+    fresh = scores.filter(pc.and_(scores["banned"], pc.invert(pc.is_in(
+        scores["source_id"], value_set=pa.array(sorted(set(banned)), _STR)))))
+    new_bans = pa.table({
+        "source_id": fresh["source_id"],
+        "evidence": pa.array([json.dumps({
+            "n_gold": r["n_gold"], "correct": r["correct"], "accuracy": r["accuracy"],
+            "low": round(r["low"], 6), "high": round(r["high"], 6), "threshold": s.ban_below,
+            "min_answers": s.min_answers_for_ban, "rule": "Wilson 95% upper bound below threshold"})
+            for r in fresh.to_pylist()], _STR)})
+    return fresh, new_bans
 
 
-def _labels_multi(s, model, votes, ref, adj):
-    probas = model.probas_
-    ids = probas["item_id"].combine_chunks().cast(_STR)
-    p = np.column_stack([pc.fill_null(probas[c], 0.5).to_numpy(zero_copy_only=False) for c in s.classes])
-    present = p >= 0.5
-    conf = np.where(present, p, 1 - p).min(axis=1)
-    method = np.full(len(ids), s.method, dtype=object)
-    is_ref = np.zeros(len(ids), dtype=bool)
-    for table, name in ((ref, "gold"), (adj, "adjudicated")):
-        if table.num_rows:
-            sets, has = reference_sets(table, ids, s.classes)
-            present[has] = sets[has]
-            method[has] = name
-            is_ref |= has
-    conf[is_ref] = 1.0
-    cls = np.asarray(s.classes, dtype=object)
-    flat = cls[np.nonzero(present)[1]]
-    offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int32)
-    label_sets = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.tolist(), _STR))
-    _v, pos, n, n_h, sources, member = _per_item_votes(votes, ids, s.classes, True)
-    hits = np.bincount(pos, weights=(member == present[pos]).all(axis=1).astype(np.float64), minlength=len(ids))
-    return ids, pa.nulls(len(ids), _STR), label_sets, conf, method, is_ref, n, n_h, hits, sources
+def labels_table(s: ConsensusSettings, column: str, ids: pa.Array, answers: pa.Array, conf: np.ndarray,
+                 method: np.ndarray, is_ref: np.ndarray, n: np.ndarray, n_h: np.ndarray, hits: np.ndarray,
+                 sources: pa.Array) -> pa.Table:
+    """The labels rows: the answer in the kind's ``column``, and the decision every kind shares.
 
-
-def _labels_table(s, parts) -> pa.Table:
-    ids, label, label_sets, conf, method, is_ref, n, n_h, hits, sources = parts
+    ``is_ref`` marks items whose answer is accepted (gold, adjudicated): resolved whatever the
+    votes; ``hits`` counts the answers equal to the final one (agreement = hits / n).
+    """
     # With resolve_without_humans machine votes may settle an item alone, so no human minimum applies.
     decision = decide(conf, n_h, s.target_confidence, s.max_overlap, 0 if s.resolve_without_humans else s.min_votes)
     if not s.resolve_without_humans:
@@ -350,8 +236,7 @@ def _labels_table(s, parts) -> pa.Table:
     with np.errstate(invalid="ignore", divide="ignore"):
         agreement = np.where(n > 0, hits / np.where(n > 0, n, 1), np.nan)
     return pa.table({
-        "item_id": ids, "label": label,
-        "labels": label_sets if label_sets is not None else pa.nulls(len(ids), pa.list_(_STR)),
+        "item_id": ids, column: answers,
         "confidence": pa.array(np.round(conf, 6), pa.float64()),
         "method": pa.array(method.tolist(), _STR), "decision": pa.array(decision.tolist(), _STR),
         "n_votes": pa.array(n.astype(np.int32)), "n_human": pa.array(n_h.astype(np.int32)),
@@ -365,52 +250,13 @@ def run_consensus(s: ConsensusSettings, inputs: ConsensusInputs,
                   warm: dict[str, DawidSkeneParams] | None = None) -> ConsensusOutcome:
     """Score sources on gold, ban the ones below threshold, aggregate the rest, decide per item.
 
+    The work is the project's kind's (``ConsensusFacet.run``): ``s.kind`` names it.
+
     Args:
         s: settings from the project config.
         inputs: tables read by the stage (see ``ConsensusInputs``).
         warm: stored parameters of the previous run, to warm-start EM.
-
-    Returns:
-        ``ConsensusOutcome`` with ``labels`` (one row per item with votes), ``source_stats``
-        (one row per source), ``new_bans`` (source_id + evidence), ``agreement``, ``params``
-        (for the next warm start) and ``fit`` (iterations, convergence, objective).
     """
-    scores = score_on_reference(s, inputs)
-    already = set(inputs.banned)
-    fresh = scores.filter(pc.and_(scores["banned"], pc.invert(pc.is_in(
-        scores["source_id"], value_set=pa.array(sorted(already), _STR)))))
-    new_bans = pa.table({
-        "source_id": fresh["source_id"],
-        "evidence": pa.array([json.dumps({
-            "n_gold": r["n_gold"], "correct": r["correct"], "accuracy": r["accuracy"],
-            "low": round(r["low"], 6), "high": round(r["high"], 6), "threshold": s.ban_below,
-            "min_answers": s.min_answers_for_ban, "rule": "Wilson 95% upper bound below threshold"})
-            for r in fresh.to_pylist()], _STR)})
-    excluded = already | set(fresh["source_id"].to_pylist())
-    votes = inputs.votes
-    if excluded:
-        votes = votes.filter(pc.invert(pc.is_in(votes["source_id"], value_set=pa.array(sorted(excluded), _STR))))
-    ref = reference_answers(inputs)
-    model = None
-    params: dict[str, DawidSkeneParams] = {}
-    fit: dict = {"n_iter": None, "converged": None, "objective": None}
-    if votes.num_rows:
-        machine_fit = None
-        if s.multi_label:
-            model, params = _fit_multi(s, votes, ref, warm or {})
-            parts = _labels_multi(s, model, votes, ref, inputs.adjudications)
-        else:
-            model, params, lab, machine_fit = _fit_single(s, inputs, votes, ref, warm or {})
-            parts = _labels_single(s, lab, votes, ref, inputs.adjudications)
-        labels = _labels_table(s, parts)
-        fit = _fit_info(model) if model is not None else dict(fit)
-        fit["warm_start"] = bool(warm) and _warm_capable(s) and model is not None
-        if not s.multi_label and machine_fit is not None:
-            fit["machine"] = machine_fit.as_dict()
-    else:
-        labels = _labels_table(s, (pa.array([], _STR), pa.array([], _STR),
-                                   pa.array([], pa.list_(_STR)) if s.multi_label else None, np.zeros(0),
-                                   np.zeros(0, object), np.zeros(0, bool), np.zeros(0, np.int64),
-                                   np.zeros(0, np.int64), np.zeros(0), pa.array([], pa.list_(_STR))))
-    stats = source_stats(s, inputs, model, labels, scores, fresh["source_id"].to_pylist())
-    return ConsensusOutcome(labels, stats, new_bans, agreement_summary(s, votes), params, fit)
+    from tasks.kinds import get
+
+    return get(s.kind).consensus.run(inputs, s, warm or {})

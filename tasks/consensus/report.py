@@ -1,15 +1,18 @@
-"""Per-source statistics and the agreement summary of a consensus run."""
+"""Per-source statistics and the agreement summary of a consensus run: the parts every kind shares.
+
+A kind's consensus facet decides what an answer is and which answers agree; the table of source
+statistics and the chance-corrected coefficients over categorical answers are assembled here.
+"""
 
 from __future__ import annotations
 
-__all__ = ["agreement_summary", "source_stats"]
+__all__ = ["agreement_by_source", "categorical_agreement", "learned_accuracy", "source_stats_table"]
 
 import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from scipy.special import expit
 
 from .agreement import (
@@ -20,7 +23,6 @@ from .agreement import (
     value_counts,
 )
 from .glad import GLAD
-from .scoring import answer_sets, gold_confusions, reference_sets
 
 if TYPE_CHECKING:
     from .pipeline import ConsensusSettings
@@ -28,14 +30,8 @@ if TYPE_CHECKING:
 _STR = pa.string()
 
 
-def _learned(model, multi: bool) -> tuple[dict[str, float], dict[str, dict]]:
-    """Learned accuracy (mean over labels for multi-label) and learned confusions per source."""
-    if multi:
-        sk = model.skills_
-        if sk is None:
-            return {}, {}
-        g = sk.group_by("source_id").aggregate([("skill", "mean")])
-        return dict(zip(g["source_id"].to_pylist(), g["skill_mean"].to_pylist())), {}
+def learned_accuracy(model) -> tuple[dict[str, float], dict[str, dict]]:
+    """Learned accuracy and learned confusions per source of one categorical aggregator."""
     skills = dict(zip(model.skills_["source_id"].to_pylist(), model.skills_["skill"].to_pylist())) \
         if getattr(model, "skills_", None) is not None else {}
     params = getattr(model, "params_", None)
@@ -58,48 +54,30 @@ def _learned(model, multi: bool) -> tuple[dict[str, float], dict[str, dict]]:
     return skills, conf
 
 
-def source_stats(s, inputs, model, labels, scores, new_banned) -> pa.Table:
-    v = inputs.votes
-    answered = v.filter(pc.is_valid(v["label"])) if not s.multi_label else v
-    mine = answered.select(["source_id", "source_kind"])
-    src_all = pa.concat_tables([mine, inputs.scoring_votes.select(["source_id", "source_kind"]).cast(mine.schema)]).unify_dictionaries()
-    per = src_all.group_by(["source_id", "source_kind"]).aggregate([])
-    nv = answered.group_by("source_id").aggregate([("item_id", "count_distinct" if s.multi_label else "count")])
-    nv_map = dict(zip(nv["source_id"].to_pylist(), nv[nv.column_names[-1]].to_pylist()))
-    if inputs.vote_counts is not None:
-        nv_map = {**nv_map, **inputs.vote_counts}
+def agreement_by_source(src: pa.Array, hit: np.ndarray) -> dict[str, float]:
+    """Share of each source's answers that agree with the item's final answer (``hit`` per answer)."""
+    enc = src.dictionary_encode()
+    idx = enc.indices.to_numpy(zero_copy_only=False)
+    h = np.bincount(idx, weights=hit, minlength=len(enc.dictionary))
+    t = np.bincount(idx, minlength=len(enc.dictionary))
+    return dict(zip(enc.dictionary.to_pylist(), (h / np.maximum(t, 1)).tolist()))
+
+
+def source_stats_table(sources: pa.Table, vote_counts: dict[str, int], scores: pa.Table, skills: dict[str, float],
+                       confusions: dict[str, dict], agree: dict[str, float], banned_now: set[str]) -> pa.Table:
+    """One row per source of ``sources`` (``source_id, source_kind``), the ``source_stats`` table's shape.
+
+    ``scores`` comes from ``scoring.score_table``; ``confusions`` maps a source to the JSON-ready
+    confusions shown in reports (e.g. ``{"gold": ..., "learned": ...}``). A banned source keeps its
+    gold score but no learned accuracy (it no longer takes part in the fit).
+    """
     sc = {r["source_id"]: r for r in scores.to_pylist()}
-    skills, learned_conf = _learned(model, s.multi_label) if model is not None else ({}, {})
-    gold_conf = gold_confusions(s, inputs)
-    # Agreement with consensus: share of a source's answers equal to the item's final label (set).
-    agree = {}
-    if answered.num_rows and labels.num_rows:
-        if s.multi_label:
-            answers, member = answer_sets(v, s.classes)
-            sets, has = reference_sets(_explode_sets(labels), answers["item_id"].combine_chunks(), s.classes)
-            hit = ((member == sets).all(axis=1) & has).astype(np.float64)
-            src = answers["source_id"].combine_chunks()
-        else:
-            j = answered.select(["item_id", "source_id", "label"]).join(
-                labels.select(["item_id", "label"]).rename_columns(["item_id", "final"]), "item_id")
-            hit = pc.fill_null(pc.equal(j["label"], j["final"]), False).to_numpy(zero_copy_only=False).astype(np.float64)
-            src = j["source_id"].combine_chunks()
-        enc = src.dictionary_encode()
-        idx = enc.indices.to_numpy(zero_copy_only=False)
-        h = np.bincount(idx, weights=hit, minlength=len(enc.dictionary))
-        t = np.bincount(idx, minlength=len(enc.dictionary))
-        agree = dict(zip(enc.dictionary.to_pylist(), (h / np.maximum(t, 1)).tolist()))
     rows = []
-    banned_now = set(inputs.banned) | set(new_banned)
-    for src, kind in zip(per["source_id"].to_pylist(), per["source_kind"].to_pylist()):
+    for src, kind in zip(sources["source_id"].to_pylist(), sources["source_kind"].to_pylist()):
         r = sc.get(src)
-        conf = {}
-        if src in gold_conf:
-            conf["gold"] = gold_conf[src]
-        if src in learned_conf:
-            conf["learned"] = learned_conf[src]
+        conf = confusions.get(src)
         rows.append({
-            "source_id": src, "kind": kind, "n_votes": int(nv_map.get(src, 0)),
+            "source_id": src, "kind": kind, "n_votes": int(vote_counts.get(src, 0)),
             "n_gold": int(r["n_gold"]) if r else 0, "gold_correct": int(r["correct"]) if r else 0,
             "gold_accuracy": r["accuracy"] if r else None,
             "gold_low": r["low"] if r and r["n_gold"] else None, "gold_high": r["high"] if r and r["n_gold"] else None,
@@ -114,51 +92,19 @@ def source_stats(s, inputs, model, labels, scores, new_banned) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def _explode_sets(labels: pa.Table) -> pa.Table:
-    """``item_id, label`` rows from the labels' sets (an empty set keeps the item with a null)."""
-    sets = labels["labels"].combine_chunks()
-    lens = pc.list_value_length(sets).to_numpy(zero_copy_only=False)
-    empty = lens == 0
-    ids = labels["item_id"].combine_chunks()
-    flat_ids = pc.take(ids, pa.array(np.repeat(np.arange(len(ids)), lens)))
-    return pa.concat_tables([
-        pa.table({"item_id": flat_ids, "label": pc.list_flatten(sets).cast(_STR)}),
-        pa.table({"item_id": pc.filter(ids, pa.array(empty)), "label": pa.nulls(int(empty.sum()), _STR)}),
-    ])
-
-
-def agreement_summary(s: ConsensusSettings, votes: pa.Table) -> dict:
+def categorical_agreement(s: ConsensusSettings, v: pa.Table | None, classes: list[str], over: str,
+                          per_label: list[dict] | None = None) -> dict:
     """Krippendorff alpha (+ bootstrap CI), Fleiss where overlap is fixed, per label, Cohen pairs.
 
-    Measured among human annotators when there are any (inter-annotator agreement), else over
-    every source. Multi-label projects are measured on the binary (item, label) questions.
+    ``v``: ``item_id, source_id, label`` categorical answers (one per unit and source) over
+    ``classes``; ``over`` says whose answers they are ("human" or "all": Cohen pairs only between
+    people). ``per_label`` replaces the per-class alphas when the kind measures labels otherwise.
     """
-    human = votes.filter(pc.equal(votes["source_kind"], "human"))
-    over = "human" if human.num_rows else "all"
-    v = human if human.num_rows else votes
-    classes = list(s.classes)
-    if s.multi_label and v.num_rows:
-        answers, member = answer_sets(v, s.classes)
-        k = len(classes)
-        n = answers.num_rows
-        unit = pc.binary_join_element_wise(pc.take(answers["item_id"], pa.array(np.repeat(np.arange(n), k))),
-                                           pa.array(np.tile(np.asarray(classes, dtype=object), n).tolist(), _STR),
-                                           "\x1f")
-        v = pa.table({"item_id": unit, "source_id": pc.take(answers["source_id"], pa.array(np.repeat(np.arange(n), k))),
-                      "label": pa.array(np.where(member.ravel(), "present", "absent").tolist(), _STR)})
-        per_label = []
-        for c, name in enumerate(classes):
-            sub = v.take(pa.array(np.arange(n) * k + c))
-            per_label.append({"label": name, **{kk: vv for kk, vv in krippendorff_alpha(
-                sub, ["absent", "present"], n_boot=0).items() if kk in ("alpha", "n_items")}})
-        classes = ["absent", "present"]
-        enc, counts = value_counts(v, classes) if v.num_rows else (None, None)
-    else:
-        v = v.filter(pc.is_valid(v["label"])).select(["item_id", "source_id", "label"])
-        enc, counts = value_counts(v, classes) if v.num_rows else (None, None)
-        per_label = per_label_alpha(None, classes, counts=counts).to_pylist() if v.num_rows else []
-    out: dict[str, Any] = {"over": over, "n_votes": v.num_rows}
-    if v.num_rows == 0:
+    enc, counts = value_counts(v, classes) if v is not None and v.num_rows else (None, None)
+    if per_label is None:
+        per_label = per_label_alpha(None, classes, counts=counts).to_pylist() if counts is not None else []
+    out: dict[str, Any] = {"over": over, "n_votes": 0 if v is None else v.num_rows}
+    if v is None or v.num_rows == 0:
         out.update({"alpha": None, "low": None, "high": None, "fleiss": None, "per_label": [], "pairs": {}})
         return out
     ka = krippendorff_alpha(None, classes, n_boot=s.bootstrap, counts=counts, unit_ids=enc.item_ids)

@@ -1,8 +1,12 @@
-"""Scoring sources against gold and adjudicated answers: accuracy, Wilson interval, the ban rule."""
+"""Scoring sources against gold and adjudicated answers: accuracy, Wilson interval, the ban rule.
+
+What counts as one scored answer and when it is right is the kind's (its consensus facet calls
+``score_table`` with per-answer counts); the interval and the ban rule are the same for every kind.
+"""
 
 from __future__ import annotations
 
-__all__ = ["answer_sets", "gold_confusions", "reference_answers", "reference_sets", "score_on_reference"]
+__all__ = ["answer_sets", "empty_scores", "gold_confusions", "reference_answers", "reference_sets", "score_table"]
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -20,10 +24,10 @@ if TYPE_CHECKING:
 _STR = pa.string()
 
 
-def reference_answers(inputs: ConsensusInputs) -> pa.Table:
-    """Accepted answers per item: adjudications replace file gold for the same item."""
-    adj = inputs.adjudications.select(["item_id", "label"])
-    gold = inputs.gold.select(["item_id", "label"])
+def reference_answers(inputs: ConsensusInputs, column: str = "label") -> pa.Table:
+    """Accepted answers per item (``item_id`` and the answer ``column``): adjudications replace file gold."""
+    adj = inputs.adjudications.select(["item_id", column])
+    gold = inputs.gold.select(["item_id", column])
     if adj.num_rows:
         gold = gold.filter(pc.invert(pc.is_in(gold["item_id"], value_set=adj["item_id"].combine_chunks())))
     return pa.concat_tables([gold.cast(adj.schema), adj]) if adj.num_rows else gold
@@ -58,38 +62,21 @@ def reference_sets(ref: pa.Table, items: pa.Array, classes: Sequence[str]) -> tu
     return (sets[row] if len(ref_items) else np.zeros((len(items), k), bool)), has
 
 
-def score_on_reference(s: ConsensusSettings, inputs: ConsensusInputs) -> pa.Table:
-    """Accuracy of every source on gold + adjudicated items, Wilson interval and the ban rule.
+def empty_scores() -> pa.Table:
+    """``score_table``'s shape with no rows: nothing scored (no gold, no votes on it)."""
+    return pa.table({"source_id": pa.array([], _STR), "n_gold": pa.array([], pa.int64()),
+                     "correct": pa.array([], pa.int64()), "low": pa.array([], pa.float64()),
+                     "high": pa.array([], pa.float64()), "accuracy": pa.array([], pa.float64()),
+                     "banned": pa.array([], pa.bool_())})
 
-    Single-label: an answer is right when its label is an accepted one (abstains not counted).
-    Multi-label: every (answer, label) cell counts, right when ticked iff accepted.
+
+def score_table(s: ConsensusSettings, src: pa.Array, n_cells: np.ndarray, right: np.ndarray) -> pa.Table:
+    """Per source: scored cells, right ones, accuracy, Wilson interval and whether the ban rule fires.
+
+    One entry per scored answer: ``src`` its source, ``n_cells`` how many scored questions it holds
+    (1 for a label; one per label for a set; 0 where the item has no reference), ``right`` how
+    many of them match the accepted answer.
     """
-    ref = reference_answers(inputs)
-    v = inputs.scoring_votes
-    empty = pa.table({"source_id": pa.array([], _STR), "n_gold": pa.array([], pa.int64()),
-                      "correct": pa.array([], pa.int64()), "low": pa.array([], pa.float64()),
-                      "high": pa.array([], pa.float64()), "accuracy": pa.array([], pa.float64()),
-                      "banned": pa.array([], pa.bool_())})
-    if v.num_rows == 0 or ref.num_rows == 0:
-        return empty
-    k = len(s.classes)
-    if s.multi_label:
-        answers, member = answer_sets(v, s.classes)
-        accepted, has = reference_sets(ref, answers["item_id"].combine_chunks(), s.classes)
-        n_cells = np.where(has, k, 0)
-        right = np.where(has, (member == accepted).sum(axis=1), 0)
-        src = answers["source_id"].combine_chunks()
-    else:
-        v = v.filter(pc.is_valid(v["label"]))
-        if v.num_rows == 0:
-            return empty
-        items = v["item_id"].combine_chunks().cast(_STR)
-        accepted, has = reference_sets(ref, items, s.classes)
-        code = pc.index_in(v["label"].combine_chunks().cast(_STR), value_set=pa.array(list(s.classes), _STR))
-        code = np.nan_to_num(code.to_numpy(zero_copy_only=False).astype(np.float64), nan=0).astype(np.int64)
-        n_cells = has.astype(np.int64)
-        right = has & accepted[np.arange(len(code)), code]
-        src = v["source_id"].combine_chunks().cast(_STR)
     enc = src.dictionary_encode()
     idx = enc.indices.to_numpy(zero_copy_only=False)
     m = len(enc.dictionary)
@@ -104,9 +91,9 @@ def score_on_reference(s: ConsensusSettings, inputs: ConsensusInputs) -> pa.Tabl
                      "accuracy": pa.array(acc, mask=np.isnan(acc)), "banned": pa.array(banned)})
 
 
-def gold_confusions(s: ConsensusSettings, inputs: ConsensusInputs) -> dict[str, dict]:
-    """Per source: counts of {true label: {answered label: n}} on single-gold items (single-label)."""
-    if s.multi_label or inputs.scoring_votes.num_rows == 0:
+def gold_confusions(inputs: ConsensusInputs) -> dict[str, dict]:
+    """Per source: counts of {true label: {answered label: n}} on items with one accepted label."""
+    if inputs.scoring_votes.num_rows == 0:
         return {}
     ref = reference_answers(inputs)
     single = ref.group_by("item_id").aggregate([("label", "count")]).filter(pc.equal(pc.field("label_count"), 1))

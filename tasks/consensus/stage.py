@@ -1,5 +1,9 @@
 """Consensus stage: read votes, gold and adjudications from DuckDB, run the core, write labels.
 
+What an answer is belongs to the project's kind (``kind_of(cfg).consensus``): the stage selects
+answers with the kind's SQL, hands the tables to the kind's ``run`` and writes the answer back into
+the kind's storage column; nothing here depends on which kind it is.
+
 ``run_consensus_stage`` is the plain function (tests and other flows call it); the ``@task``
 shell below adds retries for transient errors only. A re-run whose inputs (votes, gold, bans,
 settings) have the fingerprint stored in ``consensus_state`` changes nothing; otherwise EM
@@ -26,10 +30,9 @@ from dataclasses import asdict
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 from prefect import task
 
-from schemas.config import ProjectConfig, TaskKind
+from schemas.config import ProjectConfig
 from schemas.tables import Labels, SourceStats, check
 from tasks.consensus.errors import ConsensusError
 from tasks.consensus.pipeline import (
@@ -42,6 +45,8 @@ from tasks.consensus.pipeline import (
 )
 from tasks.consensus.summary import SCOPE, leaderboard, stored_summary
 from tasks.errors import InputError
+from tasks.kinds import get as get_kind
+from tasks.kinds import kind_of
 from tasks.progress import track
 from tasks.retries import STAGE_TASK
 from tasks.store import (
@@ -53,7 +58,8 @@ from tasks.store import (
 
 _STATE = {"resolved": "resolved", "needs_more": "queued", "adjudicate": "adjudicate"}
 # A source's latest submission on an item is its answer (re-submissions replace, never add).
-_ORDER = " ORDER BY item_id, source_id, label"
+# Every column an answer can be stored in (migration 005); a kind's SQL reads the one(s) it uses.
+_ANSWERS = "label, labels, answer"
 _LATEST = "QUALIFY row_number() OVER (PARTITION BY item_id, source_id ORDER BY created_at DESC, vote_id DESC) = 1"
 
 
@@ -66,7 +72,7 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
 def settings_from_config(cfg: ProjectConfig) -> ConsensusSettings:
     c = cfg.consensus
     return ConsensusSettings(
-        classes=tuple(cfg.labels), method=c.method.value, multi_label=cfg.task_kind == TaskKind.multi_label,
+        classes=tuple(cfg.labels), method=c.method.value, kind=kind_of(cfg).name,
         target_confidence=c.target_confidence, max_overlap=cfg.overlap.max,
         min_votes=cfg.overlap.initial, ban_below=cfg.gold.ban_below,
         min_answers_for_ban=cfg.gold.min_answers_for_ban, max_iter=c.max_iter, tol=c.tol, bootstrap=c.bootstrap,
@@ -81,7 +87,7 @@ def _settings_hash(s: ConsensusSettings) -> str:
 def input_fingerprint(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> tuple[str, int]:
     """Order-independent digest of every vote id, gold answer, ban, pre-label and the settings; and the vote count."""
     v = _one(con, "SELECT count(*), coalesce(bit_xor(hash(vote_id, created_at)), 0), max(created_at)::VARCHAR FROM votes")
-    g = _one(con, "SELECT count(*), coalesce(bit_xor(hash(item_id, label, labels::VARCHAR)), 0) FROM gold")
+    g = _one(con, "SELECT count(*), coalesce(bit_xor(hash(item_id, label, labels::VARCHAR, answer::VARCHAR)), 0) FROM gold")
     b = _one(con, "SELECT count(*), coalesce(bit_xor(hash(source_id)), 0) FROM sources WHERE banned")
     p = _one(con, "SELECT count(*), coalesce(bit_xor(hash(item_id, probs::VARCHAR)), 0) FROM prelabels")
     raw = json.dumps([list(v), list(g), list(b), list(p), _settings_hash(s)], default=str)
@@ -90,10 +96,11 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> t
 
 def _check_labels(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> None:
     """Fail fast, naming the item, source and label, when a vote's label is outside the label set."""
+    values = get_kind(s.kind).consensus.label_values_sql
     con.register("_classes", pa.table({"label": list(s.classes)}))
     try:
-        row = _one(con, 
-            "WITH l AS (SELECT item_id, source_id, unnest(coalesce(labels, [label])) AS lab FROM votes)"
+        row = _one(con,
+            f"WITH l AS (SELECT item_id, source_id, unnest({values}) AS lab FROM votes)"
             " SELECT item_id, source_id, lab, (SELECT count(*) FROM l WHERE lab IS NOT NULL"
             "  AND lab NOT IN (SELECT label FROM _classes)) FROM l"
             " WHERE lab IS NOT NULL AND lab NOT IN (SELECT label FROM _classes) LIMIT 1")
@@ -123,56 +130,54 @@ def read_inputs(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> Consens
     DuckDB sorts in parallel, far cheaper than sorting the Arrow table afterwards.
     """
     _check_labels(con, s)
-    if s.multi_label:
-        answer = ("unnest(CASE WHEN coalesce(len(labels), 0) = 0 THEN [label] ELSE labels END) AS label")
-    else:
-        answer = "label"
-    base = (f"SELECT item_id, source_id, source_kind, labels, label, created_at, vote_id FROM votes"
+    kind = get_kind(s.kind).consensus
+    col, answered = kind.input_column, kind.answered_sql
+    answer = f"{kind.answer_sql} AS {col}"
+    order = f" ORDER BY item_id, source_id, {col}"
+    base = (f"SELECT item_id, source_id, source_kind, {_ANSWERS}, created_at, vote_id FROM votes"
             f" WHERE source_kind <> 'adjudicator' {_LATEST}")
     votes = read_dictionary_encoded(
         con, f"SELECT item_id, source_id, source_kind, {answer} FROM ({base})"
-        " WHERE source_id NOT IN (SELECT source_id FROM sources WHERE banned)" + _ORDER,
-        ["item_id", "source_id", "source_kind", "label"])
-    adj_base = ("SELECT item_id, labels, label FROM votes WHERE source_kind = 'adjudicator'"
+        " WHERE source_id NOT IN (SELECT source_id FROM sources WHERE banned)" + order,
+        ["item_id", "source_id", "source_kind", col])
+    adj_base = (f"SELECT item_id, {_ANSWERS} FROM votes WHERE source_kind = 'adjudicator'"
                 " QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY created_at DESC, vote_id DESC) = 1")
-    adjudications = con.sql(f"SELECT item_id, {answer} FROM ({adj_base}) ORDER BY item_id, label").to_arrow_table()
-    if not s.multi_label:
-        adjudications = adjudications.filter(pc.is_valid(adjudications["label"]))
-    gold = con.sql(
-        f"SELECT item_id, {answer if s.multi_label else 'label'} FROM gold ORDER BY item_id, label").to_arrow_table()
-    gold = gold.filter(pc.is_valid(gold["label"])) if not s.multi_label else gold
+    adjudications = con.sql(
+        f"SELECT item_id, {answer} FROM ({adj_base}) WHERE {answered} ORDER BY item_id, {col}").to_arrow_table()
+    gold = con.sql(f"SELECT item_id, {answer} FROM gold WHERE {answered} ORDER BY item_id, {col}").to_arrow_table()
     con.register("_adj", adjudications)
     try:
         scoring = con.sql(
             f"SELECT item_id, source_id, source_kind, {answer} FROM ({base})"
-            " WHERE item_id IN (SELECT item_id FROM gold UNION SELECT item_id FROM _adj)" + _ORDER).to_arrow_table()
+            " WHERE item_id IN (SELECT item_id FROM gold UNION SELECT item_id FROM _adj)" + order).to_arrow_table()
     finally:
         con.unregister("_adj")
     banned = [r[0] for r in con.execute("SELECT source_id FROM sources WHERE banned ORDER BY source_id").fetchall()]
-    counted = "count(DISTINCT item_id)" if s.multi_label else "count(DISTINCT CASE WHEN label IS NOT NULL THEN item_id END)"
-    vote_counts = dict(con.execute(f"SELECT source_id, {counted} FROM votes WHERE source_kind <> 'adjudicator'"
-                                   " GROUP BY source_id").fetchall())
-    cast = pa.schema([("item_id", pa.string()), ("source_id", pa.string()), ("source_kind", pa.string()),
-                      ("label", pa.string())])
-    return ConsensusInputs(votes=votes, scoring_votes=scoring.cast(cast),
-                           gold=gold.cast(pa.schema([("item_id", pa.string()), ("label", pa.string())])),
-                           adjudications=adjudications.cast(pa.schema([("item_id", pa.string()),
-                                                                       ("label", pa.string())])),
+    vote_counts = dict(con.execute(f"SELECT source_id, count(DISTINCT CASE WHEN {answered} THEN item_id END)"
+                                   " FROM votes WHERE source_kind <> 'adjudicator' GROUP BY source_id").fetchall())
+    ref = pa.schema([("item_id", pa.string()), (col, pa.string())])
+    return ConsensusInputs(votes=votes, scoring_votes=scoring.cast(pa.schema([
+                               ("item_id", pa.string()), ("source_id", pa.string()), ("source_kind", pa.string()),
+                               (col, pa.string())])),
+                           gold=gold.cast(ref), adjudications=adjudications.cast(ref),
                            banned=banned, vote_counts=vote_counts,
-                           machine=None if s.multi_label or s.machine_evidence == "votes" else read_prelabels(con, s.classes))
+                           machine=read_prelabels(con, s.classes) if kind.wants_prelabels(s) else None)
 
 
-def _changed_labels(con: duckdb.DuckDBPyConnection, labels: pa.Table) -> int:
-    """Stage the rows that differ from the stored ones into ``_changed``; auto labels stay unless humans voted."""
+def _changed_labels(con: duckdb.DuckDBPyConnection, labels: pa.Table, col: str) -> int:
+    """Stage the rows that differ from the stored ones into ``_changed``; auto labels stay unless humans voted.
+
+    ``col`` is the kind's answer column (``storage.column``), the one the labels table carries.
+    """
     con.register("_new", labels)
     try:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _changed AS"
-            " SELECT n.item_id, n.label, n.labels, n.confidence, n.method, n.decision, n.n_votes, n.n_human,"
+            f" SELECT n.item_id, n.{col}, n.confidence, n.method, n.decision, n.n_votes, n.n_human,"
             "  n.agreement, list_sort(n.sources) AS sources"
             " FROM _new n LEFT JOIN labels o ON o.item_id = n.item_id"
             " WHERE NOT (coalesce(o.method, '') = 'auto' AND n.n_human = 0)"
-            "  AND (o.item_id IS NULL OR o.label IS DISTINCT FROM n.label OR o.labels IS DISTINCT FROM n.labels"
+            f"  AND (o.item_id IS NULL OR o.{col} IS DISTINCT FROM n.{col}"
             "   OR abs(o.confidence - n.confidence) > 1e-4 OR o.method <> n.method OR o.decision <> n.decision"
             "   OR o.n_votes <> n.n_votes OR o.n_human <> n.n_human OR o.sources IS DISTINCT FROM list_sort(n.sources)"
             "   OR abs(coalesce(o.agreement, -1) - coalesce(n.agreement, -1)) > 1e-4)")
@@ -210,7 +215,8 @@ def write_outcome(con: duckdb.DuckDBPyConnection, s: ConsensusSettings, out: Con
                 " agreement_with_consensus = excluded.agreement_with_consensus, confusion = excluded.confusion,"
                 " updated_at = excluded.updated_at")
             con.unregister("_stats")
-    n_changed = _changed_labels(con, out.labels)
+    col = get_kind(s.kind).storage.column
+    n_changed = _changed_labels(con, out.labels, col)
     con.execute("CREATE OR REPLACE TEMP TABLE _batch (item_id VARCHAR)")
     with track("consensus: write labels", n_changed) as bar:
         for start in range(0, n_changed, batch_rows):
@@ -220,7 +226,7 @@ def write_outcome(con: duckdb.DuckDBPyConnection, s: ConsensusSettings, out: Con
                             [batch_rows, start])
                 con.execute("DELETE FROM labels WHERE item_id IN (SELECT item_id FROM _batch)")
                 con.execute(
-                    "INSERT INTO labels (item_id, label, labels, confidence, method, decision, n_votes, n_human,"
+                    f"INSERT INTO labels (item_id, {col}, confidence, method, decision, n_votes, n_human,"
                     " agreement, sources, updated_at, run_id)"
                     " SELECT c.*, now(), ? FROM _changed c SEMI JOIN _batch b ON b.item_id = c.item_id", [run_id])
                 con.execute(

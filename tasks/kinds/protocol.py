@@ -26,6 +26,12 @@ import pyarrow as pa
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
+    from tasks.consensus.dawid_skene import DawidSkeneParams
+    from tasks.consensus.pipeline import (
+        ConsensusInputs,
+        ConsensusOutcome,
+        ConsensusSettings,
+    )
 
 __all__ = [
     "AnswerKind",
@@ -259,17 +265,84 @@ class QueueFacet(Protocol):
 
 
 # --- consolidation: answers + reliabilities -> one answer per item --------------------------------------
-# Called by: tasks/consensus (stage, pipeline, report, scoring, agreement).
+# Called by: tasks/consensus (stage: reading, `run`, writing; pipeline.run_consensus), annoflow_cli
+# (consensus, status: `summary_lines`). The pure pieces every kind reuses (settings, inputs and
+# outcome, the configured aggregator, Wilson scores and bans, the decision rule, source-stats rows,
+# categorical agreement) live in tasks/consensus (pipeline, scoring, report) and may be imported.
 
 
 class ConsensusFacet(Protocol):
-    """What the consensus stage needs from the kind; methods are defined by the consensus stage's owner.
+    """One item's votes become one answer with a confidence; sources scored on gold; agreement.
 
-    The contract (DESIGN.md): one item's votes become one answer with a confidence; each source's
-    reliability is learned across items and scored on gold; agreement between annotators; the rule
-    that says resolved / needs more / adjudicate. Work is per item partition with source statistics
-    reduced across partitions.
+    The contract (DESIGN.md): each source's reliability is learned across items and scored on gold
+    (with an interval; the ban rule is shared: `tasks.consensus.scoring.score_table`); the rule that
+    says resolved / needs more / adjudicate is shared too (`tasks.consensus.pipeline.labels_table`),
+    fed with the kind's confidence, vote counts and agreement. The stage reads, the facet computes,
+    the stage writes: `run` is pure (Arrow in, Arrow and dicts out), so the stage never needs to
+    know what an answer is.
+
+    The SQL attributes are expressions over one row of `votes` or `gold` (columns `label`, `labels`,
+    `answer`; `labels` rows too for `label_values_sql`); the stage splices them into its queries.
     """
+
+    input_column: str
+    """STAGE (read_inputs): the answer column's name in the tables `run` receives (votes,
+    scoring_votes, gold, adjudications); the stage aliases `answer_sql` to it and sorts by it."""
+
+    answer_sql: str
+    """STAGE (read_inputs): a DuckDB expression giving a row's answer as `run` reads it, from the
+    kind's storage column. It may unnest (a set read one label per row, cheaper in DuckDB than in
+    Python) and may read older rows' columns (a set whose vote holds one label in `label`).
+    Structured kinds: the JSON column as text (`answer`), which `run` parses."""
+
+    answered_sql: str
+    """STAGE (read_inputs): a DuckDB predicate, true when the row holds an answer rather than an
+    abstain. Gold and adjudication rows without one are dropped; a source's `n_votes` counts the
+    items it answered. A set's empty answer is an answer ("no label applies"): there it is `true`."""
+
+    label_values_sql: str
+    """STAGE (before reading) and status: a DuckDB expression giving the list of label names a row's
+    answer uses (a span's types for spans). The stage stops with a message naming the item, the
+    source and the label when one is outside the project's labels; status counts resolved labels."""
+
+    def wants_prelabels(self, settings: ConsensusSettings) -> bool:
+        """STAGE (read_inputs): whether `run` combines the routed pre-label (`prelabels.probs`, one
+        probability per label) with the people's votes; the stage reads it only then."""
+        ...
+
+    def run(self, inputs: ConsensusInputs, settings: ConsensusSettings,
+            warm: Mapping[str, DawidSkeneParams]) -> ConsensusOutcome:
+        """STAGE (via `tasks.consensus.pipeline.run_consensus`): the whole consolidation, pure.
+
+        `inputs`: `votes` and `scoring_votes` (`item_id, source_id, source_kind, <input_column>`,
+        strings or dictionary-encoded; scoring votes include banned sources, on reference items
+        only), `gold` and `adjudications` (`item_id, <input_column>`), `banned`, `vote_counts`
+        (answered items per source), `machine` (see `wants_prelabels`). `warm`: the previous run's
+        parameters when its method was the same (empty otherwise).
+
+        Returns a `ConsensusOutcome`:
+        - `labels`: one row per item with votes: `item_id`, the answer in the kind's
+          `storage.column` (JSON text for structured kinds), `confidence` (calibrated: it decides),
+          `method` (the aggregation, or "gold" / "adjudicated" when an accepted answer stands),
+          `decision` (resolved / needs_more / adjudicate), `n_votes`, `n_human`, `agreement`
+          (share of the item's answers equal to the final one), `sources` (list);
+        - `source_stats`: one row per source (`tasks.consensus.report.source_stats_table`): gold
+          score with its Wilson interval, learned accuracy, agreement with consensus, confusions;
+        - `new_bans`: `source_id, evidence` (`tasks.consensus.pipeline.ban_evidence`);
+        - `agreement`: JSON-ready, at least `over`, `n_votes`, `alpha`, `low`, `high`, `fleiss`,
+          `per_label`, `pairs` (None where not measured); a kind adds its own keys (e.g. span F1);
+        - `params`: `dict[str, DawidSkeneParams]` keyed as the kind likes (source ids, one array per
+          source, priors), stored with `pipeline.params_to_bytes` and handed back as `warm`;
+        - `fit`: `n_iter`, `converged`, `objective`, `warm_start` (and what else the kind reports).
+        Raises `tasks.consensus.errors.ConsensusError` for input the stage should report as exit 2.
+        """
+        ...
+
+    def summary_lines(self, agreement: Mapping[str, Any]) -> list[str]:
+        """CLI (`annoflow consensus`, `annoflow status`): lines printed under the shared agreement
+        line (alpha, Fleiss, Cohen pairs) for what only this kind measures (per-label alpha; per-type
+        span F1...). `agreement` is the stored `ConsensusOutcome.agreement`."""
+        ...
 
 
 # --- export: formats, release-gate checks ------------------------------------------------------------
