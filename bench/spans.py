@@ -115,7 +115,7 @@ def span_mv(answers):
     return sorted(out)
 
 
-def ours(crowd, settings):
+def ours(crowd, settings, sentences=None):
     ids, srcs, ans = [], [], []
     for i, answers in enumerate(crowd):
         for a, sp in answers:
@@ -125,7 +125,9 @@ def ours(crowd, settings):
     votes = pa.table({"item_id": ids, "source_id": srcs, "source_kind": ["human"] * len(ids),
                       "answer": pa.array(ans, SPANS_TYPE)})
     t0 = time.perf_counter()
-    res = consolidate_spans(votes, settings)
+    texts = None if sentences is None else pa.table({"item_id": [str(i) for i in range(len(sentences))],
+                                                     "payload": [t for t, _ in sentences]})
+    res = consolidate_spans(votes, settings, texts=texts)
     took = time.perf_counter() - t0
     by_id = dict(zip(res.items["item_id"].to_pylist(), zip(res.items["spans"].to_pylist(),
                                                           res.items["span_confidence"].to_pylist(),
@@ -168,7 +170,7 @@ def run_shape(shape, sentences, toks, seed, settings):
     crowd = simulate(sentences, pool, rng)
     truth = [t for _, t in sentences]
     res = {}
-    spans, span_conf, item_conf, took, iters = ours(crowd, settings)
+    spans, span_conf, item_conf, took, iters = ours(crowd, settings, sentences)
     res["ours"] = f1(spans, truth, toks)
     res["token MV"] = f1([token_mv(tk, a) for tk, a in zip(toks, crowd)], truth, toks)
     ds = token_ds(sentences, toks, crowd)

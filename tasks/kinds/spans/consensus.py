@@ -34,11 +34,13 @@ class _SpanConsensus:
             allow_overlap=opts.allow_overlap, ban_below=cfg.gold.ban_below,
             min_answers_for_ban=cfg.gold.min_answers_for_ban, max_iter=min(cfg.consensus.max_iter, 100))
 
-    def consolidate(self, votes: pa.Table, gold: pa.Table | None, cfg: "ProjectConfig") -> SpanConsolidation:
+    def consolidate(self, votes: pa.Table, gold: pa.Table | None, cfg: "ProjectConfig",
+                    items: pa.Table | None = None) -> SpanConsolidation:
         """CONSENSUS: votes (item_id, source_id, source_kind, answer: SPANS_TYPE; null = abstain) and gold
         (item_id, answer) -> per-item spans, span and item confidences, n_votes, decision; per-source
-        learned reliability, gold precision/recall/F1 with Wilson intervals, banned."""
-        return consolidate_spans(votes, self.settings(cfg), gold)
+        learned reliability, gold precision/recall/F1 with Wilson intervals, banned. `items` (item_id,
+        payload), when given, lets each text's length set how telling an agreement is."""
+        return consolidate_spans(votes, self.settings(cfg), gold, texts=items)
 
     def agreement(self, votes: pa.Table, items: pa.Table, cfg: "ProjectConfig") -> dict:
         """CONSENSUS (report, status): pairwise span F1 per pair and type, and token-level alpha on BIO

@@ -64,7 +64,8 @@ class SpanConsensusSettings:
     ban_below: float = 0.6
     min_answers_for_ban: int = 5
     max_iter: int = 50
-    tol: float = 1e-5
+    tol: float = 1e-3
+    """EM stops when no source's rate moves by more than this in an iteration."""
     type_shrinkage: float = 10.0
     """Pseudo-spans of a source's overall rates added to each entity type's own counts: a type needs
     about this many true spans before its own rates dominate."""
@@ -183,6 +184,10 @@ class _Partition:
     p_src: np.ndarray
     a_src: np.ndarray       # the sources of the partition's answers
     n_items: int
+    r_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # row -> (source, type, category)
+    p_k: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))    # proposal -> cluster
+    c_logv: np.ndarray = field(default_factory=lambda: np.zeros(0))  # candidate -> log places in its item
+    k_logv: np.ndarray = field(default_factory=lambda: np.zeros(0))  # cluster -> proposals x log places
     gold_post: np.ndarray | None = None  # per hypothesis (clusters' none first, then candidates), or NaN
     post_c: np.ndarray = field(default_factory=lambda: np.zeros(0))
     post_none: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -192,6 +197,15 @@ def _segments(sizes: np.ndarray) -> np.ndarray:
     """Position inside its segment for each element of segments of the given sizes."""
     total = int(sizes.sum())
     return np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+
+
+def _unique_pairs(key: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (key, value) pairs, sorted."""
+    o = np.lexsort((value, key))
+    k, v = key[o], value[o]
+    new = np.ones(len(o), bool)
+    new[1:] = (k[1:] != k[:-1]) | (v[1:] != v[:-1])
+    return k[new], v[new]
 
 
 def _add_recombined(c_item, c_start, c_end, c_lab, c_cluster, max_combos: int = 36):
@@ -204,25 +218,27 @@ def _add_recombined(c_item, c_start, c_end, c_lab, c_cluster, max_combos: int = 
     (cluster, start, end, label), and the new index of every old candidate.
     """
     n = len(c_item)
-    kl = c_cluster * 64 + c_lab if n else c_cluster
-    t = pa.table({"kl": kl, "start": c_start, "end": c_end})
-    starts = t.group_by(["kl", "start"]).aggregate([])
-    ends = t.group_by(["kl", "end"]).aggregate([])
-    n_s = starts.group_by("kl").aggregate([([], "count_all")]).rename_columns(["kl", "ns"])
-    n_e = ends.group_by("kl").aggregate([([], "count_all")]).rename_columns(["kl", "ne"])
-    size = n_s.join(n_e, "kl")
-    small = size.filter(pc.and_(pc.less_equal(pc.multiply(size["ns"], size["ne"]), max_combos),
-                                pc.greater(pc.multiply(size["ns"], size["ne"]), 1)))["kl"]
-    starts = starts.filter(pc.is_in(starts["kl"], value_set=small))
-    combos = starts.join(ends, "kl", join_type="inner")
-    combos = combos.filter(pc.less(combos["start"], combos["end"]))
-    ck = combos["kl"].to_numpy()
+    kl = c_cluster * 64 + c_lab
+    us_kl, us = _unique_pairs(kl, c_start)
+    ue_kl, ue = _unique_pairs(kl, c_end)
+    groups, first_s, n_s = np.unique(us_kl, return_index=True, return_counts=True)
+    _, first_e, n_e = np.unique(ue_kl, return_index=True, return_counts=True)
+    combos = n_s * n_e
+    ok = (combos > 1) & (combos <= max_combos)
+    rows_ok = ok[np.searchsorted(groups, us_kl)]
+    rep = n_e[np.searchsorted(groups, us_kl)] * rows_ok
+    ck = np.repeat(us_kl, rep)
+    cs = np.repeat(us, rep)
+    ce = ue[np.repeat(first_e[np.searchsorted(groups, us_kl)], rep) + _segments(rep)]
+    keep = cs < ce
+    ck, cs, ce = ck[keep], cs[keep], ce[keep]
+    combos = {"start": cs, "end": ce}
     k_item = np.zeros(int(c_cluster.max(initial=-1)) + 1, np.int64)
     k_item[c_cluster] = c_item
     all_k = np.concatenate([c_cluster, ck // 64])
     all_lab = np.concatenate([c_lab, ck % 64])
-    all_s = np.concatenate([c_start, combos["start"].to_numpy()])
-    all_e = np.concatenate([c_end, combos["end"].to_numpy()])
+    all_s = np.concatenate([c_start, combos["start"]])
+    all_e = np.concatenate([c_end, combos["end"]])
     flag = np.concatenate([np.zeros(n, np.int64), np.ones(len(ck), np.int64)])
     o = np.lexsort((flag, all_lab, all_e, all_s, all_k))
     k, st, en, lb = all_k[o], all_s[o], all_e[o], all_lab[o]
@@ -290,9 +306,12 @@ def _build_partition(f: _Flat, sel_a: slice, sel_p: slice, allow_overlap: bool, 
     row_key = r_cand * n_src + r_src
     pair_key = pair_c * n_src + p_src[pair_p]
     r_cat = np.full(len(r_cand), MISS, np.int64)
-    np.minimum.at(r_cat, np.searchsorted(row_key, pair_key), rel)
+    at = np.searchsorted(row_key, pair_key)
+    for cat in range(OTHER, EXACT - 1, -1):  # the best (lowest) relation written last wins
+        r_cat[at[rel == cat]] = cat
+    r_idx = (r_src * n_labels + c_lab[r_cand]) * _N_CAT + r_cat
     return _Partition(c_item, c_start, c_end, c_lab, c_cluster, k_first, r_cand, r_src, r_cat, p_cand, p_src,
-                      a_src, len(items_u))
+                      a_src, len(items_u), r_idx, c_cluster[p_cand])
 
 
 def _clamp_gold(part: _Partition, gold_keys: pa.Table | None, gold_items: np.ndarray | None) -> None:
@@ -323,8 +342,8 @@ def _clamp_gold(part: _Partition, gold_keys: pa.Table | None, gold_items: np.nda
 @dataclass
 class _Rates:
     log_true: np.ndarray    # [source, type, category]: how a source answers a true span of a type
-    log_invent: np.ndarray  # [source]: log of invented spans per item, per place they could land
-    log_prior: np.ndarray   # [type]: log of true spans per item, per place
+    log_invent: np.ndarray  # [source]: log of invented spans per item, per type they could take
+    log_prior: np.ndarray   # [type]: log of true spans per item
 
 
 @dataclass
@@ -351,9 +370,10 @@ def _e_step(part: _Partition, rates: _Rates) -> None:
     n_lab = rates.log_true.shape[1]
     choice = -np.log([1.0, max(n_lab - 1, 1), _CHOICE_ONE_BOUND, _CHOICE_ONE_BOUND, _CHOICE_WRONG_BOUNDS,
                       _CHOICE_OTHER, 1.0])
-    ll_c = np.bincount(part.r_cand, weights=rates.log_true[part.r_src, part.c_lab[part.r_cand], part.r_cat]
-                       + choice[part.r_cat], minlength=n_c) + rates.log_prior[part.c_lab]
-    ll_none = np.bincount(part.c_cluster[part.p_cand], weights=rates.log_invent[part.p_src], minlength=n_k)
+    row_ll = (rates.log_true + choice).ravel()
+    ll_c = (np.bincount(part.r_cand, weights=row_ll[part.r_idx], minlength=n_c) + rates.log_prior[part.c_lab]
+            - part.c_logv)
+    ll_none = np.bincount(part.p_k, weights=rates.log_invent[part.p_src], minlength=n_k) - part.k_logv
     m = np.maximum(np.maximum.reduceat(ll_c, part.k_first) if n_c else ll_none, ll_none)
     e_c = np.exp(ll_c - m[part.c_cluster])
     e_none = np.exp(ll_none - m)
@@ -387,16 +407,15 @@ def _init_posteriors(part: _Partition) -> None:
 
 
 def _m_counts(part: _Partition, n_src: int, n_lab: int) -> _Counts:
-    w = part.post_c[part.r_cand]
-    true = np.bincount((part.r_src * n_lab + part.c_lab[part.r_cand]) * _N_CAT + part.r_cat, weights=w,
+    true = np.bincount(part.r_idx, weights=part.post_c[part.r_cand],
                        minlength=n_src * n_lab * _N_CAT).reshape(n_src, n_lab, _N_CAT)
-    invented = np.bincount(part.p_src, weights=part.post_none[part.c_cluster[part.p_cand]], minlength=n_src)
+    invented = np.bincount(part.p_src, weights=part.post_none[part.p_k], minlength=n_src)
     answered = np.bincount(part.a_src, minlength=n_src).astype(float)
     return _Counts(true, invented, answered, np.bincount(part.c_lab, weights=part.post_c, minlength=n_lab),
                    part.n_items)
 
 
-def _rates(c: _Counts, shrink: float, places: float) -> _Rates:
+def _rates(c: _Counts, shrink: float) -> _Rates:
     overall = c.true.sum(axis=1) + _PRIOR_TRUE
     overall = overall / overall.sum(axis=1, keepdims=True)
     per_type = c.true + shrink * overall[:, None, :]
@@ -404,7 +423,7 @@ def _rates(c: _Counts, shrink: float, places: float) -> _Rates:
     invent = (c.invented + _PRIOR_INVENTED) / (c.answered + 1.0)
     prior = (c.n_type + 0.5) / (c.n_items + 1.0)
     # An invented span has a place and a type, both at random; a true span of type t only a place.
-    return _Rates(np.log(per_type), np.log(invent / (places * len(c.n_type))), np.log(prior / places))
+    return _Rates(np.log(per_type), np.log(invent / len(c.n_type)), np.log(prior))
 
 
 # --- the whole run ----------------------------------------------------------------------------------------
@@ -440,7 +459,22 @@ def _gold_keys(gold: pa.Table | None, f: _Flat, labels: Sequence[str]) -> tuple[
     return keys, np.unique(items)
 
 
-def consolidate_spans(votes: pa.Table, settings: SpanConsensusSettings, gold: pa.Table | None = None) -> SpanConsolidation:
+def span_places(item_ids: pa.Array, texts: pa.Table | None, default: float) -> np.ndarray:
+    """Places a span can take in each item: 1.5 per token of its text (entities are 1-2 tokens), counted
+    in Arrow with the "words" tokeniser's pattern; `default` where the text is not given."""
+    out = np.full(len(item_ids), float(default))
+    if texts is None or texts.num_rows == 0:
+        return out
+    n_tok = pc.count_substring_regex(texts["payload"].combine_chunks().cast(_STR), r"[^\W_]+|[^\w\s]|_")
+    pos = pc.index_in(item_ids, value_set=texts["item_id"].combine_chunks().cast(_STR))
+    got = pc.take(n_tok, pos)
+    known = pc.is_valid(got).to_numpy(zero_copy_only=False)
+    out[known] = np.maximum(1.5 * pc.drop_null(got).to_numpy(zero_copy_only=False), 3.0)
+    return out
+
+
+def consolidate_spans(votes: pa.Table, settings: SpanConsensusSettings, gold: pa.Table | None = None,
+                      texts: pa.Table | None = None) -> SpanConsolidation:
     """Consolidate span votes.
 
     Args:
@@ -449,6 +483,8 @@ def consolidate_spans(votes: pa.Table, settings: SpanConsensusSettings, gold: pa
         settings: labels, the resolution rule's numbers, overlap and ban settings.
         gold: optional item_id, answer (SPANS_TYPE): known answers. They pin the clusters of their items
             during learning (so sources are measured against the truth where it is known) and score sources.
+        texts: optional item_id, payload: the items' texts, whose lengths say how many places a span can
+            take (how rare an accidental agreement is); `settings.span_places` for items without one.
 
     Returns:
         items: one row per item with at least one non-null vote; sources: one row per source.
@@ -458,9 +494,12 @@ def consolidate_spans(votes: pa.Table, settings: SpanConsensusSettings, gold: pa
     f = _flatten(votes, labels)
     n_items, n_src = len(f.item_ids), len(f.source_ids)
     gold_keys, gold_items = _gold_keys(gold, f, labels)
+    log_places = np.log(span_places(f.item_ids, texts, settings.span_places))
     parts = []
     for sa, sp in _partitions(f, n_items, settings.partition_items):
         part = _build_partition(f, sa, sp, settings.allow_overlap, n_lab)
+        part.c_logv = log_places[part.c_item]
+        part.k_logv = np.bincount(part.p_k, minlength=len(part.k_first)) * log_places[part.c_item[part.k_first]]
         _clamp_gold(part, gold_keys, gold_items)
         parts.append(part)
     counts = None
@@ -470,8 +509,8 @@ def consolidate_spans(votes: pa.Table, settings: SpanConsensusSettings, gold: pa
         counts = c if counts is None else counts + c
     rates = _rates(counts if counts is not None else
                    _Counts(np.zeros((n_src, n_lab, _N_CAT)), np.zeros(n_src), np.zeros(n_src), np.zeros(n_lab), 0),
-                   settings.type_shrinkage, settings.span_places)
-    prev = None
+                   settings.type_shrinkage)
+    prev = np.exp(rates.log_true)
     it = 0
     for it in range(1, settings.max_iter + 1):
         counts = None
@@ -481,11 +520,11 @@ def consolidate_spans(votes: pa.Table, settings: SpanConsensusSettings, gold: pa
             counts = c if counts is None else counts + c
         if counts is None:
             break
-        rates = _rates(counts, settings.type_shrinkage, settings.span_places)
-        flat_post = np.concatenate([p.post_c for p in parts]) if parts else np.zeros(0)
-        if prev is not None and len(flat_post) and np.abs(flat_post - prev).max() < settings.tol:
+        rates = _rates(counts, settings.type_shrinkage)
+        now = np.exp(rates.log_true)
+        if np.abs(now - prev).max() < settings.tol:
             break
-        prev = flat_post
+        prev = now
     for part in parts:
         _e_step(part, rates)
     items = _item_rows(f, parts, rates, settings, n_items)
@@ -585,7 +624,7 @@ def _source_rows(f: _Flat, parts: list[_Partition], rates: _Rates, s: SpanConsen
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(n_spans > 0, right / np.maximum(n_spans, 1), np.nan)
         recall = np.where(truth_seen > 0, found / np.maximum(truth_seen, 1e-12), np.nan)
-    spurious = np.exp(rates.log_invent) * s.span_places * n_lab
+    spurious = np.exp(rates.log_invent) * n_lab
     per_type_recall = np.exp(rates.log_true[:, :, EXACT])
     enough = type_seen >= s.type_shrinkage
     lists = [[{"label": labels[t], "recall": float(per_type_recall[i, t]), "evidence": float(type_seen[i, t])}
