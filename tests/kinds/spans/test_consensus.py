@@ -161,3 +161,22 @@ def test_facet_reads_the_project_settings(make_project):
     assert (st.labels, st.allow_overlap, st.target_confidence, st.min_votes, st.max_overlap) == (LABELS, True, 0.8, 2, 4)
     v = span_votes_table(["i"] * 2, list("ab"), [s((0, 5, "per"))] * 2)
     assert facet.consolidate(v, None, cfg).items["spans"].to_pylist() == [s((0, 5, "per"))]
+
+
+def test_text_length_sets_how_telling_an_agreement_is():
+    # Two of three sources mark the same span, the third marks nothing. In a 3-word text a chance
+    # agreement is likely, in a 60-word text it is not: the span is surer in the long text.
+    short, long_ = "Alice met Bob", "Alice met Bob " + " ".join(f"w{k}" for k in range(57))
+    v = span_votes_table(["s"] * 3 + ["l"] * 3, list("abc") * 2, [s((0, 5, "per")), s((0, 5, "per")), s()] * 2)
+    texts = pa.table({"item_id": ["s", "l"], "payload": [short, long_]})
+    r = consolidate_spans(v, SpanConsensusSettings(labels=LABELS), texts=texts)
+    assert rows(r, "l")["span_confidence"][0] > rows(r, "s")["span_confidence"][0]
+
+
+def test_facet_agreement_counts_humans_only(make_project):
+    cfg = make_project(task_kind="spans", labels=list(LABELS))
+    v = span_votes_table(["i"] * 3, ["a", "b", "lf"], [s((0, 5, "per")), s((0, 5, "per")), s((6, 9, "loc"))],
+                         ["human", "human", "lf"])
+    out = get("spans").consensus.agreement(v, pa.table({"item_id": ["i"], "payload": ["Alice met Bob"]}), cfg)
+    assert out["pairs"].filter(pa.compute.is_null(out["pairs"]["label"]))["strict_f1"].to_pylist() == [1.0]
+    assert out["alpha"] == pytest.approx(1.0)  # the LF disagrees on "Bob", but it is not an annotator
