@@ -199,6 +199,18 @@ def _segments(sizes: np.ndarray) -> np.ndarray:
     return np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)
 
 
+def _distinct_sorted(order: np.ndarray, *cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Rows taken in `order` (sorted by `cols`): which open a new distinct value, each row's distinct id
+    (in the original row order), and the sorted columns."""
+    sorted_cols = [c[order] for c in cols]
+    new = np.ones(len(order), bool)
+    if len(order) > 1:
+        new[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in sorted_cols])
+    ids = np.empty(len(order), np.int64)
+    ids[order] = np.cumsum(new) - 1
+    return new, ids, sorted_cols
+
+
 def _unique_pairs(key: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (key, value) pairs, sorted."""
     o = np.lexsort((value, key))
@@ -241,12 +253,7 @@ def _add_recombined(c_item, c_start, c_end, c_lab, c_cluster, max_combos: int = 
     all_e = np.concatenate([c_end, combos["end"]])
     flag = np.concatenate([np.zeros(n, np.int64), np.ones(len(ck), np.int64)])
     o = np.lexsort((flag, all_lab, all_e, all_s, all_k))
-    k, st, en, lb = all_k[o], all_s[o], all_e[o], all_lab[o]
-    new = np.ones(len(o), bool)
-    new[1:] = (k[1:] != k[:-1]) | (st[1:] != st[:-1]) | (en[1:] != en[:-1]) | (lb[1:] != lb[:-1])
-    ids = np.cumsum(new) - 1
-    remap = np.empty(len(o), np.int64)
-    remap[o] = ids
+    new, remap, (k, st, en, lb) = _distinct_sorted(o, all_k, all_s, all_e, all_lab)
     return k_item[k[new]], st[new], en[new], lb[new], k[new], remap[:n]
 
 
@@ -262,12 +269,7 @@ def _build_partition(f: _Flat, sel_a: slice, sel_p: slice, allow_overlap: bool, 
     cut = (p_end - p_start) // 4
     core_s, core_e = p_start + cut, p_end - cut
     o = np.lexsort((p_lab, p_end, p_start, core_s, group))
-    g, s, e, lb = group[o], p_start[o], p_end[o], p_lab[o]
-    new = np.ones(len(o), bool)
-    new[1:] = (g[1:] != g[:-1]) | (s[1:] != s[:-1]) | (e[1:] != e[:-1]) | (lb[1:] != lb[:-1])
-    cand_of_sorted = np.cumsum(new) - 1
-    p_cand = np.empty(len(o), np.int64)
-    p_cand[o] = cand_of_sorted
+    new, p_cand, (g, s, e, lb) = _distinct_sorted(o, group, p_start, p_end, p_lab)
     c_group, c_start, c_end, c_lab = g[new], s[new], e[new], lb[new]
     c_cs, c_ce = core_s[o][new], core_e[o][new]
     c_item = c_group // n_labels if allow_overlap else c_group
