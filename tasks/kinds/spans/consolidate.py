@@ -187,6 +187,8 @@ class _Partition:
     r_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # row -> (source, type, category)
     p_k: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))    # proposal -> cluster
     c_logv: np.ndarray = field(default_factory=lambda: np.zeros(0))  # candidate -> log places in its item
+    p_extra: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # a source's 2nd+ proposal in a cluster
+    k_extra_logv: np.ndarray = field(default_factory=lambda: np.zeros(0))  # cluster -> extra proposals x log places
     k_logv: np.ndarray = field(default_factory=lambda: np.zeros(0))  # cluster -> proposals x log places
     gold_post: np.ndarray | None = None  # per hypothesis (clusters' none first, then candidates), or NaN
     post_c: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -373,8 +375,11 @@ def _e_step(part: _Partition, rates: _Rates) -> None:
     choice = -np.log([1.0, max(n_lab - 1, 1), _CHOICE_ONE_BOUND, _CHOICE_ONE_BOUND, _CHOICE_WRONG_BOUNDS,
                       _CHOICE_OTHER, 1.0])
     row_ll = (rates.log_true + choice).ravel()
+    # A source's further proposals in a cluster are not explained by a true span there: invented.
+    extra = (np.bincount(part.p_k[part.p_extra], weights=rates.log_invent[part.p_src[part.p_extra]], minlength=n_k)
+             - part.k_extra_logv)
     ll_c = (np.bincount(part.r_cand, weights=row_ll[part.r_idx], minlength=n_c) + rates.log_prior[part.c_lab]
-            - part.c_logv)
+            - part.c_logv + extra[part.c_cluster])
     ll_none = np.bincount(part.p_k, weights=rates.log_invent[part.p_src], minlength=n_k) - part.k_logv
     m = np.maximum(np.maximum.reduceat(ll_c, part.k_first) if n_c else ll_none, ll_none)
     e_c = np.exp(ll_c - m[part.c_cluster])
@@ -411,7 +416,9 @@ def _init_posteriors(part: _Partition) -> None:
 def _m_counts(part: _Partition, n_src: int, n_lab: int) -> _Counts:
     true = np.bincount(part.r_idx, weights=part.post_c[part.r_cand],
                        minlength=n_src * n_lab * _N_CAT).reshape(n_src, n_lab, _N_CAT)
-    invented = np.bincount(part.p_src, weights=part.post_none[part.p_k], minlength=n_src)
+    invented = (np.bincount(part.p_src, weights=part.post_none[part.p_k], minlength=n_src)
+                + np.bincount(part.p_src[part.p_extra], weights=1.0 - part.post_none[part.p_k[part.p_extra]],
+                              minlength=n_src))
     answered = np.bincount(part.a_src, minlength=n_src).astype(float)
     return _Counts(true, invented, answered, np.bincount(part.c_lab, weights=part.post_c, minlength=n_lab),
                    part.n_items)
@@ -501,7 +508,12 @@ def consolidate_spans(votes: pa.Table, settings: SpanConsensusSettings, gold: pa
     for sa, sp in _partitions(f, n_items, settings.partition_items):
         part = _build_partition(f, sa, sp, settings.allow_overlap, n_lab)
         part.c_logv = log_places[part.c_item]
-        part.k_logv = np.bincount(part.p_k, minlength=len(part.k_first)) * log_places[part.c_item[part.k_first]]
+        k_places = log_places[part.c_item[part.k_first]]
+        part.k_logv = np.bincount(part.p_k, minlength=len(part.k_first)) * k_places
+        o = np.lexsort((part.p_src, part.p_k))
+        part.p_extra = np.zeros(len(o), bool)
+        part.p_extra[o[1:]] = (part.p_k[o][1:] == part.p_k[o][:-1]) & (part.p_src[o][1:] == part.p_src[o][:-1])
+        part.k_extra_logv = np.bincount(part.p_k[part.p_extra], minlength=len(part.k_first)) * k_places
         _clamp_gold(part, gold_keys, gold_items)
         parts.append(part)
     counts = None
