@@ -23,7 +23,7 @@ __all__ = ["FACET"]
 
 
 class _SpanConsensus:
-    def settings(self, cfg: "ProjectConfig") -> SpanConsensusSettings:
+    def settings(self, cfg: ProjectConfig) -> SpanConsensusSettings:
         """The project's consolidation settings: entity types, the resolution rule (the same numbers as
         classification: consensus.target_confidence, overlap.initial as the minimum, overlap.max), the
         ban rule (gold.ban_below on the F1 upper bound, gold.min_answers_for_ban) and `[answer]` overlap."""
@@ -34,7 +34,7 @@ class _SpanConsensus:
             allow_overlap=opts.allow_overlap, ban_below=cfg.gold.ban_below,
             min_answers_for_ban=cfg.gold.min_answers_for_ban, max_iter=min(cfg.consensus.max_iter, 100))
 
-    def consolidate(self, votes: pa.Table, gold: pa.Table | None, cfg: "ProjectConfig",
+    def consolidate(self, votes: pa.Table, gold: pa.Table | None, cfg: ProjectConfig,
                     items: pa.Table | None = None) -> SpanConsolidation:
         """CONSENSUS: votes (item_id, source_id, source_kind, answer: SPANS_TYPE; null = abstain) and gold
         (item_id, answer) -> per-item spans, span and item confidences, n_votes, decision; per-source
@@ -42,7 +42,7 @@ class _SpanConsensus:
         payload), when given, lets each text's length set how telling an agreement is."""
         return consolidate_spans(votes, self.settings(cfg), gold, texts=items)
 
-    def agreement(self, votes: pa.Table, items: pa.Table, cfg: "ProjectConfig") -> dict:
+    def agreement(self, votes: pa.Table, items: pa.Table, cfg: ProjectConfig) -> dict:
         """CONSENSUS (report, status): pairwise span F1 per pair and type, and token-level alpha on BIO
         tags; `items` has item_id and payload (the text) of the voted items."""
         opts: SpanOptions = cfg.answer_options

@@ -235,7 +235,7 @@ def _add_recombined(c_item, c_start, c_end, c_lab, c_cluster, max_combos: int = 
     kl = c_cluster * 64 + c_lab
     us_kl, us = _unique_pairs(kl, c_start)
     ue_kl, ue = _unique_pairs(kl, c_end)
-    groups, first_s, n_s = np.unique(us_kl, return_index=True, return_counts=True)
+    groups, n_s = np.unique(us_kl, return_counts=True)
     _, first_e, n_e = np.unique(ue_kl, return_index=True, return_counts=True)
     combos = n_s * n_e
     ok = (combos > 1) & (combos <= max_combos)

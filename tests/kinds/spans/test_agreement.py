@@ -7,7 +7,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tasks.kinds.spans.agreement import krippendorff_alpha_bio, nominal_alpha, pairwise_span_f1
+from tasks.kinds.spans.agreement import (
+    krippendorff_alpha_bio,
+    nominal_alpha,
+    pairwise_span_f1,
+)
 from tasks.kinds.spans.consolidate import span_votes_table
 
 LABELS = ("per", "loc")

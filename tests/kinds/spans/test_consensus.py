@@ -11,7 +11,11 @@ import pytest
 from tasks.consensus.calibration import expected_calibration_error
 from tasks.consensus.gold import wilson_interval
 from tasks.kinds import get
-from tasks.kinds.spans.consolidate import SpanConsensusSettings, consolidate_spans, span_votes_table
+from tasks.kinds.spans.consolidate import (
+    SpanConsensusSettings,
+    consolidate_spans,
+    span_votes_table,
+)
 from tasks.kinds.spans.simulation import SpanErrors, simulate_spans
 from tasks.kinds.spans.storage import SPANS_TYPE
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -56,7 +57,7 @@ def test_spans_fall_on_token_boundaries_and_never_overlap():
     for _ in range(300):
         out = simulate_spans(TRUTH, TEXT, LABELS, rng, SpanErrors(miss=0.1, bounds=0.5, wrong_type=0.1, spurious=2.0))
         assert all(a in starts and b in ends and a < b for a, b, _ in out)
-        assert all(x[1] <= y[0] for x, y in zip(out, out[1:]))
+        assert all(x[1] <= y[0] for x, y in itertools.pairwise(out))
 
 
 def test_spammer_ignores_the_truth():
