@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks.consensus.calibration import fit_gold_calibration
 from tasks.consensus.gold import wilson_interval
 from tasks.consensus.resolution import decide
 
@@ -542,6 +543,9 @@ def consolidate_spans(votes: pa.Table, settings: SpanConsensusSettings, gold: pa
     for part in parts:
         _e_step(part, rates)
     items = _item_rows(f, parts, rates, settings, n_items)
+    if gold_keys is not None and len(gold_items):
+        items = _calibrate_on_gold(items, _honest_gold_rows(f, parts, rates, settings, n_items),
+                                   gold_keys, gold_items, settings)
     sources = _source_rows(f, parts, rates, settings, gold, labels)
     return SpanConsolidation(items, sources, it)
 
@@ -567,6 +571,60 @@ def _drop_overlaps(it, st, en, lb, cf):
         keep = np.ones(len(it), bool)
         keep[drop] = False
         it, st, en, lb, cf = it[keep], st[keep], en[keep], lb[keep], cf[keep]
+
+
+def _honest_gold_rows(f: _Flat, parts: list[_Partition], rates: _Rates, s: SpanConsensusSettings,
+                      n_items: int) -> pa.Table:
+    """Gold items' answers as the model would give them without their gold: forecasts to calibrate on."""
+    for part in parts:
+        pinned, part.gold_post = part.gold_post, None
+        _e_step(part, rates)
+        part.gold_post = pinned
+    honest = _item_rows(f, parts, rates, s, n_items)
+    for part in parts:
+        _e_step(part, rates)
+    return honest
+
+
+def _calibrate_on_gold(items: pa.Table, honest: pa.Table, gold_keys: pa.Table, gold_items: np.ndarray,
+                       s: SpanConsensusSettings) -> pa.Table:
+    """Lower span and item confidences to what gold certifies (tasks/consensus/calibration.py's map:
+    Platt scaling capped by a certified lower bound), fitted on the gold items' honest forecasts, so
+    that a confidence of 0.9 is right 90% of the time even where the crowd's errors are not independent."""
+    on_gold = np.zeros(items.num_rows, bool)
+    on_gold[gold_items] = True
+    h = honest.filter(pa.array(on_gold))
+    h_item = gold_items  # honest rows of gold items, in item-code order
+    spans = h["spans"].combine_chunks()
+    parent = pc.list_parent_indices(spans).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(spans)
+    lab = pc.index_in(flat.field("label"), value_set=pa.array(list(s.labels), _STR)).to_numpy(zero_copy_only=False)
+    got = pa.table({"item": h_item[parent], "start": flat.field("start").cast(pa.int64()),
+                    "end": flat.field("end").cast(pa.int64()), "lab": lab.astype(np.int64),
+                    "row": np.arange(len(parent))})
+    hit = got.join(gold_keys.group_by(["item", "start", "end", "lab"]).aggregate([]),
+                   ["item", "start", "end", "lab"], join_type="inner")["row"].to_numpy()
+    span_ok = np.zeros(len(parent), bool)
+    span_ok[hit] = True
+    span_conf = pc.list_flatten(h["span_confidence"]).to_numpy(zero_copy_only=False)
+    n_got = np.bincount(parent, minlength=len(h_item))
+    n_hit = np.bincount(parent, weights=span_ok, minlength=len(h_item))
+    n_gold = np.bincount(np.searchsorted(h_item, gold_keys["item"].to_numpy()), minlength=len(h_item))
+    item_ok = (n_got == n_hit) & (n_hit == n_gold)
+    item_cal = fit_gold_calibration(h["confidence"].to_numpy(), item_ok)
+    span_cal = fit_gold_calibration(span_conf, span_ok) if len(span_conf) else None
+    confidence = items["confidence"].to_numpy()
+    confidence = np.where(on_gold, confidence, item_cal.apply(confidence) if item_cal else confidence)
+    all_spans = items["span_confidence"].combine_chunks()
+    sc = pc.list_flatten(all_spans).to_numpy(zero_copy_only=False)
+    sc_gold = on_gold[pc.list_parent_indices(all_spans).to_numpy(zero_copy_only=False)]
+    if span_cal is not None and len(sc):
+        sc = np.where(sc_gold, sc, span_cal.apply(sc))
+    decision = decide(confidence, items["n_votes"].to_numpy(), s.target_confidence, s.max_overlap, s.min_votes)
+    return items.set_column(items.schema.get_field_index("span_confidence"), "span_confidence",
+                            pa.ListArray.from_arrays(all_spans.offsets, pa.array(sc, pa.float64()))) \
+        .set_column(items.schema.get_field_index("confidence"), "confidence", pa.array(confidence)) \
+        .set_column(items.schema.get_field_index("decision"), "decision", pa.array(decision, _STR))
 
 
 def _item_rows(f: _Flat, parts: list[_Partition], rates: _Rates, s: SpanConsensusSettings, n_items: int) -> pa.Table:

@@ -184,3 +184,37 @@ def test_facet_agreement_counts_humans_only(make_project):
     out = get("spans").consensus.agreement(v, pa.table({"item_id": ["i"], "payload": ["Alice met Bob"]}), cfg)
     assert out["pairs"].filter(pa.compute.is_null(out["pairs"]["label"]))["strict_f1"].to_pylist() == [1.0]
     assert out["alpha"] == pytest.approx(1.0)  # the LF disagrees on "Bob", but it is not an annotator
+
+
+def test_gold_recalibrates_when_the_crowd_shares_its_errors():
+    # On a third of the items all three annotators stretch the same entity the same way (a shared
+    # convention): independence is broken and the model is sure of wrong spans. Gold on 30% of the
+    # items brings the other items' confidences back to how often they are right.
+    rng = random.Random(11)
+    ids, srcs, answers, truths = [], [], [], {}
+    for i in range(900):
+        start = rng.randrange(0, 40, 4)
+        truth = (start, start + 3, rng.choice(LABELS))
+        shared = rng.random() < 0.33
+        truths[str(i)] = {truth}
+        for a in range(3):
+            span = (truth[0], truth[1] + 4, truth[2]) if shared else truth
+            if not shared and rng.random() < 0.1:
+                span = (truth[0], truth[1] + 4, truth[2])
+            ids.append(str(i))
+            srcs.append(f"s{a}")
+            answers.append(s(span))
+    votes = span_votes_table(ids, srcs, answers)
+    gold_ids = [str(i) for i in range(0, 900, 3)]
+    gold = pa.table({"item_id": gold_ids, "answer": pa.array([s(*truths[g]) for g in gold_ids], SPANS_TYPE)})
+
+    def ece(result):
+        rows_ = [r for r in result.items.to_pylist() if int(r["item_id"]) % 3]
+        conf = [c for r in rows_ for c in r["span_confidence"]]
+        ok = [(d["start"], d["end"], d["label"]) in truths[r["item_id"]] for r in rows_ for d in r["spans"]]
+        return expected_calibration_error(np.array(conf), np.array(ok, float))
+
+    plain = consolidate_spans(votes, SpanConsensusSettings(labels=LABELS))
+    calibrated = consolidate_spans(votes, SpanConsensusSettings(labels=LABELS), gold)
+    assert ece(plain) > 0.2
+    assert ece(calibrated) < 0.1
