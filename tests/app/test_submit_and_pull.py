@@ -64,7 +64,7 @@ def test_gold_is_indistinguishable_and_shows_its_suggestion_like_any_task(admin,
     plain = nxt(a, pid)
     assert set(gold) == set(plain)
     # the same suggestion, and never the score (it would single out audits, the confident items)
-    assert gold["suggestion"] == plain["suggestion"] == {"labels": ["pos"]}
+    assert gold["suggestion"] == plain["suggestion"] == {"answer": "pos"}
     assert set(gold) == {"lease_id", "project_id", "expires_at", "lease_seconds", "data_kind", "task_kind",
                          "payload", "media_url", "suggestion", "remaining"}
     others = str({k: v for k, v in gold.items() if k != "payload"})
