@@ -29,7 +29,7 @@ class _ChoicesQueue:
         self.multi = multi
 
     def page_config(self, cfg: ProjectConfig) -> dict[str, Any]:
-        return {"multiple": self.multi}
+        return {}  # the widget registers one factory per kind: nothing beyond the labels to say
 
     def _labels_of(self, body: Mapping[str, Any]) -> list[str]:
         """The chosen labels from `answer` or the older `label` / `labels` fields, as a list."""
