@@ -52,6 +52,7 @@ __all__ = [
     "AnnotatorAdmin",
     "Retracting",
     "task_rows",
+    "answer_columns",
     "empty_judgments",
 ]
 
@@ -181,6 +182,16 @@ def task_rows(tasks: pa.Table) -> list[dict[str, Any]]:
             del r[k]
         r["assignment_id"], r["item_id"] = str(r["assignment_id"]), str(r["item_id"])
     return rows
+
+
+def answer_columns(column: str, answer: Any) -> dict[str, Any]:
+    """One answer (JSON form) as a judgment's `label`, `labels` and `answer` (`JUDGMENT_SCHEMA`): the
+    kind's `storage.column` is filled (a single label is also its one-element `labels`), the others null."""
+    if column == "label":
+        return {"label": answer, "labels": [] if answer is None else [answer], "answer": None}
+    if column == "labels":
+        return {"label": None, "labels": answer, "answer": None}
+    return {"label": None, "labels": None, "answer": None if answer is None else orjson.dumps(answer).decode()}
 
 
 class PullAll:

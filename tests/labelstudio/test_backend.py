@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 
 from tasks.http import make_client
+from tasks.kinds import kind_of
 from tasks.queues import open_backend
 from tasks.queues.base import JUDGMENT_SCHEMA
 from tasks.queues.label_studio import (
     LabelStudioBackend,
     labeling_config,
-    unknown_labels,
 )
 from tests.labelstudio.server import import_tasks, invite_annotator
 
@@ -132,7 +132,8 @@ def test_push_predictions_idempotent_pull_cancel(project, ls_client, label_studi
     assert [r["assignment_id"] for r in rows] == ["a1", "a2"]
     assert rows[0]["label"] == "pos" and rows[0]["labels"] == ["pos"] and rows[0]["duration_ms"] == 2500
     assert rows[0]["annotator_id"] == "ls:admin@annoflow.test" and rows[0]["item_id"] == "i1"
-    assert unknown_labels(first, cfg.labels).column("assignment_id").to_pylist() == ["a2"]
+    problems = kind_of(cfg).storage.validate(first, pa.table({"item_id": ["i1", "i2"]}), cfg)
+    assert problems.column("row").to_pylist() == [1] and problems.column("reason").to_pylist() == ["unknown_label"]
 
     assert b.pull(cursor)[0].num_rows == 0
     assert b.pull(None)[0].to_pylist() == rows  # the same cursor gives the same rows
