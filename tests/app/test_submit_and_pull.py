@@ -45,7 +45,7 @@ def test_cursor_pull_pages_in_commit_order(admin, new_project, new_annotator):
     assert judgments(admin, pid, p3["next_cursor"])["judgments"] == []
     assert p1["judgments"][1]["labels"] == ["a"] and p1["judgments"][1]["label"] is None
     j = p1["judgments"][0]
-    assert set(j) == {"seq", "judgment_id", "assignment_id", "item_id", "annotator_id", "label", "labels",
+    assert set(j) == {"seq", "judgment_id", "assignment_id", "item_id", "annotator_id", "label", "labels", "answer",
                       "duration_ms", "submitted_at", "client_id"}
     assert j["annotator_id"] == a.annotator_id and j["assignment_id"] == f"{pid}-0"
 
