@@ -68,7 +68,7 @@ def hash_token(token: str) -> str:
 class Project:
     project_id: str
     labels: list[str]
-    task_kind: str = "single_label"
+    task_kind: str = field(default_factory=lambda: kinds.names()[0])
     data_kind: str = "text"
     options: dict[str, Any] = field(default_factory=dict)  # the kind's page_config: for its widget and checks
     instructions: str = ""
@@ -243,7 +243,7 @@ class Queue:
             p = self.projects[pid] = Project(pid, list(cfg["labels"]))
         p.labels = list(cfg["labels"])
         p.label_set = frozenset(p.labels)
-        p.task_kind = cfg.get("task_kind", "single_label")
+        p.task_kind = cfg.get("task_kind") or kinds.names()[0]
         p.data_kind = cfg.get("data_kind", "text")
         p.options = dict(cfg.get("options") or {})
         p.instructions = cfg.get("instructions", "")

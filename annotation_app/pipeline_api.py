@@ -33,7 +33,7 @@ class ProjectIn(_Body):
     labels: list[Annotated[str, Field(min_length=1)]] = Field(
         min_length=1, json_schema_extra={"uniqueItems": True},
         description="The label set, unique, in display order (the page's shortcut keys follow it).")
-    task_kind: str = Field("single_label", json_schema_extra={"enum": list(kinds.names())},
+    task_kind: str = Field(kinds.names()[0], json_schema_extra={"enum": list(kinds.names())},
                            description="The answer kind (a registered one): which widget the page shows, what a submit is.")
     data_kind: Literal["text", "image", "audio"] = "text"
     options: dict[str, Any] = Field(default_factory=dict,
@@ -67,7 +67,7 @@ class TaskIn(_Body):
     payload: str | None = Field(None, description="The text shown (text items) or a caption.")
     media_uri: str | None = Field(None, description="file:// path under a media root, or an http(s) URL.")
     prelabel: Any = Field(None, description="Machine suggestion: an answer in the kind's JSON form (a label, a list "
-                          "of labels, spans ...), checked like a submit.")
+                          "of labels, a structured answer), checked like a submit.")
     prelabel_score: float | None = None
     exclude_annotators: list[str] | None = Field(None, description="Annotators who must not get this task.")
 
