@@ -75,7 +75,6 @@ class Project:
     show_prelabels: bool = True
     lease_seconds: float = 600.0
     excluded: frozenset[str] = frozenset()  # annotators removed from this project (banned on evidence)
-    label_set: frozenset[str] = frozenset()
     heap: list = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"open": 0, "leased": 0, "done": 0, "cancelled": 0})
 
@@ -88,7 +87,7 @@ class Project:
         """The kind's check of one answer (a submit, or a pushed pre-label as `{"answer": ...}`): its JSON
         form, or a 422 whose code is the kind's reason and whose message says `where`."""
         try:
-            return self.kind.queue.parse_submission(body, self.label_set, self.options, payload)
+            return self.kind.queue.parse_submission(body, self.labels, self.options, payload)
         except ValueError as e:
             raise ApiError(422, getattr(e, "code", "invalid_answer"), f"{where}: {e}") from None
 
@@ -127,7 +126,7 @@ def _stored_prelabel(p: Project, text: str | None, payload: str | None) -> Any:
     if not text:
         return None
     try:
-        return p.kind.queue.parse_submission({"answer": orjson.loads(text)}, p.label_set, p.options, payload)
+        return p.kind.queue.parse_submission({"answer": orjson.loads(text)}, p.labels, p.options, payload)
     except ValueError:  # the label set changed since the push: the suggestion is no longer one
         return None
 
@@ -242,7 +241,6 @@ class Queue:
         if p is None:
             p = self.projects[pid] = Project(pid, list(cfg["labels"]))
         p.labels = list(cfg["labels"])
-        p.label_set = frozenset(p.labels)
         p.task_kind = cfg.get("task_kind") or kinds.names()[0]
         p.data_kind = cfg.get("data_kind", "text")
         p.options = dict(cfg.get("options") or {})

@@ -75,6 +75,17 @@ def test_labeling_config_per_kind(make_project) -> None:
             assert [c.get("value") for c in choices] == ["a&b", 'say "hi"', "c"]
 
 
+def test_answers_convert_both_ways_through_the_kind(make_project) -> None:
+    for task_kind, answer, chosen in (("single_label", '"b"', ["b"]), ("multi_label", '["a", "c"]', ["a", "c"])):
+        cfg = make_project(data_kind="image", task_kind=task_kind, labels=["a", "b", "c"])
+        q = kind_of(cfg).queue
+        result = q.to_label_studio(answer, cfg)
+        assert result == _choices(*chosen, to="image")
+        assert json.dumps(q.from_label_studio(result, cfg)) == answer.replace(", ", ",").replace(",", ", ")
+    single = make_project(task_kind="single_label", labels=["a", "b"])
+    assert kind_of(single).queue.from_label_studio(_choices("a", "b"), single) is None  # two choices: no single answer
+
+
 def test_ensure_project_creates_then_finds(project, ls_client) -> None:
     cfg, b = project(labels=["pos", "neg"], instructions="Is it positive?")
     pid = b.ensure_project(cfg)

@@ -49,9 +49,8 @@ class _ChoicesQueue:
     def parse_submission(self, body: Mapping[str, Any], labels: Sequence[str], options: Mapping[str, Any],
                          payload: str | None) -> Any:
         chosen = self._labels_of(body)
-        known = labels if isinstance(labels, (set, frozenset)) else set(labels)
         for x in chosen:
-            if x not in known:
+            if x not in labels:  # a handful of labels: a scan is as fast as building a set
                 raise AnswerError("unknown_label", f"label {_SHOWN.repr(x)} is not in the project's labels "
                                                    f"{_SHOWN.repr(list(labels))}")
         return chosen if self.multi else chosen[0]
