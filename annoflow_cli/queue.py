@@ -239,10 +239,13 @@ def simulate_crowd(
     accuracy: Annotated[str, typer.Option(help="Accuracy A, or a range LOW-HIGH drawn per annotator.")] = "0.65-0.95",
     spammers: Annotated[int, typer.Option(min=0, help="How many of them answer at random or always the same label.")] = 1,
     experts: Annotated[int, typer.Option(min=0, help="How many get the expert role (adjudication tasks).")] = 1,
-    truth: Annotated[Path | None, typer.Option(help="CSV with the item text and its true label "
+    truth: Annotated[Path | None, typer.Option(help="CSV/JSONL/Parquet naming items and their true answers "
                                                       "(default: truth/labels.csv in the project).")] = None,
-    text_column: Annotated[str, typer.Option(help="Truth column matching the item text.")] = "text",
-    label_column: Annotated[str, typer.Option(help="Truth column with the label.")] = "label",
+    key_column: Annotated[str | None, typer.Option("--key-column", "--text-column",
+                                                   help="Truth column naming the item, as in the gold file "
+                                                        "(default: gold.key_field, e.g. text or file).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Truth column with the true answer "
+                                                          "(default: the answer kind's column, e.g. label).")] = None,
     seconds_per_task: Annotated[float, typer.Option(min=0, help="Mean think time per task.")] = 0.0,
     seed: int = 0,
     config: ConfigOpt = None,
@@ -254,31 +257,36 @@ def simulate_crowd(
     """
     cfg = run_or_exit(lambda: load_project(config))
     from tasks.dispatch.access import admin_token
-    from tasks.queues.simulated_crowd import (
-        make_crowd,
-        run_simulated_crowd,
-        truth_from_file,
-    )
+    from tasks.kinds import kind_of
+    from tasks.queues.simulated_crowd import make_crowd, run_simulated_crowd
+    from tasks.queues.truth import read_truth
+    from tasks.store import open_store
 
     path = truth or cfg.path("truth/labels.csv")
     if not path.is_file():
-        fail(ConfigError(f"no truth file at {path}: pass --truth CSV (columns {text_column!r}, {label_column!r})"))
+        fail(ConfigError(f"no truth file at {path}: pass --truth FILE (a column naming the item, "
+                         f"--key-column, and one with its answer, --label-column)"))
     if annotators < spammers:
         fail(ConfigError(f"--spammers {spammers} is more than --annotators {annotators}"))
     crowd = make_crowd(annotators, cfg.labels, accuracy=_accuracy(accuracy), spammer_share=spammers / annotators,
-                       seconds_per_task=seconds_per_task, experts=experts, seed=seed)
-    true_label, unknown = truth_from_file(path, cfg.labels, text_column, label_column)
+                       seconds_per_task=seconds_per_task, experts=experts, seed=seed, kind=kind_of(cfg))
+
+    def load_truth():
+        with open_store(cfg.db_path) as con:
+            return read_truth(con, cfg, path, key_column, label_column)
+
+    true_answer = run_or_exit(load_truth)
 
     err_console.print(f"[yellow]SIMULATION[/]: {annotators} simulated annotators ({spammers} spammers, "
                       f"{experts} experts) on {cfg.queue.url}")
-    report = run_or_exit(lambda: run_simulated_crowd(cfg.queue.url, admin_token(cfg), cfg.name, true_label,
+    report = run_or_exit(lambda: run_simulated_crowd(cfg.queue.url, admin_token(cfg), cfg.name, true_answer,
                                                      crowd=crowd, seed=seed))
     out = {"simulation": True, **report.summary(), "per_annotator": report.per_annotator,
-           "items_without_truth": unknown[0], "failures": report.failures}
+           "items_without_truth": true_answer.unknown, "failures": report.failures}
     if as_json:
         print(json.dumps(out))
         return
     console.print(f"SIMULATION done: {out['submitted']:,} submits, {out['skipped']} skips, {out['errors']} errors "
-                  f"in {out['elapsed_s']} s; items without a truth label: {unknown[0]}. Now run `annoflow collect`.")
+                  f"in {out['elapsed_s']} s; tasks without a true answer: {true_answer.unknown}. Now run `annoflow collect`.")
     for failure in report.failures:
         err_console.print(f"[red]annotator failed:[/] {failure}")

@@ -20,6 +20,8 @@ from typing import Any
 import orjson
 
 from annotation_app.store import Op, Store
+from tasks import kinds
+from tasks.kinds.protocol import AnswerKind
 
 __all__ = ["KINDS", "ApiError", "Project", "Task", "Annotator", "Queue", "brief", "hash_token", "shown"]
 
@@ -66,20 +68,33 @@ def hash_token(token: str) -> str:
 class Project:
     project_id: str
     labels: list[str]
-    task_kind: str = "single_label"
+    task_kind: str = field(default_factory=lambda: kinds.names()[0])
     data_kind: str = "text"
+    options: dict[str, Any] = field(default_factory=dict)  # the kind's page_config: for its widget and checks
     instructions: str = ""
     show_prelabels: bool = True
     lease_seconds: float = 600.0
     excluded: frozenset[str] = frozenset()  # annotators removed from this project (banned on evidence)
-    label_set: frozenset[str] = frozenset()
     heap: list = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"open": 0, "leased": 0, "done": 0, "cancelled": 0})
+
+    @property
+    def kind(self) -> AnswerKind:
+        """The answer kind: what a submit must look like and which judgment column holds it."""
+        return kinds.get(self.task_kind)
+
+    def parse_answer(self, body: dict[str, Any], payload: str | None, where: str) -> Any:
+        """The kind's check of one answer (a submit, or a pushed pre-label as `{"answer": ...}`): its JSON
+        form, or a 422 whose code is the kind's reason and whose message says `where`."""
+        try:
+            return self.kind.queue.parse_submission(body, self.labels, self.options, payload)
+        except ValueError as e:
+            raise ApiError(422, getattr(e, "code", "invalid_answer"), f"{where}: {e}") from None
 
     def config(self) -> dict[str, Any]:
         return {
             "project_id": self.project_id, "labels": self.labels, "task_kind": self.task_kind,
-            "data_kind": self.data_kind, "instructions": self.instructions,
+            "data_kind": self.data_kind, "options": self.options, "instructions": self.instructions,
             "show_prelabels": self.show_prelabels, "lease_seconds": self.lease_seconds,
             "excluded_annotators": sorted(self.excluded),
         }
@@ -95,7 +110,7 @@ class Task:
     priority: float
     payload: str | None
     media_uri: str | None
-    prelabel: list[str] | None
+    prelabel: Any  # the machine's suggestion in the kind's JSON form, None without one
     prelabel_score: float | None
     exclude: frozenset[str] | None
     status: str = "open"
@@ -104,6 +119,16 @@ class Task:
     lease_expires: float = 0.0
     leased_at: float = 0.0
     version: int = 0
+
+
+def _stored_prelabel(p: Project, text: str | None, payload: str | None) -> Any:
+    """A stored pre-label in the kind's JSON form (older stores kept a choice as a list of labels)."""
+    if not text:
+        return None
+    try:
+        return p.kind.queue.parse_submission({"answer": orjson.loads(text)}, p.labels, p.options, payload)
+    except ValueError:  # the label set changed since the push: the suggestion is no longer one
+        return None
 
 
 def _adjudication_key(assignment_id: str) -> str:
@@ -182,7 +207,7 @@ class Queue:
             "FROM tasks WHERE status IN ('open', 'leased') ORDER BY seq"
         ):
             t = Task(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                     orjson.loads(row[8]) if row[8] else None, row[9],
+                     _stored_prelabel(self.projects[row[2]], row[8], row[6]), row[9],
                      frozenset(orjson.loads(row[10])) if row[10] else None)
             p = self.projects[t.project_id]
             self.tasks[t.assignment_id] = t
@@ -216,9 +241,9 @@ class Queue:
         if p is None:
             p = self.projects[pid] = Project(pid, list(cfg["labels"]))
         p.labels = list(cfg["labels"])
-        p.label_set = frozenset(p.labels)
-        p.task_kind = cfg.get("task_kind", "single_label")
+        p.task_kind = cfg.get("task_kind") or kinds.names()[0]
         p.data_kind = cfg.get("data_kind", "text")
+        p.options = dict(cfg.get("options") or {})
         p.instructions = cfg.get("instructions", "")
         p.show_prelabels = bool(cfg.get("show_prelabels", True))
         p.lease_seconds = float(cfg.get("lease_seconds", 600))
@@ -260,16 +285,12 @@ class Queue:
             if r.get("payload") is None and not r.get("media_uri"):
                 raise ApiError(422, "invalid_task", f"tasks[{i}] ({aid!r}): needs a payload or a media_uri")
             pre = r.get("prelabel")
-            if isinstance(pre, str):
-                pre = [pre]
-            bad = [x for x in pre or [] if x not in p.label_set]
-            if bad:
-                raise ApiError(422, "unknown_label",
-                               f"tasks[{i}] ({aid!r}): pre-label {bad[0]!r} not in the label set {p.labels}")
+            if pre is not None:
+                pre = p.parse_answer({"answer": pre}, r.get("payload"), f"tasks[{i}] ({aid!r}) pre-label")
             ex = r.get("exclude_annotators")
             seen_ids.add(aid)
             new.append(Task(0, aid, pid, str(r["item_id"]), kind, float(r.get("priority") or 0.0),
-                            r.get("payload"), r.get("media_uri"), pre or None, r.get("prelabel_score"),
+                            r.get("payload"), r.get("media_uri"), pre, r.get("prelabel_score"),
                             frozenset(ex) if ex else None))
         now = time.time()
         for t in new:
@@ -280,7 +301,7 @@ class Queue:
             "media_uri, prelabel, prelabel_score, exclude_annotators, status, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
             [(t.seq, t.assignment_id, pid, t.item_id, t.kind, t.priority, t.payload, t.media_uri,
-              orjson.dumps(t.prelabel).decode() if t.prelabel else None, t.prelabel_score,
+              orjson.dumps(t.prelabel).decode() if t.prelabel is not None else None, t.prelabel_score,
               orjson.dumps(sorted(t.exclude)).decode() if t.exclude else None, now) for t in new],
             True,
         )]
@@ -421,7 +442,7 @@ class Queue:
         (gold and audit items get machine votes like any other), and never with its score, since
         audits are by construction the items the machine was sure about.
         """
-        suggestion = {"labels": t.prelabel} if p.show_prelabels and t.prelabel else None
+        suggestion = {"answer": t.prelabel} if p.show_prelabels and t.prelabel is not None else None
         media = t.media_uri
         if media and not media.startswith(("http://", "https://")):
             media = f"/api/annotate/media/{t.lease_id}"

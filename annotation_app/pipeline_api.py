@@ -6,16 +6,17 @@ Typed with pydantic so the OpenAPI schema documents every field; these calls are
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from annotation_app import submit as ops
 from annotation_app.core import ApiError, Queue, shown
 from annotation_app.gate import ADMIN
 from annotation_app.openapi import errors
+from tasks import kinds
 
 __all__ = ["ProjectIn", "TaskIn", "PushIn", "CancelIn", "AnnotatorIn", "AnnotatorPatch", "router"]
 
@@ -32,8 +33,11 @@ class ProjectIn(_Body):
     labels: list[Annotated[str, Field(min_length=1)]] = Field(
         min_length=1, json_schema_extra={"uniqueItems": True},
         description="The label set, unique, in display order (the page's shortcut keys follow it).")
-    task_kind: Literal["single_label", "multi_label"] = "single_label"
+    task_kind: str = Field(kinds.names()[0], json_schema_extra={"enum": list(kinds.names())},
+                           description="The answer kind (a registered one): which widget the page shows, what a submit is.")
     data_kind: Literal["text", "image", "audio"] = "text"
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="The kind's page options (its `page_config`: e.g. overlap allowed, snapping).")
     instructions: str = Field("", description="Shown to annotators above every task.")
     show_prelabels: bool = Field(True, description="Show pre-labels as suggestions, on every kind of task alike (never their score).")
     lease_seconds: float = Field(600, gt=0, le=86_400, description="An unsubmitted task returns to the queue after this.")
@@ -41,6 +45,12 @@ class ProjectIn(_Body):
         None,
         description="Annotators who may no longer take tasks here (e.g. banned on gold); a task one of them holds goes back "
         "to the queue. Omitted: the project's current list is kept.")
+
+    @field_validator("task_kind")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        kinds.get(v)  # a ValueError naming the known kinds
+        return v
 
 
 class TaskIn(_Body):
@@ -56,7 +66,8 @@ class TaskIn(_Body):
     priority: float = Field(0.0, description="Higher first; ties in push order.")
     payload: str | None = Field(None, description="The text shown (text items) or a caption.")
     media_uri: str | None = Field(None, description="file:// path under a media root, or an http(s) URL.")
-    prelabel: str | list[str] | None = Field(None, description="Machine suggestion (label or labels).")
+    prelabel: Any = Field(None, description="Machine suggestion: an answer in the kind's JSON form (a label, a list "
+                          "of labels, a structured answer), checked like a submit.")
     prelabel_score: float | None = None
     exclude_annotators: list[str] | None = Field(None, description="Annotators who must not get this task.")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -23,6 +23,7 @@ from annotation_app import annotator_api, openapi, pipeline_api
 from annotation_app.core import ApiError, Queue, brief, shown
 from annotation_app.gate import RequestGate
 from annotation_app.store import Store
+from tasks import kinds
 
 __all__ = ["create_app"]
 
@@ -108,6 +109,15 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse((_WEB / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/kinds/{task_kind}/widget.js", include_in_schema=False)
+    async def widget(task_kind: str) -> FileResponse:
+        """The answer kind's widget for the page (`kind.queue.widget`), served from the kind's package."""
+        try:
+            kind = kinds.get(task_kind)
+        except ValueError as e:
+            raise ApiError(404, "unknown_task_kind", str(e)) from None
+        return FileResponse(kind.queue.widget, media_type="text/javascript")
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict:

@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS judgments (
     item_id TEXT NOT NULL,
     annotator_id TEXT NOT NULL,
     labels TEXT NOT NULL,
+    answer TEXT,
     duration_ms INTEGER,
     submitted_at REAL NOT NULL,
     client_id TEXT NOT NULL,
@@ -139,6 +140,7 @@ class Store:
         _owner_only(self.path)
         con = connect(self.path, synchronous=self._synchronous)
         con.executescript(SCHEMA)
+        _migrate(con)
         con.close()
 
     def load(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -246,6 +248,13 @@ class Store:
                     con.execute("ROLLBACK")
                 results.append(e)
         return results
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Bring a store written by an older app up to `SCHEMA` (idempotent; each step one statement)."""
+    columns = {row[1] for row in con.execute("PRAGMA table_info(judgments)")}
+    if "answer" not in columns:  # every answer as JSON (structured kinds are pulled from it)
+        con.execute("ALTER TABLE judgments ADD COLUMN answer TEXT")
 
 
 def _owner_only(path: Path) -> None:

@@ -18,30 +18,30 @@ from annotation_app.core import Annotator, ApiError, Queue, hash_token, shown
 CLIENT_ID_MAX = 200
 DURATION_MAX_MS = 86_400_000
 
-__all__ = ["CLIENT_ID_MAX", "DURATION_MAX_MS", "validate_labels", "submit", "pull", "create_annotator", "update_annotator", "rotate_token", "me"]
+__all__ = ["CLIENT_ID_MAX", "DURATION_MAX_MS", "judgment_columns", "pulled_columns", "submit", "pull", "create_annotator", "update_annotator", "rotate_token", "me"]
 
 
-def validate_labels(q: Queue, project_id: str, body: dict[str, Any]) -> list[str]:
-    """The submitted label(s) as a list, checked against the project's current label set."""
-    p = q.projects[project_id]
-    if p.task_kind == "multi_label":
-        labels = body.get("labels")
-        if labels is None and isinstance(body.get("label"), str):
-            labels = [body["label"]]
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise ApiError(422, "invalid_labels", "multi-label projects take 'labels': a list of label strings")
-        labels = list(dict.fromkeys(labels))
+def judgment_columns(column: str, answer: Any) -> tuple[str, str]:
+    """The stored `labels` (JSON list) and `answer` (JSON) of one answer in its kind's JSON form.
+
+    Choices keep their labels in `labels`, as judgments always had them; every judgment also keeps its
+    answer as JSON, which is what structured kinds (column `answer`) are pulled from."""
+    if column == "label":
+        labels = [answer]
+    elif column == "labels":
+        labels = answer
     else:
-        label = body.get("label")
-        if label is None and isinstance(body.get("labels"), list) and len(body["labels"]) == 1:
-            label = body["labels"][0]
-        if not isinstance(label, str):
-            raise ApiError(422, "invalid_labels", "single-label projects take 'label': one label string")
-        labels = [label]
-    for x in labels:
-        if x not in p.label_set:
-            raise ApiError(422, "unknown_label", f"label {shown(x)} is not in project {project_id!r}'s labels {shown(p.labels)}")
-    return labels
+        labels = []
+    return orjson.dumps(labels).decode(), orjson.dumps(answer).decode()
+
+
+def pulled_columns(column: str, labels_json: str, answer_json: str | None) -> dict[str, Any]:
+    """A stored judgment's `label`, `labels` and `answer` as the pull API returns them (`JUDGMENT_SCHEMA`):
+    only the kind's own column is filled, plus `labels` for single-label (all labels chosen, as ever)."""
+    labels = orjson.loads(labels_json)
+    if column == "answer":
+        return {"label": None, "labels": None, "answer": answer_json}
+    return {"label": labels[0] if column == "label" and labels else None, "labels": labels, "answer": None}
 
 
 async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -60,14 +60,15 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
             raise ApiError(409, "client_id_reused", f"client_id {shown(client_id)} was already used for another task")
         return done
     t = q.leased_to(a, lease_id)
-    labels = validate_labels(q, t.project_id, body)
+    p = q.projects[t.project_id]
+    answer = p.parse_answer(body, t.payload, f"project {t.project_id!r}")
+    labels_json, answer_json = judgment_columns(p.kind.storage.column, answer)
     duration = body.get("duration_ms")
     now = time.time()
     if duration is None:
         duration = int((now - t.leased_at) * 1000)
     elif not isinstance(duration, int) or isinstance(duration, bool) or not 0 <= duration <= DURATION_MAX_MS:
         raise ApiError(422, "invalid_duration", f"'duration_ms' must be an integer 0..{DURATION_MAX_MS}, got {shown(duration)}")
-    p = q.projects[t.project_id]
     jid = uuid.uuid4().hex
     q._end_lease(t, "submitted")
     t.status = "done"
@@ -76,9 +77,9 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
     p.counts["leased"] -= 1
     p.counts["done"] += 1
     fut = q.store.write([
-        ("INSERT INTO judgments (judgment_id, project_id, assignment_id, item_id, annotator_id, labels, "
-         "duration_ms, submitted_at, client_id, lease_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-         (jid, t.project_id, t.assignment_id, t.item_id, a.annotator_id, orjson.dumps(labels).decode(),
+        ("INSERT INTO judgments (judgment_id, project_id, assignment_id, item_id, annotator_id, labels, answer, "
+         "duration_ms, submitted_at, client_id, lease_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         (jid, t.project_id, t.assignment_id, t.item_id, a.annotator_id, labels_json, answer_json,
           duration, now, client_id, lease_id), False),
         ("UPDATE tasks SET status = 'done', lease_id = NULL WHERE assignment_id = ?", (t.assignment_id,), False),
         ("UPDATE leases SET ended = 'submitted' WHERE lease_id = ?", (lease_id,), False),
@@ -110,18 +111,16 @@ def pull(q: Queue, project_id: str, cursor: int, limit: int) -> dict[str, Any]:
     """Judgments committed after `cursor`, oldest first; runs on a worker thread with its own connection."""
     p = q.project(project_id)
     rows = q.store.read(
-        "SELECT seq, judgment_id, assignment_id, item_id, annotator_id, labels, duration_ms, submitted_at, "
+        "SELECT seq, judgment_id, assignment_id, item_id, annotator_id, labels, answer, duration_ms, submitted_at, "
         "client_id FROM judgments WHERE project_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         (project_id, cursor, limit),
     )
-    single = p.task_kind != "multi_label"
+    column = p.kind.storage.column
     out = []
-    for seq, jid, aid, item, ann, labels, dur, at, cid in rows:
-        ls = orjson.loads(labels)
+    for seq, jid, aid, item, ann, labels, answer, dur, at, cid in rows:
         out.append({
             "seq": seq, "judgment_id": jid, "assignment_id": aid, "item_id": item, "annotator_id": ann,
-            "label": ls[0] if single and ls else None, "labels": ls, "duration_ms": dur,
-            "submitted_at": at, "client_id": cid,
+            **pulled_columns(column, labels, answer), "duration_ms": dur, "submitted_at": at, "client_id": cid,
         })
     nxt = rows[-1][0] if rows else cursor
     return {"judgments": out, "next_cursor": str(nxt), "has_more": len(rows) == limit}
@@ -183,7 +182,7 @@ async def update_annotator(q: Queue, annotator_id: str, changes: dict[str, Any])
     return a.public()
 
 
-_PAGE_FIELDS = ("project_id", "labels", "task_kind", "data_kind", "instructions", "lease_seconds")
+_PAGE_FIELDS = ("project_id", "labels", "task_kind", "data_kind", "options", "instructions", "lease_seconds")
 
 
 def me(q: Queue, a: Annotator) -> dict[str, Any]:

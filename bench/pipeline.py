@@ -272,6 +272,7 @@ class SimulatedBulkQueue:
             "annotator_id": pa.array(self.ids[ann].tolist(), pa.string()),
             "label": lab,
             "labels": pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), lab),
+            "answer": pa.nulls(n, pa.string()),
             "duration_ms": pa.array(rng.integers(2_000, 20_000, n), pa.int64()),
             "submitted_at": pa.array(np.full(n, now, dtype="int64"), pa.timestamp("us", tz="UTC")),
             "client_id": ids,

@@ -26,6 +26,8 @@ from schemas.config import ProjectConfig
 from tasks.evaluate import evaluate_labels, work_summary
 from tasks.events import in_pipeline
 from tasks.export.stage import GateFailedError
+from tasks.kinds import kind_of
+from tasks.queues.truth import truth_key_column
 from tasks.store import open_store
 
 __all__ = ["demo_flow", "EXAMPLE"]
@@ -36,18 +38,17 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "youtube-spam"
 @task(name="simulated-crowd (SIMULATION)", cache_policy=NO_CACHE)
 def simulated_crowd_task(cfg: ProjectConfig, token: str, truth: str, annotators: int, accuracy: tuple[float, float],
                          spammers: int, experts: int, seed: int) -> dict:
-    """SIMULATION: fake annotators label every open task through the annotator API."""
-    from tasks.queues.simulated_crowd import (
-        make_crowd,
-        run_simulated_crowd,
-        truth_from_file,
-    )
+    """SIMULATION: fake annotators label every open task through the annotator API, answering from the
+    truth file as the project's answer kind's simulated annotator does."""
+    from tasks.queues.simulated_crowd import make_crowd, run_simulated_crowd
+    from tasks.queues.truth import read_truth
 
+    with open_store(cfg.db_path) as con:
+        true_answer = read_truth(con, cfg, Path(truth))
     crowd = make_crowd(annotators, cfg.labels, accuracy=accuracy, spammer_share=spammers / annotators,
-                       experts=experts, seed=seed)
-    true_label, unknown = truth_from_file(truth, cfg.labels)
-    report = run_simulated_crowd(cfg.queue.url, token, cfg.name, true_label, crowd=crowd, seed=seed)
-    return {"simulation": True, **report.summary(), "items_without_truth": unknown[0]}
+                       experts=experts, seed=seed, kind=kind_of(cfg))
+    report = run_simulated_crowd(cfg.queue.url, token, cfg.name, true_answer, crowd=crowd, seed=seed)
+    return {"simulation": True, **report.summary(), "items_without_truth": true_answer.unknown}
 
 
 def _open_work(cfg: ProjectConfig) -> int:
@@ -71,7 +72,8 @@ def demo_flow(
     human judgments used, auto-accepted share, agreement, the export version and where it is).
 
     Args:
-        project_dir: a sample project with `truth/labels.csv` (text,label) beside its annoflow.toml.
+        project_dir: a sample project with `truth/labels.csv` beside its annoflow.toml: the true answer
+            of each item (the kind's answer column), keyed like its gold file (`gold.key_field`).
         annotators: simulated annotators (SIMULATION), `spammers` of them answering at random,
             `experts` of them also taking adjudication tasks.
         max_rounds: dispatch/label/collect/consensus rounds at most.
@@ -109,7 +111,7 @@ def demo_flow(
     finally:
         app.stop()
     with open_store(cfg.db_path) as con:
-        quality = evaluate_labels(con, cfg, truth)
+        quality = evaluate_labels(con, cfg, truth, key_field=truth_key_column(cfg))
         work = work_summary(con)
     summary = {
         "project": cfg.name,

@@ -11,8 +11,9 @@ A judgment becomes a vote with `vote_id` = judgment id, `source_id = 'human:<ann
 `adjudicator`, so aggregators never count an expert's tie-break as one more crowd vote), its
 duration, assignment and submit time. Checks, in order (the first failing one is the reason):
 `unknown_item`, `unknown_assignment`, `assignment_item_mismatch`, `unknown_annotator` (not known to
-the backend), `unknown_label` (not in the label set; single-label: exactly one), `duplicate_judgment`
-(the assignment already has another judgment). Consensus reads the votes; item states are left alone.
+the backend), then the answer kind's own check of the answer against its item (`kind.storage.validate`: choices
+say `unknown_label`, not in the label set, single-label: exactly one; other kinds their own reason,
+e.g. `span_outside_text`), `duplicate_judgment` (the assignment already has another judgment). Consensus reads the votes; item states are left alone.
 
 Where people can delete an answer (Label Studio; `Retracting` backends), each run first compares
 the stored votes of the assignments changed since the cursor with the judgments the backend still
@@ -33,37 +34,48 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
 
-from schemas.config import ProjectConfig, TaskKind
+from schemas.config import ProjectConfig
 from schemas.tables import Judgments, check
 from tasks.dispatch.access import backend_for, known_annotators, queue_name
+from tasks.kinds import kind_of
 from tasks.progress import track
 from tasks.queues import QueueBackend
 from tasks.queues.base import Retracting
 from tasks.retries import STAGE_TASK
 from tasks.store import insert_missing, project_store, record_stage_run, transaction
 
-__all__ = ["REASONS", "classify", "collect", "collect_task", "label_ok", "read_cursor", "retract", "store_page"]
+__all__ = ["REASONS", "answer_problems", "classify", "collect", "collect_task", "read_cursor", "retract", "store_page"]
 
 REASONS = ("unknown_item", "unknown_assignment", "assignment_item_mismatch", "unknown_annotator",
-           "unknown_label", "duplicate_judgment")
+           "<the kind's reason>", "duplicate_judgment")
 
 
-def label_ok(judgments: pa.Table, labels: Sequence[str], multi: bool) -> pa.Array:
-    """Per judgment: every chosen label is in the label set (single-label: exactly one, non-null)."""
-    allowed = pa.array(list(labels), pa.string())
-    if not multi:
-        return pc.fill_null(pc.is_in(judgments["label"], value_set=allowed), False).combine_chunks()
-    lists = judgments["labels"].combine_chunks()
-    flat = pc.list_flatten(lists)
-    parent = pc.list_parent_indices(lists)
-    bad = pc.invert(pc.fill_null(pc.is_in(flat, value_set=allowed), False))
-    n_bad = np.bincount(pc.filter(parent, bad).to_numpy(), minlength=len(lists))
-    nulls = pc.is_null(lists).to_numpy(zero_copy_only=False)
-    return pa.array((n_bad == 0) & ~nulls, pa.bool_())
+def answer_problems(con: duckdb.DuckDBPyConnection, page: pa.Table, cfg: ProjectConfig) -> pa.Table:
+    """The kind's check of the page's answers against their items (`kind.storage.validate`).
+
+    Returns `PROBLEM_SCHEMA` rows (`row` indexes `page`); `classify` keeps a judgment's first problem.
+    Judgments on unknown items are checked against no item (their `unknown_item` comes first anyway).
+    """
+    kind = kind_of(cfg)
+    answers = pa.table({"item_id": page["item_id"],
+                        "source_id": pc.binary_join_element_wise("human:", page["annotator_id"], ""),
+                        kind.storage.column: page[kind.storage.column]})
+    con.register("_ids", pa.table({"item_id": pc.unique(page["item_id"].combine_chunks())}))
+    try:
+        items = con.sql("SELECT item_id, payload, metadata::VARCHAR AS metadata FROM items"
+                        " WHERE item_id IN (SELECT item_id FROM _ids)").to_arrow_table()
+    finally:
+        con.unregister("_ids")
+    return kind.storage.validate(answers, items, cfg)
 
 
 _CLASSIFY = """
-WITH page AS (
+WITH _page AS (
+    SELECT j.* EXCLUDE (_row), pr.reason AS answer_reason, pr.field AS answer_field, pr.detail AS answer_detail
+    FROM _page_in j
+    LEFT JOIN (SELECT DISTINCT ON ("row") * FROM _problems ORDER BY "row") pr ON pr."row" = j._row
+),
+page AS (
     SELECT j.*, a.kind AS assignment_kind, a.item_id AS assignment_item, a.assignment_id IS NOT NULL AS known,
         CASE WHEN a.kind = 'adjudication' THEN 'adjudicator:' ELSE 'human:' END || j.annotator_id AS vote_source
     FROM _page j
@@ -93,7 +105,7 @@ SELECT p.* EXCLUDE (assignment_item, known, vote_source),
         WHEN NOT p.known THEN 'unknown_assignment'
         WHEN p.assignment_item <> p.item_id THEN 'assignment_item_mismatch'
         WHEN $check_annotators AND p.annotator_id NOT IN (SELECT annotator_id FROM _annotators) THEN 'unknown_annotator'
-        WHEN NOT p.label_ok THEN 'unknown_label'
+        WHEN p.answer_reason IS NOT NULL THEN p.answer_reason
         WHEN other.judgment_id IS NOT NULL
           OR (own.own_vote IS NULL
               AND row_number() OVER (PARTITION BY p.assignment_id ORDER BY p.submitted_at, p.judgment_id) > 1)
@@ -105,15 +117,21 @@ LEFT JOIN own USING (judgment_id)
 """
 
 
-def classify(con: duckdb.DuckDBPyConnection, page: pa.Table, ok: pa.Array,
+def classify(con: duckdb.DuckDBPyConnection, page: pa.Table, problems: pa.Table,
              annotators: Sequence[str] | None) -> pa.Table:
-    """The page with `assignment_kind` and `reason` (null = valid) against the stored state."""
-    con.register("_page", page.append_column("label_ok", ok))
+    """The page with `assignment_kind` and `reason` (null = valid) against the stored state.
+
+    `problems`: the kind's verdict on the answers (`answer_problems`, `PROBLEM_SCHEMA`, `row` indexing
+    `page`); a judgment quarantined for its answer keeps the kind's `answer_field` and `answer_detail`."""
+    page = page.append_column("_row", pa.array(np.arange(page.num_rows, dtype=np.int64)))
+    con.register("_page_in", page)
+    con.register("_problems", problems)
     con.register("_annotators", pa.table({"annotator_id": pa.array(list(annotators or []), pa.string())}))
     try:
         return con.sql(_CLASSIFY, params={"check_annotators": annotators is not None}).to_arrow_table()
     finally:
-        con.unregister("_page")
+        con.unregister("_page_in")
+        con.unregister("_problems")
         con.unregister("_annotators")
 
 
@@ -122,11 +140,10 @@ _DETAIL = {
     "unknown_assignment": "assignment_id was never dispatched by this project",
     "assignment_item_mismatch": "the assignment belongs to another item",
     "unknown_annotator": "annotator is not known to the queue backend",
-    "unknown_label": "label(s) not in the project's label set",
     "duplicate_judgment": "the assignment already has a judgment",
 }
 _FIELD = {"unknown_item": "item_id", "unknown_assignment": "assignment_id", "assignment_item_mismatch": "item_id",
-          "unknown_annotator": "annotator_id", "unknown_label": "label", "duplicate_judgment": "assignment_id"}
+          "unknown_annotator": "annotator_id", "duplicate_judgment": "assignment_id"}
 
 
 def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table, cursor: str | None,
@@ -150,12 +167,13 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
                 "SELECT judgment_id AS vote_id, item_id,"
                 " CASE WHEN assignment_kind = 'adjudication' THEN 'adjudicator:' ELSE 'human:' END || annotator_id AS source_id,"
                 " CASE WHEN assignment_kind = 'adjudication' THEN 'adjudicator' ELSE 'human' END AS source_kind,"
-                " label, labels, assignment_id, duration_ms, submitted_at AS created_at, $run AS run_id FROM _valid",
+                " label, labels, answer::JSON AS answer, assignment_id, duration_ms, submitted_at AS created_at,"
+                " $run AS run_id FROM _valid",
                 params={"run": run_id}).to_arrow_table()
             stored = insert_missing(con, "votes", votes, ["vote_id"])
             if edits.num_rows:
                 con.execute(
-                    "UPDATE votes SET label = e.label, labels = e.labels, duration_ms = e.duration_ms,"
+                    "UPDATE votes SET label = e.label, labels = e.labels, answer = e.answer::JSON, duration_ms = e.duration_ms,"
                     " created_at = e.submitted_at, run_id = $run FROM _edits e WHERE votes.vote_id = e.revises",
                     {"run": run_id}).fetchall()
             con.execute(
@@ -171,9 +189,11 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
             con.execute(
                 "INSERT INTO quarantine (quarantine_id, stage, source, field, reason, detail, raw)"
                 " SELECT md5(concat_ws(chr(31), 'collect', $queue, judgment_id, reason)), 'collect', $queue,"
-                f" {field}, reason, {detail} || ' (judgment ' || judgment_id || ', annotator ' || annotator_id || ')',"
+                f" CASE WHEN reason = answer_reason THEN answer_field ELSE {field} END, reason,"
+                f" CASE WHEN reason = answer_reason THEN answer_detail ELSE {detail} END"
+                "  || ' (judgment ' || judgment_id || ', annotator ' || annotator_id || ')',"
                 " left(to_json(struct_pack(judgment_id := judgment_id, assignment_id := assignment_id, item_id := item_id,"
-                "  annotator_id := annotator_id, label := label, labels := labels, duration_ms := duration_ms,"
+                "  annotator_id := annotator_id, label := label, labels := labels, answer := answer, duration_ms := duration_ms,"
                 "  submitted_at := submitted_at))::VARCHAR, 1000)"
                 " FROM _bad ON CONFLICT DO NOTHING", {"queue": queue}).fetchall()
             if cursor is not None:
@@ -190,7 +210,7 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
 
 
 _GONE = """
-SELECT v.vote_id, v.item_id, v.source_id, v.assignment_id, v.label, v.labels, v.created_at
+SELECT v.vote_id, v.item_id, v.source_id, v.assignment_id, v.label, v.labels, v.answer, v.created_at
 FROM votes v JOIN _live l USING (assignment_id)
 WHERE v.source_kind IN ('human', 'adjudicator')
   AND NOT list_contains(l.judgment_ids, split_part(v.vote_id, '@', 1))
@@ -219,7 +239,8 @@ def retract(con: duckdb.DuckDBPyConnection, queue: str, live: pa.Table) -> int:
                     " 'judgment_id', 'retracted', 'the judgment was deleted in the queue, so its vote is withdrawn'"
                     " || ' (judgment ' || vote_id || ', source ' || source_id || ')',"
                     " left(to_json(struct_pack(vote_id := vote_id, assignment_id := assignment_id, item_id := item_id,"
-                    "  source_id := source_id, label := label, labels := labels, created_at := created_at))::VARCHAR, 1000)"
+                    "  source_id := source_id, label := label, labels := labels, answer := answer,"
+                    "  created_at := created_at))::VARCHAR, 1000)"
                     " FROM _gone ON CONFLICT DO NOTHING", {"queue": queue}).fetchall()
                 con.execute("DELETE FROM votes WHERE source_kind IN ('human', 'adjudicator')"
                             " AND vote_id IN (SELECT vote_id FROM _gone)").fetchall()
@@ -245,7 +266,6 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     queue = queue_name(cfg)
     own = backend is None
     backend = backend or backend_for(cfg)
-    multi = cfg.task_kind == TaskKind.multi_label
     limit = cfg.queue.pull_limit
     totals: Counter = Counter()
     reasons: Counter = Counter()
@@ -263,7 +283,7 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             while True:
                 page, nxt = backend.pull(cursor, limit)
                 check(page.select(list(Judgments.to_schema().columns)), Judgments, f"collect (page after {cursor!r})")
-                classified = classify(con, page, label_ok(page, cfg.labels, multi), annotators)
+                classified = classify(con, page, answer_problems(con, page, cfg), annotators)
                 counts = store_page(con, queue, classified, nxt)
                 totals.update(counts)
                 totals["pulled"] += page.num_rows

@@ -21,6 +21,7 @@ from schemas.tables import CHECK_CHUNK_ROWS, Assignments, check
 from tasks.dispatch.access import backend_for, known_annotators, queue_name
 from tasks.dispatch.plan import ASSIGNMENT_COLUMNS, PLANNED, plan_assignments
 from tasks.errors import ContractError
+from tasks.kinds import kind_of
 from tasks.progress import track
 from tasks.queues import TASK_SCHEMA, QueueBackend
 from tasks.retries import STAGE_TASK
@@ -43,8 +44,8 @@ WITH p AS (
     WHERE queue = $queue AND state = 'pending'
 ),
 best AS (  -- the machine's suggestion, on every kind of task alike (gold must not stand out)
-    SELECT item_id, label, labels, confidence FROM votes
-    WHERE source_kind IN ('model', 'lf') AND (label IS NOT NULL OR len(labels) > 0)
+    SELECT item_id, CAST(to_json({answer}) AS VARCHAR) AS answer, confidence FROM votes
+    WHERE source_kind IN ('model', 'lf') AND {answer} IS NOT NULL AND CAST(to_json({answer}) AS VARCHAR) <> '[]'
       AND item_id IN (SELECT item_id FROM p)
     QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY confidence DESC NULLS LAST, source_id) = 1
 ),
@@ -54,7 +55,7 @@ targeted AS (  -- who holds a targeted gold slot of an item: they must not use u
     GROUP BY item_id
 )
 SELECT p.assignment_id, p.item_id, p.kind, p.priority, i.payload, i.uri AS media_uri,
-    coalesce(b.labels, CASE WHEN b.label IS NOT NULL THEN [b.label] END) AS prelabel,
+    b.answer AS prelabel,
     b.confidence AS prelabel_score,
     CASE WHEN p.annotator_id IS NOT NULL THEN list_filter($everyone::VARCHAR[], lambda x: x <> p.annotator_id)
          WHEN p.kind = 'gold' AND t.annotators IS NOT NULL
@@ -70,13 +71,16 @@ ORDER BY p.priority DESC, p.assignment_id
 
 
 def pending_task_batches(con: duckdb.DuckDBPyConnection, queue: str, banned: Sequence[str],
-                         annotators: Sequence[str] | None, batch_rows: int) -> tuple[int, Iterator[pa.Table]]:
+                         annotators: Sequence[str] | None, batch_rows: int,
+                         answer_column: str) -> tuple[int, Iterator[pa.Table]]:
     """How many assignments of `queue` are pending, and those tasks as `TASK_SCHEMA` batches, highest priority first.
 
     Banned annotators are excluded from every task; a targeted gold task also excludes every
     other known annotator, so only its target can take it, and the item's untargeted gold tasks
     exclude its targets, so a target cannot strand their own slot by taking one of those first. The batches stream from a second
     cursor, so memory does not grow with the queue and `con` stays free to mark batches pushed.
+    The pre-label is the most confident machine vote's answer (`answer_column`, the kind's
+    `storage.column`) as JSON text; an empty one ("none") is no suggestion.
     """
     total = con.execute("SELECT count(*) FROM assignments WHERE queue = ? AND state = 'pending'", [queue]).fetchall()[0][0]
     params = {"queue": queue, "banned": sorted(set(banned)) or None,
@@ -85,7 +89,7 @@ def pending_task_batches(con: duckdb.DuckDBPyConnection, queue: str, banned: Seq
     def batches() -> Iterator[pa.Table]:
         cur = con.cursor()
         try:
-            with cur.sql(_PENDING, params=params).to_arrow_reader(batch_size=batch_rows) as reader:
+            with cur.sql(_PENDING.replace("{answer}", answer_column), params=params).to_arrow_reader(batch_size=batch_rows) as reader:
                 for batch in reader:
                     yield pa.Table.from_batches([batch]).cast(TASK_SCHEMA)
         finally:
@@ -141,7 +145,8 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                     "UPDATE items SET state = 'queued' WHERE state = 'new' AND item_id IN "
                     f"(SELECT item_id FROM {PLANNED} WHERE kind = 'label')").fetchall()
             con.execute(f"DROP TABLE {PLANNED}").fetchall()
-            n_pending, batches = pending_task_batches(con, queue, banned, active, cfg.queue.push_batch)
+            n_pending, batches = pending_task_batches(con, queue, banned, active, cfg.queue.push_batch,
+                                                      kind_of(cfg).storage.column)
             sent = new_to_backend = 0
             with track("dispatch push", n_pending) as bar:
                 for chunk in batches:

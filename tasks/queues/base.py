@@ -12,14 +12,16 @@ the defaults shown):
     priority       float64 0.0       higher first
     payload        string  null      text to label (text items)
     media_uri      string  null      file:// path or http(s) URL (image/audio items)
-    prelabel       list<string> null machine suggestion (a plain string column is accepted too)
+    prelabel       string  null      machine suggestion: the answer's JSON text (`kind.storage.to_json`);
+                                     a list<string> column of labels is accepted too
     prelabel_score float64 null
     exclude_annotators list<string> null
 
 Judgments pulled (`JUDGMENT_SCHEMA`):
     judgment_id, assignment_id, item_id, annotator_id: string
-    label          string            the label (single-label projects; null for multi-label)
-    labels         list<string>      all labels chosen (always set)
+    label          string            the label (single-label projects; null otherwise)
+    labels         list<string>      all labels chosen (choice projects; null for structured kinds)
+    answer         string            the answer's JSON text (structured kinds, column `answer`; null for choices)
     duration_ms    int64             time the annotator spent
     submitted_at   timestamp[us, UTC]
     client_id      string            the annotator client's submit id
@@ -34,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+import orjson
 import pyarrow as pa
 
 from schemas.config import ProjectConfig
@@ -49,6 +52,7 @@ __all__ = [
     "AnnotatorAdmin",
     "Retracting",
     "task_rows",
+    "answer_columns",
     "empty_judgments",
 ]
 
@@ -59,7 +63,7 @@ TASK_SCHEMA = pa.schema([
     ("priority", pa.float64()),
     ("payload", pa.string()),
     ("media_uri", pa.string()),
-    ("prelabel", pa.list_(pa.string())),
+    ("prelabel", pa.string()),
     ("prelabel_score", pa.float64()),
     ("exclude_annotators", pa.list_(pa.string())),
 ])
@@ -71,6 +75,7 @@ JUDGMENT_SCHEMA = pa.schema([
     ("annotator_id", pa.string()),
     ("label", pa.string()),
     ("labels", pa.list_(pa.string())),
+    ("answer", pa.string()),
     ("duration_ms", pa.int64()),
     ("submitted_at", pa.timestamp("us", tz="UTC")),
     ("client_id", pa.string()),
@@ -160,7 +165,14 @@ def task_rows(tasks: pa.Table) -> list[dict[str, Any]]:
         if nulls:
             raise ContractError(f"task column {c!r} has {nulls} null values")
     rows = tasks.to_pylist()
+    as_text = "prelabel" in tasks.column_names and pa.types.is_string(tasks.schema.field("prelabel").type)
     for i, r in enumerate(rows):
+        if as_text and r.get("prelabel") is not None:
+            try:
+                r["prelabel"] = orjson.loads(r["prelabel"])
+            except orjson.JSONDecodeError:
+                raise ContractError(f"task row {i} ({r['assignment_id']!r}): prelabel is not JSON text: "
+                                    f"{r['prelabel'][:80]!r}") from None
         kind = r.get("kind")
         if kind is not None and kind not in _KINDS:
             raise ContractError(f"task row {i} ({r['assignment_id']!r}): kind {kind!r} not in {sorted(_KINDS)}")
@@ -170,6 +182,16 @@ def task_rows(tasks: pa.Table) -> list[dict[str, Any]]:
             del r[k]
         r["assignment_id"], r["item_id"] = str(r["assignment_id"]), str(r["item_id"])
     return rows
+
+
+def answer_columns(column: str, answer: Any) -> dict[str, Any]:
+    """One answer (JSON form) as a judgment's `label`, `labels` and `answer` (`JUDGMENT_SCHEMA`): the
+    kind's `storage.column` is filled (a single label is also its one-element `labels`), the others null."""
+    if column == "label":
+        return {"label": answer, "labels": [] if answer is None else [answer], "answer": None}
+    if column == "labels":
+        return {"label": None, "labels": answer, "answer": None}
+    return {"label": None, "labels": None, "answer": None if answer is None else orjson.dumps(answer).decode()}
 
 
 class PullAll:

@@ -12,6 +12,7 @@ import pyarrow as pa
 from schemas.config import ProjectConfig
 from tasks.errors import ConfigError
 from tasks.http import make_client
+from tasks.kinds import kind_of
 from tasks.queues.base import ANNOTATOR_SCHEMA, JUDGMENT_SCHEMA, PullAll, task_rows
 
 __all__ = ["BuiltinBackend"]
@@ -45,6 +46,7 @@ class BuiltinBackend(PullAll):
             "labels": config.labels,
             "task_kind": config.task_kind.value,
             "data_kind": config.data_kind.value,
+            "options": kind_of(config).queue.page_config(config),
             "instructions": config.instructions,
             "show_prelabels": config.queue.show_prelabels,
             "lease_seconds": config.queue.lease_seconds,

@@ -20,8 +20,10 @@ Mapping (one Label Studio project per annoflow project, found by title = `config
   after the watermark, as revisions (judgment `ls:<id>@<edit time>`; collect replaces the vote).
 - Deleted annotations: `live_judgments` lists, for the tasks updated since the watermark, the
   annotations they still have; collect retracts the votes of the ones gone.
-- Label Studio accepts results that do not match the labeling config, so `pull` returns labels as
-  annotated; `unknown_labels(judgments, labels)` lists the offending rows for collect to reject.
+- The labeling config and the conversion of answers both ways are the answer kind's
+  (`kind.queue.label_studio_config / to_label_studio / from_label_studio`). Label Studio accepts
+  results that do not match the config, so `pull` returns answers as annotated and collect's check
+  (`kind.storage.validate`) quarantines the offending ones.
 - Annotators are LS users: `annotator_id = "ls:<email>"` (`ls:<user id>` when the user has none).
 - Media: http(s) URIs are passed through. A `file://` path under `queue.local_files_root` (which must
   be Label Studio's `LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT`, with
@@ -44,25 +46,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
-from xml.sax.saxutils import quoteattr
 
 import httpx
+import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from schemas.config import DataKind, ProjectConfig, TaskKind
+from schemas.config import DataKind, ProjectConfig
 from tasks.errors import ConfigError, InputError, ServiceError
 from tasks.http import RequestRefusedError, make_client
-from tasks.queues.base import JUDGMENT_SCHEMA, LIVE_SCHEMA, PullAll, task_rows
+from tasks.kinds import kind_of
+from tasks.queues.base import (
+    JUDGMENT_SCHEMA,
+    LIVE_SCHEMA,
+    PullAll,
+    answer_columns,
+    task_rows,
+)
 
-__all__ = ["INLINE_MAX_BYTES", "REF_KEY_FILE", "LabelStudioBackend", "TaskRef", "labeling_config", "ref_key",
-           "unknown_labels"]
+__all__ = ["INLINE_MAX_BYTES", "REF_KEY_FILE", "LabelStudioBackend", "TaskRef", "labeling_config", "ref_key"]
 
 INLINE_MAX_BYTES = 1_000_000
-FROM_NAME = "label"
 PRELABEL_MODEL_VERSION = "annoflow-prelabel"
 REF_KEY_FILE = "label_studio_ref_key"
-_TAGS = {DataKind.text: "Text", DataKind.image: "Image", DataKind.audio: "Audio"}
 _CURSOR_SLACK = timedelta(seconds=60)  # task.updated_at is set after its annotation is saved
 _PAGE = 1_000
 _SNAPSHOT_WAIT = 600.0
@@ -142,23 +147,8 @@ def _field(kind: DataKind) -> str:
 
 
 def labeling_config(config: ProjectConfig) -> str:
-    """The LS labeling config (XML) for the project's data kind and label set."""
-    kind = DataKind(config.data_kind)
-    field = _field(kind)
-    choice = "multiple" if TaskKind(config.task_kind) == TaskKind.multi_label else "single"
-    choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in config.labels)
-    return (f'<View><{_TAGS[kind]} name="{field}" value="${field}"/>'
-            f'<Choices name="{FROM_NAME}" toName="{field}" choice="{choice}" showInline="true">'
-            f"{choices}</Choices></View>")
-
-
-def unknown_labels(judgments: pa.Table, labels: Sequence[str]) -> pa.Table:
-    """Judgment rows holding a label outside `labels` (Label Studio does not enforce its config)."""
-    flat = pc.list_flatten(judgments.column("labels"))
-    parents = pc.list_parent_indices(judgments.column("labels"))
-    bad = pc.invert(pc.is_in(flat, value_set=pa.array(list(labels), pa.string())))
-    rows = sorted(set(pc.filter(parents, bad).to_pylist()))
-    return judgments.take(pa.array(rows, pa.int64()))
+    """The LS labeling config (XML) for the project: its answer kind's, for its data kind and label set."""
+    return kind_of(config).queue.label_studio_config(config)
 
 
 def _parse_ts(s: str) -> datetime:
@@ -204,6 +194,7 @@ class LabelStudioBackend(PullAll):
         self.client = client or make_client(url, token, auth_scheme="Token", timeout=300.0)
         self.project_id: int | None = None
         self.data_kind = DataKind.text
+        self.config: ProjectConfig | None = None  # the project's answer kind converts answers both ways
         self._ids: dict[str, int] | None = None
         self._users: dict[int, str] = {}
         self._storages: set[str] | None = None
@@ -221,7 +212,7 @@ class LabelStudioBackend(PullAll):
         root = config.path(q.local_files_root) if q.local_files_root else None
         b = cls(q.url, token, config.name, push_batch=q.push_batch, local_files_root=root,
                 show_prelabels=q.show_prelabels, key=ref_key(config.state_dir), client=client)
-        b.data_kind = DataKind(config.data_kind)
+        b.data_kind, b.config = DataKind(config.data_kind), config
         return b
 
     def ensure_project(self, config: ProjectConfig, excluded_annotators: Sequence[str] | None = None) -> str:
@@ -230,7 +221,7 @@ class LabelStudioBackend(PullAll):
         Label Studio's open-source edition has no per-project way to stop one user taking tasks, so
         `excluded_annotators` is not enforced here: collect still records their annotations and
         consensus ignores the votes of banned sources."""
-        self.title, self.data_kind = config.name, DataKind(config.data_kind)
+        self.title, self.data_kind, self.config = config.name, DataKind(config.data_kind), config
         self.show_prelabels = config.queue.show_prelabels
         body = {
             "title": config.name,
@@ -338,12 +329,18 @@ class LabelStudioBackend(PullAll):
             value = self._media_value(row["media_uri"])
         task: dict[str, Any] = {"data": {field: value, "ref": self.refs.seal(row["assignment_id"], row["item_id"])}}
         pre = row.get("prelabel")
-        if isinstance(pre, str):
-            pre = [pre]
-        if pre and self.show_prelabels:  # every kind alike, and no score: see the module docstring
-            task["predictions"] = [{"model_version": PRELABEL_MODEL_VERSION, "result": [{
-                "from_name": FROM_NAME, "to_name": field, "type": "choices", "value": {"choices": list(pre)}}]}]
+        if pre is not None and self.show_prelabels:  # every kind alike, and no score: see the module docstring
+            cfg = self._config()
+            result = kind_of(cfg).queue.to_label_studio(orjson.dumps(pre).decode(), cfg)
+            if result:
+                task["predictions"] = [{"model_version": PRELABEL_MODEL_VERSION, "result": result}]
         return task
+
+    def _config(self) -> ProjectConfig:
+        if self.config is None:
+            raise ConfigError(f"the Label Studio backend of {self.title!r} needs the project config to convert answers: "
+                              "open it with `from_config` or call `ensure_project` first")
+        return self.config
 
     def push(self, tasks: pa.Table) -> int:
         """Import the tasks Label Studio does not have yet (by assignment id), highest priority first."""
@@ -418,10 +415,9 @@ class LabelStudioBackend(PullAll):
     def _judgment(self, task: dict, a: dict, revision: bool = False) -> dict[str, Any]:
         """One annotation as a judgment; an edit of one already pulled is a new judgment of the same
         annotator and assignment, submitted at the edit (collect replaces the vote with it)."""
-        labels: list[str] = []
-        for res in a.get("result") or []:
-            if res.get("type") == "choices" and res.get("from_name") == FROM_NAME:
-                labels.extend(res.get("value", {}).get("choices") or [])
+        cfg = self._config()
+        kind = kind_of(cfg)
+        answer = kind.queue.from_label_studio(a.get("result") or [], cfg)
         aid, item = self._ids_of(task["data"]) or (f"ls-task:{task['id']}", "")
         completed_by = a.get("completed_by")
         if isinstance(completed_by, dict):
@@ -431,8 +427,7 @@ class LabelStudioBackend(PullAll):
             "assignment_id": aid,
             "item_id": item,
             "annotator_id": self._user(completed_by),
-            "label": labels[0] if len(labels) == 1 else None,
-            "labels": labels,
+            **answer_columns(kind.storage.column, answer),
             "duration_ms": int(round((a.get("lead_time") or 0) * 1000)),
             "submitted_at": _parse_ts(a["updated_at"] if revision else a["created_at"]),
             "client_id": f"ls-annotation:{a['id']}",

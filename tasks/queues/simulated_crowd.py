@@ -3,18 +3,22 @@
 For demos, tests and benchmarks. Each simulated annotator is a thread with its own token and
 httpx client doing what a person's browser does (next, submit with a fresh client id, skip), so
 the app cannot tell it from real people. Two kinds:
-- model workers: a per-annotator confusion matrix (accuracy drawn from a range, off-diagonal
-  mass spread at random), a think time, and a share of spammers (uniform random or always one label);
+- model workers: an accuracy drawn from a range, the answer kind's error profile for it
+  (`kind.simulation.annotator`: for choices a confusion matrix, off-diagonal mass spread at random),
+  a think time, and a share of spammers (random answers, or always the same one);
 - replay workers: one per real worker of a recorded crowd (e.g. Snow et al. 2008 RTE), answering
   exactly what that worker answered for the item, and skipping items that worker never saw.
 
 The app never tells annotators the pipeline's item id, so the simulation recognises an item the way
-a person would, by what it shows: `key(task)` defaults to the task's payload text.
+a person would, by what it shows: `shown_key(task)`, the payload text of a text item, or the digest of
+the image or audio file the page loads (see `tasks/queues/truth.py` for the matching truth table).
+What a worker answers is the project's answer kind's (`kind.simulation.answer`), in its JSON form.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import http.client
 import random
 import threading
@@ -27,8 +31,10 @@ from typing import Any
 
 import orjson
 
+from tasks import kinds
 from tasks.errors import RequestRefusedError, ServiceError
 from tasks.http import make_client
+from tasks.kinds.protocol import AnswerKind
 from tasks.queues.builtin import BuiltinBackend
 
 __all__ = [
@@ -38,7 +44,8 @@ __all__ = [
     "load_replay",
     "replay_exclusions",
     "run_simulated_crowd",
-    "truth_from_file",
+    "media_digest",
+    "shown_key",
     "percentile",
 ]
 
@@ -47,31 +54,17 @@ Task = dict[str, Any]
 
 @dataclass
 class SimulatedAnnotator:
-    """A fake worker: `confusion[true][answer]` probabilities, or `replay[key]` recorded answers."""
+    """A fake worker: an accuracy and the kind's error `profile` for it, or `replay[key]` recorded answers.
+
+    `profile` None: drawn when the crowd starts, once the project's answer kind is known."""
 
     annotator_id: str
-    confusion: dict[str, dict[str, float]] | None = None
+    accuracy: float = 0.9
     seconds_per_task: float = 0.0
     spammer: str | None = None  # None | "uniform" | "constant"
-    replay: dict[str, str] | None = None
+    replay: dict[str, Any] | None = None
     roles: tuple[str, ...] = ()
-
-    def answer(self, true: Any, labels: list[str], rng: random.Random, multi: bool) -> list[str]:
-        if multi:
-            truth = set(true or [])
-            acc = self.confusion[labels[0]][labels[0]] if self.confusion else 0.9
-            return [x for x in labels if (x in truth) == (rng.random() < acc)]
-        if self.spammer == "uniform":
-            return [rng.choice(labels)]
-        if self.spammer == "constant":
-            return [labels[0]]
-        row = self.confusion[true]
-        r, acc = rng.random(), 0.0
-        for label, p in row.items():
-            acc += p
-            if r < acc:
-                return [label]
-        return [true]
+    profile: Any = None
 
 
 @dataclass
@@ -105,42 +98,31 @@ def percentile(values: list[float], q: float) -> float:
 
 def make_crowd(n: int, labels: list[str], *, accuracy: tuple[float, float] = (0.65, 0.95),
                spammer_share: float = 0.1, seconds_per_task: float = 0.0, experts: int = 0,
-               seed: int = 0, prefix: str = "sim") -> list[SimulatedAnnotator]:
-    """`n` model workers with random confusion matrices; the first `experts` get the expert role."""
+               seed: int = 0, prefix: str = "sim", kind: AnswerKind | None = None) -> list[SimulatedAnnotator]:
+    """`n` model workers with accuracies drawn from `accuracy`; the last `spammer_share` of them spam,
+    the first `experts` get the expert role. With `kind`, each one's error profile is drawn here from
+    the same generator (one seed, one crowd); without, when the crowd starts on a project."""
     rng = random.Random(seed)
     crowd = []
     n_spam = int(round(n * spammer_share))
     for i in range(n):
         acc = rng.uniform(*accuracy)
-        confusion = {}
-        for t in labels:
-            others = [x for x in labels if x != t]
-            weights = [rng.random() + 0.1 for _ in others]
-            total = sum(weights)
-            confusion[t] = {t: acc, **{x: (1 - acc) * w / total for x, w in zip(others, weights)}}
         spam = ("uniform" if i % 2 else "constant") if i >= n - n_spam else None
-        crowd.append(SimulatedAnnotator(f"{prefix}-{i:03d}", confusion, seconds_per_task, spam,
-                                        roles=("expert",) if i < experts else ()))
+        profile = None if kind is None else kind.simulation.annotator(acc, labels, rng, spam)
+        crowd.append(SimulatedAnnotator(f"{prefix}-{i:03d}", acc, seconds_per_task, spam,
+                                        roles=("expert",) if i < experts else (), profile=profile))
     return crowd
 
 
-def truth_from_file(path: Path | str, labels: list[str], key_column: str = "text",
-                    label_column: str = "label") -> tuple[Callable[[Task], str], list[int]]:
-    """A truth callable for simulated annotators from a CSV of true labels, keyed by the item's text
-    (what an annotator sees; the app never shows ids or file names). Returns the callable and a
-    one-item counter of tasks the file did not know (answered with the first label; report it)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        answers = {row[key_column].strip(): row[label_column] for row in csv.DictReader(f)}
-    unknown = [0]
+def media_digest(data: bytes) -> str:
+    """How the simulation recognises a picture or a clip: the digest of the file's bytes."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
-    def true_label(task: Task) -> str:
-        label = answers.get((task.get("payload") or "").strip())
-        if label is None:
-            unknown[0] += 1
-            return labels[0]
-        return label
 
-    return true_label, unknown
+def shown_key(task: Task) -> str:
+    """What identifies a task for someone looking at it: the media file's digest (the worker fetched
+    the file, `media_digest`), an external media URL, or else the text shown."""
+    return task.get("media_digest") or task.get("media_url") or (task.get("payload") or "").strip()
 
 
 def load_replay(path: Path | str, key: Callable[[str], str] = str) -> dict[str, dict[str, str]]:
@@ -166,6 +148,9 @@ class _HttpxSession:
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.client.post(path, json=body).json()
+
+    def get_bytes(self, path: str) -> bytes:
+        return self.client.get(path).content
 
     def close(self) -> None:
         self.client.close()
@@ -209,12 +194,20 @@ class _LightSession:
             delay *= 2
         raise AssertionError("unreachable")
 
+    def get_bytes(self, path: str) -> bytes:
+        self.conn.request("GET", path, headers=self.headers)
+        r = self.conn.getresponse()
+        data = r.read()
+        if r.status >= 400:
+            raise RequestRefusedError(f"GET {path} was refused ({r.status})", r.status, None)
+        return data
+
     def close(self) -> None:
         self.conn.close()
 
 
 def _worker(base_url: str, token: str, project_id: str, sim: SimulatedAnnotator, truth: Callable[[Task], Any],
-            key: Callable[[Task], str], labels: list[str], multi: bool, report: CrowdReport,
+            key: Callable[[Task], str], labels: list[str], kind: AnswerKind, report: CrowdReport,
             lock: threading.Lock, stop: threading.Event, max_tasks: int | None, seed: int, light: bool) -> None:
     rng = random.Random(seed)
     lat: list[float] = []
@@ -225,21 +218,23 @@ def _worker(base_url: str, token: str, project_id: str, sim: SimulatedAnnotator,
     try:
         task = c.post(f"/api/annotate/{project_id}/next")["task"]
         while task is not None and not stop.is_set() and (max_tasks is None or done < max_tasks):
+            media = task.get("media_url")
+            if media and media.startswith("/"):  # look at the picture or clip, as the page loads it
+                task["media_digest"] = media_digest(c.get_bytes(media))
             if sim.replay is not None:
-                recorded = sim.replay.get(key(task))
-                if recorded is None:
+                answer = sim.replay.get(key(task))
+                if answer is None:
                     c.post(f"/api/annotate/leases/{task['lease_id']}/skip")
                     skipped += 1
                     task = c.post(f"/api/annotate/{project_id}/next")["task"]
                     continue
-                answer = [recorded]
             else:
-                answer = sim.answer(truth(task), labels, rng, multi)
+                answer = kind.simulation.answer(sim.profile, truth(task), rng, labels, task.get("payload"))
             think = rng.expovariate(1 / sim.seconds_per_task) if sim.seconds_per_task > 0 else 0.0
             if think:
                 time.sleep(think)
-            body: dict[str, Any] = {"client_id": uuid.uuid4().hex, "duration_ms": int(think * 1000), "next": True}
-            body["labels" if multi else "label"] = answer if multi else answer[0]
+            body: dict[str, Any] = {"client_id": uuid.uuid4().hex, "duration_ms": int(think * 1000), "next": True,
+                                    "answer": answer}
             t0 = time.perf_counter()
             try:
                 r = c.post(f"/api/annotate/leases/{task['lease_id']}/submit", body)
@@ -276,7 +271,7 @@ def run_simulated_crowd(
     *,
     crowd: list[SimulatedAnnotator] | None = None,
     replay: Mapping[str, Mapping[str, str]] | None = None,
-    key: Callable[[Task], str] = lambda task: task["payload"],
+    key: Callable[[Task], str] | None = None,
     accuracy: tuple[float, float] = (0.65, 0.95),
     spammer_share: float = 0.1,
     seconds_per_task: float = 0.0,
@@ -287,8 +282,9 @@ def run_simulated_crowd(
 ) -> CrowdReport:
     """SIMULATION: label `project_id` with fake annotators until no task is left for any of them.
 
-    `truth` maps `key(task)` (default: the payload) to the true label(s), or is a callable on the
-    task as the annotator sees it. With `replay` (worker id → {key: answer}, see `load_replay`)
+    `truth` maps `key(task)` (default `shown_key`: the payload text, or the digest of the media the
+    page shows) to the true answer in the kind's JSON form, or is a callable on the task as the
+    annotator sees it. With `replay` (worker id → {key: answer}, see `load_replay`)
     one replay worker per real worker answers what that worker recorded. Annotators are created
     through the admin API (a new token is issued if the id exists). `light_client=True` uses a
     stdlib keep-alive connection instead of httpx (benchmarks). Returns counts and latencies.
@@ -296,15 +292,19 @@ def run_simulated_crowd(
     admin = BuiltinBackend(base_url, admin_token, project_id)
     try:
         project = admin.client.get(f"/api/projects/{project_id}").json()
-        labels, multi = project["labels"], project["task_kind"] == "multi_label"
+        labels, kind = project["labels"], kinds.get(project["task_kind"])
         if replay is not None:
             crowd = [SimulatedAnnotator(str(w), replay=dict(a), seconds_per_task=seconds_per_task) for w, a in replay.items()]
         elif crowd is None:
             crowd = make_crowd(n_annotators, labels, accuracy=accuracy, spammer_share=spammer_share,
-                               seconds_per_task=seconds_per_task, seed=seed)
+                               seconds_per_task=seconds_per_task, seed=seed, kind=kind)
+        for i, sim in enumerate(crowd):
+            if sim.profile is None and sim.replay is None:
+                sim.profile = kind.simulation.annotator(sim.accuracy, labels, random.Random(seed * 7919 + i), sim.spammer)
         if truth is None and replay is None:
-            raise ValueError("pass `truth` (key → label) or `replay` recorded answers")
-        truth_fn = truth if callable(truth) else (lambda task, m=truth: m[key(task)])
+            raise ValueError("pass `truth` (key → answer) or `replay` recorded answers")
+        key = key or shown_key
+        truth_fn = truth if callable(truth) else (lambda task, m=truth: m.get(key(task)))
         tokens = {}
         for sim in crowd:
             try:
@@ -318,7 +318,7 @@ def run_simulated_crowd(
     report, lock, stop = CrowdReport(), threading.Lock(), threading.Event()
     threads = [
         threading.Thread(target=_worker, name=f"sim-{sim.annotator_id}", daemon=True, args=(
-            base_url, tokens[sim.annotator_id], project_id, sim, truth_fn, key, labels, multi, report, lock, stop,
+            base_url, tokens[sim.annotator_id], project_id, sim, truth_fn, key, labels, kind, report, lock, stop,
             max_tasks_per_annotator, seed * 7919 + i, light_client))
         for i, sim in enumerate(crowd)
     ]

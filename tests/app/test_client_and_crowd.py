@@ -94,3 +94,26 @@ def test_replay_crowd_answers_what_the_real_worker_answered(app_server, admin, n
     assert report.failures == [] and report.submitted == len(tasks) == 120
     for r in backend(pid).pull_all(None)[0].to_pylist():
         assert r["label"] == sub[r["annotator_id"]][r["item_id"]]
+
+
+def test_crowd_profiles_come_from_the_kind_and_one_seed_makes_one_crowd():
+    import random
+
+    from tasks import kinds
+    from tasks.queues.simulated_crowd import make_crowd
+
+    labels = ["a", "b", "c"]
+    for name in ("single_label", "multi_label"):
+        kind = kinds.get(name)
+        one = make_crowd(5, labels, accuracy=(0.8, 0.8), spammer_share=0.4, seed=4, kind=kind)
+        two = make_crowd(5, labels, accuracy=(0.8, 0.8), spammer_share=0.4, seed=4, kind=kind)
+        assert [s.profile for s in one] == [s.profile for s in two]
+        assert [s.spammer for s in one] == [None, None, None, "uniform", "constant"]
+        rng = random.Random(0)
+        answers = [kind.simulation.answer(one[0].profile, "b" if name == "single_label" else ["b"], rng, labels, None)
+                   for _ in range(400)]
+        right = sum(a == ("b" if name == "single_label" else ["b"]) for a in answers) / 400
+        # single: the diagonal; multi: each of the 3 labels judged right with p = 0.8
+        assert abs(right - (0.8 if name == "single_label" else 0.8 ** 3)) < 0.07, right
+        constant = {str(kind.simulation.answer(one[4].profile, "b", rng, labels, None)) for _ in range(20)}
+        assert constant == {"a"} or constant == {"['a']"}

@@ -135,7 +135,7 @@ def test_me_shows_only_what_concerns_the_caller(app_server: AppProcess, admin: h
     seen = colleague.get("/api/me").json()
     assert banned.annotator_id not in str(seen)
     assert {p["project_id"] for p in seen["projects"]} == {open_pid, closed_pid}
-    assert all(set(p) == {"project_id", "labels", "task_kind", "data_kind", "instructions", "lease_seconds",
+    assert all(set(p) == {"project_id", "labels", "task_kind", "data_kind", "options", "instructions", "lease_seconds",
                           "remaining"} for p in seen["projects"])
     own = banned.get("/api/me").json()
     assert [p["project_id"] for p in own["projects"]] == [open_pid]  # removed there: not offered

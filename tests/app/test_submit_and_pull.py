@@ -45,7 +45,7 @@ def test_cursor_pull_pages_in_commit_order(admin, new_project, new_annotator):
     assert judgments(admin, pid, p3["next_cursor"])["judgments"] == []
     assert p1["judgments"][1]["labels"] == ["a"] and p1["judgments"][1]["label"] is None
     j = p1["judgments"][0]
-    assert set(j) == {"seq", "judgment_id", "assignment_id", "item_id", "annotator_id", "label", "labels",
+    assert set(j) == {"seq", "judgment_id", "assignment_id", "item_id", "annotator_id", "label", "labels", "answer",
                       "duration_ms", "submitted_at", "client_id"}
     assert j["annotator_id"] == a.annotator_id and j["assignment_id"] == f"{pid}-0"
 
@@ -64,7 +64,7 @@ def test_gold_is_indistinguishable_and_shows_its_suggestion_like_any_task(admin,
     plain = nxt(a, pid)
     assert set(gold) == set(plain)
     # the same suggestion, and never the score (it would single out audits, the confident items)
-    assert gold["suggestion"] == plain["suggestion"] == {"labels": ["pos"]}
+    assert gold["suggestion"] == plain["suggestion"] == {"answer": "pos"}
     assert set(gold) == {"lease_id", "project_id", "expires_at", "lease_seconds", "data_kind", "task_kind",
                          "payload", "media_url", "suggestion", "remaining"}
     others = str({k: v for k, v in gold.items() if k != "payload"})

@@ -54,7 +54,7 @@ def test_a_probe_annotator_cannot_tell_gold_or_audits_from_work(queue_project, f
             c.close()
 
     assert len(rows) == report["pushed"]
-    suggested = [r.get("has:suggestion.labels", 0.0) for r in rows]
+    suggested = [r.get("has:suggestion.answer", 0.0) for r in rows]
     on_work = sum(s for s, sp in zip(suggested, special) if not sp) / special.count(False)
     on_special = sum(s for s, sp in zip(suggested, special) if sp) / special.count(True)
     assert 0.6 < on_work < 0.95 and 0.6 < on_special < 0.95, (on_work, on_special)  # the machine's coverage

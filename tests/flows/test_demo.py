@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from flows.common import artifact_key
 from flows.demo import EXAMPLE, demo_flow
 from schemas.config import load_config
@@ -46,3 +48,82 @@ def test_demo_loop_labels_the_youtube_project(prefect_harness, tmp_path: Path, m
             "SELECT count(*) FROM labels l JOIN items i USING (item_id) WHERE l.decision = 'needs_more' AND i.state = 'queued'"
         ).fetchone()[0]
     assert out["disagreements"] > 0 and flagged >= out["disagreements"]
+
+
+def _trim(project: Path, folder: str, keep: int) -> None:
+    """Keep `keep` items of a media example (its first truth rows plus their gold): a short demo."""
+    import csv
+
+    def rows(name: str) -> list[dict]:
+        with open(project / name, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    truth, gold = rows("truth/labels.csv"), rows("gold/gold.csv")
+    kept = {r["file"] for r in truth[:keep]} | {r["file"] for r in gold[: keep // 4]}
+    for f in (project / folder).iterdir():
+        if f.name not in kept:
+            f.unlink()
+    for name, table in (("truth/labels.csv", truth), ("gold/gold.csv", gold)):
+        with open(project / name, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(table[0]))
+            w.writeheader()
+            w.writerows(r for r in table if r["file"] in kept)
+
+
+@pytest.mark.parametrize(("example", "folder"), [("digits-images", "data/images"), ("tones-audio", "data/audio")])
+def test_demo_loop_labels_the_media_examples(prefect_harness, tmp_path: Path, monkeypatch, example: str,
+                                             folder: str) -> None:
+    """Image and audio items: the simulated crowd knows an item by the file the page shows (its digest),
+    so it answers from the truth instead of guessing, and the loop resolves them accurately."""
+    project = tmp_path / example
+    shutil.copytree(EXAMPLE.parent / example, project, ignore=shutil.ignore_patterns(".annoflow"))
+    _trim(project, folder, 32)
+    monkeypatch.delenv("ANNOFLOW_QUEUE_TOKEN", raising=False)
+    s = demo_flow(project_dir=str(project), annotators=6, spammers=0, accuracy_low=0.85, max_rounds=4)
+    assert s["rounds"][0]["judgments"] > 0, s["rounds"]
+    assert s["resolved"] >= 0.9 * s["items"], s
+    assert s["accuracy"] >= 0.85, s  # a crowd answering the first label would score about 1 in 10 (or 4)
+    assert s["export"]["status"] == "published", s["export"]
+
+
+def test_simulate_crowd_command_knows_image_items_by_their_file(prefect_harness, tmp_path: Path, monkeypatch) -> None:
+    """`annoflow simulate-crowd` on an image project: with accuracy 1 every answer is the item's true
+    digit, which the crowd can only know by recognising the picture the page loads."""
+    import csv
+    import json
+
+    from typer.testing import CliRunner
+
+    from annoflow_cli.main import app as cli
+    from annotation_app.process import start_app
+    from tasks.queues.builtin import BuiltinBackend
+
+    project = tmp_path / "digits"
+    shutil.copytree(EXAMPLE.parent / "digits-images", project, ignore=shutil.ignore_patterns(".annoflow"))
+    _trim(project, "data/images", 16)
+    token = "sim-cli-token"
+    app = start_app(tmp_path / "app.sqlite", token, media_roots=[project], log=tmp_path / "app.log")
+    try:
+        with open(project / "annoflow.toml", "a", encoding="utf-8") as f:
+            f.write(f'\n[queue]\nurl = "{app.url}"\n')
+        monkeypatch.setenv("ANNOFLOW_QUEUE_TOKEN", token)
+        runner = CliRunner()
+        for args in (["ingest"], ["dispatch"]):
+            out = runner.invoke(cli, [*args, "--config", str(project), "--json"])
+            assert out.exit_code == 0, out.output
+        out = runner.invoke(cli, ["simulate-crowd", "--config", str(project), "--json", "-n", "3", "--spammers", "0",
+                                  "--experts", "0", "--accuracy", "1"])
+        assert out.exit_code == 0, out.output
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+        assert report["submitted"] > 16 and report["items_without_truth"] == 0 and report["failures"] == [], report
+        with BuiltinBackend(app.url, token, "digits-images") as b:
+            judged = b.pull_all(None)[0].to_pylist()
+    finally:
+        app.stop()
+    cfg = load_config(project)
+    with open_store(cfg.db_path) as con:
+        file_of = dict(con.execute("SELECT item_id, metadata->>'file' FROM items").fetchall())
+    with open(project / "truth/labels.csv", newline="", encoding="utf-8") as f:
+        truth = {r["file"]: r["label"] for r in csv.DictReader(f)}
+    assert len(judged) == report["submitted"]
+    assert all(j["label"] == truth[file_of[j["item_id"]]] for j in judged)

@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 
 from tasks.http import make_client
+from tasks.kinds import kind_of
 from tasks.queues import open_backend
 from tasks.queues.base import JUDGMENT_SCHEMA
 from tasks.queues.label_studio import (
     LabelStudioBackend,
     labeling_config,
-    unknown_labels,
 )
 from tests.labelstudio.server import import_tasks, invite_annotator
 
@@ -73,6 +73,17 @@ def test_labeling_config_per_kind(make_project) -> None:
             choices = root.find("Choices")
             assert choices.get("choice") == choice and choices.get("toName") == data_kind
             assert [c.get("value") for c in choices] == ["a&b", 'say "hi"', "c"]
+
+
+def test_answers_convert_both_ways_through_the_kind(make_project) -> None:
+    for task_kind, answer, chosen in (("single_label", '"b"', ["b"]), ("multi_label", '["a", "c"]', ["a", "c"])):
+        cfg = make_project(data_kind="image", task_kind=task_kind, labels=["a", "b", "c"])
+        q = kind_of(cfg).queue
+        result = q.to_label_studio(answer, cfg)
+        assert result == _choices(*chosen, to="image")
+        assert json.dumps(q.from_label_studio(result, cfg)) == answer.replace(", ", ",").replace(",", ", ")
+    single = make_project(task_kind="single_label", labels=["a", "b"])
+    assert kind_of(single).queue.from_label_studio(_choices("a", "b"), single) is None  # two choices: no single answer
 
 
 def test_ensure_project_creates_then_finds(project, ls_client) -> None:
@@ -132,7 +143,8 @@ def test_push_predictions_idempotent_pull_cancel(project, ls_client, label_studi
     assert [r["assignment_id"] for r in rows] == ["a1", "a2"]
     assert rows[0]["label"] == "pos" and rows[0]["labels"] == ["pos"] and rows[0]["duration_ms"] == 2500
     assert rows[0]["annotator_id"] == "ls:admin@annoflow.test" and rows[0]["item_id"] == "i1"
-    assert unknown_labels(first, cfg.labels).column("assignment_id").to_pylist() == ["a2"]
+    problems = kind_of(cfg).storage.validate(first, pa.table({"item_id": ["i1", "i2"]}), cfg)
+    assert problems.column("row").to_pylist() == [1] and problems.column("reason").to_pylist() == ["unknown_label"]
 
     assert b.pull(cursor)[0].num_rows == 0
     assert b.pull(None)[0].to_pylist() == rows  # the same cursor gives the same rows
