@@ -35,20 +35,20 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "PROBLEM_SCHEMA",
     "AnswerError",
     "AnswerKind",
     "ConsensusFacet",
     "ExportFacet",
-    "PrelabelDecisions",
     "ExportWriter",
     "FactCheck",
     "GoldMatch",
+    "PrelabelDecisions",
     "PrelabelFacet",
     "QueueFacet",
     "RowCheck",
     "SimulationFacet",
     "StorageFacet",
-    "PROBLEM_SCHEMA",
 ]
 
 PROBLEM_SCHEMA = pa.schema([
@@ -85,7 +85,7 @@ class StorageFacet(Protocol):
         """The inverse of `to_json`; raises `InputError` naming the first unparseable value."""
         ...
 
-    def validate(self, answers: pa.Table, items: pa.Table, cfg: "ProjectConfig") -> pa.Table:
+    def validate(self, answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table:
         """Check answers against their items and the project (labels in the set, offsets inside the text...).
 
         `answers` has `item_id`, optional `source_id`, and the kind's column as stored (a string for
@@ -203,7 +203,7 @@ class PrelabelFacet(Protocol):
         thresholds are measured on them."""
         ...
 
-    def combine(self, votes: pa.Table, gold: pa.Table, cfg: "ProjectConfig") -> tuple[pa.Table, dict[str, float], str]:
+    def combine(self, votes: pa.Table, gold: pa.Table, cfg: ProjectConfig) -> tuple[pa.Table, dict[str, float], str]:
         """Combiner: (probabilities `item_id, <one column per label>`, learned accuracy per source, the
         combiner's name). Gold items are scored without their own answer so calibration stays honest."""
         ...
@@ -261,7 +261,7 @@ class QueueFacet(Protocol):
     """The annotation page's widget: a JavaScript file the app serves at `/kinds/<task_kind>/widget.js`
     and the page loads for projects of this kind (the contract is in annotation_app/README.md)."""
 
-    def page_config(self, cfg: "ProjectConfig") -> dict[str, Any]:
+    def page_config(self, cfg: ProjectConfig) -> dict[str, Any]:
         """Kind options the widget and `parse_submission` need beyond labels (e.g. overlap allowed,
         snapping); JSON-safe. Dispatch sends it with the project (`options`); the app hands it on."""
         ...
@@ -278,16 +278,16 @@ class QueueFacet(Protocol):
         """
         ...
 
-    def label_studio_config(self, cfg: "ProjectConfig") -> str:
+    def label_studio_config(self, cfg: ProjectConfig) -> str:
         """The Label Studio labeling config (XML) for the project's data kind and label set. The object
         tag is named after the data kind (`text`, `image`, `audio`), the control tag `label`."""
         ...
 
-    def to_label_studio(self, answer_json: str, cfg: "ProjectConfig") -> list[dict[str, Any]]:
+    def to_label_studio(self, answer_json: str, cfg: ProjectConfig) -> list[dict[str, Any]]:
         """One answer (JSON text) as Label Studio `result` entries (predictions and exported annotations)."""
         ...
 
-    def from_label_studio(self, results: Sequence[Mapping[str, Any]], cfg: "ProjectConfig") -> Any:
+    def from_label_studio(self, results: Sequence[Mapping[str, Any]], cfg: ProjectConfig) -> Any:
         """Label Studio `result` entries of one annotation back to one answer (JSON form).
 
         Label Studio does not enforce its labeling config: return what was annotated, even a label
