@@ -440,7 +440,7 @@ class ProjectConfig(_Section):
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     data_kind: DataKind = DataKind.text
-    task_kind: TaskKind = TaskKind.single_label
+    task_kind: TaskKind = TaskKind(kind_names()[0])
     labels: list[str] = Field(min_length=2, description="The label set, in display order.")
     answer: dict[str, Any] = Field(
         default_factory=dict,
