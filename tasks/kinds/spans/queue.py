@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import AnswerError
 from . import labelstudio
 from .palette import type_colours
 from .validate import check_spans, spans_json
@@ -40,13 +41,14 @@ class _SpanQueue:
             try:
                 raw = json.loads(raw)
             except ValueError:
-                raise ValueError("answer: not valid JSON; expected a list of {start, end, label}") from None
+                raise AnswerError("malformed_json", "answer: not valid JSON; expected a list of {start, end, label}",
+                                  field="answer") from None
         if raw is None:
-            raise ValueError("answer: missing; spans projects submit 'answer': a list of {start, end, label} "
-                             "([] for no entities)")
+            raise AnswerError("missing_answer", "answer: missing; spans projects submit 'answer': a list of "
+                              "{start, end, label} ([] for no entities)", field="answer")
         return spans_json(check_spans(raw, labels, bool(options.get("allow_overlap", False)), payload))
 
-    # Label Studio results carry each region's text, written and checked: `payload` extends the protocol.
+    # Label Studio results carry each region's text, written and checked against `payload`.
     label_studio_config = staticmethod(labelstudio.label_studio_config)
     to_label_studio = staticmethod(labelstudio.to_label_studio)
     from_label_studio = staticmethod(labelstudio.from_label_studio)
