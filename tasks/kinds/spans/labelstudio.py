@@ -22,7 +22,7 @@ from xml.sax.saxutils import quoteattr
 
 from ..protocol import AnswerError
 from .palette import type_colours
-from .validate import check_spans, spans_json
+from .validate import check_spans
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -54,8 +54,10 @@ def to_label_studio(answer_json: str, cfg: ProjectConfig, payload: str | None = 
             for i, (s, e, label) in enumerate(spans)]
 
 
-def from_label_studio(results: Sequence[Mapping[str, Any]], cfg: ProjectConfig, payload: str | None = None) -> str:
-    """The `labels` results of one LS annotation (other controls ignored) as one answer (JSON form).
+def from_label_studio(results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,
+                      payload: str | None = None) -> list[dict[str, Any]]:
+    """The `labels` results of one LS annotation (other controls ignored) as one answer (JSON form: a
+    sorted list of `{start, end, label}`).
 
     Raises `AnswerError` with the reason code and the result at fault (`result[3].value.end`): region
     text that is not the item's text at the region's offsets, an empty type list, and every check of a
@@ -82,7 +84,8 @@ def from_label_studio(results: Sequence[Mapping[str, Any]], cfg: ProjectConfig, 
         spans.extend({"start": start, "end": end, "label": label} for label in labels)
         origin.extend([f"result[{i}]"] * len(labels))
     try:
-        return spans_json(check_spans(spans, cfg.labels, _options(cfg).allow_overlap, payload, field="spans"))
+        checked = check_spans(spans, cfg.labels, _options(cfg).allow_overlap, payload, field="spans")
+        return [{"start": s, "end": e, "label": label} for s, e, label in checked]
     except AnswerError as e:
         def named(text: str) -> str:  # spans[k].end -> the LS result it came from, result[i].value.end
             return re.sub(r"spans\[(\d+)\](\.?)", lambda m: origin[int(m[1])] + (".value." if m[2] else ""), text)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..protocol import AnswerError
 from . import labelstudio
 from .palette import type_colours
-from .validate import check_spans, spans_json
+from .validate import check_spans
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -33,9 +33,10 @@ class _SpanQueue:
                 "tokenizer": opts.tokenizer, "colors": type_colours(cfg.labels)}
 
     def parse_submission(self, body: Mapping[str, Any], labels: Sequence[str], options: Mapping[str, Any],
-                         payload: str | None) -> str:
+                         payload: str | None) -> list[dict[str, Any]]:
         """The submitted `answer` (a list of `{start, end, label}`, or its JSON text) checked against the
-        item's text and the project; `[]` is the explicit "no entities". Returns the stored JSON form."""
+        item's text and the project; `[]` is the explicit "no entities". Returns the JSON form (a list,
+        sorted by (start, end, label)), which the app stores and shows as a suggestion."""
         raw = body.get("answer")
         if isinstance(raw, str):
             try:
@@ -46,7 +47,8 @@ class _SpanQueue:
         if raw is None:
             raise AnswerError("missing_answer", "answer: missing; spans projects submit 'answer': a list of "
                               "{start, end, label} ([] for no entities)", field="answer")
-        return spans_json(check_spans(raw, labels, bool(options.get("allow_overlap", False)), payload))
+        spans = check_spans(raw, labels, bool(options.get("allow_overlap", False)), payload)
+        return [{"start": s, "end": e, "label": label} for s, e, label in spans]
 
     # Label Studio results carry each region's text, written and checked against `payload`.
     label_studio_config = staticmethod(labelstudio.label_studio_config)

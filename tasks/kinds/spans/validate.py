@@ -7,7 +7,6 @@ rejected with the same sentence.
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from collections.abc import Sequence
 from itertools import pairwise
@@ -15,7 +14,7 @@ from typing import Any
 
 from ..protocol import AnswerError
 
-__all__ = ["check_spans", "spans_json"]
+__all__ = ["check_spans"]
 
 Span = tuple[int, int, str]
 _JOINERS = {"\u200d", "\u034f"}  # zero-width joiner, combining grapheme joiner
@@ -116,8 +115,3 @@ def check_spans(raw: object, labels: Sequence[str], allow_overlap: bool, text: s
             if end > reach:
                 reach, owner = end, i
     return [s for s, _ in spans]
-
-
-def spans_json(spans: Sequence[Span]) -> str:
-    """The JSON form of sorted spans, as answers are stored and travel: `[{"start", "end", "label"}, ...]`."""
-    return json.dumps([{"start": s, "end": e, "label": label} for s, e, label in spans], ensure_ascii=False)
