@@ -48,15 +48,20 @@ def spans_project(root: Path, name: str, queue: dict[str, Any], **overrides: Any
     return write_project(root / name, name=name, **data)
 
 
-def seed_spans(cfg: ProjectConfig, texts: list[str], suggestions: dict[str, list[dict]] | None = None) -> list[str]:
-    """Queue `texts` as items; each text in `suggestions` gets that LF vote (its spans) in `votes`."""
-    ids = seed_items(cfg, texts)
+def seed_spans(cfg: ProjectConfig, texts: list[str], suggestions: dict[str, list[dict]] | None = None, *,
+               state: str = "queued", audit: bool = False, gold: dict[str, list[dict]] | None = None) -> list[str]:
+    """Items for `texts` (in `state`); each text in `suggestions` gets that LF vote (its spans) in `votes`,
+    each text in `gold` that known answer in `gold.answer`."""
+    ids = seed_items(cfg, texts, state=state, audit=audit)
     with open_store(cfg.db_path) as con:
         for text, item in zip(texts, ids):
             if suggestions and text in suggestions:
                 con.execute("INSERT INTO votes (vote_id, item_id, source_id, source_kind, answer, confidence)"
                             " VALUES (?, ?, 'lf:names', 'lf', ?::JSON, 0.7)",
                             [f"lf-names-{item}", item, json.dumps(suggestions[text])])
+            if gold and text in gold:
+                con.execute("INSERT INTO gold (item_id, answer, origin) VALUES (?, ?::JSON, 'file')",
+                            [item, json.dumps(gold[text])])
     return ids
 
 
