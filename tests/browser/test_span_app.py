@@ -17,7 +17,14 @@ from tasks.collect import collect
 from tasks.dispatch import dispatch
 from tasks.queues.builtin import BuiltinBackend
 from tests.browser.span_harness import CHROMIUM, browser_missing
-from tests.collect.spans_project import TEXTS, TRUTH, seed_spans, spans_of, spans_project, stored_answers
+from tests.collect.spans_project import (
+    TEXTS,
+    TRUTH,
+    seed_spans,
+    spans_of,
+    spans_project,
+    stored_answers,
+)
 
 pytestmark = pytest.mark.slow
 ADMIN = "span-app-admin"

@@ -8,7 +8,14 @@ import httpx
 from tasks.collect import collect
 from tasks.dispatch import dispatch
 from tasks.queues.builtin import BuiltinBackend
-from tests.collect.spans_project import TEXTS, TRUTH, seed_spans, spans_of, spans_project, stored_answers
+from tests.collect.spans_project import (
+    TEXTS,
+    TRUTH,
+    seed_spans,
+    spans_of,
+    spans_project,
+    stored_answers,
+)
 from tests.conftest import ADMIN_TOKEN
 
 

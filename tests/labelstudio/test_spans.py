@@ -15,7 +15,14 @@ from tasks.http import make_client
 from tasks.kinds import kind_of
 from tasks.queues import open_backend
 from tasks.store import open_store
-from tests.collect.spans_project import TEXTS, TRUTH, TYPES, seed_spans, spans_of, stored_answers
+from tests.collect.spans_project import (
+    TEXTS,
+    TRUTH,
+    TYPES,
+    seed_spans,
+    spans_of,
+    stored_answers,
+)
 
 pytestmark = pytest.mark.slow
 

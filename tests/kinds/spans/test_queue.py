@@ -155,6 +155,6 @@ def test_from_label_studio_names_the_result_at_fault(results, message) -> None:
     with pytest.raises(AnswerError) as e:
         Q.from_label_studio(results, cfg(), TEXT)
     assert str(e.value).startswith(message), str(e.value)
-    assert message.startswith(e.value.field + ":") or message.startswith(e.value.field + " "), e.value.field
+    assert message.startswith((e.value.field + ":", e.value.field + " ")), e.value.field
     with pytest.raises(ValueError, match="spans need the item's text"):
         Q.from_label_studio(results, cfg(), None)
