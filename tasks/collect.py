@@ -30,6 +30,7 @@ from collections.abc import Sequence
 
 import duckdb
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
@@ -38,9 +39,10 @@ from schemas.config import ProjectConfig
 from schemas.tables import Judgments, check
 from tasks.dispatch.access import backend_for, known_annotators, queue_name
 from tasks.kinds import kind_of
+from tasks.kinds.protocol import PROBLEM_SCHEMA
 from tasks.progress import track
 from tasks.queues import QueueBackend
-from tasks.queues.base import Retracting
+from tasks.queues.base import ANSWER_PROBLEM, Retracting
 from tasks.retries import STAGE_TASK
 from tasks.store import insert_missing, project_store, record_stage_run, transaction
 
@@ -55,6 +57,8 @@ def answer_problems(con: duckdb.DuckDBPyConnection, page: pa.Table, cfg: Project
 
     Returns `PROBLEM_SCHEMA` rows (`row` indexes `page`); `classify` keeps a judgment's first problem.
     Judgments on unknown items are checked against no item (their `unknown_item` comes first anyway).
+    A judgment the backend could not read (`ANSWER_PROBLEM`, e.g. Label Studio regions that do not fit
+    the text) has the backend's reason instead, its detail naming item, annotator and field.
     """
     kind = kind_of(cfg)
     answers = pa.table({"item_id": page["item_id"],
@@ -66,7 +70,26 @@ def answer_problems(con: duckdb.DuckDBPyConnection, page: pa.Table, cfg: Project
                         " WHERE item_id IN (SELECT item_id FROM _ids)").to_arrow_table()
     finally:
         con.unregister("_ids")
-    return kind.storage.validate(answers, items, cfg)
+    found = kind.storage.validate(answers, items, cfg)
+    if ANSWER_PROBLEM not in page.column_names:
+        return found
+    # The backend could not read these answers at all (`ANSWER_PROBLEM`): its reason is the one kept,
+    # and the kind's check of what was received instead is dropped.
+    unread = pc.is_valid(page[ANSWER_PROBLEM])
+    rows = pc.indices_nonzero(unread)
+    said = [orjson.loads(x) for x in page[ANSWER_PROBLEM].filter(unread).to_pylist()]
+    item_ids = page["item_id"].take(rows).to_pylist()
+    annotators = page["annotator_id"].take(rows).to_pylist()
+    backend = pa.table({
+        "row": rows.cast(pa.int64()), "item_id": item_ids,
+        "source_id": [f"human:{a}" for a in annotators],
+        "field": [p.get("field") or "answer" for p in said],
+        "reason": [p.get("reason") or "invalid_answer" for p in said],
+        "detail": [f"item {i!r}, annotator {a!r}, field {p.get('field') or 'answer'}: {p.get('detail') or ''}"
+                   for i, a, p in zip(item_ids, annotators, said)],
+    }, schema=PROBLEM_SCHEMA)
+    kept = found.filter(pc.invert(pc.is_in(found["row"], value_set=backend["row"])))
+    return pa.concat_tables([backend, kept.cast(PROBLEM_SCHEMA)])
 
 
 _CLASSIFY = """

@@ -249,11 +249,14 @@ class PrelabelFacet(Protocol):
 
 class AnswerError(ValueError):
     """A submitted answer the kind refuses; `code` is a stable snake_case reason ("unknown_label",
-    "invalid_answer", "span_outside_text", ...) the app returns as its error code with a 422."""
+    "invalid_answer", "span_outside_text", ...) the app returns as its error code with a 422.
+    `field` names the part of the answer at fault ("answer[2].end") where the kind knows it: the
+    Label Studio backend hands it to collect, which quarantines the judgment under it."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.field = field
 
 
 class QueueFacet(Protocol):
@@ -283,15 +286,22 @@ class QueueFacet(Protocol):
         tag is named after the data kind (`text`, `image`, `audio`), the control tag `label`."""
         ...
 
-    def to_label_studio(self, answer_json: str, cfg: ProjectConfig) -> list[dict[str, Any]]:
-        """One answer (JSON text) as Label Studio `result` entries (predictions and exported annotations)."""
+    def to_label_studio(self, answer_json: str, cfg: ProjectConfig, payload: str | None = None) -> list[dict[str, Any]]:
+        """One answer (JSON text) as Label Studio `result` entries (the Label Studio backend's push: a
+        task's pre-label becomes a prediction). `payload` is the item's text (None for media items):
+        a kind whose regions quote the text they cover (spans) needs it."""
         ...
 
-    def from_label_studio(self, results: Sequence[Mapping[str, Any]], cfg: ProjectConfig) -> Any:
-        """Label Studio `result` entries of one annotation back to one answer (JSON form).
+    def from_label_studio(self, results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,
+                          payload: str | None = None) -> Any:
+        """Label Studio `result` entries of one annotation back to one answer (JSON form), at the
+        backend's pull; `payload` is the task's text as pushed (None for media items).
 
         Label Studio does not enforce its labeling config: return what was annotated, even a label
-        outside the set (collect's `storage.validate` quarantines it with the reason)."""
+        outside the set (collect's `storage.validate` quarantines it with the reason). Results that
+        cannot be read as an answer at all raise `ValueError` (an `AnswerError` gives its code) whose
+        message starts with the field at fault (`result[2].value.end: ...`): the backend hands the
+        judgment on with that problem and collect quarantines it, naming item, annotator and field."""
         ...
 
 

@@ -26,6 +26,11 @@ Judgments pulled (`JUDGMENT_SCHEMA`):
     submitted_at   timestamp[us, UTC]
     client_id      string            the annotator client's submit id
 
+A page may carry one more column, `answer_problem` (`ANSWER_PROBLEM`, string, JSON `{"reason",
+"field", "detail"}`), on backends that receive answers they cannot read (Label Studio does not enforce
+its labeling config): set on a judgment whose answer could not be converted, which collect then
+quarantines under that reason; the answer columns then hold what was received, for the record.
+
 Live judgments (`LIVE_SCHEMA`, backends where people can delete answers, `Retracting`):
     assignment_id  string
     judgment_ids   list<string>      the judgments the assignment has now (an edit keeps its first id)
@@ -45,6 +50,7 @@ from tasks.errors import ContractError
 __all__ = [
     "PullAll",
     "TASK_SCHEMA",
+    "ANSWER_PROBLEM",
     "JUDGMENT_SCHEMA",
     "ANNOTATOR_SCHEMA",
     "LIVE_SCHEMA",
@@ -88,6 +94,9 @@ ANNOTATOR_SCHEMA = pa.schema([
     ("active", pa.bool_()),
     ("submitted", pa.int64()),
 ])
+
+ANSWER_PROBLEM = "answer_problem"
+"""The optional judgment column saying why a backend could not read the answer (see the module docstring)."""
 
 LIVE_SCHEMA = pa.schema([
     ("assignment_id", pa.string()),

@@ -23,7 +23,10 @@ Mapping (one Label Studio project per annoflow project, found by title = `config
 - The labeling config and the conversion of answers both ways are the answer kind's
   (`kind.queue.label_studio_config / to_label_studio / from_label_studio`). Label Studio accepts
   results that do not match the config, so `pull` returns answers as annotated and collect's check
-  (`kind.storage.validate`) quarantines the offending ones.
+  (`kind.storage.validate`) quarantines the offending ones. Results the kind cannot read as an answer
+  at all (`from_label_studio` raises, e.g. a span whose offsets do not fit the text) come back with
+  the column `answer_problem` (reason, field, detail; `base.ANSWER_PROBLEM`) and collect quarantines
+  them under that reason. The item's text travels both ways (`payload`): span regions quote it.
 - Annotators are LS users: `annotator_id = "ls:<email>"` (`ls:<user id>` when the user has none).
 - Media: http(s) URIs are passed through. A `file://` path under `queue.local_files_root` (which must
   be Label Studio's `LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT`, with
@@ -56,6 +59,7 @@ from tasks.errors import ConfigError, InputError, ServiceError
 from tasks.http import RequestRefusedError, make_client
 from tasks.kinds import kind_of
 from tasks.queues.base import (
+    ANSWER_PROBLEM,
     JUDGMENT_SCHEMA,
     LIVE_SCHEMA,
     PullAll,
@@ -331,7 +335,10 @@ class LabelStudioBackend(PullAll):
         pre = row.get("prelabel")
         if pre is not None and self.show_prelabels:  # every kind alike, and no score: see the module docstring
             cfg = self._config()
-            result = kind_of(cfg).queue.to_label_studio(orjson.dumps(pre).decode(), cfg)
+            try:
+                result = kind_of(cfg).queue.to_label_studio(orjson.dumps(pre).decode(), cfg, row.get("payload"))
+            except ValueError:  # a suggestion the project no longer accepts (e.g. its label set changed) is none
+                result = []
             if result:
                 task["predictions"] = [{"model_version": PRELABEL_MODEL_VERSION, "result": result}]
         return task
@@ -417,7 +424,17 @@ class LabelStudioBackend(PullAll):
         annotator and assignment, submitted at the edit (collect replaces the vote with it)."""
         cfg = self._config()
         kind = kind_of(cfg)
-        answer = kind.queue.from_label_studio(a.get("result") or [], cfg)
+        results = a.get("result") or []
+        problem = None
+        try:
+            columns = answer_columns(kind.storage.column, kind.queue.from_label_studio(
+                results, cfg, (task.get("data") or {}).get(_field(self.data_kind)) if self.data_kind == DataKind.text else None))
+        except ValueError as e:  # results that are no answer: collect quarantines the judgment with the reason
+            message = str(e)
+            field = getattr(e, "field", None) or message.partition(": ")[0] or "result"
+            problem = orjson.dumps({"reason": getattr(e, "code", "invalid_answer"), "field": field,
+                                    "detail": message}).decode()
+            columns = {"label": None, "labels": None, "answer": orjson.dumps(results).decode()[:2000]}
         aid, item = self._ids_of(task["data"]) or (f"ls-task:{task['id']}", "")
         completed_by = a.get("completed_by")
         if isinstance(completed_by, dict):
@@ -427,7 +444,8 @@ class LabelStudioBackend(PullAll):
             "assignment_id": aid,
             "item_id": item,
             "annotator_id": self._user(completed_by),
-            **answer_columns(kind.storage.column, answer),
+            **columns,
+            ANSWER_PROBLEM: problem,
             "duration_ms": int(round((a.get("lead_time") or 0) * 1000)),
             "submitted_at": _parse_ts(a["updated_at"] if revision else a["created_at"]),
             "client_id": f"ls-annotation:{a['id']}",
@@ -459,7 +477,11 @@ class LabelStudioBackend(PullAll):
             new.sort(key=lambda t: t[1]["id"])
             found = edits + new
         page, rest = found[:limit], found[limit:]
-        table = pa.Table.from_pylist([self._judgment(t, a, rev) for t, a, rev in page], schema=JUDGMENT_SCHEMA)
+        rows = [self._judgment(t, a, rev) for t, a, rev in page]
+        table = pa.Table.from_pylist(rows, schema=JUDGMENT_SCHEMA)
+        problems = [r[ANSWER_PROBLEM] for r in rows]
+        if any(p is not None for p in problems):  # only then: a clean page keeps exactly JUDGMENT_SCHEMA
+            table = table.append_column(ANSWER_PROBLEM, pa.array(problems, pa.string()))
         if not page:
             self._pending = []
             return table, cursor

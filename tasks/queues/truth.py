@@ -56,8 +56,10 @@ def read_truth(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, path: Path, k
     """SIMULATION: the truth file at `path` as `shown key → answer` for the project's items in `con`."""
     kind = kind_of(cfg)
     key_column = key_column or truth_key_column(cfg)
-    answer_column = answer_column or kind.storage.column
     table = read_side_file(path, "truth file")
+    if answer_column is None:  # the stored column ("answer"), else the exported one ("spans"), as exports name it
+        answer_column = next((c for c in (kind.storage.column, getattr(kind.export, "column", None))
+                              if c in table.column_names), kind.storage.column)
     for col in (key_column, answer_column):
         if col not in table.column_names:
             raise InputError(f"truth file {path}: no column {col!r} (it has {', '.join(table.column_names)}); "

@@ -69,7 +69,7 @@ def _every_kind(raw, admin, new_annotator, r) -> None:
 
 def test_the_app_serves_each_kinds_widget(app_server):
     with httpx.Client(base_url=app_server.url) as raw:
-        for name in ("single_label", "multi_label"):
+        for name in ("single_label", "multi_label", "spans"):
             r = raw.get(f"/kinds/{name}/widget.js")
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
             assert r.text == kinds.get(name).queue.widget.read_text(encoding="utf-8")

@@ -98,7 +98,9 @@ async function timed(page, a, out) {
   out.timings[a.time] = ms;
 }
 
-(async () => {
+module.exports = { act, charBox, FLAGS };
+
+if (require.main === module) (async () => {
   const plan = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
   const context = await chromium.launchPersistentContext(plan.userDataDir, {
     executablePath: plan.chromium || "/usr/bin/chromium", headless: true, args: FLAGS,

@@ -62,7 +62,7 @@ class _ChoicesQueue:
                 f'<Choices name="{FROM_NAME}" toName="{field}" choice="{"multiple" if self.multi else "single"}"'
                 f' showInline="true">{choices}</Choices></View>')
 
-    def to_label_studio(self, answer_json: str, cfg: ProjectConfig) -> list[dict[str, Any]]:
+    def to_label_studio(self, answer_json: str, cfg: ProjectConfig, payload: str | None = None) -> list[dict[str, Any]]:
         import orjson
 
         value = orjson.loads(answer_json)
@@ -72,7 +72,8 @@ class _ChoicesQueue:
         return [{"from_name": FROM_NAME, "to_name": cfg.data_kind.value, "type": "choices",
                  "value": {"choices": chosen}}]
 
-    def from_label_studio(self, results: Sequence[Mapping[str, Any]], cfg: ProjectConfig) -> Any:
+    def from_label_studio(self, results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,
+                          payload: str | None = None) -> Any:
         chosen: list[str] = []
         for res in results:
             if res.get("type") == "choices" and res.get("from_name") == FROM_NAME:

@@ -20,8 +20,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
+from ..protocol import AnswerError
 from .palette import type_colours
-from .validate import check_spans, spans_json
+from .validate import check_spans
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -45,7 +46,7 @@ def label_studio_config(cfg: ProjectConfig) -> str:
             f'<Text name="{TO_NAME}" value="${TO_NAME}"{granularity}/></View>')
 
 
-def to_label_studio(answer_json: str, cfg: ProjectConfig, payload: str | None) -> list[dict[str, Any]]:
+def to_label_studio(answer_json: str, cfg: ProjectConfig, payload: str | None = None) -> list[dict[str, Any]]:
     """One answer (JSON form) as LS `labels` results, one region per span, with the text it covers."""
     spans = check_spans(json.loads(answer_json), cfg.labels, _options(cfg).allow_overlap, payload)
     return [{"id": f"span{i}", "from_name": FROM_NAME, "to_name": TO_NAME, "type": "labels",
@@ -53,15 +54,18 @@ def to_label_studio(answer_json: str, cfg: ProjectConfig, payload: str | None) -
             for i, (s, e, label) in enumerate(spans)]
 
 
-def from_label_studio(results: Sequence[Mapping[str, Any]], cfg: ProjectConfig, payload: str | None) -> str:
-    """The `labels` results of one LS annotation (other controls ignored) as one answer (JSON form).
+def from_label_studio(results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,
+                      payload: str | None = None) -> list[dict[str, Any]]:
+    """The `labels` results of one LS annotation (other controls ignored) as one answer (JSON form: a
+    sorted list of `{start, end, label}`).
 
-    Raises `ValueError` naming the result at fault (`result[3].value.end`): region text that is not the
-    item's text at the region's offsets, an empty type list, and every check of a submitted answer
-    (integer offsets inside the text, start < end, known types, overlaps only where allowed).
+    Raises `AnswerError` with the reason code and the result at fault (`result[3].value.end`): region
+    text that is not the item's text at the region's offsets, an empty type list, and every check of a
+    submitted answer (integer offsets inside the text, start < end, known types, overlaps only where
+    allowed).
     """
     if payload is None:
-        raise ValueError("result: spans need the item's text, and this item has none")
+        raise AnswerError("missing_text", "result: spans need the item's text, and this item has none", field="result")
     spans: list[Any] = []
     origin: list[str] = []  # the result each span came from, to name it in errors
     for i, res in enumerate(results):
@@ -70,15 +74,19 @@ def from_label_studio(results: Sequence[Mapping[str, Any]], cfg: ProjectConfig, 
         value = res.get("value") or {}
         start, end, shown = value.get("start"), value.get("end"), value.get("text")
         if shown is not None and isinstance(start, int) and isinstance(end, int) and shown != payload[start:end]:
-            raise ValueError(f"result[{i}].value.text: {shown!r} is not the item's text at {start}-{end} "
-                             f"({payload[start:end]!r}); the offsets were not counted in characters of this text")
+            raise AnswerError("region_text_mismatch", f"result[{i}].value.text: {shown!r} is not the item's text at "
+                              f"{start}-{end} ({payload[start:end]!r}); the offsets were not counted in characters "
+                              "of this text", field=f"result[{i}].value.text")
         labels = value.get("labels")
         if not isinstance(labels, list) or not labels:
-            raise ValueError(f"result[{i}].value.labels: expected a list of entity types, got {labels!r}")
+            raise AnswerError("missing_field", f"result[{i}].value.labels: expected a list of entity types, "
+                              f"got {labels!r}", field=f"result[{i}].value.labels")
         spans.extend({"start": start, "end": end, "label": label} for label in labels)
         origin.extend([f"result[{i}]"] * len(labels))
     try:
-        return spans_json(check_spans(spans, cfg.labels, _options(cfg).allow_overlap, payload, field="spans"))
-    except ValueError as e:
-        raise ValueError(re.sub(r"spans\[(\d+)\](\.?)", lambda m: origin[int(m[1])] + (".value." if m[2] else ""),
-                                str(e))) from None
+        checked = check_spans(spans, cfg.labels, _options(cfg).allow_overlap, payload, field="spans")
+        return [{"start": s, "end": e, "label": label} for s, e, label in checked]
+    except AnswerError as e:
+        def named(text: str) -> str:  # spans[k].end -> the LS result it came from, result[i].value.end
+            return re.sub(r"spans\[(\d+)\](\.?)", lambda m: origin[int(m[1])] + (".value." if m[2] else ""), text)
+        raise AnswerError(e.code, named(str(e)), field=named(e.field or "spans")) from None

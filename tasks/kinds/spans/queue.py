@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import AnswerError
 from . import labelstudio
 from .palette import type_colours
-from .validate import check_spans, spans_json
+from .validate import check_spans
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -32,21 +33,24 @@ class _SpanQueue:
                 "tokenizer": opts.tokenizer, "colors": type_colours(cfg.labels)}
 
     def parse_submission(self, body: Mapping[str, Any], labels: Sequence[str], options: Mapping[str, Any],
-                         payload: str | None) -> str:
+                         payload: str | None) -> list[dict[str, Any]]:
         """The submitted `answer` (a list of `{start, end, label}`, or its JSON text) checked against the
-        item's text and the project; `[]` is the explicit "no entities". Returns the stored JSON form."""
+        item's text and the project; `[]` is the explicit "no entities". Returns the JSON form (a list,
+        sorted by (start, end, label)), which the app stores and shows as a suggestion."""
         raw = body.get("answer")
         if isinstance(raw, str):
             try:
                 raw = json.loads(raw)
             except ValueError:
-                raise ValueError("answer: not valid JSON; expected a list of {start, end, label}") from None
+                raise AnswerError("malformed_json", "answer: not valid JSON; expected a list of {start, end, label}",
+                                  field="answer") from None
         if raw is None:
-            raise ValueError("answer: missing; spans projects submit 'answer': a list of {start, end, label} "
-                             "([] for no entities)")
-        return spans_json(check_spans(raw, labels, bool(options.get("allow_overlap", False)), payload))
+            raise AnswerError("missing_answer", "answer: missing; spans projects submit 'answer': a list of "
+                              "{start, end, label} ([] for no entities)", field="answer")
+        spans = check_spans(raw, labels, bool(options.get("allow_overlap", False)), payload)
+        return [{"start": s, "end": e, "label": label} for s, e, label in spans]
 
-    # Label Studio results carry each region's text, written and checked: `payload` extends the protocol.
+    # Label Studio results carry each region's text, written and checked against `payload`.
     label_studio_config = staticmethod(labelstudio.label_studio_config)
     to_label_studio = staticmethod(labelstudio.to_label_studio)
     from_label_studio = staticmethod(labelstudio.from_label_studio)

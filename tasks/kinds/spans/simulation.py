@@ -16,7 +16,7 @@ from typing import Any
 
 from .tokens import tokenize
 
-__all__ = ["FACET", "SpanErrors", "simulate_spans"]
+__all__ = ["FACET", "SpanErrors", "SpanProfile", "simulate_spans"]
 
 
 @dataclass(frozen=True)
@@ -110,12 +110,33 @@ def _as_spans(truth: Any) -> list[tuple[int, int, str]]:
     return [(int(s["start"]), int(s["end"]), str(s["label"])) for s in truth or []]
 
 
+@dataclass(frozen=True)
+class SpanProfile:
+    """One simulated span annotator: its error rates, drawn once when the crowd is made."""
+
+    accuracy: float
+    errors: SpanErrors
+    spammer: str | None = None
+
+
 class _SpanSimulation:
-    def answer(self, truth: Any, accuracy: float, rng: random.Random, labels: Sequence[str],
+    def annotator(self, accuracy: float, labels: Sequence[str], rng: random.Random, spammer: str | None) -> SpanProfile:
+        """SIMULATION: a span annotator who finds each true span exactly with probability `accuracy`, its
+        errors split in crowd proportions (misses, boundaries, types, invented spans). A "uniform" spammer
+        ignores the text's entities and marks random words with random types; a "constant" one always
+        answers "no entities", the lazy click. Draws nothing from `rng`: the profile follows from
+        `accuracy`, so a crowd's seed means the same as for choices."""
+        errors = SpanErrors.from_accuracy(accuracy)
+        if spammer is not None:
+            errors = SpanErrors(spurious=max(errors.spurious, 1.0), spammer=True)
+        return SpanProfile(float(accuracy), errors, spammer)
+
+    def answer(self, profile: SpanProfile, truth: Any, rng: random.Random, labels: Sequence[str],
                payload: str | None) -> list[dict[str, Any]]:
-        """SIMULATION: an annotator who finds each true span exactly with probability `accuracy` (errors:
-        misses, boundaries, types and invented spans in crowd proportions); `truth` is the JSON form."""
-        spans = simulate_spans(_as_spans(truth), payload or "", labels, rng, SpanErrors.from_accuracy(accuracy))
+        """SIMULATION: what `profile` marks in `payload` when the true spans are `truth` (JSON form)."""
+        if profile.spammer == "constant":
+            return []
+        spans = simulate_spans(_as_spans(truth), payload or "", labels, rng, profile.errors)
         return [{"start": s, "end": e, "label": lb} for s, e, lb in spans]
 
 

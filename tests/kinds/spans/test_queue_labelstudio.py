@@ -60,9 +60,9 @@ def test_label_studio_takes_the_config_predictions_and_gives_the_spans_back(labe
         task = c.get(f"/api/tasks/{task_id}").json()
     assert task["data"]["text"] == TEXT
     [prediction] = task["predictions"]
-    assert json.loads(Q.from_label_studio(prediction["result"], cfg, task["data"]["text"])) == ANSWER
+    assert Q.from_label_studio(prediction["result"], cfg, task["data"]["text"]) == ANSWER
     [annotation] = task["annotations"]
-    assert json.loads(Q.from_label_studio(annotation["result"], cfg, task["data"]["text"])) == [
+    assert Q.from_label_studio(annotation["result"], cfg, task["data"]["text"]) == [
         *ANSWER[:2], {"start": 25, "end": 30, "label": "location"}]
 
 
@@ -88,5 +88,5 @@ def test_label_studio_own_page_reads_and_writes_code_points(label_studio, tmp_pa
         assert run.returncode == 0, run.stderr
         [annotation] = c.get(f"/api/tasks/{marked}").json()["annotations"]
     assert json.loads(run.stdout.strip().splitlines()[-1])["regions"] == ["Zoë", "Ana", "São Paulo"]
-    assert json.loads(Q.from_label_studio(annotation["result"], cfg, TEXT)) == [
+    assert Q.from_label_studio(annotation["result"], cfg, TEXT) == [
         {"start": 21, "end": 30, "label": "location"}]

@@ -69,12 +69,27 @@ def test_facet_answers_json_spans():
     facet = get("spans").simulation
     truth = json.dumps([{"start": s, "end": e, "label": lb} for s, e, lb in TRUTH])
     rng = random.Random(5)
-    perfect = facet.answer(truth, 1.0, rng, list(LABELS), TEXT)
-    assert perfect == [{"start": s, "end": e, "label": lb} for s, e, lb in TRUTH]
-    hits = sum(len({(d["start"], d["end"], d["label"]) for d in facet.answer(truth, 0.6, rng, list(LABELS), TEXT)}
+    perfect = facet.annotator(1.0, list(LABELS), rng, None)
+    assert facet.answer(perfect, truth, rng, list(LABELS), TEXT) == [{"start": s, "end": e, "label": lb}
+                                                                   for s, e, lb in TRUTH]
+    fair = facet.annotator(0.6, list(LABELS), rng, None)
+    hits = sum(len({(d["start"], d["end"], d["label"]) for d in facet.answer(fair, truth, rng, list(LABELS), TEXT)}
                    & set(TRUTH)) for _ in range(500))
     assert hits / (500 * len(TRUTH)) == pytest.approx(0.6, abs=0.05)
-    assert facet.answer([], 0.9, rng, list(LABELS), "") == []
+    assert facet.answer(fair, [], rng, list(LABELS), "") == []
+
+
+def test_spammer_profiles_spam():
+    facet = get("spans").simulation
+    rng = random.Random(9)
+    truth = [{"start": s, "end": e, "label": lb} for s, e, lb in TRUTH]
+    lazy = facet.annotator(0.95, list(LABELS), rng, "constant")
+    assert all(facet.answer(lazy, truth, rng, list(LABELS), TEXT) == [] for _ in range(20))
+    noisy = facet.annotator(0.95, list(LABELS), rng, "uniform")
+    answers = [facet.answer(noisy, truth, rng, list(LABELS), TEXT) for _ in range(300)]
+    exact = sum(len({(d["start"], d["end"], d["label"]) for d in a} & set(TRUTH)) for a in answers)
+    assert exact / (300 * len(TRUTH)) < 0.1  # a 0.95-accurate person would find 95% of them
+    assert sum(map(len, answers)) / 300 > 0.5  # it does mark things, at random
 
 
 def test_bad_rates_are_refused():
