@@ -16,6 +16,7 @@ __all__ = [
     "consensus_task",
     "input_fingerprint",
     "read_inputs",
+    "read_payloads",
     "read_prelabels",
     "run_consensus_stage",
     "settings_from_config",
@@ -77,7 +78,7 @@ def settings_from_config(cfg: ProjectConfig) -> ConsensusSettings:
         min_votes=cfg.overlap.initial, ban_below=cfg.gold.ban_below,
         min_answers_for_ban=cfg.gold.min_answers_for_ban, max_iter=c.max_iter, tol=c.tol, bootstrap=c.bootstrap,
         min_shared_for_kappa=c.min_shared_for_kappa, resolve_without_humans=c.resolve_without_humans,
-        machine_evidence=c.machine_evidence.value)
+        machine_evidence=c.machine_evidence.value, answer=dict(cfg.answer))
 
 
 def _settings_hash(s: ConsensusSettings) -> str:
@@ -161,7 +162,14 @@ def read_inputs(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> Consens
                                (col, pa.string())])),
                            gold=gold.cast(ref), adjudications=adjudications.cast(ref),
                            banned=banned, vote_counts=vote_counts,
-                           machine=read_prelabels(con, s.classes) if kind.wants_prelabels(s) else None)
+                           machine=read_prelabels(con, s.classes) if kind.wants_prelabels(s) else None,
+                           payloads=read_payloads(con) if kind.wants_payloads else None)
+
+
+def read_payloads(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """``item_id, payload`` of every item with a vote, in item order."""
+    return con.sql("SELECT item_id, payload FROM items WHERE item_id IN (SELECT item_id FROM votes)"
+                   " ORDER BY item_id").to_arrow_table()
 
 
 def _changed_labels(con: duckdb.DuckDBPyConnection, labels: pa.Table, col: str) -> int:
