@@ -47,9 +47,12 @@ __all__ = ["FACET", "METHOD", "parse_answers"]
 _STR = pa.string()
 METHOD = "span_dawid_skene"
 """The labels' `method` for consolidated spans (gold and adjudicated answers keep "gold" / "adjudicated")."""
-ALPHA_ITEMS = 20_000
-"""Token-level alpha tokenises each answer's text (a per-answer loop): it is measured on at most this many
-items, a sample fixed by the items' ids, so it costs the same however large the project."""
+AGREEMENT_ITEMS = 50_000
+"""Agreement is a report, not a decision: pairwise span F1 is measured on at most this many items (a sample
+fixed by the items' ids, the same on every run), so its cost stops growing with the project."""
+ALPHA_ITEMS = 5_000
+"""Token-level alpha tokenises each answer's text (a per-answer loop): it is measured on the first this many
+items of the same sample."""
 _LOWEST_PAIRS = 10
 _DUCK_SPANS = 'STRUCT(start INTEGER, "end" INTEGER, label VARCHAR)[]'
 _SPANS_JSON = '[{"start": "INTEGER", "end": "INTEGER", "label": "VARCHAR"}]'
@@ -84,9 +87,8 @@ def _clean(x: Any) -> Any:
 
 
 def _sample(items: pa.Array, n: int) -> pa.Array:
-    """At most `n` of `items`, chosen by a hash of the id: the same items on every run."""
-    if len(items) <= n:
-        return items
+    """At most `n` of `items` in the order of a hash of the id: the same items on every run, and any first
+    k of them a sample too."""
     with duckdb.connect() as con:
         con.register("_i", pa.table({"item_id": items}))
         return con.sql(f"SELECT item_id FROM _i ORDER BY hash(item_id), item_id LIMIT {int(n)}") \
@@ -254,11 +256,15 @@ class _SpanConsensus:
         if not v.num_rows:
             out["span_f1"] = None
             return out
-        out["span_f1"] = _span_f1_summary(pairwise_span_f1(v, s.classes))
+        items = pc.unique(v["item_id"].combine_chunks().cast(_STR))
+        sample = _sample(items, AGREEMENT_ITEMS)
+        if len(sample) < len(items):
+            v = v.filter(pc.is_in(v["item_id"], value_set=sample))
+        out["span_f1"] = {**_span_f1_summary(pairwise_span_f1(v, s.classes)), "n_items": len(sample),
+                          "of_items": len(items)}
         if texts is not None and texts.num_rows:
-            items = pc.unique(v["item_id"].combine_chunks().cast(_STR))
-            shown = _sample(items, ALPHA_ITEMS)
-            sub = v.filter(pc.is_in(v["item_id"], value_set=shown))
+            shown = sample[:ALPHA_ITEMS]
+            sub = v.filter(pc.is_in(v["item_id"], value_set=shown)) if len(shown) < len(sample) else v
             opts = SpanOptions.model_validate(dict(s.answer))
             try:
                 out["alpha"] = _clean(krippendorff_alpha_bio(sub, texts, s.classes, opts.tokenizer))
@@ -274,8 +280,10 @@ class _SpanConsensus:
         f1 = agreement.get("span_f1") or {}
         if not f1:
             return []
+        sampled = f1.get("of_items") and f1.get("n_items", 0) < f1["of_items"]
         lines = [f"Span F1 between annotators ({f1.get('n_pairs', 0)} pairs): strict {_f(f1.get('strict'))}, "
-                 f"overlap {_f(f1.get('overlap'))}"]
+                 f"overlap {_f(f1.get('overlap'))}"
+                 + (f" (on a fixed sample of {f1['n_items']:,} of {f1['of_items']:,} items)" if sampled else "")]
         if f1.get("by_type"):
             lines.append("Per type span F1 (strict/overlap): " + ", ".join(
                 f"{r['label']} {_f(r.get('strict'))}/{_f(r.get('overlap'))}" for r in f1["by_type"]))
