@@ -47,7 +47,7 @@ __all__ = ["FACET", "METHOD", "parse_answers"]
 _STR = pa.string()
 METHOD = "span_dawid_skene"
 """The labels' `method` for consolidated spans (gold and adjudicated answers keep "gold" / "adjudicated")."""
-AGREEMENT_ITEMS = 50_000
+AGREEMENT_ITEMS = 20_000
 """Agreement is a report, not a decision: pairwise span F1 is measured on at most this many items (a sample
 fixed by the items' ids, the same on every run), so its cost stops growing with the project."""
 ALPHA_ITEMS = 5_000
