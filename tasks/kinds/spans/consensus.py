@@ -65,18 +65,23 @@ def parse_answers(table: pa.Table, column: str = "answer") -> pa.Table:
     DuckDB, vectorised; a value that still does not parse stops the run with its item and source named.
     """
     plain = pa.table({c: table[c].combine_chunks().cast(_STR) for c in table.column_names})
+    parse = f"list_sort(from_json({column}, '{_SPANS_JSON}')::{_DUCK_SPANS})"
+    # from_json turns what does not fit the span shape (an object, a span without its end...) into nulls.
+    unfit = (f"CASE WHEN {column} IS NULL THEN false WHEN NOT json_valid({column}) THEN true"
+             f" WHEN json_type({column}::JSON) <> 'ARRAY' THEN true"
+             f" WHEN len(list_filter({column}::JSON[], lambda e: json_type(e) <> 'OBJECT')) > 0 THEN true"
+             f" ELSE len(list_filter({parse}, lambda s: s.start IS NULL OR s.\"end\" IS NULL OR s.label IS NULL)) > 0 END")
     with duckdb.connect() as con:
         con.register("_t", plain)
-        try:
-            parsed = con.sql(f"SELECT * REPLACE (list_sort(from_json({column}, '{_SPANS_JSON}')::{_DUCK_SPANS})"
-                             f" AS {column}) FROM _t").to_arrow_table()
-        except duckdb.Error:
-            bad = con.sql(f"SELECT * FROM _t WHERE {column} IS NOT NULL AND (NOT json_valid({column})"
-                          f" OR json_type({column}::JSON) <> 'ARRAY') LIMIT 1").fetchall()
-            where = dict(zip(plain.column_names, bad[0])) if bad else {}
+        bad = con.sql(f"SELECT * FROM _t WHERE {unfit} LIMIT 1").fetchall()
+        if not bad:
+            parsed = con.sql(f"SELECT * REPLACE ({parse} AS {column}) FROM _t").to_arrow_table()
+        else:
+            where = dict(zip(plain.column_names, bad[0]))
             raise ConsensusError(
                 f"item {where.get('item_id')!r}, source {where.get('source_id', 'gold')!r}: answer "
-                f"{str(where.get(column))[:80]!r} is not a list of spans") from None
+                f"{str(where.get(column))[:80]!r} is not a list of spans "
+                '[{"start": <int>, "end": <int>, "label": "<type>"}, ...]')
     return parsed.set_column(parsed.schema.get_field_index(column), column,
                              parsed[column].combine_chunks().cast(SPANS_TYPE))
 

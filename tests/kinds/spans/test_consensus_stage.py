@@ -251,3 +251,31 @@ def test_spans_agreement_in_artifact_and_status(project, prefect_harness):
     assert status.exit_code == 0, status.output
     for line in lines:
         assert line in report and line in status.output
+
+
+def test_spans_stage_names_the_item_and_source_of_an_unreadable_answer(project):
+    from tasks.errors import InputError
+
+    cfg, _items, _truth = project
+    with open_store(cfg.db_path) as con:
+        con.execute("UPDATE votes SET answer = '{\"start\": 0}' WHERE item_id = 't03' AND source_id = 'human:bob'")
+        labels_before = con.execute("SELECT count(*) FROM labels").fetchone()
+    with pytest.raises(InputError, match=r"item 't03', source 'human:bob'.*not a list of spans"):
+        run(cfg)
+    assert read(cfg, "SELECT count(*) FROM labels")[0] == labels_before  # nothing half-written
+
+
+def test_spans_agreement_sample_is_fixed_and_said(project, monkeypatch):
+    from tasks.kinds.spans import consensus
+
+    cfg, items, _truth = project
+    monkeypatch.setattr(consensus, "AGREEMENT_ITEMS", 10)
+    monkeypatch.setattr(consensus, "ALPHA_ITEMS", 5)
+    a = run(cfg)["agreement"]
+    assert (a["span_f1"]["n_items"], a["span_f1"]["of_items"], a["n_items"]) == (10, len(items), 5)
+    lines = consensus.FACET.summary_lines(a)
+    assert f"(on a fixed sample of 10 of {len(items)} items)" in lines[0]
+    assert f"a fixed sample of 5 of {len(items)} items" in lines[-1]
+    with open_store(cfg.db_path) as con:  # the same sample whatever the run
+        con.execute("DELETE FROM consensus_state")
+    assert run(cfg)["agreement"] == a
