@@ -5,7 +5,8 @@ A spans project's database is built in a temporary folder (sentences of 12 words
 each; 150 simulated annotators, 3 per sentence, who miss 10% of entities, shift a boundary on 10%,
 mistype 5% and invent a span on 15% of sentences; 1% of sentences in gold), then the consensus stage
 runs in a fresh process so its peak memory is its own: cold, no-op re-run, and a re-run after 1,000
-new votes. Prints the stage's own split (read / fit / total) and the process's peak RSS.
+new votes. Prints the stage's own split (read / fit / total), the process's peak RSS, and how well the
+item confidences are calibrated (exact span-set accuracy vs confidence on the items the model decided).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def synthetic(n_items: int, n_annot: int, seed: int = 0):
     return votes, truth
 
 
-def build(root: Path, n_items: int, n_annot: int, gold_share: float) -> None:
+def build(root: Path, n_items: int, n_annot: int, gold_share: float) -> pa.Table:
     votes, truth = synthetic(n_items, n_annot)
     (root / "annoflow.toml").write_text(tomli_w.dumps({
         "name": "bench-spans", "task_kind": "spans", "labels": LABELS,
@@ -102,6 +103,28 @@ def build(root: Path, n_items: int, n_annot: int, gold_share: float) -> None:
         con.register("_g", gold)
         con.execute("INSERT INTO gold (item_id, answer, origin) SELECT printf('i%07d', item), to_json(answer), 'file'"
                     " FROM _g")
+    return truth
+
+
+def calibration(root: Path, truth: pa.Table) -> dict:
+    """Items decided by the model (not gold): exact-answer accuracy, mean confidence and ECE (10 bins),
+    over all of them and over the resolved ones: the item confidence is what resolves an item."""
+    from schemas.config import load_config
+    from tasks.consensus.calibration import expected_calibration_error
+    from tasks.store import open_store
+
+    with open_store(load_config(root).db_path) as con:
+        con.register("_truth", truth)
+        got = con.sql("SELECT l.confidence, l.decision, l.answer::VARCHAR = to_json(list_sort(t.answer))::VARCHAR AS ok"
+                      " FROM labels l JOIN _truth t ON l.item_id = printf('i%07d', t.item)"
+                      " WHERE l.method NOT IN ('gold', 'adjudicated')").to_arrow_table()
+    conf = got["confidence"].to_numpy()
+    ok = got["ok"].to_numpy(zero_copy_only=False).astype(float)
+    res = got["decision"].to_numpy(zero_copy_only=False) == "resolved"
+    return {"items": len(conf), "accuracy": round(float(ok.mean()), 4), "mean_conf": round(float(conf.mean()), 4),
+            "ece": round(float(expected_calibration_error(conf, ok)), 4),
+            "resolved": int(res.sum()), "resolved_accuracy": round(float(ok[res].mean()), 4),
+            "resolved_mean_conf": round(float(conf[res].mean()), 4)}
 
 
 def add_votes(root: Path, n: int, n_items: int) -> None:
@@ -154,11 +177,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="annoflow-bench-spans-stage-") as d:
         root = Path(d)
         t0 = time.perf_counter()
-        build(root, args.items, args.annotators, args.gold)
+        truth = build(root, args.items, args.annotators, args.gold)
         print(f"built {args.items:,} sentences x {args.annotators} annotators in {time.perf_counter() - t0:.1f}s",
               flush=True)
         for name in ("cold", "no-op"):
             print(name, json.dumps(_stage_in_child(root)), flush=True)
+        print("calibration", json.dumps(calibration(root, truth)), flush=True)
         add_votes(root, 1_000, args.items)
         print("after 1,000 new votes", json.dumps(_stage_in_child(root)), flush=True)
 
