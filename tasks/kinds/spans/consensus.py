@@ -35,7 +35,12 @@ from tasks.consensus.report import agreement_by_source, source_stats_table
 from tasks.consensus.scoring import reference_answers
 
 from .agreement import krippendorff_alpha_bio, pairwise_span_f1
-from .consolidate import SpanConsensusSettings, SpanConsolidation, consolidate_spans, gold_span_scores
+from .consolidate import (
+    SpanConsensusSettings,
+    SpanConsolidation,
+    consolidate_spans,
+    gold_span_scores,
+)
 from .options import SpanOptions
 from .storage import SPANS_TYPE, to_json
 
