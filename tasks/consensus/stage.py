@@ -247,6 +247,12 @@ def write_outcome(con: duckdb.DuckDBPyConnection, s: ConsensusSettings, out: Con
     return {"labels_written": n_changed}
 
 
+def _method(s: ConsensusSettings, out: ConsensusOutcome | None) -> str:
+    """The aggregation the run used: the kind's own when it names one (`fit["method"]`), else the configured
+    one. Stored with the parameters, so a warm start only reuses parameters of the same aggregation."""
+    return str((out.fit if out else {}).get("method") or s.method)
+
+
 def _save_state(con, s: ConsensusSettings, fingerprint: str, n_votes: int, out: ConsensusOutcome | None,
                 decisions: dict) -> None:
     con.execute(
@@ -256,7 +262,7 @@ def _save_state(con, s: ConsensusSettings, fingerprint: str, n_votes: int, out: 
         " fingerprint = excluded.fingerprint, n_votes = excluded.n_votes, params = excluded.params,"
         " fit = excluded.fit, agreement = excluded.agreement, decisions = excluded.decisions,"
         " updated_at = excluded.updated_at",
-        [SCOPE, s.method, _settings_hash(s), fingerprint, n_votes,
+        [SCOPE, _method(s, out), _settings_hash(s), fingerprint, n_votes,
          params_to_bytes(out.params) if out and out.params else None,
          json.dumps(out.fit if out else {}, default=str), json.dumps(out.agreement if out else {}, default=str),
          json.dumps(decisions)])
@@ -296,7 +302,7 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
         with transaction(con):
             _save_state(con, s, fingerprint_after, n_votes, out, decisions)
         summary = {
-            "unchanged": False, "method": s.method, "n_votes": n_votes, "n_items": out.labels.num_rows,
+            "unchanged": False, "method": _method(s, out), "n_votes": n_votes, "n_items": out.labels.num_rows,
             "labels_written": written["labels_written"], "decisions": decisions,
             "new_bans": out.new_bans["source_id"].to_pylist(), "fit": out.fit, "agreement": out.agreement,
             "banned_sources": _one(con, "SELECT count(*) FROM sources WHERE banned")[0],

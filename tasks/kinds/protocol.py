@@ -339,7 +339,9 @@ class ConsensusFacet(Protocol):
           `per_label`, `pairs` (None where not measured); a kind adds its own keys (e.g. span F1);
         - `params`: `dict[str, DawidSkeneParams]` keyed as the kind likes (source ids, one array per
           source, priors), stored with `pipeline.params_to_bytes` and handed back as `warm`;
-        - `fit`: `n_iter`, `converged`, `objective`, `warm_start` (and what else the kind reports).
+        - `fit`: `n_iter`, `converged`, `objective`, `warm_start` (and what else the kind reports);
+          `method` when the kind aggregates its own way rather than with `consensus.method` (reports
+          and the stored state name it).
         Raises `tasks.consensus.errors.ConsensusError` for input the stage should report as exit 2.
         """
         ...

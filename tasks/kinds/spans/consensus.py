@@ -167,7 +167,8 @@ class _SpanConsensus:
             votes = votes.filter(pc.invert(pc.is_in(votes["source_id"], value_set=pa.array(sorted(excluded), _STR))))
         answered = votes.filter(pc.is_valid(votes["answer"]))
         texts = inputs.payloads
-        fit: dict[str, Any] = {"n_iter": None, "converged": None, "objective": None, "warm_start": False}
+        fit: dict[str, Any] = {"method": METHOD, "n_iter": None, "converged": None, "objective": None,
+                               "warm_start": False}
         if answered.num_rows:
             try:
                 result = consolidate_spans(answered, st, ref if ref.num_rows else None, texts=texts)

@@ -112,7 +112,7 @@ def test_spans_stage_labels_decisions_scores_and_bans(project):
     cfg, items, truth = project
     out = run(cfg)
     gold_ids, plain = ids()
-    assert out["new_bans"] == ["human:mallory"]
+    assert out["new_bans"] == ["human:mallory"] and out["method"] == "span_dawid_skene"
     rows = {r[0]: r[1:] for r in read(cfg, "SELECT item_id, answer::VARCHAR, confidence, method, decision, n_votes,"
                                            " n_human, agreement, list_sort(sources) FROM labels")}
     assert set(rows) == set(items)
