@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -10,6 +12,7 @@ from schemas.config import ProjectConfig
 from tasks.consensus.stage import consensus_task
 from tasks.events import emit
 from tasks.figures import leaderboard_rows
+from tasks.kinds import kind_of
 
 __all__ = ["consensus_flow", "consensus_report_markdown"]
 
@@ -18,8 +21,11 @@ def _f(x, nd=3) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
-def consensus_report_markdown(summary: dict) -> str:
-    """Agreement (alpha + CI, Fleiss, per label), decisions and the fit, as one Markdown report."""
+def consensus_report_markdown(summary: dict, kind_lines: Sequence[str] = ()) -> str:
+    """Agreement (alpha + CI, Fleiss, per label), decisions and the fit, as one Markdown report.
+
+    `kind_lines` are what only the project's kind measures (`ConsensusFacet.summary_lines`: per-label
+    alpha, span F1 between annotators...), shown under the shared agreement line."""
     a = summary.get("agreement") or {}
     fit = summary.get("fit") or {}
     lines = ["# Consensus report", ""]
@@ -33,9 +39,11 @@ def consensus_report_markdown(summary: dict) -> str:
               f"**{_f(a.get('alpha'))}** (95% bootstrap CI {_f(a.get('low'))} – {_f(a.get('high'))}); "
               f"Fleiss' kappa: {_f(a.get('fleiss')) if a.get('fleiss') is not None else 'n/a (overlap varies)'}; "
               f"Cohen pairs: {(a.get('pairs') or {}).get('n_pairs', 0)}, mean kappa "
-              f"{_f((a.get('pairs') or {}).get('mean_kappa'))}."), "",
-              "| label | alpha |", "|---|---:|"]
-    lines += [f"| {r['label']} | {_f(r.get('alpha'))} |" for r in a.get("per_label", [])]
+              f"{_f((a.get('pairs') or {}).get('mean_kappa'))}."), ""]
+    lines += [*(f"- {line}" for line in kind_lines), ""] if kind_lines else []
+    if a.get("per_label"):
+        lines += ["| label | alpha |", "|---|---:|"]
+        lines += [f"| {r['label']} | {_f(r.get('alpha'))} |" for r in a["per_label"]]
     lines += ["", "## Decisions", "", "| decision | items |", "|---|---:|"]
     lines += [f"| {k} | {v:,} |" for k, v in (summary.get("decisions") or {}).items()]
     bans = summary.get("new_bans") or []
@@ -54,7 +62,8 @@ def consensus_flow(project_dir: str = ".", config: ProjectConfig | None = None) 
     """
     cfg = project_config(project_dir, config)
     summary = consensus_task(cfg)
-    create_markdown_artifact(consensus_report_markdown(summary), key=artifact_key(cfg, "consensus-report"),
+    kind_lines = kind_of(cfg).consensus.summary_lines(summary.get("agreement") or {})
+    create_markdown_artifact(consensus_report_markdown(summary, kind_lines), key=artifact_key(cfg, "consensus-report"),
                              description="Consensus: agreement and decisions")
     if summary.get("leaderboard"):
         create_table_artifact(leaderboard_rows(summary["leaderboard"]), key=artifact_key(cfg, "source-leaderboard"),

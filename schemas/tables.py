@@ -85,6 +85,7 @@ LABEL_METHODS = [
     "one_coin_dawid_skene",
     "glad",
     "label_model",
+    "span_dawid_skene",
 ]
 
 

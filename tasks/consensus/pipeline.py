@@ -29,8 +29,9 @@ __all__ = [
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -73,6 +74,8 @@ class ConsensusSettings:
     min_shared_for_kappa: int = 10
     resolve_without_humans: bool = False
     machine_evidence: str = "calibrated"
+    answer: Mapping[str, Any] = field(default_factory=dict)
+    """The kind's own options (`[answer]` in annoflow.toml, as `cfg.answer` holds them)."""
 
     def __post_init__(self):
         check_option("consensus.method", self.method, METHODS)
@@ -102,6 +105,8 @@ class ConsensusInputs:
             functions and models combined), the machines' single opinion per item (see
             ``machine.py``), read when the kind's ``consensus.wants_prelabels`` says so. Items
             with machine votes but no row here are combined from their votes.
+        payloads: ``item_id, payload`` of the voted items, read when the kind's
+            ``consensus.wants_payloads`` says so (None otherwise).
     """
 
     votes: pa.Table
@@ -112,6 +117,7 @@ class ConsensusInputs:
     kinds: pa.Table | None = None
     vote_counts: dict[str, int] | None = None
     machine: pa.Table | None = None
+    payloads: pa.Table | None = None
 
 
 @dataclass

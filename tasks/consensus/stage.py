@@ -16,6 +16,7 @@ __all__ = [
     "consensus_task",
     "input_fingerprint",
     "read_inputs",
+    "read_payloads",
     "read_prelabels",
     "run_consensus_stage",
     "settings_from_config",
@@ -77,7 +78,7 @@ def settings_from_config(cfg: ProjectConfig) -> ConsensusSettings:
         min_votes=cfg.overlap.initial, ban_below=cfg.gold.ban_below,
         min_answers_for_ban=cfg.gold.min_answers_for_ban, max_iter=c.max_iter, tol=c.tol, bootstrap=c.bootstrap,
         min_shared_for_kappa=c.min_shared_for_kappa, resolve_without_humans=c.resolve_without_humans,
-        machine_evidence=c.machine_evidence.value)
+        machine_evidence=c.machine_evidence.value, answer=dict(cfg.answer))
 
 
 def _settings_hash(s: ConsensusSettings) -> str:
@@ -161,7 +162,14 @@ def read_inputs(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> Consens
                                (col, pa.string())])),
                            gold=gold.cast(ref), adjudications=adjudications.cast(ref),
                            banned=banned, vote_counts=vote_counts,
-                           machine=read_prelabels(con, s.classes) if kind.wants_prelabels(s) else None)
+                           machine=read_prelabels(con, s.classes) if kind.wants_prelabels(s) else None,
+                           payloads=read_payloads(con) if kind.wants_payloads else None)
+
+
+def read_payloads(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """``item_id, payload`` of every item with a vote, in item order."""
+    return con.sql("SELECT item_id, payload FROM items WHERE item_id IN (SELECT item_id FROM votes)"
+                   " ORDER BY item_id").to_arrow_table()
 
 
 def _changed_labels(con: duckdb.DuckDBPyConnection, labels: pa.Table, col: str) -> int:
@@ -239,6 +247,12 @@ def write_outcome(con: duckdb.DuckDBPyConnection, s: ConsensusSettings, out: Con
     return {"labels_written": n_changed}
 
 
+def _method(s: ConsensusSettings, out: ConsensusOutcome | None) -> str:
+    """The aggregation the run used: the kind's own when it names one (`fit["method"]`), else the configured
+    one. Stored with the parameters, so a warm start only reuses parameters of the same aggregation."""
+    return str((out.fit if out else {}).get("method") or s.method)
+
+
 def _save_state(con, s: ConsensusSettings, fingerprint: str, n_votes: int, out: ConsensusOutcome | None,
                 decisions: dict) -> None:
     con.execute(
@@ -248,7 +262,7 @@ def _save_state(con, s: ConsensusSettings, fingerprint: str, n_votes: int, out: 
         " fingerprint = excluded.fingerprint, n_votes = excluded.n_votes, params = excluded.params,"
         " fit = excluded.fit, agreement = excluded.agreement, decisions = excluded.decisions,"
         " updated_at = excluded.updated_at",
-        [SCOPE, s.method, _settings_hash(s), fingerprint, n_votes,
+        [SCOPE, _method(s, out), _settings_hash(s), fingerprint, n_votes,
          params_to_bytes(out.params) if out and out.params else None,
          json.dumps(out.fit if out else {}, default=str), json.dumps(out.agreement if out else {}, default=str),
          json.dumps(decisions)])
@@ -288,7 +302,7 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
         with transaction(con):
             _save_state(con, s, fingerprint_after, n_votes, out, decisions)
         summary = {
-            "unchanged": False, "method": s.method, "n_votes": n_votes, "n_items": out.labels.num_rows,
+            "unchanged": False, "method": _method(s, out), "n_votes": n_votes, "n_items": out.labels.num_rows,
             "labels_written": written["labels_written"], "decisions": decisions,
             "new_bans": out.new_bans["source_id"].to_pylist(), "fit": out.fit, "agreement": out.agreement,
             "banned_sources": _one(con, "SELECT count(*) FROM sources WHERE banned")[0],

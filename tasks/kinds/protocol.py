@@ -346,6 +346,11 @@ class ConsensusFacet(Protocol):
     answer uses (a span's types for spans). The stage stops with a message naming the item, the
     source and the label when one is outside the project's labels; status counts resolved labels."""
 
+    wants_payloads: bool
+    """STAGE (read_inputs): whether `run` needs the voted items' payloads (`ConsensusInputs.payloads`,
+    `item_id, payload`). Spans: a text's length says how unlikely an accidental agreement on one span
+    is, and agreement is measured on the text's tokens. Choices need none, and the stage reads none."""
+
     def wants_prelabels(self, settings: ConsensusSettings) -> bool:
         """STAGE (read_inputs): whether `run` combines the routed pre-label (`prelabels.probs`, one
         probability per label) with the people's votes; the stage reads it only then."""
@@ -358,8 +363,9 @@ class ConsensusFacet(Protocol):
         `inputs`: `votes` and `scoring_votes` (`item_id, source_id, source_kind, <input_column>`,
         strings or dictionary-encoded; scoring votes include banned sources, on reference items
         only), `gold` and `adjudications` (`item_id, <input_column>`), `banned`, `vote_counts`
-        (answered items per source), `machine` (see `wants_prelabels`). `warm`: the previous run's
-        parameters when its method was the same (empty otherwise).
+        (answered items per source), `machine` (see `wants_prelabels`), `payloads` (see
+        `wants_payloads`). `settings.answer` holds the kind's `[answer]` options. `warm`: the
+        previous run's parameters when its method was the same (empty otherwise).
 
         Returns a `ConsensusOutcome`:
         - `labels`: one row per item with votes: `item_id`, the answer in the kind's
@@ -374,7 +380,9 @@ class ConsensusFacet(Protocol):
           `per_label`, `pairs` (None where not measured); a kind adds its own keys (e.g. span F1);
         - `params`: `dict[str, DawidSkeneParams]` keyed as the kind likes (source ids, one array per
           source, priors), stored with `pipeline.params_to_bytes` and handed back as `warm`;
-        - `fit`: `n_iter`, `converged`, `objective`, `warm_start` (and what else the kind reports).
+        - `fit`: `n_iter`, `converged`, `objective`, `warm_start` (and what else the kind reports);
+          `method` when the kind aggregates its own way rather than with `consensus.method` (reports
+          and the stored state name it).
         Raises `tasks.consensus.errors.ConsensusError` for input the stage should report as exit 2.
         """
         ...

@@ -230,6 +230,7 @@ class _ChoicesConsensus:
 
     input_column = "label"
     label_values_sql = "coalesce(labels, [label])"
+    wants_payloads = False
 
     def __init__(self, multi: bool) -> None:
         self.multi = multi

@@ -36,7 +36,7 @@ from tasks.consensus.resolution import decide
 
 from .storage import SPAN_TYPE, SPANS_TYPE
 
-__all__ = ["SpanConsensusSettings", "SpanConsolidation", "consolidate_spans", "span_votes_table"]
+__all__ = ["SpanConsensusSettings", "SpanConsolidation", "consolidate_spans", "gold_span_scores", "span_votes_table"]
 
 _STR = pa.string()
 # What a source did on a cluster, given that a candidate span c is the true one.
@@ -717,6 +717,16 @@ def _source_rows(f: _Flat, parts: list[_Partition], rates: _Rates, s: SpanConsen
     return pa.table(cols)
 
 
+def gold_span_scores(votes: pa.Table, gold: pa.Table, labels: Sequence[str]) -> pa.Table:
+    """Per source of `votes` (SPANS_TYPE answers), its strict span scores on the `gold` items it answered:
+    source_id, n_gold (gold items answered), exact (answered exactly right), tp, fp, fn, precision, recall
+    and f1 each with a Wilson interval (`_low`, `_high`). What the consensus stage bans on, before the fit."""
+    f = _flatten(votes, labels)
+    g = _gold_scores(f, gold, labels, len(f.source_ids))
+    return pa.table({"source_id": f.source_ids.cast(_STR), **{
+        k: pa.array(v, mask=np.isnan(v)) if v.dtype.kind == "f" else pa.array(v) for k, v in g.items()}})
+
+
 def _gold_scores(f: _Flat, gold: pa.Table | None, labels: Sequence[str], n_src: int) -> dict[str, np.ndarray]:
     """Strict span precision, recall and F1 of each source on the gold items it answered, with Wilson intervals.
 
@@ -726,6 +736,7 @@ def _gold_scores(f: _Flat, gold: pa.Table | None, labels: Sequence[str], n_src: 
     fp = np.zeros(n_src)
     fn = np.zeros(n_src)
     n_gold = np.zeros(n_src, np.int64)
+    exact = np.zeros(n_src, np.int64)
     keys, gold_items = _gold_keys(gold, f, labels)
     if keys is not None and len(gold_items):
         on = np.isin(f.a_item, gold_items)
@@ -740,6 +751,14 @@ def _gold_scores(f: _Flat, gold: pa.Table | None, labels: Sequence[str], n_src: 
         tp = np.bincount(hit["src"].to_numpy(), minlength=n_src).astype(float)
         fp = np.bincount(f.p_src[pon], minlength=n_src) - tp
         fn = truth - tp
+        # An answer is exactly right when all its spans are gold spans and it has as many as gold.
+        answer = f.a_item[on] * n_src + f.a_src[on]
+        key = np.sort(answer)
+        n_hit = np.bincount(np.searchsorted(key, hit["item"].to_numpy() * n_src + hit["src"].to_numpy()),
+                            minlength=len(key))
+        n_said = np.bincount(np.searchsorted(key, f.p_item[pon] * n_src + f.p_src[pon]), minlength=len(key))
+        right = (n_hit == n_said) & (n_said == per_item[key // n_src])
+        exact = np.bincount(key % n_src, weights=right, minlength=n_src).astype(np.int64)
     p_low, p_high = wilson_interval(tp, tp + fp)
     r_low, r_high = wilson_interval(tp, tp + fn)
     f_n = tp + (fp + fn) / 2
@@ -750,6 +769,8 @@ def _gold_scores(f: _Flat, gold: pa.Table | None, labels: Sequence[str], n_src: 
         f1 = np.where(f_n > 0, tp / f_n, np.nan)
     live = n_gold > 0
     nan = np.where(live, 0.0, np.nan)
-    return {"n_gold": n_gold, "precision": prec, "precision_low": p_low + nan, "precision_high": p_high + nan,
+    return {"n_gold": n_gold, "exact": exact, "tp": tp.astype(np.int64), "fp": fp.astype(np.int64),
+            "fn": fn.astype(np.int64),
+            "precision": prec, "precision_low": p_low + nan, "precision_high": p_high + nan,
             "recall": rec, "recall_low": r_low + nan, "recall_high": r_high + nan,
             "f1": f1, "f1_low": f_low + nan, "f1_high": f_high + nan}
