@@ -49,7 +49,7 @@ def _print_summary(s: dict) -> None:
 
 @app.command()
 def demo(
-    project: Annotated[Path, typer.Option(help="Sample project to run (any folder of examples/, with truth/labels.csv).")] = EXAMPLE,
+    project: Annotated[Path, typer.Option(help="Sample project to run (any folder of examples/, with truth/labels.csv or .jsonl).")] = EXAMPLE,
     annotators: Annotated[int, typer.Option(min=2, help="Simulated annotators.")] = 8,
     keep: Annotated[bool, typer.Option(help="Keep the state of an earlier run instead of starting clean.")] = False,
     as_json: JsonOpt = False,

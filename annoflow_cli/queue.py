@@ -240,7 +240,7 @@ def simulate_crowd(
     spammers: Annotated[int, typer.Option(min=0, help="How many of them answer at random or always the same label.")] = 1,
     experts: Annotated[int, typer.Option(min=0, help="How many get the expert role (adjudication tasks).")] = 1,
     truth: Annotated[Path | None, typer.Option(help="CSV/JSONL/Parquet naming items and their true answers "
-                                                      "(default: truth/labels.csv in the project).")] = None,
+                                                      "(default: truth/labels.* in the project).")] = None,
     key_column: Annotated[str | None, typer.Option("--key-column", "--text-column",
                                                    help="Truth column naming the item, as in the gold file "
                                                         "(default: gold.key_field, e.g. text or file).")] = None,
@@ -259,10 +259,10 @@ def simulate_crowd(
     from tasks.dispatch.access import admin_token
     from tasks.kinds import kind_of
     from tasks.queues.simulated_crowd import make_crowd, run_simulated_crowd
-    from tasks.queues.truth import read_truth
+    from tasks.queues.truth import default_truth_file, read_truth
     from tasks.store import open_store
 
-    path = truth or cfg.path("truth/labels.csv")
+    path = truth or default_truth_file(cfg)
     if not path.is_file():
         fail(ConfigError(f"no truth file at {path}: pass --truth FILE (a column naming the item, "
                          f"--key-column, and one with its answer, --label-column)"))

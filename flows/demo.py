@@ -23,11 +23,12 @@ from flows.export import export_flow
 from flows.ingest import ingest_flow
 from flows.prelabel import prelabel_flow
 from schemas.config import ProjectConfig
+from tasks.errors import InputError
 from tasks.evaluate import evaluate_labels, work_summary
 from tasks.events import in_pipeline
 from tasks.export.stage import GateFailedError
 from tasks.kinds import kind_of
-from tasks.queues.truth import truth_key_column
+from tasks.queues.truth import default_truth_file, truth_key_column
 from tasks.store import open_store
 
 __all__ = ["demo_flow", "EXAMPLE"]
@@ -72,8 +73,8 @@ def demo_flow(
     human judgments used, auto-accepted share, agreement, the export version and where it is).
 
     Args:
-        project_dir: a sample project with `truth/labels.csv` beside its annoflow.toml: the true answer
-            of each item (the kind's answer column), keyed like its gold file (`gold.key_field`).
+        project_dir: a sample project with `truth/labels.<csv|jsonl|parquet>` beside its annoflow.toml: the
+            true answer of each item (the kind's answer column), keyed like its gold file (`gold.key_field`).
         annotators: simulated annotators (SIMULATION), `spammers` of them answering at random,
             `experts` of them also taking adjudication tasks.
         max_rounds: dispatch/label/collect/consensus rounds at most.
@@ -83,7 +84,9 @@ def demo_flow(
 
     started = time.perf_counter()
     cfg = project_config(project_dir, config)
-    truth = cfg.path("truth/labels.csv")
+    truth = default_truth_file(cfg)
+    if not truth.is_file():
+        raise InputError(f"no truth file at {truth}: the demo answers from and scores against the true answers")
     token = admin_token(cfg, create=True)
     app = start_app(cfg.state_dir / "app.sqlite", token, port=free_port(), media_roots=[Path(cfg.root)],
                     log=cfg.state_dir / "app.log")

@@ -5,7 +5,7 @@
 
 Writes (relative to this folder), from a fixed random sample of the WNUT17 dev set:
     data/sentences.jsonl  one object per sentence: text (tokens joined by single spaces), origin (file and line)
-    truth/spans.jsonl     text, spans ([{"start", "end", "label"}], code-point offsets) per sentence (evaluation only)
+    truth/labels.jsonl     text, spans ([{"start", "end", "label"}], code-point offsets) per sentence (evaluation only)
     gold/gold.conll       the gold sentences as CoNLL (token TAB BIO tag), ingested as known answers
 
 The sentences are parsed by annoflow's own CoNLL reader (tasks/kinds/spans/conll.py), so texts and
@@ -64,7 +64,7 @@ def main() -> None:
     with open(HERE / "data" / "sentences.jsonl", "w", encoding="utf-8", newline="\n") as f:
         for r in chosen:
             f.write(json.dumps({"text": r["payload"], "origin": f"{SOURCE_FILE}:{r['source_row']}"}, ensure_ascii=False) + "\n")
-    with open(HERE / "truth" / "spans.jsonl", "w", encoding="utf-8", newline="\n") as f:
+    with open(HERE / "truth" / "labels.jsonl", "w", encoding="utf-8", newline="\n") as f:
         for r in chosen:
             f.write(json.dumps({"text": r["payload"], "spans": json.loads(r["answer"])}, ensure_ascii=False) + "\n")
     with open(HERE / "gold" / "gold.conll", "w", encoding="utf-8", newline="\n") as f:

@@ -1,6 +1,6 @@
 """SIMULATION ONLY: the true answers a simulated crowd labels from, keyed by what an annotator is shown.
 
-A truth file (an example's `truth/labels.csv`) names items the way its gold file does: by their text,
+A truth file (an example's `truth/labels.csv` or `.jsonl`) names items the way its gold file does: by their text,
 or by a metadata field such as `file` for images and audio. The app never shows item ids or file
 names, so each item's true answer is keyed here by what the page shows of it (`shown_key`): the text
 of a text item, the digest of the file of an image or audio item. Answers come from the kind's column
@@ -23,7 +23,14 @@ from tasks.ingest.gold import key_match_sql, read_side_file
 from tasks.kinds import kind_of
 from tasks.queues.simulated_crowd import media_digest, shown_key
 
-__all__ = ["TruthTable", "truth_key_column", "read_truth"]
+__all__ = ["TruthTable", "default_truth_file", "truth_key_column", "read_truth"]
+
+
+def default_truth_file(cfg: ProjectConfig) -> Path:
+    """The project's `truth/labels.*` (CSV for label answers, JSONL where answers are structured);
+    `truth/labels.csv` when there is none, for the caller's message."""
+    found = sorted(cfg.path("truth").glob("labels.*"))
+    return found[0] if found else cfg.path("truth/labels.csv")
 
 
 def truth_key_column(cfg: ProjectConfig) -> str:

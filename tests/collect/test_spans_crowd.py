@@ -32,7 +32,7 @@ def test_a_perfect_simulated_crowd_answers_the_true_spans(tmp_path: Path, fresh_
                         gold={"rate": 0.0, "min_per_annotator": 0})
     assert ingest_source(cfg, cfg.sources[0])[0]["inserted"] == N
     assert dispatch(cfg)["created"] == 2 * N
-    truth_file = EXAMPLE / "truth" / "spans.jsonl"
+    truth_file = EXAMPLE / "truth" / "labels.jsonl"
     run = subprocess.run([shutil.which("annoflow") or "annoflow", "simulate-crowd", "--config", str(root / "annoflow.toml"),
                           "--truth", str(truth_file), "--label-column", "spans", "--accuracy", "1", "--annotators", "3", "--spammers", "0",
                           "--experts", "0", "--json"], capture_output=True, text=True, timeout=300,

@@ -18,7 +18,7 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "wnut17-ner"
 
 
 def _truth() -> dict[str, str]:
-    rows = [json.loads(line) for line in (EXAMPLE / "truth" / "spans.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in (EXAMPLE / "truth" / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
     return {r["text"]: json.dumps(r["spans"], separators=(",", ":")) for r in rows}
 
 
