@@ -31,7 +31,7 @@ from tasks.kinds import kind_of
 from tasks.queues.truth import default_truth_file, truth_key_column
 from tasks.store import open_store
 
-__all__ = ["demo_flow", "EXAMPLE"]
+__all__ = ["EXAMPLE", "demo_flow"]
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "youtube-spam"
 

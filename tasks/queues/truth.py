@@ -23,7 +23,7 @@ from tasks.ingest.gold import key_match_sql, read_side_file
 from tasks.kinds import kind_of
 from tasks.queues.simulated_crowd import media_digest, shown_key
 
-__all__ = ["TruthTable", "default_truth_file", "truth_key_column", "read_truth"]
+__all__ = ["TruthTable", "default_truth_file", "read_truth", "truth_key_column"]
 
 
 def default_truth_file(cfg: ProjectConfig) -> Path:
