@@ -85,7 +85,7 @@ def _cli(*args: str) -> str:
 def _state(db: Path) -> dict:
     """Everything pre-labeling stores, without run ids and timestamps (a re-run writes new ones)."""
     with duckdb.connect(str(db), read_only=True) as con:
-        q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
+        q = lambda sql: con.execute(sql).fetchall()
         return {
             "votes": q("SELECT vote_id, item_id, source_id, source_kind, source_version, answer::VARCHAR, probs::VARCHAR FROM votes ORDER BY ALL"),
             "prelabels": q("SELECT item_id, answer::VARCHAR, round(confidence, 9), probs::VARCHAR, route, threshold, n_sources FROM prelabels ORDER BY ALL"),
@@ -160,7 +160,7 @@ def test_lf_report_prints_span_scores(prefect_harness, synthetic) -> None:
 
 
 def test_bad_python_lf_exits_2_naming_lf_and_item_and_changes_nothing(prefect_harness, synthetic) -> None:
-    root, rows, _, lfs = synthetic
+    root, _, _, lfs = synthetic
     _cli("ingest", "--config", str(root))
     _cli("prelabel", "--config", str(root))
     db = root / ".annoflow" / "annoflow.duckdb"
