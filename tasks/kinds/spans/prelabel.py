@@ -131,10 +131,12 @@ class _SpanPrelabel:
         from tasks.prelabel.models import TrainingRun, _config_hash
 
         from .model_run import train_span_run
+        from .span_model import save_span_model
 
         spans = [[(s["start"], s["end"], s["label"]) for s in orjson.loads(a)] for a in answers.to_pylist()]
         model, ids, oof = train_span_run(name, _config_hash(data_kind, mcfg), batch.column("item_id").to_pylist(),
                                          batch.column("payload").to_pylist(), spans, list(labels), cfg.answer_options.model)
+        save_span_model(model.model, cfg.state_dir)  # also as spaCy folders: what `model_server --span-model` serves
         return TrainingRun(model, ids, oof)
 
     def http_model(self, mcfg: Any, labels: Sequence[str]) -> Any:

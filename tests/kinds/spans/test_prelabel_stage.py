@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import subprocess
+import sys
+import time
 import tomllib
 import uuid
 from pathlib import Path
 
 import duckdb
+import httpx
 import pytest
 import tomli_w
 from typer.testing import CliRunner
@@ -84,15 +89,15 @@ def _cli(*args: str) -> str:
 
 def _state(db: Path) -> dict:
     """Everything pre-labeling stores, without run ids and timestamps (a re-run writes new ones)."""
+    tables = {
+        "votes": "vote_id, item_id, source_id, source_kind, source_version, answer::VARCHAR, probs::VARCHAR",
+        "prelabels": "item_id, answer::VARCHAR, round(confidence, 9), probs::VARCHAR, route, threshold, n_sources",
+        "labels": "item_id, answer::VARCHAR, round(confidence, 9), method, decision",
+        "items": "item_id, state, audit, priority",
+        "gold": "item_id, answer::VARCHAR",
+    }
     with duckdb.connect(str(db), read_only=True) as con:
-        q = lambda sql: con.execute(sql).fetchall()
-        return {
-            "votes": q("SELECT vote_id, item_id, source_id, source_kind, source_version, answer::VARCHAR, probs::VARCHAR FROM votes ORDER BY ALL"),
-            "prelabels": q("SELECT item_id, answer::VARCHAR, round(confidence, 9), probs::VARCHAR, route, threshold, n_sources FROM prelabels ORDER BY ALL"),
-            "labels": q("SELECT item_id, answer::VARCHAR, round(confidence, 9), method, decision FROM labels ORDER BY ALL"),
-            "items": q("SELECT item_id, state, audit, priority FROM items ORDER BY ALL"),
-            "gold": q("SELECT item_id, answer::VARCHAR FROM gold ORDER BY ALL"),
-        }
+        return {t: con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall() for t, cols in tables.items()}
 
 
 SYNTHETIC_LFS = [{"name": "cities", "label": "location", "phrases": ["Paris", "Zürich"]},
@@ -213,3 +218,39 @@ def test_spacy_model_votes_through_the_stage_and_is_reused(prefect_harness, tmp_
         after = con.execute("SELECT count(*), count(DISTINCT source_version) FROM votes WHERE source_id = 'model:ner'").fetchall()[0]
         run = json.loads(con.execute("SELECT stats FROM stage_runs WHERE stage = 'prelabel.model.ner' ORDER BY started_at DESC LIMIT 1").fetchall()[0][0])
     assert after == (90, 1) and run["inserted"] == 10 and run["training"].startswith("reused")
+    # the same run served over HTTP (`model_server --span-model`, the folders the stage saved) votes through the stage too
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "model_server", "--span-model", str(root / ".annoflow" / "models" / "spans"),
+                               "--port", str(port)], cwd=Path(__file__).resolve().parents[3])
+    try:
+        _wait(f"http://127.0.0.1:{port}/health")
+        data = tomllib.loads((root / "annoflow.toml").read_text(encoding="utf-8"))
+        data["prelabel"]["models"].append({"name": "remote", "kind": "http", "url": f"http://127.0.0.1:{port}", "batch_size": 16})
+        (root / "annoflow.toml").write_text(tomli_w.dumps(data), encoding="utf-8")
+        _cli("prelabel", "--config", str(root))
+    finally:
+        server.terminate()
+        server.wait(10)
+    with duckdb.connect(str(db), read_only=True) as con:
+        remote = dict(con.execute("SELECT item_id, answer::VARCHAR || probs::VARCHAR FROM votes WHERE source_id = 'model:remote'").fetchall())
+        local = dict(con.execute("SELECT item_id, answer::VARCHAR || probs::VARCHAR FROM votes WHERE source_id = 'model:ner'"
+                                 " AND item_id NOT IN (SELECT item_id FROM gold)").fetchall())
+    assert len(remote) == 90 and local and all(remote[i] == v for i, v in local.items())  # off its training items: the same spans
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"span model server at {url} did not start") from None
+            time.sleep(0.2)
