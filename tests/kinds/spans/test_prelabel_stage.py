@@ -254,3 +254,42 @@ def _wait(url: str) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"span model server at {url} did not start") from None
             time.sleep(0.2)
+
+
+@pytest.mark.parametrize(("output", "says"), [
+    ([[(-1, 2, "person")], []], "starts before the text"),
+    ([[(3, 3, "person")], []], "has start >= end"),
+    ([[(0, 2, "person", 0.9)], []], "span 0 is (0, 2, 'person', 0.9)"),
+    ([[], "nope"], "returned str for an item"),
+    ([[]], "returned 1 answers for a batch of 2 items"),
+])
+def test_python_lf_output_is_checked_against_its_items(output, says) -> None:
+    import pyarrow as pa
+
+    from tasks.kinds import get
+
+    batch = pa.table({"item_id": ["a", "b"], "payload": ["Ann met Bob", "rain"]})
+    with pytest.raises(ValueError, match=re.escape(says)):
+        get("spans").prelabel.lf_python(output, batch)
+
+
+def test_python_lf_output_becomes_sorted_votes_and_abstains() -> None:
+    import pyarrow as pa
+
+    from tasks.kinds import get
+
+    batch = pa.table({"item_id": ["a", "b"], "payload": ["Ann met Bob", "rain"]})
+    votes, mentioned = get("spans").prelabel.lf_python([[(8, 11, "person"), (0, 3, "person"), (0, 3, "person")], []], batch)
+    assert json.loads(votes[0].as_py()) == [{"start": 0, "end": 3, "label": "person"}, {"start": 8, "end": 11, "label": "person"}]
+    assert votes[1].as_py() is None and mentioned.to_pylist() == [["person"], []]
+
+
+def test_spans_project_refuses_classification_lfs(tmp_path: Path) -> None:
+    from schemas.config import ProjectConfig
+    from tasks.errors import ConfigError
+    from tasks.kinds import kind_of
+
+    cfg = ProjectConfig(name="ner", labels=["person", "location"], task_kind="spans", root=str(tmp_path),
+                        prelabel={"labeling_functions": [{"name": "kw", "sql": "'person'"}]})
+    with pytest.raises(ConfigError, match=r"labeling functions \['kw'\].*\[\[answer.lfs\]\]"):
+        kind_of(cfg).prelabel.lf_specs(cfg)
