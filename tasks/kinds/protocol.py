@@ -107,7 +107,8 @@ class PrelabelDecisions:
     """
 
     answer: pa.Array
-    """One answer per item, in the kind's `storage.arrow_type` (the label, the set of labels, the spans)."""
+    """One answer per item, what `answer_sql` writes: the label or the set of labels (`storage.arrow_type`); for a
+    structured kind its JSON text (spans: `[{"start", "end", "label"}]`)."""
     confidence: np.ndarray
     """Per item: the confidence of the whole answer, the weakest of its decisions' confidences."""
     item: np.ndarray
