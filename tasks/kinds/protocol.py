@@ -194,6 +194,11 @@ class PrelabelFacet(Protocol):
         items, gold among them, are not flattered by memorisation; the run is pickled as it is."""
         ...
 
+    def model_config_hash(self, data_kind: str, mcfg: Any, cfg: "ProjectConfig") -> str:
+        """Model stage: a digest of every setting that changes what `train` builds; a saved run whose
+        `config_hash` differs is retrained at once instead of waiting for `retrain_new_labels` new answers."""
+        ...
+
     def http_model(self, mcfg: Any, labels: Sequence[str]) -> Any:
         """Model stage: the client of a `[[prelabel.models]]` entry of kind 'http' (a context manager with
         `name`, `version` and `close()`) whose endpoint answers in this kind's contract."""

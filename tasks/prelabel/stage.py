@@ -42,7 +42,6 @@ from tasks.prelabel.lf import (
 from tasks.prelabel.models import (
     Model,
     TrainingRun,
-    _config_hash,
     current_meta,
     load_sklearn,
     save_sklearn,
@@ -159,7 +158,7 @@ def ensure_sklearn_model(cfg: ProjectConfig, mcfg: ModelConfig, train: pa.Table)
     meta = current_meta(models_dir, mcfg.name)
     n = train.num_rows
     existing = load_sklearn(models_dir / mcfg.name) if meta else None
-    if existing and existing.model.config_hash != _config_hash(cfg.data_kind.value, mcfg):
+    if existing and existing.model.config_hash != kind_of(cfg).prelabel.model_config_hash(cfg.data_kind.value, mcfg, cfg):
         existing = None
     if n < mcfg.min_train_labels:
         return existing, f"{n} labels < min_train_labels={mcfg.min_train_labels}" + ("; kept the previous model" if existing else "; no model yet")

@@ -224,6 +224,11 @@ class _ChoicesPrelabel:
             return train_sklearn_ovr(name, data_kind, list(labels), batch, present, mcfg)
         return train_sklearn(name, data_kind, list(labels), batch, answers.to_pylist(), mcfg)
 
+    def model_config_hash(self, data_kind: str, mcfg: Any, cfg: Any) -> str:
+        from tasks.prelabel.models import _config_hash
+
+        return _config_hash(data_kind, mcfg)
+
     def http_model(self, mcfg: Any, labels: Sequence[str]) -> Any:
         from tasks.prelabel.http_model import HttpModel
 

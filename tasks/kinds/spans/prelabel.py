@@ -128,16 +128,25 @@ class _SpanPrelabel:
 
     def train(self, name: str, data_kind: str, labels: Sequence[str], batch: pa.Table, answers: pa.Array, mcfg: Any,
               cfg: ProjectConfig) -> Any:
-        from tasks.prelabel.models import TrainingRun, _config_hash
+        from tasks.prelabel.models import TrainingRun
 
         from .model_run import train_span_run
         from .span_model import save_span_model
 
         spans = [[(s["start"], s["end"], s["label"]) for s in orjson.loads(a)] for a in answers.to_pylist()]
-        model, ids, oof = train_span_run(name, _config_hash(data_kind, mcfg), batch.column("item_id").to_pylist(),
+        model, ids, oof = train_span_run(name, self.model_config_hash(data_kind, mcfg, cfg), batch.column("item_id").to_pylist(),
                                          batch.column("payload").to_pylist(), spans, list(labels), cfg.answer_options.model)
         save_span_model(model.model, cfg.state_dir)  # also as spaCy folders: what `model_server --span-model` serves
         return TrainingRun(model, ids, oof)
+
+    def model_config_hash(self, data_kind: str, mcfg: Any, cfg: ProjectConfig) -> str:
+        """The scikit-learn settings' digest and the `[answer.model]` options: changing epochs or members retrains."""
+        import hashlib
+
+        from tasks.prelabel.models import _config_hash
+
+        options = orjson.dumps(cfg.answer_options.model.model_dump(), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(_config_hash(data_kind, mcfg).encode() + options).hexdigest()[:8]
 
     def http_model(self, mcfg: Any, labels: Sequence[str]) -> Any:
         from .http_spans import HttpSpanModel

@@ -218,6 +218,15 @@ def test_spacy_model_votes_through_the_stage_and_is_reused(prefect_harness, tmp_
         after = con.execute("SELECT count(*), count(DISTINCT source_version) FROM votes WHERE source_id = 'model:ner'").fetchall()[0]
         run = json.loads(con.execute("SELECT stats FROM stage_runs WHERE stage = 'prelabel.model.ner' ORDER BY started_at DESC LIMIT 1").fetchall()[0][0])
     assert after == (90, 1) and run["inserted"] == 10 and run["training"].startswith("reused")
+    # a changed [answer.model] option retrains at once (not after `retrain_new_labels` new answers), and re-votes
+    data = tomllib.loads((root / "annoflow.toml").read_text(encoding="utf-8"))
+    data["answer"]["model"]["epochs"] = 2
+    (root / "annoflow.toml").write_text(tomli_w.dumps(data), encoding="utf-8")
+    _cli("prelabel", "--config", str(root))
+    with duckdb.connect(str(db), read_only=True) as con:
+        now = con.execute("SELECT count(*), any_value(source_version) FROM votes WHERE source_id = 'model:ner'").fetchall()[0]
+        run = json.loads(con.execute("SELECT stats FROM stage_runs WHERE stage = 'prelabel.model.ner' ORDER BY started_at DESC LIMIT 1").fetchall()[0][0])
+    assert run["training"] == "trained on 40 labels" and now[0] == 90 and now[1] != version and run["retired"] == 90
     # the same run served over HTTP (`model_server --span-model`, the folders the stage saved) votes through the stage too
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "model_server", "--span-model", str(root / ".annoflow" / "models" / "spans"),
