@@ -194,7 +194,7 @@ class PrelabelFacet(Protocol):
         items, gold among them, are not flattered by memorisation; the run is pickled as it is."""
         ...
 
-    def model_config_hash(self, data_kind: str, mcfg: Any, cfg: "ProjectConfig") -> str:
+    def model_config_hash(self, data_kind: str, mcfg: Any, cfg: ProjectConfig) -> str:
         """Model stage: a digest of every setting that changes what `train` builds; a saved run whose
         `config_hash` differs is retrained at once instead of waiting for `retrain_new_labels` new answers."""
         ...
