@@ -23,15 +23,22 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _cell(v: object) -> str:
+    return "-" if v is None else _pct(v) if isinstance(v, float) else str(v)
+
+
 def _lf_table(rows: list[dict]) -> Table:
+    """The common columns, then what the project's answer kind measures besides (a row's `more`)."""
     t = Table(title="Labeling functions and models")
-    cols = ("source", "polarity", "coverage", "overlap", "conflict", "gold n", "gold acc", "95% interval", "learned acc")
+    more = list(dict.fromkeys(k for r in rows for k in r.get("more", {})))
+    cols = ("source", "polarity", "coverage", "overlap", "conflict", "gold n", "gold acc", "95% interval", "learned acc", *more)
     for c in cols:
         t.add_column(c, justify="left" if c in ("source", "polarity") else "right")
     for r in rows:
         iv = "-" if r["gold_acc_low"] is None else f"{_pct(r['gold_acc_low'])}–{_pct(r['gold_acc_high'])}"
         t.add_row(r["source_id"], r["polarity"] or "-", _pct(r["coverage"]), _pct(r["overlap"]), _pct(r["conflict"]),
-                  str(r["n_gold"]), _pct(r["gold_accuracy"]), iv, _pct(r["learned_accuracy"]))
+                  str(r["n_gold"]), _pct(r["gold_accuracy"]), iv, _pct(r["learned_accuracy"]),
+                  *(_cell(r.get("more", {}).get(k)) for k in more))
     return t
 
 

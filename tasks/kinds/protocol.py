@@ -109,12 +109,14 @@ class PrelabelDecisions:
     A pre-label is auto-accepted only when every one of its decisions is confident enough, each judged
     by the threshold of its `key` (single label: one decision per item, keyed by the predicted class;
     multi-label: one present/absent decision per label, keyed by the label; spans: one decision per
-    span, keyed by its type). Thresholds are chosen per key on gold and audited decisions, so a key's
-    threshold is a measured promise about that key's decisions.
+    item, whether its whole span set is right, keyed by "entities" or "no entities"). Thresholds are
+    chosen per key on gold and audited decisions, so a key's threshold is a measured promise about that
+    key's decisions.
     """
 
     answer: pa.Array
-    """One answer per item, in the kind's `storage.arrow_type` (the label, the set of labels, the spans)."""
+    """One answer per item, what `answer_sql` writes: the label or the set of labels (`storage.arrow_type`); for a
+    structured kind its JSON text (spans: `[{"start", "end", "label"}]`)."""
     confidence: np.ndarray
     """Per item: the confidence of the whole answer, the weakest of its decisions' confidences."""
     item: np.ndarray
@@ -123,6 +125,11 @@ class PrelabelDecisions:
     """Per decision: the threshold group it is judged by (object array of str)."""
     decision_confidence: np.ndarray
     """Per decision: its probability of being right."""
+    keys: tuple[str, ...] = ()
+    """Every threshold group, in report order: a key no decision has is still reported (without a threshold)."""
+    detail: pa.Array | None = None
+    """Per item: JSON text stored in `prelabels.probs` (choices: the probability of each label; spans: the
+    confidence of each span of the answer, in its order); None stores nothing."""
 
 
 class PrelabelFacet(Protocol):
@@ -132,13 +139,22 @@ class PrelabelFacet(Protocol):
     versions and idempotent writes, batching, thresholds from measured precision, the audit draw, the
     item state changes. The facet owns every place where the answer's shape matters. Machine votes are
     rows of `votes` (source_kind 'lf' or 'model') whose answer sits in the kind's columns
-    (`vote_columns`); `probs` (JSON) carries per-class or per-label probabilities where the kind has them.
+    (`vote_columns`); `probs` (JSON) carries per-class or per-label probabilities, or per-span
+    confidences, where the kind has them.
     """
 
     vote_columns: tuple[str, ...]
     """Columns of `votes` a machine vote fills besides ids (e.g. ("label", "confidence", "probs"))."""
 
-    # labeling functions: called by tasks/prelabel/lf.py (apply_sql_lfs, apply_python_lfs, evaluate_python_lf)
+    # labeling functions: called by tasks/prelabel/stage.py (apply_labeling_functions) and lf.py
+    # (apply_sql_lfs, apply_python_lfs, evaluate_python_lf)
+
+    def lf_specs(self, cfg: ProjectConfig) -> list[Any]:
+        """LF stage: the project's labeling functions as `tasks.prelabel.lf.LFSpec`s (SQL ones: an expression
+        over one `items` row that `lf_sql` wraps; Python ones: a `LabelingFunction` called on a batch).
+        Where they are declared is the kind's business (choices: `prelabel.labeling_functions`; spans:
+        `[[answer.lfs]]`, phrase and regex rules compiled to SQL). Raises `ConfigError` naming a bad one."""
+        ...
 
     def lf_sql(self, expr: str) -> str:
         """LF stage: the SQL LF's expression as the value stored in its scratch column (evaluated in DuckDB).
@@ -148,12 +164,14 @@ class PrelabelFacet(Protocol):
         """
         ...
 
-    def lf_python(self, output: Any, n: int) -> tuple[pa.Array, pa.Array]:
-        """LF stage: a Python LF's output for a batch of `n` items as (scratch column, labels it mentions).
+    def lf_python(self, output: Any, batch: pa.Table) -> tuple[pa.Array, pa.Array]:
+        """LF stage: a Python LF's output for `batch` (the item columns it was called on) as (scratch column,
+        labels it mentions).
 
         The scratch column is what `lf_vote_sql` reads; the second array (list<string>, one row per item)
         lets the stage reject a label outside the LF's declared labels, naming the item. Raises
-        `ValueError` (the stage reports it with the LF's name) when the output's length or form is wrong.
+        `ValueError` (the stage reports it with the LF's name and, by bisection, the first failing item)
+        when the output's length or form is wrong, or does not fit its item (a span outside the text).
         """
         ...
 
@@ -177,17 +195,38 @@ class PrelabelFacet(Protocol):
         ...
 
     def train(self, name: str, data_kind: str, labels: Sequence[str], batch: pa.Table, answers: pa.Array,
-              mcfg: Any) -> Any:
-        """Model stage: fit the project's local model (a `TrainingRun` with out-of-fold probabilities, so the
-        votes it casts on its own training items, gold among them, are not flattered by memorisation)."""
+              mcfg: Any, cfg: ProjectConfig) -> Any:
+        """Model stage: fit the project's local model (`[[prelabel.models]]` of kind 'sklearn': what it is is
+        the kind's choice; `cfg` holds the kind's own options). Returns a `TrainingRun` whose `oof_probs`
+        are out-of-fold predictions of the training items, so the votes it casts on its own training
+        items, gold among them, are not flattered by memorisation; the run is pickled as it is."""
         ...
 
-    def model_vote_sql(self, prob_columns: Sequence[str], labels: Sequence[str]) -> dict[str, str]:
-        """Model stage: the vote's columns as SQL over one row of model probabilities (`p0..p{C-1}`)."""
+    def model_config_hash(self, data_kind: str, mcfg: Any, cfg: ProjectConfig) -> str:
+        """Model stage: a digest of every setting that changes what `train` builds; a saved run whose
+        `config_hash` differs is retrained at once instead of waiting for `retrain_new_labels` new answers."""
+        ...
+
+    def http_model(self, mcfg: Any, labels: Sequence[str]) -> Any:
+        """Model stage: the client of a `[[prelabel.models]]` entry of kind 'http' (a context manager with
+        `name`, `version` and `close()`) whose endpoint answers in this kind's contract."""
+        ...
+
+    def predict(self, model: Any, batch: pa.Table, labels: Sequence[str]) -> pa.Table:
+        """Model stage: a model's predictions for `batch` (item columns) as `item_id` plus the prediction
+        columns `model_vote_sql` reads (choices: `p0..p{C-1}`; spans: `answer`)."""
+        ...
+
+    def predictions(self, item_ids: Sequence[str], outputs: Sequence[Any], labels: Sequence[str]) -> pa.Table:
+        """Model stage: stored out-of-fold outputs (rows of `TrainingRun.oof_probs`: probabilities, or answers) in the table form of `predict`."""
+        ...
+
+    def model_vote_sql(self, prediction_columns: Sequence[str], labels: Sequence[str]) -> dict[str, str]:
+        """Model stage: the vote's columns as SQL over one row of `predict`'s table (its columns after `item_id`)."""
         ...
 
     def check_predictions(self, preds: pa.Table, what: str) -> None:
-        """Model stage: refuse impossible probabilities (`item_id, p0..`) before any is stored."""
+        """Model stage: refuse impossible predictions (probabilities outside [0, 1]...) before any is stored."""
         ...
 
     # combination and calibrated auto-accept: called by tasks/prelabel/stage.py (combine_and_route,
@@ -203,13 +242,17 @@ class PrelabelFacet(Protocol):
         thresholds are measured on them."""
         ...
 
-    def combine(self, votes: pa.Table, gold: pa.Table, cfg: ProjectConfig) -> tuple[pa.Table, dict[str, float], str]:
-        """Combiner: (probabilities `item_id, <one column per label>`, learned accuracy per source, the
-        combiner's name). Gold items are scored without their own answer so calibration stays honest."""
+    def combine(self, votes: pa.Table, gold: pa.Table, cfg: ProjectConfig,
+                item_ids: pa.Array | None = None) -> tuple[pa.Table, dict[str, float], str]:
+        """Combiner: (the combination `item_id, ...` that `decide` reads, learned accuracy per source, the
+        combiner's name). Gold items are scored without their own answer so calibration stays honest.
+        `item_ids`: every item to pre-label (a kind that calibrates the answer of items without votes,
+        like spans' "no entities", needs them); None: the items with votes."""
         ...
 
-    def decide(self, probs: np.ndarray, labels: Sequence[str]) -> PrelabelDecisions:
-        """Routing: the pre-label per item (rows of `probs`, columns in `labels` order) and its decisions."""
+    def decide(self, combined: pa.Table, item_ids: pa.Array, labels: Sequence[str]) -> PrelabelDecisions:
+        """Routing: the pre-label of each of `item_ids` (in that order) from `combine`'s table, and its
+        decisions; an item the table lacks gets the kind's answer for no evidence."""
         ...
 
     def score(self, decisions: PrelabelDecisions, reference: pa.Array) -> np.ndarray:
@@ -232,12 +275,14 @@ class PrelabelFacet(Protocol):
         """Reports and schema checks: each answer as one readable string."""
         ...
 
-    # labeling-function analysis: called by tasks/prelabel/analysis.py (lf-report)
+    # labeling-function analysis: called by tasks/prelabel/stage.py (lf_report, `annoflow lf-report`)
 
-    def vote_units_sql(self, labels: Sequence[str]) -> tuple[str, str]:
-        """lf-report: SQL for (votes, gold) as units `item_id, unit, value` (plus `source_id, source_kind`
-        for votes): coverage, overlap, conflict and gold accuracy are counted per unit (single label:
-        one unit per item; multi-label: one per item and label)."""
+    def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float],
+                   kinds: Sequence[str]) -> list[dict[str, Any]]:
+        """lf-report: one row per machine source of `kinds` with the keys of
+        `tasks.prelabel.analysis.lf_summary` (coverage, overlap, conflict, polarity, gold accuracy with
+        its Wilson interval, learned accuracy) and, under `more`, what only this kind measures (spans:
+        strict recall and F1 on gold, `gold_accuracy` being strict precision), printed as extra columns."""
         ...
 
 

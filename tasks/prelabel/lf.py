@@ -54,10 +54,10 @@ __all__ = [
     "LabelingFunction",
     "apply_python_lfs",
     "apply_sql_lfs",
-    "sql_compile_errors",
     "evaluate_python_lf",
     "labeling_function",
     "load_lfs",
+    "sql_compile_errors",
 ]
 
 BATCH_COLUMNS = ["item_id", "payload", "uri", "metadata"]
@@ -192,9 +192,8 @@ def evaluate_python_lf(lf: LabelingFunction, batch: pa.Table, labels: Sequence[s
     `kind` is the project kind's prelabel facet, which reads the LF's output. Raising on the batch is
     narrowed down by bisection to the first item it raises on.
     """
-    n = batch.num_rows
     try:
-        out, mentioned = kind.lf_python(lf(_to_input(batch, lf.input)), n)
+        out, mentioned = kind.lf_python(lf(_to_input(batch, lf.input)), batch)
     except Exception as e:  # noqa: BLE001  (an LF is user code: any error is reported, never fatal for the others)
         item, err = _first_failing(lf, batch, kind)
         err = err or e
@@ -222,12 +221,14 @@ def _first_failing(lf: LabelingFunction, batch: pa.Table, kind: Any) -> tuple[st
     while hi - lo > 1:
         mid = (lo + hi) // 2
         try:
-            kind.lf_python(lf(_to_input(batch.slice(lo, mid - lo), lf.input)), mid - lo)
+            part = batch.slice(lo, mid - lo)
+            kind.lf_python(lf(_to_input(part, lf.input)), part)
             lo = mid
         except Exception as e:  # noqa: BLE001  (user code)
             hi, err = mid, e
     try:
-        kind.lf_python(lf(_to_input(batch.slice(lo, 1), lf.input)), 1)
+        one = batch.slice(lo, 1)
+        kind.lf_python(lf(_to_input(one, lf.input)), one)
     except Exception as e:  # noqa: BLE001  (user code)
         return batch.column("item_id")[lo].as_py(), e
     return None, err

@@ -32,20 +32,16 @@ from schemas.config import ModelConfig, ModelKind, ProjectConfig
 from schemas.tables import Prelabels, check
 from tasks.errors import ConfigError
 from tasks.kinds import kind_of
-from tasks.prelabel.analysis import lf_summary
-from tasks.prelabel.http_model import HttpModel
 from tasks.prelabel.lf import (
     BATCH_COLUMNS,
     _todo_batches,
     apply_python_lfs,
     apply_sql_lfs,
-    load_lfs,
     sql_compile_errors,
 )
 from tasks.prelabel.models import (
     Model,
     TrainingRun,
-    _config_hash,
     current_meta,
     load_sklearn,
     save_sklearn,
@@ -99,7 +95,8 @@ def _q(s: str) -> str:
 def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> list[dict]:
     """Apply every configured LF (SQL rules inside DuckDB, then Python LFs); one report row per LF."""
     run_id = run_id or uuid.uuid4().hex
-    specs = load_lfs(cfg)
+    kind = kind_of(cfg).prelabel
+    specs = kind.lf_specs(cfg)
     if not specs:
         return []
     started = time.time()
@@ -108,7 +105,6 @@ def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> l
         if broken:  # refused before any vote is written (or an older version's votes retired)
             record_stage_run(con, "prelabel.lfs", "failed", {"failed": sorted(broken)}, started)
             raise ConfigError(_lf_failure_line(list(broken.items())))
-        kind = kind_of(cfg).prelabel
         results = apply_sql_lfs(con, specs, cfg.labels, kind=kind, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
         bar.advance(len(results))
         python = apply_python_lfs(con, specs, cfg.labels, kind=kind, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
@@ -127,7 +123,7 @@ def _lf_failure_line(failures: list[tuple[str, str]]) -> str:
     """One line for the user: the first failing LF's problem, the others by name, what to do."""
     first = " ".join(failures[0][1].split())
     more = f" (also failing: {', '.join(repr(n) for n, _ in failures[1:])})" if len(failures) > 1 else ""
-    return (f"{first}{more}; fix that rule (prelabel.labeling_functions in the project config) and run "
+    return (f"{first}{more}; fix that rule (its labeling function in the project config) and run "
             "`annoflow prelabel` again (nothing was routed)")
 
 
@@ -162,27 +158,26 @@ def ensure_sklearn_model(cfg: ProjectConfig, mcfg: ModelConfig, train: pa.Table)
     meta = current_meta(models_dir, mcfg.name)
     n = train.num_rows
     existing = load_sklearn(models_dir / mcfg.name) if meta else None
-    if existing and existing.model.config_hash != _config_hash(cfg.data_kind.value, mcfg):
+    if existing and existing.model.config_hash != kind_of(cfg).prelabel.model_config_hash(cfg.data_kind.value, mcfg, cfg):
         existing = None
     if n < mcfg.min_train_labels:
         return existing, f"{n} labels < min_train_labels={mcfg.min_train_labels}" + ("; kept the previous model" if existing else "; no model yet")
     if existing and n - existing.model.n_train < mcfg.retrain_new_labels:
         return existing, f"reused (trained on {existing.model.n_train}; {n - existing.model.n_train} new < retrain_new_labels={mcfg.retrain_new_labels})"
     run = kind_of(cfg).prelabel.train(mcfg.name, cfg.data_kind.value, cfg.labels, train.drop_columns(["answer"]),
-                                      train.column("answer").combine_chunks(), mcfg)
+                                      train.column("answer").combine_chunks(), mcfg, cfg)
     if existing and existing.model.version == run.model.version:
         return existing, "reused (same training data)"
     save_sklearn(run, models_dir)
     return run, f"trained on {n} labels"
 
 
-def _write_predictions(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, model: Model, item_ids: list[str], probs: np.ndarray, run_id: str) -> int:
-    C = len(cfg.labels)
+def _write_predictions(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, model: Model, preds: pa.Table, run_id: str) -> int:
+    """Store `preds` (`item_id` + the kind's prediction columns) as this model version's votes."""
     kind = kind_of(cfg).prelabel
-    preds = pa.table({"item_id": item_ids, **{f"p{j}": probs[:, j] for j in range(C)}})
     kind.check_predictions(preds, f"model {model.name!r} predictions")
     sid = f"model:{model.name}"
-    vote = kind.model_vote_sql([f"p{j}" for j in range(C)], cfg.labels)
+    vote = kind.model_vote_sql(preds.column_names[1:], cfg.labels)
     con.register("_preds", preds)
     try:
         n = con.execute(
@@ -202,6 +197,7 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
     started = time.time()
     sid = f"model:{mcfg.name}"
     report: dict = {"model": mcfg.name, "kind": mcfg.kind.value, "version": None, "predicted": 0, "inserted": 0, "retired": 0}
+    kind = kind_of(cfg).prelabel
     with _store(cfg) as con:
         oof: dict[str, np.ndarray] = {}
         if mcfg.kind == ModelKind.sklearn:
@@ -218,7 +214,7 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
             model: Model = run.model
             oof = dict(zip(run.oof_item_ids, run.oof_probs))
         else:
-            model = HttpModel(mcfg, cfg.labels)
+            model = kind.http_model(mcfg, cfg.labels)
         try:
             report["version"] = model.version
             with transaction(con):
@@ -233,19 +229,19 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
                     ).to_arrow_table()
                     ids = batch.column("item_id").to_pylist()
                     known = np.array([i in oof for i in ids], bool)
-                    probs = np.zeros((len(ids), len(cfg.labels)))
+                    parts = []
                     if (~known).any():
-                        rest = batch.filter(pa.array(~known))
-                        _, probs[~known] = model.predict_proba(rest)
+                        parts.append(kind.predict(model, batch.filter(pa.array(~known)), cfg.labels))
                     if known.any():
-                        probs[known] = np.vstack([oof[i] for i, k in zip(ids, known) if k])
+                        seen = [i for i, k in zip(ids, known) if k]
+                        parts.append(kind.predictions(seen, [oof[i] for i in seen], cfg.labels))
                     with bulk_vote_writes(con), transaction(con):
-                        report["inserted"] += _write_predictions(con, cfg, model, ids, probs, run_id)
+                        report["inserted"] += _write_predictions(con, cfg, model, pa.concat_tables(parts), run_id)
                     report["predicted"] += len(ids)
                     bar.advance(1)
             con.execute("DROP TABLE IF EXISTS _todo").fetchall()
         finally:
-            if isinstance(model, HttpModel):
+            if mcfg.kind != ModelKind.sklearn:
                 model.close()
         report["seconds"] = round(time.time() - started, 3)
         record_stage_run(con, f"prelabel.model.{mcfg.name}", "completed", report, started)
@@ -286,22 +282,16 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None) -> dict:
     pc_ = cfg.prelabel
     classes = list(cfg.labels)
     kind = kind_of(cfg).prelabel
-    C = len(classes)
     with _store(cfg) as con:
         votes = kind.machine_votes(con, classes, ("lf", "model"))
         frame = _item_frame(con)
         audited = kind.audited(con, classes)
         gold = kind.reference(con, classes)
-        probs_t, source_accuracy, combiner_name = kind.combine(votes, gold, cfg)
-
-        ids_arr = frame.column("item_id")
+        ids_arr = frame.column("item_id").combine_chunks()
         ids = ids_arr.to_pylist()
-        P = np.full((len(ids), C), 1.0 / C)
-        if probs_t.num_rows:
-            at, have = _align(ids_arr, probs_t)
-            Pt = np.column_stack([probs_t.column(c).to_numpy(zero_copy_only=False) for c in classes])
-            P[have] = Pt[at[have]]
-        d = kind.decide(P, classes)
+        combined, source_accuracy, combiner_name = kind.combine(votes, gold, cfg, item_ids=ids_arr)
+        d = kind.decide(combined, ids_arr, classes)
+        keys = list(d.keys)
         conf = d.confidence
         n_src = np.zeros(len(ids), int)
         if votes.num_rows:
@@ -322,11 +312,11 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None) -> dict:
         a_conf = audited.column("confidence").to_numpy(zero_copy_only=False).astype(float)
         a_ok = audited.column("correct").to_numpy(zero_copy_only=False).astype(bool)
         thresholds = select_thresholds(
-            np.r_[d.key[d_gold], a_key], np.r_[d.decision_confidence[d_gold], a_conf], np.r_[d_correct[d_gold], a_ok], classes,
+            np.r_[d.key[d_gold], a_key], np.r_[d.decision_confidence[d_gold], a_conf], np.r_[d_correct[d_gold], a_ok], keys,
             target=pc_.target_precision, confidence_level=pc_.precision_confidence, min_n=pc_.min_eval_items,
         )
         ece, reliability = calibration_table(conf[is_gold], g_correct, pc_.calibration_bins)
-        by_key = calibration_by_key(d.key[d_gold], d.decision_confidence[d_gold], d_correct[d_gold], classes, pc_.calibration_bins)
+        by_key = calibration_by_key(d.key[d_gold], d.decision_confidence[d_gold], d_correct[d_gold], keys, pc_.calibration_bins)
         a_items = audited.group_by("item_id").aggregate([("correct", "all")])
         a_correct = a_items.column("correct_all").to_numpy(zero_copy_only=False).astype(bool) if a_items.num_rows else np.zeros(0, bool)
 
@@ -341,7 +331,8 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None) -> dict:
         pl = pa.table({
             "item_id": ids, "answer": d.answer, "confidence": conf, "route": routes.tolist(),
             "threshold": pa.array(thr, pa.float64(), from_pandas=True), "n_sources": n_src.astype(np.int32),
-            "priority": np.round(1.0 - conf, 6), **{f"p{j}": P[:, j] for j in range(C)},
+            "priority": np.round(1.0 - conf, 6),
+            "detail": d.detail if d.detail is not None else pa.nulls(len(ids), pa.string()),
         })
         shown = pl.select(["item_id", "confidence", "route", "threshold", "n_sources", "priority"]).add_column(
             1, "label", kind.answer_text(d.answer))
@@ -384,7 +375,6 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None) -> dict:
 
 
 def _write_routes(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, pl: pa.Table, thresholds: dict, run_id: str, combiner: str) -> None:
-    js = "json_object(" + ", ".join(f"'{_q(c)}', round(p{j}, 6)" for j, c in enumerate(cfg.labels)) + ")"
     kind = kind_of(cfg).prelabel
     pre = kind.answer_sql("prelabels", "answer")
     lab = kind.answer_sql("labels", "answer")
@@ -394,7 +384,7 @@ def _write_routes(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, pl: pa.Tab
             con.execute("DELETE FROM prelabels WHERE item_id IN (SELECT item_id FROM _pl WHERE route <> 'held')").fetchall()
             con.execute(
                 f"""INSERT INTO prelabels (item_id, {', '.join(pre)}, confidence, probs, route, threshold, n_sources, combiner, run_id)
-                SELECT item_id, {', '.join(pre.values())}, confidence, {js}, route, threshold, n_sources, ?, ? FROM _pl
+                SELECT item_id, {', '.join(pre.values())}, confidence, detail::JSON, route, threshold, n_sources, ?, ? FROM _pl
                 WHERE route <> 'held' OR item_id NOT IN (SELECT item_id FROM prelabels)""",
                 [combiner, run_id],
             ).fetchall()
@@ -436,7 +426,7 @@ def lf_report(cfg: ProjectConfig) -> list[dict]:
     with _store(cfg) as con:
         votes = kind.machine_votes(con, cfg.labels, ("lf", "model"))
         learned = kind.combine(votes, kind.reference(con, cfg.labels), cfg)[1] if votes.num_rows else {}
-        return lf_summary(con, kind.vote_units_sql(cfg.labels), learned, kinds=("lf", "model"))
+        return kind.lf_summary(con, cfg.labels, learned, ("lf", "model"))
 
 
 @task(name="prelabel-lfs", **STAGE_TASK)

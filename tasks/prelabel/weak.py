@@ -39,15 +39,24 @@ def weak_labels(combiner: Combiner, lf_votes: pa.Table, classes: Sequence[str], 
 
 
 def weak_answers(kind: Any, lf_votes: pa.Table, gold: pa.Table, cfg: Any, min_confidence: float) -> pa.Table:
-    """``item_id, answer, confidence``: as `weak_labels`, for the project's answer kind (`kind`: an AnswerKind)."""
+    """``item_id, answer, confidence`` for every item the combined rules answer with ``confidence >= min_confidence``.
+
+    `kind` is the project's AnswerKind. Items with no non-abstain rule vote are left out whatever their pre-label
+    (it is the prior, not evidence), so the model is trained only where some rule spoke.
+    """
     voted = lf_votes.filter(lf_votes.column("spoke"))
-    probs = kind.prelabel.combine(lf_votes, gold, cfg)[0] if voted.num_rows else None
-
-    def decide(P: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-        d = kind.prelabel.decide(P, cfg.labels)
-        return d.answer, d.confidence
-
-    return _confident(probs, voted.column("item_id"), cfg.labels, min_confidence, decide, "answer", kind.storage.arrow_type)
+    empty = pa.table({"item_id": pa.array([], pa.string()), "answer": pa.array([], kind.storage.arrow_type),
+                      "confidence": pa.array([], pa.float64())})
+    if voted.num_rows == 0:
+        return empty
+    spoke = plain_strings(pc.unique(voted.column("item_id")))
+    combined = kind.prelabel.combine(lf_votes, gold, cfg, item_ids=spoke)[0]
+    ids = plain_strings(combined.column("item_id"))  # the combiner's order, which training then follows
+    ids = ids.filter(pc.is_in(ids, value_set=spoke))
+    d = kind.prelabel.decide(combined, ids, cfg.labels)
+    keep = pa.array(d.confidence >= min_confidence)
+    return pa.table({"item_id": ids.filter(keep), "answer": d.answer.filter(keep),
+                     "confidence": pa.array(d.confidence, pa.float64()).filter(keep)})
 
 
 def _confident(probs: pa.Table | None, voted_items: pa.ChunkedArray, classes: Sequence[str], min_confidence: float,

@@ -30,7 +30,7 @@ def _batch(texts: list[str]) -> pa.Table:
 
 def test_decisions_per_label_and_their_scores_by_hand() -> None:
     P = np.array([[0.9, 0.2, 0.6], [0.4, 0.45, 0.01]])
-    d = MULTI.decide(P, LABELS)
+    d = MULTI.decide_probs(P, LABELS)
     assert d.answer.to_pylist() == [["billing", "feature"], []]
     assert d.key.tolist() == LABELS * 2 and d.item.tolist() == [0, 0, 0, 1, 1, 1]
     np.testing.assert_allclose(d.decision_confidence, [0.9, 0.8, 0.6, 0.6, 0.55, 0.99])

@@ -88,6 +88,19 @@ def _indicator(sets: pa.Array, labels: Sequence[str]) -> tuple[np.ndarray, np.nd
     return out, sets.is_valid().to_numpy(zero_copy_only=False)
 
 
+def _probs_text(P: np.ndarray, labels: Sequence[str]) -> pa.Array:
+    """Per row, `{label: probability}` as JSON text (rounded to 6 decimals), what `prelabels.probs` holds."""
+    import duckdb
+
+    cols = [f"p{j}" for j in range(len(labels))]
+    con = duckdb.connect()
+    try:
+        con.register("_p", pa.table({c: P[:, j] for j, c in enumerate(cols)}) if cols else pa.table({"_": np.zeros(len(P))}))
+        return con.sql(f"SELECT {_probs_json(cols, labels) if cols else 'NULL'}::VARCHAR AS j FROM _p").to_arrow_table().column("j").combine_chunks()
+    finally:
+        con.close()
+
+
 class _ChoicesPrelabel:
     def __init__(self, multi: bool) -> None:
         self.multi = multi
@@ -96,10 +109,16 @@ class _ChoicesPrelabel:
 
     # -- labeling functions -------------------------------------------------------------------------------
 
+    def lf_specs(self, cfg: Any) -> list[Any]:
+        from tasks.prelabel.lf import load_lfs
+
+        return load_lfs(cfg)
+
     def lf_sql(self, expr: str) -> str:
         return f"to_json({expr})" if self.multi else f"({expr})::VARCHAR"
 
-    def lf_python(self, output: Any, n: int) -> tuple[pa.Array, pa.Array]:
+    def lf_python(self, output: Any, batch: pa.Table) -> tuple[pa.Array, pa.Array]:
+        n = batch.num_rows
         if not self.multi:
             arr = _as_labels(output, n)
             valid = arr.is_valid().to_numpy(zero_copy_only=False)
@@ -196,13 +215,32 @@ class _ChoicesPrelabel:
             params=[list(labels)],
         ).to_arrow_table()
 
-    def train(self, name: str, data_kind: str, labels: Sequence[str], batch: pa.Table, answers: pa.Array, mcfg: Any) -> Any:
+    def train(self, name: str, data_kind: str, labels: Sequence[str], batch: pa.Table, answers: pa.Array, mcfg: Any,
+              cfg: Any = None) -> Any:
         from tasks.prelabel.models import train_sklearn, train_sklearn_ovr
 
         if self.multi:
             present, _ = _indicator(answers, labels)
             return train_sklearn_ovr(name, data_kind, list(labels), batch, present, mcfg)
         return train_sklearn(name, data_kind, list(labels), batch, answers.to_pylist(), mcfg)
+
+    def model_config_hash(self, data_kind: str, mcfg: Any, cfg: Any) -> str:
+        from tasks.prelabel.models import _config_hash
+
+        return _config_hash(data_kind, mcfg)
+
+    def http_model(self, mcfg: Any, labels: Sequence[str]) -> Any:
+        from tasks.prelabel.http_model import HttpModel
+
+        return HttpModel(mcfg, list(labels))
+
+    def predict(self, model: Any, batch: pa.Table, labels: Sequence[str]) -> pa.Table:
+        _, probs = model.predict_proba(batch)
+        return self.predictions(batch.column("item_id").to_pylist(), probs, labels)
+
+    def predictions(self, item_ids: Sequence[str], outputs: Sequence[Any], labels: Sequence[str]) -> pa.Table:
+        P = np.asarray(np.vstack(outputs) if len(outputs) else np.zeros((0, len(labels))), float).reshape(len(item_ids), len(labels))
+        return pa.table({"item_id": pa.array(list(item_ids), _STR), **{f"p{j}": P[:, j] for j in range(len(labels))}})
 
     def model_vote_sql(self, prob_columns: Sequence[str], labels: Sequence[str]) -> dict[str, str]:
         ps = ", ".join(prob_columns)
@@ -261,7 +299,7 @@ class _ChoicesPrelabel:
             return LabelModelCombiner(LabelModel(classes=list(classes)))
         return LogOddsCombiner(list(classes))
 
-    def combine(self, votes: pa.Table, gold: pa.Table, cfg: Any) -> tuple[pa.Table, dict[str, float], str]:
+    def combine(self, votes: pa.Table, gold: pa.Table, cfg: Any, item_ids: pa.Array | None = None) -> tuple[pa.Table, dict[str, float], str]:
         labels = list(cfg.labels)
         if not self.multi:
             comb = self._combiner(cfg, labels)
@@ -307,7 +345,22 @@ class _ChoicesPrelabel:
             return pa.table({"item_id": pa.array([], _STR), **{c: pa.array([], pa.float64()) for c in labels}}), {}, name
         return pa.table(out), {s: float(np.mean(a)) for s, a in acc.items()}, name
 
-    def decide(self, probs: np.ndarray, labels: Sequence[str]) -> PrelabelDecisions:
+    def decide(self, combined: pa.Table, item_ids: pa.Array, labels: Sequence[str]) -> PrelabelDecisions:
+        """Items the combination lacks get the uniform distribution (no evidence either way)."""
+        from tasks.store import plain_strings
+
+        C = len(labels)
+        P = np.full((len(item_ids), C), 1.0 / C)
+        if combined.num_rows:
+            at = pc.index_in(item_ids, value_set=plain_strings(combined.column("item_id"))).to_numpy(zero_copy_only=False).astype(float)
+            have = ~np.isnan(at)
+            Pt = np.column_stack([combined.column(c).to_numpy(zero_copy_only=False) for c in labels])
+            P[have] = Pt[at[have].astype(np.int64)]
+        d = self.decide_probs(P, labels)
+        return PrelabelDecisions(d.answer, d.confidence, d.item, d.key, d.decision_confidence, tuple(labels), _probs_text(P, labels))
+
+    def decide_probs(self, probs: np.ndarray, labels: Sequence[str]) -> PrelabelDecisions:
+        """The pre-label of each row of `probs` (columns in `labels` order) and its decisions."""
         n, C = probs.shape
         names = np.asarray(list(labels), dtype=object)
         if not self.multi:
@@ -358,7 +411,13 @@ class _ChoicesPrelabel:
 
     # -- labeling-function analysis -----------------------------------------------------------------------
 
-    def vote_units_sql(self, labels: Sequence[str]) -> tuple[str, str]:
+    def lf_summary(self, con: Any, labels: Sequence[str], learned: Any, kinds: Sequence[str]) -> list[dict]:
+        from tasks.prelabel.analysis import lf_summary
+
+        return lf_summary(con, self._vote_units_sql(labels), learned, kinds=tuple(kinds))
+
+    def _vote_units_sql(self, labels: Sequence[str]) -> tuple[str, str]:
+        """(votes, gold) as units `item_id, unit, value`: one unit per item (single label), one per item and label (multi)."""
         if not self.multi:
             return ("SELECT item_id, source_id, source_kind, '' AS unit, label AS value FROM votes WHERE label IS NOT NULL",
                     "SELECT item_id, '' AS unit, label AS value FROM gold WHERE label IS NOT NULL")

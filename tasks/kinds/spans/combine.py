@@ -71,7 +71,8 @@ def combine_spans(
     votes: pa.Table, gold: pa.Table | None = None, item_ids: Sequence[str] | None = None, *, allow_overlap: bool = False,
     prior_precision: float = 0.5, prior_strength: float = 2.0, candidates: bool = False,
 ) -> tuple[pa.Table, dict]:
-    """One pre-label per item (`PRELABEL_SCHEMA`) and a report (source precisions, span and item calibration on gold).
+    """One pre-label per item (`PRELABEL_SCHEMA`) and a report (`source_precision`: each LF's smoothed precision on
+    gold spans, what its spans count with; span and item calibration on gold).
 
     `votes`: item_id, source_id, answer (JSON; a model's spans carry "confidence"); `gold`: item_id, answer;
     `item_ids`: the items to pre-label (default: those with votes; an item without votes gets `[]`);
@@ -101,6 +102,9 @@ def combine_spans(
         " FROM (SELECT DISTINCT item_id, source_id FROM sp_ok WHERE confidence IS NULL) sp JOIN tot t USING (source_id)"
         " LEFT JOIN own o USING (source_id, item_id)"
     )
+    precision = dict(con.execute(
+        f"SELECT source_id, (count(*) FILTER (WHERE hit) + {a * p0}) / (count(*) FILTER (WHERE on_gold) + {a}) FROM sp_ok"
+        " WHERE confidence IS NULL GROUP BY source_id ORDER BY source_id").fetchall())
     cand = con.sql(
         "SELECT s.item_id, s.start, s.\"end\", s.label, 1 - exp(sum(ln(greatest(1 - least(coalesce(s.confidence, q.q), 0.999999), 1e-9)))) AS raw,"
         " bool_or(s.hit) AS hit, bool_or(s.on_gold) AS on_gold, (hash(s.item_id) % 2)::BIGINT AS fold FROM sp_ok s LEFT JOIN q USING (item_id, source_id)"
@@ -144,7 +148,7 @@ def combine_spans(
     span_ece, span_table = calibration_table(conf[c_gold], hit[c_gold])
     item_ece, item_table = calibration_table(i_conf[i_gold], exact[i_gold])
     report = {
-        "gold_items": int(i_gold.sum()), "candidates": cand.num_rows,
+        "gold_items": int(i_gold.sum()), "candidates": cand.num_rows, "source_precision": precision,
         "span_calibration": {"n": int(c_gold.sum()), "ece": span_ece, "reliability": span_table},
         "item_calibration": {"n": int(i_gold.sum()), "ece": item_ece, "reliability": item_table,
                              "exact_on_gold": float(exact[i_gold].mean()) if i_gold.any() else None},

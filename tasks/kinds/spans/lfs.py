@@ -16,7 +16,7 @@ Declared in annoflow.toml under the spans kind's options::
 Offsets come from DuckDB itself: DuckDB 2.0 has no regex function returning match positions, but
 `regexp_split_to_array` (the text between matches) and `regexp_extract_all` (the matches) partition
 the text in order, so a match starts at the summed lengths (`length` counts code points, as Python
-indexes strings) of everything before it — a window sum, no per-row Python. Whole-word matching
+indexes strings) of everything before it — list sums in one expression per rule, no per-row Python. Whole-word matching
 cannot use `\\b` (RE2's is ASCII-only: it sees a boundary inside "Zürich"), so the pattern is widened
 with any letters/digits glued to it and a match is kept only if the widened text is exactly the rule's
 match. An LF that finds nothing in an item abstains there (no vote): an LF marks one kind of evidence,
@@ -55,6 +55,7 @@ __all__ = [
     "apply_sql_span_lfs",
     "load_span_lfs",
     "span_labeling_function",
+    "span_lf_sql",
     "span_votes",
 ]
 
@@ -71,10 +72,17 @@ _WORD = r"[\pL\pN_]*"
 
 class SpanLabelingFunction(LabelingFunction):
     """A Python span LF: one text in, its spans `(start, end, label)` out (an empty list abstains). Versioned,
-    named and imported like the classification LFs of `tasks/prelabel/lf.py`; only the call differs."""
+    named and imported like the classification LFs of `tasks/prelabel/lf.py`; only the call differs: called
+    with a text it answers for it, called with a batch of items (what the LF stage passes) it answers for
+    each item's payload, in order."""
 
     def __init__(self, fn: Callable[[str], Any], name: str, labels: Sequence[str] | None) -> None:
-        super().__init__(fn, name, labels, "pandas")
+        super().__init__(fn, name, labels, "arrow")
+
+    def __call__(self, batch: Any) -> Any:
+        if isinstance(batch, str):
+            return self.fn(batch)
+        return [[] if t is None else self.fn(t) for t in batch.column("payload").to_pylist()]
 
 
 def span_labeling_function(name: str | None = None, labels: Sequence[str] | None = None) -> Callable[[Callable], SpanLabelingFunction]:
@@ -161,17 +169,20 @@ def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _match_sql(spec: SpanLFSpec, items: str) -> str:
-    """Spans of one rule over `items(item_id, payload)`: offsets from split pieces + matches (see module doc)."""
-    keep = f" WHERE regexp_full_match(tok, {_lit(spec.keep)})" if spec.keep else ""
-    return (
-        f"SELECT item_id, {_lit(spec.source_id)} AS source_id, start, start + length(tok) AS \"end\", {_lit(spec.label)} AS label"
-        " FROM (SELECT item_id, tok, sum(length(p[i]) + length(tok)) OVER (PARTITION BY item_id ORDER BY i) - length(tok) AS start"
-        "  FROM (SELECT item_id, p, unnest(m) AS tok, unnest(range(1, len(m) + 1)) AS i"
-        f"   FROM (SELECT item_id, regexp_split_to_array(payload, {_lit(spec.pattern)}) AS p,"
-        f"         regexp_extract_all(payload, {_lit(spec.pattern)}) AS m"
-        f"         FROM {items} WHERE payload IS NOT NULL AND regexp_matches(payload, {_lit(spec.pattern)}))))" + keep
+def span_lf_sql(spec: SpanLFSpec, payload: str = "payload") -> str:
+    """A phrase/regex LF as one DuckDB expression over an item's text: its spans as the kind's JSON text, NULL
+    (abstain) where it finds none. Offsets from split pieces + matches (see module doc), summed per match with
+    list functions, so the LF stage evaluates it beside the other rules in one statement over a batch."""
+    pat = _lit(spec.pattern)
+    keep = f"list_filter(found, lambda s: regexp_full_match(s.tok, {_lit(spec.keep)}))" if spec.keep else "found"
+    found = (
+        f"list_transform([{{'p': regexp_split_to_array({payload}, {pat}), 'm': regexp_extract_all({payload}, {pat})}}],"
+        " lambda x: list_transform(x.m, lambda tok, i: {'start': coalesce(list_sum(list_transform(x.p[1:i], lambda q: length(q))), 0)"
+        " + coalesce(list_sum(list_transform(x.m[1:i - 1], lambda q: length(q))), 0), 'tok': tok}))[1]"
     )
+    spans = (f"list_transform({keep.replace('found', found, 1)}, lambda s: {{'start': s.start, 'end': s.start + length(s.tok),"
+             f" 'label': {_lit(spec.label)}}})")
+    return f"CASE WHEN regexp_matches({payload}, {pat}) THEN nullif(to_json({spans})::VARCHAR, '[]') END"
 
 
 def span_votes(con: duckdb.DuckDBPyConnection, rows: str, versions: dict[str, str]) -> pa.Table:
@@ -192,8 +203,12 @@ def apply_sql_span_lfs(con: duckdb.DuckDBPyConnection, specs: Sequence[SpanLFSpe
     specs = [s for s in specs if s.kind == "sql"]
     if not specs:
         return SPAN_VOTES_SCHEMA.empty_table()
-    rows = " UNION ALL ".join(_match_sql(s, items) for s in specs)
-    return span_votes(con, rows, {s.source_id: s.version for s in specs})
+    answers = ", ".join(f"{span_lf_sql(s)} AS a{k}" for k, s in enumerate(specs))
+    votes = " UNION ALL ".join(f"SELECT item_id, {_lit(s.source_id)} AS source_id, {_lit(s.version)} AS source_version, a{k} AS answer"
+                               f" FROM _answers WHERE a{k} IS NOT NULL" for k, s in enumerate(specs))
+    t = con.sql(f"WITH _answers AS (SELECT item_id, {answers} FROM {items} WHERE payload IS NOT NULL) {votes}"
+                " ORDER BY item_id, source_id").to_arrow_table()
+    return t.cast(SPAN_VOTES_SCHEMA)
 
 
 def _bad_value(out: Any) -> str | None:

@@ -91,19 +91,25 @@ def test_votes_are_json_answers_with_confidences(trained: tuple) -> None:
     assert all(set(s) == {"start", "end", "label", "confidence"} for a in ans for s in a)
 
 
-def test_facet_trains_and_reloads_under_the_state_dir(tmp_path: Path) -> None:
+def test_facet_trains_out_of_fold_and_the_run_pickles(tmp_path: Path) -> None:
+    """What the stage does with a spans project's local model: train through the facet, save and load the run with
+    the stage's own persistence, predict with the reloaded ensemble exactly as before."""
+    from schemas.config import ModelConfig
+    from tasks.prelabel.models import load_sklearn, save_sklearn
+
     cfg = ProjectConfig(name="ner", labels=LABELS, task_kind="spans", root=str(tmp_path),
                         answer={"model": {"members": 1, "epochs": 2, "calibration_share": 0.0}})
     rows = _rows(30)
-    items = pa.table({"item_id": [f"i{k}" for k in range(30)], "payload": [t for t, _ in rows]})
-    answers = pa.table({"item_id": [f"i{k}" for k in range(30)],
-                        "answer": [json.dumps([{"start": s, "end": e, "label": lab} for s, e, lab in sp]) for _, sp in rows]})
+    batch = pa.table({"item_id": [f"i{k}" for k in range(30)], "payload": [t for t, _ in rows]})
+    answers = pa.array([json.dumps([{"start": s, "end": e, "label": lab} for s, e, lab in sp]) for _, sp in rows])
     facet = get("spans").prelabel
-    assert facet.load_model(cfg) is None
-    model = facet.train_model(items, answers, cfg)
-    assert (cfg.state_dir / "models" / "spans" / model.version / "meta.json").exists()
-    assert facet.load_model(cfg).version == model.version
-    assert facet.train_model(items, answers.slice(0, 0), cfg) is None
+    run = facet.train("ner", "text", LABELS, batch, answers, ModelConfig(name="ner"), cfg)
+    assert run.model.n_train == 30 and run.oof_item_ids == batch.column("item_id").to_pylist() and len(run.oof_probs) == 30
+    again = load_sklearn(save_sklearn(run, tmp_path / "models"))
+    assert again.model.version == run.model.version and again.oof_probs == run.oof_probs
+    preds = facet.predict(run.model, batch, LABELS)
+    assert facet.predict(again.model, batch, LABELS).equals(preds)
+    assert preds.column_names == ["item_id", "answer"] and preds.num_rows == 30
 
 
 def _free_port() -> int:

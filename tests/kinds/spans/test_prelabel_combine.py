@@ -1,5 +1,5 @@
-"""The span combiner and calibrated auto-accept on hand-computed cases, and the prelabel facet end to end on a
-real DuckDB file (LFs in SQL and Python -> votes -> pre-labels -> routes)."""
+"""The span combiner and calibrated auto-accept on hand-computed cases, and the span pieces end to end on a
+real DuckDB file (LFs in SQL and Python -> votes -> pre-labels -> routes); the stage itself: test_prelabel_stage.py."""
 
 from __future__ import annotations
 
@@ -14,9 +14,14 @@ import pyarrow as pa
 import pytest
 
 from schemas.config import ProjectConfig
-from tasks.kinds import get
 from tasks.kinds.spans.calibration import fit_calibrator
 from tasks.kinds.spans.combine import PRELABEL_SCHEMA, combine_spans, route_spans
+from tasks.kinds.spans.lf_report import span_lf_report
+from tasks.kinds.spans.lfs import (
+    apply_python_span_lfs,
+    apply_sql_span_lfs,
+    load_span_lfs,
+)
 
 
 def _a(*spans: tuple) -> str:
@@ -107,20 +112,20 @@ def mentions(text):
 '''
 
 
-def test_facet_from_config_to_routes(tmp_path: Path) -> None:
+def test_pieces_from_config_to_routes(tmp_path: Path) -> None:
     mod = f"facet_lfs_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{mod}.py").write_text(textwrap.dedent(CODE), encoding="utf-8")
     cfg = ProjectConfig(name="ner", labels=["person", "location"], task_kind="spans", root=str(tmp_path), answer={"lfs": [
         {"name": "cities", "label": "location", "phrases": ["Paris", "Zürich"]},
         {"name": "mentions", "python": f"{mod}:mentions"},
     ]})
-    facet = get("spans").prelabel
-    specs = facet.load_lfs(cfg)
+    specs = load_span_lfs(cfg.answer_options, cfg.labels, tmp_path)
     con = duckdb.connect(str(tmp_path / "state.duckdb"))
     texts = [f"@user{k} flew to {'Paris' if k % 2 else 'Zürich'} 🛫" for k in range(30)] + ["nothing"] * 10
     con.execute("CREATE TABLE items (item_id VARCHAR, payload VARCHAR)")
     con.executemany("INSERT INTO items VALUES (?, ?)", [(f"i{k:02d}", t) for k, t in enumerate(texts)])
-    votes, errors = facet.apply_lfs(con, specs, cfg)
+    py, errors = apply_python_span_lfs(con.sql("SELECT item_id, payload FROM items").to_arrow_table(), specs, cfg.labels)
+    votes = pa.concat_tables([apply_sql_span_lfs(con, specs), py])
     assert errors == [] and votes.num_rows == 60
     gold_ids = [f"i{k:02d}" for k in range(0, 40, 2)]
     gold = pa.table({"item_id": gold_ids, "answer": [
@@ -128,10 +133,10 @@ def test_facet_from_config_to_routes(tmp_path: Path) -> None:
                     {"start": texts[k].index(texts[k].split()[3]), "end": texts[k].index(texts[k].split()[3]) + len(texts[k].split()[3]),
                      "label": "location"}]) if k < 30 else "[]"
         for k in range(0, 40, 2)]})
-    report = facet.lf_report(votes, 40, gold)
+    report = span_lf_report(votes, 40, gold)
     assert {r["lf"]: r["precision"] for r in report["lfs"]} == {"cities": 1.0, "mentions": 1.0}
-    pre, rep = facet.combine(votes, gold, [f"i{k:02d}" for k in range(40)], cfg)
+    pre, rep = combine_spans(votes, gold, [f"i{k:02d}" for k in range(40)])
     assert pre.num_rows == 40 and rep["item_calibration"]["exact_on_gold"] == 1.0
-    routes, thr = facet.route(pre, gold, cfg.model_copy(update={"prelabel": cfg.prelabel.model_copy(update={"target_precision": 0.8, "audit_rate": 0.0})}))
+    routes, thr = route_spans(pre, gold, target=0.8, audit_rate=0.0)
     assert thr["n_eval"] == 20 and thr["threshold"] is not None
     assert set(routes.tolist()) == {"auto"}
