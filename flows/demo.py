@@ -28,7 +28,7 @@ from tasks.events import in_pipeline
 from tasks.export.stage import GateFailedError
 from tasks.store import open_store
 
-__all__ = ["demo_flow", "EXAMPLE"]
+__all__ = ["EXAMPLE", "demo_flow"]
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "youtube-spam"
 

@@ -473,7 +473,7 @@ class ProjectConfig(_Section):
         return v
 
     @model_validator(mode="after")
-    def _answer_options(self) -> "ProjectConfig":
+    def _answer_options(self) -> ProjectConfig:
         kind = get_kind(self.task_kind.value)
         if self.data_kind.value not in kind.data_kinds:
             raise ValueError(f"task_kind {self.task_kind.value!r} needs data_kind in {list(kind.data_kinds)}, "

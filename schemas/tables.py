@@ -22,7 +22,6 @@ __all__ = [
     "SOURCE_KINDS",
     "Assignments",
     "ExportRows",
-    "export_rows_contract",
     "Gold",
     "Items",
     "Judgments",
@@ -33,6 +32,7 @@ __all__ = [
     "SourceStats",
     "Votes",
     "check",
+    "export_rows_contract",
 ]
 
 
@@ -86,6 +86,7 @@ LABEL_METHODS = [
     "one_coin_dawid_skene",
     "glad",
     "label_model",
+    "span_dawid_skene",
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,8 +42,15 @@ class GoldReport:
         return dict(self.__dict__)
 
 
-def read_side_file(path: Path, what: str = "gold file") -> pa.Table:
-    """A CSV/JSONL/JSON/Parquet side file as a table (plus `_row`: its line, or row for Parquet)."""
+def _nested(duck_type: str) -> bool:
+    return duck_type.endswith("]") or duck_type.startswith(("STRUCT", "MAP"))
+
+
+def read_side_file(path: Path, what: str = "gold file", json_columns: Sequence[str] = ()) -> pa.Table:
+    """A CSV/JSONL/JSON/Parquet side file as a table (plus `_row`: its line, or row for Parquet).
+
+    `json_columns` come back as JSON text whatever the reader made of them (a JSON file's list of span
+    objects is read as a list of structs): the cell is then the answer's JSON form for its kind to read."""
     suffix = path.suffix.lower()
     reader = {".csv": "read_csv", ".jsonl": "read_json", ".json": "read_json", ".parquet": "read_parquet"}.get(suffix)
     if reader is None:
@@ -56,8 +64,9 @@ def read_side_file(path: Path, what: str = "gold file") -> pa.Table:
             rel = con.sql(f"SELECT * FROM {reader}(?{opts})", params=[str(path)])
             # A column of mixed JSON values comes back as JSON text ('"ham"'): unwrap scalars, keep objects as JSON.
             cols = ", ".join(
-                f"CASE WHEN json_type({q}) IN ('OBJECT', 'ARRAY') THEN {q}::VARCHAR ELSE {q} ->> '$' END AS {q}" if str(t) == "JSON" else q
-                for q, t in (('"' + c.replace('"', '""') + '"', t) for c, t in zip(rel.columns, rel.types))
+                f"CASE WHEN json_type({q}) IN ('OBJECT', 'ARRAY') THEN {q}::VARCHAR ELSE {q} ->> '$' END AS {q}" if str(t) == "JSON"
+                else f"to_json({q})::VARCHAR AS {q}" if c in json_columns and _nested(str(t)) else q
+                for c, q, t in ((c, '"' + c.replace('"', '""') + '"', t) for c, t in zip(rel.columns, rel.types))
             )
             table = con.sql(f"SELECT {cols} FROM rel").to_arrow_table()
     except duckdb.Error as e:

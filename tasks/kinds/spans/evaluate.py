@@ -47,8 +47,15 @@ def entity_scores(truth: pa.Table, predicted: pa.Table, texts: pa.Table, tokeniz
         y_pred.append(bio_tags(spans_of(pred_of[item_id]), tokens))
     if not y_true:
         return {"precision": None, "recall": None, "f1": None, "per_type": {}, "items": 0, "items_without_prediction": missing}
-    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
-    from seqeval.scheme import IOB2  # imported here: config validation loads every kind's facets
+    from seqeval.metrics import (
+        classification_report,
+        f1_score,
+        precision_score,
+        recall_score,
+    )
+    from seqeval.scheme import (
+        IOB2,  # imported here: config validation loads every kind's facets
+    )
 
     kw = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
     report = classification_report(y_true, y_pred, output_dict=True, **kw)
@@ -67,10 +74,10 @@ def resolved_scores(con: Any, truth: pa.Table, tokenizer: str) -> dict[str, Any]
     (an unresolved item has no answer to score, not an empty one)."""
     con.register("_truth", truth)
     try:
-        rows = con.execute(
-            "SELECT t.item_id, t.truth AS answer, i.payload, l.answer::VARCHAR AS predicted, coalesce(l.method, ?) AS method"
+        rows = con.sql(
+            "SELECT t.item_id, t.truth AS answer, i.payload, l.answer::VARCHAR AS predicted, coalesce(l.method, $u) AS method"
             " FROM _truth t LEFT JOIN items i USING (item_id)"
-            " LEFT JOIN labels l ON l.item_id = t.item_id AND l.decision = 'resolved' ORDER BY t.item_id", [UNRESOLVED]
+            " LEFT JOIN labels l ON l.item_id = t.item_id AND l.decision = 'resolved' ORDER BY t.item_id", params={"u": UNRESOLVED}
         ).to_arrow_table()
     finally:
         con.unregister("_truth")

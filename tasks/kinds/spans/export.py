@@ -64,7 +64,7 @@ class _SpanExport:
 
     def fact_checks(self, con: Any, src: str, cfg: ProjectConfig, reference: Mapping[str, Any] | None) -> list[FactCheck]:
         now = dict(con.execute(f"SELECT l, count(*) FROM ({self.distribution_sql(cfg, src)}) GROUP BY l").fetchall())
-        n_now = con.execute(f"SELECT count(*) FROM {src}").fetchone()[0]
+        n_now = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]  # fetched to the end: the gate reuses `con`
         return [gate.rate_change({str(k): int(v) for k, v in now.items()}, int(n_now), reference,
                                  cfg.answer_options.max_span_rate_change)]
 

@@ -113,7 +113,7 @@ def _checked(cfg, rows: pa.Table) -> dict[str, list]:
 
 
 def test_row_checks_pass_clean_rows_and_name_every_bad_span(cfg):
-    assert _checked(cfg, ROWS) == dict.fromkeys([c.name for c in EXPORT.row_checks(cfg)], [])
+    assert _checked(cfg, ROWS) == {c.name: [] for c in EXPORT.row_checks(cfg)}
     bad = pa.table({"item_id": ["v", "w", "x", "y", "z"], "payload": ["oops", "five", "short", "Bob Bobson", "two words"],
                     "answer": ["not json", '[{"start": "a", "end": 2, "label": "person"}]', _answer((0, 9, "person")),
                                _answer((0, 3, "person"), (2, 10, "person")), _answer((4, 3, "org"))],
