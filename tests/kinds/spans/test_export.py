@@ -158,3 +158,15 @@ def test_entity_scores_hand_computed():
     assert (s["items"], s["items_without_prediction"]) == (2, 1)
     perfect = entity_scores(truth, truth, texts)
     assert (perfect["f1"], perfect["items"]) == (1.0, 3)
+
+
+def test_export_formats_are_the_kinds(make_project):
+    from tasks.errors import ConfigError
+
+    cfg = make_project(task_kind="spans", labels=LABELS, export={"formats": ["parquet", "conll", "token_parquet", "csv"]})
+    assert cfg.export.formats == ["parquet", "conll", "token_parquet", "csv"]
+    with pytest.raises(ConfigError, match=r"export.formats: 'coco' is not a format of task_kind 'spans' \(available: "
+                                          r"parquet, jsonl, csv, label_studio, conll, token_parquet\)"):
+        make_project(task_kind="spans", labels=LABELS, export={"formats": ["coco"]})
+    with pytest.raises(ConfigError, match="'conll' is not a format of task_kind 'single_label'"):
+        make_project(export={"formats": ["conll"]})
