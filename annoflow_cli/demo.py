@@ -28,9 +28,10 @@ def _print_summary(s: dict) -> None:
     t.add_column("", style="bold")
     t.add_column("")
     w = s
-    t.add_row("accuracy vs true labels", f"{s['accuracy']:.1%}" if s["accuracy"] is not None else "-")
-    for m, v in s["accuracy_by_method"].items():
-        t.add_row(f"  {m}", f"{v['accuracy']:.1%} of {v['items']:,} items")
+    metric = s["metric"]  # the kind's headline metric: accuracy for choices, entity-level F1 for spans
+    t.add_row(f"{metric} vs true answers", f"{s[metric]:.1%}" if s[metric] is not None else "-")
+    for m, v in s[f"{metric}_by_method"].items():
+        t.add_row(f"  {m}", f"{v[metric]:.1%} of {v['items']:,} items" if v[metric] is not None else f"- of {v['items']:,} items")
     t.add_row("items / resolved", f"{w['items']:,} / {w['resolved']:,}")
     t.add_row("auto-accepted", f"{w['auto_accepted']:,} ({w['auto_accepted_share']:.1%})")
     t.add_row("human judgments", f"{w['human_judgments']:,} ({w['human_judgments_per_item']} per item, "

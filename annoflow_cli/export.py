@@ -186,6 +186,15 @@ def export_diff(
         t.add_row(k, f"{v:,}")
     console.print(t)
     console.print(f"mean confidence change {c['mean_delta']:+.4f} (mean |change| {c['mean_abs_delta']:.4f}, max {c['max_abs_delta']:.4f})")
+    if "parts" in d:  # answers made of parts (spans): what changed inside them, per label
+        parts = d["parts"]
+        console.print(f"Answer parts: {parts['added']:,} added, {parts['removed']:,} removed, {parts['kept']:,} kept")
+        u = Table(title="Answer parts by label")
+        for col in ("label", "added", "removed", "kept"):
+            u.add_column(col, justify="left" if col == "label" else "right")
+        for label, v in parts["by_label"].items():
+            u.add_row(label, f"{v['added']:,}", f"{v['removed']:,}", f"{v['kept']:,}")
+        console.print(u)
     if d["relabel_pairs"]:
         p = Table(title="Relabeled")
         for col in ("from", "to", "items", "example item"):

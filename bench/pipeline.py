@@ -423,7 +423,7 @@ def run_large(n_items: int, workdir: Path, annotators: int = 200, seed: int = 0)
         "orchestration_share_excluding_server_start": round((inside - stage_code - sim) / inside, 3),
         "simulated_judgments": out["simulate"]["submitted"],
         "human_votes_stored": work["human_judgments"], "items_with_human_votes": human_items,
-        "accuracy": quality["accuracy"], "accuracy_by_method": quality["by_method"],
+        quality["metric"]: quality[quality["metric"]], f"{quality['metric']}_by_method": quality["by_method"],
         "resolved": work["resolved"], "unresolved": work["unresolved"],
         "human_judgments_per_item": work["human_judgments_per_item"],
         "prelabel": {k: out["prelabel"]["routing"][k] for k in ("auto", "human", "gold_accuracy", "ece")},
@@ -484,7 +484,7 @@ def run_demo(workdir: Path, fixed: bool) -> dict[str, Any]:
     s = demo_flow(project_dir=str(proj), config=cfg)
     wall = time.perf_counter() - t0
     return {"overlap": "fixed 3" if fixed else f"{cfg.overlap.policy.value} {cfg.overlap.initial}..{cfg.overlap.max}",
-            "wall_s": round(wall, 1), "accuracy": s["accuracy"],
+            "wall_s": round(wall, 1), s["metric"]: s[s["metric"]],
             "human_judgments": s["human_judgments"], "human_judgments_per_item": s["human_judgments_per_item"],
             "human_judgments_per_human_labeled_item": s["human_judgments_per_human_labeled_item"],
             "auto_accepted_share": s["auto_accepted_share"], "unresolved": s["unresolved"], "rounds": len(s["rounds"]),

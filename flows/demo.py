@@ -120,8 +120,9 @@ def demo_flow(
         "project": cfg.name,
         "simulation": f"{annotators} simulated annotators ({spammers} spammers, {experts} experts), "
                       f"accuracy {accuracy_low}-{accuracy_high}",
-        "accuracy": quality["accuracy"],
-        "accuracy_by_method": quality["by_method"],
+        "metric": quality["metric"],
+        quality["metric"]: quality[quality["metric"]],
+        f"{quality['metric']}_by_method": quality["by_method"],
         **work,
         "prelabel": {k: prelabel["routing"][k] for k in ("auto_accept_share", "auto", "audit", "human", "ece", "gold_accuracy")},
         "agreement": (consensus or {}).get("agreement") if rounds else None,

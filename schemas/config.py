@@ -396,7 +396,10 @@ class OnUnchanged(StrEnum):
 
 
 class ExportConfig(_Section):
-    formats: list[ExportFormat] = Field(default_factory=lambda: [ExportFormat.parquet])
+    formats: list[str] = Field(
+        default_factory=lambda: [ExportFormat.parquet.value],
+        description="Files each version holds besides the Parquet of record: the generic formats (parquet, jsonl, csv, "
+        "label_studio) and the task kind's own (spans: conll, jsonl in spaCy's shape, token_parquet).")
     splits: dict[str, float] | None = Field(None, description="e.g. {train = 0.8, validation = 0.1, test = 0.1}")
     dir: str | None = Field(None, description="Where versions are written; default <state.dir>/exports.")
     rows_per_file: int = Field(
@@ -470,7 +473,7 @@ class ProjectConfig(_Section):
         return v
 
     @model_validator(mode="after")
-    def _answer_options(self) -> "ProjectConfig":
+    def _answer_options(self) -> ProjectConfig:
         kind = get_kind(self.task_kind.value)
         if self.data_kind.value not in kind.data_kinds:
             raise ValueError(f"task_kind {self.task_kind.value!r} needs data_kind in {list(kind.data_kinds)}, "
@@ -479,6 +482,11 @@ class ProjectConfig(_Section):
             raise ValueError(f"task_kind {self.task_kind.value!r} takes no [answer] options")
         if kind.options is not None:
             self.answer = kind.options.model_validate(self.answer).model_dump(mode="json")
+        known = [f.value for f in ExportFormat] + [f for f in kind.export.formats(self) if f not in ExportFormat.__members__]
+        unknown = [f for f in self.export.formats if f not in known]
+        if unknown:
+            raise ValueError(f"export.formats: {', '.join(map(repr, unknown))} is not a format of task_kind "
+                             f"{self.task_kind.value!r} (available: {', '.join(known)})")
         return self
 
     @property

@@ -32,6 +32,7 @@ __all__ = [
     "SourceStats",
     "Votes",
     "check",
+    "export_rows_contract",
 ]
 
 
@@ -259,11 +260,12 @@ class SourceStats(pa_.DataFrameModel):
 
 
 class ExportRows(pa_.DataFrameModel):
-    """A row of an exported dataset version: the label with its lineage.
+    """A row of an exported dataset version: the answer with its lineage.
 
-    Single-label projects carry `label`, multi-label projects `labels` (a list); `split` exists when
-    the project configures splits. The release gate (Great Expectations) checks the content of the
-    whole candidate; this contract pins its structure.
+    The answer sits in the kind's export column: `label` (single label) and `labels` (a list) are
+    declared here; a structured kind's column (e.g. a list of spans) is added by
+    `export_rows_contract`. `split` exists when the project configures splits. The release gate
+    (Great Expectations) checks the content of the whole candidate; this contract pins its structure.
     """
 
     item_id: Series[str] = pa_.Field(str_length={"min_value": 1})
@@ -280,9 +282,10 @@ class ExportRows(pa_.DataFrameModel):
     agreement: Series[float] = pa_.Field(nullable=True, ge=-1, le=1)
     sources: Series[object]
 
-    @pa_.dataframe_check(error="an export row needs exactly one of label / labels")
+    @pa_.dataframe_check(error="an export row needs exactly one of label / labels (or its kind's answer column)")
     def _one_label_column(cls, df: pd.DataFrame) -> bool:
-        return ("label" in df.columns) != ("labels" in df.columns)
+        # Strict: every column is declared, so the undeclared-by-name ones are the answer columns present.
+        return len(set(df.columns) - _EXPORT_GENERIC) == 1
 
     @pa_.dataframe_check(error="an export row needs a payload or a URI")
     def _payload_or_uri(cls, df: pd.DataFrame) -> Series[bool]:
@@ -291,6 +294,19 @@ class ExportRows(pa_.DataFrameModel):
     class Config:
         strict = True
         coerce = True
+
+
+_EXPORT_GENERIC = frozenset(ExportRows.to_schema().columns) - {"label", "labels"}
+
+
+def export_rows_contract(column: str) -> pa_.DataFrameSchema:
+    """`ExportRows` for a kind whose answer column is `column`: the declared `label` / `labels` when it is
+    one of them (the choices contract unchanged), else that column in their place (any value; its type
+    is checked against the kind's Arrow type and its content by the release gate)."""
+    schema = ExportRows.to_schema()
+    if column in schema.columns:
+        return schema
+    return schema.remove_columns(["label", "labels"]).add_columns({column: pa_.Column(object, nullable=True)})
 
 
 # Pre-labeling (tasks/prelabel): model outputs before they become votes, and the routed pre-labels.

@@ -23,7 +23,7 @@ def evaluate_labels(
 
     The truth file's rows are matched to items here (by `key_field`, as ingest matches side files); the
     answer cell (`label_field`, as text) is the kind's to read and score (`kind_of(cfg).export.evaluate`)."""
-    truth = read_side_file(truth_path, "truth file")
+    truth = read_side_file(truth_path, "truth file", json_columns=[label_field])
     truth = truth.select([key_field, label_field]).rename_columns(["key", "truth"]).cast(
         pa.schema([("key", pa.string()), ("truth", pa.string())])
     )

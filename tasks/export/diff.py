@@ -1,7 +1,8 @@
 """What changed between two versions, computed by DuckDB over their Parquet files (one full outer join).
 
 Result: items added (in B only), removed (in A only), kept; relabeled items with from -> to counts per
-answer pair; confidence changes among kept items. Answers compare as the text the version's kind gives
+answer pair; confidence changes among kept items; for a kind whose answers have parts (spans), the
+parts added, removed and kept per label (`parts`). Answers compare as the text the version's kind gives
 them (`export.diff_key_sql`: a label; a set as sorted labels joined by `|`). Reads only item_id, the
 answer and confidence from the files, so it stays fast at 10M rows.
 """
@@ -22,15 +23,35 @@ __all__ = ["diff_files", "diff_markdown", "diff_versions"]
 _EPS = 1e-9
 
 
-def _answer_key(files: list, con: duckdb.DuckDBPyConnection, kind: str | None) -> str:
-    """The comparable answer of a version's rows: its kind's (named in the manifest), else the kind whose
-    answer column the files carry (files diffed without a manifest)."""
+def _kind(files: list, con: duckdb.DuckDBPyConnection, kind: str | None) -> str:
+    """A version's kind: named in its manifest, else the kind whose answer column the files carry (files
+    diffed without a manifest)."""
     if kind is None:
         cols = set(con.sql(f"SELECT * FROM {parquet_list_sql(files)} LIMIT 0").columns)
         kind = next((n for n in kinds.names() if kinds.get(n).export.column in cols), None)
         if kind is None:
             raise ValueError(f"no answer column of a known kind in {files[0]} (columns {sorted(cols)})")
-    return kinds.get(kind).export.diff_key_sql()
+    return kind
+
+
+def _unit_changes(con: duckdb.DuckDBPyConnection, a_files: list, b_files: list, ua: str, ub: str) -> dict[str, Any]:
+    """Parts of answers (e.g. spans) added and removed between the versions, in total and per label, over
+    items in both versions and items in only one (all of whose parts count as added or removed)."""
+    q = f"""
+    WITH a AS (SELECT item_id, unnest({ua}) AS u FROM {parquet_list_sql(a_files)}),
+         b AS (SELECT item_id, unnest({ub}) AS u FROM {parquet_list_sql(b_files)}),
+         j AS (SELECT coalesce(a.u.label, b.u.label) AS label, a.item_id IS NOT NULL AS in_a, b.item_id IS NOT NULL AS in_b
+               FROM a FULL OUTER JOIN b ON a.item_id = b.item_id AND a.u.unit = b.u.unit)
+    SELECT label, count(*) FILTER (WHERE in_b AND NOT in_a), count(*) FILTER (WHERE in_a AND NOT in_b),
+           count(*) FILTER (WHERE in_a AND in_b)
+    FROM j GROUP BY label ORDER BY label NULLS LAST"""
+    rows = con.execute(q).fetchall()
+    return {"added": sum(r[1] for r in rows), "removed": sum(r[2] for r in rows), "kept": sum(r[3] for r in rows),
+            "by_label": {str(k): {"added": ad, "removed": rm, "kept": kp} for k, ad, rm, kp in rows}}
+
+
+def _facet(kind: str) -> Any:
+    return kinds.get(kind).export
 
 
 def diff_files(a_files: list, b_files: list, *, memory_limit: str = "1GB", examples: int = 5,
@@ -38,7 +59,10 @@ def diff_files(a_files: list, b_files: list, *, memory_limit: str = "1GB", examp
     """Diff two sets of export Parquet files (see the module docstring for the fields); `kinds` names each
     side's answer kind (from its manifest) when known."""
     with duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": "false"}) as con:
-        la, lb = _answer_key(a_files, con, kinds[0]), _answer_key(b_files, con, kinds[1])
+        ka, kb = _kind(a_files, con, kinds[0]), _kind(b_files, con, kinds[1])
+        la, lb = _facet(ka).diff_key_sql(), _facet(kb).diff_key_sql()
+        ua, ub = _facet(ka).diff_units_sql(), _facet(kb).diff_units_sql()
+        units = _unit_changes(con, a_files, b_files, ua, ub) if ua and ub else None
         q = f"""
         WITH a AS (SELECT item_id, {la} AS label, confidence FROM {parquet_list_sql(a_files)}),
              b AS (SELECT item_id, {lb} AS label, confidence FROM {parquet_list_sql(b_files)}),
@@ -100,6 +124,7 @@ def diff_files(a_files: list, b_files: list, *, memory_limit: str = "1GB", examp
             "max_abs_delta": max_abs,
         },
         "examples": {"added": ex_added, "removed": ex_removed},
+        **({"parts": units} if units is not None else {}),
     }
 
 
@@ -130,6 +155,11 @@ def diff_markdown(d: dict[str, Any], max_pairs: int = 50) -> str:
         "",
         f"Mean confidence change {c['mean_delta']:+.4f}, mean absolute {c['mean_abs_delta']:.4f}, max {c['max_abs_delta']:.4f}.",
     ]
+    if "parts" in d:  # a kind whose answers have parts (spans): what changed inside them
+        p = d["parts"]
+        lines += ["", f"Answer parts: {p['added']:,} added, {p['removed']:,} removed, {p['kept']:,} kept.",
+                  "", "| label | added | removed | kept |", "|---|---:|---:|---:|"]
+        lines += [f"| {k} | {v['added']:,} | {v['removed']:,} | {v['kept']:,} |" for k, v in p["by_label"].items()]
     if d["relabel_pairs"]:
         lines += ["", "| from | to | items | example item |", "|---|---|---:|---|"]
         lines += [f"| {p['from']} | {p['to']} | {p['count']:,} | `{p['example']}` |" for p in d["relabel_pairs"][:max_pairs]]

@@ -35,7 +35,8 @@ from tasks.export.reference import representativeness
 from tasks.export.writers import parquet_list_sql
 from tasks.kinds import kind_of
 
-__all__ = ["CheckResult", "GateResult", "collect_facts", "label_distribution", "render_html", "rows_frame", "run_gate", "total_variation"]
+__all__ = ["CheckResult", "GateResult", "collect_facts", "label_distribution", "render_html", "rows_frame", "run_gate",
+           "shift_checks", "total_variation"]
 
 
 def _list(values: list[str]) -> str:
@@ -228,9 +229,13 @@ def collect_facts(
         examples["min_agreement"] = _records(
             con, f"SELECT item_id, agreement, n_votes, n_human FROM {src} WHERE agreement IS NOT NULL"
             f" ORDER BY agreement, item_id LIMIT {ex}")
+    # A kind's check shows first what it found wrong in the row (its frame columns), then the row.
+    said = {c.name: "".join(f"{sql} AS {col}, " for col, sql in c.frame_columns.items())
+            for c in kind_of(cfg).export.row_checks(cfg)}
     for name, pred in preds.items():
         if violations[name]:
-            examples[name] = _records(con, f"SELECT * FROM {src} WHERE {pred} ORDER BY item_id NULLS FIRST LIMIT {ex}")
+            head = f"item_id, {said[name]}* EXCLUDE (item_id)" if said.get(name) else "*"
+            examples[name] = _records(con, f"SELECT {head} FROM {src} WHERE {pred} ORDER BY item_id NULLS FIRST LIMIT {ex}")
     kind_facts = kind_of(cfg).export.fact_checks(con, src, cfg, reference)
     for fc in kind_facts:
         if fc.examples:
@@ -404,11 +409,16 @@ def _validate(ctx: Any, frame: Any, checks: list[CheckSpec], name: str) -> dict[
     return out
 
 
+def shift_checks(facts: dict) -> set[str]:
+    """The checks `--accept-shift` may accept: the label shift, and the kind's aggregates marked acceptable."""
+    return {"max_label_shift"} | {k["name"] for k in facts.get("kind_facts", ()) if k.get("acceptable")}
+
+
 def run_gate(frame: Any, mode: str, facts: dict, cfg: ProjectConfig, accept_shift: str | None = None) -> GateResult:
     """Validate the rows frame and the facts with Great Expectations; combine with DuckDB's exact counts.
 
-    `accept_shift` (the user's reason) turns a failed `max_label_shift` into a pass noted as accepted; the
-    caller records the acceptance in the manifest. No other check can be accepted."""
+    `accept_shift` (the user's reason) turns a failed shift check (`shift_checks`) into a pass noted as
+    accepted; the caller records the acceptance in the manifest. No other check can be accepted."""
     rchecks = row_checks(cfg, has_split="split" in facts["columns"])
     fchecks, skipped = fact_checks(cfg, facts)
     ctx = _context()
@@ -424,12 +434,13 @@ def run_gate(frame: Any, mode: str, facts: dict, cfg: ProjectConfig, accept_shif
         observed = f"{exact:,} of {facts['n_rows']:,} rows violate" if exact else "no violating row"
         results.append(CheckResult(spec.name, spec.description, "rows", ok, observed, spec.threshold, exact,
                                    examples.get(spec.name, []) if not ok else [], note))
+    acceptable = shift_checks(facts)
     for spec in fchecks:
         ge = f_res[spec.name]
         col = spec.kwargs["column"]
         ok = bool(ge["success"])
         note = ""
-        if not ok and spec.name == "max_label_shift" and accept_shift:
+        if not ok and spec.name in acceptable and accept_shift:
             ok, note = True, f"accepted: {accept_shift}"
         results.append(CheckResult(spec.name, spec.description, "facts", ok, _plain(facts[col]), spec.threshold,
                                    int(facts[col]) if col.endswith("_items") else None,

@@ -29,7 +29,7 @@ import pyarrow as pa
 from prefect import task
 
 from schemas.config import OnUnchanged, ProjectConfig
-from schemas.tables import ExportRows
+from schemas.tables import export_rows_contract
 from tasks.errors import ConfigError, ContractError, StoreLockedError, TerminalError
 from tasks.export import versions as V
 from tasks.export.gate import (
@@ -38,6 +38,7 @@ from tasks.export.gate import (
     render_html,
     rows_frame,
     run_gate,
+    shift_checks,
 )
 from tasks.export.reference import shift_reference
 from tasks.export.rows import needs_vote_sources
@@ -157,7 +158,7 @@ def _check_structure(empty: pa.Table, cfg: ProjectConfig) -> None:
                             f" exports {want} (a bug in the exporter)")
     df = empty.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get)
     try:
-        ExportRows.validate(df, lazy=True)
+        export_rows_contract(facet.column).validate(df, lazy=True)
     except pandera.errors.SchemaErrors as e:
         raise ContractError(f"export rows do not match the ExportRows contract (a bug in the exporter):\n"
                             f"{e.failure_cases.head(10).to_string(index=False)}", failures=e.failure_cases) from None
@@ -293,7 +294,7 @@ def _export_once(cfg: ProjectConfig, *, force: bool, accept_shift: str | None) -
                 res.message = (
                     f"release gate failed, nothing published ({len(gate.failed)} expectation(s)):\n"
                     f"{gate.failure_message()}\nreport: {report}"
-                    + (_ACCEPT_HINT if any(c.name == "max_label_shift" for c in gate.failed) else "")
+                    + (_ACCEPT_HINT if any(c.name in shift_checks(gate.facts) for c in gate.failed) else "")
                 )
                 raise GateFailedError(res.message, res.as_dict())
             manifest = _manifest(cfg, facts, gate, tmp, files, other_files, chash, _acceptance(gate, accept_shift))
@@ -343,11 +344,15 @@ _ACCEPT_HINT = ("\nif this label shift is expected, publish it with `annoflow ex
 
 def _acceptance(gate: GateResult, reason: str | None) -> dict[str, Any] | None:
     """The record of an accepted label shift (None when no shift needed accepting)."""
-    c = next((c for c in gate.checks if c.name == "max_label_shift"), None)
-    if not reason or c is None or not c.note.startswith("accepted: "):
+    accepted = [c for c in gate.checks if c.name in shift_checks(gate.facts) and c.note.startswith("accepted: ")]
+    if not reason or not accepted:
         return None
-    return {"reason": reason.strip(), "observed": c.observed, "threshold": c.threshold,
-            "reference": gate.facts.get("shift_reference"), "by": _user(), "at": datetime.now(UTC).isoformat()}
+    c = accepted[0]
+    out = {"reason": reason.strip(), "observed": c.observed, "threshold": c.threshold,
+           "reference": gate.facts.get("shift_reference"), "by": _user(), "at": datetime.now(UTC).isoformat()}
+    if [x.name for x in accepted] != ["max_label_shift"]:  # a kind's shift: say which checks were accepted
+        out["checks"] = {x.name: {"observed": x.observed, "threshold": x.threshold} for x in accepted}
+    return out
 
 
 def _user() -> str:
@@ -388,6 +393,7 @@ def _manifest(cfg, facts, gate: GateResult, root: Path, files, other_files, chas
         "project": cfg.name,
         "task_kind": kind_of(cfg).name,
         "label_column": kind_of(cfg).export.column,
+        **({"answer": section} if (section := kind_of(cfg).export.manifest_section(cfg)) else {}),
         "labels": list(cfg.labels),
         "config_hash": cfg.config_hash(),
         "code_version": V.code_version(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from schemas.config import DataKind, ProjectConfig
 from tasks.errors import InputError
 from tasks.ingest.normalise import item_id_sql
 from tasks.ingest.readers import text_column
+from tasks.kinds import kind_of
 from tasks.store import project_store, record_stage_run, transaction
 
 __all__ = ["GoldReport", "import_gold", "judge_gold", "key_match_sql", "read_side_file"]
@@ -41,8 +43,15 @@ class GoldReport:
         return dict(self.__dict__)
 
 
-def read_side_file(path: Path, what: str = "gold file") -> pa.Table:
-    """A CSV/JSONL/JSON/Parquet side file as a table (plus `_row`: its line, or row for Parquet)."""
+def _nested(duck_type: str) -> bool:
+    return duck_type.endswith("]") or duck_type.startswith(("STRUCT", "MAP"))
+
+
+def read_side_file(path: Path, what: str = "gold file", json_columns: Sequence[str] = ()) -> pa.Table:
+    """A CSV/JSONL/JSON/Parquet side file as a table (plus `_row`: its line, or row for Parquet).
+
+    `json_columns` come back as JSON text whatever the reader made of them (a JSON file's list of span
+    objects is read as a list of structs): the cell is then the answer's JSON form for its kind to read."""
     suffix = path.suffix.lower()
     reader = {".csv": "read_csv", ".jsonl": "read_json", ".json": "read_json", ".parquet": "read_parquet"}.get(suffix)
     if reader is None:
@@ -56,8 +65,9 @@ def read_side_file(path: Path, what: str = "gold file") -> pa.Table:
             rel = con.sql(f"SELECT * FROM {reader}(?{opts})", params=[str(path)])
             # A column of mixed JSON values comes back as JSON text ('"ham"'): unwrap scalars, keep objects as JSON.
             cols = ", ".join(
-                f"CASE WHEN json_type({q}) IN ('OBJECT', 'ARRAY') THEN {q}::VARCHAR ELSE {q} ->> '$' END AS {q}" if str(t) == "JSON" else q
-                for q, t in (('"' + c.replace('"', '""') + '"', t) for c, t in zip(rel.columns, rel.types))
+                f"CASE WHEN json_type({q}) IN ('OBJECT', 'ARRAY') THEN {q}::VARCHAR ELSE {q} ->> '$' END AS {q}" if str(t) == "JSON"
+                else f"to_json({q})::VARCHAR AS {q}" if c in json_columns and _nested(str(t)) else q
+                for c, q, t in ((c, '"' + c.replace('"', '""') + '"', t) for c, t in zip(rel.columns, rel.types))
             )
             table = con.sql(f"SELECT {cols} FROM rel").to_arrow_table()
     except duckdb.Error as e:
@@ -76,17 +86,19 @@ def key_match_sql(cfg: ProjectConfig, key_field: str, items: str, keys: str) -> 
     return f"json_extract_string({items}.metadata, '$.' || '{key_field.replace(chr(39), chr(39) * 2)}') = {keys}.key"
 
 
-def judge_gold(con: duckdb.DuckDBPyConnection, rows: str, labels: list[str], override: bool) -> pa.Table:
+def judge_gold(con: duckdb.DuckDBPyConnection, rows: str, labels: list[str] | None, override: bool) -> pa.Table:
     """One verdict per gold row: `action` store | change | same, or a quarantine `reason` with `detail`.
 
     `rows` names a relation (source_row, key, label, label_ok, item_id, stored_label). Pure: reads
-    only that relation, so the rules are tested on hand-written rows.
+    only that relation, so the rules are tested on hand-written rows. `labels` None: every answer
+    given is known (a structured kind's answers, already checked by the kind, in canonical JSON).
     """
-    allowed = json.dumps(labels).replace("'", "''")
-    con.register("_labels", pa.table({"label": labels}))
+    allowed = json.dumps(labels or []).replace("'", "''")
+    con.register("_labels", pa.table({"label": pa.array(labels or [], pa.string())}))
+    known = "true" if labels is None else "label IN (SELECT label FROM _labels)"
     try:
         return con.sql(f"""
-            WITH r AS (SELECT *, label IN (SELECT label FROM _labels) AS known FROM {rows}),
+            WITH r AS (SELECT *, {known} AS known FROM {rows}),
             usable AS (SELECT * FROM r WHERE item_id IS NOT NULL AND label_ok AND known),
             per_item AS (
                 SELECT item_id, count(DISTINCT label) AS n_labels,
@@ -125,29 +137,38 @@ def import_gold(cfg: ProjectConfig, override_reason: str | None = None) -> dict:
         return GoldReport().as_dict()
     started = time.time()
     path = cfg.path(cfg.gold.path)
-    raw = read_side_file(path)
+    storage = kind_of(cfg).storage
+    structured = storage.column == "answer"  # an answer the kind reads from JSON (spans, ...), not a label
     key, lab = cfg.gold.key_field, cfg.gold.label_field
+    raw = read_side_file(path, json_columns=[lab] if structured else ())
     missing = [c for c in (key, lab) if c not in raw.column_names]
     if missing:
         raise InputError(f"gold file {path}: missing column(s) {missing}; found {raw.column_names[:-1]} (see gold.key_field / gold.label_field)")
     keys, _, _ = text_column(raw.column(key))
-    labels, label_problem, _ = text_column(raw.column(lab))
-    gold = pa.table({"source_row": raw.column("_row"), "key": keys, "label": labels, "label_ok": pc.is_null(label_problem)})
     match = key_match_sql(cfg, key, "i", "g")
     name = str(cfg.gold.path)
+    problems = pa.table({"source_row": pa.array([], pa.int64()), "field": pa.array([], pa.string()),
+                         "reason": pa.array([], pa.string()), "detail": pa.array([], pa.string()), "raw": pa.array([], pa.string())})
     with project_store(cfg) as con:
-        con.register("_gold", gold)
-        con.execute(
-            f"CREATE TEMP TABLE _gold_rows AS SELECT g.source_row, g.key, g.label, g.label_ok AND NOT coalesce("
-            f"CASE WHEN json_valid(g.label) THEN json_type(g.label) IN ('OBJECT', 'ARRAY') END, false) AS label_ok,"
-            f" i.item_id, s.label AS stored_label"
-            f" FROM _gold g LEFT JOIN items i ON {match} LEFT JOIN gold s ON s.item_id = i.item_id"
-        )
-        verdicts = judge_gold(con, "_gold_rows", cfg.labels, override_reason is not None)
+        if structured:
+            problems = _answer_rows(con, cfg, raw.column("_row"), keys, raw.column(lab), match)
+        else:
+            labels, label_problem, _ = text_column(raw.column(lab))
+            gold = pa.table({"source_row": raw.column("_row"), "key": keys, "label": labels, "label_ok": pc.is_null(label_problem)})
+            con.register("_gold", gold)
+            con.execute(
+                f"CREATE TEMP TABLE _gold_rows AS SELECT g.source_row, g.key, g.label, g.label_ok AND NOT coalesce("
+                f"CASE WHEN json_valid(g.label) THEN json_type(g.label) IN ('OBJECT', 'ARRAY') END, false) AS label_ok,"
+                f" i.item_id, s.label AS stored_label"
+                f" FROM _gold g LEFT JOIN items i ON {match} LEFT JOIN gold s ON s.item_id = i.item_id"
+            )
+        verdicts = judge_gold(con, "_gold_rows", None if structured else cfg.labels, override_reason is not None)
         con.register("_v", verdicts)
+        con.register("_problems", problems)
+        col, value = ("answer", "label::JSON") if structured else ("label", "label")
         with transaction(con):
             stored = con.execute(
-                "INSERT INTO gold (item_id, label, origin) SELECT DISTINCT ON (item_id) item_id, label, 'file' FROM _v"
+                f"INSERT INTO gold (item_id, {col}, origin) SELECT DISTINCT ON (item_id) item_id, {value}, 'file' FROM _v"
                 " WHERE action = 'store' ORDER BY item_id, source_row ON CONFLICT (item_id) DO NOTHING"
             ).fetchone()[0]
             changes = con.execute(
@@ -155,9 +176,14 @@ def import_gold(cfg: ProjectConfig, override_reason: str | None = None) -> dict:
                 " WHERE action = 'change' ORDER BY item_id, source_row"
             ).fetchall()
             con.execute(
-                "UPDATE gold SET label = c.label, created_at = now() FROM (SELECT DISTINCT ON (item_id) item_id, label FROM _v"
+                f"UPDATE gold SET {col} = c.{value}, created_at = now() FROM (SELECT DISTINCT ON (item_id) item_id, label FROM _v"
                 " WHERE action = 'change' ORDER BY item_id, source_row) c WHERE gold.item_id = c.item_id"
             )
+            invalid = con.execute(
+                "INSERT INTO quarantine (quarantine_id, stage, source, source_row, field, reason, detail, raw)"
+                " SELECT md5(concat_ws(chr(31), 'gold', ?, source_row::VARCHAR, field, reason)), 'gold', ?, source_row, field,"
+                " reason, detail, raw FROM _problems ON CONFLICT DO NOTHING", [name, name],
+            ).fetchone()[0]
             quarantined = con.execute(
                 "INSERT INTO quarantine (quarantine_id, stage, source, source_row, field, reason, detail, raw)"
                 " SELECT md5(concat_ws(chr(31), 'gold', ?, source_row::VARCHAR, reason, coalesce(label, ''))), 'gold', ?, source_row,"
@@ -165,17 +191,53 @@ def import_gold(cfg: ProjectConfig, override_reason: str | None = None) -> dict:
                 " FROM _v WHERE reason IS NOT NULL ON CONFLICT DO NOTHING",
                 [name, name, key, lab],
             ).fetchone()[0]
-            report = GoldReport(raw.num_rows, int(stored) + len(changes), int(quarantined), len(changes))
+            report = GoldReport(raw.num_rows, int(stored) + len(changes), int(quarantined) + int(invalid), len(changes))
             refused = [r for r in verdicts.to_pylist() if r["reason"] in ("gold_conflict", "gold_changed")]
-            report.errors = [f"{name} row {r['source_row']}: item {_short(r['key'])}: {r['detail']}" for r in refused[:_SHOWN_ERRORS]]
+            # A refused answer is named by its row and the field at fault; one line per row.
+            shown = {r["source_row"]: f"{name} row {r['source_row']}: column {lab!r}: {r['detail']}" for r in problems.to_pylist()}
+            refused = [{"source_row": k, "line": v} for k, v in shown.items()] + refused
+            report.errors = [r.get("line") or f"{name} row {r['source_row']}: item {_short(r['key'])}: {r['detail']}"
+                             for r in refused[:_SHOWN_ERRORS]]
             if len(refused) > _SHOWN_ERRORS:
                 report.errors.append(f"{name}: {len(refused) - _SHOWN_ERRORS} more gold rows refused; see `annoflow status --quarantine`")
             stats = {**report.as_dict(), "file": name, "override": override_reason,
                      "changes": [{"item_id": i, "key": k, "old": o, "new": n, "row": r} for i, k, o, n, r in changes]}
             record_stage_run(con, "gold", "failed" if refused else "completed", stats, started)
-        con.unregister("_v")
+        for view in ("_v", "_problems", "_gold"):
+            con.unregister(view)
         con.execute("DROP TABLE _gold_rows")
     return report.as_dict()
+
+
+def _answer_rows(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, rows: pa.ChunkedArray, keys: pa.Array,
+                 cells: pa.ChunkedArray, match: str) -> pa.Table:
+    """Gold answers of a structured kind: `_gold_rows` for `judge_gold` (each valid answer in the kind's
+    canonical JSON, so equal answers compare equal), and the rows the kind refuses (`source_row, field,
+    reason, detail, raw`), which `judge_gold` never sees: a refused row stores nothing."""
+    storage = kind_of(cfg).storage
+    answers, _, _ = text_column(cells)
+    con.register("_gold", pa.table({"source_row": rows, "key": keys, "answer": answers}))
+    found = con.sql(
+        f"SELECT g.source_row, g.key, g.answer, i.item_id, i.payload, s.answer::VARCHAR AS stored_label"
+        f" FROM _gold g LEFT JOIN items i ON {match} LEFT JOIN gold s ON s.item_id = i.item_id ORDER BY g.source_row"
+    ).to_arrow_table()
+    matched = found.filter(pc.is_valid(found.column("item_id")))
+    problems = storage.validate(matched.select(["item_id", "answer"]), matched.select(["item_id", "payload"]), cfg)
+    at = problems.column("row")
+    field = pc.if_else(pc.equal(problems.column("field"), "answer"), pa.scalar(cfg.gold.label_field), problems.column("field"))
+    bad = pa.table({"source_row": matched.column("source_row").take(at), "field": field,
+                    "reason": problems.column("reason"), "detail": problems.column("detail"),
+                    "raw": pc.utf8_slice_codeunits(matched.column("answer").take(at), 0, 500)})
+    good = matched.filter(pc.invert(pc.is_in(pa.array(range(matched.num_rows), pa.int64()), value_set=at)))
+    canonical = storage.to_json(storage.from_json(good.column("answer").combine_chunks()))
+    unmatched = found.filter(pc.is_null(found.column("item_id")))
+    con.register("_judged", pa.concat_tables([
+        good.select(["source_row", "key", "item_id", "stored_label"]).append_column("label", canonical),
+        unmatched.select(["source_row", "key", "item_id", "stored_label"]).append_column("label", unmatched.column("answer")),
+    ]))
+    con.execute("CREATE TEMP TABLE _gold_rows AS SELECT source_row, key, label, true AS label_ok, item_id, stored_label FROM _judged")
+    con.unregister("_judged")
+    return bad
 
 
 def _short(key: str | None) -> str:

@@ -482,6 +482,9 @@ class FactCheck:
     max_value: float | None = None
     threshold: Any = None
     examples: Sequence[Mapping[str, Any]] = ()
+    acceptable: bool = False
+    """A shift the user may publish anyway with `annoflow export --accept-shift REASON` (recorded in the
+    manifest), like the generic label shift; other failures cannot be accepted."""
 
 
 @dataclass(frozen=True)
@@ -536,6 +539,12 @@ class ExportFacet(Protocol):
         label_studio) come from tasks/export/writers.py and need nothing here but `label_studio_*`."""
         ...
 
+    def manifest_section(self, cfg: ProjectConfig) -> dict[str, Any]:
+        """STAGE (the manifest): what a consumer of this kind's files must know beyond the rows, kept under
+        the manifest's `answer` key (spans: the tokeniser and the BIO tag map of the token Parquet's
+        `tag_ids`). Empty for kinds with nothing to say (the manifest then has no `answer` key)."""
+        ...
+
     def label_studio_config(self, cfg: ProjectConfig) -> str:
         """WRITERS (label_studio format): the labeling config (XML) the exported tasks import into."""
         ...
@@ -573,6 +582,13 @@ class ExportFacet(Protocol):
         """DIFF (tasks/export/diff.py): an expression over an export row giving one comparable text per
         answer (equal answers, equal texts; sets in sorted order). Relabel pairs and added/removed counts
         are grouped by it. It reads only the files: versions are diffed without the state database."""
+        ...
+
+    def diff_units_sql(self) -> str | None:
+        """DIFF: an expression over an export row listing the parts of its answer as structs `{unit, label}`
+        (spans: one per span, `unit` its text key), so a diff counts parts added and removed per label
+        on top of whole answers changed; None when the answer is one part (choices: the relabel pairs
+        say it all)."""
         ...
 
     def evaluate(self, con: Any, cfg: ProjectConfig, truth: pa.Table) -> dict[str, Any]:

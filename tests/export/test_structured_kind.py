@@ -76,6 +76,9 @@ class _ToySpanExport:
     def diff_key_sql(self) -> str:
         return "to_json(spans)::VARCHAR"
 
+    def diff_units_sql(self) -> None:
+        return None
+
 
 @pytest.fixture
 def span_project(make_project, monkeypatch: pytest.MonkeyPatch):

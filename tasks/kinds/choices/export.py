@@ -39,6 +39,9 @@ class _ChoicesExport:
     def formats(self, cfg: ProjectConfig) -> Mapping[str, ExportWriter]:
         return {}
 
+    def manifest_section(self, cfg: ProjectConfig) -> dict[str, Any]:
+        return {}  # the label column and the label list (generic manifest keys) say it all
+
     def label_studio_config(self, cfg: ProjectConfig) -> str:
         key = cfg.data_kind.value
         choices = "".join(f"<Choice value={quoteattr(lab)}/>" for lab in cfg.labels)
@@ -88,6 +91,9 @@ class _ChoicesExport:
 
     def diff_key_sql(self) -> str:
         return "array_to_string(list_sort(labels), '|')" if self.multi else "label"
+
+    def diff_units_sql(self) -> str | None:
+        return None
 
     def evaluate(self, con: Any, cfg: ProjectConfig, truth: pa.Table) -> dict[str, Any]:
         # A multi-label truth cell is a JSON array or labels joined by "|"; a set matches only exactly.

@@ -1,75 +1,91 @@
 """Spans: the export facet (see tasks/kinds/protocol.py, export).
 
-Pure functions over the export snapshot's rows, grouped here for the export stage:
-
-* `rows`: an Arrow table, or the snapshot's Parquet files, with `item_id`, `payload` (text), `answer`
-  (JSON spans), optionally `confidence`, `sources`, `split`;
-* `votes` (optional): `item_id`, `source_id`, `answer` of the exported items, for lineage per span.
-
-`write` produces every span format in `out_dir` and returns the files plus the manifest's `spans`
-section (tokeniser, tag map, span counts per type: the next version's shift check reads them back).
+The snapshot's answer column is `spans`: the resolved answer as a list of `{start, end, label}`
+structs sorted by (start, end, label), so every format and check reads typed offsets instead of
+parsing JSON, and the same state gives the same bytes. A stored answer that is not a list of spans
+becomes NULL (`spans_present` fails) and a span with a non-integer field keeps a null field
+(`spans_well_formed` fails): the gate names them instead of the export crashing on them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from . import evaluate, formats, gate
+from ..protocol import ExportWriter, FactCheck, GoldMatch, RowCheck
+from . import formats, gate, labelstudio
+from .evaluate import resolved_scores
+from .storage import SPANS_TYPE
 
-__all__ = ["FACET", "read_rows"]
+if TYPE_CHECKING:
+    from schemas.config import ProjectConfig
 
-_COLUMNS = ("item_id", "payload", "answer", "confidence", "sources", "split")
+__all__ = ["FACET", "spans_sql"]
+
+_DUCK_SPANS = 'STRUCT(start INTEGER, "end" INTEGER, label VARCHAR)[]'
 
 
-def read_rows(src: pa.Table | Sequence[Path]) -> pa.Table:
-    """The export rows as one table: given as a table, or read from the snapshot's Parquet files."""
-    if isinstance(src, pa.Table):
-        table = src
-    else:
-        tables = [pq.read_table(p) for p in src]
-        table = pa.concat_tables(tables, promote_options="default") if tables else pa.table({c: [] for c in _COLUMNS[:3]})
-        table = table.select([c for c in _COLUMNS if c in table.column_names])
-    if "confidence" in table.column_names and table.schema.field("confidence").type != pa.float64():
-        table = table.set_column(table.schema.get_field_index("confidence"), "confidence", table.column("confidence").cast(pa.float64()))
-    return table
+def spans_sql(json_text: str) -> str:
+    """SQL turning stored span JSON into the sorted typed list (NULL when it is not a JSON list)."""
+    return f"list_sort(TRY_CAST(CASE WHEN json_valid({json_text}) THEN {json_text} END::JSON AS {_DUCK_SPANS}))"
 
 
 class _SpanExport:
-    formats = ("conll", "jsonl", "token_parquet")
+    column = "spans"
 
-    def manifest_section(self, rows: pa.Table | Sequence[Path], cfg) -> dict[str, Any]:
-        """What the manifest records for spans: tokeniser, tag map (for the Parquet's tag ids), counts per type."""
+    def select_sql(self, cfg: ProjectConfig, alias: str) -> str:
+        return f"{spans_sql(f'{alias}.answer::VARCHAR')} AS spans"
+
+    def arrow_type(self, cfg: ProjectConfig) -> pa.DataType:
+        return SPANS_TYPE
+
+    def formats(self, cfg: ProjectConfig) -> Mapping[str, ExportWriter]:
+        # "jsonl" replaces the generic JSON lines: for spans the useful one is spaCy's shape.
+        return {"conll": formats.write_conll, "jsonl": formats.write_jsonl, "token_parquet": formats.write_token_parquet}
+
+    def manifest_section(self, cfg: ProjectConfig) -> dict[str, Any]:
         opts = cfg.answer_options
-        return {"tokenizer": opts.tokenizer, "tag_map": formats.tag_map(cfg.labels),
-                "span_counts": gate.span_counts(read_rows(rows)), "allow_overlap": opts.allow_overlap}
+        return {"tokenizer": opts.tokenizer, "tag_map": formats.tag_map(cfg.labels), "allow_overlap": opts.allow_overlap,
+                "offsets": "Unicode code points, end exclusive"}
 
-    def write(self, rows: pa.Table | Sequence[Path], out_dir: Path, cfg, votes: pa.Table | None = None,
-              stem: str = "spans") -> tuple[list[Path], dict[str, Any]]:
-        """Every span format in `out_dir`; returns (files written, the manifest's `spans` section)."""
-        table = read_rows(rows)
-        if votes is not None:
-            lineage = formats.span_lineage(table, votes)
-            at = pc.index_in(table.column("item_id"), lineage.column("item_id"))
-            table = table.append_column("span_sources", lineage.column("span_sources").take(at))
-        tokens = formats.token_table(table, cfg.labels, cfg.answer_options.tokenizer)
-        files = [*formats.write_conll(tokens, out_dir, stem), *formats.write_jsonl(table, out_dir, stem),
-                 *formats.write_token_parquet(tokens, out_dir, cfg.labels, f"{stem}-tokens")]
-        return files, self.manifest_section(table, cfg)
+    def label_studio_config(self, cfg: ProjectConfig) -> str:
+        return labelstudio.label_studio_config(cfg)  # the config the queue pushes tasks into
 
-    def gate_checks(self, rows: pa.Table | Sequence[Path], cfg, previous: Mapping[str, Any] | None = None) -> list[dict]:
-        """Release-gate checks; `previous` is the previous version's `spans` manifest section (or None)."""
-        counts = previous.get("span_counts") if previous else None
-        return gate.gate_checks(read_rows(rows), cfg, counts)
+    def label_studio_result_sql(self, cfg: ProjectConfig, data_key: str) -> str:
+        # The region text rides along, as the queue writes it, so Label Studio's importer can check offsets.
+        return (f"list_transform(spans, lambda s: {{'from_name': '{labelstudio.FROM_NAME}', 'to_name': '{data_key}',"
+                " 'type': 'labels', 'value': {'start': s.start, 'end': s.\"end\","
+                " 'text': substr(payload, s.start + 1, s.\"end\" - s.start), 'labels': [s.label]}})")
 
-    def evaluate(self, truth: pa.Table, predicted: pa.Table, texts: pa.Table, cfg) -> dict:
-        """Entity-level precision/recall/F1 (seqeval, strict) over the project's tokens."""
-        return evaluate.entity_scores(truth, predicted, texts, cfg.answer_options.tokenizer)
+    def row_checks(self, cfg: ProjectConfig) -> list[RowCheck]:
+        return gate.row_checks(list(cfg.labels), cfg.answer_options.allow_overlap)
+
+    def fact_checks(self, con: Any, src: str, cfg: ProjectConfig, reference: Mapping[str, Any] | None) -> list[FactCheck]:
+        now = dict(con.execute(f"SELECT l, count(*) FROM ({self.distribution_sql(cfg, src)}) GROUP BY l").fetchall())
+        n_now = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]  # fetched to the end: the gate reuses `con`
+        return [gate.rate_change({str(k): int(v) for k, v in now.items()}, int(n_now), reference,
+                                 cfg.answer_options.max_span_rate_change)]
+
+    def distribution_sql(self, cfg: ProjectConfig, src: str) -> str:
+        return f"SELECT s.label AS l FROM (SELECT unnest(spans) AS s FROM {src})"
+
+    def gold_match(self, cfg: ProjectConfig) -> GoldMatch:
+        # Exact match of the whole set of spans, the strictest reading of "the item is right".
+        gold = spans_sql("g.answer::VARCHAR")
+        return GoldMatch(present="g.answer IS NOT NULL", correct=f"c.spans = {gold}",
+                         exported="to_json(c.spans)::VARCHAR", gold="g.answer::VARCHAR")
+
+    def diff_key_sql(self) -> str:
+        return "to_json(spans)::VARCHAR"
+
+    def diff_units_sql(self) -> str | None:
+        return ("list_transform(spans, lambda s: {'unit': s.start || '-' || s.\"end\" || ' ' || s.label,"
+                " 'label': s.label})")
+
+    def evaluate(self, con: Any, cfg: ProjectConfig, truth: pa.Table) -> dict[str, Any]:
+        return resolved_scores(con, truth, cfg.answer_options.tokenizer)
 
 
 FACET = _SpanExport()

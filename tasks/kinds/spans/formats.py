@@ -1,27 +1,35 @@
 """The files a spans release holds: CoNLL (BIO), spaCy-style JSONL, and token Parquet with tag ids.
 
-Every writer reads the export snapshot's rows: an Arrow table with `item_id`, `payload` (the text),
-`answer` (JSON spans), and optionally `confidence`, `sources` (the item's lineage), `split`; and,
-for span lineage, `span_sources` (see `span_lineage`). Tokens come from the project's tokeniser
-(`[answer] tokenizer`, tasks/kinds/spans/tokens.py): the CoNLL and Parquet files say which one, and
-the tag map (tag → id, "O" = 0, then B-/I- per type in label order) goes to the manifest so a
-token-classification loader can read the ids back.
+Every writer streams the export snapshot's Parquet files (`item_id`, `payload`, `spans` as a sorted
+list of `{start, end, label}`, `confidence`, `sources`, optionally `split`) batch by batch, so memory
+stays bounded whatever the size, and writes the rows in snapshot order (item_id order), so the same
+snapshot gives the same bytes. Tokens come from the project's tokeniser (`[answer] tokenizer`,
+tasks/kinds/spans/tokens.py); the manifest records which one, and the tag map (tag -> id, "O" = 0,
+then B-/I- per type in label order), which also rides in the token Parquet's schema metadata so the
+file alone loads as a token-classification set.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .tokens import bio_tags, tokenize
 
-__all__ = ["TOKEN_SCHEMA", "span_lineage", "spans_of", "tag_map", "token_table", "write_conll", "write_jsonl", "write_token_parquet"]
+if TYPE_CHECKING:
+    from schemas.config import ProjectConfig
+
+__all__ = ["TOKEN_SCHEMA", "tag_map", "token_table", "write_conll", "write_jsonl", "write_token_parquet"]
+
+FORMATS_DIR = "formats"
+_COLUMNS = ("item_id", "payload", "spans", "confidence", "sources", "split")
+_BATCH = 16_384
 
 TOKEN_SCHEMA = pa.schema([
     ("item_id", pa.string()),
@@ -35,17 +43,26 @@ TOKEN_SCHEMA = pa.schema([
 
 
 def tag_map(labels: Sequence[str]) -> dict[str, int]:
-    """BIO tag → id: "O" is 0, then B-<type>, I-<type> for each type in the project's label order."""
+    """BIO tag -> id: "O" is 0, then B-<type>, I-<type> for each type in the project's label order."""
     tags = ["O"] + [f"{p}-{label}" for label in labels for p in ("B", "I")]
     return {t: i for i, t in enumerate(tags)}
 
 
-def spans_of(answer: str | None) -> list[tuple[int, int, str]]:
-    """One answer's JSON as (start, end, label) tuples, the form the token helpers take."""
-    return [(s["start"], s["end"], s["label"]) for s in json.loads(answer or "[]")]
+def _batches(src: Sequence[Path]) -> Iterator[pa.RecordBatch]:
+    """The snapshot's rows in file order, a batch at a time (only the columns the span formats read)."""
+    for f in src:
+        pf = pq.ParquetFile(f)
+        cols = [c for c in _COLUMNS if c in pf.schema_arrow.names]
+        yield from pf.iter_batches(batch_size=_BATCH, columns=cols)
 
 
-def token_table(rows: pa.Table, labels: Sequence[str], tokenizer: str) -> pa.Table:
+def _spans(rows: pa.RecordBatch | pa.Table) -> list[list[tuple[int, int, str]]]:
+    """Each row's spans as tuples; a malformed span (a null field) is left out here: the gate refuses it."""
+    return [[(s["start"], s["end"], s["label"]) for s in a or () if None not in (s["start"], s["end"], s["label"])]
+            for a in rows.column("spans").to_pylist()]
+
+
+def token_table(rows: pa.RecordBatch | pa.Table, labels: Sequence[str], tokenizer: str) -> pa.Table:
     """One row per item: its tokens, their offsets, BIO tags and tag ids (`TOKEN_SCHEMA`, plus `split` if given).
 
     Tokenising is a regular expression per text; the rest is list building, so this runs at the
@@ -53,11 +70,10 @@ def token_table(rows: pa.Table, labels: Sequence[str], tokenizer: str) -> pa.Tab
     """
     ids = tag_map(labels)
     out: dict[str, list] = {k: [] for k in TOKEN_SCHEMA.names}
-    for item_id, text, answer in zip(rows.column("item_id").to_pylist(), rows.column("payload").to_pylist(),
-                                     rows.column("answer").to_pylist()):
+    for item_id, text, spans in zip(rows.column("item_id").to_pylist(), rows.column("payload").to_pylist(), _spans(rows)):
         text = text or ""
         toks = tokenize(text, tokenizer)
-        tags = bio_tags(spans_of(answer), toks)
+        tags = bio_tags(spans, toks)
         out["item_id"].append(item_id)
         out["text"].append(text)
         out["tokens"].append([text[s:e] for s, e in toks])
@@ -66,78 +82,68 @@ def token_table(rows: pa.Table, labels: Sequence[str], tokenizer: str) -> pa.Tab
         out["tags"].append(tags)
         out["tag_ids"].append([ids[t] for t in tags])
     table = pa.table(out, schema=TOKEN_SCHEMA)
-    if "split" in rows.column_names:
+    if "split" in rows.schema.names:
         table = table.append_column("split", rows.column("split"))
     return table
 
 
-def write_conll(tokens: pa.Table, out_dir: Path, stem: str = "spans") -> list[Path]:
-    """`<stem>.conll` (or one `<stem>-<split>.conll` per split) from `token_table`: token TAB tag, a blank
-    line after each text."""
-    groups = sorted(set(tokens.column("split").to_pylist())) if "split" in tokens.column_names else [None]
-    paths = []
-    for split in groups:
-        part = tokens if split is None else tokens.filter(pc.equal(tokens.column("split"), split))
-        path = out_dir / (f"{stem}.conll" if split is None else f"{stem}-{split}.conll")
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            for toks, tags in zip(part.column("tokens").to_pylist(), part.column("tags").to_pylist()):
+def _target(out_dir: Path, name: str) -> Path:
+    path = out_dir / FORMATS_DIR / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_conll(src: Sequence[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]:
+    """`formats/spans.conll` (or one `spans-<split>.conll` per split): token TAB BIO tag, a blank line after
+    each text. Tokens are the project's tokeniser's, the one named in the manifest."""
+    paths: dict[str | None, Path] = {}
+    with ExitStack() as stack:
+        files = {}
+        for batch in _batches(src):
+            tokens = token_table(batch, cfg.labels, cfg.answer_options.tokenizer)
+            splits = tokens.column("split").to_pylist() if "split" in tokens.column_names else [None] * tokens.num_rows
+            for split, toks, tags in zip(splits, tokens.column("tokens").to_pylist(), tokens.column("tags").to_pylist()):
+                if split not in files:
+                    paths[split] = _target(out_dir, "spans.conll" if split is None else f"spans-{split}.conll")
+                    files[split] = stack.enter_context(open(paths[split], "w", encoding="utf-8", newline="\n"))
+                f = files[split]
                 f.writelines(f"{t}\t{g}\n" for t, g in zip(toks, tags))
                 f.write("\n")
-        paths.append(path)
-    return paths
+    if not paths:  # an empty release still has its (empty) file, so the manifest lists the same files
+        paths[None] = _target(out_dir, "spans.conll")
+        paths[None].write_text("", encoding="utf-8")
+    return [paths[k] for k in sorted(paths, key=lambda k: k or "")]
 
 
-def write_token_parquet(tokens: pa.Table, out_dir: Path, labels: Sequence[str], stem: str = "spans-tokens") -> list[Path]:
-    """`<stem>.parquet` from `token_table`: tokens, offsets, tags and tag ids per item (a token-classification set).
-    The tag map also rides in the file's schema metadata (`annoflow.tag_map`), so the file alone is enough."""
-    path = out_dir / f"{stem}.parquet"
-    meta = {b"annoflow.tag_map": json.dumps(tag_map(labels)).encode()}
-    pq.write_table(tokens.replace_schema_metadata({**(tokens.schema.metadata or {}), **meta}), path, compression="zstd")
+def write_token_parquet(src: Sequence[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]:
+    """`formats/spans-tokens.parquet`: tokens, offsets, tags and tag ids per item (a token-classification
+    set; `tag_ids` read through the manifest's `answer.tag_map`, also in the schema metadata)."""
+    path = _target(out_dir, "spans-tokens.parquet")
+    schema = TOKEN_SCHEMA
+    with_split = any("split" in pq.read_schema(f).names for f in src)
+    if with_split:
+        schema = schema.append(pa.field("split", pa.string()))
+    schema = schema.with_metadata({b"annoflow.tag_map": json.dumps(tag_map(cfg.labels)).encode(),
+                                   b"annoflow.tokenizer": cfg.answer_options.tokenizer.encode()})
+    with pq.ParquetWriter(path, schema, compression="zstd") as w:
+        for batch in _batches(src):
+            w.write_table(token_table(batch, cfg.labels, cfg.answer_options.tokenizer).cast(schema))
     return [path]
 
 
-def span_lineage(answers: pa.Table, votes: pa.Table) -> pa.Table:
-    """Which sources proposed each exported span: `item_id`, `span_sources` (JSON `[[source_id, ...], ...]`
-    in the order of the item's spans). A span counts as proposed by a source whose answer holds the same
-    (start, end, label); a span no source proposed exactly (a consolidated boundary) gets []."""
-    with duckdb.connect() as con:
-        con.register("_a", answers.select(["item_id", "answer"]))
-        con.register("_v", votes.select(["item_id", "source_id", "answer"]))
-        return con.sql("""
-            WITH a AS (SELECT item_id, s.k, s.e FROM _a,
-                       LATERAL (SELECT unnest(range(json_array_length(answer)::BIGINT)) AS k,
-                                       unnest(answer::JSON[]) AS e) s),
-            v AS (SELECT DISTINCT item_id, source_id, e ->> '$.label' AS label,
-                         (e ->> '$.start')::BIGINT AS start, (e ->> '$.end')::BIGINT AS "end"
-                  FROM (SELECT item_id, source_id, unnest(answer::JSON[]) AS e FROM _v WHERE answer IS NOT NULL)),
-            per AS (SELECT a.item_id, a.k, list(v.source_id ORDER BY v.source_id) FILTER (WHERE v.source_id IS NOT NULL) AS src
-                    FROM a LEFT JOIN v ON v.item_id = a.item_id AND v.start = (a.e ->> '$.start')::BIGINT
-                         AND v."end" = (a.e ->> '$.end')::BIGINT AND v.label = a.e ->> '$.label'
-                    GROUP BY a.item_id, a.k)
-            SELECT _a.item_id, to_json(coalesce((SELECT list(coalesce(src, []) ORDER BY k) FROM per WHERE per.item_id = _a.item_id),
-                                                []))::VARCHAR AS span_sources
-            FROM _a ORDER BY _a.item_id""").to_arrow_table()
-
-
-def write_jsonl(rows: pa.Table, out_dir: Path, stem: str = "spans") -> list[Path]:
-    """`<stem>.jsonl`, spaCy-style: `{"id", "text", "spans": [{"start", "end", "label", "sources"}], "confidence",
-    "sources"}` per item (`sources` per span only when the rows carry `span_sources`)."""
-    path = out_dir / f"{stem}.jsonl"
-    cols = rows.column_names
-    n = rows.num_rows
-    conf = rows.column("confidence").to_pylist() if "confidence" in cols else [None] * n
-    item_sources = rows.column("sources").to_pylist() if "sources" in cols else [None] * n
-    span_sources = rows.column("span_sources").to_pylist() if "span_sources" in cols else [None] * n
-    split = rows.column("split").to_pylist() if "split" in cols else [None] * n
+def write_jsonl(src: Sequence[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]:
+    """`formats/spans.jsonl`, spaCy-style: `{"id", "text", "spans": [{"start", "end", "label"}], "confidence",
+    "sources"}` per item (plus `"split"` when the project has splits); offsets in code points, end exclusive."""
+    path = _target(out_dir, "spans.jsonl")
     with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for i, (item_id, text, answer) in enumerate(zip(rows.column("item_id").to_pylist(), rows.column("payload").to_pylist(),
-                                                        rows.column("answer").to_pylist())):
-            spans = json.loads(answer or "[]")
-            lineage = json.loads(span_sources[i]) if span_sources[i] else None
-            if lineage is not None:
-                spans = [{**s, "sources": src} for s, src in zip(spans, lineage)]
-            rec = {"id": item_id, "text": text, "spans": spans, "confidence": conf[i], "sources": item_sources[i]}
-            if split[i] is not None:
-                rec["split"] = split[i]
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        for batch in _batches(src):
+            d = batch.to_pydict()
+            n = batch.num_rows
+            split = d.get("split", [None] * n)
+            for i in range(n):
+                rec = {"id": d["item_id"][i], "text": d["payload"][i], "spans": d["spans"][i],
+                       "confidence": d["confidence"][i], "sources": d["sources"][i]}
+                if split[i] is not None:
+                    rec["split"] = split[i]
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     return [path]

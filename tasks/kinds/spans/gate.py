@@ -1,78 +1,93 @@
-"""The release gate's span checks: every exported span well-formed, and span counts per type stable.
+"""The release gate's span checks, as DuckDB SQL over the export rows (`spans`: a sorted list of structs).
 
-The per-span checks reuse the storage facet's validation (one DuckDB query over every answer), so
-what the gate refuses is exactly what ingest and collect refuse, with the same messages. Each check
-comes back as a dict with the fields of the export gate's `CheckResult` (minus `frame`), so the gate
-shows span checks beside its own.
+Per row (`row_checks`): every answer present and well formed, every span inside its text with
+start < end, every type in the label set, overlaps only where `[answer] allow_overlap` says so (an
+exact repeat never). The gate counts violating rows exactly with each check's predicate; the frame
+column beside it says which spans broke the rule (`spans[2].end = 40 is past the end of the text (13
+characters)`), so the report names the item and the field.
+
+Per candidate (`rate_change`): spans per exported item, type by type, against the reference version
+the label shift is measured against (its manifest's `label_distribution` and row count).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-import duckdb
-import pyarrow as pa
+from ..protocol import FactCheck, RowCheck
 
-from .storage import validate
+__all__ = ["MIN_JUDGED_SPANS", "rate_change", "row_checks"]
 
-__all__ = ["CHECKS", "gate_checks", "span_counts", "type_shift"]
-
-CHECKS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "spans_well_formed": ("every answer is a list of spans with whole-number offsets and a text type",
-                          ("missing_answer", "malformed_json", "not_a_list", "not_a_span", "missing_field",
-                           "non_integer_offset", "label_not_text", "unknown_item")),
-    "spans_inside_text": ("every span lies inside its text and cuts no character",
-                          ("negative_offset", "span_outside_text", "splits_character")),
-    "spans_start_before_end": ("every span has start < end", ("empty_or_reversed_span",)),
-    "span_types_in_label_set": ("every span's type is in the label set", ("unknown_label",)),
-    "span_overlaps_allowed": ("spans overlap only where [answer] allow_overlap says so; none repeats",
-                              ("overlapping_spans", "duplicate_span")),
-}
-_EXAMPLES = 3
+MIN_JUDGED_SPANS = 10
+"""A type with fewer spans than this in both versions is listed, not judged: too few to tell a change from noise."""
 
 
-def span_counts(rows: pa.Table) -> dict[str, int]:
-    """Spans per type over the rows' answers (what the manifest keeps for the next version's shift check)."""
-    with duckdb.connect() as con:
-        con.register("_r", rows.select(["answer"]))
-        got = con.sql("SELECT e ->> '$.label' AS label, count(*) AS n FROM (SELECT unnest(answer::JSON[]) AS e FROM _r"
-                      " WHERE json_valid(answer) AND json_type(answer::JSON) = 'ARRAY') GROUP BY 1 ORDER BY 1").fetchall()
-    return {label: int(n) for label, n in got}
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
-def type_shift(current: Mapping[str, int], previous: Mapping[str, int]) -> float:
-    """Total-variation distance between two span-type distributions (0: same shares, 1: disjoint)."""
-    a, b = sum(current.values()), sum(previous.values())
-    if not a or not b:
-        return 0.0 if a == b else 1.0
-    return 0.5 * sum(abs(current.get(k, 0) / a - previous.get(k, 0) / b) for k in set(current) | set(previous))
+def _per_span(name: str, description: str, bad: str, says: str, first: int = 0) -> RowCheck:
+    """A check on each span `spans[k + 1]` (k from `first`): `bad` and `says` are SQL over `k`.
+
+    The violation counts rows with a bad span; the frame column lists each bad span with what is wrong,
+    and is NULL on a good row (GE expects it to be null everywhere)."""
+    hits = f"list_filter(range({first}, len(spans)), lambda k: coalesce({bad}, false))"
+    listing = f"array_to_string(list_transform({hits}, lambda k: 'spans[' || k || ']' || {says}), '; ')"
+    column = f"bad_{name}"
+    return RowCheck(name, description, f"len({hits}) > 0", "ExpectColumnValuesToBeNull", {"column": column},
+                    frame_columns={column: f"CASE WHEN len({hits}) > 0 THEN {listing} END"})
 
 
-def gate_checks(rows: pa.Table, cfg, previous_counts: Mapping[str, int] | None = None) -> list[dict]:
-    """The span checks on the export rows (`item_id`, `payload`, `answer`): one dict per check.
+def row_checks(labels: list[str], allow_overlap: bool) -> list[RowCheck]:
+    """The per-row span checks (see the module docstring); each span's fields are read as `spans[k + 1]`."""
+    s, prev = "spans[k + 1]", "spans[k]"
+    present = RowCheck("spans_present", "every row has an answer (an empty list means \"no entities\")",
+                       "spans IS NULL", "ExpectColumnValuesToNotBeNull", {"column": "spans"})
+    formed = _per_span("spans_well_formed", "every span has whole-number offsets and a type",
+                       f"{s}.start IS NULL OR {s}.\"end\" IS NULL OR {s}.label IS NULL",
+                       "' has a missing or non-integer start, end or label'")
+    inside = _per_span("spans_inside_text", "every span lies inside its item's text",
+                       f"{s}.start < 0 OR {s}.\"end\" > length(payload)",
+                       f"CASE WHEN {s}.start < 0 THEN '.start = ' || {s}.start || ' is negative'"
+                       f" ELSE '.end = ' || {s}.\"end\" || ' is past the end of the text (' || length(payload) || ' characters)' END")
+    ordered = _per_span("spans_start_before_end", "every span has start < end (end is exclusive)",
+                        f"{s}.start >= {s}.\"end\"",
+                        f"'.end = ' || {s}.\"end\" || ' is not after start ' || {s}.start")
+    in_set = _per_span("span_types_in_label_set", "every span's type is in the project's label set",
+                       f"NOT list_contains({_sql_list(labels)}, {s}.label)",
+                       f"'.label = ' || to_json({s}.label) || ' is not in the label set'")
+    overlap = (f"{s} = {prev}" if allow_overlap else f"{s}.start < {prev}.\"end\"")
+    overlaps = _per_span(
+        "span_overlaps_allowed",
+        "no span repeats another" if allow_overlap else "spans do not overlap ([answer] allow_overlap is off)",
+        overlap, f"' ' || {s}.start || '-' || {s}.\"end\" || ' ' || to_json({s}.label) || CASE WHEN {s} = {prev}"
+                 f" THEN ' repeats spans[' || (k - 1) || ']' ELSE ' overlaps spans[' || (k - 1) || '] ('"
+                 f" || {prev}.start || '-' || {prev}.\"end\" || ')' END", first=1)
+    return [present, formed, inside, ordered, in_set, overlaps]
 
-    `previous_counts` is `span_counts` of the version the gate compares against (its manifest's
-    `spans.span_counts`); without one the shift check is skipped (`success` None).
-    """
-    items = rows.select(["item_id", "payload"])
-    problems = validate(rows.select(["item_id", "answer"]), items, cfg).to_pylist()
-    checks = []
-    for name, (description, reasons) in CHECKS.items():
-        hits = [p for p in problems if p["reason"] in reasons]
-        bad_rows = len({p["row"] for p in hits})
-        checks.append({"name": name, "description": description, "success": not hits, "observed": bad_rows,
-                       "threshold": 0, "unexpected_count": bad_rows,
-                       "examples": [{"item_id": p["item_id"], "field": p["field"], "reason": p["reason"], "detail": p["detail"]}
-                                    for p in hits[:_EXAMPLES]], "note": ""})
-    counts = span_counts(rows)
-    limit = cfg.validation.max_label_shift
-    shift = {"name": "span_type_shift", "description": f"span counts per type moved at most {limit} (total variation) "
-             "from the previous version", "threshold": limit, "unexpected_count": None, "examples": []}
-    if previous_counts is None:
-        checks.append({**shift, "success": None, "observed": None, "note": "no previous version to compare with"})
-    else:
-        tv = round(type_shift(counts, previous_counts), 4)
-        moved = sorted(set(counts) | set(previous_counts), key=lambda k: -abs(counts.get(k, 0) - previous_counts.get(k, 0)))
-        note = "; ".join(f"{k}: {previous_counts.get(k, 0)} -> {counts.get(k, 0)}" for k in moved[:5])
-        checks.append({**shift, "success": tv <= limit, "observed": tv, "note": note})
-    return checks
+
+def rate_change(now: Mapping[str, int], n_now: int, reference: Mapping[str, Any] | None, limit: float) -> FactCheck:
+    """Spans per item of each type now vs in `reference` (a manifest): the largest relative change.
+
+    Sorted sentences exported later need not look like the first ones, so counts are compared per item;
+    a type judged must have `MIN_JUDGED_SPANS` spans in one of the versions. A type that vanishes or
+    appears counts as a change of 1 (100%)."""
+    description = f"spans per item of each type moved at most {limit:.0%} from the reference version"
+    ref = (reference or {}).get("label_distribution")
+    n_ref = ((reference or {}).get("row_counts") or {}).get("total")
+    if ref is None or not n_ref or not n_now:
+        return FactCheck("max_span_rate_change", description, None, max_value=limit, threshold=limit, acceptable=True)
+    rows, worst = [], 0.0
+    for label in sorted(set(now) | set(ref)):
+        a, b = ref.get(label, 0) / n_ref, now.get(label, 0) / n_now
+        change = abs(b - a) / a if a else 1.0
+        judged = max(ref.get(label, 0), now.get(label, 0)) >= MIN_JUDGED_SPANS
+        if judged:
+            worst = max(worst, change)
+        rows.append({"label": label, "reference_spans": ref.get(label, 0), "reference_per_item": round(a, 4),
+                     "candidate_spans": now.get(label, 0), "candidate_per_item": round(b, 4),
+                     "change": round(change, 4), "judged": judged})
+    rows.sort(key=lambda r: (not r["judged"], -r["change"]))
+    return FactCheck("max_span_rate_change", description, round(worst, 4), max_value=limit, threshold=limit,
+                     examples=rows, acceptable=True)

@@ -15,6 +15,10 @@ class SpanOptions(BaseModel):
     tokenizer: str = Field(
         "words", description="How text is split into tokens for snapping, BIO tags and CoNLL export: 'words' "
         "(runs of letters/digits, each other non-space character alone) or 'whitespace'.")
+    max_span_rate_change: float = Field(
+        0.5, ge=0, description="Release gate: how far the spans per exported item of any type may move (relative "
+        "change) from the reference version before the export is held; a wanted change is accepted with "
+        "`annoflow export --accept-shift REASON`.")
     lfs: list[SpanLF] = Field(default_factory=list, description="Span labeling functions (`[[answer.lfs]]`).")
     model: SpanModelOptions = Field(default_factory=lambda: SpanModelOptions(),
                                       description="The local span model (`[answer.model]`): spaCy NER from a blank pipeline.")
