@@ -17,12 +17,15 @@ __all__ = ["evaluate_labels", "work_summary"]
 
 
 def evaluate_labels(
-    con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, truth_path: Path, key_field: str = "text", label_field: str = "label"
+    con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, truth_path: Path, key_field: str = "text",
+    label_field: str | None = None,
 ) -> dict:
     """The kind's quality metric of resolved answers on the items the truth file knows, overall and by method.
 
     The truth file's rows are matched to items here (by `key_field`, as ingest matches side files); the
-    answer cell (`label_field`, as text) is the kind's to read and score (`kind_of(cfg).export.evaluate`)."""
+    answer cell (`label_field`, as text; by default the column the kind's exports name it) is the kind's
+    to read and score (`kind_of(cfg).export.evaluate`)."""
+    label_field = label_field or kind_of(cfg).export.column
     truth = read_side_file(truth_path, "truth file", json_columns=[label_field])
     truth = truth.select([key_field, label_field]).rename_columns(["key", "truth"]).cast(
         pa.schema([("key", pa.string()), ("truth", pa.string())])

@@ -49,7 +49,7 @@ def ner(tmp_path: Path) -> tuple[ProjectConfig, dict[str, list[dict]], dict[str,
     cfg = load_config(root)
     for src in cfg.sources:
         assert not any(r["error"] for r in ingest_source(cfg, src))
-    truth_by_text = {r["text"]: r["spans"] for r in map(json.loads, (root / "truth" / "spans.jsonl").read_text().splitlines())}
+    truth_by_text = {r["text"]: r["spans"] for r in map(json.loads, (root / "truth" / "labels.jsonl").read_text().splitlines())}
     with open_store(cfg.db_path) as con:
         items = con.execute("SELECT item_id, payload FROM items ORDER BY item_id").fetchall()
         truth = {i: truth_by_text[p] for i, p in items}
@@ -128,7 +128,7 @@ def test_spans_export_end_to_end(prefect_harness, ner) -> None:
 
     # `annoflow evaluate`-style: the kind's metric against the example's truth file, per method.
     with open_store(cfg.db_path) as con:
-        q = evaluate_labels(con, cfg, Path(cfg.root) / "truth" / "spans.jsonl", "text", "spans")
+        q = evaluate_labels(con, cfg, Path(cfg.root) / "truth" / "labels.jsonl", "text", "spans")
     assert q["metric"] == "f1" and q["f1"] == round(expected_f1, 4)
     assert q["resolved_with_truth"] == len(ids) and set(q["by_method"]) == {"auto", "span_dawid_skene"}
 
