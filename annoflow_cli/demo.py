@@ -23,7 +23,7 @@ from annoflow_cli.app import (
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "youtube-spam"
 
 
-def _print_summary(s: dict) -> None:
+def _print_summary(s: dict, kind_lines: list[str]) -> None:
     t = Table(title=f"annoflow demo: {s['project']}", show_header=False)
     t.add_column("", style="bold")
     t.add_column("")
@@ -38,7 +38,11 @@ def _print_summary(s: dict) -> None:
               f"{w['human_judgments_per_human_labeled_item']} per human-labeled item)")
     agreement = s.get("agreement") or {}
     if agreement.get("alpha") is not None:
-        t.add_row("agreement (Krippendorff's alpha)", f"{agreement['alpha']:.3f} [{agreement.get('low', 0):.3f}, {agreement.get('high', 0):.3f}]")
+        interval = (f" [{agreement['low']:.3f}, {agreement['high']:.3f}]"
+                    if agreement.get("low") is not None and agreement.get("high") is not None else "")
+        t.add_row("agreement (Krippendorff's alpha)", f"{agreement['alpha']:.3f}{interval}")
+    for line in kind_lines:  # what only the answer kind measures (per-label alpha, span F1 between annotators)
+        t.add_row("agreement", line)
     t.add_row("rounds", str(len(s["rounds"])))
     e = s["export"]
     t.add_row("export", f"{e.get('version')} ({e.get('n_rows', 0):,} rows) at {e.get('path')}" if e.get("status") == "published"
@@ -70,7 +74,9 @@ def demo(
     if as_json:
         print(json.dumps(summary, default=str))
         return
-    _print_summary(summary)
+    from tasks.kinds import kind_of
+
+    _print_summary(summary, kind_of(cfg).consensus.summary_lines(summary.get("agreement") or {}))
     from annoflow_cli.prefect_server import configured_api_url
 
     console.print(

@@ -64,7 +64,7 @@ def read_truth(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, path: Path, k
     kind = kind_of(cfg)
     key_column = key_column or truth_key_column(cfg)
     table = read_side_file(path, "truth file")
-    if answer_column is None:  # the stored column ("answer"), else the exported one ("spans"), as exports name it
+    if answer_column is None:  # the stored column, else the one the kind's exports name it
         answer_column = next((c for c in (kind.storage.column, getattr(kind.export, "column", None))
                               if c in table.column_names), kind.storage.column)
     for col in (key_column, answer_column):

@@ -127,3 +127,29 @@ def test_simulate_crowd_command_knows_image_items_by_their_file(prefect_harness,
         truth = {r["file"]: r["label"] for r in csv.DictReader(f)}
     assert len(judged) == report["submitted"]
     assert all(j["label"] == truth[file_of[j["item_id"]]] for j in judged)
+
+
+def test_demo_loop_labels_the_span_example(prefect_harness, tmp_path: Path, monkeypatch) -> None:
+    """Entity spans end to end: span LFs pre-label, simulated annotators mark spans through the app,
+    span consolidation resolves them, and the export's entity-level F1 against the true spans holds."""
+    from seqeval.metrics import f1_score
+
+    project = tmp_path / "wnut17-ner"
+    shutil.copytree(EXAMPLE.parent / "wnut17-ner", project, ignore=shutil.ignore_patterns(".annoflow"))
+    monkeypatch.delenv("ANNOFLOW_QUEUE_TOKEN", raising=False)
+    s = demo_flow(project_dir=str(project))
+    assert s["metric"] == "f1" and s["f1"] >= 0.90, s
+    assert s["resolved"] >= 0.98 * s["items"] and s["human_judgments"] > 0, s
+    assert s["export"]["status"] == "published", s["export"]
+    formats = Path(s["export"]["path"]) / "formats"
+    sentences = [[line.split("\t") for line in block.splitlines()]
+                 for block in (formats / "spans.conll").read_text(encoding="utf-8").strip().split("\n\n")]
+    gold = [[line.split("\t") for line in block.splitlines()]
+            for block in (project / "gold" / "gold.conll").read_text(encoding="utf-8").strip().split("\n\n")]
+    by_words = {tuple(w for w, _ in sent): [t for _, t in sent] for sent in sentences}
+    exported = [by_words[tuple(w for w, _ in sent)] for sent in gold]
+    assert f1_score([[t for _, t in sent] for sent in gold], exported) == 1.0  # gold items are exported as gold
+    cfg = load_config(project)
+    with open_store(cfg.db_path) as con:
+        assert con.execute("SELECT count(*) FROM labels WHERE answer IS NULL AND decision = 'resolved'").fetchone() == (0,)
+        assert con.execute("SELECT count(DISTINCT source_id) FROM votes WHERE source_kind = 'lf'").fetchone()[0] > 0
