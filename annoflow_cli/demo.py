@@ -28,7 +28,7 @@ def _print_summary(s: dict, kind_lines: list[str]) -> None:
     t.add_column("", style="bold")
     t.add_column("")
     w = s
-    metric = s["metric"]  # the kind's headline metric: accuracy for choices, entity-level F1 for spans
+    metric = s["metric"]  # the kind's headline metric (`export.evaluate`)
     t.add_row(f"{metric} vs true answers", f"{s[metric]:.1%}" if s[metric] is not None else "-")
     for m, v in s[f"{metric}_by_method"].items():
         t.add_row(f"  {m}", f"{v[metric]:.1%} of {v['items']:,} items" if v[metric] is not None else f"- of {v['items']:,} items")

@@ -186,7 +186,7 @@ def export_diff(
         t.add_row(k, f"{v:,}")
     console.print(t)
     console.print(f"mean confidence change {c['mean_delta']:+.4f} (mean |change| {c['mean_abs_delta']:.4f}, max {c['max_abs_delta']:.4f})")
-    if "parts" in d:  # answers made of parts (spans): what changed inside them, per label
+    if "parts" in d:  # answers made of parts: what changed inside them, per label
         parts = d["parts"]
         console.print(f"Answer parts: {parts['added']:,} added, {parts['removed']:,} removed, {parts['kept']:,} kept")
         u = Table(title="Answer parts by label")

@@ -155,7 +155,7 @@ def diff_markdown(d: dict[str, Any], max_pairs: int = 50) -> str:
         "",
         f"Mean confidence change {c['mean_delta']:+.4f}, mean absolute {c['mean_abs_delta']:.4f}, max {c['max_abs_delta']:.4f}.",
     ]
-    if "parts" in d:  # a kind whose answers have parts (spans): what changed inside them
+    if "parts" in d:  # a kind whose answers have parts: what changed inside them
         p = d["parts"]
         lines += ["", f"Answer parts: {p['added']:,} added, {p['removed']:,} removed, {p['kept']:,} kept.",
                   "", "| label | added | removed | kept |", "|---|---:|---:|---:|"]

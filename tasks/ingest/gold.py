@@ -138,7 +138,7 @@ def import_gold(cfg: ProjectConfig, override_reason: str | None = None) -> dict:
     started = time.time()
     path = cfg.path(cfg.gold.path)
     storage = kind_of(cfg).storage
-    structured = storage.column == "answer"  # an answer the kind reads from JSON (spans, ...), not a label
+    structured = storage.column == "answer"  # an answer the kind reads from JSON, not a label
     key, lab = cfg.gold.key_field, cfg.gold.label_field
     raw = read_side_file(path, json_columns=[lab] if structured else ())
     missing = [c for c in (key, lab) if c not in raw.column_names]

@@ -536,7 +536,9 @@ class ExportFacet(Protocol):
     def formats(self, cfg: ProjectConfig) -> Mapping[str, ExportWriter]:
         """WRITERS (writers_for): the formats only this kind has, by the name used in `export.formats`
         (spans: CoNLL, spaCy-style JSONL, token-classification Parquet). The generic formats (jsonl, csv,
-        label_studio) come from tasks/export/writers.py and need nothing here but `label_studio_*`."""
+        label_studio) come from tasks/export/writers.py and need nothing here but `label_studio_*`; a
+        kind's format under a generic name replaces it for the kind's projects (spans' `jsonl` is spaCy's
+        shape). Config validation (schemas/config.py) calls this too, so it must be cheap and pure."""
         ...
 
     def manifest_section(self, cfg: ProjectConfig) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -133,17 +134,12 @@ def write_token_parquet(src: Sequence[Path], out_dir: Path, cfg: ProjectConfig) 
 
 def write_jsonl(src: Sequence[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]:
     """`formats/spans.jsonl`, spaCy-style: `{"id", "text", "spans": [{"start", "end", "label"}], "confidence",
-    "sources"}` per item (plus `"split"` when the project has splits); offsets in code points, end exclusive."""
+    "sources"}` per item (plus `"split"` when the project has splits); offsets in code points, end exclusive.
+    One DuckDB COPY from the snapshot: streamed, in file order."""
     path = _target(out_dir, "spans.jsonl")
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for batch in _batches(src):
-            d = batch.to_pydict()
-            n = batch.num_rows
-            split = d.get("split", [None] * n)
-            for i in range(n):
-                rec = {"id": d["item_id"][i], "text": d["payload"][i], "spans": d["spans"][i],
-                       "confidence": d["confidence"][i], "sources": d["sources"][i]}
-                if split[i] is not None:
-                    rec["split"] = split[i]
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    files = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in src) + "]"
+    with duckdb.connect(config={"preserve_insertion_order": "true", "memory_limit": cfg.export.memory_limit}) as con:
+        split = ", split" if "split" in con.sql(f"SELECT * FROM read_parquet({files}) LIMIT 0").columns else ""
+        con.execute(f"COPY (SELECT item_id AS id, payload AS text, spans, confidence, sources{split} FROM read_parquet({files}))"
+                    f" TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT json)").fetchall()
     return [path]

@@ -168,6 +168,10 @@ def test_spans_export_end_to_end(prefect_harness, ner) -> None:
     assert sum(v["kept"] for v in parts["by_label"].values()) == sum(counts.values()) - 3
     res = runner.invoke(app, ["export", "diff", "v0001", "v0002", *opt])
     assert res.exit_code == 0 and "Answer parts: 4 added, 3 removed" in res.output
+    res = runner.invoke(app, ["export", "show", "v0002", *opt])
+    assert res.exit_code == 0 and "max_span_rate_change" in res.output and "spans_inside_text" in res.output
+    res = runner.invoke(app, ["export", "trace", plus, *opt])
+    assert res.exit_code == 0 and json.loads(res.output)["exported"]["spans"] == [{"start": s, "end": e, "label": "product"}]
 
 
 def test_a_collapse_of_one_type_is_held_until_accepted(prefect_harness, ner) -> None:
