@@ -301,8 +301,10 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None) -> dict:
             n_src[ok] = counted.column("item_id_count").to_numpy()[at[ok]]
 
         at, is_gold = _align(ids_arr, gold)
-        reference = pc.if_else(pa.array(is_gold), gold.column("answer").combine_chunks().take(pa.array(at)),
-                               pa.nulls(len(ids), gold.column("answer").type))
+        answers = gold.column("answer").combine_chunks()
+        reference = pa.nulls(len(ids), answers.type)  # a project without gold has nothing to score against
+        if gold.num_rows:
+            reference = pc.if_else(pa.array(is_gold), answers.take(pa.array(np.where(is_gold, at, 0))), reference)
         d_correct = kind.score(d, reference)
         d_gold = is_gold[d.item]
         g_correct = np.ones(len(ids), bool)  # an item is right when every decision of it is
