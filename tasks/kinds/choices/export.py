@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import quoteattr
 
 import pyarrow as pa
 
@@ -43,12 +42,11 @@ class _ChoicesExport:
         return {}  # the label column and the label list (generic manifest keys) say it all
 
     def label_studio_config(self, cfg: ProjectConfig) -> str:
-        key = cfg.data_kind.value
-        choices = "".join(f"<Choice value={quoteattr(lab)}/>" for lab in cfg.labels)
-        return (
-            f'<View><{key.capitalize()} name="{key}" value="${key}"/>'
-            f'<Choices name="label" toName="{key}" choice="{"multiple" if self.multi else "single"}">{choices}</Choices></View>'
+        from . import (
+            queue,  # the config tasks are pushed with: an exported file imports into the same project
         )
+
+        return (queue.MULTI if self.multi else queue.SINGLE).label_studio_config(cfg)
 
     def label_studio_result_sql(self, cfg: ProjectConfig, data_key: str) -> str:
         chosen = "labels" if self.multi else "[label]"
