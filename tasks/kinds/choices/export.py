@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from ..protocol import ExportWriter, FactCheck, GoldMatch, RowCheck
+from . import queue
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -42,10 +43,7 @@ class _ChoicesExport:
         return {}  # the label column and the label list (generic manifest keys) say it all
 
     def label_studio_config(self, cfg: ProjectConfig) -> str:
-        from . import (
-            queue,  # the config tasks are pushed with: an exported file imports into the same project
-        )
-
+        # The config tasks are pushed with: an exported file imports into the same Label Studio project.
         return (queue.MULTI if self.multi else queue.SINGLE).label_studio_config(cfg)
 
     def label_studio_result_sql(self, cfg: ProjectConfig, data_key: str) -> str:
