@@ -23,10 +23,11 @@ def evaluate_labels(
     """The kind's quality metric of resolved answers on the items the truth file knows, overall and by method.
 
     The truth file's rows are matched to items here (by `key_field`, as ingest matches side files); the
-    answer cell (`label_field`, as text; by default the column the kind's exports name it) is the kind's
+    answer cell (`label_field`, as text; by default the column the kind's exports name it, else `label`) is the kind's
     to read and score (`kind_of(cfg).export.evaluate`)."""
-    label_field = label_field or kind_of(cfg).export.column
-    truth = read_side_file(truth_path, "truth file", json_columns=[label_field])
+    candidates = [label_field] if label_field else [kind_of(cfg).export.column, "label"]
+    truth = read_side_file(truth_path, "truth file", json_columns=candidates)
+    label_field = next((c for c in candidates if c in truth.column_names), candidates[0])
     truth = truth.select([key_field, label_field]).rename_columns(["key", "truth"]).cast(
         pa.schema([("key", pa.string()), ("truth", pa.string())])
     )

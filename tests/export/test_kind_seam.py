@@ -1,13 +1,12 @@
 """Export asks the project's kind (`kind_of(cfg).export`) and never branches on it.
 
-Checks: the export's own files name no kind; the choices facet's pieces on hand-made rows (SQL run by a
+Checks (that no export file names a kind is tests/kinds/test_seam.py's): the choices facet's pieces on hand-made rows (SQL run by a
 real DuckDB, GE through the real gate); the Parquet schema of choices exports; evaluation of both choices
 kinds against a truth file.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import duckdb
@@ -22,37 +21,6 @@ from tasks.export.stage import export
 from tasks.kinds import get, kind_of
 from tasks.store import open_store
 from tests.export.conftest import iid, seed_state
-
-ROOT = Path(__file__).resolve().parents[2]
-OWNED = [
-    *sorted((ROOT / "tasks" / "export").glob("*.py")),
-    ROOT / "schemas" / "expectations.py",
-    ROOT / "annoflow_cli" / "export.py",
-    ROOT / "tasks" / "evaluate.py",
-    ROOT / "tasks" / "kinds" / "choices" / "export.py",
-    ROOT / "docs" / "export.md",
-]
-KIND_NAMES = re.compile(r"multi_label|single_label|TaskKind\.")
-
-
-def _export_section(text: str) -> str:
-    start = text.index("# --- export:")
-    return text[start:text.index("# --- ", start + 1)]
-
-
-def test_export_files_name_no_kind() -> None:
-    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
-             for p in OWNED for n, line in enumerate(p.read_text().splitlines(), 1) if KIND_NAMES.search(line)]
-    section = _export_section((ROOT / "tasks" / "kinds" / "protocol.py").read_text())
-    found += [f"protocol.py export section: {m.group()}" for m in KIND_NAMES.finditer(section)]
-    assert found == []
-    assert "def diff_key_sql" in section and "def evaluate" in section  # the section really was the export one
-
-
-def test_kind_name_detector_catches_a_branch(tmp_path: Path) -> None:
-    assert KIND_NAMES.search('multi = cfg.task_kind == TaskKind.multi_label')
-    assert KIND_NAMES.search('if kind == "single_label":')
-    assert not KIND_NAMES.search("lab = kind_of(cfg).export.column")
 
 
 @pytest.mark.parametrize("name, column, arrow_type", [

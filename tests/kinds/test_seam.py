@@ -27,6 +27,14 @@ def test_no_file_outside_the_kinds_names_a_kind() -> None:
     assert len(files) > 100 and hits == []
 
 
+def test_the_check_catches_a_branch_on_a_kind() -> None:
+    pattern = _kind_names()
+    assert pattern.search("multi = cfg.task_kind == TaskKind.multi_label")
+    assert pattern.search('if kind == "spans":')
+    assert pattern.search("if s.multi_label:")
+    assert not pattern.search("lab = kind_of(cfg).export.column")
+
+
 def test_every_registered_kind_has_every_facet() -> None:
     for name in kinds.names():
         kind = kinds.get(name)
