@@ -3,11 +3,12 @@
 The model is a span-level Dawid–Skene. On each item, the proposals of all sources are grouped into
 *clusters* (connected runs of overlapping proposals; with `allow_overlap`, runs of overlapping
 proposals of the same type, so nested entities of different types stay apart). A cluster's truth is
-one of: nothing (every proposal in it is spurious), or exactly one of its distinct proposals. Each
+one of: nothing (every proposal in it is spurious), one of its distinct proposals, or two disjoint ones
+(neighbours that a span stretched over both made rivals). Each
 source is described, per true entity type, by how it answers a true span: the exact span, the right
 boundaries with a wrong type, the right type with wrong boundaries, some other overlapping span, or
 nothing (a miss); and, on clusters with no true span, how often it proposes something there (its
-spurious rate). EM alternates cluster posteriors and these rates. A per-type rate leans on the
+spurious rate); true and invented spans each have a learned length profile. EM alternates cluster posteriors and these rates. A per-type rate leans on the
 source's overall rate until the type has evidence of its own (shrinkage), so rare types do not get
 wild rates from a handful of spans.
 
