@@ -3,11 +3,12 @@
 The model is a span-level Dawid–Skene. On each item, the proposals of all sources are grouped into
 *clusters* (connected runs of overlapping proposals; with `allow_overlap`, runs of overlapping
 proposals of the same type, so nested entities of different types stay apart). A cluster's truth is
-one of: nothing (every proposal in it is spurious), or exactly one of its distinct proposals. Each
+one of: nothing (every proposal in it is spurious), one of its distinct proposals, or two disjoint ones
+(neighbours that a span stretched over both made rivals). Each
 source is described, per true entity type, by how it answers a true span: the exact span, the right
 boundaries with a wrong type, the right type with wrong boundaries, some other overlapping span, or
 nothing (a miss); and, on clusters with no true span, how often it proposes something there (its
-spurious rate). EM alternates cluster posteriors and these rates. A per-type rate leans on the
+spurious rate); true and invented spans each have a learned length profile. EM alternates cluster posteriors and these rates. A per-type rate leans on the
 source's overall rate until the type has evidence of its own (shrinkage), so rare types do not get
 wild rates from a handful of spans.
 
@@ -51,6 +52,13 @@ _PRIOR_INVENTED = 0.1  # pseudo invented spans per source (over one pseudo item)
 # one of many. The likelihood of the specific span carries that share, which is what makes several
 # sources proposing the very same span strong evidence (they would rarely agree by accident).
 _CHOICE_ONE_BOUND, _CHOICE_WRONG_BOUNDS, _CHOICE_OTHER = 2.0, 4.0, 10.0
+# Span lengths in classes of 1, 2-3, 4-7, 8-15 and 16+ code points: true entities and invented spans
+# have different length profiles (a lone "." or "*" is rarely an entity), learned like the other rates.
+_N_LEN = 5
+
+
+def _length_class(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    return np.minimum(np.log2(np.maximum(end - start, 1)).astype(np.int64), _N_LEN - 1)
 
 
 @dataclass(frozen=True)
@@ -194,6 +202,23 @@ class _Partition:
     gold_post: np.ndarray | None = None  # per hypothesis (clusters' none first, then candidates), or NaN
     post_c: np.ndarray = field(default_factory=lambda: np.zeros(0))
     post_none: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Pair hypotheses: two disjoint candidates of one cluster both true (two entities a bridging span joined).
+    q_a: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # pair -> its candidates
+    q_b: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    q_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # rows of paired candidates
+    q_ridx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # their (source, type, category)
+    # for a pair member: a proposal disjoint from it answers the other one (a miss here, not OTHER)
+    p_extra2: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # a source's 3rd+ proposal in a cluster
+    k_extra2_logv: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    post_q: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    c_len: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # candidate -> length class
+    p_len: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # proposal -> length class
+
+    def marginal(self) -> np.ndarray:
+        """Per candidate: the chance it is true, alone or as one of a pair."""
+        n_c = len(self.c_item)
+        return (self.post_c + np.bincount(self.q_a, weights=self.post_q, minlength=n_c)
+                + np.bincount(self.q_b, weights=self.post_q, minlength=n_c))
 
 
 def _segments(sizes: np.ndarray) -> np.ndarray:
@@ -315,8 +340,37 @@ def _build_partition(f: _Flat, sel_a: slice, sel_p: slice, allow_overlap: bool, 
     for cat in range(OTHER, EXACT - 1, -1):  # the best (lowest) relation written last wins
         r_cat[at[rel == cat]] = cat
     r_idx = (r_src * n_labels + c_lab[r_cand]) * _N_CAT + r_cat
-    return _Partition(c_item, c_start, c_end, c_lab, c_cluster, k_first, r_cand, r_src, r_cat, p_cand, p_src,
+    part = _Partition(c_item, c_start, c_end, c_lab, c_cluster, k_first, r_cand, r_src, r_cat, p_cand, p_src,
                       a_src, len(items_u), r_idx, c_cluster[p_cand])
+    # Pairs: disjoint candidates of one small cluster. As a pair member, a candidate is answered only by
+    # the proposals overlapping it: a source's span on the other member is no error about this one.
+    q_a, q_b = _disjoint_pairs(c_start, c_end, k_first, k_size)
+    if len(q_a):
+        paired = np.zeros(len(c_item), bool)
+        paired[q_a] = paired[q_b] = True
+        r_cat2 = np.full(len(r_cand), MISS, np.int64)
+        for cat in range(OTHER, EXACT - 1, -1):
+            r_cat2[at[(rel == cat) & overlap]] = cat
+        q_rows = np.flatnonzero(paired[r_cand])
+        part.q_a, part.q_b, part.q_rows = q_a, q_b, q_rows
+        part.q_ridx = (r_src[q_rows] * n_labels + c_lab[r_cand[q_rows]]) * _N_CAT + r_cat2[q_rows]
+    part.c_len = _length_class(c_start, c_end)
+    part.p_len = part.c_len[p_cand]
+    return part
+
+
+def _disjoint_pairs(c_start: np.ndarray, c_end: np.ndarray, k_first: np.ndarray, k_size: np.ndarray,
+                    max_size: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of non-overlapping candidates of one cluster (clusters of at most `max_size` candidates:
+    bigger ones are spam, whose pairs would only cost time)."""
+    c_k = np.repeat(np.arange(len(k_first)), k_size)
+    small = k_size[c_k] <= max_size
+    cand = np.flatnonzero(small)
+    later = (k_first[c_k] + k_size[c_k])[cand] - cand - 1
+    a = np.repeat(cand, later)
+    b = np.repeat(cand + 1, later) + _segments(later)
+    keep = (c_end[a] <= c_start[b]) | (c_end[b] <= c_start[a])
+    return a[keep], b[keep]
 
 
 def _clamp_gold(part: _Partition, gold_keys: pa.Table | None, gold_items: np.ndarray | None) -> None:
@@ -349,6 +403,8 @@ class _Rates:
     log_true: np.ndarray    # [source, type, category]: how a source answers a true span of a type
     log_invent: np.ndarray  # [source]: log of invented spans per item, per type they could take
     log_prior: np.ndarray   # [type]: log of true spans per item
+    log_len_true: np.ndarray  # [length class]: log of how much likelier a true span is of that length than
+    log_len_invent: np.ndarray  # an average span; the same for an invented span
 
 
 @dataclass
@@ -360,10 +416,13 @@ class _Counts:
     answered: np.ndarray  # [source] items answered
     n_type: np.ndarray    # [type] expected true spans
     n_items: int
+    len_true: np.ndarray = field(default_factory=lambda: np.zeros(_N_LEN))    # [length class] expected true spans
+    len_invent: np.ndarray = field(default_factory=lambda: np.zeros(_N_LEN))  # [length class] expected invented
 
     def __add__(self, other: _Counts) -> _Counts:
         return _Counts(self.true + other.true, self.invented + other.invented, self.answered + other.answered,
-                       self.n_type + other.n_type, self.n_items + other.n_items)
+                       self.n_type + other.n_type, self.n_items + other.n_items,
+                       self.len_true + other.len_true, self.len_invent + other.len_invent)
 
 
 def _e_step(part: _Partition, rates: _Rates) -> None:
@@ -376,16 +435,30 @@ def _e_step(part: _Partition, rates: _Rates) -> None:
     choice = -np.log([1.0, max(n_lab - 1, 1), _CHOICE_ONE_BOUND, _CHOICE_ONE_BOUND, _CHOICE_WRONG_BOUNDS,
                       _CHOICE_OTHER, 1.0])
     row_ll = (rates.log_true + choice).ravel()
+    p_invent = rates.log_invent[part.p_src] + rates.log_len_invent[part.p_len]
+    c_true = rates.log_prior[part.c_lab] + rates.log_len_true[part.c_len] - part.c_logv
     # A source's further proposals in a cluster are not explained by a true span there: invented.
-    extra = (np.bincount(part.p_k[part.p_extra], weights=rates.log_invent[part.p_src[part.p_extra]], minlength=n_k)
+    extra = (np.bincount(part.p_k[part.p_extra], weights=p_invent[part.p_extra], minlength=n_k)
              - part.k_extra_logv)
-    ll_c = (np.bincount(part.r_cand, weights=row_ll[part.r_idx], minlength=n_c) + rates.log_prior[part.c_lab]
-            - part.c_logv + extra[part.c_cluster])
-    ll_none = np.bincount(part.p_k, weights=rates.log_invent[part.p_src], minlength=n_k) - part.k_logv
+    ll_c = np.bincount(part.r_cand, weights=row_ll[part.r_idx], minlength=n_c) + c_true + extra[part.c_cluster]
+    ll_none = np.bincount(part.p_k, weights=p_invent, minlength=n_k) - part.k_logv
     m = np.maximum(np.maximum.reduceat(ll_c, part.k_first) if n_c else ll_none, ll_none)
+    ll_q = np.zeros(0)
+    if len(part.q_a):
+        # Two true spans: each answered by the proposals overlapping it; only a source's 3rd+ proposal is invented.
+        alone = np.bincount(part.r_cand[part.q_rows], weights=row_ll[part.q_ridx], minlength=n_c) + c_true
+        extra2 = (np.bincount(part.p_k[part.p_extra2], weights=p_invent[part.p_extra2], minlength=n_k)
+                  - part.k_extra2_logv)
+        q_k = part.c_cluster[part.q_a]
+        ll_q = alone[part.q_a] + alone[part.q_b] + extra2[q_k]
+        np.maximum.at(m, q_k, ll_q)
     e_c = np.exp(ll_c - m[part.c_cluster])
     e_none = np.exp(ll_none - m)
     z = np.bincount(part.c_cluster, weights=e_c, minlength=n_k) + e_none
+    if len(part.q_a):
+        e_q = np.exp(ll_q - m[q_k])
+        z += np.bincount(q_k, weights=e_q, minlength=n_k)
+        part.post_q = e_q / z[q_k]
     part.post_c, part.post_none = e_c / z[part.c_cluster], e_none / z
     _pin_gold(part)
 
@@ -395,6 +468,8 @@ def _pin_gold(part: _Partition) -> None:
         n_k, g = len(part.k_first), part.gold_post
         part.post_none = np.where(np.isnan(g[:n_k]), part.post_none, g[:n_k])
         part.post_c = np.where(np.isnan(g[n_k:]), part.post_c, g[n_k:])
+        if len(part.q_a):  # a gold cluster's truth is pinned as single spans
+            part.post_q = np.where(np.isnan(g[n_k:][part.q_a]), part.post_q, 0.0)
 
 
 def _init_posteriors(part: _Partition) -> None:
@@ -411,18 +486,30 @@ def _init_posteriors(part: _Partition) -> None:
     n_won = np.bincount(part.c_cluster, weights=won, minlength=n_k)
     part.post_c = won / np.where(n_won > 0, n_won, 1.0)[part.c_cluster]
     part.post_none = (n_won == 0).astype(float)
+    part.post_q = np.zeros(len(part.q_a))
     _pin_gold(part)
 
 
 def _m_counts(part: _Partition, n_src: int, n_lab: int) -> _Counts:
-    true = np.bincount(part.r_idx, weights=part.post_c[part.r_cand],
-                       minlength=n_src * n_lab * _N_CAT).reshape(n_src, n_lab, _N_CAT)
-    invented = (np.bincount(part.p_src, weights=part.post_none[part.p_k], minlength=n_src)
-                + np.bincount(part.p_src[part.p_extra], weights=1.0 - part.post_none[part.p_k[part.p_extra]],
-                              minlength=n_src))
+    size = n_src * n_lab * _N_CAT
+    true = np.bincount(part.r_idx, weights=part.post_c[part.r_cand], minlength=size)
+    n_k = len(part.k_first)
+    q_mass = np.zeros(n_k)
+    marginal = part.post_c
+    if len(part.q_a):
+        marginal = part.marginal()
+        in_pair = marginal - part.post_c
+        true = true + np.bincount(part.q_ridx, weights=in_pair[part.r_cand[part.q_rows]], minlength=size)
+        q_mass = np.bincount(part.c_cluster[part.q_a], weights=part.post_q, minlength=n_k)
+    single = 1.0 - part.post_none - q_mass
+    # Per proposal: the chance it is invented (its cluster holds nothing, or it is a source's extra there).
+    w_invent = part.post_none[part.p_k] + single[part.p_k] * part.p_extra + q_mass[part.p_k] * part.p_extra2
+    invented = np.bincount(part.p_src, weights=w_invent, minlength=n_src)
     answered = np.bincount(part.a_src, minlength=n_src).astype(float)
-    return _Counts(true, invented, answered, np.bincount(part.c_lab, weights=part.post_c, minlength=n_lab),
-                   part.n_items)
+    return _Counts(true.reshape(n_src, n_lab, _N_CAT), invented, answered,
+                   np.bincount(part.c_lab, weights=marginal, minlength=n_lab), part.n_items,
+                   np.bincount(part.c_len, weights=marginal, minlength=_N_LEN),
+                   np.bincount(part.p_len, weights=w_invent, minlength=_N_LEN))
 
 
 def _rates(c: _Counts, shrink: float) -> _Rates:
@@ -432,8 +519,14 @@ def _rates(c: _Counts, shrink: float) -> _Rates:
     per_type = per_type / per_type.sum(axis=2, keepdims=True)
     invent = (c.invented + _PRIOR_INVENTED) / (c.answered + 1.0)
     prior = (c.n_type + 0.5) / (c.n_items + 1.0)
+    # Length profiles against that of all spans (true or invented), so that only their difference moves a
+    # decision; one pseudo-span per class keeps an unseen class neutral.
+    len_true = (c.len_true + 1.0) / (c.len_true.sum() + _N_LEN)
+    len_invent = (c.len_invent + 1.0) / (c.len_invent.sum() + _N_LEN)
+    len_all = (c.len_true + c.len_invent + 1.0) / (c.len_true.sum() + c.len_invent.sum() + _N_LEN)
     # An invented span has a place and a type, both at random; a true span of type t only a place.
-    return _Rates(np.log(per_type), np.log(invent / len(c.n_type)), np.log(prior))
+    return _Rates(np.log(per_type), np.log(invent / len(c.n_type)), np.log(prior),
+                  np.log(len_true / len_all), np.log(len_invent / len_all))
 
 
 # --- the whole run ----------------------------------------------------------------------------------------
@@ -515,6 +608,9 @@ def consolidate_spans(votes: pa.Table, settings: SpanConsensusSettings, gold: pa
         part.p_extra = np.zeros(len(o), bool)
         part.p_extra[o[1:]] = (part.p_k[o][1:] == part.p_k[o][:-1]) & (part.p_src[o][1:] == part.p_src[o][:-1])
         part.k_extra_logv = np.bincount(part.p_k[part.p_extra], minlength=len(part.k_first)) * k_places
+        part.p_extra2 = np.zeros(len(o), bool)
+        part.p_extra2[o[2:]] = part.p_extra[o[2:]] & part.p_extra[o[1:-1]]
+        part.k_extra2_logv = np.bincount(part.p_k[part.p_extra2], minlength=len(part.k_first)) * k_places
         _clamp_gold(part, gold_keys, gold_items)
         parts.append(part)
     counts = None
@@ -554,7 +650,7 @@ def _unseen_entity_probability(f: _Flat, parts: list[_Partition], rates: _Rates,
     """Per item: the chance that a true entity exists that every voter missed (no cluster holds it)."""
     miss = np.exp(rates.log_true[:, :, MISS]).mean(axis=1)
     log_all_miss = np.bincount(f.a_item, weights=np.log(np.clip(miss[f.a_src], 1e-12, 1)), minlength=n_items)
-    chosen = sum(float(p.post_c.sum()) for p in parts)
+    chosen = sum(float(p.marginal().sum()) for p in parts)
     rate = chosen / max(n_items, 1)  # expected true entities per item
     expected_hidden = rate * np.exp(log_all_miss)
     return 1.0 - np.exp(-expected_hidden)
@@ -641,14 +737,25 @@ def _item_rows(f: _Flat, parts: list[_Partition], rates: _Rates, s: SpanConsensu
             take = part.post_c[top] > part.post_none
             best = np.where(take, top, -1)
             best_p = np.where(take, part.post_c[top], part.post_none)
+        sel = best[best >= 0]
+        if len(part.q_a):
+            # A pair wins its cluster when it beats every single hypothesis and "nothing".
+            q_k = part.c_cluster[part.q_a]
+            order = np.lexsort((-part.post_q, q_k))
+            first = np.searchsorted(q_k[order], np.arange(n_k))
+            has = first < len(order)
+            top_q = order[np.minimum(first, len(order) - 1)]
+            win = has & (q_k[top_q] == np.arange(n_k)) & (part.post_q[top_q] > best_p)
+            best_p = np.where(win, part.post_q[top_q], best_p)
+            won = top_q[win]
+            sel = np.concatenate([best[(best >= 0) & ~win], part.q_a[won], part.q_b[won]])
         k_item = part.c_item[part.k_first]
         np.add.at(log_conf, k_item, np.log(np.clip(best_p, 1e-300, 1)))
-        sel = best[best >= 0]
         item_parts.append(part.c_item[sel])
         start_parts.append(part.c_start[sel])
         end_parts.append(part.c_end[sel])
         lab_parts.append(part.c_lab[sel])
-        conf_parts.append(part.post_c[sel])
+        conf_parts.append(part.marginal()[sel])
     it = np.concatenate(item_parts) if item_parts else np.zeros(0, np.int64)
     st = np.concatenate(start_parts) if start_parts else np.zeros(0, np.int64)
     en = np.concatenate(end_parts) if end_parts else np.zeros(0, np.int64)
@@ -685,8 +792,9 @@ def _source_rows(f: _Flat, parts: list[_Partition], rates: _Rates, s: SpanConsen
     type_found = np.zeros((n_src, n_lab))
     type_seen = np.zeros((n_src, n_lab))
     for part in parts:
-        right += np.bincount(part.p_src, weights=part.post_c[part.p_cand], minlength=n_src)
-        w = part.post_c[part.r_cand]
+        marginal = part.marginal()
+        right += np.bincount(part.p_src, weights=marginal[part.p_cand], minlength=n_src)
+        w = marginal[part.r_cand]
         exact = part.r_cat == EXACT
         found += np.bincount(part.r_src, weights=w * exact, minlength=n_src)
         truth_seen += np.bincount(part.r_src, weights=w, minlength=n_src)

@@ -177,6 +177,39 @@ def test_text_length_sets_how_telling_an_agreement_is():
     assert rows(r, "l")["span_confidence"][0] > rows(r, "s")["span_confidence"][0]
 
 
+def test_a_span_bridging_two_neighbours_does_not_hide_either():
+    # Three sources mark two neighbouring entities; a fourth marks one span over both. The bridging span
+    # makes the three spans rivals of one cluster; the cluster may still hold two true spans.
+    two = s((0, 5, "per"), (6, 11, "loc"))
+    v = span_votes_table(["i"] * 4, list("abcd"), [two, two, two, s((0, 11, "per"))])
+    r = consolidate_spans(v, SpanConsensusSettings(labels=LABELS))
+    row = rows(r, "i")
+    assert row["spans"] == two and min(row["span_confidence"]) > 0.9
+
+
+def test_invented_spans_length_profile_is_learned():
+    # The crowd invents one-character spans ("." or "*"); its entities are words. Two sources agreeing
+    # on a one-character span is then weaker evidence than two agreeing on a word at the same place.
+    rng = random.Random(7)
+    ids, srcs, answers = [], [], []
+    for i in range(300):
+        for a in "abc":
+            spans = [(0, 5, "per")] if rng.random() < 0.9 else []
+            if rng.random() < 0.6:
+                k = rng.randrange(10, 60, 2)
+                spans.append((k, k + 1, rng.choice(LABELS)))
+            ids.append(str(i))
+            srcs.append(a)
+            answers.append(s(*spans))
+    ids += ["dot"] * 3 + ["word"] * 3
+    srcs += list("abc") * 2
+    answers += [s((20, 21, "loc")), s((20, 21, "loc")), s(), s((20, 25, "loc")), s((20, 25, "loc")), s()]
+    r = consolidate_spans(span_votes_table(ids, srcs, answers), SpanConsensusSettings(labels=LABELS))
+    dot, word = rows(r, "dot"), rows(r, "word")
+    assert word["spans"] == s((20, 25, "loc"))
+    assert dot["spans"] == [] or dot["span_confidence"][0] < word["span_confidence"][0] - 0.1
+
+
 def test_facet_agreement_counts_humans_only(make_project):
     cfg = make_project(task_kind="spans", labels=list(LABELS))
     v = span_votes_table(["i"] * 3, ["a", "b", "lf"], [s((0, 5, "per")), s((0, 5, "per")), s((6, 9, "loc"))],
