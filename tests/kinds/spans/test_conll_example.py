@@ -41,10 +41,18 @@ def test_example_ingests_items_and_conll_gold(tmp_path):
 
 
 def test_conll_export_gives_back_the_gold_file(tmp_path):
+    """The CoNLL writer over a snapshot holding the gold posts' true spans reproduces gold.conll byte for byte."""
+    import pyarrow.parquet as pq
+
+    from tasks.kinds.spans.formats import write_conll
+    from tasks.kinds.spans.storage import SPANS_TYPE
+
     cfg = load_config(EXAMPLE)
     truth = _truth()
     conll = (EXAMPLE / "gold" / "gold.conll").read_text(encoding="utf-8")
     texts = [" ".join(line.split("\t")[0] for line in block.splitlines()) for block in conll.split("\n\n") if block]
-    rows = pa.table({"item_id": [f"{i:03d}" for i in range(len(texts))], "payload": texts, "answer": [truth[t] for t in texts]})
-    _files, _ = kind_of(cfg).export.write(rows, tmp_path, cfg)
-    assert (tmp_path / "spans.conll").read_text(encoding="utf-8") == conll
+    snapshot = tmp_path / "part-000.parquet"
+    pq.write_table(pa.table({"item_id": [f"{i:03d}" for i in range(len(texts))], "payload": texts,
+                             "spans": pa.array([json.loads(truth[t]) for t in texts], SPANS_TYPE)}), snapshot)
+    (written,) = write_conll([snapshot], tmp_path / "out", cfg)
+    assert written.read_text(encoding="utf-8") == conll
