@@ -9,10 +9,12 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from schemas.config import load_config
 from tasks.ingest.stage import ingest_source
 from tasks.kinds import kind_of
+from tasks.kinds.spans.export import spans_sql
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "wnut17-ner"
 
@@ -45,6 +47,11 @@ def test_conll_export_gives_back_the_gold_file(tmp_path):
     truth = _truth()
     conll = (EXAMPLE / "gold" / "gold.conll").read_text(encoding="utf-8")
     texts = [" ".join(line.split("\t")[0] for line in block.splitlines()) for block in conll.split("\n\n") if block]
-    rows = pa.table({"item_id": [f"{i:03d}" for i in range(len(texts))], "payload": texts, "answer": [truth[t] for t in texts]})
-    _files, _ = kind_of(cfg).export.write(rows, tmp_path, cfg)
-    assert (tmp_path / "spans.conll").read_text(encoding="utf-8") == conll
+    # A snapshot as the export writes it (spans typed, as the stage's SQL reads them from labels.answer).
+    answers = pa.array([truth[t] for t in texts])
+    with duckdb.connect() as con:
+        con.register("_a", pa.table({"item_id": [f"{i:03d}" for i in range(len(texts))], "payload": texts, "a": answers}))
+        rows = con.sql(f"SELECT item_id, payload, {spans_sql('a')} AS spans FROM _a ORDER BY item_id").to_arrow_table()
+    pq.write_table(rows, tmp_path / "part-000.parquet")
+    (path,) = kind_of(cfg).export.formats(cfg)["conll"]([tmp_path / "part-000.parquet"], tmp_path, cfg)
+    assert path.read_text(encoding="utf-8") == conll
