@@ -335,7 +335,7 @@ def _equal_answers(answers: pa.Array, pos: np.ndarray, final: pa.Array) -> np.nd
     return (n_hit == a_len) & (a_len == f_len[pos])
 
 
-SPAN_CONFIDENCE_DIGITS = 4
+SPAN_CONFIDENCE_DIGITS = 3
 """Span confidences are stored rounded: a re-run that moves one by less than this does not rewrite the label."""
 
 
