@@ -143,7 +143,7 @@ def test_spans_stage_labels_decisions_scores_and_bans(project):
 
 def test_spans_stage_confidence_and_sources_per_span(project):
     """Each stored span carries its confidence and the sources whose answer held exactly that span."""
-    cfg, items, truth = project
+    cfg, _items, _truth = project
     run(cfg)
     rows = {r[0]: (json.loads(r[1]), r[2], r[3]) for r in read(cfg, "SELECT item_id, answer::VARCHAR, confidence, method FROM labels")}
     gold_ids, plain = ids()

@@ -25,8 +25,8 @@ from annoflow_cli.main import app
 from schemas.config import ProjectConfig, load_config
 from tasks.evaluate import evaluate_labels
 from tasks.export import versions as V
-from tasks.kinds.spans.export import EXPORT_SPANS_TYPE
 from tasks.ingest.stage import ingest_source
+from tasks.kinds.spans.export import EXPORT_SPANS_TYPE
 from tasks.kinds.spans.tokens import bio_tags, tokenize
 from tasks.store import open_store
 
