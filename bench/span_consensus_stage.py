@@ -6,7 +6,8 @@ each; 150 simulated annotators, 3 per sentence, who miss 10% of entities, shift 
 mistype 5% and invent a span on 15% of sentences; 1% of sentences in gold), then the consensus stage
 runs in a fresh process so its peak memory is its own: cold, no-op re-run, and a re-run after 1,000
 new votes. Prints the stage's own split (read / fit / total), the process's peak RSS, and how well the
-item confidences are calibrated (exact span-set accuracy vs confidence on the items the model decided).
+item confidences are calibrated (exact span-set accuracy vs confidence on the items the model decided),
+and the stored per-span confidences (is the span a true one vs its confidence).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import tomli_w
 
+from tasks.kinds.spans.export import spans_sql
 from tasks.kinds.spans.storage import SPANS_TYPE
 
 LABELS = ["person", "location", "group", "product"]
@@ -115,16 +117,29 @@ def calibration(root: Path, truth: pa.Table) -> dict:
 
     with open_store(load_config(root).db_path) as con:
         con.register("_truth", truth)
-        got = con.sql("SELECT l.confidence, l.decision, l.answer::VARCHAR = to_json(list_sort(t.answer))::VARCHAR AS ok"
+        # The stored spans carry their lineage (confidence, sources): compared on (start, end, label).
+        got = con.sql(f"SELECT l.confidence, l.decision, {spans_sql('l.answer::VARCHAR')} = list_sort(t.answer) AS ok"
                       " FROM labels l JOIN _truth t ON l.item_id = printf('i%07d', t.item)"
                       " WHERE l.method NOT IN ('gold', 'adjudicated')").to_arrow_table()
+        # Per span: is the stored span one of the item's true spans, against the span's own confidence.
+        spans = con.sql("SELECT s.confidence AS c, list_contains(list_transform(t.answer, lambda x: x.start || '-' ||"
+                        " x.\"end\" || x.label), s.start || '-' || s.\"end\" || s.label) AS ok FROM (SELECT item_id,"
+                        " unnest(from_json(answer, '[{\"start\": \"INTEGER\", \"end\": \"INTEGER\", \"label\":"
+                        " \"VARCHAR\", \"confidence\": \"DOUBLE\"}]')) AS s FROM labels"
+                        " WHERE method NOT IN ('gold', 'adjudicated')) l"
+                        " JOIN _truth t ON l.item_id = printf('i%07d', t.item)").to_arrow_table()
     conf = got["confidence"].to_numpy()
     ok = got["ok"].to_numpy(zero_copy_only=False).astype(float)
     res = got["decision"].to_numpy(zero_copy_only=False) == "resolved"
+    span_conf = spans["c"].to_numpy()
+    span_ok = spans["ok"].to_numpy(zero_copy_only=False).astype(float)
     return {"items": len(conf), "accuracy": round(float(ok.mean()), 4), "mean_conf": round(float(conf.mean()), 4),
             "ece": round(float(expected_calibration_error(conf, ok)), 4),
             "resolved": int(res.sum()), "resolved_accuracy": round(float(ok[res].mean()), 4),
-            "resolved_mean_conf": round(float(conf[res].mean()), 4)}
+            "resolved_mean_conf": round(float(conf[res].mean()), 4),
+            "spans": len(spans), "span_precision": round(float(np.mean(span_ok)), 4),
+            "span_mean_conf": round(float(span_conf.mean()), 4),
+            "span_ece": round(float(expected_calibration_error(span_conf, span_ok)), 4)}
 
 
 def add_votes(root: Path, n: int, n_items: int) -> None:

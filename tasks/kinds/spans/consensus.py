@@ -42,7 +42,7 @@ from .consolidate import (
     gold_span_scores,
 )
 from .options import SpanOptions
-from .storage import SPANS_TYPE, to_json
+from .storage import SPANS_TYPE
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -211,7 +211,15 @@ class _SpanConsensus:
         pos, n, n_h, sources = per_item_votes(ids, answered["item_id"], answered["source_id"], human)
         hit = _equal_answers(answered["answer"].combine_chunks(), pos, spans)
         hits = np.bincount(pos, weights=hit.astype(np.float64), minlength=n_items)
-        table = labels_table(s, "answer", ids, to_json(spans), conf, method, is_ref, n, n_h, hits, sources)
+        span_conf = items["span_confidence"].combine_chunks()
+        if is_ref.any():  # an accepted span is certain; its source is the reference itself
+            ones = pa.ListArray.from_arrays(
+                pa.array(np.concatenate([[0], np.cumsum(pc.list_value_length(ref["answer"]).to_numpy(zero_copy_only=False))]),
+                         pa.int32()),
+                pa.array(np.ones(int(pc.sum(pc.list_value_length(ref["answer"])).as_py() or 0))), type=span_conf.type)
+            span_conf = pc.take(pa.concat_arrays([span_conf, ones]), pa.array(idx))
+        answers = _answers_with_lineage(spans, span_conf, answered, pos, method)
+        table = labels_table(s, "answer", ids, answers, conf, method, is_ref, n, n_h, hits, sources)
         return table, hit.astype(np.float64), answered["source_id"].combine_chunks()
 
     @staticmethod
@@ -325,6 +333,52 @@ def _equal_answers(answers: pa.Array, pos: np.ndarray, final: pa.Array) -> np.nd
     hit = said.join(kept, ["item", "start", "end", "label"], join_type="inner")["row"].to_numpy()
     n_hit = np.bincount(hit, minlength=len(a_len))
     return (n_hit == a_len) & (a_len == f_len[pos])
+
+
+SPAN_CONFIDENCE_DIGITS = 3
+"""Span confidences are stored rounded: a re-run that moves one by less than this does not rewrite the label."""
+
+
+def _answers_with_lineage(final: pa.Array, span_conf: pa.Array, answered: pa.Table, pos: np.ndarray,
+                          method: np.ndarray) -> pa.Array:
+    """Each item's final spans as JSON with, per span, its `confidence` and its `sources`.
+
+    `sources` are the sources whose vote held exactly that span (start, end and type), sorted; a
+    consolidated span nobody proposed exactly has `[]`. An accepted answer (gold, adjudicated) is its
+    own lineage: confidence 1 and sources `["gold"]` / `["adjudicator"]` (the stage hands the facet the
+    accepted answers, not who gave them). One DuckDB query over the flattened spans, no per-row loop;
+    `final` and `span_conf` are aligned lists, a null answer stays null."""
+    votes = answered["answer"].combine_chunks()
+    flat_v = pc.list_flatten(votes)
+    v_parent = pc.list_parent_indices(votes).to_numpy(zero_copy_only=False)
+    said = pa.table({"item": pos[v_parent], "start": flat_v.field("start"), "end": flat_v.field("end"),
+                     "label": flat_v.field("label"),
+                     "source_id": pc.take(answered["source_id"].combine_chunks().cast(_STR), pa.array(v_parent))})
+    flat_f = pc.list_flatten(final)
+    f_parent = pc.list_parent_indices(final).to_numpy(zero_copy_only=False).astype(np.int64)
+    ref_source = np.where(method == "gold", "gold", np.where(method == "adjudicated", "adjudicator", None))
+    kept = pa.table({"item": f_parent, "start": flat_f.field("start"), "end": flat_f.field("end"),
+                     "label": flat_f.field("label"), "confidence": pc.list_flatten(span_conf),
+                     "ref": pa.array(ref_source[f_parent] if len(f_parent) else [], _STR)})
+    rows = pa.table({"item": np.arange(len(final), dtype=np.int64), "present": pc.is_valid(final)})
+    digits = SPAN_CONFIDENCE_DIGITS
+    with duckdb.connect() as con:
+        con.register("_said", said)
+        con.register("_kept", kept)
+        con.register("_rows", rows)
+        return con.sql(f"""
+            WITH proposed AS (
+                SELECT item, start, "end", label, list(source_id ORDER BY source_id) AS sources
+                FROM _said SEMI JOIN _kept USING (item, start, "end", label) GROUP BY ALL),
+            spans AS (
+                SELECT k.item, {{'start': k.start, 'end': k."end", 'label': k.label,
+                        'confidence': round(k.confidence, {digits}),
+                        'sources': CASE WHEN k.ref IS NOT NULL THEN [k.ref] ELSE coalesce(p.sources, []) END}} AS s
+                FROM _kept k LEFT JOIN proposed p USING (item, start, "end", label))
+            SELECT CASE WHEN r.present THEN to_json(coalesce(list(s.s ORDER BY s.s.start, s.s."end", s.s.label)
+                                                             FILTER (WHERE s.s IS NOT NULL), []))::VARCHAR END AS a
+            FROM _rows r LEFT JOIN spans s USING (item) GROUP BY r.item, r.present ORDER BY r.item
+        """).to_arrow_table()["a"].combine_chunks()
 
 
 def _span_f1_summary(pairs: pa.Table) -> dict:

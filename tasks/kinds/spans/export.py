@@ -1,8 +1,11 @@
 """Spans: the export facet (see tasks/kinds/protocol.py, export).
 
-The snapshot's answer column is `spans`: the resolved answer as a list of `{start, end, label}`
-structs sorted by (start, end, label), so every format and check reads typed offsets instead of
-parsing JSON, and the same state gives the same bytes. A stored answer that is not a list of spans
+The snapshot's answer column is `spans`: the resolved answer as a list of `{start, end, label,
+confidence, sources}` structs sorted by (start, end, label), so every format and check reads typed
+offsets instead of parsing JSON, and the same state gives the same bytes. `confidence` and `sources`
+are each span's lineage as consensus stored it (tasks/kinds/spans/consensus.py); a label stored
+without them (an auto-accepted pre-label) gives its spans the item's confidence and sources.
+Comparisons of answers (gold, diff) read only (start, end, label). A stored answer that is not a list of spans
 becomes NULL (`spans_present` fails) and a span with a non-integer field keeps a null field
 (`spans_well_formed` fails): the gate names them instead of the export crashing on them.
 """
@@ -17,14 +20,20 @@ import pyarrow as pa
 from ..protocol import ExportWriter, FactCheck, GoldMatch, RowCheck
 from . import formats, gate, labelstudio
 from .evaluate import resolved_scores
-from .storage import SPANS_TYPE
+from .storage import SPAN_TYPE
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
 
-__all__ = ["FACET", "spans_sql"]
+__all__ = ["EXPORT_SPANS_TYPE", "FACET", "lineage_sql", "spans_sql"]
 
 _DUCK_SPANS = 'STRUCT(start INTEGER, "end" INTEGER, label VARCHAR)[]'
+
+
+_DUCK_LINEAGE = 'STRUCT(start INTEGER, "end" INTEGER, label VARCHAR, confidence DOUBLE, sources VARCHAR[])[]'
+EXPORT_SPANS_TYPE = pa.list_(pa.struct([*SPAN_TYPE, ("confidence", pa.float64()), ("sources", pa.list_(pa.string()))]))
+"""The snapshot's `spans`: each span with its confidence and the sources that proposed exactly it."""
+_BARE = "list_transform(spans, lambda s: {'start': s.start, 'end': s.\"end\", 'label': s.label})"
 
 
 def spans_sql(json_text: str) -> str:
@@ -32,14 +41,21 @@ def spans_sql(json_text: str) -> str:
     return f"list_sort(TRY_CAST(CASE WHEN json_valid({json_text}) THEN {json_text} END::JSON AS {_DUCK_SPANS}))"
 
 
+def lineage_sql(json_text: str, confidence: str, sources: str) -> str:
+    """Like `spans_sql`, each span with its stored `confidence` and `sources`, else the item's."""
+    typed = f"list_sort(TRY_CAST(CASE WHEN json_valid({json_text}) THEN {json_text} END::JSON AS {_DUCK_LINEAGE}))"
+    return (f"list_transform({typed}, lambda s: {{'start': s.start, 'end': s.\"end\", 'label': s.label,"
+            f" 'confidence': coalesce(s.confidence, {confidence}), 'sources': coalesce(s.sources, {sources}, [])}})")
+
+
 class _SpanExport:
     column = "spans"
 
     def select_sql(self, cfg: ProjectConfig, alias: str) -> str:
-        return f"{spans_sql(f'{alias}.answer::VARCHAR')} AS spans"
+        return f"{lineage_sql(f'{alias}.answer::VARCHAR', f'{alias}.confidence', f'list_sort({alias}.sources)')} AS spans"
 
     def arrow_type(self, cfg: ProjectConfig) -> pa.DataType:
-        return SPANS_TYPE
+        return EXPORT_SPANS_TYPE
 
     def formats(self, cfg: ProjectConfig) -> Mapping[str, ExportWriter]:
         # "jsonl" replaces the generic JSON lines: for spans the useful one is spaCy's shape.
@@ -74,11 +90,12 @@ class _SpanExport:
     def gold_match(self, cfg: ProjectConfig) -> GoldMatch:
         # Exact match of the whole set of spans, the strictest reading of "the item is right".
         gold = spans_sql("g.answer::VARCHAR")
-        return GoldMatch(present="g.answer IS NOT NULL", correct=f"c.spans = {gold}",
-                         exported="to_json(c.spans)::VARCHAR", gold="g.answer::VARCHAR")
+        bare = _BARE.replace("(spans,", "(c.spans,")
+        return GoldMatch(present="g.answer IS NOT NULL", correct=f"{bare} = {gold}",
+                         exported=f"to_json({bare})::VARCHAR", gold="g.answer::VARCHAR")
 
     def diff_key_sql(self) -> str:
-        return "to_json(spans)::VARCHAR"
+        return f"to_json({_BARE})::VARCHAR"  # the answer, not its lineage: a moved confidence is no relabel
 
     def diff_units_sql(self) -> str | None:
         return ("list_transform(spans, lambda s: {'unit': s.start || '-' || s.\"end\" || ' ' || s.label,"

@@ -1,7 +1,7 @@
 """The files a spans release holds: CoNLL (BIO), spaCy-style JSONL, and token Parquet with tag ids.
 
 Every writer streams the export snapshot's Parquet files (`item_id`, `payload`, `spans` as a sorted
-list of `{start, end, label}`, `confidence`, `sources`, optionally `split`) batch by batch, so memory
+list of `{start, end, label, confidence, sources}` (each span's lineage), `confidence`, `sources`, optionally `split`) batch by batch, so memory
 stays bounded whatever the size, and writes the rows in snapshot order (item_id order), so the same
 snapshot gives the same bytes. Tokens come from the project's tokeniser (`[answer] tokenizer`,
 tasks/kinds/spans/tokens.py); the manifest records which one, and the tag map (tag -> id, "O" = 0,
@@ -133,8 +133,9 @@ def write_token_parquet(src: Sequence[Path], out_dir: Path, cfg: ProjectConfig) 
 
 
 def write_jsonl(src: Sequence[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]:
-    """`formats/spans.jsonl`, spaCy-style: `{"id", "text", "spans": [{"start", "end", "label"}], "confidence",
-    "sources"}` per item (plus `"split"` when the project has splits); offsets in code points, end exclusive.
+    """`formats/spans.jsonl`, spaCy-style: `{"id", "text", "spans": [{"start", "end", "label", "confidence",
+    "sources"}], "confidence", "sources"}` per item (a span's own confidence and the sources that proposed it;
+    the item's beside them) (plus `"split"` when the project has splits); offsets in code points, end exclusive.
     One DuckDB COPY from the snapshot: streamed, in file order."""
     path = _target(out_dir, "spans.jsonl")
     files = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in src) + "]"

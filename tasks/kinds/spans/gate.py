@@ -57,11 +57,13 @@ def row_checks(labels: list[str], allow_overlap: bool) -> list[RowCheck]:
     in_set = _per_span("span_types_in_label_set", "every span's type is in the project's label set",
                        f"NOT list_contains({_sql_list(labels)}, {s}.label)",
                        f"'.label = ' || to_json({s}.label) || ' is not in the label set'")
-    overlap = (f"{s} = {prev}" if allow_overlap else f"{s}.start < {prev}.\"end\"")
+    # A repeat is the same (start, end, type): the spans' lineage (confidence, sources) is not the answer.
+    same = f"({s}.start = {prev}.start AND {s}.\"end\" = {prev}.\"end\" AND {s}.label = {prev}.label)"
+    overlap = (same if allow_overlap else f"{s}.start < {prev}.\"end\"")
     overlaps = _per_span(
         "span_overlaps_allowed",
         "no span repeats another" if allow_overlap else "spans do not overlap ([answer] allow_overlap is off)",
-        overlap, f"' ' || {s}.start || '-' || {s}.\"end\" || ' ' || to_json({s}.label) || CASE WHEN {s} = {prev}"
+        overlap, f"' ' || {s}.start || '-' || {s}.\"end\" || ' ' || to_json({s}.label) || CASE WHEN {same}"
                  f" THEN ' repeats spans[' || (k - 1) || ']' ELSE ' overlaps spans[' || (k - 1) || '] ('"
                  f" || {prev}.start || '-' || {prev}.\"end\" || ')' END", first=1)
     return [present, formed, inside, ordered, in_set, overlaps]

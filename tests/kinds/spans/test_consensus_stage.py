@@ -108,6 +108,11 @@ def run(cfg):
     return run_consensus_stage(cfg)
 
 
+def bare(answer: str) -> list[dict]:
+    """A stored answer's spans without their lineage (confidence, sources)."""
+    return [{k: s[k] for k in ("start", "end", "label")} for s in json.loads(answer)]
+
+
 def test_spans_stage_labels_decisions_scores_and_bans(project):
     cfg, items, truth = project
     out = run(cfg)
@@ -118,22 +123,48 @@ def test_spans_stage_labels_decisions_scores_and_bans(project):
     assert set(rows) == set(items)
     for i in plain:  # three people agree, the spammer is banned and left out
         answer, conf, method, decision, n, n_h, agreement, sources = rows[i]
-        assert json.loads(answer) == truth[i] and method == "span_dawid_skene"
+        assert bare(answer) == truth[i] and method == "span_dawid_skene"
         assert decision == "resolved" and conf >= 0.8
         assert (n, n_h, agreement) == (3, 3, 1.0) and sources == ["human:alice", "human:bob", "human:dave"]
     for i in [*gold_ids, *DISPUTED_GOLD]:  # accepted answers stand
-        assert json.loads(rows[i][0]) == truth[i] and rows[i][1:4] == (1.0, "gold", "resolved")
+        assert bare(rows[i][0]) == truth[i] and rows[i][1:4] == (1.0, "gold", "resolved")
     # g00: bob missed the location, so 2 of the 3 answers equal the gold answer.
     assert rows["g00"][6] == pytest.approx(2 / 3)
     # The adjudicator's answer wins over the crowd's (and over what the crowd would say).
     a0 = rows["a0"]
-    assert json.loads(a0[0]) == [{"start": 0, "end": len(items["a0"].split()[0]), "label": "location"}]
+    assert bare(a0[0]) == [{"start": 0, "end": len(items["a0"].split()[0]), "label": "location"}]
     assert a0[1:4] == (1.0, "adjudicated", "resolved") and a0[6] == pytest.approx(1 / 3)
     # Three people disagree and the overlap budget (3) is spent: adjudicate; two disagree: one more vote.
     assert rows["d0"][3] == "adjudicate" and rows["d0"][1] < 0.8 and rows["d0"][4:6] == (3, 3)
     assert rows["n0"][3] == "needs_more" and rows["n0"][4:6] == (2, 2)
     states = dict(read(cfg, "SELECT item_id, state FROM items"))
     assert (states["d0"], states["n0"], states["t00"], states["g00"]) == ("adjudicate", "queued", "resolved", "resolved")
+
+
+def test_spans_stage_confidence_and_sources_per_span(project):
+    """Each stored span carries its confidence and the sources whose answer held exactly that span."""
+    cfg, _items, _truth = project
+    run(cfg)
+    rows = {r[0]: (json.loads(r[1]), r[2], r[3]) for r in read(cfg, "SELECT item_id, answer::VARCHAR, confidence, method FROM labels")}
+    gold_ids, plain = ids()
+    people = ["human:alice", "human:bob", "human:dave"]
+    for i in plain:  # all three marked both spans exactly (the banned spammer's vote is no lineage)
+        spans, conf, _ = rows[i]
+        assert [s["sources"] for s in spans] == [people, people]
+        # A span is at least as sure as the whole answer it belongs to (every span right and none missing).
+        assert all(conf - 1e-4 <= s["confidence"] <= 1.0 for s in spans)
+    for i in [*gold_ids, *DISPUTED_GOLD]:  # accepted answers: certain, their own source
+        assert all(s["confidence"] == 1.0 and s["sources"] == ["gold"] for s in rows[i][0])
+    assert [(s["confidence"], s["sources"]) for s in rows["a0"][0]] == [(1.0, ["adjudicator"])]
+    # d0: alice marked the name as a person, bob as a location, dave nothing: whichever span stands,
+    # exactly one of them proposed it.
+    by_label = {"person": ["human:alice"], "location": ["human:bob"]}
+    assert all(s["sources"] == by_label[s["label"]] for s in rows["d0"][0])
+    # n0: only alice marked the person.
+    assert all(s["sources"] == ["human:alice"] and 0 < s["confidence"] < 1 for s in rows["n0"][0])
+    # Confidences are stored rounded, so a re-run moving one by a hair does not rewrite the label.
+    from tasks.kinds.spans.consensus import SPAN_CONFIDENCE_DIGITS
+    assert all(round(s["confidence"], SPAN_CONFIDENCE_DIGITS) == s["confidence"] for r in rows.values() for s in r[0])
 
 
 def test_spans_stage_gold_scores_by_hand(project):
@@ -225,7 +256,7 @@ def test_spans_stage_is_incremental(project):
     assert "n0" in changed and third["labels_written"] == len(changed)
     for i in changed:
         if i != "n0":
-            assert after[i][0] == before[i][0] and after[i][2] == before[i][2]
+            assert bare(after[i][0]) == bare(before[i][0]) and after[i][2] == before[i][2]
             assert 1e-4 < abs(after[i][1] - before[i][1]) < 0.01
     gold_ids, plain = ids()
     assert not set(changed) & {*gold_ids, *plain, *DISPUTED_GOLD, "a0"}

@@ -28,7 +28,11 @@ def _answer(*spans):
 ROWS = pa.table({
     "item_id": ["a", "b", "c"],
     "payload": ["Alice met Bob in New York.", "nothing here", "Paris, again!"],
-    "answer": [_answer((0, 5, "person"), (10, 13, "person"), (17, 25, "location")), "[]", _answer((0, 5, "location"))],
+    # "a" as consensus stores it (each span with its lineage); "c" without (an auto-accepted pre-label).
+    "answer": [json.dumps([{"start": 0, "end": 5, "label": "person", "confidence": 0.99, "sources": ["human:ann", "human:bob"]},
+                           {"start": 10, "end": 13, "label": "person", "confidence": 0.95, "sources": ["human:ann"]},
+                           {"start": 17, "end": 25, "label": "location", "confidence": 0.98, "sources": []}]),
+               "[]", _answer((0, 5, "location"))],
     "confidence": [0.97, 0.91, 0.88],
     "sources": [["human:ann", "human:bob"], ["human:ann"], ["human:bob", "lf:cities"]],
 })
@@ -73,7 +77,11 @@ def test_every_format_read_back_by_its_consumer(cfg, tmp_path):
     records = [json.loads(line) for line in files["jsonl"][0].read_text().splitlines()]
     a = records[0]
     assert [a["text"][s["start"]:s["end"]] for s in a["spans"]] == ["Alice", "Bob", "New York"]
-    assert records[1]["spans"] == [] and records[2]["spans"] == [{"start": 0, "end": 5, "label": "location"}]
+    assert [(s["confidence"], s["sources"]) for s in a["spans"]] == [  # lineage per span, as stored
+        (0.99, ["human:ann", "human:bob"]), (0.95, ["human:ann"]), (0.98, [])]
+    # A label stored without lineage: each span gets the item's confidence and sources.
+    assert records[1]["spans"] == [] and records[2]["spans"] == [
+        {"start": 0, "end": 5, "label": "location", "confidence": 0.88, "sources": ["human:bob", "lf:cities"]}]
     assert (a["id"], a["confidence"], a["sources"]) == ("a", 0.97, ["human:ann", "human:bob"])
 
     # Parquet: tokens + tag ids that map back to the tags through the manifest's tag map.

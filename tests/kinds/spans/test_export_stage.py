@@ -26,6 +26,7 @@ from schemas.config import ProjectConfig, load_config
 from tasks.evaluate import evaluate_labels
 from tasks.export import versions as V
 from tasks.ingest.stage import ingest_source
+from tasks.kinds.spans.export import EXPORT_SPANS_TYPE
 from tasks.kinds.spans.tokens import bio_tags, tokenize
 from tasks.store import open_store
 
@@ -60,7 +61,11 @@ def ner(tmp_path: Path) -> tuple[ProjectConfig, dict[str, list[dict]], dict[str,
             if spans and (damaged := damaged + 1) % 10 == 0:
                 spans = spans[:-1]
             answers[item_id] = spans
-            rows.append([item_id, json.dumps(spans), 0.9 + 0.01 * (k % 10), "auto" if k % 7 == 0 else "span_dawid_skene",
+            # Consensus stores each span's lineage; an auto-accepted pre-label has none (the item's stands in).
+            stored = spans if k % 7 == 0 else [
+                {**sp, "confidence": round(0.6 + 0.05 * j, 4), "sources": ["human:ann", "human:bob"] if j % 2 == 0 else ["lf:cities"]}
+                for j, sp in enumerate(spans)]
+            rows.append([item_id, json.dumps(stored), 0.9 + 0.01 * (k % 10), "auto" if k % 7 == 0 else "span_dawid_skene",
                          3, 0 if k % 7 == 0 else 3, 0.8, ["human:ann", "human:bob", "lf:cities"]])
         con.executemany("INSERT INTO labels (item_id, answer, confidence, method, decision, n_votes, n_human, agreement, sources)"
                         " VALUES (?, ?::JSON, ?, ?, 'resolved', ?, ?, ?, ?)", rows)
@@ -112,7 +117,21 @@ def test_spans_export_end_to_end(prefect_harness, ner) -> None:
     assert 0.9 < expected_f1 < 1.0  # the damage shows, and only it
 
     records = [json.loads(line) for line in (vdir / "spans.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [r["id"] for r in records] == ids and [r["spans"] for r in records] == [answers[i] for i in ids]
+    bare = [[{k: sp[k] for k in ("start", "end", "label")} for sp in r["spans"]] for r in records]
+    assert [r["id"] for r in records] == ids and bare == [answers[i] for i in ids]
+    # Lineage per span: the stored confidence and sources, else (auto labels) the item's own.
+    with open_store(cfg.db_path) as con:
+        method = dict(con.execute("SELECT item_id, method FROM labels").fetchall())
+    lineage = [[(sp["confidence"], sp["sources"]) for sp in r["spans"]] for r in records]
+    assert lineage == [[(round(0.6 + 0.05 * j, 4), ["human:ann", "human:bob"] if j % 2 == 0 else ["lf:cities"])
+                        if method[r["id"]] != "auto" else (r["confidence"], r["sources"]) for j in range(len(r["spans"]))]
+                       for r in records]
+    assert any(method[r["id"]] == "auto" and r["spans"] for r in records)  # both kinds of row are exercised
+    assert all(r["sources"] == ["human:ann", "human:bob", "lf:cities"] for r in records)
+    # The Parquet of record carries the same spans with their lineage, typed.
+    snap = pq.read_table(V.data_files(cfg, "v0001"), columns=["item_id", "spans"])
+    assert snap.schema.field("spans").type == EXPORT_SPANS_TYPE
+    assert snap.column("spans").to_pylist() == [r["spans"] for r in records]
     assert all(r["text"][s["start"]:s["end"]] for r in records for s in r["spans"])
 
     table = pq.read_table(vdir / "spans-tokens.parquet")
@@ -171,7 +190,9 @@ def test_spans_export_end_to_end(prefect_harness, ner) -> None:
     res = runner.invoke(app, ["export", "show", "v0002", *opt])
     assert res.exit_code == 0 and "max_span_rate_change" in res.output and "spans_inside_text" in res.output
     res = runner.invoke(app, ["export", "trace", plus, *opt])
-    assert res.exit_code == 0 and json.loads(res.output)["exported"]["spans"] == [{"start": s, "end": e, "label": "product"}]
+    assert res.exit_code == 0 and json.loads(res.output)["exported"]["spans"] == [
+        {"start": s, "end": e, "label": "product", "confidence": 0.9 + 0.01 * (ids.index(plus) % 10),
+         "sources": ["human:ann", "human:bob", "lf:cities"]}]  # stored without lineage: the item's
 
 
 def test_a_collapse_of_one_type_is_held_until_accepted(prefect_harness, ner) -> None:
