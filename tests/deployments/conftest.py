@@ -100,8 +100,9 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         for p in procs:
             try:
                 p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # a loaded machine: reap it, or its Popen warns when collected
                 p.kill()
+                p.wait()
         for log in logs:
             log.close()
         app.stop()
