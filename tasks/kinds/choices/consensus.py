@@ -378,9 +378,10 @@ class _ChoicesConsensus:
 
     # -- reports ----------------------------------------------------------------------------------------
     def summary_lines(self, agreement: Mapping) -> list[str]:
-        """Per-label alpha (a set: each label's present/absent question)."""
+        """Per-label alpha of a multi-label project (each label's present/absent question); a single-label
+        project's one alpha is the shared summary's already."""
         rows = agreement.get("per_label") or []
-        if not rows:
+        if not self.multi or not rows:
             return []
         return ["Per label alpha: " + ", ".join(
             f"{r['label']} {'-' if r.get('alpha') is None else format(r['alpha'], '.3f')}" for r in rows)]
