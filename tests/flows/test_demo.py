@@ -79,7 +79,9 @@ def test_demo_loop_labels_the_media_examples(prefect_harness, tmp_path: Path, mo
     shutil.copytree(EXAMPLE.parent / example, project, ignore=shutil.ignore_patterns(".annoflow"))
     _trim(project, folder, 32)
     monkeypatch.delenv("ANNOFLOW_QUEUE_TOKEN", raising=False)
-    s = demo_flow(project_dir=str(project), annotators=6, spammers=0, accuracy_low=0.85, max_rounds=4)
+    # The crowd's threads take tasks in whatever order the app hands them out, so how many rounds the
+    # disagreements need varies from run to run (2 to 5 seen); the loop stops by itself once nothing is open.
+    s = demo_flow(project_dir=str(project), annotators=6, spammers=0, accuracy_low=0.85, max_rounds=8)
     assert s["rounds"][0]["judgments"] > 0, s["rounds"]
     assert s["resolved"] >= 0.9 * s["items"], s
     assert s["accuracy"] >= 0.85, s  # a crowd answering the first label would score about 1 in 10 (or 4)
