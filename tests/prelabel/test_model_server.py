@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +15,7 @@ from schemas.config import ModelConfig
 from tasks.errors import ServiceError, TerminalError
 from tasks.prelabel.http_model import HttpModel
 from tasks.prelabel.models import load_sklearn, save_sklearn, train_sklearn
+from tests.model_servers import model_servers
 from tests.prelabel.conftest import HAM, SPAM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,12 +35,6 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_sklearn(run, tmp_path_factory.mktemp("models"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 SERVERS = {
     "plain": (),
     "fail2": ("--fail-first", "2"),
@@ -56,28 +47,8 @@ SERVERS = {
 @pytest.fixture(scope="module")
 def servers(model_file: Path) -> Iterator[dict[str, str]]:
     """One real server per hook setting, started together (each takes seconds to import its stack)."""
-    procs, urls = [], {}
-    try:
-        for key, flags in SERVERS.items():
-            port = _free_port()
-            procs.append(subprocess.Popen([sys.executable, "-m", "model_server", "--model", str(model_file), "--port", str(port), *flags], cwd=ROOT))
-            urls[key] = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        for url in urls.values():
-            while True:
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"model server at {url} did not start") from None
-                    time.sleep(0.1)
+    with model_servers(["--model", str(model_file)], SERVERS, timeout=60) as urls:
         yield urls
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
 
 
 @pytest.fixture

@@ -4,10 +4,6 @@ same model served by `python -m model_server --span-model` on 127.0.0.1 through 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +21,7 @@ from tasks.kinds.spans.span_model import (
     save_span_model,
     train_span_model,
 )
+from tests.model_servers import model_servers
 
 ROOT = Path(__file__).resolve().parents[3]
 EXCERPT = ROOT / "tests" / "fixtures" / "wnut17_excerpt" / "train300.jsonl"
@@ -112,37 +109,12 @@ def test_facet_trains_out_of_fold_and_the_run_pickles(tmp_path: Path) -> None:
     assert preds.column_names == ["item_id", "answer"] and preds.num_rows == 30
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def servers(trained: tuple) -> Iterator[dict[str, str]]:
     _, path, _ = trained
-    procs, urls = [], {}
-    try:
-        for key, flags in {"plain": (), "fail2": ("--fail-first", "2"), "fail9": ("--fail-first", "9")}.items():
-            port = _free_port()
-            procs.append(subprocess.Popen([sys.executable, "-m", "model_server", "--span-model", str(path.parent), "--port", str(port), *flags], cwd=ROOT))
-            urls[key] = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        for url in urls.values():
-            while True:
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"span model server at {url} did not start") from None
-                    time.sleep(0.2)
+    variants = {"plain": (), "fail2": ("--fail-first", "2"), "fail9": ("--fail-first", "9")}
+    with model_servers(["--span-model", str(path.parent)], variants, timeout=90, what="span model server") as urls:
         yield urls
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
 
 
 def _mcfg(url: str, **kw: object) -> ModelConfig:
