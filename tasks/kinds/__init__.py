@@ -21,6 +21,7 @@ _REGISTRY: dict[str, str] = {
     "single_label": "tasks.kinds.choices:SINGLE_LABEL",
     "multi_label": "tasks.kinds.choices:MULTI_LABEL",
     "spans": "tasks.kinds.spans:SPANS",
+    "boxes": "tasks.kinds.boxes:BOXES",
 }
 
 

@@ -1,0 +1,1 @@
+// The box tool: being built.
