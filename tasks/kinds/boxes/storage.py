@@ -1,15 +1,201 @@
-"""Boxes: the storage facet (see tasks/kinds/protocol.py). Being built: every method raises until it lands."""
+"""Boxes: how an answer is stored, carried and checked (see tasks/kinds/protocol.py, storage).
+
+In DuckDB an answer is the JSON text `geometry.canonical` writes (`[{"x", "y", "w", "h", "label"}]`,
+pixels of the stored image, rounded and sorted; `[]` = no objects); in Arrow it is `BOXES_TYPE`.
+
+Validation runs in DuckDB over all answers at once: the JSON is unnested into one row per box and
+every rule of `validate.check_boxes` is a column expression (same reason codes, same tolerance at the
+image border), so a million answers cost one query, not a Python loop.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import math
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["FACET"]
+import duckdb
+import pyarrow as pa
+
+from tasks.errors import InputError
+
+from ..protocol import PROBLEM_SCHEMA
+from .geometry import BOXES_TYPE, canonical
+from .validate import COORDS, EDGE_TOLERANCE_PX
+
+if TYPE_CHECKING:
+    from schemas.config import ProjectConfig
+
+__all__ = ["FACET", "from_json", "to_json", "validate"]
+
+_NUMBER = "('UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE')"
+
+# One row per problem; every rule is one CASE arm so the first failing rule names the fault, in the
+# order `check_boxes` tries them.
+_BOX_RULES = """
+WITH a AS (
+    SELECT row, item_id, source_id, answer::VARCHAR AS answer,
+           CASE WHEN answer IS NULL THEN 'missing_answer'
+                WHEN NOT json_valid(answer) THEN 'malformed_json'
+                WHEN json_type(answer::JSON) <> 'ARRAY' THEN 'not_a_list' END AS fault
+    FROM _answers),
+sized AS (
+    SELECT a.*, i.item_id IS NOT NULL AS known_item,
+           CASE WHEN json_type(i.meta, '$.width') IN {number} THEN TRY_CAST(i.meta ->> '$.width' AS DOUBLE) END AS width,
+           CASE WHEN json_type(i.meta, '$.height') IN {number} THEN TRY_CAST(i.meta ->> '$.height' AS DOUBLE) END AS height
+    FROM a LEFT JOIN _items i USING (item_id)),
+whole AS (
+    SELECT row, item_id, source_id, reason, CASE reason
+             WHEN 'missing_answer' THEN 'the answer is missing (an empty list [] means "no objects")'
+             WHEN 'malformed_json' THEN 'the answer ' || left(answer, 80) || ' is not valid JSON'
+             WHEN 'not_a_list' THEN 'the answer ' || left(answer, 80)
+                  || ' is not a list of boxes [{"x": ..., "y": ..., "w": ..., "h": ..., "label": ...}]'
+             WHEN 'unknown_item' THEN 'no ingested item has this id'
+             ELSE 'the image''s size is unknown (ingest records width and height from the file), so its '
+                  || json_array_length(answer) || ' box(es) cannot be checked' END AS detail
+    FROM (SELECT *, CASE WHEN fault IS NOT NULL THEN fault WHEN NOT known_item THEN 'unknown_item'
+                         WHEN json_array_length(answer) > 0 AND NOT coalesce(width > 0 AND height > 0, false) THEN 'image_size_unknown'
+                    END AS reason FROM sized)
+    WHERE reason IS NOT NULL),
+boxes AS (
+    SELECT s.row, s.item_id, s.source_id, s.width, s.height, b.k, b.e
+    FROM sized s, LATERAL (SELECT unnest(range(json_array_length(s.answer)::BIGINT)) AS k,
+                                  unnest(s.answer::JSON[]) AS e) b
+    WHERE s.fault IS NULL AND s.known_item AND s.width > 0 AND s.height > 0),
+parsed AS (
+    SELECT *, json_type(e) AS e_type, json_type(e, '$.label') AS l_type, e ->> '$.label' AS lab,
+           {coord_types}, {coord_values},
+           json_type(e, '$.score') AS score_type, TRY_CAST(e ->> '$.score' AS DOUBLE) AS score
+    FROM boxes),
+judged AS (
+    SELECT *,
+      CASE
+        WHEN e_type <> 'OBJECT' THEN ['', 'not_a_box']
+        {missing}
+        WHEN l_type IS NULL OR l_type = 'NULL' THEN ['.label', 'missing_field']
+        {not_number}
+        WHEN l_type <> 'VARCHAR' THEN ['.label', 'label_not_text']
+        WHEN w <= 0 THEN ['.w', 'non_positive_size']
+        WHEN h <= 0 THEN ['.h', 'non_positive_size']
+        WHEN x < -{tol} THEN ['.x', 'box_outside_image']
+        WHEN x + w > width + {tol} THEN ['.w', 'box_outside_image']
+        WHEN y < -{tol} THEN ['.y', 'box_outside_image']
+        WHEN y + h > height + {tol} THEN ['.h', 'box_outside_image']
+        WHEN lab NOT IN (SELECT label FROM _labels) THEN ['.label', 'unknown_label']
+        WHEN score_type IS NOT NULL AND score_type <> 'NULL' AND (score_type NOT IN {number} OR NOT isfinite(score))
+            THEN ['.score', 'not_a_number']
+        WHEN score < 0 OR score > 1 THEN ['.score', 'score_out_of_range']
+      END AS verdict
+    FROM parsed),
+per_box AS (
+    SELECT row, item_id, source_id, 'answer[' || k || ']' || verdict[1] AS field, verdict[2] AS reason,
+      'answer[' || k || ']' || verdict[1] || ' = ' || CASE WHEN verdict[1] = '' THEN left(e::VARCHAR, 80)
+          ELSE coalesce((e -> ('$' || verdict[1]))::VARCHAR, 'null') END
+      || CASE verdict[2]
+          WHEN 'not_a_box' THEN ' is not a box object {"x": ..., "y": ..., "w": ..., "h": ..., "label": ...}'
+          WHEN 'missing_field' THEN ': the box has no ' || ltrim(verdict[1], '.') || ' (a box is {x, y, w, h, label} in pixels)'
+          WHEN 'not_a_number' THEN ' is not a finite number'
+          WHEN 'label_not_text' THEN ' is not a text label'
+          WHEN 'non_positive_size' THEN ' is not a positive size in pixels'
+          WHEN 'box_outside_image' THEN CASE WHEN verdict[1] IN ('.x', '.w')
+                THEN ': the box spans x ' || x || ' to ' || (x + w) || ', outside the image''s width 0 to ' || width || ' px'
+                ELSE ': the box spans y ' || y || ' to ' || (y + h) || ', outside the image''s height 0 to ' || height || ' px' END
+          WHEN 'unknown_label' THEN ' is not in the label set {labels}'
+          WHEN 'score_out_of_range' THEN ' is not a probability in [0, 1]'
+        END AS detail
+    FROM judged WHERE verdict IS NOT NULL)
+SELECT row, item_id, source_id, field, reason,
+       'item ' || to_json(item_id) || ', ' || CASE WHEN source_id IS NULL THEN 'gold' ELSE 'source ' || to_json(source_id) END
+       || ': ' || detail AS detail
+FROM (SELECT row, item_id, source_id, 'answer' AS field, reason, detail FROM whole
+      UNION ALL SELECT * FROM per_box)
+ORDER BY row, field
+"""
 
 
-class _Pending:
-    def __getattr__(self, name: str) -> Any:
-        raise NotImplementedError(f"the boxes kind's storage facet has no {name!r} yet")
+def _rules_sql(labels: list[str]) -> str:
+    coord_types = ", ".join(f"json_type(e, '$.{c}') AS {c}_type" for c in COORDS)
+    coord_values = ", ".join(f"TRY_CAST(e ->> '$.{c}' AS DOUBLE) AS {c}" for c in COORDS)
+    missing = "\n        ".join(f"WHEN {c}_type IS NULL OR {c}_type = 'NULL' THEN ['.{c}', 'missing_field']" for c in COORDS)
+    not_number = "\n        ".join(f"WHEN {c}_type NOT IN {_NUMBER} OR NOT isfinite({c}) THEN ['.{c}', 'not_a_number']" for c in COORDS)
+    listed = json.dumps(labels, ensure_ascii=False).replace("'", "''")
+    return (_BOX_RULES.replace("{coord_types}", coord_types).replace("{coord_values}", coord_values)
+            .replace("{missing}", missing).replace("{not_number}", not_number).replace("{number}", _NUMBER)
+            .replace("{tol}", repr(EDGE_TOLERANCE_PX)).replace("{labels}", listed))
 
 
-FACET: Any = _Pending()
+def validate(answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table:
+    """Problems of box answers against their images and the project (see `PROBLEM_SCHEMA`).
+
+    `answers`: `item_id`, optional `source_id`, `answer` (JSON text). `items`: `item_id`, `metadata`
+    (JSON text with `width` and `height` in pixels, as ingest records them). `row` in the result is
+    the answer's index in `answers`; `field` is `answer` for the whole answer or `answer[k].<key>`.
+    """
+    n = answers.num_rows
+    source = answers.column("source_id") if "source_id" in answers.column_names else pa.nulls(n, pa.string())
+    table = pa.table({"row": pa.array(range(n), pa.int64()), "item_id": answers.column("item_id").cast(pa.string()),
+                      "source_id": source.cast(pa.string()), "answer": answers.column("answer").cast(pa.string())})
+    meta = items.column("metadata").cast(pa.string()) if "metadata" in items.column_names else pa.nulls(items.num_rows, pa.string())
+    with duckdb.connect() as con:
+        con.register("_answers", table)
+        con.register("_given_items", pa.table({"item_id": items.column("item_id").cast(pa.string()), "metadata": meta}))
+        con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id,"
+                    " CASE WHEN json_valid(metadata) THEN metadata::JSON END AS meta FROM _given_items")
+        con.register("_labels", pa.table({"label": pa.array(list(cfg.labels), pa.string())}))
+        out = con.sql(_rules_sql(list(cfg.labels))).to_arrow_table()
+    return out.cast(PROBLEM_SCHEMA)
+
+
+def to_json(answers: pa.Array) -> pa.Array:
+    """Answers of `BOXES_TYPE` as canonical JSON text (`geometry.canonical`), nulls kept."""
+    return pa.array([None if a is None else canonical(a) for a in answers.cast(BOXES_TYPE).to_pylist()], pa.string())
+
+
+def _readable(value: Any) -> bool:
+    """Whether one parsed answer has the shape of `BOXES_TYPE` (a list of boxes with finite numbers)."""
+    if not isinstance(value, list):
+        return False
+    for box in value:
+        if not isinstance(box, dict) or not isinstance(box.get("label"), str):
+            return False
+        for c in COORDS:
+            v = box.get(c)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                return False
+    return True
+
+
+def from_json(texts: pa.Array) -> pa.Array:
+    """JSON box lists back to `BOXES_TYPE` (canonical order; a machine box's `score` is not part of the
+    type); raises `InputError` naming the first value that is not a list of boxes."""
+    out: list[list[dict[str, Any]] | None] = []
+    for i, text in enumerate(texts.cast(pa.string()).to_pylist()):
+        if text is None:
+            out.append(None)
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if not _readable(value):
+            raise InputError(f"answer {i}: {text[:120]!r} is not a list of boxes "
+                             '[{"x": <px>, "y": <px>, "w": <px>, "h": <px>, "label": "<label>"}, ...] with finite numbers')
+        out.append([{k: b[k] for k in ("x", "y", "w", "h", "label")} for b in json.loads(canonical(value))])
+    return pa.array(out, BOXES_TYPE)
+
+
+class _BoxStorage:
+    column = "answer"
+    arrow_type = BOXES_TYPE
+
+    def to_json(self, answers: pa.Array) -> pa.Array:
+        return to_json(answers)
+
+    def from_json(self, texts: pa.Array) -> pa.Array:
+        return from_json(texts)
+
+    def validate(self, answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table:
+        return validate(answers, items, cfg)
+
+
+FACET = _BoxStorage()
