@@ -313,6 +313,10 @@ class GoldConfig(_Section):
     path: str | None = Field(None, description="CSV/JSONL/Parquet with the known answers for some items.")
     key_field: str = Field("text", description="Column identifying the item (same field as the source payload).")
     label_field: str = Field("label", description="Column holding the true label.")
+    format: str = Field(
+        "auto", description='How the gold file is read: "table" (CSV/JSONL/JSON list/Parquet with key_field and '
+        'label_field columns), a format of the task kind (boxes: "coco", a COCO instances JSON matched by file_name), '
+        'or "auto": the kind\'s format when the file has its shape, else a table.')
     rate: float = Field(0.1, ge=0, le=1, description="Share of an annotator's tasks that are hidden gold.")
     min_per_annotator: int = Field(
         3, ge=0, description="Gold tasks each known annotator gets at least (targeted, served before other work)."
@@ -482,6 +486,10 @@ class ProjectConfig(_Section):
             raise ValueError(f"task_kind {self.task_kind.value!r} takes no [answer] options")
         if kind.options is not None:
             self.answer = kind.options.model_validate(self.answer).model_dump(mode="json")
+        gold_formats = ("auto", "table", *kind.storage.answer_file_formats)
+        if self.gold.format not in gold_formats:
+            raise ValueError(f"gold.format: {self.gold.format!r} is not a gold file format of task_kind "
+                             f"{self.task_kind.value!r} (available: {', '.join(gold_formats)})")
         known = [f.value for f in ExportFormat] + [f for f in kind.export.formats(self) if f not in ExportFormat.__members__]
         unknown = [f for f in self.export.formats if f not in known]
         if unknown:

@@ -30,6 +30,10 @@ __all__ = ["GoldReport", "import_gold", "judge_gold", "key_match_sql", "read_sid
 
 _SHOWN_ERRORS = 5
 
+_PROBLEMS = pa.schema([("source_row", pa.int64()), ("where", pa.string()), ("field", pa.string()), ("reason", pa.string()),
+                       ("detail", pa.string()), ("raw", pa.string()), ("line", pa.string())])
+"""Gold rows (or parts of a kind's file) refused before judging; `line` is the message the user reads."""
+
 
 @dataclass
 class GoldReport:
@@ -139,19 +143,30 @@ def import_gold(cfg: ProjectConfig, override_reason: str | None = None) -> dict:
     path = cfg.path(cfg.gold.path)
     storage = kind_of(cfg).storage
     structured = storage.column == "answer"  # an answer the kind reads from JSON, not a label
-    key, lab = cfg.gold.key_field, cfg.gold.label_field
-    raw = read_side_file(path, json_columns=[lab] if structured else ())
-    missing = [c for c in (key, lab) if c not in raw.column_names]
-    if missing:
-        raise InputError(f"gold file {path}: missing column(s) {missing}; found {raw.column_names[:-1]} (see gold.key_field / gold.label_field)")
-    keys, _, _ = text_column(raw.column(key))
-    match = key_match_sql(cfg, key, "i", "g")
     name = str(cfg.gold.path)
-    problems = pa.table({"source_row": pa.array([], pa.int64()), "field": pa.array([], pa.string()),
-                         "reason": pa.array([], pa.string()), "detail": pa.array([], pa.string()), "raw": pa.array([], pa.string())})
+    kind_file = storage.read_answer_file(path, cfg.gold.format, cfg)
+    if kind_file is not None:  # a format of the kind's own (boxes: COCO): one answer per item already
+        key, lab, match_key = "key", "answer", kind_file.key_field
+        raw = kind_file.rows.rename_columns(["_row", "_where", key, lab])
+        parts = kind_file.problems
+        problems = parts.append_column("line", _lines(name, parts.column("where"), parts.column("field"), parts.column("detail")))
+    else:
+        key = match_key = cfg.gold.key_field
+        lab = cfg.gold.label_field
+        raw = read_side_file(path, json_columns=[lab] if structured else ())
+        missing = [c for c in (key, lab) if c not in raw.column_names]
+        if missing:
+            raise InputError(f"gold file {path}: missing column(s) {missing}; found {raw.column_names[:-1]} (see gold.key_field / gold.label_field)")
+        raw = raw.append_column("_where", pc.binary_join_element_wise("row", raw.column("_row").cast(pa.string()), " "))
+        problems = _PROBLEMS.empty_table()
+    keys, _, _ = text_column(raw.column(key))
+    match = key_match_sql(cfg, match_key, "i", "g")
     with project_store(cfg) as con:
         if structured:
-            problems = _answer_rows(con, cfg, raw.column("_row"), keys, raw.column(lab), match)
+            checked = _answer_rows(con, cfg, raw.column("_row"), raw.column("_where"), keys, raw.column(lab), lab, match)
+            lines = _lines(name, checked.column("where"), pa.array([f"column {lab!r}"] * checked.num_rows, pa.string()),
+                           checked.column("detail"))
+            problems = pa.concat_tables([problems, checked.append_column("line", lines)])
         else:
             labels, label_problem, _ = text_column(raw.column(lab))
             gold = pa.table({"source_row": raw.column("_row"), "key": keys, "label": labels, "label_ok": pc.is_null(label_problem)})
@@ -189,14 +204,16 @@ def import_gold(cfg: ProjectConfig, override_reason: str | None = None) -> dict:
                 " SELECT md5(concat_ws(chr(31), 'gold', ?, source_row::VARCHAR, reason, coalesce(label, ''))), 'gold', ?, source_row,"
                 " CASE WHEN reason = 'gold_item_unknown' THEN ? ELSE ? END, reason, detail, left(key, 500)"
                 " FROM _v WHERE reason IS NOT NULL ON CONFLICT DO NOTHING",
-                [name, name, key, lab],
+                [name, name, match_key, lab],
             ).fetchone()[0]
-            report = GoldReport(raw.num_rows, int(stored) + len(changes), int(quarantined) + int(invalid), len(changes))
+            report = GoldReport(raw.num_rows + (kind_file.problems.num_rows if kind_file is not None else 0), int(stored) + len(changes), int(quarantined) + int(invalid), len(changes))
             refused = [r for r in verdicts.to_pylist() if r["reason"] in ("gold_conflict", "gold_changed")]
-            # A refused answer is named by its row and the field at fault; one line per row.
-            shown = {r["source_row"]: f"{name} row {r['source_row']}: column {lab!r}: {r['detail']}" for r in problems.to_pylist()}
-            refused = [{"source_row": k, "line": v} for k, v in shown.items()] + refused
-            report.errors = [r.get("line") or f"{name} row {r['source_row']}: item {_short(r['key'])}: {r['detail']}"
+            # A refused answer is named by its row (or the part of the file) and the field at fault; one line per row.
+            shown = {r["where"]: r["line"] for r in problems.to_pylist()}
+            refused = [{"line": v} for v in shown.values()] + refused
+            rows = {r["source_row"] for r in refused if "source_row" in r}
+            where = {r: w for r, w in zip(raw.column("_row").to_pylist(), raw.column("_where").to_pylist()) if r in rows}
+            report.errors = [r.get("line") or f"{name} {where[r['source_row']]}: item {_short(r['key'])}: {r['detail']}"
                              for r in refused[:_SHOWN_ERRORS]]
             if len(refused) > _SHOWN_ERRORS:
                 report.errors.append(f"{name}: {len(refused) - _SHOWN_ERRORS} more gold rows refused; see `annoflow status --quarantine`")
@@ -209,23 +226,28 @@ def import_gold(cfg: ProjectConfig, override_reason: str | None = None) -> dict:
     return report.as_dict()
 
 
-def _answer_rows(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, rows: pa.ChunkedArray, keys: pa.Array,
-                 cells: pa.ChunkedArray, match: str) -> pa.Table:
+def _lines(name: str, where: pa.Array, field: pa.Array, detail: pa.Array) -> pa.Array:
+    """The message naming each refused row: `<file> <row or part>: <field>: <what is wrong>`."""
+    return pc.binary_join_element_wise(pc.binary_join_element_wise(name, where, " "), field, detail, ": ")
+
+
+def _answer_rows(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, rows: pa.ChunkedArray, where: pa.ChunkedArray,
+                 keys: pa.Array, cells: pa.ChunkedArray, lab: str, match: str) -> pa.Table:
     """Gold answers of a structured kind: `_gold_rows` for `judge_gold` (each valid answer in the kind's
     canonical JSON, so equal answers compare equal), and the rows the kind refuses (`source_row, field,
     reason, detail, raw`), which `judge_gold` never sees: a refused row stores nothing."""
     storage = kind_of(cfg).storage
     answers, _, _ = text_column(cells)
-    con.register("_gold", pa.table({"source_row": rows, "key": keys, "answer": answers}))
+    con.register("_gold", pa.table({"source_row": rows, "where": where, "key": keys, "answer": answers}))
     found = con.sql(
-        f"SELECT g.source_row, g.key, g.answer, i.item_id, i.payload, s.answer::VARCHAR AS stored_label"
+        f"SELECT g.source_row, g.where, g.key, g.answer, i.item_id, i.payload, i.metadata::VARCHAR AS metadata, s.answer::VARCHAR AS stored_label"
         f" FROM _gold g LEFT JOIN items i ON {match} LEFT JOIN gold s ON s.item_id = i.item_id ORDER BY g.source_row"
     ).to_arrow_table()
     matched = found.filter(pc.is_valid(found.column("item_id")))
-    problems = storage.validate(matched.select(["item_id", "answer"]), matched.select(["item_id", "payload"]), cfg)
+    problems = storage.validate(matched.select(["item_id", "answer"]), matched.select(["item_id", "payload", "metadata"]), cfg)
     at = problems.column("row")
-    field = pc.if_else(pc.equal(problems.column("field"), "answer"), pa.scalar(cfg.gold.label_field), problems.column("field"))
-    bad = pa.table({"source_row": matched.column("source_row").take(at), "field": field,
+    field = pc.if_else(pc.equal(problems.column("field"), "answer"), pa.scalar(lab), problems.column("field"))
+    bad = pa.table({"source_row": matched.column("source_row").take(at), "where": matched.column("where").take(at), "field": field,
                     "reason": problems.column("reason"), "detail": problems.column("detail"),
                     "raw": pc.utf8_slice_codeunits(matched.column("answer").take(at), 0, 500)})
     good = matched.filter(pc.invert(pc.is_in(pa.array(range(matched.num_rows), pa.int64()), value_set=at)))

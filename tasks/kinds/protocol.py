@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PROBLEM_SCHEMA",
     "AnswerError",
+    "AnswerFile",
     "AnswerKind",
     "ConsensusFacet",
     "ExportFacet",
@@ -67,6 +68,23 @@ PROBLEM_SCHEMA = pa.schema([
 # consensus (gold), export (the release gate's type checks), the app (judgment columns).
 
 
+@dataclass(frozen=True)
+class AnswerFile:
+    """Answers read from a file in a format only the kind knows (boxes: COCO instances JSON), in the
+    form gold ingest judges like the rows of a CSV/JSONL gold file (`StorageFacet.read_answer_file`)."""
+
+    rows: pa.Table
+    """One row per answered item: `source_row` (int64, stable for the file: quarantine keys use it),
+    `where` (how a message names the row, e.g. `image id 3 ("a.png")`), `key` (matched against
+    `key_field` of the items' metadata), `answer` (JSON text, still to be checked by `validate`)."""
+    key_field: str
+    """The item metadata key `key` matches (COCO: "file", the image's path inside its source folder)."""
+    problems: pa.Table
+    """Parts of the file refused before matching (`source_row, where, field, reason, detail, raw`):
+    an item with a refused part is left out of `rows`, since an answer missing a part would be
+    wrong gold."""
+
+
 class StorageFacet(Protocol):
     column: str
     """The answer column in votes / gold / labels / prelabels: "label", "labels" or "answer".
@@ -94,6 +112,21 @@ class StorageFacet(Protocol):
         `PROBLEM_SCHEMA` (`row` = index in `answers`); a stage stores the valid rows and quarantines
         or reports the others. Collect calls it on every page of judgments and quarantines each
         problem row under its `reason`, with `field` and `detail` as given.
+        """
+        ...
+
+    answer_file_formats: tuple[str, ...]
+    """GOLD INGEST and config validation (schemas/config.py): the names `gold.format` may take besides
+    "auto" and "table" (the generic CSV/JSONL/Parquet reader), e.g. ("coco",); empty for most kinds."""
+
+    def read_answer_file(self, path: Path, fmt: str, cfg: ProjectConfig) -> AnswerFile | None:
+        """GOLD INGEST (tasks/ingest/gold.py, `import_gold`): the project's gold / existing-answers file
+        when it is in one of `answer_file_formats`, so teams load the answers they already have in their
+        tool's own format without converting them first.
+
+        `fmt` is `gold.format`: "auto" reads the file as a kind format when its shape says so and returns
+        None otherwise (the generic reader then reads it as a table); "table" returns None; a format
+        name must read the file or raise `InputError` naming it. Pure: reads the file, not the store.
         """
         ...
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -19,9 +20,10 @@ import pyarrow as pa
 
 from tasks.errors import InputError
 
-from ..protocol import PROBLEM_SCHEMA
+from ..protocol import PROBLEM_SCHEMA, AnswerFile
+from .coco import looks_like_coco, read_instances
 from .geometry import BOXES_TYPE, canonical
-from .validate import COORDS, EDGE_TOLERANCE_PX
+from .validate import COORDS, EDGE_TOLERANCE_PX, PX_MACRO
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -98,8 +100,8 @@ per_box AS (
           WHEN 'label_not_text' THEN ' is not a text label'
           WHEN 'non_positive_size' THEN ' is not a positive size in pixels'
           WHEN 'box_outside_image' THEN CASE WHEN verdict[1] IN ('.x', '.w')
-                THEN ': the box spans x ' || x || ' to ' || (x + w) || ', outside the image''s width 0 to ' || width || ' px'
-                ELSE ': the box spans y ' || y || ' to ' || (y + h) || ', outside the image''s height 0 to ' || height || ' px' END
+                THEN ': the box spans x ' || px(x) || ' to ' || px(x + w) || ', outside the image''s width 0 to ' || px(width) || ' px'
+                ELSE ': the box spans y ' || px(y) || ' to ' || px(y + h) || ', outside the image''s height 0 to ' || px(height) || ' px' END
           WHEN 'unknown_label' THEN ' is not in the label set {labels}'
           WHEN 'score_out_of_range' THEN ' is not a probability in [0, 1]'
         END AS detail
@@ -142,6 +144,7 @@ def validate(answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table
         con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id,"
                     " CASE WHEN json_valid(metadata) THEN metadata::JSON END AS meta FROM _given_items")
         con.register("_labels", pa.table({"label": pa.array(list(cfg.labels), pa.string())}))
+        con.execute(PX_MACRO)
         out = con.sql(_rules_sql(list(cfg.labels))).to_arrow_table()
     return out.cast(PROBLEM_SCHEMA)
 
@@ -187,6 +190,7 @@ def from_json(texts: pa.Array) -> pa.Array:
 class _BoxStorage:
     column = "answer"
     arrow_type = BOXES_TYPE
+    answer_file_formats = ("coco",)
 
     def to_json(self, answers: pa.Array) -> pa.Array:
         return to_json(answers)
@@ -196,6 +200,12 @@ class _BoxStorage:
 
     def validate(self, answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table:
         return validate(answers, items, cfg)
+
+    def read_answer_file(self, path: Path, fmt: str, cfg: ProjectConfig) -> AnswerFile | None:
+        """A COCO instances JSON when `gold.format` is "coco", or "auto" and the file has its shape."""
+        if fmt == "coco" or (fmt == "auto" and looks_like_coco(path)):
+            return read_instances(path, cfg.labels)
+        return None
 
 
 FACET = _BoxStorage()

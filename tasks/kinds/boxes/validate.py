@@ -21,7 +21,7 @@ from typing import Any
 from ..protocol import AnswerError
 from .geometry import DECIMALS
 
-__all__ = ["COORDS", "EDGE_TOLERANCE_PX", "check_boxes", "image_size"]
+__all__ = ["COORDS", "EDGE_TOLERANCE_PX", "PX_MACRO", "check_boxes", "image_size", "px"]
 
 COORDS = ("x", "y", "w", "h")
 
@@ -29,6 +29,15 @@ EDGE_TOLERANCE_PX = 0.5
 """How far a box may reach past the image border and still count as inside: tools that draw in
 display pixels and convert back (Label Studio's percentages, a zoomed canvas) round by up to half a
 pixel, and refusing those boxes would only teach people to pull their edges in."""
+
+
+PX_MACRO = "CREATE OR REPLACE TEMP MACRO px(v) AS rtrim(rtrim(printf('%.2f', v), '0'), '.')"
+"""DuckDB's spelling of `px`, for messages written in SQL (storage.validate, the COCO reader)."""
+
+
+def px(value: float) -> str:
+    """A pixel coordinate as a message shows it: at most two decimals, no trailing zeros ("192", "60.5")."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _fail(code: str, field: str, message: str) -> AnswerError:
@@ -92,16 +101,16 @@ def check_boxes(raw: object, labels: Sequence[str] | None, size: tuple[float, fl
         if not isinstance(label, str):
             raise _fail("label_not_text", f"{where}.label", f"{label!r} is not a text label")
         if w <= 0:
-            raise _fail("non_positive_size", f"{where}.w", f"width {w:g} is not positive")
+            raise _fail("non_positive_size", f"{where}.w", f"width {px(w)} is not positive")
         if h <= 0:
-            raise _fail("non_positive_size", f"{where}.h", f"height {h:g} is not positive")
+            raise _fail("non_positive_size", f"{where}.h", f"height {px(h)} is not positive")
         tol = EDGE_TOLERANCE_PX
         edges = () if size is None else (("x", x, x + w, size[0], "width"), ("y", y, y + h, size[1], "height"))
         for key, lo, hi, limit, axis in edges:
             if lo < -tol or hi > limit + tol:
                 part = key if lo < -tol else ("w" if key == "x" else "h")
                 raise _fail("box_outside_image", f"{where}.{part}",
-                            f"the box spans {key} {lo:g} to {hi:g}, outside the image's {axis} 0 to {limit:g} px")
+                            f"the box spans {key} {px(lo)} to {px(hi)}, outside the image's {axis} 0 to {px(limit)} px")
         if known is not None and label not in known:
             raise _fail("unknown_label", f"{where}.label", f"{label!r} is not one of this project's labels ({', '.join(labels or ())})")
         clean: dict[str, Any] = {"x": round(x, DECIMALS), "y": round(y, DECIMALS), "w": round(w, DECIMALS),

@@ -6,6 +6,7 @@ JSON form `["a", "b"]` (an empty list is a valid answer: none of the labels appl
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +29,10 @@ class _ChoicesStorage:
         self.multi = multi
         self.column = "labels" if multi else "label"
         self.arrow_type = pa.list_(pa.string()) if multi else pa.string()
+        self.answer_file_formats: tuple[str, ...] = ()
+
+    def read_answer_file(self, path: Path, fmt: str, cfg: ProjectConfig) -> None:
+        return None  # a label fits a table's cell: gold files are tables
 
     def to_json(self, answers: pa.Array) -> pa.Array:
         return pa.array([None if a is None else orjson.dumps(a).decode() for a in answers.to_pylist()], pa.string())

@@ -201,6 +201,7 @@ def from_json(texts: pa.Array) -> pa.Array:
 class _SpanStorage:
     column = "answer"
     arrow_type = SPANS_TYPE
+    answer_file_formats = ()
 
     def to_json(self, answers: pa.Array) -> pa.Array:
         return to_json(answers)
@@ -210,6 +211,9 @@ class _SpanStorage:
 
     def validate(self, answers: pa.Table, items: pa.Table, cfg) -> pa.Table:
         return validate(answers, items, cfg)
+
+    def read_answer_file(self, path, fmt: str, cfg) -> None:
+        return None  # span gold files are tables
 
 
 FACET = _SpanStorage()

@@ -51,11 +51,11 @@ def test_valid_answers_have_no_problems(cfg):
 
 CASES = [
     ([_box(x=90)], "answer[0].w", "box_outside_image",
-     "answer[0].w = 20: the box spans x 90.0 to 110.0, outside the image's width 0 to 100.0 px"),
+     "answer[0].w = 20: the box spans x 90 to 110, outside the image's width 0 to 100 px"),
     ([_box(y=-3)], "answer[0].y", "box_outside_image",
-     "answer[0].y = -3: the box spans y -3.0 to 12.0, outside the image's height 0 to 80.0 px"),
+     "answer[0].y = -3: the box spans y -3 to 12, outside the image's height 0 to 80 px"),
     ([_box(x=-0.6)], "answer[0].x", "box_outside_image",
-     "answer[0].x = -0.6: the box spans x -0.6 to 19.4, outside the image's width 0 to 100.0 px"),
+     "answer[0].x = -0.6: the box spans x -0.6 to 19.4, outside the image's width 0 to 100 px"),
     ([_box(), _box(w=0)], "answer[1].w", "non_positive_size", "answer[1].w = 0 is not a positive size in pixels"),
     ([_box(h=-4)], "answer[0].h", "non_positive_size", "answer[0].h = -4 is not a positive size in pixels"),
     ([_box(label="truck")], "answer[0].label", "unknown_label",
