@@ -43,13 +43,15 @@ FROM (SELECT unnest((j -> '$.categories')::JSON[]) AS e FROM _doc)
 WHERE e ->> '$.id' IS NOT NULL ORDER BY id;
 
 CREATE TEMP TABLE _ann AS
-SELECT pos, e, json_type(e) AS e_type, e ->> '$.id' AS id, e ->> '$.image_id' AS image_id,
-       e ->> '$.category_id' AS category_id, e -> '$.bbox' AS bbox,
-       json_type(e, '$.bbox') = 'ARRAY' AND json_array_length(e, '$.bbox') = 4 AS four,
-       [CASE WHEN json_type(e, '$.bbox[' || k || ']') IN {number} THEN TRY_CAST(e ->> ('$.bbox[' || k || ']') AS DOUBLE) END
-        FOR k IN range(4)] AS v
+SELECT pos, e, json_type(e) AS e_type, a.id ->> '$' AS id, a.image_id ->> '$' AS image_id,
+       a.category_id ->> '$' AS category_id, a.bbox AS bbox,
+       json_type(a.bbox) = 'ARRAY' AND json_array_length(a.bbox) = 4 AS four,
+       CASE WHEN json_type(a.bbox) = 'ARRAY' THEN
+           [CASE WHEN json_type(x) IN {number} THEN TRY_CAST(x AS DOUBLE) END FOR x IN json_transform(a.bbox, '["JSON"]')] END AS v
 FROM (SELECT unnest(range(json_array_length(j, '$.annotations')::BIGINT)) AS pos,
-             unnest((j -> '$.annotations')::JSON[]) AS e FROM _doc);
+             unnest((j -> '$.annotations')::JSON[]) AS e,
+             unnest(json_transform(j -> '$.annotations', '[{"id": "JSON", "image_id": "JSON", "category_id": "JSON", "bbox": "JSON"}]')) AS a
+      FROM _doc);
 """
 
 _PROBLEMS = """

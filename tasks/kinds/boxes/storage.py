@@ -60,14 +60,16 @@ whole AS (
                     END AS reason FROM sized)
     WHERE reason IS NOT NULL),
 boxes AS (
-    SELECT s.row, s.item_id, s.source_id, s.width, s.height, b.k, b.e
-    FROM sized s, LATERAL (SELECT unnest(range(json_array_length(s.answer)::BIGINT)) AS k,
-                                  unnest(s.answer::JSON[]) AS e) b
-    WHERE s.fault IS NULL AND s.known_item AND s.width > 0 AND s.height > 0),
-parsed AS (
-    SELECT *, json_type(e) AS e_type, json_type(e, '$.label') AS l_type, e ->> '$.label' AS lab,
-           {coord_types}, {coord_values},
-           json_type(e, '$.score') AS score_type, TRY_CAST(e ->> '$.score' AS DOUBLE) AS score
+    -- Each answer is parsed once into structs of JSON fields; the raw elements come along for messages.
+    SELECT row, item_id, source_id, width, height,
+           unnest(range(json_array_length(answer)::BIGINT)) AS k, unnest(answer::JSON[]) AS e,
+           unnest(json_transform(answer, '[{"x": "JSON", "y": "JSON", "w": "JSON", "h": "JSON", "label": "JSON", "score": "JSON"}]')) AS b
+    FROM sized
+    WHERE fault IS NULL AND known_item AND width > 0 AND height > 0),
+parsed AS MATERIALIZED (
+    SELECT row, item_id, source_id, width, height, k, e, json_type(e) AS e_type,
+           json_type(b.label) AS l_type, b.label ->> '$' AS lab, {coord_types}, {coord_values},
+           json_type(b.score) AS score_type, TRY_CAST(b.score AS DOUBLE) AS score
     FROM boxes),
 judged AS (
     SELECT *,
@@ -83,7 +85,7 @@ judged AS (
         WHEN x + w > width + {tol} THEN ['.w', 'box_outside_image']
         WHEN y < -{tol} THEN ['.y', 'box_outside_image']
         WHEN y + h > height + {tol} THEN ['.h', 'box_outside_image']
-        WHEN lab NOT IN (SELECT label FROM _labels) THEN ['.label', 'unknown_label']
+        WHEN NOT list_contains(getvariable('labels'), lab) THEN ['.label', 'unknown_label']
         WHEN score_type IS NOT NULL AND score_type <> 'NULL' AND (score_type NOT IN {number} OR NOT isfinite(score))
             THEN ['.score', 'not_a_number']
         WHEN score < 0 OR score > 1 THEN ['.score', 'score_out_of_range']
@@ -116,8 +118,8 @@ ORDER BY row, field
 
 
 def _rules_sql(labels: list[str]) -> str:
-    coord_types = ", ".join(f"json_type(e, '$.{c}') AS {c}_type" for c in COORDS)
-    coord_values = ", ".join(f"TRY_CAST(e ->> '$.{c}' AS DOUBLE) AS {c}" for c in COORDS)
+    coord_types = ", ".join(f"json_type(b.{c}) AS {c}_type" for c in COORDS)
+    coord_values = ", ".join(f"TRY_CAST(b.{c} AS DOUBLE) AS {c}" for c in COORDS)
     missing = "\n        ".join(f"WHEN {c}_type IS NULL OR {c}_type = 'NULL' THEN ['.{c}', 'missing_field']" for c in COORDS)
     not_number = "\n        ".join(f"WHEN {c}_type NOT IN {_NUMBER} OR NOT isfinite({c}) THEN ['.{c}', 'not_a_number']" for c in COORDS)
     listed = json.dumps(labels, ensure_ascii=False).replace("'", "''")
@@ -143,7 +145,7 @@ def validate(answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table
         con.register("_given_items", pa.table({"item_id": items.column("item_id").cast(pa.string()), "metadata": meta}))
         con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id,"
                     " CASE WHEN json_valid(metadata) THEN metadata::JSON END AS meta FROM _given_items")
-        con.register("_labels", pa.table({"label": pa.array(list(cfg.labels), pa.string())}))
+        con.execute("SET VARIABLE labels = ?::VARCHAR[]", [list(cfg.labels)])
         con.execute(PX_MACRO)
         out = con.sql(_rules_sql(list(cfg.labels))).to_arrow_table()
     return out.cast(PROBLEM_SCHEMA)
