@@ -151,3 +151,41 @@ def test_json_round_trip_is_canonical():
 def test_from_json_names_the_first_bad_value(text):
     with pytest.raises(InputError, match=r"^answer 1: .* is not a list of boxes"):
         STORAGE.from_json(pa.array(["[]", text]))
+
+
+def test_many_answers_in_duckdb_fail_as_one_answer_in_python(cfg):
+    """Random answers with every kind of fault: the first problem DuckDB finds in each answer is the one
+    `check_boxes` raises (same reason, same field), and answers it accepts DuckDB accepts."""
+    import random
+
+    rng = random.Random(7)
+    values = [0, 5, 12.5, -3, 95, 0.0, -0.4, 80.6, "7", True, None, float("nan"), float("inf"), 1e999]
+    rows = []
+    for _ in range(400):
+        if rng.random() < 0.05:
+            rows.append(rng.choice(['{"x": 1}', None, "[1, 2]"]))
+            continue
+        answer = []
+        for _ in range(rng.randrange(4)):
+            box = {"x": rng.uniform(0, 60), "y": rng.uniform(0, 40), "w": rng.uniform(1, 30), "h": rng.uniform(1, 30),
+                   "label": rng.choice(LABELS)}
+            if rng.random() < 0.4:
+                key = rng.choice(["x", "y", "w", "h", "label", "score"])
+                box[key] = rng.choice([*values, "truck", 3]) if key in ("label", "score") else rng.choice(values)
+                if rng.random() < 0.2:
+                    box.pop(key)
+            answer.append(box)
+        rows.append(json.dumps(answer))
+    got = _check(cfg, [("img", "a", r) for r in rows])
+    first: dict[int, tuple[str, str]] = {}
+    for p in sorted(got, key=lambda p: (p["row"], int(p["field"].split("[")[1].split("]")[0]) if "[" in p["field"] else -1)):
+        first.setdefault(p["row"], (p["reason"], p["field"]))
+    faults = 0
+    for i, text in enumerate(rows):
+        try:
+            check_boxes(None if text is None else json.loads(text), LABELS, (100, 80), size_required=True)
+            assert i not in first, (text, first.get(i))
+        except AnswerError as e:
+            faults += 1
+            assert first.get(i) == (e.code, e.field), text
+    assert faults > 100  # the draw really exercised the rules
