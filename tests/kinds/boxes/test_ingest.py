@@ -139,6 +139,7 @@ def test_coco_image_without_annotations_is_no_objects_and_auto_detects(make_proj
     report = import_gold(cfg)
     assert report["errors"] == [] and report["gold_stored"] == 2
     assert _gold(cfg) == {"scene_00.png": [_box(95.0, 83.0, 11.0, 11.0, "sign")], "scene_01.png": []}
+    assert import_gold(cfg) | {"gold_rows": 0} == {"gold_rows": 0, "gold_stored": 0, "gold_quarantined": 0, "gold_changed": 0, "errors": []}
 
 
 def test_coco_boxes_are_checked_against_the_stored_image_too(make_project) -> None:
@@ -182,6 +183,8 @@ def test_the_example_project_ingests(make_project, tmp_path: Path) -> None:
     stored = _gold(cfg)
     assert len(stored) == 15 and all(stored[f] == truth[f] for f in stored)
     assert sum(1 for v in stored.values() if not v) == 2
+    again = import_gold(cfg)  # a re-run finds every answer already stored, equal to the file's
+    assert (again["gold_stored"], again["gold_changed"], again["errors"]) == (0, 0, [])
     sizes = _query(cfg, "SELECT count(*) FROM items WHERE (metadata ->> '$.width')::INT BETWEEN 160 AND 320"
                         " AND (metadata ->> '$.height')::INT BETWEEN 120 AND 240")
     assert sizes == [(80,)]
