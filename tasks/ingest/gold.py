@@ -5,6 +5,11 @@ estimate downstream. Hence: a file that gives one item two different labels stor
 rows are quarantined and named), and a label that differs from the gold already stored is refused
 unless the run carries an explicit override reason, in which case each change (item, old, new,
 file row, reason) is written to the gold stage run's record in `stage_runs`.
+
+The file is a table (CSV/JSONL/Parquet: `gold.key_field`, `gold.label_field`) or, where the kind has
+one, a format of its own (`gold.format`; boxes: COCO instances JSON) that the kind reads into the same
+rows (`storage.read_answer_file`); messages name a table's row or the kind's part ("annotations[5]
+(id 40)").
 """
 
 from __future__ import annotations
@@ -206,7 +211,8 @@ def import_gold(cfg: ProjectConfig, override_reason: str | None = None) -> dict:
                 " FROM _v WHERE reason IS NOT NULL ON CONFLICT DO NOTHING",
                 [name, name, match_key, lab],
             ).fetchone()[0]
-            report = GoldReport(raw.num_rows + (kind_file.problems.num_rows if kind_file is not None else 0), int(stored) + len(changes), int(quarantined) + int(invalid), len(changes))
+            n_rows = raw.num_rows + (kind_file.problems.num_rows if kind_file is not None else 0)
+            report = GoldReport(n_rows, int(stored) + len(changes), int(quarantined) + int(invalid), len(changes))
             refused = [r for r in verdicts.to_pylist() if r["reason"] in ("gold_conflict", "gold_changed")]
             # A refused answer is named by its row (or the part of the file) and the field at fault; one line per row.
             shown = {r["where"]: r["line"] for r in problems.to_pylist()}
@@ -234,13 +240,13 @@ def _lines(name: str, where: pa.Array, field: pa.Array, detail: pa.Array) -> pa.
 def _answer_rows(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, rows: pa.ChunkedArray, where: pa.ChunkedArray,
                  keys: pa.Array, cells: pa.ChunkedArray, lab: str, match: str) -> pa.Table:
     """Gold answers of a structured kind: `_gold_rows` for `judge_gold` (each valid answer in the kind's
-    canonical JSON, so equal answers compare equal), and the rows the kind refuses (`source_row, field,
-    reason, detail, raw`), which `judge_gold` never sees: a refused row stores nothing."""
+    canonical JSON, so equal answers compare equal), and the rows the kind refuses (`source_row, where,
+    field, reason, detail, raw`), which `judge_gold` never sees: a refused row stores nothing."""
     storage = kind_of(cfg).storage
     answers, _, _ = text_column(cells)
     con.register("_gold", pa.table({"source_row": rows, "where": where, "key": keys, "answer": answers}))
     found = con.sql(
-        f"SELECT g.source_row, g.where, g.key, g.answer, i.item_id, i.payload, i.metadata::VARCHAR AS metadata, s.answer::VARCHAR AS stored_label"
+        f"SELECT g.source_row, g.\"where\", g.key, g.answer, i.item_id, i.payload, i.metadata::VARCHAR AS metadata, s.answer::VARCHAR AS stored_label"
         f" FROM _gold g LEFT JOIN items i ON {match} LEFT JOIN gold s ON s.item_id = i.item_id ORDER BY g.source_row"
     ).to_arrow_table()
     matched = found.filter(pc.is_valid(found.column("item_id")))
