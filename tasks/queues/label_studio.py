@@ -146,6 +146,15 @@ def ref_key(state_dir: Path) -> bytes:
     return key
 
 
+def _metadata(text: str | None) -> dict[str, Any] | None:
+    """A task row's item metadata (JSON text) for the kind's conversion; None when absent or unreadable."""
+    try:
+        value = orjson.loads(text) if text else None
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _field(kind: DataKind) -> str:
     return kind.value
 
@@ -336,7 +345,8 @@ class LabelStudioBackend(PullAll):
         if pre is not None and self.show_prelabels:  # every kind alike, and no score: see the module docstring
             cfg = self._config()
             try:
-                result = kind_of(cfg).queue.to_label_studio(orjson.dumps(pre).decode(), cfg, row.get("payload"))
+                result = kind_of(cfg).queue.to_label_studio(orjson.dumps(pre).decode(), cfg, row.get("payload"),
+                                                            _metadata(row.get("metadata")))
             except ValueError:  # a suggestion the project no longer accepts (e.g. its label set changed) is none
                 result = []
             if result:
