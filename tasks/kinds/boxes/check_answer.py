@@ -13,19 +13,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..protocol import AnswerError
-from .geometry import DECIMALS, canonical
+from .geometry import canonical
 
-__all__ = ["check_boxes", "image_size"]
+__all__ = ["EDGE_TOLERANCE_PX", "check_boxes", "image_size"]
 
-_KEYS = {"x", "y", "w", "h", "label", "score"}
-_SLACK = 0.5 * 10 ** -DECIMALS  # rounding to DECIMALS places may push an edge this far out
+EDGE_TOLERANCE_PX = 0.5
+"""How far a box may reach past the image border and still count as inside: a canvas drawn at screen
+resolution, or Label Studio's percentages, round by up to half a pixel."""
+
+
+def _fail(code: str, field: str, message: str) -> AnswerError:
+    return AnswerError(code, f"{field}: {message}", field=field)
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AnswerError("invalid_box", f"{where}: expected a number of pixels, got {value!r}", field=where)
-    if not math.isfinite(value):
-        raise AnswerError("invalid_box", f"{where}: {value!r} is not a finite number", field=where)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _fail("not_a_number", where, f"{value!r} is not a finite number of pixels")
     return float(value)
 
 
@@ -39,7 +42,7 @@ def image_size(metadata: Any) -> tuple[float, float] | None:
     if not isinstance(metadata, dict):
         return None
     w, h = metadata.get("width"), metadata.get("height")
-    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (w, h))
+    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in (w, h))
     return (float(w), float(h)) if ok else None
 
 
@@ -47,44 +50,42 @@ def check_boxes(raw: Any, labels: Sequence[str] | None, size: tuple[float, float
                 field: str = "answer") -> list[dict[str, Any]]:
     """`raw` as a box answer in JSON form (rounded, sorted), or `AnswerError` naming the box and field.
 
-    Checks: a list of objects with numeric finite `x, y, w, h`, positive `w` and `h`, a label in
-    `labels` (not checked when `labels` is None), inside the image when `size` (width, height) is
-    known; `score` only between 0 and 1. `[]` is the answer "no objects".
+    Checks: a list of objects with finite numeric `x, y, w, h`, positive `w` and `h`, a text label in
+    `labels` (not checked when `labels` is None), inside the image (within `EDGE_TOLERANCE_PX`) when
+    `size` (width, height) is known, `score` in [0, 1] where given. `[]` is the answer "no objects".
+    Other keys are dropped. Reason codes are those of the storage facet's validation.
     """
+    if raw is None:
+        raise _fail("missing_answer", field, 'the answer is missing (an empty list [] means "no objects")')
     if not isinstance(raw, list):
-        raise AnswerError("invalid_boxes", f"{field}: expected a list of boxes {{x, y, w, h, label}} ([] for no "
-                          f"objects), got {type(raw).__name__}", field=field)
+        raise _fail("not_a_list", field, "expected a list of boxes {x, y, w, h, label} (an empty list means no "
+                    f"objects), got {type(raw).__name__}")
     known = set(labels) if labels is not None else None
     for i, box in enumerate(raw):
         where = f"{field}[{i}]"
         if not isinstance(box, dict):
-            raise AnswerError("invalid_box", f"{where}: expected an object {{x, y, w, h, label}}, got {box!r:.60}",
-                              field=where)
-        extra = sorted(set(box) - _KEYS)
-        if extra:
-            raise AnswerError("invalid_box", f"{where}.{extra[0]}: unknown field; a box has x, y, w, h, label",
-                              field=f"{where}.{extra[0]}")
+            raise _fail("not_a_box", where, f"expected an object {{x, y, w, h, label}}, got {type(box).__name__}")
         for k in ("x", "y", "w", "h", "label"):
-            if k not in box:
-                raise AnswerError("missing_field", f"{where}.{k}: missing", field=f"{where}.{k}")
+            if box.get(k) is None:
+                raise _fail("missing_field", f"{where}.{k}", f"the box has no {k} (a box is {{x, y, w, h, label}} in pixels)")
         x, y, w, h = (_number(box[k], f"{where}.{k}") for k in ("x", "y", "w", "h"))
+        label = box["label"]
+        if not isinstance(label, str):
+            raise _fail("label_not_text", f"{where}.label", f"{label!r} is not a text label")
         for k, v in (("w", w), ("h", h)):
             if v <= 0:
-                raise AnswerError("invalid_box_size", f"{where}.{k}: {v:g} px; a box's width and height must be "
-                                  "positive", field=f"{where}.{k}")
-        label = box["label"]
-        if not isinstance(label, str) or (known is not None and label not in known):
-            raise AnswerError("unknown_label", f"{where}.label: {label!r:.60} is not one of {sorted(known or [])}",
-                              field=f"{where}.label")
+                raise _fail("non_positive_size", f"{where}.{k}", f"{'width' if k == 'w' else 'height'} {v:g} is not positive")
+        if size is not None:
+            for k, lo, hi, lim, axis in (("x", x, x + w, size[0], "width"), ("y", y, y + h, size[1], "height")):
+                if lo < -EDGE_TOLERANCE_PX or hi > lim + EDGE_TOLERANCE_PX:
+                    part = k if lo < -EDGE_TOLERANCE_PX else ("w" if k == "x" else "h")
+                    raise _fail("box_outside_image", f"{where}.{part}",
+                                f"the box spans {k} {lo:g} to {hi:g}, outside the image's {axis} 0 to {lim:g} px")
+        if known is not None and label not in known:
+            raise _fail("unknown_label", f"{where}.label", f"{label!r} is not one of this project's labels "
+                        f"({', '.join(labels or ())})")
         if box.get("score") is not None:
             s = _number(box["score"], f"{where}.score")
             if not 0 <= s <= 1:
-                raise AnswerError("invalid_box", f"{where}.score: {s:g} is not between 0 and 1", field=f"{where}.score")
-        if size is not None:
-            width, height = size
-            for k, lo, hi, lim in (("x", x, x + w, width), ("y", y, y + h, height)):
-                if lo < -_SLACK or hi > lim + _SLACK:
-                    span = "width" if k == "x" else "height"
-                    raise AnswerError("box_outside_image", f"{where}.{k}: the box spans {lo:g}–{hi:g} px, outside the "
-                                      f"image's {span} 0–{lim:g} px", field=f"{where}.{k}")
+                raise _fail("score_out_of_range", f"{where}.score", f"score {s:g} is not a probability in [0, 1]")
     return json.loads(canonical(raw))

@@ -44,16 +44,17 @@ def test_parse_submission_rounds_sorts_and_accepts_no_objects() -> None:
 @pytest.mark.parametrize(("answer", "code", "field"), [
     (None, "missing_answer", "answer"),
     ("[{", "malformed_json", "answer"),
-    ({"x": 1}, "invalid_boxes", "answer"),
-    ([box(1, 2, 0, 4)], "invalid_box_size", "answer[0].w"),
-    ([box(1, 2, 3, 4), box(1, 2, 3, -1)], "invalid_box_size", "answer[1].h"),
+    ({"x": 1}, "not_a_list", "answer"),
+    ([[1, 2, 3, 4]], "not_a_box", "answer[0]"),
+    ([box(1, 2, 0, 4)], "non_positive_size", "answer[0].w"),
+    ([box(1, 2, 3, 4), box(1, 2, 3, -1)], "non_positive_size", "answer[1].h"),
     ([box(1, 2, 3, 4, "truck")], "unknown_label", "answer[0].label"),
-    ([box(math.nan, 2, 3, 4)], "invalid_box", "answer[0].x"),
-    ([box("1", 2, 3, 4)], "invalid_box", "answer[0].x"),
-    ([box(True, 2, 3, 4)], "invalid_box", "answer[0].x"),
+    ([box(1, 2, 3, 4, 7)], "label_not_text", "answer[0].label"),
+    ([box(math.nan, 2, 3, 4)], "not_a_number", "answer[0].x"),
+    ([box("1", 2, 3, 4)], "not_a_number", "answer[0].x"),
+    ([box(True, 2, 3, 4)], "not_a_number", "answer[0].x"),
     ([{"x": 1, "y": 2, "w": 3, "label": "car"}], "missing_field", "answer[0].h"),
-    ([box(1, 2, 3, 4, colour="red")], "invalid_box", "answer[0].colour"),
-    ([box(1, 2, 3, 4, score=1.5)], "invalid_box", "answer[0].score"),
+    ([box(1, 2, 3, 4, score=1.5)], "score_out_of_range", "answer[0].score"),
 ])
 def test_parse_submission_refuses_bad_boxes_naming_the_field(answer, code, field) -> None:
     body = {} if answer is None else {"answer": answer}
@@ -88,7 +89,9 @@ def test_to_label_studio_needs_the_image_size_and_boxes_inside_it() -> None:
         Q.to_label_studio(json.dumps([box(1, 1, 5, 5)]), cfg(), None, {"file": "a.png"})
     with pytest.raises(AnswerError) as e:
         Q.to_label_studio(json.dumps([box(600, 1, 50, 5)]), cfg(), None, META)
-    assert (e.value.code, e.value.field) == ("box_outside_image", "answer[0].x")
+    assert (e.value.code, e.value.field) == ("box_outside_image", "answer[0].w")
+    edge = Q.to_label_studio(json.dumps([box(600, 0, 40.4, 480.3)]), cfg(), None, META)  # half a pixel of slack
+    assert edge[0]["value"]["width"] == pytest.approx(40.4 / 6.4)
 
 
 def _ls(x, y, w, h, labels=("person",), rotation=0, size=(200, 100), **extra) -> dict:
@@ -109,8 +112,9 @@ def test_from_label_studio_converts_percent_to_pixels_and_ignores_other_controls
     (_ls(10, 10, 20, 20, rotation=15), "rotated_box", "result[1].value.rotation"),
     (_ls(10, 10, 20, 20, size=(None, 100)), "missing_image_size", "result[1].original_width"),
     (_ls(10, 10, 20, 20, labels=()), "missing_field", "result[1].value.rectanglelabels"),
-    (_ls(10, 10, 0, 20), "invalid_box_size", "result[1].value.width"),
-    (_ls(90, 10, 20, 20), "box_outside_image", "result[1].value.x"),
+    (_ls(10, 10, 0, 20), "non_positive_size", "result[1].value.width"),
+    (_ls(90, 10, 20, 20), "box_outside_image", "result[1].value.width"),
+    (_ls(-5, 10, 20, 20), "box_outside_image", "result[1].value.x"),
     (_ls("10", 10, 20, 20), "invalid_box", "result[1].value.x"),
 ])
 def test_from_label_studio_refuses_unreadable_results_naming_the_result(result, code, field) -> None:
