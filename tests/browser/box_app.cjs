@@ -10,8 +10,10 @@
 //   {press: "Shift+A"}         a key;  {submit: true} presses Enter
 //   {shot: "name"}             screenshot to screenshotDir/name.png
 //   {status: true}             record the tool's status line;  {view: true} record the view and boxes
-//   {time: "name", key?: "Tab", drag?: [...] }  time one edit (a key, or a synthetic pointer drag) or,
-//                               without key/drag, rendering a new tool on the task, up to the next frame
+//   {time: "name", key?: "Tab", shift?, drag?: [...], dragBox?: [dx, dy]}  time one edit (a key, a synthetic
+//                               pointer drag, or moving the first box) or, without any, rendering a new
+//                               tool on the task: from the input to the next frame, in ms
+// PLAN.once: stop after the first task's actions (a benchmark), without waiting for its submit.
 // Prints one JSON line: {seen: [{size, keys, log, timings}], errors}.
 "use strict";
 const fs = require("fs");
@@ -67,9 +69,14 @@ async function timed(page, a) {
       requestAnimationFrame(() => setTimeout(() => resolve(performance.now() - t0), 0));
     }), a);
   }
-  if (a.drag) {
+  if (a.drag || a.dragBox) {
     const v = await view(page);
-    const [sx, sy] = screen(v, a.drag[0], a.drag[1]), [ex, ey] = screen(v, a.drag[2], a.drag[3]);
+    let d = a.drag;
+    if (a.dragBox) {  // move the first box by (dx, dy) from its centre
+      const b = (await page.$eval(".afb-stage canvas", (c) => c.afb.boxes()))[0];
+      d = [b.x + b.w / 2, b.y + b.h / 2, b.x + b.w / 2 + a.dragBox[0], b.y + b.h / 2 + a.dragBox[1]];
+    }
+    const [sx, sy] = screen(v, d[0], d[1]), [ex, ey] = screen(v, d[2], d[3]);
     return page.evaluate(({ sx, sy, ex, ey }) => new Promise((resolve) => {
       const stage = document.querySelector(".afb-stage");
       const ev = (type, x, y) => stage.dispatchEvent(new PointerEvent(type, { clientX: x, clientY: y, button: 0,
@@ -123,6 +130,7 @@ async function timed(page, a) {
       const seen = { size, log: [], timings: {}, keys: await page.$$eval("#widget-keys li", (lis) => lis.map((li) => li.textContent)) };
       const before = await page.evaluate(() => Number((/this session (\d+) done/.exec(document.querySelector("#stats").textContent) || [0, 0])[1]));
       for (const a of actions) await act(page, a, seen, plan.screenshotDir);
+      if (plan.once) { out.seen.push(seen); break; }
       await page.waitForFunction((n) => {
         const m = /this session (\d+) done/.exec(document.querySelector("#stats").textContent || "");
         return m && Number(m[1]) > n;
