@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from schemas.config import ProjectConfig, TaskKind
 from tasks.kinds.boxes import BoxOptions
+from tests.conftest import write_project
 
 __all__ = ["IMAGES", "LABELS", "TRUTH", "boxes_config", "draw_images"]
 
@@ -44,10 +45,11 @@ def draw_images(folder: Path) -> dict[str, Path]:
     return out
 
 
-def boxes_config(**overrides: Any) -> ProjectConfig:
-    """A validated image project turned into a boxes project (see the module docstring)."""
+def boxes_config(root: Path | None = None, **overrides: Any) -> ProjectConfig:
+    """A validated image project turned into a boxes project (see the module docstring); with `root`,
+    written there as annoflow.toml first (its state database and keys live under it)."""
     answer = BoxOptions.model_validate(overrides.pop("answer", {})).model_dump(mode="json")
-    data: dict[str, Any] = dict(name="street", task_kind="single_label", data_kind="image", labels=LABELS)
+    data: dict[str, Any] = {"name": "street", "task_kind": "single_label", "data_kind": "image", "labels": LABELS}
     data.update(overrides)
-    cfg = ProjectConfig.model_validate(data)
+    cfg = ProjectConfig.model_validate(data) if root is None else write_project(root, **data)
     return cfg.model_copy(update={"task_kind": TaskKind("boxes"), "answer": answer})
