@@ -84,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
                 actions.append({"time": f"render#{r}"})
                 actions += [{"time": f"{name}#{r}", **a} for name, a in EDITS]
             plan = work / "plan.json"
-            plan.write_text(json.dumps(dict(url=app.url, chromium=CHROMIUM, userDataDir=str(work / "profile"),
-                                            token=token, once=True, viewport={"width": 1280, "height": 800},
-                                            tasks={f"{WIDTH}x{HEIGHT}": actions})))
+            plan.write_text(json.dumps({"url": app.url, "chromium": CHROMIUM, "userDataDir": str(work / "profile"),
+                                         "token": token, "once": True, "viewport": {"width": 1280, "height": 800},
+                                         "tasks": {f"{WIDTH}x{HEIGHT}": actions}}))
             run = subprocess.run(["node", str(Path(__file__).resolve().parents[1] / "tests" / "browser" / "box_app.cjs"),
-                                  str(plan)], capture_output=True, text=True, timeout=600)
+                                  str(plan)], capture_output=True, text=True, timeout=600, check=False)
         finally:
             app.stop()
     if run.returncode != 0:

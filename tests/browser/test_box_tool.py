@@ -15,22 +15,12 @@ import pyarrow as pa
 import pytest
 
 from annotation_app.process import start_app
-from tasks.kinds import get
 from tasks.queues.builtin import BuiltinBackend
 from tests.browser.span_harness import CHROMIUM, browser_missing
-from tests.kinds.boxes.project import IMAGES, boxes_config, draw_images
-
-
-def _storage_missing() -> bool:
-    """True until the boxes storage facet is in this tree (the app stores a judgment in the kind's storage column)."""
-    try:
-        return get("boxes").storage.column != "answer"
-    except NotImplementedError:
-        return True
-
+from tests.kinds.boxes.project import IMAGES, boxes_config, draw_images, storage_missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    _storage_missing(), reason="needs the boxes storage facet (issue 13, storage part), merged separately")]
+    storage_missing(), reason="needs the boxes storage facet (issue 13, storage part), merged separately")]
 ADMIN = "box-tool-admin"
 TOLERANCE_PX = 0.75  # pixels of the image; the smallest image is shown about 9x, so one screen pixel is ~0.1
 
@@ -91,10 +81,10 @@ def test_draw_resize_relabel_and_submit_boxes_in_the_real_page(tmp_path: Path) -
             shots = tmp_path / "shots"
             shots.mkdir()
             plan = tmp_path / "plan.json"
-            plan.write_text(json.dumps(dict(url=app.url, chromium=CHROMIUM, userDataDir=str(tmp_path / "profile"),
-                                            screenshotDir=str(shots), token=token, tasks=tasks)))
+            plan.write_text(json.dumps({"url": app.url, "chromium": CHROMIUM, "userDataDir": str(tmp_path / "profile"),
+                                         "screenshotDir": str(shots), "token": token, "tasks": tasks}))
             run = subprocess.run(["node", str(Path(__file__).with_name("box_app.cjs")), str(plan)],
-                                 capture_output=True, text=True, timeout=240)
+                                 capture_output=True, text=True, timeout=240, check=False)
             assert run.returncode == 0, f"browser driver failed:\n{run.stderr}\napp log: {tmp_path / 'app.log'}"
             out = json.loads(run.stdout.strip().splitlines()[-1])
             judgments = admin.pull(None)[0].to_pylist()

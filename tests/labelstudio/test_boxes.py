@@ -13,22 +13,19 @@ import pyarrow as pa
 import pytest
 
 from tasks.http import make_client
-from tasks.kinds import get, kind_of
+from tasks.kinds import kind_of
 from tasks.queues import open_backend
 from tasks.queues.base import ANSWER_PROBLEM
-from tests.kinds.boxes.project import IMAGES, TRUTH, boxes_config, draw_images
-
-
-def _storage_missing() -> bool:
-    """True until the boxes storage facet is in this tree (the pull fills the kind's storage column)."""
-    try:
-        return get("boxes").storage.column != "answer"
-    except NotImplementedError:
-        return True
-
+from tests.kinds.boxes.project import (
+    IMAGES,
+    TRUTH,
+    boxes_config,
+    draw_images,
+    storage_missing,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    _storage_missing(), reason="needs the boxes storage facet (issue 13, storage part), merged separately")]
+    storage_missing(), reason="needs the boxes storage facet (issue 13, storage part), merged separately")]
 
 SUGGESTED = [{"x": 18.0, "y": 57.0, "w": 56.0, "h": 35.0, "label": "car"},   # a little off
              {"x": 110.0, "y": 30.0, "w": 16.0, "h": 40.0, "label": "sign"}]  # a person, mislabelled
