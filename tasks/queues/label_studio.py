@@ -26,7 +26,9 @@ Mapping (one Label Studio project per annoflow project, found by title = `config
   (`kind.storage.validate`) quarantines the offending ones. Results the kind cannot read as an answer
   at all (`from_label_studio` raises, e.g. a span whose offsets do not fit the text) come back with
   the column `answer_problem` (reason, field, detail; `base.ANSWER_PROBLEM`) and collect quarantines
-  them under that reason. The item's text travels both ways (`payload`): span regions quote it.
+  them under that reason. The item's text travels both ways (`payload`): span regions quote it. A
+  pre-label's conversion also gets the item's metadata (the task row's `metadata`: an image's width
+  and height, for regions Label Studio places in percent of the image).
 - Annotators are LS users: `annotator_id = "ls:<email>"` (`ls:<user id>` when the user has none).
 - Media: http(s) URIs are passed through. A `file://` path under `queue.local_files_root` (which must
   be Label Studio's `LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT`, with

@@ -7,6 +7,7 @@
 //   {drag: [x1, y1, x2, y2]}   mouse drag (draw a box on empty image, move a box, or pull a handle)
 //   {click: [x, y]}            click
 //   {wheel: [x, y, deltaY]}    mouse wheel over the point (zoom)
+//   {pan: [dx, dy]}            hold Space and drag by (dx, dy) screen pixels (pan)
 //   {press: "Shift+A"}         a key;  {submit: true} presses Enter
 //   {shot: "name"}             screenshot to screenshotDir/name.png
 //   {status: true}             record the tool's status line;  {view: true} record the view and boxes
@@ -35,6 +36,14 @@ async function act(page, a, seen, shots) {
     await page.mouse.move((sx + ex) / 2, (sy + ey) / 2, { steps: 3 });
     await page.mouse.move(ex, ey, { steps: 3 });
     await page.mouse.up();
+  } else if (a.pan) {  // hold Space and drag by (dx, dy) screen pixels from the stage's centre
+    const r = (await view(page)).rect, x = r.left + r.width / 2, y = r.top + r.height / 2;
+    await page.keyboard.down(" ");
+    await page.mouse.move(x, y);
+    await page.mouse.down();
+    await page.mouse.move(x + a.pan[0], y + a.pan[1], { steps: 4 });
+    await page.mouse.up();
+    await page.keyboard.up(" ");
   } else if (a.click) {
     const [x, y] = screen(await view(page), a.click[0], a.click[1]);
     await page.mouse.click(x, y);

@@ -71,9 +71,11 @@ def test_draw_resize_relabel_and_submit_boxes_in_the_real_page(tmp_path: Path) -
                     {"view": True}, {"shot": "app-boxes-edited"}, {"submit": True},
                 ],
                 "96x64": [
-                    {"shot": "app-boxes-small-image"},
+                    {"shot": "app-boxes-small-image"}, {"view": True},
+                    {"pan": [-120, 30]}, {"view": True},          # Space+drag pans the view
                     {"press": "3"}, {"drag": [60, 8, 80, 28]},    # a sign on a small image shown enlarged
-                    {"drag": [2, 2, 3, 3]}, {"status": True},     # smaller than min_size_px: refused
+                    {"drag": [30, 40, 50, 55]}, {"press": "Delete"},  # drawn by mistake, deleted
+                    {"drag": [40, 45, 41, 46]}, {"status": True},  # smaller than min_size_px: refused
                     {"shot": "app-boxes-small-drawn"}, {"submit": True},
                 ],
                 "128x96": [{"press": "0"}],                      # no objects: submits by itself
@@ -95,7 +97,10 @@ def test_draw_resize_relabel_and_submit_boxes_in_the_real_page(tmp_path: Path) -
     assert list(seen) == ["160x120", "96x64", "128x96"]
     assert "2 suggested" in seen["160x120"]["log"][0]["status"]
     assert seen["160x120"]["log"][1]["view"]["scale"] > 5  # zoomed in past the fitted view
-    assert "too small" in seen["96x64"]["log"][0]["status"]
+    before, after = (seen["96x64"]["log"][i]["view"] for i in (0, 1))
+    assert before["scale"] > 5  # 96x64 pixels shown about 7x
+    assert (after["ox"] - before["ox"], after["oy"] - before["oy"]) == pytest.approx((-120, 30))
+    assert "too small" in seen["96x64"]["log"][2]["status"]
     for s in out["seen"]:  # the tool's keys are listed under the shell's Enter / skip line
         assert any(k.startswith("2 label person") for k in s["keys"]) and any(k.startswith("0 no objects") for k in s["keys"])
     answers = {j["item_id"]: json.loads(j["answer"]) for j in judgments}
