@@ -17,7 +17,7 @@ import pytest
 from annotation_app.process import start_app
 from tasks.queues.builtin import BuiltinBackend
 from tests.browser.span_harness import CHROMIUM, browser_missing
-from tests.kinds.boxes.project import IMAGES, boxes_config, draw_images, storage_missing
+from tests.kinds.boxes.project import IMAGES, TRUTH, boxes_config, draw_images, storage_missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     storage_missing(), reason="needs the boxes storage facet (issue 13, storage part), merged separately")]
@@ -52,9 +52,10 @@ def test_draw_resize_relabel_and_submit_boxes_in_the_real_page(tmp_path: Path) -
         with BuiltinBackend(app.url, ADMIN, cfg.name) as admin:
             admin.ensure_project(cfg)
             # The machine found the car a little off and took the person for a sign.
+            # On the small image it found the sign right.
             push_tasks(admin, files, {"street1.png": [
                 {"x": 18.0, "y": 57.0, "w": 56.0, "h": 35.0, "label": "car"},
-                {"x": 110.0, "y": 30.0, "w": 16.0, "h": 40.0, "label": "sign"}]})
+                {"x": 110.0, "y": 30.0, "w": 16.0, "h": 40.0, "label": "sign"}], "street2.png": TRUTH["street2.png"]})
             token = admin.create_annotator("box-person")
             tasks = {
                 "160x120": [
@@ -73,8 +74,9 @@ def test_draw_resize_relabel_and_submit_boxes_in_the_real_page(tmp_path: Path) -
                 "96x64": [
                     {"shot": "app-boxes-small-image"}, {"view": True},
                     {"pan": [-120, 30]}, {"view": True},          # Space+drag pans the view
-                    {"press": "3"}, {"drag": [60, 8, 80, 28]},    # a sign on a small image shown enlarged
-                    {"drag": [30, 40, 50, 55]}, {"press": "Delete"},  # drawn by mistake, deleted
+                    {"press": "Tab"}, {"press": "a"}, {"status": True},  # select the suggestion, accept it
+                    {"press": "3"}, {"drag": [30, 40, 50, 55]}, {"status": True},  # a box on the enlarged image
+                    {"press": "Delete"},                                  # drawn by mistake: deleted
                     {"drag": [40, 45, 41, 46]}, {"status": True},  # smaller than min_size_px: refused
                     {"shot": "app-boxes-small-drawn"}, {"submit": True},
                 ],
@@ -100,7 +102,10 @@ def test_draw_resize_relabel_and_submit_boxes_in_the_real_page(tmp_path: Path) -
     before, after = (seen["96x64"]["log"][i]["view"] for i in (0, 1))
     assert before["scale"] > 5  # 96x64 pixels shown about 7x
     assert (after["ox"] - before["ox"], after["oy"] - before["oy"]) == pytest.approx((-120, 30))
-    assert "too small" in seen["96x64"]["log"][2]["status"]
+    small = [x["status"] for x in seen["96x64"]["log"][2:]]
+    assert small[0].startswith("1 box ·") and "suggested" not in small[0], small
+    assert small[1].startswith("2 boxes · selected: sign 30,40 20×15 px"), small
+    assert "too small" in small[2] and small[2].startswith("1 box"), small
     for s in out["seen"]:  # the tool's keys are listed under the shell's Enter / skip line
         assert any(k.startswith("2 label person") for k in s["keys"]) and any(k.startswith("0 no objects") for k in s["keys"])
     answers = {j["item_id"]: json.loads(j["answer"]) for j in judgments}

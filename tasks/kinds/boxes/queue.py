@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["FACET", "NO_OBJECTS_KEY", "label_keys"]
 
 NO_OBJECTS_KEY = "0"
-_LETTERS = "bcefghijklmopqrtuvwxyz"  # a (accept), d (delete), n (next box) and s (the shell's skip) are taken
+_LETTERS = "bcdefghijklmopqrtuvwxyz"  # a (accept), n (next box) and s (the shell's skip) are taken
 
 
 def label_keys(labels: Sequence[str]) -> list[str]:

@@ -212,9 +212,13 @@
       if (selected < 0) return;
       boxes.splice(selected, 1); selected = Math.min(selected, boxes.length - 1); changed("box deleted");
     }
-    function accept(all) {
+    function accept(all) {  // one suggestion: accept it and go to the next one still to review
       if (all) boxes.forEach((b) => { b.draft = false; });
-      else if (selected >= 0) boxes[selected].draft = false;
+      else if (selected >= 0) {
+        boxes[selected].draft = false;
+        const later = boxes.findIndex((b, i) => b.draft && i > selected), first = boxes.findIndex((b) => b.draft);
+        if (first >= 0) selected = later >= 0 ? later : first;
+      }
       changed();
     }
     function noObjects() {  // drop the suggestions; submit "no objects" unless the person drew boxes of their own

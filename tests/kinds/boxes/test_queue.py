@@ -32,7 +32,7 @@ def test_page_config_gives_each_label_a_colour_and_a_key_and_the_tool_limits() -
     many = boxes_config(labels=[f"l{i}" for i in range(12)])
     keys = Q.page_config(many)["keys"]
     assert keys[:9] == [str(i) for i in range(1, 10)] and len(set(keys)) == 12
-    assert not {"0", "a", "d", "n", "s"} & set(keys)  # no objects, accept, delete, next box, skip
+    assert not {"0", "a", "n", "s"} & set(keys)  # no objects, accept, next box, skip
 
 
 def test_parse_submission_rounds_sorts_and_accepts_no_objects() -> None:
