@@ -17,7 +17,13 @@ import pytest
 from annotation_app.process import start_app
 from tasks.queues.builtin import BuiltinBackend
 from tests.browser.span_harness import CHROMIUM, browser_missing
-from tests.kinds.boxes.project import IMAGES, TRUTH, boxes_config, draw_images, storage_missing
+from tests.kinds.boxes.project import (
+    IMAGES,
+    TRUTH,
+    boxes_config,
+    draw_images,
+    storage_missing,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     storage_missing(), reason="needs the boxes storage facet (issue 13, storage part), merged separately")]
