@@ -54,7 +54,7 @@ targeted AS (  -- who holds a targeted gold slot of an item: they must not use u
     WHERE kind = 'gold' AND annotator_id IS NOT NULL AND item_id IN (SELECT item_id FROM p)
     GROUP BY item_id
 )
-SELECT p.assignment_id, p.item_id, p.kind, p.priority, i.payload, i.uri AS media_uri,
+SELECT p.assignment_id, p.item_id, p.kind, p.priority, i.payload, i.uri AS media_uri, i.metadata,
     b.answer AS prelabel,
     b.confidence AS prelabel_score,
     CASE WHEN p.annotator_id IS NOT NULL THEN list_filter($everyone::VARCHAR[], lambda x: x <> p.annotator_id)
@@ -62,7 +62,7 @@ SELECT p.assignment_id, p.item_id, p.kind, p.priority, i.payload, i.uri AS media
              THEN list_sort(list_distinct(list_concat(coalesce($banned::VARCHAR[], []), t.annotators)))
          ELSE $banned::VARCHAR[] END AS exclude_annotators
 FROM p
-JOIN (SELECT DISTINCT ON (item_id) item_id, payload, uri FROM items WHERE item_id IN (SELECT item_id FROM p)) i
+JOIN (SELECT DISTINCT ON (item_id) item_id, payload, uri, CAST(metadata AS VARCHAR) AS metadata FROM items WHERE item_id IN (SELECT item_id FROM p)) i
     USING (item_id)
 LEFT JOIN best b USING (item_id)
 LEFT JOIN targeted t USING (item_id)

@@ -364,10 +364,13 @@ class QueueFacet(Protocol):
         tag is named after the data kind (`text`, `image`, `audio`), the control tag `label`."""
         ...
 
-    def to_label_studio(self, answer_json: str, cfg: ProjectConfig, payload: str | None = None) -> list[dict[str, Any]]:
+    def to_label_studio(self, answer_json: str, cfg: ProjectConfig, payload: str | None = None,
+                        metadata: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """One answer (JSON text) as Label Studio `result` entries (the Label Studio backend's push: a
         task's pre-label becomes a prediction). `payload` is the item's text (None for media items):
-        a kind whose regions quote the text they cover (spans) needs it."""
+        a kind whose regions quote the text they cover needs it. `metadata` is the item's metadata
+        (`items.metadata`: file facts recorded at ingest, e.g. an image's `width` and `height`), for a
+        kind whose regions Label Studio places in percent of the media; None when not recorded."""
         ...
 
     def from_label_studio(self, results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,

@@ -12,6 +12,8 @@ the defaults shown):
     priority       float64 0.0       higher first
     payload        string  null      text to label (text items)
     media_uri      string  null      file:// path or http(s) URL (image/audio items)
+    metadata       string  null      the item's metadata (JSON text, e.g. an image's width/height), for
+                                     the answer kind's conversions; backends never show it to annotators
     prelabel       string  null      machine suggestion: the answer's JSON text (`kind.storage.to_json`);
                                      a list<string> column of labels is accepted too
     prelabel_score float64 null
@@ -69,6 +71,7 @@ TASK_SCHEMA = pa.schema([
     ("priority", pa.float64()),
     ("payload", pa.string()),
     ("media_uri", pa.string()),
+    ("metadata", pa.string()),
     ("prelabel", pa.string()),
     ("prelabel_score", pa.float64()),
     ("exclude_annotators", pa.list_(pa.string())),

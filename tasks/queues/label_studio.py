@@ -26,7 +26,9 @@ Mapping (one Label Studio project per annoflow project, found by title = `config
   (`kind.storage.validate`) quarantines the offending ones. Results the kind cannot read as an answer
   at all (`from_label_studio` raises, e.g. a span whose offsets do not fit the text) come back with
   the column `answer_problem` (reason, field, detail; `base.ANSWER_PROBLEM`) and collect quarantines
-  them under that reason. The item's text travels both ways (`payload`): span regions quote it.
+  them under that reason. The item's text travels both ways (`payload`): span regions quote it. A
+  pre-label's conversion also gets the item's metadata (the task row's `metadata`: an image's width
+  and height, for regions Label Studio places in percent of the image).
 - Annotators are LS users: `annotator_id = "ls:<email>"` (`ls:<user id>` when the user has none).
 - Media: http(s) URIs are passed through. A `file://` path under `queue.local_files_root` (which must
   be Label Studio's `LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT`, with
@@ -144,6 +146,15 @@ def ref_key(state_dir: Path) -> bytes:
         raise ConfigError(f"{path} does not hold a task-reference key: restore it from a backup (tasks already "
                           "in Label Studio are read back only with the key that pushed them)")
     return key
+
+
+def _metadata(text: str | None) -> dict[str, Any] | None:
+    """A task row's item metadata (JSON text) for the kind's conversion; None when absent or unreadable."""
+    try:
+        value = orjson.loads(text) if text else None
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _field(kind: DataKind) -> str:
@@ -336,7 +347,8 @@ class LabelStudioBackend(PullAll):
         if pre is not None and self.show_prelabels:  # every kind alike, and no score: see the module docstring
             cfg = self._config()
             try:
-                result = kind_of(cfg).queue.to_label_studio(orjson.dumps(pre).decode(), cfg, row.get("payload"))
+                result = kind_of(cfg).queue.to_label_studio(orjson.dumps(pre).decode(), cfg, row.get("payload"),
+                                                            _metadata(row.get("metadata")))
             except ValueError:  # a suggestion the project no longer accepts (e.g. its label set changed) is none
                 result = []
             if result:

@@ -62,7 +62,8 @@ class _ChoicesQueue:
                 f'<Choices name="{FROM_NAME}" toName="{field}" choice="{"multiple" if self.multi else "single"}"'
                 f' showInline="true">{choices}</Choices></View>')
 
-    def to_label_studio(self, answer_json: str, cfg: ProjectConfig, payload: str | None = None) -> list[dict[str, Any]]:
+    def to_label_studio(self, answer_json: str, cfg: ProjectConfig, payload: str | None = None,
+                        metadata: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         import orjson
 
         value = orjson.loads(answer_json)

@@ -46,7 +46,8 @@ def label_studio_config(cfg: ProjectConfig) -> str:
             f'<Text name="{TO_NAME}" value="${TO_NAME}"{granularity}/></View>')
 
 
-def to_label_studio(answer_json: str, cfg: ProjectConfig, payload: str | None = None) -> list[dict[str, Any]]:
+def to_label_studio(answer_json: str, cfg: ProjectConfig, payload: str | None = None,
+                    metadata: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """One answer (JSON form) as LS `labels` results, one region per span, with the text it covers."""
     spans = check_spans(json.loads(answer_json), cfg.labels, _options(cfg).allow_overlap, payload)
     return [{"id": f"span{i}", "from_name": FROM_NAME, "to_name": TO_NAME, "type": "labels",
