@@ -20,7 +20,7 @@ from xml.sax.saxutils import quoteattr
 
 from ..protocol import AnswerError
 from ..spans.palette import type_colours
-from .check_answer import check_boxes, image_size
+from .validate import check_boxes, image_size
 from .geometry import canonical
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..protocol import AnswerError
 from ..spans.palette import type_colours
 from . import labelstudio
-from .check_answer import check_boxes
+from .validate import check_boxes
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
