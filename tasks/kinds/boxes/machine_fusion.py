@@ -49,6 +49,49 @@ PRELABEL_SCHEMA = pa.schema([
 _EMPTY = pa.table({"item_id": pa.array([], pa.string()), "answer": pa.array([], pa.string())})
 
 
+def _platt(raw: np.ndarray, ok: np.ndarray) -> tuple[float, float]:
+    """(a, b) of P(ok) = sigmoid(a + b * logit(raw)), b >= 0 (monotone), by penalised maximum likelihood."""
+    from scipy.optimize import minimize
+
+    z = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / (1 - np.clip(raw, 1e-6, 1 - 1e-6)))
+    y = ok.astype(float)
+
+    def loss(p: np.ndarray) -> tuple[float, np.ndarray]:
+        q = 1 / (1 + np.exp(-(p[0] + p[1] * z)))
+        eps = 1e-12
+        # a weak Gaussian prior keeps a few dozen answers (or all right, all wrong) from promising 0 or 1
+        nll = -(y * np.log(q + eps) + (1 - y) * np.log(1 - q + eps)).sum() + 0.5 * (p[0] ** 2 + p[1] ** 2) / 4
+        g = q - y
+        return nll, np.array([g.sum() + p[0] / 4, (g * z).sum() + p[1] / 4])
+
+    res = minimize(loss, np.zeros(2), jac=True, method="L-BFGS-B", bounds=[(None, None), (0, None)])
+    return float(res.x[0]), float(res.x[1])
+
+
+def _calibrate_items(raw: np.ndarray, ok: np.ndarray, on_gold: np.ndarray, fold: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """P(the image's set is right) from its raw score: a monotone logistic fit per group on gold, cross-fitted on gold.
+
+    Two parameters, not an isotonic step function: an image set's raw score is a product of box confidences that
+    are themselves steps, and a cross-fitted half of a hundred gold images cut it into a few wide blocks whose
+    level moved a lot between folds (measured: gold ECE 0.08-0.33 across fold draws on the shapes scenes)."""
+    out = raw.astype(float).copy()
+    z = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / (1 - np.clip(raw, 1e-6, 1 - 1e-6)))
+
+    def apply(fit: np.ndarray, where: np.ndarray) -> None:
+        a, b = _platt(raw[fit], ok[fit])
+        out[where] = 1 / (1 + np.exp(-(a + b * z[where])))
+
+    for g in np.unique(group):
+        fit = on_gold & (group == g)
+        if not fit.any():
+            continue
+        apply(fit, (group == g) & ~on_gold)
+        for f in (0, 1):
+            if (fit & (fold == f)).any():
+                apply(fit & (fold != f), fit & (fold == f))
+    return out
+
+
 def _col(t: pa.Table, name: str, dtype: type = float) -> np.ndarray:
     return t.column(name).to_numpy(zero_copy_only=False).astype(dtype)
 
@@ -124,7 +167,7 @@ def combine_boxes(votes: pa.Table, gold: pa.Table | None = None, item_ids: Seque
     i_gold = voted & items.column("gold").is_valid().to_numpy(zero_copy_only=False)
     exact = same_sets(items.column("answer").combine_chunks(), items.column("gold").combine_chunks(), t)
     empty = (np.asarray(items.column("answer").to_pylist(), dtype=object) == "[]").astype(np.int64)
-    conf = np.where(voted, np.clip(_calibrate(raw, exact, i_gold, _col(items, "fold", np.int64), empty), 0.0, 1.0), 0.0)
+    conf = np.where(voted, _calibrate_items(raw, exact, i_gold, _col(items, "fold", np.int64), empty), 0.0)
     out = pa.table({"item_id": items.column("item_id"), "answer": items.column("answer"),
                     "box_confidence": items.column("box_confidence").cast(pa.list_(pa.float64())),
                     "confidence": pa.array(conf, pa.float64()), "raw_confidence": pa.array(raw, pa.float64())}, schema=PRELABEL_SCHEMA)

@@ -27,7 +27,9 @@ def _config_loads_before_the_export_facet() -> None:
 
 
 def boxes_project(root: Path, n: int, *, seed: int = 0, **overrides: Any) -> tuple[ProjectConfig, dict[str, list[dict]]]:
-    """(config, file name -> true boxes) of a project whose `n` scenes are ingested from `root/images`."""
+    """(config, file name -> true boxes) of a project whose `n` scenes are ingested from `root/images`.
+
+    Item ids hash the project name: pass `name` to keep them (and the calibration folds they draw) fixed."""
     _config_loads_before_the_export_facet()
     truth = write_scenes(root / "images", n, seed=seed)
     cfg = write_project(root, **{"name": f"boxes-{uuid.uuid4().hex[:8]}", "data_kind": "image", "task_kind": "boxes", "labels": LABELS,

@@ -38,7 +38,7 @@ def draw_scene(rng: random.Random, size: tuple[int, int] = (160, 120), n_max: in
                 "sign": (s := rng.randint(13, 22), s)}[label]
         for _ in range(20):
             box = (rng.randint(2, width - w - 2), rng.randint(2, height - h - 2), w, h)
-            if _free(box, taken, gap=rng.choice([4, 4, 4, -6])):
+            if _free(box, taken, gap=-6 if rng.random() < 0.1 else 4):
                 break
         else:
             continue
