@@ -15,10 +15,11 @@ and per image; the image is auto-accepted only where that confidence clears a th
    source each box is its own object. The object's confidence is the raw score calibrated like 1.
 3. The answer: objects with confidence >= 0.5.
 4. Image confidence. Raw: the product of the kept objects' confidences and of (1 - confidence) of the
-   dropped ones (the chance the set is right if objects were independent). Calibrated, as in 1, against
-   "the answer is the gold set" (`box_sets.same_sets`), separately for empty and non-empty answers: an
-   empty answer's raw score knows nothing of objects no detector saw. An image no source looked at gets
-   confidence 0 (nothing measured it).
+   dropped ones (the chance the set is right if objects were independent). Calibrated against "the
+   answer is the gold set" (`box_sets.same_sets`) by a monotone logistic fit on gold (cross-fitted on the
+   gold images themselves), separately for empty and non-empty answers: an empty answer's raw score
+   knows nothing of objects no detector saw. An image no source looked at gets confidence 0 (nothing
+   measured it).
 """
 
 from __future__ import annotations

@@ -75,7 +75,16 @@ def _mcfg(url: str, **kw: object) -> ModelConfig:
 
 
 def _batch(folder: Path, names: list[str]) -> pa.Table:
-    meta = [json.dumps({"width": 160, "height": 120}) for _ in names]
+    from PIL import Image
+
+    def size(n: str) -> dict:
+        try:
+            with Image.open(folder / n) as im:
+                return {"width": im.width, "height": im.height}
+        except OSError:
+            return {}
+
+    meta = [json.dumps(size(n)) for n in names]
     return pa.table({"item_id": names, "payload": [None] * len(names), "uri": [(folder / n).as_uri() for n in names], "metadata": meta})
 
 

@@ -28,8 +28,8 @@ def _write_predictions(root: Path, truth: dict[str, list[dict]], *, bad: bool = 
     scene but the first, as a detector would answer it, then the bad entries (when `bad`)."""
     names = sorted(truth)
     (root / "preds").mkdir(exist_ok=True)
-    images = [{"id": k + 1, "file_name": f"images/{n}", "width": 160, "height": 120} for k, n in enumerate(names)]
-    images.append({"id": 99, "file_name": "images/not_in_project.png", "width": 160, "height": 120})
+    images = [{"id": k + 1, "file_name": f"images/{n}", "width": 200, "height": 150} for k, n in enumerate(names)]
+    images.append({"id": 99, "file_name": "images/not_in_project.png", "width": 200, "height": 150})
     (root / "preds" / "images.json").write_text(json.dumps({
         "images": images, "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "person"}]}))  # 3 named in the config
     results = [{"image_id": k + 1, "bbox": [b["x"] + shift, b["y"], b["w"], b["h"]], "score": 0.9, "category_id": CATEGORY[b["label"]]}
@@ -39,7 +39,7 @@ def _write_predictions(root: Path, truth: dict[str, list[dict]], *, bad: bool = 
             {"image_id": 777, "bbox": [1, 1, 5, 5], "score": 0.5, "category_id": 1},
             {"image_id": 2, "bbox": [1, 1, 5, 5], "score": 0.5, "category_id": 9},
             {"image_id": 2, "bbox": [1, float("nan"), 5, 5], "score": 0.5, "category_id": 1},
-            {"image_id": 3, "bbox": [150, 10, 30, 10], "score": 0.5, "category_id": 1},
+            {"image_id": 3, "bbox": [190, 10, 30, 10], "score": 0.5, "category_id": 1},
             {"image_id": 3, "bbox": [10, 10, 30, 10], "score": 1.5, "category_id": 1},
             {"image_id": 4, "bbox": [10, 10, 30, 10], "score": 0.5, "category_id": 4},
         ]

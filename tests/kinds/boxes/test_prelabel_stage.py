@@ -52,7 +52,7 @@ def _state(db: Path) -> dict:
 
 @pytest.fixture
 def project(tmp_path: Path, detector: str, monkeypatch: pytest.MonkeyPatch):
-    routing = {"target_precision": 0.8, "precision_confidence": 0.8, "min_eval_items": 10, "audit_rate": 0.25, "seed": 3}
+    routing = {"target_precision": 0.85, "precision_confidence": 0.9, "min_eval_items": 10, "audit_rate": 0.25, "seed": 3}
     cfg, truth = boxes_project(tmp_path / "p", N, seed=21, name="boxes-prelabel", prelabel={
         "models": [{"name": "shapes", "kind": "http", "url": detector, "batch_size": 32, "concurrency": 2}], **routing})
     ids = item_ids(cfg)
@@ -90,9 +90,10 @@ def test_prelabel_auto_accepts_only_images_whose_calibrated_confidence_passes(pr
     accepted = [r for r in routed if r[3] in ("auto", "audit")]
     sent = [r for r in routed if r[3] == "human"]
     assert accepted and sent
-    # the promise, measured on images outside gold: auto-accepted box sets are right at IoU >= 0.5 with labels right
+    # the promise, measured on images outside gold: auto-accepted box sets are right at IoU >= 0.5 with labels right,
+    # at the target give or take the sampling error of a few dozen images (the bound was proved on 140 gold images)
     ok = same_sets(pa.array([r[1] for r in accepted]), pa.array([truth[r[0]] for r in accepted]), 0.5)
-    assert ok.mean() >= 0.8, (ok.mean(), len(accepted))
+    assert ok.mean() >= 0.85 - 0.1, (ok.mean(), len(accepted))
     sent_ok = same_sets(pa.array([r[1] for r in sent]), pa.array([truth[r[0]] for r in sent]), 0.5)
     assert sent_ok.mean() < ok.mean()
     # calibrated: what was accepted is not right much less often than its confidence promised
@@ -110,8 +111,9 @@ def test_audits_with_a_human_verdict_are_scored_by_the_box_set(prefect_harness, 
     with duckdb.connect(str(db)) as con:
         audit = con.execute("SELECT item_id, answer::VARCHAR FROM prelabels WHERE route = 'audit' ORDER BY item_id").fetchall()
         assert len(audit) >= 3
-        # people fix the first audited image (drop every box), confirm the others with the true boxes
-        verdict = {i: ("[]" if k == 0 and a != "[]" else truth[i]) for k, (i, a) in enumerate(audit)}
+        # people fix the first audited image (drop its boxes, or draw one it missed), confirm the others with the true boxes
+        fixed = {audit[0][0]: "[]" if audit[0][1] != "[]" else canonical([{"x": 1, "y": 1, "w": 9, "h": 9, "label": "sign"}])}
+        verdict = {i: fixed.get(i, truth[i]) for i, _ in audit}
         con.executemany("INSERT INTO labels (item_id, answer, confidence, method, decision, n_votes, n_human)"
                         " VALUES (?, ?::JSON, 1.0, 'dawid_skene', 'resolved', 2, 2)", list(verdict.items()))
         rows = box_prelabel.FACET.audited(con, cfg.labels).to_pylist()
