@@ -126,12 +126,15 @@ def test_a_file_that_is_not_a_results_list_is_refused_whole(project, tmp_path: P
     assert _votes(cfg) == before
 
 
-def test_cli_exits_2_on_a_missing_images_file_and_changes_nothing(prefect_harness, project, monkeypatch) -> None:
+def test_cli_reports_set_aside_entries_and_exits_2_on_a_missing_images_file(prefect_harness, project, monkeypatch) -> None:
     cfg, _ = project
-    apply_model(cfg, cfg.prelabel.models[0])
-    before = _votes(cfg)
-    (Path(cfg.root) / "preds" / "images.json").unlink()
     monkeypatch.chdir(cfg.root)
+    res = CliRunner().invoke(app, ["prelabel", "--config", str(cfg.root)])
+    assert res.exit_code == 0, res.output
+    assert "Model yolo-run: 6 inputs set aside, the rest stored (first: preds/results.json entry" in " ".join(res.output.split())
+    before = _votes(cfg)
+    assert len(before) == 12
+    (Path(cfg.root) / "preds" / "images.json").unlink()
     res = CliRunner().invoke(app, ["prelabel", "--config", str(cfg.root)])
     assert res.exit_code == 2, res.output
     assert "images file" in res.output and "does not exist" in res.output and "Traceback" not in res.output
