@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -167,7 +168,7 @@ def combine_boxes(votes: pa.Table, gold: pa.Table | None = None, item_ids: Seque
     raw, voted = _col(items, "raw"), _col(items, "voted", bool)
     i_gold = voted & items.column("gold").is_valid().to_numpy(zero_copy_only=False)
     exact = same_sets(items.column("answer").combine_chunks(), items.column("gold").combine_chunks(), t)
-    empty = (np.asarray(items.column("answer").to_pylist(), dtype=object) == "[]").astype(np.int64)
+    empty = pc.equal(items.column("answer"), "[]").to_numpy(zero_copy_only=False).astype(np.int64)
     conf = np.where(voted, _calibrate_items(raw, exact, i_gold, _col(items, "fold", np.int64), empty), 0.0)
     out = pa.table({"item_id": items.column("item_id"), "answer": items.column("answer"),
                     "box_confidence": items.column("box_confidence").cast(pa.list_(pa.float64())),

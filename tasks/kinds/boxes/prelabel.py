@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from tasks.errors import ConfigError, InputError
 
 from ..protocol import PrelabelDecisions
+from ..spans.prelabel import _human_answers
 from .box_sets import explode_sql, iou_sql, same_sets
 from .machine_fusion import combine_boxes
 from .options import BoxOptions
@@ -52,13 +53,6 @@ _NO_LOCAL_MODEL = ("a boxes project has no local model to train (kind 'sklearn')
                    "or kind = \"predictions\" (a COCO results file with path, images and version)")
 
 
-def _key(answer: str) -> str:
-    return f"CASE WHEN {answer} = '[]' THEN '{KEYS[1]}' ELSE '{KEYS[0]}' END"
-
-
-def _human_answers() -> str:
-    return ("SELECT item_id, answer::VARCHAR AS a FROM labels WHERE decision = 'resolved' AND method <> 'auto' AND answer IS NOT NULL"
-            " QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC) = 1")
 
 
 def _registered_match_iou(con: Any) -> float:
@@ -189,7 +183,8 @@ class _BoxPrelabel:
 
     def audited(self, con: Any, labels: Sequence[str]) -> pa.Table:
         rows = con.sql(
-            f"SELECT p.item_id, {_key('p.answer::VARCHAR')} AS key, p.confidence, p.answer::VARCHAR AS a, h.a AS h"
+            f"SELECT p.item_id, CASE WHEN p.answer::VARCHAR = '[]' THEN '{KEYS[1]}' ELSE '{KEYS[0]}' END AS key, p.confidence,"
+            " p.answer::VARCHAR AS a, h.a AS h"
             f" FROM prelabels p JOIN ({_human_answers()}) h USING (item_id) WHERE p.route = 'audit' ORDER BY p.item_id"
         ).to_arrow_table()
         iou = _registered_match_iou(con)

@@ -12,13 +12,12 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-from typer.testing import CliRunner
 
-from annoflow_cli.main import app
 from tasks.errors import ConfigError
 from tasks.kinds.boxes import prelabel as box_prelabel
 from tasks.kinds.boxes.box_sets import same_sets
 from tasks.kinds.boxes.geometry import canonical
+from tests.kinds.spans.test_prelabel_stage import _cli
 from tests.model_servers import model_servers
 
 from .prelabel_project import boxes_project, item_ids, store_gold
@@ -30,12 +29,6 @@ N, N_GOLD = 240, 140
 def detector() -> Iterator[str]:
     with model_servers(["--detector"], {"ok": []}, 90, "detection server") as urls:
         yield urls["ok"]
-
-
-def _cli(*args: str) -> str:
-    res = CliRunner().invoke(app, list(args))
-    assert res.exit_code == 0, res.output
-    return res.output
 
 
 def _state(db: Path) -> dict:
