@@ -96,6 +96,22 @@ def test_prelabel_auto_accepts_only_images_whose_calibrated_confidence_passes(pr
     _cli("prelabel", "--config", str(cfg.root))
     assert _state(db) == state
 
+    # lf-report: the detector's box precision and recall on gold at IoU >= match_iou, counted here from the votes
+    [row] = json.loads(_cli("lf-report", "--config", str(cfg.root), "--json"))
+    gold_votes = [(json.loads(a), json.loads(truth[i])) for i, _, a in votes if i in gold]
+    matched = [sum(any(p["label"] == t["label"] and _iou(p, t) >= 0.5 for t in ts) for p in ps) for ps, ts in gold_votes]
+    found = [sum(any(p["label"] == t["label"] and _iou(p, t) >= 0.5 for p in ps) for t in ts) for ps, ts in gold_votes]
+    assert row["source_id"] == "model:shapes" and row["coverage"] == 1.0
+    assert row["n_gold"] == sum(len(ps) for ps, _ in gold_votes) and row["gold_correct"] == sum(matched)
+    assert row["more"]["recall"] == round(sum(found) / sum(len(ts) for _, ts in gold_votes), 4)
+    assert row["gold_acc_low"] < row["gold_accuracy"] < row["gold_acc_high"]
+
+
+def _iou(a: dict, b: dict) -> float:
+    ix = max(0.0, min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"]))
+    iy = max(0.0, min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"]))
+    return ix * iy / (a["w"] * a["h"] + b["w"] * b["h"] - ix * iy)
+
 
 def test_audits_with_a_human_verdict_are_scored_by_the_box_set(prefect_harness, project) -> None:
     cfg, truth, _ = project
