@@ -66,6 +66,10 @@ def _print(result: dict) -> None:
     for c in r.get("calibration_by_key", []):
         k.add_row(c["key"], str(c["n"]), _pct(c["accuracy"]), _pct(c["mean_confidence"]), "-" if c["ece"] is None else f"{c['ece']:.4f}")
     console.print(k)
+    for m in result["models"]:
+        if m.get("quarantined"):
+            console.print(f"Model {m['model']}: {m['quarantined']:,} inputs set aside, the rest stored (first: {m['first_problem']}); "
+                          "see `annoflow status --quarantine`", highlight=False)
     if all(x["threshold"] is None for x in r["thresholds"]):
         console.print(_no_threshold_hint(r), highlight=False)
     console.print(

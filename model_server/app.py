@@ -7,6 +7,14 @@ Span wire contract (`create_span_app`, `python -m model_server --span-model PATH
                  -> {"spans": [[{"start": int, "end": int, "label": str, "confidence": float}, ...], ...]}
                     one list per item, in order; offsets in code points of the text, end exclusive.
 
+Box wire contract (`create_detect_app`, `python -m model_server --detector`):
+    GET  /info    -> {"name": str, "version": str, "labels": [str, ...], "answer": "boxes"}
+    POST /detect  {"items": [{"item_id": str, "uri": "file:///..." | null, "image": base64 | null}, ...]}
+                  -> {"boxes": [[{"x", "y", "w", "h", "label", "score"}, ...] | null, ...], "errors": [str | null, ...]}
+                     one entry per item, in order; pixels of the image, (x, y) its top-left corner. An image
+                     that cannot be read or decoded gets `null` boxes and its reason in `errors` (the other
+                     items of the batch are still answered).
+
 Hooks (command-line flags): `--fail-first N` answers the first N /predict calls with `--fail-status`
 (default 503); `--delay S` sleeps S seconds in every /predict call, `--delay-first N` only in the first N.
 """
@@ -24,7 +32,7 @@ from fastapi.responses import JSONResponse, Response
 
 from tasks.prelabel.models import load_sklearn
 
-__all__ = ["Hooks", "create_app", "create_span_app"]
+__all__ = ["Hooks", "create_app", "create_detect_app", "create_span_app"]
 
 
 class Hooks:
@@ -136,5 +144,59 @@ def create_span_app(model_path: Path, hooks: Hooks | None = None, max_items: int
         if missing:
             raise HTTPException(400, f"span model: item {missing[0]} has no text")
         return Response(json.dumps({"spans": model.predict(texts)}), media_type="application/json")
+
+    return app
+
+
+def _image(item: dict) -> np.ndarray:
+    """The item's pixels as (H, W, 3) uint8, from its base64 `image` or its `file://` URI; ValueError says why not."""
+    import base64
+    import io
+    from urllib.parse import unquote, urlparse
+
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(item.get("image"), str):
+        data = base64.b64decode(item["image"], validate=False)
+    elif isinstance(item.get("uri"), str) and urlparse(item["uri"]).scheme in ("file", ""):
+        path = Path(unquote(urlparse(item["uri"]).path))
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise ValueError(f"cannot read {path}: {e.strerror}") from None
+    else:
+        raise ValueError("needs `image` (base64) or a file:// `uri`")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"cannot decode the image: {e}") from None
+
+
+def create_detect_app(hooks: Hooks | None = None, max_items: int = 10_000) -> FastAPI:
+    """Serve the classical shapes detector (`model_server/detector.py`): the reference detection endpoint."""
+    from model_server.detector import DETECTOR_LABELS, DETECTOR_VERSION, detect
+
+    hooks = hooks or Hooks()
+    app = _base("annoflow detection server: shapes", hooks)
+
+    @app.get("/info")
+    def info() -> dict:
+        return {"name": "shapes", "version": DETECTOR_VERSION, "labels": list(DETECTOR_LABELS), "answer": "boxes"}
+
+    @app.post("/detect")
+    def detect_boxes(raw: bytes = Depends(_body)) -> Response:
+        status = hooks.before_predict()
+        if status:
+            return JSONResponse({"detail": f"simulated failure (call {hooks.calls})"}, status_code=status)
+        boxes, errors = [], []
+        for it in _items(raw, max_items):
+            try:
+                boxes.append(detect(_image(it)))
+                errors.append(None)
+            except ValueError as e:
+                boxes.append(None)
+                errors.append(str(e))
+        return Response(json.dumps({"boxes": boxes, "errors": errors}), media_type="application/json")
 
     return app

@@ -192,12 +192,21 @@ class LabelingFunctionConfig(_Section):
 class ModelKind(StrEnum):
     sklearn = "sklearn"
     http = "http"
+    predictions = "predictions"
 
 
 class ModelConfig(_Section):
     name: str = Field(description="Unique name; becomes the source id `model:<name>`.", pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: ModelKind = Field(ModelKind.sklearn, description="'sklearn' (trained on the project's labels) or 'http'.")
+    kind: ModelKind = Field(ModelKind.sklearn, description="'sklearn' (trained on the project's labels), 'http' (an endpoint) "
+                            "or 'predictions' (a file of a model's existing output, for the kinds that read one: boxes read COCO results JSON).")
     url: str | None = Field(None, description="Endpoint for kind 'http'.")
+    path: str | None = Field(None, description="Kind 'predictions': the predictions file, relative to the project folder.")
+    images: str | None = Field(None, description="Kind 'predictions' (boxes): a COCO JSON whose `images` map image_id to file_name "
+                               "(and width/height) and whose `categories` map category_id to a label.")
+    categories: dict[str, str] = Field(default_factory=dict, description="Kind 'predictions' (boxes): category_id -> label, "
+                                       "added to (or replacing) the names of the images file's `categories`.")
+    version: str | None = Field(None, description="Kind 'predictions': the version of the file's predictions. Votes are kept per "
+                                "version: importing the same version again stores nothing, a new version replaces the old votes.")
     batch_size: int = Field(256, ge=1)
     concurrency: int = Field(4, ge=1)
     timeout_seconds: Seconds = Field(30.0, gt=0)
@@ -229,6 +238,10 @@ class ModelConfig(_Section):
     def _url_for_http(self) -> ModelConfig:
         if self.kind == ModelKind.http and not self.url:
             raise ValueError(f"model {self.name!r} of kind 'http' needs a url")
+        if self.kind == ModelKind.predictions:
+            missing = [f for f in ("path", "version") if not getattr(self, f)]
+            if missing:
+                raise ValueError(f"model {self.name!r} of kind 'predictions' needs {' and '.join(missing)}")
         return self
 
 

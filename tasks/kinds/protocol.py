@@ -245,6 +245,15 @@ class PrelabelFacet(Protocol):
         `name`, `version` and `close()`) whose endpoint answers in this kind's contract."""
         ...
 
+    def imported_model(self, mcfg: Any, cfg: ProjectConfig) -> Any:
+        """Model stage: the source of a `[[prelabel.models]]` entry of kind 'predictions' (a file of a model's
+        existing output, read in the kind's format: boxes read COCO results JSON), as a model like `http_model`'s
+        (`name`, `version` = the entry's version, `close()`; `predict` answers for the items the file covers).
+        Its `problems` (rows of `source, source_row, field, reason, detail, raw`) are entries set aside, which
+        the stage quarantines while storing the rest. Optional: a kind without a predictions format leaves
+        it out, and the stage refuses such an entry with a `ConfigError`."""
+        ...
+
     def predict(self, model: Any, batch: pa.Table, labels: Sequence[str]) -> pa.Table:
         """Model stage: a model's predictions for `batch` (item columns) as `item_id` plus the prediction
         columns `model_vote_sql` reads (choices: `p0..p{C-1}`; spans: `answer`)."""

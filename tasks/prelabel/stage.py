@@ -191,6 +191,36 @@ def _write_predictions(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, model
     return int(n)
 
 
+def _imported_model(cfg: ProjectConfig, mcfg: ModelConfig) -> Model:
+    """The source of a predictions-file entry, from the kinds that read one."""
+    kind = kind_of(cfg)
+    opener = getattr(kind.prelabel, "imported_model", None)
+    if opener is None:
+        raise ConfigError(f"model {mcfg.name!r}: {kind.title} projects cannot import a predictions file (kind 'predictions'); "
+                          "use kind 'http' or 'sklearn'")
+    return opener(mcfg, cfg)
+
+
+def _quarantine_model_problems(con: duckdb.DuckDBPyConnection, mcfg: ModelConfig, problems: list[dict]) -> int:
+    """Store a model's set-aside inputs (bad predictions-file entries, unreadable images) in `quarantine`; re-runs add nothing."""
+    if not problems:
+        return 0
+    rows = pa.Table.from_pylist(problems, schema=pa.schema([("source", pa.string()), ("source_row", pa.int64()), ("field", pa.string()),
+                                                            ("reason", pa.string()), ("detail", pa.string()), ("raw", pa.string())]))
+    con.register("_problems", rows)
+    try:
+        with transaction(con):
+            con.execute(
+                "INSERT INTO quarantine (quarantine_id, stage, source, source_row, field, reason, detail, raw)"
+                " SELECT md5(concat_ws('|', ?, source, coalesce(source_row::VARCHAR, raw), reason, field)), ?, source, source_row, field,"
+                " reason, detail, raw FROM _problems ON CONFLICT DO NOTHING",
+                [f"prelabel.model.{mcfg.name}", f"prelabel.model.{mcfg.name}"],
+            ).fetchall()
+    finally:
+        con.unregister("_problems")
+    return len(problems)
+
+
 def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None) -> dict:
     """Votes of one model for every item lacking its current version's vote (training items: out-of-fold)."""
     run_id = run_id or uuid.uuid4().hex
@@ -213,6 +243,8 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
                 return report
             model: Model = run.model
             oof = dict(zip(run.oof_item_ids, run.oof_probs))
+        elif mcfg.kind == ModelKind.predictions:
+            model = _imported_model(cfg, mcfg)
         else:
             model = kind.http_model(mcfg, cfg.labels)
         try:
@@ -243,6 +275,9 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
         finally:
             if mcfg.kind != ModelKind.sklearn:
                 model.close()
+            problems = getattr(model, "problems", [])
+            report["quarantined"] = _quarantine_model_problems(con, mcfg, problems)
+            report["first_problem"] = problems[0]["detail"] if problems else None
         report["seconds"] = round(time.time() - started, 3)
         record_stage_run(con, f"prelabel.model.{mcfg.name}", "completed", report, started)
     return report

@@ -18,6 +18,10 @@ class BoxOptions(BaseModel):
     match_iou: float = Field(0.5, gt=0, lt=1, description="Two boxes from different sources are the same object "
                              "when their IoU reaches this (also the IoU of gold precision/recall).")
 
+    # pre-labeling (prelabel.py, machine_fusion.py)
+    prelabel_min_score: float = Field(0.05, ge=0, le=1, description="Pre-labeling: detector boxes scored below this are "
+                                      "ignored (not fused, not counted against the image's confidence).")
+
     # the box tool (queue.py, widget.js)
     min_size_px: float = Field(2.0, gt=0, description="The box tool refuses boxes narrower or lower than this.")
 
