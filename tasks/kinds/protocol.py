@@ -522,6 +522,8 @@ class ExportFacet(Protocol):
     def select_sql(self, cfg: ProjectConfig, alias: str) -> str:
         """ROWS (tasks/export/rows.py): the SELECT-list entries reading the resolved answer from the
         `labels` table (aliased `alias`) into the export rows, e.g. `list_sort(l.labels) AS labels`.
+        The item's row of `items` is aliased `i`: a kind whose formats need a fact of the item adds it as a
+        column the ExportRows contract declares (boxes: the image's `width` and `height` from `i.metadata`).
 
         It must produce `arrow_type(cfg)` in the Parquet snapshot and be deterministic (sort sets), since
         the same state must give byte-identical files (content hash, `unchanged` detection)."""
