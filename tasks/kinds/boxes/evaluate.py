@@ -47,7 +47,8 @@ def coco_map(truth: Sequence[list[dict]], predicted: Sequence[list[dict]], label
     Labels outside `labels` get categories of their own (a predicted unknown label is a false positive).
     Returns `map`, `map50` (None when no image has a true box) and `images`, `true_boxes`, `predicted_boxes`.
     """
-    from pycocotools.coco import COCO  # imported here: config validation loads every kind's facets
+    # Imported here: config validation loads every kind's facets.
+    from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     names = list(labels) + sorted({b["label"] for img in (*truth, *predicted) for b in img} - set(labels))

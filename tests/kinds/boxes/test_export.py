@@ -230,7 +230,7 @@ def test_row_checks_pass_clean_rows_and_name_every_bad_box(cfg):
     assert got["boxes_present"] == [("p", None)]
     assert got["boxes_inside_image"] == [("q", "boxes[1]: x + w = 110.5 is past the right edge (width 100)"),
                                          ("u", "boxes[0]: x = -3.0 is left of the image; "
-                                               "boxes[1]: y + h = 110.0 is past the bottom edge (height 80)")]
+                                               + "boxes[1]: y + h = 110.0 is past the bottom edge (height 80)")]
     assert got["box_size_positive"] == [("r", "boxes[0]: w = 0.0, h = 4.0: not a positive size")]
     assert got["box_labels_in_set"] == [("r", 'boxes[0]: label "truck" is not in the label set')]
     assert got["box_confidence_in_range"] == [("r", "boxes[0]: confidence = 1.5 is outside [0, 1]")]
