@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..part_checks import per_part
+from ..part_checks import rate_change as part_rate_change
 from ..protocol import FactCheck, RowCheck
 from .columns import iou_sql
 
@@ -39,15 +41,8 @@ def _sql_list(values: list[str]) -> str:
 
 
 def _per_box(name: str, description: str, bad: str, says: str) -> RowCheck:
-    """A check on each box `boxes[k + 1]`: `bad` and `says` are SQL over `k`.
-
-    The violation counts rows with a bad box; the frame column lists each bad box with what is wrong
-    and is NULL on a good row (GE expects it to be null everywhere)."""
-    hits = f"list_filter(range(0, len(boxes)), lambda k: coalesce({bad}, false))"
-    listing = f"array_to_string(list_transform({hits}, lambda k: 'boxes[' || k || ']: ' || {says}), '; ')"
-    column = f"bad_{name}"
-    return RowCheck(name, description, f"len({hits}) > 0", "ExpectColumnValuesToBeNull", {"column": column},
-                    frame_columns={column: f"CASE WHEN len({hits}) > 0 THEN {listing} END"})
+    """A check on each box `boxes[k + 1]`: `bad` and `says` are SQL over `k` (`boxes[1]: <says>` per bad box)."""
+    return per_part("boxes", name, description, bad, says, sep=": ")
 
 
 def _num(v: str) -> str:
@@ -103,28 +98,14 @@ def gold_correct_sql(exported: str, gold: str, match_iou: float) -> str:
 
 
 def rate_change(now: Mapping[str, int], n_now: int, reference: Mapping[str, Any] | None, limit: float) -> FactCheck:
-    """Boxes per image of each label, and of all labels together, now vs in `reference` (a manifest).
+    """Boxes per image of each label, and of all labels together (`ALL_LABELS`), now vs in `reference` (a manifest).
 
     The largest relative change among judged rows is the observed value; a row is judged when it has
     `MIN_JUDGED_BOXES` boxes in one of the versions. A label that vanishes or appears counts as a change
     of 1 (100%). Per image, so a release that only grows keeps its rates."""
     description = f"boxes per image, per label and over all labels, moved at most {limit:.0%} from the reference version"
     ref = (reference or {}).get("label_distribution")
-    n_ref = ((reference or {}).get("row_counts") or {}).get("total")
-    if ref is None or not n_ref or not n_now:
-        return FactCheck("max_box_rate_change", description, None, max_value=limit, threshold=limit, acceptable=True)
-    ref = {**ref, ALL_LABELS: sum(ref.values())}
-    now = {**now, ALL_LABELS: sum(now.values())}
-    rows, worst = [], 0.0
-    for label in sorted(set(now) | set(ref)):
-        a, b = ref.get(label, 0) / n_ref, now.get(label, 0) / n_now
-        change = abs(b - a) / a if a else (1.0 if b else 0.0)
-        judged = max(ref.get(label, 0), now.get(label, 0)) >= MIN_JUDGED_BOXES
-        if judged:
-            worst = max(worst, change)
-        rows.append({"label": label, "reference_boxes": ref.get(label, 0), "reference_per_image": round(a, 4),
-                     "candidate_boxes": now.get(label, 0), "candidate_per_image": round(b, 4),
-                     "change": round(change, 4), "judged": judged})
-    rows.sort(key=lambda r: (not r["judged"], -r["change"], r["label"]))
-    return FactCheck("max_box_rate_change", description, round(worst, 4), max_value=limit, threshold=limit,
-                     examples=rows, acceptable=True)
+    if ref is not None:
+        reference = {**reference, "label_distribution": {**ref, ALL_LABELS: sum(ref.values())}}
+    return part_rate_change("max_box_rate_change", description, {**now, ALL_LABELS: sum(now.values())}, n_now,
+                            reference, limit, unit="boxes", per="image", min_judged=MIN_JUDGED_BOXES)
