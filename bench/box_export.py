@@ -88,8 +88,8 @@ def child_main(step: str, out: Path, images: int, boxes: int) -> None:
         r = export(_project(out, images, boxes, ["parquet", "coco"]), force=True)
         res = {"version": r.version, "status": r.status, "rows": r.n_rows, "timings": r.timings}
     else:
-        from tasks.kinds.boxes.coco import write_coco
-        from tasks.kinds.boxes.yolo import write_yolo
+        from tasks.kinds.boxes.coco_export import write_coco
+        from tasks.kinds.boxes.yolo_export import write_yolo
 
         cfg = _project(out, images, boxes, ["parquet", "coco"])
         shutil.rmtree(scratch, ignore_errors=True)

@@ -2,8 +2,8 @@
 
 The snapshot's answer column is `boxes` (columns.py: each box in pixels with its lineage, sorted),
 beside the image's `width` and `height` read from `items.metadata`, so every format and check reads
-typed numbers and the image size without the state database. Formats: COCO instances JSON (coco.py),
-YOLO label files with `data.yaml` (yolo.py); the Parquet of record is the snapshot itself. Answers
+typed numbers and the image size without the state database. Formats: COCO instances JSON (coco_export.py),
+YOLO label files with `data.yaml` (yolo_export.py); the Parquet of record is the snapshot itself. Answers
 compare (gold, diff) on (x, y, w, h, label) only: a moved confidence is no relabel.
 """
 
@@ -17,10 +17,10 @@ import pyarrow as pa
 
 from ..protocol import ExportWriter, FactCheck, GoldMatch, RowCheck
 from . import gate
-from .coco import categories, write_coco
+from .coco_export import categories, write_coco
 from .columns import EXPORT_BOXES_TYPE, bare_sql, boxes_sql, size_sql
 from .evaluate import resolved_scores
-from .yolo import write_yolo
+from .yolo_export import write_yolo
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig

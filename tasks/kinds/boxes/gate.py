@@ -27,9 +27,10 @@ from .columns import iou_sql
 
 __all__ = ["ALL_LABELS", "EDGE_TOLERANCE_PX", "MIN_JUDGED_BOXES", "gold_correct_sql", "rate_change", "row_checks"]
 
-EDGE_TOLERANCE_PX = 0.01
-"""A box may reach this far past an edge: stored coordinates are rounded to 2 decimals each, so x + w of a
-box drawn to the very edge can exceed the width by one rounding step."""
+EDGE_TOLERANCE_PX = 0.5
+"""How far a box may reach past an edge of its image: the tolerance storage validation accepts answers with
+(tools that draw in display pixels or percentages round by up to half a pixel), so the gate never holds a
+release for a box every stage before it accepted."""
 MIN_JUDGED_BOXES = 10
 """A label with fewer boxes than this in both versions is listed, not judged: too few to tell a change from noise."""
 ALL_LABELS = "(all labels)"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from tasks.export.writers import FORMATS_DIR, parquet_list_sql, reader_connection
 
-from .coco import file_name_sql
+from .coco_export import file_name_sql
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
