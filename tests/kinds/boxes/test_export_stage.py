@@ -21,6 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from annoflow_cli.main import app
+from tasks.evaluate import evaluate_labels
 from tasks.export import versions as V
 from tasks.ingest.stage import ingest_source
 from tasks.kinds.boxes.columns import EXPORT_BOXES_TYPE
@@ -83,6 +84,8 @@ def _publish(cfg, *extra: str) -> dict:
 def test_boxes_export_end_to_end(prefect_harness, project) -> None:
     from pycocotools.coco import COCO
 
+    from tasks.store import open_store
+
     cfg, answers = project
     out = _publish(cfg)
     assert (out["status"], out["version"], out["n_rows"]) == ("published", "v0001", N_IMAGES)
@@ -134,14 +137,29 @@ def test_boxes_export_end_to_end(prefect_harness, project) -> None:
         assert all(g[0] == e[0] and all(abs(u - v) < 1e-3 for u, v in zip(g[1:], e[1:])) for g, e in zip(sorted(back), want))
         assert (vdir / "yolo" / "images" / split / f"{item_id}.png").resolve().is_file()
 
+    # `annoflow demo`'s measure: COCO mAP of the resolved boxes against a truth file keyed by file name, as
+    # examples ship it (`answer` column); one image's truth gains a box nobody exported.
+    truth_rows, missed = [], min(answers)
+    with open_store(cfg.db_path) as con:
+        files = dict(con.execute("SELECT item_id, json_extract_string(metadata, '$.file') FROM items").fetchall())
+    for item_id, ((w, h), boxes) in answers.items():
+        extra = [{"x": 1.0, "y": h - 10.0, "w": 8.0, "h": 8.0, "label": "sign"}] if item_id == missed else []
+        truth_rows.append(json.dumps({"file": files[item_id], "answer": boxes + extra}))
+    truth_file = Path(cfg.root) / "truth" / "labels.jsonl"
+    truth_file.parent.mkdir()
+    truth_file.write_text("\n".join(truth_rows) + "\n")
+    with open_store(cfg.db_path) as con:
+        q = evaluate_labels(con, cfg, truth_file, key_field="file")
+    assert (q["metric"], q["items_with_truth"], q["resolved_with_truth"]) == ("map", N_IMAGES, N_IMAGES)
+    assert q["map50"] < 1.0 and q["map"] == q["map50"] and q["true_boxes"] == q["predicted_boxes"] + 1
+    assert set(q["by_method"]) == {"auto", "adjudicated"}
+
     tasks = json.loads((vdir / "label_studio.json").read_text())
     assert {r["type"] for t in tasks for r in t["annotations"][0]["result"]} == {"rectanglelabels"}
 
     # A box past its image's right edge is held, named by item and field; nothing is published.
     bad = sorted(answers)[3]
     (w, h), boxes = answers[bad]
-    from tasks.store import open_store
-
     with open_store(cfg.db_path) as con:
         con.execute("UPDATE labels SET answer = ?::JSON WHERE item_id = ?",
                     [json.dumps([{"x": w - 5.0, "y": 1.0, "w": 12.5, "h": 4.0, "label": "sign"}]), bad])
