@@ -601,7 +601,8 @@ class ExportFacet(Protocol):
         row per item the file names); `con` holds `labels` and `items`. Returns `{"metric": m,
         "items_with_truth", "resolved_with_truth", m: value, "by_method": {method: {"items", m: value}}}`
         where `m` names the kind's headline metric (choices: "accuracy"; spans: "f1", entity-level via
-        seqeval); unresolved items with truth show under the method "(unresolved)"."""
+        seqeval; boxes: "map", COCO mAP@[.5:.95] via pycocotools, beside "map50"); unresolved items with
+        truth show under the method "(unresolved)"."""
         ...
 
 

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 from tasks.export.writers import FORMATS_DIR, parquet_list_sql, reader_connection
 
+from .columns import labels_sql, literal
+
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
 
@@ -43,14 +45,9 @@ def file_name_sql(uri: str) -> str:
     return f"CASE WHEN starts_with({uri}, 'file://') THEN url_decode(substr({uri}, 8)) ELSE {uri} END"
 
 
-def _lit(p: Path | str) -> str:
-    return "'" + str(p).replace("'", "''") + "'"
-
-
 def _category_sql(labels: Sequence[str], label: str) -> str:
     """The category id of `label` (NULL for a label outside the set: the gate refuses such a release)."""
-    listed = ", ".join(_lit(x) for x in labels)
-    return f"list_position([{listed}]::VARCHAR[], {label})"
+    return f"list_position({labels_sql(list(labels))}, {label})"
 
 
 def _ranked_sql(src: str, where: str) -> str:
@@ -95,11 +92,11 @@ def write_coco(src: list[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]
         splits = [r[0] for r in rc.execute(f"SELECT DISTINCT split FROM {files} ORDER BY 1").fetchall()] if has_split else [None]
         for split in splits:
             name = "instances.json" if split is None else f"instances_{split}.json"
-            where = "true" if split is None else f"split = {_lit(split)}"
+            where = "true" if split is None else f"split = {literal(split)}"
             parts = []
             for part, sql in _queries(files, cfg.labels, where).items():
                 scratch = target_dir / f".{name}.{part}"
-                rc.execute(f"COPY ({sql}) TO {_lit(scratch)} ({_RAW_LINES})").fetchall()
+                rc.execute(f"COPY ({sql}) TO {literal(scratch)} ({_RAW_LINES})").fetchall()
                 parts.append((part, scratch))
             _stitch(target_dir / name, head, parts)
             out.append(target_dir / name)

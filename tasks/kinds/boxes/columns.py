@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from .geometry import BOX_TYPE
 
-__all__ = ["EXPORT_BOXES_TYPE", "SIZE_TYPE", "bare_sql", "boxes_sql", "iou_sql", "size_sql"]
+__all__ = ["EXPORT_BOXES_TYPE", "SIZE_TYPE", "bare_sql", "boxes_sql", "iou_sql", "labels_sql", "literal", "size_sql"]
 
 EXPORT_BOXES_TYPE = pa.list_(pa.struct([*BOX_TYPE, ("confidence", pa.float64()), ("sources", pa.list_(pa.string()))]))
 """The snapshot's `boxes`: each box in pixels with its confidence and the sources that proposed it."""
@@ -51,3 +51,13 @@ def iou_sql(a: str, b: str) -> str:
     iy = f"greatest(0, least({a}.y + {a}.h, {b}.y + {b}.h) - greatest({a}.y, {b}.y))"
     union = f"({a}.w * {a}.h + {b}.w * {b}.h - {ix} * {iy})"
     return f"CASE WHEN {union} > 0 THEN {ix} * {iy} / {union} ELSE 0 END"
+
+
+def literal(text: object) -> str:
+    """A SQL string literal of `text` (a label, a split, a path)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def labels_sql(labels: list[str] | tuple[str, ...]) -> str:
+    """The project's labels as a typed SQL list (`list_contains`, `list_position` read it)."""
+    return "[" + ", ".join(literal(x) for x in labels) + "]::VARCHAR[]"

@@ -23,7 +23,7 @@ from typing import Any
 from ..part_checks import per_part
 from ..part_checks import rate_change as part_rate_change
 from ..protocol import FactCheck, RowCheck
-from .columns import iou_sql
+from .columns import iou_sql, labels_sql
 
 __all__ = ["ALL_LABELS", "EDGE_TOLERANCE_PX", "MIN_JUDGED_BOXES", "gold_correct_sql", "rate_change", "row_checks"]
 
@@ -35,10 +35,6 @@ MIN_JUDGED_BOXES = 10
 """A label with fewer boxes than this in both versions is listed, not judged: too few to tell a change from noise."""
 ALL_LABELS = "(all labels)"
 """The row of `rate_change` counting every box, whatever its label: boxes per image as a whole."""
-
-
-def _sql_list(values: list[str]) -> str:
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
 def _per_box(name: str, description: str, bad: str, says: str) -> RowCheck:
@@ -81,7 +77,7 @@ def row_checks(labels: list[str]) -> list[RowCheck]:
         f" || ' is past the right edge (width ' || width || ')'"
         f" ELSE 'y + h = ' || {_num(f'{b}.y + {b}.h')} || ' is past the bottom edge (height ' || height || ')' END")
     in_set = _per_box("box_labels_in_set", "every box's label is in the project's label set",
-                      f"NOT list_contains({_sql_list(labels)}, {b}.label)",
+                      f"NOT list_contains({labels_sql(labels)}, {b}.label)",
                       f"'label ' || to_json({b}.label) || ' is not in the label set'")
     confident = _per_box("box_confidence_in_range", "every box's confidence (where recorded) is in [0, 1]",
                          f"{b}.confidence < 0 OR {b}.confidence > 1 OR isnan({b}.confidence)",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from tasks.export.writers import FORMATS_DIR, parquet_list_sql, reader_connection
 
 from .coco_export import file_name_sql
+from .columns import labels_sql
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -39,14 +40,10 @@ _DIR = "yolo"
 _BATCH = 8192
 
 
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def _lines_sql(labels: Sequence[str]) -> str:
     """Each row's label file text: one `class cx cy w h` line per box that can be written (a box the gate refuses,
     with an unknown label, no image size or no finite numbers, is left out here)."""
-    listed = "[" + ", ".join(_lit(x) for x in labels) + "]::VARCHAR[]"
+    listed = labels_sql(list(labels))
     d = DECIMALS
     line = (f"printf('%d %.{d}f %.{d}f %.{d}f %.{d}f', list_position({listed}, b.label) - 1,"
             " (b.x + b.w / 2) / width, (b.y + b.h / 2) / height, b.w / width, b.h / height)")

@@ -206,6 +206,22 @@ def test_label_studio_tasks_place_rectangles_in_percent(cfg, images, tmp_path):
     assert all(f'<Label value="{label}"/>' in xml for label in LABELS)
 
 
+def test_generic_jsonl_and_csv_carry_the_boxes_and_image_size(cfg, images, tmp_path):
+    import csv
+
+    from tasks.export.writers import write_csv, write_jsonl
+
+    src = tmp_path / "part-000.parquet"
+    table = _exported(cfg, *_rows(ANSWERS, images))
+    pq.write_table(table, src)
+    (jsonl,), (csv_file,) = write_jsonl([src], tmp_path, cfg), write_csv([src], tmp_path, cfg)
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [(r["item_id"], r["width"], r["height"]) for r in records] == [("a", 100, 80), ("b", 64, 48), ("c", 120, 80)]
+    assert [r["boxes"] for r in records] == table.column("boxes").to_pylist()
+    with open(csv_file, newline="") as f:
+        assert [json.loads(r["boxes"]) for r in csv.DictReader(f)] == table.column("boxes").to_pylist()
+
+
 def _checked(cfg, labels: pa.Table, items: pa.Table) -> dict[str, list]:
     """Per row check: (item_id, what its frame column says) of every violating row."""
     table = _exported(cfg, labels, items)
