@@ -11,9 +11,10 @@ files), an annotation's is its rank by (image, box order); so the same snapshot 
 `file_name` is the image's local path for `file://` items (absolute, so `os.path.join(root, file_name)`
 finds it whatever root a training script passes) and the URI otherwise.
 
-Each array is written by one `COPY ... (FORMAT json, ARRAY true)` into a scratch file and the scratch
-files are stitched into the final JSON: memory stays bounded by DuckDB's limit, no row passes through
-Python, and 1M boxes take a few seconds (bench/box_export.py).
+Each array is written by one DuckDB `COPY` (one JSON text a line) into a scratch file and the scratch
+files are stitched into the final JSON, commas put in a megabyte at a time: memory stays bounded by
+DuckDB's limit and no row passes through Python (bench/box_export.py: 1M boxes in 14 s, 0.9 GB peak,
+on 2 cores shared with a load average of 15).
 """
 
 from __future__ import annotations

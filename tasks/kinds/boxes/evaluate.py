@@ -45,7 +45,8 @@ def coco_map(truth: Sequence[list[dict]], predicted: Sequence[list[dict]], label
     """mAP@[.5:.95] and mAP@0.5 of `predicted` against `truth`, aligned lists of per-image box lists.
 
     Labels outside `labels` get categories of their own (a predicted unknown label is a false positive).
-    Returns `map`, `map50` (None when no image has a true box) and `images`, `true_boxes`, `predicted_boxes`.
+    Returns `map`, `map50` (None when no image has a true box), `per_label` (AP@[.5:.95] of each label with
+    true boxes) and `images`, `true_boxes`, `predicted_boxes`.
     """
     # Imported here: config validation loads every kind's facets.
     from pycocotools.coco import COCO
@@ -69,9 +70,10 @@ def coco_map(truth: Sequence[list[dict]], predicted: Sequence[list[dict]], label
                          "score": float(score)})
     out = {"images": len(truth), "true_boxes": len(gts), "predicted_boxes": len(dets)}
     if not gts:
-        return {"map": None, "map50": None, **out}
+        return {"map": None, "map50": None, "per_label": {}, **out}
     if not dets:  # pycocotools cannot load an empty result list; nothing found is an AP of 0
-        return {"map": 0.0, "map50": 0.0, **out}
+        return {"map": 0.0, "map50": 0.0, "per_label": dict.fromkeys(sorted({b["label"] for img in truth for b in img}), 0.0),
+                **out}
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet):  # pycocotools reports progress on stdout
         gt = COCO()
@@ -83,7 +85,12 @@ def coco_map(truth: Sequence[list[dict]], predicted: Sequence[list[dict]], label
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return {"map": round(float(ev.stats[0]), 4), "map50": round(float(ev.stats[1]), 4), **out}
+    # precision[t, r, k, area, maxDets]: AP of category k is its mean over IoU thresholds and recall points
+    # (-1 marks a category without true boxes: no AP).
+    prec = ev.eval["precision"][:, :, :, 0, -1]
+    per_label = {names[cat_id - 1]: round(float(prec[:, :, k][prec[:, :, k] > -1].mean()), 4)
+                 for k, cat_id in enumerate(ev.params.catIds) if (prec[:, :, k] > -1).any()}
+    return {"map": round(float(ev.stats[0]), 4), "map50": round(float(ev.stats[1]), 4), "per_label": per_label, **out}
 
 
 def resolved_scores(con: Any, truth: pa.Table, labels: Sequence[str]) -> dict[str, Any]:
@@ -115,5 +122,6 @@ def resolved_scores(con: Any, truth: pa.Table, labels: Sequence[str]) -> dict[st
         s = score(m) if m != UNRESOLVED else {"map": None, "map50": None}
         by_method[m] = {"items": methods.count(m), "map": s["map"], "map50": s["map50"]}
     return {"metric": "map", "items_with_truth": len(rows), "resolved_with_truth": overall["images"],
-            "map": overall["map"], "map50": overall["map50"], "true_boxes": overall["true_boxes"],
+            "map": overall["map"], "map50": overall["map50"], "per_label": overall["per_label"],
+            "true_boxes": overall["true_boxes"],
             "predicted_boxes": overall["predicted_boxes"], "by_method": by_method}

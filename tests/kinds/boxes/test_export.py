@@ -314,6 +314,7 @@ def test_coco_map_on_a_hand_case():
     # At the others precision is 1 up to recall 0.5 (51 points), then 1/2 at no higher recall.
     shifted = coco_map(truth, [[_box(0, 0, 10, 10, "car", confidence=0.9)], [_box(2, 0, 10, 10, "car", confidence=0.5)]], LABELS)
     assert shifted["map50"] == 1.0 and shifted["map"] == round((4 * 1.0 + 6 * 51 / 101) / 10, 4)
+    assert shifted["per_label"] == {"car": shifted["map"]}  # one label: its AP is the mean
     nothing = coco_map(truth, [[], []], LABELS)
     assert (nothing["map"], nothing["predicted_boxes"]) == (0.0, 0)
     assert coco_map([[], []], [[], []], LABELS)["map"] is None  # no true box: nothing to measure
@@ -331,6 +332,7 @@ def test_evaluate_reads_resolved_answers_per_method(cfg):
         q = EXPORT.evaluate(con, cfg, truth)
         assert (q["metric"], q["items_with_truth"], q["resolved_with_truth"]) == ("map", 3, 2)
         assert q["map"] == 0.5  # car found (AP 1), sign missed (AP 0); person's only image is unresolved
+        assert q["per_label"] == {"car": 1.0, "sign": 0.0}
         assert q["by_method"] == {"auto": {"items": 1, "map": 0.0, "map50": 0.0},
                                   "box_fusion": {"items": 1, "map": 1.0, "map50": 1.0},
                                   "(unresolved)": {"items": 1, "map": None, "map50": None}}
