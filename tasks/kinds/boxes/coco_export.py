@@ -90,7 +90,8 @@ def write_coco(src: list[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]
     out: list[Path] = []
     with reader_connection(cfg.export.memory_limit) as rc:
         has_split = "split" in rc.sql(f"SELECT * FROM {files} LIMIT 0").columns
-        splits = [r[0] for r in rc.execute(f"SELECT DISTINCT split FROM {files} ORDER BY 1").fetchall()] if has_split else [None]
+        splits = [r[0] for r in rc.execute(f"SELECT DISTINCT split FROM {files} ORDER BY 1").fetchall()] if has_split else []
+        splits = splits or [None]  # an empty release still has its (empty) file, so the manifest lists the same files
         for split in splits:
             name = "instances.json" if split is None else f"instances_{split}.json"
             where = "true" if split is None else f"split = {literal(split)}"

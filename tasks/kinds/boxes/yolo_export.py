@@ -47,8 +47,8 @@ def _lines_sql(labels: Sequence[str]) -> str:
     d = DECIMALS
     line = (f"printf('%d %.{d}f %.{d}f %.{d}f %.{d}f', list_position({listed}, b.label) - 1,"
             " (b.x + b.w / 2) / width, (b.y + b.h / 2) / height, b.w / width, b.h / height)")
-    ok = "list_contains({listed}, b.label) AND isfinite(b.x + b.y + b.w + b.h) AND width > 0 AND height > 0"
-    return (f"array_to_string(list_transform(list_filter(coalesce(boxes, []), lambda b: {ok.format(listed=listed)}),"
+    ok = f"list_contains({listed}, b.label) AND isfinite(b.x + b.y + b.w + b.h) AND width > 0 AND height > 0"
+    return (f"array_to_string(list_transform(list_filter(coalesce(boxes, []), lambda b: {ok}),"
             f" lambda b: {line} || chr(10)), '')")
 
 

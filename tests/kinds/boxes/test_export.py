@@ -149,6 +149,14 @@ def test_coco_per_split_keeps_image_ids_of_the_whole_snapshot(cfg, images, tmp_p
     assert [a["id"] for a in train["annotations"]] == [1, 2, 3, 4]
 
 
+def test_an_empty_release_still_has_its_files(cfg, images, tmp_path):
+    empty = _exported(cfg, *_rows(ANSWERS, images), split=["train"] * 3).slice(0, 0)
+    files = _write(cfg, empty, tmp_path)
+    body = json.loads(files["coco"][0].read_text())
+    assert files["coco"][0].name == "instances.json" and (body["images"], body["annotations"]) == ([], [])
+    assert [p.name for p in files["yolo"]] == ["data.yaml"]
+
+
 def _yolo_boxes(text: str, width: int, height: int) -> list[tuple]:
     """A YOLO label file back to pixel boxes (x, y, w, h, label) in the box order of the file."""
     out = []
