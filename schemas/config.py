@@ -416,7 +416,7 @@ class ExportConfig(_Section):
     formats: list[str] = Field(
         default_factory=lambda: [ExportFormat.parquet.value],
         description="Files each version holds besides the Parquet of record: the generic formats (parquet, jsonl, csv, "
-        "label_studio) and the task kind's own (spans: conll, jsonl in spaCy's shape, token_parquet).")
+        "label_studio) and the task kind's own (spans: conll, jsonl in spaCy's shape, token_parquet; boxes: coco, yolo).")
     splits: dict[str, float] | None = Field(None, description="e.g. {train = 0.8, validation = 0.1, test = 0.1}")
     dir: str | None = Field(None, description="Where versions are written; default <state.dir>/exports.")
     rows_per_file: int = Field(

@@ -23,9 +23,11 @@ def evaluate_labels(
     """The kind's quality metric of resolved answers on the items the truth file knows, overall and by method.
 
     The truth file's rows are matched to items here (by `key_field`, as ingest matches side files); the
-    answer cell (`label_field`, as text; by default the column the kind's exports name it, else `label`) is the kind's
-    to read and score (`kind_of(cfg).export.evaluate`)."""
-    candidates = [label_field] if label_field else [kind_of(cfg).export.column, "label"]
+    answer cell (`label_field`, as text; by default the column the kind's exports name it, else `answer`, else
+    `label`) is the kind's to read and score (`kind_of(cfg).export.evaluate`)."""
+    kind = kind_of(cfg)
+    # `answer`: the column every structured kind stores its JSON in, the name truth files of those kinds use too.
+    candidates = [label_field] if label_field else list(dict.fromkeys([kind.export.column, "answer", "label"]))
     truth = read_side_file(truth_path, "truth file", json_columns=candidates)
     label_field = next((c for c in candidates if c in truth.column_names), candidates[0])
     truth = truth.select([key_field, label_field]).rename_columns(["key", "truth"]).cast(
@@ -39,7 +41,7 @@ def evaluate_labels(
         ).to_arrow_table()
     finally:
         con.unregister("_truth_file")
-    return kind_of(cfg).export.evaluate(con, cfg, matched)
+    return kind.export.evaluate(con, cfg, matched)
 
 
 def work_summary(con: duckdb.DuckDBPyConnection) -> dict:

@@ -567,6 +567,8 @@ class ExportFacet(Protocol):
     def select_sql(self, cfg: ProjectConfig, alias: str) -> str:
         """ROWS (tasks/export/rows.py): the SELECT-list entries reading the resolved answer from the
         `labels` table (aliased `alias`) into the export rows, e.g. `list_sort(l.labels) AS labels`.
+        The item's row of `items` is aliased `i`: a kind whose formats need a fact of the item adds it as a
+        column the ExportRows contract declares (boxes: the image's `width` and `height` from `i.metadata`).
 
         It must produce `arrow_type(cfg)` in the Parquet snapshot and be deterministic (sort sets), since
         the same state must give byte-identical files (content hash, `unchanged` detection)."""
@@ -644,7 +646,8 @@ class ExportFacet(Protocol):
         row per item the file names); `con` holds `labels` and `items`. Returns `{"metric": m,
         "items_with_truth", "resolved_with_truth", m: value, "by_method": {method: {"items", m: value}}}`
         where `m` names the kind's headline metric (choices: "accuracy"; spans: "f1", entity-level via
-        seqeval); unresolved items with truth show under the method "(unresolved)"."""
+        seqeval; boxes: "map", COCO mAP@[.5:.95] via pycocotools, beside "map50"); unresolved items with
+        truth show under the method "(unresolved)"."""
         ...
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..part_checks import per_part
+from ..part_checks import rate_change as part_rate_change
 from ..protocol import FactCheck, RowCheck
 
 __all__ = ["MIN_JUDGED_SPANS", "rate_change", "row_checks"]
@@ -28,15 +30,8 @@ def _sql_list(values: list[str]) -> str:
 
 
 def _per_span(name: str, description: str, bad: str, says: str, first: int = 0) -> RowCheck:
-    """A check on each span `spans[k + 1]` (k from `first`): `bad` and `says` are SQL over `k`.
-
-    The violation counts rows with a bad span; the frame column lists each bad span with what is wrong,
-    and is NULL on a good row (GE expects it to be null everywhere)."""
-    hits = f"list_filter(range({first}, len(spans)), lambda k: coalesce({bad}, false))"
-    listing = f"array_to_string(list_transform({hits}, lambda k: 'spans[' || k || ']' || {says}), '; ')"
-    column = f"bad_{name}"
-    return RowCheck(name, description, f"len({hits}) > 0", "ExpectColumnValuesToBeNull", {"column": column},
-                    frame_columns={column: f"CASE WHEN len({hits}) > 0 THEN {listing} END"})
+    """A check on each span `spans[k + 1]` (k from `first`): `bad` and `says` are SQL over `k`."""
+    return per_part("spans", name, description, bad, says, first)
 
 
 def row_checks(labels: list[str], allow_overlap: bool) -> list[RowCheck]:
@@ -76,20 +71,5 @@ def rate_change(now: Mapping[str, int], n_now: int, reference: Mapping[str, Any]
     a type judged must have `MIN_JUDGED_SPANS` spans in one of the versions. A type that vanishes or
     appears counts as a change of 1 (100%)."""
     description = f"spans per item of each type moved at most {limit:.0%} from the reference version"
-    ref = (reference or {}).get("label_distribution")
-    n_ref = ((reference or {}).get("row_counts") or {}).get("total")
-    if ref is None or not n_ref or not n_now:
-        return FactCheck("max_span_rate_change", description, None, max_value=limit, threshold=limit, acceptable=True)
-    rows, worst = [], 0.0
-    for label in sorted(set(now) | set(ref)):
-        a, b = ref.get(label, 0) / n_ref, now.get(label, 0) / n_now
-        change = abs(b - a) / a if a else 1.0
-        judged = max(ref.get(label, 0), now.get(label, 0)) >= MIN_JUDGED_SPANS
-        if judged:
-            worst = max(worst, change)
-        rows.append({"label": label, "reference_spans": ref.get(label, 0), "reference_per_item": round(a, 4),
-                     "candidate_spans": now.get(label, 0), "candidate_per_item": round(b, 4),
-                     "change": round(change, 4), "judged": judged})
-    rows.sort(key=lambda r: (not r["judged"], -r["change"]))
-    return FactCheck("max_span_rate_change", description, round(worst, 4), max_value=limit, threshold=limit,
-                     examples=rows, acceptable=True)
+    return part_rate_change("max_span_rate_change", description, now, n_now, reference, limit, unit="spans", per="item",
+                            min_judged=MIN_JUDGED_SPANS)

@@ -1,0 +1,53 @@
+"""Release-gate pieces shared by kinds whose answer is a list of parts (spans of a text, boxes on an image).
+
+`per_part` makes a row check that looks at every part of a row's answer and says which ones broke the
+rule; `rate_change` compares parts per exported item, label by label, with the reference version.
+Each kind words its checks (names, units, messages) and keeps its own SQL of what a bad part is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .protocol import FactCheck, RowCheck
+
+__all__ = ["per_part", "rate_change"]
+
+
+def per_part(column: str, name: str, description: str, bad: str, says: str, first: int = 0, sep: str = "") -> RowCheck:
+    """A check on each part `<column>[k + 1]` (k from `first`): `bad` and `says` are SQL over `k`.
+
+    The violation counts rows with a bad part; the frame column lists each bad part, as
+    `<column>[k]<sep><says>`, and is NULL on a good row (GE expects it to be null everywhere)."""
+    hits = f"list_filter(range({first}, len({column})), lambda k: coalesce({bad}, false))"
+    listing = f"array_to_string(list_transform({hits}, lambda k: '{column}[' || k || ']{sep}' || {says}), '; ')"
+    frame = f"bad_{name}"
+    return RowCheck(name, description, f"len({hits}) > 0", "ExpectColumnValuesToBeNull", {"column": frame},
+                    frame_columns={frame: f"CASE WHEN len({hits}) > 0 THEN {listing} END"})
+
+
+def rate_change(name: str, description: str, now: Mapping[str, int], n_now: int, reference: Mapping[str, Any] | None,
+                limit: float, *, unit: str, per: str, min_judged: int) -> FactCheck:
+    """Parts per item of each label now vs in `reference` (a manifest): the largest relative change.
+
+    Counts are compared per item, so a release that only grows keeps its rates; a label judged must
+    have `min_judged` parts in one of the versions (others are listed, not judged). A label that
+    vanishes or appears counts as a change of 1 (100%). `unit` and `per` name the example columns
+    (`reference_<unit>`, `reference_per_<per>`...). Nothing to measure (no reference) gives None."""
+    ref = (reference or {}).get("label_distribution")
+    n_ref = ((reference or {}).get("row_counts") or {}).get("total")
+    if ref is None or not n_ref or not n_now:
+        return FactCheck(name, description, None, max_value=limit, threshold=limit, acceptable=True)
+    rows, worst = [], 0.0
+    for label in sorted(set(now) | set(ref)):
+        a, b = ref.get(label, 0) / n_ref, now.get(label, 0) / n_now
+        change = abs(b - a) / a if a else (1.0 if b else 0.0)
+        judged = max(ref.get(label, 0), now.get(label, 0)) >= min_judged
+        if judged:
+            worst = max(worst, change)
+        rows.append({"label": label, f"reference_{unit}": ref.get(label, 0), f"reference_per_{per}": round(a, 4),
+                     f"candidate_{unit}": now.get(label, 0), f"candidate_per_{per}": round(b, 4),
+                     "change": round(change, 4), "judged": judged})
+    rows.sort(key=lambda r: (not r["judged"], -r["change"]))
+    return FactCheck(name, description, round(worst, 4), max_value=limit, threshold=limit, examples=rows, acceptable=True)
