@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tasks.report.data import dashboard_data, label_drift
+from tasks.report.data import dashboard_data, label_drift, vote_counts, vote_times
 from tests.report.history_fixture import DAY1, write_fixture
 
 
@@ -20,7 +20,7 @@ def _ms(dt) -> int:
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
     db = write_fixture(tmp_path_factory.mktemp("report") / "state.duckdb")
     con = duckdb.connect(str(db), read_only=True)
-    con.execute("SET TimeZone = 'America/New_York'")  # days are UTC days whatever the session's zone
+    con.execute("SET TimeZone = 'America/New_York'").fetchall()  # days are UTC days whatever the session's zone
     try:
         return dashboard_data(con)
     finally:
@@ -108,3 +108,13 @@ def test_a_database_without_history_tables_still_has_the_current_views(tmp_path:
     assert d["history_runs"] == 0 and d["accuracy"] == [] and d["queue"] == [] and d["throughput"]["per_run"] is None
     assert d["funnel"]["total"] == 10 and d["leaderboard"][0]["source"] == "human:alice"
     assert d["leaderboard"][2]["flags"] == 0 and d["throughput"]["per_day"]["y"] == [2, 5]
+
+
+def test_sampled_times_fall_back_to_exact_for_sources_the_sample_missed(tmp_path: Path) -> None:
+    db = write_fixture(tmp_path / "s.duckdb")
+    with duckdb.connect(str(db), read_only=True) as con:
+        counts = vote_counts(con)
+        exact = vote_times(con, counts)
+        sampled = vote_times(con, counts, sample_rows=3)  # 10 votes > 3: the sampling path
+    assert set(exact) == {"human:alice", "human:bob", "human:carol"}
+    assert sampled == exact  # a table this small is one block: sampled whole or missed and redone exactly
