@@ -52,7 +52,7 @@ def _series(con: duckdb.DuckDBPyConnection, where: str, params: list[Any], name_
                    list(epoch_ms(measured_at) ORDER BY measured_at), list(round(value, 5) ORDER BY measured_at),
                    list(round(low, 5) ORDER BY measured_at), list(round(high, 5) ORDER BY measured_at), list(n ORDER BY measured_at),
                    max(measured_at) AS last
-            FROM metric_history WHERE {where} GROUP BY ALL ORDER BY name""", params).fetchall()
+            FROM metric_history WHERE {where} GROUP BY ALL HAVING count(*) > 0 ORDER BY name""", params).fetchall()
     out = []
     for name, x, y, low, high, n, _ in rows:
         bands = any(v is not None for v in low) or any(v is not None for v in high)

@@ -16,11 +16,12 @@ import duckdb
 from annotation_app import web
 from tasks.report.data import dashboard_data
 
-__all__ = ["WEB_DIR", "render_report", "write_report", "report_for_db"]
+__all__ = ["VERSION_REPORT", "WEB_DIR", "render_report", "write_report", "report_for_db", "write_version_report"]
 
 WEB_DIR = Path(web.__file__).parent
 _SCRIPT = re.compile(r'<script src="[^"]*" data-inline="([^"]+)"></script>')
 _DATA = '<script id="dashboard-data" type="application/json"></script>'
+VERSION_REPORT = "report/quality.html"  # inside an export version's folder
 
 
 def _inline_js(name: str) -> str:
@@ -64,3 +65,17 @@ def report_for_db(db_path: Path | str, out: Path | str, *, wait_seconds: float =
 
     with open_store(db_path, read_only=True, wait_seconds=wait_seconds) as con:
         return write_report(con, out)
+
+
+def write_version_report(cfg, version_dir: Path, label_distribution: dict[str, int]) -> dict[str, Any]:
+    """The report attached to an export version being published (written into its folder before the
+    manifest, which lists it): the version's own label distribution is its last drift column.
+
+    Returns the manifest's `quality_report` entry: the file, relative to the version, and the headline.
+    """
+    from tasks.store import project_store
+
+    with project_store(cfg) as con:
+        head = write_report(con, Path(version_dir) / VERSION_REPORT, project=cfg.name,
+                            pending_version={"version": "this version", "label_distribution": label_distribution})
+    return {"file": VERSION_REPORT, "headline": head}

@@ -118,3 +118,12 @@ def test_sampled_times_fall_back_to_exact_for_sources_the_sample_missed(tmp_path
         sampled = vote_times(con, counts, sample_rows=3)  # 10 votes > 3: the sampling path
     assert set(exact) == {"human:alice", "human:bob", "human:carol"}
     assert sampled == exact  # a table this small is one block: sampled whole or missed and redone exactly
+
+
+def test_an_empty_history_gives_empty_views_not_empty_series(tmp_path: Path) -> None:
+    db = write_fixture(tmp_path / "s.duckdb")
+    with duckdb.connect(str(db)) as con:
+        con.execute("DELETE FROM metric_history").fetchall()
+        d = dashboard_data(con)
+    assert d["throughput"]["per_run"] is None and d["audit"] == {"precision": [], "share": []} and d["cost"] == []
+    assert d["headline"]["agreement"] is None and d["headline"]["cost_per_label"] is None
