@@ -6,6 +6,7 @@ that file read-only, computes the views (tasks/report/data.py) and closes it, so
 the pipeline's database: a stage that wants it waits at most for one request (its own lock wait is
 bounded and logged). While a stage holds the file, DuckDB refuses every other open; the dashboard then
 answers with the figures it computed last, marked `stale`, rather than making an admin wait minutes.
+The aggregates over votes (the costly part) are kept per project and recomputed only when votes changed.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def project_dashboard(project_id: str, request: Request, q: Admin) -> dict[str, 
     cache: dict[str, dict[str, Any]] = request.app.state.dashboard_cache
     try:
         with open_store(db, read_only=True, wait_seconds=_LOCK_WAIT_SECONDS) as con:
-            data = dashboard_data(con, project=project_id)
+            data = dashboard_data(con, project=project_id, memo=request.app.state.dashboard_memo.setdefault(project_id, {}))
     except StoreLockedError as e:
         if project_id in cache:
             return {**cache[project_id], "stale": True}
@@ -85,6 +86,7 @@ def install(app, project_dbs: dict[str, Path | str]) -> None:
     """Attach the projects' databases and the routes to `app`."""
     app.state.project_dbs = {name: Path(p).resolve() for name, p in project_dbs.items()}
     app.state.dashboard_cache = {}
+    app.state.dashboard_memo = {}  # per project: the vote aggregates and the votes' fingerprint they belong to
     app.state.dashboard_lock = threading.Lock()
     app.include_router(page_router)
     app.include_router(router)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -94,13 +95,18 @@ def _server_times(db: Path, repeat: int) -> dict[str, float]:
     from tasks.report.html import report_for_db
     from tasks.store import open_store
 
-    def dashboard() -> int:
+    memo: dict = {}
+
+    def dashboard(memo: dict | None = None) -> int:
         with open_store(db, read_only=True) as con:
-            return len(json.dumps(dashboard_data(con), default=str))
+            return len(json.dumps(dashboard_data(con, memo=memo), default=str))
 
     best: dict[str, float] = {}
     out = Path(tempfile.mkdtemp()) / "report.html"
-    for name, fn in (("dashboard_json", dashboard), ("report_html", lambda: report_for_db(db, out))):
+    for name, fn in (("dashboard_json", dashboard), ("report_html", lambda: report_for_db(db, out)),
+                     ("dashboard_json_warm", lambda: dashboard(memo))):
+        if name.endswith("warm"):
+            dashboard(memo)  # what the app keeps between requests while no vote changed
         times = []
         for _ in range(repeat):
             t = time.perf_counter()
@@ -121,7 +127,8 @@ def _browser_times(db: Path, report: Path) -> dict[str, float]:
     app = start_app(tmp / "app.db", "bench-admin", project_dbs={"bench": db}, log=tmp / "app.log")
     out: dict[str, float] = {}
     try:
-        for name, url, offline in (("browser_dashboard", f"{app.url}/admin/dashboard?project=bench#token=bench-admin", False),
+        page = f"{app.url}/admin/dashboard?project=bench#token=bench-admin"
+        for name, url, offline in (("browser_dashboard", page, False), ("browser_dashboard_warm", page, False),
                                    ("browser_report", report.as_uri(), True)):
             plan = tmp / f"{name}.json"
             plan.write_text(json.dumps(dict(url=url, chromium=shutil.which("chromium") or "/usr/bin/chromium",
@@ -158,10 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     res = {"votes": args.votes, "runs": args.runs, **_server_times(args.db, args.repeat)}
     if args.browser:
         res.update(_browser_times(args.db, Path(res["report_path"])))
+    print(f"machine load average (1 min) {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"dashboard JSON (server, best of {args.repeat}): {res['dashboard_json']:.3f} s  ({res['json_bytes'] / 1e3:.0f} kB)   target <= 2 s")
+    print(f"dashboard JSON, votes unchanged since the last request (the app's memo): {res['dashboard_json_warm']:.3f} s")
     print(f"report HTML   (server, best of {args.repeat}): {res['report_html']:.3f} s  ({res['report_bytes'] / 1e3:.0f} kB)   target <= 2 s")
     if args.browser:
-        print(f"browser, app page to all {res['browser_dashboard_charts']} charts drawn: {res['browser_dashboard']:.3f} s   target <= 3 s")
+        print(f"browser, app page to all {res['browser_dashboard_charts']} charts drawn: {res['browser_dashboard']:.3f} s first view, "
+              f"{res['browser_dashboard_warm']:.3f} s next view   target <= 3 s")
         print(f"browser, report file (offline) to all {res['browser_report_charts']} charts drawn: {res['browser_report']:.3f} s   target <= 3 s")
     print(json.dumps(res))
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["SAMPLE_ROWS", "STATE_ORDER", "dashboard_data", "throughput", "queue_depth", "vote_counts", "vote_times", "time_per_item", "accuracy_over_time",
+__all__ = ["SAMPLE_ROWS", "STATE_ORDER", "dashboard_data", "throughput", "queue_depth", "vote_counts", "vote_times", "vote_views", "judgments_per_day", "time_per_item", "accuracy_over_time",
            "agreement_over_time", "audit_precision", "label_drift", "cost_over_time", "funnel", "leaderboard",
            "headline"]
 
@@ -66,14 +66,35 @@ def _named(scope_col: str = "subject", metric: bool = False) -> str:
     return f"metric || CASE WHEN {scope_col} = '' THEN '' ELSE ' · ' || {scope_col} END" if metric else subj
 
 
-def throughput(con: duckdb.DuckDBPyConnection, history: bool = True) -> dict[str, Any]:
-    """Human judgments per UTC day (from the votes themselves) and per stage run (history `judgments`)."""
+def judgments_per_day(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Human judgments per UTC day, counted from the votes themselves (exact)."""
     rows = con.execute(
         """SELECT epoch_us(created_at) // 86400000000 * 86400000 AS d, count(*) FROM votes
            WHERE source_kind = 'human' GROUP BY d ORDER BY d""").fetchall()
+    return {"name": "judgments per day", "x": [r[0] for r in rows], "y": [r[1] for r in rows]}
+
+
+def throughput(con: duckdb.DuckDBPyConnection, per_day: dict[str, Any], history: bool = True) -> dict[str, Any]:
+    """`judgments_per_day` beside the judgments of each stage run (history `judgments`)."""
     per_run = _series(con, "scope = 'project' AND metric = 'judgments'", [], "'judgments per run'") if history else []
-    return {"per_day": {"name": "judgments per day", "x": [r[0] for r in rows], "y": [r[1] for r in rows]},
-            "per_run": per_run[0] if per_run else None}
+    return {"per_day": per_day, "per_run": per_run[0] if per_run else None}
+
+
+def vote_views(con: duckdb.DuckDBPyConnection, memo: dict[str, Any] | None = None) -> tuple[list, dict, dict]:
+    """`vote_counts`, `vote_times` and `judgments_per_day`: the only views that scan the votes.
+
+    With a `memo` (the app keeps one per project) they are computed again only when the votes changed:
+    collect appends (the count grows), pre-labelling replaces machine votes (the newest time moves).
+    The key costs a few milliseconds (DuckDB answers count and min/max from table metadata and zone maps).
+    """
+    key = con.execute("SELECT count(*), min(created_at), max(created_at) FROM votes").fetchall()[0]
+    if memo is not None and memo.get("key") == key:
+        return memo["views"]
+    counts = vote_counts(con)
+    views = (counts, vote_times(con, counts), judgments_per_day(con))
+    if memo is not None:
+        memo.update(key=key, views=views)
+    return views
 
 
 def queue_depth(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -248,22 +269,21 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def dashboard_data(con: duckdb.DuckDBPyConnection, *, project: str | None = None,
-                   pending_version: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every view of the dashboard for the project in `con` (read-only is enough)."""
+                   pending_version: dict[str, Any] | None = None, memo: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every view of the dashboard for the project in `con` (read-only is enough); `memo`: see `vote_views`."""
     has = _tables(con)
     hist = "metric_history" in has
     if project is None and "projects" in has:
         rows = con.execute("SELECT name FROM projects ORDER BY updated_at DESC LIMIT 1").fetchall()
         project = rows[0][0] if rows else None
-    counts = vote_counts(con)
-    times = vote_times(con, counts)
+    counts, times, per_day = vote_views(con, memo)
     runs = con.execute("SELECT count(DISTINCT run_id), max(measured_at) FROM metric_history").fetchall()[0] if hist else (0, None)
     data: dict[str, Any] = {
         "project": project,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "history_runs": runs[0],
         "last_measured_at": runs[1].isoformat() if runs[1] else None,
-        "throughput": throughput(con, hist),
+        "throughput": throughput(con, per_day, hist),
         "queue": queue_depth(con) if hist else [],
         "time_per_item": time_per_item(counts, times),
         "accuracy": accuracy_over_time(con) if hist else [],

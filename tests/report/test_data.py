@@ -127,3 +127,18 @@ def test_an_empty_history_gives_empty_views_not_empty_series(tmp_path: Path) -> 
         d = dashboard_data(con)
     assert d["throughput"]["per_run"] is None and d["audit"] == {"precision": [], "share": []} and d["cost"] == []
     assert d["headline"]["agreement"] is None and d["headline"]["cost_per_label"] is None
+
+
+def test_vote_aggregates_are_reused_until_the_votes_change(tmp_path: Path) -> None:
+    db = write_fixture(tmp_path / "s.duckdb")
+    memo: dict = {}
+    with duckdb.connect(str(db)) as con:
+        first = dashboard_data(con, memo=memo)
+        views = memo["views"]
+        assert dashboard_data(con, memo=memo)["leaderboard"] == first["leaderboard"] and memo["views"] is views
+        con.execute("INSERT INTO votes (vote_id, item_id, source_id, source_kind, label, duration_ms, created_at) "
+                    "VALUES ('late', 'i1', 'human:bob', 'human', 'pos', 30000, ?)", [DAY1 + timedelta(days=1)]).fetchall()
+        again = dashboard_data(con, memo=memo)
+    assert memo["views"] is not views
+    bob = next(r for r in again["leaderboard"] if r["source"] == "human:bob")
+    assert again["throughput"]["per_day"]["y"] == [2, 6] and (bob["judgments"], bob["seconds_per_judgment"]) == (3, 20.0)
