@@ -149,7 +149,7 @@
       if (!d.cost.length) return empty("v-cost", "No cost history yet (set pay rates in [cost]).");
       chart("cost", "v-cost", { type: "line", data: { datasets: d.cost.flatMap((s, i) => banded(s, i, "y")) }, options: opts({
         scales: { x: timeAxis(), y: { beginAtZero: true, title: { display: true, text: "cost" } } },
-        plugins: { tooltip: { callbacks: { title: (it) => (it.length ? fmt.when(it[0].parsed.x) : ""),
+        plugins: { legend: bandLegend, tooltip: { filter: bandTooltip.filter, callbacks: { title: bandTooltip.callbacks.title,
           label: (it) => `${it.dataset.label}: ${fmt.money(it.parsed.y)}` } } } }) });
     },
     funnel(d) {
