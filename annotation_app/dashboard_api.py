@@ -29,7 +29,7 @@ _ASSETS = {"chart.umd.min.js": _WEB / "vendor" / "chart.umd.min.js", "dashboard.
 _LOCK_WAIT_SECONDS = 2.0
 
 page_router = APIRouter(include_in_schema=False)
-router = APIRouter(prefix="/api", tags=["dashboard"], responses=errors(401))
+router = APIRouter(prefix="/api", tags=["dashboard"], responses=errors(400, 401, 413, 422))
 
 
 @page_router.get("/admin/dashboard", response_class=HTMLResponse)
