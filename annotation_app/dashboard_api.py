@@ -11,16 +11,20 @@ The aggregates over votes (the costly part) are kept per project and recomputed 
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from annotation_app.core import ApiError
 from annotation_app.openapi import errors
 from annotation_app.pipeline_api import Admin
+from tasks.errors import StoreLockedError
+from tasks.report.data import dashboard_data
+from tasks.store import open_store
 
 __all__ = ["page_router", "router"]
 
@@ -55,13 +59,14 @@ def list_dashboards(request: Request, q: Admin) -> list[str]:
     return sorted(_dbs(request))
 
 
-@router.get("/projects/{project_id}/dashboard", responses=errors(404, 503))
-def project_dashboard(project_id: str, request: Request, q: Admin) -> dict[str, Any]:
-    """Every series of the dashboard, computed now (or, while a stage writes, the last ones, `stale`)."""
-    from tasks.errors import StoreLockedError
-    from tasks.report.data import dashboard_data
-    from tasks.store import open_store
+def _json(data: dict[str, Any], stale: bool) -> Response:
+    """Serialised once with `json` (FastAPI's encoder would walk every number of the series in Python)."""
+    return Response(json.dumps({**data, "stale": stale}, separators=(",", ":"), default=str), media_type="application/json")
 
+
+@router.get("/projects/{project_id}/dashboard", responses=errors(404, 503))
+def project_dashboard(project_id: str, request: Request, q: Admin) -> Response:
+    """Every series of the dashboard, computed now (or, while a stage writes, the last ones, `stale`)."""
     db = _dbs(request).get(project_id)
     if db is None:
         raise ApiError(404, "no_dashboard", f"project {project_id!r} has no pipeline database attached; "
@@ -74,12 +79,12 @@ def project_dashboard(project_id: str, request: Request, q: Admin) -> dict[str, 
             data = dashboard_data(con, project=project_id, memo=request.app.state.dashboard_memo.setdefault(project_id, {}))
     except StoreLockedError as e:
         if project_id in cache:
-            return {**cache[project_id], "stale": True}
+            return _json(cache[project_id], stale=True)
         raise ApiError(503, "pipeline_busy", f"a pipeline stage holds {db} and nothing was computed before; try again "
                        f"when it finishes ({e})") from None
     with request.app.state.dashboard_lock:
         cache[project_id] = data
-    return {**data, "stale": False}
+    return _json(data, stale=False)
 
 
 def install(app, project_dbs: dict[str, Path | str]) -> None:

@@ -139,6 +139,8 @@ def _browser_times(db: Path, report: Path) -> dict[str, float]:
             seen = json.loads(run.stdout.strip().splitlines()[-1])
             out[name] = seen["browser_ms"] / 1000
             out[name + "_charts"] = len(seen["charts"])
+            out[name + "_drawn_at_ms"] = round(seen["render_ms"])
+            out[name + "_resources"] = seen["resources"]
     finally:
         app.stop()
     out["screenshots"] = str(tmp)

@@ -32,6 +32,8 @@ const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-ru
     await page.waitForFunction(() => window.annoflowRendered, null, { timeout: 30000 });
     out.browser_ms = Date.now() - t0;  // navigation start to every chart drawn (includes fetching the data)
     out.render_ms = await page.evaluate(() => window.annoflowRendered);
+    out.resources = await page.evaluate(() => performance.getEntriesByType("resource").map((r) =>
+      ({ name: r.name.replace(location.origin, ""), start: Math.round(r.startTime), end: Math.round(r.responseEnd) })));
     out.charts = await page.evaluate(() => Object.fromEntries(Object.entries(window.annoflowCharts).map(([name, c]) => {
       const canvas = c.canvas, g = canvas.getContext("2d"), img = g.getImageData(0, 0, canvas.width, canvas.height).data;
       let painted = 0;
