@@ -47,10 +47,11 @@ def quality_markdown(result: dict) -> str:
     h, path = q["headline"], Path(result["path"]) / q["file"]
 
     def pct(x: dict | float | None) -> str:
-        v = x.get("value") if isinstance(x, dict) else x
+        v = (x or {}).get("value") if isinstance(x, dict) or x is None else x
         return "–" if v is None else f"{100 * v:.1f}%"
 
     agreement = h.get("agreement") or {}
+    coef = "–" if agreement.get("value") is None else f"{agreement['value']:.2f}"  # a coefficient, not a share
     cost = (h.get("cost_per_label") or {}).get("value")
     return "\n".join([
         f"# Quality report of {result['version']}", "",
@@ -58,7 +59,7 @@ def quality_markdown(result: dict) -> str:
         "| items | resolved | human judgments | annotators (flagged, paused) | agreement | audit precision | cost per label |",
         "|---|---|---|---|---|---|---|",
         f"| {h['items']:,} | {pct(h['resolved_share'])} | {h['human_judgments']:,} | {h['annotators']} ({h['flagged']}, {h['paused']}) "
-        f"| {agreement.get('name', '')} {pct(agreement or None)} | {pct(h.get('audit_precision'))} | {'–' if cost is None else f'{cost:.3f}'} |",
+        f"| {agreement.get('name', '')} {coef} | {pct(h.get('audit_precision'))} | {'–' if cost is None else f'{cost:.3f}'} |",
     ]) + "\n"
 
 

@@ -16,7 +16,10 @@
     money: (v) => (v === null || v === undefined ? "–" : (Math.abs(v) < 1 ? v.toFixed(3) : v.toFixed(2))),
     when: (ms) => new Date(ms).toISOString().slice(0, 16).replace("T", " "),
     day: (ms) => new Date(ms).toISOString().slice(0, 10),
-    interval: (v, lo, hi) => (v === null || v === undefined ? "–" : fmt.pct(v) + (lo !== null && lo !== undefined && hi !== null && hi !== undefined ? ` (${fmt.pct(lo, 0)}–${fmt.pct(hi, 0)})` : "")),
+    coef: (v) => (v === null || v === undefined ? "–" : v.toFixed(2)),
+    // a value with its interval; `f` formats the numbers (percent by default; agreement coefficients are not shares)
+    interval: (v, lo, hi, f) => (v === null || v === undefined ? "–" : (f || fmt.pct)(v) + (lo !== null && lo !== undefined && hi !== null && hi !== undefined
+      ? ` (${(f || ((x) => fmt.pct(x, 0)))(lo)}–${(f || ((x) => fmt.pct(x, 0)))(hi)})` : "")),
   };
 
   // Time on a linear axis of epoch ms (no date adapter needed): ticks on whole hours or days (UTC),
@@ -44,12 +47,14 @@
     const out = [];
     if (series.low && series.high) {
       out.push({ label: series.name + " high", data: points(series, "high"), borderWidth: 0, pointRadius: 0,
-        backgroundColor: color(i, 0.15), fill: "+1", band: true, yAxisID: axis });
+        backgroundColor: color(i, 0.15), fill: "+1", band: true, yAxisID: axis, parsing: false });
       out.push({ label: series.name + " low", data: points(series, "low"), borderWidth: 0, pointRadius: 0, fill: false,
-        band: true, yAxisID: axis });
+        band: true, yAxisID: axis, parsing: false });
     }
+    // {x, y} points in time order are Chart.js's own format: `parsing: false` skips a pass over 500-run series
     out.push({ label: series.name, data: points(series, "y"), borderColor: color(i), backgroundColor: color(i),
-      borderWidth: 2, pointRadius: series.x.length > 60 ? 0 : 2, fill: false, yAxisID: axis, tension: 0, n: series.n });
+      borderWidth: 2, pointRadius: series.x.length > 60 ? 0 : 2, fill: false, yAxisID: axis, tension: 0, n: series.n,
+      parsing: false });
     return out;
   }
   const bandLegend = {
@@ -61,7 +66,7 @@
       chart.update();
     },
   };
-  const bandTooltip = {
+  const bandTooltip = (f) => ({
     filter: (item) => !item.dataset.band,
     callbacks: {
       title: (items) => (items.length ? fmt.when(items[0].parsed.x) : ""),
@@ -69,10 +74,10 @@
         const ds = item.chart.data.datasets, hi = ds.find((d) => d.label === item.dataset.label + " high"),
           lo = ds.find((d) => d.label === item.dataset.label + " low"), k = item.dataIndex;
         const n = item.dataset.n && item.dataset.n[k] !== null && item.dataset.n[k] !== undefined ? `, n=${fmt.num(item.dataset.n[k])}` : "";
-        return `${item.dataset.label}: ${fmt.interval(item.parsed.y, lo ? lo.data[k].y : null, hi ? hi.data[k].y : null)}${n}`;
+        return `${item.dataset.label}: ${fmt.interval(item.parsed.y, lo ? lo.data[k].y : null, hi ? hi.data[k].y : null, f)}${n}`;
       },
     },
-  };
+  });
 
   function empty(id, why) {
     const box = document.getElementById(id);
@@ -131,7 +136,7 @@
       chart("audit_precision", "v-audit", { type: "line", data: { datasets: ds }, options: opts({
         scales: { x: timeAxis(), y: pctAxis({ title: { display: true, text: "audit precision" } }),
           y2: pctAxis({ position: "right", min: 0, max: 1, grid: { drawOnChartArea: false }, title: { display: true, text: "auto-accepted" } }) },
-        plugins: { legend: bandLegend, tooltip: bandTooltip } }) });
+        plugins: { legend: bandLegend, tooltip: bandTooltip() } }) });
     },
     drift(d) {
       const v = d.drift;
@@ -149,7 +154,7 @@
       if (!d.cost.length) return empty("v-cost", "No cost history yet (set pay rates in [cost]).");
       chart("cost", "v-cost", { type: "line", data: { datasets: d.cost.flatMap((s, i) => banded(s, i, "y")) }, options: opts({
         scales: { x: timeAxis(), y: { beginAtZero: true, title: { display: true, text: "cost" } } },
-        plugins: { legend: bandLegend, tooltip: { filter: bandTooltip.filter, callbacks: { title: bandTooltip.callbacks.title,
+        plugins: { legend: bandLegend, tooltip: { filter: bandTooltip().filter, callbacks: { title: bandTooltip().callbacks.title,
           label: (it) => `${it.dataset.label}: ${fmt.money(it.parsed.y)}` } } } }) });
     },
     funnel(d) {
@@ -165,10 +170,9 @@
 
   function bandedView(name, id, series, why, percent) {
     if (!series.length) return empty(id, why);
-    const bounded = series.every((s) => s.y.every((v) => v === null || (v >= -1 && v <= 1)));
     chart(name, id, { type: "line", data: { datasets: series.flatMap((s, i) => banded(s, i, "y")) }, options: opts({
-      scales: { x: timeAxis(), y: percent || bounded ? pctAxis({ suggestedMax: 1 }) : {} },
-      plugins: { legend: bandLegend, tooltip: bandTooltip } }) });
+      scales: { x: timeAxis(), y: percent ? pctAxis({ suggestedMax: 1 }) : { ticks: { callback: (v) => fmt.coef(v) } } },
+      plugins: { legend: bandLegend, tooltip: bandTooltip(percent ? undefined : fmt.coef) } }) });
   }
 
   // The leaderboard: one row per source; a header click sorts by that column (again: the other way).
@@ -212,7 +216,7 @@
     const h = d.headline, cards = [
       ["items", fmt.num(h.items)], ["resolved", fmt.pct(h.resolved_share)], ["human judgments", fmt.num(h.human_judgments)],
       ["annotators", `${fmt.num(h.annotators)}${h.flagged ? `, ${h.flagged} flagged` : ""}${h.paused ? `, ${h.paused} paused` : ""}`],
-      [h.agreement ? h.agreement.name : "agreement", h.agreement ? fmt.interval(h.agreement.value, h.agreement.low, h.agreement.high) : "–"],
+      [h.agreement ? h.agreement.name : "agreement", h.agreement ? fmt.interval(h.agreement.value, h.agreement.low, h.agreement.high, fmt.coef) : "–"],
       ["audit precision", h.audit_precision ? fmt.interval(h.audit_precision.value, h.audit_precision.low, h.audit_precision.high) : "–"],
       ["cost per label", h.cost_per_label ? fmt.money(h.cost_per_label.value) : "–"],
       ["open tasks", h.queue_depth ? fmt.num(h.queue_depth.value) : "–"],

@@ -68,7 +68,7 @@ def test_dashboard_page_draws_every_view_and_sorts_the_leaderboard(tmp_path: Pat
     assert {"human:alice", "human:bob"} <= set(labels["accuracy"])
     assert {"alpha", "alpha · pos", "mean_iou"} <= set(labels["agreement"])
     assert labels["label_drift"][:2] == ["neg", "pos"]
-    assert "resolved40.0%" in seen["headline"]
+    assert "resolved40.0%" in seen["headline"] and "alpha0.70 (0.50–0.80)" in seen["headline"]
     # leaderboard: busiest first; one click on gold accuracy = highest first, missing values last; again = lowest first
     assert seen["sort"]["before"] == ["human:alice", "model:tfidf", "human:bob", "human:carol"]
     first, second = seen["sort"]["first_click"], seen["sort"]["second_click"]

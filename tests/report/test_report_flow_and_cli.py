@@ -77,3 +77,15 @@ def test_cli_report_user_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     blocker.write_text("x")
     res = runner.invoke(app, ["report", "--config", cfg.root, "--out", str(blocker / "r.html")])
     assert res.exit_code == 2 and "cannot write" in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_quality_artifact_shows_shares_as_percent_and_coefficients_as_decimals(tmp_path: Path) -> None:
+    from flows.export import quality_markdown
+    from tasks.report.data import dashboard_data
+
+    with duckdb.connect(str(write_fixture(tmp_path / "s.duckdb")), read_only=True) as con:
+        head = dashboard_data(con)["headline"]
+    md = quality_markdown({"version": "v0003", "path": str(tmp_path / "v0003"),
+                           "manifest": {"quality_report": {"file": "report/quality.html", "headline": head}}})
+    assert (tmp_path / "v0003" / "report" / "quality.html").as_uri() in md
+    assert "| 10 | 40.0% | 7 | 3 (1, 1) | alpha 0.70 | 92.0% | 0.300 |" in md
