@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from annoflow_cli.app import ConfigOpt, JsonOpt, app, console, fail, load_project, run_or_exit
+from annoflow_cli.app import (
+    ConfigOpt,
+    JsonOpt,
+    app,
+    console,
+    fail,
+    load_project,
+    run_or_exit,
+)
 from tasks.errors import AnnoflowError
 
 
 @app.command()
 def report(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the HTML report.")] = Path("report.html"),
-    metrics: Annotated[Optional[Path], typer.Option(
+    metrics: Annotated[Path | None, typer.Option(
         help="Also write the metric history (every run's measured metrics) to this .csv or .parquet file.")] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,

@@ -84,7 +84,7 @@ def generate(db: Path, votes: int, runs: int) -> None:
         state_rows = f"""SELECT 'run-' || r, 'consensus', {run_at}, 'state', s.state, 'items', 1000 + r, NULL, NULL, NULL
             FROM range({runs}) t(r), (VALUES ('new'), ('queued'), ('resolved'), ('auto_accepted')) s(state)"""
         con.execute(f"INSERT INTO metric_history {source_rows} UNION ALL {project_rows} UNION ALL {label_rows} UNION ALL {state_rows}")
-        con.execute(f"""UPDATE metric_history SET value = value / 1500.0 WHERE metric IN ('auto_accept_share', 'audit_precision')""")
+        con.execute("""UPDATE metric_history SET value = value / 1500.0 WHERE metric IN ('auto_accept_share', 'audit_precision')""")
         con.execute("""INSERT INTO annotator_events (event_id, source_id, action, rule, reason, actor)
             SELECT 'e' || i, 'human:a' || (i % 7), 'flag', ['too_fast', 'straight_lining', 'gold_drift'][1 + i % 3], 'r', 'annoflow'
             FROM range(40) t(i)""")
@@ -133,7 +133,7 @@ def _browser_times(db: Path, report: Path) -> dict[str, float]:
             plan = tmp / f"{name}.json"
             plan.write_text(json.dumps(dict(url=url, chromium=shutil.which("chromium") or "/usr/bin/chromium",
                                             userDataDir=str(tmp / f"profile-{name}"), screenshotDir=str(tmp), offline=offline)))
-            run = subprocess.run(["node", str(driver), str(plan)], capture_output=True, text=True, timeout=300)
+            run = subprocess.run(["node", str(driver), str(plan)], check=False, capture_output=True, text=True, timeout=300)
             if run.returncode:
                 raise RuntimeError(run.stderr)
             seen = json.loads(run.stdout.strip().splitlines()[-1])

@@ -58,8 +58,8 @@ def quality_markdown(result: dict) -> str:
         f"[Open the report]({path.as_uri()}) (one HTML file, no network needed): `{path}`", "",
         "| items | resolved | human judgments | annotators (flagged, paused) | agreement | audit precision | cost per label |",
         "|---|---|---|---|---|---|---|",
-        f"| {h['items']:,} | {pct(h['resolved_share'])} | {h['human_judgments']:,} | {h['annotators']} ({h['flagged']}, {h['paused']}) "
-        f"| {agreement.get('name', '')} {coef} | {pct(h.get('audit_precision'))} | {'–' if cost is None else f'{cost:.3f}'} |",
+        (f"| {h['items']:,} | {pct(h['resolved_share'])} | {h['human_judgments']:,} | {h['annotators']} ({h['flagged']}, {h['paused']}) "
+         f"| {agreement.get('name', '')} {coef} | {pct(h.get('audit_precision'))} | {'–' if cost is None else f'{cost:.3f}'} |"),
     ]) + "\n"
 
 

@@ -17,13 +17,31 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import duckdb
 
-__all__ = ["SAMPLE_ROWS", "STATE_ORDER", "dashboard_data", "throughput", "queue_depth", "vote_counts", "vote_times", "vote_views", "judgments_per_day", "time_per_item", "accuracy_over_time",
-           "agreement_over_time", "audit_precision", "label_drift", "cost_over_time", "funnel", "leaderboard",
-           "headline"]
+__all__ = [
+    "SAMPLE_ROWS",
+    "STATE_ORDER",
+    "accuracy_over_time",
+    "agreement_over_time",
+    "audit_precision",
+    "cost_over_time",
+    "dashboard_data",
+    "funnel",
+    "headline",
+    "judgments_per_day",
+    "label_drift",
+    "leaderboard",
+    "queue_depth",
+    "throughput",
+    "time_per_item",
+    "vote_counts",
+    "vote_times",
+    "vote_views",
+]
 
 # Pipeline order of item states (migration 001); a state not listed here is shown after them.
 STATE_ORDER = ("new", "prelabeled", "queued", "auto_accepted", "resolved", "adjudicate")
@@ -190,7 +208,7 @@ def label_drift(con: duckdb.DuckDBPyConnection, pending: dict[str, Any] | None =
     for _, d in versions:
         total = sum(d.values()) or 1
         shares.append([d.get(k, 0) / total for k in labels])
-    tvd = [None] + [round(sum(abs(a - b) for a, b in zip(p, q)) / 2, 4) for p, q in zip(shares, shares[1:])]
+    tvd = [None] + [round(sum(abs(a - b) for a, b in zip(p, q)) / 2, 4) for p, q in pairwise(shares)]
     return {"versions": [v for v, _ in versions], "labels": labels,
             "shares": {k: [round(s[i], 4) for s in shares] for i, k in enumerate(labels)},
             "counts": [sum(d.values()) for _, d in versions], "tvd": tvd}

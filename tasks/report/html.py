@@ -16,7 +16,7 @@ import duckdb
 from annotation_app import web
 from tasks.report.data import dashboard_data
 
-__all__ = ["VERSION_REPORT", "WEB_DIR", "render_report", "write_report", "report_for_db", "write_version_report"]
+__all__ = ["VERSION_REPORT", "WEB_DIR", "render_report", "report_for_db", "write_report", "write_version_report"]
 
 WEB_DIR = Path(web.__file__).parent
 _SCRIPT = re.compile(r'<script src="[^"]*" data-inline="([^"]+)"></script>')

@@ -41,7 +41,7 @@ def open_dashboard(tmp_path: Path, url: str, *, offline: bool = False, sort_by: 
     plan.write_text(json.dumps(dict(url=url, chromium=CHROMIUM, userDataDir=str(tmp_path / "profile"),
                                     screenshotDir=str(shots), offline=offline, sortBy=sort_by)))
     run = subprocess.run(["node", str(Path(__file__).with_name("dashboard.cjs")), str(plan)],
-                         capture_output=True, text=True, timeout=180)
+                         check=False, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, f"browser driver failed:\n{run.stderr}"
     return json.loads(run.stdout.strip().splitlines()[-1])
 

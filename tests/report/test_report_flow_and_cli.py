@@ -22,7 +22,7 @@ from tests.report.history_fixture import write_fixture
 
 
 def _inlined(html: str) -> dict:
-    return json.loads(re.search(r'<script id="dashboard-data" type="application/json">(.*?)</script>', html, re.S).group(1))
+    return json.loads(re.search(r'<script id="dashboard-data" type="application/json">(.*?)</script>', html, re.DOTALL).group(1))
 
 
 def test_each_export_version_carries_its_report_and_two_projects_keep_their_own_link(prefect_harness, tmp_path: Path) -> None:
