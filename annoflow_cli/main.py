@@ -11,6 +11,7 @@ from annoflow_cli import (  # noqa: F401  (registers the commands)
     pipeline,
     prelabel,
     queue,
+    report,
     server,
     status,
 )

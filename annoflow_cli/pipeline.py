@@ -103,9 +103,10 @@ def serve(
 
         u = urlparse(cfg.queue.url)
         ann = AppProcess(cfg.state_dir / "app.sqlite", admin_token(cfg, create=True), u.port or 8765,
-                         [Path(cfg.root)], log=cfg.state_dir / "app.log").start()
+                         [Path(cfg.root)], log=cfg.state_dir / "app.log", project_dbs={cfg.name: cfg.db_path}).start()
         children.append(ann.proc)
-        console.print(f"Annotation app: {ann.url}  (add annotators: annoflow annotators add NAME)")
+        console.print(f"Annotation app: {ann.url}  (add annotators: annoflow annotators add NAME; "
+                      f"quality dashboard: {ann.url}/admin/dashboard)")
     from prefect import serve as prefect_serve
 
     from deployments.serve import build_deployments

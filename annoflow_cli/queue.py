@@ -71,7 +71,7 @@ def app_command(
     url = f"http://{host}:{port}"
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "annotation_app", "--db", str(cfg.state_dir / "app.sqlite"), "--host", host,
-           "--port", str(port)]
+           "--port", str(port), "--project-db", f"{cfg.name}={cfg.db_path}"]
     for root in _media_roots(cfg):
         cmd += ["--media-root", str(root)]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**os.environ, "ANNOFLOW_QUEUE_TOKEN": token})
@@ -95,7 +95,7 @@ def app_command(
             run_or_exit(lambda: b.ensure_project(cfg))
         where = f"env {cfg.queue.token_env}" if os.environ.get(cfg.queue.token_env) else str(token_file(cfg))
         console.print(f"Annotation app for [bold]{cfg.name}[/] at [link={url}/]{url}/[/link]")
-        console.print(f"Admin token: {where}. API docs: {url}/docs")
+        console.print(f"Admin token: {where}. API docs: {url}/docs. Quality dashboard: {url}/admin/dashboard")
         console.print("Add annotators: `annoflow annotators add NAME [--expert]`; then `annoflow dispatch`.")
         proc.wait()
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""Run the annotation app: `python -m annotation_app --db PATH [--host H] [--port P] [--admin-token T]`.
+"""Run the annotation app: `python -m annotation_app --db PATH [--host H] [--port P] [--admin-token T] [--project-db NAME=PATH]`.
 
 The admin token may come from ANNOFLOW_QUEUE_TOKEN instead of the command line (keeps it out of
 `ps`). One process, one event loop (uvloop + httptools): the state lives in that process, so it is
@@ -32,15 +32,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="'normal' survives a crash of the app (SIGKILL); 'full' also a power loss (fsync per commit).")
     ap.add_argument("--max-body-mb", type=float, default=128,
                     help="Largest request body of the pipeline API, in MiB (annotators: 64 KiB; no token: none).")
+    ap.add_argument("--project-db", action="append", default=[], metavar="NAME=PATH",
+                    help="A project's pipeline DuckDB file, for its quality dashboard at /admin/dashboard (repeatable).")
     ap.add_argument("--log-level", default="warning")
     args = ap.parse_args(argv)
     args.admin_token = (args.admin_token or "").strip()
     if not args.admin_token:
         print("error: no admin token: pass --admin-token or set ANNOFLOW_QUEUE_TOKEN", file=sys.stderr)
         return 2
+    bad = [p for p in args.project_db if "=" not in p or not p.split("=", 1)[0] or not p.split("=", 1)[1]]
+    if bad:
+        print(f"error: --project-db {bad[0]!r}: expected NAME=PATH (the project's name and its state database)", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper())
     app = create_app(args.db, args.admin_token, media_roots=args.media_root, synchronous=args.synchronous,
-                     max_body_mb=args.max_body_mb)
+                     max_body_mb=args.max_body_mb, project_dbs=dict(p.split("=", 1) for p in args.project_db))
     uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools",
                 log_level=args.log_level, access_log=False, timeout_keep_alive=30)
     return 0

@@ -36,6 +36,7 @@ class AppProcess:
     media_roots: list[Path] = field(default_factory=list)
     synchronous: str = "normal"
     log: Path | None = None
+    project_dbs: dict[str, Path] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
 
     @property
@@ -47,6 +48,8 @@ class AppProcess:
                "--port", str(self.port), "--synchronous", self.synchronous]
         for r in self.media_roots:
             cmd += ["--media-root", str(r)]
+        for name, db in self.project_dbs.items():
+            cmd += ["--project-db", f"{name}={db}"]
         env = {**os.environ, "ANNOFLOW_QUEUE_TOKEN": self.token}
         if self.log:
             with open(self.log, "ab") as out:  # the child keeps its own copy of the descriptor
@@ -86,7 +89,8 @@ class AppProcess:
 
 
 def start_app(db: Path | str, token: str = "test-admin-token", *, port: int | None = None,
-              media_roots: list[Path | str] = (), synchronous: str = "normal", log: Path | str | None = None) -> AppProcess:
+              media_roots: list[Path | str] = (), synchronous: str = "normal", log: Path | str | None = None,
+              project_dbs: dict[str, Path | str] | None = None) -> AppProcess:
     """Start `python -m annotation_app` on 127.0.0.1 (a free port unless given) and wait for /healthz."""
     return AppProcess(Path(db), token, port or free_port(), [Path(r) for r in media_roots], synchronous,
-                      Path(log) if log else None).start()
+                      Path(log) if log else None, {k: Path(v) for k, v in (project_dbs or {}).items()}).start()

@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from annotation_app import annotator_api, openapi, pipeline_api
+from annotation_app import annotator_api, dashboard_api, openapi, pipeline_api
 from annotation_app.core import ApiError, Queue, brief, shown
 from annotation_app.gate import RequestGate
 from annotation_app.store import Store
@@ -49,10 +49,12 @@ def _methods_at(app: FastAPI, scope: dict[str, Any]) -> list[str]:
 
 
 def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path | str] = (),
-               synchronous: str = "NORMAL", reclaim_seconds: float = 1.0, max_body_mb: float = 128) -> FastAPI:
+               synchronous: str = "NORMAL", reclaim_seconds: float = 1.0, max_body_mb: float = 128,
+               project_dbs: dict[str, Path | str] | None = None) -> FastAPI:
     """The app over the store at `db_path`; state is loaded now, the writer starts with the server.
 
     `max_body_mb` bounds the pipeline's request bodies (bulk pushes); annotators get a fixed small limit.
+    `project_dbs` maps a project to its pipeline database, read by the quality dashboard (dashboard_api.py).
     """
     if not admin_token:
         raise ValueError("an admin token is required (--admin-token or ANNOFLOW_QUEUE_TOKEN)")
@@ -105,6 +107,7 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
 
     app.include_router(pipeline_api.router)
     app.include_router(annotator_api.router)
+    dashboard_api.install(app, project_dbs or {})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:

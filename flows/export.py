@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -12,7 +14,7 @@ from tasks.export.diff import diff_markdown, diff_versions
 from tasks.export.stage import GateFailedError, export_task
 from tasks.retries import STAGE_TASK
 
-__all__ = ["export_diff_flow", "export_flow", "gate_markdown"]
+__all__ = ["export_diff_flow", "export_flow", "gate_markdown", "quality_markdown"]
 
 
 def gate_markdown(result: dict) -> str:
@@ -37,6 +39,28 @@ def gate_markdown(result: dict) -> str:
     if result.get("message"):
         lines += ["", "```", result["message"], "```"]
     return "\n".join(lines) + "\n"
+
+
+def quality_markdown(result: dict) -> str:
+    """A link to the version's self-contained quality report, and its headline numbers."""
+    q = result["manifest"]["quality_report"]
+    h, path = q["headline"], Path(result["path"]) / q["file"]
+
+    def pct(x: dict | float | None) -> str:
+        v = (x or {}).get("value") if isinstance(x, dict) or x is None else x
+        return "–" if v is None else f"{100 * v:.1f}%"
+
+    agreement = h.get("agreement") or {}
+    coef = "–" if agreement.get("value") is None else f"{agreement['value']:.2f}"  # a coefficient, not a share
+    cost = (h.get("cost_per_label") or {}).get("value")
+    return "\n".join([
+        f"# Quality report of {result['version']}", "",
+        f"[Open the report]({path.as_uri()}) (one HTML file, no network needed): `{path}`", "",
+        "| items | resolved | human judgments | annotators (flagged, paused) | agreement | audit precision | cost per label |",
+        "|---|---|---|---|---|---|---|",
+        (f"| {h['items']:,} | {pct(h['resolved_share'])} | {h['human_judgments']:,} | {h['annotators']} ({h['flagged']}, {h['paused']}) "
+         f"| {agreement.get('name', '')} {coef} | {pct(h.get('audit_precision'))} | {'–' if cost is None else f'{cost:.3f}'} |"),
+    ]) + "\n"
 
 
 @task(name="diff-versions", **STAGE_TASK)
@@ -76,6 +100,9 @@ def export_flow(project_dir: str = ".", config: ProjectConfig | None = None, for
                                  description="Export (unchanged)")
         return result
     create_markdown_artifact(gate_markdown(result), key=artifact_key(cfg, "export-gate"), description=f"Release gate of {result['version']}")
+    if (result.get("manifest") or {}).get("quality_report"):
+        create_markdown_artifact(quality_markdown(result), key=artifact_key(cfg, "quality-report"),
+                                 description=f"Quality report of {result['version']}")
     if result["parent"]:
         _diff_artifacts(cfg, diff_task(cfg, result["parent"], result["version"]))
     print(f"published {result['version']} ({result['n_rows']:,} rows) at {result['path']}")

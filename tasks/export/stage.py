@@ -50,6 +50,7 @@ from tasks.export.writers import (
 )
 from tasks.kinds import kind_of
 from tasks.progress import track
+from tasks.report.html import write_version_report
 from tasks.retries import STAGE_TASK
 from tasks.store import project_store, record_stage_run, transaction
 
@@ -297,7 +298,9 @@ def _export_once(cfg: ProjectConfig, *, force: bool, accept_shift: str | None) -
                     + (_ACCEPT_HINT if any(c.name in shift_checks(gate.facts) for c in gate.failed) else "")
                 )
                 raise GateFailedError(res.message, res.as_dict())
-            manifest = _manifest(cfg, facts, gate, tmp, files, other_files, chash, _acceptance(gate, accept_shift))
+            quality = write_version_report(cfg, tmp, facts["label_distribution"])
+            lap("quality_report")
+            manifest = _manifest(cfg, facts, gate, tmp, files, other_files, chash, _acceptance(gate, accept_shift), quality)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -378,7 +381,7 @@ def _record_run(cfg: ProjectConfig, status: str, stats: dict, started: float) ->
 
 
 def _manifest(cfg, facts, gate: GateResult, root: Path, files, other_files, chash,
-              shift_accepted: dict | None) -> dict[str, Any]:
+              shift_accepted: dict | None, quality: dict[str, Any]) -> dict[str, Any]:
     """Everything but `version`, `parent` and `created_at`, which are set under the writer lock."""
     counts: dict[str, Any] = {"total": facts["n_rows"]}
     if cfg.export.splits:
@@ -388,7 +391,7 @@ def _manifest(cfg, facts, gate: GateResult, root: Path, files, other_files, chas
         for f in files:
             by_split[f.parent.name] = by_split.get(f.parent.name, 0) + pq.ParquetFile(f).metadata.num_rows
         counts["by_split"] = by_split
-    report = [root / "report" / "validation.html", root / "report" / "validation.json"]
+    report = [root / "report" / "validation.html", root / "report" / "validation.json", root / quality["file"]]
     return {
         "project": cfg.name,
         "task_kind": kind_of(cfg).name,
@@ -407,6 +410,7 @@ def _manifest(cfg, facts, gate: GateResult, root: Path, files, other_files, chas
         "content_hash_covers": f"{DATA_DIR}/**.parquet",
         "validation": gate.summary(),
         "representativeness": facts["representativeness"],
+        "quality_report": quality,
         "shift_reference": facts["shift_reference"],
         **({"shift_accepted": shift_accepted} if shift_accepted else {}),
     }
