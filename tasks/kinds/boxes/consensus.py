@@ -171,8 +171,9 @@ class _BoxConsensus:
         lab = np.concatenate([fusion.label[c_keep], ref_label[rb]])
         box_conf = np.concatenate([fusion.confidence[c_keep], np.ones(int(rb.sum()))])
         lab_names = pc.take(pa.array(list(classes), _STR), pa.array(lab, pa.int64()))
+        box_iou = np.concatenate([fusion.expected_iou[c_keep], np.ones(int(rb.sum()))])
         answers = boxes_json(n_items, row, xywh, lab_names,
-                             box_conf, pa.concat_arrays([c_sources, r_sources]), np.ones(n_items, bool))
+                             box_conf, box_iou, pa.concat_arrays([c_sources, r_sources]), np.ones(n_items, bool))
         # Agreement per answer: whether it is the final answer (every box matched, none missing).
         final = score_answers(ans_item, fv.row, fv.xywh, label, row, xywh, lab, n_items, opts.match_iou)
         hit = final.exact.astype(np.float64)

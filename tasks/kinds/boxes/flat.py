@@ -72,23 +72,23 @@ def flatten(table: pa.Table, column: str = "answer") -> FlatBoxes:
 
 
 def boxes_json(n_rows: int, row: np.ndarray, xywh: np.ndarray, label: pa.Array, confidence: np.ndarray,
-               sources: pa.Array, present: np.ndarray) -> pa.Array:
+               expected_iou: np.ndarray, sources: pa.Array, present: np.ndarray) -> pa.Array:
     """One JSON answer per row: its boxes (canonical keys, rounded, sorted by label, x, y, w, h) each with
-    `confidence` and `sources`; `[]` for a row without boxes, null where `present` is false.
+    `confidence`, `iou` (its expected IoU with the object) and `sources`; `[]` for a row without boxes, null where `present` is false.
 
     One DuckDB query over the flat boxes, no per-row loop."""
     xywh = np.round(np.asarray(xywh, np.float64).reshape(-1, 4), DECIMALS)
     kept = pa.table({"r": pa.array(np.asarray(row, np.int64)), "x": xywh[:, 0], "y": xywh[:, 1], "w": xywh[:, 2],
                      "h": xywh[:, 3], "label": label, "confidence": np.round(np.asarray(confidence, np.float64),
                                                                               CONFIDENCE_DIGITS),
-                     "sources": sources})
+                     "iou": np.round(np.asarray(expected_iou, np.float64), CONFIDENCE_DIGITS), "sources": sources})
     rows = pa.table({"r": pa.array(np.arange(n_rows, dtype=np.int64)), "present": pa.array(np.asarray(present, bool))})
     with duckdb.connect() as con:
         con.register("_k", kept)
         con.register("_r", rows)
         return con.sql("""
             WITH b AS (SELECT r, list({'x': x, 'y': y, 'w': w, 'h': h, 'label': label, 'confidence': confidence,
-                                       'sources': sources} ORDER BY label, x, y, w, h) AS boxes
+                                       'iou': iou, 'sources': sources} ORDER BY label, x, y, w, h) AS boxes
                        FROM _k GROUP BY r)
             SELECT CASE WHEN _r.present THEN to_json(coalesce(b.boxes, []))::VARCHAR END AS a
             FROM _r LEFT JOIN b USING (r) ORDER BY _r.r
