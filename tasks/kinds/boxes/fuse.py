@@ -201,15 +201,19 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     obs[pos] = label + 1
     p_src = ans_src[p_a]
 
-    # Start from vote shares: P(present) = share of the image's answers with a box here.
+    # Start from the majority: a cluster most of the image's answers drew is an object, one fewer than half
+    # drew is not (a tie is open). Starting from the shares instead lets lone false boxes pass as objects
+    # that the others "missed", which then lowers every recall and keeps them: a self-sustaining optimum.
     n_box = np.bincount(box_cluster, minlength=n_c).astype(np.float64)
     n_obs = np.bincount(p_c, minlength=n_c).astype(np.float64)
     votes = np.bincount(box_cluster * K + label, minlength=n_c * K).reshape(n_c, K).astype(np.float64)
     share = n_box / np.maximum(n_obs, 1)
+    share = np.where(share > 0.5, 0.95, np.where(share < 0.5, 0.05, 0.5))
     post = np.zeros((n_c, T))
     post[:, 0] = 1 - share
     post[:, 1:] = share[:, None] * votes / np.maximum(n_box, 1)[:, None]
     is_pin = all_pinned >= 0
+    drawn_any = n_box > 0
     post[is_pin] = np.eye(T)[all_pinned[is_pin]]
     alpha = np.full((T, T), 0.5) + np.eye(T)
     it, converged = 0, False
@@ -224,6 +228,10 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
         logp = np.tile(np.log(prior), (n_c, 1))
         for t in range(T):
             logp[:, t] += np.bincount(p_c, weights=logconf[p_src, t, obs], minlength=n_c)
+            # A cluster exists only because someone drew a box: its likelihood is conditioned on that
+            # (reference boxes nobody drew are observed through the reference and are not).
+            none = np.bincount(p_c, weights=logconf[p_src, t, 0], minlength=n_c)
+            logp[:, t] -= np.where(drawn_any, np.log(np.clip(-np.expm1(none), _EPS, 1.0)), 0.0)
         logp -= logp.max(axis=1, keepdims=True)
         new = np.exp(logp)
         new /= new.sum(axis=1, keepdims=True)
