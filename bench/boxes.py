@@ -44,11 +44,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.consensus.calibration import expected_calibration_error
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings, run_consensus
-from tasks.kinds.boxes.geometry import iou_matrix, iou_pairs
-from tasks.kinds.boxes.match import greedy_match, group_pairs
+from tasks.kinds.boxes.flat import flatten
+from tasks.kinds.boxes.fuse import FusionSettings, fuse_boxes
+from tasks.kinds.boxes.geometry import iou_matrix
+from tasks.kinds.boxes.match import greedy_match
 from tasks.kinds.boxes.simulation import BoxErrors, simulate_boxes
 
 from .box_peers import cvat_quorum, sagemaker_average
@@ -72,6 +75,7 @@ SHAPES = {
     + [BoxErrors(false_pos=1.5, spammer="uniform")] * 3 + [BoxErrors(spammer="constant")],
 }
 WITH_SPAMMERS = ("spammers", "mixed_spammers")
+PEERS = ("WBF", "CVAT quorum", "SageMaker avg")
 
 
 def scenes(n: int, rng: random.Random) -> list[list[tuple[float, float, float, float, str]]]:
@@ -114,6 +118,26 @@ def ours(answers, settings: ConsensusSettings):
                                    for b in json.loads(r["answer"])]
         image_conf[int(r["item_id"])] = r["confidence"]
     return dets, image_conf, took
+
+
+def ranked_candidates(answers, settings: ConsensusSettings) -> dict[int, list]:
+    """Every cluster the consolidation weighed, kept or not, scored by confidence x expected IoU: the ranked
+    list mAP is meant for, like WBF's and SageMaker's outputs (which keep every cluster). Same code as the
+    facet (`fuse_boxes` on the flattened answers), without gold (the bench has none)."""
+    rows = [(str(i), f"a{a}", _json(b)) for i, per in enumerate(answers) for a, b in per]
+    fv = flatten(pa.table({"item_id": [r[0] for r in rows], "source_id": [r[1] for r in rows],
+                           "answer": [r[2] for r in rows]}))
+    items = pc.unique(fv.answers["item_id"]).sort()
+    srcs = pc.unique(fv.answers["source_id"]).sort()
+    code = lambda a, d: pc.index_in(a, value_set=d).to_numpy(zero_copy_only=False).astype(np.int64)
+    f = fuse_boxes(len(items), code(fv.answers["item_id"], items), code(fv.answers["source_id"], srcs), len(srcs),
+                   fv.row, fv.xywh, code(fv.label, pa.array(list(LABELS))), FusionSettings(n_classes=len(LABELS)))
+    ids = np.array(items.to_pylist(), dtype=np.int64)[f.cluster_item]
+    out: dict[int, list] = {}
+    for i, b, lab, c, e in zip(ids.tolist(), f.cluster_xywh.tolist(), f.label.tolist(), f.confidence.tolist(),
+                               f.expected_iou.tolist()):
+        out.setdefault(i, []).append((*b, lab, c * e))
+    return out
 
 
 def wbf(answers) -> dict[int, list] | None:
@@ -172,12 +196,16 @@ def coco_map(truth, dets: dict[int, list], images: list[int] | None = None) -> f
     return float(ev.stats[0])
 
 
-def best_single(truth, answers) -> float:
+def best_single(truth, answers, ours: dict[int, list]) -> tuple[float, float]:
+    """(the best annotator's mAP on the images it answered, ours on the same images): annotators see
+    different images, so each is compared with the consolidation where it worked."""
     by: dict[int, dict[int, list]] = {}
     for i, per in enumerate(answers):
         for a, b in per:
             by.setdefault(a, {})[i] = [(x, y, w, h, LABELS.index(lab), 1.0) for x, y, w, h, lab in b]
-    return max(coco_map(truth, d, sorted(d)) for d in by.values() if len(d) >= 50)
+    own = {a: coco_map(truth, d, sorted(d)) for a, d in by.items() if len(d) >= 50}
+    best = max(own, key=own.get)
+    return own[best], coco_map(truth, ours, sorted(by[best]))
 
 
 def calibration(truth, dets, image_conf) -> tuple[float, float]:
@@ -208,12 +236,13 @@ def run_shape(shape: str, n_images: int, seed: int) -> dict:
     answers = crowd(truth, SHAPES[shape], rng)
     settings = ConsensusSettings(classes=LABELS, kind="boxes", method="dawid_skene")
     d_ours, img_conf, took = ours(answers, settings)
-    res = {"ours": coco_map(truth, ranked(d_ours))}
+    cand = ranked_candidates(answers, settings)
+    res = {"ours answer": coco_map(truth, ranked(d_ours)), "ours ranked": coco_map(truth, cand)}
     w = wbf(answers)
     res["WBF"] = coco_map(truth, w) if w is not None else float("nan")
     res["CVAT quorum"] = coco_map(truth, rule(answers, cvat_quorum))
     res["SageMaker avg"] = coco_map(truth, rule(answers, sagemaker_average))
-    res["best single"] = best_single(truth, answers)
+    res["best single"], res["ours there"] = best_single(truth, answers, cand)
     box_ece, img_ece = calibration(truth, d_ours, img_conf)
     return {**res, "box_ece": box_ece, "img_ece": img_ece, "seconds": took}
 
@@ -280,21 +309,23 @@ def main() -> None:
         return
     if not PEERS_PY.exists():
         print("PEERS MISSING: bench/.peers-venv not found; weighted boxes fusion not run (see bench/consensus.py)")
-    cols = ("ours", "WBF", "CVAT quorum", "SageMaker avg", "best single")
+    cols = ("ours answer", "ours ranked", "WBF", "CVAT quorum", "SageMaker avg", "best single", "ours there")
     print(f"Generated scenes: {args.images} images per run, 3-5 of 10 simulated annotators each; COCO mAP@[.5:.95]")
-    print(f"{'crowd shape':16s}{'seed':>5s}" + "".join(f"{c:>15s}" for c in cols)
-          + f"{'margin':>8s}{'box ECE':>9s}{'img ECE':>9s}{'ours s':>8s}")
+    print(f"{'crowd shape':16s}{'seed':>5s}" + "".join(f"{c:>14s}" for c in cols)
+          + f"{'vs peers':>9s}{'vs single':>10s}{'box ECE':>9s}{'img ECE':>9s}{'ours s':>8s}")
     worst = {}
     for shape in args.shapes.split(","):
         for seed in (int(x) for x in args.seeds.split(",")):
             r = run_shape(shape, args.images, seed)
-            best_peer = max(v for k, v in r.items() if k in cols[1:] and not np.isnan(v))
-            margin = r["ours"] - best_peer
-            worst[shape] = min(worst.get(shape, 1.0), margin)
-            print(f"{shape:16s}{seed:5d}" + "".join(f"{r[c]:15.3f}" for c in cols)
-                  + f"{margin:+8.3f}{r['box_ece']:9.3f}{r['img_ece']:9.3f}{r['seconds']:8.2f}", flush=True)
-    fails = [s for s, m in worst.items() if m < (0.02 if s in WITH_SPAMMERS else 0.0)]
-    print("floor (ours >= every peer and the best single annotator; by 0.02 with spammers): "
+            best_peer = max(r[k] for k in PEERS if not np.isnan(r[k]))
+            margin = r["ours ranked"] - best_peer
+            vs_single = r["ours there"] - r["best single"]
+            worst[shape] = min(worst.get(shape, 1.0), margin - (0.02 if shape in WITH_SPAMMERS else 0.0), vs_single)
+            print(f"{shape:16s}{seed:5d}" + "".join(f"{r[c]:14.3f}" for c in cols)
+                  + f"{margin:+9.3f}{vs_single:+10.3f}{r['box_ece']:9.3f}{r['img_ece']:9.3f}{r['seconds']:8.2f}",
+                  flush=True)
+    fails = [s for s, m in worst.items() if m < 0]
+    print("floor (ours ranked >= every peer, by 0.02 with spammers; >= the best single annotator on its images): "
           + ("met" if not fails else f"NOT met on {', '.join(fails)}"))
     sys.exit(0)
 

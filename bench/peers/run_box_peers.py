@@ -16,7 +16,8 @@ from ensemble_boxes import weighted_boxes_fusion
 
 
 def main() -> None:
-    data = json.load(open(sys.argv[1]))
+    with open(sys.argv[1]) as f:
+        data = json.load(f)
     iou_thr = float(sys.argv[2]) if len(sys.argv) > 2 else 0.55
     out = {}
     for image, d in data["images"].items():

@@ -161,7 +161,6 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     centre = fused.copy()  # what each member's corner error is measured against (reference where known)
     has_centre = np.zeros(n_real, bool)
     pseudo_item = np.zeros(0, np.int64)
-    pseudo_xyxy = np.zeros((0, 4))
     pseudo_class = np.zeros(0, np.int64)
     if ref is not None:
         r_item, r_xywh, r_label, r_items = ref
@@ -183,7 +182,7 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
         has_centre[c_hit] = True
         missed = np.ones(len(r_item), bool)
         missed[r_hit] = False
-        pseudo_item, pseudo_xyxy = r_item[missed], r_xyxy[missed]
+        pseudo_item = r_item[missed]
         pseudo_class = np.asarray(r_label, np.int64)[missed] + 1
     all_item = np.concatenate([c_item, pseudo_item])
     all_pinned = np.concatenate([pinned, pseudo_class])
