@@ -33,6 +33,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import random
 import resource
 import subprocess
@@ -287,12 +288,14 @@ def run_scale(n_images: int, n_annot: int = 5, per_image: int = 2) -> None:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     empty = pa.table({"item_id": pa.array([], pa.string()), "answer": pa.array([], pa.string())})
     settings = ConsensusSettings(classes=LABELS, kind="boxes", method="dawid_skene")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = run_consensus(settings, ConsensusInputs(votes, votes.slice(0, 0), empty, empty))
-    took = time.perf_counter() - t0
+    took, cpu = time.perf_counter() - t0, time.process_time() - c0
+    load = os.getloadavg()[0]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"scale: {n_images:,} images x {n_annot} annotators x {per_image} boxes = {n_images * n_annot * per_image:,} "
-          f"boxes ({votes.num_rows:,} answers); consolidated in {took:.1f}s ({out.fit['n_iter']} EM iterations), "
+          f"boxes ({votes.num_rows:,} answers); consolidated in {took:.1f}s wall, {cpu:.1f}s CPU "
+          f"(load average {load:.1f} on {os.cpu_count()} cores; {out.fit['n_iter']} EM iterations), "
           f"{out.labels.num_rows:,} labels rows; peak RSS {peak:.0f} MB (after building the votes: {rss0:.0f} MB)")
 
 

@@ -24,7 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.consensus.errors import ConsensusError
-from tasks.consensus.pipeline import ConsensusInputs, ConsensusOutcome, ConsensusSettings, labels_table, per_item_votes
+from tasks.consensus.pipeline import (
+    ConsensusInputs,
+    ConsensusOutcome,
+    ConsensusSettings,
+    labels_table,
+    per_item_votes,
+)
 from tasks.consensus.report import agreement_by_source, source_stats_table
 from tasks.consensus.scoring import reference_answers, score_table
 
@@ -39,7 +45,7 @@ __all__ = ["FACET", "METHOD"]
 _STR = pa.string()
 METHOD = "box_dawid_skene"
 """The labels' `method` for consolidated boxes (gold and adjudicated answers keep "gold" / "adjudicated")."""
-AGREEMENT_ITEMS = 20_000
+AGREEMENT_ITEMS = 5_000
 """Agreement is a report, not a decision: it is measured on at most this many items (a sample fixed by the
 items' ids, the same on every run), so its cost stops growing with the project."""
 _ANSWER_COLUMNS = ["item_id", "source_id", "source_kind", "answer"]

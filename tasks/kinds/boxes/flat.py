@@ -50,25 +50,45 @@ def flatten(table: pa.Table, column: str = "answer") -> FlatBoxes:
     """
     plain = pa.table({c: table[c].combine_chunks().cast(_STR) for c in table.column_names})
     parse = f"from_json({column}, '{_BOX_JSON}')"
-    unfit = (f"CASE WHEN NOT json_valid({column}) THEN true WHEN json_type({column}::JSON) <> 'ARRAY' THEN true"
-             f" WHEN len(list_filter({column}::JSON[], lambda e: json_type(e) <> 'OBJECT')) > 0 THEN true"
-             f" ELSE len(list_filter({parse}, lambda b: b.x IS NULL OR b.y IS NULL OR b.w IS NULL OR b.h IS NULL"
-             f" OR b.label IS NULL OR NOT isfinite(b.x + b.y + b.w + b.h) OR b.w <= 0 OR b.h <= 0)) > 0 END")
     with duckdb.connect() as con:
         con.register("_t", plain)
-        bad = con.sql(f"SELECT * FROM _t WHERE {column} IS NOT NULL AND {unfit} LIMIT 1").fetchall()
-        if bad:
-            where = dict(zip(plain.column_names, bad[0]))
-            raise ConsensusError(
-                f"item {where.get('item_id')!r}, source {where.get('source_id', 'gold')!r}: answer "
-                f"{str(where.get(column))[:80]!r} is not a list of boxes "
-                '[{"x": <num>, "y": <num>, "w": <num > 0>, "h": <num > 0>, "label": "<class>"}, ...]')
-        boxes = con.sql(f"SELECT {parse} AS b FROM _t").to_arrow_table()["b"].combine_chunks()
+        try:  # one pass when every answer parses (the usual case); the checks below run on the arrays
+            boxes = con.sql(f"SELECT {parse} AS b FROM _t").to_arrow_table()["b"].combine_chunks()
+        except duckdb.Error:
+            boxes = None
+        bad_row = None if boxes is None else _first_unfit(boxes, pc.is_valid(plain[column]))
+        if boxes is None:
+            unfit = (f"CASE WHEN NOT json_valid({column}) THEN true WHEN json_type({column}::JSON) <> 'ARRAY' THEN true"
+                     f" ELSE len(list_filter({column}::JSON[], lambda e: json_type(e) <> 'OBJECT')) > 0 END")
+            bad_row = con.sql(f"SELECT row_number() OVER () - 1 AS r, {column} IS NOT NULL AND ({unfit}) AS bad "
+                              "FROM _t QUALIFY bad LIMIT 1").fetchall()[0][0]
+    if bad_row is not None:
+        where = plain.slice(int(bad_row), 1).to_pylist()[0]
+        raise ConsensusError(
+            f"item {where.get('item_id')!r}, source {where.get('source_id', 'gold')!r}: answer "
+            f"{str(where.get(column))[:80]!r} is not a list of boxes "
+            '[{"x": <num>, "y": <num>, "w": <num > 0>, "h": <num > 0>, "label": "<class>"}, ...]')
     flat = pc.list_flatten(boxes)
     row = pc.list_parent_indices(boxes).to_numpy(zero_copy_only=False).astype(np.int64)
     xywh = np.stack([flat.field(k).to_numpy(zero_copy_only=False) for k in ("x", "y", "w", "h")], axis=1) \
         if len(flat) else np.zeros((0, 4))
     return FlatBoxes(plain.drop_columns([column]), row, xywh.astype(np.float64), flat.field("label").cast(_STR))
+
+
+def _first_unfit(boxes: pa.Array, given: pa.Array) -> int | None:
+    """The first row whose answer is not a list of whole boxes (an object, a box without a field, a
+    coordinate that is not a finite number, a size that is not positive), or None."""
+    unfit = pc.and_(given, pc.is_null(boxes)).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(boxes)
+    if len(flat):
+        parent = pc.list_parent_indices(boxes).to_numpy(zero_copy_only=False)
+        bad = pc.is_null(flat).to_numpy(zero_copy_only=False) | pc.is_null(flat.field("label")).to_numpy(zero_copy_only=False)
+        for k in ("x", "y", "w", "h"):
+            v = pc.fill_null(flat.field(k), np.nan).to_numpy(zero_copy_only=False)
+            bad |= ~np.isfinite(v) | ((v <= 0) if k in ("w", "h") else False)
+        unfit[parent[bad]] = True
+    hit = np.flatnonzero(unfit)
+    return int(hit[0]) if len(hit) else None
 
 
 def boxes_json(n_rows: int, row: np.ndarray, xywh: np.ndarray, label: pa.Array, confidence: np.ndarray,

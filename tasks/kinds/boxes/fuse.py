@@ -27,12 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import iou_pairs
+from .geometry import iou_pairs_xyxy
 from .match import greedy_match, group_pairs
 
 __all__ = ["BoxFusion", "FusionSettings", "fuse_boxes"]
 
 _EPS = 1e-12
+FIRST_PASS_ITER = 15
+"""The first pass only orders the sources and weighs their corners for the second: a rough fit will do."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class FusionSettings:
     n_classes: int
     match_iou: float = 0.5
     max_iter: int = 50
-    tol: float = 1e-5
+    tol: float = 1e-4
+    """EM stops when no cluster's posterior moves by more than this."""
     label_preference: float = 1.0
     """Added to the IoU when a box and a cluster have the same label: a same-label partner wins."""
     loc_prior_boxes: float = 5.0
@@ -88,9 +91,9 @@ def fuse_boxes(n_items: int, ans_item: np.ndarray, ans_src: np.ndarray, n_src: i
     has_ref = ref_items is not None and bool(np.any(ref_items))
     # Pass 1: equal weights, answers in source order; pass 2: re-clustered, most precise sources first.
     priority = np.zeros(n_src)
-    for _ in range(2):
+    for max_iter in (min(s.max_iter, FIRST_PASS_ITER), s.max_iter):
         cl = _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s)
-        fit = _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl, weight, s,
+        fit = _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl, weight, s, max_iter,
                      (ref_item, ref_xywh, ref_label, ref_items) if has_ref else None)
         weight = fit.weight
         priority = -(fit.precision * weight / weight.max())
@@ -127,7 +130,7 @@ def _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s: Fusio
             corder = np.argsort(c_item, kind="stable")
             i, j = group_pairs(box_item[idx], c_item[corder])
             cid = corder[j]
-            iou = iou_pairs(_xywh(xyxy[idx[i]]), _xywh(c_sum[cid] / c_w[cid, None]))
+            iou = iou_pairs_xyxy(xyxy[idx[i]], c_sum[cid] / c_w[cid, None])
             ok = iou >= s.match_iou
             i, cid, iou = i[ok], cid[ok], iou[ok]
             score = iou + s.label_preference * (label[idx[i]] == c_label[cid])
@@ -149,7 +152,7 @@ def _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s: Fusio
 
 # -- learning ---------------------------------------------------------------------------------------
 def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Clusters, weight, s: FusionSettings,
-           ref) -> BoxFusion:
+           max_iter: int, ref) -> BoxFusion:
     K = s.n_classes
     T = K + 1
     n_real = len(cl.item)
@@ -172,7 +175,7 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
         ci = np.flatnonzero(in_ref)
         i, j = group_pairs(c_item[ci], r_item[rorder])
         rj = rorder[j]
-        iou = iou_pairs(_xywh(fused[ci[i]]), _xywh(r_xyxy[rj]))
+        iou = iou_pairs_xyxy(fused[ci[i]], r_xyxy[rj])
         ok = iou >= s.match_iou
         i, rj, iou = i[ok], rj[ok], iou[ok]
         win = greedy_match(ci[i], rj, iou)
@@ -213,23 +216,25 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     post[:, 1:] = share[:, None] * votes / np.maximum(n_box, 1)[:, None]
     is_pin = all_pinned >= 0
     drawn_any = n_box > 0
+    at_none = p_src * T * T  # flat index of conf[source, 0, no box]; + t * T for truth t, + obs for what was seen
+    at_obs = at_none + obs
     post[is_pin] = np.eye(T)[all_pinned[is_pin]]
     alpha = np.full((T, T), 0.5) + np.eye(T)
     it, converged = 0, False
-    for it in range(1, s.max_iter + 1):
+    for it in range(1, max_iter + 1):
         counts = np.stack([np.bincount(p_src * T + obs, weights=post[p_c, t], minlength=n_src * T).reshape(n_src, T)
                       for t in range(T)], axis=1)
         conf = counts + alpha[None]
         conf /= conf.sum(axis=2, keepdims=True)
         prior = post.sum(axis=0) + 1.0
         prior /= prior.sum()
-        logconf = np.log(conf)
+        logconf = np.log(conf).ravel()
         logp = np.tile(np.log(prior), (n_c, 1))
         for t in range(T):
-            logp[:, t] += np.bincount(p_c, weights=logconf[p_src, t, obs], minlength=n_c)
+            logp[:, t] += np.bincount(p_c, weights=logconf[at_obs + t * T], minlength=n_c)
             # A cluster exists only because someone drew a box: its likelihood is conditioned on that
             # (reference boxes nobody drew are observed through the reference and are not).
-            none = np.bincount(p_c, weights=logconf[p_src, t, 0], minlength=n_c)
+            none = np.bincount(p_c, weights=logconf[at_none + t * T], minlength=n_c)
             logp[:, t] -= np.where(drawn_any, np.log(np.clip(-np.expm1(none), _EPS, 1.0)), 0.0)
         logp -= logp.max(axis=1, keepdims=True)
         new = np.exp(logp)
@@ -275,7 +280,7 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     # gives its expected IoU with the true box: a localisation-aware score beside the confidence.
     var = 1.0 / np.maximum(np.bincount(box_cluster, weights=1.0 / np.maximum(mse[src_b], 1e-6), minlength=n_real), _EPS)
     expected_iou = np.clip(1.0 - 4.0 * np.sqrt(2.0 * var / np.pi), 0.0, 1.0)
-    iou_fused = iou_pairs(_xywh(xyxy), _xywh(fused[box_cluster]))
+    iou_fused = iou_pairs_xyxy(xyxy, fused[box_cluster])
     wsrc = np.bincount(src_b, weights=present[box_cluster], minlength=n_src)
     loc_error = np.where(wsrc > 0, np.bincount(src_b, weights=present[box_cluster] * (1 - iou_fused), minlength=n_src)
                          / np.maximum(wsrc, _EPS), np.nan)

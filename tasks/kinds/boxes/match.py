@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["group_pairs", "greedy_match", "segment_positions"]
+__all__ = ["greedy_match", "group_pairs", "segment_positions"]
 
 
 def segment_positions(sizes: np.ndarray) -> np.ndarray:
@@ -48,33 +48,28 @@ def greedy_match(u: np.ndarray, v: np.ndarray, score: np.ndarray) -> np.ndarray:
     v = np.asarray(v, np.int64)
     score = np.asarray(score, np.float64)
     kept = np.zeros(len(u), bool)
-    alive = np.arange(len(u), dtype=np.int64)
     if not len(u):
         return kept
     if u.max() > 4 * len(u):  # sparse keys (e.g. box x answer): compress so the masks stay small
         u = np.unique(u, return_inverse=True)[1]
     if v.max() > 4 * len(v):
         v = np.unique(v, return_inverse=True)[1]
+    # Rank the edges once (best first, ties by edge order); a round then needs no sort: each end's best
+    # live edge is its lowest rank, found by writing ranks in reverse (the last write wins).
+    order = np.lexsort((np.arange(len(u)), -score))
+    u, v = u[order], v[order]
     free_u = np.ones(int(u.max()) + 1, bool)
     free_v = np.ones(int(v.max()) + 1, bool)
+    best_u = np.empty(len(free_u), np.int64)
+    best_v = np.empty(len(free_v), np.int64)
+    alive = np.arange(len(u), dtype=np.int64)
     while alive.size:
-        uu, vv, ss = u[alive], v[alive], score[alive]
-        best_u = _best_per(uu, ss, alive)
-        best_v = _best_per(vv, ss, alive)
-        win = best_u & best_v
-        kept[alive[win]] = True
-        free_u[uu[win]] = False
-        free_v[vv[win]] = False
+        uu, vv = u[alive], v[alive]
+        best_u[uu[::-1]] = alive[::-1]
+        best_v[vv[::-1]] = alive[::-1]
+        win = alive[(best_u[uu] == alive) & (best_v[vv] == alive)]
+        kept[order[win]] = True
+        free_u[u[win]] = False
+        free_v[v[win]] = False
         alive = alive[free_u[uu] & free_v[vv]]
     return kept
-
-
-def _best_per(key: np.ndarray, score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
-    """Mask of the edge with the highest score (then the lowest `tiebreak`) for each distinct `key`."""
-    order = np.lexsort((tiebreak, -score, key))
-    k = key[order]
-    first = np.ones(len(k), bool)
-    first[1:] = k[1:] != k[:-1]
-    out = np.zeros(len(key), bool)
-    out[order[first]] = True
-    return out
