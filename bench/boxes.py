@@ -17,13 +17,17 @@ annotators drawn from a pool of 10 (`tasks.kinds.boxes.simulation.simulate_boxes
   (random boxes, 1.5 per image), 1 "constant" spammer (the same box on every image);
 - mixed_spammers: 6 of mixed quality (one of each error above), 3 uniform spammers, 1 "no objects".
 
-Methods: ours (the boxes kind's consensus facet, no gold: sources learned from the crowd alone;
-box score = the box's confidence); weighted boxes fusion (`ensemble_boxes.weighted_boxes_fusion`,
-every annotator one model, iou_thr 0.55 = its default, in bench/.peers-venv); CVAT's IoU-quorum
-merge (IoU 0.5, quorum 0.5) and SageMaker Ground Truth's IoU-clustered averaging (bench/box_peers.py);
-the best single annotator (each annotator's boxes on the images it answered, score 1; the best of
-those with 50+ images). mAP from pycocotools (COCOeval, bbox). Calibration: ECE (10 bins) of our box
-confidence (a box is right when it matches a true box of its class at IoU >= 0.5) and of the image
+Methods: ours, two ways: "ours answer" is the stored answer (the boxes kept, P >= 0.5, one class
+each; the boxes kind's consensus facet, no gold: sources learned from the crowd alone), "ours ranked"
+the ranked hypotheses mAP is meant for (every cluster once per class it is >= 1% likely to be, scored
+by that probability x its expected IoU), comparable with weighted boxes fusion, which also outputs
+every cluster, class-aware; box score = probability x expected IoU in both. Peers: weighted boxes
+fusion (`ensemble_boxes.weighted_boxes_fusion`, every annotator one model, iou_thr 0.55 = its default,
+in bench/.peers-venv); CVAT's IoU-quorum merge (IoU 0.5, quorum 0.5) and SageMaker Ground Truth's
+IoU-clustered averaging (bench/box_peers.py); the best single annotator (each annotator's boxes on
+the images it answered, score 1; the best of those with 50+ images), compared with "ours ranked" on
+the same images ("ours there"). mAP from pycocotools (COCOeval, bbox). Calibration: ECE (10 bins) of
+our box confidence (a box is right when it matches a true box of its class at IoU >= 0.5) and of the image
 confidence (right when the whole set is: every box matched, none missing).
 """
 
@@ -122,9 +126,10 @@ def ours(answers, settings: ConsensusSettings):
 
 
 def ranked_candidates(answers, settings: ConsensusSettings) -> dict[int, list]:
-    """Every cluster the consolidation weighed, kept or not, scored by confidence x expected IoU: the ranked
-    list mAP is meant for, like WBF's and SageMaker's outputs (which keep every cluster). Same code as the
-    facet (`fuse_boxes` on the flattened answers), without gold (the bench has none)."""
+    """Every cluster the consolidation weighed, kept or not, once per class it is at least 1% likely to be,
+    scored by that probability x its expected IoU: the ranked list of hypotheses mAP is meant for, like
+    WBF's output (every cluster, class-aware). Same code as the facet (`fuse_boxes` on the flattened
+    answers), without gold (the bench has none)."""
     rows = [(str(i), f"a{a}", _json(b)) for i, per in enumerate(answers) for a, b in per]
     fv = flatten(pa.table({"item_id": [r[0] for r in rows], "source_id": [r[1] for r in rows],
                            "answer": [r[2] for r in rows]}))
@@ -134,10 +139,12 @@ def ranked_candidates(answers, settings: ConsensusSettings) -> dict[int, list]:
     f = fuse_boxes(len(items), code(fv.answers["item_id"], items), code(fv.answers["source_id"], srcs), len(srcs),
                    fv.row, fv.xywh, code(fv.label, pa.array(list(LABELS))), FusionSettings(n_classes=len(LABELS)))
     ids = np.array(items.to_pylist(), dtype=np.int64)[f.cluster_item]
+    # Each class a cluster may be, with its probability (a split vote is two hypotheses, ranked apart).
+    c, k = np.nonzero(f.posterior[:, 1:] >= 0.01)
+    score = f.posterior[c, k + 1] * f.expected_iou[c]
     out: dict[int, list] = {}
-    for i, b, lab, c, e in zip(ids.tolist(), f.cluster_xywh.tolist(), f.label.tolist(), f.confidence.tolist(),
-                               f.expected_iou.tolist()):
-        out.setdefault(i, []).append((*b, lab, c * e))
+    for i, b, lab, sc in zip(ids[c].tolist(), f.cluster_xywh[c].tolist(), k.tolist(), score.tolist()):
+        out.setdefault(i, []).append((*b, lab, sc))
     return out
 
 
