@@ -185,3 +185,15 @@ def test_calibrated_on_a_simulated_crowd_and_spammers_learned():
     assert expected_calibration_error(np.array(iconf), np.array(iok, float)) < 0.12
     learned = {r["source_id"]: json.loads(r["confusion"])["learned"] for r in out.source_stats.to_pylist()}
     assert max(learned[f"s{k}"]["precision"] for k in (6, 7)) < 0.2 < min(learned[f"s{k}"]["precision"] for k in range(6))
+
+
+
+def test_answer_options_reach_the_facet():
+    # Two boxes at IoU 0.75: one object at the default match_iou (0.5), two lone candidates at 0.8.
+    v = votes([("i", "a", "human", B((0, 0, 100, 100, "car"))), ("i", "b", "human", B((0, 0, 100, 75, "car")))])
+    one = run(v)
+    assert len(json.loads(row(one, "i")["answer"])) == 1 and row(one, "i")["agreement"] == 1.0
+    two = run(v, answer={"match_iou": 0.8})
+    assert row(two, "i")["agreement"] < 1.0 and two.agreement["box_f1"]["f1"] == 0.0
+    with pytest.raises(ValueError, match="match_iou"):
+        run(v, answer={"match_iou": 1.5})
