@@ -80,7 +80,7 @@ def pairwise_box_agreement(ans_item: np.ndarray, ans_src: np.ndarray, source_ids
             for k, n, f, s, mm in zip(keys, items, f1, iou_sum, matched)]
     rows.sort(key=lambda r: (2.0 if r["f1"] is None else r["f1"], r["source_a"], r["source_b"]))
     total = float(drawn.sum())
-    return {"n_pairs": n_pairs, "n_items": int(len(np.unique(ans_item[a]))),
+    return {"n_pairs": n_pairs, "n_items": len(np.unique(ans_item[a])),
             "f1": round(2 * float(matched.sum()) / total, 6) if total else None,
             "mean_iou": round(float(iou_sum.sum() / matched.sum()), 6) if matched.sum() else None,
             "by_label": by_label, "lowest_pairs": rows[:LOWEST_PAIRS]}
