@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["BOXES_TYPE", "BOX_TYPE", "DECIMALS", "canonical", "iou_matrix", "iou_pairs", "to_xyxy"]
+__all__ = ["BOXES_TYPE", "BOX_TYPE", "DECIMALS", "canonical", "iou_matrix", "iou_pairs", "iou_pairs_xyxy", "to_xyxy"]
 
 DECIMALS = 2
 
@@ -59,7 +59,11 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def iou_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of `a[i]` with `b[i]` for aligned (n, 4) arrays: the hot path of matching across many images."""
-    a, b = to_xyxy(a), to_xyxy(b)
+    return iou_pairs_xyxy(to_xyxy(a), to_xyxy(b))
+
+
+def iou_pairs_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`iou_pairs` for boxes already as corners (x1, y1, x2, y2): consolidation keeps them so."""
     lt = np.maximum(a[:, :2], b[:, :2])
     rb = np.minimum(a[:, 2:], b[:, 2:])
     inter = np.prod(np.clip(rb - lt, 0, None), axis=1)

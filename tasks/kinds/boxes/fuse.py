@@ -1,0 +1,321 @@
+"""Box consolidation: cluster the sources' boxes per image, learn each source, fuse, decide.
+
+Why this shape. Boxes from several people on one image are the same object when they overlap
+(IoU >= `match_iou`); who drew which box is unknown, so boxes are first clustered: the answers of an
+image are taken one after another (most reliable source first) and each box joins the cluster whose
+current fused box it overlaps most, at most one box per answer and cluster, a box of the cluster's
+label preferred over a better-overlapping box of another label (a wrong class still localises the
+object). Every image is processed at once: step k matches the k-th answer of every image.
+
+Whether a cluster is a real object, and of which class, is a Dawid–Skene model over clusters: the
+truth is "absent" or one of the classes; each source that answered the image either drew a box in
+the cluster (with a label) or did not, with a per-source confusion matrix whose "absent" row is its
+false-positive profile and whose "no box" column is its miss rate. So a box only some sources drew
+is kept when the ones that drew it are precise and the ones that did not are known to miss things;
+a source whose boxes nobody confirms (a spammer) learns a low precision and stops counting.
+Accepted answers (gold, adjudications) pin the clusters of their items: matched clusters are that
+object, unmatched ones absent, and a reference box nobody drew is a miss by every source.
+
+The fused box weighs each member by its source's learned localisation precision (the inverse of its
+mean squared corner error, measured leave-one-out against the others' fused box, or against the
+reference box on accepted items), so a careless hand moves the result less than a careful one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import iou_pairs_xyxy
+from .match import greedy_match, group_pairs
+
+__all__ = ["BoxFusion", "FusionSettings", "fuse_boxes"]
+
+_EPS = 1e-12
+FIRST_PASS_ITER = 15
+"""The first pass only orders the sources and weighs their corners for the second: a rough fit will do."""
+
+
+@dataclass(frozen=True)
+class FusionSettings:
+    n_classes: int
+    match_iou: float = 0.5
+    max_iter: int = 50
+    tol: float = 1e-4
+    """EM stops when no cluster's posterior moves by more than this."""
+    label_preference: float = 1.0
+    """Added to the IoU when a box and a cluster have the same label: a same-label partner wins."""
+    loc_prior_boxes: float = 5.0
+    """Pseudo-boxes of the pooled corner error each source's error is shrunk toward (few boxes, pooled)."""
+
+
+@dataclass
+class BoxFusion:
+    """The result, aligned with the inputs: per box its cluster; per cluster its fused box and posterior."""
+
+    box_cluster: np.ndarray
+    cluster_item: np.ndarray
+    cluster_xywh: np.ndarray
+    posterior: np.ndarray
+    """(clusters, 1 + classes): P(absent), P(class k)."""
+    expected_iou: np.ndarray
+    """Per cluster: the expected IoU of its fused box with the object (from the members' learned corner errors)."""
+    keep: np.ndarray
+    label: np.ndarray
+    confidence: np.ndarray
+    item_confidence: np.ndarray
+    recall: np.ndarray
+    precision: np.ndarray
+    loc_error: np.ndarray
+    """Per source: learned mean 1 - IoU of its boxes with the fused box of real objects (NaN: no boxes)."""
+    weight: np.ndarray
+    iterations: int
+    converged: bool
+
+
+def fuse_boxes(n_items: int, ans_item: np.ndarray, ans_src: np.ndarray, n_src: int, box_ans: np.ndarray,
+               box_xywh: np.ndarray, box_label: np.ndarray, s: FusionSettings,
+               ref_item: np.ndarray | None = None, ref_xywh: np.ndarray | None = None,
+               ref_label: np.ndarray | None = None, ref_items: np.ndarray | None = None) -> BoxFusion:
+    """Consolidate every image's answers (integer codes; `box_ans` = the answer row of each box).
+
+    `ref_items` marks items with an accepted answer (whose boxes are `ref_*`, possibly none).
+    """
+    ans_item = np.asarray(ans_item, np.int64)
+    ans_src = np.asarray(ans_src, np.int64)
+    box_ans = np.asarray(box_ans, np.int64)
+    xyxy = _xyxy(box_xywh)
+    label = np.asarray(box_label, np.int64)
+    weight = np.ones(n_src)
+    has_ref = ref_items is not None and bool(np.any(ref_items))
+    # Pass 1: equal weights, answers in source order; pass 2: re-clustered, most precise sources first.
+    priority = np.zeros(n_src)
+    for max_iter in (min(s.max_iter, FIRST_PASS_ITER), s.max_iter):
+        cl = _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s)
+        fit = _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl, weight, s, max_iter,
+                     (ref_item, ref_xywh, ref_label, ref_items) if has_ref else None)
+        weight = fit.weight
+        priority = -(fit.precision * weight / weight.max())
+    return fit
+
+
+# -- clustering ------------------------------------------------------------------------------------
+@dataclass
+class _Clusters:
+    box_cluster: np.ndarray
+    item: np.ndarray
+    label: np.ndarray
+
+
+def _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s: FusionSettings) -> _Clusters:
+    n_ans = len(ans_item)
+    order = np.lexsort((np.arange(n_ans), ans_src, priority[ans_src], ans_item))
+    sizes = np.bincount(ans_item[order], minlength=int(ans_item.max()) + 1 if n_ans else 0)
+    step = np.empty(n_ans, np.int64)
+    step[order] = np.arange(n_ans) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    box_item = ans_item[box_ans]
+    box_step = step[box_ans]
+    bw = weight[ans_src[box_ans]]
+    box_cluster = np.full(len(box_ans), -1, np.int64)
+    c_item = np.zeros(0, np.int64)
+    c_label = np.zeros(0, np.int64)
+    c_sum = np.zeros((0, 4))
+    c_w = np.zeros(0)
+    for k in range(int(box_step.max()) + 1 if len(box_step) else 0):
+        idx = np.flatnonzero(box_step == k)
+        idx = idx[np.argsort(box_item[idx], kind="stable")]
+        matched = np.zeros(len(idx), bool)
+        if len(c_item):
+            corder = np.argsort(c_item, kind="stable")
+            i, j = group_pairs(box_item[idx], c_item[corder])
+            cid = corder[j]
+            iou = iou_pairs_xyxy(xyxy[idx[i]], c_sum[cid] / c_w[cid, None])
+            ok = iou >= s.match_iou
+            i, cid, iou = i[ok], cid[ok], iou[ok]
+            score = iou + s.label_preference * (label[idx[i]] == c_label[cid])
+            win = greedy_match(i, cid, score)
+            i, cid = i[win], cid[win]
+            b = idx[i]
+            box_cluster[b] = cid
+            c_sum += _row_sums(cid, xyxy[b] * bw[b, None], len(c_item))
+            c_w += np.bincount(cid, weights=bw[b], minlength=len(c_item))
+            matched[i] = True
+        new = idx[~matched]
+        box_cluster[new] = len(c_item) + np.arange(len(new))
+        c_item = np.concatenate([c_item, box_item[new]])
+        c_label = np.concatenate([c_label, label[new]])
+        c_sum = np.concatenate([c_sum, xyxy[new] * bw[new, None]])
+        c_w = np.concatenate([c_w, bw[new]])
+    return _Clusters(box_cluster, c_item, c_label)
+
+
+# -- learning ---------------------------------------------------------------------------------------
+def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Clusters, weight, s: FusionSettings,
+           max_iter: int, ref) -> BoxFusion:
+    K = s.n_classes
+    T = K + 1
+    n_real = len(cl.item)
+    c_item = cl.item
+    box_cluster = cl.box_cluster
+    src_b = ans_src[box_ans]
+    fused = _fused(box_cluster, xyxy, weight[src_b], n_real)
+    pinned = np.full(n_real, -1, np.int64)
+    centre = fused.copy()  # what each member's corner error is measured against (reference where known)
+    has_centre = np.zeros(n_real, bool)
+    pseudo_item = np.zeros(0, np.int64)
+    pseudo_class = np.zeros(0, np.int64)
+    if ref is not None:
+        r_item, r_xywh, r_label, r_items = ref
+        r_item = np.asarray(r_item, np.int64)
+        r_xyxy = _xyxy(r_xywh)
+        in_ref = np.asarray(r_items, bool)[c_item]
+        pinned[in_ref] = 0
+        rorder = np.argsort(r_item, kind="stable")
+        ci = np.flatnonzero(in_ref)
+        i, j = group_pairs(c_item[ci], r_item[rorder])
+        rj = rorder[j]
+        iou = iou_pairs_xyxy(fused[ci[i]], r_xyxy[rj])
+        ok = iou >= s.match_iou
+        i, rj, iou = i[ok], rj[ok], iou[ok]
+        win = greedy_match(ci[i], rj, iou)
+        c_hit, r_hit = ci[i[win]], rj[win]
+        pinned[c_hit] = np.asarray(r_label, np.int64)[r_hit] + 1
+        centre[c_hit] = r_xyxy[r_hit]
+        has_centre[c_hit] = True
+        missed = np.ones(len(r_item), bool)
+        missed[r_hit] = False
+        pseudo_item = r_item[missed]
+        pseudo_class = np.asarray(r_label, np.int64)[missed] + 1
+    all_item = np.concatenate([c_item, pseudo_item])
+    all_pinned = np.concatenate([pinned, pseudo_class])
+    n_c = len(all_item)
+
+    # Observations: one per (cluster, answer of its image): 0 = no box there, 1 + k = a box of class k.
+    aorder = np.argsort(ans_item, kind="stable")
+    p_c, j = group_pairs(all_item, ans_item[aorder])
+    p_a = aorder[j]
+    n_ans = len(ans_item)
+    p_key = p_c * n_ans + p_a
+    korder = np.argsort(p_key, kind="stable")
+    pos = korder[np.searchsorted(p_key[korder], box_cluster * n_ans + box_ans)]
+    obs = np.zeros(len(p_c), np.int64)
+    obs[pos] = label + 1
+    p_src = ans_src[p_a]
+
+    # Start from the majority: a cluster most of the image's answers drew is an object, one fewer than half
+    # drew is not (a tie is open). Starting from the shares instead lets lone false boxes pass as objects
+    # that the others "missed", which then lowers every recall and keeps them: a self-sustaining optimum.
+    n_box = np.bincount(box_cluster, minlength=n_c).astype(np.float64)
+    n_obs = np.bincount(p_c, minlength=n_c).astype(np.float64)
+    votes = np.bincount(box_cluster * K + label, minlength=n_c * K).reshape(n_c, K).astype(np.float64)
+    share = n_box / np.maximum(n_obs, 1)
+    share = np.where(share > 0.5, 0.95, np.where(share < 0.5, 0.05, 0.5))
+    post = np.zeros((n_c, T))
+    post[:, 0] = 1 - share
+    post[:, 1:] = share[:, None] * votes / np.maximum(n_box, 1)[:, None]
+    is_pin = all_pinned >= 0
+    drawn_any = n_box > 0
+    at_none = p_src * T * T  # flat index of conf[source, 0, no box]; + t * T for truth t, + obs for what was seen
+    at_obs = at_none + obs
+    post[is_pin] = np.eye(T)[all_pinned[is_pin]]
+    alpha = np.full((T, T), 0.5) + np.eye(T)
+    it, converged = 0, False
+    for it in range(1, max_iter + 1):
+        counts = np.stack([np.bincount(p_src * T + obs, weights=post[p_c, t], minlength=n_src * T).reshape(n_src, T)
+                      for t in range(T)], axis=1)
+        conf = counts + alpha[None]
+        conf /= conf.sum(axis=2, keepdims=True)
+        prior = post.sum(axis=0) + 1.0
+        prior /= prior.sum()
+        logconf = np.log(conf).ravel()
+        logp = np.tile(np.log(prior), (n_c, 1))
+        for t in range(T):
+            logp[:, t] += np.bincount(p_c, weights=logconf[at_obs + t * T], minlength=n_c)
+            # A cluster exists only because someone drew a box: its likelihood is conditioned on that
+            # (reference boxes nobody drew are observed through the reference and are not).
+            none = np.bincount(p_c, weights=logconf[at_none + t * T], minlength=n_c)
+            logp[:, t] -= np.where(drawn_any, np.log(np.clip(-np.expm1(none), _EPS, 1.0)), 0.0)
+        logp -= logp.max(axis=1, keepdims=True)
+        new = np.exp(logp)
+        new /= new.sum(axis=1, keepdims=True)
+        new[is_pin] = post[is_pin]
+        delta = float(np.abs(new - post).max()) if n_c else 0.0
+        post = new
+        if delta < s.tol:
+            converged = True
+            break
+
+    present = 1.0 - post[:, 0]
+    real_post = post[:n_real]
+    # Per source: recall (boxes drawn on real objects), precision (boxes on a real object of their class).
+    seen = np.bincount(p_src, weights=present[p_c], minlength=n_src)
+    drawn = np.bincount(p_src, weights=present[p_c] * (obs > 0), minlength=n_src)
+    recall = np.where(seen > 0, drawn / np.maximum(seen, _EPS), np.nan)
+    right = real_post[box_cluster, label + 1]
+    n_boxes = np.bincount(src_b, minlength=n_src).astype(np.float64)
+    precision = np.where(n_boxes > 0, np.bincount(src_b, weights=right, minlength=n_src) / np.maximum(n_boxes, 1), np.nan)
+
+    # Localisation: each box against the others' fused box (leave-one-out) or the reference box.
+    bw = weight[src_b]
+    sums = _row_sums(box_cluster, xyxy * bw[:, None], n_real)
+    wsum = np.bincount(box_cluster, weights=bw, minlength=n_real)
+    rest = wsum[box_cluster] - bw
+    loo = (sums[box_cluster] - xyxy * bw[:, None]) / np.maximum(rest, _EPS)[:, None]
+    ref_c = has_centre[box_cluster]
+    against = np.where(ref_c[:, None], centre[box_cluster], loo)
+    usable = ref_c | (rest > 0)
+    wh = np.maximum(np.concatenate([against[:, 2:] - against[:, :2]] * 2, axis=1), _EPS)
+    err = np.mean(((xyxy - against) / wh) ** 2, axis=1)
+    pw = present[box_cluster] * usable
+    pooled = float((pw * err).sum() / pw.sum()) if pw.sum() > 0 else 0.01
+    pooled = max(pooled, 1e-6)
+    m0 = s.loc_prior_boxes
+    mse = (np.bincount(src_b, weights=pw * np.where(usable, err, 0.0), minlength=n_src) + m0 * pooled) \
+        / (np.bincount(src_b, weights=pw, minlength=n_src) + m0)
+    new_weight = 1.0 / np.maximum(mse, 1e-6)
+    new_weight /= new_weight.max() if n_src else 1.0
+    fused = _fused(box_cluster, xyxy, new_weight[src_b], n_real)
+    # The fused box's corner variance (inverse-variance weighting: 1 / sum of the members' precisions)
+    # gives its expected IoU with the true box: a localisation-aware score beside the confidence.
+    var = 1.0 / np.maximum(np.bincount(box_cluster, weights=1.0 / np.maximum(mse[src_b], 1e-6), minlength=n_real), _EPS)
+    expected_iou = np.clip(1.0 - 4.0 * np.sqrt(2.0 * var / np.pi), 0.0, 1.0)
+    iou_fused = iou_pairs_xyxy(xyxy, fused[box_cluster])
+    wsrc = np.bincount(src_b, weights=present[box_cluster], minlength=n_src)
+    loc_error = np.where(wsrc > 0, np.bincount(src_b, weights=present[box_cluster] * (1 - iou_fused), minlength=n_src)
+                         / np.maximum(wsrc, _EPS), np.nan)
+
+    # Decisions: a cluster is kept when it is more likely an object than not, with its likeliest class.
+    lab = np.argmax(real_post[:, 1:], axis=1) if n_real else np.zeros(0, np.int64)
+    keep = present[:n_real] >= 0.5
+    c_conf = real_post[np.arange(n_real), lab + 1] if n_real else np.zeros(0)
+    # The image's answer is right when every kept box is, every dropped cluster is not an object, and
+    # no object was missed by every source (a Poisson count of objects, each missed by all at once).
+    log_ok = np.bincount(c_item, weights=np.log(np.where(keep, c_conf, real_post[:, 0]) + _EPS), minlength=n_items)
+    p_miss = np.where(np.isnan(recall), 0.0, 1.0 - recall)
+    log_all_miss = np.bincount(ans_item, weights=np.log(np.clip(p_miss[ans_src], _EPS, 1.0)), minlength=n_items)
+    answered = np.bincount(ans_item, minlength=n_items) > 0
+    lam = float(present.sum() / max(answered.sum(), 1))
+    item_conf = np.exp(log_ok - lam * np.exp(log_all_miss))
+    return BoxFusion(box_cluster, c_item, _xywh(fused), real_post, expected_iou, keep, lab, c_conf,
+                     item_conf, recall, precision, loc_error, new_weight, it, converged)
+
+
+def _fused(box_cluster: np.ndarray, xyxy: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
+    sums = _row_sums(box_cluster, xyxy * w[:, None], n)
+    return sums / np.maximum(np.bincount(box_cluster, weights=w, minlength=n), _EPS)[:, None]
+
+
+def _row_sums(idx: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """Sum of `rows` (m, 4) per index of `idx`: an (n, 4) array (bincount per column, faster than add.at)."""
+    return np.stack([np.bincount(idx, weights=rows[:, k], minlength=n) for k in range(rows.shape[1])], axis=1) \
+        if len(idx) else np.zeros((n, rows.shape[1]))
+
+
+def _xyxy(xywh) -> np.ndarray:
+    a = np.asarray(xywh, np.float64).reshape(-1, 4)
+    return np.concatenate([a[:, :2], a[:, :2] + a[:, 2:]], axis=1)
+
+
+def _xywh(xyxy: np.ndarray) -> np.ndarray:
+    return np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
