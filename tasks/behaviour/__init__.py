@@ -1,0 +1,1 @@
+"""Behaviour rules over annotators (too fast, straight-lining, gold drift) and pausing them."""

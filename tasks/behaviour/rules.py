@@ -1,0 +1,264 @@
+"""Behaviour rules over human judgments: too fast, straight-lining, gold drift. Read-only, pure decisions.
+
+Each rule reads the judgments already in DuckDB and returns `Finding`s (who, which rule, the numbers
+and a sentence a person can read); writing events and pausing is `tasks.behaviour.pause`'s job.
+Why these three: they are the behaviours gold accuracy alone catches late or never: a spammer who
+answers in a second can be lucky on gold for a while, a straight-liner on a skewed label set scores
+the majority class's share, and an annotator who got tired is averaged with their good weeks.
+
+Every kind is judged alike: an answer is compared as its canonical JSON text
+(`to_json(<kind.storage.column>)`), so nothing here knows what an answer is. On gold, "correct"
+is that text equal to the gold answer's: the kind's own score (span F1, box IoU) is the consensus
+stage's; for a rule that compares an annotator with their own past, exact agreement is enough.
+
+Only an annotator's judgments after their last resume (`resume`, `unban`, `requalify_pass` in
+`annotator_events`) are judged, so a resumed annotator is not paused again for what they did before;
+reference figures (item and project times, other people's answers) use every human judgment.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Finding", "JUDGMENTS", "evaluate", "gold_drift", "load_judgments", "straight_lining", "too_fast"]
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+from scipy.stats import binom, norm
+
+from schemas.config import BehaviourConfig
+from tasks.consensus.gold import wilson_interval
+
+JUDGMENTS = "_behaviour_judgments"
+"""Temp table: the latest human judgment per (item, source), canonical answer, seconds, gold verdict."""
+
+CLEAN_SLATE = ("resume", "unban", "requalify_pass")
+"""Events after which an annotator's earlier judgments are no longer held against them."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule firing on one annotator: `pause` False when the evidence clears them (a fast expert)."""
+
+    source_id: str
+    rule: str
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    pause: bool = True
+
+
+_LOAD = """
+CREATE OR REPLACE TEMP TABLE {t} AS
+WITH since AS (
+    SELECT source_id, max(created_at) AS t FROM annotator_events WHERE action IN {slate} GROUP BY 1
+),
+v AS (
+    SELECT item_id, source_id, duration_ms, created_at, CAST(to_json({col}) AS VARCHAR) AS answer FROM votes
+    WHERE source_kind = 'human' AND {col} IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY item_id, source_id ORDER BY created_at DESC, vote_id DESC) = 1
+),
+g AS (SELECT item_id, CAST(to_json({col}) AS VARCHAR) AS answer FROM gold WHERE {col} IS NOT NULL)
+SELECT v.item_id, v.source_id, v.answer, v.created_at,
+    CASE WHEN v.duration_ms > 0 THEN ln(v.duration_ms / 1000.0) END AS log_s,
+    g.item_id IS NOT NULL AS on_gold, v.answer = g.answer AS correct,
+    v.created_at > coalesce(s.t, '-infinity'::TIMESTAMPTZ) AS fresh,
+    coalesce(src.paused, false) OR coalesce(src.banned, false) AS judged_already
+FROM v LEFT JOIN g USING (item_id) LEFT JOIN since s USING (source_id)
+LEFT JOIN sources src USING (source_id)
+"""
+
+
+def load_judgments(con: duckdb.DuckDBPyConnection, column: str) -> int:
+    """Build `JUDGMENTS` from `votes`/`gold` (`column`: the kind's storage column); returns its rows.
+
+    `judged_already`: paused or banned sources are not judged again (their judgments still serve
+    as reference). One table for the three rules, so the votes are scanned once per run.
+    """
+    slate = "(" + ", ".join(f"'{a}'" for a in CLEAN_SLATE) + ")"
+    con.execute(_LOAD.format(t=JUDGMENTS, col=column, slate=slate)).fetchall()
+    return int(con.execute(f"SELECT count(*) FROM {JUDGMENTS}").fetchall()[0][0])
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params or {})
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def _gold_scores(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig) -> dict[str, tuple[int, int, float, float]]:
+    """(gold answers, correct, Wilson low, high) per source, over their fresh judgments."""
+    rows = con.execute(f"SELECT source_id, count(*), count(*) FILTER (WHERE correct) FROM {JUDGMENTS}"
+                       " WHERE fresh AND on_gold GROUP BY 1").fetchall()
+    if not rows:
+        return {}
+    n = np.array([r[1] for r in rows], np.float64)
+    c = np.array([r[2] for r in rows], np.float64)
+    low, high = wilson_interval(c, n, cfg.confidence)
+    return {r[0]: (int(r[1]), int(r[2]), float(lo), float(hi)) for r, lo, hi in zip(rows, low, high)}
+
+
+_FAST = """
+WITH base AS (SELECT * FROM {t} WHERE log_s IS NOT NULL),
+centre AS (SELECT median(log_s) AS med FROM base),
+proj AS (SELECT c.med, 1.4826 * median(abs(b.log_s - c.med)) AS scale FROM base b, centre c GROUP BY c.med),
+mine AS (SELECT * FROM base WHERE fresh AND NOT judged_already),
+others AS (  -- the item's median time among the other annotators who answered it
+    SELECT m.item_id, m.source_id, median(b.log_s) AS item_med, count(*) AS n_others
+    FROM mine m JOIN base b ON b.item_id = m.item_id AND b.source_id <> m.source_id
+    GROUP BY 1, 2
+),
+scored AS (
+    SELECT m.source_id, m.log_s, (m.log_s - o.item_med) / p.scale AS z_item, (m.log_s - p.med) / p.scale AS z_proj
+    FROM mine m JOIN others o USING (item_id, source_id), proj p
+    WHERE o.n_others >= $min_others AND p.scale > 0
+)
+SELECT s.source_id, count(*) AS n, count(*) FILTER (WHERE z_item < -$z AND z_proj < -$z) AS n_fast,
+    exp(median(s.log_s)) AS median_seconds, median(z_item) AS median_z_item,
+    (SELECT exp(med) FROM proj) AS project_median_seconds
+FROM scored s GROUP BY 1 ORDER BY 1
+"""
+
+
+def too_fast(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig) -> list[Finding]:
+    """Annotators most of whose judgments are far quicker than both the item's and the project's usual time.
+
+    Times are compared on the log scale (durations are skewed: a 2 s answer next to a 20 s median
+    is as odd as 20 s next to 200 s), in robust standard deviations of the project's log-times
+    (1.4826 × MAD: a few stuck-open tasks of an hour must not widen the scale). A judgment counts
+    as fast only when it is fast for its item too, so an easy item answered quickly by everyone
+    is not held against anyone. Speed is not a fault in itself: an annotator whose gold accuracy
+    interval reaches `expert_accuracy` (with at least `min_gold_for_expert` gold answers) is
+    flagged but not paused; one without enough gold yet is flagged and paused only once the gold
+    evidence says they are not that good.
+    """
+    rows = _rows(con, _FAST.format(t=JUDGMENTS), {"z": cfg.fast_z, "min_others": cfg.min_item_others})
+    gold = _gold_scores(con, cfg)
+    out = []
+    for r in rows:
+        if r["n"] < cfg.min_judgments or r["n_fast"] < cfg.fast_share * r["n"]:
+            continue
+        share = r["n_fast"] / r["n"]
+        n_gold, correct, low, high = gold.get(r["source_id"], (0, 0, 0.0, 1.0))
+        evidence = {"judgments": r["n"], "fast": r["n_fast"], "fast_share": round(share, 3),
+                    "median_seconds": round(r["median_seconds"], 2),
+                    "project_median_seconds": round(r["project_median_seconds"], 2),
+                    "median_z_item": round(r["median_z_item"], 2), "z_threshold": cfg.fast_z,
+                    "gold_answers": n_gold, "gold_correct": correct,
+                    "gold_accuracy": round(correct / n_gold, 3) if n_gold else None,
+                    "gold_low": round(low, 3), "gold_high": round(high, 3)}
+        said = (f"{share:.0%} of {r['n']} judgments were far faster than the item's and the project's usual time "
+                f"(median {r['median_seconds']:.1f} s against {r['project_median_seconds']:.1f} s)")
+        enough = n_gold >= cfg.min_gold_for_expert
+        if enough and high >= cfg.expert_accuracy:
+            reason = (f"{said}; not paused: gold accuracy {correct}/{n_gold} "
+                      f"(interval {low:.0%}–{high:.0%}) is consistent with {cfg.expert_accuracy:.0%} or better")
+            out.append(Finding(r["source_id"], "too_fast", reason, evidence, pause=False))
+        elif enough:
+            reason = (f"{said}, and gold accuracy {correct}/{n_gold} (interval {low:.0%}–{high:.0%}) "
+                      f"is below {cfg.expert_accuracy:.0%}")
+            out.append(Finding(r["source_id"], "too_fast", reason, evidence, pause=True))
+        else:
+            reason = f"{said}; waiting for {cfg.min_gold_for_expert} gold answers (has {n_gold}) before pausing"
+            out.append(Finding(r["source_id"], "too_fast", reason, evidence, pause=False))
+    return out
+
+
+_STRAIGHT = """
+WITH mine AS (SELECT item_id, source_id, answer FROM {t} WHERE fresh AND NOT judged_already),
+mode AS (
+    SELECT source_id, answer, count(*) AS k, sum(count(*)) OVER (PARTITION BY source_id) AS n_all,
+        row_number() OVER (PARTITION BY source_id ORDER BY count(*) DESC, answer) AS r
+    FROM mine GROUP BY 1, 2
+),
+top AS (SELECT source_id, answer, k, n_all FROM mode WHERE r = 1),
+-- the reference on each of the annotator's items: the other people's answers (each item weighs 1),
+-- or, where nobody else answered it, the consensus label
+others AS (
+    SELECT m.source_id, m.item_id, avg((b.answer = t.answer)::INTEGER) AS p
+    FROM mine m JOIN top t USING (source_id) JOIN {t} b ON b.item_id = m.item_id AND b.source_id <> m.source_id
+    GROUP BY 1, 2
+),
+consensus AS (
+    SELECT m.source_id, m.item_id, (CAST(to_json(l.{col}) AS VARCHAR) = t.answer)::INTEGER AS p
+    FROM mine m JOIN top t USING (source_id)
+    JOIN (SELECT * FROM labels WHERE {col} IS NOT NULL
+          QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC) = 1) l USING (item_id)
+    WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.source_id = m.source_id AND o.item_id = m.item_id)
+),
+ref AS (SELECT * FROM others UNION ALL SELECT * FROM consensus)
+SELECT t.source_id, t.answer, t.n_all, count(r.item_id) AS m, coalesce(sum(r.p), 0) AS expected,
+    count(r.item_id) FILTER (WHERE mi.answer = t.answer) AS k
+FROM top t LEFT JOIN ref r USING (source_id)
+LEFT JOIN mine mi ON mi.source_id = r.source_id AND mi.item_id = r.item_id
+GROUP BY 1, 2, 3 ORDER BY 1
+"""
+
+
+def straight_lining(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig, column: str) -> list[Finding]:
+    """Annotators whose most frequent answer is far more frequent than the reference says it should be.
+
+    The expected share of that answer is the mean, over the annotator's own items, of how often the
+    reference gives it there (others' answers, else the consensus label), so a project whose items
+    are 80% one class does not make everyone a straight-liner, and one whose annotator happened to
+    get the easy, uniform part of the queue is not either. One-sided binomial test (k of m items,
+    expected share p0, smoothed by half an item), plus a minimum excess: with thousands of
+    judgments a tiny, harmless preference would also be "significant".
+    """
+    rows = _rows(con, _STRAIGHT.format(t=JUDGMENTS, col=column))
+    out = []
+    for r in rows:
+        m, k = int(r["m"]), int(r["k"])
+        if m < cfg.min_judgments:
+            continue
+        p0 = (float(r["expected"]) + 0.5) / (m + 1)
+        share = k / m
+        p_value = float(binom.sf(k - 1, m, p0))
+        if p_value >= cfg.straight_alpha or share - p0 < cfg.straight_excess:
+            continue
+        shown = r["answer"] if len(r["answer"]) <= 60 else r["answer"][:57] + "..."
+        evidence = {"answer": r["answer"], "items": m, "same_answer": k, "share": round(share, 3),
+                    "expected_share": round(p0, 3), "p_value": p_value, "alpha": cfg.straight_alpha}
+        reason = (f"gave {shown} on {k} of {m} items ({share:.0%}) where the other annotators and the consensus "
+                  f"give it on {p0:.0%} (binomial p = {p_value:.1e})")
+        out.append(Finding(r["source_id"], "straight_lining", reason, evidence))
+    return out
+
+
+def gold_drift(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig) -> list[Finding]:
+    """Annotators whose last `drift_window` gold answers are clearly worse than their earlier ones.
+
+    One-sided two-proportion z-test (earlier better than recent), only with at least a window of
+    earlier answers too and a drop of at least `drift_min_drop`: a bad week, not a bad day.
+    """
+    w = cfg.drift_window
+    rows = con.execute(
+        f"SELECT source_id, list(correct::INTEGER ORDER BY created_at, item_id) FROM {JUDGMENTS}"
+        " WHERE fresh AND on_gold AND NOT judged_already GROUP BY 1 HAVING count(*) >= ? ORDER BY 1",
+        [2 * w]).fetchall()
+    out = []
+    for source_id, seq in rows:
+        a = np.asarray(seq, np.float64)
+        early, recent = a[:-w], a[-w:]
+        pe, pr = early.mean(), recent.mean()
+        pooled = a.mean()
+        se = np.sqrt(pooled * (1 - pooled) * (1 / len(early) + 1 / len(recent)))
+        p_value = float(norm.sf((pe - pr) / se)) if se > 0 else 1.0
+        if p_value >= cfg.drift_alpha or pe - pr < cfg.drift_min_drop:
+            continue
+        evidence = {"earlier_accuracy": round(pe, 3), "earlier_answers": len(early), "recent_accuracy": round(pr, 3),
+                    "recent_answers": len(recent), "drop": round(pe - pr, 3), "p_value": p_value,
+                    "alpha": cfg.drift_alpha}
+        reason = (f"gold accuracy fell from {pe:.0%} ({len(early)} earlier answers) to {pr:.0%} "
+                  f"on the last {len(recent)} (one-sided p = {p_value:.1e})")
+        out.append(Finding(source_id, "gold_drift", reason, evidence))
+    return out
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig, column: str) -> list[Finding]:
+    """Every rule over the current judgments (`column`: the kind's storage column)."""
+    load_judgments(con, column)
+    try:
+        return too_fast(con, cfg) + straight_lining(con, cfg, column) + gold_drift(con, cfg)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {JUDGMENTS}").fetchall()
