@@ -9,26 +9,23 @@ how many times the annotator was given a clean slate (`rules.CLEAN_SLATE`). Runn
 again on the same state, or again after more judgments, adds nothing until the annotator was
 resumed; people's commands are one event each.
 
-Re-qualification: a paused annotator may be given `behaviour.requalify_items` gold tasks meant
-for them alone (targeted gold assignments, served by the queue to them even while paused). Once
-they answered that many gold items after the batch started, the next behaviour run resumes them
-(`requalify_pass`) if their accuracy reaches `behaviour.requalify_accuracy`, else records
-`requalify_fail` and they stay paused.
+Re-qualification (a gold-only batch that can end a pause) is `tasks.behaviour.requalify`.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "OPEN_REQUALIFY",
+    "RULES_ACTOR",
     "AnnotatorState",
     "apply_findings",
-    "check_requalifications",
+    "known_source",
     "list_annotators",
+    "manual_event",
     "pause",
     "paused_annotators",
     "requalifying_annotators",
     "resume",
-    "run_rules",
-    "start_requalification",
     "unban",
 ]
 
@@ -41,11 +38,8 @@ from typing import Any
 
 import duckdb
 
-from schemas.config import ProjectConfig
-from tasks.behaviour.rules import CLEAN_SLATE, Finding, evaluate
-from tasks.dispatch.plan import assignment_id_sql
+from tasks.behaviour.rules import CLEAN_SLATE, Finding
 from tasks.errors import InputError
-from tasks.kinds import kind_of
 from tasks.store import transaction
 
 RULES_ACTOR = "annoflow"
@@ -122,17 +116,6 @@ def apply_findings(con: duckdb.DuckDBPyConnection, findings: Sequence[Finding], 
     return {"flagged": sorted(set(flagged)), "paused": paused}
 
 
-def run_rules(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, run_id: str | None) -> dict[str, Any]:
-    """The behaviour step of a consensus run: re-qualifications first, then the rules; returns what changed."""
-    b = cfg.behaviour
-    if not b.enabled:
-        return {"enabled": False}
-    requalified = check_requalifications(con, cfg, run_id)
-    findings = evaluate(con, b, kind_of(cfg).storage.column)
-    applied = apply_findings(con, findings, run_id, b.pause)
-    return {"enabled": True, "findings": len(findings), **applied, **requalified}
-
-
 # ---- people's commands -------------------------------------------------------------------------------
 
 def _state(con: duckdb.DuckDBPyConnection, source_id: str) -> tuple[bool, bool] | None:
@@ -144,7 +127,7 @@ def _state(con: duckdb.DuckDBPyConnection, source_id: str) -> tuple[bool, bool] 
     return (False, False) if seen else None
 
 
-def _known(con: duckdb.DuckDBPyConnection, annotator: str) -> tuple[str, bool, bool]:
+def known_source(con: duckdb.DuckDBPyConnection, annotator: str) -> tuple[str, bool, bool]:
     source_id = _source_id(annotator)
     state = _state(con, source_id)
     if state is None:
@@ -153,7 +136,7 @@ def _known(con: duckdb.DuckDBPyConnection, annotator: str) -> tuple[str, bool, b
     return source_id, *state
 
 
-def _manual_event(con, source_id: str, action: str, reason: str, actor: str, rule: str = "manual",
+def manual_event(con, source_id: str, action: str, reason: str, actor: str, rule: str = "manual",
                   evidence: dict | None = None) -> str:
     event_id = uuid.uuid4().hex
     _event(con, event_id, source_id, action, rule, reason, evidence, actor, None)
@@ -169,12 +152,12 @@ def _need_reason(reason: str | None, action: str) -> str:
 def pause(con: duckdb.DuckDBPyConnection, annotator: str, reason: str, actor: str) -> str:
     """Pause by hand; refused when already paused."""
     reason = _need_reason(reason, "pause")
-    source_id, paused, _ = _known(con, annotator)
+    source_id, paused, _ = known_source(con, annotator)
     if paused:
         raise InputError(f"annotator {annotator!r} is already paused; `annoflow annotators resume {annotator} "
                          "--reason TEXT` ends it")
     with transaction(con):
-        _manual_event(con, source_id, "pause", reason, actor)
+        manual_event(con, source_id, "pause", reason, actor)
         _set_paused(con, source_id, f"manual: {reason}")
     return source_id
 
@@ -183,11 +166,11 @@ def resume(con: duckdb.DuckDBPyConnection, annotator: str, reason: str, actor: s
            rule: str = "manual", evidence: dict | None = None) -> str:
     """End a pause (a clean slate for the rules); refused when not paused."""
     reason = _need_reason(reason, action)
-    source_id, paused, _ = _known(con, annotator)
+    source_id, paused, _ = known_source(con, annotator)
     if not paused:
         raise InputError(f"annotator {annotator!r} is not paused; nothing to resume")
     with transaction(con):
-        _manual_event(con, source_id, action, reason, actor, rule, evidence)
+        manual_event(con, source_id, action, reason, actor, rule, evidence)
         con.execute("UPDATE sources SET paused = false, paused_at = NULL, pause_reason = NULL WHERE source_id = ?",
                     [source_id]).fetchall()
     return source_id
@@ -196,18 +179,18 @@ def resume(con: duckdb.DuckDBPyConnection, annotator: str, reason: str, actor: s
 def unban(con: duckdb.DuckDBPyConnection, annotator: str, reason: str, actor: str) -> str:
     """Lift a ban (their votes count again from the next consensus run); refused when not banned."""
     reason = _need_reason(reason, "unban")
-    source_id, _, banned = _known(con, annotator)
+    source_id, _, banned = known_source(con, annotator)
     if not banned:
         raise InputError(f"annotator {annotator!r} is not banned; nothing to unban")
     with transaction(con):
-        _manual_event(con, source_id, "unban", reason, actor)
+        manual_event(con, source_id, "unban", reason, actor)
         con.execute("UPDATE sources SET banned = false, banned_at = NULL WHERE source_id = ?", [source_id]).fetchall()
     return source_id
 
 
 # ---- re-qualification --------------------------------------------------------------------------------
 
-_OPEN_REQUALIFY = """
+OPEN_REQUALIFY = """
 SELECT source_id, created_at, (evidence->>'items')::INTEGER AS items FROM annotator_events
 WHERE action IN ('requalify_start', 'requalify_pass', 'requalify_fail', 'resume', 'unban', 'pause')
 QUALIFY row_number() OVER (PARTITION BY source_id ORDER BY created_at DESC, action = 'requalify_start') = 1
@@ -217,7 +200,7 @@ QUALIFY row_number() OVER (PARTITION BY source_id ORDER BY created_at DESC, acti
 
 def requalifying_annotators(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Annotator ids (without `human:`) whose re-qualification batch is open."""
-    rows = con.execute(f"SELECT source_id FROM ({_OPEN_REQUALIFY}) JOIN sources USING (source_id)"
+    rows = con.execute(f"SELECT source_id FROM ({OPEN_REQUALIFY}) JOIN sources USING (source_id)"
                        " WHERE paused ORDER BY 1").fetchall()
     return [r[0].removeprefix("human:") for r in rows]
 
@@ -227,76 +210,6 @@ def paused_annotators(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     rows = con.execute("SELECT source_id, coalesce(pause_reason, '') FROM sources WHERE paused AND kind = 'human'"
                        " AND starts_with(source_id, 'human:') ORDER BY 1").fetchall()
     return {r[0].removeprefix("human:"): r[1] for r in rows}
-
-
-def start_requalification(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, annotator: str,
-                          actor: str) -> int:
-    """Give a paused annotator `behaviour.requalify_items` gold tasks of their own; returns how many.
-
-    The tasks are targeted gold assignments (`annotator_id` set, state `pending`): the next dispatch
-    pushes them with every other annotator excluded, and the queue serves a re-qualifying annotator
-    gold tasks only. Gold items they already answered or hold are not used again.
-    """
-    source_id, paused, banned = _known(con, annotator)
-    if not paused:
-        raise InputError(f"annotator {annotator!r} is not paused: re-qualification is for paused annotators")
-    if banned:
-        raise InputError(f"annotator {annotator!r} is banned: `annoflow annotators unban` first")
-    name = source_id.removeprefix("human:")
-    if name in requalifying_annotators(con):
-        raise InputError(f"annotator {annotator!r} already has an open re-qualification batch")
-    n = cfg.behaviour.requalify_items
-    col = kind_of(cfg).storage.column
-    fresh = con.execute(
-        f"SELECT item_id FROM gold WHERE {col} IS NOT NULL"
-        " AND item_id NOT IN (SELECT item_id FROM votes WHERE source_id = ?)"
-        " AND item_id NOT IN (SELECT item_id FROM assignments WHERE kind = 'gold' AND annotator_id = ?)"
-        " ORDER BY md5(item_id || ?) LIMIT ?", [source_id, name, source_id, n]).fetchall()
-    if len(fresh) < n:
-        raise InputError(f"only {len(fresh)} gold items are left that {annotator!r} has not seen, the batch needs {n} "
-                         "(behaviour.requalify_items): add gold items, or resume by hand with a reason")
-    items = [r[0] for r in fresh]
-    with transaction(con):
-        con.execute(
-            "INSERT INTO assignments (assignment_id, item_id, queue, kind, round, slot, priority, state, annotator_id)"
-            f" SELECT {assignment_id_sql('g.item_id', repr('gold'), '0', 'g.slot')}, g.item_id, ?, 'gold', 0, g.slot,"
-            " 1e9, 'pending', ? FROM (SELECT i.item_id, coalesce(max(a.slot) + 1, 0) AS slot"
-            "  FROM unnest(?::VARCHAR[]) i(item_id) LEFT JOIN assignments a ON a.item_id = i.item_id AND a.kind = 'gold'"
-            "  GROUP BY 1) g", [queue, name, items]).fetchall()
-        _manual_event(con, source_id, "requalify_start", f"gold-only batch of {n} items", actor, "requalify",
-                      {"items": n, "item_ids": items})
-    return n
-
-
-def check_requalifications(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, run_id: str | None) -> dict[str, list[str]]:
-    """Close every open batch whose gold answers are all in: pass resumes, fail keeps the pause."""
-    col = kind_of(cfg).storage.column
-    b = cfg.behaviour
-    rows = con.execute(
-        f"WITH o AS ({_OPEN_REQUALIFY}),"
-        f" v AS (SELECT v.source_id, v.item_id, CAST(to_json(v.{col}) AS VARCHAR) = CAST(to_json(g.{col}) AS VARCHAR)"
-        "   AS correct FROM votes v JOIN gold g USING (item_id) JOIN o USING (source_id)"
-        f"  WHERE v.source_kind = 'human' AND v.{col} IS NOT NULL AND v.created_at >= o.created_at"
-        "  QUALIFY row_number() OVER (PARTITION BY v.item_id, v.source_id ORDER BY v.created_at DESC) = 1)"
-        " SELECT o.source_id, o.items, count(v.item_id), count(v.item_id) FILTER (WHERE v.correct)"
-        " FROM o LEFT JOIN v USING (source_id) GROUP BY 1, 2 ORDER BY 1").fetchall()
-    passed, failed = [], []
-    for source_id, items, n, correct in rows:
-        if n < items:
-            continue
-        acc = correct / n
-        evidence = {"answers": n, "correct": correct, "accuracy": round(acc, 3), "threshold": b.requalify_accuracy}
-        if acc >= b.requalify_accuracy:
-            resume(con, source_id, f"re-qualified: {correct}/{n} gold answers correct ({acc:.0%})", RULES_ACTOR,
-                   action="requalify_pass", rule="requalify", evidence={**evidence, "run_id": run_id})
-            passed.append(source_id)
-        else:
-            with transaction(con):
-                _manual_event(con, source_id, "requalify_fail",
-                              f"re-qualification failed: {correct}/{n} gold answers correct ({acc:.0%}, "
-                              f"needs {b.requalify_accuracy:.0%}); still paused", RULES_ACTOR, "requalify", evidence)
-            failed.append(source_id)
-    return {"requalified": passed, "requalify_failed": failed}
 
 
 def list_annotators(con: duckdb.DuckDBPyConnection) -> list[AnnotatorState]:

@@ -18,7 +18,7 @@ reference figures (item and project times, other people's answers) use every hum
 
 from __future__ import annotations
 
-__all__ = ["Finding", "JUDGMENTS", "evaluate", "gold_drift", "load_judgments", "straight_lining", "too_fast"]
+__all__ = ["JUDGMENTS", "Finding", "evaluate", "gold_drift", "load_judgments", "straight_lining", "too_fast"]
 
 from dataclasses import dataclass, field
 from typing import Any

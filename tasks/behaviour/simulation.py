@@ -16,7 +16,7 @@ __all__ = ["SimulatedWorker", "gold_table", "replay", "simulate_stream", "votes_
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ def simulate_stream(kind: AnswerKind, labels: Sequence[str], truth: Sequence[Any
                for w in workers if w.drift_after is not None}
     item_seconds = base_seconds * np.exp(nrng.normal(0.0, 0.6, len(truth)))
     done = {w.annotator_id: 0 for w in workers}
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     out = []
     for i, true in enumerate(truth):
         for j, w in enumerate(rng.sample(list(workers), min(overlap, len(workers)))):
@@ -103,7 +103,7 @@ def replay(con: Any, cfg: Any, rows: Sequence[dict[str, Any]], item_ids: Sequenc
     given those items to others). Returns per annotator: `judgments` stored, `paused_after` (their
     own judgments when the pause came, None if never) and the pausing `rule`.
     """
-    from tasks.behaviour.pause import run_rules
+    from tasks.behaviour.stage import run_rules
     from tasks.kinds import kind_of
 
     column = kind_of(cfg).storage.column

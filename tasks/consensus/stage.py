@@ -35,7 +35,7 @@ from prefect import task
 
 from schemas.config import ProjectConfig
 from schemas.tables import Labels, SourceStats, check
-from tasks.behaviour.pause import run_rules
+from tasks.behaviour.stage import run_rules
 from tasks.consensus.errors import ConsensusError
 from tasks.consensus.pipeline import (
     ConsensusInputs,
