@@ -371,7 +371,7 @@ class BehaviourConfig(_Section):
         "deviations (1.4826 MAD of the project's log-times) below both the item's median (other annotators) and "
         "the project's median.")
     fast_share: float = Field(
-        0.5, gt=0, le=1, description="too_fast: flag when at least this share of an annotator's judgments is fast.")
+        0.4, gt=0, le=1, description="too_fast: flag when at least this share of an annotator's judgments is fast.")
     min_item_others: int = Field(
         1, ge=1, description="too_fast: other annotators' times an item needs before its median is compared.")
     expert_accuracy: float = Field(
