@@ -80,5 +80,6 @@ def sync_queue(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, b
     """Pull the queue's actions into the state, then send the queue the state's lists (CLI, dispatch).
 
     `banned` reads the banned annotators after the actions were applied (`dispatch.stage.banned_annotators`)."""
+    backend.ensure_project(cfg)  # the project must exist to be asked for its actions; lists left as they are
     applied = apply_queue_actions(con, queue, backend)
     return {"applied": applied, "banned": banned(con), **send_lists(con, cfg, backend, banned(con))}
