@@ -364,6 +364,9 @@ class BehaviourConfig(_Section):
 
     enabled: bool = Field(True, description="Run the rules at the end of consensus; false: never flag or pause.")
     pause: bool = Field(True, description="Pause a flagged annotator; false: record the flag only.")
+    recent_judgments: int = Field(
+        500, ge=10, description="Each annotator is judged on their latest this many judgments (gold_drift: on all their "
+        "gold answers): behaviour is about now, and the rules' cost follows the number of annotators, not of votes.")
     min_judgments: int = Field(
         30, ge=5, description="A rule judges an annotator only after this many of their judgments (gold: answers).")
     fast_z: float = Field(

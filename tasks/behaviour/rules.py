@@ -53,30 +53,44 @@ CREATE OR REPLACE TEMP TABLE {t} AS
 WITH since AS (
     SELECT source_id, max(created_at) AS t FROM annotator_events WHERE action IN {slate} GROUP BY 1
 ),
-v AS (
-    SELECT item_id, source_id, duration_ms, created_at, CAST(to_json({col}) AS VARCHAR) AS answer FROM votes
-    WHERE source_kind = 'human' AND {col} IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY item_id, source_id ORDER BY created_at DESC, vote_id DESC) = 1
+cutoff AS (  -- when each annotator's latest $recent judgments began (a top-n per source, no full sort)
+    SELECT source_id, list_min(max(created_at, $recent)) AS t FROM votes
+    WHERE source_kind = 'human' AND {col} IS NOT NULL GROUP BY 1
 ),
-g AS (SELECT item_id, CAST(to_json({col}) AS VARCHAR) AS answer FROM gold WHERE {col} IS NOT NULL)
+recent AS (  -- what each annotator is judged on (selected before any JSON is built)
+    SELECT DISTINCT v.item_id, v.source_id FROM votes v JOIN cutoff c ON c.source_id = v.source_id AND v.created_at >= c.t
+    WHERE v.source_kind = 'human' AND v.{col} IS NOT NULL
+),
+g AS (SELECT item_id, CAST(to_json({col}) AS VARCHAR) AS answer FROM gold WHERE {col} IS NOT NULL),
+scope AS (SELECT item_id FROM recent UNION SELECT item_id FROM g),
+v AS (  -- every human judgment on those items (the reference), the latest per item and source
+    SELECT item_id, source_id, duration_ms, created_at, CAST(to_json({col}) AS VARCHAR) AS answer FROM votes
+    WHERE source_kind = 'human' AND {col} IS NOT NULL AND item_id IN (SELECT item_id FROM scope)
+    QUALIFY row_number() OVER (PARTITION BY item_id, source_id ORDER BY created_at DESC, vote_id DESC) = 1
+)
 SELECT v.item_id, v.source_id, v.answer, v.created_at,
     CASE WHEN v.duration_ms > 0 THEN ln(v.duration_ms / 1000.0) END AS log_s,
     g.item_id IS NOT NULL AS on_gold, v.answer = g.answer AS correct,
     v.created_at > coalesce(s.t, '-infinity'::TIMESTAMPTZ) AS fresh,
+    r.item_id IS NOT NULL AS in_window,
     coalesce(src.paused, false) OR coalesce(src.banned, false) AS judged_already
 FROM v LEFT JOIN g USING (item_id) LEFT JOIN since s USING (source_id)
+LEFT JOIN recent r USING (item_id, source_id)
 LEFT JOIN sources src USING (source_id)
 """
 
 
-def load_judgments(con: duckdb.DuckDBPyConnection, column: str) -> int:
+def load_judgments(con: duckdb.DuckDBPyConnection, column: str, recent: int = 500) -> int:
     """Build `JUDGMENTS` from `votes`/`gold` (`column`: the kind's storage column); returns its rows.
 
+    Bounded by `recent` judgments per annotator (`in_window`), plus every judgment on a gold item
+    (`gold_drift` needs each annotator's whole gold history) and every other annotator's judgment on
+    those items (the reference): the cost follows the number of annotators, not of votes.
     `judged_already`: paused or banned sources are not judged again (their judgments still serve
     as reference). One table for the three rules, so the votes are scanned once per run.
     """
     slate = "(" + ", ".join(f"'{a}'" for a in CLEAN_SLATE) + ")"
-    con.execute(_LOAD.format(t=JUDGMENTS, col=column, slate=slate)).fetchall()
+    con.execute(_LOAD.format(t=JUDGMENTS, col=column, slate=slate), {"recent": recent}).fetchall()
     return int(con.execute(f"SELECT count(*) FROM {JUDGMENTS}").fetchall()[0][0])
 
 
@@ -89,7 +103,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) 
 def _gold_scores(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig) -> dict[str, tuple[int, int, float, float]]:
     """(gold answers, correct, Wilson low, high) per source, over their fresh judgments."""
     rows = con.execute(f"SELECT source_id, count(*), count(*) FILTER (WHERE correct) FROM {JUDGMENTS}"
-                       " WHERE fresh AND on_gold GROUP BY 1").fetchall()
+                       " WHERE fresh AND on_gold AND in_window GROUP BY 1").fetchall()
     if not rows:
         return {}
     n = np.array([r[1] for r in rows], np.float64)
@@ -99,19 +113,21 @@ def _gold_scores(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig) -> dict[s
 
 
 _FAST = """
-WITH base AS (SELECT * FROM {t} WHERE log_s IS NOT NULL),
+WITH base AS (SELECT item_id, source_id, fresh, in_window, judged_already, log_s FROM {t} WHERE log_s IS NOT NULL),
 centre AS (SELECT median(log_s) AS med FROM base),
 proj AS (SELECT c.med, 1.4826 * median(abs(b.log_s - c.med)) AS scale FROM base b, centre c GROUP BY c.med),
-mine AS (SELECT * FROM base WHERE fresh AND NOT judged_already),
-others AS (  -- the item's median time among the other annotators who answered it
-    SELECT m.item_id, m.source_id, median(b.log_s) AS item_med, count(*) AS n_others
-    FROM mine m JOIN base b ON b.item_id = m.item_id AND b.source_id <> m.source_id
-    GROUP BY 1, 2
+loo AS (  -- the item's mean log-time among the OTHER annotators, from window sums (no self-join);
+          -- clipped, so one task left open for an hour does not make everyone else look fast
+    SELECT b.source_id, b.fresh, b.in_window, b.judged_already, b.log_s,
+        (sum(least(b.log_s, p.med + 3 * p.scale)) OVER w - least(b.log_s, p.med + 3 * p.scale))
+            / nullif(count(*) OVER w - 1, 0) AS item_others,
+        count(*) OVER w - 1 AS n_others
+    FROM base b, proj p WINDOW w AS (PARTITION BY b.item_id)
 ),
 scored AS (
-    SELECT m.source_id, m.log_s, (m.log_s - o.item_med) / p.scale AS z_item, (m.log_s - p.med) / p.scale AS z_proj
-    FROM mine m JOIN others o USING (item_id, source_id), proj p
-    WHERE o.n_others >= $min_others AND p.scale > 0
+    SELECT l.source_id, l.log_s, (l.log_s - l.item_others) / p.scale AS z_item, (l.log_s - p.med) / p.scale AS z_proj
+    FROM loo l, proj p
+    WHERE l.fresh AND l.in_window AND NOT l.judged_already AND l.n_others >= $min_others AND p.scale > 0
 )
 SELECT s.source_id, count(*) AS n, count(*) FILTER (WHERE z_item < -$z AND z_proj < -$z) AS n_fast,
     exp(median(s.log_s)) AS median_seconds, median(z_item) AS median_z_item,
@@ -165,33 +181,31 @@ def too_fast(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig) -> list[Findi
 
 
 _STRAIGHT = """
-WITH mine AS (SELECT item_id, source_id, answer FROM {t} WHERE fresh AND NOT judged_already),
-mode AS (
-    SELECT source_id, answer, count(*) AS k, sum(count(*)) OVER (PARTITION BY source_id) AS n_all,
-        row_number() OVER (PARTITION BY source_id ORDER BY count(*) DESC, answer) AS r
-    FROM mine GROUP BY 1, 2
+WITH mine AS (SELECT item_id, source_id, answer FROM {t} WHERE fresh AND in_window AND NOT judged_already),
+top AS (  -- each judged annotator's most frequent answer
+    SELECT source_id, arg_max(answer, k) AS answer FROM (SELECT source_id, answer, count(*) AS k FROM mine GROUP BY 1, 2)
+    GROUP BY 1
 ),
-top AS (SELECT source_id, answer, k, n_all FROM mode WHERE r = 1),
--- the reference on each of the annotator's items: the other people's answers (each item weighs 1),
--- or, where nobody else answered it, the consensus label
-others AS (
-    SELECT m.source_id, m.item_id, avg((b.answer = t.answer)::INTEGER) AS p
-    FROM mine m JOIN top t USING (source_id) JOIN {t} b ON b.item_id = m.item_id AND b.source_id <> m.source_id
-    GROUP BY 1, 2
-),
+counts AS (SELECT item_id, answer, count(*) AS c FROM {t} GROUP BY 1, 2),
+per_item AS (SELECT item_id, count(*) AS n FROM {t} GROUP BY 1),
 consensus AS (
-    SELECT m.source_id, m.item_id, (CAST(to_json(l.{col}) AS VARCHAR) = t.answer)::INTEGER AS p
-    FROM mine m JOIN top t USING (source_id)
-    JOIN (SELECT * FROM labels WHERE {col} IS NOT NULL
-          QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC) = 1) l USING (item_id)
-    WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.source_id = m.source_id AND o.item_id = m.item_id)
+    SELECT item_id, CAST(to_json({col}) AS VARCHAR) AS answer FROM labels WHERE {col} IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC) = 1
 ),
-ref AS (SELECT * FROM others UNION ALL SELECT * FROM consensus)
-SELECT t.source_id, t.answer, t.n_all, count(r.item_id) AS m, coalesce(sum(r.p), 0) AS expected,
-    count(r.item_id) FILTER (WHERE mi.answer = t.answer) AS k
-FROM top t LEFT JOIN ref r USING (source_id)
-LEFT JOIN mine mi ON mi.source_id = r.source_id AND mi.item_id = r.item_id
-GROUP BY 1, 2, 3 ORDER BY 1
+-- the reference on each of the annotator's items: the share of the other people's answers that are
+-- the annotator's top answer (leave-one-out counts), or, where nobody else answered, the consensus label
+per AS (
+    SELECT m.source_id, m.answer = t.answer AS same,
+        CASE WHEN pi.n > 1 THEN (coalesce(c.c, 0) - (m.answer = t.answer)::INTEGER) / (pi.n - 1)
+             WHEN l.item_id IS NOT NULL THEN (l.answer = t.answer)::INTEGER END AS p
+    FROM mine m JOIN top t USING (source_id) JOIN per_item pi USING (item_id)
+    LEFT JOIN counts c ON c.item_id = m.item_id AND c.answer = t.answer
+    LEFT JOIN consensus l ON l.item_id = m.item_id
+)
+SELECT t.source_id, t.answer, count(p.p) AS m, coalesce(sum(p.p), 0) AS expected,
+    count(p.p) FILTER (WHERE p.same) AS k
+FROM top t LEFT JOIN per p USING (source_id)
+GROUP BY 1, 2 ORDER BY 1
 """
 
 
@@ -257,7 +271,7 @@ def gold_drift(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig) -> list[Fin
 
 def evaluate(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig, column: str) -> list[Finding]:
     """Every rule over the current judgments (`column`: the kind's storage column)."""
-    load_judgments(con, column)
+    load_judgments(con, column, cfg.recent_judgments)
     try:
         return too_fast(con, cfg) + straight_lining(con, cfg, column) + gold_drift(con, cfg)
     finally:
