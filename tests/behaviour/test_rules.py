@@ -13,7 +13,7 @@ from tasks.behaviour.simulation import SimulatedWorker, gold_table, replay, simu
 from tasks.behaviour.stage import run_rules
 from tasks.kinds import kind_of
 from schemas.migrations import migrate
-from tasks.store import connect
+from tasks.store import connect, open_store
 
 LABELS = ["a", "b", "c"]
 
@@ -127,3 +127,26 @@ def test_disabled_rules_and_flag_only(tmp_path):
     assert out["flagged"] == ["human:straight"] and out["paused"] == []
     assert run_rules(con, _project(tmp_path, enabled=False), "r2") == {"enabled": False}
     con.close()
+
+
+def test_the_consensus_stage_runs_the_rules_once_per_run(tmp_path):
+    from flows.consensus import consensus_report_markdown
+    from tasks.consensus.stage import run_consensus_stage
+
+    cfg = _project(tmp_path)
+    truth = _truth(300, "single_label", seed=8)
+    crowd = [*HONEST, SimulatedWorker("straight", 0.3, spammer="constant")]
+    con, _ = _store(cfg, simulate_stream(kind_of(cfg), LABELS, truth, crowd, seed=8), truth)
+    con.close()
+    first = run_consensus_stage(cfg)
+    assert first["behaviour"]["paused"] == ["human:straight"]
+    assert "paused: human:straight" in consensus_report_markdown(first)
+    again = run_consensus_stage(cfg)
+    assert again["unchanged"] and again["behaviour"]["paused"] == [] and again["behaviour"]["flagged"] == []
+    assert "Behaviour rules (docs/behaviour.md): nothing new." in consensus_report_markdown(again)
+    with open_store(cfg.db_path) as con:
+        events = con.execute("SELECT action, run_id FROM annotator_events ORDER BY action").fetchall()
+        runs = {r[0] for r in con.execute("SELECT stats->>'$.behaviour.paused[0]' FROM stage_runs"
+                                          " WHERE stage = 'consensus'").fetchall()}
+    assert [e[0] for e in events] == ["flag", "pause"] and events[0][1] == events[1][1]
+    assert "human:straight" in runs  # the stage's run record carries what the rules did
