@@ -15,7 +15,14 @@ from typing import Annotated
 
 import typer
 
-from annoflow_cli.app import ConfigOpt, JsonOpt, console, err_console, load_project, run_or_exit
+from annoflow_cli.app import (
+    ConfigOpt,
+    JsonOpt,
+    console,
+    err_console,
+    load_project,
+    run_or_exit,
+)
 from annoflow_cli.queue import annotators_app
 from tasks.errors import AnnoflowError
 

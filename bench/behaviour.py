@@ -22,7 +22,12 @@ import time
 from pathlib import Path
 
 from schemas.config import validate_config
-from tasks.behaviour.simulation import SimulatedWorker, gold_table, replay, simulate_stream
+from tasks.behaviour.simulation import (
+    SimulatedWorker,
+    gold_table,
+    replay,
+    simulate_stream,
+)
 from tasks.kinds import kind_of
 from tasks.store import open_store
 

@@ -17,9 +17,15 @@ from typing import Any
 import duckdb
 
 from schemas.config import ProjectConfig
-from tasks.behaviour.pause import known_source, pause, paused_annotators, requalifying_annotators, resume, unban
+from tasks.behaviour.pause import (
+    known_source,
+    pause,
+    paused_annotators,
+    requalifying_annotators,
+    resume,
+    unban,
+)
 from tasks.queues.base import AnnotatorActions, QueueBackend
-from tasks.errors import InputError
 from tasks.store import transaction
 
 
@@ -36,10 +42,10 @@ def apply_queue_actions(con: duckdb.DuckDBPyConnection, queue: str, backend: Que
     actions, nxt = backend.pull_annotator_actions(rows[0][0] if rows else None)
     changed = 0
     for a in actions:
-        state = _state(con, a["annotator_id"])
-        if state is None:
-            continue
-        paused, banned = state
+        # the app knows annotators who have not voted yet: a pause of one must hold here too
+        con.execute("INSERT INTO sources (source_id, kind, name) VALUES (?, 'human', ?) ON CONFLICT DO NOTHING",
+                    [f"human:{a['annotator_id']}", a["annotator_id"]]).fetchall()
+        _, paused, banned = known_source(con, a["annotator_id"])
         actor = f"{a['actor']} (app)"
         if a["action"] == "pause" and not paused:
             pause(con, a["annotator_id"], a["reason"], actor)
@@ -55,14 +61,6 @@ def apply_queue_actions(con: duckdb.DuckDBPyConnection, queue: str, backend: Que
             con.execute("INSERT INTO queue_cursors (queue, cursor) VALUES (?, ?) ON CONFLICT (queue) DO UPDATE"
                         " SET cursor = excluded.cursor, updated_at = now()", [key, nxt]).fetchall()
     return changed
-
-
-def _state(con: duckdb.DuckDBPyConnection, annotator: str) -> tuple[bool, bool] | None:
-    try:
-        _, paused, banned = known_source(con, annotator)
-    except InputError:  # an annotator of the app who never voted here: nothing to record
-        return None
-    return paused, banned
 
 
 def send_lists(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, backend: QueueBackend,

@@ -199,3 +199,15 @@ def test_requalification_batch_resumes_on_pass_and_keeps_the_pause_on_fail(queue
             with pytest.raises(RequestRefusedError) as refused:
                 c.post(f"/api/annotate/{cfg.name}/next")
             assert refused.value.code == "paused"
+
+
+def test_a_pause_in_the_app_of_someone_who_never_voted_survives_the_next_dispatch(project):
+    cfg, _, url = project
+    with BuiltinBackend(url, ADMIN_TOKEN, cfg.name) as b:
+        newcomer = b.create_annotator("worker-n")
+        b.client.post(f"/api/projects/{cfg.name}/annotators/worker-n/pause", json={"reason": "trial account"})
+    dispatch(cfg)  # pulls the action before it sends the lists
+    with make_client(url, newcomer) as c, pytest.raises(RequestRefusedError) as refused:
+        c.post(f"/api/annotate/{cfg.name}/next")
+    assert refused.value.code == "paused"
+    assert [e[:2] + e[4:] for e in _events(cfg)] == [("human:worker-n", "pause", "admin (app)")]
