@@ -144,12 +144,17 @@ def too_fast(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig) -> list[Findi
     (1.4826 × MAD: a few stuck-open tasks of an hour must not widen the scale). A judgment counts
     as fast only when it is fast for its item too, so an easy item answered quickly by everyone
     is not held against anyone. Speed is not a fault in itself: an annotator whose gold accuracy
-    interval reaches `expert_accuracy` (with at least `min_gold_for_expert` gold answers) is
+    interval reaches `expert_accuracy` (with at least `min_gold_for_expert` gold answers; exact
+    agreement here, or the kind's own score in `source_stats`) is
     flagged but not paused; one without enough gold yet is flagged and paused only once the gold
     evidence says they are not that good.
     """
     rows = _rows(con, _FAST.format(t=JUDGMENTS), {"z": cfg.fast_z, "min_others": cfg.min_item_others})
     gold = _gold_scores(con, cfg)
+    # the kind's own gold score (span F1, a label set's overlap), written by this consensus run, may
+    # clear an annotator whom exact agreement undersells
+    kind_score = {r[0]: (int(r[1]), float(r[2])) for r in con.execute(
+        "SELECT source_id, n_gold, gold_high FROM source_stats WHERE gold_high IS NOT NULL").fetchall()}
     out = []
     for r in rows:
         if r["n"] < cfg.min_judgments or r["n_fast"] < cfg.fast_share * r["n"]:
@@ -166,7 +171,13 @@ def too_fast(con: duckdb.DuckDBPyConnection, cfg: BehaviourConfig) -> list[Findi
         said = (f"{share:.0%} of {r['n']} judgments were far faster than the item's and the project's usual time "
                 f"(median {r['median_seconds']:.1f} s against {r['project_median_seconds']:.1f} s)")
         enough = n_gold >= cfg.min_gold_for_expert
-        if enough and high >= cfg.expert_accuracy:
+        k_gold, k_high = kind_score.get(r["source_id"], (0, 0.0))
+        if k_gold >= cfg.min_gold_for_expert and k_high >= cfg.expert_accuracy > high:
+            evidence.update(kind_gold_answers=k_gold, kind_gold_high=round(k_high, 3))
+            reason = (f"{said}; not paused: the kind's gold score over {k_gold} answers reaches "
+                      f"{k_high:.0%} at the top of its interval")
+            out.append(Finding(r["source_id"], "too_fast", reason, evidence, pause=False))
+        elif enough and high >= cfg.expert_accuracy:
             reason = (f"{said}; not paused: gold accuracy {correct}/{n_gold} "
                       f"(interval {low:.0%}–{high:.0%}) is consistent with {cfg.expert_accuracy:.0%} or better")
             out.append(Finding(r["source_id"], "too_fast", reason, evidence, pause=False))

@@ -150,3 +150,19 @@ def test_the_consensus_stage_runs_the_rules_once_per_run(tmp_path):
                                           " WHERE stage = 'consensus'").fetchall()}
     assert [e[0] for e in events] == ["flag", "pause"] and events[0][1] == events[1][1]
     assert "human:straight" in runs  # the stage's run record carries what the rules did
+
+
+def test_the_kinds_own_gold_score_can_clear_a_fast_annotator(tmp_path):
+    """Exact agreement undersells structured and set answers; the kind's score in source_stats counts too."""
+    cfg = _project(tmp_path)
+    truth = _truth(600, "single_label", seed=9)
+    crowd = [*HONEST, SimulatedWorker("fast-sloppy", 0.5, speed=0.08)]
+    con, _ = _store(cfg, simulate_stream(kind_of(cfg), LABELS, truth, crowd, seed=9), truth)
+    col = kind_of(cfg).storage.column
+    before = {f.source_id: f for f in evaluate(con, cfg.behaviour, col) if f.rule == "too_fast"}
+    assert before["human:fast-sloppy"].pause
+    con.execute("INSERT INTO source_stats (source_id, kind, n_votes, n_gold, gold_correct, gold_accuracy, gold_low,"
+                " gold_high) VALUES ('human:fast-sloppy', 'human', 100, 40, 38, 0.95, 0.83, 0.99)")
+    after = {f.source_id: f for f in evaluate(con, cfg.behaviour, col) if f.rule == "too_fast"}
+    assert not after["human:fast-sloppy"].pause and "kind's gold score" in after["human:fast-sloppy"].reason
+    con.close()
