@@ -85,34 +85,33 @@ def _act(config, as_json: bool, what: str, fn) -> None:
                           "`annoflow dispatch`", highlight=False, soft_wrap=True)
 
 
-@annotators_app.command("pause")
-def annotators_pause(name: NameArg, reason: ReasonOpt = None, actor: ActorOpt = None, config: ConfigOpt = None,
-                     as_json: JsonOpt = False) -> None:
-    """Pause an annotator: no new work, their open tasks go back to the queue, their past votes still count."""
-    from tasks.behaviour.pause import pause
-
-    _act(config, as_json, "{source_id} paused.",
-         lambda cfg, con: {"source_id": pause(con, name, reason or "", current_actor(actor)), "action": "pause"})
-
-
-@annotators_app.command("resume")
-def annotators_resume(name: NameArg, reason: ReasonOpt = None, actor: ActorOpt = None, config: ConfigOpt = None,
-                      as_json: JsonOpt = False) -> None:
-    """End a pause; the behaviour rules then judge only what they do from now on."""
-    from tasks.behaviour.pause import resume
-
-    _act(config, as_json, "{source_id} resumed.",
-         lambda cfg, con: {"source_id": resume(con, name, reason or "", current_actor(actor)), "action": "resume"})
+_DECISIONS = {
+    "pause": ("paused", "Pause an annotator: no new work, their open tasks go back to the queue, their past votes "
+              "still count."),
+    "resume": ("resumed", "End a pause; the behaviour rules then judge only what they do from now on."),
+    "unban": ("unbanned", "Lift a ban: their votes count again from the next consensus run, and they may take work "
+              "again."),
+}
 
 
-@annotators_app.command("unban")
-def annotators_unban(name: NameArg, reason: ReasonOpt = None, actor: ActorOpt = None, config: ConfigOpt = None,
-                     as_json: JsonOpt = False) -> None:
-    """Lift a ban: their votes count again from the next consensus run, and they may take work again."""
-    from tasks.behaviour.pause import unban
+def _decision(action: str) -> None:
+    """Register `annoflow annotators <action>` (pause, resume, unban: same options, same record)."""
+    done, help_text = _DECISIONS[action]
 
-    _act(config, as_json, "{source_id} unbanned.",
-         lambda cfg, con: {"source_id": unban(con, name, reason or "", current_actor(actor)), "action": "unban"})
+    def command(name: NameArg, reason: ReasonOpt = None, actor: ActorOpt = None, config: ConfigOpt = None,
+                as_json: JsonOpt = False) -> None:
+        from tasks.behaviour import pause
+
+        decide = getattr(pause, action)
+        _act(config, as_json, f"{{source_id}} {done}.",
+             lambda cfg, con: {"source_id": decide(con, name, reason or "", current_actor(actor)), "action": action})
+
+    command.__doc__ = help_text
+    annotators_app.command(action)(command)
+
+
+for _action in _DECISIONS:
+    _decision(_action)
 
 
 @annotators_app.command("requalify")
