@@ -11,9 +11,10 @@ Every kind is judged alike: an answer is compared as its canonical JSON text
 is that text equal to the gold answer's: the kind's own score (span F1, box IoU) is the consensus
 stage's; for a rule that compares an annotator with their own past, exact agreement is enough.
 
-Only an annotator's judgments after their last resume (`resume`, `unban`, `requalify_pass` in
-`annotator_events`) are judged, so a resumed annotator is not paused again for what they did before;
-reference figures (item and project times, other people's answers) use every human judgment.
+Only an annotator's latest `behaviour.recent_judgments` judgments after their last resume (`resume`,
+`unban`, `requalify_pass` in `annotator_events`) are judged, so a resumed annotator is not paused
+again for what they did before (gold drift reads all their gold answers since then); reference
+figures (item and project times, other people's answers) use every human judgment on those items.
 """
 
 from __future__ import annotations
