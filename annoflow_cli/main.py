@@ -4,6 +4,7 @@ Each stage's commands live in their own module and register on the shared Typer 
 """
 
 from annoflow_cli import (  # noqa: F401  (registers the commands)
+    annotators,
     consensus,
     demo,
     export,

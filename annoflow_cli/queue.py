@@ -1,4 +1,6 @@
-"""`annoflow app`, `annoflow dispatch`, `annoflow collect`, `annoflow annotators add/list`, `annoflow simulate-crowd`."""
+"""`annoflow app`, `annoflow dispatch`, `annoflow collect`, `annoflow annotators add/list`, `annoflow simulate-crowd`.
+
+Pausing, resuming, unbanning and re-qualifying annotators: annoflow_cli/annotators.py."""
 
 from __future__ import annotations
 
@@ -163,22 +165,41 @@ def annotators_add(
 
 @annotators_app.command("list")
 def annotators_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """The app's annotators with their roles and submit counts."""
+    """Annotators with their roles and submit counts (the built-in app) and what the project decided about
+    them: paused (and why), banned, re-qualifying, their last recorded action."""
+    from tasks.behaviour.pause import list_annotators
+    from tasks.store import project_store
+
     cfg = run_or_exit(lambda: load_project(config))
 
-    def read() -> list[dict]:
-        with _backend(cfg) as b:
-            return b.list_annotators().to_pylist()
+    def read_state() -> dict:
+        with project_store(cfg) as con:
+            return {s.source_id.removeprefix("human:"): s for s in list_annotators(con)}
 
-    rows = run_or_exit(read)
+    def read_app() -> dict:
+        with _backend(cfg) as b:
+            return {r["annotator_id"]: r for r in b.list_annotators().to_pylist()}
+
+    state = run_or_exit(read_state)
+    app_rows = run_or_exit(read_app) if cfg.queue.backend.value == "builtin" else {}
+    rows = []
+    for name in sorted(set(state) | set(app_rows)):
+        s, a = state.get(name), app_rows.get(name) or {}
+        rows.append({"annotator_id": name, "roles": a.get("roles") or [], "active": a.get("active"),
+                     "submitted": a.get("submitted"), "judgments": s.judgments if s else 0,
+                     "paused": bool(s and s.paused), "pause_reason": s.reason if s else None,
+                     "banned": bool(s and s.banned), "requalifying": bool(s and s.requalifying),
+                     "last_action": s.last_action if s else None})
     if as_json:
         print(json.dumps(rows))
         return
     t = Table(title="Annotators")
-    for col in ("annotator", "roles", "active", "submitted"):
-        t.add_column(col, justify="right" if col == "submitted" else "left")
+    for col in ("annotator", "roles", "active", "submitted", "judgments", "state", "last action", "pause reason"):
+        t.add_column(col, justify="right" if col in ("submitted", "judgments") else "left")
     for r in rows:
-        t.add_row(r["annotator_id"], ", ".join(r["roles"] or []), str(r["active"]), f"{r['submitted'] or 0:,}")
+        st = ("banned" if r["banned"] else "re-qualifying" if r["requalifying"] else "paused" if r["paused"] else "ok")
+        t.add_row(r["annotator_id"], ", ".join(r["roles"]), "-" if r["active"] is None else str(r["active"]),
+                  f"{r['submitted'] or 0:,}", f"{r['judgments']:,}", st, r["last_action"] or "-", r["pause_reason"] or "-")
     console.print(t)
 
 

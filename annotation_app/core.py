@@ -75,6 +75,8 @@ class Project:
     show_prelabels: bool = True
     lease_seconds: float = 600.0
     excluded: frozenset[str] = frozenset()  # annotators removed from this project (banned on evidence)
+    paused: dict[str, str] = field(default_factory=dict)  # annotator -> why: no new work, past work counts
+    requalifying: frozenset[str] = frozenset()  # paused annotators who may take gold tasks (their batch)
     heap: list = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"open": 0, "leased": 0, "done": 0, "cancelled": 0})
 
@@ -97,7 +99,15 @@ class Project:
             "data_kind": self.data_kind, "options": self.options, "instructions": self.instructions,
             "show_prelabels": self.show_prelabels, "lease_seconds": self.lease_seconds,
             "excluded_annotators": sorted(self.excluded),
+            "paused_annotators": dict(sorted(self.paused.items())),
+            "requalifying_annotators": sorted(self.requalifying),
         }
+
+    def held_back(self, annotator_id: str, t: Task) -> bool:
+        """A paused annotator may hold no task here but a gold task of their re-qualification batch."""
+        if annotator_id not in self.paused:
+            return False
+        return not (annotator_id in self.requalifying and t.kind == "gold")
 
 
 @dataclass(slots=True)
@@ -249,6 +259,10 @@ class Queue:
         p.lease_seconds = float(cfg.get("lease_seconds", 600))
         if cfg.get("excluded_annotators") is not None:
             p.excluded = frozenset(cfg["excluded_annotators"])
+        if cfg.get("paused_annotators") is not None:
+            p.paused = dict(cfg["paused_annotators"])
+        if cfg.get("requalifying_annotators") is not None:
+            p.requalifying = frozenset(cfg["requalifying_annotators"])
         return p
 
     async def put_project(self, pid: str, cfg: dict[str, Any]) -> tuple[Project, bool]:
@@ -258,9 +272,48 @@ class Queue:
         # to the queue for someone else instead of waiting out the lease.
         for t in [t for t in self.leases.values() if t.project_id == pid and t.lease_annotator in p.excluded]:
             self._release(t, "withdrawn")
-        await self.store.write([("INSERT OR REPLACE INTO projects VALUES (?, ?, ?)",
-                                 (pid, orjson.dumps(p.config()).decode(), time.time()), False)])
+        self._release_paused(p)
+        await self._save_project(p)
         return p, created
+
+    def _release_paused(self, p: Project) -> None:
+        """A paused annotator's leases go back to the queue at once (their re-qualification gold stays)."""
+        for t in [t for t in self.leases.values()
+                  if t.project_id == p.project_id and p.held_back(t.lease_annotator or "", t)]:
+            self._release(t, "paused")
+
+    async def _save_project(self, p: Project) -> None:
+        await self.store.write([("INSERT OR REPLACE INTO projects VALUES (?, ?, ?)",
+                                 (p.project_id, orjson.dumps(p.config()).decode(), time.time()), False)])
+
+    async def annotator_action(self, pid: str, annotator_id: str, action: str, reason: str, actor: str) -> dict[str, Any]:
+        """An admin's pause / resume / unban from the app (the dashboard): effective here at once, and
+        recorded for the pipeline, which applies it to its state at the next collect or dispatch."""
+        p = self.project(pid)
+        if annotator_id not in self.annotators:
+            raise ApiError(404, "unknown_annotator", f"no annotator {annotator_id!r}; see GET /api/annotators")
+        if action == "pause":
+            if annotator_id in p.paused:
+                raise ApiError(409, "already_paused", f"annotator {annotator_id!r} is already paused in {pid!r}")
+            p.paused = {**p.paused, annotator_id: f"manual: {reason}"}
+            self._release_paused(p)
+        elif action == "resume":
+            if annotator_id not in p.paused:
+                raise ApiError(409, "not_paused", f"annotator {annotator_id!r} is not paused in {pid!r}")
+            p.paused = {k: v for k, v in p.paused.items() if k != annotator_id}
+            p.requalifying = p.requalifying - {annotator_id}
+        else:
+            if annotator_id not in p.excluded:
+                raise ApiError(409, "not_banned", f"annotator {annotator_id!r} is not banned in {pid!r}")
+            p.excluded = p.excluded - {annotator_id}
+        at = time.time()
+        await self.store.write([
+            ("INSERT INTO annotator_actions (project_id, annotator_id, action, reason, actor, created_at)"
+             " VALUES (?, ?, ?, ?, ?, ?)", (pid, annotator_id, action, reason, actor, at), False),
+            ("INSERT OR REPLACE INTO projects VALUES (?, ?, ?)", (pid, orjson.dumps(p.config()).decode(), at), False),
+        ])
+        return {"project_id": pid, "annotator_id": annotator_id, "action": action, "paused": annotator_id in p.paused,
+                "banned": annotator_id in p.excluded}
 
     def project(self, pid: str) -> Project:
         p = self.projects.get(pid)
@@ -383,6 +436,8 @@ class Queue:
     def _eligible(self, t: Task, a: Annotator, seen: set[str]) -> bool:
         if t.exclude is not None and a.annotator_id in t.exclude:
             return False
+        if self.projects[t.project_id].held_back(a.annotator_id, t):
+            return False
         if t.kind == "adjudication":
             # An expert who labeled the item in the crowd rounds may still adjudicate it (often every
             # expert has): only this same adjudication task is never offered to them twice.
@@ -395,6 +450,10 @@ class Queue:
             raise ApiError(403, "wrong_project", f"annotator {a.annotator_id!r} is not assigned to project {pid!r}")
         if a.annotator_id in p.excluded:
             raise ApiError(403, "excluded", f"annotator {a.annotator_id!r} was removed from project {pid!r}")
+        if a.annotator_id in p.paused and a.annotator_id not in p.requalifying:
+            raise ApiError(403, "paused", f"annotator {a.annotator_id!r} is paused in project {pid!r} "
+                           f"({p.paused[a.annotator_id] or 'no reason given'}); work already done still counts. "
+                           "Ask the project admin to resume you or to give you a re-qualification batch")
         now = time.time()
         self.reclaim(now)
         cur = a.current.get(pid)

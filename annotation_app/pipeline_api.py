@@ -18,7 +18,7 @@ from annotation_app.gate import ADMIN
 from annotation_app.openapi import errors
 from tasks import kinds
 
-__all__ = ["ProjectIn", "TaskIn", "PushIn", "CancelIn", "AnnotatorIn", "AnnotatorPatch", "router"]
+__all__ = ["AnnotatorActionIn", "ProjectIn", "TaskIn", "PushIn", "CancelIn", "AnnotatorIn", "AnnotatorPatch", "router"]
 
 _ID = r"^[A-Za-z0-9_.:@-]{1,200}$"
 
@@ -45,6 +45,11 @@ class ProjectIn(_Body):
         None,
         description="Annotators who may no longer take tasks here (e.g. banned on gold); a task one of them holds goes back "
         "to the queue. Omitted: the project's current list is kept.")
+    paused_annotators: dict[str, str] | None = Field(
+        None, description="Annotators paused here (annotator id -> reason): no new tasks, the ones they hold go back to "
+        "the queue, their next-task request is refused with the reason. Omitted: the current list is kept.")
+    requalifying_annotators: list[str] | None = Field(
+        None, description="Paused annotators who may take gold tasks only (their re-qualification batch).")
 
     @field_validator("task_kind")
     @classmethod
@@ -92,6 +97,11 @@ class AnnotatorPatch(_Body):
     roles: list[str] | None = None
     projects: list[str] | None = None
     active: bool | None = None
+
+
+class AnnotatorActionIn(_Body):
+    reason: str = Field(min_length=1, max_length=1_000, description="Why; recorded with the action and shown to people.")
+    actor: str = Field("admin", min_length=1, max_length=200, description="Who asked for it (recorded).")
 
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="adminToken", description="The app's admin token.")
@@ -186,3 +196,26 @@ async def stats(q: Admin) -> dict:
     s = q.store
     return {"commits": s.commits, "committed_units": s.committed_units, "leases": len(q.leases),
             "projects": len(q.projects), "annotators": len(q.annotators)}
+
+
+@router.post("/projects/{project_id}/annotators/{annotator_id}/{action}", responses=errors(404, 409))
+async def annotator_action(project_id: str, annotator_id: str, action: Literal["pause", "resume", "unban"],
+                           body: AnnotatorActionIn, q: Admin) -> dict:
+    """Pause, resume or unban an annotator in this project now (the dashboard's buttons); the pipeline
+    records it in its own state, with the reason and the actor, at its next collect or dispatch."""
+    return await q.annotator_action(project_id, annotator_id, action, body.reason, body.actor)
+
+
+@router.get("/projects/{project_id}/annotator-actions", responses=errors(404))
+def pull_annotator_actions(
+    project_id: str, q: Admin,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{0,20}$", description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
+) -> dict:
+    """Actions taken in the app after `cursor`, oldest first (the pipeline applies them to its state)."""
+    q.project(project_id)
+    rows = q.store.read(
+        "SELECT seq, annotator_id, action, reason, actor, created_at FROM annotator_actions"
+        " WHERE project_id = ? AND seq > ? ORDER BY seq LIMIT ?", (project_id, int(cursor) if cursor else 0, limit))
+    actions = [dict(zip(("seq", "annotator_id", "action", "reason", "actor", "created_at"), r)) for r in rows]
+    return {"actions": actions, "next_cursor": str(rows[-1][0] if rows else (cursor or "0"))}

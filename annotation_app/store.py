@@ -96,6 +96,16 @@ CREATE TABLE IF NOT EXISTS judgments (
     UNIQUE (annotator_id, client_id)
 );
 CREATE INDEX IF NOT EXISTS judgments_project ON judgments (project_id, seq);
+-- pause / resume / unban asked for in the app (the dashboard); the pipeline pulls them by seq
+CREATE TABLE IF NOT EXISTS annotator_actions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id TEXT NOT NULL,
+    annotator_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 # One unit of work for the writer: (sql, params, many). `many=True` runs executemany.

@@ -215,7 +215,7 @@ class SimulatedBulkQueue:
         self.judgments = JUDGMENT_SCHEMA.empty_table()
         self.seed = seed
 
-    def ensure_project(self, config, excluded_annotators=()) -> str:
+    def ensure_project(self, config, excluded_annotators=(), paused_annotators=None, requalifying_annotators=None) -> str:
         return config.name
 
     def push(self, tasks: pa.Table) -> int:

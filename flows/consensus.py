@@ -49,6 +49,12 @@ def consensus_report_markdown(summary: dict, kind_lines: Sequence[str] = ()) -> 
     bans = summary.get("new_bans") or []
     lines += ["", (f"New bans: {', '.join(bans) if bans else 'none'}; banned sources in total: "
               f"{summary.get('banned_sources', 0)}.")]
+    b = summary.get("behaviour") or {}
+    if b.get("enabled"):
+        said = [f"{what}: {', '.join(b[key])}" for key, what in (
+            ("flagged", "newly flagged"), ("paused", "paused"), ("requalified", "re-qualified"),
+            ("requalify_failed", "failed re-qualification")) if b.get(key)]
+        lines += ["", "Behaviour rules (docs/behaviour.md): " + ("; ".join(said) if said else "nothing new") + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -69,6 +75,8 @@ def consensus_flow(project_dir: str = ".", config: ProjectConfig | None = None) 
         create_table_artifact(leaderboard_rows(summary["leaderboard"]), key=artifact_key(cfg, "source-leaderboard"),
                               description="Sources ranked by gold accuracy (lower bound), banned first")
     emit(cfg, "consensus.completed", {k: summary.get(k) for k in ("unchanged", "method", "n_votes", "labels_written", "decisions", "new_bans")})
+    for source_id in (summary.get("behaviour") or {}).get("paused", []):
+        emit(cfg, "source.paused", {"source_id": source_id})
     if summary.get("new_bans"):
         evidence = {r["source_id"]: r for r in summary.get("leaderboard", []) if r.get("source_id") in set(summary["new_bans"])}
         for source_id in summary["new_bans"]:

@@ -32,6 +32,7 @@ from tasks.kinds import names as kind_names
 __all__ = [
     "CONFIG_FILE",
     "AggregationMethod",
+    "BehaviourConfig",
     "Combiner",
     "ConsensusConfig",
     "DataKind",
@@ -369,6 +370,51 @@ class ConsensusConfig(_Section):
         "pre-label's probability recalibrated on the items people voted on; votes: each as an independent voter.")
 
 
+class BehaviourConfig(_Section):
+    """Behaviour rules over human annotators, run once at the end of every consensus run.
+
+    A rule that fires records a `flag` event and pauses the annotator (no new work, leases released,
+    past votes kept); `annoflow annotators resume` or a passed re-qualification ends the pause. Each
+    rule looks only at judgments made after the annotator's last resume, so a resumed annotator
+    starts with a clean slate.
+    """
+
+    enabled: bool = Field(True, description="Run the rules at the end of consensus; false: never flag or pause.")
+    pause: bool = Field(True, description="Pause a flagged annotator; false: record the flag only.")
+    recent_judgments: int = Field(
+        500, ge=10, description="Each annotator is judged on their latest this many judgments (gold_drift: on all their "
+        "gold answers): behaviour is about now, and the rules' cost follows the number of annotators, not of votes.")
+    min_judgments: int = Field(
+        30, ge=5, description="A rule judges an annotator only after this many of their judgments (gold: answers).")
+    fast_z: float = Field(
+        1.5, gt=0, description="too_fast: a judgment is fast when its log-time lies this many robust standard "
+        "deviations (1.4826 MAD of the project's log-times) below both the item's median (other annotators) and "
+        "the project's median.")
+    fast_share: float = Field(
+        0.4, gt=0, le=1, description="too_fast: flag when at least this share of an annotator's judgments is fast.")
+    min_item_others: int = Field(
+        1, ge=1, description="too_fast: other annotators' times an item needs before its median is compared.")
+    expert_accuracy: float = Field(
+        0.9, ge=0, le=1, description="too_fast: an annotator whose gold accuracy lower bound (Wilson, "
+        "`confidence`) reaches this is flagged but never paused for speed alone.")
+    min_gold_for_expert: int = Field(10, ge=1, description="too_fast: gold answers needed for that exemption.")
+    straight_alpha: float = Field(
+        1e-4, gt=0, lt=1, description="straight_lining: one-sided binomial p-value below which an annotator's "
+        "most frequent answer is more frequent than the reference distribution explains.")
+    straight_excess: float = Field(
+        0.3, gt=0, le=1, description="straight_lining: ... and its share exceeds the expected share by at least this.")
+    drift_window: int = Field(
+        30, ge=5, description="gold_drift: the most recent gold answers compared with all earlier ones.")
+    drift_alpha: float = Field(
+        0.001, gt=0, lt=1, description="gold_drift: one-sided p-value (two-proportion z-test) for 'recent is worse'; "
+        "small, because the test is repeated at every consensus run.")
+    drift_min_drop: float = Field(0.2, gt=0, le=1, description="gold_drift: smallest accuracy drop that counts.")
+    confidence: float = Field(0.95, ge=0.5, lt=1, description="Level of the Wilson intervals shown as evidence.")
+    requalify_items: int = Field(10, ge=1, description="Gold tasks in a re-qualification batch.")
+    requalify_accuracy: float = Field(
+        0.8, ge=0, le=1, description="Accuracy on the re-qualification batch that resumes the annotator.")
+
+
 class ValidationConfig(_Section):
     min_mean_confidence: float = Field(0.8, ge=0, le=1)
     min_agreement: float = Field(0.0, ge=-1, le=1, description="Minimum Krippendorff's alpha to publish.")
@@ -474,6 +520,7 @@ class ProjectConfig(_Section):
     overlap: OverlapConfig = Field(default_factory=OverlapConfig)
     gold: GoldConfig = Field(default_factory=GoldConfig)
     consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)
+    behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     state: StateConfig = Field(default_factory=StateConfig)

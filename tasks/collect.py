@@ -37,6 +37,7 @@ from prefect import task
 
 from schemas.config import ProjectConfig
 from schemas.tables import Judgments, check
+from tasks.behaviour.queue_sync import apply_queue_actions
 from tasks.dispatch.access import backend_for, known_annotators, queue_name
 from tasks.kinds import kind_of
 from tasks.kinds.protocol import PROBLEM_SCHEMA
@@ -316,7 +317,9 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                 cursor = nxt
                 if page.num_rows < limit:
                     break
-            report = {"queue": queue, "cursor_from": start_cursor, "cursor_to": cursor,
+            # pauses / resumes / unbans admins made in the queue's dashboard, recorded with their actor
+            actions = apply_queue_actions(con, queue, backend)
+            report = {"queue": queue, "cursor_from": start_cursor, "cursor_to": cursor, "annotator_actions": actions,
                       **{k: totals.get(k, 0) for k in ("pulled", "stored", "revised", "retracted", "duplicates", "quarantined",
                                                "pages")},
                       "quarantined_by_reason": dict(reasons), "seconds": round(time.time() - started, 3)}

@@ -35,6 +35,7 @@ from prefect import task
 
 from schemas.config import ProjectConfig
 from schemas.tables import Labels, SourceStats, check
+from tasks.behaviour.stage import run_rules
 from tasks.consensus.errors import ConsensusError
 from tasks.consensus.pipeline import (
     ConsensusInputs,
@@ -280,8 +281,11 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
                              [SCOPE])
         if stored and stored[0] == fingerprint:
             summary = stored_summary(con) or {}
-            summary.update({"unchanged": True, "labels_written": 0, "new_bans": [], "seconds": round(time.time() - started, 3)})
-            record_stage_run(con, "consensus", "completed", {"unchanged": True}, started)
+            # new judgments need not change the fingerprint's outcome, and re-qualifications close on time
+            behaviour = run_rules(con, cfg, uuid.uuid4().hex)
+            summary.update({"unchanged": True, "labels_written": 0, "new_bans": [], "behaviour": behaviour,
+                            "seconds": round(time.time() - started, 3)})
+            record_stage_run(con, "consensus", "completed", {"unchanged": True, "behaviour": behaviour}, started)
             return summary
         warm = params_from_bytes(stored[3]) if stored and stored[1] == s.method else {}
         t0 = time.time()
@@ -307,11 +311,13 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
             "new_bans": out.new_bans["source_id"].to_pylist(), "fit": out.fit, "agreement": out.agreement,
             "banned_sources": _one(con, "SELECT count(*) FROM sources WHERE banned")[0],
             "leaderboard": leaderboard(con),
+            # once per run, after the scores: a rule reads this run's labels as its reference
+            "behaviour": run_rules(con, cfg, run_id),
             "seconds": {"read": round(t_read, 3), "fit": round(t_fit, 3), "total": round(time.time() - started, 3)},
         }
         record_stage_run(con, "consensus", "completed",
                          {k: summary[k] for k in ("method", "n_votes", "n_items", "labels_written", "decisions",
-                                                  "new_bans", "fit", "seconds")}, started)
+                                                  "new_bans", "fit", "behaviour", "seconds")}, started)
     return summary
 
 

@@ -18,6 +18,7 @@ from prefect import task
 
 from schemas.config import ProjectConfig
 from schemas.tables import CHECK_CHUNK_ROWS, Assignments, check
+from tasks.behaviour.queue_sync import sync_queue
 from tasks.dispatch.access import backend_for, known_annotators, queue_name
 from tasks.dispatch.plan import ASSIGNMENT_COLUMNS, PLANNED, plan_assignments
 from tasks.errors import ContractError
@@ -127,11 +128,15 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     backend = backend or backend_for(cfg)
     try:
         with project_store(cfg) as con:
-            banned = banned_annotators(con)
-        backend.ensure_project(cfg, excluded_annotators=banned)
+            # pauses and unbans made in the queue's dashboard first, so the lists sent are current
+            synced = sync_queue(con, cfg, queue, backend, banned_annotators)
+        banned, paused = synced["banned"], synced["paused"]
         annotators = known_annotators(backend)
         with project_store(cfg) as con:
-            active = None if annotators is None else [a for a in annotators if a not in set(banned)]
+            # paused annotators get no new work (their re-qualification batch is planned by its command),
+            # but the tasks targeted at them must still exclude everyone else
+            allowed = None if annotators is None else [a for a in annotators if a not in set(banned)]
+            active = None if allowed is None else [a for a in allowed if a not in paused]
             plan_assignments(con, cfg, queue, active)
             check_planned(con)
             by_kind = dict(con.execute(f"SELECT kind, count(*) FROM {PLANNED} GROUP BY 1 ORDER BY 1").fetchall())
@@ -145,7 +150,7 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                     "UPDATE items SET state = 'queued' WHERE state = 'new' AND item_id IN "
                     f"(SELECT item_id FROM {PLANNED} WHERE kind = 'label')").fetchall()
             con.execute(f"DROP TABLE {PLANNED}").fetchall()
-            n_pending, batches = pending_task_batches(con, queue, banned, active, cfg.queue.push_batch,
+            n_pending, batches = pending_task_batches(con, queue, banned, allowed, cfg.queue.push_batch,
                                                       kind_of(cfg).storage.column)
             sent = new_to_backend = 0
             with track("dispatch push", n_pending) as bar:
@@ -162,6 +167,7 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                 "pushed": sent,
                 "new_to_backend": new_to_backend,
                 "banned_excluded": len(banned),
+                "paused": len(paused),
                 "annotators": None if active is None else len(active),
                 "seconds": round(time.time() - started, 3),
             }

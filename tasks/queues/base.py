@@ -40,7 +40,7 @@ Live judgments (`LIVE_SCHEMA`, backends where people can delete answers, `Retrac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
@@ -58,6 +58,7 @@ __all__ = [
     "LIVE_SCHEMA",
     "QueueBackend",
     "AnnotatorAdmin",
+    "AnnotatorActions",
     "Retracting",
     "task_rows",
     "answer_columns",
@@ -116,11 +117,16 @@ class QueueBackend(Protocol):
 
     name: str
 
-    def ensure_project(self, config: ProjectConfig, excluded_annotators: Sequence[str] | None = None) -> str:
+    def ensure_project(self, config: ProjectConfig, excluded_annotators: Sequence[str] | None = None,
+                       paused_annotators: Mapping[str, str] | None = None,
+                       requalifying_annotators: Sequence[str] | None = None) -> str:
         """Create or update the project (labels, kinds, instructions, lease); returns the backend's project id.
 
         `excluded_annotators` (the banned ones) must get no more work in the project, including tasks
-        already pushed, where the backend can enforce it; None leaves the backend's current list."""
+        already pushed, where the backend can enforce it; None leaves the backend's current list.
+        `paused_annotators` (annotator id -> reason, `tasks.behaviour.pause`) likewise get no new
+        work and lose the tasks they hold, and are told why; `requalifying_annotators` among them
+        may take gold tasks only (their re-qualification batch). None leaves the current lists."""
         ...
 
     def push(self, tasks: pa.Table) -> int:
@@ -151,6 +157,15 @@ class AnnotatorAdmin(Protocol):
 
     def list_annotators(self) -> pa.Table:
         """`ANNOTATOR_SCHEMA` rows."""
+        ...
+
+
+@runtime_checkable
+class AnnotatorActions(Protocol):
+    """A backend where admins can pause, resume or unban annotators themselves (the built-in app's dashboard)."""
+
+    def pull_annotator_actions(self, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """Actions after `cursor` (dicts `annotator_id, action, reason, actor`), oldest first, and the next cursor."""
         ...
 
 

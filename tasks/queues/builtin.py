@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 import httpx
@@ -41,7 +41,9 @@ class BuiltinBackend(PullAll):
             raise ConfigError(f"environment variable {q.token_env} holding the annotation app's admin token is not set")
         return cls(q.url, token or "-", config.name, push_batch=q.push_batch, client=client)
 
-    def ensure_project(self, config: ProjectConfig, excluded_annotators: Sequence[str] | None = None) -> str:
+    def ensure_project(self, config: ProjectConfig, excluded_annotators: Sequence[str] | None = None,
+                       paused_annotators: Mapping[str, str] | None = None,
+                       requalifying_annotators: Sequence[str] | None = None) -> str:
         body = {
             "labels": config.labels,
             "task_kind": config.task_kind.value,
@@ -53,6 +55,10 @@ class BuiltinBackend(PullAll):
         }
         if excluded_annotators is not None:
             body["excluded_annotators"] = sorted(excluded_annotators)
+        if paused_annotators is not None:
+            body["paused_annotators"] = dict(sorted(paused_annotators.items()))
+        if requalifying_annotators is not None:
+            body["requalifying_annotators"] = sorted(requalifying_annotators)
         self.client.put(f"/api/projects/{self.project_id}", json=body)
         return self.project_id
 
@@ -102,6 +108,12 @@ class BuiltinBackend(PullAll):
         rows = self.client.get("/api/annotators").json()
         return pa.Table.from_pylist(
             [{k: r.get(k) for k in ANNOTATOR_SCHEMA.names} for r in rows], schema=ANNOTATOR_SCHEMA)
+
+    def pull_annotator_actions(self, cursor: str | None) -> tuple[list[dict], str | None]:
+        """Pause / resume / unban actions taken in the app after `cursor`, and the cursor to store."""
+        page = self.client.get(f"/api/projects/{self.project_id}/annotator-actions",
+                               params={"cursor": cursor or ""}).json()
+        return page["actions"], page["next_cursor"]
 
     def counts(self) -> dict[str, int]:
         """Open/leased/done/cancelled task counts of the project."""

@@ -46,7 +46,7 @@ import json
 import mimetypes
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -230,12 +230,16 @@ class LabelStudioBackend(PullAll):
         b.data_kind, b.config = DataKind(config.data_kind), config
         return b
 
-    def ensure_project(self, config: ProjectConfig, excluded_annotators: Sequence[str] | None = None) -> str:
+    def ensure_project(self, config: ProjectConfig, excluded_annotators: Sequence[str] | None = None,
+                       paused_annotators: Mapping[str, str] | None = None,
+                       requalifying_annotators: Sequence[str] | None = None) -> str:
         """Create the project titled `config.name`, or update its labeling config and instructions.
 
         Label Studio's open-source edition has no per-project way to stop one user taking tasks, so
-        `excluded_annotators` is not enforced here: collect still records their annotations and
-        consensus ignores the votes of banned sources."""
+        `excluded_annotators` and `paused_annotators` are not enforced here: collect still records
+        their annotations; consensus ignores the votes of banned sources, while a paused annotator's
+        votes keep counting (a pause is not a ban). Pausing there is the admin's job (remove the user
+        from the project's workspace); `annoflow annotators list` shows whom."""
         self.title, self.data_kind, self.config = config.name, DataKind(config.data_kind), config
         self.show_prelabels = config.queue.show_prelabels
         body = {
