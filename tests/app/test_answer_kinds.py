@@ -53,7 +53,7 @@ def _refusals(raw, admin, pid, new_annotator) -> None:
 
 def test_projects_take_any_registered_kind_and_its_options(app_server, admin, new_annotator):
     with httpx.Client(base_url=app_server.url) as raw:
-        r = raw.put("/api/projects/p-bad-kind", headers=admin.headers, json={"labels": ["a"], "task_kind": "boxes"})
+        r = raw.put("/api/projects/p-bad-kind", headers=admin.headers, json={"labels": ["a"], "task_kind": "no_such_kind"})
         _every_kind(raw, admin, new_annotator, r)
 
 
