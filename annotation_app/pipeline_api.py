@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -55,6 +56,17 @@ class ProjectIn(_Body):
     @classmethod
     def _registered(cls, v: str) -> str:
         kinds.get(v)  # a ValueError naming the known kinds
+        return v
+
+    @field_validator("options")
+    @classmethod
+    def _storable(cls, v: dict[str, Any]) -> dict[str, Any]:
+        """The options are stored and served as JSON by orjson, which holds integers to 64 bits: refuse what
+        it cannot write here (422) rather than fail later while saving the project (500)."""
+        try:
+            orjson.dumps(v)
+        except TypeError as e:
+            raise ValueError(f"options must be plain JSON with integers within 64 bits: {e}") from None
         return v
 
 

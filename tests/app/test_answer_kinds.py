@@ -91,3 +91,10 @@ def test_an_older_store_gains_the_answer_column_and_keeps_its_judgments(tmp_path
     con = sqlite3.connect(path)
     assert con.execute("SELECT labels, answer FROM judgments").fetchall() == [('["pos"]', None)]
     con.close()
+
+
+def test_options_the_app_cannot_store_are_refused_not_a_server_error(app_server, admin):
+    with httpx.Client(base_url=app_server.url) as raw:
+        r = raw.put("/api/projects/p-huge-option", headers=admin.headers,
+                    json={"labels": ["a"], "options": {"max": 10**30}})
+    assert r.status_code == 422 and "64 bits" in r.text, r.text
