@@ -281,7 +281,7 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
         if stored and stored[0] == fingerprint:
             summary = stored_summary(con) or {}
             summary.update({"unchanged": True, "labels_written": 0, "new_bans": [], "seconds": round(time.time() - started, 3)})
-            record_stage_run(con, "consensus", "completed", {"unchanged": True}, started)
+            record_stage_run(con, "consensus", "completed", {"unchanged": True}, started, cfg=cfg)
             return summary
         warm = params_from_bytes(stored[3]) if stored and stored[1] == s.method else {}
         t0 = time.time()
@@ -311,7 +311,7 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
         }
         record_stage_run(con, "consensus", "completed",
                          {k: summary[k] for k in ("method", "n_votes", "n_items", "labels_written", "decisions",
-                                                  "new_bans", "fit", "seconds")}, started)
+                                                  "new_bans", "fit", "seconds")}, started, cfg=cfg)
     return summary
 
 

@@ -103,7 +103,7 @@ def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> l
     with _store(cfg) as con, track("labeling functions", len(specs)) as bar:
         broken = sql_compile_errors(con, specs)
         if broken:  # refused before any vote is written (or an older version's votes retired)
-            record_stage_run(con, "prelabel.lfs", "failed", {"failed": sorted(broken)}, started)
+            record_stage_run(con, "prelabel.lfs", "failed", {"failed": sorted(broken)}, started, cfg=cfg)
             raise ConfigError(_lf_failure_line(list(broken.items())))
         results = apply_sql_lfs(con, specs, cfg.labels, kind=kind, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
         bar.advance(len(results))
@@ -113,7 +113,7 @@ def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> l
         rows = [{k: v for k, v in asdict(r).items() if k != "extra"} for r in results]
         failed = [(r["name"], r["error"]) for r in rows if r["error"]]
         record_stage_run(con, "prelabel.lfs", "completed" if not failed else "failed",
-                         {"lfs": rows, "failed": [name for name, _ in failed]}, started)
+                         {"lfs": rows, "failed": [name for name, _ in failed]}, started, cfg=cfg)
     if failed:
         raise ConfigError(_lf_failure_line(failed))
     return rows
@@ -209,7 +209,7 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
             report["training"] = note + (f" ({n_weak} of them weak labels)" if n_weak else "")
             report["weak_labels"] = n_weak
             if run is None:
-                record_stage_run(con, f"prelabel.model.{mcfg.name}", "skipped", report, started)
+                record_stage_run(con, f"prelabel.model.{mcfg.name}", "skipped", report, started, cfg=cfg)
                 return report
             model: Model = run.model
             oof = dict(zip(run.oof_item_ids, run.oof_probs))
@@ -244,7 +244,7 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
             if mcfg.kind != ModelKind.sklearn:
                 model.close()
         report["seconds"] = round(time.time() - started, 3)
-        record_stage_run(con, f"prelabel.model.{mcfg.name}", "completed", report, started)
+        record_stage_run(con, f"prelabel.model.{mcfg.name}", "completed", report, started, cfg=cfg)
     return report
 
 
@@ -372,7 +372,7 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None) -> dict:
         }
         report["seconds"] = round(time.time() - started, 3)
         record_stage_run(con, "prelabel.route", "completed",
-                         {k: v for k, v in report.items() if k not in ("reliability", "calibration_by_key")}, started)
+                         {k: v for k, v in report.items() if k not in ("reliability", "calibration_by_key")}, started, cfg=cfg)
     return report
 
 
