@@ -7,6 +7,7 @@ from annoflow_cli import (  # noqa: F401  (registers the commands)
     consensus,
     demo,
     export,
+    history,
     ingest,
     pipeline,
     prelabel,

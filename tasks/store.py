@@ -177,7 +177,7 @@ def record_stage_run(con: duckdb.DuckDBPyConnection, stage: str, status: str, st
     con.execute(
         "INSERT INTO stage_runs (run_id, stage, flow_run_id, status, stats, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, now())",
         [run_id, stage, flow_run_id, status, json.dumps(stats, default=str), datetime.fromtimestamp(started_at, timezone.utc)],
-    )
+    ).fetchall()
     if cfg is not None:
         from tasks.history.write import append_run
 

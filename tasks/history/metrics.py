@@ -90,7 +90,7 @@ def items(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
 
 def queue(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
     """Open assignments (waiting or out with an annotator) and the queue's lease expiries so far."""
-    depth = con.execute("SELECT count(*) FROM assignments WHERE state IN ('" + "', '".join(_OPEN) + "')").fetchone()[0]
+    depth = con.execute("SELECT count(*) FROM assignments WHERE state IN ('" + "', '".join(_OPEN) + "')").fetchall()[0][0]
     rows: list[Row] = [("project", "", "queue_depth", depth, None, None, depth)]
     if ctx.stats.get("lease_expiries") is not None:  # only a queue that counts them reports them
         rows.append(("project", "", "lease_expiries", ctx.stats["lease_expiries"], None, None, None))
@@ -117,7 +117,7 @@ def judgments(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
             rows.append((scope, sid, "seconds_per_judgment", q[1], q[0], q[2], timed))
     if not any(r[0] == "project" for r in rows):
         rows.append(("project", "", "judgments", 0, None, None, 0))
-    total = con.execute(f"SELECT count(*) FROM votes WHERE {_PAID}").fetchone()[0]
+    total = con.execute(f"SELECT count(*) FROM votes WHERE {_PAID}").fetchall()[0][0]
     rows.append(("project", "", "judgments_total", total, None, None, total))
     return _table(rows)
 
@@ -150,7 +150,8 @@ def agreement_rows(agreement: Mapping[str, Any]) -> list[Row]:
                         _num(agreement.get("high")), n_items)]
     for r in agreement.get("per_label") or []:
         if isinstance(r, Mapping) and r.get("label") is not None:
-            rows.append(("label", str(r["label"]), "alpha", r.get("alpha"), None, None, r.get("n_items")))
+            rows.append(("label", str(r["label"]), "alpha", r.get("alpha"), None, None,
+                         r.get("n_items", r.get("n_votes"))))
     pairs = agreement.get("pairs")
     for p in (pairs.get("lowest") or []) if isinstance(pairs, Mapping) else []:
         if isinstance(p, Mapping) and p.get("source_a") and p.get("source_b"):
@@ -169,8 +170,8 @@ def agreement_rows(agreement: Mapping[str, Any]) -> list[Row]:
 
 def consensus(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
     """Agreement of the stored consensus outcome (also on a run that found its inputs unchanged)."""
-    got = con.execute("SELECT agreement FROM consensus_state ORDER BY updated_at DESC LIMIT 1").fetchone()
-    agreement = json.loads(got[0]) if got and got[0] else {}
+    got = con.execute("SELECT agreement FROM consensus_state ORDER BY updated_at DESC LIMIT 1").fetchall()
+    agreement = json.loads(got[0][0]) if got and got[0][0] else {}
     return _table(agreement_rows(agreement) if isinstance(agreement, Mapping) else [])
 
 
@@ -198,7 +199,7 @@ def _vote_totals(con: duckdb.DuckDBPyConnection, by_assignment: bool) -> pa.Tabl
     join = ("LEFT JOIN (SELECT assignment_id, any_value(kind) AS kind FROM assignments GROUP BY 1) a"
             " ON a.assignment_id = v.assignment_id") if by_assignment else ""
     return con.sql(f"SELECT v.source_id, any_value(v.source_kind) AS source_kind, {task} AS task,"
-                   " count(*) AS judgments, coalesce(sum(v.duration_ms), 0) AS ms"
+                   " count(*) AS judgments, coalesce(sum(v.duration_ms), 0)::DOUBLE AS ms"
                    f" FROM votes v {join} GROUP BY v.source_id, task").to_arrow_table()
 
 
@@ -206,7 +207,7 @@ def cost(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
     """Spend so far per source and per resolved item/label, and the saving against fixed overlap."""
     cfg = ctx.cfg
     per_source = source_costs(_vote_totals(con, bool(cfg.cost.assignments)), cfg.cost, kind_of(cfg).name)
-    resolved = con.execute("SELECT count(*) FROM labels WHERE decision = 'resolved'").fetchone()[0]
+    resolved = con.execute("SELECT count(*) FROM labels WHERE decision = 'resolved'").fetchall()[0][0]
     n_labels = sum(n for _, n in _resolved_labels(con, cfg))
     n_fixed = cfg.cost.fixed_overlap or cfg.overlap.max
     s = cost_summary(per_source, resolved, n_labels, n_fixed,
@@ -239,8 +240,9 @@ def prelabel_lfs(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
 def prelabel_model(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
     """What one model did in this run: items predicted and votes written."""
     sid = f"model:{ctx.stage.removeprefix('prelabel.model.')}"
-    return _table([("model", sid, "predicted", ctx.stats.get("predicted"), None, None, ctx.stats.get("predicted")),
-                   ("model", sid, "votes", ctx.stats.get("inserted"), None, None, ctx.stats.get("predicted"))])
+    predicted = ctx.stats.get("predicted") or 0  # a skipped run (too few labels to train) predicted nothing
+    return _table([("model", sid, "predicted", predicted, None, None, predicted),
+                   ("model", sid, "votes", ctx.stats.get("inserted") or 0, None, None, predicted)])
 
 
 def prelabel_route(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:

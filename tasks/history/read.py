@@ -73,4 +73,4 @@ def export_history(con: duckdb.DuckDBPyConnection, out: Path) -> int:
     path = str(out).replace("'", "''")
     con.execute(f"COPY (SELECT * FROM metric_history ORDER BY measured_at, run_id, scope, subject, metric)"
                 f" TO '{path}' {fmt}")
-    return con.execute("SELECT count(*) FROM metric_history").fetchone()[0]
+    return con.execute("SELECT count(*) FROM metric_history").fetchall()[0][0]

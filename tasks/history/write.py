@@ -32,7 +32,7 @@ def append_run(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, run_id: str, 
     """Measure and store the run's metrics (dated at the run's finish); returns the rows added."""
     if not cfg.history.enabled:
         return 0
-    if con.execute("SELECT 1 FROM metric_history WHERE run_id = ? LIMIT 1", [run_id]).fetchone():
+    if con.execute("SELECT 1 FROM metric_history WHERE run_id = ? LIMIT 1", [run_id]).fetchall():
         return 0
     t0 = time.perf_counter()
     rows: pa.Table = measure(con, RunContext(cfg=cfg, run_id=run_id, stage=stage, stats=stats or {}))
@@ -42,7 +42,7 @@ def append_run(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, run_id: str, 
             f"INSERT OR IGNORE INTO metric_history ({_COLUMNS})"
             " SELECT $run, $stage, coalesce((SELECT finished_at FROM stage_runs WHERE run_id = $run), now()),"
             " scope, subject, metric, value, low, high, n FROM _history_rows",
-            {"run": run_id, "stage": stage}).fetchone()[0]
+            {"run": run_id, "stage": stage}).fetchall()[0][0]
     finally:
         con.unregister("_history_rows")
     pruned = prune(con, cfg.history)
@@ -56,10 +56,10 @@ def prune(con: duckdb.DuckDBPyConnection, h: HistoryConfig) -> int:
     n = 0
     if h.keep_days is not None:
         n += con.execute("DELETE FROM metric_history WHERE measured_at < now() - to_days(?)",
-                         [h.keep_days]).fetchone()[0]
+                         [h.keep_days]).fetchall()[0][0]
     if h.keep_runs is not None:
         n += con.execute(
             "DELETE FROM metric_history WHERE run_id IN (SELECT run_id FROM ("
             " SELECT run_id, row_number() OVER (PARTITION BY stage ORDER BY max(measured_at) DESC, run_id DESC) AS k"
-            " FROM metric_history GROUP BY run_id, stage) WHERE k > ?)", [h.keep_runs]).fetchone()[0]
+            " FROM metric_history GROUP BY run_id, stage) WHERE k > ?)", [h.keep_runs]).fetchall()[0][0]
     return int(n)

@@ -7,7 +7,13 @@ import pytest
 
 from schemas.config import CostConfig, validate_config
 from tasks.errors import ConfigError
-from tasks.history.cost import call_price, cost_summary, group_of, resolve_rate, source_costs
+from tasks.history.cost import (
+    call_price,
+    cost_summary,
+    group_of,
+    resolve_rate,
+    source_costs,
+)
 
 
 def totals(rows: list[tuple]) -> pa.Table:
