@@ -35,9 +35,9 @@ _DONE = ("resolved", "auto_accepted")
 """Item states that carry a final label (resolved_share)."""
 _OPEN = ("pending", "pushed")
 """Assignment states still waiting for an annotator (queue_depth)."""
-_AGREEMENT_TAKEN = {"alpha", "low", "high", "per_label", "lowest", "n_items"}
-"""Agreement keys with their own rows (project alpha, label alpha, pair kappa) or used as evidence (n);
-every other number is generic."""
+_AGREEMENT_TAKEN = {"alpha", "low", "high", "per_label", "lowest"}
+"""Agreement keys with their own rows (project alpha, label alpha, pair kappa); every other number that
+is not a count is generic."""
 
 
 @dataclass(frozen=True)
@@ -139,12 +139,17 @@ def sources(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
 
 # -- agreement (consensus) -------------------------------------------------------------------------
 
+def _is_evidence(key: str) -> bool:
+    """Keys with rows of their own, or counts (`n_votes`, `n_pairs`, `n_boot`) that are evidence, not agreement."""
+    return key in _AGREEMENT_TAKEN or key.startswith("n_")
+
+
 def agreement_rows(agreement: Mapping[str, Any]) -> list[Row]:
     """Rows from a consensus outcome's agreement summary, whatever the kind put in it.
 
     alpha (+ interval) is the project's; per-label alphas go to `label/<label>`, annotator pairs to
     `pair/<a|b>`; every other number — top level or one dict down (`span_f1.strict`) — becomes
-    `agreement/<key>`."""
+    `agreement/<key>`, counts (`n_*`) aside: they are the evidence, not a measure."""
     n_items = agreement.get("n_items")
     rows: list[Row] = [("project", "", "alpha", agreement.get("alpha"), _num(agreement.get("low")),
                         _num(agreement.get("high")), n_items)]
@@ -158,11 +163,11 @@ def agreement_rows(agreement: Mapping[str, Any]) -> list[Row]:
             rows.append(("pair", f"{p['source_a']}|{p['source_b']}", "kappa", p.get("kappa"), None, None,
                          p.get("n_shared")))
     for key, v in agreement.items():
-        if key in _AGREEMENT_TAKEN:
+        if _is_evidence(key):
             continue
         if isinstance(v, Mapping):
             rows += [("agreement", f"{key}.{k2}", "value", v2, None, None, v.get("n_items", n_items))
-                     for k2, v2 in v.items() if k2 not in _AGREEMENT_TAKEN and _num(v2) is not None]
+                     for k2, v2 in v.items() if not _is_evidence(k2) and _num(v2) is not None]
         elif _num(v) is not None:
             rows.append(("agreement", key, "value", v, None, None, n_items))
     return rows
