@@ -47,9 +47,9 @@ def publish_headline(cfg: ProjectConfig, stage: str) -> str | None:
     from prefect.artifacts import create_markdown_artifact
 
     from tasks.history.read import headline, headline_markdown
-    from tasks.store import project_store
+    from tasks.store import open_store
 
-    with project_store(cfg) as con:
+    with open_store(cfg.db_path, read_only=True, wait_seconds=cfg.state.lock_wait_seconds) as con:
         run = con.execute("SELECT run_id FROM stage_runs WHERE stage = ? ORDER BY finished_at DESC LIMIT 1",
                           [stage]).fetchall()
         if not run:

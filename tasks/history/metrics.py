@@ -251,8 +251,8 @@ def prelabel_model(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
 
 
 def prelabel_route(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
-    """Auto-accept share, audit precision (Wilson), calibration (ECE on gold), and each LF's / model's
-    coverage and gold accuracy from the kind's LF analysis."""
+    """Auto-accept share, audit precision (Wilson), calibration (ECE on gold) and the combiner's learned
+    accuracy of each LF and model, all from the routing report."""
     st = ctx.stats
     lo, hi = (st.get("audit_precision_interval") or [None, None])[:2]
     rows: list[Row] = [
@@ -261,15 +261,25 @@ def prelabel_route(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
         ("project", "", "model_ece", st.get("ece"), None, None, st.get("gold")),
         ("project", "", "prelabel_gold_accuracy", st.get("gold_accuracy"), None, None, st.get("gold")),
     ]
-    learned = st.get("source_accuracy") or {}
-    cfg = ctx.cfg
-    for r in kind_of(cfg).prelabel.lf_summary(con, cfg.labels, learned, ("lf", "model")):
-        scope = "model" if r.get("kind") == "model" else "lf"
-        sid = r["source_id"]
+    rows += [(_machine_scope(sid), sid, "learned_accuracy", acc, None, None, None)
+             for sid, acc in (st.get("source_accuracy") or {}).items()]
+    return _table(rows)
+
+
+def _machine_scope(source_id: str) -> str:
+    return "model" if source_id.startswith("model:") else "lf"
+
+
+def prelabel_sources(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
+    """Each LF's and model's coverage, conflict and gold accuracy (Wilson) from the kind's LF analysis
+    (`prelabel.lf_summary`, recorded by `lf_report`: measured once, by the prelabel flow or `lf-report`)."""
+    rows: list[Row] = []
+    for r in ctx.stats.get("sources") or []:
+        scope, sid = ("model" if r.get("kind") == "model" else "lf"), r["source_id"]
         rows += [(scope, sid, "coverage", r.get("coverage"), None, None, r.get("votes")),
+                 (scope, sid, "conflict", r.get("conflict"), None, None, r.get("votes")),
                  (scope, sid, "gold_accuracy", r.get("gold_accuracy"), r.get("gold_acc_low"), r.get("gold_acc_high"),
-                  r.get("n_gold")),
-                 (scope, sid, "learned_accuracy", learned.get(sid), None, None, r.get("votes"))]
+                  r.get("n_gold"))]
     return _table(rows)
 
 
@@ -282,6 +292,7 @@ _BY_STAGE: dict[str, tuple[Measure, ...]] = {
     "gold": (items,),
     "prelabel.lfs": (prelabel_lfs,),
     "prelabel.route": (items, prelabel_route),
+    "prelabel.lf_report": (prelabel_sources,),
     "dispatch": (items, queue),
     "collect": (judgments, queue, cost),
     "consensus": (items, sources, consensus, labels, cost),

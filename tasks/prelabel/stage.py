@@ -423,12 +423,18 @@ def _write_routes(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, pl: pa.Tab
 
 
 def lf_report(cfg: ProjectConfig) -> list[dict]:
-    """The LF analysis table (models included), with the combiner's learned accuracies."""
+    """The LF analysis table (models included), with the combiner's learned accuracies.
+
+    Recorded as the run `prelabel.lf_report`, so history keeps each source's coverage and gold accuracy
+    over time from this analysis instead of computing it a second time."""
+    started = time.time()
     kind = kind_of(cfg).prelabel
     with _store(cfg) as con:
         votes = kind.machine_votes(con, cfg.labels, ("lf", "model"))
         learned = kind.combine(votes, kind.reference(con, cfg.labels), cfg)[1] if votes.num_rows else {}
-        return kind.lf_summary(con, cfg.labels, learned, ("lf", "model"))
+        rows = kind.lf_summary(con, cfg.labels, learned, ("lf", "model"))
+        record_stage_run(con, "prelabel.lf_report", "completed", {"sources": rows}, started, cfg=cfg)
+        return rows
 
 
 @task(name="prelabel-lfs", **STAGE_TASK)
