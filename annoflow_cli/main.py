@@ -8,6 +8,7 @@ from annoflow_cli import (  # noqa: F401  (registers the commands)
     consensus,
     demo,
     export,
+    history,
     ingest,
     pipeline,
     prelabel,

@@ -78,7 +78,7 @@ class Project:
     paused: dict[str, str] = field(default_factory=dict)  # annotator -> why: no new work, past work counts
     requalifying: frozenset[str] = frozenset()  # paused annotators who may take gold tasks (their batch)
     heap: list = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: {"open": 0, "leased": 0, "done": 0, "cancelled": 0})
+    counts: dict[str, int] = field(default_factory=lambda: {"open": 0, "leased": 0, "done": 0, "cancelled": 0, "expired": 0})
 
     @property
     def kind(self) -> AnswerKind:
@@ -235,6 +235,11 @@ class Queue:
         ):
             self.finished[aid] = status
             self.projects[pid].counts[status] += 1
+        for pid, n in con.execute(  # leases taken back unanswered: history's lease_expiries
+            "SELECT project_id, count(*) FROM leases WHERE ended = 'expired' GROUP BY project_id"
+        ):
+            if pid in self.projects:
+                self.projects[pid].counts["expired"] = n
         for aid, cid, jid, lid, pid, at in con.execute(
             "SELECT annotator_id, client_id, judgment_id, lease_id, project_id, submitted_at FROM judgments ORDER BY seq"
         ):
@@ -415,6 +420,8 @@ class Queue:
         self._end_lease(t, reason)
         p = self.projects[t.project_id]
         p.counts["leased"] -= 1
+        if reason == "expired":
+            p.counts["expired"] += 1
         self._enqueue(p, t)
         self.store.write_behind([
             ("UPDATE tasks SET status = 'open', lease_id = NULL, lease_annotator = NULL, lease_expires = NULL "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.common import artifact_key, project_config
+from flows.common import artifact_key, project_config, publish_headline
 from schemas.config import ProjectConfig
 from tasks.collect import collect_task
 from tasks.events import emit
@@ -35,5 +35,6 @@ def collect_flow(project_dir: str = ".", config: ProjectConfig | None = None) ->
     cfg = project_config(project_dir, config)
     report = collect_task(cfg)
     create_markdown_artifact(collect_report_markdown(report), key=artifact_key(cfg, "collect-report"), description="Collect report")
+    publish_headline(cfg, "collect")
     emit(cfg, "collect.completed", report)
     return report

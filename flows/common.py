@@ -8,7 +8,7 @@ import re
 
 from schemas.config import ProjectConfig, load_config
 
-__all__ = ["artifact_key", "project_config"]
+__all__ = ["artifact_key", "project_config", "publish_headline"]
 
 
 def artifact_key(cfg: ProjectConfig, report: str) -> str:
@@ -36,3 +36,27 @@ def project_config(project_dir: str, config: ProjectConfig | None) -> ProjectCon
 
         config = config.model_copy(update={"root": str(Path(project_dir).resolve())})
     return config
+
+
+def publish_headline(cfg: ProjectConfig, stage: str) -> str | None:
+    """A markdown artifact `<project>-<stage>-headline`: the headline numbers (judgments, time per
+    judgment, resolved share, alpha, cost per label, ...) as they stood after the stage's latest run,
+    read from history. Returns the artifact key (None with history off or no run recorded)."""
+    if not cfg.history.enabled:
+        return None
+    from prefect.artifacts import create_markdown_artifact
+
+    from tasks.history.read import headline, headline_markdown
+    from tasks.store import open_store
+
+    with open_store(cfg.db_path, read_only=True, wait_seconds=cfg.state.lock_wait_seconds) as con:
+        run = con.execute("SELECT run_id FROM stage_runs WHERE stage = ? ORDER BY finished_at DESC LIMIT 1",
+                          [stage]).fetchall()
+        if not run:
+            return None
+        run = run[0]
+        rows = headline(con, run[0])
+    key = artifact_key(cfg, f"{re.sub(r'[^a-z0-9]+', '-', stage.lower())}-headline")
+    create_markdown_artifact(headline_markdown(stage, run[0], rows), key=key,
+                             description=f"{stage}: headline numbers of the latest run")
+    return key

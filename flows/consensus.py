@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.common import artifact_key, project_config
+from flows.common import artifact_key, project_config, publish_headline
 from schemas.config import ProjectConfig
 from tasks.consensus.stage import consensus_task
 from tasks.events import emit
@@ -74,6 +74,7 @@ def consensus_flow(project_dir: str = ".", config: ProjectConfig | None = None) 
     if summary.get("leaderboard"):
         create_table_artifact(leaderboard_rows(summary["leaderboard"]), key=artifact_key(cfg, "source-leaderboard"),
                               description="Sources ranked by gold accuracy (lower bound), banned first")
+    publish_headline(cfg, "consensus")
     emit(cfg, "consensus.completed", {k: summary.get(k) for k in ("unchanged", "method", "n_votes", "labels_written", "decisions", "new_bans")})
     for source_id in (summary.get("behaviour") or {}).get("paused", []):
         emit(cfg, "source.paused", {"source_id": source_id})

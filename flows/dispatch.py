@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.common import artifact_key, project_config
+from flows.common import artifact_key, project_config, publish_headline
 from schemas.config import ProjectConfig
 from tasks.dispatch import dispatch_task
 from tasks.events import emit
@@ -34,5 +34,6 @@ def dispatch_flow(project_dir: str = ".", config: ProjectConfig | None = None) -
     cfg = project_config(project_dir, config)
     report = dispatch_task(cfg)
     create_markdown_artifact(dispatch_report_markdown(report), key=artifact_key(cfg, "dispatch-report"), description="Dispatch report")
+    publish_headline(cfg, "dispatch")
     emit(cfg, "dispatch.completed", report)
     return report

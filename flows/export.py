@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.common import artifact_key, project_config
+from flows.common import artifact_key, project_config, publish_headline
 from schemas.config import ProjectConfig
 from tasks.events import emit
 from tasks.export.diff import diff_markdown, diff_versions
@@ -94,6 +94,7 @@ def export_flow(project_dir: str = ".", config: ProjectConfig | None = None, for
         create_markdown_artifact(gate_markdown(e.result), key=artifact_key(cfg, "export-gate"), description="Release gate (failed)")
         emit(cfg, "gate.failed", {"parent": e.result.get("parent"), "report": e.result.get("path"), "message": str(e)[:2000]})
         raise
+    publish_headline(cfg, "export")
     if result["status"] == "unchanged":
         print(result["message"])
         create_markdown_artifact(f"# Export\n\n{result['message']}: nothing published.\n", key=artifact_key(cfg, "export-gate"),

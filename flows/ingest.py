@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.common import artifact_key, project_config
+from flows.common import artifact_key, project_config, publish_headline
 from schemas.config import ProjectConfig, SourceConfig
 from tasks.events import emit
 from tasks.ingest.stage import import_gold_task, ingest_source_task, register_project
@@ -54,6 +54,7 @@ def ingest_flow(project_dir: str = ".", config: ProjectConfig | None = None, sou
         create_table_artifact(
             [{k: v for k, v in r.items() if k not in ("quarantined_by_reason", "notices")} for r in reports], key=artifact_key(cfg, "ingest-sources")
         )
+    publish_headline(cfg, "ingest")
     log = get_run_logger()
     for problem in [r["error"] for r in reports if r.get("error")] + gold.get("errors", []):
         log.warning(problem)  # also in the artifact; a file that gave nothing must not pass unnoticed

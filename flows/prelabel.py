@@ -7,7 +7,7 @@ import uuid
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.common import artifact_key, project_config
+from flows.common import artifact_key, project_config, publish_headline
 from schemas.config import ProjectConfig
 from tasks.events import emit
 from tasks.prelabel.stage import (
@@ -81,5 +81,6 @@ def prelabel_flow(project_dir: str = ".", config: ProjectConfig | None = None) -
         create_table_artifact(summary, key=artifact_key(cfg, "prelabel-lf-summary"), description="Labeling functions and models: coverage, overlap, conflict, accuracy")
     if routing["reliability"]:
         create_table_artifact(routing["reliability"], key=artifact_key(cfg, "prelabel-calibration"), description=f"Reliability on gold (ECE {routing['ece']})")
+    publish_headline(cfg, "prelabel.route")
     emit(cfg, "prelabel.completed", {k: routing[k] for k in ("auto", "audit", "human", "auto_accept_share", "ece", "audit_precision")})
     return result

@@ -35,10 +35,13 @@ __all__ = [
     "BehaviourConfig",
     "Combiner",
     "ConsensusConfig",
+    "CostConfig",
+    "CostRate",
     "DataKind",
     "ExportConfig",
     "ExportFormat",
     "GoldConfig",
+    "HistoryConfig",
     "IngestConfig",
     "LabelingFunctionConfig",
     "MemorySize",
@@ -501,6 +504,61 @@ class StateConfig(_Section):
     )
 
 
+class HistoryConfig(_Section):
+    """Analytics over time: each stage run appends its aggregates to `metric_history`; pruned on write."""
+
+    enabled: bool = Field(True, description="Write history rows at the end of every stage run (false: none).")
+    keep_days: int | None = Field(
+        365, ge=1, description="Runs measured longer ago than this are pruned on each write (none: keep all).")
+    keep_runs: int | None = Field(
+        None, ge=1, description="Keep at most this many latest runs per stage (none: no cap).")
+
+
+class CostRate(_Section):
+    """What one human judgment is paid: a fixed part and a part for the time spent on it.
+
+    A field left out of an override keeps the value of the level beneath it (see `CostConfig`)."""
+
+    per_judgment: float | None = Field(None, ge=0, description="Paid per judgment.")
+    per_hour: float | None = Field(None, ge=0, description="Paid per hour of recorded judgment time (duration_ms).")
+
+
+class CostConfig(_Section):
+    """Pay rates and machine costs; the cost metrics of history and the report read them.
+
+    A human judgment's rate is resolved field by field, most specific first: the annotator's group
+    (`groups` + `group_rates`, the first group in `groups` order that lists the annotator), then the
+    kind of assignment (`assignments`: label | gold | audit | adjudication), then the project's answer
+    kind (`answer_kinds`, by task_kind name), then `per_judgment` / `per_hour`. A machine vote costs the
+    `per_call` price of the first pattern matching its source id (e.g. `"model:*" = 0.0004`).
+    """
+
+    currency: str = Field("USD", description="Shown next to the cost figures; no conversion is done.")
+    per_judgment: float = Field(0.0, ge=0, description="Default pay per human judgment.")
+    per_hour: float = Field(0.0, ge=0, description="Default pay per hour of recorded judgment time.")
+    answer_kinds: dict[str, CostRate] = Field(
+        default_factory=dict, description="Rates by answer kind (task_kind name), e.g. spans paid more.")
+    assignments: dict[str, CostRate] = Field(
+        default_factory=dict, description="Rates by kind of assignment: label, gold, audit, adjudication.")
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="Annotator groups: name -> annotator ids or globs (e.g. 'vendor-*').")
+    group_rates: dict[str, CostRate] = Field(default_factory=dict, description="Rates of each group in `groups`.")
+    per_call: dict[str, float] = Field(
+        default_factory=dict, description="Price of one machine vote (a model/LLM call) by source id or glob.")
+    fixed_overlap: int | None = Field(
+        None, ge=1, description="N of the fixed-overlap baseline of `cost_saved` (default: overlap.max).")
+
+    @model_validator(mode="after")
+    def _known_groups(self) -> CostConfig:
+        unknown = sorted(set(self.group_rates) - set(self.groups))
+        if unknown:
+            raise ValueError(f"group_rates names groups not defined in cost.groups: {unknown}")
+        bad = sorted(k for k, v in self.per_call.items() if v < 0)
+        if bad:
+            raise ValueError(f"per_call prices must be >= 0: {bad}")
+        return self
+
+
 class ProjectConfig(_Section):
     """A whole annotation project. `root` is the folder relative paths resolve against."""
 
@@ -524,6 +582,8 @@ class ProjectConfig(_Section):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
+    cost: CostConfig = Field(default_factory=CostConfig)
     root: str = Field(".", description="Project folder; set from the config file's location.")
 
     @field_validator("labels")
@@ -582,8 +642,9 @@ class ProjectConfig(_Section):
         return self.path(self.export.dir) if self.export.dir else self.state_dir / "exports"
 
     def config_hash(self) -> str:
-        """Hash of everything that affects results (not where state lives), recorded in manifests."""
-        data = self.model_dump(mode="json", exclude={"root", "state"})
+        """Hash of everything that affects results (not where state lives, nor how history and cost are
+        kept: they measure the results), recorded in manifests."""
+        data = self.model_dump(mode="json", exclude={"root", "state", "history", "cost"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

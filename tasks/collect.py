@@ -25,6 +25,7 @@ task is stored as that person's vote instead of being quarantined as a duplicate
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 
@@ -284,9 +285,17 @@ def read_cursor(con: duckdb.DuckDBPyConnection, queue: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def lease_expiries(backend: QueueBackend) -> int | None:
+    """Leases the queue took back because the annotator did not submit in time, so far (None: the
+    backend does not count them)."""
+    counts = getattr(backend, "counts", None)
+    return counts().get("expired") if callable(counts) else None
+
+
 def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     """Pull every judgment after the stored cursor, page by page; returns counts."""
     started = time.time()
+    run_id = uuid.uuid4().hex  # stamped on this run's votes, so history measures exactly them
     queue = queue_name(cfg)
     own = backend is None
     backend = backend or backend_for(cfg)
@@ -308,7 +317,7 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                 page, nxt = backend.pull(cursor, limit)
                 check(page.select(list(Judgments.to_schema().columns)), Judgments, f"collect (page after {cursor!r})")
                 classified = classify(con, page, answer_problems(con, page, cfg), annotators)
-                counts = store_page(con, queue, classified, nxt)
+                counts = store_page(con, queue, classified, nxt, run_id)
                 totals.update(counts)
                 totals["pulled"] += page.num_rows
                 totals["pages"] += 1
@@ -323,7 +332,10 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                       **{k: totals.get(k, 0) for k in ("pulled", "stored", "revised", "retracted", "duplicates", "quarantined",
                                                "pages")},
                       "quarantined_by_reason": dict(reasons), "seconds": round(time.time() - started, 3)}
-            record_stage_run(con, "collect", "completed", report, started)
+            expired = lease_expiries(backend)
+            if expired is not None:
+                report["lease_expiries"] = expired
+            record_stage_run(con, "collect", "completed", report, started, cfg=cfg, run_id=run_id)
         return report
     finally:
         if own:

@@ -154,13 +154,19 @@ def plain_strings(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array
     return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
 
 
-def record_stage_run(con: duckdb.DuckDBPyConnection, stage: str, status: str, stats: dict, started_at: float) -> str:
-    """Append the stage's outcome; `annoflow status` and the dashboards read this table."""
+def record_stage_run(con: duckdb.DuckDBPyConnection, stage: str, status: str, stats: dict, started_at: float, *,
+                     cfg: ProjectConfig | None = None, run_id: str | None = None) -> str:
+    """Append the stage's outcome; `annoflow status` and the dashboards read this table.
+
+    With the project's `cfg`, the run's metrics are appended to `metric_history` too (every stage
+    records its run here, so history misses none). `run_id` is the id the stage already stamped on
+    the rows it wrote (collect's votes), so history can measure exactly this run's rows.
+    """
     import json
     import uuid
     from datetime import datetime, timezone
 
-    run_id = uuid.uuid4().hex
+    run_id = run_id or uuid.uuid4().hex
     flow_run_id = None
     try:
         from prefect.runtime import flow_run
@@ -171,5 +177,9 @@ def record_stage_run(con: duckdb.DuckDBPyConnection, stage: str, status: str, st
     con.execute(
         "INSERT INTO stage_runs (run_id, stage, flow_run_id, status, stats, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, now())",
         [run_id, stage, flow_run_id, status, json.dumps(stats, default=str), datetime.fromtimestamp(started_at, timezone.utc)],
-    )
+    ).fetchall()
+    if cfg is not None:
+        from tasks.history.write import append_run
+
+        append_run(con, cfg, run_id, stage, stats)
     return run_id

@@ -285,7 +285,7 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
             behaviour = run_rules(con, cfg, uuid.uuid4().hex)
             summary.update({"unchanged": True, "labels_written": 0, "new_bans": [], "behaviour": behaviour,
                             "seconds": round(time.time() - started, 3)})
-            record_stage_run(con, "consensus", "completed", {"unchanged": True, "behaviour": behaviour}, started)
+            record_stage_run(con, "consensus", "completed", {"unchanged": True, "behaviour": behaviour}, started, cfg=cfg)
             return summary
         warm = params_from_bytes(stored[3]) if stored and stored[1] == s.method else {}
         t0 = time.time()
@@ -317,7 +317,7 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
         }
         record_stage_run(con, "consensus", "completed",
                          {k: summary[k] for k in ("method", "n_votes", "n_items", "labels_written", "decisions",
-                                                  "new_bans", "fit", "behaviour", "seconds")}, started)
+                                                  "new_bans", "fit", "behaviour", "seconds")}, started, cfg=cfg)
     return summary
 
 

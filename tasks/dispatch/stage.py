@@ -171,7 +171,7 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                 "annotators": None if active is None else len(active),
                 "seconds": round(time.time() - started, 3),
             }
-            record_stage_run(con, "dispatch", "completed", report, started)
+            record_stage_run(con, "dispatch", "completed", report, started, cfg=cfg)
         return report
     finally:
         if own:

@@ -316,7 +316,7 @@ def _export_once(cfg: ProjectConfig, *, force: bool, accept_shift: str | None) -
                 version = manifest["version"]
                 lap("publish")
                 record_stage_run(con, "export", "completed", {"version": version, "rows": facts["n_rows"], "timings": timings,
-                                                             "shift_accepted": manifest.get("shift_accepted")}, started)
+                                                             "shift_accepted": manifest.get("shift_accepted")}, started, cfg=cfg)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -377,7 +377,7 @@ def _format_names_cfg(cfg: ProjectConfig) -> list[str]:
 
 def _record_run(cfg: ProjectConfig, status: str, stats: dict, started: float) -> None:
     with project_store(cfg) as con:
-        record_stage_run(con, "export", status, stats, started)
+        record_stage_run(con, "export", status, stats, started, cfg=cfg)
 
 
 def _manifest(cfg, facts, gate: GateResult, root: Path, files, other_files, chash,

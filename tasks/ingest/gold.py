@@ -225,7 +225,7 @@ def import_gold(cfg: ProjectConfig, override_reason: str | None = None) -> dict:
                 report.errors.append(f"{name}: {len(refused) - _SHOWN_ERRORS} more gold rows refused; see `annoflow status --quarantine`")
             stats = {**report.as_dict(), "file": name, "override": override_reason,
                      "changes": [{"item_id": i, "key": k, "old": o, "new": n, "row": r} for i, k, o, n, r in changes]}
-            record_stage_run(con, "gold", "failed" if refused else "completed", stats, started)
+            record_stage_run(con, "gold", "failed" if refused else "completed", stats, started, cfg=cfg)
         for view in ("_v", "_problems", "_gold"):
             con.unregister(view)
         con.execute("DROP TABLE _gold_rows")

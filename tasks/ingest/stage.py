@@ -208,7 +208,7 @@ def ingest_source(cfg: ProjectConfig, src: SourceConfig) -> list[dict]:
                       "error": error or verdict, "notices": notices}
             for k in ("rows", "inserted", "duplicates", "quarantined"):
                 report.setdefault(k, 0)
-            record_stage_run(con, "ingest", "failed" if report["error"] else "completed", report, started)
+            record_stage_run(con, "ingest", "failed" if report["error"] else "completed", report, started, cfg=cfg)
         reports.append(report)
     return reports
 

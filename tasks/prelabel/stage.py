@@ -103,7 +103,7 @@ def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> l
     with _store(cfg) as con, track("labeling functions", len(specs)) as bar:
         broken = sql_compile_errors(con, specs)
         if broken:  # refused before any vote is written (or an older version's votes retired)
-            record_stage_run(con, "prelabel.lfs", "failed", {"failed": sorted(broken)}, started)
+            record_stage_run(con, "prelabel.lfs", "failed", {"failed": sorted(broken)}, started, cfg=cfg)
             raise ConfigError(_lf_failure_line(list(broken.items())))
         results = apply_sql_lfs(con, specs, cfg.labels, kind=kind, batch_rows=cfg.prelabel.batch_rows, run_id=run_id)
         bar.advance(len(results))
@@ -113,7 +113,7 @@ def apply_labeling_functions(cfg: ProjectConfig, run_id: str | None = None) -> l
         rows = [{k: v for k, v in asdict(r).items() if k != "extra"} for r in results]
         failed = [(r["name"], r["error"]) for r in rows if r["error"]]
         record_stage_run(con, "prelabel.lfs", "completed" if not failed else "failed",
-                         {"lfs": rows, "failed": [name for name, _ in failed]}, started)
+                         {"lfs": rows, "failed": [name for name, _ in failed]}, started, cfg=cfg)
     if failed:
         raise ConfigError(_lf_failure_line(failed))
     return rows
@@ -239,7 +239,7 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
             report["training"] = note + (f" ({n_weak} of them weak labels)" if n_weak else "")
             report["weak_labels"] = n_weak
             if run is None:
-                record_stage_run(con, f"prelabel.model.{mcfg.name}", "skipped", report, started)
+                record_stage_run(con, f"prelabel.model.{mcfg.name}", "skipped", report, started, cfg=cfg)
                 return report
             model: Model = run.model
             oof = dict(zip(run.oof_item_ids, run.oof_probs))
@@ -279,7 +279,7 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
             report["quarantined"] = _quarantine_model_problems(con, mcfg, problems)
             report["first_problem"] = problems[0]["detail"] if problems else None
         report["seconds"] = round(time.time() - started, 3)
-        record_stage_run(con, f"prelabel.model.{mcfg.name}", "completed", report, started)
+        record_stage_run(con, f"prelabel.model.{mcfg.name}", "completed", report, started, cfg=cfg)
     return report
 
 
@@ -407,7 +407,7 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None) -> dict:
         }
         report["seconds"] = round(time.time() - started, 3)
         record_stage_run(con, "prelabel.route", "completed",
-                         {k: v for k, v in report.items() if k not in ("reliability", "calibration_by_key")}, started)
+                         {k: v for k, v in report.items() if k not in ("reliability", "calibration_by_key")}, started, cfg=cfg)
     return report
 
 
@@ -458,12 +458,18 @@ def _write_routes(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, pl: pa.Tab
 
 
 def lf_report(cfg: ProjectConfig) -> list[dict]:
-    """The LF analysis table (models included), with the combiner's learned accuracies."""
+    """The LF analysis table (models included), with the combiner's learned accuracies.
+
+    Recorded as the run `prelabel.lf_report`, so history keeps each source's coverage and gold accuracy
+    over time from this analysis instead of computing it a second time."""
+    started = time.time()
     kind = kind_of(cfg).prelabel
     with _store(cfg) as con:
         votes = kind.machine_votes(con, cfg.labels, ("lf", "model"))
         learned = kind.combine(votes, kind.reference(con, cfg.labels), cfg)[1] if votes.num_rows else {}
-        return kind.lf_summary(con, cfg.labels, learned, ("lf", "model"))
+        rows = kind.lf_summary(con, cfg.labels, learned, ("lf", "model"))
+        record_stage_run(con, "prelabel.lf_report", "completed", {"sources": rows}, started, cfg=cfg)
+        return rows
 
 
 @task(name="prelabel-lfs", **STAGE_TASK)

@@ -44,7 +44,7 @@ def test_backend_round_trip_in_arrow(app_server, new_annotator):
         rest, cursor2 = b.pull(cursor)
         assert rest.num_rows == 1 and b.pull(cursor2)[0].num_rows == 0
         assert b.cancel(["rt-0", "rt-1", "rt-2", "rt-3"]) == 1
-        assert b.counts() == {"open": 0, "leased": 0, "done": 3, "cancelled": 1}
+        assert b.counts() == {"open": 0, "leased": 0, "done": 3, "cancelled": 1, "expired": 0}
 
 
 def test_backend_rejects_bad_tables_and_reports_server_messages(app_server, backend):

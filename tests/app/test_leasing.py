@@ -48,6 +48,7 @@ def test_lease_expires_and_is_reclaimed_for_others(admin, new_project, new_annot
         submit(a, lease)
     assert e.value.status == 409 and "expired" in str(e.value)
     assert nxt(a, pid) is None  # a already saw the item: never offered to them again
+    assert admin.get(f"/api/projects/{pid}").json()["counts"]["expired"] == 1  # history's lease_expiries
 
 
 def test_heartbeat_keeps_the_lease(admin, new_project, new_annotator):

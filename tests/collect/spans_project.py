@@ -12,7 +12,9 @@ from typing import Any
 
 from schemas.config import ProjectConfig
 from tasks.store import open_store
-from tests.conftest import seed_items, write_project
+from tests.conftest import ADMIN_TOKEN, seed_items, write_project
+
+WNUT = Path(__file__).resolve().parents[2] / "examples" / "wnut17-ner"
 
 TYPES = ["person", "location", "org"]
 TEXTS = [
@@ -71,3 +73,37 @@ def stored_answers(cfg: ProjectConfig) -> dict[str, list[dict]]:
         rows = con.execute("SELECT i.payload, v.answer::VARCHAR FROM votes v JOIN items i USING (item_id)"
                            " WHERE v.source_kind = 'human' ORDER BY v.vote_id").fetchall()
     return {p: json.loads(a) for p, a in rows}
+
+
+def wnut_project(root: Path, name: str, queue_url: str, n: int, **overrides: Any) -> tuple[ProjectConfig, list[str]]:
+    """A spans project over the first `n` WNUT17 sentences (two annotators each, no gold), ingested and
+    dispatched to the app at `queue_url`; returns the config and the sentences' JSONL lines."""
+    from tasks.dispatch import dispatch
+    from tasks.ingest.stage import ingest_source
+
+    (root / "data").mkdir(parents=True)
+    lines = (WNUT / "data" / "sentences.jsonl").read_text(encoding="utf-8").splitlines()[:n]
+    (root / "data" / "sentences.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = write_project(root, name=name, task_kind="spans",
+                        labels=["person", "location", "group", "corporation", "product", "creative-work"],
+                        sources=[{"path": "data/sentences.jsonl", "format": "jsonl", "text_field": "text"}],
+                        answer={"allow_overlap": False, "snap_to_tokens": True, "tokenizer": "whitespace"},
+                        queue={"url": queue_url}, overlap={"policy": "fixed", "initial": 2, "max": 2},
+                        gold={"rate": 0.0, "min_per_annotator": 0}, **overrides)
+    assert ingest_source(cfg, cfg.sources[0])[0]["inserted"] == n
+    assert dispatch(cfg)["created"] == 2 * n
+    return cfg, lines
+
+
+def simulate_wnut_crowd(root: Path, accuracy: float) -> dict[str, Any]:
+    """`annoflow simulate-crowd` (3 annotators answering from the WNUT17 truth) on the project at `root`."""
+    import os
+    import shutil
+    import subprocess
+
+    run = subprocess.run([shutil.which("annoflow") or "annoflow", "simulate-crowd", "--config", str(root / "annoflow.toml"),
+                          "--truth", str(WNUT / "truth" / "labels.jsonl"), "--label-column", "spans", "--accuracy",
+                          str(accuracy), "--annotators", "3", "--spammers", "0", "--experts", "0", "--json"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "ANNOFLOW_QUEUE_TOKEN": ADMIN_TOKEN})
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
