@@ -71,6 +71,7 @@ def _label_codes(flat: FlatBoxes, classes: tuple[str, ...], who: str) -> np.ndar
 
 class _BoxConsensus:
     input_column = "answer"
+    methods = (METHOD,)
     answer_sql = "answer::VARCHAR"
     answered_sql = "answer IS NOT NULL"
     label_values_sql = "coalesce(json_extract_string(answer, '$[*].label'), [])"

@@ -95,6 +95,7 @@ def parse_answers(table: pa.Table, column: str = "answer") -> pa.Table:
 
 class _SpanConsensus:
     input_column = "answer"
+    methods = (METHOD,)
     answer_sql = "answer::VARCHAR"
     answered_sql = "answer IS NOT NULL"
     label_values_sql = "coalesce(json_extract_string(answer, '$[*].label'), [])"
