@@ -652,7 +652,8 @@ class ExportFacet(Protocol):
         "items_with_truth", "resolved_with_truth", m: value, "by_method": {method: {"items", m: value}}}`
         where `m` names the kind's headline metric (choices: "accuracy"; spans: "f1", entity-level via
         seqeval; boxes: "map", COCO mAP@[.5:.95] via pycocotools, beside "map50"); unresolved items with
-        truth show under the method "(unresolved)"."""
+        truth show under the method "(unresolved)". Optional `"titles": {name: title}` names the metrics a
+        summary shows, headline first, by their usual titles (boxes: "mAP@[.5:.95]", "mAP@.5")."""
         ...
 
 
