@@ -39,10 +39,12 @@ def print_consensus(summary: dict, kind: ConsensusFacet) -> None:
         head = f"{summary.get('labels_written', 0):,} label rows written"
     console.print(f"[bold]Consensus[/] {summary.get('method')}: {head}; iterations {fit.get('n_iter')}, "
                   f"converged {fit.get('converged')}")
-    console.print(f"Krippendorff's alpha ({a.get('over', '-')}): [bold]{_f(a.get('alpha'))}[/] "
-                  f"[{_f(a.get('low'))}, {_f(a.get('high'))}]  Fleiss' kappa: {_f(a.get('fleiss'))}  "
-                  f"Cohen pairs: {(a.get('pairs') or {}).get('n_pairs', 0)}")
-    for line in kind.summary_lines(a):
+    kind_lines = kind.summary_lines(a)
+    if a.get("alpha") is not None or not kind_lines:  # a kind measuring no alpha (boxes) says what it measures
+        console.print(f"Krippendorff's alpha ({a.get('over', '-')}): [bold]{_f(a.get('alpha'))}[/] "
+                      f"[{_f(a.get('low'))}, {_f(a.get('high'))}]  Fleiss' kappa: {_f(a.get('fleiss'))}  "
+                      f"Cohen pairs: {(a.get('pairs') or {}).get('n_pairs', 0)}")
+    for line in kind_lines:
         console.print(line)
     d = summary.get("decisions") or {}
     console.print("Decisions: " + (", ".join(f"{k} {v:,}" for k, v in d.items()) or "none"))

@@ -301,7 +301,7 @@ def simulate_crowd(
     err_console.print(f"[yellow]SIMULATION[/]: {annotators} simulated annotators ({spammers} spammers, "
                       f"{experts} experts) on {cfg.queue.url}")
     report = run_or_exit(lambda: run_simulated_crowd(cfg.queue.url, admin_token(cfg), cfg.name, true_answer,
-                                                     crowd=crowd, seed=seed))
+                                                     crowd=crowd, seed=seed, payload=true_answer.payload))
     out = {"simulation": True, **report.summary(), "per_annotator": report.per_annotator,
            "items_without_truth": true_answer.unknown, "failures": report.failures}
     if as_json:

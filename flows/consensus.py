@@ -34,12 +34,13 @@ def consensus_report_markdown(summary: dict, kind_lines: Sequence[str] = ()) -> 
     lines += [(f"Method `{summary.get('method')}` over {summary.get('n_votes', 0):,} votes; "
               f"{summary.get('labels_written', 0):,} label rows written; iterations {fit.get('n_iter')}, "
               f"converged {fit.get('converged')}, warm start {fit.get('warm_start')}."), "",
-              "## Agreement", "",
-              (f"Krippendorff's alpha ({a.get('over', '-')} votes, {a.get('n_items', 0)} items): "
-              f"**{_f(a.get('alpha'))}** (95% bootstrap CI {_f(a.get('low'))} – {_f(a.get('high'))}); "
-              f"Fleiss' kappa: {_f(a.get('fleiss')) if a.get('fleiss') is not None else 'n/a (overlap varies)'}; "
-              f"Cohen pairs: {(a.get('pairs') or {}).get('n_pairs', 0)}, mean kappa "
-              f"{_f((a.get('pairs') or {}).get('mean_kappa'))}."), ""]
+              "## Agreement", ""]
+    if a.get("alpha") is not None or not kind_lines:  # a kind measuring no alpha (boxes) says what it measures
+        lines += [(f"Krippendorff's alpha ({a.get('over', '-')} votes, {a.get('n_items', 0)} items): "
+                   f"**{_f(a.get('alpha'))}** (95% bootstrap CI {_f(a.get('low'))} – {_f(a.get('high'))}); "
+                   f"Fleiss' kappa: {_f(a.get('fleiss')) if a.get('fleiss') is not None else 'n/a (overlap varies)'}; "
+                   f"Cohen pairs: {(a.get('pairs') or {}).get('n_pairs', 0)}, mean kappa "
+                   f"{_f((a.get('pairs') or {}).get('mean_kappa'))}."), ""]
     lines += [*(f"- {line}" for line in kind_lines), ""] if kind_lines else []
     if a.get("per_label"):
         lines += ["| label | alpha |", "|---|---:|"]

@@ -48,7 +48,8 @@ def simulated_crowd_task(cfg: ProjectConfig, token: str, truth: str, annotators:
         true_answer = read_truth(con, cfg, Path(truth))
     crowd = make_crowd(annotators, cfg.labels, accuracy=accuracy, spammer_share=spammers / annotators,
                        experts=experts, seed=seed, kind=kind_of(cfg))
-    report = run_simulated_crowd(cfg.queue.url, token, cfg.name, true_answer, crowd=crowd, seed=seed)
+    report = run_simulated_crowd(cfg.queue.url, token, cfg.name, true_answer, crowd=crowd, seed=seed,
+                                 payload=true_answer.payload)
     return {"simulation": True, **report.summary(), "items_without_truth": true_answer.unknown}
 
 
@@ -123,6 +124,8 @@ def demo_flow(
         "metric": quality["metric"],
         quality["metric"]: quality[quality["metric"]],
         f"{quality['metric']}_by_method": quality["by_method"],
+        **{m: quality[m] for m in quality.get("titles", {})},  # the kind's other scores worth a line (mAP@.5)
+        "metric_titles": quality.get("titles", {}),
         **work,
         "prelabel": {k: prelabel["routing"][k] for k in ("auto_accept_share", "auto", "audit", "human", "ece", "gold_accuracy")},
         "agreement": (consensus or {}).get("agreement") if rounds else None,

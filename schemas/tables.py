@@ -15,6 +15,8 @@ import pyarrow.compute as pc
 from pandera.typing import Series
 
 from tasks.errors import ContractError
+from tasks.kinds import get as get_kind
+from tasks.kinds import names as kind_names
 
 __all__ = [
     "ASSIGNMENT_KINDS",
@@ -76,18 +78,20 @@ class Quarantine(pa_.DataFrameModel):
 # renamed or extra column fails at the boundary instead of silently landing in the database.
 
 SOURCE_KINDS = ["human", "model", "lf", "adjudicator"]
-LABEL_METHODS = [
-    "auto",
-    "adjudicated",
-    "gold",
-    "majority_vote",
-    "weighted_majority_vote",
-    "dawid_skene",
-    "one_coin_dawid_skene",
-    "glad",
-    "label_model",
-    "span_dawid_skene",
-]
+STAGE_METHODS = ["auto", "adjudicated", "gold"]
+"""The `method` names the stages write whatever the kind: pre-label auto-accept, adjudication, gold."""
+
+
+def _label_methods() -> list[str]:
+    """The stage's methods and every registered kind's consolidation methods (its consensus facet's
+    `methods`), in registration order: a new kind's method is known without an edit here."""
+    out = list(STAGE_METHODS)
+    for name in kind_names():
+        out += [m for m in get_kind(name).consensus.methods if m not in out]
+    return out
+
+
+LABEL_METHODS = _label_methods()
 
 
 def _is_str_list(v: object) -> bool:

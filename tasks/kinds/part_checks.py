@@ -1,7 +1,8 @@
 """Release-gate pieces shared by kinds whose answer is a list of parts (spans of a text, boxes on an image).
 
 `per_part` makes a row check that looks at every part of a row's answer and says which ones broke the
-rule; `rate_change` compares parts per exported item, label by label, with the reference version.
+rule; `rate_change` compares parts per exported item, label by label, with the reference version,
+from the counts `part_counts` reads.
 Each kind words its checks (names, units, messages) and keeps its own SQL of what a bad part is.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from .protocol import FactCheck, RowCheck
 
-__all__ = ["per_part", "rate_change"]
+__all__ = ["part_counts", "per_part", "rate_change"]
 
 
 def per_part(column: str, name: str, description: str, bad: str, says: str, first: int = 0, sep: str = "") -> RowCheck:
@@ -25,6 +26,13 @@ def per_part(column: str, name: str, description: str, bad: str, says: str, firs
     frame = f"bad_{name}"
     return RowCheck(name, description, f"len({hits}) > 0", "ExpectColumnValuesToBeNull", {"column": frame},
                     frame_columns={frame: f"CASE WHEN len({hits}) > 0 THEN {listing} END"})
+
+
+def part_counts(con: Any, src: str, distribution_sql: str) -> tuple[dict[str, int], int]:
+    """(parts per label, rows) of the snapshot `src`; `distribution_sql` lists one label `l` per part."""
+    now = dict(con.execute(f"SELECT l, count(*) FROM ({distribution_sql}) GROUP BY l").fetchall())
+    n_now = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]  # fetched to the end: the gate reuses `con`
+    return {str(k): int(v) for k, v in now.items()}, int(n_now)
 
 
 def rate_change(name: str, description: str, now: Mapping[str, int], n_now: int, reference: Mapping[str, Any] | None,

@@ -436,6 +436,11 @@ class ConsensusFacet(Protocol):
     answer uses (a span's types for spans). The stage stops with a message naming the item, the
     source and the label when one is outside the project's labels; status counts resolved labels."""
 
+    methods: tuple[str, ...]
+    """SCHEMAS (schemas/tables.label_methods: Pandera, the release gate, GE): every name `run` may
+    write in a label's `method` column besides the stage's own ("auto", "adjudicated", "gold"). The
+    known methods are the union over the registered kinds, so a new kind adds its own here."""
+
     wants_payloads: bool
     """STAGE (read_inputs): whether `run` needs the voted items' payloads (`ConsensusInputs.payloads`,
     `item_id, payload`). Spans: a text's length says how unlikely an accidental agreement on one span
@@ -647,7 +652,8 @@ class ExportFacet(Protocol):
         "items_with_truth", "resolved_with_truth", m: value, "by_method": {method: {"items", m: value}}}`
         where `m` names the kind's headline metric (choices: "accuracy"; spans: "f1", entity-level via
         seqeval; boxes: "map", COCO mAP@[.5:.95] via pycocotools, beside "map50"); unresolved items with
-        truth show under the method "(unresolved)"."""
+        truth show under the method "(unresolved)". Optional `"titles": {name: title}` names the metrics a
+        summary shows, headline first, by their usual titles (boxes: "mAP@[.5:.95]", "mAP@.5")."""
         ...
 
 

@@ -207,7 +207,8 @@ class _LightSession:
 
 
 def _worker(base_url: str, token: str, project_id: str, sim: SimulatedAnnotator, truth: Callable[[Task], Any],
-            key: Callable[[Task], str], labels: list[str], kind: AnswerKind, report: CrowdReport,
+            key: Callable[[Task], str], payload: Callable[[Task], str | None], labels: list[str], kind: AnswerKind,
+            report: CrowdReport,
             lock: threading.Lock, stop: threading.Event, max_tasks: int | None, seed: int, light: bool) -> None:
     rng = random.Random(seed)
     lat: list[float] = []
@@ -229,7 +230,7 @@ def _worker(base_url: str, token: str, project_id: str, sim: SimulatedAnnotator,
                     task = c.post(f"/api/annotate/{project_id}/next")["task"]
                     continue
             else:
-                answer = kind.simulation.answer(sim.profile, truth(task), rng, labels, task.get("payload"))
+                answer = kind.simulation.answer(sim.profile, truth(task), rng, labels, payload(task))
             think = rng.expovariate(1 / sim.seconds_per_task) if sim.seconds_per_task > 0 else 0.0
             if think:
                 time.sleep(think)
@@ -262,6 +263,10 @@ def _worker(base_url: str, token: str, project_id: str, sim: SimulatedAnnotator,
                 report.failures.append(failure)
 
 
+def _task_payload(task: Task) -> str | None:
+    return task.get("payload")
+
+
 def run_simulated_crowd(
     base_url: str,
     admin_token: str,
@@ -272,6 +277,7 @@ def run_simulated_crowd(
     crowd: list[SimulatedAnnotator] | None = None,
     replay: Mapping[str, Mapping[str, str]] | None = None,
     key: Callable[[Task], str] | None = None,
+    payload: Callable[[Task], str | None] | None = None,
     accuracy: tuple[float, float] = (0.65, 0.95),
     spammer_share: float = 0.1,
     seconds_per_task: float = 0.0,
@@ -284,7 +290,8 @@ def run_simulated_crowd(
 
     `truth` maps `key(task)` (default `shown_key`: the payload text, or the digest of the media the
     page shows) to the true answer in the kind's JSON form, or is a callable on the task as the
-    annotator sees it. With `replay` (worker id → {key: answer}, see `load_replay`)
+    annotator sees it. `payload(task)` is what the kind's simulated annotator reads of the item (default: the
+    task's text; `TruthTable.payload` adds a media item's metadata, such as an image's size). With `replay` (worker id → {key: answer}, see `load_replay`)
     one replay worker per real worker answers what that worker recorded. Annotators are created
     through the admin API (a new token is issued if the id exists). `light_client=True` uses a
     stdlib keep-alive connection instead of httpx (benchmarks). Returns counts and latencies.
@@ -318,7 +325,8 @@ def run_simulated_crowd(
     report, lock, stop = CrowdReport(), threading.Lock(), threading.Event()
     threads = [
         threading.Thread(target=_worker, name=f"sim-{sim.annotator_id}", daemon=True, args=(
-            base_url, tokens[sim.annotator_id], project_id, sim, truth_fn, key, labels, kind, report, lock, stop,
+            base_url, tokens[sim.annotator_id], project_id, sim, truth_fn, key, payload or _task_payload, labels, kind,
+            report, lock, stop,
             max_tasks_per_annotator, seed * 7919 + i, light_client))
         for i, sim in enumerate(crowd)
     ]

@@ -41,10 +41,19 @@ def truth_key_column(cfg: ProjectConfig) -> str:
 class TruthTable(dict):
     """`shown key → true answer (JSON form)`; called on a task (as `run_simulated_crowd`'s `truth`) it
     looks the task up and counts the tasks it does not know (`unknown`: report it, they are answered
-    from no truth). `missing`: rows of the file naming no item of the project."""
+    from no truth). `missing`: rows of the file naming no item of the project. `metadata`: shown key → the
+    item's metadata JSON (an image's width and height), for `payload`."""
 
     missing: int = 0
     unknown: int = 0
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metadata: dict[str, str] = {}
+
+    def payload(self, task: dict[str, Any]) -> str | None:
+        """What a simulated annotator reads of the item besides its answer: the task's text, or for a media
+        item (whose page shows no text) its metadata as recorded at ingest, which the app does not send."""
+        return task.get("payload") or self.metadata.get(shown_key(task))
 
     def __call__(self, task: dict[str, Any]) -> Any:
         value = self.get(shown_key(task))
@@ -74,7 +83,7 @@ def read_truth(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, path: Path, k
     con.register("_truth", pa.table({"key": table[key_column].cast(pa.string()), "_n": pa.array(range(table.num_rows))}))
     try:
         rows = con.execute(
-            f"SELECT t._n, i.payload, i.uri FROM _truth t JOIN items i ON {key_match_sql(cfg, key_column, 'i', 't')}"
+            f"SELECT t._n, i.payload, i.uri, i.metadata::VARCHAR FROM _truth t JOIN items i ON {key_match_sql(cfg, key_column, 'i', 't')}"
             " ORDER BY t._n").fetchall()
     finally:
         con.unregister("_truth")
@@ -82,7 +91,7 @@ def read_truth(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, path: Path, k
     structured = not pa.types.is_string(kind.storage.arrow_type)
     out = TruthTable()
     by_media = cfg.data_kind != DataKind.text
-    for n, payload, uri in rows:
+    for n, payload, uri, metadata in rows:
         value: Any = answers[n]
         if structured and isinstance(value, str):
             value = orjson.loads(value)
@@ -93,5 +102,7 @@ def read_truth(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, path: Path, k
         else:
             key = (payload or "").strip()
         out.setdefault(key, value)
+        if by_media and metadata:
+            out.metadata.setdefault(key, metadata)
     out.missing = table.num_rows - len({r[0] for r in rows})
     return out

@@ -22,11 +22,9 @@ from tests.kinds.boxes.project import (
     TRUTH,
     boxes_config,
     draw_images,
-    storage_missing,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    storage_missing(), reason="needs the boxes storage facet (issue 13, storage part), merged separately")]
+pytestmark = pytest.mark.slow
 ADMIN = "box-tool-admin"
 TOLERANCE_PX = 0.75  # pixels of the image; the smallest image is shown about 9x, so one screen pixel is ~0.1
 

@@ -21,11 +21,9 @@ from tests.kinds.boxes.project import (
     TRUTH,
     boxes_config,
     draw_images,
-    storage_missing,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    storage_missing(), reason="needs the boxes storage facet (issue 13, storage part), merged separately")]
+pytestmark = pytest.mark.slow
 
 SUGGESTED = [{"x": 18.0, "y": 57.0, "w": 56.0, "h": 35.0, "label": "car"},   # a little off
              {"x": 110.0, "y": 30.0, "w": 16.0, "h": 40.0, "label": "sign"}]  # a person, mislabelled

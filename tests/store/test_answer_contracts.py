@@ -5,6 +5,7 @@ import pytest
 
 from schemas.tables import Gold, Labels, Votes, check
 from tasks.errors import ContractError
+from tasks.kinds import get, names
 
 L = pa.list_(pa.string())
 
@@ -51,3 +52,15 @@ def test_votes_and_gold_accept_json_answers_and_reject_malformed_ones() -> None:
         check(g.set_column(0, "item_id", pa.array(["a", "a"])), Gold, "gold")
     with pytest.raises(ContractError, match="origin"):
         check(g.set_column(2, "origin", pa.array(["file", "guess"])), Gold, "gold")
+
+
+@pytest.mark.parametrize("kind", names())
+def test_labels_accept_every_method_a_kind_declares(kind: str) -> None:
+    for method in get(kind).consensus.methods:
+        check(_labels(answer=pa.array(["[]", None])).set_column(2, "method", pa.array([method] * 2)), Labels, "labels")
+
+
+def test_labels_reject_a_method_no_kind_declares() -> None:
+    with pytest.raises(ContractError, match="method"):
+        check(_labels(answer=pa.array(["[]", None])).set_column(2, "method", pa.array(["box_majority"] * 2)),
+              Labels, "labels")

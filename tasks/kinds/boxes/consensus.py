@@ -14,7 +14,6 @@ that its whole box set is right, which drives the shared resolved / needs-more /
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +32,7 @@ from tasks.consensus.pipeline import (
 )
 from tasks.consensus.report import agreement_by_source, source_stats_table
 from tasks.consensus.scoring import reference_answers, score_table
+from tasks.kinds.agreement_sample import json_safe, stable_sample
 
 from .agreement import pairwise_box_agreement
 from .flat import FlatBoxes, boxes_json, flatten
@@ -51,9 +51,6 @@ items' ids, the same on every run), so its cost stops growing with the project."
 _ANSWER_COLUMNS = ["item_id", "source_id", "source_kind", "answer"]
 
 
-def _clean(x: Any) -> Any:
-    return None if isinstance(x, float) and math.isnan(x) else x
-
 
 def _codes(values: pa.Array, dictionary: pa.Array) -> np.ndarray:
     return pc.index_in(values, value_set=dictionary).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -71,16 +68,10 @@ def _label_codes(flat: FlatBoxes, classes: tuple[str, ...], who: str) -> np.ndar
     return code.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _sample(items: pa.Array, n: int) -> pa.Array:
-    """At most `n` of `items`, ordered by a hash of the id: the same items on every run."""
-    with duckdb.connect() as con:
-        con.register("_i", pa.table({"item_id": items}))
-        return con.sql(f"SELECT item_id FROM _i ORDER BY hash(item_id), item_id LIMIT {int(n)}") \
-            .to_arrow_table()["item_id"].combine_chunks()
-
 
 class _BoxConsensus:
     input_column = "answer"
+    methods = (METHOD,)
     answer_sql = "answer::VARCHAR"
     answered_sql = "answer IS NOT NULL"
     label_values_sql = "coalesce(json_extract_string(answer, '$[*].label'), [])"
@@ -199,8 +190,8 @@ class _BoxConsensus:
                 learned[src] = float(2 * p * r / (p + r)) if p + r > 0 else 0.0
             elif not np.isnan(r):  # never drew a box: recall says it all
                 learned[src] = 0.0
-            detail[src] = {"precision": _clean(round(float(p), 6)), "recall": _clean(round(float(r), 6)),
-                           "loc_error": _clean(round(float(f.loc_error[k]), 6)),
+            detail[src] = {"precision": json_safe(round(float(p), 6)), "recall": json_safe(round(float(r), 6)),
+                           "loc_error": json_safe(round(float(f.loc_error[k]), 6)),
                            "weight": round(float(f.weight[k]), 6)}
         return learned, detail
 
@@ -224,8 +215,8 @@ class _BoxConsensus:
         for r in scores.to_pylist():
             if r["n_gold"]:
                 detail.setdefault(r["source_id"], {})["gold"] = {
-                    "tp": r["tp"], "fp": r["fp"], "fn": r["fn"], "loc_error": _clean(r["loc_error"]),
-                    **{m: {"value": _clean(r[m]), "low": _clean(r[f"{m}_low"]), "high": _clean(r[f"{m}_high"])}
+                    "tp": r["tp"], "fp": r["fp"], "fn": r["fn"], "loc_error": json_safe(r["loc_error"]),
+                    **{m: {"value": json_safe(r[m]), "low": json_safe(r[f"{m}_low"]), "high": json_safe(r[f"{m}_high"])}
                        for m in ("precision", "recall", "f1")}}
         return source_stats_table(per, nv_map, shaped, learned, detail, agree, banned)
 
@@ -235,8 +226,8 @@ class _BoxConsensus:
         return pa.table({"source_id": pa.array([r["source_id"] for r in rows], _STR),
                          "evidence": pa.array([json.dumps({
                              "n_gold": r["n_gold"], "tp": r["tp"], "fp": r["fp"], "fn": r["fn"],
-                             "precision": _clean(r["precision"]), "recall": _clean(r["recall"]),
-                             "f1": _clean(r["f1"]), "loc_error": _clean(r["loc_error"]),
+                             "precision": json_safe(r["precision"]), "recall": json_safe(r["recall"]),
+                             "f1": json_safe(r["f1"]), "loc_error": json_safe(r["loc_error"]),
                              "low": round(r["f1_low"], 6), "high": round(r["f1_high"], 6),
                              "threshold": s.ban_below, "min_answers": s.min_answers_for_ban,
                              "rule": "Wilson 95% upper bound of gold box F1 (IoU-matched) below threshold"})
@@ -253,7 +244,7 @@ class _BoxConsensus:
         if not use.any():
             return out
         items = pc.unique(ans["item_id"].filter(pa.array(use)))
-        sample = _sample(items, AGREEMENT_ITEMS)
+        sample = stable_sample(items, AGREEMENT_ITEMS)
         use &= pc.is_in(ans["item_id"], value_set=sample).to_numpy(zero_copy_only=False)
         rows = np.flatnonzero(use)
         remap = np.full(ans.num_rows, -1, np.int64)

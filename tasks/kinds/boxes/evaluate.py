@@ -121,7 +121,7 @@ def resolved_scores(con: Any, truth: pa.Table, labels: Sequence[str]) -> dict[st
     for m in sorted(set(methods), key=lambda m: (-methods.count(m), m)):
         s = score(m) if m != UNRESOLVED else {"map": None, "map50": None}
         by_method[m] = {"items": methods.count(m), "map": s["map"], "map50": s["map50"]}
-    return {"metric": "map", "items_with_truth": len(rows), "resolved_with_truth": overall["images"],
+    return {"metric": "map", "titles": {"map": "mAP@[.5:.95]", "map50": "mAP@.5"}, "items_with_truth": len(rows), "resolved_with_truth": overall["images"],
             "map": overall["map"], "map50": overall["map50"], "per_label": overall["per_label"],
             "true_boxes": overall["true_boxes"],
             "predicted_boxes": overall["predicted_boxes"], "by_method": by_method}

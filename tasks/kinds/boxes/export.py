@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import quoteattr
 
 import pyarrow as pa
 
+from ..part_checks import part_counts
 from ..protocol import ExportWriter, FactCheck, GoldMatch, RowCheck
-from . import gate
+from . import gate, labelstudio
 from .coco_export import categories, write_coco
 from .columns import EXPORT_BOXES_TYPE, bare_sql, boxes_sql, size_sql
 from .evaluate import resolved_scores
@@ -25,10 +25,7 @@ from .yolo_export import write_yolo
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
 
-__all__ = ["FACET", "FROM_NAME"]
-
-FROM_NAME = "label"
-"""The Label Studio control's name (the protocol's: the object tag is named after the data kind)."""
+__all__ = ["FACET"]
 
 
 class _BoxExport:
@@ -53,14 +50,11 @@ class _BoxExport:
                 "gold_match": "every gold box has an exported box of its label at IoU >= match_iou, and no extra box"}
 
     def label_studio_config(self, cfg: ProjectConfig) -> str:
-        labels = "".join(f"<Label value={quoteattr(label)}/>" for label in cfg.labels)
-        key = cfg.data_kind.value
-        return (f'<View><Image name="{key}" value="${key}" zoom="true"/>'
-                f'<RectangleLabels name="{FROM_NAME}" toName="{key}">{labels}</RectangleLabels></View>')
+        return labelstudio.label_studio_config(cfg)  # the config the queue pushes tasks into
 
     def label_studio_result_sql(self, cfg: ProjectConfig, data_key: str) -> str:
         # Label Studio places a rectangle in percent of the image's size, top-left corner first.
-        return (f"list_transform(boxes, lambda b: {{'from_name': '{FROM_NAME}', 'to_name': '{data_key}',"
+        return (f"list_transform(boxes, lambda b: {{'from_name': '{labelstudio.FROM_NAME}', 'to_name': '{data_key}',"
                 " 'type': 'rectanglelabels', 'original_width': width, 'original_height': height, 'image_rotation': 0,"
                 " 'value': {'x': 100.0 * b.x / width, 'y': 100.0 * b.y / height, 'width': 100.0 * b.w / width,"
                 " 'height': 100.0 * b.h / height, 'rotation': 0, 'rectanglelabels': [b.label]}})")
@@ -69,10 +63,8 @@ class _BoxExport:
         return gate.row_checks(list(cfg.labels))
 
     def fact_checks(self, con: Any, src: str, cfg: ProjectConfig, reference: Mapping[str, Any] | None) -> list[FactCheck]:
-        now = dict(con.execute(f"SELECT l, count(*) FROM ({self.distribution_sql(cfg, src)}) GROUP BY l").fetchall())
-        n_now = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]  # fetched to the end: the gate reuses `con`
-        return [gate.rate_change({str(k): int(v) for k, v in now.items()}, int(n_now), reference,
-                                 cfg.answer_options.max_box_rate_change)]
+        now, n_now = part_counts(con, src, self.distribution_sql(cfg, src))
+        return [gate.rate_change(now, n_now, reference, cfg.answer_options.max_box_rate_change)]
 
     def distribution_sql(self, cfg: ProjectConfig, src: str) -> str:
         return f"SELECT b.label AS l FROM (SELECT unnest(boxes) AS b FROM {src})"

@@ -24,13 +24,12 @@ from ..part_checks import per_part
 from ..part_checks import rate_change as part_rate_change
 from ..protocol import FactCheck, RowCheck
 from .columns import iou_sql, labels_sql
+from .validate import (
+    EDGE_TOLERANCE_PX,  # the gate never holds a box every stage before it accepted
+)
 
 __all__ = ["ALL_LABELS", "EDGE_TOLERANCE_PX", "MIN_JUDGED_BOXES", "gold_correct_sql", "rate_change", "row_checks"]
 
-EDGE_TOLERANCE_PX = 0.5
-"""How far a box may reach past an edge of its image: the tolerance storage validation accepts answers with
-(tools that draw in display pixels or percentages round by up to half a pixel), so the gate never holds a
-release for a box every stage before it accepted."""
 MIN_JUDGED_BOXES = 10
 """A label with fewer boxes than this in both versions is listed, not judged: too few to tell a change from noise."""
 ALL_LABELS = "(all labels)"

@@ -20,8 +20,8 @@ from xml.sax.saxutils import quoteattr
 
 from ..protocol import AnswerError
 from ..spans.palette import type_colours
-from .validate import check_boxes, image_size
 from .geometry import canonical
+from .validate import check_boxes, image_size
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig

@@ -7,13 +7,12 @@ side (`RectangleLabels`, percentages of the image) lives in `labelstudio.py`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..protocol import AnswerError
 from ..spans.palette import type_colours
+from ..submitted_answer import submitted_answer
 from . import labelstudio
 from .validate import check_boxes
 
@@ -48,16 +47,8 @@ class _BoxQueue:
         text) checked: numbers, positive sizes, labels in the set; `[]` is the explicit "no objects".
         The app does not know the image's size, so "inside the image" is checked where it is known:
         at collect (items.metadata) and in Label Studio's results. Returns the JSON form (rounded, sorted)."""
-        raw = body.get("answer")
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except ValueError:
-                raise AnswerError("malformed_json", "answer: not valid JSON; expected a list of {x, y, w, h, label}",
-                                  field="answer") from None
-        if raw is None:
-            raise AnswerError("missing_answer", "answer: missing; boxes projects submit 'answer': a list of "
-                              "{x, y, w, h, label} in pixels ([] for no objects)", field="answer")
+        raw = submitted_answer(body, "{x, y, w, h, label}", "boxes projects submit 'answer': a list of "
+                                                            "{x, y, w, h, label} in pixels ([] for no objects)")
         return check_boxes(raw, labels, None)
 
     label_studio_config = staticmethod(labelstudio.label_studio_config)

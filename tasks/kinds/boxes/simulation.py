@@ -69,8 +69,9 @@ def simulate_boxes(truth: Sequence[tuple[float, float, float, float, str]], labe
     """One simulated answer: boxes `(x, y, w, h, label)` inside an image of `size` (width, height)."""
     out: list[tuple[float, float, float, float, str]] = []
     if errors.spammer == "constant":
-        if errors.fixed_box is not None:
-            out.append((*errors.fixed_box, labels[0]))
+        fixed = None if errors.fixed_box is None else _clip(*errors.fixed_box, size)  # drawn for another size
+        if fixed is not None:
+            out.append((*fixed, labels[0]))
         return out
     if errors.spammer is None:
         for x, y, w, h, lab in truth:

@@ -33,6 +33,7 @@ from tasks.consensus.machine import (
 )
 from tasks.consensus.multilabel import MultiLabel
 from tasks.consensus.pipeline import (
+    METHODS,
     ConsensusInputs,
     ConsensusOutcome,
     ConsensusSettings,
@@ -230,6 +231,7 @@ class _ChoicesConsensus:
 
     input_column = "label"
     label_values_sql = "coalesce(labels, [label])"
+    methods = METHODS  # the configurable aggregators (`consensus.method`)
     wants_payloads = False
 
     def __init__(self, multi: bool) -> None:

@@ -14,7 +14,6 @@ adaptive overlap works exactly as for classification. Agreement between annotato
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ from tasks.consensus.pipeline import (
 )
 from tasks.consensus.report import agreement_by_source, source_stats_table
 from tasks.consensus.scoring import reference_answers
+from tasks.kinds.agreement_sample import json_safe, stable_sample
 
 from .agreement import krippendorff_alpha_bio, pairwise_span_f1
 from .consolidate import (
@@ -91,22 +91,11 @@ def parse_answers(table: pa.Table, column: str = "answer") -> pa.Table:
                              parsed[column].combine_chunks().cast(SPANS_TYPE))
 
 
-def _clean(x: Any) -> Any:
-    """JSON-safe: NaN becomes None (the agreement summary is stored as JSON)."""
-    return None if isinstance(x, float) and math.isnan(x) else x
-
-
-def _sample(items: pa.Array, n: int) -> pa.Array:
-    """At most `n` of `items` in the order of a hash of the id: the same items on every run, and any first
-    k of them a sample too."""
-    with duckdb.connect() as con:
-        con.register("_i", pa.table({"item_id": items}))
-        return con.sql(f"SELECT item_id FROM _i ORDER BY hash(item_id), item_id LIMIT {int(n)}") \
-            .to_arrow_table()["item_id"].combine_chunks()
 
 
 class _SpanConsensus:
     input_column = "answer"
+    methods = (METHOD,)
     answer_sql = "answer::VARCHAR"
     answered_sql = "answer IS NOT NULL"
     label_values_sql = "coalesce(json_extract_string(answer, '$[*].label'), [])"
@@ -250,7 +239,7 @@ class _SpanConsensus:
             if r["n_gold"]:
                 detail[r["source_id"]] = {"gold": {
                     "tp": r["tp"], "fp": r["fp"], "fn": r["fn"],
-                    **{m: {"value": _clean(r[m]), "low": _clean(r[f"{m}_low"]), "high": _clean(r[f"{m}_high"])}
+                    **{m: {"value": json_safe(r[m]), "low": json_safe(r[f"{m}_low"]), "high": json_safe(r[f"{m}_high"])}
                        for m in ("precision", "recall", "f1")}}}
         return source_stats_table(per, nv_map, shaped, learned, detail, agree, banned)
 
@@ -260,8 +249,8 @@ class _SpanConsensus:
         return pa.table({"source_id": pa.array([r["source_id"] for r in rows], _STR),
                          "evidence": pa.array([json.dumps({
                              "n_gold": r["n_gold"], "tp": r["tp"], "fp": r["fp"], "fn": r["fn"],
-                             "precision": _clean(r["precision"]), "recall": _clean(r["recall"]),
-                             "f1": _clean(r["f1"]), "low": round(r["f1_low"], 6), "high": round(r["f1_high"], 6),
+                             "precision": json_safe(r["precision"]), "recall": json_safe(r["recall"]),
+                             "f1": json_safe(r["f1"]), "low": round(r["f1_low"], 6), "high": round(r["f1_high"], 6),
                              "threshold": s.ban_below, "min_answers": s.min_answers_for_ban,
                              "rule": "Wilson 95% upper bound of gold span F1 below threshold"}) for r in rows], _STR)})
 
@@ -276,7 +265,7 @@ class _SpanConsensus:
             out["span_f1"] = None
             return out
         items = pc.unique(v["item_id"].combine_chunks().cast(_STR))
-        sample = _sample(items, AGREEMENT_ITEMS)
+        sample = stable_sample(items, AGREEMENT_ITEMS)
         if len(sample) < len(items):
             v = v.filter(pc.is_in(v["item_id"], value_set=sample))
         out["span_f1"] = {**_span_f1_summary(pairwise_span_f1(v, s.classes)), "n_items": len(sample),
@@ -286,7 +275,7 @@ class _SpanConsensus:
             sub = v.filter(pc.is_in(v["item_id"], value_set=shown)) if len(shown) < len(sample) else v
             opts = SpanOptions.model_validate(dict(s.answer))
             try:
-                out["alpha"] = _clean(krippendorff_alpha_bio(sub, texts, s.classes, opts.tokenizer))
+                out["alpha"] = json_safe(krippendorff_alpha_bio(sub, texts, s.classes, opts.tokenizer))
             except ValueError:  # an item without a text: no token-level view of it
                 out["alpha"] = None
             out.update(n_items=len(shown), alpha_on="BIO tags of each item's tokens"
@@ -405,7 +394,7 @@ def _span_f1_summary(pairs: pa.Table) -> dict:
     rows = whole.to_pylist()
     rows.sort(key=lambda r: (r["strict_f1"] if r["strict_f1"] is not None else 2.0, r["source_a"], r["source_b"]))
     lowest = [{"source_a": r["source_a"], "source_b": r["source_b"], "n_items": r["n_items"],
-               "strict": _clean(r["strict_f1"]), "overlap": _clean(r["overlap_f1"])} for r in rows[:_LOWEST_PAIRS]]
+               "strict": json_safe(r["strict_f1"]), "overlap": json_safe(r["overlap_f1"])} for r in rows[:_LOWEST_PAIRS]]
     return {"n_pairs": whole.num_rows, **pooled(whole), "by_type": by_type, "lowest_pairs": lowest}
 
 

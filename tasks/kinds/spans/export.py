@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from ..part_checks import part_counts
 from ..protocol import ExportWriter, FactCheck, GoldMatch, RowCheck
 from . import formats, gate, labelstudio
 from .evaluate import resolved_scores
@@ -79,10 +80,8 @@ class _SpanExport:
         return gate.row_checks(list(cfg.labels), cfg.answer_options.allow_overlap)
 
     def fact_checks(self, con: Any, src: str, cfg: ProjectConfig, reference: Mapping[str, Any] | None) -> list[FactCheck]:
-        now = dict(con.execute(f"SELECT l, count(*) FROM ({self.distribution_sql(cfg, src)}) GROUP BY l").fetchall())
-        n_now = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]  # fetched to the end: the gate reuses `con`
-        return [gate.rate_change({str(k): int(v) for k, v in now.items()}, int(n_now), reference,
-                                 cfg.answer_options.max_span_rate_change)]
+        now, n_now = part_counts(con, src, self.distribution_sql(cfg, src))
+        return [gate.rate_change(now, n_now, reference, cfg.answer_options.max_span_rate_change)]
 
     def distribution_sql(self, cfg: ProjectConfig, src: str) -> str:
         return f"SELECT s.label AS l FROM (SELECT unnest(spans) AS s FROM {src})"

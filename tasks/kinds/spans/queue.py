@@ -7,12 +7,11 @@ a browser is not trusted. Label Studio's side lives in `labelstudio.py`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..protocol import AnswerError
+from ..submitted_answer import submitted_answer
 from . import labelstudio
 from .palette import type_colours
 from .validate import check_spans
@@ -37,16 +36,8 @@ class _SpanQueue:
         """The submitted `answer` (a list of `{start, end, label}`, or its JSON text) checked against the
         item's text and the project; `[]` is the explicit "no entities". Returns the JSON form (a list,
         sorted by (start, end, label)), which the app stores and shows as a suggestion."""
-        raw = body.get("answer")
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except ValueError:
-                raise AnswerError("malformed_json", "answer: not valid JSON; expected a list of {start, end, label}",
-                                  field="answer") from None
-        if raw is None:
-            raise AnswerError("missing_answer", "answer: missing; spans projects submit 'answer': a list of "
-                              "{start, end, label} ([] for no entities)", field="answer")
+        raw = submitted_answer(body, "{start, end, label}", "spans projects submit 'answer': a list of "
+                                                            "{start, end, label} ([] for no entities)")
         spans = check_spans(raw, labels, bool(options.get("allow_overlap", False)), payload)
         return [{"start": s, "end": e, "label": label} for s, e, label in spans]
 

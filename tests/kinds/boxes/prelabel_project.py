@@ -17,20 +17,10 @@ from .scenes import write_scenes
 LABELS = ["car", "person", "sign"]
 
 
-def _config_loads_before_the_export_facet() -> None:
-    """Config validation asks the kind's export facet for its formats; while that facet is still the skeleton's
-    placeholder (it is built beside this one), it answers "no formats of its own". Does nothing once it exists."""
-    from tasks.kinds.boxes import export
-
-    if type(export.FACET).__name__ == "_Pending" and "formats" not in vars(type(export.FACET)):
-        type(export.FACET).formats = lambda self, cfg: {}
-
-
 def boxes_project(root: Path, n: int, *, seed: int = 0, **overrides: Any) -> tuple[ProjectConfig, dict[str, list[dict]]]:
     """(config, file name -> true boxes) of a project whose `n` scenes are ingested from `root/images`.
 
     Item ids hash the project name: pass `name` to keep them (and the calibration folds they draw) fixed."""
-    _config_loads_before_the_export_facet()
     truth = write_scenes(root / "images", n, seed=seed)
     cfg = write_project(root, **{"name": f"boxes-{uuid.uuid4().hex[:8]}", "data_kind": "image", "task_kind": "boxes", "labels": LABELS,
                                  "sources": [{"path": "images", "format": "folder", "name": "scenes"}], **overrides})

@@ -1,9 +1,4 @@
-"""A small boxes project for the queue tests: three generated street images (PIL) with known boxes.
-
-`boxes_config` validates the project as an image project and then makes it a boxes one: a boxes
-config's own validation asks the kind's export facet for its formats, which is built elsewhere; the
-queue's tests need only what it reads (labels, `[answer]` options, queue, paths).
-"""
+"""A small boxes project for the queue tests: three generated street images (PIL) with known boxes."""
 
 from __future__ import annotations
 
@@ -12,12 +7,10 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from schemas.config import ProjectConfig, TaskKind
-from tasks.kinds import get
-from tasks.kinds.boxes import BoxOptions
+from schemas.config import ProjectConfig
 from tests.conftest import write_project
 
-__all__ = ["IMAGES", "LABELS", "TRUTH", "boxes_config", "draw_images", "storage_missing"]
+__all__ = ["IMAGES", "LABELS", "TRUTH", "boxes_config", "draw_images"]
 
 LABELS = ["car", "person", "sign"]
 COLOURS = {"car": (200, 40, 40), "person": (40, 90, 200), "sign": (230, 190, 30)}
@@ -47,19 +40,8 @@ def draw_images(folder: Path) -> dict[str, Path]:
 
 
 def boxes_config(root: Path | None = None, **overrides: Any) -> ProjectConfig:
-    """A validated image project turned into a boxes project (see the module docstring); with `root`,
-    written there as annoflow.toml first (its state database and keys live under it)."""
-    answer = BoxOptions.model_validate(overrides.pop("answer", {})).model_dump(mode="json")
-    data: dict[str, Any] = {"name": "street", "task_kind": "single_label", "data_kind": "image", "labels": LABELS}
+    """A validated boxes project over `LABELS`; with `root`, written there as annoflow.toml first
+    (its state database and keys live under it)."""
+    data: dict[str, Any] = {"name": "street", "task_kind": "boxes", "data_kind": "image", "labels": LABELS}
     data.update(overrides)
-    cfg = ProjectConfig.model_validate(data) if root is None else write_project(root, **data)
-    return cfg.model_copy(update={"task_kind": TaskKind("boxes"), "answer": answer})
-
-
-def storage_missing() -> bool:
-    """True until the boxes storage facet is in this tree: the app's submit and Label Studio's pull
-    store an answer in the kind's storage column (tests that go that far skip until then)."""
-    try:
-        return get("boxes").storage.column != "answer"
-    except NotImplementedError:
-        return True
+    return ProjectConfig.model_validate(data) if root is None else write_project(root, **data)

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from flows.consensus import consensus_report_markdown
 from tasks.consensus.errors import ConsensusError
 from tasks.consensus.gold import wilson_interval
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings, run_consensus
@@ -134,6 +135,9 @@ def test_agreement_by_hand():
     lines = get("boxes").consensus.summary_lines(out.agreement)
     assert lines[0].startswith("Box F1 between annotators (1 pairs") and "0.667" in lines[0]
     assert "car 1.000/0.818" in lines[1]
+    # The run's report says what was measured (box F1), not an alpha that boxes do not measure.
+    report = consensus_report_markdown({"method": "box_dawid_skene", "agreement": out.agreement}, lines)
+    assert "- Box F1 between annotators" in report and "Krippendorff" not in report
 
 
 def test_empty_answers_agree_on_no_objects():

@@ -210,8 +210,8 @@ def test_label_studio_tasks_place_rectangles_in_percent(cfg, images, tmp_path):
     assert tasks[2]["annotations"][0]["result"][1]["value"] | {"rectanglelabels": None} == {
         "x": 0.0, "y": 0.0, "width": 100.0, "height": 100.0, "rotation": 0, "rectanglelabels": None}
     xml = config.read_text()
-    assert '<RectangleLabels name="label" toName="image">' in xml and '<Image name="image" value="$image"' in xml
-    assert all(f'<Label value="{label}"/>' in xml for label in LABELS)
+    assert '<RectangleLabels name="label" toName="image"' in xml and '<Image name="image" value="$image"' in xml
+    assert all(f'<Label value="{label}" ' in xml for label in LABELS)
 
 
 def test_generic_jsonl_and_csv_carry_the_boxes_and_image_size(cfg, images, tmp_path):
