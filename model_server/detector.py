@@ -42,10 +42,11 @@ _PARTS = {"car": 2, "person": 2, "sign": 1}  # kinds of part a fully seen object
 class _Region:
     """One connected region of a single colour: its pixels, bounds and what part of an object it is."""
 
-    __slots__ = ("id", "kind", "rgb", "x0", "x1", "xs", "y0", "y1", "ys")
+    __slots__ = ("code", "id", "kind", "rgb", "x0", "x1", "xs", "y0", "y1", "ys")
 
-    def __init__(self, rid: int, rgb: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> None:
-        self.id, self.rgb, self.kind = rid, rgb, None
+    def __init__(self, rid: int, code: int, ys: np.ndarray, xs: np.ndarray) -> None:
+        self.id, self.code, self.kind = rid, code, None
+        self.rgb = np.array([code >> 16, (code >> 8) & 255, code & 255])
         self.set_pixels(ys, xs)
 
     def set_pixels(self, ys: np.ndarray, xs: np.ndarray) -> None:
@@ -106,8 +107,7 @@ def _regions(code: np.ndarray, fg: np.ndarray) -> tuple[list[_Region | None], np
     regions: list[_Region | None] = [None]
     for start, size in zip(starts[sizes >= _MIN_PART], sizes[sizes >= _MIN_PART]):
         ys, xs = np.divmod(pix[start : start + size], w)
-        c = int(code[ys[0], xs[0]])
-        region = _Region(len(regions), np.array([c >> 16, (c >> 8) & 255, c & 255]), ys, xs)
+        region = _Region(len(regions), int(code[ys[0], xs[0]]), ys, xs)
         regions.append(region)
         rid[ys + 1, xs + 1] = region.id
     return regions, rid
@@ -152,19 +152,18 @@ def _type_parts(regions: list[_Region | None], rid: np.ndarray) -> None:
 def _join_cut_bodies(bodies: list[_Region], rid: np.ndarray) -> list[_Region]:
     """A nearer object in front of a body cuts it in two regions of the same colour and rows, the gap
     between them covered by the occluder: join them, or the object would be boxed twice, each half short."""
-    bodies = sorted(bodies, key=lambda r: (r.rgb.tolist(), r.y0, r.x0))
-    kept: list[_Region] = []
-    for r in bodies:
-        for m in kept:
-            rows = slice(max(m.y0, r.y0) + 1, min(m.y1, r.y1) + 2)
-            if (np.array_equal(m.rgb, r.rgb) and abs(m.y0 - r.y0) <= 1 and abs(m.y1 - r.y1) <= 1
-                    and r.x0 > m.x1 and (rid[rows, m.x1 + 2 : r.x0 + 1] != 0).all()):
+    kept: dict[int, list[_Region]] = {}  # by colour: only regions of one colour can be one body
+    for r in sorted(bodies, key=lambda r: (r.code, r.y0, r.x0)):
+        same = kept.setdefault(r.code, [])
+        for m in same:
+            if (abs(m.y0 - r.y0) <= 1 and abs(m.y1 - r.y1) <= 1 and r.x0 > m.x1
+                    and (rid[max(m.y0, r.y0) + 1 : min(m.y1, r.y1) + 2, m.x1 + 2 : r.x0 + 1] != 0).all()):
                 m.set_pixels(np.concatenate([m.ys, r.ys]), np.concatenate([m.xs, r.xs]))
                 rid[r.ys + 1, r.xs + 1] = m.id
                 break
         else:
-            kept.append(r)
-    return kept
+            same.append(r)
+    return [r for group in kept.values() for r in group]
 
 
 def _heads(bodies: list[_Region], regions: list[_Region | None], rid: np.ndarray) -> dict[int, list[int]]:
