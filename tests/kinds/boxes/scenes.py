@@ -3,8 +3,9 @@
 Drawn in the style of the shapes-boxes example: flat colours, a sky, a row of buildings, a road with a kerb
 and lane marks; a car is a body, a cabin and two wheels, a person a head, a body and two legs, a sign a
 plate on a pole (its box is the plate). Objects mostly stand apart, but about one placement in ten may
-overlap another (they then merge into one blob for a colour-segmenting detector), which is where the
-reference detector errs besides small or squat shapes: what the calibration tests need.
+overlap another; the reference detector gets nearly all of these right. `example_scenes` draws the
+example's own, more crowded kind (occlusion, same-coloured cars), where it still errs now and then: what
+tests of calibrated routing need.
 """
 
 from __future__ import annotations
