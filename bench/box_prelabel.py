@@ -1,11 +1,13 @@
 """Box pre-labeling: is the image confidence calibrated, and what does calibrated auto-accept deliver?
 
-    uv run python -m bench.box_prelabel [--example examples/shapes-boxes] [--scenes N] [--splits 5]
+    uv run python -m bench.box_prelabel [--example examples/shapes-boxes] [--scenes N] [--generator-seed S] [--gold G] [--splits 5]
 
 The reference detector (`model_server/detector.py`, called in-process: the endpoint runs the same function)
-answers every image of the example (or, with `--scenes N`, of N generated test scenes); the images are
-split at random into gold and held-out halves (`--splits` seeds); the combiner calibrates on the gold half
-and the stage's threshold rule picks per-key thresholds there. Printed per split, on the held-out half:
+answers every image of the example (or, with `--scenes N`, of N generated test scenes; with
+`--generator-seed S` as well, of N scenes drawn by the example's own generator with seed S: the tuning set,
+which keeps the example itself held out); the images are split at random into gold (half, or `--gold G`
+images) and held-out (`--splits` seeds); the combiner calibrates on gold and the stage's threshold rule
+picks per-key thresholds there. Printed per split, on the held-out images:
 ECE of the image confidence (10 bins) against "the box set is right at IoU >= 0.5 with labels right", and
 for each target (precision at confidence level) the share auto-accepted and its precision. Also the
 detector's box precision and recall at IoU 0.5. Nothing is downloaded; the truth file is read only here.
@@ -35,12 +37,12 @@ def _example(folder: Path) -> tuple[list[str], list[np.ndarray], list[str]]:
     return [r["file"] for r in rows], images, [canonical(r["answer"]) for r in rows]
 
 
-def _scenes(n: int) -> tuple[list[str], list[np.ndarray], list[str]]:
+def _scenes(n: int, generator_seed: int | None) -> tuple[list[str], list[np.ndarray], list[str]]:
     from tasks.kinds.boxes.geometry import canonical
-    from tests.kinds.boxes.scenes import draw_scene
+    from tests.kinds.boxes.scenes import draw_scene, example_scenes
 
     rng = random.Random(7)
-    drawn = [draw_scene(rng) for _ in range(n)]
+    drawn = example_scenes(n, generator_seed) if generator_seed is not None else [draw_scene(rng) for _ in range(n)]
     return [f"scene_{k:04d}" for k in range(n)], [np.asarray(img) for img, _ in drawn], [canonical(b) for _, b in drawn]
 
 
@@ -48,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.box_prelabel", description=__doc__.splitlines()[0])
     p.add_argument("--example", type=Path, default=Path("examples/shapes-boxes"))
     p.add_argument("--scenes", type=int, default=0, help="Use N generated test scenes instead of the example.")
+    p.add_argument("--generator-seed", type=int, default=None,
+                   help="Draw the N scenes with examples/shapes-boxes/generate.py at this seed (not the example's 2026).")
+    p.add_argument("--gold", type=int, default=0, help="Gold images per split (default: half); the rest are held out.")
     p.add_argument("--splits", type=int, default=5)
     a = p.parse_args(argv)
 
@@ -57,10 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     from tasks.kinds.boxes.machine_fusion import combine_boxes
     from tasks.prelabel.routing import calibration_table, select_thresholds
 
-    if a.scenes or not (a.example / "truth" / "labels.jsonl").exists():
+    if a.scenes or a.generator_seed is not None or not (a.example / "truth" / "labels.jsonl").exists():
         n = a.scenes or 400
-        print(f"data: {n} generated test scenes (tests/kinds/boxes/scenes.py)" + ("" if a.scenes else f"; {a.example} not found"))
-        ids, images, truth = _scenes(n)
+        what = ("test scenes (tests/kinds/boxes/scenes.py)" if a.generator_seed is None
+                else f"scenes of the example's generator, seed {a.generator_seed}")
+        print(f"data: {n} generated {what}" + ("" if a.scenes or a.generator_seed is not None else f"; {a.example} not found"))
+        ids, images, truth = _scenes(n, a.generator_seed)
     else:
         print(f"data: {a.example} ({a.example.resolve().name})")
         ids, images, truth = _example(a.example)
@@ -82,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     for seed in range(a.splits):
         order = np.random.default_rng(seed).permutation(n)
         gold_mask = np.zeros(n, bool)
-        gold_mask[order[: n // 2]] = True
+        gold_mask[order[: a.gold or n // 2]] = True
         gold = pa.table({"item_id": [ids[k] for k in np.flatnonzero(gold_mask)], "answer": [truth[k] for k in np.flatnonzero(gold_mask)]})
         pre, report = combine_boxes(votes, gold, ids)
         at = {i: k for k, i in enumerate(pre.column("item_id").to_pylist())}

@@ -17,11 +17,13 @@ from .scenes import write_scenes
 LABELS = ["car", "person", "sign"]
 
 
-def boxes_project(root: Path, n: int, *, seed: int = 0, **overrides: Any) -> tuple[ProjectConfig, dict[str, list[dict]]]:
-    """(config, file name -> true boxes) of a project whose `n` scenes are ingested from `root/images`.
+def boxes_project(root: Path, n: int, *, seed: int = 0, like_example: bool = False,
+                  **overrides: Any) -> tuple[ProjectConfig, dict[str, list[dict]]]:
+    """(config, file name -> true boxes) of a project whose `n` scenes are ingested from `root/images`
+    (`like_example`: drawn by the example's generator, see `scenes.write_scenes`).
 
     Item ids hash the project name: pass `name` to keep them (and the calibration folds they draw) fixed."""
-    truth = write_scenes(root / "images", n, seed=seed)
+    truth = write_scenes(root / "images", n, seed=seed, like_example=like_example)
     cfg = write_project(root, **{"name": f"boxes-{uuid.uuid4().hex[:8]}", "data_kind": "image", "task_kind": "boxes", "labels": LABELS,
                                  "sources": [{"path": "images", "format": "folder", "name": "scenes"}], **overrides})
     register_project(cfg)

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from model_server.detector import DETECTOR_VERSION, detect
 from schemas.config import ModelConfig
 from tasks.errors import ServiceError, TerminalError
 from tasks.http import make_client
@@ -20,7 +21,7 @@ from tasks.kinds.boxes.geometry import iou_matrix
 from tasks.kinds.boxes.http_boxes import HttpBoxModel
 from tests.model_servers import model_servers
 
-from .scenes import write_scenes
+from .scenes import example_scenes, write_scenes
 
 LABELS = ["car", "person", "sign"]
 
@@ -65,9 +66,30 @@ def test_detect_endpoint_finds_the_objects_of_a_batch_and_names_an_unreadable_im
     n_pred = sum(len(p) for p in pred)
     n_true = sum(len(truth[n]) for n in names)
     hits = sum(_matches(p, truth[n]) for p, n in zip(pred, names))
-    # a modest detector on purpose; these floors say it is a useful draft on the scenes it is tuned to
-    assert hits / n_pred >= 0.7 and hits / n_true >= 0.8, (hits, n_pred, n_true)
+    # these scenes keep objects mostly apart; the detector assembles parts, so it finds nearly all of them
+    assert hits / n_pred >= 0.95 and hits / n_true >= 0.95, (hits, n_pred, n_true)
     assert all(0 <= b["score"] <= 1 and b["w"] > 0 and b["h"] > 0 for p in pred for b in p)
+
+
+def test_detector_keeps_touching_and_hidden_objects_apart_on_scenes_like_the_example() -> None:
+    """Scenes from the example's own generator with another seed: nearer objects cover farther ones, cars
+    share colours, objects touch. A blob-per-object detector boxes touching objects as one (recall on them
+    about 0.3-0.4); assembling each object from its parts must find them one by one."""
+    hits = n_pred = n_true = touching = touching_found = 0
+    for img, truth in example_scenes(80, seed=3):
+        pred = detect(np.asarray(img))
+        n_pred, n_true, hits = n_pred + len(pred), n_true + len(truth), hits + _matches(pred, truth)
+        if not truth:
+            continue
+        true_xywh = np.array([[b[k] for k in "xywh"] for b in truth])
+        grown = true_xywh + np.array([-1, -1, 2, 2])  # boxes one pixel apart touch
+        near = iou_matrix(grown, grown) > 0
+        np.fill_diagonal(near, False)
+        found = np.array([_matches(pred, [t]) > 0 for t in truth])
+        touching, touching_found = touching + int(near.any(axis=1).sum()), touching_found + int((found & near.any(axis=1)).sum())
+    assert touching >= 50, touching  # the seed draws enough crowded scenes for the claim to mean something
+    assert hits / n_pred >= 0.95 and hits / n_true >= 0.95, (hits, n_pred, n_true)
+    assert touching_found / touching >= 0.9, (touching_found, touching)
 
 
 def _mcfg(url: str, **kw: object) -> ModelConfig:
@@ -93,13 +115,13 @@ def test_client_batches_requests_and_sets_unreadable_images_aside(detector: dict
     names = sorted(truth)[:20] + ["broken.png"]
     before = httpx.get(detector["ok"] + "/stats").json()["predict_calls"]
     with HttpBoxModel(_mcfg(detector["ok"]), LABELS) as model:
-        assert model.version == "shapes-1"
+        assert model.version == DETECTOR_VERSION
         out = model.predict(_batch(folder, names))
     assert httpx.get(detector["ok"] + "/stats").json()["predict_calls"] - before == 3  # 21 items in batches of 8
     assert out.column("item_id").to_pylist() == names[:-1]
     answers = [json.loads(a) for a in out.column("answer").to_pylist()]
     assert all(set(b) == {"x", "y", "w", "h", "label", "score"} for a in answers for b in a)
-    assert sum(_matches(a, truth[n]) for a, n in zip(answers, names)) >= 0.8 * sum(len(truth[n]) for n in names[:-1])
+    assert sum(_matches(a, truth[n]) for a, n in zip(answers, names)) >= 0.95 * sum(len(truth[n]) for n in names[:-1])
     [problem] = model.problems
     assert problem["reason"] == "unreadable_image" and problem["raw"] == "broken.png" and "cannot decode" in problem["detail"]
 

@@ -22,7 +22,8 @@ from tests.model_servers import model_servers
 
 from .prelabel_project import boxes_project, item_ids, store_gold
 
-N, N_GOLD = 240, 140
+N, N_GOLD = 400, 240
+TARGET = 0.97  # the detector gets most crowded scenes right: a high target leaves some for people
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,8 @@ def _state(db: Path) -> dict:
 
 @pytest.fixture
 def project(tmp_path: Path, detector: str, monkeypatch: pytest.MonkeyPatch):
-    routing = {"target_precision": 0.85, "precision_confidence": 0.9, "min_eval_items": 10, "audit_rate": 0.25, "seed": 3}
-    cfg, truth = boxes_project(tmp_path / "p", N, seed=21, name="boxes-prelabel", prelabel={
+    routing = {"target_precision": TARGET, "precision_confidence": 0.9, "min_eval_items": 10, "audit_rate": 0.25, "seed": 3}
+    cfg, truth = boxes_project(tmp_path / "p", N, seed=21, like_example=True, name="boxes-prelabel", prelabel={
         "models": [{"name": "shapes", "kind": "http", "url": detector, "batch_size": 32, "concurrency": 2}], **routing})
     ids = item_ids(cfg)
     gold_names = sorted(truth)[:N_GOLD]
@@ -84,9 +85,9 @@ def test_prelabel_auto_accepts_only_images_whose_calibrated_confidence_passes(pr
     sent = [r for r in routed if r[3] == "human"]
     assert accepted and sent
     # the promise, measured on images outside gold: auto-accepted box sets are right at IoU >= 0.5 with labels right,
-    # at the target give or take the sampling error of a few dozen images (the bound was proved on 140 gold images)
+    # at the target give or take the sampling error of a few dozen images (the bound was proved on 240 gold images)
     ok = same_sets(pa.array([r[1] for r in accepted]), pa.array([truth[r[0]] for r in accepted]), 0.5)
-    assert ok.mean() >= 0.85 - 0.1, (ok.mean(), len(accepted))
+    assert ok.mean() >= TARGET - 0.1, (ok.mean(), len(accepted))
     sent_ok = same_sets(pa.array([r[1] for r in sent]), pa.array([truth[r[0]] for r in sent]), 0.5)
     assert sent_ok.mean() < ok.mean()
     # calibrated: what was accepted is not right much less often than its confidence promised
