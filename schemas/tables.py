@@ -87,6 +87,7 @@ LABEL_METHODS = [
     "glad",
     "label_model",
     "span_dawid_skene",
+    "box_dawid_skene",
 ]
 
 
