@@ -53,7 +53,7 @@ def _rect(b: dict, width: int, height: int) -> dict:
 
 
 def _near(got: list[dict], want: list[dict], tol: float) -> bool:
-    key = lambda b: (b["label"], b["x"], b["y"])  # noqa: E731
+    key = lambda b: (b["label"], b["x"], b["y"])
     return len(got) == len(want) and all(g["label"] == w["label"] and all(abs(g[k] - w[k]) <= tol for k in "xywh")
                                          for g, w in zip(sorted(got, key=key), sorted(want, key=key)))
 
