@@ -5,7 +5,8 @@ inputs, and optionally a `make.py` whose `make(folder)` writes the large or odd 
 copied to a temporary folder, prepared, and its commands run as subprocesses against the session's
 Prefect API (so no ephemeral server starts per command). Whatever the case, the output never shows
 a traceback, the command ends within its timeout, no stored item is lost, and a refused run
-(exit 2) leaves the stored gold exactly as it was.
+(exit 2) leaves the stored gold and votes exactly as they were. `votes` in a case.toml is the
+number of votes the run must leave stored (a model's pre-labels, say).
 """
 
 from __future__ import annotations
