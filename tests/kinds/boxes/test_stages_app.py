@@ -128,7 +128,18 @@ def test_boxes_through_every_stage_with_the_app(prefect_harness, tmp_path: Path,
             assert sent["created_by_kind"]["label"] == 3 * len(plain) and sent["pushed"] == sent["created"], sent
             pid = admin.get("/api/projects").json()[0]["project_id"]
 
-        # Round 1: the crowd answers everything it is offered.
+        # An unknown class, a NaN coordinate, no size: refused by the app naming the field, nothing stored.
+        # (A box past the border is checked at collect, against the size ingest recorded: the app has no size.)
+        c = crowd["ann-sloppy"]
+        task = c.post(f"/api/annotate/{pid}/next").json()["task"]
+        for box, field in (({"x": 1.0, "y": 1.0, "w": 5.0, "h": 5.0, "label": "truck"}, "label"),
+                           ({"x": 1.0, "y": float("nan"), "w": 5.0, "h": 5.0, "label": "car"}, "y"),
+                           ({"x": 1.0, "y": 1.0, "w": 0.0, "h": 5.0, "label": "car"}, "w")):
+            # the answer as JSON text, which Python's reader takes NaN in (a JSON body cannot carry it)
+            r = httpx.post(f"{app.url}/api/annotate/leases/{task['lease_id']}/submit", headers=c.headers,
+                           json={"client_id": "bad", "answer": json.dumps([box])}, timeout=30)
+            assert r.status_code == 422 and f"answer[0].{field}" in r.json()["message"], (box, r.text)
+        # Round 1: the crowd answers everything it is offered (the sloppy one starting with the task it holds).
         draws = {"ann-a": careful, "ann-b": second, "ann-sloppy": third}
         answered = {aid: _answer_all(c, pid, by_digest, draws[aid]) for aid, c in crowd.items()}
         for aid, files in answered.items():  # every picture once, and the gold mix hidden among them
