@@ -160,6 +160,8 @@ def import_gold(cfg: ProjectConfig, override_reason: str | None = None) -> dict:
         lab = cfg.gold.label_field
         raw = read_side_file(path, json_columns=[lab] if structured else ())
         missing = [c for c in (key, lab) if c not in raw.column_names]
+        if missing and raw.num_rows == 0:  # an empty file reads as one placeholder column: say what is wrong
+            raise InputError(f"gold file {path}: no rows (an empty file); add the gold answers or remove gold.path")
         if missing:
             raise InputError(f"gold file {path}: missing column(s) {missing}; found {raw.column_names[:-1]} (see gold.key_field / gold.label_field)")
         raw = raw.append_column("_where", pc.binary_join_element_wise("row", raw.column("_row").cast(pa.string()), " "))

@@ -5,7 +5,8 @@ inputs, and optionally a `make.py` whose `make(folder)` writes the large or odd 
 copied to a temporary folder, prepared, and its commands run as subprocesses against the session's
 Prefect API (so no ephemeral server starts per command). Whatever the case, the output never shows
 a traceback, the command ends within its timeout, no stored item is lost, and a refused run
-(exit 2) leaves the stored gold exactly as it was.
+(exit 2) leaves the stored gold and votes exactly as they were. `votes` in a case.toml is the
+number of votes the run must leave stored (a model's pre-labels, say).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pytest
 
 CASES = Path(__file__).parent / "cases"
 _KEYS = {"description", "item", "args", "setup", "exit_code", "stored", "quarantined", "reason_contains",
-         "message_contains", "timeout_s", "gold_rows"}
+         "message_contains", "timeout_s", "gold_rows", "votes"}
 
 
 def _cases() -> list[Path]:
@@ -67,11 +68,13 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tup
 def _state(folder: Path) -> dict:
     db = folder / ".annoflow" / "annoflow.duckdb"
     if not db.exists():
-        return {"items": set(), "gold": {}, "quarantine": []}
+        return {"items": set(), "gold": {}, "quarantine": [], "votes": set()}
     with duckdb.connect(str(db), read_only=True) as con:
         return {
             "items": set(con.execute("SELECT item_id, payload, uri FROM items").fetchall()),
-            "gold": dict(con.execute("SELECT item_id, label FROM gold").fetchall()),
+            # a label, a label set or a structured answer: whichever column the project's kind stores
+            "gold": dict(con.execute("SELECT item_id, coalesce(label, labels::VARCHAR, answer::VARCHAR) FROM gold").fetchall()),
+            "votes": set(con.execute("SELECT vote_id, coalesce(label, labels::VARCHAR, answer::VARCHAR) FROM votes").fetchall()),
             "quarantine": con.execute("SELECT reason, coalesce(detail, '') FROM quarantine").fetchall(),
         }
 
@@ -96,9 +99,13 @@ def _play(case: Path, folder: Path, env: dict[str, str]) -> Outcome:
 
 
 @pytest.fixture(scope="module")
-def outcomes(cli_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future]]:
+def outcomes(request: pytest.FixtureRequest, cli_env: dict[str, str],
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future]]:
+    # Only the cases this session selected (`-k boxes` runs four, not the whole corpus).
+    chosen = {item.callspec.params["case"].name for item in request.session.items
+              if item.module is request.module and hasattr(item, "callspec")}
     with ThreadPoolExecutor(_WORKERS) as pool:
-        yield {c.name: pool.submit(_play, c, tmp_path_factory.mktemp(c.name), cli_env) for c in _cases()}
+        yield {c.name: pool.submit(_play, c, tmp_path_factory.mktemp(c.name), cli_env) for c in _cases() if c.name in chosen}
 
 
 @pytest.mark.parametrize("case", _cases(), ids=lambda p: p.name)
@@ -112,6 +119,7 @@ def test_case(case: Path, outcomes: dict[str, Future]) -> None:
     assert before["items"] <= after["items"], "items stored before the run were lost or changed"
     if spec["exit_code"] != 0:
         assert before["gold"].items() <= after["gold"].items(), "a refused run changed stored gold"
+        assert before["votes"] <= after["votes"], "a refused run changed stored votes"
         assert "error:" in out.lower(), f"a refused run must say why in an `error:` line:\n{out}"
     if "stored" in spec:
         assert len(after["items"]) == spec["stored"], f"{len(after['items'])} items stored, expected {spec['stored']}:\n{out}"
@@ -119,6 +127,8 @@ def test_case(case: Path, outcomes: dict[str, Future]) -> None:
         assert len(after["quarantine"]) == spec["quarantined"], f"quarantine: {after['quarantine']}\n{out}"
     if "gold_rows" in spec:
         assert len(after["gold"]) == spec["gold_rows"], f"gold: {after['gold']}\n{out}"
+    if "votes" in spec:
+        assert len(after["votes"]) == spec["votes"], f"votes: {after['votes']}\n{out}"
     if "reason_contains" in spec:
         want = spec["reason_contains"].lower()
         found = [f"{reason} {detail}".lower() for reason, detail in after["quarantine"]]
