@@ -84,7 +84,9 @@ def test_demo_loop_labels_the_media_examples(prefect_harness, tmp_path: Path, mo
     s = demo_flow(project_dir=str(project), annotators=6, spammers=0, accuracy_low=0.85, max_rounds=8)
     assert s["rounds"][0]["judgments"] > 0, s["rounds"]
     assert s["resolved"] >= 0.9 * s["items"], s
-    assert s["accuracy"] >= 0.85, s  # a crowd answering the first label would score about 1 in 10 (or 4)
+    # 20 items go to people (12 are gold); over 14 runs the accuracy was 0.81-0.97, so the floor sits below that
+    # spread. A crowd answering the first label would score about 1 in 10 (or 1 in 4).
+    assert s["accuracy"] >= 0.75, s
     assert s["export"]["status"] == "published", s["export"]
 
 
