@@ -22,9 +22,9 @@
       ? ` (${(f || ((x) => fmt.pct(x, 0)))(lo)}–${(f || ((x) => fmt.pct(x, 0)))(hi)})` : "")),
   };
 
-  // Time on a linear axis of epoch ms (no date adapter needed): ticks on whole minutes, hours or days
-  // (UTC), the step the smallest of these that leaves at most 7 ticks (a demo's runs are minutes apart).
-  const HOUR = 3600e3, STEPS = [1 / 60, 2 / 60, 5 / 60, 10 / 60, 0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 96, 168, 336, 720, 2160, 8760].map((h) => h * HOUR);
+  // Time on a linear axis of epoch ms (no date adapter needed): ticks on whole seconds, minutes, hours or
+  // days (UTC), the step the smallest of these that leaves at most 7 ticks (a demo's runs are seconds apart).
+  const HOUR = 3600e3, STEPS = [5 / 3600, 10 / 3600, 15 / 3600, 30 / 3600, 1 / 60, 2 / 60, 5 / 60, 10 / 60, 0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 96, 168, 336, 720, 2160, 8760].map((h) => h * HOUR);
   const timeAxis = () => ({
     type: "linear",
     afterBuildTicks: (axis) => {
@@ -33,9 +33,12 @@
       for (let t = Math.ceil(axis.min / step) * step; t <= axis.max; t += step) ticks.push({ value: t });
       if (ticks.length) axis.ticks = ticks;
     },
-    // the first tick and each midnight say the day; the others only the time of day
-    ticks: { callback: (v, i) => (new Date(v).getUTCHours() === 0 && new Date(v).getUTCMinutes() === 0 ? fmt.day(v)
-      : i === 0 ? fmt.when(v) : fmt.when(v).slice(11)), maxRotation: 0 },
+    // the first tick and each midnight say the day; the others only the time of day (with seconds
+    // when the axis spans less than ten minutes)
+    ticks: { callback(v, i) {
+      const d = new Date(v), clock = new Date(v).toISOString().slice(11, this.max - this.min < 600e3 ? 19 : 16);
+      return d.getUTCHours() === 0 && d.getUTCMinutes() === 0 && d.getUTCSeconds() === 0 ? fmt.day(v) : i === 0 ? `${fmt.day(v)} ${clock}` : clock;
+    }, maxRotation: 0 },
   });
   const pctAxis = (extra) => Object.assign({ ticks: { callback: (v) => fmt.pct(v, 0) } }, extra || {});
   const BASE = { animation: false, responsive: true, maintainAspectRatio: false, normalized: true,

@@ -103,3 +103,30 @@ def test_the_report_draws_every_plot_offline(project: ProjectConfig, tmp_path: P
     seen = open_dashboard(tmp_path, out.as_uri(), offline=True)
     _assert_all_drawn(seen)
     assert seen["blocked"] == [] and seen["buttons"] == 0
+
+
+def test_a_spans_projects_own_agreement_measure_is_a_series_of_its_own(tmp_path: Path, fresh_app, monkeypatch) -> None:
+    from tasks.collect import collect
+    from tasks.consensus.stage import run_consensus_stage
+    from tests.collect.spans_project import simulate_wnut_crowd, wnut_project
+    from tests.conftest import ADMIN_TOKEN
+
+    monkeypatch.setenv("ANNOFLOW_QUEUE_TOKEN", ADMIN_TOKEN)
+    cfg, _ = wnut_project(tmp_path / "ner", "ner-dashboard", fresh_app.url, 30, cost={"per_judgment": 0.1})
+    simulate_wnut_crowd(tmp_path / "ner", 0.8)
+    collect(cfg)
+    run_consensus_stage(cfg)
+    with open_store(cfg.db_path, read_only=True) as con:
+        d = dashboard_data(con, project=cfg.name)
+    agreement = {s["name"]: s for s in d["agreement"]}
+    assert {"span_f1.strict", "span_f1.overlap"} <= set(agreement), list(agreement)
+    assert 0 < agreement["span_f1.strict"]["y"][-1] <= agreement["span_f1.overlap"]["y"][-1] <= 1
+    assert d["cost"] and d["throughput"]["per_run"] and d["funnel"]["total"] == 30
+    _require_browser()
+    out = tmp_path / "report.html"
+    run = CliRunner().invoke(cli, ["report", "--config", str(cfg.root), "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    seen = open_dashboard(tmp_path, out.as_uri(), offline=True)
+    assert not seen["errors"] and seen["blocked"] == []
+    drawn = {d["label"] for d in seen["charts"]["agreement"]["datasets"]}
+    assert {"span_f1.strict", "span_f1.overlap"} <= drawn
