@@ -43,9 +43,9 @@ def _plant_behaviour(cfg: ProjectConfig, n_items: int = 300) -> None:
 
 def demo_project(root: Path, rounds: int = 3) -> ProjectConfig:
     """Run everything described above in `root` (needs the Prefect harness); returns the project's config."""
-    from annoflow_cli.main import app
     from typer.testing import CliRunner
 
+    from annoflow_cli.main import app
     from tasks.consensus.stage import run_consensus_stage
 
     project = root / "youtube-spam"

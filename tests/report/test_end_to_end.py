@@ -17,7 +17,11 @@ from schemas.config import ProjectConfig
 from tasks.dispatch.access import admin_token
 from tasks.report.data import dashboard_data
 from tasks.store import open_store
-from tests.browser.test_dashboard import _assert_all_drawn, _require_browser, open_dashboard
+from tests.browser.test_dashboard import (
+    _assert_all_drawn,
+    _require_browser,
+    open_dashboard,
+)
 from tests.report.end_to_end import PLANTED, demo_project
 
 pytestmark = pytest.mark.slow
