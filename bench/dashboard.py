@@ -69,22 +69,25 @@ def generate(db: Path, votes: int, runs: int) -> None:
         run_at = f"TIMESTAMPTZ '2026-06-01 00:00:00+00' + to_milliseconds(CAST(r AS BIGINT) * 5184000000 // {runs})"
         source_rows = f"""SELECT 'run-' || r, 'consensus', {run_at}, 'source', s.source_id, m.metric,
                    CASE m.metric WHEN 'gold_accuracy' THEN 0.7 + 0.2 * r / {runs} - (hh(s.source_id) % 20) / 100
-                        WHEN 'seconds_per_judgment' THEN 8 + hh(s.source_id) % 5 WHEN 'cost_total' THEN r * 0.3
+                        WHEN 'seconds_per_judgment' THEN 8 + hh(s.source_id) % 5 WHEN 'cost' THEN r * 0.3
                         ELSE 0.8 END, 0.6, 0.9, 50 + r
             FROM range({runs}) t(r), sources s, (VALUES ('gold_accuracy'), ('learned_accuracy'), ('agreement_with_consensus'),
-                 ('seconds_per_judgment'), ('judgments'), ('cost_total')) m(metric)"""
+                 ('seconds_per_judgment'), ('judgments'), ('cost')) m(metric)"""
         project_rows = f"""SELECT 'run-' || r, 'collect', {run_at}, 'project', '', m.metric, 1000 + hh((r, m.metric)) % 500,
                    NULL, NULL, NULL
             FROM range({runs}) t(r), (VALUES ('judgments'), ('queue_depth'), ('lease_expiries'), ('cost_per_label'),
-                 ('cost_per_resolved_item'), ('auto_accept_share'), ('audit_precision'), ('cost_saved')) m(metric)"""
+                 ('cost_per_resolved_item'), ('auto_accept_share'), ('audit_precision'), ('cost_saved'), ('alpha')) m(metric)"""
         label_rows = f"""SELECT 'run-' || r, 'consensus', {run_at}, sc.scope, 'label' || k, sc.metric, 0.7 + (hh((r, k)) % 100) / 1000,
                    0.6, 0.8, 100
-            FROM range({runs}) t(r), range({LABELS}) l(k), (VALUES ('agreement', 'alpha'), ('label', 'audit_precision'),
-                 ('label', 'resolved_share'), ('label', 'cost_per_label')) sc(scope, metric)"""
+            FROM range({runs}) t(r), range({LABELS}) l(k), (VALUES ('label', 'alpha'), ('label', 'share'),
+                 ('label', 'resolved')) sc(scope, metric)
+            UNION ALL SELECT 'run-' || r, 'consensus', {run_at}, 'agreement', a.key, 'value', 0.6 + (hh((r, a.key)) % 100) / 1000,
+                   NULL, NULL, 100
+            FROM range({runs}) t(r), (VALUES ('pairs.mean_kappa'), ('fleiss')) a(key)"""
         state_rows = f"""SELECT 'run-' || r, 'consensus', {run_at}, 'state', s.state, 'items', 1000 + r, NULL, NULL, NULL
             FROM range({runs}) t(r), (VALUES ('new'), ('queued'), ('resolved'), ('auto_accepted')) s(state)"""
         con.execute(f"INSERT INTO metric_history {source_rows} UNION ALL {project_rows} UNION ALL {label_rows} UNION ALL {state_rows}")
-        con.execute("""UPDATE metric_history SET value = value / 1500.0 WHERE metric IN ('auto_accept_share', 'audit_precision')""")
+        con.execute("""UPDATE metric_history SET value = value / 1500.0 WHERE metric IN ('auto_accept_share', 'audit_precision', 'alpha')""")
         con.execute("""INSERT INTO annotator_events (event_id, source_id, action, rule, reason, actor)
             SELECT 'e' || i, 'human:a' || (i % 7), 'flag', ['too_fast', 'straight_lining', 'gold_drift'][1 + i % 3], 'r', 'annoflow'
             FROM range(40) t(i)""")
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--browser", action="store_true", help="also time the page and the report in headless Chromium")
     args = ap.parse_args(argv)
     marker = args.db.with_suffix(".json")
-    want = {"votes": args.votes, "runs": args.runs}
+    want = {"votes": args.votes, "runs": args.runs, "history_names": 2}  # bump when the generated rows change
     if not (args.db.exists() and marker.exists() and json.loads(marker.read_text()) == want):
         args.db.parent.mkdir(parents=True, exist_ok=True)
         args.db.unlink(missing_ok=True)

@@ -22,9 +22,9 @@
       ? ` (${(f || ((x) => fmt.pct(x, 0)))(lo)}–${(f || ((x) => fmt.pct(x, 0)))(hi)})` : "")),
   };
 
-  // Time on a linear axis of epoch ms (no date adapter needed): ticks on whole hours or days (UTC),
-  // the step the smallest of these that leaves at most 7 ticks.
-  const HOUR = 3600e3, STEPS = [1, 2, 3, 6, 12, 24, 48, 96, 168, 336, 720, 2160, 8760].map((h) => h * HOUR);
+  // Time on a linear axis of epoch ms (no date adapter needed): ticks on whole seconds, minutes, hours or
+  // days (UTC), the step the smallest of these that leaves at most 7 ticks (a demo's runs are seconds apart).
+  const HOUR = 3600e3, STEPS = [5 / 3600, 10 / 3600, 15 / 3600, 30 / 3600, 1 / 60, 2 / 60, 5 / 60, 10 / 60, 0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 96, 168, 336, 720, 2160, 8760].map((h) => h * HOUR);
   const timeAxis = () => ({
     type: "linear",
     afterBuildTicks: (axis) => {
@@ -33,7 +33,12 @@
       for (let t = Math.ceil(axis.min / step) * step; t <= axis.max; t += step) ticks.push({ value: t });
       if (ticks.length) axis.ticks = ticks;
     },
-    ticks: { callback: (v) => (new Date(v).getUTCHours() === 0 ? fmt.day(v) : fmt.when(v)), maxRotation: 0 },
+    // the first tick and each midnight say the day; the others only the time of day (with seconds
+    // when the axis spans less than ten minutes)
+    ticks: { callback(v, i) {
+      const d = new Date(v), clock = new Date(v).toISOString().slice(11, this.max - this.min < 600e3 ? 19 : 16);
+      return d.getUTCHours() === 0 && d.getUTCMinutes() === 0 && d.getUTCSeconds() === 0 ? fmt.day(v) : i === 0 ? `${fmt.day(v)} ${clock}` : clock;
+    }, maxRotation: 0 },
   });
   const pctAxis = (extra) => Object.assign({ ticks: { callback: (v) => fmt.pct(v, 0) } }, extra || {});
   const BASE = { animation: false, responsive: true, maintainAspectRatio: false, normalized: true,
@@ -142,11 +147,12 @@
       const v = d.drift;
       if (!v.versions.length) return empty("v-drift", "No export versions yet.");
       const ds = v.labels.map((k, i) => ({ type: "bar", label: k, data: v.shares[k], backgroundColor: color(i, 0.75), stack: "s" }));
-      ds.push({ type: "line", label: "change from previous version", data: v.tvd, borderColor: "#1d2330", backgroundColor: "#1d2330",
-        yAxisID: "y2", spanGaps: false });
+      if (v.versions.length > 1) ds.push({ type: "line", label: "change from previous version", data: v.tvd, borderColor: "#1d2330",
+        backgroundColor: "#1d2330", yAxisID: "y2", spanGaps: false });  // one version: nothing to compare yet
       chart("label_drift", "v-drift", { data: { labels: v.versions, datasets: ds }, options: opts({
         scales: { x: { stacked: true }, y: pctAxis({ stacked: true, min: 0, max: 1, title: { display: true, text: "share of labels" } }),
-          y2: pctAxis({ position: "right", min: 0, grid: { drawOnChartArea: false }, title: { display: true, text: "total variation distance" } }) },
+          y2: { position: "right", min: 0, grid: { drawOnChartArea: false }, ticks: { callback: (x) => fmt.pct(x, 1) },
+            title: { display: true, text: "total variation distance" } } },
         plugins: { tooltip: { callbacks: { label: (it) => `${it.dataset.label}: ${fmt.pct(it.parsed.y)}`,
           footer: (its) => (its.length ? `${fmt.num(v.counts[its[0].dataIndex])} labels` : "") } } } }) });
     },
@@ -187,9 +193,16 @@
     ["seconds_per_judgment", "median time", (r) => fmt.sec(r.seconds_per_judgment), (r) => r.seconds_per_judgment],
     ["cost", "cost", (r) => fmt.money(r.cost), (r) => r.cost],
     ["flags", "flags", (r) => (r.flags ? `${r.flags} (${r.flag_rules || "?"})` : "–"), (r) => r.flags],
-    ["status", "status", (r) => (r.banned ? "banned" : r.paused ? "paused" : "active"), (r) => (r.banned ? 2 : r.paused ? 1 : 0)],
+    ["status", "status", (r) => status(r), (r) => (r.banned ? 2 : r.paused ? 1 : 0)],
+    ["last_action", "last action", (r) => (r.last_action ? r.last_action.replace("_", " ") + (r.last_reason ? `: ${r.last_reason}` : "") : "–"), (r) => r.last_action],
   ];
-  function leaderboard(rows) {
+  const status = (r) => (r.banned ? "banned" : r.paused ? (r.last_action === "requalify_start" ? "paused, re-qualifying" : "paused") : "active");
+  // Live in the app (`act` given): a human row gets the buttons that fit its status; each asks for a
+  // reason, calls the app's admin endpoint, and redraws the row from the answer (the pipeline's state
+  // follows at its next collect or dispatch). The report has no `act`, hence no buttons.
+  const ACTIONS = { pause: "Pause", resume: "Resume", unban: "Unban" };
+  const actionsFor = (r) => (r.kind !== "human" ? [] : r.banned ? ["unban"] : r.paused ? ["resume"] : ["pause"]);
+  function leaderboard(rows, act) {
     const table = document.getElementById("leaderboard");
     const state = { key: "judgments", dir: -1 };
     function draw() {
@@ -201,8 +214,23 @@
         return (typeof x === "string" ? x.localeCompare(y) : x - y) * state.dir;
       });
       table.innerHTML = "<thead><tr>" + COLUMNS.map((c) => `<th data-key="${c[0]}" aria-sort="${c[0] === state.key ? (state.dir > 0 ? "ascending" : "descending") : "none"}" class="${typeof get(rows[0] || {}) === "string" ? "" : "num"}">${c[1]}</th>`).join("") + "</tr></thead><tbody>" +
-        sorted.map((r) => `<tr class="${r.banned ? "banned" : r.paused ? "paused" : r.flags ? "flagged" : ""}">` + COLUMNS.map((c) => `<td class="c-${c[0]}">${esc(String(c[2](r)))}</td>`).join("") + "</tr>").join("") + "</tbody>";
-      table.querySelectorAll("th").forEach((th) => th.addEventListener("click", () => {
+        sorted.map((r) => `<tr data-source="${esc(r.source)}" class="${r.banned ? "banned" : r.paused ? "paused" : r.flags ? "flagged" : ""}">` +
+          COLUMNS.map((c) => `<td class="c-${c[0]}">${esc(String(c[2](r)))}</td>` + (act && c[0] === "status"
+            ? `<td class="c-actions">${actionsFor(r).map((a) => `<button type="button" data-action="${a}">${ACTIONS[a]}</button>`).join("")}</td>` : "")).join("") +
+          "</tr>").join("") + "</tbody>";
+      if (act) table.querySelector('th[data-key="status"]').insertAdjacentHTML("afterend", "<th>actions</th>");
+      table.querySelectorAll("button[data-action]").forEach((b) => b.addEventListener("click", async () => {
+        const row = rows.find((r) => r.source === b.closest("tr").dataset.source), action = b.dataset.action;
+        const reason = window.prompt(`${ACTIONS[action]} ${row.source}: reason (recorded with the action)`);
+        if (!reason || !reason.trim()) return;
+        b.disabled = true;
+        try {
+          const done = await act(row.source, action, reason.trim());
+          Object.assign(row, { paused: done.paused, banned: done.banned, last_action: action, last_reason: reason.trim() });
+          draw();
+        } catch (e) { b.disabled = false; window.alert(`${ACTIONS[action]} ${row.source} failed: ${e.message}`); }
+      }));
+      table.querySelectorAll("th[data-key]").forEach((th) => th.addEventListener("click", () => {
         state.dir = state.key === th.dataset.key ? -state.dir : (th.dataset.key === "source" || th.dataset.key === "kind" ? 1 : -1);
         state.key = th.dataset.key;
         draw();
@@ -226,13 +254,13 @@
       (d.last_measured_at ? `, last ${d.last_measured_at.slice(0, 16).replace("T", " ")}` : "") + ` · generated ${d.generated_at.slice(0, 16).replace("T", " ")} UTC`;
   }
 
-  function render(data) {
+  function render(data, act) {
     Object.values(window.annoflowCharts || {}).forEach((c) => c.destroy());
     window.annoflowCharts = {};
     window.annoflowRendered = null;
     headline(data);
     Object.values(views).forEach((v) => v(data));
-    leaderboard(data.leaderboard);
+    leaderboard(data.leaderboard, act);
     window.annoflowRendered = performance.now();
   }
 

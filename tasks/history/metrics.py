@@ -22,6 +22,28 @@ import pyarrow as pa
 
 from schemas.config import ProjectConfig
 from tasks.history.cost import PAID_KINDS, cost_summary, resolve_rate, source_costs
+from tasks.history.names import (
+    AGREEMENT,
+    ALPHA,
+    AUDIT_PRECISION,
+    AUTO_ACCEPT_SHARE,
+    COST,
+    COST_PER_LABEL,
+    COST_PER_RESOLVED_ITEM,
+    COST_TOTAL,
+    GOLD_ACCURACY,
+    JUDGMENTS,
+    KAPPA,
+    LABEL,
+    LEASE_EXPIRIES,
+    PAIR,
+    PROJECT,
+    QUEUE_DEPTH,
+    SECONDS_PER_JUDGMENT,
+    SHARE,
+    SOURCE,
+    VALUE,
+)
 from tasks.kinds import kind_of
 from tasks.prelabel.routing import wilson_interval
 
@@ -91,9 +113,9 @@ def items(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
 def queue(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
     """Open assignments (waiting or out with an annotator) and the queue's lease expiries so far."""
     depth = con.execute("SELECT count(*) FROM assignments WHERE state IN ('" + "', '".join(_OPEN) + "')").fetchall()[0][0]
-    rows: list[Row] = [("project", "", "queue_depth", depth, None, None, depth)]
+    rows: list[Row] = [(PROJECT, "", QUEUE_DEPTH, depth, None, None, depth)]
     if ctx.stats.get("lease_expiries") is not None:  # only a queue that counts them reports them
-        rows.append(("project", "", "lease_expiries", ctx.stats["lease_expiries"], None, None, None))
+        rows.append((PROJECT, "", LEASE_EXPIRIES, ctx.stats["lease_expiries"], None, None, None))
     return _table(rows)
 
 
@@ -111,10 +133,10 @@ def judgments(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
     """This run's human judgments and their time (median, quartiles as low/high), overall and per source."""
     rows: list[Row] = []
     for sid, n, timed, q in con.execute(_RUN_JUDGMENTS, {"run": ctx.run_id}).fetchall():
-        scope = "source" if sid else "project"
-        rows.append((scope, sid, "judgments", n, None, None, n))
+        scope = SOURCE if sid else PROJECT
+        rows.append((scope, sid, JUDGMENTS, n, None, None, n))
         if timed:
-            rows.append((scope, sid, "seconds_per_judgment", q[1], q[0], q[2], timed))
+            rows.append((scope, sid, SECONDS_PER_JUDGMENT, q[1], q[0], q[2], timed))
     if not any(r[0] == "project" for r in rows):
         rows.append(("project", "", "judgments", 0, None, None, 0))
     total = con.execute(f"SELECT count(*) FROM votes WHERE {_PAID}").fetchall()[0][0]
@@ -131,7 +153,7 @@ def sources(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
             "SELECT source_id, n_votes, n_gold, gold_accuracy, gold_low, gold_high, learned_accuracy,"
             " agreement_with_consensus FROM source_stats").fetchall():
         rows += [("source", sid, "judgments_total", n, None, None, n),
-                 ("source", sid, "gold_accuracy", acc, lo, hi, n_gold),
+                 (SOURCE, sid, GOLD_ACCURACY, acc, lo, hi, n_gold),
                  ("source", sid, "learned_accuracy", learned, None, None, n),
                  ("source", sid, "agreement_with_consensus", agree, None, None, n)]
     return _table(rows)
@@ -151,25 +173,25 @@ def agreement_rows(agreement: Mapping[str, Any]) -> list[Row]:
     `pair/<a|b>`; every other number — top level or one dict down (`span_f1.strict`) — becomes
     `agreement/<key>`, counts (`n_*`) aside: they are the evidence, not a measure."""
     n_items = agreement.get("n_items")
-    rows: list[Row] = [("project", "", "alpha", agreement.get("alpha"), _num(agreement.get("low")),
+    rows: list[Row] = [(PROJECT, "", ALPHA, agreement.get("alpha"), _num(agreement.get("low")),
                         _num(agreement.get("high")), n_items)]
     for r in agreement.get("per_label") or []:
         if isinstance(r, Mapping) and r.get("label") is not None:
-            rows.append(("label", str(r["label"]), "alpha", r.get("alpha"), None, None,
+            rows.append((LABEL, str(r["label"]), ALPHA, r.get("alpha"), None, None,
                          r.get("n_items", r.get("n_votes"))))
     pairs = agreement.get("pairs")
     for p in (pairs.get("lowest") or []) if isinstance(pairs, Mapping) else []:
         if isinstance(p, Mapping) and p.get("source_a") and p.get("source_b"):
-            rows.append(("pair", f"{p['source_a']}|{p['source_b']}", "kappa", p.get("kappa"), None, None,
+            rows.append((PAIR, f"{p['source_a']}|{p['source_b']}", KAPPA, p.get("kappa"), None, None,
                          p.get("n_shared")))
     for key, v in agreement.items():
         if _is_evidence(key):
             continue
         if isinstance(v, Mapping):
-            rows += [("agreement", f"{key}.{k2}", "value", v2, None, None, v.get("n_items", n_items))
+            rows += [(AGREEMENT, f"{key}.{k2}", VALUE, v2, None, None, v.get("n_items", n_items))
                      for k2, v2 in v.items() if not _is_evidence(k2) and _num(v2) is not None]
         elif _num(v) is not None:
-            rows.append(("agreement", key, "value", v, None, None, n_items))
+            rows.append((AGREEMENT, key, VALUE, v, None, None, n_items))
     return rows
 
 
@@ -193,7 +215,7 @@ def labels(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
     counts = [(str(lab), n) for lab, n in _resolved_labels(con, ctx.cfg) if lab is not None]
     total = sum(n for _, n in counts)
     return _table([r for lab, n in counts for r in (("label", lab, "resolved", n, None, None, n),
-                                                    ("label", lab, "share", n / total, None, None, total))])
+                                                    (LABEL, lab, SHARE, n / total, None, None, total))])
 
 
 # -- cost ------------------------------------------------------------------------------------------
@@ -217,14 +239,14 @@ def cost(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
     n_fixed = cfg.cost.fixed_overlap or cfg.overlap.max
     s = cost_summary(per_source, resolved, n_labels, n_fixed,
                      resolve_rate(cfg.cost, "", "label", kind_of(cfg).name)[0])
-    rows: list[Row] = [("source", sid, "cost", c, None, None, n) for sid, c, n in zip(
+    rows: list[Row] = [(SOURCE, sid, COST, c, None, None, n) for sid, c, n in zip(
         per_source.column("source_id").to_pylist(), per_source.column("cost").to_pylist(),
         per_source.column("judgments").to_pylist())]
-    rows += [("project", "", "cost_total", s.total, None, None, s.human_judgments),
+    rows += [(PROJECT, "", COST_TOTAL, s.total, None, None, s.human_judgments),
              ("project", "", "cost_human", s.human, None, None, s.human_judgments),
              ("project", "", "cost_machine", s.machine, None, None, None),
-             ("project", "", "cost_per_resolved_item", s.per_resolved_item, None, None, resolved),
-             ("project", "", "cost_per_label", s.per_label, None, None, n_labels),
+             (PROJECT, "", COST_PER_RESOLVED_ITEM, s.per_resolved_item, None, None, resolved),
+             (PROJECT, "", COST_PER_LABEL, s.per_label, None, None, n_labels),
              ("project", "", "cost_fixed_overlap", s.fixed_overlap_cost, None, None, s.fixed_overlap),
              ("project", "", "cost_saved", s.saved, None, None, resolved)]
     return _table(rows)
@@ -256,8 +278,8 @@ def prelabel_route(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
     st = ctx.stats
     lo, hi = (st.get("audit_precision_interval") or [None, None])[:2]
     rows: list[Row] = [
-        ("project", "", "auto_accept_share", st.get("auto_accept_share"), None, None, st.get("routable")),
-        ("project", "", "audit_precision", st.get("audit_precision"), lo, hi, st.get("audited")),
+        (PROJECT, "", AUTO_ACCEPT_SHARE, st.get("auto_accept_share"), None, None, st.get("routable")),
+        (PROJECT, "", AUDIT_PRECISION, st.get("audit_precision"), lo, hi, st.get("audited")),
         ("project", "", "model_ece", st.get("ece"), None, None, st.get("gold")),
         ("project", "", "prelabel_gold_accuracy", st.get("gold_accuracy"), None, None, st.get("gold")),
     ]

@@ -22,6 +22,8 @@ from typing import Any
 
 import duckdb
 
+from tasks.history import names as m
+
 __all__ = [
     "SAMPLE_ROWS",
     "STATE_ORDER",
@@ -94,7 +96,8 @@ def judgments_per_day(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 def throughput(con: duckdb.DuckDBPyConnection, per_day: dict[str, Any], history: bool = True) -> dict[str, Any]:
     """`judgments_per_day` beside the judgments of each stage run (history `judgments`)."""
-    per_run = _series(con, "scope = 'project' AND metric = 'judgments'", [], "'judgments per run'") if history else []
+    per_run = _series(con, "scope = ? AND subject = '' AND metric = ?", [m.PROJECT, m.JUDGMENTS],
+                      "'judgments per run'") if history else []
     return {"per_day": per_day, "per_run": per_run[0] if per_run else None}
 
 
@@ -117,7 +120,7 @@ def vote_views(con: duckdb.DuckDBPyConnection, memo: dict[str, Any] | None = Non
 
 def queue_depth(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Open work and expired leases over time, whichever scope (project or one queue) recorded them."""
-    return _series(con, "metric IN ('queue_depth', 'lease_expiries')", [], _named(metric=True))
+    return _series(con, "scope = ? AND metric IN (?, ?)", [m.PROJECT, m.QUEUE_DEPTH, m.LEASE_EXPIRIES], _named(metric=True))
 
 
 def vote_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
@@ -163,34 +166,41 @@ def _busiest(con: duckdb.DuckDBPyConnection, metric: str, top: int) -> list[str]
     """The sources with the most evidence in their latest `metric` row, humans first."""
     return [r[0] for r in con.execute(
         """SELECT h.subject FROM metric_history h LEFT JOIN sources s ON s.source_id = h.subject
-           WHERE h.scope = 'source' AND h.metric = ?
+           WHERE h.scope = ? AND h.metric = ?
            GROUP BY h.subject, s.kind ORDER BY (s.kind = 'human') DESC, arg_max(h.n, h.measured_at) DESC NULLS LAST, h.subject
-           LIMIT ?""", [metric, top]).fetchall()]
+           LIMIT ?""", [m.SOURCE, metric, top]).fetchall()]
 
 
 def accuracy_over_time(con: duckdb.DuckDBPyConnection, top: int = 8) -> list[dict[str, Any]]:
     """Gold accuracy with its interval per source, for the `top` sources with the most gold evidence."""
-    subjects = _busiest(con, "gold_accuracy", top)
+    subjects = _busiest(con, m.GOLD_ACCURACY, top)
     if not subjects:
         return []
-    return _series(con, "scope = 'source' AND metric = 'gold_accuracy' AND list_contains(?, subject)", [subjects], "subject")
+    return _series(con, "scope = ? AND metric = ? AND list_contains(?, subject)", [m.SOURCE, m.GOLD_ACCURACY, subjects],
+                   "subject")
 
 
 def agreement_over_time(con: duckdb.DuckDBPyConnection, limit: int = 12) -> list[dict[str, Any]]:
-    """Every metric under scope 'agreement' (alpha, kappa, a kind's own coefficient ...) as its own series."""
-    return _series(con, "scope = 'agreement'", [], _named(metric=True))[:limit]
+    """The project's alpha (with its interval), then every coefficient a kind recorded under scope
+    'agreement' (`fleiss`, `span_f1.strict`, a new kind's own: each its own series, named by its key),
+    then alpha per label; at most `limit` series, so a project with many labels keeps the kind's ones."""
+    series = _series(con, "(scope IN (?, ?) AND metric = ?) OR (scope = ? AND metric = ?)",
+                     [m.PROJECT, m.LABEL, m.ALPHA, m.AGREEMENT, m.VALUE],
+                     f"CASE WHEN scope = '{m.AGREEMENT}' THEN subject ELSE {_named(metric=True)} END")
+    rank = {m.ALPHA: 0}
+    return sorted(series, key=lambda s: rank.get(s["name"], 2 if s["name"].startswith(m.ALPHA + " · ") else 1))[:limit]
 
 
 def audit_precision(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
     """Precision of auto-accepted labels as measured by human audits, and the share auto-accepted."""
-    return {"precision": _series(con, "metric = 'audit_precision' AND scope IN ('project', 'label')", [], _named()),
-            "share": _series(con, "metric = 'auto_accept_share' AND scope = 'project'", [], "'auto-accepted share'")}
+    return {"precision": _series(con, "metric = ? AND scope IN (?, ?)", [m.AUDIT_PRECISION, m.PROJECT, m.LABEL], _named()),
+            "share": _series(con, "metric = ? AND scope = ?", [m.AUTO_ACCEPT_SHARE, m.PROJECT], "'auto-accepted share'")}
 
 
 def cost_over_time(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Cost per label and per resolved item (project), and per label value where history has it."""
-    return _series(con, "metric IN ('cost_per_label', 'cost_per_resolved_item') AND scope IN ('project', 'label')",
-                   [], _named(metric=True))
+    return _series(con, "metric IN (?, ?) AND scope IN (?, ?)",
+                   [m.COST_PER_LABEL, m.COST_PER_RESOLVED_ITEM, m.PROJECT, m.LABEL], _named(metric=True))
 
 
 def label_drift(con: duckdb.DuckDBPyConnection, pending: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -225,7 +235,8 @@ def funnel(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 def leaderboard(con: duckdb.DuckDBPyConnection, has: set[str], counts: list[tuple[str, str, int]],
                 times: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     """One row per source that voted: judgments, gold accuracy with interval, agreement, seconds per
-    judgment (median), cost, the trend of gold accuracy over history, flags, paused and banned.
+    judgment (median), cost, the trend of gold accuracy over history, flags, paused and banned, and the
+    latest behaviour event (`annotator_events`: a rule's flag or pause, a re-qualification, a manual action) with its reason.
 
     `has` is the set of tables present (a database from before migration 006 has no history);
     `counts` and `times` are `vote_counts` and `vote_times` (votes are read once for every view).
@@ -234,26 +245,29 @@ def leaderboard(con: duckdb.DuckDBPyConnection, has: set[str], counts: list[tupl
     events = "annotator_events" in has
     paused = "paused" in _columns(con, "sources")
     sql = f"""
-        WITH h AS ({'''SELECT subject AS source_id,
-                   arg_max(value, measured_at) FILTER (WHERE metric = 'cost_total') AS cost,
-                   arg_min(value, measured_at) FILTER (WHERE metric = 'gold_accuracy') AS acc_first,
-                   arg_max(value, measured_at) FILTER (WHERE metric = 'gold_accuracy') AS acc_last,
-                   count(*) FILTER (WHERE metric = 'gold_accuracy') AS acc_points
-                FROM metric_history WHERE scope = 'source' GROUP BY subject''' if hist else
+        WITH h AS ({f'''SELECT subject AS source_id,
+                   arg_max(value, measured_at) FILTER (WHERE metric = '{m.COST}') AS cost,
+                   arg_min(value, measured_at) FILTER (WHERE metric = '{m.GOLD_ACCURACY}') AS acc_first,
+                   arg_max(value, measured_at) FILTER (WHERE metric = '{m.GOLD_ACCURACY}') AS acc_last,
+                   count(*) FILTER (WHERE metric = '{m.GOLD_ACCURACY}') AS acc_points
+                FROM metric_history WHERE scope = '{m.SOURCE}' GROUP BY subject''' if hist else
                 "SELECT NULL::VARCHAR AS source_id, NULL::DOUBLE AS cost, NULL::DOUBLE AS acc_first, NULL::DOUBLE AS acc_last, 0 AS acc_points LIMIT 0"}),
         e AS ({'''SELECT source_id, count(*) FILTER (WHERE action = 'flag') AS flags,
-                   string_agg(DISTINCT rule, ', ' ORDER BY rule) FILTER (WHERE action = 'flag') AS rules
+                   string_agg(DISTINCT rule, ', ' ORDER BY rule) FILTER (WHERE action = 'flag') AS rules,
+                   arg_max(action, created_at) AS last_action, arg_max(reason, created_at) AS last_reason
                 FROM annotator_events GROUP BY source_id''' if events else
-                "SELECT NULL::VARCHAR AS source_id, 0 AS flags, NULL::VARCHAR AS rules LIMIT 0"}),
+                "SELECT NULL::VARCHAR AS source_id, 0 AS flags, NULL::VARCHAR AS rules, NULL::VARCHAR AS last_action,"
+                " NULL::VARCHAR AS last_reason LIMIT 0"}),
         ids AS (SELECT unnest(?) AS source_id)
         SELECT ids.source_id, s.kind, st.gold_accuracy, st.gold_low, st.gold_high, st.n_gold,
                st.agreement_with_consensus, st.learned_accuracy, h.cost,
                CASE WHEN h.acc_points > 1 THEN h.acc_last - h.acc_first END,
-               coalesce(e.flags, 0), e.rules, {'coalesce(s.paused, false)' if paused else 'false'}, coalesce(s.banned, false)
+               coalesce(e.flags, 0), e.rules, {'coalesce(s.paused, false)' if paused else 'false'}, coalesce(s.banned, false),
+               e.last_action, e.last_reason
         FROM ids LEFT JOIN sources s USING (source_id) LEFT JOIN source_stats st USING (source_id)
              LEFT JOIN h USING (source_id) LEFT JOIN e USING (source_id)"""
     keys = ("source", "kind", "gold_accuracy", "gold_low", "gold_high", "n_gold", "agreement", "learned_accuracy", "cost",
-            "accuracy_trend", "flags", "flag_rules", "paused", "banned")
+            "accuracy_trend", "flags", "flag_rules", "paused", "banned", "last_action", "last_reason")
     facts = {r[0]: dict(zip(keys, r)) for r in con.execute(sql, [[c[0] for c in counts]]).fetchall()}
     return [{**facts[sid], "kind": facts[sid]["kind"] or kind, "judgments": n,
              "seconds_per_judgment": times.get(sid, {}).get("median")} for sid, kind, n in counts]

@@ -1,8 +1,9 @@
 // Opens the quality dashboard (the app's page, or the HTML report from disk) in headless Debian chromium.
-// Usage: node dashboard.cjs PLAN.json   (PLAN: {url, chromium, userDataDir, screenshotDir, offline?, sortBy?})
+// Usage: node dashboard.cjs PLAN.json   (PLAN: {url, chromium, userDataDir, screenshotDir, offline?, sortBy?, pause?, pauseReason?})
 // offline: every request that is not the file itself is aborted (and counted), as with no network.
 // Prints one JSON line: per chart its datasets' point counts and how many canvas pixels are painted,
-// the leaderboard column before and after clicking `sortBy`'s header, timings, requests seen.
+// the leaderboard column before and after clicking `sortBy`'s header, timings, requests seen; with `pause`
+// (a source id) it clicks that row's pause button and reports the row after.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -43,6 +44,7 @@ const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-ru
     })));
     out.empty_views = await page.$$eval(".plot.empty", (els) => els.map((e) => e.id));
     out.headline = await page.$$eval("#headline .stat", (els) => els.map((e) => e.textContent));
+    out.flag_cells = await page.$$eval("#leaderboard td.c-flags", (tds) => tds.map((td) => td.textContent));
     await page.screenshot({ path: path.join(plan.screenshotDir, "dashboard.png"), fullPage: true });
     const column = (key) => page.$$eval(`#leaderboard td.c-${key}`, (tds) => tds.map((td) => td.textContent));
     if (plan.sortBy) {
@@ -55,6 +57,18 @@ const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-ru
         aria: await page.getAttribute(`#leaderboard th[data-key="${plan.sortBy}"]`, "aria-sort") };
       await page.locator("#leaderboard").screenshot({ path: path.join(plan.screenshotDir, "leaderboard-sorted.png") });
     }
+    if (plan.pause) {  // the leaderboard's pause button: answer its reason prompt, wait for the row to say so
+      const row = `#leaderboard tr[data-source="${plan.pause}"]`;
+      out.pause = { before: await page.textContent(`${row} td.c-status`) };
+      page.once("dialog", (d) => { out.pause.prompt = d.message(); d.accept(plan.pauseReason || "checked from the dashboard"); });
+      await page.click(`${row} button[data-action="pause"]`);
+      await page.waitForFunction((sel) => document.querySelector(sel).textContent.startsWith("paused"), `${row} td.c-status`, { timeout: 15000 });
+      out.pause.after = await page.textContent(`${row} td.c-status`);
+      out.pause.last_action = await page.textContent(`${row} td.c-last_action`);
+      out.pause.buttons = await page.$$eval(`${row} button`, (bs) => bs.map((b) => b.dataset.action));
+      await page.locator("#leaderboard").screenshot({ path: path.join(plan.screenshotDir, "leaderboard-paused.png") });
+    }
+    out.buttons = await page.$$eval("#leaderboard button[data-action]", (bs) => bs.length);
     console.log(JSON.stringify(out));
   } catch (e) {
     console.error(e && e.stack || String(e));

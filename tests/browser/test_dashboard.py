@@ -34,12 +34,14 @@ def _require_browser() -> None:
         pytest.fail(f"browser test needs {missing}: run `bash .ci/browser.sh` (`.ci/run` does)")
 
 
-def open_dashboard(tmp_path: Path, url: str, *, offline: bool = False, sort_by: str | None = None) -> dict:
-    """Run tests/browser/dashboard.cjs on `url`; screenshots go to tmp_path/shots."""
+def open_dashboard(tmp_path: Path, url: str, *, offline: bool = False, sort_by: str | None = None,
+                   pause: str | None = None) -> dict:
+    """Run tests/browser/dashboard.cjs on `url`; screenshots go to tmp_path/shots. `pause`: a source whose
+    leaderboard pause button is clicked (its reason prompt answered)."""
     plan, shots = tmp_path / "plan.json", tmp_path / "shots"
     shots.mkdir(exist_ok=True)
     plan.write_text(json.dumps(dict(url=url, chromium=CHROMIUM, userDataDir=str(tmp_path / "profile"),
-                                    screenshotDir=str(shots), offline=offline, sortBy=sort_by)))
+                                    screenshotDir=str(shots), offline=offline, sortBy=sort_by, pause=pause)))
     run = subprocess.run(["node", str(Path(__file__).with_name("dashboard.cjs")), str(plan)],
                          check=False, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, f"browser driver failed:\n{run.stderr}"
@@ -89,3 +91,4 @@ def test_report_renders_every_view_with_the_network_refused(tmp_path: Path) -> N
     _assert_all_drawn(seen)
     assert seen["blocked"] == [] and all(u.startswith("file://") for u in seen["requests"])
     assert seen["sort"]["first_click"]["source"][0] == "human:carol"  # judgments ascending after one click
+    assert seen["buttons"] == 0, "the report is read-only: no pause / resume buttons"

@@ -30,13 +30,14 @@ def _history_rows(runs: int) -> list[tuple]:
             (run, "collect", at, "project", "", "lease_expiries", [1, 0, 2][i] if i < 3 else 0, None, None, None),
             (run, "consensus", at, "source", "human:alice", "gold_accuracy", alice[i], alice[i] - 0.1, min(1.0, alice[i] + 0.05), 10 * (i + 1)),
             (run, "consensus", at, "source", "human:bob", "gold_accuracy", bob[i], bob[i] - 0.2, bob[i] + 0.2, 5 * (i + 1)),
-            (run, "consensus", at, "source", "human:alice", "cost_total", 1.0 + 0.5 * i, None, None, None),
-            (run, "consensus", at, "agreement", "", "alpha", 0.6 + 0.05 * min(i, 2), 0.5, 0.8, 100),
-            (run, "consensus", at, "agreement", "pos", "alpha", 0.7, 0.6, 0.8, 40),
-            # a metric no view names: a new kind's coefficient must still appear as its own series
-            (run, "consensus", at, "agreement", "", "mean_iou", 0.55, None, None, 30),
-            (run, "prelabel", at, "project", "", "audit_precision", [0.95, 0.9, 0.92][i] if i < 3 else 0.92, 0.85, 0.98, 50),
-            (run, "prelabel", at, "project", "", "auto_accept_share", 0.3, None, None, None),
+            (run, "consensus", at, "source", "human:alice", "cost", 1.0 + 0.5 * i, None, None, None),
+            (run, "consensus", at, "project", "", "alpha", 0.6 + 0.05 * min(i, 2), 0.5, 0.8, 100),
+            (run, "consensus", at, "label", "pos", "alpha", 0.7, 0.6, 0.8, 40),
+            (run, "consensus", at, "pair", "human:alice|human:bob", "kappa", 0.4, None, None, 12),
+            # a key no view names (as a kind's agreement summary writes it): it must still appear as its own series
+            (run, "consensus", at, "agreement", "mean_iou", "value", 0.55, None, None, 30),
+            (run, "prelabel.route", at, "project", "", "audit_precision", [0.95, 0.9, 0.92][i] if i < 3 else 0.92, 0.85, 0.98, 50),
+            (run, "prelabel.route", at, "project", "", "auto_accept_share", 0.3, None, None, None),
             (run, "consensus", at, "project", "", "cost_per_label", [0.5, 0.4, 0.3][i] if i < 3 else 0.3, None, None, None),
             (run, "consensus", at, "project", "", "cost_per_resolved_item", 0.6, None, None, None),
         ]
@@ -79,4 +80,5 @@ def write_fixture(db: Path, runs: int = 3) -> Path:
         con.executemany("INSERT INTO annotator_events (event_id, source_id, action, rule, reason, actor) VALUES (?, ?, ?, ?, ?, 'annoflow')",
                         [("e1", "human:bob", "flag", "too_fast", "fast"), ("e2", "human:bob", "flag", "straight_lining", "same"),
                          ("e3", "human:bob", "flag", "too_fast", "fast again"), ("e4", "human:carol", "pause", "manual", "on leave")])
+        con.execute("UPDATE sources SET pause_reason = 'manual: on leave' WHERE source_id = 'human:carol'")
     return db

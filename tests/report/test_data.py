@@ -56,7 +56,7 @@ def test_accuracy_series_carry_their_interval_band_in_time_order(data: dict) -> 
 
 def test_every_agreement_metric_is_its_own_series(data: dict) -> None:
     agr = {s["name"]: s for s in data["agreement"]}
-    assert set(agr) == {"alpha", "alpha · pos", "mean_iou"}  # mean_iou: a metric no view knows by name
+    assert list(agr) == ["alpha", "mean_iou", "alpha · pos"]  # mean_iou: a key no view knows by name; no pair kappa
     assert agr["alpha"]["y"] == pytest.approx([0.6, 0.65, 0.7]) and agr["alpha"]["low"] == [0.5] * 3
     assert agr["mean_iou"]["low"] is None  # no interval recorded: no band
 
@@ -88,10 +88,11 @@ def test_leaderboard_rows_and_headline(data: dict) -> None:
     assert [r["source"] for r in data["leaderboard"]] == ["human:alice", "model:tfidf", "human:bob", "human:carol"]
     a, b, c = board["human:alice"], board["human:bob"], board["human:carol"]
     assert (a["judgments"], a["gold_accuracy"], a["gold_low"], a["gold_high"], a["n_gold"]) == (4, 0.9, 0.6, 0.98, 10)
-    assert (a["seconds_per_judgment"], a["cost"], a["agreement"]) == (2.5, 2.0, 0.85)  # cost: the latest cost_total
+    assert (a["seconds_per_judgment"], a["cost"], a["agreement"]) == (2.5, 2.0, 0.85)  # cost: the source's latest `cost`
     assert a["accuracy_trend"] == pytest.approx(0.2) and b["accuracy_trend"] == pytest.approx(-0.1)
     assert (b["flags"], b["flag_rules"], b["paused"]) == (3, "straight_lining, too_fast", False)
     assert (c["paused"], c["flags"]) == (True, 0)  # a pause is not a flag
+    assert (c["last_action"], c["last_reason"]) == ("pause", "on leave") and b["last_action"] == "flag"
     assert board["model:tfidf"]["seconds_per_judgment"] is None
     h = data["headline"]
     assert (h["items"], h["resolved_share"], h["human_judgments"], h["annotators"], h["flagged"], h["paused"]) == (10, 0.4, 7, 3, 1, 1)

@@ -54,11 +54,11 @@ def test_cli_report_writes_html_and_metrics(tmp_path: Path) -> None:
     res = runner.invoke(app, ["report", "--config", cfg.root, "--out", str(out), "--metrics", str(csv), "--json"])
     assert res.exit_code == 0, res.output
     body = json.loads(res.output)
-    assert body["metric_rows"] == 39 and body["headline"]["human_judgments"] == 7  # 13 metrics x 3 runs
+    assert body["metric_rows"] == 42 and body["headline"]["human_judgments"] == 7  # 14 metrics x 3 runs
     assert _inlined(out.read_text(encoding="utf-8"))["leaderboard"][0]["source"] == "human:alice"
-    assert duckdb.sql(f"SELECT count(*), count(DISTINCT run_id) FROM read_csv('{csv}')").fetchall() == [(39, 3)]
+    assert duckdb.sql(f"SELECT count(*), count(DISTINCT run_id) FROM read_csv('{csv}')").fetchall() == [(42, 3)]
     assert runner.invoke(app, ["report", "--config", cfg.root, "--out", str(out), "--metrics", str(parquet)]).exit_code == 0
-    assert pq.read_table(parquet).num_rows == 39
+    assert pq.read_table(parquet).num_rows == 42
 
 
 def test_cli_report_user_errors_exit_2_with_one_line(tmp_path: Path) -> None:
