@@ -33,7 +33,10 @@ def _example(folder: Path) -> tuple[list[str], list[np.ndarray], list[str]]:
     from tasks.kinds.boxes.geometry import canonical
 
     rows = [json.loads(line) for line in (folder / "truth" / "labels.jsonl").read_text().splitlines() if line.strip()]
-    images = [np.asarray(Image.open(folder / "data" / "images" / r["file"]).convert("RGB")) for r in rows]
+    images = []
+    for r in rows:
+        with Image.open(folder / "data" / "images" / r["file"]) as im:
+            images.append(np.asarray(im.convert("RGB")))
     return [r["file"] for r in rows], images, [canonical(r["answer"]) for r in rows]
 
 

@@ -108,7 +108,8 @@ version = "2026-01"
             per_file.setdefault(by_digest[hashlib.sha256(raw).hexdigest()], []).append(full)
         assert sorted(per_file) == sorted(truth) and all(len(v) == 2 for v in per_file.values())
         for name, (first, second) in per_file.items():
-            w, h = Image.open(project / "data" / "images" / name).size
+            with Image.open(project / "data" / "images" / name) as im:
+                w, h = im.size
             # The detector's boxes arrive as predictions in percent of the image ("no objects" suggests nothing).
             preds = [p["result"] for p in first["predictions"]]
             assert len(preds) == (1 if truth[name] else 0), (name, first["predictions"])

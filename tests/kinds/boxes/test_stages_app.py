@@ -52,7 +52,8 @@ def _answer_all(client: httpx.Client, pid: str, by_digest: dict[str, str], draw)
     while (task := client.post(f"/api/annotate/{pid}/next").json()["task"]) is not None:
         media = client.get(task["media_url"]).content
         name = by_digest[hashlib.sha256(media).hexdigest()]
-        size = Image.open(io.BytesIO(media)).size
+        with Image.open(io.BytesIO(media)) as im:
+            size = im.size
         r = client.post(f"/api/annotate/leases/{task['lease_id']}/submit",
                         json={"client_id": f"c-{task['lease_id']}", "answer": draw(name, size, task)})
         assert r.status_code == 200, r.text
