@@ -23,9 +23,11 @@ from annotation_app.store import Op, Store
 from tasks import kinds
 from tasks.kinds.protocol import AnswerKind
 
-__all__ = ["KINDS", "ApiError", "Project", "Task", "Annotator", "Queue", "brief", "hash_token", "shown"]
+__all__ = ["CONTEXT_KINDS", "KINDS", "ApiError", "Project", "Task", "Annotator", "Queue", "brief", "hash_token", "shown"]
 
 KINDS = frozenset({"label", "gold", "audit", "adjudication"})
+CONTEXT_KINDS = frozenset({"adjudication"})
+"""Task kinds that may carry a `context` (shown to the one who takes the task); the others must look alike."""
 SCAN_LIMIT = 20_000
 ENDED_MEMORY = 200_000
 
@@ -123,6 +125,7 @@ class Task:
     prelabel: Any  # the machine's suggestion in the kind's JSON form, None without one
     prelabel_score: float | None
     exclude: frozenset[str] | None
+    context: Any = None  # review / adjudication tasks: what the reviewer or adjudicator is shown besides the item
     status: str = "open"
     lease_id: str | None = None
     lease_annotator: str | None = None
@@ -213,12 +216,13 @@ class Queue:
         now = time.time()
         for row in con.execute(
             "SELECT seq, assignment_id, project_id, item_id, kind, priority, payload, media_uri, prelabel, "
-            "prelabel_score, exclude_annotators, status, lease_id, lease_annotator, lease_expires "
+            "prelabel_score, exclude_annotators, status, lease_id, lease_annotator, lease_expires, context "
             "FROM tasks WHERE status IN ('open', 'leased') ORDER BY seq"
         ):
             t = Task(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
                      _stored_prelabel(self.projects[row[2]], row[8], row[6]), row[9],
-                     frozenset(orjson.loads(row[10])) if row[10] else None)
+                     frozenset(orjson.loads(row[10])) if row[10] else None,
+                     orjson.loads(row[15]) if row[15] else None)
             p = self.projects[t.project_id]
             self.tasks[t.assignment_id] = t
             if row[11] == "leased" and row[14] > now and row[13] in self.annotators:
@@ -346,21 +350,26 @@ class Queue:
             if pre is not None:
                 pre = p.parse_answer({"answer": pre}, r.get("payload"), f"tasks[{i}] ({aid!r}) pre-label")
             ex = r.get("exclude_annotators")
+            context = r.get("context")
+            if context is not None and kind not in CONTEXT_KINDS:
+                raise ApiError(422, "invalid_task", f"tasks[{i}] ({aid!r}): a {kind} task carries no context (only "
+                               f"{', '.join(sorted(CONTEXT_KINDS))}): gold and audits must look like any other task")
             seen_ids.add(aid)
             new.append(Task(0, aid, pid, str(r["item_id"]), kind, float(r.get("priority") or 0.0),
                             r.get("payload"), r.get("media_uri"), pre, r.get("prelabel_score"),
-                            frozenset(ex) if ex else None))
+                            frozenset(ex) if ex else None, context))
         now = time.time()
         for t in new:
             t.seq = self.next_seq
             self.next_seq += 1
         ops: list[Op] = [(
             "INSERT OR IGNORE INTO tasks (seq, assignment_id, project_id, item_id, kind, priority, payload, "
-            "media_uri, prelabel, prelabel_score, exclude_annotators, status, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+            "media_uri, prelabel, prelabel_score, exclude_annotators, context, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
             [(t.seq, t.assignment_id, pid, t.item_id, t.kind, t.priority, t.payload, t.media_uri,
               orjson.dumps(t.prelabel).decode() if t.prelabel is not None else None, t.prelabel_score,
-              orjson.dumps(sorted(t.exclude)).decode() if t.exclude else None, now) for t in new],
+              orjson.dumps(sorted(t.exclude)).decode() if t.exclude else None,
+              orjson.dumps(t.context).decode() if t.context is not None else None, now) for t in new],
             True,
         )]
         for t in new:
@@ -517,6 +526,7 @@ class Queue:
             "lease_seconds": p.lease_seconds, "data_kind": p.data_kind, "task_kind": p.task_kind,
             "payload": t.payload, "media_url": media, "suggestion": suggestion,
             "remaining": p.counts["open"] + p.counts["leased"],
+            **({"context": t.context} if t.context is not None else {}),
         }
 
     def leased_to(self, a: Annotator, lease_id: str) -> Task:

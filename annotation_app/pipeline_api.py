@@ -87,6 +87,8 @@ class TaskIn(_Body):
                           "of labels, a structured answer), checked like a submit.")
     prelabel_score: float | None = None
     exclude_annotators: list[str] | None = Field(None, description="Annotators who must not get this task.")
+    context: dict[str, Any] | None = Field(None, description="Adjudication (and review) tasks only: what the expert or "
+                                           "reviewer is shown besides the item (the answers in conflict, their sources...).")
 
 
 class PushIn(_Body):

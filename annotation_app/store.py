@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     prelabel TEXT,
     prelabel_score REAL,
     exclude_annotators TEXT,
+    context TEXT,
     status TEXT NOT NULL,
     lease_id TEXT,
     lease_annotator TEXT,
@@ -93,6 +94,8 @@ CREATE TABLE IF NOT EXISTS judgments (
     submitted_at REAL NOT NULL,
     client_id TEXT NOT NULL,
     lease_id TEXT NOT NULL,
+    decision TEXT,
+    comment TEXT,
     UNIQUE (annotator_id, client_id)
 );
 CREATE INDEX IF NOT EXISTS judgments_project ON judgments (project_id, seq);
@@ -265,6 +268,11 @@ def _migrate(con: sqlite3.Connection) -> None:
     columns = {row[1] for row in con.execute("PRAGMA table_info(judgments)")}
     if "answer" not in columns:  # every answer as JSON (structured kinds are pulled from it)
         con.execute("ALTER TABLE judgments ADD COLUMN answer TEXT")
+    for column in ("decision", "comment"):  # review decisions: accept | correct | reject, and why
+        if column not in columns:
+            con.execute(f"ALTER TABLE judgments ADD COLUMN {column} TEXT")
+    if "context" not in {row[1] for row in con.execute("PRAGMA table_info(tasks)")}:
+        con.execute("ALTER TABLE tasks ADD COLUMN context TEXT")  # what a reviewer / adjudicator is shown
 
 
 def _owner_only(path: Path) -> None:

@@ -22,6 +22,8 @@ _REGISTRY: dict[str, str] = {
     "multi_label": "tasks.kinds.choices:MULTI_LABEL",
     "spans": "tasks.kinds.spans:SPANS",
     "boxes": "tasks.kinds.boxes:BOXES",
+    "transcript": "tasks.kinds.transcript:TRANSCRIPT",
+    "segments": "tasks.kinds.segments:SEGMENTS",
 }
 
 

@@ -1,0 +1,23 @@
+"""The `[answer]` options of a segments project.
+
+Each field says which part of the kind reads it. Parts added by different people go in their own
+block below, so the model stays one place the config is checked.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["SegmentOptions"]
+
+
+class SegmentOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # validation (storage.py)
+    allow_overlap: bool = Field(False, description="Whether one answer may hold overlapping regions (two speakers at once).")
+    with_text: bool = Field(False, description="Whether each region carries a text (what was said in it).")
+
+    # matching and consolidation (consensus.py, agreement, gold scoring)
+    match_iou: float = Field(0.5, gt=0, lt=1, description="Two regions from different sources are the same event "
+                             "when their temporal IoU reaches this (also the IoU of gold precision/recall).")

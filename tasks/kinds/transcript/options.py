@@ -1,0 +1,25 @@
+"""The `[answer]` options of a transcript project.
+
+Each field says which part of the kind reads it. Parts added by different people go in their own
+block below, so the model stays one place the config is checked.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["TranscriptOptions"]
+
+
+class TranscriptOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # comparison (normalise.py: consensus, agreement, gold WER, the release gate)
+    lowercase: bool = Field(True, description="Compare transcripts without case.")
+    strip_punctuation: bool = Field(True, description="Compare transcripts without punctuation (apostrophes inside words kept).")
+    numbers: str = Field("digits", pattern="^(digits|words|keep)$", description="How numbers are compared: 'digits' "
+                         "(\"twenty one\" and \"21\" compare equal, as 21), 'words' (as words) or 'keep' (as typed).")
+
+    # validation (storage.py) and the release gate (export.py)
+    allow_empty: bool = Field(False, description="Whether an empty transcript (\"nothing said\") is a valid answer.")
+    max_chars: int = Field(20_000, ge=1, description="Longer transcripts are refused.")
