@@ -8,7 +8,7 @@
   const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 2];
   const EDGE_PX = 6, MIN_DRAG_PX = 4, MIN_REGION_S = 0.02;
   const css = `
-  .afa { display: flex; flex-direction: column; gap: .5rem; min-height: 0; }
+  .afa { display: flex; flex-direction: column; gap: .5rem; min-height: 0; margin-bottom: .6rem; }
   .afa-bar { display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; font-size: .9rem; }
   .afa-bar button { padding: .3rem .7rem; border-radius: 5px; border: 1px solid #c9cfdb; background: #fff; cursor: pointer; }
   .afa-bar select { font-size: .9rem; padding: .15rem; }

@@ -23,9 +23,11 @@
       });
     }).catch((e) => { holder.textContent = e.message; });
     const keys = [{ key: "Space", action: "play / pause" }, { key: "R", action: "replay (the selected region)" },
-                  { key: "[ ]", action: "slower / faster" }, { key: "drag", action: "draw a region; drag its edges to adjust" },
+                  { key: "[ ]", action: "slower / faster" }, { key: "← →", action: "back / ahead 1 s" },
+                  { key: "drag", action: "draw a region; drag its edges to adjust, its middle to move" },
                   ...ctx.labels.map((l, i) => ({ key: (opts.keys || [])[i] || "", action: `label ${l}` })).filter((k) => k.key),
-                  { key: "Tab", action: "next region" }, { key: "Del", action: "delete the region" }];
+                  { key: "Tab", action: "next region" }, { key: "Del", action: "delete the region" },
+                  { key: "Esc", action: "unselect (new regions get the last label key)" }];
     if (opts.with_text) keys.push({ key: "T", action: "type the region's text" });
     return {
       keys,

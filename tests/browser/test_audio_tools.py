@@ -1,0 +1,107 @@
+"""The audio tools in the REAL annotation page: a segments project and a transcript project on generated
+clips, pushed to the app with machine suggestions; a person in headless Chromium plays each clip,
+changes the speed, fixes the suggested region (relabel by key, edges dragged), draws a region on the
+waveform (an overlapping one is refused), edits the pre-filled transcript and submits; the judgments
+the app stores hold the regions in seconds and the edited text. Screenshots: `<tmp_path>/shots/app-audio-*.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from annotation_app.process import start_app
+from tasks.queues.builtin import BuiltinBackend
+from tests.browser.span_harness import CHROMIUM, browser_missing
+from tests.kinds.speech_queue_project import CLIPS, pending_facets, speech_config, write_clips
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    "storage" in pending_facets("segments") + pending_facets("transcript"),
+    reason="the app stores judgments in the kinds' storage column: needs the transcript and segments storage facets")]
+ADMIN = "audio-tools-admin"
+DRAFT = {"text": "the quick brown fox", "words": [{"word": w, "start_s": 0.3 * i, "end_s": 0.3 * i + 0.25}
+                                                  for i, w in enumerate("the quick brown fox".split())]}
+
+
+def push(backend: BuiltinBackend, name: str, path: Path, prelabel: object) -> None:
+    row = {"assignment_id": f"a-{name}", "item_id": name, "kind": "label", "priority": 0.0, "media_uri": path.as_uri(),
+           "prelabel": json.dumps(prelabel), "metadata": json.dumps({"duration_s": CLIPS[name][0]})}
+    assert backend.push(pa.Table.from_pylist([row])) == 1
+
+
+def drive(tmp_path: Path, url: str, token: str, tasks: dict, name: str) -> dict:
+    plan = tmp_path / f"{name}.json"
+    plan.write_text(json.dumps({"url": url, "chromium": CHROMIUM, "userDataDir": str(tmp_path / f"profile-{name}"),
+                                "screenshotDir": str(tmp_path / "shots"), "token": token, "tasks": tasks}))
+    run = subprocess.run(["node", str(Path(__file__).with_name("audio_app.cjs")), str(plan)],
+                         capture_output=True, text=True, timeout=240, check=False)
+    assert run.returncode == 0, f"browser driver failed:\n{run.stderr}"
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["errors"] == []
+    return out
+
+
+def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_path: Path) -> None:
+    missing = browser_missing()
+    if missing:
+        pytest.fail(f"browser test needs {missing}: run `bash .ci/browser.sh` (`.ci/run` does)")
+    clips = write_clips(tmp_path / "media")
+    (tmp_path / "shots").mkdir()
+    app = start_app(tmp_path / "app.db", ADMIN, media_roots=[tmp_path / "media"], log=tmp_path / "app.log")
+    try:
+        seg_cfg = speech_config("segments", name="sounds", queue={"url": app.url},
+                                instructions="Mark every sound: speech, music or noise.")
+        txt_cfg = speech_config("transcript", name="words", queue={"url": app.url},
+                                instructions="Correct the machine's transcript.")
+        with BuiltinBackend(app.url, ADMIN, seg_cfg.name) as seg, BuiltinBackend(app.url, ADMIN, txt_cfg.name) as txt:
+            seg.ensure_project(seg_cfg)
+            txt.ensure_project(txt_cfg)
+            # The machine heard speech a little wide of the 0.4-1.2 s tone, and missed the noise at 1.8-2.6 s.
+            push(seg, "clip1.wav", clips["clip1.wav"], [{"start_s": 0.3, "end_s": 1.3, "label": "speech"}])
+            push(txt, "clip2.wav", clips["clip2.wav"], DRAFT)
+            seg_token = seg.create_annotator("ear-1", projects=[seg_cfg.name])
+            txt_token = txt.create_annotator("ear-2", projects=[txt_cfg.name])
+            regions = drive(tmp_path, app.url, seg_token, {"3.0": [
+                {"state": True}, {"shot": "app-audio-segments-suggested"},
+                {"listen": 700}, {"press": "]"}, {"state": True},    # plays; faster
+                {"press": "Tab"}, {"press": "2"},                    # the suggestion is music, not speech
+                {"drag": [0.3, 0.4]}, {"drag": [1.3, 1.2]},           # its edges onto the tone
+                {"press": "Escape"}, {"press": "3"},                 # new regions are noise
+                {"drag": [1.8, 2.6]}, {"state": True},                # draw the noise
+                {"drag": [1.5, 1.0]}, {"state": True},                # a new region over the music: refused
+                {"shot": "app-audio-segments-drawn"}, {"submit": True}]}, "segments")
+            words = drive(tmp_path, app.url, txt_token, {"2.0": [
+                {"state": True}, {"listen": 500},
+                {"press": "t"}, {"press": "Control+Backspace"}, {"type": "dog jumps"},  # fox -> dog jumps
+                {"state": True}, {"shot": "app-audio-transcript-edited"}, {"press": "Enter"}]}, "transcript")
+            seg_judgments = seg.pull(None)[0].to_pylist()
+            txt_judgments = txt.pull(None)[0].to_pylist()
+    finally:
+        app.stop()
+    log = regions["seen"][0]["log"]
+    assert log[0]["state"]["regions"] == [{"start_s": 0.3, "end_s": 1.3, "label": "speech"}]
+    listened = log[1]["listened"]
+    assert listened["playing"] and listened["during"] > listened["before"] + 0.2 and not listened["after"], listened
+    assert log[2]["state"]["rate"] == 1.25
+    drawn, refused = log[3]["state"], log[4]["state"]
+    assert [r["label"] for r in drawn["regions"]] == ["music", "noise"] and len(drawn["list"]) == 2
+    assert refused["regions"] == drawn["regions"] and "overlaps music" in refused["status"], refused
+    assert any(k.startswith("2 label music") for k in regions["seen"][0]["keys"])
+    (judgment,) = seg_judgments
+    got = json.loads(judgment["answer"])
+    want = [{"start_s": 0.4, "end_s": 1.2, "label": "music"}, {"start_s": 1.8, "end_s": 2.6, "label": "noise"}]
+    assert [r["label"] for r in got] == [r["label"] for r in want]
+    assert all(abs(g[k] - w[k]) <= 0.01 for g, w in zip(got, want) for k in ("start_s", "end_s")), got
+    tlog = words["seen"][0]["log"]
+    assert tlog[0]["state"]["text"] == "the quick brown fox"  # the draft, pre-filled
+    assert tlog[1]["listened"]["during"] > tlog[1]["listened"]["before"]
+    assert tlog[2]["state"]["text"] == "the quick brown dog jumps"
+    assert any(k.startswith("Space play") for k in words["seen"][0]["keys"])
+    (judgment,) = txt_judgments
+    assert json.loads(judgment["answer"]) == {"text": "the quick brown dog jumps"}
+    for shot in ("app-audio-segments-suggested", "app-audio-segments-drawn", "app-audio-transcript-edited"):
+        assert (tmp_path / "shots" / f"{shot}.png").stat().st_size > 5000
