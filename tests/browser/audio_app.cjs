@@ -1,6 +1,6 @@
 // Drives the REAL annotation page with the audio tools (transcript or segments widget) in headless chromium.
 // Usage: node audio_app.cjs PLAN.json   (PLAN: {url, chromium, userDataDir, screenshotDir, token,
-//   tasks: {"<duration, 1 decimal>": [actions...]}})
+//   tasks: {"<duration, 1 decimal>" or "text" (a transcript of a text): [actions...]}})
 // Signs in, then for each task served: waits for the clip's waveform, finds the task's actions by the
 // clip's duration and performs them, then waits for the next task, until the page says nothing is left.
 // Actions (times in seconds of the clip; the driver maps them to the screen through the waveform):
@@ -27,10 +27,13 @@ const nextFrame = "new Promise((r) => requestAnimationFrame(() => setTimeout(r, 
 async function state(page) {
   return page.evaluate((sel) => {
     const w = document.querySelector(sel), box = document.querySelector("#widget textarea");
-    return { regions: w.afa.regions(), selected: w.afa.selected(), time: w.afa.currentTime(), rate: w.afa.rate(),
+    const shown = document.querySelector("#widget .aft-text");
+    const box_ = { text: box ? box.value : null, shown: shown ? shown.textContent : null,
+                   submitDisabled: document.querySelector("#submit").disabled };
+    if (!w) return box_;  // a transcript of a text or an image: no clip
+    return { ...box_, regions: w.afa.regions(), selected: w.afa.selected(), time: w.afa.currentTime(), rate: w.afa.rate(),
              playing: w.afa.playing(), status: document.querySelector("#widget .afa-status").textContent,
-             list: [...document.querySelectorAll("#widget .afa-list li")].map((li) => li.textContent),
-             text: box ? box.value : null, submitDisabled: document.querySelector("#submit").disabled };
+             list: [...document.querySelectorAll("#widget .afa-list li")].map((li) => li.textContent) };
   }, WAVE);
 }
 
@@ -85,9 +88,10 @@ async function act(page, a, seen, shots) {
     await page.fill("#token", plan.token);
     await page.click("#login-form button[type=submit]");
     for (;;) {
-      await page.waitForSelector(`#work:not(.hidden) ${WAVE}[data-ready], #empty:not(.hidden)`, { timeout: 15000 });
+      await page.waitForSelector(`#work:not(.hidden) ${WAVE}[data-ready], #work:not(.hidden) .aft-text, #empty:not(.hidden)`,
+                                 { timeout: 15000 });
       if (await page.isVisible("#empty")) break;
-      const duration = (await view(page)).duration.toFixed(1);
+      const duration = (await page.$(WAVE)) ? (await view(page)).duration.toFixed(1) : "text";
       const actions = plan.tasks[duration];
       if (actions === undefined) throw new Error(`no actions for the task with a ${duration} s clip`);
       const seen = { duration, log: [], keys: await page.$$eval("#widget-keys li", (lis) => lis.map((li) => li.textContent)) };

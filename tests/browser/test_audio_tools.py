@@ -1,7 +1,8 @@
 """The audio tools in the REAL annotation page: a segments project and a transcript project on generated
 clips, pushed to the app with machine suggestions; a person in headless Chromium plays each clip,
 changes the speed, fixes the suggested region (relabel by key, edges dragged), draws a region on the
-waveform (an overlapping one is refused), edits the pre-filled transcript and submits; the judgments
+waveform (an overlapping one is refused), edits the pre-filled transcript (of a clip, and of a text
+shown above the box) and submits; the judgments
 the app stores hold the regions in seconds and the edited text. Screenshots: `<tmp_path>/shots/app-audio-*.png`.
 """
 
@@ -63,6 +64,17 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
             # The machine heard speech a little wide of the 0.4-1.2 s tone, and missed the noise at 1.8-2.6 s.
             push(seg, "clip1.wav", clips["clip1.wav"], [{"start_s": 0.3, "end_s": 1.3, "label": "speech"}])
             push(txt, "clip2.wav", clips["clip2.wav"], DRAFT)
+            cap_cfg = speech_config("transcript", "text", name="captions", queue={"url": app.url})
+            with BuiltinBackend(app.url, ADMIN, cap_cfg.name) as cap:
+                cap.ensure_project(cap_cfg)
+                assert cap.push(pa.Table.from_pylist([{"assignment_id": "a-t1", "item_id": "t1", "kind": "label",
+                                                       "priority": 0.0, "payload": "Teh cat sat on teh mat",
+                                                       "prelabel": json.dumps({"text": "The cat sat on teh mat"})}])) == 1
+                cap_token = cap.create_annotator("reader", projects=[cap_cfg.name])
+                captions = drive(tmp_path, app.url, cap_token, {"text": [
+                    {"state": True}, {"press": "t"}, {"press": "Control+Backspace"}, {"press": "Control+Backspace"},
+                    {"type": "the mat"}, {"shot": "app-audio-transcript-of-text"}, {"press": "Enter"}]}, "captions")
+                cap_judgments = cap.pull(None)[0].to_pylist()
             seg_token = seg.create_annotator("ear-1", projects=[seg_cfg.name])
             txt_token = txt.create_annotator("ear-2", projects=[txt_cfg.name])
             regions = drive(tmp_path, app.url, seg_token, {"3.0": [
@@ -103,5 +115,8 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
     assert any(k.startswith("Space play") for k in words["seen"][0]["keys"])
     (judgment,) = txt_judgments
     assert json.loads(judgment["answer"]) == {"text": "the quick brown dog jumps"}
-    for shot in ("app-audio-segments-suggested", "app-audio-segments-drawn", "app-audio-transcript-edited"):
+    first = captions["seen"][0]["log"][0]["state"]  # the text shown above the box, the draft in it
+    assert (first["shown"], first["text"]) == ("Teh cat sat on teh mat", "The cat sat on teh mat")
+    assert [json.loads(j["answer"]) for j in cap_judgments] == [{"text": "The cat sat on the mat"}]
+    for shot in ("app-audio-transcript-of-text", "app-audio-segments-suggested", "app-audio-segments-drawn", "app-audio-transcript-edited"):
         assert (tmp_path / "shots" / f"{shot}.png").stat().st_size > 5000
