@@ -6,7 +6,7 @@
 (() => {
   if (window.annoflowAudio) return;
   const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 2];
-  const EDGE_PX = 6, MIN_DRAG_PX = 4, MIN_REGION_S = 0.02;
+  const EDGE_PX = 6, MIN_DRAG_PX = 4, MIN_REGION_S = 0.02, MIN_SPP = 0.0005;  // zoomed in to 0.5 ms a pixel
   const css = `
   .afa { display: flex; flex-direction: column; gap: .5rem; min-height: 0; margin-bottom: .6rem; }
   .afa-bar { display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; font-size: .9rem; }
@@ -52,17 +52,31 @@
     catch (e) { throw new Error("the browser cannot decode this audio file"); }
   }
 
-  // Per canvas column: the lowest and highest sample (over all channels) it covers.
-  function peaks(buffer, columns) {
+  // The clip's envelope: lowest and highest sample (over all channels) per bin of BIN samples, computed
+  // once; the waveform is drawn from it at any zoom where a screen column covers more than one bin, and
+  // from the samples themselves when zoomed in closer.
+  const BIN = 160;  // 10 ms at 16 kHz
+  function envelope(buffer) {
     const chans = [...Array(buffer.numberOfChannels).keys()].map((c) => buffer.getChannelData(c));
-    const n = chans[0].length, lo = new Float32Array(columns), hi = new Float32Array(columns);
-    for (let x = 0; x < columns; x++) {
-      const a = Math.floor(x * n / columns), b = Math.max(a + 1, Math.floor((x + 1) * n / columns));
+    const n = chans[0].length, bins = Math.ceil(n / BIN), lo = new Float32Array(bins), hi = new Float32Array(bins);
+    let top = 1e-6;
+    for (let b = 0; b < bins; b++) {
       let mn = 0, mx = 0;
-      for (const ch of chans) for (let i = a; i < b && i < n; i++) { const v = ch[i]; if (v < mn) mn = v; if (v > mx) mx = v; }
-      lo[x] = mn; hi[x] = mx;
+      for (const ch of chans) for (let i = b * BIN, e = Math.min(n, i + BIN); i < e; i++) { const v = ch[i]; if (v < mn) mn = v; if (v > mx) mx = v; }
+      lo[b] = mn; hi[b] = mx; top = Math.max(top, -mn, mx);
     }
-    return { lo, hi };
+    return { lo, hi, top, chans, n, rate: buffer.sampleRate };
+  }
+
+  // Lowest and highest value between samples a and b (exclusive) from the envelope or the samples.
+  function range(env, a, b) {
+    let mn = 0, mx = 0;
+    if (b - a >= BIN) {
+      for (let k = Math.floor(a / BIN), e = Math.ceil(b / BIN); k < e; k++) { if (env.lo[k] < mn) mn = env.lo[k]; if (env.hi[k] > mx) mx = env.hi[k]; }
+    } else {
+      for (const ch of env.chans) for (let i = Math.max(0, a); i < Math.min(env.n, Math.max(b, a + 1)); i++) { const v = ch[i]; if (v < mn) mn = v; if (v > mx) mx = v; }
+    }
+    return [mn, mx];
   }
 
   // options: {root, url, regions: null | {labels, colors, keys, allowOverlap, withText, initial}, onReady(duration),
@@ -81,7 +95,7 @@
     root.append(bar, wave);
     const audio = new Audio(); audio.preload = "auto"; audio.preservesPitch = true; audio.src = o.url;
     const R = o.regions;
-    const st = { duration: 0, buffer: null, peaks: null, regions: [], sel: -1, active: 0, drag: null, stopAt: null,
+    const st = { duration: 0, env: null, t0: 0, spp: 0, regions: [], sel: -1, active: 0, drag: null, stopAt: null,
                  raf: 0, dead: false, ready: false };
     let list = null, labelBar = null;
     if (R) {
@@ -100,8 +114,21 @@
     speed.onchange = () => { setRate(Number(speed.value)); speed.blur(); };
 
     function say(text, bad) { status.textContent = text; status.classList.toggle("bad", Boolean(bad)); }
-    const x2t = (x) => Math.min(st.duration, Math.max(0, x / wave.clientWidth * st.duration));
-    const t2pct = (t) => st.duration ? `${t / st.duration * 100}%` : "0";
+    // The view: the clip from t0 seconds at spp seconds a pixel (fitted to the width until zoomed).
+    const x2t = (x) => Math.min(st.duration, Math.max(0, st.t0 + x * st.spp));
+    const t2x = (t) => (t - st.t0) / st.spp;
+    const fitSpp = () => st.duration / Math.max(1, wave.clientWidth);
+    function setView(t0, spp) {
+      st.spp = Math.min(fitSpp(), Math.max(MIN_SPP, spp));
+      st.fitted = st.spp >= fitSpp();
+      st.t0 = Math.min(Math.max(0, st.duration - wave.clientWidth * st.spp), Math.max(0, t0));
+      draw(); renderRegions(true); tick();
+    }
+    function zoom(factor, atX) {  // keep the time under atX (the playhead when not given) where it is
+      const x = atX === undefined ? Math.min(wave.clientWidth, Math.max(0, t2x(audio.currentTime))) : atX, t = st.t0 + x * st.spp;
+      const spp = Math.min(fitSpp(), Math.max(MIN_SPP, st.spp * factor));
+      setView(t - x * spp, spp);
+    }
 
     function draw() {
       const dpr = window.devicePixelRatio || 1, w = Math.max(1, Math.round(wave.clientWidth * dpr)), h = Math.max(1, Math.round(wave.clientHeight * dpr));
@@ -109,24 +136,30 @@
       const g = canvas.getContext("2d");
       g.clearRect(0, 0, w, h);
       g.fillStyle = "#d5d9e2"; g.fillRect(0, h / 2, w, Math.max(1, dpr));
-      if (!st.buffer) return;
-      if (!st.peaks || st.peaks.lo.length !== w) st.peaks = peaks(st.buffer, w);
-      let top = 1e-6; for (let x = 0; x < w; x++) top = Math.max(top, -st.peaks.lo[x], st.peaks.hi[x]);
-      const scale = (h / 2 - 2 * dpr) / top;  // quiet clips are drawn as tall as loud ones
+      const env = st.env;
+      if (!env) return;
+      const scale = (h / 2 - 2 * dpr) / env.top;  // quiet clips are drawn as tall as loud ones
+      const perCol = st.spp / dpr * env.rate, first = st.t0 * env.rate;
       g.fillStyle = "#4a6fb5";
       for (let x = 0; x < w; x++) {
-        const y1 = h / 2 - st.peaks.hi[x] * scale, y2 = h / 2 - st.peaks.lo[x] * scale;
+        const a = Math.floor(first + x * perCol);
+        if (a >= env.n) break;
+        const [mn, mx] = range(env, a, Math.floor(first + (x + 1) * perCol));
+        const y1 = h / 2 - mx * scale, y2 = h / 2 - mn * scale;
         g.fillRect(x, y1, 1, Math.max(dpr, y2 - y1));
       }
     }
-    const resize = new ResizeObserver(() => draw());
+    const resize = new ResizeObserver(() => { if (st.env) setView(st.t0, st.fitted ? Infinity : st.spp); else draw(); });
     resize.observe(wave);
 
     function tick() {
       if (st.dead) return;
       const t = audio.currentTime;
       if (st.stopAt !== null && t >= st.stopAt) { audio.pause(); st.stopAt = null; }
-      head.style.left = t2pct(t);
+      if (!audio.paused && st.spp < fitSpp() && (t2x(t) > wave.clientWidth || t2x(t) < 0)) {  // follow the playhead
+        st.t0 = Math.min(t, Math.max(0, st.duration - wave.clientWidth * st.spp)); draw(); renderRegions(true);
+      }
+      head.style.left = `${t2x(t)}px`;
       time.textContent = `${secs(t)} / ${secs(st.duration)} s · ${audio.playbackRate}×`;
       playBtn.textContent = audio.paused ? "▶ Play" : "❚❚ Pause";
       if (!audio.paused) st.raf = requestAnimationFrame(tick);
@@ -154,13 +187,17 @@
     function overlapping(r, skip) {
       return R.allowOverlap ? null : st.regions.find((q, i) => i !== skip && q.start < r.end && r.start < q.end) || null;
     }
-    function renderRegions() {
+    function renderRegions(viewOnly) {
       if (!R) return;
+      if (viewOnly) {  // the view moved: only the regions' places change
+        [...layer.children].forEach((div, i) => { const r = st.regions[i]; if (!r) return; div.style.left = `${t2x(r.start)}px`; div.style.width = `${(r.end - r.start) / st.spp}px`; });
+        return;
+      }
       layer.innerHTML = ""; list.innerHTML = "";
       st.regions.forEach((r, i) => {
         const li = R.labels.indexOf(r.label), colour = R.colors[li] || "#888";
         const div = el("div", "afa-region" + (i === st.sel ? " selected" : ""));
-        Object.assign(div.style, { left: t2pct(r.start), width: t2pct(r.end - r.start), borderColor: colour, background: colour + "40" });
+        Object.assign(div.style, { left: `${t2x(r.start)}px`, width: `${(r.end - r.start) / st.spp}px`, borderColor: colour, background: colour + "40" });
         div.appendChild(el("span", "", r.label)); layer.appendChild(div);
         const item = el("li", i === st.sel ? "selected" : ""), sw = el("span", "sw");
         sw.style.background = colour;
@@ -208,7 +245,7 @@
     }
     function hit(x) {  // what is under the pointer: an edge of a region (selected first), a region, or nothing
       const order = [...st.regions.keys()].sort((a, b) => (b === st.sel) - (a === st.sel));
-      const px = (t) => t / st.duration * wave.clientWidth;
+      const px = t2x;
       for (const i of order) {
         const r = st.regions[i];
         if (Math.abs(px(r.start) - x) <= EDGE_PX) return { i, edge: "start" };
@@ -217,16 +254,23 @@
       for (const i of order) { const r = st.regions[i]; if (px(r.start) < x && x < px(r.end)) return { i, edge: null }; }
       return null;
     }
+    wave.addEventListener("wheel", (e) => {  // wheel: zoom at the pointer; Shift+wheel or sideways: scroll
+      if (!st.ready) return;
+      e.preventDefault();
+      const x = e.clientX - wave.getBoundingClientRect().left - wave.clientLeft;
+      if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) setView(st.t0 + (e.deltaX || e.deltaY) * st.spp, st.spp);
+      else zoom(Math.exp(e.deltaY / 300), x);
+    }, { passive: false });
     wave.addEventListener("pointerdown", (e) => {
       if (!st.ready || e.button !== 0) return;
-      const x = e.clientX - wave.getBoundingClientRect().left;
+      const x = e.clientX - wave.getBoundingClientRect().left - wave.clientLeft;
       wave.setPointerCapture(e.pointerId);
       const h = R ? hit(x) : null;
       st.drag = { x0: x, t0: x2t(x), hit: h, moved: false, before: h ? { ...st.regions[h.i] } : null, region: h ? st.regions[h.i] : null };
       if (h) select(h.i);
     });
     wave.addEventListener("pointermove", (e) => {
-      const x = e.clientX - wave.getBoundingClientRect().left;
+      const x = e.clientX - wave.getBoundingClientRect().left - wave.clientLeft;
       if (R && !st.drag) { const h = st.ready ? hit(x) : null; wave.style.cursor = h ? (h.edge ? "ew-resize" : "grab") : "crosshair"; }
       const d = st.drag;
       if (!d) return;
@@ -275,6 +319,9 @@
       if (k === "r" || k === "R") { replay(); return true; }
       if (k === "[") { stepRate(-1); return true; }
       if (k === "]") { stepRate(1); return true; }
+      if (k === "+" || k === "=") { zoom(1 / 2); return true; }
+      if (k === "-") { zoom(2); return true; }
+      if (k === "0") { setView(0, Infinity); return true; }
       if (k === "ArrowLeft" || k === "ArrowRight") { seek(audio.currentTime + (k === "ArrowLeft" ? -1 : 1)); return true; }
       if (!R) return false;
       const li = R.keys.indexOf(k.length === 1 ? k.toLowerCase() : k);
@@ -290,7 +337,8 @@
     }
     decode(o.url).then((buffer) => {
       if (st.dead) return;
-      st.buffer = buffer; st.duration = buffer.duration; st.ready = true;
+      st.env = envelope(buffer); st.duration = buffer.duration; st.ready = true;
+      st.spp = fitSpp(); st.fitted = true;
       if (R) {  // suggested regions, kept inside the clip
         st.regions = (R.initial || []).map((r) => ({ start: Math.max(0, Math.min(r.start_s, st.duration)),
           end: Math.max(0, Math.min(r.end_s, st.duration)), label: r.label, text: r.text || "" })).filter((r) => r.end > r.start);
@@ -316,7 +364,7 @@
     // for tests and the browser driver: where the clip sits on screen, and what the tool holds
     wave.afa = { ...api, duration: () => st.duration, currentTime: () => audio.currentTime, rate: () => audio.playbackRate,
                  playing: () => !audio.paused, selected: () => st.sel,
-                 view: () => { const b = wave.getBoundingClientRect(); return { left: b.left, top: b.top, width: b.width, height: b.height, duration: st.duration }; } };
+                 view: () => { const b = wave.getBoundingClientRect(); return { left: b.left + wave.clientLeft, top: b.top, width: wave.clientWidth, height: b.height, duration: st.duration, t0: st.t0, spp: st.spp }; } };
     return api;
   }
 

@@ -6,7 +6,8 @@
 // Actions (times in seconds of the clip; the driver maps them to the screen through the waveform):
 //   {listen: ms}               press Space, wait, record where playback is, press Space again
 //   {drag: [t1, t2]}           mouse drag on the waveform from t1 to t2 (draws, moves or adjusts a region)
-//   {click: t}                 click on the waveform
+//   {click: t}                 click on the waveform;  {wheel: [t, deltaY]} the mouse wheel over t (zoom)
+//   {view: true}               record the view (t0: first second shown, spp: seconds a pixel)
 //   {press: "2"}               a key (to the page: the tool's keys);  {submit: true} presses Enter
 //   {type: "text"}             type into whatever has the focus
 //   {shot: "name"}             screenshot to screenshotDir/name.png
@@ -21,7 +22,7 @@ const { FLAGS } = require("./span_widget.cjs");
 
 const WAVE = "#widget .afa-wave";
 const view = (page) => page.$eval(WAVE, (w) => w.afa.view());
-const screenX = (v, t) => v.left + t / v.duration * v.width;
+const screenX = (v, t) => v.left + (t - v.t0) / v.spp;
 const nextFrame = "new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))";
 
 async function state(page) {
@@ -54,6 +55,13 @@ async function act(page, a, seen, shots) {
     await page.mouse.move((sx + ex) / 2, y, { steps: 3 });
     await page.mouse.move(ex, y, { steps: 3 });
     await page.mouse.up();
+  } else if (a.wheel) {
+    const v = await view(page);
+    await page.mouse.move(screenX(v, a.wheel[0]), v.top + v.height / 2);
+    await page.mouse.wheel(0, a.wheel[1]);
+    await page.evaluate(nextFrame);
+  } else if (a.view) {
+    seen.log.push({ view: await view(page) });
   } else if (a.click !== undefined) {
     const v = await view(page);
     await page.mouse.click(screenX(v, a.click), v.top + v.height / 2);

@@ -81,7 +81,10 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
                 {"state": True}, {"shot": "app-audio-segments-suggested"},
                 {"listen": 700}, {"press": "]"}, {"state": True},    # plays; faster
                 {"press": "Tab"}, {"press": "2"},                    # the suggestion is music, not speech
-                {"drag": [0.3, 0.4]}, {"drag": [1.3, 1.2]},           # its edges onto the tone
+                {"drag": [0.3, 0.4]},                                # its start onto the tone
+                {"wheel": [1.3, -600]}, {"view": True},             # zoom in at its end
+                {"shot": "app-audio-segments-zoomed"},
+                {"drag": [1.3, 1.2]}, {"press": "0"}, {"view": True},  # its end onto the tone, zoomed; fit again
                 {"press": "Escape"}, {"press": "3"},                 # new regions are noise
                 {"drag": [1.8, 2.6]}, {"state": True},                # draw the noise
                 {"drag": [1.5, 1.0]}, {"state": True},                # a new region over the music: refused
@@ -99,7 +102,9 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
     listened = log[1]["listened"]
     assert listened["playing"] and listened["during"] > listened["before"] + 0.2 and not listened["after"], listened
     assert log[2]["state"]["rate"] == 1.25
-    drawn, refused = log[3]["state"], log[4]["state"]
+    zoomed, fitted = log[3]["view"], log[4]["view"]
+    assert fitted["spp"] / zoomed["spp"] == pytest.approx(7.39, rel=0.01) and fitted["t0"] == 0 < zoomed["t0"] < 1.2
+    drawn, refused = log[5]["state"], log[6]["state"]
     assert [r["label"] for r in drawn["regions"]] == ["music", "noise"] and len(drawn["list"]) == 2
     assert refused["regions"] == drawn["regions"] and "overlaps music" in refused["status"], refused
     assert any(k.startswith("2 label music") for k in regions["seen"][0]["keys"])
@@ -118,5 +123,5 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
     first = captions["seen"][0]["log"][0]["state"]  # the text shown above the box, the draft in it
     assert (first["shown"], first["text"]) == ("Teh cat sat on teh mat", "The cat sat on teh mat")
     assert [json.loads(j["answer"]) for j in cap_judgments] == [{"text": "The cat sat on the mat"}]
-    for shot in ("app-audio-transcript-of-text", "app-audio-segments-suggested", "app-audio-segments-drawn", "app-audio-transcript-edited"):
+    for shot in ("app-audio-transcript-of-text", "app-audio-segments-suggested", "app-audio-segments-zoomed", "app-audio-segments-drawn", "app-audio-transcript-edited"):
         assert (tmp_path / "shots" / f"{shot}.png").stat().st_size > 5000

@@ -24,6 +24,7 @@
     }).catch((e) => { holder.textContent = e.message; });
     const keys = [{ key: "Space", action: "play / pause" }, { key: "R", action: "replay (the selected region)" },
                   { key: "[ ]", action: "slower / faster" }, { key: "← →", action: "back / ahead 1 s" },
+                  { key: "wheel + −", action: "zoom (0 fits the clip; Shift+wheel scrolls)" },
                   { key: "drag", action: "draw a region; drag its edges to adjust, its middle to move" },
                   ...ctx.labels.map((l, i) => ({ key: (opts.keys || [])[i] || "", action: `label ${l}` })).filter((k) => k.key),
                   { key: "Tab", action: "next region" }, { key: "Del", action: "delete the region" },

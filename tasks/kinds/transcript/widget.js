@@ -72,7 +72,7 @@
     const keys = [];
     if (ctx.task.data_kind === "audio") {
       keys.push({ key: "Space", action: "play / pause" }, { key: "R", action: "replay" }, { key: "[ ]", action: "slower / faster" },
-                { key: "← →", action: "back / ahead 1 s" });
+                { key: "← →", action: "back / ahead 1 s" }, { key: "wheel + −", action: "zoom (0 fits the clip; Shift+wheel scrolls)" });
     }
     keys.push({ key: "T", action: "edit the transcript" }, { key: "Esc", action: "leave the text box" },
               { key: "Shift+Enter", action: "new line in the text" });
