@@ -1,9 +1,9 @@
-"""The audio tools in the REAL annotation page: a segments project and a transcript project on generated
-clips, pushed to the app with machine suggestions; a person in headless Chromium plays each clip,
-changes the speed, fixes the suggested region (relabel by key, edges dragged), draws a region on the
-waveform (an overlapping one is refused), edits the pre-filled transcript (of a clip, and of a text
-shown above the box) and submits; the judgments
-the app stores hold the regions in seconds and the edited text. Screenshots: `<tmp_path>/shots/app-audio-*.png`.
+"""The audio tools in the REAL annotation page: segments and transcript projects on generated clips (and a
+transcript of a text), pushed to the app with machine suggestions. A person in headless Chromium plays
+a clip, changes the speed, fixes the suggested region (relabelled by key, its edges dragged, one while
+zoomed in), draws a region on the waveform and types what it is (an overlapping one is refused), edits
+the pre-filled transcripts and submits; the judgments the app stores hold the regions in seconds with
+their text, and the edited transcripts. Screenshots: `<tmp_path>/shots/app-audio-*.png`.
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ import pytest
 from annotation_app.process import start_app
 from tasks.queues.builtin import BuiltinBackend
 from tests.browser.span_harness import CHROMIUM, browser_missing
-from tests.kinds.speech_queue_project import CLIPS, pending_facets, speech_config, write_clips
+from tests.kinds.speech_queue_project import (
+    CLIPS,
+    NEEDS_STORAGE,
+    speech_config,
+    write_clips,
+)
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    "storage" in pending_facets("segments") + pending_facets("transcript"),
-    reason="the app stores judgments in the kinds' storage column: needs the transcript and segments storage facets")]
+pytestmark = [pytest.mark.slow, NEEDS_STORAGE]
 ADMIN = "audio-tools-admin"
 DRAFT = {"text": "the quick brown fox", "words": [{"word": w, "start_s": 0.3 * i, "end_s": 0.3 * i + 0.25}
-                                                  for i, w in enumerate("the quick brown fox".split())]}
+                                                  for i, w in enumerate(["the", "quick", "brown", "fox"])]}
 
 
 def push(backend: BuiltinBackend, name: str, path: Path, prelabel: object) -> None:
@@ -54,7 +57,7 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
     (tmp_path / "shots").mkdir()
     app = start_app(tmp_path / "app.db", ADMIN, media_roots=[tmp_path / "media"], log=tmp_path / "app.log")
     try:
-        seg_cfg = speech_config("segments", name="sounds", queue={"url": app.url},
+        seg_cfg = speech_config("segments", name="sounds", queue={"url": app.url}, answer={"with_text": True},
                                 instructions="Mark every sound: speech, music or noise.")
         txt_cfg = speech_config("transcript", name="words", queue={"url": app.url},
                                 instructions="Correct the machine's transcript.")
@@ -86,7 +89,8 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
                 {"shot": "app-audio-segments-zoomed"},
                 {"drag": [1.3, 1.2]}, {"press": "0"}, {"view": True},  # its end onto the tone, zoomed; fit again
                 {"press": "Escape"}, {"press": "3"},                 # new regions are noise
-                {"drag": [1.8, 2.6]}, {"state": True},                # draw the noise
+                {"drag": [1.8, 2.6]},                                # draw the noise
+                {"press": "t"}, {"type": "static"}, {"press": "Enter"}, {"state": True},  # and say what it is
                 {"drag": [1.5, 1.0]}, {"state": True},                # a new region over the music: refused
                 {"shot": "app-audio-segments-drawn"}, {"submit": True}]}, "segments")
             words = drive(tmp_path, app.url, txt_token, {"2.0": [
@@ -110,8 +114,8 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
     assert any(k.startswith("2 label music") for k in regions["seen"][0]["keys"])
     (judgment,) = seg_judgments
     got = json.loads(judgment["answer"])
-    want = [{"start_s": 0.4, "end_s": 1.2, "label": "music"}, {"start_s": 1.8, "end_s": 2.6, "label": "noise"}]
-    assert [r["label"] for r in got] == [r["label"] for r in want]
+    want = [{"start_s": 0.4, "end_s": 1.2, "label": "music"}, {"start_s": 1.8, "end_s": 2.6, "label": "noise", "text": "static"}]
+    assert [(r["label"], r.get("text")) for r in got] == [(r["label"], r.get("text")) for r in want]
     assert all(abs(g[k] - w[k]) <= 0.01 for g, w in zip(got, want) for k in ("start_s", "end_s")), got
     tlog = words["seen"][0]["log"]
     assert tlog[0]["state"]["text"] == "the quick brown fox"  # the draft, pre-filled

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from pydantic import TypeAdapter
 
 from schemas.config import ProjectConfig
 from tasks.kinds import get
 
-__all__ = ["CLIPS", "SEGMENT_LABELS", "pending_facets", "speech_config", "write_clips"]
+__all__ = ["CLIPS", "NEEDS_STORAGE", "SEGMENT_LABELS", "pending_facets", "speech_config", "write_clips"]
 
 SEGMENT_LABELS = ["speech", "music", "noise"]
 TRANSCRIPT_LABELS = ["speech", "no speech"]  # transcripts ignore labels; the config asks for at least two
@@ -57,6 +58,12 @@ def pending_facets(kind: str) -> list[str]:
         except NotImplementedError:
             missing.append(facet)
     return missing
+
+
+NEEDS_STORAGE = pytest.mark.skipif(
+    "storage" in pending_facets("segments") + pending_facets("transcript"),
+    reason="judgments are kept in the kinds' storage column: needs the transcript and segments storage facets")
+"""For tests that store or pull judgments (the app, Label Studio): they need both kinds' storage facet."""
 
 
 def speech_config(task_kind: str, data_kind: str = "audio", root: Path | None = None, **overrides: Any) -> ProjectConfig:

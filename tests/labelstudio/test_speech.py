@@ -17,11 +17,14 @@ from tasks.http import make_client
 from tasks.kinds import kind_of
 from tasks.queues import open_backend
 from tasks.queues.base import ANSWER_PROBLEM
-from tests.kinds.speech_queue_project import CLIPS, pending_facets, speech_config, write_clips
+from tests.kinds.speech_queue_project import (
+    CLIPS,
+    NEEDS_STORAGE,
+    speech_config,
+    write_clips,
+)
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    "storage" in pending_facets("segments") + pending_facets("transcript"),
-    reason="pulled judgments fill the kinds' storage column: needs the transcript and segments storage facets")]
+pytestmark = [pytest.mark.slow, NEEDS_STORAGE]
 
 DRAFT = {"text": "the quick brown fox", "words": [{"word": "the", "start_s": 0.2, "end_s": 0.4}]}
 REGIONS = [{"start_s": 0.3, "end_s": 1.3, "label": "speech", "text": "hello"}]
@@ -50,11 +53,17 @@ def _annotate(c, task_id: int, result: list[dict]) -> int:
     return r.json()["id"]
 
 
-def test_transcripts_push_drafts_and_pull_edited_text(tmp_path: Path, label_studio, monkeypatch) -> None:
+def _config(task_kind: str, tmp_path: Path, label_studio, monkeypatch, data_kind: str = "audio", **answer: object):
+    """A project of `task_kind` on the session's Label Studio (unique title), pre-labels shown."""
     url, token = label_studio
     monkeypatch.setenv("ANNOFLOW_QUEUE_TOKEN", token)
-    cfg = speech_config("transcript", root=tmp_path / "project", name=f"ls-transcript-{uuid.uuid4().hex[:8]}",
-                        queue={"backend": "label_studio", "url": url, "show_prelabels": True})
+    return speech_config(task_kind, data_kind, root=tmp_path / "project", name=f"ls-{task_kind}-{uuid.uuid4().hex[:8]}",
+                         answer=answer, queue={"backend": "label_studio", "url": url, "show_prelabels": True})
+
+
+def test_transcripts_push_drafts_and_pull_edited_text(tmp_path: Path, label_studio, monkeypatch) -> None:
+    url, token = label_studio
+    cfg = _config("transcript", tmp_path, label_studio, monkeypatch)
     clips = write_clips(tmp_path / "media")
     with open_backend(cfg) as b, make_client(url, token, auth_scheme="Token", retries=1) as c:
         b.ensure_project(cfg)
@@ -80,9 +89,7 @@ def test_transcripts_push_drafts_and_pull_edited_text(tmp_path: Path, label_stud
 
 def test_transcript_config_for_text_items_is_accepted(tmp_path: Path, label_studio, monkeypatch) -> None:
     url, token = label_studio
-    monkeypatch.setenv("ANNOFLOW_QUEUE_TOKEN", token)
-    cfg = speech_config("transcript", "text", root=tmp_path / "project", name=f"ls-caption-{uuid.uuid4().hex[:8]}",
-                        queue={"backend": "label_studio", "url": url, "show_prelabels": True})
+    cfg = _config("transcript", tmp_path, label_studio, monkeypatch, "text")
     texts = {"clip1.wav": "Teh cat sat", "clip2.wav": "on teh mat"}
     with open_backend(cfg) as b, make_client(url, token, auth_scheme="Token", retries=1) as c:
         b.ensure_project(cfg)
@@ -96,10 +103,7 @@ def test_transcript_config_for_text_items_is_accepted(tmp_path: Path, label_stud
 
 def test_segments_push_regions_and_pull_seconds_labels_and_text(tmp_path: Path, label_studio, monkeypatch) -> None:
     url, token = label_studio
-    monkeypatch.setenv("ANNOFLOW_QUEUE_TOKEN", token)
-    cfg = speech_config("segments", root=tmp_path / "project", name=f"ls-segments-{uuid.uuid4().hex[:8]}",
-                        answer={"with_text": True},
-                        queue={"backend": "label_studio", "url": url, "show_prelabels": True})
+    cfg = _config("segments", tmp_path, label_studio, monkeypatch, with_text=True)
     clips = write_clips(tmp_path / "media")
     queue = kind_of(cfg).queue
     with open_backend(cfg) as b, make_client(url, token, auth_scheme="Token", retries=1) as c:

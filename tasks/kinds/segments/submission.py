@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 from ..protocol import AnswerError
@@ -73,7 +74,7 @@ def check_segments(raw: Any, labels: Sequence[str] | None, allow_overlap: bool, 
         out.append((region, i))
     out.sort(key=lambda ri: (ri[0]["start_s"], ri[0]["end_s"], ri[0]["label"]))
     if not allow_overlap:
-        for (a, _), (b, i) in zip(out, out[1:]):
+        for (a, _), (b, i) in pairwise(out):
             if b["start_s"] < a["end_s"]:
                 raise AnswerError("overlapping_regions", f"{field}[{i}].start_s: {b['start_s']}–{b['end_s']} s "
                                   f"({b['label']}) overlaps {a['start_s']}–{a['end_s']} s ({a['label']}); this "
