@@ -187,18 +187,23 @@
     function overlapping(r, skip) {
       return R.allowOverlap ? null : st.regions.find((q, i) => i !== skip && q.start < r.end && r.start < q.end) || null;
     }
+    function place(div, r) {  // a region where the view shows it; its label stays in sight when it starts off-screen
+      const left = t2x(r.start);
+      Object.assign(div.style, { left: `${left}px`, width: `${(r.end - r.start) / st.spp}px` });
+      div.firstChild.style.left = `${Math.max(4, 4 - left)}px`;
+    }
     function renderRegions(viewOnly) {
       if (!R) return;
       if (viewOnly) {  // the view moved: only the regions' places change
-        [...layer.children].forEach((div, i) => { const r = st.regions[i]; if (!r) return; div.style.left = `${t2x(r.start)}px`; div.style.width = `${(r.end - r.start) / st.spp}px`; });
+        [...layer.children].forEach((div, i) => { if (st.regions[i]) place(div, st.regions[i]); });
         return;
       }
       layer.innerHTML = ""; list.innerHTML = "";
       st.regions.forEach((r, i) => {
         const li = R.labels.indexOf(r.label), colour = R.colors[li] || "#888";
         const div = el("div", "afa-region" + (i === st.sel ? " selected" : ""));
-        Object.assign(div.style, { left: `${t2x(r.start)}px`, width: `${(r.end - r.start) / st.spp}px`, borderColor: colour, background: colour + "40" });
-        div.appendChild(el("span", "", r.label)); layer.appendChild(div);
+        Object.assign(div.style, { borderColor: colour, background: colour + "40" });
+        div.appendChild(el("span", "", r.label)); place(div, r); layer.appendChild(div);
         const item = el("li", i === st.sel ? "selected" : ""), sw = el("span", "sw");
         sw.style.background = colour;
         const playIt = el("button", "", "▶"); playIt.title = "play the region";
