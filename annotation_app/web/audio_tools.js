@@ -213,7 +213,7 @@
         item.append(sw, el("strong", "", r.label), el("span", "times", `${secs(r.start)}–${secs(r.end)} s`));
         if (R.withText) {
           const inp = el("input"); inp.value = r.text || ""; inp.placeholder = "what is said";
-          inp.oninput = () => { r.text = inp.value; };
+          inp.oninput = () => { r.text = inp.value; if (o.onChange) o.onChange(); };
           inp.onkeydown = (e) => { if (e.key === "Escape" || e.key === "Enter") { e.preventDefault(); e.stopPropagation(); inp.blur(); } };
           inp.onclick = (e) => { e.stopPropagation(); select(i, true); };
           item.append(inp);

@@ -21,7 +21,7 @@ def test_segments_and_transcripts_refuse_bad_answers_naming_the_field(app_server
         r = raw.post(f"/api/projects/{seg}/tasks", headers=admin.headers, json={"tasks": [
             {"assignment_id": f"{seg}-x", "item_id": "x", "media_uri": "https://example.org/x.wav",
              "prelabel": [{"start_s": 2, "end_s": 1, "label": "speech"}]}]})
-        assert r.status_code == 422 and r.json()["error"] == "reversed_region" and "end_s" in r.json()["message"]
+        assert r.status_code == 422 and r.json()["error"] == "empty_or_reversed" and "end_s" in r.json()["message"]
         push(admin, seg, [{"assignment_id": f"{seg}-0", "item_id": "c0", "media_uri": "https://example.org/c0.wav",
                            "prelabel": [{"start_s": 1.5, "end_s": 2.0, "label": "music"}, {"start_s": 0.10004, "end_s": 1, "label": "speech"}]}])
         push(admin, txt, [{"assignment_id": f"{txt}-0", "item_id": "t0", "payload": "Teh cat",
@@ -33,17 +33,17 @@ def test_segments_and_transcripts_refuse_bad_answers_naming_the_field(app_server
         for answer, code, field in (
                 ([{"start_s": 0, "end_s": 1, "label": "dog"}], "unknown_label", "answer[0].label"),
                 ([{"start_s": 0, "end_s": 1, "label": "speech"}, {"start_s": 0.5, "end_s": 2, "label": "music"}],
-                 "overlapping_regions", "answer[1].start_s"),
-                ([{"start_s": 1, "end_s": 0.5, "label": "speech"}], "reversed_region", "answer[0].end_s"),
-                ({"start_s": 1}, "invalid_answer", "answer")):
+                 "overlap_not_allowed", "answer[1].start_s"),
+                ([{"start_s": 1, "end_s": 0.5, "label": "speech"}], "empty_or_reversed", "answer[0].end_s"),
+                ({"start_s": 1}, "not_a_list", "answer")):
             r = _submit(raw, a, task["lease_id"], answer)
             assert (r.status_code, r.json()["error"]) == (422, code) and f": {field}: " in r.json()["message"], r.text
         assert nxt(a, seg)["lease_id"] == task["lease_id"]  # still held: no refused submit was stored
         task = nxt(a, txt)
-        assert task["suggestion"] == {"answer": {"text": "The cat", "words": [{"word": "The", "start_s": 0.0, "end_s": 0.2}]}}
+        assert task["suggestion"] == {"answer": {"text": " The cat ", "words": [{"word": "The", "start_s": 0.0, "end_s": 0.2}]}}
         for answer, code, field in (({"text": "  "}, "empty_transcript", "answer.text"),
-                                    ({"text": "x" * 31}, "text_too_long", "answer.text"),
-                                    ("The cat", "malformed_json", "answer"), ({"txt": "x"}, "invalid_answer", "answer.txt")):
+                                    ({"text": "x" * 31}, "too_long", "answer.text"),
+                                    ("The cat", "malformed_json", "answer"), ({"txt": "x"}, "missing_text", "answer.text")):
             r = _submit(raw, a, task["lease_id"], answer)
             assert (r.status_code, r.json()["error"]) == (422, code) and f": {field}: " in r.json()["message"], r.text
         assert nxt(a, txt)["lease_id"] == task["lease_id"]

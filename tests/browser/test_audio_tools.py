@@ -65,7 +65,7 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
             seg.ensure_project(seg_cfg)
             txt.ensure_project(txt_cfg)
             # The machine heard speech a little wide of the 0.4-1.2 s tone, and missed the noise at 1.8-2.6 s.
-            push(seg, "clip1.wav", clips["clip1.wav"], [{"start_s": 0.3, "end_s": 1.3, "label": "speech"}])
+            push(seg, "clip1.wav", clips["clip1.wav"], [{"start_s": 0.3, "end_s": 1.3, "label": "speech", "text": "hello"}])
             push(txt, "clip2.wav", clips["clip2.wav"], DRAFT)
             cap_cfg = speech_config("transcript", "text", name="captions", queue={"url": app.url})
             with BuiltinBackend(app.url, ADMIN, cap_cfg.name) as cap:
@@ -88,6 +88,7 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
                 {"wheel": [1.3, -600]}, {"view": True},             # zoom in at its end
                 {"shot": "app-audio-segments-zoomed"},
                 {"drag": [1.3, 1.2]}, {"press": "0"}, {"view": True},  # its end onto the tone, zoomed; fit again
+                {"press": "t"}, {"press": "Control+a"}, {"type": "la la"}, {"press": "Enter"},  # what it says
                 {"press": "Escape"}, {"press": "3"},                 # new regions are noise
                 {"drag": [1.8, 2.6]},                                # draw the noise
                 {"press": "t"}, {"type": "static"}, {"press": "Enter"}, {"state": True},  # and say what it is
@@ -102,7 +103,7 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
     finally:
         app.stop()
     log = regions["seen"][0]["log"]
-    assert log[0]["state"]["regions"] == [{"start_s": 0.3, "end_s": 1.3, "label": "speech"}]
+    assert log[0]["state"]["regions"] == [{"start_s": 0.3, "end_s": 1.3, "label": "speech", "text": "hello"}]
     listened = log[1]["listened"]
     assert listened["playing"] and listened["during"] > listened["before"] + 0.2 and not listened["after"], listened
     assert log[2]["state"]["rate"] == 1.25
@@ -114,7 +115,7 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
     assert any(k.startswith("2 label music") for k in regions["seen"][0]["keys"])
     (judgment,) = seg_judgments
     got = json.loads(judgment["answer"])
-    want = [{"start_s": 0.4, "end_s": 1.2, "label": "music"}, {"start_s": 1.8, "end_s": 2.6, "label": "noise", "text": "static"}]
+    want = [{"start_s": 0.4, "end_s": 1.2, "label": "music", "text": "la la"}, {"start_s": 1.8, "end_s": 2.6, "label": "noise", "text": "static"}]
     assert [(r["label"], r.get("text")) for r in got] == [(r["label"], r.get("text")) for r in want]
     assert all(abs(g[k] - w[k]) <= 0.01 for g, w in zip(got, want) for k in ("start_s", "end_s")), got
     tlog = words["seen"][0]["log"]

@@ -115,10 +115,13 @@ def test_segments_push_regions_and_pull_seconds_labels_and_text(tmp_path: Path, 
         tasks = _tasks(c, pid)
         (pred,) = [p["result"] for p in tasks["clip1.wav"]["predictions"]]
         assert queue.from_label_studio(pred, cfg) == REGIONS  # the prediction as Label Studio stores it
-        # The annotator moves the suggested region onto the tone, calls it music with no words, and adds
+        # The annotator moves the suggested region onto the tone, calls it music (its words: "la la"), and adds
         # the noise; on the other clip a region is dragged backwards (end before start).
         region = next(r for r in pred if r["type"] == "labels")
-        fixed = [{**region, "value": {**region["value"], "start": 0.4, "end": 1.2, "labels": ["music"]}},
+        where = {"start": 0.4, "end": 1.2, "channel": 0}
+        fixed = [{**region, "value": {**region["value"], **where, "labels": ["music"]}},
+                 {"id": region["id"], "from_name": "text", "to_name": "audio", "type": "textarea",
+                  "value": {**where, "text": ["la la"]}},
                  {"id": "n1", "from_name": "label", "to_name": "audio", "type": "labels", "original_length": 3.0,
                   "value": {"start": 1.8, "end": 2.6, "channel": 0, "labels": ["noise"]}},
                  {"id": "n1", "from_name": "text", "to_name": "audio", "type": "textarea",
@@ -130,7 +133,8 @@ def test_segments_push_regions_and_pull_seconds_labels_and_text(tmp_path: Path, 
         page, _ = b.pull(None)
     got = {j["item_id"]: j for j in page.to_pylist()}
     assert json.loads(got["clip1.wav"]["answer"]) == [
-        {"start_s": 0.4, "end_s": 1.2, "label": "music"}, {"start_s": 1.8, "end_s": 2.6, "label": "noise", "text": "static"}]
+        {"start_s": 0.4, "end_s": 1.2, "label": "music", "text": "la la"},
+        {"start_s": 1.8, "end_s": 2.6, "label": "noise", "text": "static"}]
     assert got["clip1.wav"].get(ANSWER_PROBLEM) is None
     problem = json.loads(got["clip2.wav"][ANSWER_PROBLEM])
-    assert (problem["reason"], problem["field"]) == ("reversed_region", "result[0].value.end"), problem
+    assert (problem["reason"], problem["field"]) == ("empty_or_reversed", "result[0].value.end"), problem

@@ -51,8 +51,8 @@ def to_label_studio(answer_json: str, cfg: ProjectConfig, payload: str | None = 
     """One answer (JSON form) as LS `labels` results in seconds, each region's text as a `textarea`
     result with the region's id."""
     opts = cfg.answer_options
-    regions = check_segments(json.loads(answer_json), cfg.labels, opts.allow_overlap, opts.with_text,
-                             _duration(metadata))
+    regions = check_segments(json.loads(answer_json), cfg.labels, _duration(metadata), allow_overlap=opts.allow_overlap,
+                             with_text=opts.with_text)
     out: list[dict[str, Any]] = []
     for i, r in enumerate(regions):
         where = {"start": r["start_s"], "end": r["end_s"], "channel": 0}
@@ -73,6 +73,7 @@ def from_label_studio(results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,
     Raises `AnswerError` naming the result at fault (`result[1].value.end`): no labels, times that
     are not numbers, a reversed region, overlaps the project does not allow, a text that is not text.
     """
+    opts = cfg.answer_options
     texts: dict[Any, str] = {}
     for i, res in enumerate(results):
         if res.get("type") == "textarea" and res.get("from_name") == TEXT_NAME:
@@ -94,13 +95,13 @@ def from_label_studio(results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,
                               field=f"result[{i}].value.labels")
         for label in labels:
             region = {"start_s": value.get("start"), "end_s": value.get("end"), "label": label}
-            if res.get("id") in texts:
+            if opts.with_text and res.get("id") in texts:  # a text the project does not ask for is not kept
                 region["text"] = texts[res.get("id")]
             regions.append(region)
             where_of.append(f"result[{i}]")
-    opts = cfg.answer_options
     try:
-        return check_segments(regions, None, opts.allow_overlap, opts.with_text, field="region")
+        return check_segments(regions, None, None, allow_overlap=opts.allow_overlap, with_text=opts.with_text,
+                              field="region")
     except AnswerError as e:  # region[k].end_s -> result[i].value.end
         k = int(e.field.split("[")[1].split("]")[0]) if e.field and e.field.startswith("region[") else None
         if k is None:

@@ -46,13 +46,14 @@ class _SegmentQueue:
     def parse_submission(self, body: Mapping[str, Any], labels: Sequence[str], options: Mapping[str, Any],
                          payload: str | None) -> list[dict[str, Any]]:
         """The submitted `answer` (a list of `{start_s, end_s, label[, text]}`, or its JSON text) checked:
-        seconds, start before end, labels in the set, overlaps only where allowed; `[]` is the explicit
+        seconds, start before end, labels in the set, overlaps only where allowed, a text on each region
+        where the project asks for one; `[]` is the explicit
         "no regions". The app does not know the clip's duration, so "inside the clip" is checked at
         collect (items.metadata) and when pushing to Label Studio. Returns the JSON form."""
         raw = submitted_answer(body, "{start_s, end_s, label}", "segments projects submit 'answer': a list of "
                                                                 "{start_s, end_s, label} ([] for no regions)")
-        return check_segments(raw, labels, bool(options.get("allow_overlap", False)),
-                              bool(options.get("with_text", False)))
+        return check_segments(raw, labels, None, allow_overlap=bool(options.get("allow_overlap", False)),
+                              with_text=bool(options.get("with_text", False)))
 
     label_studio_config = staticmethod(labelstudio.label_studio_config)
     to_label_studio = staticmethod(labelstudio.to_label_studio)

@@ -8,8 +8,10 @@
   function factory(ctx) {
     const opts = ctx.options || {};
     let player = null, dead = false;
-    const holder = document.createElement("div");
-    ctx.root.appendChild(holder);
+    const holder = document.createElement("div"), note = document.createElement("div");
+    note.style.cssText = "color:#b00020;font-size:.85rem;min-height:1.1rem";
+    ctx.root.append(holder, note);
+    const changed = () => { const p = problem(); note.textContent = player && player.ready() ? p || "" : ""; ctx.onChange(!p); };
     ctx.onChange(false);  // until the clip is decoded, there is nothing to say where regions are
     window.annoflowKinds.require("/assets/audio_tools.js").then(() => {
       if (dead) return;
@@ -19,9 +21,14 @@
                    keys: opts.keys || ctx.labels.map((_, i) => (i < 9 ? String(i + 1) : "")),
                    allowOverlap: Boolean(opts.allow_overlap), withText: Boolean(opts.with_text),
                    initial: Array.isArray(ctx.task.prelabel) ? ctx.task.prelabel : [] },
-        onReady: () => ctx.onChange(true),
+        onReady: changed, onChange: changed,
       });
     }).catch((e) => { holder.textContent = e.message; });
+    function problem() {  // what keeps the answer from being sent, as the server would say it
+      if (!player || !player.ready()) return "The clip is still loading.";
+      const bare = opts.with_text ? player.regions().find((r) => !r.text) : null;
+      return bare ? `The ${bare.label} region at ${bare.start_s.toFixed(2)}–${bare.end_s.toFixed(2)} s has no text: select it and press T.` : null;
+    }
     const keys = [{ key: "Space", action: "play / pause" }, { key: "R", action: "replay (the selected region)" },
                   { key: "[ ]", action: "slower / faster" }, { key: "← →", action: "back / ahead 1 s" },
                   { key: "wheel + −", action: "zoom (0 fits the clip; Shift+wheel scrolls)" },
@@ -33,7 +40,8 @@
     return {
       keys,
       answer() {
-        if (!player || !player.ready()) throw new Error("The clip is still loading.");
+        const p = problem();
+        if (p) throw new Error(p);
         return player.regions();
       },
       handleKey(e) { return player ? player.handleKey(e) : false; },

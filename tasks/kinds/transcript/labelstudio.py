@@ -34,6 +34,11 @@ def _object(cfg: ProjectConfig) -> str:
     return str(getattr(cfg.data_kind, "value", cfg.data_kind))
 
 
+def _anything(cfg: ProjectConfig) -> dict[str, Any]:
+    """The project's limits, but an empty transcript passes: collect decides whether it is allowed."""
+    return {"allow_empty": True, "max_chars": cfg.answer_options.max_chars}
+
+
 def label_studio_config(cfg: ProjectConfig) -> str:
     """The item, then one editable text box for the whole transcript."""
     obj = _object(cfg)
@@ -45,8 +50,7 @@ def label_studio_config(cfg: ProjectConfig) -> str:
 def to_label_studio(answer_json: str, cfg: ProjectConfig, payload: str | None = None,
                     metadata: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """One transcript (JSON form) as one `textarea` result holding its text; nothing for an empty one."""
-    opts = cfg.answer_options
-    answer = check_transcript(json.loads(answer_json), True, opts.max_chars)
+    answer = check_transcript(json.loads(answer_json), _anything(cfg))
     if not answer["text"]:
         return []
     return [{"id": "transcript", "from_name": FROM_NAME, "to_name": _object(cfg), "type": RESULT_TYPE,
@@ -73,7 +77,7 @@ def from_label_studio(results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,
             raise AnswerError("invalid_answer", f"{where}: expected a list of strings, got {texts!r}", field=where)
         parts += texts
     try:
-        return check_transcript({"text": "\n".join(parts)}, True, cfg.answer_options.max_chars, field="result")
+        return check_transcript({"text": "\n".join(parts).strip()}, _anything(cfg), field="result")
     except AnswerError as e:
         raise AnswerError(e.code, str(e).replace("result.text", "result[].value.text"),
                           field="result[].value.text") from None

@@ -8,22 +8,17 @@ browser is not trusted. Label Studio's side (`TextArea`) lives in `labelstudio.p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..protocol import AnswerError
 from . import labelstudio
-from .options import TranscriptOptions
 from .submission import check_transcript
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
 
 __all__ = ["FACET"]
-
-_DEFAULTS = TranscriptOptions()
 
 
 class _TranscriptQueue:
@@ -37,20 +32,9 @@ class _TranscriptQueue:
     def parse_submission(self, body: Mapping[str, Any], labels: Sequence[str], options: Mapping[str, Any],
                          payload: str | None) -> dict[str, Any]:
         """The submitted `answer` (`{"text": ...}`, or its JSON text; a pushed draft may carry `words`)
-        checked: text present and a string, no control characters, not too long, not empty unless the
-        project allows it. Returns the JSON form (text stripped and NFC-normalised)."""
-        raw = body.get("answer")
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except ValueError:
-                raise AnswerError("malformed_json", "answer: not valid JSON; expected {\"text\": ...}",
-                                  field="answer") from None
-        if raw is None:
-            raise AnswerError("missing_answer", "answer: missing; transcript projects submit "
-                              "'answer': {\"text\": ...}", field="answer")
-        return check_transcript(raw, bool(options.get("allow_empty", _DEFAULTS.allow_empty)),
-                                int(options.get("max_chars", _DEFAULTS.max_chars)))
+        checked: text present and a string, no sign of a wrong encoding, not too long, not empty unless
+        the project allows it. Returns the JSON form."""
+        return check_transcript(body.get("answer"), {k: options[k] for k in ("allow_empty", "max_chars") if k in options})
 
     label_studio_config = staticmethod(labelstudio.label_studio_config)
     to_label_studio = staticmethod(labelstudio.to_label_studio)

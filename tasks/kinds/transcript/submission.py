@@ -1,79 +1,92 @@
 """A transcript as the app and Label Studio hand it over, checked before anything stores it.
 
-The queue's gate only: the storage facet checks stored answers against their items again (collect,
-gold). Text is kept as typed apart from surrounding whitespace and Unicode NFC (the same letters typed
-on two keyboards are one transcript); comparison rules (case, punctuation, numbers) are applied later,
-never here, so the stored answer is what the person wrote.
+The queue's gate, with the reason codes and fields of the storage facet's checks (collect, gold), so a
+refusal reads the same wherever it happens. The text is kept as sent (the tool trims it); comparison
+rules (case, punctuation, numbers) are applied later, never here, so the stored answer is what the
+person wrote. Control characters, lone surrogates and U+FFFD are refused: they are what text decoded in
+the wrong encoding looks like.
 """
 
 from __future__ import annotations
 
+import json
 import math
-import re
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 from ..protocol import AnswerError
+from .options import TranscriptOptions
 
 __all__ = ["check_transcript"]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # tab and newlines are text
+_WORD_KEYS = ("word", "start_s", "end_s", "score", "confidence")
 
 
-def _check_words(words: Any, field: str) -> list[dict[str, Any]]:
-    """A machine draft's word timings: each `{word, start_s, end_s[, score]}` with 0 <= start_s <= end_s."""
-    if not isinstance(words, list):
-        raise AnswerError("invalid_answer", f"{field}: expected a list of {{word, start_s, end_s}}, got "
-                          f"{type(words).__name__}", field=field)
-    out = []
-    for i, w in enumerate(words):
-        where = f"{field}[{i}]"
-        if not isinstance(w, Mapping) or not isinstance(w.get("word"), str):
-            raise AnswerError("invalid_answer", f"{where}.word: expected text", field=f"{where}.word")
-        word = {"word": w["word"]}
-        for key in ("start_s", "end_s") + (("score",) if "score" in w else ()):
-            v = w.get(key)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise AnswerError("invalid_answer", f"{where}.{key}: expected a number >= 0, got {v!r}",
-                                  field=f"{where}.{key}")
-            word[key] = round(float(v), 3)
-        if word["start_s"] > word["end_s"]:
-            raise AnswerError("reversed_word", f"{where}.end_s: {word['end_s']} is before start_s "
-                              f"{word['start_s']}", field=f"{where}.end_s")
-        out.append(word)
-    return out
+def _fail(code: str, field: str, message: str) -> AnswerError:
+    return AnswerError(code, f"{field}: {message}", field=field)
 
 
-def check_transcript(raw: Any, allow_empty: bool, max_chars: int, field: str = "answer") -> dict[str, Any]:
-    """`raw` (`{"text": ...}`, optionally with a machine draft's `words`) as the JSON form the app stores.
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
-    Raises `AnswerError` naming the field: not an object, text missing or not a string, control
-    characters (text in a wrong encoding shows up as these), too long, empty where not allowed.
+
+def _check_word(w: object, where: str) -> dict[str, Any]:
+    """A machine draft's word: text, times in seconds (end not before start), scores in [0, 1]."""
+    if not isinstance(w, dict) or not isinstance(w.get("word"), str):
+        raise _fail("word_not_text", f"{where}.word" if isinstance(w, dict) else where, "is not a word (text)")
+    for key in ("start_s", "end_s"):
+        if w.get(key) is not None and not _finite(w[key]):
+            raise _fail("not_a_number", f"{where}.{key}", f"{w[key]!r} is not a finite number of seconds")
+    if w.get("start_s") is not None and w.get("end_s") is not None and w["end_s"] < w["start_s"]:
+        raise _fail("reversed_times", f"{where}.end_s", f"{w['end_s']} is before start_s {w['start_s']}")
+    for key in ("score", "confidence"):
+        if w.get(key) is not None and not (_finite(w[key]) and 0 <= w[key] <= 1):
+            raise _fail("score_out_of_range", f"{where}.{key}", f"{w[key]!r} is not a probability in [0, 1]")
+    return {k: w[k] for k in _WORD_KEYS if w.get(k) is not None}
+
+
+def check_transcript(raw: object, options: TranscriptOptions | Mapping[str, Any] | None = None,
+                     field: str = "answer") -> dict[str, Any]:
+    """`raw` (`{"text": ...}`, optionally with a machine draft's `words`; JSON text is parsed first) as
+    the JSON form the app stores. `options`: the project's `allow_empty` and `max_chars`.
+
+    Raises `AnswerError` naming the field (`answer`, `answer.text`, `answer.words[k].<key>`).
     """
-    if not isinstance(raw, Mapping):
-        raise AnswerError("invalid_answer", f"{field}: expected an object {{\"text\": ...}}, got "
-                          f"{type(raw).__name__}", field=field)
-    unknown = sorted(set(raw) - {"text", "words"})
-    if unknown:
-        raise AnswerError("invalid_answer", f"{field}.{unknown[0]}: not part of a transcript (text, words)",
-                          field=f"{field}.{unknown[0]}")
+    opts = options if isinstance(options, TranscriptOptions) else TranscriptOptions.model_validate(dict(options or {}))
+    text_field = f"{field}.text"
+    if raw is None:
+        raise _fail("missing_answer", field, 'the answer is missing (an empty transcript is {"text": ""})')
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise _fail("malformed_json", field, f"{raw[:80]!r} is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise _fail("not_an_object", field, f'expected an object {{"text": "..."}}, got {type(raw).__name__}')
     text = raw.get("text")
+    if text is None:
+        raise _fail("missing_text", text_field, 'the answer has no "text" (a transcript is {"text": "..."})')
     if not isinstance(text, str):
-        raise AnswerError("missing_text" if text is None else "invalid_answer",
-                          f"{field}.text: expected the transcript as text, got {type(text).__name__}", field=f"{field}.text")
-    bad = _CONTROL.search(text)
-    if bad:
-        raise AnswerError("invalid_text", f"{field}.text: control character U+{ord(bad[0]):04X} at {bad.start()}; "
-                          "is the text in the wrong encoding?", field=f"{field}.text")
-    text = unicodedata.normalize("NFC", text.strip())
-    if len(text) > max_chars:
-        raise AnswerError("text_too_long", f"{field}.text: {len(text)} characters, more than the project's "
-                          f"max_chars={max_chars}", field=f"{field}.text")
-    if not text and not allow_empty:
-        raise AnswerError("empty_transcript", f"{field}.text: empty; this project needs a transcript "
-                          "([answer] allow_empty = false)", field=f"{field}.text")
+        raise _fail("text_not_a_string", text_field, f"{text!r} is not a string")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise _fail("invalid_text_encoding", text_field, "the text holds a lone surrogate, the mark of text escaped "
+                    "in the wrong encoding: save it as UTF-8 and send it again")
+    if any(ord(c) < 32 and c not in "\t\n\r" or c == "\x7f" for c in text):
+        raise _fail("invalid_text_encoding", text_field, "the text holds a control character, the mark of text "
+                    "decoded in the wrong encoding: save it as UTF-8 and send it again")
+    if "\ufffd" in text:
+        raise _fail("replacement_character", text_field, "the text holds U+FFFD, the mark of bytes decoded in the "
+                    f"wrong encoding: {text[:60]!r}")
+    if not text.strip() and not opts.allow_empty:
+        raise _fail("empty_transcript", text_field, "the transcript is empty, and this project does not allow empty "
+                    "transcripts ([answer] allow_empty = false)")
+    if len(text) > opts.max_chars:
+        raise _fail("too_long", text_field, f"the transcript has {len(text)} characters, more than [answer] "
+                    f"max_chars = {opts.max_chars}")
     out: dict[str, Any] = {"text": text}
-    if raw.get("words") is not None:
-        out["words"] = _check_words(raw["words"], f"{field}.words")
+    words = raw.get("words")
+    if words is not None:
+        if not isinstance(words, list):
+            raise _fail("words_not_a_list", f"{field}.words", f"{str(words)[:80]!r} is not a list of {{\"word\": ...}}")
+        out["words"] = [_check_word(w, f"{field}.words[{k}]") for k, w in enumerate(words)]
     return out

@@ -35,28 +35,33 @@ def test_regions_are_rounded_to_milliseconds_and_sorted() -> None:
     assert parse("[]") == []  # "no regions", sent as JSON text
     both = [{"start_s": 0, "end_s": 2, "label": "speech"}, {"start_s": 1, "end_s": 3, "label": "music"}]
     assert len(parse(both, overlap=True)) == 2  # two at once, where the project allows it
-    with_text = [{"start_s": 0, "end_s": 1, "label": "speech", "text": " hello "}, {"start_s": 1, "end_s": 2, "label": "speech", "text": ""}]
-    assert parse(with_text, text=True) == [{"start_s": 0.0, "end_s": 1.0, "label": "speech", "text": "hello"},
-                                          {"start_s": 1.0, "end_s": 2.0, "label": "speech"}]
-    assert parse(with_text) == [{"start_s": 0.0, "end_s": 1.0, "label": "speech"}, {"start_s": 1.0, "end_s": 2.0, "label": "speech"}]
+    with_text = [{"start_s": 1, "end_s": 2, "label": "speech", "text": "bye", "speaker": "a"},
+                 {"start_s": 0, "end_s": 1.0004, "label": "speech", "text": "hello", "score": 0.91234}]  # touching
+    assert parse(with_text, text=True) == [{"start_s": 0.0, "end_s": 1.0, "label": "speech", "text": "hello", "score": 0.9123},
+                                          {"start_s": 1.0, "end_s": 2.0, "label": "speech", "text": "bye"}]
+    with pytest.raises(AnswerError) as e:  # where the project asks what was said, every region says it
+        parse([*with_text, {"start_s": 2, "end_s": 3, "label": "music", "text": " "}], text=True)
+    assert (e.value.code, e.value.field) == ("missing_text", "answer[2].text")
 
 
 @pytest.mark.parametrize(("answer", "code", "field"), [
     (None, "missing_answer", "answer"),
-    ({"start_s": 0, "end_s": 1, "label": "speech"}, "invalid_answer", "answer"),
+    ({"start_s": 0, "end_s": 1, "label": "speech"}, "not_a_list", "answer"),
+    (["a"], "not_a_segment", "answer[0]"),
     ([{"start_s": 0, "end_s": 1}], "missing_field", "answer[0].label"),
     ([{"start_s": 0, "label": "speech"}], "missing_field", "answer[0].end_s"),
-    ([{"start_s": "0", "end_s": 1, "label": "speech"}], "invalid_region", "answer[0].start_s"),
-    ([{"start_s": float("nan"), "end_s": 1, "label": "speech"}], "invalid_region", "answer[0].start_s"),
-    ([{"start_s": -0.5, "end_s": 1, "label": "speech"}], "region_outside_clip", "answer[0].start_s"),
+    ([{"start_s": "0", "end_s": 1, "label": "speech"}], "not_a_number", "answer[0].start_s"),
+    ([{"start_s": float("nan"), "end_s": 1, "label": "speech"}], "not_a_number", "answer[0].start_s"),
+    ([{"start_s": -0.5, "end_s": 1, "label": "speech"}], "segment_outside_clip", "answer[0].start_s"),
     ([{"start_s": 0, "end_s": 1, "label": "speech"}, {"start_s": 2, "end_s": 1.5, "label": "music"}],
-     "reversed_region", "answer[1].end_s"),
-    ([{"start_s": 1, "end_s": 1, "label": "speech"}], "reversed_region", "answer[0].end_s"),
+     "empty_or_reversed", "answer[1].end_s"),
+    ([{"start_s": 1, "end_s": 1, "label": "speech"}], "empty_or_reversed", "answer[0].end_s"),
     ([{"start_s": 0, "end_s": 1, "label": "dog"}], "unknown_label", "answer[0].label"),
-    ([{"start_s": 0, "end_s": 1, "label": "speech", "speaker": "a"}], "invalid_region", "answer[0].speaker"),
-    ([{"start_s": 0, "end_s": 1, "label": "speech", "text": 5}], "invalid_region", "answer[0].text"),
+    ([{"start_s": 0, "end_s": 1, "label": 3}], "label_not_text", "answer[0].label"),
+    ([{"start_s": 0, "end_s": 1, "label": "speech", "text": 5}], "text_not_text", "answer[0].text"),
+    ([{"start_s": 0, "end_s": 1, "label": "speech", "score": 2}], "score_out_of_range", "answer[0].score"),
     ([{"start_s": 1, "end_s": 3, "label": "music"}, {"start_s": 0, "end_s": 2, "label": "speech"}, {"start_s": 2.5, "end_s": 4, "label": "noise"}],
-     "overlapping_regions", "answer[0].start_s"),
+     "overlap_not_allowed", "answer[0].start_s"),
 ])
 def test_bad_regions_are_refused_naming_the_region_and_field(answer: object, code: str, field: str) -> None:
     with pytest.raises(AnswerError) as e:
@@ -75,7 +80,8 @@ def test_label_studio_config_labels_the_audio_with_text_per_region_when_asked() 
 
 def test_regions_go_to_label_studio_in_seconds_and_come_back() -> None:
     cfg = speech_config("segments", answer={"with_text": True})
-    answer = [{"start_s": 0.4, "end_s": 1.2, "label": "speech", "text": "hi there"}, {"start_s": 1.8, "end_s": 2.6, "label": "noise"}]
+    answer = [{"start_s": 0.4, "end_s": 1.2, "label": "speech", "text": "hi there"},
+              {"start_s": 1.8, "end_s": 2.6, "label": "noise", "text": "static"}]
     results = QUEUE.to_label_studio(json.dumps(answer), cfg, None, {"duration_s": 3.0})
     assert results[0] == {"id": "seg0", "from_name": "label", "to_name": "audio", "type": "labels",
                           "value": {"start": 0.4, "end": 1.2, "channel": 0, "labels": ["speech"]}}
@@ -83,7 +89,7 @@ def test_regions_go_to_label_studio_in_seconds_and_come_back() -> None:
     assert QUEUE.from_label_studio(results, cfg) == answer
     with pytest.raises(AnswerError) as e:  # a pre-label past the clip's end is not pushed as a region
         QUEUE.to_label_studio(json.dumps(answer), cfg, None, {"duration_s": 2.5})
-    assert (e.value.code, e.value.field) == ("region_outside_clip", "answer[1].end_s")
+    assert (e.value.code, e.value.field) == ("segment_outside_clip", "answer[1].end_s")
 
 
 def test_label_studio_results_as_the_editor_saves_them() -> None:
@@ -101,10 +107,10 @@ def test_label_studio_results_as_the_editor_saves_them() -> None:
                                                    {"start_s": 1.8, "end_s": 2.6, "label": "noise"}]
     with pytest.raises(AnswerError) as e:  # the same two regions overlap where the project forbids it
         QUEUE.from_label_studio(res, cfg)
-    assert (e.value.code, e.value.field) == ("overlapping_regions", "result[0].value.start")
+    assert (e.value.code, e.value.field) == ("overlap_not_allowed", "result[0].value.start")
     with pytest.raises(AnswerError) as e:
         QUEUE.from_label_studio([{**res[1], "value": {"start": 0.9, "end": 0.1, "labels": ["speech"]}}], cfg)
-    assert (e.value.code, e.value.field) == ("reversed_region", "result[0].value.end")
+    assert (e.value.code, e.value.field) == ("empty_or_reversed", "result[0].value.end")
     assert str(e.value).startswith("result[0].value.end: ")
     with pytest.raises(AnswerError) as e:
         QUEUE.from_label_studio([{**res[1], "value": {"start": 0.1, "end": 0.5, "labels": []}}], cfg)
