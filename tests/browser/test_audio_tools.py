@@ -84,6 +84,7 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
                 {"state": True}, {"shot": "app-audio-segments-suggested"},
                 {"listen": 700}, {"press": "]"}, {"state": True},    # plays; faster
                 {"press": "Tab"}, {"press": "2"},                    # the suggestion is music, not speech
+                {"press": "r"}, {"state": True}, {"press": " "},      # replay just that region, then pause
                 {"drag": [0.3, 0.4]},                                # its start onto the tone
                 {"wheel": [1.3, -600]}, {"view": True},             # zoom in at its end
                 {"shot": "app-audio-segments-zoomed"},
@@ -97,7 +98,9 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
             words = drive(tmp_path, app.url, txt_token, {"2.0": [
                 {"state": True}, {"listen": 500},
                 {"press": "t"}, {"press": "Control+Backspace"}, {"type": "dog jumps"},  # fox -> dog jumps
-                {"state": True}, {"shot": "app-audio-transcript-edited"}, {"press": "Enter"}]}, "transcript")
+                {"state": True}, {"shot": "app-audio-transcript-edited"},
+                {"press": "Control+Space"}, {"state": True}, {"press": "Control+Space"},  # play while typing
+                {"state": True}, {"press": "Enter"}]}, "transcript")
             seg_judgments = seg.pull(None)[0].to_pylist()
             txt_judgments = txt.pull(None)[0].to_pylist()
     finally:
@@ -107,9 +110,11 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
     listened = log[1]["listened"]
     assert listened["playing"] and listened["during"] > listened["before"] + 0.2 and not listened["after"], listened
     assert log[2]["state"]["rate"] == 1.25
-    zoomed, fitted = log[3]["view"], log[4]["view"]
+    replayed = log[3]["state"]
+    assert replayed["playing"] and 0.3 <= replayed["time"] < 1.3 and replayed["selected"] == 0, replayed
+    zoomed, fitted = log[4]["view"], log[5]["view"]
     assert fitted["spp"] / zoomed["spp"] == pytest.approx(7.39, rel=0.01) and fitted["t0"] == 0 < zoomed["t0"] < 1.2
-    drawn, refused = log[5]["state"], log[6]["state"]
+    drawn, refused = log[6]["state"], log[7]["state"]
     assert [r["label"] for r in drawn["regions"]] == ["music", "noise"] and len(drawn["list"]) == 2
     assert refused["regions"] == drawn["regions"] and "overlaps music" in refused["status"], refused
     assert any(k.startswith("2 label music") for k in regions["seen"][0]["keys"])
@@ -122,6 +127,8 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
     assert tlog[0]["state"]["text"] == "the quick brown fox"  # the draft, pre-filled
     assert tlog[1]["listened"]["during"] > tlog[1]["listened"]["before"]
     assert tlog[2]["state"]["text"] == "the quick brown dog jumps"
+    assert tlog[3]["state"]["playing"] and not tlog[4]["state"]["playing"]
+    assert tlog[4]["state"]["text"] == "the quick brown dog jumps"  # the keys did not type into the box
     assert any(k.startswith("Space play") for k in words["seen"][0]["keys"])
     (judgment,) = txt_judgments
     assert json.loads(judgment["answer"]) == {"text": "the quick brown dog jumps"}
