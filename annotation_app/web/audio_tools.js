@@ -160,16 +160,16 @@
         st.t0 = Math.min(t, Math.max(0, st.duration - wave.clientWidth * st.spp)); draw(); renderRegions(true);
       }
       head.style.left = `${t2x(t)}px`;
-      time.textContent = `${secs(t)} / ${secs(st.duration)} s · ${audio.playbackRate}×`;
+      time.textContent = `${secs(t)} / ${secs(st.duration || audio.duration || 0)} s · ${audio.playbackRate}×`;
       playBtn.textContent = audio.paused ? "▶ Play" : "❚❚ Pause";
       if (!audio.paused) st.raf = requestAnimationFrame(tick);
     }
     audio.addEventListener("play", () => { cancelAnimationFrame(st.raf); st.raf = requestAnimationFrame(tick); });
     audio.addEventListener("pause", tick);
     audio.addEventListener("seeked", tick);
+    audio.addEventListener("error", () => { if (!st.dead) say("the browser cannot play this audio file", true); });
 
-    function play(from, to) {
-      if (!st.ready) return;
+    function play(from, to) {  // works before (or without) the waveform: a clip the browser cannot decode may still play
       if (from !== undefined) audio.currentTime = from;
       st.stopAt = to === undefined ? null : to;
       audio.play().catch((e) => say(`cannot play: ${e.message}`, true));
@@ -181,7 +181,7 @@
     }
     function setRate(r) { audio.playbackRate = r; speed.value = String(r); tick(); }
     function stepRate(d) { const i = SPEEDS.indexOf(audio.playbackRate); setRate(SPEEDS[Math.min(SPEEDS.length - 1, Math.max(0, (i < 0 ? 2 : i) + d))]); }
-    function seek(t) { audio.currentTime = Math.min(st.duration, Math.max(0, t)); tick(); }
+    function seek(t) { audio.currentTime = Math.min(st.duration || audio.duration || 0, Math.max(0, t)); tick(); }
 
     // --- regions ------------------------------------------------------------------------------------
     function overlapping(r, skip) {
