@@ -49,7 +49,7 @@
     const data = await r.arrayBuffer();
     const ctx = new OfflineAudioContext(1, 1, 16000);
     try { return await ctx.decodeAudioData(data); }
-    catch (e) { throw new Error("the browser cannot decode this audio file"); }
+    catch (e) { throw new Error("the browser cannot decode this audio file: skip it and tell whoever runs the project"); }
   }
 
   // The clip's envelope: lowest and highest sample (over all channels) per bin of BIN samples, computed
@@ -167,7 +167,7 @@
     audio.addEventListener("play", () => { cancelAnimationFrame(st.raf); st.raf = requestAnimationFrame(tick); });
     audio.addEventListener("pause", tick);
     audio.addEventListener("seeked", tick);
-    audio.addEventListener("error", () => { if (!st.dead) say("the browser cannot play this audio file", true); });
+    audio.addEventListener("error", () => { if (!st.dead) say("the browser cannot play this audio file: skip it and tell whoever runs the project", true); });
 
     function play(from, to) {  // works before (or without) the waveform: a clip the browser cannot decode may still play
       if (from !== undefined) audio.currentTime = from;

@@ -1,6 +1,6 @@
 // Drives the REAL annotation page with the audio tools (transcript or segments widget) in headless chromium.
 // Usage: node audio_app.cjs PLAN.json   (PLAN: {url, chromium, userDataDir, screenshotDir, token,
-//   tasks: {"<duration, 1 decimal>" or "text" (a transcript of a text): [actions...]}})
+//   tasks: {"<duration, 1 decimal>", "text" (a transcript of a text) or "bad" (a clip the tool cannot show): [actions...]}})
 // Signs in, then for each task served: waits for the clip's waveform, finds the task's actions by the
 // clip's duration and performs them, then waits for the next task, until the page says nothing is left.
 // Actions (times in seconds of the clip; the driver maps them to the screen through the waveform):
@@ -8,7 +8,7 @@
 //   {drag: [t1, t2]}           mouse drag on the waveform from t1 to t2 (draws, moves or adjusts a region)
 //   {click: t}                 click on the waveform;  {wheel: [t, deltaY]} the mouse wheel over t (zoom)
 //   {view: true}               record the view (t0: first second shown, spp: seconds a pixel)
-//   {press: "2"}               a key (to the page: the tool's keys);  {submit: true} presses Enter
+//   {press: "2"}               a key (to the page: the tool's keys);  {submit: true} presses Enter;  {skip: true} S, last
 //   {type: "text"}             type into whatever has the focus
 //   {shot: "name"}             screenshot to screenshotDir/name.png
 //   {state: true}              record the tool's state (regions, playback, status, transcript box)
@@ -27,11 +27,12 @@ const nextFrame = "new Promise((r) => requestAnimationFrame(() => setTimeout(r, 
 
 async function state(page) {
   return page.evaluate((sel) => {
-    const w = document.querySelector(sel), box = document.querySelector("#widget textarea");
+    const w = document.querySelector(sel), box = document.querySelector("#widget textarea"), bad = document.querySelector("#widget .afa-status.bad");
     const shown = document.querySelector("#widget .aft-text");
     const box_ = { text: box ? box.value : null, shown: shown ? shown.textContent : null,
                    submitDisabled: document.querySelector("#submit").disabled };
-    if (!w) return box_;  // a transcript of a text or an image: no clip
+    if (bad) box_.problem = bad.textContent;
+    if (!w || !w.afa.ready()) return box_;  // a transcript of a text or an image, or a clip that is not shown
     return { ...box_, regions: w.afa.regions(), selected: w.afa.selected(), time: w.afa.currentTime(), rate: w.afa.rate(),
              playing: w.afa.playing(), status: document.querySelector("#widget .afa-status").textContent,
              list: [...document.querySelectorAll("#widget .afa-list li")].map((li) => li.textContent) };
@@ -71,6 +72,8 @@ async function act(page, a, seen, shots) {
     await page.keyboard.type(a.type);
   } else if (a.submit) {
     await page.keyboard.press("Enter");
+  } else if (a.skip) {
+    await page.keyboard.press("s");
   } else if (a.shot) {
     await page.evaluate(nextFrame);
     await page.screenshot({ path: path.join(shots, `${a.shot}.png`) });
@@ -96,15 +99,22 @@ async function act(page, a, seen, shots) {
     await page.fill("#token", plan.token);
     await page.click("#login-form button[type=submit]");
     for (;;) {
-      await page.waitForSelector(`#work:not(.hidden) ${WAVE}[data-ready], #work:not(.hidden) .aft-text, #empty:not(.hidden)`,
-                                 { timeout: 15000 });
+      await page.waitForSelector(`#work:not(.hidden) ${WAVE}[data-ready], #work:not(.hidden) .aft-text, ` +
+                                 "#work:not(.hidden) .afa-status.bad, #empty:not(.hidden)", { timeout: 15000 });
       if (await page.isVisible("#empty")) break;
-      const duration = (await page.$(WAVE)) ? (await view(page)).duration.toFixed(1) : "text";
+      const bad = await page.$("#widget .afa-status.bad");
+      const duration = bad ? "bad" : (await page.$(WAVE)) ? (await view(page)).duration.toFixed(1) : "text";
       const actions = plan.tasks[duration];
       if (actions === undefined) throw new Error(`no actions for the task with a ${duration} s clip`);
       const seen = { duration, log: [], keys: await page.$$eval("#widget-keys li", (lis) => lis.map((li) => li.textContent)) };
       const before = await page.evaluate(() => Number((/this session (\d+) done/.exec(document.querySelector("#stats").textContent) || [0, 0])[1]));
+      const widget = await page.$("#widget > *");
       for (const a of actions) await act(page, a, seen, plan.screenshotDir);
+      if (actions.length && actions[actions.length - 1].skip) {  // skipped: wait for the next task's widget
+        await page.waitForFunction((el) => !el.isConnected, widget, { timeout: 15000 });
+        out.seen.push(seen);
+        continue;
+      }
       await page.waitForFunction((n) => {
         const m = /this session (\d+) done/.exec(document.querySelector("#stats").textContent || "");
         return m && Number(m[1]) > n;

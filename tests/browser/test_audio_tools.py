@@ -31,9 +31,10 @@ DRAFT = {"text": "the quick brown fox", "words": [{"word": w, "start_s": 0.3 * i
                                                   for i, w in enumerate(["the", "quick", "brown", "fox"])]}
 
 
-def push(backend: BuiltinBackend, name: str, path: Path, prelabel: object) -> None:
-    row = {"assignment_id": f"a-{name}", "item_id": name, "kind": "label", "priority": 0.0, "media_uri": path.as_uri(),
-           "prelabel": json.dumps(prelabel), "metadata": json.dumps({"duration_s": CLIPS[name][0]})}
+def push(backend: BuiltinBackend, name: str, path: Path, prelabel: object, priority: float = 0.0) -> None:
+    row = {"assignment_id": f"a-{name}", "item_id": name, "kind": "label", "priority": priority, "media_uri": path.as_uri(),
+           "prelabel": None if prelabel is None else json.dumps(prelabel),
+           "metadata": json.dumps({"duration_s": CLIPS.get(name, (1.0,))[0]})}
     assert backend.push(pa.Table.from_pylist([row])) == 1
 
 
@@ -67,6 +68,9 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
             # The machine heard speech a little wide of the 0.4-1.2 s tone, and missed the noise at 1.8-2.6 s.
             push(seg, "clip1.wav", clips["clip1.wav"], [{"start_s": 0.3, "end_s": 1.3, "label": "speech", "text": "hello"}])
             push(txt, "clip2.wav", clips["clip2.wav"], DRAFT)
+            broken = tmp_path / "media" / "broken.wav"
+            broken.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage, not audio" * 8)
+            push(seg, "broken.wav", broken, None, priority=-1.0)  # after the good clip
             cap_cfg = speech_config("transcript", "text", name="captions", queue={"url": app.url})
             with BuiltinBackend(app.url, ADMIN, cap_cfg.name) as cap:
                 cap.ensure_project(cap_cfg)
@@ -94,7 +98,8 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
                 {"drag": [1.8, 2.6]},                                # draw the noise
                 {"press": "t"}, {"type": "static"}, {"press": "Enter"}, {"state": True},  # and say what it is
                 {"drag": [1.5, 1.0]}, {"state": True},                # a new region over the music: refused
-                {"shot": "app-audio-segments-drawn"}, {"submit": True}]}, "segments")
+                {"shot": "app-audio-segments-drawn"}, {"submit": True}],
+                "bad": [{"state": True}, {"shot": "app-audio-undecodable"}, {"skip": True}]}, "segments")
             words = drive(tmp_path, app.url, txt_token, {"2.0": [
                 {"state": True}, {"listen": 500},
                 {"press": "t"}, {"press": "Control+Backspace"}, {"type": "dog jumps"},  # fox -> dog jumps
@@ -118,6 +123,8 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
     assert [r["label"] for r in drawn["regions"]] == ["music", "noise"] and len(drawn["list"]) == 2
     assert refused["regions"] == drawn["regions"] and "overlaps music" in refused["status"], refused
     assert any(k.startswith("2 label music") for k in regions["seen"][0]["keys"])
+    broken_seen = regions["seen"][1]["log"][0]["state"]  # said why, and nothing to send; skipped
+    assert "cannot" in broken_seen["problem"] and broken_seen["submitDisabled"], broken_seen
     (judgment,) = seg_judgments
     got = json.loads(judgment["answer"])
     want = [{"start_s": 0.4, "end_s": 1.2, "label": "music", "text": "la la"}, {"start_s": 1.8, "end_s": 2.6, "label": "noise", "text": "static"}]
@@ -135,5 +142,5 @@ def test_play_draw_regions_and_edit_a_drafted_transcript_in_the_real_page(tmp_pa
     first = captions["seen"][0]["log"][0]["state"]  # the text shown above the box, the draft in it
     assert (first["shown"], first["text"]) == ("Teh cat sat on teh mat", "The cat sat on teh mat")
     assert [json.loads(j["answer"]) for j in cap_judgments] == [{"text": "The cat sat on the mat"}]
-    for shot in ("app-audio-transcript-of-text", "app-audio-segments-suggested", "app-audio-segments-zoomed", "app-audio-segments-drawn", "app-audio-transcript-edited"):
+    for shot in ("app-audio-undecodable", "app-audio-transcript-of-text", "app-audio-segments-suggested", "app-audio-segments-zoomed", "app-audio-segments-drawn", "app-audio-transcript-edited"):
         assert (tmp_path / "shots" / f"{shot}.png").stat().st_size > 5000
