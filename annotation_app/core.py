@@ -556,3 +556,58 @@ class Queue:
         self._release(t, "skipped")
         a.skipped += 1
         return {"lease_id": lease_id, "skipped": True}
+
+    # ---- grid: many audit leases at once (fast review of machine labels) --------------------
+    async def lease_batch(self, a: Annotator, pid: str, n: int, kind: str = "audit") -> list[Task]:
+        """Lease up to `n` open tasks of `kind` that carry the machine's answer to `a` at once, one lease
+        per task with the same expiry.
+
+        Why a batch: the grid shows a page of machine labels and takes a decision per tile by key, so
+        one request must hand out the whole page. The annotator's ordinary one-task lease (`current`)
+        is left alone; the leases still held from an earlier page come back first, so a reload shows
+        the same tiles. The usual rules hold: project membership, bans and pauses refuse the request,
+        and `_eligible` keeps out tasks excluded for the caller and items they already saw (their own work).
+        """
+        p = self.project(pid)
+        if a.projects is not None and pid not in a.projects:
+            raise ApiError(403, "wrong_project", f"annotator {a.annotator_id!r} is not assigned to project {pid!r}")
+        if a.annotator_id in p.excluded:
+            raise ApiError(403, "excluded", f"annotator {a.annotator_id!r} was removed from project {pid!r}")
+        if a.annotator_id in p.paused:
+            raise ApiError(403, "paused", f"annotator {a.annotator_id!r} is paused in project {pid!r} "
+                           f"({p.paused[a.annotator_id] or 'no reason given'}); ask the project admin to resume you")
+        now = time.time()
+        self.reclaim(now)
+        held = [t for t in self.leases.values()
+                if t.lease_annotator == a.annotator_id and t.project_id == pid and t.kind == kind
+                and a.current.get(pid) != t.lease_id]
+        held = sorted(held, key=lambda t: t.seq)[:n]
+        fresh: list[Task] = []
+        seen = a.seen.setdefault(pid, set())
+        heap, aside = p.heap, []
+        while heap and len(held) + len(fresh) < n and len(aside) < SCAN_LIMIT:
+            entry = heapq.heappop(heap)
+            t = entry[3]
+            if t.status != "open" or t.version != entry[2]:
+                continue
+            if t.kind != kind or t.prelabel is None or not self._eligible(t, a, seen):
+                aside.append(entry)
+                continue
+            t.status, t.lease_id, t.lease_annotator = "leased", uuid.uuid4().hex, a.annotator_id
+            t.leased_at, t.lease_expires = now, now + p.lease_seconds
+            p.counts["open"] -= 1
+            p.counts["leased"] += 1
+            self.leases[t.lease_id] = t
+            heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
+            seen.add(t.item_id)
+            fresh.append(t)
+        for entry in aside:
+            heapq.heappush(heap, entry)
+        if fresh:
+            await self.store.write([
+                ("UPDATE tasks SET status = 'leased', lease_id = ?, lease_annotator = ?, lease_expires = ? "
+                 "WHERE assignment_id = ?", [(t.lease_id, a.annotator_id, t.lease_expires, t.assignment_id) for t in fresh], True),
+                ("INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                 [(t.lease_id, t.assignment_id, pid, t.item_id, a.annotator_id, now) for t in fresh], True),
+            ])
+        return held + fresh

@@ -112,15 +112,16 @@ def pull(q: Queue, project_id: str, cursor: int, limit: int) -> dict[str, Any]:
     p = q.project(project_id)
     rows = q.store.read(
         "SELECT seq, judgment_id, assignment_id, item_id, annotator_id, labels, answer, duration_ms, submitted_at, "
-        "client_id FROM judgments WHERE project_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        "client_id, decision FROM judgments WHERE project_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         (project_id, cursor, limit),
     )
     column = p.kind.storage.column
     out = []
-    for seq, jid, aid, item, ann, labels, answer, dur, at, cid in rows:
+    for seq, jid, aid, item, ann, labels, answer, dur, at, cid, decision in rows:
         out.append({
             "seq": seq, "judgment_id": jid, "assignment_id": aid, "item_id": item, "annotator_id": ann,
             **pulled_columns(column, labels, answer), "duration_ms": dur, "submitted_at": at, "client_id": cid,
+            "decision": decision,
         })
     nxt = rows[-1][0] if rows else cursor
     return {"judgments": out, "next_cursor": str(nxt), "has_more": len(rows) == limit}
