@@ -131,6 +131,20 @@ async function waveform(canvas, url) {
   } catch (e) { canvas.title = "no waveform: " + e.message; }
 }
 
+// Media (thumbnails, waveform snippets) is fetched when its tile comes near the screen (a tighter margin
+// than the browser's own lazy loading, which would fetch most of the 200 at once): the page takes keys
+// before the files arrive.
+const fetchers = new WeakMap();
+const onScreen = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting) continue;
+    onScreen.unobserve(e.target);
+    fetchers.get(e.target)();
+  }
+}, { rootMargin: "200px 0px" });
+
+function whenNear(el, fetch) { fetchers.set(el, fetch); onScreen.observe(el); }
+
 function tileFor(t, i, dataKind) {
   const el = document.createElement("div");
   el.className = "tile"; el.setAttribute("role", "gridcell"); el.dataset.index = i; el.dataset.lease = t.lease_id;
@@ -139,12 +153,13 @@ function tileFor(t, i, dataKind) {
     const thumb = document.createElement("div"); thumb.className = "thumb";
     const img = document.createElement("img"); img.alt = ""; img.decoding = "async";
     const svg = boxesOver(img, answer);
-    img.src = t.media_url; thumb.append(img); if (svg) thumb.append(svg);
+    thumb.append(img); if (svg) thumb.append(svg);
+    whenNear(img, () => { img.src = t.media_url; });
     el.append(thumb);
   } else if (t.media_url && dataKind === "audio") {
     const thumb = document.createElement("div"); thumb.className = "thumb";
     const c = document.createElement("canvas"); thumb.append(c); el.append(thumb);
-    requestAnimationFrame(() => waveform(c, t.media_url));
+    whenNear(c, () => waveform(c, t.media_url));
   }
   if (t.payload) el.append(textLine(t.payload, answer));
   const a = document.createElement("div"); a.className = "answer"; a.textContent = answerText(answer); a.title = a.textContent;
@@ -162,7 +177,7 @@ async function loadPage() {
   try { page = await api("POST", `/api/review/${encodeURIComponent(state.project)}/grid?n=200`); }
   catch (e) { show("work"); $("message").textContent = e.message; state.busy = false; return; }
   state.tiles = page.items; state.focus = 0; state.decided = new Map();
-  const grid = $("grid"); grid.textContent = "";
+  const grid = $("grid"); grid.textContent = ""; onScreen.disconnect();
   if (!page.items.length) { show("empty"); counter(); state.busy = false; return; }
   show("work");
   const frag = document.createDocumentFragment();
@@ -233,6 +248,7 @@ function onKey(ev) {
   const k = ev.key.toLowerCase();
   if (k === "a" && ev.shiftKey) {
     ev.preventDefault();
+    window.gridTimes.pageAccepted = performance.now();
     state.tiles.forEach((t, i) => { if (!state.decided.has(t.lease_id)) decide(i, "accept"); });
   } else if (k === "a" || k === "r") {
     ev.preventDefault(); decide(state.focus, k === "a" ? "accept" : "reject");
