@@ -16,10 +16,9 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from annotation_app import comments
-from annotation_app.annotator_api import _auth, _body, json_response
+from annotation_app.annotator_api import auth, body_of, json_response
 from annotation_app.core import Annotator, ApiError, Queue
 from annotation_app.gate import ADMIN
-from annotation_app.grid_api import REVIEW_ROLES
 from annotation_app.openapi import errors
 from annotation_app.pipeline_api import Admin
 
@@ -57,7 +56,7 @@ def _caller(request: Request, project_id: str, item: str) -> tuple[Queue, str, s
             raise ApiError(404, "unknown_item", "the admin names items by item_id, not by lease")
         comments.known_item(q, project_id, item)
         return q, ADMIN, item, True
-    q, a = _auth(request)
+    q, a = auth(request, None)
     if item.startswith("lease:"):
         t = q.leased_to(a, item.removeprefix("lease:"))
         if t.project_id != project_id:
@@ -73,7 +72,7 @@ def _may_read(q: Queue, a: Annotator, project_id: str, item_id: str) -> bool:
     p = q.project(project_id)
     if a.projects is not None and project_id not in a.projects or a.annotator_id in p.excluded:
         raise ApiError(403, "wrong_project", f"annotator {a.annotator_id!r} may not work on project {project_id!r}")
-    if a.roles & REVIEW_ROLES:
+    if a.may_review():
         return True
     if _reworked_by(q, project_id, item_id, a.annotator_id):
         return False
@@ -98,7 +97,7 @@ async def post_comment(project_id: str, item_id: str, request: Request) -> Respo
     """Add to the item's thread: a comment, a guideline question for the project owner, a rejection's reason
     or an adjudication note. A retry with the same client_id is stored once."""
     q, author, item, any_kind = _caller(request, project_id, item_id)
-    body = await _body(request)
+    body = await body_of(request)
     if not any_kind and body.get("kind", "comment") != "comment":
         raise ApiError(403, "wrong_role", f"kind {body.get('kind')!r} needs the role 'reviewer' or 'expert'; "
                        "on your rework task you may reply with kind 'comment'")

@@ -25,15 +25,14 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 
 from annotation_app import submit as ops
-from annotation_app.annotator_api import _auth, _body, _doc, json_response
+from annotation_app.annotator_api import auth, body_of, doc, json_response
 from annotation_app.core import Annotator, ApiError, Queue, Task, shown
 from annotation_app.openapi import errors
 
-__all__ = ["DecisionIn", "GridSubmitIn", "MAX_PAGE", "install", "require_reviewer", "router"]
+__all__ = ["DecisionIn", "GridSubmitIn", "MAX_PAGE", "install", "router"]
 
 MAX_PAGE = 500  # tiles per request; a page of decisions stays under the annotator body limit (64 KiB)
 DECISIONS = ("accept", "reject")
-REVIEW_ROLES = frozenset({"reviewer", "expert"})
 _WEB = Path(__file__).parent / "web"
 _ASSETS = {"grid.js": ("grid.js", "text/javascript"), "grid.css": ("grid.css", "text/css")}
 
@@ -46,15 +45,6 @@ class DecisionIn(BaseModel):
 
 class GridSubmitIn(BaseModel):
     decisions: list[DecisionIn] = Field(min_length=1, max_length=MAX_PAGE)
-
-
-def require_reviewer(request: Request) -> tuple[Queue, Annotator]:
-    """The caller, if they may review (role reviewer or expert); else 403 `wrong_role` naming the way back."""
-    q, a = _auth(request)
-    if not a.roles & REVIEW_ROLES:
-        raise ApiError(403, "wrong_role", f"annotator {a.annotator_id!r} needs the role 'reviewer' or 'expert' for "
-                       "/api/review/*; annotators label with POST /api/annotate/{project_id}/next")
-    return q, a
 
 
 def tile(q: Queue, t: Task) -> dict[str, Any]:
@@ -70,13 +60,13 @@ router = APIRouter(prefix="/api/review", tags=["review"], responses=errors(400, 
 page_router = APIRouter(include_in_schema=False)
 
 
-@router.post("/{project_id}/grid", openapi_extra=_doc(), responses=errors(404))
+@router.post("/{project_id}/grid", openapi_extra=doc(), responses=errors(404))
 async def lease_grid(project_id: str, request: Request,
                      n: int = Query(200, ge=1, le=MAX_PAGE, description="How many tiles at most.")) -> Response:
     """Lease up to `n` open audit tasks (machine labels) with the machine's answer, for the grid page.
 
     Leases you hold from an earlier page come first. An empty `items` means nothing is left for you."""
-    q, a = require_reviewer(request)
+    q, a = auth(request, "review")
     tasks = await q.lease_batch(a, project_id, n)
     p = q.projects[project_id]
     return json_response({
@@ -197,11 +187,11 @@ async def _store(q: Queue, a: Annotator, todo: list[tuple[int, dict[str, Any], T
     a.last_submit = now
 
 
-@router.post("/grid/submit", openapi_extra=_doc(GridSubmitIn), responses=errors(404, 409, 503))
+@router.post("/grid/submit", openapi_extra=doc(GridSubmitIn), responses=errors(404, 409, 503))
 async def submit_grid(request: Request) -> Response:
     """Store a page of accept / reject decisions on machine labels: all of them or, on any refusal, none."""
-    q, a = require_reviewer(request)
-    results = await decide(q, a, await _body(request))
+    q, a = auth(request, "review")
+    results = await decide(q, a, await body_of(request))
     return json_response({"stored": len(results), "results": results})
 
 

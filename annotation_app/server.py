@@ -19,7 +19,15 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from annotation_app import annotator_api, comments_api, dashboard_api, grid_api, openapi, pipeline_api
+from annotation_app import (
+    annotator_api,
+    comments_api,
+    dashboard_api,
+    grid_api,
+    openapi,
+    pipeline_api,
+    review_api,
+)
 from annotation_app.core import ApiError, Queue, brief, shown
 from annotation_app.gate import RequestGate
 from annotation_app.store import Store
@@ -107,6 +115,7 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
 
     app.include_router(pipeline_api.router)
     app.include_router(annotator_api.router)
+    app.include_router(review_api.router)
     grid_api.install(app)
     comments_api.install(app)
     dashboard_api.install(app, project_dbs or {})
@@ -114,6 +123,14 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse((_WEB / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/web/{script}", include_in_schema=False)
+    async def page_script(script: str) -> FileResponse:
+        """The page's own scripts beside index.html (review mode, ...): web/*.js only."""
+        path = _WEB / script
+        if not script.endswith(".js") or "/" in script or not path.is_file():
+            raise ApiError(404, "not_found", f"no page script {shown(script)}")
+        return FileResponse(path, media_type="text/javascript")
 
     @app.get("/kinds/{task_kind}/widget.js", include_in_schema=False)
     async def widget(task_kind: str) -> FileResponse:
