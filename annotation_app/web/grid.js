@@ -7,7 +7,7 @@
 (() => {
 const $ = (id) => document.getElementById(id);
 const state = { token: sessionStorage.getItem("annoflow-token") || "", project: null, tiles: [], focus: 0,
-                decided: new Map(), submitted: 0, busy: false };
+                decided: new Map(), submitted: 0, busy: false, thread: null };
 // For the browser benchmark and tests: when the last page was asked for, drawn, and its submit answered.
 window.gridTimes = { requested: 0, shown: 0, submitStarted: 0, submitted: 0 };
 window.gridHistory = [];  // the timings of every page submitted, oldest first
@@ -177,7 +177,7 @@ async function loadPage() {
   try { page = await api("POST", `/api/review/${encodeURIComponent(state.project)}/grid?n=200`); }
   catch (e) { show("work"); $("message").textContent = e.message; state.busy = false; return; }
   state.tiles = page.items; state.focus = 0; state.decided = new Map();
-  const grid = $("grid"); grid.textContent = ""; onScreen.disconnect();
+  const grid = $("grid"); grid.textContent = ""; onScreen.disconnect(); closeThread();
   if (!page.items.length) { show("empty"); counter(); state.busy = false; return; }
   show("work");
   const frag = document.createDocumentFragment();
@@ -258,9 +258,30 @@ function onKey(ev) {
   } else if (k === "p") {
     const t = state.tiles[state.focus];
     if (t && t.media_url) { ev.preventDefault(); new Audio(t.media_url).play().catch(() => {}); }
+  } else if (k === "c") {
+    ev.preventDefault(); openThread();
+  } else if (ev.key === "Escape") {
+    closeThread();
   } else if (ev.key === "Enter") {
     ev.preventDefault(); submitPage();
   }
+}
+
+// The focused item's comment thread (web/comments.js) beside the grid: a question about the guidelines
+// goes to the project owner's list, a comment to whoever reviews the item next.
+function openThread() {
+  const t = state.tiles[state.focus];
+  if (!t) return;
+  closeThread();
+  const panel = $("thread-panel"); panel.classList.remove("hidden");
+  state.thread = window.annoflowComments.mount(panel, { project: state.project, item: t.item_id, token: state.token,
+    kinds: ["comment", "guideline_question"] });
+  panel.querySelector("textarea").focus();
+}
+
+function closeThread() {
+  if (state.thread) { state.thread.destroy(); state.thread = null; }
+  $("thread-panel").classList.add("hidden");
 }
 
 async function login(token) {

@@ -64,6 +64,23 @@ async function tilesShown(page) {
     }
     await page.screenshot({ path: path.join(plan.screenshotDir, `${plan.name}-page.png`), fullPage: false });
     for (const key of plan.keys) {
+      if (key.startsWith("comment:")) {  // "comment:<kind>:<text>": C opens the focused tile's thread, post, Esc Esc
+        const [, kind, text] = key.split(":");
+        await page.keyboard.press("c");
+        await page.waitForSelector("#thread-panel:not(.hidden) textarea", { timeout: 10000 });
+        await page.selectOption("#thread-panel select", kind);
+        await page.focus("#thread-panel textarea");
+        await page.keyboard.type(text);
+        await page.keyboard.press("Control+Enter");
+        await page.waitForFunction((t) => [...document.querySelectorAll("#thread-panel .thread-body")].some((b) => b.textContent === t),
+          text, { timeout: 10000 });
+        await page.screenshot({ path: path.join(plan.screenshotDir, `${plan.name}-thread.png`) });
+        out.thread = await page.$$eval("#thread-panel li", (ls) => ls.map((l) => l.textContent));
+        await page.keyboard.press("Escape");
+        await page.keyboard.press("Escape");
+        out.thread_closed = await page.isHidden("#thread-panel");
+        continue;
+      }
       if (key === "Enter") {
         out.before_submit = await page.evaluate(() => ({
           focus: [...document.querySelectorAll("#grid .tile")].findIndex((t) => t.classList.contains("focus")),

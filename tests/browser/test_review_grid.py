@@ -73,7 +73,7 @@ def app(tmp_path: Path):
     media.mkdir()
     proc = start_app(tmp_path / "app.db", ADMIN, media_roots=[media], log=tmp_path / "app.log")
     try:
-        with httpx.Client(base_url=proc.url, headers={"Authorization": f"Bearer {ADMIN}"}) as admin:
+        with httpx.Client(base_url=proc.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30) as admin:
             yield proc, admin, media
     finally:
         proc.stop()
@@ -89,13 +89,18 @@ def test_text_grid_move_reject_accept_page_and_submit_by_keyboard(tmp_path: Path
              for i in range(n)]
     project(admin, "texts", tasks)
     seen = run_grid(tmp_path, f"{proc.url}/review/grid?project=texts", reviewer(admin, "rev-text"), "text",
-                    ["ArrowRight", "ArrowDown", "r", "Shift+A", "Enter"])
+                    ["ArrowRight", "ArrowDown", "r", "ArrowLeft", "comment:guideline_question:Is sarcasm a cat?",
+                     "Shift+A", "Enter"])
     first = seen["first"]
     assert first["n"] == n and first["cols"] > 1
     assert first["answers"][:3] == ["cat", "dog", "bird"] and first["lines"][0].startswith("item 00")
     target = 1 + first["cols"]  # right once, down once
     assert seen["focus_after"][0] == target  # after ArrowDown
     assert seen["before_submit"]["rejected"] == [target] and seen["before_submit"]["accepted"] == n - 1
+    # C on the focused tile (R moved focus on to target + 1, the left arrow back to target) opened its thread
+    assert seen["thread_closed"] and any("Is sarcasm a cat?" in t and "guideline question" in t for t in seen["thread"])
+    (question,) = admin.get("/api/projects/texts/questions").json()["questions"]
+    assert question["item_id"] == f"t{target:02d}" and question["author"] == "rev-text"
     assert "1 rejected" in seen["before_submit"]["counter"] and f"{n - 1} accepted" in seen["before_submit"]["counter"]
     assert seen["submit"]["stored"] == n
     assert seen["after"]["empty"] and f"{n} submitted" in seen["after"]["counter"]
