@@ -97,3 +97,37 @@ def test_guideline_questions_are_listed_for_the_owner_until_resolved(admin, new_
     assert r.status_code == 401
     pulled = admin.get(f"/api/projects/{pid}/comments").json()["comments"]
     assert len(pulled) == 3 and {c["kind"] for c in pulled} == {"guideline_question", "comment"}
+
+
+def test_the_annotator_of_a_rejected_answer_reads_and_replies_on_their_rework(admin, new_project, person) -> None:
+    pid = new_project()
+    ann, reviewer, bystander = person(["annotator"]), person(["reviewer"]), person(["annotator"])
+    admin.post(f"/api/projects/{pid}/tasks", json={"tasks": [
+        {"assignment_id": f"{pid}-l", "item_id": "it", "payload": "meh, fine"},
+        {"assignment_id": f"{pid}-other", "item_id": "other", "payload": "x"}]})
+    lease = ann.post(f"/api/annotate/{pid}/next").json()["task"]["lease_id"]
+    ann.post(f"/api/annotate/leases/{lease}/submit", json={"client_id": "a1", "label": "pos"})
+    j = admin.get(f"/api/projects/{pid}/judgments").json()["judgments"][0]
+    assert post(ann, pid, "it", "may I?").json()["error"] == "wrong_role"  # before any rejection: not theirs
+    admin.post(f"/api/projects/{pid}/tasks", json={"tasks": [
+        {"assignment_id": f"review:{j['judgment_id']}", "item_id": "it", "kind": "review", "payload": "meh, fine",
+         "context": {"review": {"target": j["judgment_id"], "source_id": ann.annotator_id, "origin": "human",
+                                "answer": "pos", "assignment_id": j["assignment_id"]}}}]})
+    rlease = reviewer.post(f"/api/review/{pid}/next").json()["task"]["lease_id"]
+    post(reviewer, pid, f"lease:{rlease}", "'meh' is lukewarm: see the neutral rule", "rejection")
+    r = reviewer.post(f"/api/review/leases/{rlease}/submit", json={"decision": "reject", "client_id": "r1",
+                                                                    "comment": "lukewarm is neg here"})
+    assert r.status_code == 200, r.text
+    rework = ann.post(f"/api/annotate/{pid}/next").json()["task"]
+    assert rework["context"]["rework"]["comment"] == "lukewarm is neg here"
+    got = thread(ann, pid, f"lease:{rework['lease_id']}")
+    assert got.status_code == 200 and got.json()["item_id"] == "it"
+    assert [c["kind"] for c in got.json()["comments"]] == ["rejection"]
+    reply = post(ann, pid, f"lease:{rework['lease_id']}", "Understood, fixing it.",
+                 reply_to=got.json()["comments"][0]["comment_id"])
+    assert reply.status_code == 201 and reply.json()["author"] == ann.annotator_id
+    r = post(ann, pid, f"lease:{rework['lease_id']}", "is this in the guide?", "guideline_question")
+    assert r.status_code == 403 and r.json()["error"] == "wrong_role"  # annotators reply; questions are the reviewers'
+    assert thread(ann, pid, "other").json()["error"] == "wrong_role"  # only the reworked item's thread
+    assert thread(bystander, pid, "it").json()["error"] == "wrong_role"  # and only the reworked annotator
+    assert [c["body"] for c in thread(reviewer, pid, "it").json()["comments"]][-1] == "Understood, fixing it."
