@@ -94,7 +94,7 @@ async def resolve(q: Queue, project_id: str, comment_id: str, resolution: str, a
         raise ApiError(404, "unknown_question", f"project {project_id!r} has no guideline question {shown(comment_id)}; "
                        f"see GET /api/projects/{project_id}/questions")
     if found[0]["resolved_at"] is not None:
-        raise ApiError(409, "already_resolved", f"question {comment_id} was resolved by {found[0]['resolved_by']!r}: "
+        raise ApiError(409, "already_resolved", f"question {comment_id} was already resolved by {found[0]['resolved_by']!r}: "
                        f"{shown(found[0]['resolution'])}")
     await q.store.write([("UPDATE comments SET resolved_at = ?, resolved_by = ?, resolution = ? "
                           "WHERE comment_id = ? AND resolved_at IS NULL", (time.time(), actor, resolution, comment_id), False)])

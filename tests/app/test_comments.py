@@ -89,7 +89,7 @@ def test_guideline_questions_are_listed_for_the_owner_until_resolved(admin, new_
     assert [q["comment_id"] for q in admin.get(f"/api/projects/{pid}/questions").json()["questions"]] == [q2["comment_id"]]
     resolved = admin.get(f"/api/projects/{pid}/questions", params={"status": "resolved"}).json()["questions"]
     assert resolved[0]["resolution"].startswith("Yes")
-    with pytest.raises(Exception, match="already_resolved|was resolved"):
+    with pytest.raises(Exception, match="already resolved"):
         admin.post(f"/api/projects/{pid}/questions/{q1['comment_id']}/resolve", json={"resolution": "again"})
     with pytest.raises(Exception, match="unknown_question|no guideline question"):
         admin.post(f"/api/projects/{pid}/questions/{uuid.uuid4().hex}/resolve", json={"resolution": "x"})
