@@ -138,7 +138,7 @@ async def _store(q: Queue, a: Annotator, todo: list[tuple[int, dict[str, Any], T
     for i, d, t in todo:
         p = q.projects[t.project_id]
         answer = t.prelabel if d["decision"] == "accept" else None
-        labels_json, answer_json = ops.judgment_columns(p.kind.storage.column, answer) if answer is not None else ("[]", None)
+        labels_json, answer_json = ops.judgment_columns(p.kind.storage.column, answer) if answer is not None else ("null", None)
         jid = uuid.uuid4().hex
         rows.append((jid, t.project_id, t.assignment_id, t.item_id, a.annotator_id, labels_json, answer_json,
                      int((now - t.leased_at) * 1000), now, d["client_id"], t.lease_id, d["decision"]))

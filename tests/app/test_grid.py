@@ -81,7 +81,8 @@ def test_grid_leases_a_page_with_the_machine_answer_and_decisions_reach_the_pull
     by_decision = {d: [row for row in rows if row["decision"] == d] for d in ("accept", "reject")}
     assert len(by_decision["reject"]) == 3 and len(by_decision["accept"]) == 22
     assert all(row["label"] == "pos" for row in by_decision["accept"])
-    assert all(row["label"] is None for row in by_decision["reject"])
+    assert all(row["label"] is None and row["labels"] is None for row in by_decision["reject"])
+    assert all(row["task_kind"] == "audit" for row in rows)  # grid decisions are audits with a decision
     assert all(row["annotator_id"] == reviewer.annotator_id for row in rows)
     assert admin.get(f"/api/projects/{pid}").json()["counts"]["done"] == 25
 
