@@ -557,6 +557,15 @@ class Queue:
             return rework_owner(t) == a.annotator_id
         return t.item_id not in seen
 
+    def _mark_leased(self, t: Task, a: Annotator, p: Project, now: float) -> None:
+        """An open task becomes `a`'s lease for the project's lease time (the caller writes it to the store)."""
+        t.status, t.lease_id, t.lease_annotator = "leased", uuid.uuid4().hex, a.annotator_id
+        t.leased_at, t.lease_expires = now, now + p.lease_seconds
+        p.counts["open"] -= 1
+        p.counts["leased"] += 1
+        self.leases[t.lease_id] = t
+        heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
+
     async def next(self, a: Annotator, pid: str, mode: str = "annotate") -> dict[str, Any] | None:
         """Lease the caller's next task: `mode` "annotate" takes their rework first, then annotation work
         by priority; "review" takes review tasks only (the routers check the caller's role)."""
@@ -584,12 +593,7 @@ class Queue:
         if chosen is None:
             return None
         t = chosen
-        t.status, t.lease_id, t.lease_annotator = "leased", uuid.uuid4().hex, a.annotator_id
-        t.leased_at, t.lease_expires = now, now + p.lease_seconds
-        p.counts["open"] -= 1
-        p.counts["leased"] += 1
-        self.leases[t.lease_id] = t
-        heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
+        self._mark_leased(t, a, p, now)
         a.current[slot_of(t)] = t.lease_id
         seen.add(t.item_id)
         if t.kind == "adjudication":
@@ -710,12 +714,7 @@ class Queue:
             if t.kind != kind or t.prelabel is None or not self._eligible(t, a, seen):
                 aside.append(entry)
                 continue
-            t.status, t.lease_id, t.lease_annotator = "leased", uuid.uuid4().hex, a.annotator_id
-            t.leased_at, t.lease_expires = now, now + p.lease_seconds
-            p.counts["open"] -= 1
-            p.counts["leased"] += 1
-            self.leases[t.lease_id] = t
-            heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
+            self._mark_leased(t, a, p, now)
             seen.add(t.item_id)
             fresh.append(t)
         for entry in aside:

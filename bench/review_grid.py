@@ -23,7 +23,8 @@ from pathlib import Path
 import httpx
 
 from annotation_app.process import REPO_ROOT, start_app
-from tests.browser.test_review_grid import CHROMIUM, DRIVER, PLAYWRIGHT, run_grid
+from tests.browser.span_harness import browser_missing
+from tests.browser.test_review_grid import run_grid
 
 ADMIN = "bench-grid-token"
 DIGITS = REPO_ROOT / "examples" / "digits-images" / "data" / "images"
@@ -68,9 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pages", type=int, default=5)
     ap.add_argument("--per-page", type=int, default=200)
     args = ap.parse_args(argv)
-    missing = [w for w, ok in (("chromium", Path(CHROMIUM).exists()), ("playwright-core", PLAYWRIGHT.exists()),
-                               ("driver", DRIVER.exists())) if not ok]
-    if missing:
+    if missing := browser_missing():
         print(f"needs {missing}: run `bash .ci/browser.sh`")
         return 2
     worst = 0.0

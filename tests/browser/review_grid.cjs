@@ -24,6 +24,7 @@ async function tilesShown(page) {
     return { n: tiles.length, cols, counter: document.querySelector("#counter").textContent,
              answers: tiles.map((t) => t.querySelector(".answer").textContent),
              lines: tiles.map((t) => (t.querySelector(".line") || {}).textContent || null),
+             marks: tiles.map((t) => [...t.querySelectorAll(".line mark")].map((m) => [m.textContent, m.title])),
              leases: tiles.map((t) => t.dataset.lease) };
   });
 }

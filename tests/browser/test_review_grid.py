@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import struct
 import subprocess
 import wave
@@ -20,20 +19,17 @@ import httpx
 import pytest
 from PIL import Image
 
-from annotation_app.process import REPO_ROOT, start_app
+from annotation_app.process import start_app
+from tests.browser.span_harness import CHROMIUM, browser_missing
 
 ADMIN = "grid-admin-token"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PLAYWRIGHT = REPO_ROOT / ".ci" / "node_modules" / "playwright-core"
 DRIVER = Path(__file__).with_name("review_grid.cjs")
 
 pytestmark = pytest.mark.slow
 
 
 def _require_browser() -> None:
-    missing = [what for what, ok in (("chromium", Path(CHROMIUM).exists()), ("node", shutil.which("node")),
-                                     ("playwright-core", PLAYWRIGHT.exists())) if not ok]
-    if missing:
+    if missing := browser_missing():
         pytest.fail(f"browser test needs {missing}: run `bash .ci/browser.sh` (`.ci/run` does)")
 
 
@@ -155,3 +151,32 @@ def test_audio_grid_draws_a_waveform_per_tile(tmp_path: Path, app) -> None:
                     ["Shift+A", "Enter"], media="audio")
     assert seen["first"]["n"] == 4 and seen["first"]["waveforms"] == 4
     assert {j["decision"] for j in pulled(admin, "sounds").values()} == {"accept"}
+
+
+def test_structured_answers_are_drawn_on_their_tiles_spans_and_boxes(tmp_path: Path, app) -> None:
+    _require_browser()
+    proc, admin, media = app
+    text = "Ada Lovelace met Charles Babbage in London."
+    admin.put("/api/projects/ner", json={"labels": ["person", "place"], "task_kind": "spans"}).raise_for_status()
+    admin.post("/api/projects/ner/tasks", json={"tasks": [
+        {"assignment_id": f"audit:s{i}", "item_id": f"s{i}", "kind": "audit", "payload": text, "priority": -i,
+         "prelabel": [{"start": 0, "end": 12, "label": "person"}, {"start": 36, "end": 42, "label": "place"}][: i + 1]}
+        for i in range(2)]}).raise_for_status()
+    seen = run_grid(tmp_path, f"{proc.url}/review/grid?project=ner", reviewer(admin, "rev-ner"), "spans",
+                    ["ArrowRight", "r", "Enter"])
+    assert seen["first"]["marks"] == [[["Ada Lovelace", "person"]], [["Ada Lovelace", "person"], ["London", "place"]]]
+    assert seen["first"]["answers"] == ["person", "person, place"]
+    rows = pulled(admin, "ner")
+    assert rows["s1"]["decision"] == "reject" and "s0" not in rows  # only the decided tile was submitted
+    f = media / "scene.png"
+    Image.new("RGB", (120, 80), (230, 230, 230)).save(f)
+    admin.put("/api/projects/det", json={"labels": ["car", "tree"], "task_kind": "boxes", "data_kind": "image"}).raise_for_status()
+    boxes = [{"x": 10.0, "y": 12.0, "w": 40.0, "h": 30.0, "label": "car"}, {"x": 70.0, "y": 5.0, "w": 20.0, "h": 60.0, "label": "tree"}]
+    admin.post("/api/projects/det/tasks", json={"tasks": [
+        {"assignment_id": "audit:b0", "item_id": "b0", "kind": "audit", "media_uri": f"file://{f}", "prelabel": boxes}]}
+    ).raise_for_status()
+    seen = run_grid(tmp_path, f"{proc.url}/review/grid?project=det", reviewer(admin, "rev-det"), "boxes",
+                    ["a", "Enter"], media="image")
+    assert seen["first"]["boxes"] == 2 and seen["first"]["answers"] == ["car, tree"]
+    accepted = pulled(admin, "det")["b0"]
+    assert accepted["decision"] == "accept" and json.loads(accepted["answer"]) == boxes
