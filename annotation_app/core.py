@@ -728,6 +728,24 @@ class Queue:
             ])
         return held + fresh
 
+    async def heartbeat_batch(self, a: Annotator, lease_ids: list[str]) -> dict[str, Any]:
+        """Extend every live lease of `a` among `lease_ids` in one write; the others are reported with why
+        (expired, unknown...) so the grid can drop those tiles instead of failing its whole page later."""
+        live: list[Task] = []
+        ended: dict[str, str] = {}
+        for lid in lease_ids:
+            try:
+                live.append(self.leased_to(a, lid))
+            except ApiError as e:
+                ended[lid] = e.code
+        for t in live:
+            t.lease_expires = time.time() + self.projects[t.project_id].lease_seconds
+            heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
+        if live:
+            await self.store.write([("UPDATE tasks SET lease_expires = ? WHERE assignment_id = ?",
+                                     [(t.lease_expires, t.assignment_id) for t in live], True)])
+        return {"extended": {t.lease_id: t.lease_expires for t in live}, "ended": ended}
+
 _CONTEXT_FIELDS = {
     "review": {"target": str, "source_id": str, "origin": ("human", "machine")},
     "rework": {"annotator_id": str, "comment": str},

@@ -29,7 +29,7 @@ from annotation_app.annotator_api import auth, body_of, doc, json_response
 from annotation_app.core import Annotator, ApiError, Queue, Task, shown
 from annotation_app.openapi import errors
 
-__all__ = ["DecisionIn", "GridSubmitIn", "MAX_PAGE", "install", "router"]
+__all__ = ["DecisionIn", "GridHeartbeatIn", "GridSubmitIn", "MAX_PAGE", "install", "router"]
 
 MAX_PAGE = 500  # tiles per request; a page of decisions stays under the annotator body limit (64 KiB)
 DECISIONS = ("accept", "reject")
@@ -45,6 +45,10 @@ class DecisionIn(BaseModel):
 
 class GridSubmitIn(BaseModel):
     decisions: list[DecisionIn] = Field(min_length=1, max_length=MAX_PAGE)
+
+
+class GridHeartbeatIn(BaseModel):
+    lease_ids: list[str] = Field(min_length=1, max_length=MAX_PAGE, description="The page's tiles still undecided.")
 
 
 def tile(q: Queue, t: Task) -> dict[str, Any]:
@@ -71,7 +75,7 @@ async def lease_grid(project_id: str, request: Request,
     p = q.projects[project_id]
     return json_response({
         "project_id": project_id, "task_kind": p.task_kind, "data_kind": p.data_kind, "labels": p.labels,
-        "options": p.options, "items": [tile(q, t) for t in tasks],
+        "options": p.options, "lease_seconds": p.lease_seconds, "items": [tile(q, t) for t in tasks],
     })
 
 
@@ -193,6 +197,16 @@ async def submit_grid(request: Request) -> Response:
     q, a = auth(request, "review")
     results = await decide(q, a, await body_of(request))
     return json_response({"stored": len(results), "results": results})
+
+
+@router.post("/grid/heartbeat", openapi_extra=doc(GridHeartbeatIn))
+async def heartbeat_grid(request: Request) -> Response:
+    """Extend the leases of a page's tiles; `ended` lists those that cannot be (expired, unknown) and why."""
+    q, a = auth(request, "review")
+    lease_ids = (await body_of(request)).get("lease_ids")
+    if not isinstance(lease_ids, list) or not 0 < len(lease_ids) <= MAX_PAGE or not all(isinstance(x, str) for x in lease_ids):
+        raise ApiError(422, "invalid_lease_ids", f"'lease_ids' must be a list of 1-{MAX_PAGE} lease ids, got {shown(lease_ids)}")
+    return json_response(await q.heartbeat_batch(a, lease_ids))
 
 
 @page_router.get("/review/grid", response_class=HTMLResponse)

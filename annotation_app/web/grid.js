@@ -7,7 +7,7 @@
 (() => {
 const $ = (id) => document.getElementById(id);
 const state = { token: sessionStorage.getItem("annoflow-token") || "", project: null, tiles: [], focus: 0,
-                decided: new Map(), submitted: 0, busy: false, thread: null };
+                decided: new Map(), submitted: 0, busy: false, thread: null, beat: null, gone: new Set() };
 // For the browser benchmark and tests: when the last page was asked for, drawn, and its submit answered.
 window.gridTimes = { requested: 0, shown: 0, submitStarted: 0, submitted: 0 };
 window.gridHistory = [];  // the timings of every page submitted, oldest first
@@ -176,7 +176,9 @@ async function loadPage() {
   let page;
   try { page = await api("POST", `/api/review/${encodeURIComponent(state.project)}/grid?n=200`); }
   catch (e) { show("work"); $("message").textContent = e.message; state.busy = false; return; }
-  state.tiles = page.items; state.focus = 0; state.decided = new Map();
+  state.tiles = page.items; state.focus = 0; state.decided = new Map(); state.gone = new Set();
+  clearInterval(state.beat);  // the leases last lease_seconds: extend them while the page is open
+  state.beat = setInterval(heartbeat, Math.max(5, page.lease_seconds / 3) * 1000);
   const grid = $("grid"); grid.textContent = ""; onScreen.disconnect(); closeThread();
   if (!page.items.length) { show("empty"); counter(); state.busy = false; return; }
   show("work");
@@ -186,6 +188,22 @@ async function loadPage() {
   setFocus(0); counter();
   state.busy = false;
   requestAnimationFrame(() => { window.gridTimes.shown = performance.now(); });
+}
+
+// A tile whose lease ended (expired while the machine slept, withdrawn) can no longer be decided: it is
+// greyed out and left out of the submit, so the rest of the page still goes through.
+async function heartbeat() {
+  const live = state.tiles.map((t) => t.lease_id).filter((l) => !state.gone.has(l));
+  if (!live.length) return;
+  try {
+    const out = await api("POST", "/api/review/grid/heartbeat", { lease_ids: live });
+    for (const lid of Object.keys(out.ended)) {
+      state.gone.add(lid); state.decided.delete(lid);
+      const i = state.tiles.findIndex((t) => t.lease_id === lid);
+      if (i >= 0) { const el = tileEl(i); el.classList.remove("accept", "reject"); el.classList.add("gone"); }
+    }
+    counter();
+  } catch (e) { $("message").textContent = "Could not extend the page's leases: " + e.message; }
 }
 
 function tileEl(i) { return $("grid").children[i]; }
@@ -207,6 +225,7 @@ function columns() {
 
 function decide(i, decision) {
   const t = state.tiles[i];
+  if (state.gone.has(t.lease_id)) return;
   const el = tileEl(i);
   el.classList.remove("accept", "reject");
   if (decision === null) { state.decided.delete(t.lease_id); }

@@ -166,3 +166,21 @@ def test_multi_label_machine_answers_are_stored_whole_on_accept(admin, new_proje
     assert decide(reviewer, [(tile["lease_id"], "accept")]).status_code == 200
     (row,) = pulled(admin, pid)
     assert sorted(row["labels"]) == ["a", "c"] and row["decision"] == "accept"
+
+
+def test_a_heartbeat_keeps_a_slow_page_alive_and_names_the_leases_it_cannot(admin, new_project, person) -> None:
+    pid = new_project(lease_seconds=2)
+    audits(admin, pid, 3)
+    reviewer = person(["reviewer"])
+    page = grid(reviewer, pid).json()
+    assert page["lease_seconds"] == 2
+    leases = [t["lease_id"] for t in page["items"]]
+    for _ in range(2):  # 2.6 s in all: past the lease time, kept alive by the beats
+        time.sleep(1.3)
+        out = reviewer.post("/api/review/grid/heartbeat", json={"lease_ids": [*leases, "nope"]}).json()
+        assert sorted(out["extended"]) == sorted(leases) and out["ended"] == {"nope": "unknown_lease"}
+    assert decide(reviewer, [(lid, "accept") for lid in leases]).status_code == 200
+    r = reviewer.post("/api/review/grid/heartbeat", json={"lease_ids": leases})
+    assert set(r.json()["ended"].values()) == {"lease_submitted"}
+    r = reviewer.post("/api/review/grid/heartbeat", json={"lease_ids": "all"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_lease_ids"
