@@ -38,3 +38,20 @@ def test_list_resolve_and_bad_input(queue_project, app_server) -> None:
     assert again.exit_code == 2 and "already" in again.output and "Traceback" not in again.output
     unknown = runner.invoke(app, ["questions", "resolve", "nope", "--answer", "x", "--config", root])
     assert unknown.exit_code == 2 and "no guideline question 'nope'" in unknown.output
+
+
+def test_without_the_builtin_app_the_collected_questions_are_listed(make_project) -> None:
+    from tasks.comments import store_comments
+    from tasks.store import open_store
+
+    cfg = make_project(queue={"backend": "label_studio", "url": "http://127.0.0.1:9"})
+    with open_store(cfg.db_path) as con:
+        store_comments(con, "ls", [
+            {"comment_id": "c1", "item_id": "i1", "author": "rita", "kind": "guideline_question", "body": "emoji?",
+             "created_at": 1.0},
+            {"comment_id": "c2", "item_id": "i1", "author": "rita", "kind": "comment", "body": "fine", "created_at": 2.0}])
+    out = runner.invoke(app, ["questions", "--config", str(cfg.root), "--json"])
+    assert out.exit_code == 0, out.output
+    assert [(q["comment_id"], q["body"]) for q in json.loads(out.output)["questions"]] == [("c1", "emoji?")]
+    bad = runner.invoke(app, ["questions", "resolve", "c1", "--answer", "yes", "--config", str(cfg.root)])
+    assert bad.exit_code == 2 and "built-in app" in bad.output
