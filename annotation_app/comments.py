@@ -27,6 +27,9 @@ BODY_MAX = 5_000
 COLUMNS = ("seq", "comment_id", "project_id", "item_id", "author", "kind", "body", "reply_to", "client_id",
            "created_at", "resolved_at", "resolved_by", "resolution")
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM comments"
+_INSERT = ("INSERT OR IGNORE INTO comments (comment_id, project_id, item_id, author, kind, body, reply_to, client_id,"
+           " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_RESOLVE = "UPDATE comments SET resolved_at = ?, resolved_by = ?, resolution = ? WHERE comment_id = ? AND resolved_at IS NULL"
 
 
 def _rows(rows: list[tuple]) -> list[dict[str, Any]]:
@@ -41,9 +44,7 @@ def comment_op(project_id: str, item_id: str, author: str, kind: str, body: str,
     if not isinstance(body, str) or not body.strip() or len(body) > BODY_MAX:
         raise ApiError(422, "invalid_comment", f"body: a non-empty text of at most {BODY_MAX} characters, got {shown(body)}")
     cid = uuid.uuid4().hex
-    return (("INSERT OR IGNORE INTO comments (comment_id, project_id, item_id, author, kind, body, reply_to, client_id,"
-             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             (cid, project_id, item_id, author, kind, body.strip(), reply_to, client_id, now or time.time()), False), cid)
+    return (_INSERT, (cid, project_id, item_id, author, kind, body.strip(), reply_to, client_id, now or time.time()), False), cid
 
 
 def known_item(q: Queue, project_id: str, item_id: str) -> None:
@@ -96,8 +97,7 @@ async def resolve(q: Queue, project_id: str, comment_id: str, resolution: str, a
     if found[0]["resolved_at"] is not None:
         raise ApiError(409, "already_resolved", f"question {comment_id} was already resolved by {found[0]['resolved_by']!r}: "
                        f"{shown(found[0]['resolution'])}")
-    await q.store.write([("UPDATE comments SET resolved_at = ?, resolved_by = ?, resolution = ? "
-                          "WHERE comment_id = ? AND resolved_at IS NULL", (time.time(), actor, resolution, comment_id), False)])
+    await q.store.write([(_RESOLVE, (time.time(), actor, resolution, comment_id), False)])
     return _rows(q.store.read(f"{_SELECT} WHERE comment_id = ?", (comment_id,)))[0]
 
 

@@ -29,11 +29,13 @@ from annotation_app.annotator_api import auth, body_of, doc, json_response
 from annotation_app.core import Annotator, ApiError, Queue, Task, shown
 from annotation_app.openapi import errors
 
-__all__ = ["DecisionIn", "GridHeartbeatIn", "GridSubmitIn", "MAX_PAGE", "install", "router"]
+__all__ = ["MAX_PAGE", "DecisionIn", "GridHeartbeatIn", "GridSubmitIn", "install", "router"]
 
 MAX_PAGE = 500  # tiles per request; a page of decisions stays under the annotator body limit (64 KiB)
 DECISIONS = ("accept", "reject")
 _WEB = Path(__file__).parent / "web"
+_INSERT = ("INSERT INTO judgments (judgment_id, project_id, assignment_id, item_id, annotator_id, labels, answer, "
+           "duration_ms, submitted_at, client_id, lease_id, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _ASSETS = {"grid.js": ("grid.js", "text/javascript"), "grid.css": ("grid.css", "text/css")}
 
 
@@ -159,8 +161,7 @@ async def _store(q: Queue, a: Annotator, todo: list[tuple[int, dict[str, Any], T
         p.counts["leased"] -= 1
         p.counts["done"] += 1
     fut = q.store.write([
-        ("INSERT INTO judgments (judgment_id, project_id, assignment_id, item_id, annotator_id, labels, answer, "
-         "duration_ms, submitted_at, client_id, lease_id, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows, True),
+        (_INSERT, rows, True),
         ("UPDATE tasks SET status = 'done', lease_id = NULL WHERE assignment_id = ?", task_ids, True),
         ("UPDATE leases SET ended = 'submitted' WHERE lease_id = ?", lease_ids, True),
     ])

@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.app.test_grid import audits, grid, person  # noqa: F401  (person is a fixture)
+from tests.app.test_grid import audits, grid
 
 
 def thread(c: httpx.Client, pid: str, item: str) -> httpx.Response:

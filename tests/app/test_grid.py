@@ -11,7 +11,6 @@ import time
 import uuid
 
 import httpx
-import pytest
 
 
 def audits(admin: httpx.Client, pid: str, n: int, *, label: str = "pos", start: int = 0, **extra) -> list[str]:
@@ -20,24 +19,6 @@ def audits(admin: httpx.Client, pid: str, n: int, *, label: str = "pos", start: 
               "prelabel": label, "prelabel_score": 0.99, **extra} for i, it in enumerate(items)]
     assert admin.post(f"/api/projects/{pid}/tasks", json={"tasks": tasks}).status_code == 200
     return items
-
-
-@pytest.fixture
-def person(app_server, admin):
-    """Factory: a new annotator with `roles`, as a plain client (refusals come back as responses to check)."""
-    made: list[httpx.Client] = []
-
-    def make(roles: list[str] = ()) -> httpx.Client:
-        aid = f"a-{uuid.uuid4().hex[:8]}"
-        token = admin.post("/api/annotators", json={"annotator_id": aid, "roles": list(roles)}).json()["token"]
-        c = httpx.Client(base_url=app_server.url, headers={"Authorization": f"Bearer {token}"})
-        c.annotator_id = aid  # type: ignore[attr-defined]
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
 
 
 def pulled(admin: httpx.Client, pid: str) -> list[dict]:

@@ -39,9 +39,9 @@ def run_grid(tmp_path: Path, url: str, token: str, name: str, keys: list[str], *
     shots = tmp_path / "shots"
     shots.mkdir(exist_ok=True)
     plan = tmp_path / f"{name}.json"
-    plan.write_text(json.dumps(dict(url=url, chromium=CHROMIUM, userDataDir=str(tmp_path / f"profile-{name}"),
-                                    screenshotDir=str(shots), name=name, token=token, keys=keys, media=media,
-                                    rounds=rounds)))
+    plan.write_text(json.dumps({"url": url, "chromium": CHROMIUM, "userDataDir": str(tmp_path / f"profile-{name}"),
+                                "screenshotDir": str(shots), "name": name, "token": token, "keys": keys,
+                                "media": media, "rounds": rounds}))
     run = subprocess.run(["node", str(DRIVER), str(plan)], check=False, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, f"browser driver failed:\n{run.stderr}"
     seen = json.loads(run.stdout.strip().splitlines()[-1])
