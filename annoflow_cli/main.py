@@ -13,6 +13,7 @@ from annoflow_cli import (  # noqa: F401  (registers the commands)
     pipeline,
     prelabel,
     queue,
+    questions,
     report,
     server,
     status,

@@ -558,6 +558,15 @@ class Queue:
             return rework_owner(t) == a.annotator_id
         return t.item_id not in seen
 
+    def _mark_leased(self, t: Task, a: Annotator, p: Project, now: float) -> None:
+        """An open task becomes `a`'s lease for the project's lease time (the caller writes it to the store)."""
+        t.status, t.lease_id, t.lease_annotator = "leased", uuid.uuid4().hex, a.annotator_id
+        t.leased_at, t.lease_expires = now, now + p.lease_seconds
+        p.counts["open"] -= 1
+        p.counts["leased"] += 1
+        self.leases[t.lease_id] = t
+        heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
+
     async def next(self, a: Annotator, pid: str, mode: str = "annotate") -> dict[str, Any] | None:
         """Lease the caller's next task: `mode` "annotate" takes their rework first, then annotation work
         by priority; "review" takes review tasks only (the routers check the caller's role)."""
@@ -585,12 +594,7 @@ class Queue:
         if chosen is None:
             return None
         t = chosen
-        t.status, t.lease_id, t.lease_annotator = "leased", uuid.uuid4().hex, a.annotator_id
-        t.leased_at, t.lease_expires = now, now + p.lease_seconds
-        p.counts["open"] -= 1
-        p.counts["leased"] += 1
-        self.leases[t.lease_id] = t
-        heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
+        self._mark_leased(t, a, p, now)
         a.current[slot_of(t)] = t.lease_id
         seen.add(t.item_id)
         if t.kind == "adjudication":
@@ -675,6 +679,73 @@ class Queue:
         a.skipped += 1
         return {"lease_id": lease_id, "skipped": True}
 
+    # ---- grid: many audit leases at once (fast review of machine labels) --------------------
+    async def lease_batch(self, a: Annotator, pid: str, n: int, kind: str = "audit") -> list[Task]:
+        """Lease up to `n` open tasks of `kind` that carry the machine's answer to `a` at once, one lease
+        per task with the same expiry.
+
+        Why a batch: the grid shows a page of machine labels and takes a decision per tile by key, so
+        one request must hand out the whole page. The annotator's ordinary one-task lease (`current`)
+        is left alone; the leases still held from an earlier page come back first, so a reload shows
+        the same tiles. The usual rules hold: project membership, bans and pauses refuse the request,
+        and `_eligible` keeps out tasks excluded for the caller and items they already saw (their own work).
+        """
+        p = self.project(pid)
+        if a.projects is not None and pid not in a.projects:
+            raise ApiError(403, "wrong_project", f"annotator {a.annotator_id!r} is not assigned to project {pid!r}")
+        if a.annotator_id in p.excluded:
+            raise ApiError(403, "excluded", f"annotator {a.annotator_id!r} was removed from project {pid!r}")
+        if a.annotator_id in p.paused:
+            raise ApiError(403, "paused", f"annotator {a.annotator_id!r} is paused in project {pid!r} "
+                           f"({p.paused[a.annotator_id] or 'no reason given'}); ask the project admin to resume you")
+        now = time.time()
+        self.reclaim(now)
+        held = [t for t in self.leases.values()
+                if t.lease_annotator == a.annotator_id and t.project_id == pid and t.kind == kind
+                and a.current.get(pid) != t.lease_id]
+        held = sorted(held, key=lambda t: t.seq)[:n]
+        fresh: list[Task] = []
+        seen = a.seen.setdefault(pid, set())
+        heap, aside = p.heap, []
+        while heap and len(held) + len(fresh) < n and len(aside) < SCAN_LIMIT:
+            entry = heapq.heappop(heap)
+            t = entry[3]
+            if t.status != "open" or t.version != entry[2]:
+                continue
+            if t.kind != kind or t.prelabel is None or not self._eligible(t, a, seen):
+                aside.append(entry)
+                continue
+            self._mark_leased(t, a, p, now)
+            seen.add(t.item_id)
+            fresh.append(t)
+        for entry in aside:
+            heapq.heappush(heap, entry)
+        if fresh:
+            await self.store.write([
+                ("UPDATE tasks SET status = 'leased', lease_id = ?, lease_annotator = ?, lease_expires = ? "
+                 "WHERE assignment_id = ?", [(t.lease_id, a.annotator_id, t.lease_expires, t.assignment_id) for t in fresh], True),
+                ("INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                 [(t.lease_id, t.assignment_id, pid, t.item_id, a.annotator_id, now) for t in fresh], True),
+            ])
+        return held + fresh
+
+    async def heartbeat_batch(self, a: Annotator, lease_ids: list[str]) -> dict[str, Any]:
+        """Extend every live lease of `a` among `lease_ids` in one write; the others are reported with why
+        (expired, unknown...) so the grid can drop those tiles instead of failing its whole page later."""
+        live: list[Task] = []
+        ended: dict[str, str] = {}
+        for lid in lease_ids:
+            try:
+                live.append(self.leased_to(a, lid))
+            except ApiError as e:
+                ended[lid] = e.code
+        for t in live:
+            t.lease_expires = time.time() + self.projects[t.project_id].lease_seconds
+            heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
+        if live:
+            await self.store.write([("UPDATE tasks SET lease_expires = ? WHERE assignment_id = ?",
+                                     [(t.lease_expires, t.assignment_id) for t in live], True)])
+        return {"extended": {t.lease_id: t.lease_expires for t in live}, "ended": ended}
 
 _CONTEXT_FIELDS = {
     "review": {"target": str, "source_id": str, "origin": ("human", "machine")},
@@ -698,3 +769,4 @@ def _checked_context(p: Project, kind: str, context: Any, payload: str | None, w
     if kind == "review" or answer is not None:
         answer = p.parse_answer({"answer": answer}, payload, f"{where} context.{kind}.answer")
     return {**context, kind: {**inner, "answer": answer}}
+

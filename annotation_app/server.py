@@ -21,7 +21,9 @@ from starlette.routing import Match
 
 from annotation_app import (
     annotator_api,
+    comments_api,
     dashboard_api,
+    grid_api,
     openapi,
     pipeline_api,
     review_api,
@@ -115,6 +117,8 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
     app.include_router(pipeline_api.router)
     app.include_router(annotator_api.router)
     app.include_router(review_api.router)
+    grid_api.install(app)
+    comments_api.install(app)
     dashboard_api.install(app, project_dbs or {})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -109,6 +109,25 @@ CREATE TABLE IF NOT EXISTS annotator_actions (
     actor TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+-- comments and guideline questions: per-item threads (comments_api.py); the pipeline pulls them all
+CREATE TABLE IF NOT EXISTS comments (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    comment_id TEXT NOT NULL UNIQUE,
+    project_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    author TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    reply_to TEXT,
+    client_id TEXT,
+    created_at REAL NOT NULL,
+    resolved_at REAL,
+    resolved_by TEXT,
+    resolution TEXT,
+    UNIQUE (author, client_id)
+);
+CREATE INDEX IF NOT EXISTS comments_item ON comments (project_id, item_id, seq);
+CREATE INDEX IF NOT EXISTS tasks_item ON tasks (project_id, item_id);
 """
 
 # One unit of work for the writer: (sql, params, many). `many=True` runs executemany.

@@ -39,6 +39,7 @@ from prefect import task
 from schemas.config import ProjectConfig
 from schemas.tables import Judgments, check
 from tasks.behaviour.queue_sync import apply_queue_actions
+from tasks.comments import pull_comments
 from tasks.dispatch.access import backend_for, known_annotators, queue_name
 from tasks.kinds import kind_of
 from tasks.kinds.protocol import PROBLEM_SCHEMA
@@ -328,10 +329,13 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                     break
             # pauses / resumes / unbans admins made in the queue's dashboard, recorded with their actor
             actions = apply_queue_actions(con, queue, backend)
+            comments = pull_comments(con, queue, backend)  # item threads and guideline questions (built-in app)
             report = {"queue": queue, "cursor_from": start_cursor, "cursor_to": cursor, "annotator_actions": actions,
                       **{k: totals.get(k, 0) for k in ("pulled", "stored", "revised", "retracted", "duplicates", "quarantined",
                                                "pages")},
                       "quarantined_by_reason": dict(reasons), "seconds": round(time.time() - started, 3)}
+            if comments is not None:
+                report["comments"] = comments
             expired = lease_expiries(backend)
             if expired is not None:
                 report["lease_expiries"] = expired

@@ -40,6 +40,7 @@ from tasks.export.gate import (
     run_gate,
     shift_checks,
 )
+from tasks.export.lineage import write_comment_lineage
 from tasks.export.reference import shift_reference
 from tasks.export.rows import needs_vote_sources
 from tasks.export.writers import (
@@ -251,6 +252,7 @@ def _export_once(cfg: ProjectConfig, *, force: bool, accept_shift: str | None) -
                     con, cfg, tmp, n_rows=n_resolved, vote_sources=needs_vote_sources(con), on_part=rows_bar.advance
                 )
             lap("write_parquet")
+            lineage = write_comment_lineage(con, files, tmp)
             chash = V.content_hash({k: v["sha256"] for k, v in _file_table(tmp, files).items()})
             lap("hash")
         except BaseException:
@@ -273,7 +275,7 @@ def _export_once(cfg: ProjectConfig, *, force: bool, accept_shift: str | None) -
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
         try:
-            other_files: list[Path] = []
+            other_files: list[Path] = list(lineage)
             for _name, writer in writers_for(cfg):
                 other_files += writer(files, tmp, cfg)
             lap("formats")

@@ -8,6 +8,7 @@ import duckdb
 
 from schemas.config import ProjectConfig
 from tasks.export import versions as V
+from tasks.export.lineage import comments_of
 from tasks.export.writers import parquet_list_sql
 from tasks.kinds import kind_of
 from tasks.store import project_store
@@ -35,5 +36,6 @@ def trace_item(cfg: ProjectConfig, item_id: str, version: str | None = None) -> 
             f"SELECT {col}, confidence, method, decision, n_votes, n_human, agreement, sources, updated_at"
             " FROM labels WHERE item_id = ?", [item_id]))
         gold = _records(con.execute(f"SELECT {col}, origin FROM gold WHERE item_id = ?", [item_id]))
+        comments = comments_of(con, item_id)
     return {"item_id": item_id, "version": v, "exported": row[0] if row else None, "current": current[0] if current else None,
-            "gold": gold[0] if gold else None, "votes": votes}
+            "gold": gold[0] if gold else None, "votes": votes, "comments": comments}

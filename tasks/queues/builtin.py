@@ -115,6 +115,24 @@ class BuiltinBackend(PullAll):
                                params={"cursor": cursor or ""}).json()
         return page["actions"], page["next_cursor"]
 
+    def pull_comments(self, page: int = 5_000) -> list[dict]:
+        """Every comment and guideline question of the project (resolutions change rows, so all are re-read)."""
+        rows, cursor = [], ""
+        while True:
+            got = self.client.get(f"/api/projects/{self.project_id}/comments", params={"cursor": cursor, "limit": page}).json()
+            rows += got["comments"]
+            cursor = got["next_cursor"]
+            if not got["has_more"]:
+                return rows
+
+    def questions(self, status: str = "open") -> list[dict]:
+        """The project's guideline questions (`open`, `resolved` or `all`), live from the app."""
+        return self.client.get(f"/api/projects/{self.project_id}/questions", params={"status": status}).json()["questions"]
+
+    def resolve_question(self, comment_id: str, resolution: str, actor: str) -> dict:
+        return self.client.post(f"/api/projects/{self.project_id}/questions/{comment_id}/resolve",
+                                json={"resolution": resolution, "actor": actor}).json()
+
     def counts(self) -> dict[str, int]:
         """Open/leased/done/cancelled task counts of the project."""
         return self.client.get(f"/api/projects/{self.project_id}").json()["counts"]

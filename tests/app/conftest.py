@@ -64,3 +64,21 @@ def backend(app_server: AppProcess):
     yield make
     for b in made:
         b.close()
+
+
+@pytest.fixture
+def person(app_server, admin):
+    """Factory: a new annotator with `roles`, as a plain httpx client (refusals come back as responses to check)."""
+    made: list[httpx.Client] = []
+
+    def make(roles: list[str] = ()) -> httpx.Client:
+        aid = f"a-{uuid.uuid4().hex[:8]}"
+        token = admin.post("/api/annotators", json={"annotator_id": aid, "roles": list(roles)}).json()["token"]
+        c = httpx.Client(base_url=app_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        c.annotator_id = aid  # type: ignore[attr-defined]
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()

@@ -24,6 +24,8 @@ MEDIA = "/api/annotate/media/{lease_id}"  # a capability (the lease id), for <im
 def _theirs(role: str, path: str) -> bool:
     if path in ("/api/me", "/healthz", MEDIA):
         return True
+    if path.startswith("/api/items/"):  # item threads: reviewers and experts (an annotator only on their rework)
+        return role == "reviewer"
     return path.startswith({"annotator": "/api/annotate/", "reviewer": "/api/review/"}[role])
 
 
@@ -69,7 +71,8 @@ def _setup(url: str) -> tuple[httpx.Client, dict[str, tuple[str, httpx.Client]],
 
 
 def _fill(path: str, pid: str, aid: str, lease: str) -> str:
-    values = {"project_id": pid, "lease_id": lease, "annotator_id": aid, "action": "pause"}
+    values = {"project_id": pid, "lease_id": lease, "annotator_id": aid, "action": "pause", "item_id": "g1",
+              "comment_id": "c1"}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
