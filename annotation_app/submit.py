@@ -17,8 +17,12 @@ from annotation_app.core import Annotator, ApiError, Queue, hash_token, shown
 
 CLIENT_ID_MAX = 200
 DURATION_MAX_MS = 86_400_000
+COMMENT_MAX = 4_000
+NOTE_KINDS = frozenset({"adjudication"})
+"""Task kinds whose submit may carry a note (`comment`) and a `guideline_question` flag: the expert's
+word on a conflict is kept with their answer; an annotator's ordinary answer carries none."""
 
-__all__ = ["CLIENT_ID_MAX", "DURATION_MAX_MS", "judgment_columns", "pulled_columns", "submit", "pull", "create_annotator", "update_annotator", "rotate_token", "me"]
+__all__ = ["CLIENT_ID_MAX", "COMMENT_MAX", "DURATION_MAX_MS", "NOTE_KINDS", "judgment_columns", "note_fields", "pulled_columns", "submit", "pull", "create_annotator", "update_annotator", "rotate_token", "me"]
 
 
 def judgment_columns(column: str, answer: Any) -> tuple[str, str]:
@@ -44,6 +48,22 @@ def pulled_columns(column: str, labels_json: str, answer_json: str | None) -> di
     return {"label": labels[0] if column == "label" and labels else None, "labels": labels, "answer": None}
 
 
+def note_fields(body: dict[str, Any], task_kind: str) -> tuple[str | None, int]:
+    """The submit's `comment` (stripped, None when empty) and `guideline_question` (0/1), checked."""
+    comment, flag = body.get("comment"), body.get("guideline_question", False)
+    if comment is None and not flag:
+        return None, 0
+    if task_kind not in NOTE_KINDS:
+        raise ApiError(422, "note_not_allowed", f"a {task_kind} task takes no 'comment' or 'guideline_question'; only "
+                       f"{', '.join(sorted(NOTE_KINDS))} tasks do")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > COMMENT_MAX):
+        raise ApiError(422, "invalid_comment", f"'comment' must be a string of at most {COMMENT_MAX} characters, "
+                       f"got {shown(comment)}")
+    if not isinstance(flag, bool):
+        raise ApiError(422, "invalid_guideline_question", f"'guideline_question' must be true or false, got {shown(flag)}")
+    return (comment.strip() or None) if comment is not None else None, int(flag)
+
+
 async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """Store one judgment; the response is sent only after the store committed it."""
     client_id = body.get("client_id")
@@ -62,6 +82,7 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
     t = q.leased_to(a, lease_id)
     p = q.projects[t.project_id]
     answer = p.parse_answer(body, t.payload, f"project {t.project_id!r}")
+    comment, guideline_question = note_fields(body, t.kind)
     labels_json, answer_json = judgment_columns(p.kind.storage.column, answer)
     duration = body.get("duration_ms")
     now = time.time()
@@ -78,9 +99,10 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
     p.counts["done"] += 1
     fut = q.store.write([
         ("INSERT INTO judgments (judgment_id, project_id, assignment_id, item_id, annotator_id, labels, answer, "
-         "duration_ms, submitted_at, client_id, lease_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         "duration_ms, submitted_at, client_id, lease_id, comment, guideline_question) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
          (jid, t.project_id, t.assignment_id, t.item_id, a.annotator_id, labels_json, answer_json,
-          duration, now, client_id, lease_id), False),
+          duration, now, client_id, lease_id, comment, guideline_question), False),
         ("UPDATE tasks SET status = 'done', lease_id = NULL WHERE assignment_id = ?", (t.assignment_id,), False),
         ("UPDATE leases SET ended = 'submitted' WHERE lease_id = ?", (lease_id,), False),
     ])
