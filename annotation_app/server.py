@@ -122,6 +122,14 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
             raise ApiError(404, "unknown_task_kind", str(e)) from None
         return FileResponse(kind.queue.widget, media_type="text/javascript")
 
+    @app.get("/web/{script}.js", include_in_schema=False)
+    async def page_script(script: str) -> FileResponse:
+        """A script of the annotation page beside index.html (web/conflict.js: the adjudicator's conflict view)."""
+        path = _WEB / f"{script}.js"
+        if not script.isidentifier() or not path.is_file():
+            raise ApiError(404, "unknown_script", f"no page script {shown(script)}.js")
+        return FileResponse(path, media_type="text/javascript")
+
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict:
         return {"ok": True}
