@@ -11,6 +11,9 @@
   const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42a5b5", "#f032e6", "#9a6324", "#808000", "#000075"];
   const TYPES = { human: "person", reviewer: "reviewer", model: "model", lf: "labeling function" };
   const CSS = `
+  /* with a conflict on screen the card grows and the page scrolls: the answers, then the widget at a usable height */
+  #task:has(> #conflict:not(.hidden)) { height: auto !important; max-height: none !important; }
+  #work.widget-media #task:has(> #conflict:not(.hidden)) #widget { flex: none; height: 70vh; }
   #conflict { border-bottom: 1px solid #e3e6ec; padding-bottom: .6rem; margin-bottom: .6rem; overflow: auto; flex: 0 1 auto; min-height: 0; }
   #conflict h3 { margin: 0 0 .4rem; font-size: 1rem; }
   #conflict .cf-consensus { font-size: .92rem; color: #333; margin: 0 0 .4rem; }

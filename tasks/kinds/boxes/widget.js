@@ -387,14 +387,15 @@
     const visible = cctx.answers.map(() => true);
     const wrap = document.createElement("div");
     wrap.className = "afb-cmp";
+    wrap.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start";
     wrap.innerHTML = `<canvas style="display:block;max-width:100%;border:1px solid #d5d9e2;border-radius:6px;background:#2b2f38"></canvas>
-      <table style="border-collapse:collapse;font-size:.9rem;margin-top:.3rem"></table>`;
+      <table style="border-collapse:collapse;font-size:.9rem"></table>`;
     cctx.root.appendChild(wrap);
     const canvas = wrap.querySelector("canvas"), table = wrap.querySelector("table"), g = canvas.getContext("2d");
     const img = new Image();
     function paint() {
       if (!img.naturalWidth) return;
-      const s = Math.min(640 / img.naturalWidth, 360 / img.naturalHeight, 8);
+      const s = Math.min(560 / img.naturalWidth, 320 / img.naturalHeight, 8);
       canvas.width = Math.round(img.naturalWidth * s); canvas.height = Math.round(img.naturalHeight * s);
       g.imageSmoothingEnabled = s < 2;
       g.drawImage(img, 0, 0, canvas.width, canvas.height);
