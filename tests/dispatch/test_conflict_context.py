@@ -178,3 +178,32 @@ def test_choice_posterior_follows_the_reliabilities(multi):
     flipped = answers.set_column(4, "reliability", pa.array([0.95, 0.95, None]))
     post = json.loads(conflict_contexts(kind, flipped, consensus, ["ham", "spam"])["context"][0].as_py())["conflict"]["posterior"]
     assert {x["label"]: x["p"] for x in post}["spam"] > 0.5
+
+
+def test_choice_posterior_is_calibrated_on_a_simulated_crowd():
+    """The P shown beside the answers is a promise too: on a simulated crowd whose reliabilities are
+    measured on 25 gold items each (so known only roughly), the top label's P matches how often it is right."""
+    import numpy as np
+
+    from tasks.consensus.calibration import expected_calibration_error
+
+    rng = np.random.default_rng(11)
+    labels, n_items, n_sources = ["a", "b", "c"], 3000, 12
+    skill = rng.uniform(0.45, 0.95, n_sources)
+    measured = rng.binomial(25, skill) / 25
+    truth = rng.integers(0, 3, n_items)
+    rows = []
+    for i in range(n_items):
+        for s in rng.choice(n_sources, size=int(rng.integers(2, 5)), replace=False):
+            said = truth[i] if rng.random() < skill[s] else rng.choice([k for k in range(3) if k != truth[i]])
+            rows.append((f"i{i}", f"human:{s}", json.dumps(labels[said]), float(measured[s])))
+    answers = pa.table(dict(zip(("item_id", "source_id", "answer", "reliability"), map(list, zip(*rows)))))
+    consensus = pa.table({"item_id": [f"i{i}" for i in range(n_items)], "answer": [None] * n_items,
+                          "confidence": [None] * n_items})
+    post = [json.loads(p) for p in get_kind("single_label").consensus.conflict_posterior(answers, consensus, labels).to_pylist()]
+    top = np.array([p[0]["p"] for p in post])
+    right = np.array([labels.index(p[0]["label"]) == t for p, t in zip(post, truth)])
+    ece = expected_calibration_error(top, right)
+    print(f"conflict posterior on {n_items} simulated items: accuracy of the top label {right.mean():.3f}, "
+          f"mean P {top.mean():.3f}, ECE {ece:.3f}")
+    assert ece < 0.05
