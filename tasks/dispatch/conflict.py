@@ -91,7 +91,9 @@ def conflict_inputs(con: duckdb.DuckDBPyConnection, kind: AnswerKind, item_ids: 
 
 def conflict_contexts(kind: AnswerKind, answers: pa.Table, consensus: pa.Table, labels: list[str]) -> pa.Table:
     """`item_id, context` (JSON text) for each consensus row: pure, over the tables `conflict_inputs` reads."""
-    posterior = kind.consensus.conflict_posterior(answers, consensus, labels)
+    # a kind that has not written its posterior yet still gets the answers and the consensus shown
+    of_kind = getattr(kind.consensus, "conflict_posterior", None)
+    posterior = of_kind(answers, consensus, labels) if of_kind else pa.nulls(consensus.num_rows, pa.string())
     with duckdb.connect() as con:
         con.register("_conflict_answers", answers.append_column("pos", pa.array(range(answers.num_rows), pa.int64())))
         con.register("_conflict_consensus", consensus.append_column("posterior", posterior))
