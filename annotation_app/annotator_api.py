@@ -35,6 +35,10 @@ class SubmitIn(BaseModel):
     duration_ms: int | None = Field(None, ge=0, le=ops.DURATION_MAX_MS,
                                     description="Time spent; measured from the lease when absent.")
     next: bool = Field(False, description="Also lease and return the next task (saves a round trip).")
+    comment: str | None = Field(None, max_length=ops.COMMENT_MAX,
+                                description="Adjudication tasks only: the expert's note on the conflict.")
+    guideline_question: bool = Field(False, description="Adjudication tasks only: mark the item as a question the "
+                                     "guidelines should answer (kept with the judgment, listed for the project owner).")
 
 
 def doc(model: type[BaseModel] | None = None) -> dict[str, Any]:

@@ -26,9 +26,14 @@ from annotation_app.store import Op
 
 CLIENT_ID_MAX = 200
 DURATION_MAX_MS = 86_400_000
+COMMENT_MAX = 4_000
+NOTE_KINDS = frozenset({"adjudication"})
+"""Task kinds whose submit may carry a note (`comment`) and a `guideline_question` flag: the expert's
+word on a conflict is kept with their answer; an annotator's ordinary answer carries none."""
 
-__all__ = ["CLIENT_ID_MAX", "DURATION_MAX_MS", "judgment_columns", "pulled_columns", "stored_before", "duration_of",
-           "record", "submit", "pull", "create_annotator", "update_annotator", "rotate_token", "me"]
+__all__ = ["CLIENT_ID_MAX", "COMMENT_MAX", "DURATION_MAX_MS", "NOTE_KINDS", "judgment_columns", "note_fields",
+           "pulled_columns", "stored_before", "duration_of", "record", "submit", "pull", "create_annotator",
+           "update_annotator", "rotate_token", "me"]
 
 
 def judgment_columns(column: str, answer: Any) -> tuple[str, str]:
@@ -52,6 +57,23 @@ def pulled_columns(column: str, labels_json: str, answer_json: str | None) -> di
     if column == "answer":
         return {"label": None, "labels": None, "answer": answer_json}
     return {"label": labels[0] if column == "label" and labels else None, "labels": labels, "answer": None}
+
+
+def note_fields(body: dict[str, Any], task_kind: str) -> tuple[str | None, int]:
+    """The submit's `comment` (stripped, None when empty) and `guideline_question` (0/1), checked."""
+    comment, flag = body.get("comment"), body.get("guideline_question", False)
+    if comment is None and not flag:
+        return None, 0
+    if task_kind not in NOTE_KINDS:
+        raise ApiError(422, "note_not_allowed", f"a {task_kind} task takes no 'comment' or 'guideline_question'; only "
+                       f"{', '.join(sorted(NOTE_KINDS))} tasks do")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > COMMENT_MAX):
+        raise ApiError(422, "invalid_comment", f"'comment' must be a string of at most {COMMENT_MAX} characters, "
+                       f"got {shown(comment)}")
+    if not isinstance(flag, bool):
+        raise ApiError(422, "invalid_guideline_question", f"'guideline_question' must be true or false, got {shown(flag)}")
+    return (comment.strip() or None) if comment is not None else None, int(flag)
+
 
 
 async def stored_before(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) -> tuple[str, dict | None]:
@@ -82,7 +104,7 @@ def duration_of(body: dict[str, Any], t: Task, now: float) -> int:
 
 async def record(q: Queue, a: Annotator, t: Task, client_id: str, labels_json: str, answer_json: str | None,
                  duration: int, now: float, *, decision: str | None = None, comment: str | None = None,
-                 also: list[Op] = ()) -> dict[str, Any]:
+                 guideline_question: int = 0, also: list[Op] = ()) -> dict[str, Any]:
     """Finish the task and store its judgment (plus `also`, in the same transaction); answered only after
     the commit. Should the store refuse, the lease is put back so a retry of the same request succeeds."""
     lease_id = t.lease_id
@@ -98,9 +120,10 @@ async def record(q: Queue, a: Annotator, t: Task, client_id: str, labels_json: s
     p.counts["done"] += 1
     fut = q.store.write([
         ("INSERT INTO judgments (judgment_id, project_id, assignment_id, item_id, annotator_id, labels, answer, "
-         "duration_ms, submitted_at, client_id, lease_id, decision, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         "duration_ms, submitted_at, client_id, lease_id, decision, comment, guideline_question) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
          (jid, t.project_id, t.assignment_id, t.item_id, a.annotator_id, labels_json, answer_json,
-          duration, now, client_id, lease_id, decision, comment), False),
+          duration, now, client_id, lease_id, decision, comment, guideline_question), False),
         ("UPDATE tasks SET status = 'done', lease_id = NULL WHERE assignment_id = ?", (t.assignment_id,), False),
         ("UPDATE leases SET ended = 'submitted' WHERE lease_id = ?", (lease_id,), False),
         *also,
@@ -140,11 +163,13 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
                        f"POST /api/review/leases/{lease_id}/submit")
     p = q.projects[t.project_id]
     answer = p.parse_answer(body, t.payload, f"project {t.project_id!r}")
+    comment, guideline_question = note_fields(body, t.kind)
     labels_json, answer_json = judgment_columns(p.kind.storage.column, answer)
     now = time.time()
     duration = duration_of(body, t, now)
     return await record(q, a, t, client_id, labels_json, answer_json, duration, now,
-                        decision="resubmit" if t.kind == "rework" else None)
+                        decision="resubmit" if t.kind == "rework" else None,
+                        comment=comment, guideline_question=guideline_question)
 
 
 def pull(q: Queue, project_id: str, cursor: int, limit: int) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from schemas.config import ProjectConfig
 from schemas.tables import CHECK_CHUNK_ROWS, Assignments, check
 from tasks.behaviour.queue_sync import sync_queue
 from tasks.dispatch.access import backend_for, known_annotators, queue_name
+from tasks.dispatch.conflict import with_conflict_context
 from tasks.dispatch.plan import ASSIGNMENT_COLUMNS, PLANNED, plan_assignments
 from tasks.errors import ContractError
 from tasks.kinds import kind_of
@@ -61,7 +62,8 @@ SELECT p.assignment_id, p.item_id, p.kind, p.priority, i.payload, i.uri AS media
     CASE WHEN p.annotator_id IS NOT NULL THEN list_filter($everyone::VARCHAR[], lambda x: x <> p.annotator_id)
          WHEN p.kind = 'gold' AND t.annotators IS NOT NULL
              THEN list_sort(list_distinct(list_concat(coalesce($banned::VARCHAR[], []), t.annotators)))
-         ELSE $banned::VARCHAR[] END AS exclude_annotators
+         ELSE $banned::VARCHAR[] END AS exclude_annotators,
+    CAST(NULL AS VARCHAR) AS context  -- adjudication tasks: filled per batch (conflict.with_conflict_context)
 FROM p
 JOIN (SELECT DISTINCT ON (item_id) item_id, payload, uri, CAST(metadata AS VARCHAR) AS metadata FROM items WHERE item_id IN (SELECT item_id FROM p)) i
     USING (item_id)
@@ -155,7 +157,7 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             sent = new_to_backend = 0
             with track("dispatch push", n_pending) as bar:
                 for chunk in batches:
-                    new_to_backend += backend.push(chunk)
+                    new_to_backend += backend.push(with_conflict_context(con, kind_of(cfg), cfg.labels, chunk))
                     _mark_pushed(con, chunk.column("assignment_id"))
                     sent += chunk.num_rows
                     bar.advance(chunk.num_rows)

@@ -488,6 +488,22 @@ class ConsensusFacet(Protocol):
         span F1...). `agreement` is the stored `ConsensusOutcome.agreement`."""
         ...
 
+    def conflict_posterior(self, answers: pa.Table, consensus: pa.Table, labels: Sequence[str]) -> pa.Array:
+        """DISPATCH (tasks/dispatch/conflict.py, the `context.conflict` of adjudication tasks): what
+        consensus believes about each item, in the form an adjudicator reads, beside the answers.
+
+        An adjudicator weighs the answers against how sure the evidence makes each possible answer;
+        only the kind knows what "each possible answer" is (a class, a label present or not, a span,
+        a box). `answers`: `item_id, source_id, answer` (JSON text, the kind's JSON form),
+        `reliability` (float in [0, 1] or null when nothing is known of the source). `consensus`: one
+        row per item (`item_id`, `answer` = the latest `labels` answer as JSON text or null,
+        `confidence`). Returns one JSON text per `consensus` row, in its order (null: nothing to
+        say). Choices: `[{"label", "p", "votes"}]`, P(class) (single) or P(label present) (multi)
+        from the votes weighted by the sources' reliabilities, most likely first; spans and boxes:
+        the consensus answer's parts, each with `p` (its calibrated confidence) and `sources`.
+        Pure; batched over every item of a push (DuckDB or Arrow, no loop over votes)."""
+        ...
+
 
 # --- export: formats, release-gate checks ------------------------------------------------------------
 # Called by: tasks/export (rows, writers, gate, stage, diff), schemas/expectations.py, tasks/evaluate.py.

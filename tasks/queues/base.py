@@ -18,6 +18,8 @@ the defaults shown):
                                      a list<string> column of labels is accepted too
     prelabel_score float64 null
     exclude_annotators list<string> null
+    context        string  null      adjudication tasks: JSON text of what the expert is shown besides the
+                                     item (`{"conflict": ...}`, tasks/dispatch/conflict.py); null for others
 
 Judgments pulled (`JUDGMENT_SCHEMA`):
     judgment_id, assignment_id, item_id, annotator_id: string
@@ -76,6 +78,7 @@ TASK_SCHEMA = pa.schema([
     ("prelabel", pa.string()),
     ("prelabel_score", pa.float64()),
     ("exclude_annotators", pa.list_(pa.string())),
+    ("context", pa.string()),
 ])
 
 JUDGMENT_SCHEMA = pa.schema([
@@ -200,6 +203,12 @@ def task_rows(tasks: pa.Table) -> list[dict[str, Any]]:
             except orjson.JSONDecodeError:
                 raise ContractError(f"task row {i} ({r['assignment_id']!r}): prelabel is not JSON text: "
                                     f"{r['prelabel'][:80]!r}") from None
+        if isinstance(r.get("context"), str):
+            try:
+                r["context"] = orjson.loads(r["context"])
+            except orjson.JSONDecodeError:
+                raise ContractError(f"task row {i} ({r['assignment_id']!r}): context is not JSON text: "
+                                    f"{r['context'][:80]!r}") from None
         kind = r.get("kind")
         if kind is not None and kind not in _KINDS:
             raise ContractError(f"task row {i} ({r['assignment_id']!r}): kind {kind!r} not in {sorted(_KINDS)}")

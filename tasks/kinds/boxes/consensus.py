@@ -33,6 +33,7 @@ from tasks.consensus.pipeline import (
 from tasks.consensus.report import agreement_by_source, source_stats_table
 from tasks.consensus.scoring import reference_answers, score_table
 from tasks.kinds.agreement_sample import json_safe, stable_sample
+from tasks.kinds.part_posterior import part_posterior
 
 from .agreement import pairwise_box_agreement
 from .flat import FlatBoxes, boxes_json, flatten
@@ -262,6 +263,10 @@ class _BoxConsensus:
         return out
 
     # -- reports -------------------------------------------------------------------------------------
+    def conflict_posterior(self, answers: pa.Table, consensus: pa.Table, labels) -> pa.Array:
+        """Each consolidated part with its stored confidence and sources (`part_posterior`)."""
+        return part_posterior(consensus, ("x", "y", "w", "h", "label"))
+
     def summary_lines(self, agreement: Mapping) -> list[str]:
         """Pairwise IoU-matched box F1 and mean IoU (over all, per label, the least agreeing pairs)."""
         f1 = agreement.get("box_f1") or {}

@@ -353,8 +353,16 @@
                    boxes: () => boxes.map((b) => ({ ...b })), selected: () => selected,
                    task: ctx.task, labels, options: ctx.options };
 
+    function setAnswer(answer) {  // the adjudicator starts from someone's answer (the conflict view's pick): no drafts
+      const list = Array.isArray(answer) ? answer : [];
+      boxes = list.filter((b) => b && labels.includes(String(b.label)))
+        .map((b) => ({ x: +b.x, y: +b.y, w: +b.w, h: +b.h, label: String(b.label), draft: false }));
+      selected = -1; answerEmpty = !list.length;
+      changed(`started from an answer with ${boxes.length} box${boxes.length === 1 ? "" : "es"}`);
+    }
+
     return {
-      answer, handleKey,
+      answer, handleKey, setAnswer,
       destroy() { observer.disconnect(); document.removeEventListener("keyup", onKeyUp); if (frame) cancelAnimationFrame(frame); },
       keys: [
         { key: "drag", action: "draw a box (on empty image)" },
@@ -372,6 +380,58 @@
     };
   }
 
+  // Compare mode (the adjudicator's conflict view, annotation_app/web/conflict.js): the image with every
+  // answer's boxes overlaid, each source in its colour and each box named by its label; the consensus
+  // boxes are listed with their confidence and who drew them.
+  function compare(cctx) {
+    const visible = cctx.answers.map(() => true);
+    const wrap = document.createElement("div");
+    wrap.className = "afb-cmp";
+    wrap.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start";
+    wrap.innerHTML = `<canvas style="display:block;max-width:100%;border:1px solid #d5d9e2;border-radius:6px;background:#2b2f38"></canvas>
+      <table style="border-collapse:collapse;font-size:.9rem"></table>`;
+    cctx.root.appendChild(wrap);
+    const canvas = wrap.querySelector("canvas"), table = wrap.querySelector("table"), g = canvas.getContext("2d");
+    const img = new Image();
+    function paint() {
+      if (!img.naturalWidth) return;
+      const s = Math.min(560 / img.naturalWidth, 320 / img.naturalHeight, 8);
+      canvas.width = Math.round(img.naturalWidth * s); canvas.height = Math.round(img.naturalHeight * s);
+      g.imageSmoothingEnabled = s < 2;
+      g.drawImage(img, 0, 0, canvas.width, canvas.height);
+      g.font = "12px system-ui, sans-serif"; g.lineWidth = 2;
+      cctx.answers.forEach((a, i) => {
+        if (!visible[i]) return;
+        for (const b of Array.isArray(a.answer) ? a.answer : []) {
+          g.strokeStyle = a.colour; g.setLineDash(a.source_type === "human" ? [] : [6, 3]);
+          g.strokeRect(b.x * s, b.y * s, b.w * s, b.h * s);
+          g.fillStyle = a.colour; g.fillText(String(b.label), b.x * s + 2, Math.max(11, b.y * s - 3));
+        }
+      });
+      g.setLineDash([]);
+    }
+    img.onload = paint;
+    if (cctx.task.media_url) img.src = cctx.task.media_url;
+    const cell = "padding:.15rem .5rem;border-bottom:1px solid #e3e6ec;text-align:left";
+    table.innerHTML = `<caption style="text-align:left;font-weight:600">Consensus boxes</caption>` +
+      ((cctx.posterior || []).map((p) => `<tr><td style="${cell}">${esc(p.label)}</td><td style="${cell}">` +
+        `${Math.round(p.x)},${Math.round(p.y)} ${Math.round(p.w)}×${Math.round(p.h)} px</td><td style="${cell}">` +
+        `${p.p == null ? "–" : p.p.toFixed(2)}</td><td style="${cell}">${(p.sources || []).map(esc).join(", ")}</td></tr>`).join("") ||
+        `<tr><td style="${cell}">no objects</td></tr>`);
+    return {
+      toggle(i, on) { visible[i] = on; paint(); },
+      describe(answer) {
+        const list = Array.isArray(answer) ? answer : [];
+        if (!list.length) return "no objects";
+        const n = new Map();
+        for (const b of list) n.set(b.label, (n.get(b.label) || 0) + 1);
+        return [...n].map(([l, k]) => `${k} ${l}`).join(", ");
+      },
+      destroy() { wrap.remove(); },
+    };
+  }
+
   factory.drawsMedia = true;
+  factory.compare = compare;
   window.annoflowKinds.register("boxes", factory);
 })();

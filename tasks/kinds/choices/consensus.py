@@ -60,6 +60,8 @@ from tasks.consensus.scoring import (
 )
 from tasks.consensus.votes import label_table
 
+from .posterior import choice_posterior
+
 _STR = pa.string()
 _COUNTING = ("majority_vote", "weighted_majority_vote")
 
@@ -387,6 +389,10 @@ class _ChoicesConsensus:
             return []
         return ["Per label alpha: " + ", ".join(
             f"{r['label']} {'-' if r.get('alpha') is None else format(r['alpha'], '.3f')}" for r in rows)]
+
+    def conflict_posterior(self, answers: pa.Table, consensus: pa.Table, labels) -> pa.Array:
+        """P(class), or P(label present) for a set, from the votes and the reliabilities shown (`choice_posterior`)."""
+        return choice_posterior(answers, consensus, labels, self.multi)
 
 
 SINGLE = _ChoicesConsensus(multi=False)

@@ -81,6 +81,11 @@
         if (chosen.size !== 1) throw new Error("Choose one label first.");
         return [...chosen][0];
       },
+      setAnswer(answer) {  // the adjudicator starts from someone's answer (the conflict view's pick)
+        chosen = new Set((Array.isArray(answer) ? answer : [answer]).filter((l) => ctx.labels.includes(l)));
+        if (!multi && chosen.size > 1) chosen = new Set([[...chosen][0]]);
+        update();
+      },
       handleKey(ev) {
         if (ev.ctrlKey || ev.metaKey || ev.altKey) return false;
         const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
@@ -92,6 +97,59 @@
     };
   }
 
-  window.annoflowKinds.register("single_label", (ctx) => choices(ctx, false));
-  window.annoflowKinds.register("multi_label", (ctx) => choices(ctx, true));
+  const COMPARE_STYLE = `
+  .choices-compare table { border-collapse: collapse; width: 100%; font-size: .95rem; }
+  .choices-compare th, .choices-compare td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid #e3e6ec; }
+  .choices-compare tbody tr { cursor: pointer; } .choices-compare tbody tr:hover { background: #f2f5fb; }
+  .choices-compare .chip { display: inline-flex; align-items: center; gap: .25rem; margin: 0 .35rem .1rem 0; padding: 0 .35rem;
+    border: 2px solid; border-radius: 10px; font-size: .82rem; }
+  .choices-compare .chip i { width: .6rem; height: .6rem; border-radius: 50%; display: inline-block; }
+  .choices-compare .bar { display: inline-block; height: .6rem; background: #2f6fed; border-radius: 2px; vertical-align: middle; margin-right: .4rem; }`;
+
+  // Compare mode (the adjudicator's conflict view, annotation_app/web/conflict.js): one row per label with
+  // the votes it got, each voter in their colour, and the consensus posterior P; a click on a row starts
+  // the answer from that label (a set: from the one label, to tick more with the buttons below).
+  function compare(cctx, multi) {
+    addStyle();
+    if (!document.getElementById("choices-compare-style")) {
+      const s = document.createElement("style"); s.id = "choices-compare-style"; s.textContent = COMPARE_STYLE;
+      document.head.appendChild(s);
+    }
+    const root = cctx.root;
+    root.classList.add("choices-compare");
+    const visible = cctx.answers.map(() => true);
+    const post = new Map((cctx.posterior || []).map((p) => [p.label, p]));
+    const said = (a, label) => (Array.isArray(a.answer) ? a.answer.includes(label) : a.answer === label);
+    const table = document.createElement("table"); table.className = "votes-per-label";
+    root.appendChild(table);
+    const byPosterior = (labels) => labels.slice().sort((x, y) => ((post.get(y) || {}).p || 0) - ((post.get(x) || {}).p || 0));
+    function render() {
+      const rows = byPosterior(cctx.labels).map((label) => {
+        const who = cctx.answers.map((a, i) => [a, i]).filter(([a, i]) => visible[i] && said(a, label));
+        const p = post.get(label);
+        return `<tr data-label="${escapeHtml(label)}"><th>${escapeHtml(label)}</th><td class="n">${who.length}</td><td class="who">` +
+          who.map(([a]) => `<span class="chip" style="border-color:${a.colour}" data-source="${escapeHtml(a.source_id)}">` +
+            `<i style="background:${a.colour}"></i>${escapeHtml(a.source_id)}</span>`).join("") + "</td><td class=\"p\">" +
+          (p ? `<span class="bar" style="width:${Math.round(p.p * 80)}px"></span>${p.p.toFixed(2)}` : "–") + "</td></tr>";
+      });
+      table.innerHTML = `<thead><tr><th>label</th><th>votes</th><th>who</th><th>posterior P${multi ? " (present)" : ""}</th></tr></thead>` +
+        `<tbody>${rows.join("")}</tbody>`;
+    }
+    table.onclick = (ev) => {
+      const tr = ev.target.closest("tr[data-label]");
+      if (tr) cctx.pick(multi ? [tr.dataset.label] : tr.dataset.label);
+    };
+    render();
+    return {
+      toggle(i, on) { visible[i] = on; render(); },
+      describe(answer) { return Array.isArray(answer) ? (answer.length ? answer.join(", ") : "(none)") : String(answer); },
+      destroy() { root.classList.remove("choices-compare"); root.innerHTML = ""; },
+    };
+  }
+
+  const single = (ctx) => choices(ctx, false), several = (ctx) => choices(ctx, true);
+  single.compare = (cctx) => compare(cctx, false);
+  several.compare = (cctx) => compare(cctx, true);
+  window.annoflowKinds.register("single_label", single);
+  window.annoflowKinds.register("multi_label", several);
 })();

@@ -33,6 +33,7 @@ from tasks.consensus.pipeline import (
 from tasks.consensus.report import agreement_by_source, source_stats_table
 from tasks.consensus.scoring import reference_answers
 from tasks.kinds.agreement_sample import json_safe, stable_sample
+from tasks.kinds.part_posterior import part_posterior
 
 from .agreement import krippendorff_alpha_bio, pairwise_span_f1
 from .consolidate import (
@@ -283,6 +284,10 @@ class _SpanConsensus:
         return out
 
     # -- reports -------------------------------------------------------------------------------------
+    def conflict_posterior(self, answers: pa.Table, consensus: pa.Table, labels) -> pa.Array:
+        """Each consolidated part with its stored confidence and sources (`part_posterior`)."""
+        return part_posterior(consensus, ("start", "end", "label"))
+
     def summary_lines(self, agreement: Mapping) -> list[str]:
         """Pairwise span F1 (over all, per type, the least agreeing pairs) and what alpha was measured on."""
         f1 = agreement.get("span_f1") or {}

@@ -448,6 +448,14 @@
         return spans.map((s) => ({ start: s.start, end: s.end, label: s.label })).sort(cmpSpan);
       },
       handleKey,
+      setAnswer(answer) {  // the adjudicator starts from someone's answer (the conflict view's pick): theirs to edit, no drafts
+        const list = Array.isArray(answer) ? answer : [];
+        spans = list.filter((p) => p && Number.isInteger(p.start) && Number.isInteger(p.end) && p.start < p.end &&
+          p.end <= nCp && known.has(p.label)).map((p) => ({ start: p.start, end: p.end, label: p.label, draft: false }));
+        spans.sort(cmpSpan);
+        active = null; sel = null; kb = null; noEntities = !list.length;
+        change(list.length ? `started from an answer with ${spans.length} span${spans.length === 1 ? "" : "s"}` : "started from \"no entities\"");
+      },
       destroy() {
         document.removeEventListener("mouseup", onMouseUp);
         legend.removeEventListener("click", onLegend);
@@ -456,6 +464,66 @@
       },
     };
   }
+
+  const CMP_CSS = `
+  .afs-cmp { display: flex; flex-direction: column; gap: .4rem; }
+  .afs-cmp-text { font-size: 1.05rem; line-height: 2.3; white-space: pre-wrap; max-height: 40vh; overflow: auto;
+    padding: .2rem .3rem; border: 1px solid #d5d9e2; border-radius: 6px; }
+  .afs-cmp-text .c { cursor: help; }
+  .afs-cmp table { border-collapse: collapse; font-size: .9rem; }
+  .afs-cmp caption { text-align: left; font-weight: 600; padding: .2rem 0; }
+  .afs-cmp th, .afs-cmp td { text-align: left; padding: .15rem .5rem; border-bottom: 1px solid #e3e6ec; }`;
+
+  // Compare mode (the adjudicator's conflict view, annotation_app/web/conflict.js): every answer's spans
+  // overlaid on the text, one underline per source in the source's colour (stacked where answers
+  // overlap; hover names who marked what), and the consensus spans with their confidence.
+  function compare(cctx) {
+    const text = cctx.task.payload || "";
+    const u16 = [0];
+    for (const ch of text) u16.push(u16[u16.length - 1] + ch.length);
+    const nCp = u16.length - 1;
+    const slice = (s, e) => text.slice(u16[s], u16[e]);
+    const visible = cctx.answers.map(() => true);
+    const parts = cctx.answers.flatMap((a, i) => (Array.isArray(a.answer) ? a.answer : [])
+      .filter((p) => Number.isInteger(p.start) && Number.isInteger(p.end) && 0 <= p.start && p.start < p.end && p.end <= nCp)
+      .map((p) => ({ start: p.start, end: p.end, label: String(p.label), i })));
+    const wrap = document.createElement("div");
+    wrap.className = "afs-cmp";
+    wrap.innerHTML = `<style>${CMP_CSS}</style><div class="afs-cmp-text" aria-label="every answer's spans"></div><table class="afs-cmp-post"></table>`;
+    cctx.root.appendChild(wrap);
+    const box = wrap.querySelector(".afs-cmp-text"), post = wrap.querySelector(".afs-cmp-post");
+    function render() {
+      const shown = parts.filter((p) => visible[p.i]);
+      const cuts = new Set([0, nCp]);
+      for (const p of shown) { cuts.add(p.start); cuts.add(p.end); }
+      const b = [...cuts].sort((x, y) => x - y);
+      let html = "";
+      for (let k = 0; k + 1 < b.length; k++) {
+        const s = b[k], e = b[k + 1], piece = esc(slice(s, e));
+        const over = shown.filter((p) => p.start <= s && e <= p.end);
+        if (!over.length) { html += piece; continue; }
+        const lines = over.map((p, j) => `inset 0 -${3 * (j + 1)}px 0 ${cctx.answers[p.i].colour}`).join(", ");
+        const who = over.map((p) => `${cctx.answers[p.i].source_id}: ${p.label}`).join("\n");
+        html += `<span class="c" data-sources="${over.map((p) => p.i).join(" ")}" data-labels="${esc(over.map((p) => p.label).join(" "))}"` +
+          ` style="box-shadow:${lines};padding-bottom:${3 * over.length}px" title="${esc(who)}">${piece}</span>`;
+      }
+      box.innerHTML = html;
+      const rows = (cctx.posterior || []).filter((p) => p.end <= nCp).map((p) => `<tr><td>“${esc(slice(p.start, p.end))}”</td>` +
+        `<td>${esc(String(p.label))}</td><td>${p.p == null ? "–" : p.p.toFixed(2)}</td><td>${(p.sources || []).map(esc).join(", ")}</td></tr>`);
+      post.innerHTML = "<caption>Consensus spans</caption><thead><tr><th>span</th><th>type</th><th>confidence</th><th>drawn by</th></tr></thead>" +
+        `<tbody>${rows.join("") || "<tr><td colspan=\"4\">no entities</td></tr>"}</tbody>`;
+    }
+    render();
+    return {
+      toggle(i, on) { visible[i] = on; render(); },
+      describe(answer) {
+        const list = Array.isArray(answer) ? answer : [];
+        return list.length ? list.map((p) => `“${slice(p.start, p.end)}” ${p.label}`).join(", ") : "no entities";
+      },
+      destroy() { wrap.remove(); },
+    };
+  }
+  factory.compare = compare;
 
   window.annoflowKinds = window.annoflowKinds || { factories: {}, register(name, f) { this.factories[name] = f; } };
   window.annoflowKinds.register("spans", factory);

@@ -1,0 +1,106 @@
+// Drives the REAL annotation page as an adjudicator through the conflict view, in headless Debian chromium.
+// Usage: node conflict_view.cjs PLAN.json   (PLAN: {url, chromium, userDataDir, screenshotDir, token, viewport?,
+//   tasks: {<start of the task's text>: [actions...]}})
+// For each task served: reads what the conflict panel shows (answers with source, type, reliability, colour;
+// the consensus line; the compare view: votes per label, or which sources underline each piece of text),
+// then performs its actions: {shot: name}, {pickKey: n} (Shift+n), {pickClick: n}, {toggle: n} (hide/show
+// source n), {press: key}, {focus: selector}, {note: text}, {guideline: true}, {read: name} (read the panel
+// again), {probe: name, points, width} (compare canvas colours at image pixels), {submit: true} (Enter) —
+// and waits for the next task, until the page says nothing is left.
+// Prints one JSON line: {seen: [{text, panel, ...reads}], errors}.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const { chromium } = require(process.env.PLAYWRIGHT_CORE ||
+  path.resolve(__dirname, "..", "..", ".ci", "node_modules", "playwright-core"));
+const { FLAGS } = require("./span_widget.cjs");
+
+async function done(page) {
+  const m = /this session (\d+) done/.exec((await page.textContent("#stats")) || "");
+  return m ? Number(m[1]) : 0;
+}
+
+function readPanel() {
+  const root = document.getElementById("conflict");
+  const rows = [...root.querySelectorAll(".cf-answers tbody tr")].map((tr) => {
+    const td = tr.querySelectorAll("td");
+    return { source: tr.dataset.source, who: td[3].textContent.trim(), reliability: td[4].textContent.replace(/\s+/g, " ").trim(),
+             answer: td[5].textContent.trim(), colour: getComputedStyle(td[2].querySelector(".sw")).backgroundColor,
+             picked: tr.classList.contains("picked"), shown: tr.querySelector(".cf-toggle").checked };
+  });
+  const votes = [...root.querySelectorAll(".votes-per-label tbody tr")].map((tr) => ({
+    label: tr.dataset.label, n: Number(tr.querySelector(".n").textContent),
+    who: [...tr.querySelectorAll(".chip")].map((c) => c.dataset.source), p: tr.querySelector(".p").textContent.trim() }));
+  const pieces = [...root.querySelectorAll(".afs-cmp-text .c")].map((s) => ({
+    text: s.textContent, sources: s.dataset.sources.split(" ").map(Number), labels: s.dataset.labels.split(" "),
+    underlines: (s.style.boxShadow.match(/inset/g) || []).length }));
+  const consensusBoxes = [...root.querySelectorAll(".afb-cmp table tr")].map((tr) => [...tr.children].map((td) => td.textContent.trim()).join(" "));
+  const consensusSpans = [...root.querySelectorAll(".afs-cmp-post tbody tr")].map((tr) => [...tr.children].map((td) => td.textContent.trim()).join(" "));
+  return { visible: !root.classList.contains("hidden"), rows, votes, pieces, consensusSpans, consensusBoxes,
+           consensus: root.querySelector(".cf-consensus").textContent.replace(/\s+/g, " ").trim(),
+           widgetStatus: (document.querySelector(".afs-status") || {}).textContent || null,
+           chosen: [...document.querySelectorAll("#labels button.selected")].map((b) => b.dataset.label),
+           submitEnabled: !document.getElementById("submit").disabled };
+}
+
+(async () => {
+  const plan = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  const context = await chromium.launchPersistentContext(plan.userDataDir, {
+    executablePath: plan.chromium || "/usr/bin/chromium", headless: true, args: FLAGS,
+    viewport: plan.viewport || { width: 1280, height: 1000 }, timeout: 60000,
+  });
+  const out = { seen: [], errors: [] };
+  try {
+    const page = await context.newPage();
+    page.on("pageerror", (e) => out.errors.push(String(e)));
+    page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) out.errors.push(m.text()); });
+    page.on("response", (r) => { if (r.status() >= 400 && !r.url().endsWith("/favicon.ico")) out.errors.push(`${r.status()} ${r.url()}`); });
+    await page.goto(plan.url, { waitUntil: "domcontentloaded" });
+    await page.fill("#token", plan.token);
+    await page.click("#login-form button[type=submit]");
+    for (;;) {
+      await page.waitForSelector("#work:not(.hidden) #conflict:not(.hidden), #empty:not(.hidden)", { timeout: 15000 });
+      if (await page.isVisible("#empty")) break;
+      await page.waitForFunction(() => document.querySelector("#widget").children.length > 0);
+      const text = await page.evaluate(() => {  // a text item's text; an image item is known by its first answer's source
+        const t = document.querySelector("#item-text, .afs-text");
+        return t ? t.textContent : "image:" + document.querySelector("#conflict tbody tr").dataset.source;
+      });
+      const key = Object.keys(plan.tasks).find((k) => text.startsWith(k));
+      if (key === undefined) throw new Error(`no actions for the task ${JSON.stringify(text)}`);
+      const seen = { text, panel: await page.evaluate(readPanel) };
+      const before = await done(page);
+      for (const a of plan.tasks[key]) {
+        if (a.shot) await page.screenshot({ path: path.join(plan.screenshotDir, a.shot + ".png"), fullPage: true });
+        else if (a.pickKey) { await page.click("#conflict h3"); await page.keyboard.press(`Shift+Digit${a.pickKey}`); }
+        else if (a.pickClick) await page.click(`#conflict tr[data-i="${a.pickClick - 1}"] .cf-pick`);
+        else if (a.toggle) await page.click(`#conflict tr[data-i="${a.toggle - 1}"] .cf-toggle`);
+        else if (a.clickLabel) await page.click(`#conflict .votes-per-label tr[data-label="${a.clickLabel}"]`);
+        else if (a.focus) await page.click(a.focus);
+        else if (a.press) await page.keyboard.press(a.press);
+        else if (a.note) await page.fill("#conflict .cf-comment", a.note);
+        else if (a.guideline) await page.check("#conflict .cf-guideline");
+        else if (a.read) seen[a.read] = await page.evaluate(readPanel);
+        else if (a.probe) {  // colours of the compare canvas at image pixels (e.g. on the boxes' edges)
+          await page.waitForFunction(() => { const c = document.querySelector("#conflict .afb-cmp canvas"); return c && c.width > 0; });
+          seen[a.probe] = await page.evaluate(({ points, width }) => {
+            const c = document.querySelector("#conflict .afb-cmp canvas"), s = c.width / width, g = c.getContext("2d");
+            return points.map(([x, y]) => { const d = g.getImageData(Math.round(x * s), Math.round(y * s), 1, 1).data; return `rgb(${d[0]}, ${d[1]}, ${d[2]})`; });
+          }, a);
+        }
+        else if (a.submit) { await page.click("#conflict h3"); await page.keyboard.press("Enter"); }
+      }
+      await page.waitForFunction((n) => {
+        const m = /this session (\d+) done/.exec(document.querySelector("#stats").textContent || "");
+        return m && Number(m[1]) > n;
+      }, before, { timeout: 15000 });
+      out.seen.push(seen);
+    }
+    await page.screenshot({ path: path.join(plan.screenshotDir, "done.png") });
+  } catch (e) {
+    out.errors.push(String(e && e.stack || e));
+  } finally {
+    await context.close();
+  }
+  console.log(JSON.stringify(out));
+})();
