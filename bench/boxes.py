@@ -54,9 +54,9 @@ import pyarrow.compute as pc
 from tasks.consensus.calibration import expected_calibration_error
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings, run_consensus
 from tasks.kinds.boxes.flat import flatten
-from tasks.kinds.boxes.fuse import FusionSettings, fuse_boxes
-from tasks.kinds.boxes.geometry import iou_matrix
-from tasks.kinds.boxes.match import greedy_match
+from tasks.kinds.boxes.geometry import iou_matrix, to_xywh, to_xyxy
+from tasks.kinds.regions.fusion import FusionSettings, fuse_regions
+from tasks.kinds.regions.match import greedy_match
 from tasks.kinds.boxes.simulation import BoxErrors, simulate_boxes
 
 from .box_peers import cvat_quorum, sagemaker_average
@@ -128,7 +128,7 @@ def ours(answers, settings: ConsensusSettings):
 def ranked_candidates(answers, settings: ConsensusSettings) -> dict[int, list]:
     """Every cluster the consolidation weighed, kept or not, once per class it is at least 1% likely to be,
     scored by that probability x its expected IoU: the ranked list of hypotheses mAP is meant for, like
-    WBF's output (every cluster, class-aware). Same code as the facet (`fuse_boxes` on the flattened
+    WBF's output (every cluster, class-aware). Same code as the facet (`fuse_regions` on the flattened
     answers), without gold (the bench has none)."""
     rows = [(str(i), f"a{a}", _json(b)) for i, per in enumerate(answers) for a, b in per]
     fv = flatten(pa.table({"item_id": [r[0] for r in rows], "source_id": [r[1] for r in rows],
@@ -136,14 +136,14 @@ def ranked_candidates(answers, settings: ConsensusSettings) -> dict[int, list]:
     items = pc.unique(fv.answers["item_id"]).sort()
     srcs = pc.unique(fv.answers["source_id"]).sort()
     code = lambda a, d: pc.index_in(a, value_set=d).to_numpy(zero_copy_only=False).astype(np.int64)
-    f = fuse_boxes(len(items), code(fv.answers["item_id"], items), code(fv.answers["source_id"], srcs), len(srcs),
-                   fv.row, fv.xywh, code(fv.label, pa.array(list(LABELS))), FusionSettings(n_classes=len(LABELS)))
+    f = fuse_regions(len(items), code(fv.answers["item_id"], items), code(fv.answers["source_id"], srcs), len(srcs),
+                     fv.row, to_xyxy(fv.xywh), code(fv.label, pa.array(list(LABELS))), FusionSettings(n_classes=len(LABELS)))
     ids = np.array(items.to_pylist(), dtype=np.int64)[f.cluster_item]
     # Each class a cluster may be, with its probability (a split vote is two hypotheses, ranked apart).
     c, k = np.nonzero(f.posterior[:, 1:] >= 0.01)
     score = f.posterior[c, k + 1] * f.expected_iou[c]
     out: dict[int, list] = {}
-    for i, b, lab, sc in zip(ids[c].tolist(), f.cluster_xywh[c].tolist(), k.tolist(), score.tolist()):
+    for i, b, lab, sc in zip(ids[c].tolist(), to_xywh(f.cluster_corners[c]).tolist(), k.tolist(), score.tolist()):
         out.setdefault(i, []).append((*b, lab, sc))
     return out
 

@@ -3,7 +3,7 @@
 The stage reads each vote's `answer` JSON as text; `run` flattens every answer into one row per box,
 scores every source on the accepted answers (gold, adjudications: precision and recall at IoU >=
 `match_iou` with Wilson intervals, localisation error; bans on the F1 interval through the shared
-rule), consolidates the rest (`fuse.fuse_boxes`: clusters across sources, a Dawid–Skene model of
+rule), consolidates the rest (`regions.fusion.fuse_regions`: clusters across sources, a Dawid–Skene model of
 "is this cluster an object, of which class" with each source's recall, false-positive profile and
 class confusion, and coordinates weighted by each source's learned localisation precision), and
 hands back the rows the stage writes. Each consolidated box carries its `confidence` and the
@@ -34,10 +34,11 @@ from tasks.consensus.report import agreement_by_source, source_stats_table
 from tasks.consensus.scoring import reference_answers, score_table
 from tasks.kinds.agreement_sample import json_safe, stable_sample
 
-from .agreement import pairwise_box_agreement
+from ..regions.agreement import pairwise_agreement
+from ..regions.fusion import FusionSettings, RegionFusion, fuse_regions
+from ..regions.scores import score_answers, source_scores
 from .flat import FlatBoxes, boxes_json, flatten
-from .fuse import BoxFusion, FusionSettings, fuse_boxes
-from .gold import score_answers, source_scores
+from .geometry import to_xywh, to_xyxy
 from .options import BoxOptions
 
 __all__ = ["FACET", "METHOD"]
@@ -96,8 +97,8 @@ class _BoxConsensus:
         # Gold scores (banned sources too) and this run's bans.
         sv = flatten(scoring.filter(pc.is_in(scoring["item_id"], value_set=ref_ids)))
         sv_label = _label_codes(sv, classes, "source")
-        sc = score_answers(_codes(sv.answers["item_id"], ref_ids), sv.row, sv.xywh, sv_label,
-                           ref.row, ref.xywh, ref_label, len(ref_ids), opts.match_iou)
+        sc = score_answers(_codes(sv.answers["item_id"], ref_ids), sv.row, to_xyxy(sv.xywh), sv_label,
+                           ref.row, to_xyxy(ref.xywh), ref_label, len(ref_ids), opts.match_iou)
         scores = source_scores(sv.answers["source_id"], sc)
         rule = score_table(s, sv.answers["source_id"].combine_chunks(), sc.tp + (sc.n_boxes - sc.tp + sc.n_ref - sc.tp) / 2, sc.tp) \
             if sv.answers.num_rows else None
@@ -144,9 +145,9 @@ class _BoxConsensus:
         is_ref = np.zeros(n_items, bool)
         is_ref[r_item_of_answer[r_ok]] = True
         rb = r_ok[ref.row] if len(ref.row) else np.zeros(0, bool)
-        fusion = fuse_boxes(n_items, ans_item, ans_src, len(src_ids), fv.row, fv.xywh, label,
-                            FusionSettings(n_classes=len(classes), match_iou=opts.match_iou, max_iter=min(s.max_iter, 100)),
-                            r_item_of_answer[ref.row[rb]], ref.xywh[rb], ref_label[rb], is_ref)
+        fusion = fuse_regions(n_items, ans_item, ans_src, len(src_ids), fv.row, to_xyxy(fv.xywh), label,
+                              FusionSettings(n_classes=len(classes), match_iou=opts.match_iou, max_iter=min(s.max_iter, 100)),
+                              r_item_of_answer[ref.row[rb]], to_xyxy(ref.xywh[rb]), ref_label[rb], is_ref)
         keep = np.flatnonzero(fusion.keep)
         method = np.full(n_items, METHOD, dtype=object)
         conf = fusion.item_confidence.copy()
@@ -164,7 +165,7 @@ class _BoxConsensus:
         ref_src = np.where(adj, "adjudicator", "gold")[r_item_of_answer[ref.row[rb]]]
         r_sources = pa.array([[x] for x in ref_src.tolist()], pa.list_(_STR))
         row = np.concatenate([fusion.cluster_item[c_keep], r_item_of_answer[ref.row[rb]]])
-        xywh = np.concatenate([fusion.cluster_xywh[c_keep], ref.xywh[rb]])
+        xywh = np.concatenate([to_xywh(fusion.cluster_corners[c_keep]), ref.xywh[rb]])
         lab = np.concatenate([fusion.label[c_keep], ref_label[rb]])
         box_conf = np.concatenate([fusion.confidence[c_keep], np.ones(int(rb.sum()))])
         lab_names = pc.take(pa.array(list(classes), _STR), pa.array(lab, pa.int64()))
@@ -172,7 +173,7 @@ class _BoxConsensus:
         answers = boxes_json(n_items, row, xywh, lab_names,
                              box_conf, box_iou, pa.concat_arrays([c_sources, r_sources]), np.ones(n_items, bool))
         # Agreement per answer: whether it is the final answer (every box matched, none missing).
-        final = score_answers(ans_item, fv.row, fv.xywh, label, row, xywh, lab, n_items, opts.match_iou)
+        final = score_answers(ans_item, fv.row, to_xyxy(fv.xywh), label, row, to_xyxy(xywh), lab, n_items, opts.match_iou)
         hit = final.exact.astype(np.float64)
         human = pc.equal(ans["source_kind"], "human").to_numpy(zero_copy_only=False)
         pos, n, n_h, sources = per_item_votes(ids, ans["item_id"], ans["source_id"], human)
@@ -181,7 +182,7 @@ class _BoxConsensus:
         return table, hit, fusion, src_ids
 
     @staticmethod
-    def _learned(src_ids: pa.Array, f: BoxFusion) -> tuple[dict[str, float], dict[str, dict]]:
+    def _learned(src_ids: pa.Array, f: RegionFusion) -> tuple[dict[str, float], dict[str, dict]]:
         """Learned accuracy of a box source: the F1 of its learned precision and recall; the parts besides."""
         learned, detail = {}, {}
         for k, src in enumerate(src_ids.to_pylist()):
@@ -253,9 +254,9 @@ class _BoxConsensus:
         sub = ans.take(pa.array(rows))
         src_ids = pc.unique(sub["source_id"]).sort()
         label = _label_codes(fv, classes, "source")
-        f1 = pairwise_box_agreement(_codes(sub["item_id"], sample), _codes(sub["source_id"], src_ids),
-                                    src_ids.to_pylist(), remap[fv.row[b]], fv.xywh[b], label[b], classes,
-                                    opts.match_iou)
+        f1 = pairwise_agreement(_codes(sub["item_id"], sample), _codes(sub["source_id"], src_ids),
+                                src_ids.to_pylist(), remap[fv.row[b]], to_xyxy(fv.xywh[b]), label[b], classes,
+                                opts.match_iou)
         out["box_f1"] = {**f1, "n_items": len(sample), "of_items": len(items), "match_iou": opts.match_iou}
         out["per_label"] = [{"label": r["label"], "f1": r["f1"], "mean_iou": r["mean_iou"]} for r in f1["by_label"]]
         out["pairs"] = {"n_pairs": f1["n_pairs"], "lowest": f1["lowest_pairs"][:5]}

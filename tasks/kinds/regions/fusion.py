@@ -1,24 +1,25 @@
-"""Box consolidation: cluster the sources' boxes per image, learn each source, fuse, decide.
+"""Region consolidation: cluster the sources' regions per item, learn each source, fuse, decide.
 
-Why this shape. Boxes from several people on one image are the same object when they overlap
-(IoU >= `match_iou`); who drew which box is unknown, so boxes are first clustered: the answers of an
-image are taken one after another (most reliable source first) and each box joins the cluster whose
-current fused box it overlaps most, at most one box per answer and cluster, a box of the cluster's
-label preferred over a better-overlapping box of another label (a wrong class still localises the
-object). Every image is processed at once: step k matches the k-th answer of every image.
+Why this shape. Regions from several people on one item (boxes on an image, segments of a clip) are the
+same object when they overlap (IoU >= `match_iou`); who drew which region is unknown, so regions are first
+clustered: the answers of an item are taken one after another (most reliable source first) and each region
+joins the cluster whose current fused region it overlaps most, at most one region per answer and cluster,
+a region of the cluster's label preferred over a better-overlapping region of another label (a wrong class
+still localises the object). Every item is processed at once: step k matches the k-th answer of every item.
 
 Whether a cluster is a real object, and of which class, is a Dawid–Skene model over clusters: the
-truth is "absent" or one of the classes; each source that answered the image either drew a box in
+truth is "absent" or one of the classes; each source that answered the item either drew a region in
 the cluster (with a label) or did not, with a per-source confusion matrix whose "absent" row is its
-false-positive profile and whose "no box" column is its miss rate. So a box only some sources drew
+false-positive profile and whose "no region" column is its miss rate. So a region only some sources drew
 is kept when the ones that drew it are precise and the ones that did not are known to miss things;
-a source whose boxes nobody confirms (a spammer) learns a low precision and stops counting.
+a source whose regions nobody confirms (a spammer) learns a low precision and stops counting.
 Accepted answers (gold, adjudications) pin the clusters of their items: matched clusters are that
-object, unmatched ones absent, and a reference box nobody drew is a miss by every source.
+object, unmatched ones absent, and a reference region nobody drew is a miss by every source.
 
-The fused box weighs each member by its source's learned localisation precision (the inverse of its
-mean squared corner error, measured leave-one-out against the others' fused box, or against the
-reference box on accepted items), so a careless hand moves the result less than a careful one.
+The fused region weighs each member by its source's learned localisation precision (the inverse of its
+mean squared edge error as a share of the region's size, measured leave-one-out against the others' fused
+region, or against the reference region on accepted items), so a careless hand moves the result less than
+a careful one. Regions are corners of any number of axes (see the package docstring).
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import iou_pairs_xyxy
+from .corners import corner_iou, extent
 from .match import greedy_match, group_pairs
 
-__all__ = ["BoxFusion", "FusionSettings", "fuse_boxes"]
+__all__ = ["FusionSettings", "RegionFusion", "fuse_regions"]
 
 _EPS = 1e-12
 FIRST_PASS_ITER = 15
@@ -45,22 +46,22 @@ class FusionSettings:
     tol: float = 1e-4
     """EM stops when no cluster's posterior moves by more than this."""
     label_preference: float = 1.0
-    """Added to the IoU when a box and a cluster have the same label: a same-label partner wins."""
-    loc_prior_boxes: float = 5.0
-    """Pseudo-boxes of the pooled corner error each source's error is shrunk toward (few boxes, pooled)."""
+    """Added to the IoU when a region and a cluster have the same label: a same-label partner wins."""
+    loc_prior_regions: float = 5.0
+    """Pseudo-regions of the pooled edge error each source's error is shrunk toward (few regions, pooled)."""
 
 
 @dataclass
-class BoxFusion:
-    """The result, aligned with the inputs: per box its cluster; per cluster its fused box and posterior."""
+class RegionFusion:
+    """The result, aligned with the inputs: per region its cluster; per cluster its fused corners and posterior."""
 
     box_cluster: np.ndarray
     cluster_item: np.ndarray
-    cluster_xywh: np.ndarray
+    cluster_corners: np.ndarray
     posterior: np.ndarray
     """(clusters, 1 + classes): P(absent), P(class k)."""
     expected_iou: np.ndarray
-    """Per cluster: the expected IoU of its fused box with the object (from the members' learned corner errors)."""
+    """Per cluster: the expected IoU of its fused region with the object (from the members' learned edge errors)."""
     keep: np.ndarray
     label: np.ndarray
     confidence: np.ndarray
@@ -68,24 +69,25 @@ class BoxFusion:
     recall: np.ndarray
     precision: np.ndarray
     loc_error: np.ndarray
-    """Per source: learned mean 1 - IoU of its boxes with the fused box of real objects (NaN: no boxes)."""
+    """Per source: learned mean 1 - IoU of its regions with the fused region of real objects (NaN: no regions)."""
     weight: np.ndarray
     iterations: int
     converged: bool
 
 
-def fuse_boxes(n_items: int, ans_item: np.ndarray, ans_src: np.ndarray, n_src: int, box_ans: np.ndarray,
-               box_xywh: np.ndarray, box_label: np.ndarray, s: FusionSettings,
-               ref_item: np.ndarray | None = None, ref_xywh: np.ndarray | None = None,
-               ref_label: np.ndarray | None = None, ref_items: np.ndarray | None = None) -> BoxFusion:
-    """Consolidate every image's answers (integer codes; `box_ans` = the answer row of each box).
+def fuse_regions(n_items: int, ans_item: np.ndarray, ans_src: np.ndarray, n_src: int, box_ans: np.ndarray,
+                 corners: np.ndarray, box_label: np.ndarray, s: FusionSettings,
+                 ref_item: np.ndarray | None = None, ref_corners: np.ndarray | None = None,
+                 ref_label: np.ndarray | None = None, ref_items: np.ndarray | None = None) -> RegionFusion:
+    """Consolidate every item's answers (integer codes; `box_ans` = the answer row of each region,
+    `corners` its (n, 2d) corners).
 
-    `ref_items` marks items with an accepted answer (whose boxes are `ref_*`, possibly none).
+    `ref_items` marks items with an accepted answer (whose regions are `ref_*`, possibly none).
     """
     ans_item = np.asarray(ans_item, np.int64)
     ans_src = np.asarray(ans_src, np.int64)
     box_ans = np.asarray(box_ans, np.int64)
-    xyxy = _xyxy(box_xywh)
+    xyxy = np.asarray(corners, np.float64)
     label = np.asarray(box_label, np.int64)
     weight = np.ones(n_src)
     has_ref = ref_items is not None and bool(np.any(ref_items))
@@ -94,7 +96,7 @@ def fuse_boxes(n_items: int, ans_item: np.ndarray, ans_src: np.ndarray, n_src: i
     for max_iter in (min(s.max_iter, FIRST_PASS_ITER), s.max_iter):
         cl = _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s)
         fit = _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl, weight, s, max_iter,
-                     (ref_item, ref_xywh, ref_label, ref_items) if has_ref else None)
+                     (ref_item, ref_corners, ref_label, ref_items) if has_ref else None)
         weight = fit.weight
         priority = -(fit.precision * weight / weight.max())
     return fit
@@ -120,7 +122,7 @@ def _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s: Fusio
     box_cluster = np.full(len(box_ans), -1, np.int64)
     c_item = np.zeros(0, np.int64)
     c_label = np.zeros(0, np.int64)
-    c_sum = np.zeros((0, 4))
+    c_sum = np.zeros((0, xyxy.shape[1]))
     c_w = np.zeros(0)
     for k in range(int(box_step.max()) + 1 if len(box_step) else 0):
         idx = np.flatnonzero(box_step == k)
@@ -130,7 +132,7 @@ def _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s: Fusio
             corder = np.argsort(c_item, kind="stable")
             i, j = group_pairs(box_item[idx], c_item[corder])
             cid = corder[j]
-            iou = iou_pairs_xyxy(xyxy[idx[i]], c_sum[cid] / c_w[cid, None])
+            iou = corner_iou(xyxy[idx[i]], c_sum[cid] / c_w[cid, None])
             ok = iou >= s.match_iou
             i, cid, iou = i[ok], cid[ok], iou[ok]
             score = iou + s.label_preference * (label[idx[i]] == c_label[cid])
@@ -152,7 +154,7 @@ def _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s: Fusio
 
 # -- learning ---------------------------------------------------------------------------------------
 def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Clusters, weight, s: FusionSettings,
-           max_iter: int, ref) -> BoxFusion:
+           max_iter: int, ref) -> RegionFusion:
     K = s.n_classes
     T = K + 1
     n_real = len(cl.item)
@@ -166,16 +168,16 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     pseudo_item = np.zeros(0, np.int64)
     pseudo_class = np.zeros(0, np.int64)
     if ref is not None:
-        r_item, r_xywh, r_label, r_items = ref
+        r_item, r_corners, r_label, r_items = ref
         r_item = np.asarray(r_item, np.int64)
-        r_xyxy = _xyxy(r_xywh)
+        r_xyxy = np.asarray(r_corners, np.float64).reshape(-1, xyxy.shape[1])
         in_ref = np.asarray(r_items, bool)[c_item]
         pinned[in_ref] = 0
         rorder = np.argsort(r_item, kind="stable")
         ci = np.flatnonzero(in_ref)
         i, j = group_pairs(c_item[ci], r_item[rorder])
         rj = rorder[j]
-        iou = iou_pairs_xyxy(fused[ci[i]], r_xyxy[rj])
+        iou = corner_iou(fused[ci[i]], r_xyxy[rj])
         ok = iou >= s.match_iou
         i, rj, iou = i[ok], rj[ok], iou[ok]
         win = greedy_match(ci[i], rj, iou)
@@ -265,12 +267,12 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     ref_c = has_centre[box_cluster]
     against = np.where(ref_c[:, None], centre[box_cluster], loo)
     usable = ref_c | (rest > 0)
-    wh = np.maximum(np.concatenate([against[:, 2:] - against[:, :2]] * 2, axis=1), _EPS)
+    wh = np.maximum(np.tile(extent(against), 2), _EPS)
     err = np.mean(((xyxy - against) / wh) ** 2, axis=1)
     pw = present[box_cluster] * usable
     pooled = float((pw * err).sum() / pw.sum()) if pw.sum() > 0 else 0.01
     pooled = max(pooled, 1e-6)
-    m0 = s.loc_prior_boxes
+    m0 = s.loc_prior_regions
     mse = (np.bincount(src_b, weights=pw * np.where(usable, err, 0.0), minlength=n_src) + m0 * pooled) \
         / (np.bincount(src_b, weights=pw, minlength=n_src) + m0)
     new_weight = 1.0 / np.maximum(mse, 1e-6)
@@ -279,8 +281,9 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     # The fused box's corner variance (inverse-variance weighting: 1 / sum of the members' precisions)
     # gives its expected IoU with the true box: a localisation-aware score beside the confidence.
     var = 1.0 / np.maximum(np.bincount(box_cluster, weights=1.0 / np.maximum(mse[src_b], 1e-6), minlength=n_real), _EPS)
-    expected_iou = np.clip(1.0 - 4.0 * np.sqrt(2.0 * var / np.pi), 0.0, 1.0)
-    iou_fused = iou_pairs_xyxy(xyxy, fused[box_cluster])
+    # 1 - IoU is about the sum of the 2d edges' absolute errors as shares of the size (E|e| = sqrt(2 var / pi)).
+    expected_iou = np.clip(1.0 - xyxy.shape[1] * np.sqrt(2.0 * var / np.pi), 0.0, 1.0)
+    iou_fused = corner_iou(xyxy, fused[box_cluster])
     wsrc = np.bincount(src_b, weights=present[box_cluster], minlength=n_src)
     loc_error = np.where(wsrc > 0, np.bincount(src_b, weights=present[box_cluster] * (1 - iou_fused), minlength=n_src)
                          / np.maximum(wsrc, _EPS), np.nan)
@@ -297,7 +300,7 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     answered = np.bincount(ans_item, minlength=n_items) > 0
     lam = float(present.sum() / max(answered.sum(), 1))
     item_conf = np.exp(log_ok - lam * np.exp(log_all_miss))
-    return BoxFusion(box_cluster, c_item, _xywh(fused), real_post, expected_iou, keep, lab, c_conf,
+    return RegionFusion(box_cluster, c_item, fused, real_post, expected_iou, keep, lab, c_conf,
                      item_conf, recall, precision, loc_error, new_weight, it, converged)
 
 
@@ -307,15 +310,7 @@ def _fused(box_cluster: np.ndarray, xyxy: np.ndarray, w: np.ndarray, n: int) -> 
 
 
 def _row_sums(idx: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    """Sum of `rows` (m, 4) per index of `idx`: an (n, 4) array (bincount per column, faster than add.at)."""
+    """Sum of `rows` (m, c) per index of `idx`: an (n, c) array (bincount per column, faster than add.at)."""
     return np.stack([np.bincount(idx, weights=rows[:, k], minlength=n) for k in range(rows.shape[1])], axis=1) \
         if len(idx) else np.zeros((n, rows.shape[1]))
 
-
-def _xyxy(xywh) -> np.ndarray:
-    a = np.asarray(xywh, np.float64).reshape(-1, 4)
-    return np.concatenate([a[:, :2], a[:, :2] + a[:, 2:]], axis=1)
-
-
-def _xywh(xyxy: np.ndarray) -> np.ndarray:
-    return np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
