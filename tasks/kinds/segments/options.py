@@ -21,3 +21,9 @@ class SegmentOptions(BaseModel):
     # matching and consolidation (consensus.py, agreement, gold scoring)
     match_iou: float = Field(0.5, gt=0, lt=1, description="Two regions from different sources are the same event "
                              "when their temporal IoU reaches this (also the IoU of gold precision/recall).")
+
+    # release gate (export.py, gate.py)
+    max_segment_rate_change: float = Field(
+        0.5, ge=0, description="Release gate: how far the regions per exported clip of any label may move "
+        "(relative change) from the reference version before the export is held; a wanted change is "
+        "accepted with `annoflow export --accept-shift REASON`.")
