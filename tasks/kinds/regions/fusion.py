@@ -218,26 +218,27 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     post[:, 1:] = share[:, None] * votes / np.maximum(n_box, 1)[:, None]
     is_pin = all_pinned >= 0
     drawn_any = n_box > 0
-    at_none = p_src * T * T  # flat index of conf[source, 0, no box]; + t * T for truth t, + obs for what was seen
-    at_obs = at_none + obs
+    seen_key = (((p_src * T + obs) * T)[:, None] + np.arange(T)).ravel()  # flat index of counts[source, obs, truth]
+    # Observations come grouped by cluster (group_pairs keeps `p_c` sorted), so per-cluster sums are reduceat
+    # over contiguous runs: one pass for every truth at once instead of a bincount per truth.
+    runs = np.flatnonzero(np.diff(np.concatenate([[-1], p_c]))) if len(p_c) else np.zeros(0, np.int64)
+    runs_ok = len(runs) == n_c and (len(p_c) == 0 or bool(np.all(np.diff(p_c) >= 0)))
     post[is_pin] = np.eye(T)[all_pinned[is_pin]]
     alpha = np.full((T, T), 0.5) + np.eye(T)
     it, converged = 0, False
     for it in range(1, max_iter + 1):
-        counts = np.stack([np.bincount(p_src * T + obs, weights=post[p_c, t], minlength=n_src * T).reshape(n_src, T)
-                      for t in range(T)], axis=1)
-        conf = counts + alpha[None]
+        counts = np.bincount(seen_key, weights=post[p_c].ravel(), minlength=n_src * T * T).reshape(n_src, T, T)
+        conf = counts.transpose(0, 2, 1) + alpha[None]  # [source, truth, what was seen]
         conf /= conf.sum(axis=2, keepdims=True)
         prior = post.sum(axis=0) + 1.0
         prior /= prior.sum()
-        logconf = np.log(conf).ravel()
-        logp = np.tile(np.log(prior), (n_c, 1))
-        for t in range(T):
-            logp[:, t] += np.bincount(p_c, weights=logconf[at_obs + t * T], minlength=n_c)
-            # A cluster exists only because someone drew a box: its likelihood is conditioned on that
-            # (reference boxes nobody drew are observed through the reference and are not).
-            none = np.bincount(p_c, weights=logconf[at_none + t * T], minlength=n_c)
-            logp[:, t] -= np.where(drawn_any, np.log(np.clip(-np.expm1(none), _EPS, 1.0)), 0.0)
+        logconf = np.log(conf)
+        seen = _per_cluster(logconf[p_src, :, obs], p_c, runs, runs_ok, n_c)
+        # A cluster exists only because someone drew a region: its likelihood is conditioned on that
+        # (reference regions nobody drew are observed through the reference and are not).
+        none = _per_cluster(logconf[p_src, :, 0], p_c, runs, runs_ok, n_c)
+        logp = np.log(prior)[None, :] + seen \
+            - np.where(drawn_any[:, None], np.log(np.clip(-np.expm1(none), _EPS, 1.0)), 0.0)
         logp -= logp.max(axis=1, keepdims=True)
         new = np.exp(logp)
         new /= new.sum(axis=1, keepdims=True)
@@ -302,6 +303,13 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     item_conf = np.exp(log_ok - lam * np.exp(log_all_miss))
     return RegionFusion(box_cluster, c_item, fused, real_post, expected_iou, keep, lab, c_conf,
                      item_conf, recall, precision, loc_error, new_weight, it, converged)
+
+
+def _per_cluster(values: np.ndarray, p_c: np.ndarray, runs: np.ndarray, runs_ok: bool, n_c: int) -> np.ndarray:
+    """Sum of the (n_obs, T) `values` per cluster: an (n_c, T) array."""
+    if runs_ok:
+        return np.add.reduceat(values, runs, axis=0) if len(runs) else np.zeros((n_c, values.shape[1]))
+    return np.stack([np.bincount(p_c, weights=values[:, t], minlength=n_c) for t in range(values.shape[1])], axis=1)
 
 
 def _fused(box_cluster: np.ndarray, xyxy: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:

@@ -107,11 +107,12 @@ def segments_json(n_rows: int, row: np.ndarray, corners: np.ndarray, label: pa.A
     with duckdb.connect() as con:
         con.register("_k", kept)
         con.register("_r", rows)
-        # json_merge_patch with a null value drops the key: `text` is written only where a region has one.
+        # `text` is written only where a region has one.
         return con.sql("""
-            WITH b AS (SELECT r, list(json_merge_patch(to_json({'start_s': s, 'end_s': e, 'label': label,
-                                                                 'confidence': confidence, 'sources': sources}),
-                                                       to_json({'text': text})) ORDER BY s, e, label) AS regions
+            WITH b AS (SELECT r, list(CASE WHEN text IS NULL
+                THEN to_json({'start_s': s, 'end_s': e, 'label': label, 'confidence': confidence, 'sources': sources})
+                ELSE to_json({'start_s': s, 'end_s': e, 'label': label, 'confidence': confidence, 'sources': sources,
+                              'text': text}) END ORDER BY s, e, label) AS regions
                        FROM _k GROUP BY r)
             SELECT CASE WHEN _r.present THEN to_json(coalesce(b.regions, []::JSON[]))::VARCHAR END AS a
             FROM _r LEFT JOIN b USING (r) ORDER BY _r.r
