@@ -87,6 +87,8 @@ class RegionConsensus:
     """One region in messages and summaries ("box", "segment")."""
     agreement_key: str
     """The key of the pairwise F1 in the stored agreement ("box_f1", "segment_f1")."""
+    relative_error = True
+    """Whether a source's edge error is measured as a share of the region's size (`FusionSettings.relative_error`)."""
     input_column = "answer"
     answer_sql = "answer::VARCHAR"
     answered_sql = "answer IS NOT NULL"
@@ -101,6 +103,10 @@ class RegionConsensus:
     def options(self, answer: Mapping[str, Any]) -> Any:
         """The kind's `[answer]` options (a model with `match_iou`)."""
         raise NotImplementedError
+
+    def cluster_iou(self, opts: Any) -> float:
+        """The IoU at which a region joins a cluster (gold scoring and agreement keep `match_iou`)."""
+        return opts.match_iou
 
     def flatten(self, table: pa.Table) -> FlatRegions:
         """Answers (ids plus the JSON `answer`, no nulls) as flat regions; raises `ConsensusError` naming a bad one."""
@@ -183,7 +189,8 @@ class RegionConsensus:
         is_ref[r_item_of_answer[r_ok]] = True
         rb = r_ok[ref.row] if len(ref.row) else np.zeros(0, bool)
         fusion = fuse_regions(n_items, ans_item, ans_src, len(src_ids), fv.row, fv.corners, label,
-                              FusionSettings(n_classes=len(classes), match_iou=opts.match_iou, max_iter=min(s.max_iter, 100)),
+                              FusionSettings(n_classes=len(classes), match_iou=self.cluster_iou(opts), max_iter=min(s.max_iter, 100),
+                                             relative_error=self.relative_error),
                               r_item_of_answer[ref.row[rb]], ref.corners[rb], ref_label[rb], is_ref)
         keep = np.flatnonzero(fusion.keep)
         method = np.full(n_items, self.method, dtype=object)

@@ -34,6 +34,8 @@ from .match import greedy_match, group_pairs
 __all__ = ["FusionSettings", "RegionFusion", "fuse_regions"]
 
 _EPS = 1e-12
+LOC_DEBIAS_ROUNDS = 5
+"""Rounds of the fixed point that separates each source's edge variance from its reference's (few: it converges fast)."""
 FIRST_PASS_ITER = 15
 """The first pass only orders the sources and weighs their corners for the second: a rough fit will do."""
 
@@ -45,6 +47,9 @@ class FusionSettings:
     max_iter: int = 50
     tol: float = 1e-4
     """EM stops when no cluster's posterior moves by more than this."""
+    relative_error: bool = True
+    """Edge errors as shares of the region's size (boxes: a hand errs more on a big object) or, False, in the
+    regions' own units (time segments: an onset is placed within a tenth of a second whatever the length)."""
     label_preference: float = 1.0
     """Added to the IoU when a region and a cluster have the same label: a same-label partner wins."""
     loc_prior_regions: float = 5.0
@@ -268,14 +273,22 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     ref_c = has_centre[box_cluster]
     against = np.where(ref_c[:, None], centre[box_cluster], loo)
     usable = ref_c | (rest > 0)
-    wh = np.maximum(np.tile(extent(against), 2), _EPS)
+    wh = np.maximum(np.tile(extent(against), 2), _EPS) if s.relative_error else 1.0
     err = np.mean(((xyxy - against) / wh) ** 2, axis=1)
     pw = present[box_cluster] * usable
-    pooled = float((pw * err).sum() / pw.sum()) if pw.sum() > 0 else 0.01
-    pooled = max(pooled, 1e-6)
     m0 = s.loc_prior_regions
-    mse = (np.bincount(src_b, weights=pw * np.where(usable, err, 0.0), minlength=n_src) + m0 * pooled) \
-        / (np.bincount(src_b, weights=pw, minlength=n_src) + m0)
+    n_pw = np.bincount(src_b, weights=pw, minlength=n_src) + m0
+    # A region's error against the others' fused region holds their error too: a careful hand among loose ones
+    # looks loose. The fused region's own variance (sum of w_j^2 v_j over the others, over their weight squared)
+    # is taken off, with each source's variance v re-estimated from the result a few times (a fixed point).
+    mse = np.full(n_src, 0.01)
+    for _ in range(LOC_DEBIAS_ROUNDS):
+        wv = bw ** 2 * mse[src_b]
+        others = np.bincount(box_cluster, weights=wv, minlength=n_real)[box_cluster] - wv
+        own = np.where(ref_c, err, np.maximum(err - others / np.maximum(rest, _EPS) ** 2, 0.0))
+        pooled = max(float((pw * own).sum() / pw.sum()) if pw.sum() > 0 else 0.01, 1e-6)
+        mse = np.maximum((np.bincount(src_b, weights=pw * np.where(usable, own, 0.0), minlength=n_src) + m0 * pooled)
+                         / n_pw, 1e-6)
     new_weight = 1.0 / np.maximum(mse, 1e-6)
     new_weight /= new_weight.max() if n_src else 1.0
     fused = _fused(box_cluster, xyxy, new_weight[src_b], n_real)
@@ -283,7 +296,10 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     # gives its expected IoU with the true box: a localisation-aware score beside the confidence.
     var = 1.0 / np.maximum(np.bincount(box_cluster, weights=1.0 / np.maximum(mse[src_b], 1e-6), minlength=n_real), _EPS)
     # 1 - IoU is about the sum of the 2d edges' absolute errors as shares of the size (E|e| = sqrt(2 var / pi)).
-    expected_iou = np.clip(1.0 - xyxy.shape[1] * np.sqrt(2.0 * var / np.pi), 0.0, 1.0)
+    spread = np.sqrt(2.0 * var / np.pi)
+    if not s.relative_error:
+        spread = spread / np.maximum(extent(fused).mean(axis=1), _EPS)
+    expected_iou = np.clip(1.0 - xyxy.shape[1] * spread, 0.0, 1.0)
     iou_fused = corner_iou(xyxy, fused[box_cluster])
     wsrc = np.bincount(src_b, weights=present[box_cluster], minlength=n_src)
     loc_error = np.where(wsrc > 0, np.bincount(src_b, weights=present[box_cluster] * (1 - iou_fused), minlength=n_src)

@@ -1,8 +1,9 @@
 """Time segments: the consensus facet (see tasks/kinds/protocol.py, consolidation).
 
 A segment is a region with one axis, so segments consolidate exactly as boxes do (`tasks.kinds.regions`):
-regions of one clip are matched across sources by temporal IoU (>= `[answer] match_iou`), every clip at
-once; each cluster's truth is "absent" or a label in a Dawid–Skene model with each source's recall,
+regions of one clip are clustered across sources by temporal IoU (>= `[answer] cluster_iou`, 0.3: a loose
+hand's region of the same event still counts as seeing it, with little weight on its boundaries), every
+clip at once; each cluster's truth is "absent" or a label in a Dawid–Skene model with each source's recall,
 false-region profile and label confusion; kept clusters get boundaries averaged with each source's learned
 boundary precision (the inverse of its mean squared start/end error as a share of the region's length);
 the region's confidence is the posterior of its label, the clip's the probability that its whole region
@@ -36,9 +37,13 @@ class _SegmentConsensus(RegionConsensus):
     method = METHOD
     part = "segment"
     agreement_key = "segment_f1"
+    relative_error = False  # boundary errors in seconds: an onset is placed about as well in a long region as a short one
 
     def options(self, answer: Mapping[str, Any]) -> SegmentOptions:
         return SegmentOptions.model_validate(answer)
+
+    def cluster_iou(self, opts: SegmentOptions) -> float:
+        return opts.match_iou if opts.cluster_iou is None else opts.cluster_iou
 
     def flatten(self, table: pa.Table) -> FlatSegments:
         return flatten(table)

@@ -21,6 +21,10 @@ class SegmentOptions(BaseModel):
     # matching and consolidation (consensus.py, agreement, gold scoring)
     match_iou: float = Field(0.5, gt=0, lt=1, description="Two regions from different sources are the same event "
                              "when their temporal IoU reaches this (also the IoU of gold precision/recall).")
+    cluster_iou: float | None = Field(
+        0.3, gt=0, lt=1, description="Consolidation: a region joins another source's region as the same event when "
+        "their temporal IoU reaches this (None: match_iou). Lower than match_iou because a loose hand's region of an "
+        "event is still evidence that the event is there; its boundaries weigh little once its precision is learned.")
 
     # release gate (export.py, gate.py)
     max_segment_rate_change: float = Field(

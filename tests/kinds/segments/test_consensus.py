@@ -52,12 +52,10 @@ def test_two_annotators_agreeing_give_one_fused_region():
     out = run(votes([("c", "a", "human", S((1.0, 3.0, "alice"))), ("c", "b", "human", S((1.2, 3.4, "alice")))]))
     r = row(out, "c")
     got = json.loads(r["answer"])
-    # Each source's edge error is measured against the other's region, as a share of that region's length:
-    #   a: (0.2 / 2.2)^2 and (0.4 / 2.2)^2 -> mean 0.020661; b: (0.2 / 2.0)^2 and (0.4 / 2.0)^2 -> mean 0.025.
-    # Each is shrunk toward the pooled 0.022831 with 5 pseudo-regions: a (0.020661 + 5 x 0.022831) / 6 = 0.022469,
-    # b (0.025 + 5 x 0.022831) / 6 = 0.023192; weights 1 / mse = 44.506 and 43.118, so b's share is 0.49208:
-    # start 1.0 + 0.2 x 0.49208 = 1.0984, end 3.0 + 0.4 x 0.49208 = 3.1968 (stored to the millisecond).
-    assert [(g["start_s"], g["end_s"], g["label"]) for g in got] == [(1.098, 3.197, "alice")]
+    # Each source's boundary error (in seconds) is measured against the other's region: both are off by 0.2 s at
+    # the start and 0.4 s at the end, a mean squared error of (0.04 + 0.16) / 2 = 0.1 each; equal errors, equal
+    # weights: the fused region is the mean of the two, [1.1, 3.2].
+    assert [(g["start_s"], g["end_s"], g["label"]) for g in got] == [(1.1, 3.2, "alice")]
     assert got[0]["sources"] == ["a", "b"] and 0.5 < got[0]["confidence"] <= 1.0
     assert r["method"] == "segment_fusion" and r["n_votes"] == 2 and r["agreement"] == 1.0
 
