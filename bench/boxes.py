@@ -55,9 +55,9 @@ from tasks.consensus.calibration import expected_calibration_error
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings, run_consensus
 from tasks.kinds.boxes.flat import flatten
 from tasks.kinds.boxes.geometry import iou_matrix, to_xywh, to_xyxy
+from tasks.kinds.boxes.simulation import BoxErrors, simulate_boxes
 from tasks.kinds.regions.fusion import FusionSettings, fuse_regions
 from tasks.kinds.regions.match import greedy_match
-from tasks.kinds.boxes.simulation import BoxErrors, simulate_boxes
 
 from .box_peers import cvat_quorum, sagemaker_average
 

@@ -103,14 +103,14 @@ def ours(answers) -> tuple[list[str], list[float], float]:
 
 def frame_majority(answers) -> list[str]:
     """Each frame gets every label more than half of the clip's annotators marked there; runs become regions."""
-    n_frames = int(round(DURATION / FRAME_S))
+    n_frames = round(DURATION / FRAME_S)
     out = []
     for per in answers:
         active = np.zeros((len(per), len(LABELS), n_frames + 1), np.int32)
         for k, (_, regions) in enumerate(per):
             for s, e, lab in regions:
-                active[k, LABELS.index(lab), int(round(s / FRAME_S))] += 1
-                active[k, LABELS.index(lab), int(round(e / FRAME_S))] -= 1
+                active[k, LABELS.index(lab), round(s / FRAME_S)] += 1
+                active[k, LABELS.index(lab), round(e / FRAME_S)] -= 1
         marked = (np.cumsum(active, axis=2)[:, :, :n_frames] > 0).sum(axis=0) * 2 > len(per)
         regions = []
         for li, lab in enumerate(LABELS):

@@ -22,7 +22,13 @@ from tasks.export.writers import FORMATS_DIR, parquet_list_sql, reader_connectio
 from ..part_checks import part_counts
 from ..protocol import ExportWriter, FactCheck, GoldMatch, RowCheck
 from . import gate
-from .columns import EXPORT_SEGMENTS_TYPE, bare_sql, duration_sql, file_sql, segments_sql
+from .columns import (
+    EXPORT_SEGMENTS_TYPE,
+    bare_sql,
+    duration_sql,
+    file_sql,
+    segments_sql,
+)
 from .evaluate import resolved_scores
 from .rttm import rttm_lines_sql
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..protocol import AnswerError
+from ..part_answers import check_list, check_score, fail, number, positive_facts
 
 __all__ = ["DECIMALS", "EDGE_TOLERANCE_S", "OVERLAP_TOLERANCE_S", "SEGMENTS_TYPE", "SEGMENT_TYPE", "canonical",
            "check_segments", "clip_duration", "seconds"]
@@ -76,28 +76,8 @@ def canonical(regions: Iterable[Mapping[str, Any]]) -> str:
 def clip_duration(metadata: Any) -> float | None:
     """The clip's duration in seconds from its metadata (a dict or JSON text) as ingest recorded it
     (`duration_s`); None when missing or not a positive finite number."""
-    if isinstance(metadata, str):
-        try:
-            metadata = json.loads(metadata)
-        except ValueError:
-            return None
-    if not isinstance(metadata, dict):
-        return None
-    d = metadata.get("duration_s")
-    ok = isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) and d > 0
-    return float(d) if ok else None
-
-
-def _fail(code: str, field: str, message: str) -> AnswerError:
-    """A refusal whose message starts with the field at fault (`answer[2].end_s: ...`)."""
-    return AnswerError(code, f"{field}: {message}", field=field)
-
-
-def _number(region: dict[str, Any], key: str, where: str) -> float:
-    value = region[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _fail("not_a_number", f"{where}.{key}", f"{value!r} is not a finite number of seconds")
-    return float(value)
+    facts = positive_facts(metadata, ("duration_s",))
+    return None if facts is None else facts[0]
 
 
 def check_segments(raw: object, labels: Sequence[str] | None, duration: float | None, *,
@@ -111,60 +91,52 @@ def check_segments(raw: object, labels: Sequence[str] | None, duration: float | 
     does. Raises `AnswerError` (a `ValueError`) with the reason code of `storage.validate` and the first
     field at fault, e.g. `answer[2].end_s`. Keys other than the five are ignored.
     """
-    if raw is None:
-        raise _fail("missing_answer", field, 'the answer is missing (an empty list [] means "no regions")')
-    if not isinstance(raw, list):
-        raise _fail("not_a_list", field, "expected a list of regions {start_s, end_s, label} (an empty list means "
-                    f"no regions), got {type(raw).__name__}")
+    raw = check_list(raw, field, "regions {start_s, end_s, label}", "no regions")
     if raw and duration is None and duration_required:
-        raise _fail("duration_unknown", field, "the clip's duration is unknown (ingest records duration_s from the "
+        raise fail("duration_unknown", field, "the clip's duration is unknown (ingest records duration_s from the "
                     "file), so its regions cannot be checked")
     known = None if labels is None else set(labels)
     out = []
     for i, region in enumerate(raw):
         where = f"{field}[{i}]"
         if not isinstance(region, dict):
-            raise _fail("not_a_segment", where, f"expected an object {{start_s, end_s, label}}, got {type(region).__name__}")
+            raise fail("not_a_segment", where, f"expected an object {{start_s, end_s, label}}, got {type(region).__name__}")
         for key in _KEYS:
             if region.get(key) is None:
-                raise _fail("missing_field", f"{where}.{key}", f"the region has no {key} (a region is {{start_s, end_s, label}} in seconds)")
-        start, end = _number(region, "start_s", where), _number(region, "end_s", where)
+                raise fail("missing_field", f"{where}.{key}", f"the region has no {key} (a region is {{start_s, end_s, label}} in seconds)")
+        start, end = number(region, "start_s", where, "seconds"), number(region, "end_s", where, "seconds")
         label = region["label"]
         if not isinstance(label, str):
-            raise _fail("label_not_text", f"{where}.label", f"{label!r} is not a text label")
+            raise fail("label_not_text", f"{where}.label", f"{label!r} is not a text label")
         if end <= start:
-            raise _fail("empty_or_reversed", f"{where}.end_s",
+            raise fail("empty_or_reversed", f"{where}.end_s",
                         f"the region ends at {seconds(end)} s, not after its start {seconds(start)} s")
         tol = EDGE_TOLERANCE_S
         if start < -tol:
-            raise _fail("segment_outside_clip", f"{where}.start_s", f"the region starts at {seconds(start)} s, before the clip")
+            raise fail("segment_outside_clip", f"{where}.start_s", f"the region starts at {seconds(start)} s, before the clip")
         if duration is not None and end > duration + tol:
-            raise _fail("segment_outside_clip", f"{where}.end_s",
+            raise fail("segment_outside_clip", f"{where}.end_s",
                         f"the region ends at {seconds(end)} s, past the clip's end at {seconds(duration)} s")
         if known is not None and label not in known:
-            raise _fail("unknown_label", f"{where}.label", f"{label!r} is not one of this project's labels ({', '.join(labels or ())})")
+            raise fail("unknown_label", f"{where}.label", f"{label!r} is not one of this project's labels ({', '.join(labels or ())})")
         text = region.get("text")
         if text is not None and not isinstance(text, str):
-            raise _fail("text_not_text", f"{where}.text", f"{text!r} is not text")
+            raise fail("text_not_text", f"{where}.text", f"{text!r} is not text")
         if with_text and (text is None or not text.strip()):
-            raise _fail("missing_text", f"{where}.text", "the region has no text (this project asks what was said in each region)")
+            raise fail("missing_text", f"{where}.text", "the region has no text (this project asks what was said in each region)")
         clean: dict[str, Any] = {"start_s": round(start, DECIMALS), "end_s": round(end, DECIMALS), "label": label}
         if text is not None:
             clean["text"] = text
-        if region.get("score") is not None:
-            score = region["score"]
-            if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-                raise _fail("not_a_number", f"{where}.score", f"{score!r} is not a finite number")
-            if not 0 <= score <= 1:
-                raise _fail("score_out_of_range", f"{where}.score", f"score {score:g} is not a probability in [0, 1]")
-            clean["score"] = round(float(score), 4)
+        score = check_score(region, where)
+        if score is not None:
+            clean["score"] = score
         out.append((i, clean))
     if not allow_overlap:
         # The region that starts before an earlier-starting one has ended is the one at fault.
         reach, reach_at = -math.inf, -1
         for i, r in sorted(out, key=lambda p: (p[1]["start_s"], p[1]["end_s"], p[1]["label"], p[0])):
             if r["start_s"] < reach - OVERLAP_TOLERANCE_S:
-                raise _fail("overlap_not_allowed", f"{field}[{i}].start_s",
+                raise fail("overlap_not_allowed", f"{field}[{i}].start_s",
                             f"the region starts at {seconds(r['start_s'])} s, inside {field}[{reach_at}] (which ends at "
                             f"{seconds(reach)} s); this project does not allow overlapping regions")
             if r["end_s"] > reach:

@@ -84,8 +84,8 @@ def read_rttm(path: Path) -> AnswerFile:
         where = f"line {n}"
         bad = None
         if len(fields) < 8:
-            bad = ("line", "missing_field", f"{len(fields)} fields; an RTTM turn has ten: SPEAKER <file> <channel> "
-                   "<onset> <duration> <NA> <NA> <speaker> <NA> <NA>")
+            bad = ("line", "missing_field", (f"{len(fields)} fields; an RTTM turn has ten: SPEAKER <file> <channel> "
+                                             "<onset> <duration> <NA> <NA> <speaker> <NA> <NA>"))
         else:
             onset, dur = _number(fields[3]), _number(fields[4])
             if onset is None:

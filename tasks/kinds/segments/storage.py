@@ -12,16 +12,13 @@ answers cost one query, not a Python loop.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
-from tasks.errors import InputError
-
-from ..protocol import PROBLEM_SCHEMA, AnswerFile
+from ..part_answers import finite, parts_from_json, run_rules
+from ..protocol import AnswerFile
 from .intervals import EDGE_TOLERANCE_S, OVERLAP_TOLERANCE_S, SEGMENTS_TYPE, canonical
 from .options import SegmentOptions
 
@@ -147,22 +144,9 @@ def validate(answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table
     `answers`; `field` is `answer` for the whole answer or `answer[k].<key>`.
     """
     opts = cfg.answer_options if isinstance(cfg.answer_options, SegmentOptions) else SegmentOptions()
-    n = answers.num_rows
-    source = answers.column("source_id") if "source_id" in answers.column_names else pa.nulls(n, pa.string())
-    table = pa.table({"row": pa.array(range(n), pa.int64()), "item_id": answers.column("item_id").cast(pa.string()),
-                      "source_id": source.cast(pa.string()), "answer": answers.column("answer").cast(pa.string())})
-    meta = items.column("metadata").cast(pa.string()) if "metadata" in items.column_names else pa.nulls(items.num_rows, pa.string())
-    with duckdb.connect() as con:
-        con.register("_answers", table)
-        con.register("_given_items", pa.table({"item_id": items.column("item_id").cast(pa.string()), "metadata": meta}))
-        con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id,"
-                    " CASE WHEN json_valid(metadata) THEN metadata::JSON END AS meta FROM _given_items")
-        con.execute("SET VARIABLE labels = ?::VARCHAR[]", [list(cfg.labels)])
-        con.execute("SET VARIABLE with_text = ?::BOOLEAN", [opts.with_text])
-        con.execute("SET VARIABLE allow_overlap = ?::BOOLEAN", [opts.allow_overlap])
-        con.execute(SECONDS_MACRO)
-        out = con.sql(_rules_sql(list(cfg.labels))).to_arrow_table()
-    return out.cast(PROBLEM_SCHEMA)
+    return run_rules(answers, items, _rules_sql(list(cfg.labels)), cfg.labels,
+                     [("SET VARIABLE with_text = ?::BOOLEAN", [opts.with_text]),
+                      ("SET VARIABLE allow_overlap = ?::BOOLEAN", [opts.allow_overlap]), (SECONDS_MACRO, [])])
 
 
 def to_json(answers: pa.Array) -> pa.Array:
@@ -172,38 +156,19 @@ def to_json(answers: pa.Array) -> pa.Array:
 
 def _readable(value: Any) -> bool:
     """Whether one parsed answer has the shape of `SEGMENTS_TYPE` (regions with finite times and text labels)."""
-    if not isinstance(value, list):
-        return False
-    for r in value:
-        if not isinstance(r, dict) or not isinstance(r.get("label"), str):
-            return False
-        if r.get("text") is not None and not isinstance(r["text"], str):
-            return False
-        for key in ("start_s", "end_s"):
-            v = r.get(key)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                return False
-    return True
+    return isinstance(value, list) and all(
+        isinstance(r, dict) and isinstance(r.get("label"), str) and (r.get("text") is None or isinstance(r["text"], str))
+        and finite(r.get("start_s")) and finite(r.get("end_s")) for r in value)
 
 
 def from_json(texts: pa.Array) -> pa.Array:
     """JSON region lists back to `SEGMENTS_TYPE` (canonical order; a machine region's `score` is not part of
     the type); raises `InputError` naming the first value that is not a list of regions."""
-    out: list[list[dict[str, Any]] | None] = []
-    for i, text in enumerate(texts.cast(pa.string()).to_pylist()):
-        if text is None:
-            out.append(None)
-            continue
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None
-        if not _readable(value):
-            raise InputError(f"answer {i}: {text[:120]!r} is not a list of regions "
-                             '[{"start_s": <seconds>, "end_s": <seconds>, "label": "<label>"}, ...] with finite numbers')
-        out.append([{"start_s": r["start_s"], "end_s": r["end_s"], "label": r["label"], "text": r.get("text")}
-                    for r in json.loads(canonical(value))])
-    return pa.array(out, SEGMENTS_TYPE)
+    return parts_from_json(
+        texts, _readable, canonical,
+        lambda r: {"start_s": r["start_s"], "end_s": r["end_s"], "label": r["label"], "text": r.get("text")},
+        SEGMENTS_TYPE, 'a list of regions [{"start_s": <seconds>, "end_s": <seconds>, "label": "<label>"}, ...] '
+        "with finite numbers")
 
 
 class _SegmentStorage:

@@ -41,8 +41,9 @@ def cfg(make_project):
 
 
 def test_json_both_ways_is_canonical():
-    arr = STORAGE.from_json(pa.array(['[{"start_s": 2.00049, "end_s": 3, "label": "bob"}, {"start_s": 0.5, "end_s": 1.25, '
-                                      '"label": "alice", "text": "hi", "score": 0.9}]', "[]", None]))
+    text = ('[{"start_s": 2.00049, "end_s": 3, "label": "bob"}, {"start_s": 0.5, "end_s": 1.25, '
+            '"label": "alice", "text": "hi", "score": 0.9}]')
+    arr = STORAGE.from_json(pa.array([text, "[]", None]))
     assert arr.type == SEGMENTS_TYPE
     # sorted by start, rounded to the millisecond, score dropped (not part of the type), text kept
     assert arr.to_pylist()[0] == [{"start_s": 0.5, "end_s": 1.25, "label": "alice", "text": "hi"},
