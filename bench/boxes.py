@@ -37,9 +37,7 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -60,6 +58,7 @@ from tasks.kinds.regions.fusion import FusionSettings, fuse_regions
 from tasks.kinds.regions.match import greedy_match
 
 from .box_peers import cvat_quorum, sagemaker_average
+from .scale_timing import timed_consolidation
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_PY = ROOT / "bench" / ".peers-venv" / "bin" / "python"
@@ -292,18 +291,9 @@ def scale_votes(n_images: int, n_annot: int, per_image: int, seed: int = 0) -> p
 
 def run_scale(n_images: int, n_annot: int = 5, per_image: int = 2) -> None:
     votes = scale_votes(n_images, n_annot, per_image)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    empty = pa.table({"item_id": pa.array([], pa.string()), "answer": pa.array([], pa.string())})
-    settings = ConsensusSettings(classes=LABELS, kind="boxes", method="dawid_skene")
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = run_consensus(settings, ConsensusInputs(votes, votes.slice(0, 0), empty, empty))
-    took, cpu = time.perf_counter() - t0, time.process_time() - c0
-    load = os.getloadavg()[0]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    timed = timed_consolidation(votes, ConsensusSettings(classes=LABELS, kind="boxes", method="dawid_skene"))
     print(f"scale: {n_images:,} images x {n_annot} annotators x {per_image} boxes = {n_images * n_annot * per_image:,} "
-          f"boxes ({votes.num_rows:,} answers); consolidated in {took:.1f}s wall, {cpu:.1f}s CPU "
-          f"(load average {load:.1f} on {os.cpu_count()} cores; {out.fit['n_iter']} EM iterations), "
-          f"{out.labels.num_rows:,} labels rows; peak RSS {peak:.0f} MB (after building the votes: {rss0:.0f} MB)")
+          f"boxes ({votes.num_rows:,} answers); {timed.line()}")
 
 
 def main() -> None:

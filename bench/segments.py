@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import resource
 import sys
 import time
 import zlib
@@ -47,6 +45,8 @@ from tasks.kinds.regions.corners import corner_iou
 from tasks.kinds.regions.match import greedy_match, group_pairs
 from tasks.kinds.segments.evaluate import segment_f1
 from tasks.kinds.segments.simulation import SegmentErrors, simulate_segments
+
+from .scale_timing import timed_consolidation
 
 LABELS = ("speaker_a", "speaker_b", "music")
 DURATION = 10.0
@@ -209,19 +209,10 @@ def scale_votes(n_clips: int, n_annot: int, per_clip: int, seed: int = 0) -> pa.
 
 def run_scale(n_clips: int, n_annot: int = 5, per_clip: int = 2) -> float:
     votes = scale_votes(n_clips, n_annot, per_clip)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    empty = pa.table({"item_id": pa.array([], pa.string()), "answer": pa.array([], pa.string())})
-    settings = ConsensusSettings(classes=LABELS, kind="segments", method="dawid_skene")
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = run_consensus(settings, ConsensusInputs(votes, votes.slice(0, 0), empty, empty))
-    took, cpu = time.perf_counter() - t0, time.process_time() - c0
-    load = os.getloadavg()[0]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    timed = timed_consolidation(votes, ConsensusSettings(classes=LABELS, kind="segments", method="dawid_skene"))
     print(f"scale: {n_clips:,} clips x {n_annot} annotators x {per_clip} segments = {n_clips * n_annot * per_clip:,} "
-          f"segments ({votes.num_rows:,} answers); consolidated in {took:.1f}s wall, {cpu:.1f}s CPU "
-          f"(load average {load:.1f} on {os.cpu_count()} cores; {out.fit['n_iter']} EM iterations), "
-          f"{out.labels.num_rows:,} labels rows; peak RSS {peak:.0f} MB (after building the votes: {rss0:.0f} MB)")
-    return took
+          f"segments ({votes.num_rows:,} answers); {timed.line()}")
+    return timed.wall
 
 
 def main() -> None:

@@ -175,15 +175,9 @@ class _SegmentStorage:
     column = "answer"
     arrow_type = SEGMENTS_TYPE
     answer_file_formats = ("rttm",)
-
-    def to_json(self, answers: pa.Array) -> pa.Array:
-        return to_json(answers)
-
-    def from_json(self, texts: pa.Array) -> pa.Array:
-        return from_json(texts)
-
-    def validate(self, answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table:
-        return validate(answers, items, cfg)
+    to_json = staticmethod(to_json)
+    from_json = staticmethod(from_json)
+    validate = staticmethod(validate)
 
     def read_answer_file(self, path: Path, fmt: str, cfg: ProjectConfig) -> AnswerFile | None:
         """An RTTM file (speaker turns) when `gold.format` is "rttm", or "auto" and the file has its shape."""
