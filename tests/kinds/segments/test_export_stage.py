@@ -136,3 +136,28 @@ def test_a_shift_in_regions_per_clip_is_held_and_can_be_accepted(prefect_harness
     assert res.exit_code == 2 and "max_segment_rate_change" in res.output and "--accept-shift" in res.output
     res = _export(cfg, "--accept-shift", "bob moved to another project")
     assert res.exit_code == 0, res.output
+
+
+def test_an_exported_rttm_loads_back_as_gold(prefect_harness, project) -> None:
+    from tasks.ingest.gold import import_gold
+    from tasks.store import open_store
+
+    cfg, answers = project
+    assert _export(cfg).exit_code == 0
+    rttm = V.version_dir(cfg, "v0001") / "formats" / "segments.rttm"
+    with rttm.open("a", encoding="utf-8") as f:  # a turn that cannot be read: its clip gives no gold
+        f.write("SPEAKER clip-01.wav 1 0.5 -1 <NA> <NA> bob <NA> <NA>\n")
+    gold_cfg = write_project(Path(cfg.root), name="meetings", data_kind="audio", task_kind="segments", labels=LABELS,
+                             sources=[{"path": "data/clips", "format": "folder", "name": "clips"}],
+                             export={"formats": FORMATS}, gold={"path": str(rttm), "format": "rttm"})
+    report = import_gold(gold_cfg)
+    with open_store(cfg.db_path) as con:
+        gold = dict(con.execute("SELECT i.item_id, g.answer::VARCHAR FROM gold g JOIN items i USING (item_id)").fetchall())
+    assert len(gold) == N_CLIPS - 1 and report["gold_stored"] == N_CLIPS - 1
+    # The refused line, and its clip left out, each named for the user (a user mistake: exit 2 in the CLI).
+    assert report["gold_quarantined"] == 2 and len(report["errors"]) == 2
+    assert report["errors"][0].endswith("line 31: duration: file id 'clip-01.wav': duration -1 is not positive")
+    assert "file id 'clip-01.wav' is left out: its turn on line 31 was refused" in report["errors"][1]
+    for item_id, (k, regions) in answers.items():
+        if k != 1:
+            assert json.loads(gold[item_id]) == sorted(regions, key=lambda r: (r["start_s"], r["end_s"]))
