@@ -26,6 +26,7 @@ from tasks.kinds import kind_of
 from tasks.progress import track
 from tasks.queues import TASK_SCHEMA, QueueBackend
 from tasks.retries import STAGE_TASK
+from tasks.review.policy import commit_reviews, plan_reviews
 from tasks.store import project_store, record_stage_run, transaction
 
 __all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_task_batches"]
@@ -50,6 +51,8 @@ best AS (  -- the machine's suggestion, on every kind of task alike (gold must n
       AND item_id IN (SELECT item_id FROM p)
     QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY confidence DESC NULLS LAST, source_id) = 1
 ),
+ctx AS (SELECT assignment_id, CAST(context AS VARCHAR) AS context, exclude_annotators FROM task_contexts
+         WHERE assignment_id IN (SELECT assignment_id FROM p)),
 targeted AS (  -- who holds a targeted gold slot of an item: they must not use up its open gold slots
     SELECT item_id, list(DISTINCT annotator_id) AS annotators FROM assignments
     WHERE kind = 'gold' AND annotator_id IS NOT NULL AND item_id IN (SELECT item_id FROM p)
@@ -58,15 +61,19 @@ targeted AS (  -- who holds a targeted gold slot of an item: they must not use u
 SELECT p.assignment_id, p.item_id, p.kind, p.priority, i.payload, i.uri AS media_uri, i.metadata,
     b.answer AS prelabel,
     b.confidence AS prelabel_score,
-    CASE WHEN p.annotator_id IS NOT NULL THEN list_filter($everyone::VARCHAR[], lambda x: x <> p.annotator_id)
+    CASE WHEN c.exclude_annotators IS NOT NULL
+             THEN list_sort(list_distinct(list_concat(coalesce($banned::VARCHAR[], []), c.exclude_annotators)))
+         WHEN p.annotator_id IS NOT NULL THEN list_filter($everyone::VARCHAR[], lambda x: x <> p.annotator_id)
          WHEN p.kind = 'gold' AND t.annotators IS NOT NULL
              THEN list_sort(list_distinct(list_concat(coalesce($banned::VARCHAR[], []), t.annotators)))
-         ELSE $banned::VARCHAR[] END AS exclude_annotators
+         ELSE $banned::VARCHAR[] END AS exclude_annotators,
+    c.context
 FROM p
 JOIN (SELECT DISTINCT ON (item_id) item_id, payload, uri, CAST(metadata AS VARCHAR) AS metadata FROM items WHERE item_id IN (SELECT item_id FROM p)) i
     USING (item_id)
 LEFT JOIN best b USING (item_id)
 LEFT JOIN targeted t USING (item_id)
+LEFT JOIN ctx c USING (assignment_id)
 ORDER BY p.priority DESC, p.assignment_id
 """
 
@@ -138,6 +145,7 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             allowed = None if annotators is None else [a for a in annotators if a not in set(banned)]
             active = None if allowed is None else [a for a in allowed if a not in paused]
             plan_assignments(con, cfg, queue, active)
+            plan_reviews(con, cfg, queue, backend)
             check_planned(con)
             by_kind = dict(con.execute(f"SELECT kind, count(*) FROM {PLANNED} GROUP BY 1 ORDER BY 1").fetchall())
             targeted = con.execute(f"SELECT count(annotator_id) FROM {PLANNED}").fetchall()[0][0]
@@ -149,6 +157,7 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                 con.execute(
                     "UPDATE items SET state = 'queued' WHERE state = 'new' AND item_id IN "
                     f"(SELECT item_id FROM {PLANNED} WHERE kind = 'label')").fetchall()
+                reviews = commit_reviews(con)
             con.execute(f"DROP TABLE {PLANNED}").fetchall()
             n_pending, batches = pending_task_batches(con, queue, banned, allowed, cfg.queue.push_batch,
                                                       kind_of(cfg).storage.column)
@@ -164,6 +173,7 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                 "created": created,
                 "created_by_kind": by_kind,
                 "targeted_gold": int(targeted),
+                "review_targets": reviews,
                 "pushed": sent,
                 "new_to_backend": new_to_backend,
                 "banned_excluded": len(banned),

@@ -18,6 +18,8 @@ the defaults shown):
                                      a list<string> column of labels is accepted too
     prelabel_score float64 null
     exclude_annotators list<string> null
+    context        string  null      what the one who takes the task sees besides the item (JSON object text,
+                                     e.g. a review task's `{"review": {...}}`, `tasks/review`)
 
 Judgments pulled (`JUDGMENT_SCHEMA`):
     judgment_id, assignment_id, item_id, annotator_id: string
@@ -27,6 +29,12 @@ Judgments pulled (`JUDGMENT_SCHEMA`):
     duration_ms    int64             time the annotator spent
     submitted_at   timestamp[us, UTC]
     client_id      string            the annotator client's submit id
+    task_kind      string            label | gold | audit | adjudication | review | rework (null: not said,
+                                     e.g. Label Studio)
+    decision       string            a reviewer's accept | correct | reject (review tasks; audits answered in
+                                     the grid: accept | reject), `resubmit` on a rework; else null
+    comment        string            the reviewer's or adjudicator's comment, null when none
+    target         string            a review's target (the reviewed judgment id or `machine:<item>:<run>`)
 
 A page may carry one more column, `answer_problem` (`ANSWER_PROBLEM`, string, JSON `{"reason",
 "field", "detail"}`), on backends that receive answers they cannot read (Label Studio does not enforce
@@ -76,6 +84,7 @@ TASK_SCHEMA = pa.schema([
     ("prelabel", pa.string()),
     ("prelabel_score", pa.float64()),
     ("exclude_annotators", pa.list_(pa.string())),
+    ("context", pa.string()),
 ])
 
 JUDGMENT_SCHEMA = pa.schema([
@@ -89,6 +98,10 @@ JUDGMENT_SCHEMA = pa.schema([
     ("duration_ms", pa.int64()),
     ("submitted_at", pa.timestamp("us", tz="UTC")),
     ("client_id", pa.string()),
+    ("task_kind", pa.string()),
+    ("decision", pa.string()),
+    ("comment", pa.string()),
+    ("target", pa.string()),
 ])
 
 ANNOTATOR_SCHEMA = pa.schema([
@@ -108,7 +121,7 @@ LIVE_SCHEMA = pa.schema([
 ])
 
 _REQUIRED = ("assignment_id", "item_id")
-_KINDS = {"label", "gold", "audit", "adjudication"}
+_KINDS = {"label", "gold", "audit", "adjudication", "review"}
 
 
 @runtime_checkable
@@ -194,6 +207,12 @@ def task_rows(tasks: pa.Table) -> list[dict[str, Any]]:
     rows = tasks.to_pylist()
     as_text = "prelabel" in tasks.column_names and pa.types.is_string(tasks.schema.field("prelabel").type)
     for i, r in enumerate(rows):
+        if r.get("context") is not None:
+            try:
+                r["context"] = orjson.loads(r["context"])
+            except orjson.JSONDecodeError:
+                raise ContractError(f"task row {i} ({r['assignment_id']!r}): context is not JSON text: "
+                                    f"{r['context'][:80]!r}") from None
         if as_text and r.get("prelabel") is not None:
             try:
                 r["prelabel"] = orjson.loads(r["prelabel"])
