@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlparse
@@ -135,10 +136,21 @@ def _invite(cfg, name: str, as_json: bool) -> None:
                   "as human:ls:<email>. (`POST /api/users` makes users who cannot log in.)")
 
 
+class Role(str, Enum):
+    """An app annotator's roles (the app's core.ROLES)."""
+
+    annotator = "annotator"
+    reviewer = "reviewer"
+    expert = "expert"
+
+
 @annotators_app.command("add")
 def annotators_add(
     name: Annotated[str, typer.Argument(help="Annotator id (letters, digits, _ . : @ -).")],
-    expert: Annotated[bool, typer.Option("--expert", help="May take adjudication tasks.")] = False,
+    expert: Annotated[bool, typer.Option("--expert", help="Same as --role expert.")] = False,
+    role: Annotated[list[Role] | None, typer.Option(
+        "--role", help="annotator (the default: labels items), reviewer (reviews others' answers in the app), expert "
+        "(both, and adjudicates); repeat for several.")] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -148,17 +160,19 @@ def annotators_add(
     if cfg.queue.backend.value == "label_studio":
         _invite(cfg, name, as_json)
         return
+    roles = sorted({*(r.value for r in role or ()), *(["expert"] if expert else [])})
 
     def add() -> str:
         with _backend(cfg) as b:
-            return b.create_annotator(name, roles=["expert"] if expert else [], projects=[cfg.name])
+            return b.create_annotator(name, roles=roles, projects=[cfg.name])
 
     token = run_or_exit(add)
     link = f"{cfg.queue.url.rstrip('/')}/"
     if as_json:
-        print(json.dumps({"annotator_id": name, "token": token, "url": link}))
+        print(json.dumps({"annotator_id": name, "roles": roles, "token": token, "url": link}))
         return
-    console.print(f"Annotator [bold]{name}[/]{' (expert)' if expert else ''}")
+    shown_roles = f" ({', '.join(roles)})" if roles else ""
+    console.print(f"Annotator [bold]{name}[/]{shown_roles}")
     console.print(f"  open  {link}")
     console.print(f"  token {token}   (shown once; `annoflow annotators add` again with a new name, or rotate via the API)")
 

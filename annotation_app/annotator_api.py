@@ -1,7 +1,7 @@
 """The annotator API (per-annotator bearer token): next, heartbeat, submit, skip, media, own progress.
 
 This is the hot path, so handlers read the raw body with orjson and validate by hand instead of
-building pydantic models per request; the OpenAPI schema still documents the bodies (`_doc`).
+building pydantic models per request; the OpenAPI schema still documents the bodies (`doc`).
 A lease id is an unguessable capability: it is all the media URL needs, because an <img> or
 <audio> element cannot send an Authorization header. The token was resolved by the request gate
 before the body was read (`gate.py`); handlers only check that the caller is an annotator.
@@ -22,7 +22,7 @@ from annotation_app import submit as ops
 from annotation_app.core import Annotator, ApiError, Queue
 from annotation_app.openapi import errors
 
-__all__ = ["SubmitIn", "router", "json_response"]
+__all__ = ["SubmitIn", "auth", "body_of", "doc", "json_response", "router"]
 
 
 class SubmitIn(BaseModel):
@@ -37,7 +37,7 @@ class SubmitIn(BaseModel):
     next: bool = Field(False, description="Also lease and return the next task (saves a round trip).")
 
 
-def _doc(model: type[BaseModel] | None = None) -> dict[str, Any]:
+def doc(model: type[BaseModel] | None = None) -> dict[str, Any]:
     extra: dict[str, Any] = {"security": [{"annotatorToken": []}]}
     if model is not None:
         extra["requestBody"] = {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}
@@ -48,7 +48,9 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
-def _auth(request: Request) -> tuple[Queue, Annotator]:
+def auth(request: Request, need: str | None = "annotate") -> tuple[Queue, Annotator]:
+    """The calling annotator, allowed to do `need` ("annotate", "review", None: anything of their own),
+    or the refusal: 401 without a known token, 403 `wrong_role` naming the role and the endpoint to use."""
     q: Queue = request.app.state.queue
     a = getattr(request.state, "caller", None)
     if not isinstance(a, Annotator):
@@ -57,10 +59,18 @@ def _auth(request: Request) -> tuple[Queue, Annotator]:
         raise ApiError(401, "unauthorized", "unknown or revoked annotator token; ask for a new one")
     if not a.active:
         raise ApiError(403, "annotator_inactive", f"annotator {a.annotator_id!r} is deactivated")
+    if need == "annotate" and not a.may_annotate():
+        raise ApiError(403, "wrong_role", f"annotator {a.annotator_id!r} has the role(s) {', '.join(sorted(a.roles))}: "
+                       "/api/annotate needs the role 'annotator' or 'expert'; reviewers work through "
+                       "POST /api/review/{project_id}/next")
+    if need == "review" and not a.may_review():
+        raise ApiError(403, "wrong_role", f"annotator {a.annotator_id!r} has the role(s) "
+                       f"{', '.join(sorted(a.roles)) or 'annotator'}: /api/review needs the role 'reviewer' or "
+                       "'expert'; annotators work through POST /api/annotate/{project_id}/next")
     return q, a
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def body_of(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:
         return {}
@@ -76,42 +86,42 @@ async def _body(request: Request) -> dict[str, Any]:
 router = APIRouter(prefix="/api", tags=["annotator"], responses=errors(400, 401, 403, 413, 422))
 
 
-@router.get("/me", openapi_extra=_doc())
+@router.get("/me", openapi_extra=doc())
 async def me(request: Request) -> Response:
     """Who you are, your progress and throughput, and the projects you can work on."""
-    q, a = _auth(request)
+    q, a = auth(request, None)
     return json_response(ops.me(q, a))
 
 
-@router.post("/annotate/{project_id}/next", openapi_extra=_doc(), responses=errors(404))
+@router.post("/annotate/{project_id}/next", openapi_extra=doc(), responses=errors(404))
 async def next_task(project_id: str, request: Request) -> Response:
     """Lease the next task (your unfinished one if you hold one); `task` is null when nothing is left for you."""
-    q, a = _auth(request)
+    q, a = auth(request)
     return json_response({"task": await q.next(a, project_id)})
 
 
-@router.post("/annotate/leases/{lease_id}/submit", openapi_extra=_doc(SubmitIn), responses=errors(404, 409, 503))
+@router.post("/annotate/leases/{lease_id}/submit", openapi_extra=doc(SubmitIn), responses=errors(404, 409, 503))
 async def submit(lease_id: str, request: Request) -> Response:
     """Store your answer for a leased task; answered only once it is durable."""
-    q, a = _auth(request)
-    body = await _body(request)
+    q, a = auth(request)
+    body = await body_of(request)
     out = await ops.submit(q, a, lease_id, body)
     if body.get("next"):
         out = {**out, "next": {"task": await q.next(a, out["project_id"])}}
     return json_response(out)
 
 
-@router.post("/annotate/leases/{lease_id}/heartbeat", openapi_extra=_doc(), responses=errors(404, 409))
+@router.post("/annotate/leases/{lease_id}/heartbeat", openapi_extra=doc(), responses=errors(404, 409))
 async def heartbeat(lease_id: str, request: Request) -> Response:
     """Extend your lease by the project's lease time."""
-    q, a = _auth(request)
+    q, a = auth(request)
     return json_response(await q.heartbeat(a, lease_id))
 
 
-@router.post("/annotate/leases/{lease_id}/skip", openapi_extra=_doc(), responses=errors(404, 409))
+@router.post("/annotate/leases/{lease_id}/skip", openapi_extra=doc(), responses=errors(404, 409))
 async def skip(lease_id: str, request: Request) -> Response:
     """Give the task back for someone else; you will not get it again."""
-    q, a = _auth(request)
+    q, a = auth(request)
     return json_response(await q.skip(a, lease_id))
 
 

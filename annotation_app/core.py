@@ -23,11 +23,16 @@ from annotation_app.store import Op, Store
 from tasks import kinds
 from tasks.kinds.protocol import AnswerKind
 
-__all__ = ["CONTEXT_KINDS", "KINDS", "ApiError", "Project", "Task", "Annotator", "Queue", "brief", "hash_token", "shown"]
+__all__ = ["CONTEXT_KINDS", "KINDS", "ROLES", "ApiError", "Project", "Task", "Annotator", "Queue", "brief", "hash_token",
+           "shown", "slot_of"]
 
-KINDS = frozenset({"label", "gold", "audit", "adjudication"})
-CONTEXT_KINDS = frozenset({"adjudication"})
+KINDS = frozenset({"label", "gold", "audit", "adjudication", "review", "rework"})
+CONTEXT_KINDS = frozenset({"adjudication", "review", "rework"})
 """Task kinds that may carry a `context` (shown to the one who takes the task); the others must look alike."""
+ROLES = frozenset({"annotator", "reviewer", "expert"})
+ANNOTATE_ROLES = frozenset({"annotator", "expert"})  # /api/annotate/* (no roles at all: an annotator, as in old stores)
+REVIEW_ROLES = frozenset({"reviewer", "expert"})  # /api/review/*
+DECISIONS = ("accept", "correct", "reject")
 SCAN_LIMIT = 20_000
 ENDED_MEMORY = 200_000
 
@@ -79,7 +84,9 @@ class Project:
     excluded: frozenset[str] = frozenset()  # annotators removed from this project (banned on evidence)
     paused: dict[str, str] = field(default_factory=dict)  # annotator -> why: no new work, past work counts
     requalifying: frozenset[str] = frozenset()  # paused annotators who may take gold tasks (their batch)
-    heap: list = field(default_factory=list)
+    heap: list = field(default_factory=list)  # annotation work: label, gold, audit, adjudication
+    review_heap: list = field(default_factory=list)  # review tasks, leased only through /api/review
+    rework: dict[str, list] = field(default_factory=dict)  # annotator -> their rejected answers sent back (a heap)
     counts: dict[str, int] = field(default_factory=lambda: {"open": 0, "leased": 0, "done": 0, "cancelled": 0, "expired": 0})
 
     @property
@@ -144,8 +151,43 @@ def _stored_prelabel(p: Project, text: str | None, payload: str | None) -> Any:
         return None
 
 
+def insert_tasks(tasks: list[Task], now: float) -> Op:
+    return (
+        "INSERT OR IGNORE INTO tasks (seq, assignment_id, project_id, item_id, kind, priority, payload, "
+        "media_uri, prelabel, prelabel_score, exclude_annotators, context, status, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+        [(t.seq, t.assignment_id, t.project_id, t.item_id, t.kind, t.priority, t.payload, t.media_uri,
+          orjson.dumps(t.prelabel).decode() if t.prelabel is not None else None, t.prelabel_score,
+          orjson.dumps(sorted(t.exclude)).decode() if t.exclude else None,
+          orjson.dumps(t.context).decode() if t.context is not None else None, now) for t in tasks],
+        True,
+    )
+
+
 def _adjudication_key(assignment_id: str) -> str:
     return f"adjudication:{assignment_id}"
+
+
+def _review_key(assignment_id: str) -> str:
+    return f"review:{assignment_id}"
+
+
+def _slot(project_id: str, kind: str) -> str:
+    """Which of an annotator's current leases a task fills: an expert may hold one annotation task and
+    one review task of the same project at once, each returned again by its own `next`."""
+    return f"review:{project_id}" if kind == "review" else project_id
+
+
+def slot_of(t: Task) -> str:
+    return _slot(t.project_id, t.kind)
+
+
+def rework_owner(t: Task) -> str:
+    return t.context["rework"]["annotator_id"]
+
+
+def review_target(t: Task) -> str:
+    return t.context["review"]["target"]
 
 
 @dataclass(slots=True)
@@ -163,6 +205,12 @@ class Annotator:
     skipped: int = 0
     first_submit: float | None = None
     last_submit: float | None = None
+
+    def may_annotate(self) -> bool:
+        return not self.roles or bool(self.roles & ANNOTATE_ROLES)
+
+    def may_review(self) -> bool:
+        return bool(self.roles & REVIEW_ROLES)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -188,6 +236,10 @@ class Queue:
         self.submitted: dict[tuple[str, str], dict[str, Any]] = {}
         self.pending: dict[tuple[str, str], Any] = {}
         self.next_seq = 1
+        # review bookkeeping (rebuilt on load from the review judgments):
+        self.decided: dict[tuple[str, str], tuple[str, str]] = {}  # (project, target) -> (reviewer, decision)
+        self.review_counts: dict[tuple[str, str], dict[str, int]] = {}  # (project, reviewed source) -> per decision
+        self.reworks: dict[str, int] = {}  # reviewed assignment -> rework tasks made of it so far
 
     # ---- start-up -------------------------------------------------------------------------
     def load(self) -> None:
@@ -203,16 +255,16 @@ class Queue:
                           frozenset(orjson.loads(projects)) if projects else None, bool(active), created)
             self.annotators[aid] = a
             self.by_token[th] = a
-        for aid, pid, item, adj in con.execute(
-            "SELECT DISTINCT l.annotator_id, l.project_id, l.item_id,"
-            " CASE WHEN t.kind = 'adjudication' THEN l.assignment_id END"
+        for aid, pid, item, kind, assignment in con.execute(
+            "SELECT DISTINCT l.annotator_id, l.project_id, l.item_id, t.kind,"
+            " CASE WHEN t.kind IN ('adjudication', 'review') THEN l.assignment_id END"
             " FROM leases l LEFT JOIN tasks t ON t.assignment_id = l.assignment_id"
         ):
             if aid in self.annotators:
                 seen = self.annotators[aid].seen.setdefault(pid, set())
                 seen.add(item)
-                if adj is not None:
-                    seen.add(_adjudication_key(adj))
+                if assignment is not None:
+                    seen.add(_adjudication_key(assignment) if kind == "adjudication" else _review_key(assignment))
         now = time.time()
         for row in con.execute(
             "SELECT seq, assignment_id, project_id, item_id, kind, priority, payload, media_uri, prelabel, "
@@ -230,7 +282,7 @@ class Queue:
                 t.leased_at = now
                 self.leases[t.lease_id] = t
                 heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
-                self.annotators[t.lease_annotator].current[t.project_id] = t.lease_id
+                self.annotators[t.lease_annotator].current[_slot(t.project_id, t.kind)] = t.lease_id
                 p.counts["leased"] += 1
             else:
                 self._enqueue(p, t)
@@ -244,14 +296,24 @@ class Queue:
         ):
             if pid in self.projects:
                 self.projects[pid].counts["expired"] = n
-        for aid, cid, jid, lid, pid, at in con.execute(
-            "SELECT annotator_id, client_id, judgment_id, lease_id, project_id, submitted_at FROM judgments ORDER BY seq"
+        for aid, cid, jid, lid, pid, at, decision in con.execute(
+            "SELECT annotator_id, client_id, judgment_id, lease_id, project_id, submitted_at, decision"
+            " FROM judgments ORDER BY seq"
         ):
             self.submitted[(aid, cid)] = {"judgment_id": jid, "lease_id": lid, "project_id": pid,
-                                          "submitted_at": at, "stored": True}
+                                          "submitted_at": at, "stored": True,
+                                          **({"decision": decision} if decision is not None else {})}
             a = self.annotators.get(aid)
             if a is not None:
                 a.submitted += 1
+        for pid, reviewer, decision, context in con.execute(
+            "SELECT j.project_id, j.annotator_id, j.decision, t.context FROM judgments j"
+            " JOIN tasks t ON t.assignment_id = j.assignment_id WHERE t.kind = 'review' ORDER BY j.seq"
+        ):
+            self._count_decision(pid, orjson.loads(context)["review"], reviewer, decision)
+        for (aid,) in con.execute("SELECT assignment_id FROM tasks WHERE kind = 'rework'"):
+            base = aid.removeprefix("rework:").rsplit(":", 1)[0]
+            self.reworks[base] = self.reworks.get(base, 0) + 1
         self.next_seq = (con.execute("SELECT COALESCE(MAX(seq), 0) FROM tasks").fetchone()[0] or 0) + 1
 
     # ---- projects -------------------------------------------------------------------------
@@ -354,6 +416,10 @@ class Queue:
             if context is not None and kind not in CONTEXT_KINDS:
                 raise ApiError(422, "invalid_task", f"tasks[{i}] ({aid!r}): a {kind} task carries no context (only "
                                f"{', '.join(sorted(CONTEXT_KINDS))}): gold and audits must look like any other task")
+            if kind in ("review", "rework"):
+                context = _checked_context(p, kind, context, r.get("payload"), f"tasks[{i}] ({aid!r})")
+                if kind == "review":  # belt and braces: the reviewed annotator is also excluded by id
+                    ex = sorted({*(ex or ()), context["review"]["source_id"]})
             seen_ids.add(aid)
             new.append(Task(0, aid, pid, str(r["item_id"]), kind, float(r.get("priority") or 0.0),
                             r.get("payload"), r.get("media_uri"), pre, r.get("prelabel_score"),
@@ -362,16 +428,7 @@ class Queue:
         for t in new:
             t.seq = self.next_seq
             self.next_seq += 1
-        ops: list[Op] = [(
-            "INSERT OR IGNORE INTO tasks (seq, assignment_id, project_id, item_id, kind, priority, payload, "
-            "media_uri, prelabel, prelabel_score, exclude_annotators, context, status, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
-            [(t.seq, t.assignment_id, pid, t.item_id, t.kind, t.priority, t.payload, t.media_uri,
-              orjson.dumps(t.prelabel).decode() if t.prelabel is not None else None, t.prelabel_score,
-              orjson.dumps(sorted(t.exclude)).decode() if t.exclude else None,
-              orjson.dumps(t.context).decode() if t.context is not None else None, now) for t in new],
-            True,
-        )]
+        ops = [insert_tasks(new, now)]
         for t in new:
             self.tasks[t.assignment_id] = t
             self._enqueue(p, t)
@@ -403,20 +460,52 @@ class Queue:
                                  done, True)])
         return out
 
+    def new_task(self, t: Task) -> Op:
+        """Add a task made by the app itself (a rework); the returned op stores it (write it, then `_enqueue`)."""
+        t.seq = self.next_seq
+        self.next_seq += 1
+        return insert_tasks([t], time.time())
+
     # ---- leasing --------------------------------------------------------------------------
     def _enqueue(self, p: Project, t: Task) -> None:
         t.status = "open"
         t.version += 1
-        heapq.heappush(p.heap, (-t.priority, t.seq, t.version, t))
+        if t.kind == "review":
+            heap = p.review_heap
+        elif t.kind == "rework":
+            heap = p.rework.setdefault(rework_owner(t), [])
+        else:
+            heap = p.heap
+        heapq.heappush(heap, (-t.priority, t.seq, t.version, t))
         p.counts["open"] += 1
+
+    def _count_decision(self, pid: str, review: dict[str, Any], reviewer: str, decision: str) -> None:
+        """Remember who decided on a target first (a second decision is refused) and count the reviewed
+        source's accepted / corrected / rejected answers (their stats)."""
+        self.decided.setdefault((pid, review["target"]), (reviewer, decision))
+        counts = self.review_counts.setdefault((pid, review["source_id"]), dict.fromkeys(DECISIONS, 0))
+        counts[decision] += 1
+
+    def review_stats(self, source_id: str | None = None) -> list[dict[str, Any]]:
+        """Per project and reviewed source: how many of their answers reviewers accepted, corrected, rejected."""
+        out = []
+        for (pid, src), c in sorted(self.review_counts.items()):
+            if source_id is not None and src != source_id:
+                continue
+            n = sum(c.values())
+            out.append({"project_id": pid, "source_id": src, "reviewed": n, "accepted": c["accept"],
+                        "corrected": c["correct"], "rejected": c["reject"],
+                        "acceptance_rate": round(c["accept"] / n, 4), "rejection_rate": round(c["reject"] / n, 4)})
+        return out
 
     def _end_lease(self, t: Task, reason: str) -> None:
         lid = t.lease_id
         assert lid is not None
         del self.leases[lid]
         a = self.annotators.get(t.lease_annotator or "")
-        if a is not None and a.current.get(t.project_id) == lid:
-            del a.current[t.project_id]
+        slot = _slot(t.project_id, t.kind)
+        if a is not None and a.current.get(slot) == lid:
+            del a.current[slot]
         if len(self.ended) >= ENDED_MEMORY:
             for k in list(self.ended)[: ENDED_MEMORY // 10]:
                 del self.ended[k]
@@ -458,9 +547,19 @@ class Queue:
             # An expert who labeled the item in the crowd rounds may still adjudicate it (often every
             # expert has): only this same adjudication task is never offered to them twice.
             return "expert" in a.roles and _adjudication_key(t.assignment_id) not in seen
+        if t.kind == "review":
+            # Never one's own work; never a target someone already decided; the same task once. Having
+            # labeled the item too does not bar a reviewer (as for adjudication).
+            return (t.context["review"]["source_id"] != a.annotator_id
+                    and (t.project_id, review_target(t)) not in self.decided
+                    and _review_key(t.assignment_id) not in seen)
+        if t.kind == "rework":  # the annotator's own answer sent back: theirs alone, seen or not
+            return rework_owner(t) == a.annotator_id
         return t.item_id not in seen
 
-    async def next(self, a: Annotator, pid: str) -> dict[str, Any] | None:
+    async def next(self, a: Annotator, pid: str, mode: str = "annotate") -> dict[str, Any] | None:
+        """Lease the caller's next task: `mode` "annotate" takes their rework first, then annotation work
+        by priority; "review" takes review tasks only (the routers check the caller's role)."""
         p = self.project(pid)
         if a.projects is not None and pid not in a.projects:
             raise ApiError(403, "wrong_project", f"annotator {a.annotator_id!r} is not assigned to project {pid!r}")
@@ -472,11 +571,42 @@ class Queue:
                            "Ask the project admin to resume you or to give you a re-qualification batch")
         now = time.time()
         self.reclaim(now)
-        cur = a.current.get(pid)
+        cur = a.current.get(_slot(pid, "review" if mode == "review" else "label"))
         if cur is not None:
             return self.view(self.leases[cur], p)
         seen = a.seen.setdefault(pid, set())
-        heap, aside, chosen = p.heap, [], None
+        heaps = [p.review_heap] if mode == "review" else [p.rework.get(a.annotator_id, []), p.heap]
+        chosen = None
+        for heap in heaps:
+            chosen = self._take(heap, a, seen)
+            if chosen is not None:
+                break
+        if chosen is None:
+            return None
+        t = chosen
+        t.status, t.lease_id, t.lease_annotator = "leased", uuid.uuid4().hex, a.annotator_id
+        t.leased_at, t.lease_expires = now, now + p.lease_seconds
+        p.counts["open"] -= 1
+        p.counts["leased"] += 1
+        self.leases[t.lease_id] = t
+        heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
+        a.current[slot_of(t)] = t.lease_id
+        seen.add(t.item_id)
+        if t.kind == "adjudication":
+            seen.add(_adjudication_key(t.assignment_id))
+        elif t.kind == "review":
+            seen.add(_review_key(t.assignment_id))
+        await self.store.write([
+            ("UPDATE tasks SET status = 'leased', lease_id = ?, lease_annotator = ?, lease_expires = ? "
+             "WHERE assignment_id = ?", (t.lease_id, a.annotator_id, t.lease_expires, t.assignment_id), False),
+            ("INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, NULL)",
+             (t.lease_id, t.assignment_id, pid, t.item_id, a.annotator_id, now), False),
+        ])
+        return self.view(t, p)
+
+    def _take(self, heap: list, a: Annotator, seen: set[str]) -> Task | None:
+        """The first task of `heap` the annotator may take, popped; the ones passed over go back."""
+        aside, chosen = [], None
         while heap and len(aside) < SCAN_LIMIT:
             entry = heapq.heappop(heap)
             t = entry[3]
@@ -488,26 +618,7 @@ class Queue:
             aside.append(entry)
         for entry in aside:
             heapq.heappush(heap, entry)
-        if chosen is None:
-            return None
-        t = chosen
-        t.status, t.lease_id, t.lease_annotator = "leased", uuid.uuid4().hex, a.annotator_id
-        t.leased_at, t.lease_expires = now, now + p.lease_seconds
-        p.counts["open"] -= 1
-        p.counts["leased"] += 1
-        self.leases[t.lease_id] = t
-        heapq.heappush(self.expiry, (t.lease_expires, t.lease_id))
-        a.current[pid] = t.lease_id
-        seen.add(t.item_id)
-        if t.kind == "adjudication":
-            seen.add(_adjudication_key(t.assignment_id))
-        await self.store.write([
-            ("UPDATE tasks SET status = 'leased', lease_id = ?, lease_annotator = ?, lease_expires = ? "
-             "WHERE assignment_id = ?", (t.lease_id, a.annotator_id, t.lease_expires, t.assignment_id), False),
-            ("INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, NULL)",
-             (t.lease_id, t.assignment_id, pid, t.item_id, a.annotator_id, now), False),
-        ])
-        return self.view(t, p)
+        return chosen
 
     def view(self, t: Task, p: Project) -> dict[str, Any]:
         """What an annotator sees: never the kind, the assignment id or the pipeline's item id.
@@ -517,7 +628,10 @@ class Queue:
         (gold and audit items get machine votes like any other), and never with its score, since
         audits are by construction the items the machine was sure about.
         """
-        suggestion = {"answer": t.prelabel} if p.show_prelabels and t.prelabel is not None else None
+        # A review task shows the reviewed answer in its context, never a pushed pre-label (on a gold item
+        # that could be the reference answer).
+        shows = p.show_prelabels and t.prelabel is not None and t.kind != "review"
+        suggestion = {"answer": t.prelabel} if shows else None
         media = t.media_uri
         if media and not media.startswith(("http://", "https://")):
             media = f"/api/annotate/media/{t.lease_id}"
@@ -553,6 +667,33 @@ class Queue:
 
     async def skip(self, a: Annotator, lease_id: str) -> dict[str, Any]:
         t = self.leased_to(a, lease_id)
+        if t.kind == "rework":
+            raise ApiError(409, "rework_not_skippable", "this task is your own answer, sent back by a reviewer with "
+                           "a comment: fix it and submit it (it is offered to no one else)")
         self._release(t, "skipped")
         a.skipped += 1
         return {"lease_id": lease_id, "skipped": True}
+
+
+_CONTEXT_FIELDS = {
+    "review": {"target": str, "source_id": str, "origin": ("human", "machine")},
+    "rework": {"annotator_id": str, "comment": str},
+}
+
+
+def _checked_context(p: Project, kind: str, context: Any, payload: str | None, where: str) -> dict[str, Any]:
+    """A review or rework task's context as the app relies on it (contract: docs/review.md), its answer in
+    the kind's JSON form; a 422 naming the field otherwise."""
+    inner = context.get(kind) if isinstance(context, dict) else None
+    if not isinstance(inner, dict):
+        raise ApiError(422, "invalid_task", f"{where}: a {kind} task needs context.{kind} (an object)")
+    for name, want in _CONTEXT_FIELDS[kind].items():
+        v = inner.get(name)
+        ok = v in want if isinstance(want, tuple) else isinstance(v, want) and v != ""
+        if not ok:
+            expected = " or ".join(map(repr, want)) if isinstance(want, tuple) else "a non-empty string"
+            raise ApiError(422, "invalid_task", f"{where}: context.{kind}.{name} must be {expected}, got {shown(v)}")
+    answer = inner.get("answer")
+    if kind == "review" or answer is not None:
+        answer = p.parse_answer({"answer": answer}, payload, f"{where} context.{kind}.answer")
+    return {**context, kind: {**inner, "answer": answer}}

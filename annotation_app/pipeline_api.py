@@ -22,6 +22,7 @@ from tasks import kinds
 __all__ = ["AnnotatorActionIn", "ProjectIn", "TaskIn", "PushIn", "CancelIn", "AnnotatorIn", "AnnotatorPatch", "router"]
 
 _ID = r"^[A-Za-z0-9_.:@-]{1,200}$"
+Role = Literal["annotator", "reviewer", "expert"]  # core.ROLES
 
 
 class _Body(BaseModel):
@@ -79,7 +80,9 @@ class TaskIn(_Body):
 
     assignment_id: str = Field(pattern=_ID, description="The pipeline's id; pushing it again changes nothing.")
     item_id: str = Field(min_length=1, description="One annotator never gets two tasks with the same item id.")
-    kind: Literal["label", "gold", "audit", "adjudication"] = "label"
+    kind: Literal["label", "gold", "audit", "adjudication", "review", "rework"] = Field(
+        "label", description="review: context.review = {target, source_id, origin, answer, assignment_id}, leased "
+        "through /api/review; rework: context.rework = {annotator_id, comment, answer}, offered to that annotator only.")
     priority: float = Field(0.0, description="Higher first; ties in push order.")
     payload: str | None = Field(None, description="The text shown (text items) or a caption.")
     media_uri: str | None = Field(None, description="file:// path under a media root, or an http(s) URL.")
@@ -102,13 +105,15 @@ class CancelIn(_Body):
 class AnnotatorIn(_Body):
     annotator_id: str = Field(pattern=_ID)
     name: str | None = None
-    roles: list[str] = Field(default_factory=list, description="'expert' receives adjudication tasks.")
+    roles: list[Role] = Field(default_factory=list, description="'annotator' (also: no roles) works through "
+                              "/api/annotate, 'reviewer' through /api/review, 'expert' through both and also "
+                              "receives adjudication tasks.")
     projects: list[str] | None = Field(None, description="Projects this annotator may work on; null means all.")
 
 
 class AnnotatorPatch(_Body):
     name: str | None = None
-    roles: list[str] | None = None
+    roles: list[Role] | None = None
     projects: list[str] | None = None
     active: bool | None = None
 
@@ -209,7 +214,7 @@ async def rotate_token(annotator_id: str, q: Admin) -> dict:
 async def stats(q: Admin) -> dict:
     s = q.store
     return {"commits": s.commits, "committed_units": s.committed_units, "leases": len(q.leases),
-            "projects": len(q.projects), "annotators": len(q.annotators)}
+            "projects": len(q.projects), "annotators": len(q.annotators), "reviews": q.review_stats()}
 
 
 @router.post("/projects/{project_id}/annotators/{annotator_id}/{action}", responses=errors(404, 409))

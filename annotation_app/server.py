@@ -19,7 +19,13 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from annotation_app import annotator_api, dashboard_api, openapi, pipeline_api
+from annotation_app import (
+    annotator_api,
+    dashboard_api,
+    openapi,
+    pipeline_api,
+    review_api,
+)
 from annotation_app.core import ApiError, Queue, brief, shown
 from annotation_app.gate import RequestGate
 from annotation_app.store import Store
@@ -107,6 +113,7 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
 
     app.include_router(pipeline_api.router)
     app.include_router(annotator_api.router)
+    app.include_router(review_api.router)
     dashboard_api.install(app, project_dbs or {})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

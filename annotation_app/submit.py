@@ -13,12 +13,22 @@ from typing import Any
 
 import orjson
 
-from annotation_app.core import Annotator, ApiError, Queue, hash_token, shown
+from annotation_app.core import (
+    Annotator,
+    ApiError,
+    Queue,
+    Task,
+    hash_token,
+    shown,
+    slot_of,
+)
+from annotation_app.store import Op
 
 CLIENT_ID_MAX = 200
 DURATION_MAX_MS = 86_400_000
 
-__all__ = ["CLIENT_ID_MAX", "DURATION_MAX_MS", "judgment_columns", "pulled_columns", "submit", "pull", "create_annotator", "update_annotator", "rotate_token", "me"]
+__all__ = ["CLIENT_ID_MAX", "DURATION_MAX_MS", "judgment_columns", "pulled_columns", "stored_before", "duration_of",
+           "record", "submit", "pull", "create_annotator", "update_annotator", "rotate_token", "me"]
 
 
 def judgment_columns(column: str, answer: Any) -> tuple[str, str]:
@@ -44,8 +54,9 @@ def pulled_columns(column: str, labels_json: str, answer_json: str | None) -> di
     return {"label": labels[0] if column == "label" and labels else None, "labels": labels, "answer": None}
 
 
-async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Store one judgment; the response is sent only after the store committed it."""
+async def stored_before(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) -> tuple[str, dict | None]:
+    """The submit's client id, and the answer already given for it (a retry) or None: a retry is answered
+    as the first time and stores nothing, whether the first is committed or still in flight."""
     client_id = body.get("client_id")
     if not isinstance(client_id, str) or not 0 < len(client_id) <= CLIENT_ID_MAX:
         raise ApiError(422, "invalid_client_id",
@@ -55,20 +66,29 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
     if done is None and key in q.pending:
         await asyncio.shield(q.pending[key])
         done = q.submitted.get(key)
-    if done is not None:
-        if done["lease_id"] != lease_id:
-            raise ApiError(409, "client_id_reused", f"client_id {shown(client_id)} was already used for another task")
-        return done
-    t = q.leased_to(a, lease_id)
-    p = q.projects[t.project_id]
-    answer = p.parse_answer(body, t.payload, f"project {t.project_id!r}")
-    labels_json, answer_json = judgment_columns(p.kind.storage.column, answer)
+    if done is not None and done["lease_id"] != lease_id:
+        raise ApiError(409, "client_id_reused", f"client_id {shown(client_id)} was already used for another task")
+    return client_id, done
+
+
+def duration_of(body: dict[str, Any], t: Task, now: float) -> int:
     duration = body.get("duration_ms")
-    now = time.time()
     if duration is None:
-        duration = int((now - t.leased_at) * 1000)
-    elif not isinstance(duration, int) or isinstance(duration, bool) or not 0 <= duration <= DURATION_MAX_MS:
+        return int((now - t.leased_at) * 1000)
+    if not isinstance(duration, int) or isinstance(duration, bool) or not 0 <= duration <= DURATION_MAX_MS:
         raise ApiError(422, "invalid_duration", f"'duration_ms' must be an integer 0..{DURATION_MAX_MS}, got {shown(duration)}")
+    return duration
+
+
+async def record(q: Queue, a: Annotator, t: Task, client_id: str, labels_json: str, answer_json: str | None,
+                 duration: int, now: float, *, decision: str | None = None, comment: str | None = None,
+                 also: list[Op] = ()) -> dict[str, Any]:
+    """Finish the task and store its judgment (plus `also`, in the same transaction); answered only after
+    the commit. Should the store refuse, the lease is put back so a retry of the same request succeeds."""
+    lease_id = t.lease_id
+    assert lease_id is not None
+    key = (a.annotator_id, client_id)
+    p = q.projects[t.project_id]
     jid = uuid.uuid4().hex
     q._end_lease(t, "submitted")
     t.status = "done"
@@ -78,11 +98,12 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
     p.counts["done"] += 1
     fut = q.store.write([
         ("INSERT INTO judgments (judgment_id, project_id, assignment_id, item_id, annotator_id, labels, answer, "
-         "duration_ms, submitted_at, client_id, lease_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         "duration_ms, submitted_at, client_id, lease_id, decision, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
          (jid, t.project_id, t.assignment_id, t.item_id, a.annotator_id, labels_json, answer_json,
-          duration, now, client_id, lease_id), False),
+          duration, now, client_id, lease_id, decision, comment), False),
         ("UPDATE tasks SET status = 'done', lease_id = NULL WHERE assignment_id = ?", (t.assignment_id,), False),
         ("UPDATE leases SET ended = 'submitted' WHERE lease_id = ?", (lease_id,), False),
+        *also,
     ])
     q.pending[key] = fut
     try:
@@ -93,13 +114,14 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
         t.status, t.lease_id, t.lease_annotator = "leased", lease_id, a.annotator_id
         q.leases[lease_id] = t
         q.ended.pop(lease_id, None)
-        a.current[t.project_id] = lease_id
+        a.current[slot_of(t)] = lease_id
         p.counts["leased"] += 1
         p.counts["done"] -= 1
         raise ApiError(503, "store_error", f"the judgment was not stored ({e}); retry the same request") from None
     finally:
         q.pending.pop(key, None)
-    resp = {"judgment_id": jid, "lease_id": lease_id, "project_id": t.project_id, "submitted_at": now, "stored": True}
+    resp = {"judgment_id": jid, "lease_id": lease_id, "project_id": t.project_id, "submitted_at": now, "stored": True,
+            **({"decision": decision} if decision is not None else {})}
     q.submitted[key] = resp
     a.submitted += 1
     a.first_submit = a.first_submit or now
@@ -107,20 +129,42 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
     return resp
 
 
+async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Store one answer; a rework task's answer is the annotator's resubmission (decision "resubmit")."""
+    client_id, done = await stored_before(q, a, lease_id, body)
+    if done is not None:
+        return done
+    t = q.leased_to(a, lease_id)
+    if t.kind == "review":
+        raise ApiError(409, "wrong_endpoint", f"lease {lease_id} is a review: decide it with "
+                       f"POST /api/review/leases/{lease_id}/submit")
+    p = q.projects[t.project_id]
+    answer = p.parse_answer(body, t.payload, f"project {t.project_id!r}")
+    labels_json, answer_json = judgment_columns(p.kind.storage.column, answer)
+    now = time.time()
+    duration = duration_of(body, t, now)
+    return await record(q, a, t, client_id, labels_json, answer_json, duration, now,
+                        decision="resubmit" if t.kind == "rework" else None)
+
+
 def pull(q: Queue, project_id: str, cursor: int, limit: int) -> dict[str, Any]:
     """Judgments committed after `cursor`, oldest first; runs on a worker thread with its own connection."""
     p = q.project(project_id)
     rows = q.store.read(
-        "SELECT seq, judgment_id, assignment_id, item_id, annotator_id, labels, answer, duration_ms, submitted_at, "
-        "client_id FROM judgments WHERE project_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        "SELECT j.seq, j.judgment_id, j.assignment_id, j.item_id, j.annotator_id, j.labels, j.answer, j.duration_ms,"
+        " j.submitted_at, j.client_id, t.kind, j.decision, j.comment,"
+        " CASE WHEN t.kind = 'review' THEN json_extract(t.context, '$.review.target') END"
+        " FROM judgments j LEFT JOIN tasks t ON t.assignment_id = j.assignment_id"
+        " WHERE j.project_id = ? AND j.seq > ? ORDER BY j.seq LIMIT ?",
         (project_id, cursor, limit),
     )
     column = p.kind.storage.column
     out = []
-    for seq, jid, aid, item, ann, labels, answer, dur, at, cid in rows:
+    for seq, jid, aid, item, ann, labels, answer, dur, at, cid, kind, decision, comment, target in rows:
         out.append({
             "seq": seq, "judgment_id": jid, "assignment_id": aid, "item_id": item, "annotator_id": ann,
             **pulled_columns(column, labels, answer), "duration_ms": dur, "submitted_at": at, "client_id": cid,
+            "task_kind": kind, "decision": decision, "comment": comment, "target": target,
         })
     nxt = rows[-1][0] if rows else cursor
     return {"judgments": out, "next_cursor": str(nxt), "has_more": len(rows) == limit}
@@ -200,4 +244,4 @@ def me(q: Queue, a: Annotator) -> dict[str, Any]:
             continue
         cfg = p.config()
         projects.append({**{k: cfg[k] for k in _PAGE_FIELDS}, "remaining": p.counts["open"] + p.counts["leased"]})
-    return {**a.public(), "per_hour": rate, "projects": projects}
+    return {**a.public(), "per_hour": rate, "projects": projects, "reviews": q.review_stats(a.annotator_id)}

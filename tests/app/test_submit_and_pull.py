@@ -46,8 +46,9 @@ def test_cursor_pull_pages_in_commit_order(admin, new_project, new_annotator):
     assert p1["judgments"][1]["labels"] == ["a"] and p1["judgments"][1]["label"] is None
     j = p1["judgments"][0]
     assert set(j) == {"seq", "judgment_id", "assignment_id", "item_id", "annotator_id", "label", "labels", "answer",
-                      "duration_ms", "submitted_at", "client_id"}
+                      "duration_ms", "submitted_at", "client_id", "task_kind", "decision", "comment", "target"}
     assert j["annotator_id"] == a.annotator_id and j["assignment_id"] == f"{pid}-0"
+    assert (j["task_kind"], j["decision"], j["comment"], j["target"]) == ("label", None, None, None)
 
 
 def test_gold_is_indistinguishable_and_shows_its_suggestion_like_any_task(admin, new_project, new_annotator):
