@@ -12,7 +12,9 @@ import pyarrow as pa
 from tasks.collect import collect
 from tasks.dispatch.plan import plan_work
 from tasks.kinds import kind_of
+from tasks.prelabel.routing import wilson_interval
 from tasks.queues import JUDGMENT_SCHEMA
+from tasks.status import collect_status
 from tasks.store import open_store
 from tests.review.state import auto_accepted, labelled_work
 
@@ -108,6 +110,16 @@ def test_decisions_become_reviews_and_reviewer_votes_once(make_project):
     assert votes == [("d0", items[0], "human:rex", "human", answers["j-0"]),
                      ("d1", items[1], "human:rex", "human", other[answers["j-1"]])]  # a reject makes no vote
     assert _q(cfg, "SELECT count(*) FROM assignments WHERE kind = 'review' AND state = 'done'") == [(3,)]
+    # the reviewed annotator's figures: in status and in history (scope source) for the dashboard
+    with open_store(cfg.db_path) as con:
+        [stats] = collect_status(con, kind_of(cfg).consensus)["review"]
+    lo, hi = wilson_interval(1, 3)
+    assert stats == {"source_id": "human:ann", "reviewed": 3, "accepted": 1, "corrected": 1, "rejected": 1,
+                     "acceptance_rate": 0.3333, "acceptance_low": round(lo, 4), "acceptance_high": round(hi, 4),
+                     "rejection_rate": 0.3333, "rejection_low": round(lo, 4), "rejection_high": round(hi, 4)}
+    assert _q(cfg, "SELECT DISTINCT metric, value, n FROM metric_history WHERE scope = 'source' AND subject = 'human:ann'"
+                   " AND metric LIKE 'review%' ORDER BY metric") == [
+        ("review_acceptance", 0.3333, 3), ("review_corrected", 1.0, 3), ("review_rejection", 0.3333, 3), ("reviewed", 3.0, 3)]
     # a second collect (even from the start) applies nothing again
     with open_store(cfg.db_path) as con:
         con.execute("DELETE FROM queue_cursors").fetchall()
