@@ -308,7 +308,8 @@ class Queue:
                 a.submitted += 1
         for pid, reviewer, decision, context in con.execute(
             "SELECT j.project_id, j.annotator_id, j.decision, t.context FROM judgments j"
-            " JOIN tasks t ON t.assignment_id = j.assignment_id WHERE t.kind = 'review' ORDER BY j.seq"
+            " JOIN tasks t ON t.assignment_id = j.assignment_id"
+            " WHERE t.kind = 'review' AND j.decision IS NOT NULL ORDER BY j.seq"
         ):
             self._count_decision(pid, orjson.loads(context)["review"], reviewer, decision)
         for (aid,) in con.execute("SELECT assignment_id FROM tasks WHERE kind = 'rework'"):

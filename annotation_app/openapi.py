@@ -28,9 +28,11 @@ class ErrorOut(BaseModel):
 _WHY = {
     400: "The body is not valid JSON.",
     401: "No token, or a token the app does not know (the body of such a request is not read).",
-    403: "The token is valid but may not do this (deactivated, removed from the project, media outside the roots).",
+    403: "The token is valid but may not do this (deactivated, removed from the project, media outside the roots, "
+         "or a role that does not reach this route: `wrong_role`).",
     404: "Unknown project, annotator, lease or media.",
-    409: "Conflict: the id exists already, the lease ended, or the client_id was used for another task.",
+    409: "Conflict: the id exists already, the lease ended, the client_id was used for another task, or someone "
+         "else already decided on this reviewed answer (`already_reviewed`).",
     413: "The body is over the caller's size limit (refused before it is read when Content-Length says so).",
     422: "The request does not match the schema, or a label is not in the project's label set.",
     503: "The store could not commit the answer; retrying the same request is safe.",

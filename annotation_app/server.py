@@ -120,6 +120,14 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
     async def index() -> HTMLResponse:
         return HTMLResponse((_WEB / "index.html").read_text(encoding="utf-8"))
 
+    @app.get("/web/{script}", include_in_schema=False)
+    async def page_script(script: str) -> FileResponse:
+        """The page's own scripts beside index.html (review mode, ...): web/*.js only."""
+        path = _WEB / script
+        if not script.endswith(".js") or "/" in script or not path.is_file():
+            raise ApiError(404, "not_found", f"no page script {shown(script)}")
+        return FileResponse(path, media_type="text/javascript")
+
     @app.get("/kinds/{task_kind}/widget.js", include_in_schema=False)
     async def widget(task_kind: str) -> FileResponse:
         """The answer kind's widget for the page (`kind.queue.widget`), served from the kind's package."""

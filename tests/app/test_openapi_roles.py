@@ -78,11 +78,11 @@ def test_every_route_keeps_each_role_to_its_own_and_never_shows_a_gold_answer(ap
     seen: list[tuple[str, str, Any]] = []
     try:
         # the work each role can do, with the tasks that carry the gold answer: views and submit answers kept
-        ann_id, ann = people["annotator"]
+        _, ann = people["annotator"]
         gold_view = ann.post(f"/api/annotate/{projects[0]}/next").json()
         seen.append(("annotator", "next", gold_view))
         assert gold_view["task"] is not None and gold_view["task"]["suggestion"] is None
-        rev_id, rev = people["reviewer"]
+        _, rev = people["reviewer"]
         review_view = rev.post(f"/api/review/{projects[1]}/next").json()
         seen.append(("reviewer", "next", review_view))
         assert review_view["task"]["context"]["review"]["answer"] == OTHER
