@@ -530,6 +530,11 @@ class ReviewConfig(_Section):
     machine_share: float = Field(
         0.0, ge=0, le=1, description="Share of auto-accepted machine labels sent to review.")
     seed: int = Field(0, description="Seed of the review draw (a target's draw is a hash of its id and the seed).")
+    app_url: str | None = Field(
+        None, description="A queue without a review workflow (Label Studio): the built-in annotation app where its "
+        "answers are reviewed (none: such a project gets no review tasks).")
+    app_token_env: str = Field(
+        "ANNOFLOW_REVIEW_APP_TOKEN", description="Environment variable holding that app's admin token.")
 
     @property
     def enabled(self) -> bool:

@@ -51,6 +51,7 @@ from tasks.queues import QueueBackend
 from tasks.queues.base import ANSWER_PROBLEM, Retracting
 from tasks.retries import STAGE_TASK
 from tasks.review import decisions as review_decisions
+from tasks.review.queue import review_queue
 from tasks.review.decisions import (
     CLASSIFY_REASON,
     VOTES_FILTER,
@@ -308,6 +309,28 @@ def lease_expiries(backend: QueueBackend) -> int | None:
     return counts().get("expired") if callable(counts) else None
 
 
+def _pull_queue(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, backend: QueueBackend,
+                cursor: str | None, annotators: Sequence[str] | None, run_id: str, totals: Counter, reasons: Counter,
+                bar) -> str | None:
+    """Every page of `queue` after `cursor`, each stored in its own transaction; returns the last cursor."""
+    limit = cfg.queue.pull_limit
+    while True:
+        page, nxt = backend.pull(cursor, limit)
+        check(page.select(list(Judgments.to_schema().columns)), Judgments, f"collect (page after {cursor!r})")
+        page = rework_as_revision(page)
+        problems = drop_reject_problems(page, answer_problems(con, page, cfg))
+        classified = classify(con, page, problems, annotators)
+        counts = store_page(con, queue, classified, nxt, run_id)
+        totals.update(counts)
+        totals["pulled"] += page.num_rows
+        totals["pages"] += 1
+        reasons.update(r for r in classified.column("reason").to_pylist() if r)
+        bar.advance(page.num_rows)
+        cursor = nxt
+        if page.num_rows < limit:
+            return cursor
+
+
 def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     """Pull every judgment after the stored cursor, page by page; returns counts."""
     started = time.time()
@@ -315,7 +338,7 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     queue = queue_name(cfg)
     own = backend is None
     backend = backend or backend_for(cfg)
-    limit = cfg.queue.pull_limit
+    rq = None
     totals: Counter = Counter()
     reasons: Counter = Counter()
     try:
@@ -323,27 +346,18 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
         # project (an empty one has nothing to pull) rather than refuse it with 404.
         backend.ensure_project(cfg)
         annotators = known_annotators(backend)
+        rq = review_queue(cfg, queue, backend)
         with project_store(cfg) as con, \
                 track("collect", None) as bar:
             cursor = read_cursor(con, queue)
             start_cursor = cursor
             if isinstance(backend, Retracting):
                 totals["retracted"] = retract(con, queue, backend.live_judgments(cursor))
-            while True:
-                page, nxt = backend.pull(cursor, limit)
-                check(page.select(list(Judgments.to_schema().columns)), Judgments, f"collect (page after {cursor!r})")
-                page = rework_as_revision(page)
-                problems = drop_reject_problems(page, answer_problems(con, page, cfg))
-                classified = classify(con, page, problems, annotators)
-                counts = store_page(con, queue, classified, nxt, run_id)
-                totals.update(counts)
-                totals["pulled"] += page.num_rows
-                totals["pages"] += 1
-                reasons.update(r for r in classified.column("reason").to_pylist() if r)
-                bar.advance(page.num_rows)
-                cursor = nxt
-                if page.num_rows < limit:
-                    break
+            cursor = _pull_queue(con, cfg, queue, backend, cursor, annotators, run_id, totals, reasons, bar)
+            if rq is not None and rq.separate:  # decisions made in the review app of a queue without review
+                rq.backend.ensure_project(cfg)
+                _pull_queue(con, cfg, rq.name, rq.backend, read_cursor(con, rq.name), known_annotators(rq.backend),
+                            run_id, totals, reasons, bar)
             # pauses / resumes / unbans admins made in the queue's dashboard, recorded with their actor
             actions = apply_queue_actions(con, queue, backend)
             report = {"queue": queue, "cursor_from": start_cursor, "cursor_to": cursor, "annotator_actions": actions,
@@ -356,6 +370,8 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             record_stage_run(con, "collect", "completed", report, started, cfg=cfg, run_id=run_id)
         return report
     finally:
+        if rq is not None and rq.separate:
+            rq.backend.close()
         if own:
             backend.close()
 

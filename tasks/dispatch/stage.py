@@ -27,6 +27,7 @@ from tasks.progress import track
 from tasks.queues import TASK_SCHEMA, QueueBackend
 from tasks.retries import STAGE_TASK
 from tasks.review.policy import commit_reviews, plan_reviews
+from tasks.review.queue import review_queue
 from tasks.store import project_store, record_stage_run, transaction
 
 __all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_task_batches"]
@@ -127,13 +128,30 @@ def _mark_pushed(con: duckdb.DuckDBPyConnection, ids: pa.Array) -> None:
         con.unregister("_pushed")
 
 
+def _push_pending(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, backend: QueueBackend,
+                  banned: Sequence[str], annotators: Sequence[str] | None) -> tuple[int, int]:
+    """Push every pending task of `queue` in batches, marking each batch pushed; (sent, new to the backend)."""
+    n_pending, batches = pending_task_batches(con, queue, banned, annotators, cfg.queue.push_batch,
+                                              kind_of(cfg).storage.column)
+    sent = new_to_backend = 0
+    with track("dispatch push", n_pending) as bar:
+        for chunk in batches:
+            new_to_backend += backend.push(chunk)
+            _mark_pushed(con, chunk.column("assignment_id"))
+            sent += chunk.num_rows
+            bar.advance(chunk.num_rows)
+    return sent, new_to_backend
+
+
 def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     """Create the assignments the project needs now and push all pending ones; returns counts."""
     started = time.time()
     queue = queue_name(cfg)
     own = backend is None
     backend = backend or backend_for(cfg)
+    rq = None
     try:
+        rq = review_queue(cfg, queue, backend)
         with project_store(cfg) as con:
             # pauses and unbans made in the queue's dashboard first, so the lists sent are current
             synced = sync_queue(con, cfg, queue, backend, banned_annotators)
@@ -145,7 +163,7 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             allowed = None if annotators is None else [a for a in annotators if a not in set(banned)]
             active = None if allowed is None else [a for a in allowed if a not in paused]
             plan_assignments(con, cfg, queue, active)
-            plan_reviews(con, cfg, queue, backend)
+            plan_reviews(con, cfg, rq.name if rq else None, PLANNED)
             check_planned(con)
             by_kind = dict(con.execute(f"SELECT kind, count(*) FROM {PLANNED} GROUP BY 1 ORDER BY 1").fetchall())
             targeted = con.execute(f"SELECT count(annotator_id) FROM {PLANNED}").fetchall()[0][0]
@@ -159,15 +177,11 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                     f"(SELECT item_id FROM {PLANNED} WHERE kind = 'label')").fetchall()
                 reviews = commit_reviews(con)
             con.execute(f"DROP TABLE {PLANNED}").fetchall()
-            n_pending, batches = pending_task_batches(con, queue, banned, allowed, cfg.queue.push_batch,
-                                                      kind_of(cfg).storage.column)
-            sent = new_to_backend = 0
-            with track("dispatch push", n_pending) as bar:
-                for chunk in batches:
-                    new_to_backend += backend.push(chunk)
-                    _mark_pushed(con, chunk.column("assignment_id"))
-                    sent += chunk.num_rows
-                    bar.advance(chunk.num_rows)
+            sent, new_to_backend = _push_pending(con, cfg, queue, backend, banned, allowed)
+            if rq is not None and rq.separate:  # review tasks of a queue without review go to the review app
+                rq.backend.ensure_project(cfg)
+                review_sent, review_new = _push_pending(con, cfg, rq.name, rq.backend, banned, None)
+                sent, new_to_backend = sent + review_sent, new_to_backend + review_new
             report = {
                 "queue": queue,
                 "created": created,
@@ -184,6 +198,8 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             record_stage_run(con, "dispatch", "completed", report, started, cfg=cfg)
         return report
     finally:
+        if rq is not None and rq.separate:
+            rq.backend.close()
         if own:
             backend.close()
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 import duckdb
 
 from schemas.config import ProjectConfig
-from tasks.dispatch.plan import PLANNED
 from tasks.kinds import kind_of
 
-__all__ = ["PICKED", "REASONS", "commit_reviews", "pick_reviews", "plan_reviews", "serves_reviews"]
+__all__ = ["PICKED", "REASONS", "commit_reviews", "pick_reviews", "plan_reviews"]
 
 PICKED = "_review_picked"
 REASONS = ("new_annotator", "below_confidence", "share", "machine_share")
@@ -109,19 +108,14 @@ def pick_reviews(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, *, enabled:
     return int(con.execute(f"SELECT count(*) FROM {PICKED}").fetchall()[0][0])
 
 
-def serves_reviews(backend: object) -> bool:
-    """Whether the queue has a review workflow (the built-in app). Label Studio's open-source edition has
-    none: its projects are not given review tasks."""
-    return bool(getattr(backend, "serves_reviews", False))
-
-
-def plan_reviews(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, backend: object) -> int:
-    """Pick targets and add one `review` assignment per target to dispatch's plan (`PLANNED`); nothing
-    for a queue without a review workflow."""
-    n = pick_reviews(con, cfg, enabled=serves_reviews(backend))
+def plan_reviews(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str | None, plan: str) -> int:
+    """Pick targets and add one `review` assignment per target, in `queue`, to dispatch's plan (the temp table
+    `plan`, `tasks.dispatch.plan.ASSIGNMENT_COLUMNS`); nothing when there is no queue to review in
+    (`tasks.review.queue.review_queue` is None)."""
+    n = pick_reviews(con, cfg, enabled=queue is not None)
     if n:
         con.execute(
-            f"INSERT INTO {PLANNED} SELECT assignment_id, item_id, $queue, 'review', 0, 0, priority, 'pending', NULL"
+            f"INSERT INTO {plan} SELECT assignment_id, item_id, $queue, 'review', 0, 0, priority, 'pending', NULL"
             f" FROM {PICKED}", {"queue": queue}).fetchall()
     return n
 

@@ -114,21 +114,17 @@ def test_idempotent_a_target_is_picked_once_and_off_by_default(make_project):
     with open_store(cfg.db_path) as con:
         con.register("_empty", ASSIGNMENT_COLUMNS.empty_table())
         con.execute(f"CREATE TEMP TABLE {PLANNED} AS SELECT * FROM _empty").fetchall()  # dispatch's plan, empty
-        n = plan_reviews(con, cfg, "q", _ServesReviews())
+        n = plan_reviews(con, cfg, "q", PLANNED)
         assert n > 0 and con.execute(f"SELECT count(*) FROM {PLANNED} WHERE kind = 'review'").fetchall()[0][0] == n
         assert commit_reviews(con) == n
         assert pick_reviews(con, cfg) == 0  # every target already picked
-        assert plan_reviews(con, cfg, "q", object()) == 0  # a queue without review (Label Studio) gets none
+        assert plan_reviews(con, cfg, None, PLANNED) == 0  # no queue to review in (Label Studio without review.app_url)
         per_item = con.execute("SELECT max(c) FROM (SELECT count(*) c FROM review_targets WHERE reason = 'below_confidence'"
                                " GROUP BY item_id)").fetchall()[0][0]
         assert per_item == 1
         off = cfg.model_copy(update={"review": type(cfg.review)()})
         con.execute("DELETE FROM review_targets").fetchall()
         assert pick_reviews(con, off) == 0
-
-
-class _ServesReviews:
-    serves_reviews = True
 
 
 def test_dispatch_pushes_review_tasks_with_their_context_once(queue_project):

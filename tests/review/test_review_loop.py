@@ -5,10 +5,12 @@ reworks the rejected answer → collect → consensus counts the reviewer's vote
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tasks.collect import collect
 from tasks.consensus.stage import run_consensus_stage
 from tasks.dispatch import dispatch
+from tasks.errors import ConfigError
 from tasks.queues import BuiltinBackend
 from tasks.store import open_store
 from tests.conftest import ADMIN_TOKEN, seed_items
@@ -97,3 +99,77 @@ def test_dispatch_review_decide_rework_collect_consensus(queue_project, app_serv
     assert dispatch(cfg)["created"] == 0  # reviewed answers are not picked again, review votes are not reviewed
     ann.close()
     rev.close()
+
+
+class _NoReviewQueue:
+    """A queue without a review workflow, as Label Studio's open-source edition is: tasks pushed to it are
+    answered at once by its own people (not app annotators); it does not manage annotators."""
+
+    name = "no-review"
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def ensure_project(self, config, *a, **k):
+        return config.name
+
+    def push(self, tasks):
+        from datetime import UTC, datetime
+
+        for t in tasks.to_pylist():
+            self.rows.append({"judgment_id": f"ls-{len(self.rows)}", "assignment_id": t["assignment_id"],
+                              "item_id": t["item_id"], "annotator_id": "ls-person", "label": TEXTS[t["payload"]],
+                              "labels": [TEXTS[t["payload"]]], "submitted_at": datetime.now(UTC), "client_id": None})
+        return tasks.num_rows
+
+    def pull(self, cursor, limit=5_000):
+        import pyarrow as pa
+
+        from tasks.queues import JUDGMENT_SCHEMA
+
+        start = int(cursor or 0)
+        page = self.rows[start:start + limit]
+        return pa.Table.from_pylist(page, schema=JUDGMENT_SCHEMA), str(start + len(page))
+
+    def cancel(self, ids):
+        return 0
+
+    def close(self):
+        pass
+
+
+def test_a_queue_without_review_is_reviewed_in_the_app(queue_project, app_server, monkeypatch):
+    """Review tasks of a project whose queue has no review workflow go to the app named by review.app_url,
+    with their own queue and cursor; without it, such a project gets no review tasks."""
+    cfg = queue_project(queue={"url": "http://127.0.0.1:9"}, review={"share": 1.0, "app_url": app_server.url},
+                        gold={"rate": 0.0, "min_per_annotator": 0}, overlap={"policy": "fixed", "initial": 1, "max": 1})
+    items = dict(zip(seed_items(cfg, list(TEXTS)), TEXTS))
+    elsewhere = _NoReviewQueue()
+    monkeypatch.delenv("ANNOFLOW_REVIEW_APP_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="ANNOFLOW_REVIEW_APP_TOKEN"):
+        dispatch(cfg, elsewhere)
+    assert _q(cfg, "SELECT count(*) FROM assignments") == [(0,)]
+    monkeypatch.setenv("ANNOFLOW_REVIEW_APP_TOKEN", ADMIN_TOKEN)
+    assert dispatch(cfg, elsewhere)["created_by_kind"] == {"label": 3}
+    assert collect(cfg, elsewhere)["stored"] == 3
+    no_app = cfg.model_copy(update={"review": cfg.review.model_copy(update={"app_url": None})})
+    assert dispatch(no_app, elsewhere)["created"] == 0  # nowhere to review: nothing is picked
+    report = dispatch(cfg, elsewhere)
+    assert report["created_by_kind"] == {"review": 3} and report["new_to_backend"] == 3
+    assert len(elsewhere.rows) == 3  # nothing more was pushed to the queue without review
+    review_queue_name = f"builtin:{app_server.url}/{cfg.name}"
+    assert _q(cfg, "SELECT DISTINCT queue FROM assignments WHERE kind = 'review'") == [(review_queue_name,)]
+    with BuiltinBackend(app_server.url, ADMIN_TOKEN, cfg.name) as admin:
+        rev = _client(app_server.url, admin.create_annotator(f"rev-{cfg.name}", roles=["reviewer"]))
+    for _ in range(3):
+        task = rev.post(f"/api/review/{cfg.name}/next").json()["task"]
+        assert task["context"]["review"]["source_id"] == "ls-person"
+        rev.post(f"/api/review/leases/{task['lease_id']}/submit",
+                 json={"decision": "accept", "client_id": task["lease_id"]}).raise_for_status()
+    rev.close()
+    out = collect(cfg, elsewhere)
+    assert out["decisions"] == 3 and out["stored"] == 3 and out["quarantined"] == 0
+    assert _q(cfg, "SELECT queue FROM queue_cursors ORDER BY 1") == sorted(
+        [(review_queue_name,), (f"builtin:http://127.0.0.1:9/{cfg.name}",)])
+    assert _q(cfg, "SELECT count(*) FROM votes WHERE source_id = ?", [f"human:rev-{cfg.name}"]) == [(3,)]
+    assert set(r[0] for r in _q(cfg, "SELECT item_id FROM reviews")) == set(items)
