@@ -156,7 +156,7 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             # pauses and unbans made in the queue's dashboard first, so the lists sent are current
             synced = sync_queue(con, cfg, queue, backend, banned_annotators)
         banned, paused = synced["banned"], synced["paused"]
-        annotators = known_annotators(backend)
+        annotators = known_annotators(backend, labelling=True)
         with project_store(cfg) as con:
             # paused annotators get no new work (their re-qualification batch is planned by its command),
             # but the tasks targeted at them must still exclude everyone else

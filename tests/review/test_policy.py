@@ -142,3 +142,20 @@ def test_dispatch_pushes_review_tasks_with_their_context_once(queue_project):
                            " WHERE a.kind = 'review'").fetchall()
     assert len(rows) == 6 and {r[0] for r in rows} == {"pushed"}
     assert all(src.removeprefix("human:") in ex for _, ex, src in rows)
+
+
+def test_reviewers_get_no_targeted_gold(queue_project, fresh_app):
+    """Dispatch plans gold for the people who label (annotators, experts), never for a reviewer-only account."""
+    from tasks.queues import BuiltinBackend
+    from tests.conftest import ADMIN_TOKEN
+
+    cfg = queue_project(queue={"url": fresh_app.url}, gold={"rate": 0.0, "min_per_annotator": 2})
+    seed_items(cfg, ["g one", "g two", "work"], gold={"g one": "ham", "g two": "spam"})
+    with BuiltinBackend(fresh_app.url, ADMIN_TOKEN, cfg.name) as admin:
+        admin.create_annotator("labeller", roles=["annotator"])
+        admin.create_annotator("checker", roles=["reviewer"])
+        admin.create_annotator("senior", roles=["expert"])
+    dispatch(cfg)
+    with open_store(cfg.db_path) as con:
+        targets = con.execute("SELECT annotator_id, count(*) FROM assignments WHERE kind = 'gold' GROUP BY 1 ORDER BY 1").fetchall()
+    assert targets == [("labeller", 2), ("senior", 2)]
