@@ -247,8 +247,9 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
         con.unregister("_edits")
         con.unregister("_bad")
     superseded = classified.num_rows - valid.num_rows - edits.num_rows - bad.num_rows
-    return {"stored": stored, "revised": edits.num_rows, "decisions": decided["decisions"], "duplicates": valid.num_rows - stored + superseded,
-            "quarantined": bad.num_rows}
+    rejections = pc.sum(pc.fill_null(pc.equal(valid["decision"], "reject"), False).cast(pa.int64())).as_py() or 0
+    return {"stored": stored, "revised": edits.num_rows, "decisions": decided["decisions"],
+            "duplicates": valid.num_rows - rejections - stored + superseded, "quarantined": bad.num_rows}
 
 
 _GONE = """

@@ -176,7 +176,7 @@ def test_machine_label_reject_goes_back_to_people_and_counts_as_an_audit(make_pr
     q.add(judgment_id="g1", assignment_id="au-1", item_id=grid_rejected, annotator_id="rex", label=None, labels=None,
           task_kind="audit", decision="reject")
     report = collect(cfg, q)
-    assert report["decisions"] == 3 and report["quarantined"] == 0
+    assert report["decisions"] == 3 and report["quarantined"] == 0 and report["duplicates"] == 0
     assert _q(cfg, "SELECT review_id, origin, decision, target FROM reviews ORDER BY 1") == [
         ("g1", "machine", "reject", f"machine:{grid_rejected}:pre-1"),
         ("m0", "machine", "reject", f"machine:{rejected}:pre-1"),
