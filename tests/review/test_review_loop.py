@@ -7,6 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from flows.consensus import consensus_report_markdown
 from tasks.collect import collect
 from tasks.consensus.stage import run_consensus_stage
 from tasks.dispatch import dispatch
@@ -88,7 +89,12 @@ def test_dispatch_review_decide_rework_collect_consensus(queue_project, app_serv
         [(lunch, "ham"), (phone, "spam")])
     assert collect(cfg)["decisions"] == 0  # nothing applied twice
 
-    run_consensus_stage(cfg)
+    summary = run_consensus_stage(cfg)
+    [figures] = summary["review"]  # the reviewed annotator's figures, also in the consensus report artifact
+    assert (figures["source_id"], figures["reviewed"], figures["accepted"], figures["corrected"], figures["rejected"]) == (
+        f"human:{ann_id}", 3, 1, 1, 1)
+    report_md = consensus_report_markdown(summary)
+    assert "## Review" in report_md and f"| human:{ann_id} | 3 | 1 | 1 | 1 |" in report_md
     latest = dict((i, (lab, n, srcs)) for i, lab, n, srcs in _q(
         cfg, "SELECT item_id, label, n_human, sources FROM labels"
         " QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY updated_at DESC) = 1"))
