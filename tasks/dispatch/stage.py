@@ -5,6 +5,10 @@ tasks are pushed in batches of `queue.push_batch` and each pushed batch is marke
 transaction of its own. A crash between a push and its mark leaves those rows `pending`: the
 next run pushes them again, which changes nothing on the backend (push is idempotent on
 `assignment_id`), and marks them. Nothing is lost and nothing is doubled.
+
+Review tasks (`tasks/review`) are planned and committed with the rest, their targets and contexts in
+the same transaction; they go to the review queue (`tasks.review.queue`): the project's own queue, or
+the built-in app that reviews a queue without a review workflow.
 """
 
 from __future__ import annotations
