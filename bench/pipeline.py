@@ -280,6 +280,7 @@ class SimulatedBulkQueue:
             "duration_ms": pa.array(rng.integers(2_000, 20_000, n), pa.int64()),
             "submitted_at": pa.array(np.full(n, now, dtype="int64"), pa.timestamp("us", tz="UTC")),
             "client_id": ids,
+            **{c: pa.nulls(n, pa.string()) for c in ("task_kind", "decision", "comment", "target")},
         }, schema=JUDGMENT_SCHEMA)
         self.judgments = pa.concat_tables([self.judgments, judgments])
         return {"submitted": n, "annotators": m, "spammers": int(self.spammer.sum())}

@@ -50,6 +50,13 @@ def consensus_report_markdown(summary: dict, kind_lines: Sequence[str] = ()) -> 
     bans = summary.get("new_bans") or []
     lines += ["", (f"New bans: {', '.join(bans) if bans else 'none'}; banned sources in total: "
               f"{summary.get('banned_sources', 0)}.")]
+    if summary.get("review"):
+        lines += ["", "## Review", "", "| annotator | reviewed | accepted | corrected | rejected | acceptance (95% CI) |"
+                  " rejection (95% CI) |", "|---|---:|---:|---:|---:|---|---|"]
+        lines += [f"| {r['source_id']} | {r['reviewed']} | {r['accepted']} | {r['corrected']} | {r['rejected']} |"
+                  f" {_f(r['acceptance_rate'])} ({_f(r['acceptance_low'])} – {_f(r['acceptance_high'])}) |"
+                  f" {_f(r['rejection_rate'])} ({_f(r['rejection_low'])} – {_f(r['rejection_high'])}) |"
+                  for r in summary["review"]]
     b = summary.get("behaviour") or {}
     if b.get("enabled"):
         said = [f"{what}: {', '.join(b[key])}" for key, what in (

@@ -54,6 +54,7 @@ __all__ = [
     "ProjectConfig",
     "QueueBackend",
     "QueueConfig",
+    "ReviewConfig",
     "Seconds",
     "SourceConfig",
     "SourceFormat",
@@ -514,6 +515,32 @@ class HistoryConfig(_Section):
         None, ge=1, description="Keep at most this many latest runs per stage (none: no cap).")
 
 
+class ReviewConfig(_Section):
+    """Which answers a reviewer checks (`tasks/review/policy.py`); every share and count is off by default.
+
+    A target is picked by a hash of its id and `seed`, so the same work is picked on every run and the
+    pick is independent of anything an annotator could see; once picked it is never picked again.
+    """
+
+    share: float = Field(0.0, ge=0, le=1, description="Share of each annotator's answers sent to review.")
+    new_annotator_items: int = Field(
+        0, ge=0, description="Review all of each annotator's first N answers (0: none).")
+    below_confidence: float | None = Field(
+        None, gt=0, le=1, description="Review one human answer of each item whose consensus confidence is below this.")
+    machine_share: float = Field(
+        0.0, ge=0, le=1, description="Share of auto-accepted machine labels sent to review.")
+    seed: int = Field(0, description="Seed of the review draw (a target's draw is a hash of its id and the seed).")
+    app_url: str | None = Field(
+        None, description="A queue without a review workflow (Label Studio): the built-in annotation app where its "
+        "answers are reviewed (none: such a project gets no review tasks).")
+    app_token_env: str = Field(
+        "ANNOFLOW_REVIEW_APP_TOKEN", description="Environment variable holding that app's admin token.")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.share or self.new_annotator_items or self.below_confidence or self.machine_share)
+
+
 class CostRate(_Section):
     """What one human judgment is paid: a fixed part and a part for the time spent on it.
 
@@ -584,6 +611,7 @@ class ProjectConfig(_Section):
     state: StateConfig = Field(default_factory=StateConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
     root: str = Field(".", description="Project folder; set from the config file's location.")
 
     @field_validator("labels")

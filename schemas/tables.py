@@ -407,7 +407,7 @@ def check(table: pa.Table, model: type[pa_.DataFrameModel], where: str) -> None:
 
 # --- Dispatch and collect: assignments created by dispatch, judgments pulled by collect. ---
 
-ASSIGNMENT_KINDS = ["label", "gold", "audit", "adjudication"]
+ASSIGNMENT_KINDS = ["label", "gold", "audit", "adjudication", "review"]
 
 
 class Assignments(pa_.DataFrameModel):

@@ -13,7 +13,11 @@ duration, assignment and submit time. Checks, in order (the first failing one is
 `unknown_item`, `unknown_assignment`, `assignment_item_mismatch`, `unknown_annotator` (not known to
 the backend), then the answer kind's own check of the answer against its item (`kind.storage.validate`: choices
 say `unknown_label`, not in the label set, single-label: exactly one; other kinds their own reason,
-e.g. `span_outside_text`), `duplicate_judgment` (the assignment already has another judgment). Consensus reads the votes; item states are left alone.
+e.g. `span_outside_text`; a rejection has no answer to check), `invalid_decision` (a review without accept,
+correct or reject), `already_reviewed` (another decision on the same target was stored first),
+`duplicate_judgment` (the assignment already has another judgment). Consensus reads the votes; item
+states are left alone, except where a reviewer rejects a machine label (`tasks/review/decisions.py`:
+review decisions, rework resubmissions and machine-label audits).
 
 Where people can delete an answer (Label Studio; `Retracting` backends), each run first compares
 the stored votes of the assignments changed since the cursor with the judgments the backend still
@@ -47,12 +51,21 @@ from tasks.progress import track
 from tasks.queues import QueueBackend
 from tasks.queues.base import ANSWER_PROBLEM, Retracting
 from tasks.retries import STAGE_TASK
+from tasks.review import decisions as review_decisions
+from tasks.review.queue import review_queue
+from tasks.review.decisions import (
+    CLASSIFY_REASON,
+    VOTES_FILTER,
+    drop_reject_problems,
+    record_decisions,
+    rework_as_revision,
+)
 from tasks.store import insert_missing, project_store, record_stage_run, transaction
 
 __all__ = ["REASONS", "answer_problems", "classify", "collect", "collect_task", "read_cursor", "retract", "store_page"]
 
 REASONS = ("unknown_item", "unknown_assignment", "assignment_item_mismatch", "unknown_annotator",
-           "<the kind's reason>", "duplicate_judgment")
+           "<the kind's reason>", "invalid_decision", "already_reviewed", "duplicate_judgment")
 
 
 def answer_problems(con: duckdb.DuckDBPyConnection, page: pa.Table, cfg: ProjectConfig) -> pa.Table:
@@ -132,7 +145,7 @@ SELECT p.* EXCLUDE (assignment_item, known, vote_source),
         WHEN p.assignment_item <> p.item_id THEN 'assignment_item_mismatch'
         WHEN $check_annotators AND p.annotator_id NOT IN (SELECT annotator_id FROM _annotators) THEN 'unknown_annotator'
         WHEN p.answer_reason IS NOT NULL THEN p.answer_reason
-        WHEN other.judgment_id IS NOT NULL
+{review_reasons}        WHEN other.judgment_id IS NOT NULL
           OR (own.own_vote IS NULL
               AND row_number() OVER (PARTITION BY p.assignment_id ORDER BY p.submitted_at, p.judgment_id) > 1)
             THEN 'duplicate_judgment'
@@ -140,7 +153,7 @@ SELECT p.* EXCLUDE (assignment_item, known, vote_source),
 FROM page p
 LEFT JOIN other USING (judgment_id)
 LEFT JOIN own USING (judgment_id)
-"""
+""".replace("{review_reasons}", CLASSIFY_REASON)
 
 
 def classify(con: duckdb.DuckDBPyConnection, page: pa.Table, problems: pa.Table,
@@ -161,14 +174,14 @@ def classify(con: duckdb.DuckDBPyConnection, page: pa.Table, problems: pa.Table,
         con.unregister("_annotators")
 
 
-_DETAIL = {
+_DETAIL = {**review_decisions.DETAIL,
     "unknown_item": "item_id is not in this project's items",
     "unknown_assignment": "assignment_id was never dispatched by this project",
     "assignment_item_mismatch": "the assignment belongs to another item",
     "unknown_annotator": "annotator is not known to the queue backend",
     "duplicate_judgment": "the assignment already has a judgment",
 }
-_FIELD = {"unknown_item": "item_id", "unknown_assignment": "assignment_id", "assignment_item_mismatch": "item_id",
+_FIELD = {**review_decisions.FIELD, "unknown_item": "item_id", "unknown_assignment": "assignment_id", "assignment_item_mismatch": "item_id",
           "unknown_annotator": "annotator_id", "duplicate_judgment": "assignment_id"}
 
 
@@ -194,10 +207,13 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
                 " CASE WHEN assignment_kind = 'adjudication' THEN 'adjudicator:' ELSE 'human:' END || annotator_id AS source_id,"
                 " CASE WHEN assignment_kind = 'adjudication' THEN 'adjudicator' ELSE 'human' END AS source_kind,"
                 " label, labels, answer::JSON AS answer, assignment_id, duration_ms, submitted_at AS created_at,"
-                " $run AS run_id FROM _valid",
+                f" $run AS run_id FROM _valid WHERE {VOTES_FILTER}",
                 params={"run": run_id}).to_arrow_table()
             stored = insert_missing(con, "votes", votes, ["vote_id"])
             if edits.num_rows:
+                con.execute(  # the replaced answer is kept, the live one stays in `votes`
+                    "INSERT INTO superseded_votes BY NAME SELECT v.*, e.judgment_id AS superseded_by, now() AS superseded_at"
+                    " FROM votes v JOIN _edits e ON v.vote_id = e.revises").fetchall()
                 con.execute(
                     "UPDATE votes SET label = e.label, labels = e.labels, answer = e.answer::JSON, duration_ms = e.duration_ms,"
                     " created_at = e.submitted_at, run_id = $run FROM _edits e WHERE votes.vote_id = e.revises",
@@ -206,10 +222,11 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
                 "INSERT INTO sources (source_id, kind, name) SELECT DISTINCT source_id, source_kind, annotator_id"
                 " FROM (SELECT CASE WHEN assignment_kind = 'adjudication' THEN 'adjudicator:' ELSE 'human:' END"
                 "  || annotator_id AS source_id, CASE WHEN assignment_kind = 'adjudication' THEN 'adjudicator'"
-                "  ELSE 'human' END AS source_kind, annotator_id FROM _valid) ON CONFLICT DO NOTHING").fetchall()
+                f"  ELSE 'human' END AS source_kind, annotator_id FROM _valid WHERE {VOTES_FILTER}) ON CONFLICT DO NOTHING").fetchall()
             con.execute(
                 "UPDATE assignments SET state = 'done', annotator_id = v.annotator_id, updated_at = now()"
                 " FROM _valid v WHERE assignments.assignment_id = v.assignment_id").fetchall()
+            decided = record_decisions(con, run_id)
             detail = "CASE reason " + " ".join(f"WHEN '{k}' THEN '{v.replace(chr(39), chr(39) * 2)}'" for k, v in _DETAIL.items()) + " END"
             field = "CASE reason " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _FIELD.items()) + " END"
             con.execute(
@@ -231,8 +248,9 @@ def store_page(con: duckdb.DuckDBPyConnection, queue: str, classified: pa.Table,
         con.unregister("_edits")
         con.unregister("_bad")
     superseded = classified.num_rows - valid.num_rows - edits.num_rows - bad.num_rows
-    return {"stored": stored, "revised": edits.num_rows, "duplicates": valid.num_rows - stored + superseded,
-            "quarantined": bad.num_rows}
+    rejections = pc.sum(pc.fill_null(pc.equal(valid["decision"], "reject"), False).cast(pa.int64())).as_py() or 0
+    return {"stored": stored, "revised": edits.num_rows, "decisions": decided["decisions"],
+            "duplicates": valid.num_rows - rejections - stored + superseded, "quarantined": bad.num_rows}
 
 
 _GONE = """
@@ -293,6 +311,28 @@ def lease_expiries(backend: QueueBackend) -> int | None:
     return counts().get("expired") if callable(counts) else None
 
 
+def _pull_queue(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, backend: QueueBackend,
+                cursor: str | None, annotators: Sequence[str] | None, run_id: str, totals: Counter, reasons: Counter,
+                bar) -> str | None:
+    """Every page of `queue` after `cursor`, each stored in its own transaction; returns the last cursor."""
+    limit = cfg.queue.pull_limit
+    while True:
+        page, nxt = backend.pull(cursor, limit)
+        check(page.select(list(Judgments.to_schema().columns)), Judgments, f"collect (page after {cursor!r})")
+        page = rework_as_revision(page)
+        problems = drop_reject_problems(page, answer_problems(con, page, cfg))
+        classified = classify(con, page, problems, annotators)
+        counts = store_page(con, queue, classified, nxt, run_id)
+        totals.update(counts)
+        totals["pulled"] += page.num_rows
+        totals["pages"] += 1
+        reasons.update(r for r in classified.column("reason").to_pylist() if r)
+        bar.advance(page.num_rows)
+        cursor = nxt
+        if page.num_rows < limit:
+            return cursor
+
+
 def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     """Pull every judgment after the stored cursor, page by page; returns counts."""
     started = time.time()
@@ -300,7 +340,7 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     queue = queue_name(cfg)
     own = backend is None
     backend = backend or backend_for(cfg)
-    limit = cfg.queue.pull_limit
+    rq = None
     totals: Counter = Counter()
     reasons: Counter = Counter()
     try:
@@ -308,30 +348,23 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
         # project (an empty one has nothing to pull) rather than refuse it with 404.
         backend.ensure_project(cfg)
         annotators = known_annotators(backend)
+        rq = review_queue(cfg, queue, backend)
         with project_store(cfg) as con, \
                 track("collect", None) as bar:
             cursor = read_cursor(con, queue)
             start_cursor = cursor
             if isinstance(backend, Retracting):
                 totals["retracted"] = retract(con, queue, backend.live_judgments(cursor))
-            while True:
-                page, nxt = backend.pull(cursor, limit)
-                check(page.select(list(Judgments.to_schema().columns)), Judgments, f"collect (page after {cursor!r})")
-                classified = classify(con, page, answer_problems(con, page, cfg), annotators)
-                counts = store_page(con, queue, classified, nxt, run_id)
-                totals.update(counts)
-                totals["pulled"] += page.num_rows
-                totals["pages"] += 1
-                reasons.update(r for r in classified.column("reason").to_pylist() if r)
-                bar.advance(page.num_rows)
-                cursor = nxt
-                if page.num_rows < limit:
-                    break
+            cursor = _pull_queue(con, cfg, queue, backend, cursor, annotators, run_id, totals, reasons, bar)
+            if rq is not None and rq.separate:  # decisions made in the review app of a queue without review
+                rq.backend.ensure_project(cfg)
+                _pull_queue(con, cfg, rq.name, rq.backend, read_cursor(con, rq.name), known_annotators(rq.backend),
+                            run_id, totals, reasons, bar)
             # pauses / resumes / unbans admins made in the queue's dashboard, recorded with their actor
             actions = apply_queue_actions(con, queue, backend)
             comments = pull_comments(con, queue, backend)  # item threads and guideline questions (built-in app)
             report = {"queue": queue, "cursor_from": start_cursor, "cursor_to": cursor, "annotator_actions": actions,
-                      **{k: totals.get(k, 0) for k in ("pulled", "stored", "revised", "retracted", "duplicates", "quarantined",
+                      **{k: totals.get(k, 0) for k in ("pulled", "stored", "revised", "decisions", "retracted", "duplicates", "quarantined",
                                                "pages")},
                       "quarantined_by_reason": dict(reasons), "seconds": round(time.time() - started, 3)}
             if comments is not None:
@@ -342,6 +375,8 @@ def collect(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             record_stage_run(con, "collect", "completed", report, started, cfg=cfg, run_id=run_id)
         return report
     finally:
+        if rq is not None and rq.separate:
+            rq.backend.close()
         if own:
             backend.close()
 

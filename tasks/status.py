@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from tasks.review.stats import review_stats
+
 if TYPE_CHECKING:
     from tasks.kinds.protocol import ConsensusFacet
 
@@ -17,7 +19,8 @@ def _pairs(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
 
 
 def collect_status(con: duckdb.DuckDBPyConnection, consensus: ConsensusFacet) -> dict:
-    """Counts per item state, quarantine reason, vote source kind, assignment state; labels; versions.
+    """Counts per item state, quarantine reason, vote source kind, assignment state; labels; versions;
+    reviewers' verdicts per annotator.
 
     `consensus` is the project's kind's consensus facet: it says which labels a stored answer uses,
     for the resolved labels' distribution (a label per item, each label of a set, a span's type).
@@ -54,6 +57,7 @@ def collect_status(con: duckdb.DuckDBPyConnection, consensus: ConsensusFacet) ->
             for v, n, p, c in con.execute("SELECT version, n_rows, path, created_at FROM export_versions ORDER BY created_at").fetchall()
         ],
         "consensus": _consensus(con),
+        "review": review_stats(con),
         "last_runs": [
             {"stage": s, "status": st, "finished_at": str(f)}
             for s, st, f in con.execute(

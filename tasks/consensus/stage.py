@@ -51,6 +51,7 @@ from tasks.kinds import get as get_kind
 from tasks.kinds import kind_of
 from tasks.progress import track
 from tasks.retries import STAGE_TASK
+from tasks.review.stats import review_stats
 from tasks.store import (
     project_store,
     read_dictionary_encoded,
@@ -311,6 +312,7 @@ def run_consensus_stage(cfg: ProjectConfig) -> dict:
             "new_bans": out.new_bans["source_id"].to_pylist(), "fit": out.fit, "agreement": out.agreement,
             "banned_sources": _one(con, "SELECT count(*) FROM sources WHERE banned")[0],
             "leaderboard": leaderboard(con),
+            "review": review_stats(con),
             # once per run, after the scores: a rule reads this run's labels as its reference
             "behaviour": run_rules(con, cfg, run_id),
             "seconds": {"read": round(t_read, 3), "fit": round(t_fit, 3), "total": round(time.time() - started, 3)},

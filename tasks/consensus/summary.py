@@ -1,4 +1,5 @@
-"""What the last consensus run left in the store: agreement, decisions, fit and the source leaderboard.
+"""What the last consensus run left in the store: agreement, decisions, fit and the source leaderboard, reviewers'
+verdicts per annotator.
 
 Kept free of Prefect so `annoflow status` can read it without importing the orchestration stack.
 """
@@ -10,6 +11,8 @@ __all__ = ["SCOPE", "leaderboard", "stored_summary"]
 import json
 
 import duckdb
+
+from tasks.review.stats import review_stats
 
 SCOPE = "labels"
 
@@ -41,4 +44,5 @@ def stored_summary(con: duckdb.DuckDBPyConnection) -> dict | None:
     banned = _one(con, "SELECT count(*) FROM sources WHERE banned")[0]
     return {"method": row[0], "n_votes": row[1], "fit": json.loads(row[2] or "{}"),
             "agreement": json.loads(row[3] or "{}"), "decisions": json.loads(row[4] or "{}"),
-            "updated_at": str(row[5]), "banned_sources": banned, "leaderboard": leaderboard(con)}
+            "updated_at": str(row[5]), "banned_sources": banned, "leaderboard": leaderboard(con),
+            "review": review_stats(con)}

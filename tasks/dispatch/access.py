@@ -92,9 +92,17 @@ def backend_for(cfg: ProjectConfig) -> QueueBackend:
     return open_backend(cfg, token=admin_token(cfg))
 
 
-def known_annotators(backend: QueueBackend) -> list[str] | None:
-    """Active annotators of the backend, or None when the backend does not manage annotators."""
+LABELLING_ROLES = frozenset({"annotator", "expert"})
+"""Roles that take label, gold and audit tasks (no roles at all: an annotator, as before roles existed)."""
+
+
+def known_annotators(backend: QueueBackend, *, labelling: bool = False) -> list[str] | None:
+    """Active annotators of the backend, or None when the backend does not manage annotators.
+
+    `labelling`: only those who can take label and gold tasks (not reviewers only), the people dispatch
+    plans gold for; collect knows every role, since a reviewer's decisions are judgments too."""
     if not isinstance(backend, AnnotatorAdmin):
         return None
     rows = backend.list_annotators().to_pylist()
-    return sorted(r["annotator_id"] for r in rows if r["active"] is not False)
+    return sorted(r["annotator_id"] for r in rows if r["active"] is not False
+                  and (not labelling or not r.get("roles") or LABELLING_ROLES & set(r["roles"])))

@@ -14,7 +14,9 @@ Work selected (one item never has two open label slots at once):
   for good): adaptive → one more slot (round + 1)
   while below `overlap.max` slots, else adjudication; fixed → adjudication;
 - consensus `adjudicate` (or `items.state = 'adjudicate'`): one `adjudication` slot (experts only;
-  the app enforces the role).
+  the app enforces the role);
+- an item whose machine label a reviewer rejected (`reviews`, collect set it `queued`) counts as fresh
+  until it has label slots. Review assignments (`tasks/review`) never count as an item's slots.
 Gold: untargeted gold slots so that gold makes up `gold.rate` of all tasks, spread over the gold
 items with the fewest slots (at most one slot per known annotator per item, since nobody sees an
 item twice), plus targeted slots (`annotator_id` set) topping every known annotator up to
@@ -74,8 +76,12 @@ a AS (
         max(round) AS max_round,
         max(slot) FILTER (WHERE kind IN ('label', 'audit')) AS max_slot,
         count(*) FILTER (WHERE kind = 'adjudication') AS n_adj,
-        count(*) FILTER (WHERE kind = 'adjudication' AND state IN ('pending', 'pushed')) AS n_adj_open
-    FROM assignments WHERE kind <> 'gold' GROUP BY item_id
+        count(*) FILTER (WHERE kind = 'adjudication' AND state IN ('pending', 'pushed')) AS n_adj_open,
+        count(*) FILTER (WHERE kind = 'label') AS n_label
+    FROM assignments WHERE kind NOT IN ('gold', 'review') GROUP BY item_id
+),
+sent_back AS (  -- a reviewer rejected the item's machine label: people label it from scratch
+    SELECT DISTINCT item_id FROM reviews WHERE origin = 'machine' AND decision = 'reject'
 ),
 work AS (
     -- fresh items: label slots 0..initial-1, or one audit slot
@@ -85,7 +91,8 @@ work AS (
     CROSS JOIN range(0, $initial) s(slot)
     WHERE (i.state = 'queued' OR (i.state = 'new' AND $treat_new)
            OR (i.state = 'auto_accepted' AND coalesce(i.audit, false) AND s.slot = 0))
-      AND NOT EXISTS (SELECT 1 FROM a WHERE a.item_id = i.item_id)
+      AND NOT EXISTS (SELECT 1 FROM a WHERE a.item_id = i.item_id
+                      AND (a.n_label > 0 OR i.item_id NOT IN (SELECT item_id FROM sent_back)))
       AND NOT EXISTS (SELECT 1 FROM gold g WHERE g.item_id = i.item_id)
     UNION ALL
     -- consensus asks for more: one more slot while the budget lasts, else adjudication

@@ -5,6 +5,10 @@ tasks are pushed in batches of `queue.push_batch` and each pushed batch is marke
 transaction of its own. A crash between a push and its mark leaves those rows `pending`: the
 next run pushes them again, which changes nothing on the backend (push is idempotent on
 `assignment_id`), and marks them. Nothing is lost and nothing is doubled.
+
+Review tasks (`tasks/review`) are planned and committed with the rest, their targets and contexts in
+the same transaction; they go to the review queue (`tasks.review.queue`): the project's own queue, or
+the built-in app that reviews a queue without a review workflow.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from tasks.kinds import kind_of
 from tasks.progress import track
 from tasks.queues import TASK_SCHEMA, QueueBackend
 from tasks.retries import STAGE_TASK
+from tasks.review.policy import commit_reviews, plan_reviews
+from tasks.review.queue import review_queue
 from tasks.store import project_store, record_stage_run, transaction
 
 __all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_task_batches"]
@@ -51,6 +57,8 @@ best AS (  -- the machine's suggestion, on every kind of task alike (gold must n
       AND item_id IN (SELECT item_id FROM p)
     QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY confidence DESC NULLS LAST, source_id) = 1
 ),
+ctx AS (SELECT assignment_id, CAST(context AS VARCHAR) AS context, exclude_annotators FROM task_contexts
+         WHERE assignment_id IN (SELECT assignment_id FROM p)),
 targeted AS (  -- who holds a targeted gold slot of an item: they must not use up its open gold slots
     SELECT item_id, list(DISTINCT annotator_id) AS annotators FROM assignments
     WHERE kind = 'gold' AND annotator_id IS NOT NULL AND item_id IN (SELECT item_id FROM p)
@@ -59,16 +67,19 @@ targeted AS (  -- who holds a targeted gold slot of an item: they must not use u
 SELECT p.assignment_id, p.item_id, p.kind, p.priority, i.payload, i.uri AS media_uri, i.metadata,
     b.answer AS prelabel,
     b.confidence AS prelabel_score,
-    CASE WHEN p.annotator_id IS NOT NULL THEN list_filter($everyone::VARCHAR[], lambda x: x <> p.annotator_id)
+    CASE WHEN c.exclude_annotators IS NOT NULL
+             THEN list_sort(list_distinct(list_concat(coalesce($banned::VARCHAR[], []), c.exclude_annotators)))
+         WHEN p.annotator_id IS NOT NULL THEN list_filter($everyone::VARCHAR[], lambda x: x <> p.annotator_id)
          WHEN p.kind = 'gold' AND t.annotators IS NOT NULL
              THEN list_sort(list_distinct(list_concat(coalesce($banned::VARCHAR[], []), t.annotators)))
          ELSE $banned::VARCHAR[] END AS exclude_annotators,
-    CAST(NULL AS VARCHAR) AS context  -- adjudication tasks: filled per batch (conflict.with_conflict_context)
+    c.context
 FROM p
 JOIN (SELECT DISTINCT ON (item_id) item_id, payload, uri, CAST(metadata AS VARCHAR) AS metadata FROM items WHERE item_id IN (SELECT item_id FROM p)) i
     USING (item_id)
 LEFT JOIN best b USING (item_id)
 LEFT JOIN targeted t USING (item_id)
+LEFT JOIN ctx c USING (assignment_id)
 ORDER BY p.priority DESC, p.assignment_id
 """
 
@@ -122,24 +133,42 @@ def _mark_pushed(con: duckdb.DuckDBPyConnection, ids: pa.Array) -> None:
         con.unregister("_pushed")
 
 
+def _push_pending(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, backend: QueueBackend,
+                  banned: Sequence[str], annotators: Sequence[str] | None) -> tuple[int, int]:
+    """Push every pending task of `queue` in batches, marking each batch pushed; (sent, new to the backend)."""
+    n_pending, batches = pending_task_batches(con, queue, banned, annotators, cfg.queue.push_batch,
+                                              kind_of(cfg).storage.column)
+    sent = new_to_backend = 0
+    with track("dispatch push", n_pending) as bar:
+        for chunk in batches:
+            new_to_backend += backend.push(with_conflict_context(con, kind_of(cfg), cfg.labels, chunk))
+            _mark_pushed(con, chunk.column("assignment_id"))
+            sent += chunk.num_rows
+            bar.advance(chunk.num_rows)
+    return sent, new_to_backend
+
+
 def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
     """Create the assignments the project needs now and push all pending ones; returns counts."""
     started = time.time()
     queue = queue_name(cfg)
     own = backend is None
     backend = backend or backend_for(cfg)
+    rq = None
     try:
+        rq = review_queue(cfg, queue, backend)
         with project_store(cfg) as con:
             # pauses and unbans made in the queue's dashboard first, so the lists sent are current
             synced = sync_queue(con, cfg, queue, backend, banned_annotators)
         banned, paused = synced["banned"], synced["paused"]
-        annotators = known_annotators(backend)
+        annotators = known_annotators(backend, labelling=True)
         with project_store(cfg) as con:
             # paused annotators get no new work (their re-qualification batch is planned by its command),
             # but the tasks targeted at them must still exclude everyone else
             allowed = None if annotators is None else [a for a in annotators if a not in set(banned)]
             active = None if allowed is None else [a for a in allowed if a not in paused]
             plan_assignments(con, cfg, queue, active)
+            plan_reviews(con, cfg, rq.name if rq else None, PLANNED)
             check_planned(con)
             by_kind = dict(con.execute(f"SELECT kind, count(*) FROM {PLANNED} GROUP BY 1 ORDER BY 1").fetchall())
             targeted = con.execute(f"SELECT count(annotator_id) FROM {PLANNED}").fetchall()[0][0]
@@ -151,21 +180,19 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                 con.execute(
                     "UPDATE items SET state = 'queued' WHERE state = 'new' AND item_id IN "
                     f"(SELECT item_id FROM {PLANNED} WHERE kind = 'label')").fetchall()
+                reviews = commit_reviews(con)
             con.execute(f"DROP TABLE {PLANNED}").fetchall()
-            n_pending, batches = pending_task_batches(con, queue, banned, allowed, cfg.queue.push_batch,
-                                                      kind_of(cfg).storage.column)
-            sent = new_to_backend = 0
-            with track("dispatch push", n_pending) as bar:
-                for chunk in batches:
-                    new_to_backend += backend.push(with_conflict_context(con, kind_of(cfg), cfg.labels, chunk))
-                    _mark_pushed(con, chunk.column("assignment_id"))
-                    sent += chunk.num_rows
-                    bar.advance(chunk.num_rows)
+            sent, new_to_backend = _push_pending(con, cfg, queue, backend, banned, allowed)
+            if rq is not None and rq.separate:  # review tasks of a queue without review go to the review app
+                rq.backend.ensure_project(cfg)
+                review_sent, review_new = _push_pending(con, cfg, rq.name, rq.backend, banned, None)
+                sent, new_to_backend = sent + review_sent, new_to_backend + review_new
             report = {
                 "queue": queue,
                 "created": created,
                 "created_by_kind": by_kind,
                 "targeted_gold": int(targeted),
+                "review_targets": reviews,
                 "pushed": sent,
                 "new_to_backend": new_to_backend,
                 "banned_excluded": len(banned),
@@ -176,6 +203,8 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
             record_stage_run(con, "dispatch", "completed", report, started, cfg=cfg)
         return report
     finally:
+        if rq is not None and rq.separate:
+            rq.backend.close()
         if own:
             backend.close()
 

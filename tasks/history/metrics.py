@@ -46,6 +46,7 @@ from tasks.history.names import (
 )
 from tasks.kinds import kind_of
 from tasks.prelabel.routing import wilson_interval
+from tasks.review.stats import review_history
 
 __all__ = ["ROW_SCHEMA", "RunContext", "measure", "metrics_for_stage"]
 
@@ -316,8 +317,8 @@ _BY_STAGE: dict[str, tuple[Measure, ...]] = {
     "prelabel.route": (items, prelabel_route),
     "prelabel.lf_report": (prelabel_sources,),
     "dispatch": (items, queue),
-    "collect": (judgments, queue, cost),
-    "consensus": (items, sources, consensus, labels, cost),
+    "collect": (judgments, queue, cost, review_history),
+    "consensus": (items, sources, consensus, labels, cost, review_history),
     "export": (items, labels, cost),
 }
 

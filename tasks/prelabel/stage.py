@@ -9,7 +9,8 @@ State written by `combine_and_route` (see migration 003 for the `prelabels.route
     auto   items.state = 'auto_accepted', labels row (method 'auto', decision 'resolved')
     audit  as auto, plus items.audit = true: dispatch makes one assignment of kind 'audit' (migration 002)
     human  items.state = 'queued', items.priority = 1 - confidence (most uncertain first)
-Gold items, items with human votes and items with a human decision are never routed.
+Gold items, items with human votes and items with a human decision (a reviewer's rejection of the
+machine label included) are never routed.
 
 Whatever depends on what an answer is (vote columns, the model's target, the combiner's input, the
 decisions a pre-label is made of and how they are scored) comes from the project's answer kind,
@@ -286,7 +287,9 @@ def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None
 def _item_frame(con: duckdb.DuckDBPyConnection) -> pa.Table:
     return con.sql(
         """
-        WITH human AS (SELECT DISTINCT item_id FROM votes WHERE source_kind IN ('human', 'adjudicator')),
+        WITH human AS (SELECT DISTINCT item_id FROM votes WHERE source_kind IN ('human', 'adjudicator')
+                       -- a reviewer rejected the machine label: people decide it now, as if they had voted
+                       UNION SELECT item_id FROM reviews WHERE origin = 'machine' AND decision = 'reject'),
              decided AS (SELECT DISTINCT item_id FROM labels WHERE method <> 'auto'),
              auto AS (SELECT DISTINCT item_id FROM labels WHERE method = 'auto')
         SELECT i.item_id, i.state,

@@ -18,8 +18,9 @@ the defaults shown):
                                      a list<string> column of labels is accepted too
     prelabel_score float64 null
     exclude_annotators list<string> null
-    context        string  null      adjudication tasks: JSON text of what the expert is shown besides the
-                                     item (`{"conflict": ...}`, tasks/dispatch/conflict.py); null for others
+    context        string  null      what the one who takes the task sees besides the item (JSON object text):
+                                     a review task's `{"review": {...}}` (tasks/review), an adjudication task's
+                                     `{"conflict": {...}}` (tasks/dispatch/conflict.py); null for the others
 
 Judgments pulled (`JUDGMENT_SCHEMA`):
     judgment_id, assignment_id, item_id, annotator_id: string
@@ -29,6 +30,12 @@ Judgments pulled (`JUDGMENT_SCHEMA`):
     duration_ms    int64             time the annotator spent
     submitted_at   timestamp[us, UTC]
     client_id      string            the annotator client's submit id
+    task_kind      string            label | gold | audit | adjudication | review | rework (null: not said,
+                                     e.g. Label Studio)
+    decision       string            a reviewer's accept | correct | reject (review tasks; audits answered in
+                                     the grid: accept | reject), `resubmit` on a rework; else null
+    comment        string            the reviewer's or adjudicator's comment, null when none
+    target         string            a review's target (the reviewed judgment id or `machine:<item>:<run>`)
 
 A page may carry one more column, `answer_problem` (`ANSWER_PROBLEM`, string, JSON `{"reason",
 "field", "detail"}`), on backends that receive answers they cannot read (Label Studio does not enforce
@@ -92,6 +99,10 @@ JUDGMENT_SCHEMA = pa.schema([
     ("duration_ms", pa.int64()),
     ("submitted_at", pa.timestamp("us", tz="UTC")),
     ("client_id", pa.string()),
+    ("task_kind", pa.string()),
+    ("decision", pa.string()),
+    ("comment", pa.string()),
+    ("target", pa.string()),
 ])
 
 ANNOTATOR_SCHEMA = pa.schema([
@@ -111,7 +122,7 @@ LIVE_SCHEMA = pa.schema([
 ])
 
 _REQUIRED = ("assignment_id", "item_id")
-_KINDS = {"label", "gold", "audit", "adjudication"}
+_KINDS = {"label", "gold", "audit", "adjudication", "review"}
 
 
 @runtime_checkable
@@ -197,18 +208,13 @@ def task_rows(tasks: pa.Table) -> list[dict[str, Any]]:
     rows = tasks.to_pylist()
     as_text = "prelabel" in tasks.column_names and pa.types.is_string(tasks.schema.field("prelabel").type)
     for i, r in enumerate(rows):
-        if as_text and r.get("prelabel") is not None:
-            try:
-                r["prelabel"] = orjson.loads(r["prelabel"])
-            except orjson.JSONDecodeError:
-                raise ContractError(f"task row {i} ({r['assignment_id']!r}): prelabel is not JSON text: "
-                                    f"{r['prelabel'][:80]!r}") from None
-        if isinstance(r.get("context"), str):
-            try:
-                r["context"] = orjson.loads(r["context"])
-            except orjson.JSONDecodeError:
-                raise ContractError(f"task row {i} ({r['assignment_id']!r}): context is not JSON text: "
-                                    f"{r['context'][:80]!r}") from None
+        for name in ("prelabel", "context") if as_text else ("context",):
+            if isinstance(r.get(name), str):
+                try:
+                    r[name] = orjson.loads(r[name])
+                except orjson.JSONDecodeError:
+                    raise ContractError(f"task row {i} ({r['assignment_id']!r}): {name} is not JSON text: "
+                                        f"{r[name][:80]!r}") from None
         kind = r.get("kind")
         if kind is not None and kind not in _KINDS:
             raise ContractError(f"task row {i} ({r['assignment_id']!r}): kind {kind!r} not in {sorted(_KINDS)}")

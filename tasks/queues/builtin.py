@@ -22,6 +22,7 @@ class BuiltinBackend(PullAll):
     """Pipeline-side client of one project in the annotation app (admin token)."""
 
     name = "builtin"
+    serves_reviews = True  # the app has the review workflow (tasks/review); Label Studio's open-source edition has none
 
     def __init__(self, url: str, token: str, project_id: str, *, push_batch: int = 5_000,
                  client: httpx.Client | None = None) -> None:
