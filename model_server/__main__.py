@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds of a 429.")
     s.add_argument("--rate-limit-times", type=int, default=1, help="How many times the same text is answered 429.")
     s.add_argument("--fence", action="store_true", help="Wrap every answer in a ```json fence with prose around it.")
+    s.add_argument("--api-key", help="Answer 401 to chat requests without `Authorization: Bearer <this key>`.")
     a = p.parse_args(argv)
 
     import uvicorn
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         from model_server.chat_standin import StandinRules, create_chat_standin, parse_rules
 
         rules = StandinRules(parse_rules(a.rules), a.default, a.accuracy, a.seed, a.model_name, a.malformed_on, a.unknown_label_on,
-                             a.html_on, a.slow_on, a.delay, a.rate_limit_on, a.retry_after, a.rate_limit_times, a.fence)
+                             a.html_on, a.slow_on, a.delay, a.rate_limit_on, a.retry_after, a.rate_limit_times, a.fence, a.api_key)
         uvicorn.run(create_chat_standin(rules), host=a.host, port=a.port, log_level=a.log_level, access_log=False)
         return
     from model_server.app import Hooks, create_app, create_detect_app, create_span_app

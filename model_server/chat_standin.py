@@ -16,7 +16,7 @@ Misbehaviour on purpose, per item, triggered by a word in the item's text: `--ma
 without JSON), `--unknown-label-on W` (a label outside the set), `--html-on W` (an HTML page with 200),
 `--slow-on W` (sleeps `--delay` seconds first), `--rate-limit-on W` (429 with `Retry-After:
 --retry-after` the first `--rate-limit-times` times that text is asked), `--fence` (every answer inside a
-```json fence, with prose around). Usage counts four characters a token. `GET /stats` counts the calls.
+```json fence, with prose around), `--api-key K` (401 unless the request carries `Bearer K`). Usage counts four characters a token. `GET /stats` counts the calls.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ class StandinRules:
     retry_after: float = 1.0
     rate_limit_times: int = 1
     fence: bool = False
+    api_key: str | None = None
     asked: Counter = field(default_factory=Counter)
     stats: Counter = field(default_factory=Counter)
 
@@ -117,6 +118,8 @@ def create_chat_standin(r: StandinRules) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):  # noqa: ANN202 (JSON, HTML or 429 by design)
+        if r.api_key and request.headers.get("authorization") != f"Bearer {r.api_key}":
+            return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}, status_code=401)
         body = await request.json()
         messages = body.get("messages") or []
         prompt = "\n".join(str(m.get("content", "")) for m in messages)
