@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     if a.chat_standin:
-        from model_server.chat_standin import StandinRules, create_chat_standin, parse_rules
+        from model_server.chat_standin import (
+            StandinRules,
+            create_chat_standin,
+            parse_rules,
+        )
 
         rules = StandinRules(parse_rules(a.rules), a.default, a.accuracy, a.seed, a.model_name, a.malformed_on, a.unknown_label_on,
                              a.html_on, a.slow_on, a.delay, a.rate_limit_on, a.retry_after, a.rate_limit_times, a.fence, a.api_key)

@@ -33,7 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 __all__ = ["StandinRules", "create_chat_standin", "parse_rules"]
 
-_TEXT = re.compile(r"<text>\n?(.*?)\n?</text>", re.S)
+_TEXT = re.compile(r"<text>\n?(.*?)\n?</text>", re.DOTALL)
 
 
 def parse_rules(spec: str) -> dict[str, list[str]]:
@@ -73,13 +73,13 @@ class StandinRules:
         found = []
         for label, words in self.rules.items():
             for w in words:
-                found += [(m.start(), m.end(), label) for m in re.finditer(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.I)]
+                found += [(m.start(), m.end(), label) for m in re.finditer(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.IGNORECASE)]
         return sorted(found)
 
     def single(self, text: str) -> str:
         labels = list(self.rules)
-        hit = next((label for label, words in self.rules.items() if any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.I) for w in words)),
-                   self.default or labels[0])
+        found = {label for _, _, label in self._hits(text)}
+        hit = next((label for label in labels if label in found), self.default or labels[0])
         return labels[(labels.index(hit) + 1) % len(labels)] if self.wrong(text) and hit in labels else hit
 
     def multi(self, text: str) -> list[str]:
@@ -117,7 +117,7 @@ def create_chat_standin(r: StandinRules) -> FastAPI:
         return {"object": "list", "data": [{"id": r.model, "object": "model", "owned_by": "annoflow-standin"}]}
 
     @app.post("/v1/chat/completions")
-    async def chat(request: Request):  # noqa: ANN202 (JSON, HTML or 429 by design)
+    async def chat(request: Request):
         if r.api_key and request.headers.get("authorization") != f"Bearer {r.api_key}":
             return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}, status_code=401)
         body = await request.json()

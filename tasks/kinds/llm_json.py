@@ -15,7 +15,7 @@ from .protocol import AnswerError
 
 __all__ = ["answer_object", "label_named"]
 
-_FENCE = re.compile(r"```[A-Za-z0-9_-]*\s*\n?(.*?)```", re.S)
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
 _DECODER = json.JSONDecoder()
 
 

@@ -318,7 +318,8 @@ class PrelabelFacet(Protocol):
         ...
 
     # language models as annotators: called by tasks/prelabel/llm_stage.py (apply_llm, for a
-    # `[[prelabel.models]]` entry of kind 'llm'); see docs/llm-annotators.md
+    # `[[prelabel.models]]` entry of kind 'llm'); see docs/llm-annotators.md. Optional: a kind without
+    # them refuses such an entry with a `ConfigError`.
 
     def llm_instructions(self, cfg: ProjectConfig) -> str:
         """LLM stage: what the model is asked to answer and the exact JSON form to answer in, put into the

@@ -111,7 +111,7 @@ def llm_version(mcfg: ModelConfig, labels: list[str], instructions: str) -> str:
 
 def _base(url: str) -> str:
     url = url.rstrip("/")
-    return url[: -len("/v1")] if url.endswith("/v1") else url
+    return url.removesuffix("/v1")
 
 
 class LlmAnnotator:

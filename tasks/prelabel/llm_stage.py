@@ -63,9 +63,13 @@ def apply_llm(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None) 
     sid = f"model:{mcfg.name}"
     if cfg.data_kind.value != "text":
         raise ConfigError(f"model {mcfg.name!r} of kind 'llm' reads the items' text; this project's items are {cfg.data_kind.value}")
+    kind = kind_of(cfg)
+    if getattr(kind.prelabel, "parse_llm_answer", None) is None:
+        raise ConfigError(f"model {mcfg.name!r} of kind 'llm': {kind.title} answers cannot be asked of a language model yet; "
+                          "use kind 'http' or 'sklearn'")
     report: dict = {"model": mcfg.name, "kind": "llm", "version": None, "predicted": 0, "inserted": 0, "retired": 0,
                     "calls": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0.0, "quarantined": 0, "first_problem": None}
-    with LlmAnnotator(mcfg, cfg, kind_of(cfg).prelabel) as llm, project_store(cfg) as con:
+    with LlmAnnotator(mcfg, cfg, kind.prelabel) as llm, project_store(cfg) as con:
         report["version"] = llm.version
         with transaction(con):
             register_source(con, sid, "model", mcfg.name, llm.version)

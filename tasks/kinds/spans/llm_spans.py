@@ -15,6 +15,7 @@ strings (`{"entities": [{"text": "Ada Lovelace", "label": "person"}, ...]}`); of
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -32,7 +33,7 @@ INSTRUCTIONS = ("Find the entities in the text. Copy each entity exactly as it i
 def _occurrences(text: str, s: str) -> list[int]:
     """Starts of `s` in `text`: exact-case first, then case-insensitive ones; within each, whole words first."""
     exact = [m.start() for m in re.finditer(re.escape(s), text)]
-    folded = [m.start() for m in re.finditer(re.escape(s), text, re.I) if m.start() not in exact]
+    folded = [m.start() for m in re.finditer(re.escape(s), text, re.IGNORECASE) if m.start() not in exact]
 
     def whole(k: int) -> bool:
         before = text[k - 1] if k > 0 else " "
@@ -75,7 +76,7 @@ def parse_entities(reply: str, text: str, labels: list[str], allow_overlap: bool
             order.append((*span, i))
     if not allow_overlap:
         by_start = sorted(order)
-        for (s0, e0, _, i0), (s1, e1, _, i1) in zip(by_start, by_start[1:]):
+        for (s0, e0, _, i0), (s1, e1, _, i1) in itertools.pairwise(by_start):
             if s1 < e0:
                 raise AnswerError("overlapping_spans", f"entities[{max(i0, i1)}] overlaps entities[{min(i0, i1)}] "
                                   f"({text[s1:e1]!r} inside {text[s0:e0]!r}); this project does not allow overlaps",
