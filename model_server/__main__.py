@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--accuracy", type=float, default=1.0, help="Share of items answered right (a seeded hash of the text decides which).")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--model-name", default="chat-standin")
-    for flag in ("malformed", "unknown-label", "html", "slow", "rate-limit"):
+    for flag in ("malformed", "unknown-label", "html", "error", "slow", "rate-limit"):
         s.add_argument(f"--{flag}-on", metavar="WORD", help=f"Items whose text contains WORD get the {flag.replace('-', ' ')} behaviour.")
     s.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds of a 429.")
     s.add_argument("--rate-limit-times", type=int, default=1, help="How many times the same text is answered 429.")
@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
         )
 
         rules = StandinRules(parse_rules(a.rules), a.default, a.accuracy, a.seed, a.model_name, a.malformed_on, a.unknown_label_on,
-                             a.html_on, a.slow_on, a.delay, a.rate_limit_on, a.retry_after, a.rate_limit_times, a.fence, a.api_key)
+                             a.html_on, a.slow_on, a.delay, a.rate_limit_on, a.error_on, a.retry_after, a.rate_limit_times, a.fence,
+                             a.api_key)
         uvicorn.run(create_chat_standin(rules), host=a.host, port=a.port, log_level=a.log_level, access_log=False)
         return
     from model_server.app import Hooks, create_app, create_detect_app, create_span_app

@@ -13,7 +13,7 @@ next label of the rules; multi: one label flipped; spans: the first entity's lab
 measured accuracy of its answers is known in advance.
 
 Misbehaviour on purpose, per item, triggered by a word in the item's text: `--malformed-on W` (prose
-without JSON), `--unknown-label-on W` (a label outside the set), `--html-on W` (an HTML page with 200),
+without JSON), `--unknown-label-on W` (a label outside the set), `--html-on W` (an HTML page with 200), `--error-on W` (a gateway's 502 HTML page),
 `--slow-on W` (sleeps `--delay` seconds first), `--rate-limit-on W` (429 with `Retry-After:
 --retry-after` the first `--rate-limit-times` times that text is asked), `--fence` (every answer inside a
 ```json fence, with prose around), `--api-key K` (401 unless the request carries `Bearer K`). Usage counts four characters a token. `GET /stats` counts the calls.
@@ -58,6 +58,7 @@ class StandinRules:
     slow_on: str | None = None
     delay: float = 0.0
     rate_limit_on: str | None = None
+    error_on: str | None = None
     retry_after: float = 1.0
     rate_limit_times: int = 1
     fence: bool = False
@@ -131,6 +132,9 @@ def create_chat_standin(r: StandinRules) -> FastAPI:
             r.stats["rate_limited"] += 1
             return JSONResponse({"error": {"message": "rate limit reached, retry later", "type": "rate_limit"}}, status_code=429,
                                 headers={"Retry-After": f"{r.retry_after:g}"})
+        if _has(r.error_on, text):
+            r.stats["errors"] += 1
+            return HTMLResponse("<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502)
         if _has(r.slow_on, text):
             r.stats["slow"] += 1
             await asyncio.sleep(r.delay)

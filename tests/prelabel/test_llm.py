@@ -30,7 +30,7 @@ TICKETS = "billing=refund,invoice;bug=crash,error;feature=dark mode,calendar"
 SERVERS = {
     "single": ("--rules", RULES, "--accuracy", "0.8", "--seed", "3", "--fence"),
     "faulty": ("--rules", RULES, "--malformed-on", "wow", "--html-on", "login", "--slow-on", "slowly", "--delay", "4",
-               "--rate-limit-on", "chorus", "--retry-after", "0.2", "--unknown-label-on", "eggs"),
+               "--rate-limit-on", "chorus", "--retry-after", "0.2", "--unknown-label-on", "eggs", "--error-on", "gateway"),
     "throttled": ("--rules", RULES, "--rate-limit-on", "chorus", "--retry-after", "0.2", "--rate-limit-times", "50"),
     "multi": ("--rules", TICKETS),
     "spans": ("--rules", "person=Alice,Bob;location=Paris,Lyon"),
@@ -157,19 +157,23 @@ def test_span_answers_are_mapped_to_offsets(tmp_path: Path, standin: dict[str, s
 
 
 def test_failures_are_set_aside_per_item_and_the_rest_stored(tmp_path: Path, standin: dict[str, str]) -> None:
-    texts = ["free money", "wow", "please login first", "sing slowly", "the chorus song is great", "eggs and love", "nice song"]
+    texts = ["free money", "wow", "please login first", "sing slowly", "the chorus song is great", "eggs and love", "nice song",
+             "gateway down"]
     cfg = _project(tmp_path / "f", texts, _llm(standin["faulty"], timeout_seconds=1, retries=2))
+    errors = httpx.get(standin["faulty"] + "/stats").json().get("errors", 0)
     r = apply_llm(cfg, cfg.prelabel.models[0])
+    assert httpx.get(standin["faulty"] + "/stats").json()["errors"] - errors == 2  # a 502 is retried (retries = 2 attempts)
     assert _votes(cfg) == {"free money": "spam", "the chorus song is great": "ham", "nice song": "ham"}  # the 429 was waited out
     q = _quarantine(cfg)
     assert {t: v[0] for t, v in q.items()} == {"wow": "unparseable_answer", "please login first": "html_body",
-                                               "sing slowly": "timeout", "eggs and love": "unknown_label"}
+                                               "sing slowly": "timeout", "eggs and love": "unknown_label", "gateway down": "server_error"}
     assert q["eggs and love"][1] == "label" and "'eggs' is not one of ['ham', 'spam']" in q["eggs and love"][2]
     assert all("model 'llm' on item" in d and "\n" not in d for _, _, d in q.values())
-    assert r["quarantined"] == 4 and r["first_problem"]
+    assert "answered 502" in q["gateway down"][2]
+    assert r["quarantined"] == 5 and r["first_problem"]
 
     again = apply_llm(cfg, cfg.prelabel.models[0])  # only the set-aside items are asked again; nothing stored is touched
-    assert again["calls"] == 4 and again["inserted"] == 0
+    assert again["calls"] == 5 and again["inserted"] == 0
     assert len(_votes(cfg)) == 3
 
     cfg2 = _project(tmp_path / "t", ["the chorus song is great", "free money"], _llm(standin["throttled"], retries=2))
