@@ -67,6 +67,9 @@ def status(
     for k, v in st["labels"]["by_decision"].items():
         t.add_row(f"  {k}", f"{v:,}")
     t.add_row("export versions", str(len(st["exports"])))
+    for m in st.get("model_spend") or []:
+        t.add_row(f"{m['source_id']} calls (tokens in/out, cost)",
+                  f"{m['calls']:,} ({m['input_tokens']:,}/{m['output_tokens']:,}, {m['cost']:.4f})")
     console.print(t)
     if st.get("consensus"):
         from annoflow_cli.consensus import print_consensus

@@ -1,4 +1,4 @@
-"""`python -m model_server (--model PATH | --span-model PATH | --detector) --port N [--fail-first N] [--delay S]`."""
+"""`python -m model_server (--model PATH | --span-model PATH | --detector | --chat-standin) --port N [--fail-first N] [--delay S]`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> None:
     which.add_argument("--model", type=Path, help="A scikit-learn model file (<version>.pkl) or its folder (with current.json).")
     which.add_argument("--span-model", type=Path, help="A saved span model run, or its models/spans folder (with current.json).")
     which.add_argument("--detector", action="store_true", help="The reference object detector for the shapes example (no model file).")
+    which.add_argument("--chat-standin", action="store_true",
+                       help="A STAND-IN for a language model (OpenAI chat-completions protocol, keyword rules; see model_server/chat_standin.py).")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8790)
     p.add_argument("--fail-first", type=int, default=0, help="Answer the first N /predict calls with --fail-status.")
@@ -24,10 +26,34 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--delay", type=float, default=0.0, help="Seconds to sleep in /predict (simulates a slow model).")
     p.add_argument("--delay-first", type=int, default=0, help="Only delay the first N /predict calls (0 = all).")
     p.add_argument("--log-level", default="warning")
+    s = p.add_argument_group("chat stand-in (--chat-standin)")
+    s.add_argument("--rules", default="", help='Keyword rules, e.g. "spam=check,subscribe;ham=song,love" (label order kept).')
+    s.add_argument("--default", help="Single-label answer when no keyword matches (default: the first rule's label).")
+    s.add_argument("--accuracy", type=float, default=1.0, help="Share of items answered right (a seeded hash of the text decides which).")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--model-name", default="chat-standin")
+    for flag in ("malformed", "unknown-label", "html", "error", "slow", "rate-limit"):
+        s.add_argument(f"--{flag}-on", metavar="WORD", help=f"Items whose text contains WORD get the {flag.replace('-', ' ')} behaviour.")
+    s.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds of a 429.")
+    s.add_argument("--rate-limit-times", type=int, default=1, help="How many times the same text is answered 429.")
+    s.add_argument("--fence", action="store_true", help="Wrap every answer in a ```json fence with prose around it.")
+    s.add_argument("--api-key", help="Answer 401 to chat requests without `Authorization: Bearer <this key>`.")
     a = p.parse_args(argv)
 
     import uvicorn
 
+    if a.chat_standin:
+        from model_server.chat_standin import (
+            StandinRules,
+            create_chat_standin,
+            parse_rules,
+        )
+
+        rules = StandinRules(parse_rules(a.rules), a.default, a.accuracy, a.seed, a.model_name, a.malformed_on, a.unknown_label_on,
+                             a.html_on, a.slow_on, a.delay, a.rate_limit_on, a.error_on, a.retry_after, a.rate_limit_times, a.fence,
+                             a.api_key)
+        uvicorn.run(create_chat_standin(rules), host=a.host, port=a.port, log_level=a.log_level, access_log=False)
+        return
     from model_server.app import Hooks, create_app, create_detect_app, create_span_app
 
     hooks = Hooks(a.fail_first, a.fail_status, a.delay, a.delay_first)

@@ -198,13 +198,19 @@ class ModelKind(StrEnum):
     sklearn = "sklearn"
     http = "http"
     predictions = "predictions"
+    llm = "llm"
+
+
+LLM_SYSTEM_PROMPT = "You are a careful data annotator. Answer only in the JSON form you are asked for."
+LLM_PROMPT = "{instructions}\n\nLabels: {labels}\n\n<text>\n{text}\n</text>"
 
 
 class ModelConfig(_Section):
     name: str = Field(description="Unique name; becomes the source id `model:<name>`.", pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: ModelKind = Field(ModelKind.sklearn, description="'sklearn' (trained on the project's labels), 'http' (an endpoint) "
-                            "or 'predictions' (a file of a model's existing output, for the kinds that read one: boxes read COCO results JSON).")
-    url: str | None = Field(None, description="Endpoint for kind 'http'.")
+    kind: ModelKind = Field(ModelKind.sklearn, description="'sklearn' (trained on the project's labels), 'http' (an endpoint), "
+                            "'predictions' (a file of a model's existing output, for the kinds that read one: boxes read COCO results JSON) "
+                            "or 'llm' (a language model behind an OpenAI-compatible chat-completions endpoint, see docs/llm-annotators.md).")
+    url: str | None = Field(None, description="Endpoint for kind 'http'; for kind 'llm' the API base (`/v1/chat/completions` is added).")
     path: str | None = Field(None, description="Kind 'predictions': the predictions file, relative to the project folder.")
     images: str | None = Field(None, description="Kind 'predictions' (boxes): a COCO JSON whose `images` map image_id to file_name "
                                "(and width/height) and whose `categories` map category_id to a label.")
@@ -212,7 +218,20 @@ class ModelConfig(_Section):
                                        "added to (or replacing) the names of the images file's `categories`.")
     version: str | None = Field(None, description="Kind 'predictions': the version of the file's predictions. Votes are kept per "
                                 "version: importing the same version again stores nothing, a new version replaces the old votes.")
-    batch_size: int = Field(256, ge=1)
+    model: str | None = Field(None, description="Kind 'llm': the model name sent with every request (as the endpoint knows it).")
+    api_key_env: str | None = Field(None, description="Kind 'llm': the environment variable holding the API key (sent as a bearer "
+                                    "token). The key itself is never written in the config or stored.", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    system_prompt: str = Field(LLM_SYSTEM_PROMPT, description="Kind 'llm': the system message; may use the placeholders of `prompt`.")
+    prompt: str = Field(LLM_PROMPT, description="Kind 'llm': the user message. Placeholders: {text} (the item's text), {labels} "
+                        "(the label set, comma-separated), {instructions} (what the answer kind asks for and in which JSON form).")
+    temperature: float = Field(0.0, ge=0, le=2, description="Kind 'llm': sampling temperature (0: the most repeatable answers).")
+    max_tokens: int = Field(512, ge=1, description="Kind 'llm': the longest answer, in tokens.")
+    price_per_1k_input_tokens: float = Field(0.0, ge=0, description="Kind 'llm': price of 1,000 prompt tokens (counted from the "
+                                             "endpoint's `usage`), for cost reports.")
+    price_per_1k_output_tokens: float = Field(0.0, ge=0, description="Kind 'llm': price of 1,000 answer tokens.")
+    max_retry_after_seconds: Seconds = Field(30.0, ge=0, description="Kind 'llm': the longest Retry-After of a 429 that is honoured; "
+                                             "a longer one (or rate limits past `retries`) sets the item aside for the next run.")
+    batch_size: int = Field(256, ge=1, description="Items per request (kind 'llm': items answered between two writes to the store).")
     concurrency: int = Field(4, ge=1)
     timeout_seconds: Seconds = Field(30.0, gt=0)
     retries: int = Field(4, ge=1, description="Attempts per request on 5xx/timeouts (exponential back-off); 4xx fail at once.")
@@ -241,8 +260,13 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _url_for_http(self) -> ModelConfig:
-        if self.kind == ModelKind.http and not self.url:
-            raise ValueError(f"model {self.name!r} of kind 'http' needs a url")
+        if self.kind in (ModelKind.http, ModelKind.llm) and not self.url:
+            raise ValueError(f"model {self.name!r} of kind {self.kind.value!r} needs a url")
+        if self.kind == ModelKind.llm:
+            if not self.model:
+                raise ValueError(f"model {self.name!r} of kind 'llm' needs `model` (the model name the endpoint serves)")
+            if "{text}" not in self.prompt + self.system_prompt:
+                raise ValueError(f"model {self.name!r}: `prompt` (or `system_prompt`) must contain the placeholder {{text}}")
         if self.kind == ModelKind.predictions:
             missing = [f for f in ("path", "version") if not getattr(self, f)]
             if missing:

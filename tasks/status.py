@@ -58,6 +58,7 @@ def collect_status(con: duckdb.DuckDBPyConnection, consensus: ConsensusFacet) ->
         ],
         "consensus": _consensus(con),
         "review": review_stats(con),
+        "model_spend": _model_spend(con),
         "last_runs": [
             {"stage": s, "status": st, "finished_at": str(f)}
             for s, st, f in con.execute(
@@ -65,6 +66,15 @@ def collect_status(con: duckdb.DuckDBPyConnection, consensus: ConsensusFacet) ->
             ).fetchall()
         ],
     }
+
+
+def _model_spend(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Per model source whose runs count calls (language models): calls, tokens and their cost over every run."""
+    rows = con.execute(
+        "SELECT 'model:' || substr(stage, 16), sum(TRY_CAST(stats ->> 'calls' AS BIGINT)), sum(TRY_CAST(stats ->> 'input_tokens' AS BIGINT)),"
+        " sum(TRY_CAST(stats ->> 'output_tokens' AS BIGINT)), sum(TRY_CAST(stats ->> 'cost' AS DOUBLE)) FROM stage_runs"
+        " WHERE stage LIKE 'prelabel.model.%' AND stats ->> 'calls' IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
+    return [{"source_id": s, "calls": c, "input_tokens": i, "output_tokens": o, "cost": round(x or 0.0, 6)} for s, c, i, o, x in rows]
 
 
 def _consensus(con: duckdb.DuckDBPyConnection) -> dict | None:

@@ -9,6 +9,8 @@ Formulas (documented in docs/history.md):
 - human or adjudicator judgment: `per_judgment + per_hour * duration_ms / 3_600_000`, rates resolved
   field by field: group rate, then assignment kind, then answer kind, then the project default;
 - machine vote (LF, model, LLM): the `per_call` price of its source (first matching id/glob; 0 if none);
+  plus, for a language model, what its runs spent on tokens (`prompt tokens / 1000 * price_per_1k_input_tokens
+  + answer tokens / 1000 * price_per_1k_output_tokens`, recorded by each run, failed calls included);
 - cost_per_resolved_item = total / items resolved; cost_per_label = total / resolved label occurrences
   (a set's labels, a span's types; equal to per item for single-label projects);
 - fixed-overlap baseline = N * resolved items * mean cost of one human judgment (N = `cost.fixed_overlap`,
@@ -68,10 +70,11 @@ def call_price(cost: CostConfig, source_id: str) -> float:
     return next((float(p) for pat, p in cost.per_call.items() if fnmatchcase(source_id, pat)), 0.0)
 
 
-def source_costs(totals: pa.Table, cost: CostConfig, answer_kind: str) -> pa.Table:
+def source_costs(totals: pa.Table, cost: CostConfig, answer_kind: str, spent: dict[str, float] | None = None) -> pa.Table:
     """Cost per source from vote totals (`source_id, source_kind, task, judgments, ms`: one row per
-    source and kind of assignment, `ms` the summed duration); one row per source, sorted by id."""
-    acc: dict[str, list] = {}
+    source and kind of assignment, `ms` the summed duration) plus what machine sources `spent` on their
+    own (an LLM's tokens, by source id); one row per source, sorted by id."""
+    acc: dict[str, list] = {sid: ["model", 0, 0.0, float(c)] for sid, c in (spent or {}).items()}
     for sid, skind, task, n, ms in zip(*(totals.column(c).to_pylist() for c in
                                          ("source_id", "source_kind", "task", "judgments", "ms"))):
         hours = (ms or 0) / 3_600_000

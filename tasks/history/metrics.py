@@ -231,10 +231,17 @@ def _vote_totals(con: duckdb.DuckDBPyConnection, by_assignment: bool) -> pa.Tabl
                    f" FROM votes v {join} GROUP BY v.source_id, task").to_arrow_table()
 
 
+def _machine_spend(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """What model runs spent on their own (an LLM's tokens at its prices), summed per source from each run's record."""
+    return dict(con.execute(
+        "SELECT 'model:' || substr(stage, 16) AS source_id, sum(TRY_CAST(stats ->> 'cost' AS DOUBLE)) FROM stage_runs"
+        " WHERE stage LIKE 'prelabel.model.%' AND TRY_CAST(stats ->> 'cost' AS DOUBLE) > 0 GROUP BY 1").fetchall())
+
+
 def cost(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
     """Spend so far per source and per resolved item/label, and the saving against fixed overlap."""
     cfg = ctx.cfg
-    per_source = source_costs(_vote_totals(con, bool(cfg.cost.assignments)), cfg.cost, kind_of(cfg).name)
+    per_source = source_costs(_vote_totals(con, bool(cfg.cost.assignments)), cfg.cost, kind_of(cfg).name, _machine_spend(con))
     resolved = con.execute("SELECT count(*) FROM labels WHERE decision = 'resolved'").fetchall()[0][0]
     n_labels = sum(n for _, n in _resolved_labels(con, cfg))
     n_fixed = cfg.cost.fixed_overlap or cfg.overlap.max
@@ -269,8 +276,14 @@ def prelabel_model(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
     """What one model did in this run: items predicted and votes written."""
     sid = f"model:{ctx.stage.removeprefix('prelabel.model.')}"
     predicted = ctx.stats.get("predicted") or 0  # a skipped run (too few labels to train) predicted nothing
-    return _table([("model", sid, "predicted", predicted, None, None, predicted),
-                   ("model", sid, "votes", ctx.stats.get("inserted") or 0, None, None, predicted)])
+    rows: list[Row] = [("model", sid, "predicted", predicted, None, None, predicted),
+                       ("model", sid, "votes", ctx.stats.get("inserted") or 0, None, None, predicted)]
+    if "calls" in ctx.stats:  # a language model: what the run asked and paid (tasks/prelabel/llm_stage.py)
+        calls = ctx.stats.get("calls") or 0
+        rows += [("model", sid, m, ctx.stats.get(m) or 0, None, None, calls) for m in ("calls", "input_tokens", "output_tokens")]
+        rows += [("model", sid, "spend", ctx.stats.get("cost") or 0.0, None, None, calls),
+                 ("model", sid, "set_aside", ctx.stats.get("quarantined") or 0, None, None, calls)]
+    return _table(rows)
 
 
 def prelabel_route(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pa.Table:
@@ -326,7 +339,7 @@ _BY_STAGE: dict[str, tuple[Measure, ...]] = {
 def metrics_for_stage(stage: str) -> tuple[Measure, ...]:
     """The measures of a stage; a stage this table does not know (a new one) records the item funnel."""
     if stage.startswith("prelabel.model."):
-        return (prelabel_model,)
+        return (prelabel_model, cost)
     return _BY_STAGE.get(stage, (items,))
 
 

@@ -317,6 +317,31 @@ class PrelabelFacet(Protocol):
         """Reports and schema checks: each answer as one readable string."""
         ...
 
+    # language models as annotators: called by tasks/prelabel/llm_stage.py (apply_llm, for a
+    # `[[prelabel.models]]` entry of kind 'llm'); see docs/llm-annotators.md. Optional: a kind without
+    # them refuses such an entry with a `ConfigError`.
+
+    def llm_instructions(self, cfg: ProjectConfig) -> str:
+        """LLM stage: what the model is asked to answer and the exact JSON form to answer in, put into the
+        prompt's `{instructions}` placeholder. Part of the source's version: changing it re-asks every item."""
+        ...
+
+    def parse_llm_answer(self, text: str, payload: str | None, cfg: ProjectConfig) -> str:
+        """LLM stage: the answer in the model's reply `text` (to the item whose text is `payload`) as the
+        kind's JSON text (single label: `"spam"`; multi-label: a sorted list; spans: the canonical span list).
+
+        Lenient about wrapping (code fences, prose around the JSON: `tasks.kinds.llm_json`), strict about the
+        answer: raises `AnswerError(code, message, field)` naming the field at fault ("label", "labels[1]",
+        "entities[2].text") for a reply that does not parse or an answer outside the label set or the text;
+        the stage sets that item aside for this source with the error as its one-line reason."""
+        ...
+
+    def llm_vote_sql(self, column: str, labels: Sequence[str]) -> dict[str, str]:
+        """LLM stage: the vote's columns (`vote_columns` -> SQL) over `column`, the JSON text `parse_llm_answer`
+        returned. An LLM's vote is a hard answer without a confidence (`confidence` NULL), so the combiner
+        weighs it as it weighs a labeling function's: by its agreement with gold, its learned reliability."""
+        ...
+
     # labeling-function analysis: called by tasks/prelabel/stage.py (lf_report, `annoflow lf-report`)
 
     def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float],

@@ -224,6 +224,10 @@ def _quarantine_model_problems(con: duckdb.DuckDBPyConnection, mcfg: ModelConfig
 
 def apply_model(cfg: ProjectConfig, mcfg: ModelConfig, run_id: str | None = None) -> dict:
     """Votes of one model for every item lacking its current version's vote (training items: out-of-fold)."""
+    if mcfg.kind == ModelKind.llm:
+        from tasks.prelabel.llm_stage import apply_llm
+
+        return apply_llm(cfg, mcfg, run_id)
     run_id = run_id or uuid.uuid4().hex
     started = time.time()
     sid = f"model:{mcfg.name}"

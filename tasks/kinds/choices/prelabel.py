@@ -276,12 +276,13 @@ class _ChoicesPrelabel:
                    " AND NOT s.banned AND v.source_version IS NOT DISTINCT FROM s.version")
         if self.multi:
             p = "[" + ", ".join("json_extract_string(v.probs, ?)::DOUBLE" for _ in labels) + "]"
+            # a model's vote is soft (P(present) per label, with a confidence); an LLM's is hard (no confidence), like an LF's
             return read_dictionary_encoded(
-                con, f"SELECT v.item_id, v.source_id, v.source_kind = 'model' AS is_model, v.probs IS NOT NULL AS spoke,"
+                con, f"SELECT v.item_id, v.source_id, v.source_kind = 'model' AND v.confidence IS NOT NULL AS is_model, v.probs IS NOT NULL AS spoke,"
                 f" {p} AS p {current}", ["item_id", "source_id"], params=[*_json_paths(labels), list(kinds)])
         probs = "[" + ", ".join("coalesce(json_extract_string(v.probs, ?)::DOUBLE, 0)" for _ in labels) + "]"
         return read_dictionary_encoded(
-            con, f"SELECT v.item_id, v.source_id, v.label, CASE WHEN v.source_kind = 'model' THEN {probs} END AS probs,"
+            con, f"SELECT v.item_id, v.source_id, v.label, CASE WHEN v.source_kind = 'model' AND v.confidence IS NOT NULL THEN {probs} END AS probs,"
             f" v.label IS NOT NULL AS spoke {current}", ["item_id", "source_id", "label"],
             params=[*_json_paths(labels), list(kinds)])
 
@@ -408,6 +409,49 @@ class _ChoicesPrelabel:
 
     def answer_text(self, answers: pa.Array) -> pa.Array:
         return pc.binary_join(answers, ", ") if self.multi else answers
+
+    # -- language models as annotators ------------------------------------------------------------------
+
+    def llm_instructions(self, cfg: Any) -> str:
+        if self.multi:
+            return ("Choose every label that applies to the text (possibly none). Answer with a JSON object and nothing else: "
+                    '{"labels": ["<label>", ...]}')
+        return 'Choose the one label that fits the text best. Answer with a JSON object and nothing else: {"label": "<label>"}'
+
+    def parse_llm_answer(self, text: str, payload: str | None, cfg: Any) -> str:
+        """A JSON object with `label` (a string) or `labels` (a list of strings); a reply that is just one label
+        (quotes and a final full stop aside) counts as `{"label": ...}` for single-label projects."""
+        import json
+
+        from ..llm_json import answer_object, label_named
+        from ..protocol import AnswerError
+
+        labels = list(cfg.labels)
+        key = self.column
+        try:
+            obj = answer_object(text, key)
+        except AnswerError:
+            bare = text.strip().strip("\"'`").rstrip(".").strip()
+            if self.multi or not any(bare.casefold() == lab.casefold() for lab in labels):
+                raise
+            obj = {key: bare}
+        if key not in obj:
+            raise AnswerError("missing_field", f"the answer's JSON has no {key!r} (keys: {sorted(obj)})", key)
+        value = obj[key]
+        if not self.multi:
+            return json.dumps(label_named(value, labels, key))
+        if not isinstance(value, list):
+            raise AnswerError("invalid_answer", f"labels is {value!r}, expected a list of labels", key)
+        return json.dumps(sorted({label_named(v, labels, f"labels[{k}]") for k, v in enumerate(value)}))
+
+    def llm_vote_sql(self, column: str, labels: Sequence[str]) -> dict[str, str]:
+        j = f"({column})::JSON"
+        if not self.multi:
+            return {"label": f"{j} ->> '$'"}
+        present = f"({j} ->> '$[*]')"
+        # like a labeling function that speaks on every label: 1.0 present, 0.0 absent, no confidence
+        entries = f"list_transform({_lit(labels)}, lambda l: {{k: l, v: CASE WHEN list_contains({present}, l) THEN 1.0 ELSE 0.0 END}})"
+        return {"labels": f"list_sort({present})", "probs": f"to_json(map_from_entries({entries}))"}
 
     # -- labeling-function analysis -----------------------------------------------------------------------
 

@@ -243,6 +243,21 @@ class _SpanPrelabel:
     def answer_text(self, answers: pa.Array) -> pa.Array:
         return answers
 
+    # -- language models as annotators (`llm_spans.py`: entity strings mapped to offsets) ------------------
+
+    def llm_instructions(self, cfg: ProjectConfig) -> str:
+        from .llm_spans import INSTRUCTIONS
+
+        return INSTRUCTIONS
+
+    def parse_llm_answer(self, text: str, payload: str | None, cfg: ProjectConfig) -> str:
+        from .llm_spans import parse_entities
+
+        return parse_entities(text, payload or "", list(cfg.labels), cfg.answer_options.allow_overlap)
+
+    def llm_vote_sql(self, column: str, labels: Sequence[str]) -> dict[str, str]:
+        return {"answer": f"{_norm(column)}::JSON"}  # no `probs`: spans without a confidence, weighed by precision on gold
+
     # -- labeling-function analysis -----------------------------------------------------------------------
 
     def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float], kinds: Sequence[str]) -> list[dict]:
