@@ -38,7 +38,7 @@ class SubmitIn(BaseModel):
     comment: str | None = Field(None, max_length=ops.COMMENT_MAX,
                                 description="Adjudication tasks only: the expert's note on the conflict.")
     guideline_question: bool = Field(False, description="Adjudication tasks only: mark the item as a question the "
-                                     "guidelines should answer (kept with the judgment, listed for the project owner).")
+                                     "guidelines should answer (a guideline_question comment in the item's thread, listed for the project owner).")
 
 
 def doc(model: type[BaseModel] | None = None) -> dict[str, Any]:

@@ -96,7 +96,6 @@ CREATE TABLE IF NOT EXISTS judgments (
     lease_id TEXT NOT NULL,
     decision TEXT,
     comment TEXT,
-    guideline_question INTEGER NOT NULL DEFAULT 0,  -- adjudication: the expert asks for the guidelines to settle this case
     UNIQUE (annotator_id, client_id)
 );
 CREATE INDEX IF NOT EXISTS judgments_project ON judgments (project_id, seq);
@@ -291,8 +290,6 @@ def _migrate(con: sqlite3.Connection) -> None:
     for column in ("decision", "comment"):  # review decisions: accept | correct | reject, and why
         if column not in columns:
             con.execute(f"ALTER TABLE judgments ADD COLUMN {column} TEXT")
-    if "guideline_question" not in columns:  # an adjudicator's flag: the guidelines should settle such cases
-        con.execute("ALTER TABLE judgments ADD COLUMN guideline_question INTEGER NOT NULL DEFAULT 0")
     if "context" not in {row[1] for row in con.execute("PRAGMA table_info(tasks)")}:
         con.execute("ALTER TABLE tasks ADD COLUMN context TEXT")  # what a reviewer / adjudicator is shown
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from annotation_app.comments import comment_op
 from annotation_app.core import (
     Annotator,
     ApiError,
@@ -29,10 +30,10 @@ DURATION_MAX_MS = 86_400_000
 COMMENT_MAX = 4_000
 NOTE_KINDS = frozenset({"adjudication"})
 """Task kinds whose submit may carry a note (`comment`) and a `guideline_question` flag: the expert's
-word on a conflict is kept with their answer; an annotator's ordinary answer carries none."""
+word on a conflict is kept with their answer and put in the item's thread; an ordinary answer carries none."""
 
 __all__ = ["CLIENT_ID_MAX", "COMMENT_MAX", "DURATION_MAX_MS", "NOTE_KINDS", "judgment_columns", "note_fields",
-           "pulled_columns", "stored_before", "duration_of", "record", "submit", "pull", "create_annotator",
+           "note_ops", "pulled_columns", "stored_before", "duration_of", "record", "submit", "pull", "create_annotator",
            "update_annotator", "rotate_token", "me"]
 
 
@@ -59,11 +60,11 @@ def pulled_columns(column: str, labels_json: str, answer_json: str | None) -> di
     return {"label": labels[0] if column == "label" and labels else None, "labels": labels, "answer": None}
 
 
-def note_fields(body: dict[str, Any], task_kind: str) -> tuple[str | None, int]:
-    """The submit's `comment` (stripped, None when empty) and `guideline_question` (0/1), checked."""
+def note_fields(body: dict[str, Any], task_kind: str) -> tuple[str | None, bool]:
+    """The submit's `comment` (stripped, None when empty) and `guideline_question` flag, checked."""
     comment, flag = body.get("comment"), body.get("guideline_question", False)
     if comment is None and not flag:
-        return None, 0
+        return None, False
     if task_kind not in NOTE_KINDS:
         raise ApiError(422, "note_not_allowed", f"a {task_kind} task takes no 'comment' or 'guideline_question'; only "
                        f"{', '.join(sorted(NOTE_KINDS))} tasks do")
@@ -72,8 +73,23 @@ def note_fields(body: dict[str, Any], task_kind: str) -> tuple[str | None, int]:
                        f"got {shown(comment)}")
     if not isinstance(flag, bool):
         raise ApiError(422, "invalid_guideline_question", f"'guideline_question' must be true or false, got {shown(flag)}")
-    return (comment.strip() or None) if comment is not None else None, int(flag)
+    return (comment.strip() or None) if comment is not None else None, flag
 
+
+def note_ops(t: Task, author: str, client_id: str, comment: str | None, flag: bool) -> list[Op]:
+    """The comments an adjudicator's submit puts in the item's thread, written with the judgment: the note
+    (kind adjudication_note) so reviewers and the next expert read it where the item's discussion is, and
+    the flag as a guideline question (its body the note, or a sentence naming the item) so it reaches the
+    project owner's list of open questions. Their client ids derive from the submit's: stored once."""
+    ops = []
+    if comment is not None:
+        ops.append(comment_op(t.project_id, t.item_id, author, "adjudication_note", comment,
+                              client_id=f"adjudication_note:{client_id}")[0])
+    if flag:
+        body = comment or f"Adjudicating item {t.item_id}, the guidelines did not settle it: please add a rule for such cases."
+        ops.append(comment_op(t.project_id, t.item_id, author, "guideline_question", body,
+                              client_id=f"guideline_question:{client_id}")[0])
+    return ops
 
 
 async def stored_before(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) -> tuple[str, dict | None]:
@@ -104,7 +120,7 @@ def duration_of(body: dict[str, Any], t: Task, now: float) -> int:
 
 async def record(q: Queue, a: Annotator, t: Task, client_id: str, labels_json: str, answer_json: str | None,
                  duration: int, now: float, *, decision: str | None = None, comment: str | None = None,
-                 guideline_question: int = 0, also: list[Op] = ()) -> dict[str, Any]:
+                 also: list[Op] = ()) -> dict[str, Any]:
     """Finish the task and store its judgment (plus `also`, in the same transaction); answered only after
     the commit. Should the store refuse, the lease is put back so a retry of the same request succeeds."""
     lease_id = t.lease_id
@@ -120,10 +136,10 @@ async def record(q: Queue, a: Annotator, t: Task, client_id: str, labels_json: s
     p.counts["done"] += 1
     fut = q.store.write([
         ("INSERT INTO judgments (judgment_id, project_id, assignment_id, item_id, annotator_id, labels, answer, "
-         "duration_ms, submitted_at, client_id, lease_id, decision, comment, guideline_question) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         "duration_ms, submitted_at, client_id, lease_id, decision, comment) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
          (jid, t.project_id, t.assignment_id, t.item_id, a.annotator_id, labels_json, answer_json,
-          duration, now, client_id, lease_id, decision, comment, guideline_question), False),
+          duration, now, client_id, lease_id, decision, comment), False),
         ("UPDATE tasks SET status = 'done', lease_id = NULL WHERE assignment_id = ?", (t.assignment_id,), False),
         ("UPDATE leases SET ended = 'submitted' WHERE lease_id = ?", (lease_id,), False),
         *also,
@@ -163,13 +179,13 @@ async def submit(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
                        f"POST /api/review/leases/{lease_id}/submit")
     p = q.projects[t.project_id]
     answer = p.parse_answer(body, t.payload, f"project {t.project_id!r}")
-    comment, guideline_question = note_fields(body, t.kind)
+    comment, flag = note_fields(body, t.kind)
     labels_json, answer_json = judgment_columns(p.kind.storage.column, answer)
     now = time.time()
     duration = duration_of(body, t, now)
     return await record(q, a, t, client_id, labels_json, answer_json, duration, now,
                         decision="resubmit" if t.kind == "rework" else None,
-                        comment=comment, guideline_question=guideline_question)
+                        comment=comment, also=note_ops(t, a.annotator_id, client_id, comment, flag))
 
 
 def pull(q: Queue, project_id: str, cursor: int, limit: int) -> dict[str, Any]:

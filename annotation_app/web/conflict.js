@@ -4,7 +4,9 @@
 // and its confidence, and the kind's compare mode (the widget factory's `compare`: votes per label for
 // choices, the answers overlaid for spans and boxes) with a toggle per source. The adjudicator picks an
 // answer (click, or Shift+its number), which becomes the widget's answer to submit as it is or to edit
-// (a merge), or writes their own in the widget; a note and a guideline-question flag go with the submit.
+// (a merge), or writes their own in the widget; a note and a guideline-question flag go with the submit
+// (the app puts them in the item's comment thread). Below, the item's thread (web/comments.js): what
+// reviewers and earlier experts said about it, rejections included; the expert may add to it.
 // The page shell knows nothing of this: it calls show / hide / fields of each entry of window.annoflowPanels.
 "use strict";
 (function () {
@@ -25,7 +27,22 @@
   #conflict .cf-answers button { font-size: .85rem; padding: .1rem .5rem; cursor: pointer; }
   #conflict .cf-rel small { color: #666; }
   #conflict .cf-note { display: flex; gap: .8rem; align-items: flex-start; margin-top: .5rem; font-size: .92rem; }
-  #conflict .cf-note textarea { flex: 1 1 auto; min-height: 2.4rem; font: inherit; padding: .3rem; }`;
+  #conflict .cf-note textarea { flex: 1 1 auto; min-height: 2.4rem; font: inherit; padding: .3rem; }
+  #conflict .cf-thread { margin-top: .6rem; font-size: .9rem; }
+  #conflict .thread h3 { font-size: .95rem; margin: 0 0 .3rem; }
+  #conflict .thread-list { list-style: none; padding: 0; margin: 0 0 .4rem; max-height: 14rem; overflow: auto; }
+  #conflict .thread-list li { border-left: 3px solid #d5d9e2; padding: .15rem .5rem; margin-bottom: .35rem; }
+  #conflict .thread-list li.thread-rejection { border-color: #d33; }
+  #conflict .thread-list li.thread-guideline_question { border-color: #e0a800; }
+  #conflict .thread-list li.thread-adjudication_note { border-color: #4363d8; }
+  #conflict .thread-meta { font-size: .75rem; color: #666; }
+  #conflict .thread-body { white-space: pre-wrap; }
+  #conflict .thread-status { font-size: .8rem; color: #8a6d00; }
+  #conflict .thread-reply { font-size: .75rem; border: 0; background: none; color: #2f6fed; cursor: pointer; padding: 0; }
+  #conflict .thread-form textarea { width: 100%; height: 2.6rem; font: inherit; box-sizing: border-box; }
+  #conflict .thread-actions select, #conflict .thread-actions button { font-size: .85rem; }
+  #conflict .thread-actions { display: flex; gap: .5rem; justify-content: flex-end; margin-top: .2rem; }
+  #conflict .thread-error { color: #b00020; margin: .1rem 0; font-size: .85rem; }`;
 
   const esc = (t) => String(t).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
   const fmt = (x) => (x == null ? "–" : Number(x).toFixed(2));
@@ -42,11 +59,25 @@
     return t.length > 120 ? t.slice(0, 117) + "…" : t;
   }
 
-  let view = null;  // {task, widget, compare, answers, note, flag, picked, onKey}
+  let view = null;  // {task, widget, compare, thread, answers, picked, onKey}
+
+  // The item's thread, named by the lease (the page knows no item ids); comments.js is loaded once, on the
+  // first conflict, unless another script of the page already brought it.
+  function mountThread(root, task) {
+    const token = sessionStorage.getItem("annoflow-token") || "";
+    const ready = window.annoflowComments ? Promise.resolve() : window.annoflowKinds.require("/web/comments.js");
+    const mine = view;
+    ready.then(() => {
+      if (view !== mine) return;  // the task is gone already
+      view.thread = window.annoflowComments.mount(root, { project: task.project_id, item: `lease:${task.lease_id}`, token,
+                                                          kinds: ["comment", "guideline_question"] });
+    }).catch((e) => { root.textContent = "The item's comments cannot be shown: " + e.message; });
+  }
 
   function hide() {
     if (!view) return;
     if (view.compare) { try { view.compare.destroy(); } catch (e) { /* the next task must still show */ } }
+    if (view.thread) view.thread.destroy();
     document.removeEventListener("keydown", view.onKey, true);
     view = null;
     const root = document.getElementById("conflict");
@@ -69,8 +100,10 @@
       <table class="cf-answers"><thead><tr><th>show</th><th>#</th><th>source</th><th>who</th><th>reliability</th><th>answer</th><th></th></tr></thead><tbody></tbody></table>
       <div class="cf-compare"></div>
       <div class="cf-note"><textarea class="cf-comment" placeholder="Note on this conflict (optional)" aria-label="note"></textarea>
-        <label><input type="checkbox" class="cf-guideline"> Guideline question: the guidelines should settle cases like this</label></div>`;
-    view = { task, widget, compare: null, answers, picked: -1, onKey: null };
+        <label><input type="checkbox" class="cf-guideline"> Guideline question: the guidelines should settle cases like this</label></div>
+      <div class="cf-thread" aria-label="comments on this item"></div>`;
+    view = { task, widget, compare: null, thread: null, answers, picked: -1, onKey: null };
+    mountThread(root.querySelector(".cf-thread"), task);
     const compareRoot = root.querySelector(".cf-compare");
     const pick = (answer, i) => {
       if (!widget || typeof widget.setAnswer !== "function") return;

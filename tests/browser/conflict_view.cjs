@@ -4,8 +4,8 @@
 // For each task served: reads what the conflict panel shows (answers with source, type, reliability, colour;
 // the consensus line; the compare view: votes per label, or which sources underline each piece of text),
 // then performs its actions: {shot: name}, {pickKey: n} (Shift+n), {pickClick: n}, {toggle: n} (hide/show
-// source n), {press: key}, {focus: selector}, {note: text}, {guideline: true}, {read: name} (read the panel
-// again), {probe: name, points, width} (compare canvas colours at image pixels), {submit: true} (Enter) —
+// source n), {press: key}, {focus: selector}, {note: text}, {guideline: true}, {waitThread: n} (until the
+// item's comment thread lists n comments), {read: name} (read the panel again), {probe: name, points, width} (compare canvas colours at image pixels), {submit: true} (Enter) —
 // and waits for the next task, until the page says nothing is left.
 // Prints one JSON line: {seen: [{text, panel, ...reads}], errors}.
 "use strict";
@@ -36,7 +36,11 @@ function readPanel() {
     underlines: (s.style.boxShadow.match(/inset/g) || []).length }));
   const consensusBoxes = [...root.querySelectorAll(".afb-cmp table tr")].map((tr) => [...tr.children].map((td) => td.textContent.trim()).join(" "));
   const consensusSpans = [...root.querySelectorAll(".afs-cmp-post tbody tr")].map((tr) => [...tr.children].map((td) => td.textContent.trim()).join(" "));
-  return { visible: !root.classList.contains("hidden"), rows, votes, pieces, consensusSpans, consensusBoxes,
+  const thread = [...root.querySelectorAll(".cf-thread .thread-list li[data-id]")].map((li) => ({
+    kind: li.className.replace("thread-", ""), meta: li.querySelector(".thread-meta").textContent,
+    body: li.querySelector(".thread-body").textContent,
+    status: (li.querySelector(".thread-status") || {}).textContent || null }));
+  return { visible: !root.classList.contains("hidden"), rows, votes, pieces, consensusSpans, consensusBoxes, thread,
            consensus: root.querySelector(".cf-consensus").textContent.replace(/\s+/g, " ").trim(),
            widgetStatus: (document.querySelector(".afs-status") || {}).textContent || null,
            chosen: [...document.querySelectorAll("#labels button.selected")].map((b) => b.dataset.label),
@@ -81,6 +85,10 @@ function readPanel() {
         else if (a.note) await page.fill("#conflict .cf-comment", a.note);
         else if (a.guideline) await page.check("#conflict .cf-guideline");
         else if (a.read) seen[a.read] = await page.evaluate(readPanel);
+        else if (a.waitThread !== undefined) {
+          await page.waitForFunction((n) => document.querySelectorAll("#conflict .cf-thread .thread-list li[data-id]").length >= n
+            || document.querySelector("#conflict .thread-empty") && n === 0, a.waitThread);
+        }
         else if (a.probe) {  // colours of the compare canvas at image pixels (e.g. on the boxes' edges)
           await page.waitForFunction(() => { const c = document.querySelector("#conflict .afb-cmp canvas"); return c && c.width > 0; });
           seen[a.probe] = await page.evaluate(({ points, width }) => {

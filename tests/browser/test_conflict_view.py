@@ -5,7 +5,8 @@ reliabilities, pushed by the built-in backend in `TASK_SCHEMA`'s `context` colum
 answer with its source, type, reliability and colour, the consensus and the kind's compare view (votes per
 label; spans overlaid), hides a source, picks an answer by key, merges (picks one and edits it in the
 widget), leaves a note and flags a guideline question; the pull then returns the answers submitted, and
-the app's store holds the note and the flag. Screenshots: `<tmp_path>/shots/conflict-*.png`.
+the app's store holds the note and the flag. Below the answers, the item's comment thread: what reviewers
+said, and the expert's note once submitted. Screenshots: `<tmp_path>/shots/conflict-*.png`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import pytest
 
@@ -40,17 +42,24 @@ def _answers(item: str, rows: list[tuple]) -> pa.Table:
                                       ("high", pa.float64()), ("n", pa.int64()), ("metric", pa.string())]))
 
 
-def _push(app_url: str, project: str, task_kind: str, labels: list[str], item: str, payload: str,
-          answers: pa.Table, consensus_answer, confidence: float, method: str) -> BuiltinBackend:
-    kind = get_kind(task_kind)
+def _context(task_kind: str, labels: list[str], item: str, answers: pa.Table, consensus_answer, confidence: float,
+             method: str) -> dict:
     consensus = pa.table({"item_id": [item], "answer": [json.dumps(consensus_answer)], "confidence": [confidence],
                           "method": [method]})
-    context = conflict_contexts(kind, answers, consensus, labels)["context"][0].as_py()
+    return conflict_contexts(get_kind(task_kind), answers, consensus, labels)["context"][0].as_py()
+
+
+def _adjudication(assignment_id: str, item: str, payload: str, context: dict) -> pa.Table:
+    return pa.Table.from_pylist([dict(assignment_id=assignment_id, item_id=item, kind="adjudication", priority=1.0,
+                                      payload=payload, context=context)], schema=TASK_SCHEMA)
+
+
+def _push(app_url: str, project: str, task_kind: str, labels: list[str], item: str, payload: str,
+          answers: pa.Table, consensus_answer, confidence: float, method: str) -> BuiltinBackend:
+    context = _context(task_kind, labels, item, answers, consensus_answer, confidence, method)
     b = BuiltinBackend(app_url, ADMIN, project)
     b.client.put(f"/api/projects/{project}", json=dict(labels=labels, task_kind=task_kind, data_kind="text"))
-    tasks = pa.Table.from_pylist([dict(assignment_id=f"adj-{item}", item_id=item, kind="adjudication", priority=1.0,
-                                       payload=payload, context=context)], schema=TASK_SCHEMA)
-    assert b.push(tasks) == 1
+    assert b.push(_adjudication(f"adj-{item}", item, payload, context)) == 1
     return b
 
 
@@ -74,8 +83,10 @@ def _drive(tmp_path: Path, app_url: str, token: str, tasks: dict) -> dict:
 
 
 def _stored(db: Path) -> list[tuple]:
+    """(item, note) of each judgment, and (item, kind, body) of each comment, from the app's store."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-        return con.execute("SELECT item_id, comment, guideline_question FROM judgments ORDER BY seq").fetchall()
+        return (con.execute("SELECT item_id, comment FROM judgments ORDER BY seq").fetchall()
+                + con.execute("SELECT item_id, kind, body FROM comments ORDER BY seq").fetchall())
 
 
 def test_conflict_view_choices_and_spans(tmp_path: Path) -> None:
@@ -176,14 +187,58 @@ def test_conflict_view_choices_and_spans(tmp_path: Path) -> None:
         assert [json.loads(r["answer"]) for r in spans.to_pylist()] == [[
             _span(text, "Ana Silva", "person"), _span(text, "Lisbon", "location"), _span(text, "Acme", "org"),
             _span(text, "Berlin", "location")]]
-        assert _stored(tmp_path / "app.db") == [("c1", "battery failure outweighs the screen", 1),
-                                                ("s1", "Lisbon is a place", 0)]
+        note = "battery failure outweighs the screen"
+        assert _stored(tmp_path / "app.db") == [("c1", note), ("s1", "Lisbon is a place"), ("c1", "adjudication_note", note),
+                                                ("c1", "guideline_question", note), ("s1", "adjudication_note", "Lisbon is a place")]
         shots = tmp_path / "shots"
         assert all((shots / f"{n}.png").stat().st_size > 5000 for n in
                    ("conflict-choices", "conflict-choices-picked", "conflict-spans", "conflict-spans-merged"))
     finally:
         for b in backends:
             b.close()
+        app.stop()
+
+
+def test_conflict_view_shows_the_item_thread(tmp_path: Path) -> None:
+    """The item's thread under the answers: a reviewer's rejection and question are there for the expert,
+    whose note and guideline question (sent with the submit) are there for the next expert on the item,
+    and the question is in the project owner's open list."""
+    missing = browser_missing()
+    if missing:
+        pytest.fail(f"browser test needs {missing}: run `bash .ci/browser.sh` (`.ci/run` does)")
+    app = start_app(tmp_path / "app.db", ADMIN, log=tmp_path / "app.log")
+    pid, review = "adj-thread", "Lovely screen, but the battery died after a week"
+    votes = _answers("c1", [("human:ann-a", "human", "pos", 0.80, 0.60, 0.92, 20, "gold"),
+                            ("human:ann-b", "human", "neg", 0.75, 0.55, 0.89, 20, "gold")])
+    b = _push(app.url, pid, "single_label", ["pos", "neg"], "c1", review, votes, "neg", 0.51, "dawid_skene")
+    try:
+        reviewer = b.create_annotator("rev-1", roles=["reviewer"], projects=[pid])
+        experts = [b.create_annotator(f"expert-{n}", roles=["expert"], projects=[pid]) for n in ("a", "b")]
+        with httpx.Client(base_url=app.url, headers={"Authorization": f"Bearer {reviewer}"}) as rc:
+            for kind, body in (("rejection", "'pos' ignores the dead battery; please weigh the whole review"),
+                               ("comment", "Is a mixed review 'neg' when it ends badly?")):
+                assert rc.post(f"/api/items/{pid}/c1/comments", json={"kind": kind, "body": body}).status_code == 201
+        note = "the battery outweighs the screen: a product that fails is 'neg'"
+        out_a = _drive(tmp_path, app.url, experts[0], {review[:20]: [
+            {"waitThread": 2}, {"read": "before"}, {"shot": "conflict-thread"},
+            {"pickKey": 2}, {"note": note}, {"guideline": True}, {"submit": True}]})
+        # the item comes back for a second opinion (another expert, another task on the same item)
+        context = _context("single_label", ["pos", "neg"], "c1", votes, "neg", 0.51, "dawid_skene")
+        assert b.push(_adjudication("adj-c1-again", "c1", review, context)) == 1
+        out_b = _drive(tmp_path, app.url, experts[1], {review[:20]: [
+            {"waitThread": 4}, {"read": "after"}, {"shot": "conflict-thread-after"}, {"pickKey": 2}, {"submit": True}]})
+        (seen_a,), (seen_b,) = out_a["seen"], out_b["seen"]
+        said = [(c["kind"], c["body"], c["meta"].split(" · ")[0]) for c in seen_a["before"]["thread"]]
+        assert said == [("rejection", "'pos' ignores the dead battery; please weigh the whole review", "rev-1"),
+                        ("comment", "Is a mixed review 'neg' when it ends badly?", "rev-1")]
+        said = [(c["kind"], c["body"], c["meta"].split(" · ")[0]) for c in seen_b["after"]["thread"]]
+        assert said[2:] == [("adjudication_note", note, "expert-a"), ("guideline_question", note, "expert-a")]
+        assert seen_b["after"]["thread"][3]["status"] == "Open question"
+        questions = b.client.get(f"/api/projects/{pid}/questions").json()["questions"]
+        assert [(q["item_id"], q["author"], q["body"]) for q in questions] == [("c1", "expert-a", note)]
+        assert all((tmp_path / "shots" / f"{n}.png").stat().st_size > 5000 for n in ("conflict-thread", "conflict-thread-after"))
+    finally:
+        b.close()
         app.stop()
 
 
@@ -206,11 +261,8 @@ def test_conflict_view_boxes(tmp_path: Path) -> None:
             ("human:ann-a", "human", [car], 0.90, 0.70, 0.97, 20, "gold"),
             ("human:ann-b", "human", [{**car, "x": 12.0}, person], 0.60, 0.40, 0.77, 20, "gold"),
         ])
-        kind = get_kind("boxes")
-        consensus = pa.table({"item_id": ["b1"], "answer": [json.dumps([{**car, "x": 11.0, "confidence": 0.8,
-                                                                         "sources": ["human:ann-a", "human:ann-b"]}])],
-                              "confidence": [0.45], "method": ["box_fusion"]})
-        context = conflict_contexts(kind, votes, consensus, ["car", "person", "sign"])["context"][0].as_py()
+        context = _context("boxes", ["car", "person", "sign"], "b1", votes,
+                           [{**car, "x": 11.0, "confidence": 0.8, "sources": ["human:ann-a", "human:ann-b"]}], 0.45, "box_fusion")
         b = BuiltinBackend(app.url, ADMIN, "adj-boxes")
         b.client.put("/api/projects/adj-boxes", json=dict(labels=["car", "person", "sign"], task_kind="boxes", data_kind="image"))
         assert b.push(pa.Table.from_pylist([dict(assignment_id="adj-b1", item_id="b1", kind="adjudication",

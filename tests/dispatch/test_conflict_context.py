@@ -1,7 +1,8 @@
 """The conflict an adjudicator is shown (`context.conflict` of adjudication tasks), and what their answer becomes.
 
 Real DuckDB files and the session's annotation app on 127.0.0.1: people answer over the app's HTTP API,
-collect and consensus are the real stages, the expert leases the adjudication task like any task.
+collect and consensus are the real stages, the expert leases the adjudication task like any task; their
+note and guideline question travel through the comment store to `annoflow questions` and the export's lineage.
 """
 
 from __future__ import annotations
@@ -9,14 +10,21 @@ from __future__ import annotations
 import json
 import uuid
 
+import duckdb
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
+
+from annoflow_cli.main import app
 
 import tasks.dispatch.stage as dispatch_stage
 from tasks.collect import collect
 from tasks.consensus.stage import run_consensus_stage
 from tasks.dispatch import dispatch
 from tasks.dispatch.conflict import conflict_contexts, with_conflict_context
+from tasks.export import versions as V
+from tasks.export.lineage import COMMENTS_FILE
+from tasks.export.stage import export
 from tasks.http import make_client
 from tasks.kinds import get as get_kind
 from tasks.queues import BuiltinBackend
@@ -24,6 +32,7 @@ from tasks.store import open_store
 from tests.conftest import ADMIN_TOKEN, seed_items
 
 LABELS = ["ham", "spam", "eggs"]
+runner = CliRunner()
 
 
 def _people(cfg, n: int, roles=()) -> list:
@@ -103,6 +112,19 @@ def test_the_expert_sees_every_answer_and_their_answer_becomes_gold(queue_projec
     assert row == ("spam", "adjudicated", "resolved")
     assert [stats[s] for s in people] == [(1, 0), (1, 1), (1, 0)]
     assert f"adjudicator:{expert_id}" not in stats
+    # The note and the question reached the state database (collect's comment pull), the owner's open
+    # questions (`annoflow questions`) and the lineage of the version that exports the adjudicated label.
+    note = "model and b are right"
+    with open_store(cfg.db_path) as con:
+        pulled = con.execute("SELECT item_id, author, kind, body FROM comments ORDER BY kind").fetchall()
+    assert pulled == [(contested, expert_id, "adjudication_note", note), (contested, expert_id, "guideline_question", note)]
+    listed = runner.invoke(app, ["questions", "--config", str(cfg.root), "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [(q["item_id"], q["author"], q["body"]) for q in json.loads(listed.output)["questions"]] == [
+        (contested, expert_id, note)]
+    version = export(cfg).version
+    lineage = duckdb.sql(f"SELECT item_id, kind, body FROM '{V.version_dir(cfg, version) / COMMENTS_FILE}' ORDER BY kind")
+    assert lineage.fetchall() == [(contested, "adjudication_note", note), (contested, "guideline_question", note)]
     for _, c in [*crowd, (expert_id, expert)]:
         c.close()
 
