@@ -3,8 +3,9 @@
 A decision is a judgment of the review task, so it is pulled, stored and retried exactly like an
 answer (`submit.record`); what is particular to review is decided here, on the event loop, before
 anything is written: the first decision on a target wins (a second one, by anyone, is refused and
-stores nothing), a correction is checked by the kind like any submit, and a rejection of a person's
-answer creates, in the same transaction, a rework task that only that person will be offered.
+stores nothing), a correction is checked by the kind like any submit, and a rejection puts its comment
+in the item's thread (kind "rejection") and, for a person's answer, creates a rework task that only that
+person will be offered, both in the same transaction as the decision.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from annotation_app.comments import comment_op
 from annotation_app.core import DECISIONS, Annotator, ApiError, Queue, Task, shown
 from annotation_app.submit import duration_of, judgment_columns, record, stored_before
 
@@ -71,12 +73,17 @@ async def decide(q: Queue, a: Annotator, lease_id: str, body: dict[str, Any]) ->
     rework, base = None, _rework_base(review)
     if decision == "reject" and review["origin"] == "human" and review["source_id"] in q.annotators:
         rework = _rework_task(q, t, a, review, comment, f"rework:{base}:{q.reworks.get(base, 0) + 1}")
+    # The thread shows why it was rejected (a retried decision is answered above and adds nothing).
+    also = [comment_op(t.project_id, t.item_id, a.annotator_id, "rejection", comment,
+                       client_id=f"reject:{client_id}")[0]] if decision == "reject" else []
+    if rework is not None:
+        also.append(q.new_task(rework))
     q.decided[key] = (a.annotator_id, decision)  # before the await: a concurrent second decision is refused
     if rework is not None:
         q.reworks[base] = q.reworks.get(base, 0) + 1
     try:
         out = await record(q, a, t, client_id, labels_json, answer_json, duration, now, decision=decision,
-                           comment=comment, also=[q.new_task(rework)] if rework is not None else [])
+                           comment=comment, also=also)
     except ApiError:
         del q.decided[key]
         if rework is not None:

@@ -5,7 +5,21 @@
 // person may write (default ["comment"]; reviewers and experts add "guideline_question", "rejection",
 // "adjudication_note"). panel.reload() re-reads the thread, panel.destroy() empties the element.
 // Keys typed in the box stay in the box (the page's shortcuts do not fire while writing).
+// The panel brings its own look; the page only places the element.
 (() => {
+const STYLE = `
+  .thread h3 { margin: .2rem 0 .5rem; font-size: 1rem; }
+  .thread-list { list-style: none; padding: 0; margin: 0 0 .6rem; }
+  .thread-list li { border-left: 3px solid #d5d9e2; padding: .2rem .5rem; margin-bottom: .5rem; }
+  .thread-list li.thread-guideline_question { border-color: #e0a800; }
+  .thread-list li.thread-rejection { border-color: #d33; }
+  .thread-meta { font-size: .75rem; color: #666; }
+  .thread-body { white-space: pre-wrap; }
+  .thread-status { font-size: .8rem; color: #8a6d00; }
+  .thread-reply { font-size: .75rem; border: 0; background: none; color: #2f6fed; cursor: pointer; padding: 0; }
+  .thread-form textarea { width: 100%; font: inherit; }
+  .thread-actions { display: flex; gap: .5rem; justify-content: flex-end; margin-top: .3rem; }
+  .thread-error { color: #b00020; min-height: 1rem; margin: .2rem 0; font-size: .85rem; }`;
 const NAMES = { comment: "comment", guideline_question: "guideline question", rejection: "rejection",
                 adjudication_note: "adjudication note" };
 
@@ -17,6 +31,7 @@ function el(tag, attrs, ...kids) {
 }
 
 function mount(root, opts) {
+  if (!document.getElementById("thread-style")) document.head.append(el("style", { id: "thread-style" }, STYLE));
   const { project, item, token } = opts;
   const kinds = opts.kinds && opts.kinds.length ? opts.kinds : ["comment"];
   const base = `/api/items/${encodeURIComponent(project)}/${encodeURIComponent(item)}/comments`;

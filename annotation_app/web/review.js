@@ -5,7 +5,9 @@
 // lock: nothing in the widget can change until the reviewer presses C (correct). A accepts at once, R opens a
 // comment box (Ctrl+Enter or its button sends the rejection), C makes the answer editable and Enter sends the
 // correction. An annotator whose answer was rejected gets it back first, pre-filled, under a banner with the
-// reviewer's comment, and submits it as usual. The shell's functions (render, loadNext, submit, skip) are
+// reviewer's comment, and submits it as usual. Both see the item's comment thread (web/comments.js) beside
+// the task: the reviewer may comment or ask a guideline question, the annotator reads the rejection and may
+// reply. The shell's functions (render, loadNext, submit, skip) are
 // wrapped, never edited, so the shell stays kind- and role-agnostic.
 "use strict";
 (() => {
@@ -31,7 +33,10 @@
     #rework-banner .comment { white-space: pre-wrap; margin: .3rem 0 0; font-size: 1.02rem; }
     #widget.review-locked { position: relative; opacity: .92; }
     #widget.review-locked::after { content: ""; position: absolute; inset: 0; cursor: not-allowed; }
-    #mode { margin-left: .5rem; }`;
+    #mode { margin-left: .5rem; }
+    #work.with-thread:not(.hidden) { grid-template-columns: minmax(0, 1fr) 20rem; }
+    #work.with-thread #task { grid-row: span 2; }
+    #item-thread { margin: 0; max-height: 60vh; overflow: auto; font-size: .92rem; }`;
   document.head.appendChild(style);
 
   function modeSelector() {  // experts only: they both annotate and review
@@ -65,6 +70,7 @@
     $("skip").classList.toggle("hidden", Boolean(ctx && ctx.rework));  // a rework is theirs to fix: no skip
     reworkBanner(ctx && ctx.rework);
     reviewPanel(ctx && ctx.review);
+    itemThread(shown, ctx);
     const skipKey = `<kbd>${keyName(state.skipKey)}</kbd> skip`;
     if (ctx && ctx.rework) $("keys-help").innerHTML = "<kbd>Enter</kbd> submit";
     if (ctx && ctx.review) $("keys-help").innerHTML = `<kbd>A</kbd> accept · <kbd>C</kbd> correct · <kbd>R</kbd> reject · ${skipKey}`;
@@ -77,6 +83,16 @@
     b.innerHTML = `<strong>Sent back to you by ${esc(rework.reviewer || "a reviewer")}.</strong> Your earlier answer is ` +
       `filled in below: fix it and submit it again.<p class="comment" id="rework-comment"></p>`;
     $("rework-comment").textContent = rework.comment || "";
+  }
+
+  let thread = null;
+  function itemThread(task, ctx) {  // the item is named by the lease: the page never learns item ids
+    if (thread) { thread.destroy(); thread = null; }
+    const on = Boolean(ctx && (ctx.review || ctx.rework));
+    $("item-thread").classList.toggle("hidden", !on);
+    $("work").classList.toggle("with-thread", on);
+    if (on) thread = annoflowComments.mount($("item-thread"), { project: state.project, item: `lease:${task.lease_id}`,
+      token: state.token, kinds: ctx.review ? ["comment", "guideline_question"] : ["comment"] });
   }
 
   function reviewPanel(r) {

@@ -114,7 +114,7 @@ def test_the_annotator_of_a_rejected_answer_reads_and_replies_on_their_rework(ad
          "context": {"review": {"target": j["judgment_id"], "source_id": ann.annotator_id, "origin": "human",
                                 "answer": "pos", "assignment_id": j["assignment_id"]}}}]})
     rlease = reviewer.post(f"/api/review/{pid}/next").json()["task"]["lease_id"]
-    post(reviewer, pid, f"lease:{rlease}", "'meh' is lukewarm: see the neutral rule", "rejection")
+    post(reviewer, pid, f"lease:{rlease}", "'meh' is lukewarm: see the neutral rule")  # the review's item, by lease
     r = reviewer.post(f"/api/review/leases/{rlease}/submit", json={"decision": "reject", "client_id": "r1",
                                                                     "comment": "lukewarm is neg here"})
     assert r.status_code == 200, r.text
@@ -122,9 +122,10 @@ def test_the_annotator_of_a_rejected_answer_reads_and_replies_on_their_rework(ad
     assert rework["context"]["rework"]["comment"] == "lukewarm is neg here"
     got = thread(ann, pid, f"lease:{rework['lease_id']}")
     assert got.status_code == 200 and got.json()["item_id"] == "it"
-    assert [c["kind"] for c in got.json()["comments"]] == ["rejection"]
+    assert [(c["kind"], c["body"]) for c in got.json()["comments"]] == [  # the decision put its comment there
+        ("comment", "'meh' is lukewarm: see the neutral rule"), ("rejection", "lukewarm is neg here")]
     reply = post(ann, pid, f"lease:{rework['lease_id']}", "Understood, fixing it.",
-                 reply_to=got.json()["comments"][0]["comment_id"])
+                 reply_to=got.json()["comments"][1]["comment_id"])
     assert reply.status_code == 201 and reply.json()["author"] == ann.annotator_id
     r = post(ann, pid, f"lease:{rework['lease_id']}", "is this in the guide?", "guideline_question")
     assert r.status_code == 403 and r.json()["error"] == "wrong_role"  # annotators reply; questions are the reviewers'

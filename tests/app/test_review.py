@@ -121,9 +121,17 @@ def test_reject_with_comment_sends_the_answer_back_and_the_resubmission_is_pulle
     assert (row["decision"], row["comment"], row["target"], row["annotator_id"]) == (
         "reject", body["comment"], j["judgment_id"], rev.id)
     assert row["answer"] is None and row["labels"] is None and row["label"] is None
+    thread = rev.get(f"/api/items/{p.pid}/i1/comments")[1]["comments"]  # the rejection is in the item's thread, once
+    assert [(c["kind"], c["author"], c["body"]) for c in thread] == [("rejection", rev.id, body["comment"])]
 
     rework = ann.ok(f"/api/annotate/{p.pid}/next")["task"]  # at once, before any other work
     assert rework["context"]["rework"]["comment"] == body["comment"]
+    status, seen = ann.get(f"/api/items/{p.pid}/lease:{rework['lease_id']}/comments")  # the annotator reads the thread
+    assert status == 200 and seen["item_id"] == "i1" and seen["comments"] == thread
+    reply = ann.ok(f"/api/items/{p.pid}/lease:{rework['lease_id']}/comments",
+                   {"body": "Babbage added", "reply_to": thread[0]["comment_id"]})
+    assert [c["comment_id"] for c in rev.get(f"/api/items/{p.pid}/i1/comments")[1]["comments"]] == [
+        thread[0]["comment_id"], reply["comment_id"]]
     assert rework["context"]["rework"]["answer"] == ADA_WRONG and rework["context"]["rework"]["reviewer"] == rev.id
     assert p.person("annotator").ok(f"/api/annotate/{p.pid}/next")["task"] is None  # nobody else gets it
     status, err = ann.post(f"/api/annotate/leases/{rework['lease_id']}/skip")
@@ -190,6 +198,7 @@ def test_a_second_decision_on_the_same_answer_is_refused_and_nothing_is_stored(p
     assert (status, err["error"]) == (409, "already_reviewed") and rev1.id in err["message"]
     assert p.pull() == before
     assert ann.ok(f"/api/annotate/{p.pid}/next")["task"] is None  # the refused reject made no rework
+    assert rev2.get(f"/api/items/{p.pid}/i1/comments")[1]["comments"] == []  # ... and left no rejection comment
     rev2.ok(f"/api/review/leases/{t2['lease_id']}/skip")
     assert rev2.ok(f"/api/review/{p.pid}/next")["task"] is None
 

@@ -4,6 +4,7 @@
 //   {task: "text"}      wait until the task on screen shows this text
 //   {empty: true}       wait until the page says nothing is left
 //   {read: "#sel"}      log the element's text (null when hidden or absent)
+//   {wait: "#sel"}      wait until the element is visible (e.g. a comment the thread loads)
 //   {type: [sel, text]} type into a field; {button: "#sel"} click an element
 //   {press}, {click}, {drag}, {shot} as in span_widget.cjs (click/drag: character offsets of the span tool's text)
 // Prints one JSON line: {log: [...], errors: [...]} (errors: page errors and every refused request).
@@ -39,6 +40,9 @@ const { act, FLAGS } = require("./span_widget.cjs");
         } else if (step.empty) {
           await page.waitForSelector("#empty:not(.hidden)", { timeout: 15000 })
             .catch(async () => { throw new Error(`still work on screen: ${await page.textContent("#message")}`); });
+        } else if (step.wait) {
+          await page.waitForSelector(step.wait, { state: "visible", timeout: 15000 })
+            .catch(() => { throw new Error(`${step.wait} never showed`); });
         } else if (step.read) {
           out.log.push({ read: step.read, text: await page.isVisible(step.read) ? await page.textContent(step.read) : null });
         } else if (step.type) {

@@ -1,7 +1,9 @@
 """Review and rework in the REAL annotation page, in headless Chromium, for a choices and a spans project: a
 reviewer accepts (A), corrects (C, then the widget, then Enter) and rejects with a comment (R, the comment,
 Ctrl+Enter); the annotator then gets the rejected answer back first, sees the comment above it, fixes it and
-resubmits. The app's pull must then hold every decision and the resubmission exactly.
+resubmits. Beside the task both see the item's comment thread: the reviewer comments before rejecting, the
+annotator reads the rejection there and replies to it. The app's pull must then hold every decision and the
+resubmission exactly, and the thread those three comments.
 Screenshots: `<tmp_path>/shots/review-*.png` and `rework-*.png`."""
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ GOOD, DULL, LOVED = "The film was wonderful.", "A dull, lifeless plot.", "I love
 ADA, PARIS = "Ada Lovelace met Charles Babbage.", "They walked to Paris together."
 COMMENT = "'loved' is praise: this review is positive."
 SPAN_COMMENT = "Ada Lovelace is a person, not a place."
+NOTE, REPLY = "Asking the author about 'loved'.", "Right, 'loved' is praise: fixed to pos."
+THREAD = "#item-thread"
 
 
 def _labelled(p: Project, who, items: list[tuple[str, str, object]], priorities: list[float]) -> dict[str, dict]:
@@ -72,11 +76,17 @@ def test_review_and_rework_in_the_page_for_choices_and_spans(tmp_path: Path) -> 
                         {"read": "#widget .selected"}, {"press": "a"},
                         {"task": DULL}, {"press": "c"}, {"press": "2"}, {"shot": "review-choices-correcting"},
                         {"press": "Enter"},
-                        {"task": LOVED}, {"press": "r"}, {"type": ["#review-comment", COMMENT]},
+                        {"task": LOVED}, {"wait": f"{THREAD} .thread-empty"}, {"type": [f"{THREAD} textarea", NOTE]},
+                        {"button": f"{THREAD} button[type=submit]"}, {"wait": f"{THREAD} li.thread-comment"},
+                        {"press": "r"}, {"type": ["#review-comment", COMMENT]},
                         {"shot": "review-choices-rejecting"}, {"press": "Control+Enter"},
                         {"empty": True}, {"shot": "review-choices-done"}]},
                     {"token": _token(choices, c_ann), "steps": [
                         {"task": LOVED}, {"read": "#rework-banner"}, {"shot": "rework-choices-banner"},
+                        {"wait": f"{THREAD} .thread-rejection"}, {"read": f"{THREAD} .thread-rejection"},
+                        {"button": f"{THREAD} .thread-rejection .thread-reply"}, {"type": [f"{THREAD} textarea", REPLY]},
+                        {"press": "Control+Enter"}, {"wait": f"{THREAD} li:nth-child(3)"}, {"shot": "rework-choices-thread"},
+                        {"button": "#rework-banner"},  # out of the comment box: the page's keys again
                         {"press": "1"}, {"press": "Enter"}, {"empty": True}]},
                     {"token": _token(spans, s_rev), "steps": [
                         {"task": ADA}, {"shot": "review-spans-shown"}, {"press": "r"},
@@ -100,13 +110,19 @@ def test_review_and_rework_in_the_page_for_choices_and_spans(tmp_path: Path) -> 
         assert reads[0].startswith(f"Reviewing the answer of {c_ann.id}")
         assert reads[1] is None  # the keys pressed while locked selected nothing
         assert COMMENT in reads[2] and c_rev.id in reads[2]
-        assert SPAN_COMMENT in reads[3]
+        assert COMMENT in reads[3] and f"{c_rev.id} · rejection" in reads[3]  # the thread on the rework task
+        assert SPAN_COMMENT in reads[4]
 
         rows = choices.pull()
         decided = {r["item_id"]: (r["decision"], r["label"], r["comment"]) for r in rows if r["task_kind"] == "review"}
         assert decided == {"i1": ("accept", "pos", None), "i2": ("correct", "neg", None), "i3": ("reject", None, COMMENT)}
         [fixed] = [r for r in rows if r["task_kind"] == "rework"]
         assert (fixed["item_id"], fixed["annotator_id"], fixed["decision"], fixed["label"]) == ("i3", c_ann.id, "resubmit", "pos")
+        thread = choices.admin.http.get(f"/api/items/{choices.pid}/i3/comments").json()["comments"]
+        assert [(c["kind"], c["author"], c["body"]) for c in thread] == [
+            ("comment", c_rev.id, NOTE), ("rejection", c_rev.id, COMMENT), ("comment", c_ann.id, REPLY)]
+        assert thread[2]["reply_to"] == thread[1]["comment_id"]
+        assert [c["kind"] for c in spans.admin.http.get(f"/api/items/{spans.pid}/s1/comments").json()["comments"]] == ["rejection"]
         rows = spans.pull()
         decided = {r["item_id"]: (r["decision"], r["answer"] and orjson.loads(r["answer"]), r["comment"])
                    for r in rows if r["task_kind"] == "review"}
@@ -116,6 +132,7 @@ def test_review_and_rework_in_the_page_for_choices_and_spans(tmp_path: Path) -> 
         assert orjson.loads(fixed["answer"]) == [_span(ADA, "Ada Lovelace", "person")]
         assert {f.name for f in shots.glob("*.png")} >= {"review-choices-shown.png", "review-choices-correcting.png",
                                                          "review-choices-rejecting.png", "rework-choices-banner.png",
+                                                         "rework-choices-thread.png",
                                                          "review-spans-correcting.png", "rework-spans-banner.png"}
         stats = {(r["project_id"], r["source_id"]): r for r in choices.admin.http.get("/api/stats").json()["reviews"]}
         assert (stats[(choices.pid, c_ann.id)]["accepted"], stats[(choices.pid, c_ann.id)]["rejected"]) == (1, 1)
