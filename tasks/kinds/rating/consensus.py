@@ -12,6 +12,9 @@ import pyarrow.compute as pc
 from scipy.stats import norm
 
 _SEP = "\x1f"
+_MIN_VAR = 0.01
+"""Floor of the learned spread of leniency and range across raters: with two raters who agree
+exactly, a zero spread would freeze every later rater at the crowd's values."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,9 @@ class RatingModel:
 
     Fitting alternates closed-form updates (each one bincount pass over the ratings), EM-style:
     the units' posteriors mu_u ~ N(m, v) given the raters (with an empirical-Bayes normal prior over
-    units), then each rater's (alpha, beta) by ridge regression on E[mu], E[mu^2] (priors pull alpha
-    to 0 and beta to 1 with the weight of ``rater_prior`` ratings) and sigma^2 (inverse-gamma prior of
-    ``rater_prior`` ratings at the pooled variance). The scale of mu is pinned to the average rater:
+    units), then each rater's (alpha, beta) by MAP regression on E[mu], E[mu^2] with normal priors
+    alpha ~ N(0, var_a), beta ~ N(1, var_b) whose variances are the spread across raters (empirical
+    Bayes), and sigma^2 (inverse-gamma prior worth ``rater_prior`` ratings at the pooled variance). The scale of mu is pinned to the average rater:
     the precision-weighted (n / sigma^2) mean alpha = 0 and mean beta = 1 after every step, so mu reads as
     "what a typical careful rater would give".
 
@@ -115,6 +118,7 @@ class RatingModel:
         previous = mu
         m0, tau2 = float(mu.mean()) if n_u else 0.0, float(mu.var()) + pooled if n_u else 1.0
         k = self.rater_prior
+        var_a, var_b = 1.0, 0.25
         it = 0
         for it in range(1, self.max_iter + 1):
             w = beta[s] / sig2[s]
@@ -128,9 +132,12 @@ class RatingModel:
             s2 = np.bincount(s, mu_j * mu_j + v_j, minlength=n_s)
             sx = np.bincount(s, x, minlength=n_s)
             sxm = np.bincount(s, x * mu_j, minlength=n_s)
-            # ridge normal equations per rater: prior alpha ~ 0, beta ~ 1, each worth k ratings
-            a11, a12, a22 = cnt_s + k, s1, s2 + k * max(tau2, 1e-6)
-            b1, b2 = sx, sxm + k * max(tau2, 1e-6)
+            # MAP normal equations per rater (multiplied through by sigma^2): alpha ~ N(0, var_a), beta ~
+            # N(1, var_b), the variances learned across raters, so a rater seen a few times is pulled to
+            # the crowd's typical leniency and range while a well-measured one keeps its own
+            ra, rb = sig2 / var_a, sig2 / var_b
+            a11, a12, a22 = cnt_s + ra, s1, s2 + rb
+            b1, b2 = sx, sxm + rb
             det = a11 * a22 - a12 * a12
             alpha, beta = (a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det
             resid = np.bincount(s, (x - alpha[s] - beta[s] * mu_j) ** 2 + beta[s] ** 2 * v_j, minlength=n_s)
@@ -146,6 +153,8 @@ class RatingModel:
             m0 = a_bar + b_bar * m0
             tau2 *= b_bar * b_bar
             alpha, beta = alpha - beta * a_bar / b_bar, beta / b_bar
+            var_a = max(float(pin @ alpha ** 2), _MIN_VAR)
+            var_b = max(float(pin @ (beta - 1) ** 2), _MIN_VAR)
             if change < self.tol:
                 break
         w = beta[s] / sig2[s]
