@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import scipy.sparse as sp
 
 from .bradley_terry import BradleyTerryFit, davidson_probabilities, fit_strengths, ranking_table
 
@@ -75,6 +76,20 @@ def encode_judgments(judgments: pa.Table, items: pa.Table) -> EncodedJudgments:
                             item_ids, sources.dictionary, sys_codes[:n], sys_codes[n:], systems)
 
 
+def _normalise(log_joint: np.ndarray) -> tuple[np.ndarray, float]:
+    """Row-normalised posteriors and the summed log evidence. Column by column: with 2-3 columns,
+    element-wise operations between columns beat numpy reductions along the short axis."""
+    cols = [log_joint[:, z] for z in range(log_joint.shape[1])]
+    top = cols[0].copy()
+    for c in cols[1:]:
+        np.maximum(top, c, out=top)
+    exps = [np.exp(c - top) for c in cols]
+    total = exps[0].copy()
+    for e in exps[1:]:
+        total += e
+    return np.column_stack([e / total for e in exps]), float(np.log(total).sum() + top.sum())
+
+
 class PreferenceModel:
     """Noisy Bradley–Terry with position bias: MACE-style annotators over a Davidson prior.
 
@@ -92,8 +107,8 @@ class PreferenceModel:
     not by a rule. Because candidate order is randomised per assignment, position and preference
     are separable.
 
-    EM: the E-step gives item posteriors over z (a sum of per-judgment log-likelihoods, reduced per
-    item with bincount) and each judgment's responsibility "read the item"; the M-step re-estimates
+    EM: the E-step gives item posteriors over z (per-item sums of per-judgment log-likelihoods, as one
+    sparse product over judgment patterns) and each judgment's responsibility "read the item"; the M-step re-estimates
     q and rho per source (Beta / Dirichlet pseudo-counts ``reliability_prior`` and ``rho_prior``)
     and the systems' strengths by Newton on the items' posteriors as soft comparisons
     (``bradley_terry.fit_strengths``), which is the exact M-step for theta and nu. It stops when the
@@ -139,55 +154,63 @@ class PreferenceModel:
         q = np.full(n_src, 0.7)
         rho = np.full((n_src, k), 1.0 / k)
         strengths = BradleyTerryFit(np.zeros(len(enc.systems)), np.zeros((0, 0)), 1.0 if self.ties else 0.0, 0.0, 0)
-        # match[j, z]: judgment j's answer is outcome z (what an annotator who read the item says).
-        match = enc.outcome[:, None] == np.arange(k)[None, :]
+        # A judgment's likelihood depends only on its pattern (source, shown slot, outcome): 9 patterns
+        # per source. Counting patterns per item once (a sparse items x patterns matrix) turns each
+        # E-step into one sparse product and each M-step into one transposed product, instead of
+        # several passes over every judgment.
+        code = (enc.source * 3 + enc.shown) * 3 + enc.outcome
+        n_codes = n_src * 9
+        counts = sp.csr_matrix((np.ones(len(code)), (enc.item, code)), shape=(n_items, n_codes))
+        counts.sum_duplicates()
+        counts_t = counts.T.tocsr()
+        c_src, c_rest = np.divmod(np.arange(n_codes), 9)
+        c_shown, c_out = np.divmod(c_rest, 3)
+        c_n = np.asarray(counts.sum(axis=0)).ravel()
+        used = c_shown < k
+        match = (c_out[:, None] == np.arange(k)[None, :]) & used[:, None]
+        c_shown_k = np.minimum(c_shown, k - 1)
         n_per_src = np.bincount(enc.source, minlength=n_src).astype(np.float64)
+        # Items of the same ordered pair of systems share their prior and enter the strengths' M-step
+        # as one soft comparison: the Bradley–Terry part costs O(pairs of systems), not O(items).
+        n_sys = len(enc.systems)
+        pairs, pair_of = np.unique(enc.system_a * n_sys + enc.system_b, return_inverse=True)
+        pair_a, pair_b = pairs // n_sys, pairs % n_sys
+        ties = "davidson" if self.ties else "none"
         previous = -np.inf
+        a0, b0 = self.reliability_prior
         for it in range(1, self.max_iter + 1):
-            prior = self._item_prior(strengths, enc, k)
-            attentive = q[enc.source][:, None] * match
-            lik = attentive + ((1 - q) [enc.source] * rho[enc.source, enc.shown])[:, None]
-            log_joint = np.log(prior + _EPS)
-            for z in range(k):
-                log_joint[:, z] += np.bincount(enc.item, np.log(lik[:, z]), minlength=n_items)
-            top = log_joint.max(axis=1, keepdims=True)
-            post = np.exp(log_joint - top)
-            total = post.sum(axis=1, keepdims=True)
-            post /= total
-            objective = float((np.log(total[:, 0]) + top[:, 0]).sum()) + self._log_prior(q, rho, strengths)
+            theta = strengths.theta
+            prior = davidson_probabilities(theta[pair_a] - theta[pair_b], strengths.nu)[pair_of, :k]
+            attentive = q[c_src][:, None] * match
+            lik = attentive + ((1 - q)[c_src] * rho[c_src, c_shown_k])[:, None]
+            log_joint = np.log(prior + _EPS) + counts @ np.log(lik)
+            post, log_evidence = _normalise(log_joint)
+            objective = log_evidence + self._log_prior(q, rho, strengths)
             if clamp is not None:
                 post[clamp[0]] = clamp[1]
-            # responsibility of "read the item" for each judgment, averaged over z
-            read = (post[enc.item] * attentive / lik).sum(axis=1)
-            a0, b0 = self.reliability_prior
-            q = (np.bincount(enc.source, read, minlength=n_src) + a0 - 1) / (n_per_src + a0 + b0 - 2)
+            # expected number of judgments of each pattern that read the item, summed over z
+            read = ((counts_t @ post) * attentive / lik).sum(axis=1)
+            q = (np.bincount(c_src, read, minlength=n_src) + a0 - 1) / (n_per_src + a0 + b0 - 2)
             q = np.clip(q, 1e-4, 1 - 1e-4)
-            guess = np.zeros((n_src, k))
-            for r in range(k):
-                guess[:, r] = np.bincount(enc.source, (1 - read) * (enc.shown == r), minlength=n_src)
+            guess = np.bincount(c_src * k + c_shown_k, (c_n - read) * used, minlength=n_src * k).reshape(n_src, k)
             rho = (guess + self.rho_prior) / (guess.sum(axis=1, keepdims=True) + k * self.rho_prior)
-            pad = np.zeros((n_items, 3))
-            pad[:, :k] = post
-            strengths = fit_strengths(enc.system_a, enc.system_b, pad[:, 0], pad[:, 1], pad[:, 2],
-                                      len(enc.systems), ties="davidson" if self.ties else "none",
-                                      prior=self.strength_prior, init=strengths, max_iter=5)
+            soft = [np.bincount(pair_of, post[:, z], minlength=len(pairs)) for z in range(k)]
+            soft += [np.zeros(len(pairs))] * (3 - k)
+            strengths = fit_strengths(pair_a, pair_b, *soft, n_sys, ties=ties, prior=self.strength_prior,
+                                      init=strengths, max_iter=5)
             if objective - previous < self.tol * max(len(enc.item), 1):
                 break
             previous = objective
         self.n_iter_ = it
         self.log_posterior_ = objective
+        pad = np.zeros((n_items, 3))
+        pad[:, :k] = post
         self.posteriors_ = pad
-        self.strengths_ = fit_strengths(enc.system_a, enc.system_b, pad[:, 0], pad[:, 1], pad[:, 2],
-                                        len(enc.systems), ties="davidson" if self.ties else "none",
-                                        prior=self.strength_prior, init=strengths)
+        self.strengths_ = fit_strengths(pair_a, pair_b, *soft, n_sys, ties=ties, prior=self.strength_prior,
+                                        init=strengths)
         self.ranking_ = ranking_table(enc.systems, self.strengths_, self.level)
         self._publish(enc, pad, q, rho, n_per_src, k)
         return self
-
-    def _item_prior(self, strengths: BradleyTerryFit, enc: EncodedJudgments, k: int) -> np.ndarray:
-        theta = strengths.theta
-        p = davidson_probabilities(theta[enc.system_a] - theta[enc.system_b], strengths.nu if k == 3 else 0.0)
-        return p[:, :k]
 
     def _log_prior(self, q: np.ndarray, rho: np.ndarray, strengths: BradleyTerryFit) -> float:
         a0, b0 = self.reliability_prior
