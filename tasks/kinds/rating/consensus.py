@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.stats import norm
 
-_SEP = "\x1f"
+from tasks.consensus.votes import factorize
+
 _MIN_VAR = 0.01
 """Floor of the learned spread of leniency and range across raters: with two raters who agree
 exactly, a zero spread would freeze every later rater at the crowd's values."""
@@ -30,11 +31,6 @@ class EncodedRatings:
     source_ids: pa.Array
 
 
-def _strings(col) -> pa.Array:
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return pc.cast(col.dictionary_decode() if pa.types.is_dictionary(col.type) else col, pa.string())
-
-
 def encode_ratings(ratings: pa.Table, scale: tuple[int, int]) -> EncodedRatings:
     """Codes for ``ratings(item_id, source_id, score[, criterion])``.
 
@@ -49,20 +45,17 @@ def encode_ratings(ratings: pa.Table, scale: tuple[int, int]) -> EncodedRatings:
         raise ValueError(f"rating row {row} (item {ratings['item_id'][row].as_py()!r}, source "
                          f"{ratings['source_id'][row].as_py()!r}): score {ratings['score'][row].as_py()!r} is not "
                          f"an integer on the scale {lo}-{hi}")
-    item = _strings(ratings["item_id"])
+    items, item = factorize(ratings["item_id"], "item_id")
     if "criterion" in ratings.column_names:
-        crit = _strings(ratings["criterion"])
-        key = pc.binary_join_element_wise(item, pc.fill_null(crit, ""), _SEP)
+        crit_names, crit = factorize(pc.fill_null(pc.cast(ratings["criterion"], pa.string()), ""), "criterion")
     else:
-        key = item
-    units = key.dictionary_encode()
-    first = np.unique(units.indices.to_numpy(zero_copy_only=False), return_index=True)[1]
-    sources = _strings(ratings["source_id"]).dictionary_encode()
-    crit_names = (crit.take(pa.array(first)) if "criterion" in ratings.column_names
-                  else pa.nulls(len(first), pa.string()))
-    return EncodedRatings(units.indices.to_numpy(zero_copy_only=False).astype(np.int64),
-                          sources.indices.to_numpy(zero_copy_only=False).astype(np.int64), score,
-                          item.take(pa.array(first)), crit_names, sources.dictionary)
+        crit_names, crit = pa.array([""]), np.zeros(len(item), np.int64)
+    pairs, unit = np.unique(item * len(crit_names) + crit, return_inverse=True)
+    unit_crit = crit_names.take(pa.array(pairs % len(crit_names)))
+    sources, source = factorize(ratings["source_id"], "source_id")
+    return EncodedRatings(unit.astype(np.int64), source, score, items.take(pa.array(pairs // len(crit_names))),
+                          pc.if_else(pc.equal(unit_crit, ""), pa.scalar(None, pa.string()), unit_crit), sources)
+
 
 
 class RatingModel:
