@@ -57,3 +57,16 @@ def test_score_outside_the_scale_names_item_and_source():
         RatingModel(scale=(1, 5)).fit(ratings)
     with pytest.raises(ValueError, match="scale must be"):
         RatingModel(scale=(5, 5))
+
+
+def test_interval_covers_the_truth_at_its_level_when_raters_differ_by_leniency():
+    # With raters that differ only in leniency the typical rater's scale is the truth's, so the 95%
+    # interval should hold the true score about 95% of the time (measured: 0.93 with this seed; the
+    # scale's ends, where ratings are clipped, are the misses). With raters of different ranges the
+    # consensus is on the typical rater's scale, not the truth's, and coverage is lower (0.82 measured).
+    crowd = simulate_ratings(np.random.default_rng(1), [Rater(b, 1, 0.5) for b in (-0.8, -0.3, 0, 0.3, 0.8)],
+                             4000, per_item=3)
+    c = RatingModel(scale=(1, 5)).fit(crowd.ratings).consensus_
+    truth = crowd.truth["score"].to_numpy()
+    inside = (truth >= c["low"].to_numpy()) & (truth <= c["high"].to_numpy())
+    assert 0.9 <= inside.mean() <= 0.98
