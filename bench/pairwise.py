@@ -1,6 +1,6 @@
 """Pairwise consolidation on simulated comparison crowds: system ranking and per-item preference, with peers.
 
-Run: ``uv run python -m bench.pairwise`` (four seeds, every shape); ``--scale`` times 1M pairwise
+Run: ``uv run python -m bench.pairwise`` (eight seeds, every shape); ``--scale`` times 1M pairwise
 judgments and 1M ratings instead.
 
 Truth: 8 systems with log-strengths ~ N(0, spread); each item pairs two different systems at random;
@@ -142,7 +142,7 @@ def run_scale(n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=1000)
-    ap.add_argument("--seeds", default="0,1,2,3")
+    ap.add_argument("--seeds", default="0,1,2,3,4,5,6,7")
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--scale", action="store_true", help="time 1M pairwise judgments and 1M ratings")
     ap.add_argument("--scale-n", type=int, default=1_000_000)
