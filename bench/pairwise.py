@@ -52,13 +52,13 @@ BIASED_FIRST = PairAnnotator(0.3, (0.95, 0.05, 0.0))
 SPAMMER = PairAnnotator(0.0, (0.5, 0.5, 0.0))
 _CAREFUL = [PairAnnotator(r) for r in (0.95, 0.9, 0.85, 0.8, 0.7, 0.6)]
 SHAPES = {
-    "mixed": dict(annotators=[*_CAREFUL, BIASED_FIRST, SPAMMER]),
-    "biased": dict(annotators=[*_CAREFUL, PairAnnotator(0.3, (0.95, 0.05, 0.0), 1.6),
-                               PairAnnotator(0.2, (0.9, 0.1, 0.0), 1.6), PairAnnotator(0.3, (0.05, 0.95, 0.0), 1.6)]),
-    "spammers": dict(annotators=[PairAnnotator(r) for r in (0.9, 0.85, 0.8, 0.7)] + [PairAnnotator(0.0, (0.5, 0.5, 0.0), 4 / 3)] * 3),
-    "close": dict(annotators=[*_CAREFUL, BIASED_FIRST, SPAMMER], spread=0.3, item_noise=False),
-    "ties": dict(annotators=[PairAnnotator(r, (0.45, 0.45, 0.1)) for r in (0.95, 0.9, 0.85, 0.8, 0.7, 0.6)]
-                 + [PairAnnotator(0.3, (0.9, 0.05, 0.05)), PairAnnotator(0.0, (0.25, 0.25, 0.5))], nu=0.6),
+    "mixed": {"annotators": [*_CAREFUL, BIASED_FIRST, SPAMMER]},
+    "biased": {"annotators": [*_CAREFUL, PairAnnotator(0.3, (0.95, 0.05, 0.0), 1.6),
+                               PairAnnotator(0.2, (0.9, 0.1, 0.0), 1.6), PairAnnotator(0.3, (0.05, 0.95, 0.0), 1.6)]},
+    "spammers": {"annotators": [PairAnnotator(r) for r in (0.9, 0.85, 0.8, 0.7)] + [PairAnnotator(0.0, (0.5, 0.5, 0.0), 4 / 3)] * 3},
+    "close": {"annotators": [*_CAREFUL, BIASED_FIRST, SPAMMER], "spread": 0.3, "item_noise": False},
+    "ties": {"annotators": [PairAnnotator(r, (0.45, 0.45, 0.1)) for r in (0.95, 0.9, 0.85, 0.8, 0.7, 0.6)]
+                 + [PairAnnotator(0.3, (0.9, 0.05, 0.05)), PairAnnotator(0.0, (0.25, 0.25, 0.5))], "nu": 0.6},
 }
 
 
@@ -100,7 +100,7 @@ def run_shape(shape: str, n_items: int, seed: int) -> dict:
     took = time.perf_counter() - t0
     truth = np.array(crowd.truth["preference"].to_pylist(), dtype=object)
     est = dict(zip(model.ranking_["system"].to_pylist(), model.ranking_["strength"].to_pylist()))
-    tau = lambda s: kendalltau([s.get(n, 0.0) for n in crowd.systems], crowd.strengths).statistic  # noqa: E731
+    tau = lambda s: kendalltau([s.get(n, 0.0) for n in crowd.systems], crowd.strengths).statistic
     pred = np.array(model.preferences_["preferred"].to_pylist(), dtype=object)
     conf = model.preferences_["confidence"].to_numpy()
     out = {"ours tau": tau(est), "ours acc": float((pred == truth).mean()),

@@ -190,7 +190,7 @@ def fit_bradley_terry(comparisons: pa.Table, ties: str = "davidson", prior: floa
     systems = pc.unique(pa.concat_arrays([pc.cast(comparisons["system_a"], pa.string()).combine_chunks(),
                                           pc.cast(comparisons["system_b"], pa.string()).combine_chunks()]))
     systems = systems.take(pc.sort_indices(systems))
-    col = lambda name: comparisons[name].to_numpy().astype(np.float64)  # noqa: E731
+    col = lambda name: comparisons[name].to_numpy().astype(np.float64)
     fit = fit_strengths(_codes(comparisons["system_a"], systems), _codes(comparisons["system_b"], systems),
                         col("win_a"), col("win_b"), col("tie"), len(systems), ties=ties, prior=prior)
     return ranking_table(systems, fit, level), fit

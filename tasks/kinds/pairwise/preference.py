@@ -11,7 +11,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from .bradley_terry import BradleyTerryFit, davidson_probabilities, fit_strengths, ranking_table
+from .bradley_terry import (
+    BradleyTerryFit,
+    davidson_probabilities,
+    fit_strengths,
+    ranking_table,
+)
 
 CHOICES = ("A", "B", "tie")
 """Answers in the assignment's shown order: A = the candidate shown first."""

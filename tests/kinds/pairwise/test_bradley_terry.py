@@ -7,7 +7,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tasks.kinds.pairwise.bradley_terry import davidson_probabilities, fit_bradley_terry, fit_strengths
+from tasks.kinds.pairwise.bradley_terry import (
+    davidson_probabilities,
+    fit_bradley_terry,
+    fit_strengths,
+)
 from tasks.kinds.pairwise.preference import PreferenceModel
 
 FIXTURE = Path(__file__).with_name("crowdkit_bt.json")
@@ -23,7 +27,7 @@ def test_three_systems_recover_strengths_whose_expected_wins_match_the_counts():
     # Strengths 4 : 2 : 1 give P(x>y) = 2/3, P(y>z) = 2/3, P(x>z) = 4/5. With counts 2-1, 2-1, 4-1 each
     # system's observed wins equal its expected wins (x: 2 + 4 = 3 * 2/3 + 5 * 4/5), the ML equations,
     # so the MLE is log(4, 2, 1) centred: (+ln 2, 0, -ln 2).
-    ranking, fit = fit_bradley_terry(_comparisons([("x", "y", 2, 1, 0), ("y", "z", 2, 1, 0), ("x", "z", 4, 1, 0)]),
+    ranking, _fit = fit_bradley_terry(_comparisons([("x", "y", 2, 1, 0), ("y", "z", 2, 1, 0), ("x", "z", 4, 1, 0)]),
                                      ties="none", prior=1e-9)
     assert ranking["system"].to_pylist() == ["x", "y", "z"]
     np.testing.assert_allclose(ranking["strength"].to_numpy(), [np.log(2), 0, -np.log(2)], atol=1e-6)
@@ -43,7 +47,7 @@ def test_two_systems_interval_is_the_inverse_fisher_information():
 def test_davidson_ties_saturated_case():
     # 4 wins, 1 loss, 2 ties: Davidson's P(x) : P(y) : P(tie) = e^{d/2} : e^{-d/2} : nu is free to match
     # 4 : 1 : 2 exactly: e^d = 4 (d = ln 4) and nu = 2 e^{-d/2} = 1.
-    ranking, fit = fit_bradley_terry(_comparisons([("x", "y", 4, 1, 2)]), ties="davidson", prior=1e-9)
+    _ranking, fit = fit_bradley_terry(_comparisons([("x", "y", 4, 1, 2)]), ties="davidson", prior=1e-9)
     np.testing.assert_allclose(fit.theta[0] - fit.theta[1], np.log(4), atol=1e-5)
     assert fit.nu == pytest.approx(1.0, abs=1e-5)
     np.testing.assert_allclose(davidson_probabilities(np.array([0.0]), 1.0), [[1 / 3, 1 / 3, 1 / 3]])
@@ -99,7 +103,7 @@ def test_plain_bradley_terry_against_crowdkit():
     ours = dict(zip(ranking["system"].to_pylist(), ranking["score"].to_pylist()))
     p = np.array([ours[s] for s in systems])
     np.testing.assert_allclose(_mm_step(p, wins), p, atol=1e-7)
-    loglik = lambda q: (wins * np.log(q[:, None] / (q[:, None] + q[None, :]))).sum()  # noqa: E731
+    loglik = lambda q: (wins * np.log(q[:, None] / (q[:, None] + q[None, :]))).sum()
     assert loglik(p) > loglik(crowdkit) + 1e-3
 
 

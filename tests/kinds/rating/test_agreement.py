@@ -5,7 +5,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tasks.kinds.rating.agreement import krippendorff_alpha, weighted_kappa, weighted_kappa_pairs
+from tasks.kinds.rating.agreement import (
+    krippendorff_alpha,
+    weighted_kappa,
+    weighted_kappa_pairs,
+)
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers x 12 units,
 # values 1-5, "." = missing. Published: nominal .743, ordinal .815, interval .849, ratio .797.
@@ -76,7 +80,7 @@ def test_kappa_pairs_equal_the_pairwise_kappa_on_shared_items():
     rng = np.random.default_rng(1)
     truth = rng.integers(1, 6, 120)
     rows = []
-    for s, (shift, items) in enumerate([(0, range(0, 100)), (1, range(20, 120)), (0, range(0, 120, 2))]):
+    for s, (shift, items) in enumerate([(0, range(100)), (1, range(20, 120)), (0, range(0, 120, 2))]):
         noisy = np.clip(truth + shift + rng.integers(-1, 2, 120), 1, 5)
         rows += [(str(i), f"r{s}", int(noisy[i])) for i in items]
     item, source, score = zip(*rows)

@@ -35,7 +35,7 @@ def test_lenient_severe_and_compressed_raters_are_measured_and_corrected():
     assert r["rater003"]["scale"] / r["rater004"]["scale"] == pytest.approx(0.5, abs=0.1)
     assert r["rater005"]["scale"] < 0.2 and r["rater005"]["noise"] > 1.0  # the spammer: flat and noisy
     truth = crowd.truth["score"].to_numpy()
-    rmse = lambda v: float(np.sqrt(np.mean((v - truth) ** 2)))  # noqa: E731
+    rmse = lambda v: float(np.sqrt(np.mean((v - truth) ** 2)))
     assert rmse(m.consensus_["score"].to_numpy()) < 0.8 * rmse(m.consensus_["raw_mean"].to_numpy())
     lo, hi = m.consensus_["low"].to_numpy(), m.consensus_["high"].to_numpy()
     assert (lo <= m.consensus_["score"].to_numpy()).all() and (hi >= lo).all() and lo.min() >= 1 and hi.max() <= 5
