@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CHOICES", "OUTCOMES", "PreferenceModel", "encode_judgments"]
+__all__ = ["CHOICES", "OUTCOMES", "EncodedJudgments", "PreferenceModel", "encode_judgments"]
 
 from dataclasses import dataclass
 
