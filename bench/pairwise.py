@@ -25,6 +25,8 @@ strengths and the true ones; per-item preference accuracy against the true outco
 score difference picks a or b; it cannot say tie); ECE (10 bins) of our per-item confidence.
 Floor: on every shape, ours >= both peers on tau and on accuracy, each averaged over the seeds (a single
 seed's tau over 8 systems moves in steps of 1/14 with the items drawn; every seed's row is printed).
+``--tau-seeds N`` measures the ranking alone over N more seeds against crowd-kit's BradleyTerry
+reproduced in process (NoisyBT is too slow for that many runs), to see past that noise.
 """
 
 from __future__ import annotations
@@ -100,10 +102,9 @@ def run_shape(shape: str, n_items: int, seed: int) -> dict:
     took = time.perf_counter() - t0
     truth = np.array(crowd.truth["preference"].to_pylist(), dtype=object)
     est = dict(zip(model.ranking_["system"].to_pylist(), model.ranking_["strength"].to_pylist()))
-    tau = lambda s: kendalltau([s.get(n, 0.0) for n in crowd.systems], crowd.strengths).statistic
     pred = np.array(model.preferences_["preferred"].to_pylist(), dtype=object)
     conf = model.preferences_["confidence"].to_numpy()
-    out = {"ours tau": tau(est), "ours acc": float((pred == truth).mean()),
+    out = {"ours tau": _tau(est, crowd), "ours acc": float((pred == truth).mean()),
            "ece": expected_calibration_error(conf, pred == truth), "seconds": took}
     p = peers(crowd.judgments, crowd.items)
     item_ids = crowd.items["item_id"].to_pylist()
@@ -111,9 +112,48 @@ def run_shape(shape: str, n_items: int, seed: int) -> dict:
         if p is None:
             out[f"{name} tau"] = out[f"{name} acc"] = float("nan")
             continue
-        out[f"{name} tau"] = tau(p[key])
+        out[f"{name} tau"] = _tau(p[key], crowd)
         out[f"{name} acc"] = float((_item_predictions(p[f"{key}_items"], item_ids) == truth).mean())
     return out
+
+
+def _crowdkit_bt_scores(crowd) -> dict[str, float]:
+    """crowd-kit 1.4.2's BradleyTerry in process: two MM steps from uniform (where it stops whatever
+    n_iter is; tests/kinds/pairwise/test_bradley_terry.py checks this reproduces its stored output)."""
+    j = crowd.judgments.join(crowd.items, "item_id")
+    keep = np.array(j["choice"].to_pylist()) != "tie"
+    code = {s: i for i, s in enumerate(crowd.systems)}
+    a = np.array([code[s] for s in j["system_a"].to_pylist()])[keep]
+    b = np.array([code[s] for s in j["system_b"].to_pylist()])[keep]
+    a_won = (np.array(j["choice"].to_pylist())[keep] == "A") != j["swapped"].to_numpy(zero_copy_only=False)[keep]
+    n = len(crowd.systems)
+    wins = np.bincount(np.where(a_won, a * n + b, b * n + a), minlength=n * n).reshape(n, n).astype(np.float64)
+    p = np.full(n, 1.0 / n)
+    for _ in range(2):
+        p = wins.sum(axis=1) / ((wins + wins.T) / (p[:, None] + p[None, :])).sum(axis=0)
+        p /= p.sum()
+    return dict(zip(crowd.systems, p.tolist()))
+
+
+def _tau(scores: dict[str, float], crowd) -> float:
+    return kendalltau([scores.get(x, 0.0) for x in crowd.systems], crowd.strengths).statistic
+
+
+def run_tau_seeds(shapes: list[str], n_items: int, seeds: int) -> None:
+    """Ranking only, over many seeds: ours against crowd-kit's BradleyTerry reproduced in process."""
+    print(f"Kendall's tau over {seeds} seeds (100..{99 + seeds}), {n_items} items x 3 judgments: ours vs crowd-kit BT")
+    for shape in shapes:
+        diffs = []
+        for seed in range(100, 100 + seeds):
+            spec = dict(SHAPES[shape])
+            crowd = simulate_comparisons(np.random.default_rng(seed), spec.pop("annotators"), n_items, per_item=3, **spec)
+            model = PreferenceModel(ties=spec.get("nu", 0.0) > 0).fit(crowd.judgments, crowd.items)
+            est = dict(zip(model.ranking_["system"].to_pylist(), model.ranking_["strength"].to_pylist()))
+            diffs.append([_tau(s, crowd) for s in (est, _crowdkit_bt_scores(crowd))])
+        d = np.array(diffs)
+        gap = d[:, 0] - d[:, 1]
+        print(f"{shape:12s} ours {d[:, 0].mean():.3f}  BT {d[:, 1].mean():.3f}  ours - BT {gap.mean():+.3f} "
+              f"(se {gap.std() / np.sqrt(len(gap)):.3f})", flush=True)
 
 
 def run_scale(n: int) -> None:
@@ -146,7 +186,12 @@ def main() -> None:
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--scale", action="store_true", help="time 1M pairwise judgments and 1M ratings")
     ap.add_argument("--scale-n", type=int, default=1_000_000)
+    ap.add_argument("--tau-seeds", type=int, default=0,
+                    help="ranking only, over this many seeds, against crowd-kit's BT reproduced in process")
     args = ap.parse_args()
+    if args.tau_seeds:
+        run_tau_seeds(args.shapes.split(","), args.items, args.tau_seeds)
+        return
     if args.scale:
         run_scale(args.scale_n)
         return
