@@ -69,20 +69,22 @@ def _codes(values, dictionary: pa.Array) -> np.ndarray:
 
 
 def _warm_profiles(warm: Mapping[str, DawidSkeneParams], src_ids: pa.Array) -> Profiles | None:
+    """The previous run's profiles for the sources it knew (the prior's mean for new ones)."""
     p = warm.get(_PARAMS_KEY)
-    if p is None:
+    if p is None or p.confusions.shape[1:] != (4, 1):
         return None
-    known = dict(zip(p.source_ids.cast(_STR).to_pylist(), range(len(p.source_ids))))
-    init = Profiles.initial(len(src_ids))
-    rows = np.stack([init.correct, init.substitute, init.delete, init.silent], axis=1)
-    for k, s in enumerate(src_ids.to_pylist()):
-        if s in known:
-            rows[k] = p.confusions[known[s], :, 0]
+    known = dict(zip(p.source_ids.cast(_STR).to_pylist(), p.confusions[:, :, 0]))
+    start = Profiles.initial(len(src_ids))
+    rows = np.stack([start.accuracy, start.delete, start.substitute, start.insert], axis=1)
+    for k, sid in enumerate(src_ids.to_pylist()):
+        if sid in known:
+            rows[k] = known[sid]
     return Profiles(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], float(p.priors[0]))
 
 
 def _params(src_ids: pa.Array, prof: Profiles) -> dict[str, DawidSkeneParams]:
-    conf = np.stack([prof.correct, prof.substitute, prof.delete, prof.silent], axis=1)[:, :, None]
+    """The learned profiles as warm-start parameters (accuracy, delete, substitute, insert per source)."""
+    conf = np.stack([prof.accuracy, prof.delete, prof.substitute, prof.insert], axis=1)[:, :, None]
     return {_PARAMS_KEY: DawidSkeneParams(src_ids.cast(_STR), conf, np.array([prof.word_prior]))}
 
 
@@ -133,9 +135,9 @@ class _TranscriptConsensus:
             fit.update(n_iter=result.n_iter, converged=result.converged, warm_start=warmed)
             p = result.profiles
             for k, sid in enumerate(src_ids.to_pylist()):
-                learned[sid] = float(p.correct[k])
-                detail[sid] = {"learned": {"correct": round(float(p.correct[k]), 6), "substitute": round(float(p.substitute[k]), 6),
-                                           "delete": round(float(p.delete[k]), 6), "insert": round(float(p.insert[k]), 6)}}
+                learned[sid] = float(p.accuracy[k])
+                detail[sid] = {"learned": {"accuracy": round(float(p.accuracy[k]), 6), "delete": round(float(p.delete[k]), 6),
+                                           "substitute": round(float(p.substitute[k]), 6), "insert": round(float(p.insert[k]), 6)}}
             params = _params(src_ids, p)
             agree = agreement_by_source(votes["source_id"].combine_chunks(), hit)
         else:
@@ -173,7 +175,7 @@ class _TranscriptConsensus:
         if is_ref.any():
             final_norm = pc.if_else(pa.array(is_ref), pc.take(ref_norm, pa.array(np.maximum(ref_at, 0))), final_norm)
         hit = pc.fill_null(pc.equal(v_norm, pc.take(final_norm, pa.array(v_item))), False).to_numpy(zero_copy_only=False)
-        order = np.lexsort((-result.profiles.correct[v_src], v_item))
+        order = np.lexsort((-result.profiles.accuracy[v_src], v_item))
         exact = order[hit[order]]
         first = exact[np.r_[True, v_item[exact][1:] != v_item[exact][:-1]]] if len(exact) else exact
         typed_at = np.full(n_items, -1, np.int64)

@@ -78,7 +78,7 @@ def rover(item: np.ndarray, source: np.ndarray, normalised: pa.Array, pinned: np
     if prof is None:
         net = align_clips(item, _slots(item, pinned, source), starts, lengths, ids, n_items)
         prof = vote(net, item, source, n_sources, votes, n_items, max_iter=max_iter).profiles
-    rank = np.argsort(np.argsort(-prof.correct, kind="stable"), kind="stable")
+    rank = np.argsort(np.argsort(-prof.accuracy, kind="stable"), kind="stable")
     net = align_clips(item, _slots(item, pinned, rank[source] * n_sources + source), starts, lengths, ids, n_items)
     v = vote(net, item, source, n_sources, votes, n_items, warm=prof, max_iter=max_iter)
     said = v.chosen != NULL

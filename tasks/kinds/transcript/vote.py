@@ -2,23 +2,30 @@
 
 Every column of a clip's network (align.py) asks one question: which word was said here, or none? The
 candidates are the words the answers put in the column, "no word" (null), and "a word nobody wrote". Each
-source has a reliability profile learned from all columns of all clips at once, a small confusion model:
+source has a reliability profile learned from all columns of all clips at once:
 
-    truth is a word w:  writes w with prob. `correct`, another word `substitute`, nothing `delete`
-    truth is no word:   writes nothing with prob. `silent`, a word `insert` (= 1 - silent)
+    a word w was said:   it types w (`accuracy`), leaves it out (`delete`), or types another word
+                         (`substitute`), one of `ALTERNATIVES` equally likely ones;
+    nothing was said:    it types a word (`insert`) or nothing.
 
-A particular wrong word is one of `ALTERNATIVES` equally likely ones, so two sources agreeing on a wrong word
-is rare, as it is in real transcripts. EM alternates the column posteriors (E) and the expected counts of
-each outcome per source, smoothed by a weak prior (M). Columns of gold and adjudicated clips are pinned to
-the accepted transcript's word (it is aligned into the network first and never votes), so they teach the
-sources' profiles without being guessed.
+Two sources agreeing on the same wrong word is therefore rare, as in real transcripts. Where nothing was
+said, the first word typed in the column may be any (its "which word" weighs as much on the hypothesis
+that the word was said, and cancels) while every further word there is one particular word among
+`ALTERNATIVES`. And a column exists only because some answer has a word in it: under "nothing was said"
+the cells are seen given that at least one source typed a word, and the all-silent columns, never in the
+network, are counted back when the insertion rates are learned. Without these two, "nothing was said,
+everyone inserted" explains every disagreement, and EM drifts there.
+
+EM alternates the column posteriors (E) and each source's expected outcome counts, smoothed by a weak
+prior (M). Columns of gold and adjudicated clips are pinned to the accepted transcript's word (it is aligned
+into the network first and never votes), so they teach the profiles without being guessed.
 
 The consolidated transcript takes, per column, the word or null with the highest posterior. A word's
 confidence is its posterior; a clip's confidence is the probability its whole normalised transcript is
 right: the product of its columns' posteriors times the chance that no word was missed by every source
 (the expected number of such words is the transcript's length x q / (1 - q), q the product of the clip's
-sources' delete rates). Everything is bincounts over the cells: 5M cells take a fraction of a second
-per iteration.
+sources' delete rates). Everything is bincounts over the cells: 5M cells take a fraction of a second per
+iteration.
 """
 
 from __future__ import annotations
@@ -32,34 +39,27 @@ from .align import NULL, Network
 __all__ = ["ALTERNATIVES", "Profiles", "Vote", "vote"]
 
 ALTERNATIVES = 10.0
-"""How many wrong words a source chooses among when it substitutes or inserts (see the module docstring)."""
-_PRIOR_WORD = np.array([8.0, 1.0, 1.0])     # pseudo-counts of correct, substitute, delete when the truth is a word
-_PRIOR_NULL = np.array([9.0, 1.0])          # pseudo-counts of silent, insert when the truth is no word
-_FLOOR = 1e-6
+"""How many wrong words a source chooses among when it types a wrong one (see the module docstring)."""
+_PRIOR_SAID = np.array([8.0, 1.0, 1.0])   # pseudo-counts of right, deleted, substituted where a word was said
+_PRIOR_QUIET = np.array([0.5, 9.5])       # pseudo-counts of inserted, silent where nothing was said
+_FLOOR = 1e-4
 
 
 @dataclass
 class Profiles:
-    """Per source (by code): the probabilities of the confusion model in the module docstring."""
+    """Per source (by code): the probabilities of the model in the module docstring; `accuracy` ranks sources."""
 
-    correct: np.ndarray
-    substitute: np.ndarray
+    accuracy: np.ndarray
     delete: np.ndarray
-    silent: np.ndarray
+    substitute: np.ndarray
+    insert: np.ndarray
     word_prior: float = 0.9
 
     @classmethod
     def initial(cls, n_sources: int) -> Profiles:
-        w, z = _PRIOR_WORD / _PRIOR_WORD.sum(), _PRIOR_NULL / _PRIOR_NULL.sum()
-        return cls(np.full(n_sources, w[0]), np.full(n_sources, w[1]), np.full(n_sources, w[2]), np.full(n_sources, z[0]))
-
-    @property
-    def insert(self) -> np.ndarray:
-        return 1.0 - self.silent
-
-    def distance(self, other: Profiles) -> float:
-        return float(max(np.abs(self.correct - other.correct).max(initial=0), np.abs(self.silent - other.silent).max(initial=0),
-                         np.abs(self.delete - other.delete).max(initial=0)))
+        said, quiet = _PRIOR_SAID / _PRIOR_SAID.sum(), _PRIOR_QUIET / _PRIOR_QUIET.sum()
+        return cls(np.full(n_sources, said[0]), np.full(n_sources, said[1]), np.full(n_sources, said[2]),
+                   np.full(n_sources, quiet[0]))
 
 
 @dataclass
@@ -104,17 +104,22 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
     pin_cand = np.full(n_cols, -1, np.int64)
     pinned[p_col] = np.where(p_val == NULL, 1, 2)
     pin_cand[p_col[p_val != NULL]] = pinned_cand
-    prof = warm if warm is not None and len(warm.correct) == n_sources else Profiles.initial(n_sources)
+    prof = warm if warm is not None and len(warm.accuracy) == n_sources else Profiles.initial(n_sources)
     n_c = len(cands)
     converged = False
     it = 0
+    pc_ = pinned > 0
+    extra_words = np.maximum(np.bincount(v_col[word], minlength=n_cols) - 1, 0) * np.log(ALTERNATIVES)
     for it in range(1, max_iter + 1):
-        lc, ls, ld = np.log(prof.correct), np.log(prof.substitute / ALTERNATIVES), np.log(prof.delete)
-        ln_, li = np.log(prof.silent), np.log(prof.insert / ALTERNATIVES)
-        base = np.bincount(v_col, np.where(word, ls[v_src], ld[v_src]), minlength=n_cols)
-        null_ll = np.bincount(v_col, np.where(word, li[v_src], ln_[v_src]), minlength=n_cols) + np.log(1 - prof.word_prior)
-        bonus = np.bincount(cell_cand[word], (lc - ls)[v_src[word]], minlength=n_c)
-        cand_ll = base[cand_col] + bonus + np.log(prof.word_prior)
+        right, dropped = np.log(prof.accuracy)[v_src], np.log(prof.delete)[v_src]
+        swapped = np.log(prof.substitute / ALTERNATIVES)[v_src]
+        ins = prof.insert[v_src]
+        base = np.bincount(v_col, np.where(word, swapped, dropped), minlength=n_cols)
+        quiet = np.minimum(np.exp(np.bincount(v_col, np.log1p(-ins), minlength=n_cols)), 1 - 1e-12)
+        null_ll = (np.bincount(v_col, np.where(word, np.log(ins), np.log1p(-ins)), minlength=n_cols) - extra_words
+                   - np.log1p(-quiet) + np.log(1 - prof.word_prior))
+        cand_ll = (base[cand_col] + np.bincount(cell_cand[word], (right - swapped)[word], minlength=n_c)
+                   + np.log(prof.word_prior))
         other_ll = base + np.log(prof.word_prior)
         top = np.maximum(null_ll, other_ll)
         np.maximum.at(top, cand_col, cand_ll)
@@ -125,30 +130,28 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
         cand_p /= z[cand_col]
         null_p /= z
         other_p /= z
-        # Pins: the accepted transcript's word (or null) is the truth.
-        pc_ = pinned > 0
-        if pc_.any():
+        if pc_.any():  # pins: the accepted transcript's word (or null) is the truth
             cand_p[pinned[cand_col] > 0] = 0.0
             null_p[pc_] = (pinned[pc_] == 1).astype(float)
             other_p[pc_] = 0.0
-            hit = pin_cand[pinned == 2]
-            cand_p[hit] = 1.0
-        # M: expected outcome counts per source.
-        p_word = 1.0 - null_p
-        p_same = np.where(word, cand_p[np.maximum(cell_cand, 0)], 0.0)
-        correct = np.bincount(v_src, np.where(word, p_same, 0.0), minlength=n_sources)
-        substitute = np.bincount(v_src, np.where(word, p_word[v_col] - p_same, 0.0), minlength=n_sources)
-        delete = np.bincount(v_src, np.where(word, 0.0, p_word[v_col]), minlength=n_sources)
-        silent = np.bincount(v_src, np.where(word, 0.0, null_p[v_col]), minlength=n_sources)
-        insert = np.bincount(v_src, np.where(word, null_p[v_col], 0.0), minlength=n_sources)
-        tw = correct + substitute + delete + _PRIOR_WORD.sum()
-        tn = silent + insert + _PRIOR_NULL.sum()
-        new = Profiles(np.clip((correct + _PRIOR_WORD[0]) / tw, _FLOOR, 1 - _FLOOR),
-                       np.clip((substitute + _PRIOR_WORD[1]) / tw, _FLOOR, 1 - _FLOOR),
-                       np.clip((delete + _PRIOR_WORD[2]) / tw, _FLOOR, 1 - _FLOOR),
-                       np.clip((silent + _PRIOR_NULL[0]) / tn, _FLOOR, 1 - _FLOOR),
-                       float(np.clip((p_word.sum() + 1) / (n_cols + 2), 0.05, 0.995)))
-        moved = new.distance(prof)
+            cand_p[pin_cand[pinned == 2]] = 1.0
+        # M: each source's expected outcomes; the unseen all-silent columns (q / (1 - q) of them per seen
+        # column where nothing was said) count as silent cells.
+        p_null = null_p[v_col]
+        p_right = np.where(word, cand_p[np.maximum(cell_cand, 0)], 0.0)
+
+        def total(x):
+            return np.bincount(v_src, x, minlength=n_sources)
+
+        said = np.stack([total(p_right), total(np.where(word, 0.0, 1 - p_null)),
+                         total(np.where(word, 1 - p_null - p_right, 0.0))], axis=1) + _PRIOR_SAID
+        said = np.clip(said / said.sum(axis=1, keepdims=True), _FLOOR, 1 - _FLOOR)
+        typed = total(np.where(word, p_null, 0.0)) + _PRIOR_QUIET[0]
+        insert = np.clip(typed / (total(p_null / (1 - quiet[v_col])) + _PRIOR_QUIET.sum()), _FLOOR, 1 - _FLOOR)
+        new = Profiles(said[:, 0], said[:, 1], said[:, 2], insert,
+                       float(np.clip((n_cols - null_p.sum() + 1) / (n_cols + 2), 0.05, 0.995)))
+        moved = max(float(np.abs(new.accuracy - prof.accuracy).max(initial=0)),
+                    float(np.abs(new.insert - prof.insert).max(initial=0)))
         prof = new
         if moved < tol:
             converged = True
