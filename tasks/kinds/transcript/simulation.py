@@ -1,7 +1,8 @@
 """Transcripts: the simulated annotator (see tasks/kinds/protocol.py, simulation).
 
 A simulated transcriber makes the errors people make when typing what they hear, each at its own rate per
-true word: a wrong word (substitution, from a list of common English words or another word of the clip),
+true word: a wrong word (substitution: a word of about the same length from a list of common English words, as a
+misheard word sounds alike, or another word of the clip),
 a word left out (deletion), an extra word typed (insertion: a filler, a repeated word, a common word).
 On top, like people, it writes case and punctuation its own way, which the comparison rule ignores. A
 careless annotator also gives up early (types only the first part of the clip) and drops many words. A
@@ -74,6 +75,16 @@ def _style(words: list[str], rng: random.Random) -> str:
         "." if rng.random() < 0.5 else "")
 
 
+def _misheard(w: str, words: list[str], by_length: dict[int, list[str]], pool: list[str], rng: random.Random) -> str:
+    """A wrong word for `w`: another word of about its length (one misheard sounds alike, so it is about as long),
+    one time in five another word of the clip."""
+    if rng.random() < 0.2 and len(words) > 1:
+        near = [x for x in words if x != w]
+    else:
+        near = [x for d in (0, -1, 1) for x in by_length.get(len(w) + d, ()) if x != w]
+    return rng.choice(near or [x for x in pool if x != w] or ["uh"])
+
+
 def simulate_transcript(truth: str, rng: random.Random, errors: TranscriptErrors,
                         vocabulary: Sequence[str] = COMMON_WORDS) -> str:
     """One simulated transcript of a clip whose true words are `truth` (plain words, space separated)."""
@@ -86,13 +97,15 @@ def simulate_transcript(truth: str, rng: random.Random, errors: TranscriptErrors
         words = words[: rng.randint(0, len(words) - 1)]
     out: list[str] = []
     pool = list(vocabulary)
+    by_length: dict[int, list[str]] = {}
+    for v in pool:
+        by_length.setdefault(len(v), []).append(v)
     for w in words:
         r = rng.random()
         if r < errors.delete:
             pass
         elif r < errors.delete + errors.substitute:
-            sub = rng.choice(pool if rng.random() < 0.8 or len(words) < 2 else words)
-            out.append(sub if sub != w else rng.choice(pool))
+            out.append(_misheard(w, words, by_length, pool, rng))
         else:
             out.append(w)
         extra = errors.insert
