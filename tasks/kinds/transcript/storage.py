@@ -184,7 +184,7 @@ def check_transcript(raw: object, options: TranscriptOptions | Mapping[str, Any]
         raise _fail("missing_answer", field, 'the answer is missing (an empty transcript is {"text": ""})')
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = json.loads(raw, strict=False)  # a raw control character is judged below, as the text's fault
         except ValueError:
             raise _fail("malformed_json", field, f"{raw[:80]!r} is not valid JSON") from None
     if not isinstance(raw, dict):
@@ -222,7 +222,7 @@ def check_transcript(raw: object, options: TranscriptOptions | Mapping[str, Any]
 
 def _check_word(w: object, where: str) -> dict[str, Any]:
     if not isinstance(w, dict) or not isinstance(w.get("word"), str):
-        raise _fail("word_not_text", f"{where}.word" if isinstance(w, dict) else where, "is not a word (text)")
+        raise _fail("word_not_text", where, f"{str(w)[:60]} is not a word {{\"word\": \"...\"}}")
     for key in ("start_s", "end_s"):
         if w.get(key) is not None and not _finite(w[key]):
             raise _fail("not_a_number", f"{where}.{key}", f"{w[key]!r} is not a finite number of seconds")

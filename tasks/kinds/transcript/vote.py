@@ -114,7 +114,10 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
         right, dropped = np.log(prof.accuracy)[v_src], np.log(prof.delete)[v_src]
         swapped = np.log(prof.substitute / ALTERNATIVES)[v_src]
         ins = prof.insert[v_src]
-        base = np.bincount(v_col, np.where(word, swapped, dropped), minlength=n_cols)
+        # Likewise a word every source left out is in no column: under "a word was said" the cells are seen
+        # given that not every source dropped it.
+        lost = np.minimum(np.exp(np.bincount(v_col, dropped, minlength=n_cols)), 1 - 1e-12)
+        base = np.bincount(v_col, np.where(word, swapped, dropped), minlength=n_cols) - np.log1p(-lost)
         quiet = np.minimum(np.exp(np.bincount(v_col, np.log1p(-ins), minlength=n_cols)), 1 - 1e-12)
         null_ll = (np.bincount(v_col, np.where(word, np.log(ins), np.log1p(-ins)), minlength=n_cols) - extra_words
                    - np.log1p(-quiet) + np.log(1 - prof.word_prior))
@@ -135,15 +138,16 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
             null_p[pc_] = (pinned[pc_] == 1).astype(float)
             other_p[pc_] = 0.0
             cand_p[pin_cand[pinned == 2]] = 1.0
-        # M: each source's expected outcomes; the unseen all-silent columns (q / (1 - q) of them per seen
-        # column where nothing was said) count as silent cells.
+        # M: each source's expected outcomes; the unseen columns count too: q / (1 - q) of them per seen one,
+        # all-silent where nothing was said, all-dropped where a word was.
         p_null = null_p[v_col]
         p_right = np.where(word, cand_p[np.maximum(cell_cand, 0)], 0.0)
 
         def total(x):
             return np.bincount(v_src, x, minlength=n_sources)
 
-        said = np.stack([total(p_right), total(np.where(word, 0.0, 1 - p_null)),
+        unseen = (1 - p_null) * lost[v_col] / (1 - lost[v_col])   # the words every source dropped, per cell
+        said = np.stack([total(p_right), total(np.where(word, 0.0, 1 - p_null) + unseen),
                          total(np.where(word, 1 - p_null - p_right, 0.0))], axis=1) + _PRIOR_SAID
         said = np.clip(said / said.sum(axis=1, keepdims=True), _FLOOR, 1 - _FLOOR)
         typed = total(np.where(word, p_null, 0.0)) + _PRIOR_QUIET[0]
