@@ -4,8 +4,8 @@ Pure and columnar: answers come as codes and an Arrow column of normalised texts
 columns, so the consensus facet and the benchmark call the same code on 300k transcripts without a Python
 object per word.
 
-Two passes: the first aligns each clip's answers in source order and learns the sources' profiles; the
-second re-aligns them most reliable first (the network's skeleton is then the best transcript, which is
+Two passes: the first aligns the answers of a fixed sample of clips in source order and learns the sources'
+profiles; the second re-aligns every clip's answers most reliable first (the network's skeleton is then the best transcript, which is
 what progressive alignment needs) and votes again from the learned profiles. An accepted transcript
 (gold, adjudication) of a clip always goes first and pins the truth (vote.py).
 """
@@ -24,6 +24,8 @@ from .vote import Profiles, vote
 __all__ = ["RoverResult", "rover", "tokenise"]
 
 _STR = pa.string()
+FIRST_PASS_CLIPS = 20_000
+"""Clips the first pass learns the profiles from (a fixed random sample): the second pass refines them on all."""
 
 
 @dataclass
@@ -76,8 +78,14 @@ def rover(item: np.ndarray, source: np.ndarray, normalised: pa.Array, pinned: np
     votes = ~pinned
     prof = warm
     if prof is None:
-        net = align_clips(item, _slots(item, pinned, source), starts, lengths, ids, n_items)
-        prof = vote(net, item, source, n_sources, votes, n_items, max_iter=max_iter).profiles
+        # First pass on a fixed sample of clips (enough to learn every profile), in source order.
+        pick = np.zeros(n_items, bool)
+        pick[np.random.default_rng(0).permutation(n_items)[:FIRST_PASS_CLIPS]] = True
+        sub = pick[item]
+        renum = np.cumsum(pick) - 1
+        net = align_clips(renum[item[sub]], _slots(renum[item[sub]], pinned[sub], source[sub]), starts[sub], lengths[sub],
+                          ids, int(pick.sum()))
+        prof = vote(net, renum[item[sub]], source[sub], n_sources, votes[sub], int(pick.sum()), max_iter=max_iter).profiles
     rank = np.argsort(np.argsort(-prof.accuracy, kind="stable"), kind="stable")
     net = align_clips(item, _slots(item, pinned, rank[source] * n_sources + source), starts, lengths, ids, n_items)
     v = vote(net, item, source, n_sources, votes, n_items, warm=prof, max_iter=max_iter)

@@ -76,7 +76,7 @@ class Vote:
 
 
 def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: int, votes: np.ndarray, n_clips: int,
-         warm: Profiles | None = None, max_iter: int = 50, tol: float = 1e-4) -> Vote:
+         warm: Profiles | None = None, max_iter: int = 50, tol: float = 1e-3) -> Vote:
     """Vote every column of `net`. Answer a belongs to clip `answer_clip[a]`; `source[a]` is its source code;
     `votes[a]` is False for an accepted transcript (gold, adjudication) aligned into the network: its cells
     pin their column instead of voting."""
@@ -106,6 +106,8 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
     pin_cand[p_col[p_val != NULL]] = pinned_cand
     prof = warm if warm is not None and len(warm.accuracy) == n_sources else Profiles.initial(n_sources)
     n_c = len(cands)
+    seg_start = np.flatnonzero(np.r_[True, cand_col[1:] != cand_col[:-1]]) if n_c else np.zeros(0, np.int64)
+    seg_col = cand_col[seg_start]
     converged = False
     it = 0
     pc_ = pinned > 0
@@ -125,7 +127,8 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
                    + np.log(prof.word_prior))
         other_ll = base + np.log(prof.word_prior)
         top = np.maximum(null_ll, other_ll)
-        np.maximum.at(top, cand_col, cand_ll)
+        if n_c:  # candidates are sorted by column: one reduceat gives each column's best
+            top[seg_col] = np.maximum(top[seg_col], np.maximum.reduceat(cand_ll, seg_start))
         cand_p = np.exp(cand_ll - top[cand_col])
         null_p = np.exp(null_ll - top)
         other_p = np.exp(other_ll - top)
@@ -162,7 +165,8 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
             break
     # Decision per column: the likeliest of its words and null ("a word nobody wrote" cannot be written).
     best_word = np.full(n_cols, -1.0)
-    np.maximum.at(best_word, cand_col, cand_p)
+    if n_c:
+        best_word[seg_col] = np.maximum.reduceat(cand_p, seg_start)
     is_best = cand_p == best_word[cand_col]
     best_cand = np.full(n_cols, -1, np.int64)
     idx = np.flatnonzero(is_best)
