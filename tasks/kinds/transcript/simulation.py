@@ -76,12 +76,14 @@ def _style(words: list[str], rng: random.Random) -> str:
 
 
 def _misheard(w: str, words: list[str], by_length: dict[int, list[str]], pool: list[str], rng: random.Random) -> str:
-    """A wrong word for `w`: another word of about its length (one misheard sounds alike, so it is about as long),
-    one time in five another word of the clip."""
+    """A wrong word for `w`: another word of its length where the list has one (a misheard word sounds alike,
+    and no vote should learn that longer or shorter words are the right ones), else one letter longer or
+    shorter; one time in five another word of the clip."""
     if rng.random() < 0.2 and len(words) > 1:
         near = [x for x in words if x != w]
     else:
-        near = [x for d in (0, -1, 1) for x in by_length.get(len(w) + d, ()) if x != w]
+        near = [x for x in by_length.get(len(w), ()) if x != w] or \
+               [x for d in (-1, 1) for x in by_length.get(len(w) + d, ()) if x != w]
     return rng.choice(near or [x for x in pool if x != w] or ["uh"])
 
 
