@@ -46,7 +46,11 @@ import pyarrow as pa
 from tasks.consensus.calibration import expected_calibration_error
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings, run_consensus
 from tasks.kinds.transcript.normalise import Normaliser
-from tasks.kinds.transcript.simulation import COMMON_WORDS, TranscriptErrors, simulate_transcript
+from tasks.kinds.transcript.simulation import (
+    COMMON_WORDS,
+    TranscriptErrors,
+    simulate_transcript,
+)
 from tasks.kinds.transcript.wer import edit_counts
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.consensus.dawid_skene import DawidSkeneParams
-from tasks.consensus.pipeline import ConsensusInputs, ConsensusOutcome, ConsensusSettings, labels_table, per_item_votes
+from tasks.consensus.pipeline import (
+    ConsensusInputs,
+    ConsensusOutcome,
+    ConsensusSettings,
+    labels_table,
+    per_item_votes,
+)
 from tasks.consensus.report import agreement_by_source, source_stats_table
 from tasks.consensus.scoring import reference_answers, score_table
 from tasks.kinds.agreement_sample import json_safe, stable_sample

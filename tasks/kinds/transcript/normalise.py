@@ -34,9 +34,11 @@ __all__ = ["NUMBER_MODES", "Normaliser", "digits_to_words", "normaliser", "words
 
 NUMBER_MODES = ("digits", "words", "keep")
 
-_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-          "sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_UNITS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+)
+_TENS = ("_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 _SCALES = (("billion", 10**9), ("million", 10**6), ("thousand", 10**3))
 _SMALL = {w: i for i, w in enumerate(_UNITS)} | {w: 10 * i for i, w in enumerate(_TENS) if i >= 2}
 _NUMBER_WORDS = set(_SMALL) | {"hundred"} | {s for s, _ in _SCALES}

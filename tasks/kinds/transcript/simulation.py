@@ -21,12 +21,17 @@ from typing import Any
 
 __all__ = ["COMMON_WORDS", "FACET", "FILLERS", "TranscriptErrors", "TranscriptProfile", "simulate_transcript"]
 
-COMMON_WORDS = tuple("""a about after again all also an and any are as at back be because been before but by can
-come could day did do down each even first for from get give go good had has have he her here him his how i if in
-into is it its just know like little long look made make man many may me more most much must my new no not now of
-off old on one only or other our out over people said say see she should so some take than that the their them
-then there these they thing think this those through time to two up us use very want was way we well went were
-what when where which who will with work would year you your""".split())
+COMMON_WORDS = (
+    "a", "about", "after", "again", "all", "also", "an", "and", "any", "are", "as", "at", "back", "be", "because",
+    "been", "before", "but", "by", "can", "come", "could", "day", "did", "do", "down", "each", "even", "first",
+    "for", "from", "get", "give", "go", "good", "had", "has", "have", "he", "her", "here", "him", "his", "how", "i",
+    "if", "in", "into", "is", "it", "its", "just", "know", "like", "little", "long", "look", "made", "make", "man",
+    "many", "may", "me", "more", "most", "much", "must", "my", "new", "no", "not", "now", "of", "off", "old", "on",
+    "one", "only", "or", "other", "our", "out", "over", "people", "said", "say", "see", "she", "should", "so",
+    "some", "take", "than", "that", "the", "their", "them", "then", "there", "these", "they", "thing", "think",
+    "this", "those", "through", "time", "to", "two", "up", "us", "use", "very", "want", "was", "way", "we", "well",
+    "went", "were", "what", "when", "where", "which", "who", "will", "with", "work", "would", "year", "you", "your",
+)
 """The words a substitution or insertion picks from (besides the clip's own words)."""
 FILLERS = ("uh", "um", "er", "ah", "hmm", "like", "so", "you know")
 _PUNCT = (",", ".", "", "", "", "", "?", "!")

@@ -121,6 +121,6 @@ def pairwise_wer(item: np.ndarray, source: np.ndarray, source_ids: Sequence[str]
              "wer": round(float(x), 6)} for k, n, x in zip(keys, clips, w)]
     rows.sort(key=lambda r: (-r["wer"], r["source_a"], r["source_b"]))
     total = float(length.sum())
-    return {"n_pairs": len(keys), "n_items": int(len(np.unique(item[a]))),
+    return {"n_pairs": len(keys), "n_items": len(np.unique(item[a])),
             "wer": round(float(err.sum()) / total, 6) if total else 0.0,
             "mean_pair_wer": round(float(w.mean()), 6), "pairs": rows}

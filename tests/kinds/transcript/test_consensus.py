@@ -74,7 +74,7 @@ def test_a_source_failing_gold_is_banned_by_the_shared_rule_and_its_votes_ignore
     assert out.new_bans["source_id"].to_pylist() == ["bad"]
     ev = json.loads(out.new_bans["evidence"][0].as_py())
     assert ev["hits"] == 0 and ev["high"] < 0.6 and ev["n_gold"] == 6 and "word accuracy" in ev["rule"]
-    c1 = [r for r in out.labels.to_pylist() if r["item_id"] == "c1"][0]
+    c1 = next(r for r in out.labels.to_pylist() if r["item_id"] == "c1")
     assert "bad" not in c1["sources"] and json.loads(c1["answer"])["text"] == "big cat"
 
 

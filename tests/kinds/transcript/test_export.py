@@ -55,7 +55,7 @@ def store(tmp_path):
 
 
 def test_snapshot_column_has_the_declared_type(store):
-    con, snap, _ = store
+    _, snap, _ = store
     table = pq.read_table(snap)
     assert table.schema.field("transcript").type == EXPORT.arrow_type(_cfg())
     rows = {r["item_id"]: r["transcript"] for r in table.to_pylist()}

@@ -3,7 +3,12 @@
 import pyarrow as pa
 import pytest
 
-from tasks.kinds.transcript.normalise import Normaliser, digits_to_words, normaliser, words_to_digits
+from tasks.kinds.transcript.normalise import (
+    Normaliser,
+    digits_to_words,
+    normaliser,
+    words_to_digits,
+)
 
 
 @pytest.mark.parametrize(("typed", "compared"), [

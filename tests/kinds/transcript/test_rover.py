@@ -70,7 +70,7 @@ def test_learned_reliability_breaks_a_three_way_split():
     # every clip's majority is right and EM learns that 0 is the one to trust. In the last clip all three
     # disagree on the middle word: the reliable source's word wins, whichever id the words have.
     rng = np.random.default_rng(0)
-    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet".split()
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
     clips = []
     for _ in range(60):
         truth = list(rng.choice(words, 5, replace=False))
