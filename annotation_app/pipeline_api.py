@@ -33,8 +33,9 @@ class _Body(BaseModel):
 
 class ProjectIn(_Body):
     labels: list[Annotated[str, Field(min_length=1)]] = Field(
-        min_length=1, json_schema_extra={"uniqueItems": True},
-        description="The label set, unique, in display order (the page's shortcut keys follow it).")
+        json_schema_extra={"uniqueItems": True},
+        description="The label set, unique, in display order (the page's shortcut keys follow it); at least one, "
+        "except for a task kind that uses none (transcripts: `[]`).")
     task_kind: str = Field(kinds.names()[0], json_schema_extra={"enum": list(kinds.names())},
                            description="The answer kind (a registered one): which widget the page shows, what a submit is.")
     data_kind: Literal["text", "image", "audio"] = "text"
@@ -151,6 +152,8 @@ async def put_project(project_id: Annotated[str, Path(pattern=_ID)], body: Proje
     """Create or update a project; tasks already pushed keep their place, submits check the new labels."""
     if len(set(body.labels)) != len(body.labels):
         raise ApiError(422, "invalid_project", f"labels must be unique, got {shown(body.labels)}")
+    if not body.labels and kinds.get(body.task_kind).min_labels:
+        raise ApiError(422, "invalid_project", f"task_kind {body.task_kind!r} needs labels, got []")
     _, created = await q.put_project(project_id, body.model_dump())
     return {**_project_out(q, project_id), "created": created}
 

@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -616,7 +617,9 @@ class ProjectConfig(_Section):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     data_kind: DataKind = DataKind.text
     task_kind: TaskKind = TaskKind(kind_names()[0])
-    labels: list[str] = Field(min_length=2, description="The label set, in display order.")
+    labels: list[str] = Field(default_factory=list, validate_default=True,
+                              description="The label set, in display order; how many the task kind needs is the kind's "
+                              "(`min_labels`: 2 for choices, boxes, spans and segments, none for transcripts).")
     answer: dict[str, Any] = Field(
         default_factory=dict,
         description="The answer kind's own options (e.g. spans: allow_overlap); checked by the kind's options model.",
@@ -640,7 +643,11 @@ class ProjectConfig(_Section):
 
     @field_validator("labels")
     @classmethod
-    def _unique_labels(cls, v: list[str]) -> list[str]:
+    def _unique_labels(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        kind = info.data.get("task_kind")  # absent when the task kind itself was refused
+        need = get_kind(kind.value).min_labels if kind is not None else 0
+        if len(v) < need:
+            raise ValueError(f"task_kind {kind.value!r} needs at least {need} labels")
         dupes = sorted({x for x in v if v.count(x) > 1})
         if dupes:
             raise ValueError(f"labels must be unique, repeated: {dupes}")

@@ -100,7 +100,7 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> t
 def _check_labels(con: duckdb.DuckDBPyConnection, s: ConsensusSettings) -> None:
     """Fail fast, naming the item, source and label, when a vote's label is outside the label set."""
     values = get_kind(s.kind).consensus.label_values_sql
-    con.register("_classes", pa.table({"label": list(s.classes)}))
+    con.register("_classes", pa.table({"label": pa.array(list(s.classes), pa.string())}))
     try:
         row = _one(con,
             f"WITH l AS (SELECT item_id, source_id, unnest({values}) AS lab FROM votes)"

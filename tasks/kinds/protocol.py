@@ -737,3 +737,7 @@ class AnswerKind:
     simulation: SimulationFacet
     options: type | None = None
     """The pydantic model of the kind's own options (`[answer]` in annoflow.toml), or None."""
+    min_labels: int = 2
+    """How many labels a project of this kind needs (`labels` in annoflow.toml, checked by
+    schemas/config.py): 2 where an answer picks among labels; 0 where answers are free text and the
+    label set is unused (an empty set is then valid)."""

@@ -58,3 +58,16 @@ def test_the_app_serves_the_shared_audio_tools(app_server):
             assert '"/assets/audio_tools.js"' in raw.get(f"/kinds/{name}/widget.js").text
         r = raw.get("/assets/server.py")
     assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_a_transcript_project_needs_no_labels_other_kinds_do(app_server, admin):
+    with httpx.Client(base_url=app_server.url) as raw:
+        r = raw.put("/api/projects/words-nolabels", headers=admin.headers,
+                    json={"labels": [], "task_kind": "transcript", "data_kind": "audio"})
+        assert r.status_code == 200 and r.json()["labels"] == [], r.text
+        for kind, data in (("single_label", "text"), ("segments", "audio")):
+            r = raw.put(f"/api/projects/{kind}-nolabels", headers=admin.headers,
+                        json={"labels": [], "task_kind": kind, "data_kind": data})
+            assert (r.status_code, r.json()["error"]) == (422, "invalid_project"), r.text
+            assert f"task_kind '{kind}' needs labels" in r.json()["message"]
+            assert raw.get(f"/api/projects/{kind}-nolabels", headers=admin.headers).status_code == 404

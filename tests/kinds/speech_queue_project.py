@@ -15,10 +15,9 @@ from pydantic import TypeAdapter
 from schemas.config import ProjectConfig
 from tasks.kinds import get
 
-__all__ = ["CLIPS", "NEEDS_STORAGE", "SEGMENT_LABELS", "pending_facets", "speech_config", "write_clips"]
+__all__ = ["CLIPS", "SEGMENT_LABELS", "TRANSCRIPT_PENDING", "speech_config", "write_clips"]
 
 SEGMENT_LABELS = ["speech", "music", "noise"]
-TRANSCRIPT_LABELS = ["speech", "no speech"]  # transcripts ignore labels; the config asks for at least two
 RATE = 16_000
 # name -> (duration_s, [(start_s, end_s, what)]): what sounds where ("tone" Hz, or "noise").
 CLIPS: dict[str, tuple[float, list[tuple[float, float, str]]]] = {
@@ -48,8 +47,8 @@ def write_clips(folder: Path) -> dict[str, Path]:
     return out
 
 
-def pending_facets(kind: str) -> list[str]:
-    """The facets of `kind` other parts of the work still have to deliver, which a whole project needs."""
+def _pending(kind: str) -> list[str]:
+    """The facets of `kind` still placeholders (raising NotImplementedError) that a whole project needs."""
     k = get(kind)
     missing = []
     for facet, attr in (("storage", "column"), ("export", "formats")):
@@ -60,25 +59,28 @@ def pending_facets(kind: str) -> list[str]:
     return missing
 
 
-NEEDS_STORAGE = pytest.mark.skipif(
-    "storage" in pending_facets("segments") + pending_facets("transcript"),
-    reason="judgments are kept in the kinds' storage column: needs the transcript and segments storage facets")
-"""For tests that store or pull judgments (the app, Label Studio): they need both kinds' storage facet."""
+# TRANSCRIPT PENDING: the transcript kind's storage and export are still being built (branch k-transcript).
+# Until they land, a transcript project cannot be validated as a whole nor store judgments, so the tests
+# that need them skip; once `_pending("transcript")` is empty this marker and the fallback in
+# `speech_config` are dead code: delete both (segments no longer needs them).
+TRANSCRIPT_PENDING = pytest.mark.skipif(
+    bool(_pending("transcript")),
+    reason=f"the transcript kind's {' and '.join(_pending('transcript'))} facets are not built yet (k-transcript)")
 
 
 def speech_config(task_kind: str, data_kind: str = "audio", root: Path | None = None, **overrides: Any) -> ProjectConfig:
     """A transcript or segments project (segments over `SEGMENT_LABELS`); with `root`, its folder.
 
-    While the kind's storage or export facet is still pending (see `pending_facets`), the config is
-    checked field by field instead of as a whole (its cross-checks ask those facets).
+    TRANSCRIPT PENDING: while the transcript kind's storage or export is a placeholder, its config is
+    checked field by field instead of as a whole (the cross-checks ask those facets).
     """
     data: dict[str, Any] = {"name": f"{task_kind}-queue", "task_kind": task_kind, "data_kind": data_kind,
-                            "labels": SEGMENT_LABELS if task_kind == "segments" else TRANSCRIPT_LABELS}
+                            "labels": SEGMENT_LABELS if task_kind == "segments" else []}
     data.update(overrides)
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)
         data["root"] = str(root.resolve())
-    if not pending_facets(task_kind):
+    if task_kind != "transcript" or not _pending(task_kind):
         return ProjectConfig.model_validate(data)
     fields = {name: TypeAdapter(ProjectConfig.model_fields[name].annotation).validate_python(value)
               for name, value in data.items()}

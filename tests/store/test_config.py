@@ -8,6 +8,7 @@ import pytest
 
 from schemas.config import load_config, validate_config
 from tasks.errors import ConfigError
+from tests.kinds.speech_queue_project import TRANSCRIPT_PENDING
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -82,3 +83,17 @@ def test_durations_must_be_finite_numbers(tmp_path: Path, key: str, value: str) 
     (tmp_path / "annoflow.toml").write_text(f'name = "p"\nlabels = ["a", "b"]\n[{section}]\n{field} = {value}\n')
     with pytest.raises(ConfigError, match=rf"{key}: "):
         load_config(tmp_path)
+
+
+def test_how_many_labels_a_project_needs_is_its_task_kinds() -> None:
+    with pytest.raises(ConfigError, match=r"labels: task_kind 'single_label' needs at least 2 labels \(got \['a'\]\)"):
+        validate_config({"name": "p", "labels": ["a"]})
+    with pytest.raises(ConfigError, match=r"labels: task_kind 'segments' needs at least 2 labels \(got \[\]\)"):
+        validate_config({"name": "p", "task_kind": "segments", "data_kind": "audio"})
+    assert validate_config({"name": "p", "task_kind": "segments", "data_kind": "audio", "labels": ["a", "b"]}).labels == ["a", "b"]
+
+
+@TRANSCRIPT_PENDING
+def test_a_transcript_project_needs_no_labels() -> None:
+    assert validate_config({"name": "p", "task_kind": "transcript", "data_kind": "audio"}).labels == []
+    assert validate_config({"name": "p", "task_kind": "transcript", "data_kind": "text", "labels": []}).labels == []

@@ -19,7 +19,7 @@ from xml.sax.saxutils import quoteattr
 
 from ..protocol import AnswerError
 from ..spans.palette import type_colours
-from .submission import check_segments
+from .intervals import check_segments, clip_duration
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -41,17 +41,12 @@ def label_studio_config(cfg: ProjectConfig) -> str:
             f'<Audio name="{TO_NAME}" value="${TO_NAME}"/>{text}</View>')
 
 
-def _duration(metadata: Mapping[str, Any] | None) -> float | None:
-    v = (metadata or {}).get("duration_s")
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
-
-
 def to_label_studio(answer_json: str, cfg: ProjectConfig, payload: str | None = None,
                     metadata: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """One answer (JSON form) as LS `labels` results in seconds, each region's text as a `textarea`
     result with the region's id."""
     opts = cfg.answer_options
-    regions = check_segments(json.loads(answer_json), cfg.labels, _duration(metadata), allow_overlap=opts.allow_overlap,
+    regions = check_segments(json.loads(answer_json), cfg.labels, clip_duration(metadata), allow_overlap=opts.allow_overlap,
                              with_text=opts.with_text)
     out: list[dict[str, Any]] = []
     for i, r in enumerate(regions):

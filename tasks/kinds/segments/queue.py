@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..spans.palette import type_colours
 from ..submitted_answer import submitted_answer
 from . import labelstudio
-from .submission import check_segments
+from .intervals import check_segments
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig

@@ -18,5 +18,5 @@ TRANSCRIPT = AnswerKind(
     name="transcript", title="transcripts", data_kinds=('audio', 'image', 'text'),
     storage=storage.FACET, prelabel=prelabel.FACET, queue=queue.FACET,
     consensus=consensus.FACET, export=export.FACET, simulation=simulation.FACET,
-    options=TranscriptOptions,
+    options=TranscriptOptions, min_labels=0,
 )
