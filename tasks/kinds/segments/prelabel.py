@@ -232,13 +232,15 @@ class _SegmentPrelabel:
         from tasks.prelabel.routing import wilson_interval
 
         t = _registered_match_iou(con)
-        explode = (f"SELECT {{keep}}, generate_subscripts(r, 1) AS i, unnest(r, recursive := true) FROM"
-                   f" (SELECT {{keep}}, from_json(answer, {_REGION_JSON}) AS r FROM {{src}} WHERE answer IS NOT NULL)")
+        def explode(keep: str, src: str) -> str:
+            return (f"SELECT {keep}, generate_subscripts(r, 1) AS i, unnest(r, recursive := true) FROM"
+                    f" (SELECT {keep}, from_json(answer, {_REGION_JSON}) AS r FROM {src} WHERE answer IS NOT NULL)")
+
         con.execute("CREATE OR REPLACE TEMP TABLE _mv AS SELECT v.item_id, v.source_id, v.answer::VARCHAR AS answer FROM votes v"
                     " JOIN sources s USING (source_id) WHERE list_contains(?::VARCHAR[], v.source_kind) AND v.answer IS NOT NULL"
                     " AND v.source_version IS NOT DISTINCT FROM s.version", [list(kinds)]).fetchall()
-        con.execute("CREATE OR REPLACE TEMP TABLE _gr AS " + explode.format(keep="item_id", src="(SELECT item_id, answer::VARCHAR AS answer FROM gold)"))
-        con.execute("CREATE OR REPLACE TEMP TABLE _pr AS SELECT * FROM (" + explode.format(keep="item_id, source_id", src="_mv") +
+        con.execute("CREATE OR REPLACE TEMP TABLE _gr AS " + explode("item_id", "(SELECT item_id, answer::VARCHAR AS answer FROM gold)"))
+        con.execute("CREATE OR REPLACE TEMP TABLE _pr AS SELECT * FROM (" + explode("item_id, source_id", "_mv") +
                     ") WHERE item_id IN (SELECT item_id FROM gold WHERE answer IS NOT NULL)").fetchall()
         iou = ("greatest(0, least(p.end_s, g.end_s) - greatest(p.start_s, g.start_s))"
                " / nullif(greatest(p.end_s, g.end_s) - least(p.start_s, g.start_s), 0)")
