@@ -29,7 +29,13 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from model_server.app import Hooks, create_app, create_asr_app, create_detect_app, create_span_app
+    from model_server.app import (
+        Hooks,
+        create_app,
+        create_asr_app,
+        create_detect_app,
+        create_span_app,
+    )
 
     hooks = Hooks(a.fail_first, a.fail_status, a.delay, a.delay_first)
     if a.model:

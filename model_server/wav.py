@@ -45,7 +45,7 @@ def _samples(fmt: bytes, raw: bytes) -> tuple[np.ndarray, int]:
     """(float samples in [-1, 1] as (frames, channels), sample rate)."""
     if len(fmt) < 16:
         raise ValueError("WAV 'fmt' chunk is too short")
-    tag, channels, rate, _, block, bits = struct.unpack_from("<HHIIHH", fmt)
+    tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", fmt)
     if tag == _EXTENSIBLE and len(fmt) >= 26:
         tag = struct.unpack_from("<H", fmt, 24)[0]  # the first two bytes of the sub-format GUID
     if tag not in (_PCM, _FLOAT):

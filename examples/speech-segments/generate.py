@@ -18,7 +18,6 @@ seed; the phrases were written for this example and are dedicated to the public 
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np

@@ -234,7 +234,7 @@ def test_demo_loop_transcripts_the_speech_example(prefect_harness, tmp_path: Pat
     final = _final_answers(project)
     assert s["resolved"] >= 0.9 * s["items"] and len(final) >= 0.9 * len(truth), s
     assert s["export"]["status"] == "published", s["export"]
-    norm = lambda t: " ".join("".join(c for c in t.lower() if c.isalnum() or c in " '").split())  # noqa: E731
+    norm = lambda t: " ".join("".join(c for c in t.lower() if c.isalnum() or c in " '").split())
     wer = jiwer.wer([norm(truth[f]["text"]) for f in final], [norm(json.loads(a)["text"]) for a in final.values()])
     assert wer <= 0.2, wer  # consolidated crowds of accuracy 0.7-0.95, against the synthesised sentences
     d = s["drafts"]

@@ -37,7 +37,7 @@ def _gold(rows: dict[str, str]) -> pa.Table:
 
 
 def test_word_alignment_counts_kept_words_and_the_medoid_is_the_hypothesis_nearest_the_others() -> None:
-    assert kept_words("the cat sat on a mat".split(), "the cat sat on the mat".split()) == 5
+    assert kept_words(["the", "cat", "sat", "on", "a", "mat"], ["the", "cat", "sat", "on", "the", "mat"]) == 5
     assert kept_words(["a", "b"], []) == 0 and kept_words([], ["a"]) == 0
     # "b c" is one edit from each of the others, which are two apart
     hyps = [["a", "c"], ["b", "c"], ["b", "d"]]

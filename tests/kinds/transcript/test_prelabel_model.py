@@ -5,6 +5,7 @@ undecodable clips, refused answers."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import struct
 import wave
@@ -60,7 +61,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     truth = dict(list(_truth().items())[:8])
     for name in truth:
         (folder / name).write_bytes((EXAMPLE / "data" / "audio" / name).read_bytes())
-    first = sorted(truth)[0]
+    first = min(truth)
     with wave.open(str(folder / first)) as w:
         x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(float) / 32768
     from scipy.signal import resample_poly
@@ -123,7 +124,7 @@ def test_transcribe_endpoint_answers_text_word_times_and_speech_segments(asr: di
         # every word lies inside one speech segment, and segments do not overlap
         segs = t["segments"]
         assert all(any(s["start_s"] <= w["start_s"] and w["end_s"] <= s["end_s"] for s in segs) for w in t["words"])
-        assert all(a["end_s"] < b["start_s"] for a, b in zip(segs, segs[1:])) and all(s["label"] == "speech" for s in segs)
+        assert all(a["end_s"] < b["start_s"] for a, b in itertools.pairwise(segs)) and all(s["label"] == "speech" for s in segs)
     # a modest recogniser, but one that hears speech: well below the WER of guessing (1.0), and words on every clip
     wer = jiwer.wer([truth[n].lower().rstrip(".") for n in names], [t["text"] for t in out[: len(names)]])
     assert wer < 0.95 and all(t["words"] for t in out[: len(names)]), wer
@@ -166,9 +167,9 @@ def test_client_retries_a_failing_endpoint_then_gives_up_as_a_service_error(asr:
     name = sorted(truth)[:1]
     with HttpSpeechModel(ModelConfig(name="asr", kind="http", url=asr["flaky"], retries=4, backoff_seconds=0.01), None) as m:
         assert m.transcribe(_batch(folder, name)).num_rows == 1  # /info and the first /transcribe absorbed the failures
-    with pytest.raises(ServiceError, match=asr["down"]):
-        with HttpSpeechModel(ModelConfig(name="asr", kind="http", url=asr["down"], retries=2, backoff_seconds=0.01), None) as m:
-            m.transcribe(_batch(folder, name))
+    with pytest.raises(ServiceError, match=asr["down"]), \
+            HttpSpeechModel(ModelConfig(name="asr", kind="http", url=asr["down"], retries=2, backoff_seconds=0.01), None) as m:
+        m.transcribe(_batch(folder, name))
 
 
 def test_segments_client_refuses_a_recogniser_whose_labels_are_not_the_projects(asr: dict) -> None:
