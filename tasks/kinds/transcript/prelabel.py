@@ -35,9 +35,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.errors import ConfigError, InputError
+from tasks.errors import InputError
 
 from ..boxes.machine_fusion import _calibrate_items
+from ..model_only import ModelOnlyPrelabel
 from ..protocol import PrelabelDecisions
 from ..spans.prelabel import _human_answers
 from .drafts import compare_rule, kept_words, medoid, normalised_tokens, word_errors
@@ -93,34 +94,13 @@ class TranscriptDecisions(PrelabelDecisions):
     options: dict = field(default_factory=dict)
 
 
-class _TranscriptPrelabel:
+class _TranscriptPrelabel(ModelOnlyPrelabel):
+    kind_title = "a transcript project"
+    lf_hint = "a rule that writes text is a recogniser, so serve it as [[prelabel.models]] kind = \"http\" (the /transcribe contract)"
+    no_local_model = _NO_LOCAL_MODEL
     vote_columns = ("answer", "confidence")
 
-    # -- labeling functions: none -----------------------------------------------------------------------------
-
-    def lf_specs(self, cfg: ProjectConfig) -> list[Any]:
-        if cfg.prelabel.labeling_functions:
-            names = [lf.name for lf in cfg.prelabel.labeling_functions]
-            raise ConfigError(f"labeling functions {names}: a transcript project has no labeling functions; a rule that "
-                              "writes text is a recogniser, so serve it as [[prelabel.models]] kind = \"http\" (the /transcribe contract)")
-        return []
-
-    def _no_lfs(self, *_: Any) -> Any:
-        raise ConfigError("a transcript project has no labeling functions")
-
-    lf_sql = lf_python = lf_labels_sql = lf_vote_sql = _no_lfs
-
     # -- models -----------------------------------------------------------------------------------------------
-
-    def training_data(self, con: Any, labels: Sequence[str], item_columns: Sequence[str]) -> pa.Table:
-        raise ConfigError(_NO_LOCAL_MODEL)
-
-    def train(self, name: str, data_kind: str, labels: Sequence[str], batch: pa.Table, answers: pa.Array, mcfg: Any,
-              cfg: ProjectConfig) -> Any:
-        raise ConfigError(_NO_LOCAL_MODEL)
-
-    def model_config_hash(self, data_kind: str, mcfg: Any, cfg: ProjectConfig) -> str:
-        raise ConfigError(_NO_LOCAL_MODEL)
 
     def http_model(self, mcfg: Any, labels: Sequence[str]) -> Any:
         from .http_speech import HttpSpeechModel
@@ -140,9 +120,6 @@ class _TranscriptPrelabel:
         finally:
             con.close()
 
-    def predictions(self, item_ids: Sequence[str], outputs: Sequence[Any], labels: Sequence[str]) -> pa.Table:
-        raise ConfigError(_NO_LOCAL_MODEL)
-
     def model_vote_sql(self, prediction_columns: Sequence[str], labels: Sequence[str]) -> dict[str, str]:
         answer, confidence = prediction_columns
         return {"answer": f"{answer}::JSON", "confidence": confidence}
@@ -155,18 +132,6 @@ class _TranscriptPrelabel:
             raise InputError(f"{what}: item {preds.column('item_id')[int(bad[0])].as_py()} has confidence {conf[bad[0]]!r}, outside [0, 1]")
 
     # -- combination and calibrated auto-accept ---------------------------------------------------------------
-
-    def machine_votes(self, con: Any, labels: Sequence[str], kinds: Sequence[str]) -> pa.Table:
-        from tasks.store import read_dictionary_encoded
-
-        return read_dictionary_encoded(
-            con, "SELECT v.item_id, v.source_id, v.answer IS NOT NULL AS spoke, v.answer::VARCHAR AS answer, v.confidence"
-            " FROM votes v JOIN sources s USING (source_id) WHERE list_contains(?::VARCHAR[], v.source_kind)"
-            " AND NOT s.banned AND v.source_version IS NOT DISTINCT FROM s.version ORDER BY v.item_id, v.source_id",
-            ["item_id", "source_id"], params=[list(kinds)])
-
-    def reference(self, con: Any, labels: Sequence[str]) -> pa.Table:
-        return con.sql("SELECT item_id, answer::VARCHAR AS answer FROM gold WHERE answer IS NOT NULL ORDER BY item_id").to_arrow_table()
 
     def combine(self, votes: pa.Table, gold: pa.Table, cfg: ProjectConfig,
                 item_ids: pa.Array | None = None) -> tuple[pa.Table, dict[str, float], str]:
