@@ -12,7 +12,8 @@ The client is the classification `HttpModel`'s (`tasks.http.make_client`): 5xx a
 back-off and then raise `ServiceError` (transient, Prefect retries), a 4xx fails at once with the server's
 message. Clips go by reference (`uri`), `batch_size` per request, at most `concurrency` in flight.
 
-What the endpoint answers is checked before anything is kept: a text that is not a string, a word or
+What the endpoint answers is checked before anything is kept: a text that is not a string or shows a
+wrong decoding (U+FFFD, a control character), a word or
 segment time that is not a finite number >= 0, a word ending before it starts, a segment without length, a
 score outside [0, 1] or (segments projects) a label outside the label set is a `TerminalError` naming the
 model, the item and the field, so a misbehaving model stores nothing. A time past the clip's end (its
@@ -49,6 +50,11 @@ def clip_duration(metadata: Any) -> float | None:
 
 def _time(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+def _badly_decoded(text: str) -> bool:
+    """U+FFFD (what a wrong decoding leaves) or a control character other than white space."""
+    return "\ufffd" in text or any(ord(c) < 32 and c not in "\t\n\r" for c in text)
 
 
 def _score_ok(v: Any) -> bool:
@@ -92,6 +98,8 @@ class HttpSpeechModel(HttpModel):
         for k, w in enumerate(words):
             if not isinstance(w, dict) or not isinstance(w.get("word"), str):
                 raise self._fail(item, f"words[{k}]", f"is {w!r}, expected {{word, start_s, end_s, score}}")
+            if _badly_decoded(w["word"]):
+                raise self._fail(item, f"words[{k}].word", f"is {w['word']!r}: text in a wrong encoding (U+FFFD or a control character)")
             for f in ("start_s", "end_s"):
                 if not _time(w.get(f)):
                     raise self._fail(item, f"words[{k}].{f}", f"is {w.get(f)!r}, expected a finite number of seconds >= 0")
@@ -155,6 +163,8 @@ class HttpSpeechModel(HttpModel):
             if not isinstance(ans, dict) or not isinstance(ans.get("text"), str):
                 got = ans.get("text") if isinstance(ans, dict) else ans
                 raise self._fail(item, "text", f"is {got!r}, expected a string")
+            if _badly_decoded(ans["text"]):
+                raise self._fail(item, "text", f"is {ans['text']!r}: text in a wrong encoding (U+FFFD or a control character)")
             end = clip_duration(meta)
             rows["item_id"].append(item)
             rows["text"].append(" ".join(ans["text"].split()))

@@ -179,6 +179,8 @@ def test_segments_client_refuses_a_recogniser_whose_labels_are_not_the_projects(
 
 @pytest.mark.parametrize(("answer", "message"), [
     ({"text": 3}, "text is 3, expected a string"),
+    ({"text": "caf\ufffd au lait"}, "text is 'caf\ufffd au lait': text in a wrong encoding"),
+    ({"text": "x", "words": [{"word": "caf\u00c3\u00a9\u0001", "start_s": 0, "end_s": 0.2}]}, r"words\[0\].word is .*: text in a wrong encoding"),
     ({"text": "a b", "words": [{"word": "a", "start_s": 0.5, "end_s": 0.2}]}, r"words\[0\].end_s is 0.2, before its start 0.5"),
     ({"text": "a", "words": [{"word": "a", "start_s": "soon", "end_s": 0.2}]}, r"words\[0\].start_s is 'soon'"),
     ({"text": "a", "words": [{"word": "a", "start_s": -0.1, "end_s": 0.2}]}, r"words\[0\].start_s is -0.1, expected a finite number"),
