@@ -57,6 +57,12 @@ def _badly_decoded(text: str) -> bool:
     return "\ufffd" in text or any(ord(c) < 32 and c not in "\t\n\r" for c in text)
 
 
+def _inside(t: float, end: float | None) -> float:
+    """A time in milliseconds, cut to the clip's end (rounded down there, so a rounded time never passes the end)."""
+    t = round(t, 3)
+    return t if end is None else min(t, math.floor(end * 1000) / 1000)
+
+
 def _score_ok(v: Any) -> bool:
     return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1)
 
@@ -107,8 +113,8 @@ class HttpSpeechModel(HttpModel):
                 raise self._fail(item, f"words[{k}].end_s", f"is {w['end_s']!r}, before its start {w['start_s']!r}")
             if not _score_ok(w.get("score")):
                 raise self._fail(item, f"words[{k}].score", f"is {w.get('score')!r}, expected a number in [0, 1]")
-            s, e = (w["start_s"], w["end_s"]) if end is None else (min(w["start_s"], end), min(w["end_s"], end))
-            out.append({"word": w["word"], "start_s": round(s, 3), "end_s": round(e, 3), "score": w.get("score")})
+            s, e = _inside(w["start_s"], end), _inside(w["end_s"], end)
+            out.append({"word": w["word"], "start_s": s, "end_s": e, "score": w.get("score")})
         return out
 
     def _segments(self, item: str, segs: Any, end: float | None) -> list[dict]:
@@ -129,9 +135,9 @@ class HttpSpeechModel(HttpModel):
                 raise self._fail(item, f"segments[{k}].label", f"is {s.get('label')!r}, not one of {self.classes}")
             if not _score_ok(s.get("score")):
                 raise self._fail(item, f"segments[{k}].score", f"is {s.get('score')!r}, expected a number in [0, 1]")
-            a, b = (s["start_s"], s["end_s"]) if end is None else (s["start_s"], min(s["end_s"], end))
-            if round(b, 3) > round(a, 3):
-                out.append({"start_s": round(a, 3), "end_s": round(b, 3), "label": s.get("label"), "score": s.get("score")})
+            a, b = _inside(s["start_s"], end), _inside(s["end_s"], end)
+            if b > a:
+                out.append({"start_s": a, "end_s": b, "label": s.get("label"), "score": s.get("score")})
         return out
 
     def transcribe(self, batch: pa.Table) -> pa.Table:

@@ -215,6 +215,7 @@ def test_client_cuts_times_past_the_clip_end_and_drops_segments_beyond_it() -> N
 
     client = make_client("http://asr.test", transport=httpx.MockTransport(reply), retries=0)
     model = HttpSpeechModel(ModelConfig(name="pad", kind="http", url="http://asr.test"), ["speech"], client=client)
-    got = model.transcribe(pa.table({"item_id": ["c1"], "uri": ["file:///c1.wav"], "metadata": ['{"duration_s": 2.0}']}))
-    assert json.loads(got.column("words")[0].as_py())[1] == {"word": "b", "start_s": 1.9, "end_s": 2.0, "score": 0.4}
-    assert json.loads(got.column("segments")[0].as_py()) == [{"start_s": 0.05, "end_s": 2.0, "label": "speech", "score": 0.6}]
+    got = model.transcribe(pa.table({"item_id": ["c1"], "uri": ["file:///c1.wav"], "metadata": ['{"duration_s": 1.9996}']}))
+    # cut to the end, rounded down to the millisecond so the rounded time stays inside the clip
+    assert json.loads(got.column("words")[0].as_py())[1] == {"word": "b", "start_s": 1.9, "end_s": 1.999, "score": 0.4}
+    assert json.loads(got.column("segments")[0].as_py()) == [{"start_s": 0.05, "end_s": 1.999, "label": "speech", "score": 0.6}]
