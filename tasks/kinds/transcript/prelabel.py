@@ -19,8 +19,8 @@ transcript project.
 - `lf-report` rows carry each recogniser's word accuracy on gold (1 - WER, as `gold_accuracy`) and, under
   `more`, its WER and share of exactly right clips.
 
-The pre-label stored in `prelabels` is the full draft (with its word timings, which the queue shows); an
-auto-accepted label in `labels` is the plain answer `{"text"}`.
+The pre-label stored in `prelabels` is the full draft (with its word timings, which the queue shows), or NULL
+for an empty draft (nothing to show); an auto-accepted label in `labels` is the plain answer `{"text"}`.
 """
 
 from __future__ import annotations
@@ -229,7 +229,8 @@ class _TranscriptPrelabel(ModelOnlyPrelabel):
 
     def audited(self, con: Any, labels: Sequence[str]) -> pa.Table:
         rows = con.sql(
-            f"SELECT p.item_id, p.confidence, p.answer::VARCHAR AS a, h.a AS h FROM prelabels p JOIN ({_human_answers()}) h USING (item_id)"
+            f"SELECT p.item_id, p.confidence, coalesce(p.answer::VARCHAR, '{_EMPTY}') AS a, h.a AS h FROM prelabels p"
+            f" JOIN ({_human_answers()}) h USING (item_id)"
             " WHERE p.route = 'audit' ORDER BY p.item_id").to_arrow_table()
         opts = _options(con)
         a = rows.column("a").combine_chunks()
@@ -241,7 +242,9 @@ class _TranscriptPrelabel(ModelOnlyPrelabel):
     def answer_sql(self, table: str, column: str) -> dict[str, str]:
         if table == "labels":  # a label is the answer; the draft's word timings stay with the pre-label
             return {"answer": f"json_object('text', {column}::JSON->>'text')"}
-        return {"answer": f"{column}::JSON"}
+        # an empty draft is no draft: the queue shows an empty box either way, and a project that does not allow
+        # empty transcripts would refuse it as a suggestion
+        return {"answer": f"CASE WHEN coalesce({column}::JSON->>'text', '') = '' THEN NULL ELSE {column}::JSON END"}
 
     def answer_text(self, answers: pa.Array) -> pa.Array:
         return _texts(answers)

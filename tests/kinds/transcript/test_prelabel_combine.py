@@ -111,14 +111,16 @@ def test_a_label_keeps_the_text_and_the_pre_label_keeps_the_word_timings(tmp_pat
         lab, pre = FACET.answer_sql("labels", "answer"), FACET.answer_sql("prelabels", "answer")
         assert json.loads(con.execute(f"SELECT ({lab['answer']})::VARCHAR FROM _pl").fetchone()[0]) == {"text": "hi you"}
         assert len(json.loads(con.execute(f"SELECT ({pre['answer']})::VARCHAR FROM _pl").fetchone()[0])["words"]) == 2
+        # an empty draft is stored as no draft, so no queue is offered an empty suggestion
+        assert con.execute(f"SELECT ({pre['answer']}) FROM (SELECT ? AS answer)", [_draft("")]).fetchone() == (None,)
 
 
 def test_audits_and_draft_use_are_read_from_the_state(tmp_path: Path) -> None:
     with open_store(tmp_path / "s.duckdb") as con:
         con.execute("INSERT INTO projects (name, config_hash, config) VALUES ('p', 'h', ?)", [json.dumps({"answer": {}})])
-        for item, draft, route in (("a", "the cat sat on a mat", "audit"), ("b", "open door", "human"), ("c", "", "audit")):
+        for item, draft, route in (("a", "the cat sat on a mat", "audit"), ("b", "open door", "human"), ("c", None, "audit")):
             con.execute("INSERT INTO prelabels (item_id, answer, confidence, route, n_sources, combiner) VALUES (?, ?::JSON, 0.5, ?, 1, 'x')",
-                        [item, _draft(draft), route])
+                        [item, draft and _draft(draft), route])
         for item, text, who in (("a", "The cat sat on the mat.", "human:ann"), ("a", "the cat sat on a mat", "human:bob"),
                                 ("b", "open the door", "human:ann"), ("c", "", "human:ann")):
             con.execute("INSERT INTO votes (vote_id, item_id, source_id, source_kind, answer) VALUES (?, ?, ?, 'human', ?::JSON)",
@@ -130,8 +132,8 @@ def test_audits_and_draft_use_are_read_from_the_state(tmp_path: Path) -> None:
         assert audited.to_pylist() == [{"item_id": "a", "key": "text", "confidence": 0.5, "correct": False},
                                        {"item_id": "c", "key": "no speech", "confidence": 0.5, "correct": True}]
         use = FACET.draft_use(con, CFG)
-    # drafts: 6 + 6 words of "a" (two people), 2 of "b": kept 5 + 6 + 2 ("open", "door")
-    assert use == {"shown": True, "judgments": 4, "draft_words": 14, "kept_words": 13, "kept_share": round(13 / 14, 4),
+    # drafts: 6 + 6 words of "a" (two people), 2 of "b": kept 5 + 6 + 2 ("open", "door"); "c" had no draft to keep
+    assert use == {"shown": True, "judgments": 3, "draft_words": 14, "kept_words": 13, "kept_share": round(13 / 14, 4),
                    "draft_wer": round(1 / 6, 4)}
 
 
