@@ -23,3 +23,7 @@ class TranscriptOptions(BaseModel):
     # validation (storage.py) and the release gate (export.py)
     allow_empty: bool = Field(False, description="Whether an empty transcript (\"nothing said\") is a valid answer.")
     max_chars: int = Field(20_000, ge=1, description="Longer transcripts are refused.")
+
+    # the release gate (export.py)
+    max_audit_wer: float = Field(0.15, ge=0, description="The release gate fails when the word error rate of exported "
+                                 "transcripts against gold and audited ones (by the comparison rule) is above this.")

@@ -1,15 +1,165 @@
-"""Transcripts: the simulation facet (see tasks/kinds/protocol.py). Being built: every method raises until it lands."""
+"""Transcripts: the simulated annotator (see tasks/kinds/protocol.py, simulation).
+
+A simulated transcriber makes the errors people make when typing what they hear, each at its own rate per
+true word: a wrong word (substitution: a word of about the same length from a list of common English words, as a
+misheard word sounds alike, or another word of the clip),
+a word left out (deletion), an extra word typed (insertion: a filler, a repeated word, a common word).
+On top, like people, it writes case and punctuation its own way, which the comparison rule ignores. A
+careless annotator also gives up early (types only the first part of the clip) and drops many words. A
+"uniform" spammer types random words; a "constant" one always submits the same thing (an empty
+transcript, or one fixed phrase). Everything is drawn from the `rng` passed in, in a fixed order, so a
+seed gives the same crowd. SIMULATION ONLY: nothing here touches real annotators' answers.
+"""
 
 from __future__ import annotations
 
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FACET"]
+__all__ = ["COMMON_WORDS", "FACET", "FILLERS", "TranscriptErrors", "TranscriptProfile", "simulate_transcript"]
+
+COMMON_WORDS = (
+    "a", "about", "after", "again", "all", "also", "an", "and", "any", "are", "as", "at", "back", "be", "because",
+    "been", "before", "but", "by", "can", "come", "could", "day", "did", "do", "down", "each", "even", "first",
+    "for", "from", "get", "give", "go", "good", "had", "has", "have", "he", "her", "here", "him", "his", "how", "i",
+    "if", "in", "into", "is", "it", "its", "just", "know", "like", "little", "long", "look", "made", "make", "man",
+    "many", "may", "me", "more", "most", "much", "must", "my", "new", "no", "not", "now", "of", "off", "old", "on",
+    "one", "only", "or", "other", "our", "out", "over", "people", "said", "say", "see", "she", "should", "so",
+    "some", "take", "than", "that", "the", "their", "them", "then", "there", "these", "they", "thing", "think",
+    "this", "those", "through", "time", "to", "two", "up", "us", "use", "very", "want", "was", "way", "we", "well",
+    "went", "were", "what", "when", "where", "which", "who", "will", "with", "work", "would", "year", "you", "your",
+)
+"""The words a substitution or insertion picks from (besides the clip's own words)."""
+FILLERS = ("uh", "um", "er", "ah", "hmm", "like", "so", "you know")
+_PUNCT = (",", ".", "", "", "", "", "?", "!")
 
 
-class _Pending:
-    def __getattr__(self, name: str) -> Any:
-        raise NotImplementedError(f"the transcript kind's simulation facet has no {name!r} yet")
+@dataclass(frozen=True)
+class TranscriptErrors:
+    """How one simulated transcriber errs, per true word: `substitute`, `delete` (chances), `insert` (expected
+    extra words after it). `give_up` is the chance of stopping at a random point of the clip (careless).
+    `spammer` is None, "uniform" (random words) or "constant" (always `fixed_text`)."""
+
+    substitute: float = 0.0
+    delete: float = 0.0
+    insert: float = 0.0
+    give_up: float = 0.0
+    spammer: str | None = None
+    fixed_text: str = ""
+
+    def __post_init__(self):
+        if min(self.substitute, self.delete, self.insert, self.give_up) < 0 or self.substitute + self.delete > 1 or self.give_up > 1:
+            raise ValueError(f"transcript error rates must be >= 0 and substitute + delete <= 1, got {self!r}")
+        if self.spammer not in (None, "uniform", "constant"):
+            raise ValueError(f"spammer must be None, 'uniform' or 'constant', got {self.spammer!r}")
+
+    @classmethod
+    def from_accuracy(cls, accuracy: float) -> TranscriptErrors:
+        """A transcriber who types a true word right with probability `accuracy`; its errors split as in crowd
+        transcription studies (substitutions most common, then deletions), insertions growing as skill falls."""
+        err = min(max(1.0 - float(accuracy), 0.0), 1.0)
+        return cls(substitute=0.6 * err, delete=0.4 * err, insert=0.3 * err)
+
+    @classmethod
+    def careless(cls) -> TranscriptErrors:
+        """The careless annotator: many words dropped or wrong, extra words, and one clip in three abandoned."""
+        return cls(substitute=0.15, delete=0.2, insert=0.1, give_up=0.35)
 
 
-FACET: Any = _Pending()
+def _style(words: list[str], rng: random.Random) -> str:
+    """The words as this person types them: sometimes capitalised, with some punctuation."""
+    if not words:
+        return ""
+    out = [w for w in words]
+    if rng.random() < 0.5:
+        out[0] = out[0][:1].upper() + out[0][1:]
+    return " ".join(w + (rng.choice(_PUNCT) if rng.random() < 0.15 else "") for w in out) + (
+        "." if rng.random() < 0.5 else "")
+
+
+def _misheard(w: str, words: list[str], by_length: dict[int, list[str]], pool: list[str], rng: random.Random) -> str:
+    """A wrong word for `w`: another word of its length where the list has one (a misheard word sounds alike,
+    and no vote should learn that longer or shorter words are the right ones), else one letter longer or
+    shorter; one time in five another word of the clip."""
+    if rng.random() < 0.2 and len(words) > 1:
+        near = [x for x in words if x != w]
+    else:
+        near = [x for x in by_length.get(len(w), ()) if x != w] or \
+               [x for d in (-1, 1) for x in by_length.get(len(w) + d, ()) if x != w]
+    return rng.choice(near or [x for x in pool if x != w] or ["uh"])
+
+
+def simulate_transcript(truth: str, rng: random.Random, errors: TranscriptErrors,
+                        vocabulary: Sequence[str] = COMMON_WORDS) -> str:
+    """One simulated transcript of a clip whose true words are `truth` (plain words, space separated)."""
+    if errors.spammer == "constant":
+        return errors.fixed_text
+    words = truth.split()
+    if errors.spammer == "uniform":
+        return _style([rng.choice(vocabulary) for _ in range(max(1, len(words) + rng.randint(-3, 3)))], rng)
+    if errors.give_up and rng.random() < errors.give_up and words:
+        words = words[: rng.randint(0, len(words) - 1)]
+    out: list[str] = []
+    pool = list(vocabulary)
+    by_length: dict[int, list[str]] = {}
+    for v in pool:
+        by_length.setdefault(len(v), []).append(v)
+    for w in words:
+        r = rng.random()
+        if r < errors.delete:
+            pass
+        elif r < errors.delete + errors.substitute:
+            out.append(_misheard(w, words, by_length, pool, rng))
+        else:
+            out.append(w)
+        extra = errors.insert
+        while extra > 0 and rng.random() < min(extra, 1.0):
+            out.append(rng.choice((w, *FILLERS[:5], rng.choice(pool))))
+            extra -= 1
+    return _style(out, rng)
+
+
+def _truth_text(truth: Any) -> str:
+    if isinstance(truth, str):
+        try:
+            truth = json.loads(truth)
+        except ValueError:
+            return truth
+    if isinstance(truth, dict):
+        return str(truth.get("text") or "")
+    return "" if truth is None else str(truth)
+
+
+@dataclass(frozen=True)
+class TranscriptProfile:
+    """One simulated transcriber: its error rates, drawn once when the crowd is made."""
+
+    accuracy: float
+    errors: TranscriptErrors
+    spammer: str | None = None
+
+
+class _TranscriptSimulation:
+    def annotator(self, accuracy: float, labels: Sequence[str], rng: random.Random, spammer: str | None) -> TranscriptProfile:
+        """SIMULATION: a transcriber who types each true word right with probability `accuracy` (errors split
+        as in `TranscriptErrors.from_accuracy`). A "uniform" spammer types random common words; a "constant" one
+        always submits an empty transcript or, one time in two (drawn from `rng`), always "i don't know"."""
+        errors = TranscriptErrors.from_accuracy(accuracy)
+        if spammer == "uniform":
+            errors = TranscriptErrors(spammer="uniform")
+        elif spammer == "constant":
+            errors = TranscriptErrors(spammer="constant", fixed_text="" if rng.random() < 0.5 else "i don't know")
+        elif spammer is not None:
+            raise ValueError(f"spammer must be None, 'uniform' or 'constant', got {spammer!r}")
+        return TranscriptProfile(float(accuracy), errors, spammer)
+
+    def answer(self, profile: TranscriptProfile, truth: Any, rng: random.Random, labels: Sequence[str],
+               payload: str | None) -> dict[str, Any]:
+        """SIMULATION: what `profile` types for a clip whose true transcript is `truth` (JSON form or text)."""
+        return {"text": simulate_transcript(_truth_text(truth), rng, profile.errors)}
+
+
+FACET = _TranscriptSimulation()
