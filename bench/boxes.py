@@ -37,9 +37,7 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -54,12 +52,13 @@ import pyarrow.compute as pc
 from tasks.consensus.calibration import expected_calibration_error
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings, run_consensus
 from tasks.kinds.boxes.flat import flatten
-from tasks.kinds.boxes.fuse import FusionSettings, fuse_boxes
-from tasks.kinds.boxes.geometry import iou_matrix
-from tasks.kinds.boxes.match import greedy_match
+from tasks.kinds.boxes.geometry import iou_matrix, to_xywh, to_xyxy
 from tasks.kinds.boxes.simulation import BoxErrors, simulate_boxes
+from tasks.kinds.regions.fusion import FusionSettings, fuse_regions
+from tasks.kinds.regions.match import greedy_match
 
 from .box_peers import cvat_quorum, sagemaker_average
+from .scale_timing import timed_consolidation
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_PY = ROOT / "bench" / ".peers-venv" / "bin" / "python"
@@ -128,7 +127,7 @@ def ours(answers, settings: ConsensusSettings):
 def ranked_candidates(answers, settings: ConsensusSettings) -> dict[int, list]:
     """Every cluster the consolidation weighed, kept or not, once per class it is at least 1% likely to be,
     scored by that probability x its expected IoU: the ranked list of hypotheses mAP is meant for, like
-    WBF's output (every cluster, class-aware). Same code as the facet (`fuse_boxes` on the flattened
+    WBF's output (every cluster, class-aware). Same code as the facet (`fuse_regions` on the flattened
     answers), without gold (the bench has none)."""
     rows = [(str(i), f"a{a}", _json(b)) for i, per in enumerate(answers) for a, b in per]
     fv = flatten(pa.table({"item_id": [r[0] for r in rows], "source_id": [r[1] for r in rows],
@@ -136,14 +135,14 @@ def ranked_candidates(answers, settings: ConsensusSettings) -> dict[int, list]:
     items = pc.unique(fv.answers["item_id"]).sort()
     srcs = pc.unique(fv.answers["source_id"]).sort()
     code = lambda a, d: pc.index_in(a, value_set=d).to_numpy(zero_copy_only=False).astype(np.int64)
-    f = fuse_boxes(len(items), code(fv.answers["item_id"], items), code(fv.answers["source_id"], srcs), len(srcs),
-                   fv.row, fv.xywh, code(fv.label, pa.array(list(LABELS))), FusionSettings(n_classes=len(LABELS)))
+    f = fuse_regions(len(items), code(fv.answers["item_id"], items), code(fv.answers["source_id"], srcs), len(srcs),
+                     fv.row, to_xyxy(fv.xywh), code(fv.label, pa.array(list(LABELS))), FusionSettings(n_classes=len(LABELS)))
     ids = np.array(items.to_pylist(), dtype=np.int64)[f.cluster_item]
     # Each class a cluster may be, with its probability (a split vote is two hypotheses, ranked apart).
     c, k = np.nonzero(f.posterior[:, 1:] >= 0.01)
     score = f.posterior[c, k + 1] * f.expected_iou[c]
     out: dict[int, list] = {}
-    for i, b, lab, sc in zip(ids[c].tolist(), f.cluster_xywh[c].tolist(), k.tolist(), score.tolist()):
+    for i, b, lab, sc in zip(ids[c].tolist(), to_xywh(f.cluster_corners[c]).tolist(), k.tolist(), score.tolist()):
         out.setdefault(i, []).append((*b, lab, sc))
     return out
 
@@ -292,18 +291,9 @@ def scale_votes(n_images: int, n_annot: int, per_image: int, seed: int = 0) -> p
 
 def run_scale(n_images: int, n_annot: int = 5, per_image: int = 2) -> None:
     votes = scale_votes(n_images, n_annot, per_image)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    empty = pa.table({"item_id": pa.array([], pa.string()), "answer": pa.array([], pa.string())})
-    settings = ConsensusSettings(classes=LABELS, kind="boxes", method="dawid_skene")
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = run_consensus(settings, ConsensusInputs(votes, votes.slice(0, 0), empty, empty))
-    took, cpu = time.perf_counter() - t0, time.process_time() - c0
-    load = os.getloadavg()[0]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    timed = timed_consolidation(votes, ConsensusSettings(classes=LABELS, kind="boxes", method="dawid_skene"))
     print(f"scale: {n_images:,} images x {n_annot} annotators x {per_image} boxes = {n_images * n_annot * per_image:,} "
-          f"boxes ({votes.num_rows:,} answers); consolidated in {took:.1f}s wall, {cpu:.1f}s CPU "
-          f"(load average {load:.1f} on {os.cpu_count()} cores; {out.fit['n_iter']} EM iterations), "
-          f"{out.labels.num_rows:,} labels rows; peak RSS {peak:.0f} MB (after building the votes: {rss0:.0f} MB)")
+          f"boxes ({votes.num_rows:,} answers); {timed.line()}")
 
 
 def main() -> None:

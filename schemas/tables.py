@@ -269,7 +269,8 @@ class ExportRows(pa_.DataFrameModel):
     The answer sits in the kind's export column: `label` (single label) and `labels` (a list) are
     declared here; a structured kind's column (e.g. a list of spans) is added by
     `export_rows_contract`. `split` exists when the project configures splits; `width` and `height` (the
-    image's pixels) when the kind's answers are drawn on the image (boxes). The release gate
+    image's pixels) when the kind's answers are drawn on the image (boxes); `duration_s` and `file` (the clip's
+    length and its path inside the source folder) when they are time regions of a clip (segments). The release gate
     (Great Expectations) checks the content of the whole candidate; this contract pins its structure.
     """
 
@@ -288,6 +289,8 @@ class ExportRows(pa_.DataFrameModel):
     sources: Series[object]
     width: Series[pd.Int64Dtype] | None = pa_.Field(nullable=True)
     height: Series[pd.Int64Dtype] | None = pa_.Field(nullable=True)
+    duration_s: Series[float] | None = pa_.Field(nullable=True)
+    file: Series[str] | None = pa_.Field(nullable=True)
 
     @pa_.dataframe_check(error="an export row needs exactly one of label / labels (or its kind's answer column)")
     def _one_label_column(cls, df: pd.DataFrame) -> bool:

@@ -11,8 +11,7 @@ the reference version the label shift is measured against (its manifest's distri
 
 Against gold (`gold_correct_sql`): an exported image is correct when every gold box has an exported
 box of the same label at IoU >= `match_iou` and every exported box has such a gold box, with as many
-boxes on both sides. Matches are counted per box, not assigned one to one: two gold boxes of one
-label that overlap each other by `match_iou` or more can share a partner (rare in real scenes).
+boxes on both sides (`part_checks.same_parts_sql`).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..part_checks import per_part
+from ..part_checks import ALL_LABELS, per_part, same_parts_sql
 from ..part_checks import rate_change as part_rate_change
 from ..protocol import FactCheck, RowCheck
 from .columns import iou_sql, labels_sql
@@ -32,8 +31,6 @@ __all__ = ["ALL_LABELS", "EDGE_TOLERANCE_PX", "MIN_JUDGED_BOXES", "gold_correct_
 
 MIN_JUDGED_BOXES = 10
 """A label with fewer boxes than this in both versions is listed, not judged: too few to tell a change from noise."""
-ALL_LABELS = "(all labels)"
-"""The row of `rate_change` counting every box, whatever its label: boxes per image as a whole."""
 
 
 def _per_box(name: str, description: str, bad: str, says: str) -> RowCheck:
@@ -86,11 +83,7 @@ def row_checks(labels: list[str]) -> list[RowCheck]:
 
 def gold_correct_sql(exported: str, gold: str, match_iou: float) -> str:
     """True when the typed box lists `exported` and `gold` match (see the module docstring)."""
-    def covered(a: str, b: str) -> str:
-        hit = f"len(list_filter({b}, lambda q: q.label = p.label AND {iou_sql('p', 'q')} >= {match_iou})) > 0"
-        return f"len(list_filter({a}, lambda p: {hit})) = len({a})"
-
-    return f"(len({exported}) = len({gold}) AND {covered(gold, exported)} AND {covered(exported, gold)})"
+    return same_parts_sql(exported, gold, match_iou, iou_sql)
 
 
 def rate_change(now: Mapping[str, int], n_now: int, reference: Mapping[str, Any] | None, limit: float) -> FactCheck:
@@ -100,8 +93,5 @@ def rate_change(now: Mapping[str, int], n_now: int, reference: Mapping[str, Any]
     `MIN_JUDGED_BOXES` boxes in one of the versions. A label that vanishes or appears counts as a change
     of 1 (100%). Per image, so a release that only grows keeps its rates."""
     description = f"boxes per image, per label and over all labels, moved at most {limit:.0%} from the reference version"
-    ref = (reference or {}).get("label_distribution")
-    if ref is not None:
-        reference = {**reference, "label_distribution": {**ref, ALL_LABELS: sum(ref.values())}}
-    return part_rate_change("max_box_rate_change", description, {**now, ALL_LABELS: sum(now.values())}, n_now,
-                            reference, limit, unit="boxes", per="image", min_judged=MIN_JUDGED_BOXES)
+    return part_rate_change("max_box_rate_change", description, now, n_now, reference, limit, unit="boxes",
+                            per="image", min_judged=MIN_JUDGED_BOXES, all_labels=True)

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["BOXES_TYPE", "BOX_TYPE", "DECIMALS", "canonical", "iou_matrix", "iou_pairs", "iou_pairs_xyxy", "to_xyxy"]
+from ..regions.corners import corner_iou
+
+__all__ = ["BOXES_TYPE", "BOX_TYPE", "DECIMALS", "canonical", "iou_matrix", "iou_pairs", "to_xywh", "to_xyxy"]
 
 DECIMALS = 2
 
@@ -44,6 +46,11 @@ def to_xyxy(xywh: np.ndarray) -> np.ndarray:
     return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
 
 
+def to_xywh(xyxy: np.ndarray) -> np.ndarray:
+    """(n, 4) x1, y1, x2, y2 -> (n, 4) x, y, w, h (the shared region code works on corners)."""
+    return np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every box of `a` (n, 4 as x, y, w, h) with every box of `b` (m, 4): an (n, m) array."""
     a, b = to_xyxy(a), to_xyxy(b)
@@ -59,14 +66,4 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def iou_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of `a[i]` with `b[i]` for aligned (n, 4) arrays: the hot path of matching across many images."""
-    return iou_pairs_xyxy(to_xyxy(a), to_xyxy(b))
-
-
-def iou_pairs_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`iou_pairs` for boxes already as corners (x1, y1, x2, y2): consolidation keeps them so."""
-    lt = np.maximum(a[:, :2], b[:, :2])
-    rb = np.minimum(a[:, 2:], b[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    union = np.prod(a[:, 2:] - a[:, :2], axis=1) + np.prod(b[:, 2:] - b[:, :2], axis=1) - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
+    return corner_iou(to_xyxy(a), to_xyxy(b))

@@ -11,16 +11,13 @@ image border), so a million answers cost one query, not a Python loop.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
-from tasks.errors import InputError
-
-from ..protocol import PROBLEM_SCHEMA, AnswerFile
+from ..part_answers import finite, parts_from_json, run_rules
+from ..protocol import AnswerFile
 from .coco import looks_like_coco, read_instances
 from .geometry import BOXES_TYPE, canonical
 from .validate import COORDS, EDGE_TOLERANCE_PX, PX_MACRO
@@ -135,20 +132,7 @@ def validate(answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table
     (JSON text with `width` and `height` in pixels, as ingest records them). `row` in the result is
     the answer's index in `answers`; `field` is `answer` for the whole answer or `answer[k].<key>`.
     """
-    n = answers.num_rows
-    source = answers.column("source_id") if "source_id" in answers.column_names else pa.nulls(n, pa.string())
-    table = pa.table({"row": pa.array(range(n), pa.int64()), "item_id": answers.column("item_id").cast(pa.string()),
-                      "source_id": source.cast(pa.string()), "answer": answers.column("answer").cast(pa.string())})
-    meta = items.column("metadata").cast(pa.string()) if "metadata" in items.column_names else pa.nulls(items.num_rows, pa.string())
-    with duckdb.connect() as con:
-        con.register("_answers", table)
-        con.register("_given_items", pa.table({"item_id": items.column("item_id").cast(pa.string()), "metadata": meta}))
-        con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id,"
-                    " CASE WHEN json_valid(metadata) THEN metadata::JSON END AS meta FROM _given_items")
-        con.execute("SET VARIABLE labels = ?::VARCHAR[]", [list(cfg.labels)])
-        con.execute(PX_MACRO)
-        out = con.sql(_rules_sql(list(cfg.labels))).to_arrow_table()
-    return out.cast(PROBLEM_SCHEMA)
+    return run_rules(answers, items, _rules_sql(list(cfg.labels)), cfg.labels, [(PX_MACRO, [])])
 
 
 def to_json(answers: pa.Array) -> pa.Array:
@@ -158,35 +142,17 @@ def to_json(answers: pa.Array) -> pa.Array:
 
 def _readable(value: Any) -> bool:
     """Whether one parsed answer has the shape of `BOXES_TYPE` (a list of boxes with finite numbers)."""
-    if not isinstance(value, list):
-        return False
-    for box in value:
-        if not isinstance(box, dict) or not isinstance(box.get("label"), str):
-            return False
-        for c in COORDS:
-            v = box.get(c)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                return False
-    return True
+    return isinstance(value, list) and all(
+        isinstance(box, dict) and isinstance(box.get("label"), str) and all(finite(box.get(c)) for c in COORDS)
+        for box in value)
 
 
 def from_json(texts: pa.Array) -> pa.Array:
     """JSON box lists back to `BOXES_TYPE` (canonical order; a machine box's `score` is not part of the
     type); raises `InputError` naming the first value that is not a list of boxes."""
-    out: list[list[dict[str, Any]] | None] = []
-    for i, text in enumerate(texts.cast(pa.string()).to_pylist()):
-        if text is None:
-            out.append(None)
-            continue
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None
-        if not _readable(value):
-            raise InputError(f"answer {i}: {text[:120]!r} is not a list of boxes "
-                             '[{"x": <px>, "y": <px>, "w": <px>, "h": <px>, "label": "<label>"}, ...] with finite numbers')
-        out.append([{k: b[k] for k in ("x", "y", "w", "h", "label")} for b in json.loads(canonical(value))])
-    return pa.array(out, BOXES_TYPE)
+    return parts_from_json(texts, _readable, canonical, lambda b: {k: b[k] for k in ("x", "y", "w", "h", "label")},
+                           BOXES_TYPE, 'a list of boxes [{"x": <px>, "y": <px>, "w": <px>, "h": <px>, "label": "<label>"}, ...]'
+                           " with finite numbers")
 
 
 class _BoxStorage:

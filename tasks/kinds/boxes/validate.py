@@ -13,12 +13,10 @@ in [0, 1]. An empty list is a valid answer ("no objects") and needs no image siz
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
 from typing import Any
 
-from ..protocol import AnswerError
+from ..part_answers import check_list, check_score, fail, number, positive_facts
 from .geometry import DECIMALS
 
 __all__ = ["COORDS", "EDGE_TOLERANCE_PX", "PX_MACRO", "check_boxes", "image_size", "px"]
@@ -40,31 +38,11 @@ def px(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def _fail(code: str, field: str, message: str) -> AnswerError:
-    """A refusal whose message starts with the field at fault (`answer[2].w: ...`)."""
-    return AnswerError(code, f"{field}: {message}", field=field)
-
-
-def _number(box: dict[str, Any], key: str, where: str) -> float:
-    value = box[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _fail("not_a_number", f"{where}.{key}", f"{value!r} is not a finite number of pixels")
-    return float(value)
-
-
 def image_size(metadata: Any) -> tuple[float, float] | None:
     """(width, height) in pixels of an item's stored image from its metadata (a dict or JSON text) as
     ingest recorded it; None when either is missing or not a positive finite number."""
-    if isinstance(metadata, str):
-        try:
-            metadata = json.loads(metadata)
-        except ValueError:
-            return None
-    if not isinstance(metadata, dict):
-        return None
-    w, h = metadata.get("width"), metadata.get("height")
-    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in (w, h))
-    return (float(w), float(h)) if ok else None
+    size = positive_facts(metadata, ("width", "height"))
+    return None if size is None else (size[0], size[1])
 
 
 def check_boxes(raw: object, labels: Sequence[str] | None, size: tuple[float, float] | None,
@@ -79,49 +57,41 @@ def check_boxes(raw: object, labels: Sequence[str] | None, size: tuple[float, fl
     `storage.validate` and the first field at fault, e.g. `answer[2].w`. Keys other than the five and
     `score` are ignored.
     """
-    if raw is None:
-        raise _fail("missing_answer", field, 'the answer is missing (an empty list [] means "no objects")')
-    if not isinstance(raw, list):
-        raise _fail("not_a_list", field, "expected a list of boxes {x, y, w, h, label} (an empty list means "
-                    f"no objects), got {type(raw).__name__}")
+    raw = check_list(raw, field, "boxes {x, y, w, h, label}", "no objects")
     if raw and size is None and size_required:
-        raise _fail("image_size_unknown", field, "the image's size is unknown (ingest records width and height "
+        raise fail("image_size_unknown", field, "the image's size is unknown (ingest records width and height "
                     "from the file), so its boxes cannot be checked")
     known = None if labels is None else set(labels)
     out = []
     for i, box in enumerate(raw):
         where = f"{field}[{i}]"
         if not isinstance(box, dict):
-            raise _fail("not_a_box", where, f"expected an object {{x, y, w, h, label}}, got {type(box).__name__}")
+            raise fail("not_a_box", where, f"expected an object {{x, y, w, h, label}}, got {type(box).__name__}")
         for key in (*COORDS, "label"):
             if box.get(key) is None:
-                raise _fail("missing_field", f"{where}.{key}", f"the box has no {key} (a box is {{x, y, w, h, label}} in pixels)")
-        x, y, w, h = (_number(box, k, where) for k in COORDS)
+                raise fail("missing_field", f"{where}.{key}", f"the box has no {key} (a box is {{x, y, w, h, label}} in pixels)")
+        x, y, w, h = (number(box, k, where, "pixels") for k in COORDS)
         label = box["label"]
         if not isinstance(label, str):
-            raise _fail("label_not_text", f"{where}.label", f"{label!r} is not a text label")
+            raise fail("label_not_text", f"{where}.label", f"{label!r} is not a text label")
         if w <= 0:
-            raise _fail("non_positive_size", f"{where}.w", f"width {px(w)} is not positive")
+            raise fail("non_positive_size", f"{where}.w", f"width {px(w)} is not positive")
         if h <= 0:
-            raise _fail("non_positive_size", f"{where}.h", f"height {px(h)} is not positive")
+            raise fail("non_positive_size", f"{where}.h", f"height {px(h)} is not positive")
         tol = EDGE_TOLERANCE_PX
         edges = () if size is None else (("x", x, x + w, size[0], "width"), ("y", y, y + h, size[1], "height"))
         for key, lo, hi, limit, axis in edges:
             if lo < -tol or hi > limit + tol:
                 part = key if lo < -tol else ("w" if key == "x" else "h")
-                raise _fail("box_outside_image", f"{where}.{part}",
+                raise fail("box_outside_image", f"{where}.{part}",
                             f"the box spans {key} {px(lo)} to {px(hi)}, outside the image's {axis} 0 to {px(limit)} px")
         if known is not None and label not in known:
-            raise _fail("unknown_label", f"{where}.label", f"{label!r} is not one of this project's labels ({', '.join(labels or ())})")
+            raise fail("unknown_label", f"{where}.label", f"{label!r} is not one of this project's labels ({', '.join(labels or ())})")
         clean: dict[str, Any] = {"x": round(x, DECIMALS), "y": round(y, DECIMALS), "w": round(w, DECIMALS),
                                  "h": round(h, DECIMALS), "label": label}
-        if box.get("score") is not None:
-            score = box["score"]
-            if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-                raise _fail("not_a_number", f"{where}.score", f"{score!r} is not a finite number")
-            if not 0 <= score <= 1:
-                raise _fail("score_out_of_range", f"{where}.score", f"score {score:g} is not a probability in [0, 1]")
-            clean["score"] = round(float(score), 4)
+        score = check_score(box, where)
+        if score is not None:
+            clean["score"] = score
         out.append(clean)
     out.sort(key=lambda b: (b["label"], b["x"], b["y"], b["w"], b["h"]))
     return out

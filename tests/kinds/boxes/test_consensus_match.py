@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.kinds.boxes.geometry import iou_matrix, iou_pairs, iou_pairs_xyxy, to_xyxy
-from tasks.kinds.boxes.match import greedy_match, group_pairs
+from tasks.kinds.boxes.geometry import iou_matrix, iou_pairs, to_xyxy
+from tasks.kinds.regions.corners import corner_iou
+from tasks.kinds.regions.match import greedy_match, group_pairs
 
 
 def _greedy_loop(u, v, s):
@@ -44,4 +45,4 @@ def test_iou_helpers_agree():
     a = np.array([[0, 0, 10, 10], [5, 5, 10, 20]], float)
     b = np.array([[5, 0, 10, 10], [5, 5, 10, 20]], float)
     assert np.allclose(iou_pairs(a, b), [50 / 150, 1.0])
-    assert np.allclose(iou_pairs_xyxy(to_xyxy(a), to_xyxy(b)), np.diag(iou_matrix(a, b)))
+    assert np.allclose(corner_iou(to_xyxy(a), to_xyxy(b)), np.diag(iou_matrix(a, b)))

@@ -1,8 +1,8 @@
-"""Scoring box answers against accepted ones: true and false positives, misses, localisation.
+"""Scoring region answers against accepted ones: true and false positives, misses, localisation.
 
-A box is a true positive when it matches a box of the accepted answer of the same label at IoU >=
-`match_iou` (one-to-one, best overlaps first, as COCO and VOC match detections); every other box is
-a false positive and every unmatched accepted box a miss. Per source that gives precision, recall
+A region is a true positive when it matches a region of the accepted answer of the same label at IoU >=
+`match_iou` (one-to-one, best overlaps first, as COCO and VOC match detections); every other region is
+a false positive and every unmatched accepted region a miss. Per source that gives precision, recall
 and F1 with Wilson intervals, and the localisation error (mean 1 - IoU of its true positives); the
 ban rule is the shared one (`tasks.consensus.scoring.score_table`) on F1 cells, as spans do.
 """
@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from tasks.consensus.gold import wilson_interval
 
-from .geometry import iou_pairs
+from .corners import corner_iou
 from .match import greedy_match, group_pairs
 
 __all__ = ["AnswerScores", "score_answers", "source_scores"]
@@ -27,7 +27,7 @@ _STR = pa.string()
 
 @dataclass
 class AnswerScores:
-    """Per answer: matched boxes, its boxes, the accepted boxes of its item, summed IoU of the matches."""
+    """Per answer: matched regions, its regions, the accepted regions of its item, summed IoU of the matches."""
 
     tp: np.ndarray
     n_boxes: np.ndarray
@@ -36,14 +36,14 @@ class AnswerScores:
 
     @property
     def exact(self) -> np.ndarray:
-        """The answer is the accepted answer: every box matched, none missing."""
+        """The answer is the accepted answer: every region matched, none missing."""
         return (self.tp == self.n_boxes) & (self.tp == self.n_ref)
 
 
-def score_answers(ans_item: np.ndarray, box_row: np.ndarray, box_xywh: np.ndarray, box_label: np.ndarray,
-                  ref_item: np.ndarray, ref_xywh: np.ndarray, ref_label: np.ndarray, n_items: int,
+def score_answers(ans_item: np.ndarray, box_row: np.ndarray, box_corners: np.ndarray, box_label: np.ndarray,
+                  ref_item: np.ndarray, ref_corners: np.ndarray, ref_label: np.ndarray, n_items: int,
                   match_iou: float) -> AnswerScores:
-    """Match each answer's boxes (item codes per answer, label codes per box) to its item's accepted boxes."""
+    """Match each answer's regions (item codes per answer, label codes per region, corners) to its item's accepted regions."""
     ans_item = np.asarray(ans_item, np.int64)
     box_row = np.asarray(box_row, np.int64)
     ref_item = np.asarray(ref_item, np.int64)
@@ -53,7 +53,7 @@ def score_answers(ans_item: np.ndarray, box_row: np.ndarray, box_xywh: np.ndarra
     j = order[j]
     same = np.asarray(box_label)[i] == np.asarray(ref_label)[j]
     i, j = i[same], j[same]
-    iou = iou_pairs(box_xywh[i], ref_xywh[j])
+    iou = corner_iou(box_corners[i], ref_corners[j])
     ok = iou >= match_iou
     i, j, iou = i[ok], j[ok], iou[ok]
     # One accepted box per answer: the ref side of a candidate is (answer, accepted box).
@@ -66,7 +66,7 @@ def score_answers(ans_item: np.ndarray, box_row: np.ndarray, box_xywh: np.ndarra
 
 def source_scores(source: pa.Array, sc: AnswerScores) -> pa.Table:
     """Per source: answers scored, exact answers, TP / FP / FN, precision, recall, F1 (Wilson intervals
-    on TP over the boxes drawn, the boxes to find, and TP + (FP + FN) / 2) and localisation error."""
+    on TP over the regions drawn, the regions to find, and TP + (FP + FN) / 2) and localisation error."""
     enc = (source.combine_chunks() if isinstance(source, pa.ChunkedArray) else source).cast(_STR).dictionary_encode()
     idx = enc.indices.to_numpy(zero_copy_only=False)
     m = len(enc.dictionary)

@@ -1,9 +1,10 @@
-"""Agreement between annotators on boxes: pairwise IoU-matched F1 and mean IoU, per pair and label.
+"""Agreement between annotators on regions (boxes, segments): pairwise IoU-matched F1 and mean IoU, per pair
+and label.
 
-Two answers on the same image agree on a box when they hold boxes of the same label at IoU >=
-`match_iou` (matched one-to-one, best overlaps first); F1 = 2 x matched / (boxes of one + boxes of
-the other), pooled over the images two sources share. Mean IoU of the matched boxes says how tightly
-they draw once they agree. Chance agreement on boxes is negligible (two random boxes rarely overlap
+Two answers on the same item agree on a region when they hold regions of the same label at IoU >=
+`match_iou` (matched one-to-one, best overlaps first); F1 = 2 x matched / (regions of one + regions of
+the other), pooled over the items two sources share. Mean IoU of the matched regions says how tightly
+they draw once they agree. Chance agreement on regions is negligible (two random regions rarely overlap
 by half), so no chance correction is applied.
 """
 
@@ -13,21 +14,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .geometry import iou_pairs
+from .corners import corner_iou
 from .match import greedy_match, group_pairs
 
-__all__ = ["pairwise_box_agreement"]
+__all__ = ["pairwise_agreement"]
 
 LOWEST_PAIRS = 10
 
 
-def pairwise_box_agreement(ans_item: np.ndarray, ans_src: np.ndarray, source_ids: Sequence[str],
-                           box_row: np.ndarray, box_xywh: np.ndarray, box_label: np.ndarray,
-                           classes: Sequence[str], match_iou: float) -> dict:
+def pairwise_agreement(ans_item: np.ndarray, ans_src: np.ndarray, source_ids: Sequence[str],
+                       box_row: np.ndarray, box_corners: np.ndarray, box_label: np.ndarray,
+                       classes: Sequence[str], match_iou: float) -> dict:
     """JSON-ready: pooled F1 and mean IoU, per label, and the least agreeing source pairs.
 
-    Answers are given by item and source codes (`source_ids` names the codes); boxes by answer row
-    and label code."""
+    Answers are given by item and source codes (`source_ids` names the codes); regions by answer row,
+    corners and label code."""
     ans_item = np.asarray(ans_item, np.int64)
     ans_src = np.asarray(ans_src, np.int64)
     box_row = np.asarray(box_row, np.int64)
@@ -48,7 +49,7 @@ def pairwise_box_agreement(ans_item: np.ndarray, ans_src: np.ndarray, source_ids
     j = border[j]
     ok = (ans_src[box_row[i]] < ans_src[box_row[j]]) & (box_label[i] == box_label[j])
     i, j = i[ok], j[ok]
-    iou = iou_pairs(box_xywh[i], box_xywh[j])
+    iou = corner_iou(box_corners[i], box_corners[j])
     ok = iou >= match_iou
     i, j, iou = i[ok], j[ok], iou[ok]
     win = greedy_match(i * n_ans + box_row[j], j * n_ans + box_row[i], iou)

@@ -1,10 +1,10 @@
-"""Matching boxes to boxes, vectorised over every image at once.
+"""Matching regions to regions (boxes, segments), vectorised over every item at once.
 
-Consolidation, gold scoring and agreement all ask the same question: which box of one set is which
-box of another, on the same image? Candidate pairs are every pair that shares a group (an image, or
-an image and a pair of sources); a one-to-one matching then keeps pairs by descending score, the
+Consolidation, gold scoring and agreement all ask the same question: which region of one set is which
+region of another, on the same item? Candidate pairs are every pair that shares a group (an item, or
+an item and a pair of sources); a one-to-one matching then keeps pairs by descending score, the
 greedy rule detection benchmarks (COCO, VOC) use. Both steps are numpy over all groups together, so
-no Python loop runs per image.
+no Python loop runs per item.
 """
 
 from __future__ import annotations

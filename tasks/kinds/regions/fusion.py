@@ -1,24 +1,25 @@
-"""Box consolidation: cluster the sources' boxes per image, learn each source, fuse, decide.
+"""Region consolidation: cluster the sources' regions per item, learn each source, fuse, decide.
 
-Why this shape. Boxes from several people on one image are the same object when they overlap
-(IoU >= `match_iou`); who drew which box is unknown, so boxes are first clustered: the answers of an
-image are taken one after another (most reliable source first) and each box joins the cluster whose
-current fused box it overlaps most, at most one box per answer and cluster, a box of the cluster's
-label preferred over a better-overlapping box of another label (a wrong class still localises the
-object). Every image is processed at once: step k matches the k-th answer of every image.
+Why this shape. Regions from several people on one item (boxes on an image, segments of a clip) are the
+same object when they overlap (IoU >= `match_iou`); who drew which region is unknown, so regions are first
+clustered: the answers of an item are taken one after another (most reliable source first) and each region
+joins the cluster whose current fused region it overlaps most, at most one region per answer and cluster,
+a region of the cluster's label preferred over a better-overlapping region of another label (a wrong class
+still localises the object). Every item is processed at once: step k matches the k-th answer of every item.
 
 Whether a cluster is a real object, and of which class, is a Dawid–Skene model over clusters: the
-truth is "absent" or one of the classes; each source that answered the image either drew a box in
+truth is "absent" or one of the classes; each source that answered the item either drew a region in
 the cluster (with a label) or did not, with a per-source confusion matrix whose "absent" row is its
-false-positive profile and whose "no box" column is its miss rate. So a box only some sources drew
+false-positive profile and whose "no region" column is its miss rate. So a region only some sources drew
 is kept when the ones that drew it are precise and the ones that did not are known to miss things;
-a source whose boxes nobody confirms (a spammer) learns a low precision and stops counting.
+a source whose regions nobody confirms (a spammer) learns a low precision and stops counting.
 Accepted answers (gold, adjudications) pin the clusters of their items: matched clusters are that
-object, unmatched ones absent, and a reference box nobody drew is a miss by every source.
+object, unmatched ones absent, and a reference region nobody drew is a miss by every source.
 
-The fused box weighs each member by its source's learned localisation precision (the inverse of its
-mean squared corner error, measured leave-one-out against the others' fused box, or against the
-reference box on accepted items), so a careless hand moves the result less than a careful one.
+The fused region weighs each member by its source's learned localisation precision (the inverse of its
+mean squared edge error as a share of the region's size, measured leave-one-out against the others' fused
+region, or against the reference region on accepted items), so a careless hand moves the result less than
+a careful one. Regions are corners of any number of axes (see the package docstring).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import iou_pairs_xyxy
+from .corners import corner_iou, extent
 from .match import greedy_match, group_pairs
 
-__all__ = ["BoxFusion", "FusionSettings", "fuse_boxes"]
+__all__ = ["FusionSettings", "RegionFusion", "fuse_regions"]
 
 _EPS = 1e-12
+LOC_DEBIAS_ROUNDS = 5
+"""Rounds of the fixed point that separates each source's edge variance from its reference's (few: it converges fast)."""
 FIRST_PASS_ITER = 15
 """The first pass only orders the sources and weighs their corners for the second: a rough fit will do."""
 
@@ -44,23 +47,26 @@ class FusionSettings:
     max_iter: int = 50
     tol: float = 1e-4
     """EM stops when no cluster's posterior moves by more than this."""
+    relative_error: bool = True
+    """Edge errors as shares of the region's size (boxes: a hand errs more on a big object) or, False, in the
+    regions' own units (time segments: an onset is placed within a tenth of a second whatever the length)."""
     label_preference: float = 1.0
-    """Added to the IoU when a box and a cluster have the same label: a same-label partner wins."""
-    loc_prior_boxes: float = 5.0
-    """Pseudo-boxes of the pooled corner error each source's error is shrunk toward (few boxes, pooled)."""
+    """Added to the IoU when a region and a cluster have the same label: a same-label partner wins."""
+    loc_prior_regions: float = 5.0
+    """Pseudo-regions of the pooled edge error each source's error is shrunk toward (few regions, pooled)."""
 
 
 @dataclass
-class BoxFusion:
-    """The result, aligned with the inputs: per box its cluster; per cluster its fused box and posterior."""
+class RegionFusion:
+    """The result, aligned with the inputs: per region its cluster; per cluster its fused corners and posterior."""
 
     box_cluster: np.ndarray
     cluster_item: np.ndarray
-    cluster_xywh: np.ndarray
+    cluster_corners: np.ndarray
     posterior: np.ndarray
     """(clusters, 1 + classes): P(absent), P(class k)."""
     expected_iou: np.ndarray
-    """Per cluster: the expected IoU of its fused box with the object (from the members' learned corner errors)."""
+    """Per cluster: the expected IoU of its fused region with the object (from the members' learned edge errors)."""
     keep: np.ndarray
     label: np.ndarray
     confidence: np.ndarray
@@ -68,24 +74,25 @@ class BoxFusion:
     recall: np.ndarray
     precision: np.ndarray
     loc_error: np.ndarray
-    """Per source: learned mean 1 - IoU of its boxes with the fused box of real objects (NaN: no boxes)."""
+    """Per source: learned mean 1 - IoU of its regions with the fused region of real objects (NaN: no regions)."""
     weight: np.ndarray
     iterations: int
     converged: bool
 
 
-def fuse_boxes(n_items: int, ans_item: np.ndarray, ans_src: np.ndarray, n_src: int, box_ans: np.ndarray,
-               box_xywh: np.ndarray, box_label: np.ndarray, s: FusionSettings,
-               ref_item: np.ndarray | None = None, ref_xywh: np.ndarray | None = None,
-               ref_label: np.ndarray | None = None, ref_items: np.ndarray | None = None) -> BoxFusion:
-    """Consolidate every image's answers (integer codes; `box_ans` = the answer row of each box).
+def fuse_regions(n_items: int, ans_item: np.ndarray, ans_src: np.ndarray, n_src: int, box_ans: np.ndarray,
+                 corners: np.ndarray, box_label: np.ndarray, s: FusionSettings,
+                 ref_item: np.ndarray | None = None, ref_corners: np.ndarray | None = None,
+                 ref_label: np.ndarray | None = None, ref_items: np.ndarray | None = None) -> RegionFusion:
+    """Consolidate every item's answers (integer codes; `box_ans` = the answer row of each region,
+    `corners` its (n, 2d) corners).
 
-    `ref_items` marks items with an accepted answer (whose boxes are `ref_*`, possibly none).
+    `ref_items` marks items with an accepted answer (whose regions are `ref_*`, possibly none).
     """
     ans_item = np.asarray(ans_item, np.int64)
     ans_src = np.asarray(ans_src, np.int64)
     box_ans = np.asarray(box_ans, np.int64)
-    xyxy = _xyxy(box_xywh)
+    xyxy = np.asarray(corners, np.float64)
     label = np.asarray(box_label, np.int64)
     weight = np.ones(n_src)
     has_ref = ref_items is not None and bool(np.any(ref_items))
@@ -94,7 +101,7 @@ def fuse_boxes(n_items: int, ans_item: np.ndarray, ans_src: np.ndarray, n_src: i
     for max_iter in (min(s.max_iter, FIRST_PASS_ITER), s.max_iter):
         cl = _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s)
         fit = _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl, weight, s, max_iter,
-                     (ref_item, ref_xywh, ref_label, ref_items) if has_ref else None)
+                     (ref_item, ref_corners, ref_label, ref_items) if has_ref else None)
         weight = fit.weight
         priority = -(fit.precision * weight / weight.max())
     return fit
@@ -120,7 +127,7 @@ def _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s: Fusio
     box_cluster = np.full(len(box_ans), -1, np.int64)
     c_item = np.zeros(0, np.int64)
     c_label = np.zeros(0, np.int64)
-    c_sum = np.zeros((0, 4))
+    c_sum = np.zeros((0, xyxy.shape[1]))
     c_w = np.zeros(0)
     for k in range(int(box_step.max()) + 1 if len(box_step) else 0):
         idx = np.flatnonzero(box_step == k)
@@ -130,7 +137,7 @@ def _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s: Fusio
             corder = np.argsort(c_item, kind="stable")
             i, j = group_pairs(box_item[idx], c_item[corder])
             cid = corder[j]
-            iou = iou_pairs_xyxy(xyxy[idx[i]], c_sum[cid] / c_w[cid, None])
+            iou = corner_iou(xyxy[idx[i]], c_sum[cid] / c_w[cid, None])
             ok = iou >= s.match_iou
             i, cid, iou = i[ok], cid[ok], iou[ok]
             score = iou + s.label_preference * (label[idx[i]] == c_label[cid])
@@ -152,7 +159,7 @@ def _cluster(ans_item, ans_src, priority, box_ans, xyxy, label, weight, s: Fusio
 
 # -- learning ---------------------------------------------------------------------------------------
 def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Clusters, weight, s: FusionSettings,
-           max_iter: int, ref) -> BoxFusion:
+           max_iter: int, ref) -> RegionFusion:
     K = s.n_classes
     T = K + 1
     n_real = len(cl.item)
@@ -166,16 +173,16 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     pseudo_item = np.zeros(0, np.int64)
     pseudo_class = np.zeros(0, np.int64)
     if ref is not None:
-        r_item, r_xywh, r_label, r_items = ref
+        r_item, r_corners, r_label, r_items = ref
         r_item = np.asarray(r_item, np.int64)
-        r_xyxy = _xyxy(r_xywh)
+        r_xyxy = np.asarray(r_corners, np.float64).reshape(-1, xyxy.shape[1])
         in_ref = np.asarray(r_items, bool)[c_item]
         pinned[in_ref] = 0
         rorder = np.argsort(r_item, kind="stable")
         ci = np.flatnonzero(in_ref)
         i, j = group_pairs(c_item[ci], r_item[rorder])
         rj = rorder[j]
-        iou = iou_pairs_xyxy(fused[ci[i]], r_xyxy[rj])
+        iou = corner_iou(fused[ci[i]], r_xyxy[rj])
         ok = iou >= s.match_iou
         i, rj, iou = i[ok], rj[ok], iou[ok]
         win = greedy_match(ci[i], rj, iou)
@@ -216,26 +223,27 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     post[:, 1:] = share[:, None] * votes / np.maximum(n_box, 1)[:, None]
     is_pin = all_pinned >= 0
     drawn_any = n_box > 0
-    at_none = p_src * T * T  # flat index of conf[source, 0, no box]; + t * T for truth t, + obs for what was seen
-    at_obs = at_none + obs
+    seen_key = (((p_src * T + obs) * T)[:, None] + np.arange(T)).ravel()  # flat index of counts[source, obs, truth]
+    # Observations come grouped by cluster (group_pairs keeps `p_c` sorted), so per-cluster sums are reduceat
+    # over contiguous runs: one pass for every truth at once instead of a bincount per truth.
+    runs = np.flatnonzero(np.diff(np.concatenate([[-1], p_c]))) if len(p_c) else np.zeros(0, np.int64)
+    runs_ok = len(runs) == n_c and (len(p_c) == 0 or bool(np.all(np.diff(p_c) >= 0)))
     post[is_pin] = np.eye(T)[all_pinned[is_pin]]
     alpha = np.full((T, T), 0.5) + np.eye(T)
     it, converged = 0, False
     for it in range(1, max_iter + 1):
-        counts = np.stack([np.bincount(p_src * T + obs, weights=post[p_c, t], minlength=n_src * T).reshape(n_src, T)
-                      for t in range(T)], axis=1)
-        conf = counts + alpha[None]
+        counts = np.bincount(seen_key, weights=post[p_c].ravel(), minlength=n_src * T * T).reshape(n_src, T, T)
+        conf = counts.transpose(0, 2, 1) + alpha[None]  # [source, truth, what was seen]
         conf /= conf.sum(axis=2, keepdims=True)
         prior = post.sum(axis=0) + 1.0
         prior /= prior.sum()
-        logconf = np.log(conf).ravel()
-        logp = np.tile(np.log(prior), (n_c, 1))
-        for t in range(T):
-            logp[:, t] += np.bincount(p_c, weights=logconf[at_obs + t * T], minlength=n_c)
-            # A cluster exists only because someone drew a box: its likelihood is conditioned on that
-            # (reference boxes nobody drew are observed through the reference and are not).
-            none = np.bincount(p_c, weights=logconf[at_none + t * T], minlength=n_c)
-            logp[:, t] -= np.where(drawn_any, np.log(np.clip(-np.expm1(none), _EPS, 1.0)), 0.0)
+        logconf = np.log(conf)
+        seen = _per_cluster(logconf[p_src, :, obs], p_c, runs, runs_ok, n_c)
+        # A cluster exists only because someone drew a region: its likelihood is conditioned on that
+        # (reference regions nobody drew are observed through the reference and are not).
+        none = _per_cluster(logconf[p_src, :, 0], p_c, runs, runs_ok, n_c)
+        logp = np.log(prior)[None, :] + seen \
+            - np.where(drawn_any[:, None], np.log(np.clip(-np.expm1(none), _EPS, 1.0)), 0.0)
         logp -= logp.max(axis=1, keepdims=True)
         new = np.exp(logp)
         new /= new.sum(axis=1, keepdims=True)
@@ -265,22 +273,34 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     ref_c = has_centre[box_cluster]
     against = np.where(ref_c[:, None], centre[box_cluster], loo)
     usable = ref_c | (rest > 0)
-    wh = np.maximum(np.concatenate([against[:, 2:] - against[:, :2]] * 2, axis=1), _EPS)
+    wh = np.maximum(np.tile(extent(against), 2), _EPS) if s.relative_error else 1.0
     err = np.mean(((xyxy - against) / wh) ** 2, axis=1)
     pw = present[box_cluster] * usable
-    pooled = float((pw * err).sum() / pw.sum()) if pw.sum() > 0 else 0.01
-    pooled = max(pooled, 1e-6)
-    m0 = s.loc_prior_boxes
-    mse = (np.bincount(src_b, weights=pw * np.where(usable, err, 0.0), minlength=n_src) + m0 * pooled) \
-        / (np.bincount(src_b, weights=pw, minlength=n_src) + m0)
+    m0 = s.loc_prior_regions
+    n_pw = np.bincount(src_b, weights=pw, minlength=n_src) + m0
+    # A region's error against the others' fused region holds their error too: a careful hand among loose ones
+    # looks loose. The fused region's own variance (sum of w_j^2 v_j over the others, over their weight squared)
+    # is taken off, with each source's variance v re-estimated from the result a few times (a fixed point).
+    mse = np.full(n_src, 0.01)
+    for _ in range(LOC_DEBIAS_ROUNDS):
+        wv = bw ** 2 * mse[src_b]
+        others = np.bincount(box_cluster, weights=wv, minlength=n_real)[box_cluster] - wv
+        own = np.where(ref_c, err, np.maximum(err - others / np.maximum(rest, _EPS) ** 2, 0.0))
+        pooled = max(float((pw * own).sum() / pw.sum()) if pw.sum() > 0 else 0.01, 1e-6)
+        mse = np.maximum((np.bincount(src_b, weights=pw * np.where(usable, own, 0.0), minlength=n_src) + m0 * pooled)
+                         / n_pw, 1e-6)
     new_weight = 1.0 / np.maximum(mse, 1e-6)
     new_weight /= new_weight.max() if n_src else 1.0
     fused = _fused(box_cluster, xyxy, new_weight[src_b], n_real)
     # The fused box's corner variance (inverse-variance weighting: 1 / sum of the members' precisions)
     # gives its expected IoU with the true box: a localisation-aware score beside the confidence.
     var = 1.0 / np.maximum(np.bincount(box_cluster, weights=1.0 / np.maximum(mse[src_b], 1e-6), minlength=n_real), _EPS)
-    expected_iou = np.clip(1.0 - 4.0 * np.sqrt(2.0 * var / np.pi), 0.0, 1.0)
-    iou_fused = iou_pairs_xyxy(xyxy, fused[box_cluster])
+    # 1 - IoU is about the sum of the 2d edges' absolute errors as shares of the size (E|e| = sqrt(2 var / pi)).
+    spread = np.sqrt(2.0 * var / np.pi)
+    if not s.relative_error:
+        spread = spread / np.maximum(extent(fused).mean(axis=1), _EPS)
+    expected_iou = np.clip(1.0 - xyxy.shape[1] * spread, 0.0, 1.0)
+    iou_fused = corner_iou(xyxy, fused[box_cluster])
     wsrc = np.bincount(src_b, weights=present[box_cluster], minlength=n_src)
     loc_error = np.where(wsrc > 0, np.bincount(src_b, weights=present[box_cluster] * (1 - iou_fused), minlength=n_src)
                          / np.maximum(wsrc, _EPS), np.nan)
@@ -297,8 +317,15 @@ def _learn(n_items, ans_item, ans_src, n_src, box_ans, xyxy, label, cl: _Cluster
     answered = np.bincount(ans_item, minlength=n_items) > 0
     lam = float(present.sum() / max(answered.sum(), 1))
     item_conf = np.exp(log_ok - lam * np.exp(log_all_miss))
-    return BoxFusion(box_cluster, c_item, _xywh(fused), real_post, expected_iou, keep, lab, c_conf,
+    return RegionFusion(box_cluster, c_item, fused, real_post, expected_iou, keep, lab, c_conf,
                      item_conf, recall, precision, loc_error, new_weight, it, converged)
+
+
+def _per_cluster(values: np.ndarray, p_c: np.ndarray, runs: np.ndarray, runs_ok: bool, n_c: int) -> np.ndarray:
+    """Sum of the (n_obs, T) `values` per cluster: an (n_c, T) array."""
+    if runs_ok:
+        return np.add.reduceat(values, runs, axis=0) if len(runs) else np.zeros((n_c, values.shape[1]))
+    return np.stack([np.bincount(p_c, weights=values[:, t], minlength=n_c) for t in range(values.shape[1])], axis=1)
 
 
 def _fused(box_cluster: np.ndarray, xyxy: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
@@ -307,15 +334,7 @@ def _fused(box_cluster: np.ndarray, xyxy: np.ndarray, w: np.ndarray, n: int) -> 
 
 
 def _row_sums(idx: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    """Sum of `rows` (m, 4) per index of `idx`: an (n, 4) array (bincount per column, faster than add.at)."""
+    """Sum of `rows` (m, c) per index of `idx`: an (n, c) array (bincount per column, faster than add.at)."""
     return np.stack([np.bincount(idx, weights=rows[:, k], minlength=n) for k in range(rows.shape[1])], axis=1) \
         if len(idx) else np.zeros((n, rows.shape[1]))
 
-
-def _xyxy(xywh) -> np.ndarray:
-    a = np.asarray(xywh, np.float64).reshape(-1, 4)
-    return np.concatenate([a[:, :2], a[:, :2] + a[:, 2:]], axis=1)
-
-
-def _xywh(xyxy: np.ndarray) -> np.ndarray:
-    return np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
