@@ -28,6 +28,7 @@ from tasks import kinds
 __all__ = ["create_app"]
 
 _WEB = Path(__file__).parent / "web"
+_WIDGET_ASSETS = {"audio_tools.js": _WEB / "audio_tools.js"}
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
@@ -121,6 +122,13 @@ def create_app(db_path: Path | str, admin_token: str, *, media_roots: list[Path 
         except ValueError as e:
             raise ApiError(404, "unknown_task_kind", str(e)) from None
         return FileResponse(kind.queue.widget, media_type="text/javascript")
+
+    @app.get("/assets/{asset}", include_in_schema=False)
+    async def widget_asset(asset: str) -> FileResponse:
+        """Scripts several kinds' widgets share (the audio tools), loaded by the widgets themselves."""
+        if asset not in _WIDGET_ASSETS:
+            raise ApiError(404, "not_found", f"no widget asset {shown(asset)!r}")
+        return FileResponse(_WIDGET_ASSETS[asset], media_type="text/javascript")
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict:
