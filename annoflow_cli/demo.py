@@ -47,6 +47,10 @@ def _print_summary(s: dict, kind_lines: list[str]) -> None:
         t.add_row("agreement (Krippendorff's alpha)", f"{agreement['alpha']:.3f}{interval}")
     for line in kind_lines:  # what only the answer kind measures (per-label alpha, span F1 between annotators)
         t.add_row("agreement", line)
+    d = s.get("drafts")
+    if d and d.get("kept_share") is not None:  # a machine draft people edit: what they did not have to type
+        t.add_row("draft words kept", f"{d['kept_share']:.1%} of {d['draft_words']:,} draft words in {d['judgments']:,} judgments"
+                  + (f" (draft WER {d['draft_wer']:.2f})" if d.get("draft_wer") is not None else ""))
     t.add_row("rounds", str(len(s["rounds"])))
     e = s["export"]
     t.add_row("export", f"{e.get('version')} ({e.get('n_rows', 0):,} rows) at {e.get('path')}" if e.get("status") == "published"

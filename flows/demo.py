@@ -117,6 +117,8 @@ def demo_flow(
     with open_store(cfg.db_path) as con:
         quality = evaluate_labels(con, cfg, truth, key_field=truth_key_column(cfg))
         work = work_summary(con)
+        draft_use = getattr(kind_of(cfg).prelabel, "draft_use", None)  # optional: kinds whose pre-label is a draft people edit
+        drafts = draft_use(con, cfg) if draft_use else None
     summary = {
         "project": cfg.name,
         "simulation": f"{annotators} simulated annotators ({spammers} spammers, {experts} experts), "
@@ -129,6 +131,7 @@ def demo_flow(
         **work,
         "prelabel": {k: prelabel["routing"][k] for k in ("auto_accept_share", "auto", "audit", "human", "ece", "gold_accuracy")},
         "agreement": (consensus or {}).get("agreement") if rounds else None,
+        **({"drafts": drafts} if drafts is not None else {}),
         "rounds": rounds,
         "export": {k: export[k] for k in ("status", "version", "path", "n_rows", "message") if k in export},
         "seconds": round(time.perf_counter() - started, 1),

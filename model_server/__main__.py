@@ -1,4 +1,4 @@
-"""`python -m model_server (--model PATH | --span-model PATH | --detector | --chat-standin) --port N [--fail-first N] [--delay S]`."""
+"""`python -m model_server (--model PATH | --span-model PATH | --detector | --asr | --chat-standin) --port N [--fail-first N] [--delay S]`."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ if str(_ROOT) not in sys.path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m model_server", description="Serve a persisted annoflow model (scikit-learn classes or entity spans) or the reference detector over HTTP.")
+    p = argparse.ArgumentParser(prog="python -m model_server", description="Serve a persisted annoflow model (scikit-learn classes or entity spans), the reference detector or the reference speech recogniser over HTTP.")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", type=Path, help="A scikit-learn model file (<version>.pkl) or its folder (with current.json).")
     which.add_argument("--span-model", type=Path, help="A saved span model run, or its models/spans folder (with current.json).")
     which.add_argument("--detector", action="store_true", help="The reference object detector for the shapes example (no model file).")
     which.add_argument("--chat-standin", action="store_true",
                        help="A STAND-IN for a language model (OpenAI chat-completions protocol, keyword rules; see model_server/chat_standin.py).")
+    which.add_argument("--asr", action="store_true", help="The reference speech recogniser (pocketsphinx, English model inside its wheel).")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8790)
     p.add_argument("--fail-first", type=int, default=0, help="Answer the first N /predict calls with --fail-status.")
@@ -54,10 +55,21 @@ def main(argv: list[str] | None = None) -> None:
                              a.api_key)
         uvicorn.run(create_chat_standin(rules), host=a.host, port=a.port, log_level=a.log_level, access_log=False)
         return
-    from model_server.app import Hooks, create_app, create_detect_app, create_span_app
+    from model_server.app import (
+        Hooks,
+        create_app,
+        create_asr_app,
+        create_detect_app,
+        create_span_app,
+    )
 
     hooks = Hooks(a.fail_first, a.fail_status, a.delay, a.delay_first)
-    app = create_app(a.model, hooks) if a.model else create_span_app(a.span_model, hooks) if a.span_model else create_detect_app(hooks)
+    if a.model:
+        app = create_app(a.model, hooks)
+    elif a.span_model:
+        app = create_span_app(a.span_model, hooks)
+    else:
+        app = create_asr_app(hooks) if a.asr else create_detect_app(hooks)
     uvicorn.run(app, host=a.host, port=a.port, log_level=a.log_level, access_log=False)
 
 

@@ -15,6 +15,18 @@ Box wire contract (`create_detect_app`, `python -m model_server --detector`):
                      that cannot be read or decoded gets `null` boxes and its reason in `errors` (the other
                      items of the batch are still answered).
 
+Speech wire contract (`create_asr_app`, `python -m model_server --asr`):
+    GET  /info        -> {"name": str, "version": str, "labels": ["speech"], "answer": "transcript"}
+                         (`labels`: the labels its segments carry)
+    POST /transcribe  {"items": [{"item_id": str, "uri": "file:///..." | null, "audio": base64 | null}, ...]}
+                      -> {"transcripts": [{"text": str,
+                                           "words": [{"word", "start_s", "end_s", "score"}, ...],   (optional)
+                                           "segments": [{"start_s", "end_s", "label", "score"}, ...], (optional)
+                                           "duration_s": float} | null, ...],
+                          "errors": [str | null, ...]}
+                         one entry per item, in order; seconds from the clip's start; scores in [0, 1]. A clip
+                         that cannot be read or decoded gets `null` and its reason in `errors`.
+
 Hooks (command-line flags): `--fail-first N` answers the first N /predict calls with `--fail-status`
 (default 503); `--delay S` sleeps S seconds in every /predict call, `--delay-first N` only in the first N.
 """
@@ -32,7 +44,7 @@ from fastapi.responses import JSONResponse, Response
 
 from tasks.prelabel.models import load_sklearn
 
-__all__ = ["Hooks", "create_app", "create_detect_app", "create_span_app"]
+__all__ = ["Hooks", "create_app", "create_asr_app", "create_detect_app", "create_span_app"]
 
 
 class Hooks:
@@ -148,24 +160,33 @@ def create_span_app(model_path: Path, hooks: Hooks | None = None, max_items: int
     return app
 
 
-def _image(item: dict) -> np.ndarray:
-    """The item's pixels as (H, W, 3) uint8, from its base64 `image` or its `file://` URI; ValueError says why not."""
+def _item_bytes(item: dict, field: str) -> bytes:
+    """The item's file, from its base64 `field` or its `file://` URI; ValueError says why not."""
     import base64
-    import io
+    import binascii
     from urllib.parse import unquote, urlparse
+
+    if isinstance(item.get(field), str):
+        try:
+            return base64.b64decode(item[field], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"`{field}` is not base64") from None
+    if isinstance(item.get("uri"), str) and urlparse(item["uri"]).scheme in ("file", ""):
+        path = Path(unquote(urlparse(item["uri"]).path))
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise ValueError(f"cannot read {path}: {e.strerror}") from None
+    raise ValueError(f"needs `{field}` (base64) or a file:// `uri`")
+
+
+def _image(item: dict) -> np.ndarray:
+    """The item's pixels as (H, W, 3) uint8; ValueError says why not."""
+    import io
 
     from PIL import Image, UnidentifiedImageError
 
-    if isinstance(item.get("image"), str):
-        data = base64.b64decode(item["image"], validate=False)
-    elif isinstance(item.get("uri"), str) and urlparse(item["uri"]).scheme in ("file", ""):
-        path = Path(unquote(urlparse(item["uri"]).path))
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise ValueError(f"cannot read {path}: {e.strerror}") from None
-    else:
-        raise ValueError("needs `image` (base64) or a file:// `uri`")
+    data = _item_bytes(item, "image")
     try:
         with Image.open(io.BytesIO(data)) as im:
             return np.asarray(im.convert("RGB"))
@@ -198,5 +219,38 @@ def create_detect_app(hooks: Hooks | None = None, max_items: int = 10_000) -> Fa
                 boxes.append(None)
                 errors.append(str(e))
         return Response(json.dumps({"boxes": boxes, "errors": errors}), media_type="application/json")
+
+    return app
+
+
+def create_asr_app(hooks: Hooks | None = None, max_items: int = 1_000) -> FastAPI:
+    """Serve the reference speech recogniser (`model_server/asr.py`, pocketsphinx): the reference `/transcribe` endpoint."""
+    from model_server.asr import ASR_VERSION, SPEECH_LABEL, Recogniser
+    from model_server.wav import decode_wav
+
+    recogniser = Recogniser()
+    hooks = hooks or Hooks()
+    app = _base("annoflow speech recognition server: pocketsphinx en-us", hooks)
+
+    @app.get("/info")
+    def info() -> dict:
+        return {"name": "pocketsphinx-en-us", "version": ASR_VERSION, "labels": [SPEECH_LABEL], "answer": "transcript"}
+
+    @app.post("/transcribe")
+    def transcribe(raw: bytes = Depends(_body)) -> Response:
+        status = hooks.before_predict()
+        if status:
+            return JSONResponse({"detail": f"simulated failure (call {hooks.calls})"}, status_code=status)
+        out, errors = [], []
+        for it in _items(raw, max_items):
+            try:
+                samples, duration = decode_wav(_item_bytes(it, "audio"))
+            except ValueError as e:
+                out.append(None)
+                errors.append(str(e))
+                continue
+            out.append(recogniser.transcribe(samples, duration) | {"duration_s": round(duration, 4)})
+            errors.append(None)
+        return Response(json.dumps({"transcripts": out, "errors": errors}), media_type="application/json")
 
     return app

@@ -353,6 +353,17 @@ class PrelabelFacet(Protocol):
         ...
 
 
+    # machine drafts: called by flows/demo.py (the demo summary) and reports; OPTIONAL (a kind whose pre-label is
+    # not a draft people edit leaves it out)
+
+    def draft_use(self, con: Any, cfg: ProjectConfig) -> dict[str, Any]:
+        """Demo and reports: how much of the machine's drafts people kept when they answered (transcripts: over every
+        human judgment of a clip with a pre-label, `kept_share` = the draft's words the submitted text keeps, aligned
+        onto an equal word; `draft_words`, `kept_words`, `judgments`, `shown` (whether the queue showed drafts), and
+        `draft_wer` of the drafts against the final labels). The pre-filled draft is worth what people did not type."""
+        ...
+
+
 # --- human queues: the app's widget, Label Studio ----------------------------------------------------
 # Called by: tasks/queues (builtin, label_studio), annotation_app, tasks/collect, tasks/dispatch.
 # Between the pipeline and a queue an answer is its JSON form (a JSON value, or its text where a

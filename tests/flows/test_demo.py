@@ -187,3 +187,91 @@ def test_demo_loop_boxes_the_shapes_example(prefect_harness, tmp_path: Path, mon
     assert len(labels) == s["export"]["n_rows"] and (formats / "yolo" / "data.yaml").is_file()
     rows = [line.split() for f in labels for line in f.read_text().splitlines()]
     assert rows and all(int(r[0]) in (0, 1, 2) and all(0.0 <= float(v) <= 1.0 for v in r[1:]) for r in rows)
+
+
+def _speech_example(tmp_path: Path, name: str, asr_url: str) -> Path:
+    """A copy of a speech example whose recogniser entry points at the running reference server."""
+    project = tmp_path / name
+    shutil.copytree(EXAMPLE.parent / name, project, ignore=shutil.ignore_patterns(".annoflow"))
+    toml = project / "annoflow.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert 'url = "http://127.0.0.1:8793"' in text
+    toml.write_text(text.replace('url = "http://127.0.0.1:8793"', f'url = "{asr_url}"'), encoding="utf-8")
+    return project
+
+
+def _truth_rows(project: Path) -> dict[str, object]:
+    import json
+
+    rows = [json.loads(line) for line in (project / "truth" / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    return {r["file"]: r["answer"] for r in rows}
+
+
+def _final_answers(project: Path) -> dict[str, str]:
+    """File name -> the released answer (JSON text) of each resolved clip."""
+    cfg = load_config(project)
+    with open_store(cfg.db_path) as con:
+        rows = con.execute("SELECT i.uri, l.answer::VARCHAR FROM labels l JOIN items i USING (item_id)"
+                           " WHERE l.decision = 'resolved' AND l.answer IS NOT NULL").fetchall()
+    return {uri.rsplit("/", 1)[1]: a for uri, a in rows}
+
+
+def test_demo_loop_transcripts_the_speech_example(prefect_harness, tmp_path: Path, monkeypatch) -> None:
+    """Transcripts end to end: the reference recogniser (a real `python -m model_server --asr`) drafts every clip,
+    simulated annotators correct the drafts through the app, ROVER consolidates, a version is released. The
+    summary reports how many of the draft's words annotators kept."""
+    import json
+
+    import jiwer
+
+    from tests.model_servers import model_servers
+
+    with model_servers(["--asr"], {"ok": []}, 90, "speech recognition server") as urls:
+        project = _speech_example(tmp_path, "speech-transcripts", urls["ok"])
+        monkeypatch.delenv("ANNOFLOW_QUEUE_TOKEN", raising=False)
+        s = demo_flow(project_dir=str(project))
+    truth = _truth_rows(project)
+    final = _final_answers(project)
+    assert s["resolved"] >= 0.9 * s["items"] and len(final) >= 0.9 * len(truth), s
+    assert s["export"]["status"] == "published", s["export"]
+    norm = lambda t: " ".join("".join(c for c in t.lower() if c.isalnum() or c in " '").split())
+    wer = jiwer.wer([norm(truth[f]["text"]) for f in final], [norm(json.loads(a)["text"]) for a in final.values()])
+    assert wer <= 0.2, wer  # consolidated crowds of accuracy 0.7-0.95, against the synthesised sentences
+    d = s["drafts"]
+    # every clip got a draft; people kept some of its words and rewrote the rest (the recogniser's WER is about 0.8)
+    assert d["shown"] and d["judgments"] >= s["human_judgments"] * 0.9 and d["draft_words"] > 0
+    assert 0.05 < d["kept_share"] < 0.8 and 0.5 < d["draft_wer"] < 1.2, d
+    cfg = load_config(project)
+    with open_store(cfg.db_path) as con:
+        assert con.execute("SELECT count(DISTINCT item_id) FROM votes WHERE source_id = 'model:pocketsphinx'").fetchone()[0] == len(truth)
+        assert con.execute("SELECT count(*) FROM prelabels WHERE json_array_length(answer->'words') > 0").fetchone()[0] >= 0.9 * len(truth)
+
+
+def test_demo_loop_segments_the_speech_example(prefect_harness, tmp_path: Path, monkeypatch) -> None:
+    """Time segments end to end: the recogniser's speech regions are the machine votes, simulated annotators draw
+    speech and noise regions through the app, regions are fused and a version released; most clips' final
+    regions are the true ones at temporal IoU >= 0.5."""
+    import json
+
+    import pyarrow as pa
+
+    from tasks.kinds.boxes.box_sets import same_sets
+    from tasks.kinds.segments.prelabel import as_boxes
+    from tests.model_servers import model_servers
+
+    with model_servers(["--asr"], {"ok": []}, 90, "speech recognition server") as urls:
+        project = _speech_example(tmp_path, "speech-segments", urls["ok"])
+        monkeypatch.delenv("ANNOFLOW_QUEUE_TOKEN", raising=False)
+        s = demo_flow(project_dir=str(project))
+    truth = _truth_rows(project)
+    final = _final_answers(project)
+    assert s["resolved"] >= 0.9 * s["items"] and s["export"]["status"] == "published", s
+    files = sorted(final)
+    right = same_sets(as_boxes(pa.array([final[f] for f in files])), as_boxes(pa.array([json.dumps(truth[f]) for f in files])), 0.5)
+    assert right.mean() >= 0.6, (right.mean(), s)
+    cfg = load_config(project)
+    with open_store(cfg.db_path) as con:
+        assert con.execute("SELECT count(DISTINCT item_id) FROM votes WHERE source_id = 'model:pocketsphinx'").fetchone()[0] == len(truth)
+        # the recogniser only ever says "speech"
+        assert con.execute("SELECT count(*) FROM (SELECT unnest(from_json(answer, '[{\"label\":\"VARCHAR\"}]')).label AS l FROM votes"
+                           " WHERE source_id = 'model:pocketsphinx') WHERE l <> 'speech'").fetchone() == (0,)

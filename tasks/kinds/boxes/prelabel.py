@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from tasks.errors import ConfigError, InputError
 
+from ..model_only import ModelOnlyPrelabel
 from ..protocol import PrelabelDecisions
 from ..spans.prelabel import _human_answers
 from .box_sets import explode_sql, iou_sql, same_sets
@@ -68,35 +69,28 @@ class BoxDecisions(PrelabelDecisions):
     match_iou: float = 0.5
 
 
-class _BoxPrelabel:
-    vote_columns = ("answer",)
+class _BoxPrelabel(ModelOnlyPrelabel):
+    kind_title = "a boxes project"
+    lf_hint = ("a rule over pixels is a detector, so serve it as [[prelabel.models]] kind = \"http\" (the /detect contract) or "
+               "import its output as kind = \"predictions\"")
+    no_local_model = _NO_LOCAL_MODEL
+    keys = KEYS
+    """The decision keys (a kind built on this facet names its own)."""
 
-    # -- labeling functions: none for boxes ------------------------------------------------------------------
+    units = "boxes"
+    """What lf-report calls the parts of an answer."""
 
-    def lf_specs(self, cfg: ProjectConfig) -> list[Any]:
-        if cfg.prelabel.labeling_functions:
-            names = [lf.name for lf in cfg.prelabel.labeling_functions]
-            raise ConfigError(f"labeling functions {names}: a boxes project has no labeling functions; a rule over pixels is a "
-                              "detector, so serve it as [[prelabel.models]] kind = \"http\" (the /detect contract) or import its "
-                              "output as kind = \"predictions\"")
-        return []
+    @staticmethod
+    def _same_sets(left: pa.Array, right: pa.Array, match_iou: float) -> np.ndarray:
+        """Whether two answers per position are the same set (a kind built on this facet compares its own answers)."""
+        return same_sets(left, right, match_iou)
 
-    def _no_lfs(self, *_: Any) -> Any:
-        raise ConfigError("a boxes project has no labeling functions")
-
-    lf_sql = lf_python = lf_labels_sql = lf_vote_sql = _no_lfs
+    @staticmethod
+    def _as_boxes_sql(answer: str) -> str:
+        """An answer (JSON text) as a box list in SQL (a kind built on this facet maps its own answers)."""
+        return answer
 
     # -- models -----------------------------------------------------------------------------------------------
-
-    def training_data(self, con: Any, labels: Sequence[str], item_columns: Sequence[str]) -> pa.Table:
-        raise ConfigError(_NO_LOCAL_MODEL)
-
-    def train(self, name: str, data_kind: str, labels: Sequence[str], batch: pa.Table, answers: pa.Array, mcfg: Any,
-              cfg: ProjectConfig) -> Any:
-        raise ConfigError(_NO_LOCAL_MODEL)
-
-    def model_config_hash(self, data_kind: str, mcfg: Any, cfg: ProjectConfig) -> str:
-        raise ConfigError(_NO_LOCAL_MODEL)
 
     def http_model(self, mcfg: Any, labels: Sequence[str]) -> Any:
         from .http_boxes import HttpBoxModel
@@ -135,18 +129,6 @@ class _BoxPrelabel:
 
     # -- combination and calibrated auto-accept ---------------------------------------------------------------
 
-    def machine_votes(self, con: Any, labels: Sequence[str], kinds: Sequence[str]) -> pa.Table:
-        from tasks.store import read_dictionary_encoded
-
-        return read_dictionary_encoded(
-            con, "SELECT v.item_id, v.source_id, v.answer IS NOT NULL AS spoke, v.answer::VARCHAR AS answer"
-            " FROM votes v JOIN sources s USING (source_id) WHERE list_contains(?::VARCHAR[], v.source_kind)"
-            " AND NOT s.banned AND v.source_version IS NOT DISTINCT FROM s.version ORDER BY v.item_id, v.source_id",
-            ["item_id", "source_id"], params=[list(kinds)])
-
-    def reference(self, con: Any, labels: Sequence[str]) -> pa.Table:
-        return con.sql("SELECT item_id, answer::VARCHAR AS answer FROM gold WHERE answer IS NOT NULL ORDER BY item_id").to_arrow_table()
-
     def combine(self, votes: pa.Table, gold: pa.Table, cfg: ProjectConfig,
                 item_ids: pa.Array | None = None) -> tuple[pa.Table, dict[str, float], str]:
         from tasks.store import plain_strings
@@ -173,22 +155,22 @@ class _BoxPrelabel:
             box_conf = combined.column("box_confidence").take(take).combine_chunks()
         detail = pc.if_else(pa.array(have), pc.binary_join_element_wise("[", pc.binary_join(pc.cast(box_conf, pa.list_(_STR)), ","), "]", ""),
                             pa.scalar("[]")) if n else pa.array([], _STR)
-        key = np.where(pc.equal(answer, "[]").to_numpy(zero_copy_only=False), KEYS[1], KEYS[0]).astype(object)
+        key = np.where(pc.equal(answer, "[]").to_numpy(zero_copy_only=False), self.keys[1], self.keys[0]).astype(object)
         iou = float((combined.schema.metadata or {}).get(b"match_iou", BoxOptions.model_fields["match_iou"].default))
-        return BoxDecisions(answer, conf, np.arange(n), key, conf, KEYS, detail, match_iou=iou)
+        return BoxDecisions(answer, conf, np.arange(n), key, conf, self.keys, detail, match_iou=iou)
 
     def score(self, decisions: PrelabelDecisions, reference: pa.Array) -> np.ndarray:
         iou = getattr(decisions, "match_iou", BoxOptions.model_fields["match_iou"].default)
-        return same_sets(decisions.answer, reference, iou)[decisions.item]
+        return self._same_sets(decisions.answer, reference, iou)[decisions.item]
 
     def audited(self, con: Any, labels: Sequence[str]) -> pa.Table:
         rows = con.sql(
-            f"SELECT p.item_id, CASE WHEN p.answer::VARCHAR = '[]' THEN '{KEYS[1]}' ELSE '{KEYS[0]}' END AS key, p.confidence,"
+            f"SELECT p.item_id, CASE WHEN p.answer::VARCHAR = '[]' THEN '{self.keys[1]}' ELSE '{self.keys[0]}' END AS key, p.confidence,"
             " p.answer::VARCHAR AS a, h.a AS h"
             f" FROM prelabels p JOIN ({_human_answers()}) h USING (item_id) WHERE p.route = 'audit' ORDER BY p.item_id"
         ).to_arrow_table()
         iou = _registered_match_iou(con)
-        ok = same_sets(rows.column("a").combine_chunks(), rows.column("h").combine_chunks(), iou) if rows.num_rows else np.zeros(0, bool)
+        ok = self._same_sets(rows.column("a").combine_chunks(), rows.column("h").combine_chunks(), iou) if rows.num_rows else np.zeros(0, bool)
         return rows.select(["item_id", "key", "confidence"]).append_column("correct", pa.array(ok, pa.bool_()))
 
     def answer_sql(self, table: str, column: str) -> dict[str, str]:
@@ -205,10 +187,10 @@ class _BoxPrelabel:
         from tasks.prelabel.routing import wilson_interval
 
         t = _registered_match_iou(con)
-        con.execute("CREATE OR REPLACE TEMP TABLE _mv AS SELECT v.item_id, v.source_id, v.answer::VARCHAR AS answer FROM votes v"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _mv AS SELECT v.item_id, v.source_id, {self._as_boxes_sql('v.answer::VARCHAR')} AS answer FROM votes v"
                     " JOIN sources s USING (source_id) WHERE list_contains(?::VARCHAR[], v.source_kind) AND v.answer IS NOT NULL"
                     " AND v.source_version IS NOT DISTINCT FROM s.version", [list(kinds)]).fetchall()
-        con.execute("CREATE OR REPLACE TEMP TABLE _gb AS " + explode_sql("(SELECT item_id, answer::VARCHAR AS answer FROM gold)")).fetchall()
+        con.execute("CREATE OR REPLACE TEMP TABLE _gb AS " + explode_sql(f"(SELECT item_id, {self._as_boxes_sql('answer::VARCHAR')} AS answer FROM gold)")).fetchall()
         con.execute("CREATE OR REPLACE TEMP TABLE _pb AS SELECT * FROM (" + explode_sql("_mv", keep="item_id, source_id") +
                     ") WHERE item_id IN (SELECT item_id FROM _gb UNION SELECT item_id FROM gold WHERE answer IS NOT NULL)").fetchall()
         stats = {r[0]: r[1:] for r in con.execute(
@@ -241,7 +223,7 @@ class _BoxPrelabel:
                 "conflict": None, "n_gold": n_pred, "gold_correct": tp_pred, "gold_accuracy": None if precision is None else round(precision, 4),
                 "gold_acc_low": None if lo is None else round(lo, 4), "gold_acc_high": None if hi is None else round(hi, 4),
                 "learned_accuracy": round(learned[sid], 4) if sid in learned else None,
-                "more": {"gold boxes": n_gold_boxes, "recall": None if recall is None else round(recall, 4),
+                "more": {f"gold {self.units}": n_gold_boxes, "recall": None if recall is None else round(recall, 4),
                          "F1": None if f1 is None else round(f1, 4)},
             })
         return out

@@ -226,7 +226,7 @@ class _TranscriptConsensus:
         rows = rule.to_pylist() if rule is not None else []
         clips = dict(zip(wer["source_id"].to_pylist(), wer["n_clips"].to_pylist()))
         shaped = pa.table({"source_id": pa.array([r["source_id"] for r in rows], _STR),
-                           "n_gold": pa.array([clips.get(r["source_id"], 0) for r in rows], pa.int64()),
+                           "n_gold": pa.array([r["n_gold"] for r in rows], pa.int64()),
                            "correct": pa.array([r["correct"] for r in rows], pa.int64()),
                            "low": pa.array([r["low"] for r in rows], pa.float64()),
                            "high": pa.array([r["high"] for r in rows], pa.float64()),
