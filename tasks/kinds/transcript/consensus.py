@@ -210,7 +210,8 @@ class _TranscriptConsensus:
                       learned: dict[str, float], learned_detail: dict[str, dict], agree: dict[str, float],
                       banned: set[str]) -> pa.Table:
         """One row per source: gold word accuracy (hits over edit operations, with its interval) where
-        `gold_accuracy` sits (its hits as `gold_correct`, scored clips as `n_gold`); the gold WER with its interval and
+        `gold_accuracy` sits (its hits as `gold_correct`, the words scored as `n_gold`: a share needs both counted in
+        the same unit; the scored clips are in `confusion`); the gold WER with its interval and
         the learned profile in `confusion` JSON."""
         cols = ["source_id", "source_kind"]
         both = pa.concat_tables([answered.select(cols).cast(pa.schema([(c, _STR) for c in cols])),
@@ -224,7 +225,6 @@ class _TranscriptConsensus:
             detail.setdefault(r["source_id"], {})["gold"] = {
                 k: json_safe(r[k]) for k in ("n_clips", "hits", "substitutions", "deletions", "insertions", "wer", "wer_low", "wer_high")}
         rows = rule.to_pylist() if rule is not None else []
-        clips = dict(zip(wer["source_id"].to_pylist(), wer["n_clips"].to_pylist()))
         shaped = pa.table({"source_id": pa.array([r["source_id"] for r in rows], _STR),
                            "n_gold": pa.array([r["n_gold"] for r in rows], pa.int64()),
                            "correct": pa.array([r["correct"] for r in rows], pa.int64()),
