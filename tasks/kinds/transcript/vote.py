@@ -43,6 +43,8 @@ ALTERNATIVES = 10.0
 _PRIOR_SAID = np.array([8.0, 1.0, 1.0])   # pseudo-counts of right, deleted, substituted where a word was said
 _PRIOR_QUIET = np.array([0.5, 9.5])       # pseudo-counts of inserted, silent where nothing was said
 _FLOOR = 1e-4
+_SHRINK = 20.0
+"""Pseudo-count pulling a word's said / inserted shares toward its typed share (rare words: no evidence)."""
 
 
 @dataclass
@@ -112,6 +114,10 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
     it = 0
     pc_ = pinned > 0
     extra_words = np.maximum(np.bincount(v_col[word], minlength=n_cols) - 1, 0) * np.log(ALTERNATIVES)
+    n_vocab = int(max(v_val.max(initial=-1), cand_val.max(initial=-1))) + 1
+    typed_w = v_val[word]
+    base_w = np.bincount(typed_w, minlength=n_vocab) / max(int(word.sum()), 1)   # how often each word is typed
+    said_as = np.zeros(n_c)                # log P(w | a word said) - log P(w | a word inserted), per candidate
     for it in range(1, max_iter + 1):
         right, dropped = np.log(prof.accuracy)[v_src], np.log(prof.delete)[v_src]
         swapped = np.log(prof.substitute / ALTERNATIVES)[v_src]
@@ -124,7 +130,7 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
         null_ll = (np.bincount(v_col, np.where(word, np.log(ins), np.log1p(-ins)), minlength=n_cols) - extra_words
                    - np.log1p(-quiet) + np.log(1 - prof.word_prior))
         cand_ll = (base[cand_col] + np.bincount(cell_cand[word], (right - swapped)[word], minlength=n_c)
-                   + np.log(prof.word_prior))
+                   + np.log(prof.word_prior) + said_as)
         other_ll = base + np.log(prof.word_prior)
         top = np.maximum(null_ll, other_ll)
         if n_c:  # candidates are sorted by column: one reduceat gives each column's best
@@ -155,6 +161,11 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
         said = np.clip(said / said.sum(axis=1, keepdims=True), _FLOOR, 1 - _FLOOR)
         typed = total(np.where(word, p_null, 0.0)) + _PRIOR_QUIET[0]
         insert = np.clip(typed / (total(p_null / (1 - quiet[v_col])) + _PRIOR_QUIET.sum()), _FLOOR, 1 - _FLOOR)
+        # Which words are said and which are typed where nothing was (fillers, repeats): each word's share of
+        # the said words over its share of the inserted ones, both shrunk toward how often it is typed at all.
+        said_w = (np.bincount(cand_val, cand_p, minlength=n_vocab) + _SHRINK * base_w) / (cand_p.sum() + _SHRINK)
+        ins_w = (np.bincount(typed_w, p_null[word], minlength=n_vocab) + _SHRINK * base_w) / (p_null[word].sum() + _SHRINK)
+        said_as = np.log(said_w[cand_val] / ins_w[cand_val])
         new = Profiles(said[:, 0], said[:, 1], said[:, 2], insert,
                        float(np.clip((n_cols - null_p.sum() + 1) / (n_cols + 2), 0.05, 0.995)))
         moved = max(float(np.abs(new.accuracy - prof.accuracy).max(initial=0)),
