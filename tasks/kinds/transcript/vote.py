@@ -16,6 +16,12 @@ the cells are seen given that at least one source typed a word, and the all-sile
 network, are counted back when the insertion rates are learned. Without these two, "nothing was said,
 everyone inserted" explains every disagreement, and EM drifts there.
 
+Which word it is is evidence too: people type fillers ("um", "uh") and repeats where nothing was said, far
+more than they say them. EM learns each word's share of the words said and of the words typed where
+nothing was, and a candidate word weighs by the ratio (shrunk toward the word's share of all typed words).
+Where three sources typed three different words, the real word then beats a filler that the alignment
+happened to put in the same column.
+
 EM alternates the column posteriors (E) and each source's expected outcome counts, smoothed by a weak
 prior (M). Columns of gold and adjudicated clips are pinned to the accepted transcript's word (it is aligned
 into the network first and never votes), so they teach the profiles without being guessed.
@@ -24,7 +30,7 @@ The consolidated transcript takes, per column, the word or null with the highest
 confidence is its posterior; a clip's confidence is the probability its whole normalised transcript is
 right: the product of its columns' posteriors times the chance that no word was missed by every source
 (the expected number of such words is the transcript's length x q / (1 - q), q the product of the clip's
-sources' delete rates). Everything is bincounts over the cells: 5M cells take a fraction of a second per
+sources' delete rates). That raw product runs high (rover.py maps it, calibrate.py). Everything is bincounts over the cells: 5M cells take a fraction of a second per
 iteration.
 """
 
@@ -75,6 +81,10 @@ class Vote:
     profiles: Profiles
     n_iter: int
     converged: bool
+    said_share: np.ndarray | None = None
+    """Per word id: its share of the words said (of the columns voted a word), learned with the profiles."""
+    inserted_share: np.ndarray | None = None
+    """Per word id: its share of the words typed where nothing was said (fillers, repeats)."""
 
 
 def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: int, votes: np.ndarray, n_clips: int,
@@ -118,6 +128,7 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
     typed_w = v_val[word]
     base_w = np.bincount(typed_w, minlength=n_vocab) / max(int(word.sum()), 1)   # how often each word is typed
     said_as = np.zeros(n_c)                # log P(w | a word said) - log P(w | a word inserted), per candidate
+    said_w = ins_w = base_w
     for it in range(1, max_iter + 1):
         right, dropped = np.log(prof.accuracy)[v_src], np.log(prof.delete)[v_src]
         swapped = np.log(prof.substitute / ALTERNATIVES)[v_src]
@@ -165,7 +176,7 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
         # the said words over its share of the inserted ones, both shrunk toward how often it is typed at all.
         said_w = (np.bincount(cand_val, cand_p, minlength=n_vocab) + _SHRINK * base_w) / (cand_p.sum() + _SHRINK)
         ins_w = (np.bincount(typed_w, p_null[word], minlength=n_vocab) + _SHRINK * base_w) / (p_null[word].sum() + _SHRINK)
-        said_as = np.log(said_w[cand_val] / ins_w[cand_val])
+        said_as = np.log((said_w[cand_val] + 1e-12) / (ins_w[cand_val] + 1e-12))   # + 1e-12: words only gold has
         new = Profiles(said[:, 0], said[:, 1], said[:, 2], insert,
                        float(np.clip((n_cols - null_p.sum() + 1) / (n_cols + 2), 0.05, 0.995)))
         moved = max(float(np.abs(new.accuracy - prof.accuracy).max(initial=0)),
@@ -194,4 +205,4 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
     q = np.exp(log_q)
     missed = np.maximum(n_words, 1.0) * q / np.maximum(1 - q, 1e-12)
     clip_conf = np.exp(log_conf - missed)
-    return Vote(chosen, confidence, column_clip, clip_conf, prof, it, converged)
+    return Vote(chosen, confidence, column_clip, clip_conf, prof, it, converged, said_w, ins_w)
