@@ -30,7 +30,8 @@ The consolidated transcript takes, per column, the word or null with the highest
 confidence is its posterior; a clip's confidence is the probability its whole normalised transcript is
 right: the product of its columns' posteriors times the chance that no word was missed by every source
 (the expected number of such words is the transcript's length x q / (1 - q), q the product of the clip's
-sources' delete rates). That raw product runs high (rover.py maps it, calibrate.py). Everything is bincounts over the cells: 5M cells take a fraction of a second per
+sources' delete rates). That raw product runs high (rover.py maps it, calibrate.py). Everything is
+bincounts over the cells: 5M cells take a fraction of a second per
 iteration.
 """
 
