@@ -7,7 +7,8 @@ object per word.
 Two passes: the first aligns the answers of a fixed sample of clips in source order and learns the sources'
 profiles; the second re-aligns every clip's answers most reliable first (the network's skeleton is then the best transcript, which is
 what progressive alignment needs) and votes again from the learned profiles. An accepted transcript
-(gold, adjudication) of a clip always goes first and pins the truth (vote.py).
+(gold, adjudication) of a clip always goes first and pins the truth (vote.py). The clips' raw confidences
+are then mapped to what they are worth on crowds drawn from the fitted model (calibrate.py).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import calibrate as _calibrate
 from .align import NULL, align_clips
-from .vote import Profiles, vote
+from .vote import Profiles, Vote, vote
 
 __all__ = ["RoverResult", "rover", "tokenise"]
 
@@ -67,14 +69,9 @@ def _slots(item: np.ndarray, pinned: np.ndarray, rank: np.ndarray) -> np.ndarray
     return slot
 
 
-def rover(item: np.ndarray, source: np.ndarray, normalised: pa.Array, pinned: np.ndarray, n_items: int,
-          n_sources: int, warm: Profiles | None = None, max_iter: int = 50) -> RoverResult:
-    """Consolidate the answers (`item`, `source` codes per answer; `pinned`: accepted transcripts, which
-    vote not but fix the truth) of `n_items` clips. `warm`: profiles of a previous run, in source codes."""
-    item = np.asarray(item, np.int64)
-    source = np.asarray(source, np.int64)
-    pinned = np.asarray(pinned, bool)
-    starts, lengths, ids, vocab = tokenise(normalised)
+def consolidate_ids(item: np.ndarray, source: np.ndarray, starts: np.ndarray, lengths: np.ndarray, ids: np.ndarray,
+                    pinned: np.ndarray, n_items: int, n_sources: int, warm: Profiles | None, max_iter: int) -> Vote:
+    """Both passes over answers given as word ids (`ids[starts[a]: starts[a] + lengths[a]]` for answer a)."""
     votes = ~pinned
     prof = warm
     if prof is None:
@@ -88,7 +85,23 @@ def rover(item: np.ndarray, source: np.ndarray, normalised: pa.Array, pinned: np
         prof = vote(net, renum[item[sub]], source[sub], n_sources, votes[sub], int(pick.sum()), max_iter=max_iter).profiles
     rank = np.argsort(np.argsort(-prof.accuracy, kind="stable"), kind="stable")
     net = align_clips(item, _slots(item, pinned, rank[source] * n_sources + source), starts, lengths, ids, n_items)
-    v = vote(net, item, source, n_sources, votes, n_items, warm=prof, max_iter=max_iter)
+    return vote(net, item, source, n_sources, votes, n_items, warm=prof, max_iter=max_iter)
+
+
+def rover(item: np.ndarray, source: np.ndarray, normalised: pa.Array, pinned: np.ndarray, n_items: int,
+          n_sources: int, warm: Profiles | None = None, max_iter: int = 50, calibrate: bool = True) -> RoverResult:
+    """Consolidate the answers (`item`, `source` codes per answer; `pinned`: accepted transcripts, which
+    vote not but fix the truth) of `n_items` clips. `warm`: profiles of a previous run, in source codes.
+    `calibrate`: map the clips' confidences through the self-check (calibrate.py)."""
+    item = np.asarray(item, np.int64)
+    source = np.asarray(source, np.int64)
+    pinned = np.asarray(pinned, bool)
+    starts, lengths, ids, vocab = tokenise(normalised)
+    v = consolidate_ids(item, source, starts, lengths, ids, pinned, n_items, n_sources, warm, max_iter)
+    clip_conf = v.clip_confidence
+    if calibrate:
+        cal = _calibrate.bootstrap_calibration(v, item, source, ~pinned, n_items, n_sources, warm, max_iter)
+        clip_conf = cal.apply(clip_conf) if cal is not None else clip_conf
     said = v.chosen != NULL
     clip_of_word = v.column_clip[said]
     offsets = np.zeros(n_items + 1, np.int32)
@@ -96,4 +109,4 @@ def rover(item: np.ndarray, source: np.ndarray, normalised: pa.Array, pinned: np
     words = pa.ListArray.from_arrays(pa.array(offsets), pc.take(vocab, pa.array(v.chosen[said])) if len(vocab) else pa.array([], _STR))
     conf = pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.round(v.confidence[said], 4)))
     text = pc.binary_join(words, " ")
-    return RoverResult(text, words, conf, v.clip_confidence, v.profiles, v.n_iter, v.converged)
+    return RoverResult(text, words, conf, clip_conf, v.profiles, v.n_iter, v.converged)

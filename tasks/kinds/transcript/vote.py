@@ -16,6 +16,12 @@ the cells are seen given that at least one source typed a word, and the all-sile
 network, are counted back when the insertion rates are learned. Without these two, "nothing was said,
 everyone inserted" explains every disagreement, and EM drifts there.
 
+Which word it is is evidence too: people type fillers ("um", "uh") and repeats where nothing was said, far
+more than they say them. EM learns each word's share of the words said and of the words typed where
+nothing was, and a candidate word weighs by the ratio (shrunk toward the word's share of all typed words).
+Where three sources typed three different words, the real word then beats a filler that the alignment
+happened to put in the same column.
+
 EM alternates the column posteriors (E) and each source's expected outcome counts, smoothed by a weak
 prior (M). Columns of gold and adjudicated clips are pinned to the accepted transcript's word (it is aligned
 into the network first and never votes), so they teach the profiles without being guessed.
@@ -24,7 +30,8 @@ The consolidated transcript takes, per column, the word or null with the highest
 confidence is its posterior; a clip's confidence is the probability its whole normalised transcript is
 right: the product of its columns' posteriors times the chance that no word was missed by every source
 (the expected number of such words is the transcript's length x q / (1 - q), q the product of the clip's
-sources' delete rates). Everything is bincounts over the cells: 5M cells take a fraction of a second per
+sources' delete rates). That raw product runs high (rover.py maps it, calibrate.py). Everything is
+bincounts over the cells: 5M cells take a fraction of a second per
 iteration.
 """
 
@@ -43,6 +50,8 @@ ALTERNATIVES = 10.0
 _PRIOR_SAID = np.array([8.0, 1.0, 1.0])   # pseudo-counts of right, deleted, substituted where a word was said
 _PRIOR_QUIET = np.array([0.5, 9.5])       # pseudo-counts of inserted, silent where nothing was said
 _FLOOR = 1e-4
+_SHRINK = 20.0
+"""Pseudo-count pulling a word's said / inserted shares toward its typed share (rare words: no evidence)."""
 
 
 @dataclass
@@ -73,6 +82,10 @@ class Vote:
     profiles: Profiles
     n_iter: int
     converged: bool
+    said_share: np.ndarray | None = None
+    """Per word id: its share of the words said (of the columns voted a word), learned with the profiles."""
+    inserted_share: np.ndarray | None = None
+    """Per word id: its share of the words typed where nothing was said (fillers, repeats)."""
 
 
 def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: int, votes: np.ndarray, n_clips: int,
@@ -112,6 +125,11 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
     it = 0
     pc_ = pinned > 0
     extra_words = np.maximum(np.bincount(v_col[word], minlength=n_cols) - 1, 0) * np.log(ALTERNATIVES)
+    n_vocab = int(max(v_val.max(initial=-1), cand_val.max(initial=-1))) + 1
+    typed_w = v_val[word]
+    base_w = np.bincount(typed_w, minlength=n_vocab) / max(int(word.sum()), 1)   # how often each word is typed
+    said_as = np.zeros(n_c)                # log P(w | a word said) - log P(w | a word inserted), per candidate
+    said_w = ins_w = base_w
     for it in range(1, max_iter + 1):
         right, dropped = np.log(prof.accuracy)[v_src], np.log(prof.delete)[v_src]
         swapped = np.log(prof.substitute / ALTERNATIVES)[v_src]
@@ -124,7 +142,7 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
         null_ll = (np.bincount(v_col, np.where(word, np.log(ins), np.log1p(-ins)), minlength=n_cols) - extra_words
                    - np.log1p(-quiet) + np.log(1 - prof.word_prior))
         cand_ll = (base[cand_col] + np.bincount(cell_cand[word], (right - swapped)[word], minlength=n_c)
-                   + np.log(prof.word_prior))
+                   + np.log(prof.word_prior) + said_as)
         other_ll = base + np.log(prof.word_prior)
         top = np.maximum(null_ll, other_ll)
         if n_c:  # candidates are sorted by column: one reduceat gives each column's best
@@ -155,6 +173,11 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
         said = np.clip(said / said.sum(axis=1, keepdims=True), _FLOOR, 1 - _FLOOR)
         typed = total(np.where(word, p_null, 0.0)) + _PRIOR_QUIET[0]
         insert = np.clip(typed / (total(p_null / (1 - quiet[v_col])) + _PRIOR_QUIET.sum()), _FLOOR, 1 - _FLOOR)
+        # Which words are said and which are typed where nothing was (fillers, repeats): each word's share of
+        # the said words over its share of the inserted ones, both shrunk toward how often it is typed at all.
+        said_w = (np.bincount(cand_val, cand_p, minlength=n_vocab) + _SHRINK * base_w) / (cand_p.sum() + _SHRINK)
+        ins_w = (np.bincount(typed_w, p_null[word], minlength=n_vocab) + _SHRINK * base_w) / (p_null[word].sum() + _SHRINK)
+        said_as = np.log((said_w[cand_val] + 1e-12) / (ins_w[cand_val] + 1e-12))   # + 1e-12: words only gold has
         new = Profiles(said[:, 0], said[:, 1], said[:, 2], insert,
                        float(np.clip((n_cols - null_p.sum() + 1) / (n_cols + 2), 0.05, 0.995)))
         moved = max(float(np.abs(new.accuracy - prof.accuracy).max(initial=0)),
@@ -183,4 +206,4 @@ def vote(net: Network, answer_clip: np.ndarray, source: np.ndarray, n_sources: i
     q = np.exp(log_q)
     missed = np.maximum(n_words, 1.0) * q / np.maximum(1 - q, 1e-12)
     clip_conf = np.exp(log_conf - missed)
-    return Vote(chosen, confidence, column_clip, clip_conf, prof, it, converged)
+    return Vote(chosen, confidence, column_clip, clip_conf, prof, it, converged, said_w, ins_w)

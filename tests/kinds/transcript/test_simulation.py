@@ -75,5 +75,5 @@ def test_confidences_are_calibrated_on_a_simulated_crowd():
     word_ece = expected_calibration_error(np.array(word_c), np.array(word_ok, float))
     clip_ece = expected_calibration_error(np.array(clip_c), np.array(clip_ok, float))
     assert word_ece < 0.03
-    assert clip_ece < 0.12
-    assert abs(np.mean(clip_c) - np.mean(clip_ok)) < 0.12   # measured: 0.10 over (see the report: clips run overconfident)
+    assert clip_ece < 0.08                                   # measured 0.053 (0.12 before the bootstrap map)
+    assert abs(np.mean(clip_c) - np.mean(clip_ok)) < 0.05   # measured 0.026 over (0.10 over before)
