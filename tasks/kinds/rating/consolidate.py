@@ -93,7 +93,8 @@ MIN_GOLD_UNITS = 10
 
 def unit_table(units: pa.Table, mu: np.ndarray, sd: np.ndarray, scale: tuple[int, int], level: float,
                cap: np.ndarray | None = None) -> pa.Table:
-    """`units` with the estimate `mu` +- `sd`: interval, nearest scale point and P(truth rounds to it)."""
+    """`units` with the estimate `mu` +- `sd`: interval, nearest scale point and P(truth rounds to it). The
+    estimate and its interval are reported inside the scale (a score past an end reads as that end)."""
     lo, hi = scale
     z = norm.ppf(0.5 + level / 2)
     rounded = np.clip(np.round(mu), lo, hi)
@@ -102,7 +103,7 @@ def unit_table(units: pa.Table, mu: np.ndarray, sd: np.ndarray, scale: tuple[int
     conf = norm.cdf((upper - mu) / sd) - norm.cdf((lower - mu) / sd)
     if cap is not None:
         conf = cap
-    for name, col in (("score", mu), ("low", np.clip(mu - z * sd, lo, hi)), ("high", np.clip(mu + z * sd, lo, hi)),
+    for name, col in (("score", np.clip(mu, lo, hi)), ("low", np.clip(mu - z * sd, lo, hi)), ("high", np.clip(mu + z * sd, lo, hi)),
                       ("rounded", pa.array(rounded.astype(np.int32))), ("confidence", conf), ("sd", sd)):
         units = units.set_column(units.column_names.index(name), name, pa.array(col) if not isinstance(col, pa.Array) else col)
     return units
@@ -125,10 +126,10 @@ def anchor_to_gold(units: pa.Table, ref: pa.Table, scale: tuple[int, int], level
     pos = pair["i"].to_numpy(zero_copy_only=False).astype(np.int64)
     g = pair["score"].to_numpy(zero_copy_only=False).astype(np.float64)
     if len(pos) < MIN_GOLD_UNITS or np.ptp(mu[pos]) == 0:
-        return units, None
+        return unit_table(units, mu, sd, scale, level), None
     b, a = np.polyfit(mu[pos], g.astype(np.float64), 1)
     if b <= 0:
-        return units, None
+        return unit_table(units, mu, sd, scale, level), None
     resid = g - (a + b * mu[pos])
     mu2, sd2 = a + b * mu, b * sd
     mapped = unit_table(units, mu2, sd2, scale, level)
@@ -141,6 +142,22 @@ def anchor_to_gold(units: pa.Table, ref: pa.Table, scale: tuple[int, int], level
             "mean_confidence_before": round(float(conf[pos].mean()), 6),
             "mean_confidence_after": round(float(capped[pos].mean()), 6)}
     return unit_table(units, mu2, sd2, scale, level, cap=capped), info
+
+
+def raters_on_gold(raters: pa.Table, anchor: dict | None, scale: tuple[int, int]) -> pa.Table:
+    """Each rater's bias and scale relative to gold's scale when the consensus was anchored on gold (rater x =
+    bias + scale * mu with gold = a + b * mu gives x = (bias - scale * a / b) + (scale / b) * gold), so a
+    careful rater reads bias ~0 and a lenient one its extra points, whatever the crowd's average is."""
+    if anchor is None:
+        return raters
+    a, b = anchor["a"], anchor["b"]
+    bias = raters["bias"].to_numpy(zero_copy_only=False)
+    sc = raters["scale"].to_numpy(zero_copy_only=False)
+    bias, sc = bias - sc * a / b, sc / b
+    mid = (scale[0] + scale[1]) / 2
+    for name, col in (("bias", bias), ("scale", sc), ("leniency", bias + (sc - 1) * mid)):
+        raters = raters.set_column(raters.column_names.index(name), name, pa.array(col))
+    return raters
 
 
 class _RatingConsensus:
@@ -180,8 +197,8 @@ class _RatingConsensus:
         if fv.num_rows:
             model = RatingModel(scale, max_iter=max(s.max_iter, 50), level=opts.interval).fit(fv)
             fit.update(n_iter=model.n_iter_, converged=bool(model.n_iter_ < model.max_iter))
-            raters = model.raters_
             units, anchor = anchor_to_gold(model.consensus_, ref, scale, opts.interval)
+            raters = raters_on_gold(model.raters_, anchor, scale)
             fit["gold_anchor"] = anchor
             agreement["gold"] = self._model_on_gold(units, ref, opts.gold_tolerance)
             table, agree = self._labels(s, opts, fv, units, ref, inputs.adjudications)
@@ -216,8 +233,8 @@ class _RatingConsensus:
             est = ("json_object('mean', round(mean, 4), 'low', round(low, 4), 'high', round(high, 4), "
                    "'confidence', round(confidence, 6))")
             answer = (f"json_object('score', any_value(final), 'estimate', any_value({est}))" if not opts.criteria else
-                      f"json_object('scores', json_group_object(criterion, final ORDER BY criterion), "
-                      f"'estimates', json_group_object(criterion, {est} ORDER BY criterion))")
+                      f"json_object('scores', to_json(map_from_entries(list({{'k': criterion, 'v': final}} ORDER BY criterion))), "
+                      f"'estimates', to_json(map_from_entries(list({{'k': criterion, 'v': {est}}} ORDER BY criterion))))")
             items = con.sql(f"""SELECT item_id, {answer}::VARCHAR AS answer, exp(sum(ln(greatest(confidence, 1e-12)))) AS conf,
                                        bool_or(is_ref) AS is_ref, item_id IN (SELECT item_id FROM _adj) AS adjudicated
                                 FROM fin GROUP BY item_id ORDER BY item_id""").to_arrow_table()
