@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Any
 
 import duckdb
@@ -29,6 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.stats import norm
 
+from tasks.consensus.calibration import fit_gold_calibration
+from tasks.consensus.gold import wilson_interval
 from tasks.consensus.pipeline import (
     ConsensusInputs,
     ConsensusOutcome,
@@ -39,8 +42,6 @@ from tasks.consensus.pipeline import (
 )
 from tasks.consensus.report import source_stats_table
 from tasks.consensus.scoring import reference_answers, score_table
-from tasks.consensus.calibration import fit_gold_calibration
-from tasks.consensus.gold import wilson_interval
 
 from .agreement import krippendorff_alpha, weighted_kappa_pairs
 from .consensus import RatingModel
@@ -137,7 +138,7 @@ def anchor_to_gold(units: pa.Table, ref: pa.Table, scale: tuple[int, int], level
     right = mapped["rounded"].to_numpy(zero_copy_only=False)[pos] == g
     cal = fit_gold_calibration(conf[pos], right)
     capped = cal.apply(conf) if cal is not None else conf
-    info = {"a": round(float(a), 6), "b": round(float(b), 6), "n_gold_units": int(len(pos)),
+    info = {"a": round(float(a), 6), "b": round(float(b), 6), "n_gold_units": len(pos),
             "residual_sd": round(float(resid.std()), 6), "gold_exact_rate": round(float(right.mean()), 6),
             "mean_confidence_before": round(float(conf[pos].mean()), 6),
             "mean_confidence_after": round(float(capped[pos].mean()), 6)}
@@ -388,7 +389,7 @@ def _groups(t: pa.Table):
     t = t.sort_by("source_id")
     src = t["source_id"].to_numpy(zero_copy_only=False)
     bounds = np.flatnonzero(np.r_[True, src[1:] != src[:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in pairwise(bounds):
         yield str(src[a]), t.slice(a, b - a)
 
 

@@ -40,7 +40,7 @@ def _lit(text: str) -> str:
 def units_sql(answer: str, criteria: list[str]) -> str:
     """The JSON answer text `answer` (a labels or gold answer) as the list of `UNIT_TYPE` structs."""
     def unit(crit: str, score_path: str, est_path: str) -> str:
-        num = lambda k: f"TRY_CAST(json_extract_string({answer}, {est_path} || '.{k}') AS DOUBLE)"  # noqa: E731
+        num = lambda k: f"TRY_CAST(json_extract_string({answer}, {est_path} || '.{k}') AS DOUBLE)"
         return (f"{{'criterion': {crit}, 'score': TRY_CAST(json_extract_string({answer}, {score_path}) AS INTEGER),"
                 f" 'mean': {num('mean')}, 'low': {num('low')}, 'high': {num('high')}, 'confidence': {num('confidence')}}}")
     if not criteria:

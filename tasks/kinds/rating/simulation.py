@@ -11,8 +11,8 @@ __all__ = ["FACET", "Rater", "RatingCrowd", "simulate_ratings"]
 import json
 import random
 from collections.abc import Sequence
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
