@@ -43,6 +43,7 @@ from tasks.consensus.pipeline import (
 from tasks.consensus.report import source_stats_table
 from tasks.consensus.scoring import reference_answers, score_table
 
+from ..agreement_sample import stable_sample
 from .agreement import krippendorff_alpha, weighted_kappa_pairs
 from .consensus import RatingModel
 from .flat import flatten
@@ -88,6 +89,8 @@ def _gold_summary(err: pa.Table) -> dict[str, Any]:
             "exact_low": _num(lo[0]) if len(e) else None, "exact_high": _num(hi[0]) if len(e) else None}
 
 
+AGREEMENT_ITEMS = 20_000
+"""Agreement is measured on at most this many items (the same ones every run: `stable_sample`)."""
 MIN_GOLD_UNITS = 10
 """Fewer gold units than this with votes: the consensus stays on the typical rater's scale, uncalibrated."""
 
@@ -317,6 +320,10 @@ class _RatingConsensus:
                                "alpha_ordinal": None, "alpha_interval": None}
         if not r.num_rows:
             return out
+        items = pc.unique(r["item_id"].combine_chunks().cast(_STR))
+        if len(items) > AGREEMENT_ITEMS:  # a fixed sample: the summary's cost stops growing with the project
+            r = r.filter(pc.is_in(r["item_id"], value_set=stable_sample(items, AGREEMENT_ITEMS)))
+            out.update(n_items=AGREEMENT_ITEMS, of_items=len(items))
         for level in ("ordinal", "interval"):
             out[f"alpha_{level}"] = _num(krippendorff_alpha(r, opts.scale, level)["alpha"])
         out["alpha"] = out[f"alpha_{opts.level}"]
