@@ -160,6 +160,12 @@ def test_rating_through_every_stage_with_the_app(prefect_harness, tmp_path: Path
         assert {r["label"] for r in agreement["per_label"]} == set(CRITERIA)
         assert agreement["pairs"]["n_pairs"] == 3, agreement["pairs"]
 
+        # Adaptive overlap: items whose consensus is unsure get one more rating each, the others none.
+        unsure = [p for p, (_, conf, m, d) in labels.items() if d == "needs_more"]
+        assert all(labels[p][1] < 0.5 for p in unsure)
+        again = _cli(project, "dispatch")
+        assert again["created_by_kind"].get("label", 0) == len(unsure), (again, len(unsure))
+
         # Export: resolved items pass the gate; the ratings Parquet holds one row per item and criterion.
         out = _cli(project, "export")
         version = Path(out["path"]) if "path" in out else Path(out["version_dir"])
