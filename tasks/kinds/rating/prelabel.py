@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.errors import ConfigError
 
@@ -76,7 +77,8 @@ class _RatingPrelabel:
         return {"answer": f"{column}::JSON"}
 
     def answer_text(self, answers: pa.Array) -> pa.Array:
-        return answers.cast(_STR)
+        """The rating's JSON text; "no machine rating" where there is none (every item, for now)."""
+        return pc.fill_null(answers.cast(_STR), "no machine rating")
 
     def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float], kinds: Sequence[str]) -> list[dict[str, Any]]:
         return []

@@ -108,6 +108,8 @@ def test_rating_through_every_stage_with_the_app(prefect_harness, tmp_path: Path
         db = project / ".annoflow" / "annoflow.duckdb"
         ingest = _cli(project, "ingest")
         assert ingest["sources"][0]["inserted"] == N_ITEMS and ingest["gold"]["gold_stored"] == N_GOLD, ingest
+        pre = _cli(project, "prelabel")["routing"]  # no machine raters: every item goes to people
+        assert (pre["auto"], pre["human"], pre["gold"]) == (0, N_ITEMS - N_GOLD, N_GOLD), pre
         with make_client(app.url, TOKEN, retries=1) as admin:
             crowd = {aid: _annotator(admin, app.url, aid) for aid in ("careful", "lenient", "careless")}
             clients += crowd.values()
