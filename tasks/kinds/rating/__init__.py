@@ -1,4 +1,4 @@
-"""Ratings: a score on a configured ordinal scale per item, optionally per criterion (not registered yet).
+"""Ratings: a score on a configured ordinal scale per item, optionally per criterion.
 
 The answer's JSON form: one integer score on the project's scale (e.g. 1-5 with anchors),
 
@@ -14,5 +14,22 @@ one rated unit: per-criterion answers are flattened to rows ``item_id, source_id
 
 Statistical core (pure, Arrow in/out): ``consensus.py`` (per-unit consensus score with an interval and
 per-rater bias/severity), ``agreement.py`` (Krippendorff's alpha at any level, weighted Cohen's kappa),
-``simulation.py`` (simulated rating crowds). The facets that wire these into stages come later.
+``simulation.py`` (simulated rating crowds). Facets: storage.py (DuckDB checks), queue.py (scale widget.js, Label Studio `Rating`), consolidate.py
+(consensus), export.py (ratings Parquet, gate), prelabel.py (no machine raters yet), simulation.py;
+the `[answer]` options are `RatingOptions` (scale, anchors, criteria, agreement level).
 """
+
+from __future__ import annotations
+
+from ..protocol import AnswerKind
+from . import consolidate, export, prelabel, queue, simulation, storage
+from .options import RatingOptions
+
+__all__ = ["RATING", "RatingOptions"]
+
+RATING = AnswerKind(
+    name="rating", title="rating", data_kinds=("text", "image", "audio"),
+    storage=storage.FACET, prelabel=prelabel.FACET, queue=queue.FACET,
+    consensus=consolidate.FACET, export=export.FACET, simulation=simulation.FACET,
+    options=RatingOptions,
+)

@@ -79,7 +79,7 @@ class RatingModel:
     Attributes (after ``fit``):
         consensus_: ``item_id, criterion, score (mu), low, high, rounded, confidence, n_ratings, raw_mean``:
             ``low``/``high`` the ``level`` interval of mu (clipped to the scale), ``rounded`` the nearest
-            scale point and ``confidence`` the posterior probability that mu rounds to it.
+            scale point and ``confidence`` the posterior probability that mu rounds to it; ``sd`` mu's posterior sd.
         raters_: ``source_id, bias, scale, noise, leniency, n_ratings``; ``leniency`` = how much higher than
             the average rater this one scores a mid-scale unit (alpha + (beta - 1) * mid).
         n_iter_.
@@ -169,7 +169,7 @@ class RatingModel:
             "item_id": enc.unit_item, "criterion": enc.unit_criterion, "score": mu,
             "low": np.clip(mu - z * sd, lo, hi), "high": np.clip(mu + z * sd, lo, hi),
             "rounded": pa.array(rounded.astype(np.int32)), "confidence": conf,
-            "n_ratings": pa.array(cnt_u.astype(np.int32)), "raw_mean": raw,
+            "n_ratings": pa.array(cnt_u.astype(np.int32)), "raw_mean": raw, "sd": sd,
         })
         mid = (lo + hi) / 2
         self.raters_ = pa.table({

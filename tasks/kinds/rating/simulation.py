@@ -6,10 +6,13 @@ SIMULATION ONLY: nothing here touches real annotators' answers. Everything is dr
 
 from __future__ import annotations
 
-__all__ = ["Rater", "RatingCrowd", "simulate_ratings"]
+__all__ = ["FACET", "Rater", "RatingCrowd", "simulate_ratings"]
 
+import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -58,3 +61,41 @@ def simulate_ratings(rng: np.random.Generator, raters: Sequence[Rater], n_items:
                                               pa.string()),
                         "score": pa.array(score, pa.int64())})
     return RatingCrowd(ratings, pa.table({"item_id": pa.array(ids, pa.string()), "score": truth}))
+
+
+DEMO_SCALE = (1, 5)
+"""The facet's scale: the protocol hands a simulated annotator no project options, so demo crowds rate on 1-5."""
+
+
+class _RatingSimulation:
+    """The seam's simulated rater (demo, simulated crowd): a `Rater` drawn from an accuracy in [0, 1].
+
+    Skill sets the noise (accuracy 1: 0.2 points, 0: 1.5 points) and how far leniency and range use may
+    stray; a "uniform" spammer scores at random, a "constant" one always gives the scale's middle. The
+    truth is the item's true rating in JSON form; every criterion is scored the same way."""
+
+    def annotator(self, accuracy: float, labels: Sequence[str], rng: random.Random, spammer: str | None) -> Any:
+        a = min(max(float(accuracy), 0.0), 1.0)
+        bias = rng.uniform(-1, 1) * (1 - a)
+        scale = 1 + rng.uniform(-0.5, 0.3) * (1 - a)
+        return {"rater": Rater(bias=bias, scale=scale, noise=0.2 + 1.3 * (1 - a), spam=spammer == "uniform"),
+                "constant": spammer == "constant"}
+
+    def _one(self, profile: Any, truth: float, rng: random.Random) -> int:
+        lo, hi = DEMO_SCALE
+        r: Rater = profile["rater"]
+        if profile["constant"]:
+            return (lo + hi) // 2
+        if r.spam:
+            return rng.randint(lo, hi)
+        mid = (lo + hi) / 2
+        return int(min(hi, max(lo, round(mid + r.bias + r.scale * (truth - mid) + r.noise * rng.gauss(0, 1)))))
+
+    def answer(self, profile: Any, truth: Any, rng: random.Random, labels: Sequence[str], payload: str | None) -> Any:
+        t = json.loads(truth) if isinstance(truth, str) else truth
+        if "scores" in t:
+            return {"scores": {c: self._one(profile, float(v), rng) for c, v in sorted(t["scores"].items())}}
+        return {"score": self._one(profile, float(t["score"]), rng)}
+
+
+FACET = _RatingSimulation()

@@ -1,0 +1,87 @@
+"""Ratings: the prelabel facet (see tasks/kinds/protocol.py, machine votes), minimal: no machine raters yet.
+
+A rating project has no labeling functions, local models or HTTP scorers here, so the pre-labeling stage
+finds no machine votes: every item gets no pre-label and is routed to people (`route = human`), and the
+stage's calibration report is empty. A configured machine source is refused with a `ConfigError` that says
+so, instead of being silently ignored. (Language-model judges for ratings are a separate piece of work.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks.errors import ConfigError
+
+from ..protocol import PrelabelDecisions
+
+if TYPE_CHECKING:
+    from schemas.config import ProjectConfig
+
+__all__ = ["FACET"]
+
+_STR = pa.string()
+
+
+def _refuse(what: str) -> ConfigError:
+    return ConfigError(f"{what}: rating projects have no machine raters yet; remove it from [prelabel] "
+                       "(items go to people, and consensus learns each person's leniency and noise)")
+
+
+class _RatingPrelabel:
+    vote_columns = ("answer",)
+
+    def lf_specs(self, cfg: ProjectConfig) -> list[Any]:
+        if cfg.prelabel.labeling_functions:
+            raise _refuse("prelabel.labeling_functions")
+        return []
+
+    def _no_model(self, mcfg: Any, *_: Any) -> Any:
+        raise _refuse(f"model {getattr(mcfg, 'name', '?')!r}")
+
+    http_model = train = _no_model
+
+    def model_config_hash(self, data_kind: str, mcfg: Any, cfg: ProjectConfig) -> str:
+        raise _refuse(f"model {mcfg.name!r}")
+
+    def training_data(self, con: Any, labels: Sequence[str], item_columns: Sequence[str]) -> pa.Table:
+        return con.sql(f"SELECT {', '.join(item_columns)}, NULL::VARCHAR AS answer FROM items LIMIT 0").to_arrow_table()
+
+    def machine_votes(self, con: Any, labels: Sequence[str], kinds: Sequence[str]) -> pa.Table:
+        return pa.table({"item_id": pa.array([], _STR), "source_id": pa.array([], _STR), "spoke": pa.array([], pa.bool_())})
+
+    def reference(self, con: Any, labels: Sequence[str]) -> pa.Table:
+        return con.sql("SELECT item_id, answer::VARCHAR AS answer FROM gold WHERE answer IS NOT NULL ORDER BY item_id").to_arrow_table()
+
+    def audited(self, con: Any, labels: Sequence[str]) -> pa.Table:
+        return pa.table({"item_id": pa.array([], _STR), "key": pa.array([], _STR), "confidence": pa.array([], pa.float64()),
+                         "correct": pa.array([], pa.bool_())})
+
+    def combine(self, votes: pa.Table, gold: pa.Table, cfg: ProjectConfig,
+                item_ids: pa.Array | None = None) -> tuple[pa.Table, dict[str, float], str]:
+        return pa.table({"item_id": pa.array([], _STR)}), {}, "none"
+
+    def decide(self, combined: pa.Table, item_ids: pa.Array, labels: Sequence[str]) -> PrelabelDecisions:
+        n = len(item_ids)
+        return PrelabelDecisions(answer=pa.nulls(n, _STR), confidence=np.zeros(n), item=np.zeros(0, np.int64),
+                                 key=np.zeros(0, object), decision_confidence=np.zeros(0), keys=("rating",))
+
+    def score(self, decisions: PrelabelDecisions, reference: pa.Array) -> np.ndarray:
+        return np.zeros(len(decisions.item), bool)
+
+    def answer_sql(self, table: str, column: str) -> dict[str, str]:
+        return {"answer": f"{column}::JSON"}
+
+    def answer_text(self, answers: pa.Array) -> pa.Array:
+        """The rating's JSON text; "no machine rating" where there is none (every item, for now)."""
+        return pc.fill_null(answers.cast(_STR), "no machine rating")
+
+    def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float], kinds: Sequence[str]) -> list[dict[str, Any]]:
+        return []
+
+
+FACET = _RatingPrelabel()
