@@ -31,5 +31,5 @@ RATING = AnswerKind(
     name="rating", title="rating", data_kinds=("text", "image", "audio"),
     storage=storage.FACET, prelabel=prelabel.FACET, queue=queue.FACET,
     consensus=consolidate.FACET, export=export.FACET, simulation=simulation.FACET,
-    options=RatingOptions,
+    options=RatingOptions, min_labels=0,
 )
