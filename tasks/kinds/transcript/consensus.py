@@ -210,7 +210,8 @@ class _TranscriptConsensus:
                       learned: dict[str, float], learned_detail: dict[str, dict], agree: dict[str, float],
                       banned: set[str]) -> pa.Table:
         """One row per source: gold word accuracy (hits over edit operations, with its interval) where
-        `gold_accuracy` sits (its hits as `gold_correct`, scored clips as `n_gold`); the gold WER with its interval and
+        `gold_accuracy` sits (its hits as `gold_correct`, the edit operations scored as `n_gold`, so the stats
+        contract's gold_correct <= n_gold holds; clips scored are `gold.n_clips`); the gold WER with its interval and
         the learned profile in `confusion` JSON."""
         cols = ["source_id", "source_kind"]
         both = pa.concat_tables([answered.select(cols).cast(pa.schema([(c, _STR) for c in cols])),
@@ -224,9 +225,8 @@ class _TranscriptConsensus:
             detail.setdefault(r["source_id"], {})["gold"] = {
                 k: json_safe(r[k]) for k in ("n_clips", "hits", "substitutions", "deletions", "insertions", "wer", "wer_low", "wer_high")}
         rows = rule.to_pylist() if rule is not None else []
-        clips = dict(zip(wer["source_id"].to_pylist(), wer["n_clips"].to_pylist()))
         shaped = pa.table({"source_id": pa.array([r["source_id"] for r in rows], _STR),
-                           "n_gold": pa.array([clips.get(r["source_id"], 0) for r in rows], pa.int64()),
+                           "n_gold": pa.array([r["n_gold"] for r in rows], pa.int64()),
                            "correct": pa.array([r["correct"] for r in rows], pa.int64()),
                            "low": pa.array([r["low"] for r in rows], pa.float64()),
                            "high": pa.array([r["high"] for r in rows], pa.float64()),
