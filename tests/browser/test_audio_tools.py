@@ -20,7 +20,6 @@ from tasks.queues.builtin import BuiltinBackend
 from tests.browser.span_harness import CHROMIUM, browser_missing
 from tests.kinds.speech_queue_project import (
     CLIPS,
-    TRANSCRIPT_PENDING,
     speech_config,
     write_clips,
 )
@@ -120,7 +119,6 @@ def test_play_draw_and_adjust_regions_on_the_waveform_in_the_real_page(tmp_path:
            "app-audio-segments-drawn")
 
 
-@TRANSCRIPT_PENDING
 def test_edit_drafted_transcripts_of_a_clip_and_a_text_in_the_real_page(tmp_path: Path) -> None:
     clips, app = _app(tmp_path)
     try:

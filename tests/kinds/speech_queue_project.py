@@ -9,13 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
-from pydantic import TypeAdapter
 
 from schemas.config import ProjectConfig
-from tasks.kinds import get
 
-__all__ = ["CLIPS", "SEGMENT_LABELS", "TRANSCRIPT_PENDING", "speech_config", "write_clips"]
+__all__ = ["CLIPS", "SEGMENT_LABELS", "speech_config", "write_clips"]
 
 SEGMENT_LABELS = ["speech", "music", "noise"]
 RATE = 16_000
@@ -47,42 +44,12 @@ def write_clips(folder: Path) -> dict[str, Path]:
     return out
 
 
-def _pending(kind: str) -> list[str]:
-    """The facets of `kind` still placeholders (raising NotImplementedError) that a whole project needs."""
-    k = get(kind)
-    missing = []
-    for facet, attr in (("storage", "column"), ("export", "formats")):
-        try:
-            getattr(getattr(k, facet), attr)
-        except NotImplementedError:
-            missing.append(facet)
-    return missing
-
-
-# TRANSCRIPT PENDING: the transcript kind's storage and export are still being built (branch k-transcript).
-# Until they land, a transcript project cannot be validated as a whole nor store judgments, so the tests
-# that need them skip; once `_pending("transcript")` is empty this marker and the fallback in
-# `speech_config` are dead code: delete both (segments no longer needs them).
-TRANSCRIPT_PENDING = pytest.mark.skipif(
-    bool(_pending("transcript")),
-    reason=f"the transcript kind's {' and '.join(_pending('transcript'))} facets are not built yet (k-transcript)")
-
-
 def speech_config(task_kind: str, data_kind: str = "audio", root: Path | None = None, **overrides: Any) -> ProjectConfig:
-    """A transcript or segments project (segments over `SEGMENT_LABELS`); with `root`, its folder.
-
-    TRANSCRIPT PENDING: while the transcript kind's storage or export is a placeholder, its config is
-    checked field by field instead of as a whole (the cross-checks ask those facets).
-    """
+    """A transcript or segments project (segments over `SEGMENT_LABELS`); with `root`, its folder."""
     data: dict[str, Any] = {"name": f"{task_kind}-queue", "task_kind": task_kind, "data_kind": data_kind,
                             "labels": SEGMENT_LABELS if task_kind == "segments" else []}
     data.update(overrides)
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)
         data["root"] = str(root.resolve())
-    if task_kind != "transcript" or not _pending(task_kind):
-        return ProjectConfig.model_validate(data)
-    fields = {name: TypeAdapter(ProjectConfig.model_fields[name].annotation).validate_python(value)
-              for name, value in data.items()}
-    fields["answer"] = get(task_kind).options.model_validate(data.get("answer", {})).model_dump(mode="json")
-    return ProjectConfig.model_construct(**fields)
+    return ProjectConfig.model_validate(data)

@@ -19,7 +19,6 @@ from tasks.queues import open_backend
 from tasks.queues.base import ANSWER_PROBLEM
 from tests.kinds.speech_queue_project import (
     CLIPS,
-    TRANSCRIPT_PENDING,
     speech_config,
     write_clips,
 )
@@ -61,7 +60,6 @@ def _config(task_kind: str, tmp_path: Path, label_studio, monkeypatch, data_kind
                          answer=answer, queue={"backend": "label_studio", "url": url, "show_prelabels": True})
 
 
-@TRANSCRIPT_PENDING
 def test_transcripts_push_drafts_and_pull_edited_text(tmp_path: Path, label_studio, monkeypatch) -> None:
     url, token = label_studio
     cfg = _config("transcript", tmp_path, label_studio, monkeypatch)
@@ -88,7 +86,6 @@ def test_transcripts_push_drafts_and_pull_edited_text(tmp_path: Path, label_stud
     assert all(j.get(ANSWER_PROBLEM) is None for j in got.values())
 
 
-@TRANSCRIPT_PENDING
 def test_transcript_config_for_text_items_is_accepted(tmp_path: Path, label_studio, monkeypatch) -> None:
     url, token = label_studio
     cfg = _config("transcript", tmp_path, label_studio, monkeypatch, "text")

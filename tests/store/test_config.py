@@ -8,7 +8,6 @@ import pytest
 
 from schemas.config import load_config, validate_config
 from tasks.errors import ConfigError
-from tests.kinds.speech_queue_project import TRANSCRIPT_PENDING
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -93,7 +92,6 @@ def test_how_many_labels_a_project_needs_is_its_task_kinds() -> None:
     assert validate_config({"name": "p", "task_kind": "segments", "data_kind": "audio", "labels": ["a", "b"]}).labels == ["a", "b"]
 
 
-@TRANSCRIPT_PENDING
 def test_a_transcript_project_needs_no_labels() -> None:
     assert validate_config({"name": "p", "task_kind": "transcript", "data_kind": "audio"}).labels == []
     assert validate_config({"name": "p", "task_kind": "transcript", "data_kind": "text", "labels": []}).labels == []

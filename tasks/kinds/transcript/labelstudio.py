@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import AnswerError
-from .submission import check_transcript
+from .storage import check_transcript
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig

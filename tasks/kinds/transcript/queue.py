@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import labelstudio
-from .submission import check_transcript
+from .storage import check_transcript
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig

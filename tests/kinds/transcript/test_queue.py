@@ -53,7 +53,7 @@ def test_a_machine_draft_keeps_its_word_timings() -> None:
     ({"text": "a", "words": [{"word": "a", "start_s": 0.5, "end_s": 0.2}]}, "reversed_times", "answer.words[0].end_s"),
     ({"text": "a", "words": [{"word": "a", "start_s": "0", "end_s": 1}]}, "not_a_number", "answer.words[0].start_s"),
     ({"text": "a", "words": [{"word": "a", "score": 1.5}]}, "score_out_of_range", "answer.words[0].score"),
-    ({"text": "a", "words": [{"start_s": 0}]}, "word_not_text", "answer.words[0].word"),
+    ({"text": "a", "words": [{"start_s": 0}]}, "word_not_text", "answer.words[0]"),
     ({"text": "a", "words": "a"}, "words_not_a_list", "answer.words"),
 ])
 def test_bad_submissions_are_refused_naming_the_field(answer: object, code: str, field: str) -> None:
