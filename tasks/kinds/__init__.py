@@ -24,6 +24,7 @@ _REGISTRY: dict[str, str] = {
     "boxes": "tasks.kinds.boxes:BOXES",
     "transcript": "tasks.kinds.transcript:TRANSCRIPT",
     "segments": "tasks.kinds.segments:SEGMENTS",
+    "pairwise": "tasks.kinds.pairwise:PAIRWISE",
 }
 
 

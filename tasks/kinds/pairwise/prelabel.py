@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.errors import ConfigError
 
@@ -105,7 +106,7 @@ class _PairwisePrelabel:
         return {"answer": f"{column}::JSON"}
 
     def answer_text(self, answers: pa.Array) -> pa.Array:
-        return answers
+        return pc.fill_null(answers.cast(_STR), "(no machine judge)")
 
     def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float], kinds: Sequence[str]) -> list[dict]:
         return []

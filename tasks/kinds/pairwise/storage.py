@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.errors import InputError
 
@@ -139,6 +140,50 @@ def from_json(texts: pa.Array) -> pa.Array:
     return pa.array(out, PAIRWISE_TYPE)
 
 
+_ITEM_ROWS = """
+WITH r AS (
+    SELECT source_row, problem, payload AS prompt, metadata,
+           CASE WHEN json_valid(metadata) THEN metadata::JSON END AS m FROM _raw),
+c AS (
+    SELECT *, CASE WHEN problem IS NULL AND prompt IS NOT NULL THEN
+                  json_object('prompt', prompt, 'a', m ->> '$.a', 'b', m ->> '$.b',
+                              'system_a', m ->> '$.system_a', 'system_b', m ->> '$.system_b')::VARCHAR END AS pair
+    FROM r),
+j AS (SELECT *, CASE WHEN pair IS NOT NULL THEN {problem} END AS refused,
+             CASE WHEN coalesce(trim(m ->> '$.a'), '') = '' THEN 'a' ELSE 'b' END AS empty_side,
+             CASE WHEN coalesce(trim(m ->> '$.system_a'), '') = '' THEN 'system_a' ELSE 'system_b' END AS empty_system
+      FROM c)
+SELECT source_row, refused, coalesce(pair, prompt) AS payload, problem,
+       CASE WHEN m IS NOT NULL THEN json_merge_patch(m, '{"a": null, "b": null, "system_a": null, "system_b": null}')::VARCHAR
+            ELSE metadata END AS metadata,
+       CASE refused WHEN 'candidate_missing' THEN empty_side WHEN 'system_missing' THEN empty_system ELSE 'a,b' END AS field,
+       CASE refused
+            WHEN 'candidate_missing' THEN 'the comparison needs two candidates: field ' || empty_side || ' is missing or empty'
+            WHEN 'identical_candidates' THEN 'candidates a and b are identical: there is nothing to compare'
+            WHEN 'system_missing' THEN 'field ' || empty_system || ' (the system that wrote the candidate) is missing or empty'
+            ELSE 'the row is not a comparison' END AS detail,
+       left(coalesce(metadata, prompt), 500) AS raw
+FROM j ORDER BY source_row
+"""
+
+
+def item_rows(raw: pa.Table, text_field: str, source: str) -> tuple[pa.Table, pa.Table]:
+    """INGEST: each source row (the prompt in `text_field`, the other fields in `metadata`) as a comparison payload
+    `{"prompt", "a", "b", "system_a", "system_b"}` (the item's content, so two comparisons sharing a prompt are two
+    items), and the rows refused because their candidates are missing or identical (quarantine rows naming the
+    source row and field). `raw` is a reader's uniform batch (`source_row, payload, problem, metadata`)."""
+    with duckdb.connect() as con:
+        con.register("_raw", raw)
+        out = con.sql(_ITEM_ROWS.replace("{problem}", f"({PROBLEMS_SQL.replace('{p}', 'pair')})")).to_arrow_table()
+    bad = pc.is_valid(out["refused"])
+    kept = out.filter(pc.invert(bad)).select(["source_row", "payload", "problem", "metadata"]).cast(raw.schema)
+    refused = out.filter(bad)
+    rejects = pa.table({"source": pa.array([source] * refused.num_rows, pa.string()), "source_row": refused["source_row"],
+                        "field": refused["field"], "reason": refused["refused"], "detail": refused["detail"],
+                        "raw": refused["raw"]})
+    return kept, rejects
+
+
 class _PairwiseStorage:
     column = "answer"
     arrow_type = PAIRWISE_TYPE
@@ -146,6 +191,7 @@ class _PairwiseStorage:
     to_json = staticmethod(to_json)
     from_json = staticmethod(from_json)
     validate = staticmethod(validate)
+    item_rows = staticmethod(item_rows)
 
     def read_answer_file(self, path: Path, fmt: str, cfg: ProjectConfig) -> AnswerFile | None:
         """No format of its own: gold comes as a table with a JSON `answer` column."""
