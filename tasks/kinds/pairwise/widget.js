@@ -149,7 +149,13 @@
         if (k === "r") { e.preventDefault(); reason.focus(); return true; }
         return false;
       },
-      setAnswer(a) { if (a && a.choice) { pick(a.choice); if (a.reason) reason.value = a.reason; changed(); } },
+      setAnswer(a) {  // an answer given in another order is turned into this view's order
+        if (!a || !a.choice) return;
+        const flip = a.choice !== "tie" && Boolean(a.swapped) !== swapped;
+        pick(flip ? (a.choice === "A" ? "B" : "A") : a.choice);
+        if (a.reason) reason.value = a.reason;
+        changed();
+      },
       destroy() {},
     };
   }
