@@ -197,3 +197,18 @@ def test_export_files_read_back(cfg, tmp_path: Path):
     assert [r["system"] for r in board] == ["big", "small"] and board[0]["low"] <= board[0]["strength"] <= board[0]["high"]
     csv = written["leaderboard"][0].read_text().splitlines()
     assert csv[0].startswith('"system","rank","strength","low","high"') and len(csv) == 3
+
+
+def test_simulated_judges_answer_in_the_shown_order():
+    sim = KIND.simulation
+    rng = random.Random(7)
+    careful = sim.annotator(1.0, [], rng, None)
+    biased = sim.annotator(0.5, [], rng, "constant")
+    answers = [sim.answer(careful, "b", rng, [], None) for _ in range(200)]
+    # a careful judge always names the slot where b was shown, whichever order was drawn
+    assert all(a["choice"] == ("A" if a["swapped"] else "B") for a in answers)
+    assert 60 < sum(a["swapped"] for a in answers) < 140
+    assert sim.answer(careful, json.dumps({"choice": "A", "swapped": True}), rng, [], None)["choice"] in ("A", "B")
+    assert {sim.answer(biased, "a", rng, [], None)["choice"] for _ in range(50)} == {"A"}
+    for a in answers[:5]:
+        assert KIND.queue.parse_submission({"answer": a}, [], {"allow_ties": True}, _item()) == a
