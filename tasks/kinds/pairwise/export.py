@@ -103,7 +103,9 @@ def _publish_artifact(table: pa.Table, cfg: ProjectConfig) -> None:
     if FlowRunContext.get() is None and TaskRunContext.get() is None:
         return
     rows = [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()} for r in table.to_pylist()]
-    create_table_artifact(table=rows, key=f"{cfg.name.lower().replace('_', '-')}-leaderboard"[:60],
+    from flows.common import artifact_key
+
+    create_table_artifact(table=rows, key=artifact_key(cfg, "leaderboard"),
                           description=f"{cfg.name}: systems ranked by Bradley–Terry strength with intervals")
 
 

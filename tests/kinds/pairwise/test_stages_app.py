@@ -16,7 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
 from annoflow_cli.main import app as cli
+from flows.common import artifact_key
+from schemas.config import load_config
 from annotation_app.process import start_app
 from tasks.http import make_client
 
@@ -105,6 +110,7 @@ def _answer_all(client: httpx.Client, pid: str, careful: bool) -> int:
 def test_pairwise_through_every_stage_with_the_app(prefect_harness, tmp_path: Path, monkeypatch) -> None:
     app = start_app(tmp_path / "app.sqlite", TOKEN, media_roots=[], log=tmp_path / "app.log")
     monkeypatch.setenv("ANNOFLOW_QUEUE_TOKEN", TOKEN)
+    clients: dict[str, httpx.Client] = {}
     try:
         project = _project(tmp_path / "proj", app.url)
         ingest = _cli(project, "ingest")
@@ -116,7 +122,6 @@ def test_pairwise_through_every_stage_with_the_app(prefect_harness, tmp_path: Pa
         assert [r[1:] for r in refused] == [("a,b", "identical_candidates"), ("b", "candidate_missing")], refused
         _cli(project, "prelabel")
         with make_client(app.url, TOKEN, retries=1) as admin:
-            clients = {}
             for aid in ("careful-1", "careful-2", "first-slot"):
                 token = admin.post("/api/annotators", json={"annotator_id": aid, "roles": []}).json()["token"]
                 clients[aid] = make_client(app.url, token, retries=1, backoff=0.05)
@@ -156,5 +161,13 @@ def test_pairwise_through_every_stage_with_the_app(prefect_harness, tmp_path: Pa
         board = json.loads((version / "formats" / "leaderboard" / "leaderboard.json").read_text())["systems"]
         assert [r["system"] for r in board] == ["strong", "middle", "weak"]
         assert all(r["low"] <= r["strength"] <= r["high"] for r in board)
+        with get_client(sync_client=True) as client:  # the leaderboard is also a Prefect artifact of the export run
+            art = client.read_latest_artifacts(artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(any_=[artifact_key(load_config(project), "leaderboard")])))
+        assert len(art) == 1 and art[0].type == "table"
+        shown = json.loads(art[0].data) if isinstance(art[0].data, str) else art[0].data
+        assert [r["system"] for r in shown] == ["strong", "middle", "weak"]
     finally:
+        for c in clients.values():
+            c.close()
         app.stop()
