@@ -415,6 +415,11 @@ class QueueFacet(Protocol):
         kind whose regions Label Studio places in percent of the media; None when not recorded."""
         ...
 
+    # Optional (the Label Studio backend uses it when the facet has it):
+    # def label_studio_data(self, payload: str | None) -> dict[str, Any]:
+    #     LABEL STUDIO push (tasks/queues/label_studio.py): fields added to a task's `data` beside the payload, for
+    #     a kind whose labeling config reads several fields of one item (pairwise: `$prompt`, `$a`, `$b`).
+
     def from_label_studio(self, results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,
                           payload: str | None = None) -> Any:
         """Label Studio `result` entries of one annotation back to one answer (JSON form), at the

@@ -29,7 +29,7 @@ from tasks.consensus.errors import ConsensusError
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusOutcome, ConsensusSettings, labels_table, per_item_votes
 from tasks.consensus.report import agreement_by_source, categorical_agreement, source_stats_table
 from tasks.consensus.scoring import reference_answers, score_table
-from tasks.kinds.agreement_sample import json_safe
+from tasks.kinds.agreement_sample import json_safe, stable_sample
 
 from .comparison import PROBLEMS_SQL
 from .options import PairwiseOptions
@@ -38,6 +38,8 @@ from .preference import OUTCOMES, PreferenceModel
 __all__ = ["FACET", "METHOD", "preferences"]
 
 METHOD = "preference_em"
+AGREEMENT_ITEMS = 5_000
+"""Agreement (a report) is measured on at most this many items, a sample fixed by the items' ids."""
 _STR = pa.string()
 
 _READ = """
@@ -136,8 +138,11 @@ class _PairwiseConsensus:
                                  pa.array([], pa.list_(_STR)))
             agree = {}
         stats = self._source_stats(inputs, votes, sv, scores, model, agree, excluded)
-        agreement = categorical_agreement(s, votes.select(["item_id", "source_id"]).append_column(
-            "label", votes["preference"]) if votes.num_rows else None, list(OUTCOMES), "all")
+        # Agreement is a report, not a decision: measured on a fixed sample of items, so its cost stops growing.
+        sample = votes.filter(pc.is_in(votes["item_id"], value_set=stable_sample(ids, AGREEMENT_ITEMS))) \
+            if votes.num_rows else votes
+        agreement = categorical_agreement(s, sample.select(["item_id", "source_id"]).append_column(
+            "label", sample["preference"]) if sample.num_rows else None, list(OUTCOMES), "all")
         agreement["ranking"] = [{k: json_safe(v) for k, v in r.items()} for r in model.ranking_.to_pylist()] if model else []
         agreement["flags"] = {r["source_id"]: r["flag"] for r in model.sources_.to_pylist() if r["flag"]} if model else {}
         return ConsensusOutcome(table, stats, self._ban_rows(s, scores, fresh), agreement, {}, fit)
