@@ -619,7 +619,7 @@ class ProjectConfig(_Section):
     task_kind: TaskKind = TaskKind(kind_names()[0])
     labels: list[str] = Field(default_factory=list, validate_default=True,
                               description="The label set, in display order; how many the task kind needs is the kind's "
-                              "(`min_labels`: 2 for choices, boxes, spans and segments, none for transcripts and ratings).")
+                              "(`min_labels`: 2 for choices, boxes, spans and segments, none for transcripts, ratings and comparisons).")
     answer: dict[str, Any] = Field(
         default_factory=dict,
         description="The answer kind's own options (e.g. spans: allow_overlap); checked by the kind's options model.",

@@ -38,6 +38,7 @@ from tasks.ingest.readers import (
     starts_with_array,
 )
 from tasks.ingest.sources import LocalSource, resolve_source
+from tasks.kinds import kind_of
 from tasks.prefetch import prefetch
 from tasks.progress import track
 from tasks.retries import STAGE_TASK
@@ -110,10 +111,14 @@ def _batches(local: LocalSource, cfg: ProjectConfig, src: SourceConfig) -> Itera
                 bad = _bad_rows_table(local.name, cb.raw.bad)
                 yield items, pa.concat_tables([rejects, bad]) if bad.num_rows else rejects, cb.raw.bytes_read, 0, cb.answers
             return
+        item_rows = getattr(kind_of(cfg).storage, "item_rows", None)
         for rb in _reader(local, cfg, src):
+            raw, refused = item_rows(rb.table, src.text_field, local.name) if item_rows else (rb.table, None)
             items, rejects = normalise_text(
-                rb.table, project=cfg.name, source=local.name, text_field=src.text_field, max_bytes=cfg.ingest.max_payload_bytes
+                raw, project=cfg.name, source=local.name, text_field=src.text_field, max_bytes=cfg.ingest.max_payload_bytes
             )
+            if refused is not None and refused.num_rows:
+                rejects = pa.concat_tables([rejects, refused.cast(rejects.schema)])
             bad = _bad_rows_table(local.name, rb.bad)
             yield items, pa.concat_tables([rejects, bad]) if bad.num_rows else rejects, rb.bytes_read, rb.numeric_payloads, None
     except FileNotFoundError as e:

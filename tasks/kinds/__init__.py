@@ -25,6 +25,7 @@ _REGISTRY: dict[str, str] = {
     "transcript": "tasks.kinds.transcript:TRANSCRIPT",
     "segments": "tasks.kinds.segments:SEGMENTS",
     "rating": "tasks.kinds.rating:RATING",
+    "pairwise": "tasks.kinds.pairwise:PAIRWISE",
 }
 
 

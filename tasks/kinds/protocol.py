@@ -130,6 +130,14 @@ class StorageFacet(Protocol):
         """
         ...
 
+    # Optional (the ingest stage uses it when the facet has it):
+    # def item_rows(self, raw: pa.Table, text_field: str, source: str) -> tuple[pa.Table, pa.Table]:
+    #     INGEST (tasks/ingest/stage.py, tabular text sources): a reader's uniform batch (`source_row, payload,
+    #     problem, metadata`) reshaped before items are made, for a kind whose item is more than one text field
+    #     (pairwise: the prompt and two candidates become one payload, so the content-addressed id covers the
+    #     whole comparison), and the rows it refuses as quarantine rows (`source, source_row, field, reason,
+    #     detail, raw`) naming the row and field. The rest of the batch is stored. One DuckDB query per batch.
+
 
 # --- machine votes: labeling functions, models, the combiner, calibrated auto-accept -------------------
 # Called by: tasks/prelabel (stage, lf, models, combine, routing).
@@ -417,6 +425,11 @@ class QueueFacet(Protocol):
         (`items.metadata`: file facts recorded at ingest, e.g. an image's `width` and `height`), for a
         kind whose regions Label Studio places in percent of the media; None when not recorded."""
         ...
+
+    # Optional (the Label Studio backend uses it when the facet has it):
+    # def label_studio_data(self, payload: str | None) -> dict[str, Any]:
+    #     LABEL STUDIO push (tasks/queues/label_studio.py): fields added to a task's `data` beside the payload, for
+    #     a kind whose labeling config reads several fields of one item (pairwise: `$prompt`, `$a`, `$b`).
 
     def from_label_studio(self, results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,
                           payload: str | None = None) -> Any:

@@ -347,6 +347,9 @@ class LabelStudioBackend(PullAll):
                 raise InputError(f"assignment {row['assignment_id']!r}: a {self.data_kind.value} task needs a media_uri")
             value = self._media_value(row["media_uri"])
         task: dict[str, Any] = {"data": {field: value, "ref": self.refs.seal(row["assignment_id"], row["item_id"])}}
+        data_of = getattr(kind_of(self.config).queue, "label_studio_data", None) if self.config is not None else None
+        if data_of is not None:  # a kind whose item is several fields its labeling config names
+            task["data"].update(data_of(row.get("payload")))
         pre = row.get("prelabel")
         if pre is not None and self.show_prelabels:  # every kind alike, and no score: see the module docstring
             cfg = self._config()

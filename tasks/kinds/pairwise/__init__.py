@@ -1,4 +1,4 @@
-"""Pairwise comparisons: which of two candidates answers a prompt better (not registered yet).
+"""Pairwise comparisons: which of two candidates answers a prompt better .
 
 An item holds a prompt and two candidates from named systems, stored in a fixed order as the item's
 candidates ``a`` and ``b`` (``system_a``, ``system_b``). Each assignment shows them in an order drawn at
@@ -13,7 +13,24 @@ The answer's JSON form, in the assignment's shown order (slot "A" = the candidat
 ``reason`` is optional free text. Consolidation takes the answers in this positional form together with
 ``swapped`` and reports preferences in the item's own terms (``a``, ``b``, ``tie``).
 
+The item is a comparison (``comparison.py``: the payload JSON ``{"prompt", "a", "b", "system_a", "system_b"}``).
 Statistical core (pure, Arrow in/out): ``bradley_terry.py`` (system strengths with ties and intervals),
 ``preference.py`` (per-item preference, annotator reliability and position bias), ``simulation.py``
-(simulated comparison crowds). The facets that wire these into stages come with the kind's registration.
+(simulated comparison crowds). Facets: storage, prelabel (no machine judge yet), queue (+ ``widget.js``,
+``labelstudio.py``), consensus, export, simulation (``simulated_judge.py``).
 """
+
+from __future__ import annotations
+
+from ..protocol import AnswerKind
+from . import consensus, export, prelabel, queue, simulated_judge, storage
+from .options import PairwiseOptions
+
+__all__ = ["PAIRWISE", "PairwiseOptions"]
+
+PAIRWISE = AnswerKind(
+    name="pairwise", title="pairwise preference", data_kinds=("text",),
+    storage=storage.FACET, prelabel=prelabel.FACET, queue=queue.FACET,
+    consensus=consensus.FACET, export=export.FACET, simulation=simulated_judge.FACET,
+    options=PairwiseOptions, min_labels=0,
+)

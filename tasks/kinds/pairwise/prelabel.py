@@ -1,0 +1,115 @@
+"""Pairwise: the prelabel facet (see tasks/kinds/protocol.py, machine votes).
+
+No machine judge of comparisons is wired yet (language-model judges come with the LLM source), so the
+stage runs without evidence: no labeling functions, no local model, and every item's pre-label is "no
+answer" with confidence 0, which routes it to people and never auto-accepts it. Gold is read as stored,
+so the stage's reports count it as for every kind. Configuring a model for a pairwise project is refused
+with a message naming the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks.errors import ConfigError
+
+from ..protocol import PrelabelDecisions
+
+if TYPE_CHECKING:
+    from schemas.config import ProjectConfig
+
+__all__ = ["FACET", "KEYS"]
+
+KEYS = ("comparison",)
+_STR = pa.string()
+
+
+def _refuse(mcfg: Any) -> ConfigError:
+    name = getattr(mcfg, "name", None) or "?"
+    return ConfigError(f"prelabel.models {name!r}: a pairwise project has no machine judge of comparisons yet; "
+                       "remove the entry (people judge every comparison)")
+
+
+class _PairwisePrelabel:
+    vote_columns = ("answer",)
+
+    def lf_specs(self, cfg: ProjectConfig) -> list[Any]:
+        return []
+
+    def lf_sql(self, expr: str) -> str:
+        return f"({expr})::VARCHAR"
+
+    def lf_python(self, output: Any, batch: pa.Table) -> tuple[pa.Array, pa.Array]:
+        raise ValueError("a pairwise project has no labeling functions")
+
+    def lf_labels_sql(self, column: str) -> str:
+        return "[]::VARCHAR[]"
+
+    def lf_vote_sql(self, column: str, polarity: Sequence[str]) -> dict[str, str]:
+        return {"answer": f"{column}::JSON"}
+
+    def training_data(self, con: Any, labels: Sequence[str], item_columns: Sequence[str]) -> pa.Table:
+        return pa.table({**{c: pa.array([], _STR) for c in item_columns}, "answer": pa.array([], _STR)})
+
+    def train(self, name, data_kind, labels, batch, answers, mcfg, cfg):
+        raise _refuse(mcfg)
+
+    def model_config_hash(self, data_kind: str, mcfg: Any, cfg: ProjectConfig) -> str:
+        raise _refuse(mcfg)
+
+    def http_model(self, mcfg: Any, labels: Sequence[str]) -> Any:
+        raise _refuse(mcfg)
+
+    def predict(self, model: Any, batch: pa.Table, labels: Sequence[str]) -> pa.Table:
+        raise _refuse(model)
+
+    def predictions(self, item_ids, outputs, labels) -> pa.Table:
+        return pa.table({"item_id": pa.array(list(item_ids), _STR), "answer": pa.array(list(outputs), _STR)})
+
+    def model_vote_sql(self, prediction_columns: Sequence[str], labels: Sequence[str]) -> dict[str, str]:
+        return {"answer": f"{prediction_columns[0]}::JSON"}
+
+    def check_predictions(self, preds: pa.Table, what: str) -> None:
+        return None
+
+    def machine_votes(self, con: Any, labels: Sequence[str], kinds: Sequence[str]) -> pa.Table:
+        return con.sql("SELECT v.item_id, v.source_id, v.answer IS NOT NULL AS spoke, v.answer::VARCHAR AS answer"
+                       " FROM votes v JOIN sources s USING (source_id) WHERE list_contains(?::VARCHAR[], v.source_kind)"
+                       " AND NOT s.banned ORDER BY v.item_id, v.source_id", params=[list(kinds)]).to_arrow_table()
+
+    def reference(self, con: Any, labels: Sequence[str]) -> pa.Table:
+        return con.sql("SELECT item_id, answer::VARCHAR AS answer FROM gold WHERE answer IS NOT NULL ORDER BY item_id").to_arrow_table()
+
+    def combine(self, votes: pa.Table, gold: pa.Table, cfg: ProjectConfig,
+                item_ids: pa.Array | None = None) -> tuple[pa.Table, dict[str, float], str]:
+        return pa.table({"item_id": pa.array([], _STR)}), {}, "none"
+
+    def decide(self, combined: pa.Table, item_ids: pa.Array, labels: Sequence[str]) -> PrelabelDecisions:
+        """No evidence: no answer, confidence 0 (people judge it)."""
+        n = len(item_ids)
+        conf = np.zeros(n)
+        return PrelabelDecisions(pa.nulls(n, _STR), conf, np.arange(n), np.full(n, KEYS[0], dtype=object), conf, KEYS, None)
+
+    def score(self, decisions: PrelabelDecisions, reference: pa.Array) -> np.ndarray:
+        return np.zeros(len(decisions.item), bool)
+
+    def audited(self, con: Any, labels: Sequence[str]) -> pa.Table:
+        return pa.table({"item_id": pa.array([], _STR), "key": pa.array([], _STR),
+                         "confidence": pa.array([], pa.float64()), "correct": pa.array([], pa.bool_())})
+
+    def answer_sql(self, table: str, column: str) -> dict[str, str]:
+        return {"answer": f"{column}::JSON"}
+
+    def answer_text(self, answers: pa.Array) -> pa.Array:
+        return pc.fill_null(answers.cast(_STR), "(no machine judge)")
+
+    def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float], kinds: Sequence[str]) -> list[dict]:
+        return []
+
+
+FACET = _PairwisePrelabel()
