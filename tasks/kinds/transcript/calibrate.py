@@ -13,6 +13,14 @@ these synthetic crowds by exactly the same procedure (both passes, EM from the s
 shared confidence map (Platt scaling plus the certified tail, tasks/consensus/calibration.py) on whether each
 synthetic clip came out exactly right. The map never raises a confidence. Gold is not needed; where gold or
 adjudicated clips exist they pin their own networks and teach the profiles the bootstrap draws from.
+
+The synthetic crowds make independent errors at the learned rates, so they are easier than a real crowd
+(clips of unequal difficulty, an annotator who gives up part way): on a noisy crowd the map stays a little
+too sure at the top and too unsure at the bottom. Gold and adjudicated clips check it on the real crowd:
+each is also voted as a held-out copy without its accepted transcript, and a Platt correction of the
+bootstrap map (slope and intercept, with a prior at the identity so a few clips cannot wreck it) is fitted
+on whether the copies came out right. This one may raise a confidence: it answers to outcomes, not to the
+model's own sharpness.
 """
 
 from __future__ import annotations
@@ -20,11 +28,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-
 from scipy.optimize import minimize
 from scipy.special import expit, logit
 
-from tasks.consensus.calibration import _LOGIT_CLIP, GoldCalibration, fit_gold_calibration
+from tasks.consensus.calibration import (
+    _LOGIT_CLIP,
+    GoldCalibration,
+    fit_gold_calibration,
+)
 
 from . import rover as _rover
 from .align import NULL
