@@ -18,8 +18,12 @@ part way). Crowd shapes (the other 9 annotators):
 - noisy: all 9 at 0.8;
 - two_careless: 7 at 0.9 and a second careless annotator (two of ten careless).
 
-Methods: ours (the transcript kind's consensus facet, `run_consensus`, no gold: sources learned from the
-crowd alone); crowd-kit's ROVER (bench/.peers-venv, on the same normalised texts, majority per position);
+Gold: `--gold` (default 0.05) of the clips get their true transcript as gold, as a project's gold file
+would; every figure is on the other clips. Gold scores no one here (no scoring votes, so no bans): it only
+lets ours check its clip confidence map on held-out gold clips.
+
+Methods: ours (the transcript kind's consensus facet, `run_consensus`: sources learned from the crowd,
+gold clips pinned); crowd-kit's ROVER (bench/.peers-venv, on the same normalised texts, majority per position);
 the best single annotator (each annotator's WER on the clips it did, the lowest of those with 100+
 clips), compared with ours on the same clips ("ours there"). WER pools errors over all reference words
 (jiwer). Calibration: ECE (10 bins) of the clip confidence (right = the normalised transcript equals the
