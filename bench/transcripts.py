@@ -18,8 +18,12 @@ part way). Crowd shapes (the other 9 annotators):
 - noisy: all 9 at 0.8;
 - two_careless: 7 at 0.9 and a second careless annotator (two of ten careless).
 
-Methods: ours (the transcript kind's consensus facet, `run_consensus`, no gold: sources learned from the
-crowd alone); crowd-kit's ROVER (bench/.peers-venv, on the same normalised texts, majority per position);
+Gold: `--gold` (default 0.05) of the clips get their true transcript as gold, as a project's gold file
+would; every figure is on the other clips. Gold scores no one here (no scoring votes, so no bans): it only
+lets ours check its clip confidence map on held-out gold clips.
+
+Methods: ours (the transcript kind's consensus facet, `run_consensus`: sources learned from the crowd,
+gold clips pinned); crowd-kit's ROVER (bench/.peers-venv, on the same normalised texts, majority per position);
 the best single annotator (each annotator's WER on the clips it did, the lowest of those with 100+
 clips), compared with ours on the same clips ("ours there"). WER pools errors over all reference words
 (jiwer). Calibration: ECE (10 bins) of the clip confidence (right = the normalised transcript equals the
@@ -111,12 +115,16 @@ def votes_table(answers: list[list[tuple[int, str]]]) -> pa.Table:
                      "source_kind": ["human"] * len(rows), "answer": [r[2] for r in rows]})
 
 
-def ours(answers) -> tuple[dict[int, dict], float]:
+def ours(answers, gold: dict[int, str] | None = None) -> tuple[dict[int, dict], float]:
+    """`gold`: accepted transcripts of some clips (clip -> spoken text), as a project's gold file gives them."""
     votes = votes_table(answers)
     empty = pa.table({"item_id": pa.array([], pa.string()), "answer": pa.array([], pa.string())})
+    g = pa.table({"item_id": [str(i) for i in sorted(gold or {})],
+                  "answer": [json.dumps({"text": (gold or {})[i]}) for i in sorted(gold or {})]}, schema=empty.schema)
     settings = ConsensusSettings(classes=(), kind="transcript")
     t0 = time.perf_counter()
-    out = run_consensus(settings, ConsensusInputs(votes, votes.slice(0, 0), empty, empty))
+    # No scoring votes: gold here only checks the confidence map, it bans no one (the crowds stay comparable).
+    out = run_consensus(settings, ConsensusInputs(votes, votes.slice(0, 0), g, empty))
     took = time.perf_counter() - t0
     res = {int(r["item_id"]): {**json.loads(r["answer"]), "confidence": r["confidence"]} for r in out.labels.to_pylist()}
     return res, took
@@ -146,26 +154,28 @@ def wer(truth: list[str], hyp: dict[int, str], clips: list[int] | None = None) -
     return float(c[:, 1:].sum() / max(c[:, :3].sum(), 1))
 
 
-def best_single(truth: list[str], answers, ours_text: dict[int, str]) -> tuple[float, float, str]:
-    """(the best annotator's WER on its clips, ours on the same clips, who): each annotator saw other clips."""
+def best_single(truth: list[str], answers, ours_text: dict[int, str], scored: set[int]) -> tuple[float, float, str]:
+    """(the best annotator's WER on its `scored` clips, ours on the same clips, who): each annotator saw other clips."""
     by: dict[int, dict[int, str]] = {}
     flat = normalised([t for per in answers for _, t in per])
     k = 0
     for i, per in enumerate(answers):
         for a, _ in per:
-            by.setdefault(a, {})[i] = flat[k]
+            if i in scored:
+                by.setdefault(a, {})[i] = flat[k]
             k += 1
     own = {a: wer(truth, d, sorted(d)) for a, d in by.items() if len(d) >= 100}
     best = min(own, key=own.get)
     return own[best], wer(truth, ours_text, sorted(by[best])), f"a{best}"
 
 
-def calibration(truth: list[str], res: dict[int, dict]) -> tuple[float, float]:
+def calibration(truth: list[str], res: dict[int, dict], scored: list[int]) -> tuple[float, float]:
     """ECE of the clip confidence (whole normalised transcript right) and of the word confidences (a hit)."""
     clip_c, clip_ok, word_c, word_ok = [], [], [], []
     import jiwer
 
-    for i, t in enumerate(truth):
+    for i in scored:
+        t = truth[i]
         r = res[i]
         ref = t
         words = [w["word"] for w in r.get("words", [])]
@@ -183,18 +193,23 @@ def calibration(truth: list[str], res: dict[int, dict]) -> tuple[float, float]:
             expected_calibration_error(np.array(word_c), np.array(word_ok, float)))
 
 
-def run_shape(shape: str, n_clips: int, seed: int) -> dict:
+def run_shape(shape: str, n_clips: int, seed: int, gold_share: float = 0.0) -> dict:
     rng = random.Random(seed * 1000 + zlib.crc32(shape.encode()) % 997)
     spoken = sentences(n_clips, rng)
     answers = crowd(spoken, SHAPES[shape], rng)
     truth = normalised(spoken)
-    res, took = ours(answers)
+    # A gold share of the clips (their own generator, so the crowd is the same with or without gold); every
+    # figure below is on the other clips (gold clips are right by fiat, whatever the method).
+    picked = random.Random(seed * 7919 + 1).sample(range(n_clips), round(gold_share * n_clips))
+    gold = {i: spoken[i] for i in picked}
+    scored = [i for i in range(n_clips) if i not in gold]
+    res, took = ours(answers, gold)
     ours_text = {i: " ".join(w["word"] for w in r.get("words", [])) for i, r in res.items()}
-    out = {"ours": wer(truth, ours_text)}
+    out = {"ours": wer(truth, ours_text, scored)}
     ck = crowdkit_rover(answers)
-    out["crowd-kit ROVER"] = wer(truth, dict(zip(ck, normalised(list(ck.values()))))) if ck is not None else float("nan")
-    out["best single"], out["ours there"], out["who"] = best_single(truth, answers, ours_text)
-    out["clip_ece"], out["word_ece"] = calibration(truth, res)
+    out["crowd-kit ROVER"] = wer(truth, dict(zip(ck, normalised(list(ck.values())))), scored) if ck is not None else float("nan")
+    out["best single"], out["ours there"], out["who"] = best_single(truth, answers, ours_text, set(scored))
+    out["clip_ece"], out["word_ece"] = calibration(truth, res, scored)
     out["seconds"] = took
     return out
 
@@ -225,6 +240,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=2000)
     ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--gold", type=float, default=0.05, help="share of clips with a gold transcript (0: none)")
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--scale", action="store_true", help="time 300k transcripts (100k clips x 3 annotators)")
     ap.add_argument("--scale-clips", type=int, default=100_000)
@@ -235,14 +251,14 @@ def main() -> None:
     if not PEERS_PY.exists():
         print("PEERS MISSING: bench/.peers-venv not found; crowd-kit's ROVER not run (see bench/peers/)")
     cols = ("ours", "crowd-kit ROVER", "best single", "ours there")
-    print(f"Generated sentences: {args.clips} clips per run, 3 of 10 simulated annotators each; WER against the truth"
-          " (lower is better)")
+    print(f"Generated sentences: {args.clips} clips per run, 3 of 10 simulated annotators each, {args.gold:.0%} of them"
+          " with gold (figures on the others); WER against the truth (lower is better)")
     print(f"{'crowd shape':14s}{'seed':>5s}" + "".join(f"{c:>17s}" for c in cols)
           + f"{'best is':>8s}{'clip ECE':>9s}{'word ECE':>9s}{'ours s':>8s}")
     fails = set()
     for shape in args.shapes.split(","):
         for seed in (int(x) for x in args.seeds.split(",")):
-            r = run_shape(shape, args.clips, seed)
+            r = run_shape(shape, args.clips, seed, args.gold)
             if r["ours"] > r["crowd-kit ROVER"] or r["ours there"] > r["best single"]:
                 fails.add(shape)
             print(f"{shape:14s}{seed:5d}" + "".join(f"{r[c]:17.4f}" for c in cols)

@@ -13,19 +13,35 @@ these synthetic crowds by exactly the same procedure (both passes, EM from the s
 shared confidence map (Platt scaling plus the certified tail, tasks/consensus/calibration.py) on whether each
 synthetic clip came out exactly right. The map never raises a confidence. Gold is not needed; where gold or
 adjudicated clips exist they pin their own networks and teach the profiles the bootstrap draws from.
+
+The synthetic crowds make independent errors at the learned rates, so they are easier than a real crowd
+(clips of unequal difficulty, an annotator who gives up part way): on a noisy crowd the map stays a little
+too sure at the top and too unsure at the bottom. Gold and adjudicated clips check it on the real crowd:
+each is also voted as a held-out copy without its accepted transcript, and a Platt correction of the
+bootstrap map (slope and intercept, with a prior at the identity so a few clips cannot wreck it) is fitted
+on whether the copies came out right. This one may raise a confidence: it answers to outcomes, not to the
+model's own sharpness.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
-from tasks.consensus.calibration import GoldCalibration, fit_gold_calibration
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit, logit
+
+from tasks.consensus.calibration import (
+    _LOGIT_CLIP,
+    GoldCalibration,
+    fit_gold_calibration,
+)
 
 from . import rover as _rover
 from .align import NULL
 from .vote import Profiles, Vote
 
-__all__ = ["BOOTSTRAP_CLIPS", "bootstrap_calibration"]
+__all__ = ["BOOTSTRAP_CLIPS", "apply_correction", "bootstrap_calibration", "exactly_right", "gold_check", "gold_correction", "held_out_copies", "without_copies"]
 
 BOOTSTRAP_CLIPS = 4000
 """Synthetic clips the map is fitted on: enough for a smooth map, a fraction of a second to consolidate."""
@@ -90,13 +106,89 @@ def bootstrap_calibration(v: Vote, item: np.ndarray, source: np.ndarray, votes: 
     starts, lengths, ids = synthetic_crowd(truth, t_len, a_clip, a_src, v.profiles, v.said_share, v.inserted_share, rng)
     out = _rover.consolidate_ids(a_clip, a_src, starts, lengths, ids, np.zeros(len(ans), bool), len(pick), n_sources,
                                  warm, max_iter)
+    right = exactly_right(out, truth, t_len)
+    return fit_gold_calibration(out.clip_confidence, right.astype(float))
+
+
+def exactly_right(out: Vote, truth: np.ndarray, t_len: np.ndarray) -> np.ndarray:
+    """Per clip of `out`: whether its voted words are exactly `truth` (`t_len` words per clip, in clip order)."""
+    n = len(t_len)
     got = out.chosen != NULL
-    g_len = np.bincount(out.column_clip[got], minlength=len(pick))
+    g_len = np.bincount(out.column_clip[got], minlength=n)
     right = g_len == t_len
     # Clips of the right length: compare word by word (both sorted by clip, then position).
     same_t = np.repeat(right, t_len)
     same_g = np.repeat(right, g_len)
-    wrong = np.bincount(np.repeat(np.arange(len(pick)), t_len)[same_t], truth[same_t] != out.chosen[got][same_g],
-                        minlength=len(pick))
-    right &= wrong == 0
-    return fit_gold_calibration(out.clip_confidence, right.astype(float))
+    wrong = np.bincount(np.repeat(np.arange(n), t_len)[same_t], truth[same_t] != out.chosen[got][same_g], minlength=n)
+    return right & (wrong == 0)
+
+
+GOLD_PRIOR_CLIPS = 50.0
+"""Pseudo-clips of the prior that holds the gold correction at the identity: 20 gold clips move the bootstrap
+map a little, a few hundred mostly have their way (the prior is what keeps a few clips from wrecking it)."""
+
+
+def gold_correction(bootstrap_confidence: np.ndarray, right: np.ndarray,
+                    prior_clips: float = GOLD_PRIOR_CLIPS) -> tuple[float, float]:
+    """(a, b) of ``sigmoid(a * logit(c) + b)`` that makes the bootstrap-mapped held-out confidences of gold clips
+    match how often they came out right: the maximum a posteriori under a Gaussian prior at the identity (1, 0)
+    worth `prior_clips` clips (one Bernoulli clip carries at most 1/4 unit of information about a log-odds).
+    The slope matters as much as the level: the real crowd's clips differ in difficulty more than the
+    bootstrap's, so its confidences are too spread out as well as too high or low."""
+    if len(right) == 0:
+        return 1.0, 0.0
+    x = logit(np.clip(bootstrap_confidence, _LOGIT_CLIP, 1 - _LOGIT_CLIP))
+    y = right.astype(float)
+    lam = prior_clips / 4
+
+    def loss(theta):
+        a, b = theta
+        z = a * x + b
+        p = expit(z) - y
+        return (float(np.sum(np.logaddexp(0, z) - y * z) + lam * ((a - 1.0) ** 2 + b * b) / 2),
+                np.array([np.sum(p * x) + lam * (a - 1.0), np.sum(p) + lam * b]))
+
+    res = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(0.05, None), (None, None)])
+    return float(res.x[0]), float(res.x[1])
+
+
+def apply_correction(confidence: np.ndarray, a: float, b: float) -> np.ndarray:
+    if a == 1.0 and b == 0.0:
+        return confidence
+    return expit(a * logit(np.clip(confidence, _LOGIT_CLIP, 1 - _LOGIT_CLIP)) + b)
+
+
+def held_out_copies(item: np.ndarray, pinned: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the voting answers to copy, their copy's clip code, the clips copied in copy order) for every clip with
+    an accepted transcript and two voting answers; copies are numbered from `n_items` on. A copy is voted with
+    everything else but without its accepted transcript: the same profiles, word shares and alignment as any
+    clip, so its confidence is what the clip would have had without gold (held out), and whether it came out
+    right checks the map on the real crowd."""
+    voting = ~pinned
+    clips = np.unique(item[pinned])
+    clips = clips[np.bincount(item[voting], minlength=n_items)[clips] >= 2]
+    renum = np.full(n_items, -1, np.int64)
+    renum[clips] = n_items + np.arange(len(clips))
+    rows = np.flatnonzero(voting & (renum[item] >= 0))
+    return rows, renum[item[rows]], clips
+
+
+def without_copies(v: Vote, n_items: int) -> tuple[Vote, Vote]:
+    """(the vote of the first `n_items` clips, the vote of the held-out copies numbered from 0)."""
+    keep = v.column_clip < n_items
+    own = replace(v, chosen=v.chosen[keep], confidence=v.confidence[keep], column_clip=v.column_clip[keep],
+                  clip_confidence=v.clip_confidence[:n_items])
+    copies = replace(v, chosen=v.chosen[~keep], confidence=v.confidence[~keep],
+                     column_clip=v.column_clip[~keep] - n_items, clip_confidence=v.clip_confidence[n_items:])
+    return own, copies
+
+
+def gold_check(copies: Vote, clips: np.ndarray, item: np.ndarray, pinned: np.ndarray, starts: np.ndarray,
+               lengths: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Per held-out copy (of `clips`, in order): whether it came out exactly the clip's accepted transcript."""
+    ref = np.flatnonzero(pinned & np.isin(item, clips))
+    ref = ref[np.argsort(item[ref], kind="stable")]
+    ref = ref[np.r_[True, item[ref][1:] != item[ref][:-1]]]  # one accepted transcript per clip
+    t_len = lengths[ref]
+    t_idx = np.repeat(starts[ref], t_len) + np.arange(int(t_len.sum())) - np.repeat(np.r_[0, np.cumsum(t_len)[:-1]], t_len)
+    return exactly_right(copies, ids[t_idx], t_len)

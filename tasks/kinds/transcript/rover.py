@@ -97,11 +97,22 @@ def rover(item: np.ndarray, source: np.ndarray, normalised: pa.Array, pinned: np
     source = np.asarray(source, np.int64)
     pinned = np.asarray(pinned, bool)
     starts, lengths, ids, vocab = tokenise(normalised)
-    v = consolidate_ids(item, source, starts, lengths, ids, pinned, n_items, n_sources, warm, max_iter)
+    # Clips with an accepted transcript are also voted as held-out copies, without it (calibrate.py).
+    rows, copy_item, gold_clips = (_calibrate.held_out_copies(item, pinned, n_items) if calibrate
+                                   else (np.zeros(0, np.int64),) * 3)
+    v = consolidate_ids(np.r_[item, copy_item], np.r_[source, source[rows]], np.r_[starts, starts[rows]],
+                        np.r_[lengths, lengths[rows]], ids, np.r_[pinned, np.zeros(len(rows), bool)],
+                        n_items + len(gold_clips), n_sources, warm, max_iter)
+    v, copies = _calibrate.without_copies(v, n_items)
     clip_conf = v.clip_confidence
     if calibrate:
         cal = _calibrate.bootstrap_calibration(v, item, source, ~pinned, n_items, n_sources, warm, max_iter)
         clip_conf = cal.apply(clip_conf) if cal is not None else clip_conf
+        if len(gold_clips):
+            # The held-out copies check the bootstrap map on the real crowd and correct it where gold says so.
+            g_conf = copies.clip_confidence if cal is None else cal.apply(copies.clip_confidence)
+            g_right = _calibrate.gold_check(copies, gold_clips, item, pinned, starts, lengths, ids)
+            clip_conf = _calibrate.apply_correction(clip_conf, *_calibrate.gold_correction(g_conf, g_right))
     said = v.chosen != NULL
     clip_of_word = v.column_clip[said]
     offsets = np.zeros(n_items + 1, np.int32)

@@ -77,3 +77,44 @@ def test_confidences_are_calibrated_on_a_simulated_crowd():
     assert word_ece < 0.03
     assert clip_ece < 0.08                                   # measured 0.053 (0.12 before the bootstrap map)
     assert abs(np.mean(clip_c) - np.mean(clip_ok)) < 0.05   # measured 0.026 over (0.10 over before)
+
+
+def test_a_few_gold_clips_move_the_map_a_little_and_many_have_their_way():
+    from tasks.kinds.transcript.calibrate import apply_correction, gold_correction
+
+    rng = np.random.default_rng(0)
+    conf = np.full(2000, 0.9)
+    right = rng.random(2000) < 0.6                          # the map says 0.9, gold says 0.6
+    assert abs(apply_correction(np.array([0.9]), *gold_correction(conf, right))[0] - 0.6) < 0.03
+    few = apply_correction(np.array([0.9]), *gold_correction(conf[:10], np.zeros(10, bool)))[0]
+    assert 0.3 < few < 0.9              # ten clips all wrong at 0.9 lower it, but not to the 0 they alone say
+    assert gold_correction(conf[:0], right[:0]) == (1.0, 0.0)
+
+
+def _crowd_inputs(truth, pool, rng, gold_share):
+    rows = [(str(i), f"a{a}", simulate_transcript(t, rng, pool[a], WORDS))
+            for i, t in enumerate(truth) for a in sorted(rng.sample(range(len(pool)), 3))]
+    votes = pa.table({"item_id": [r[0] for r in rows], "source_id": [r[1] for r in rows], "source_kind": ["human"] * len(rows),
+                      "answer": [json.dumps({"text": r[2]}) for r in rows]})
+    gold = sorted(random.Random(9).sample(range(len(truth)), round(gold_share * len(truth))))
+    e = pa.table({"item_id": pa.array([], pa.string()), "answer": pa.array([], pa.string())})
+    g = pa.table({"item_id": [str(i) for i in gold], "answer": [json.dumps({"text": truth[i]}) for i in gold]}, schema=e.schema)
+    return ConsensusInputs(votes, votes.slice(0, 0), g, e), set(gold)
+
+
+def test_gold_clips_held_out_correct_the_clip_confidence_of_a_noisy_crowd():
+    # 1,500 clips by a noisy crowd (9 transcribers at word accuracy 0.8, one careless), 5% of them with gold:
+    # the gold clips, voted again without their gold, correct the bootstrap map (clips of unequal difficulty).
+    pool = [TranscriptErrors.from_accuracy(0.8)] * 9 + [TranscriptErrors.careless()]
+    truth = _sentences(1500, random.Random(4))
+    ref = NORM.normalise(pa.array(truth)).to_pylist()
+    ece = {}
+    for share in (0.0, 0.05):
+        inputs, gold = _crowd_inputs(truth, pool, random.Random(4), share)
+        out = run_consensus(ConsensusSettings(classes=(), kind="transcript"), inputs)
+        rows = [r for r in out.labels.to_pylist() if int(r["item_id"]) not in gold]
+        assert all(r["confidence"] == 1.0 and r["method"] == "gold" for r in out.labels.to_pylist() if int(r["item_id"]) in gold)
+        ok = [" ".join(w["word"] for w in json.loads(r["answer"])["words"]) == ref[int(r["item_id"])] for r in rows]
+        ece[share] = expected_calibration_error(np.array([r["confidence"] for r in rows]), np.array(ok, float))
+    assert ece[0.05] < ece[0.0]
+    assert ece[0.05] < 0.06
