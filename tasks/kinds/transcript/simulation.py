@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import random
 import re
-from difflib import SequenceMatcher
 from collections.abc import Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Any
 
 __all__ = ["COMMON_WORDS", "FACET", "FILLERS", "TranscriptErrors", "TranscriptProfile", "simulate_from_draft",

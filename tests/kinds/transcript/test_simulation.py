@@ -12,7 +12,11 @@ from tasks.consensus.calibration import expected_calibration_error
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings, run_consensus
 from tasks.kinds import get
 from tasks.kinds.transcript.normalise import Normaliser
-from tasks.kinds.transcript.simulation import TranscriptErrors, TranscriptProfile, simulate_transcript
+from tasks.kinds.transcript.simulation import (
+    TranscriptErrors,
+    TranscriptProfile,
+    simulate_transcript,
+)
 from tasks.kinds.transcript.wer import edit_counts
 
 SIM = get("transcript").simulation
