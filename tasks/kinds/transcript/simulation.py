@@ -95,6 +95,31 @@ def _misheard(w: str, words: list[str], by_length: dict[int, list[str]], pool: l
     return rng.choice(near or [x for x in pool if x != w] or ["uh"])
 
 
+def _pool(vocabulary: Sequence[str]) -> tuple[list[str], dict[int, list[str]]]:
+    """The words errors pick from, and the same grouped by length (for `_misheard`)."""
+    pool = list(vocabulary)
+    by_length: dict[int, list[str]] = {}
+    for v in pool:
+        by_length.setdefault(len(v), []).append(v)
+    return pool, by_length
+
+
+def _type(w: str, words: list[str], out: list[str], errors: TranscriptErrors, by_length: dict[int, list[str]],
+          pool: list[str], rng: random.Random) -> None:
+    """The true word `w` as this transcriber types it into `out`: left out, misheard or right, then any extra words."""
+    r = rng.random()
+    if r < errors.delete:
+        pass
+    elif r < errors.delete + errors.substitute:
+        out.append(_misheard(w, words, by_length, pool, rng))
+    else:
+        out.append(w)
+    extra = errors.insert
+    while extra > 0 and rng.random() < min(extra, 1.0):
+        out.append(rng.choice((w, *FILLERS[:5], rng.choice(pool))))
+        extra -= 1
+
+
 def simulate_transcript(truth: str, rng: random.Random, errors: TranscriptErrors,
                         vocabulary: Sequence[str] = COMMON_WORDS) -> str:
     """One simulated transcript of a clip whose true words are `truth` (plain words, space separated)."""
@@ -106,22 +131,9 @@ def simulate_transcript(truth: str, rng: random.Random, errors: TranscriptErrors
     if errors.give_up and rng.random() < errors.give_up and words:
         words = words[: rng.randint(0, len(words) - 1)]
     out: list[str] = []
-    pool = list(vocabulary)
-    by_length: dict[int, list[str]] = {}
-    for v in pool:
-        by_length.setdefault(len(v), []).append(v)
+    pool, by_length = _pool(vocabulary)
     for w in words:
-        r = rng.random()
-        if r < errors.delete:
-            pass
-        elif r < errors.delete + errors.substitute:
-            out.append(_misheard(w, words, by_length, pool, rng))
-        else:
-            out.append(w)
-        extra = errors.insert
-        while extra > 0 and rng.random() < min(extra, 1.0):
-            out.append(rng.choice((w, *FILLERS[:5], rng.choice(pool))))
-            extra -= 1
+        _type(w, words, out, errors, by_length, pool, rng)
     return _style(out, rng)
 
 
@@ -143,22 +155,9 @@ def simulate_from_draft(truth: str, draft: str, rng: random.Random, errors: Tran
     stop = len(words)
     if errors.give_up and rng.random() < errors.give_up and words:  # stops listening part way through
         stop = rng.randint(0, len(words) - 1)
-    pool = list(vocabulary)
-    by_length: dict[int, list[str]] = {}
-    for v in pool:
-        by_length.setdefault(len(v), []).append(v)
+    pool, by_length = _pool(vocabulary)
     overlook = min(1.0, errors.substitute + errors.delete + errors.give_up)
     out: list[str] = []
-
-    def typed(w: str) -> None:  # a word the annotator types itself, with its own errors
-        r = rng.random()
-        if r < errors.delete:
-            return
-        out.append(_misheard(w, words, by_length, pool, rng) if r < errors.delete + errors.substitute else w)
-        extra = errors.insert
-        while extra > 0 and rng.random() < min(extra, 1.0):
-            out.append(rng.choice((w, *FILLERS[:5], rng.choice(pool))))
-            extra -= 1
 
     heard = SequenceMatcher(None, [_plain(w) for w in shown], [_plain(w) for w in words], autojunk=False)
     for op, d0, d1, t0, t1 in heard.get_opcodes():
@@ -172,8 +171,8 @@ def simulate_from_draft(truth: str, draft: str, rng: random.Random, errors: Tran
             for i in range(max(len(wrong), len(missing))):
                 if i < len(wrong) and rng.random() < overlook:
                     out.append(wrong[i])  # a wrong draft word not noticed stays (in place of the true word, if any)
-                elif i < len(missing):
-                    typed(missing[i])
+                elif i < len(missing):  # typed by the annotator, with its own errors
+                    _type(missing[i], words, out, errors, by_length, pool, rng)
     return _style(out, rng)
 
 
