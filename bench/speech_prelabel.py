@@ -33,7 +33,7 @@ def _rows(folder: Path) -> list[dict]:
 def _transcribe_all(folder: Path, rows: list[dict]) -> tuple[list[dict], float, float]:
     """(the recogniser's answer per clip, wall seconds, audio seconds)."""
     from model_server.asr import Recogniser
-    from model_server.wav import decode_wav
+    from tasks.ingest.wav import decode_wav
 
     rec = Recogniser()
     clips = [decode_wav((folder / "data" / "audio" / r["file"]).read_bytes()) for r in rows]

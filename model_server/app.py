@@ -226,7 +226,7 @@ def create_detect_app(hooks: Hooks | None = None, max_items: int = 10_000) -> Fa
 def create_asr_app(hooks: Hooks | None = None, max_items: int = 1_000) -> FastAPI:
     """Serve the reference speech recogniser (`model_server/asr.py`, pocketsphinx): the reference `/transcribe` endpoint."""
     from model_server.asr import ASR_VERSION, SPEECH_LABEL, Recogniser
-    from model_server.wav import decode_wav
+    from tasks.ingest.wav import decode_wav
 
     recogniser = Recogniser()
     hooks = hooks or Hooks()

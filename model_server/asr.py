@@ -21,7 +21,7 @@ from importlib.metadata import version as _pkg_version
 
 import numpy as np
 
-from .wav import RATE
+from tasks.ingest.wav import RATE
 
 __all__ = ["ASR_VERSION", "JOIN_PAUSE_S", "PAD_S", "SPEECH_LABEL", "Recogniser"]
 

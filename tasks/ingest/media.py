@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from tasks.ingest.rows import BadRow
+from tasks.ingest.wav import wav_info
 
 __all__ = ["EXTENSIONS", "MediaBatch", "kind_of", "read_folder"]
 
@@ -67,15 +67,12 @@ def _inspect(path: Path, kind: str, data: bytes) -> dict:
         return {"width": size[0], "height": size[1], "mode": mode, "format": fmt}
     if kind == "audio":
         ext = path.suffix.lower()
-        if ext == ".wav":
+        if ext == ".wav":  # the recogniser's own reader: PCM and float, plain or extensible headers
             try:
-                with wave.open(str(path)) as w:
-                    frames, rate = w.getnframes(), w.getframerate()
-                    if frames == 0:
-                        raise ValueError("WAV file has no audio frames")
-                    return {"sample_rate": rate, "channels": w.getnchannels(), "duration_s": round(frames / rate, 4)}
-            except (wave.Error, EOFError) as e:
+                info = wav_info(data)
+            except ValueError as e:
                 raise ValueError(f"not a readable WAV file: {e}") from None
+            return {"sample_rate": info.sample_rate, "channels": info.channels, "duration_s": round(info.duration_s, 4)}
         magic = _AUDIO_MAGIC.get(ext)
         if magic and not data.startswith(magic):
             raise ValueError(f"missing the {ext} file signature")

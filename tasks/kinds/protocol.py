@@ -743,6 +743,18 @@ class SimulationFacet(Protocol):
         form; the item's text is `payload`). Returns the answer in JSON form, as the page would submit it."""
         ...
 
+    # drafts: called by tasks/queues/simulated_crowd.py when the task shows a suggestion; OPTIONAL (a kind whose
+    # page does not pre-fill the answer with the suggestion leaves it out, and its annotators answer from scratch)
+
+    def answer_from_draft(self, profile: Any, truth: Any, draft: Any, rng: random.Random, labels: Sequence[str],
+                          payload: str | None) -> Any:
+        """SIMULATION: what an annotator with `profile` submits when the page pre-fills the machine's `draft`
+        (JSON form) for an item whose true answer is `truth`. Real people edit a draft rather than start over, so
+        what they keep of it (the demo's `draft_use`) is only meaningful if the simulated ones do the same: keep
+        what is right, correct what is wrong with their own error profile, overlook some errors. Returns the
+        answer in JSON form."""
+        ...
+
 
 @dataclass(frozen=True)
 class AnswerKind:

@@ -12,7 +12,8 @@ the app cannot tell it from real people. Two kinds:
 The app never tells annotators the pipeline's item id, so the simulation recognises an item the way
 a person would, by what it shows: `shown_key(task)`, the payload text of a text item, or the digest of
 the image or audio file the page loads (see `tasks/queues/truth.py` for the matching truth table).
-What a worker answers is the project's answer kind's (`kind.simulation.answer`), in its JSON form.
+What a worker answers is the project's answer kind's (`kind.simulation.answer`), in its JSON form; where the
+task shows a suggestion and the kind edits drafts (`kind.simulation.answer_from_draft`), the worker starts from it.
 """
 
 from __future__ import annotations
@@ -216,6 +217,7 @@ def _worker(base_url: str, token: str, project_id: str, sim: SimulatedAnnotator,
     failure = None
     acks: list[tuple[str, str, str]] = []
     c = _LightSession(base_url, token) if light else _HttpxSession(base_url, token)
+    from_draft = getattr(kind.simulation, "answer_from_draft", None)  # optional: kinds whose suggestion is a draft
     try:
         task = c.post(f"/api/annotate/{project_id}/next")["task"]
         while task is not None and not stop.is_set() and (max_tasks is None or done < max_tasks):
@@ -229,6 +231,9 @@ def _worker(base_url: str, token: str, project_id: str, sim: SimulatedAnnotator,
                     skipped += 1
                     task = c.post(f"/api/annotate/{project_id}/next")["task"]
                     continue
+            elif from_draft is not None and (task.get("suggestion") or {}).get("answer") is not None:
+                # the page pre-fills the machine's draft: a person edits it rather than answering anew
+                answer = from_draft(sim.profile, truth(task), task["suggestion"]["answer"], rng, labels, payload(task))
             else:
                 answer = kind.simulation.answer(sim.profile, truth(task), rng, labels, payload(task))
             think = rng.expovariate(1 / sim.seconds_per_task) if sim.seconds_per_task > 0 else 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import threading
 import wave
 from collections.abc import Iterator
@@ -135,6 +136,33 @@ def test_audio_folder(make_project) -> None:
     assert report["inserted"] == 1
     assert _query(cfg, "SELECT reason FROM quarantine ORDER BY reason") == [("corrupt_media",), ("corrupt_media",)]
     assert json.loads(_query(cfg, "SELECT metadata FROM items")[0][0])["duration_s"] == 0.5
+
+
+def _riff(path: Path, tag: int, channels: int, rate: int, bits: int, data: bytes, extensible: bool = False) -> None:
+    """A WAV file written by hand: `wave` writes integer PCM only."""
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", 0xFFFE if extensible else tag, channels, rate, rate * block, block, bits)
+    if extensible:  # cbSize, valid bits, channel mask, then the sub-format GUID whose first two bytes are the tag
+        fmt += struct.pack("<HHI", 22, bits, 0) + struct.pack("<H", tag) + bytes(14)
+    body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def test_audio_folder_reads_float_and_extensible_wavs_as_the_recogniser_does(make_project) -> None:
+    cfg = make_project(data_kind="audio", sources=[{"path": "audio"}])
+    audio = Path(cfg.root) / "audio"
+    audio.mkdir()
+    _riff(audio / "float.wav", 3, 1, 16000, 32, np.zeros(8000, "<f4").tobytes())
+    _riff(audio / "stereo64.wav", 3, 2, 44100, 64, np.zeros(2 * 44100, "<f8").tobytes(), extensible=True)
+    _riff(audio / "ext24.wav", 1, 1, 8000, 24, bytes(3 * 2000), extensible=True)
+    _riff(audio / "alaw.wav", 6, 1, 8000, 8, bytes(4000))
+    report = _ingest_all(cfg)[0]
+    assert report["inserted"] == 3
+    meta = {m["file"]: m for (m,) in ((json.loads(r[0]),) for r in _query(cfg, "SELECT metadata FROM items"))}
+    assert {f: (m["sample_rate"], m["channels"], m["duration_s"]) for f, m in meta.items()} == {
+        "float.wav": (16000, 1, 0.5), "stereo64.wav": (44100, 2, 1.0), "ext24.wav": (8000, 1, 0.25)}
+    ((reason, detail),) = _query(cfg, "SELECT reason, detail FROM quarantine")
+    assert reason == "corrupt_media" and "alaw.wav: not a readable WAV file: unsupported WAV encoding A-law" in detail
 
 
 @pytest.fixture

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Any
 
-__all__ = ["COMMON_WORDS", "FACET", "FILLERS", "TranscriptErrors", "TranscriptProfile", "simulate_transcript"]
+__all__ = ["COMMON_WORDS", "FACET", "FILLERS", "TranscriptErrors", "TranscriptProfile", "simulate_from_draft",
+           "simulate_transcript"]
 
 COMMON_WORDS = (
     "a", "about", "after", "again", "all", "also", "an", "and", "any", "are", "as", "at", "back", "be", "because",
@@ -92,6 +95,31 @@ def _misheard(w: str, words: list[str], by_length: dict[int, list[str]], pool: l
     return rng.choice(near or [x for x in pool if x != w] or ["uh"])
 
 
+def _pool(vocabulary: Sequence[str]) -> tuple[list[str], dict[int, list[str]]]:
+    """The words errors pick from, and the same grouped by length (for `_misheard`)."""
+    pool = list(vocabulary)
+    by_length: dict[int, list[str]] = {}
+    for v in pool:
+        by_length.setdefault(len(v), []).append(v)
+    return pool, by_length
+
+
+def _type(w: str, words: list[str], out: list[str], errors: TranscriptErrors, by_length: dict[int, list[str]],
+          pool: list[str], rng: random.Random) -> None:
+    """The true word `w` as this transcriber types it into `out`: left out, misheard or right, then any extra words."""
+    r = rng.random()
+    if r < errors.delete:
+        pass
+    elif r < errors.delete + errors.substitute:
+        out.append(_misheard(w, words, by_length, pool, rng))
+    else:
+        out.append(w)
+    extra = errors.insert
+    while extra > 0 and rng.random() < min(extra, 1.0):
+        out.append(rng.choice((w, *FILLERS[:5], rng.choice(pool))))
+        extra -= 1
+
+
 def simulate_transcript(truth: str, rng: random.Random, errors: TranscriptErrors,
                         vocabulary: Sequence[str] = COMMON_WORDS) -> str:
     """One simulated transcript of a clip whose true words are `truth` (plain words, space separated)."""
@@ -103,22 +131,48 @@ def simulate_transcript(truth: str, rng: random.Random, errors: TranscriptErrors
     if errors.give_up and rng.random() < errors.give_up and words:
         words = words[: rng.randint(0, len(words) - 1)]
     out: list[str] = []
-    pool = list(vocabulary)
-    by_length: dict[int, list[str]] = {}
-    for v in pool:
-        by_length.setdefault(len(v), []).append(v)
+    pool, by_length = _pool(vocabulary)
     for w in words:
-        r = rng.random()
-        if r < errors.delete:
-            pass
-        elif r < errors.delete + errors.substitute:
-            out.append(_misheard(w, words, by_length, pool, rng))
+        _type(w, words, out, errors, by_length, pool, rng)
+    return _style(out, rng)
+
+
+_WORD = re.compile(r"[^\w']+")
+
+
+def _plain(w: str) -> str:
+    """A word as the simulation compares it with the truth: lower case, punctuation off."""
+    return _WORD.sub("", w.lower())
+
+
+def simulate_from_draft(truth: str, draft: str, rng: random.Random, errors: TranscriptErrors,
+                        vocabulary: Sequence[str] = COMMON_WORDS) -> str:
+    """What a transcriber submits when the box already holds the machine's `draft` of a clip whose true words
+    are `truth`: it edits the draft rather than typing anew (see `_TranscriptSimulation.answer_from_draft`)."""
+    if errors.spammer is not None:
+        return simulate_transcript(truth, rng, errors, vocabulary)
+    words, shown = truth.split(), draft.split()
+    stop = len(words)
+    if errors.give_up and rng.random() < errors.give_up and words:  # stops listening part way through
+        stop = rng.randint(0, len(words) - 1)
+    pool, by_length = _pool(vocabulary)
+    overlook = min(1.0, errors.substitute + errors.delete + errors.give_up)
+    out: list[str] = []
+
+    heard = SequenceMatcher(None, [_plain(w) for w in shown], [_plain(w) for w in words], autojunk=False)
+    for op, d0, d1, t0, t1 in heard.get_opcodes():
+        if stop < len(words) and t0 >= stop:  # past the point where it gave up: the draft stays as it was
+            out.extend(shown[d0:d1])
+        elif op == "equal":  # right draft words: kept, rarely broken by a careless edit
+            out.extend(_misheard(w, words, by_length, pool, rng) if rng.random() < 0.1 * errors.substitute else w
+                       for w in shown[d0:d1])
         else:
-            out.append(w)
-        extra = errors.insert
-        while extra > 0 and rng.random() < min(extra, 1.0):
-            out.append(rng.choice((w, *FILLERS[:5], rng.choice(pool))))
-            extra -= 1
+            wrong, missing = shown[d0:d1], words[t0:t1]
+            for i in range(max(len(wrong), len(missing))):
+                if i < len(wrong) and rng.random() < overlook:
+                    out.append(wrong[i])  # a wrong draft word not noticed stays (in place of the true word, if any)
+                elif i < len(missing):  # typed by the annotator, with its own errors
+                    _type(missing[i], words, out, errors, by_length, pool, rng)
     return _style(out, rng)
 
 
@@ -160,6 +214,25 @@ class _TranscriptSimulation:
                payload: str | None) -> dict[str, Any]:
         """SIMULATION: what `profile` types for a clip whose true transcript is `truth` (JSON form or text)."""
         return {"text": simulate_transcript(_truth_text(truth), rng, profile.errors)}
+
+    def answer_from_draft(self, profile: TranscriptProfile, truth: Any, draft: Any, rng: random.Random,
+                          labels: Sequence[str], payload: str | None) -> dict[str, Any]:
+        """SIMULATION: what `profile` submits when the page shows the machine's `draft` (JSON form) in the box.
+
+        A person corrects the draft rather than typing it anew. The draft's words are aligned onto the true
+        ones (after case and punctuation); then, per aligned stretch:
+        - a draft word equal to the true word is kept; only a careless edit breaks it (chance 0.1 x the
+          annotator's substitution rate);
+        - a wrong draft word is noticed and replaced by the true word typed with the annotator's own error
+          profile (as in `answer`), except that it stays in place with chance substitute + delete + give_up
+          (the annotator's own miss rate: a careful one rarely overlooks it, a careless one often does);
+        - an extra draft word (said by nobody) is deleted, or overlooked with the same chance;
+        - a true word missing from the draft is typed, with the annotator's own errors and insertions.
+        A careless annotator who gives up (chance `give_up`) fixes only the first part of the clip and leaves
+        the rest of the draft as it was. Spammers ignore the draft (as in `answer`). Draws from `rng` only.
+        """
+        text = str((draft or {}).get("text") or "") if isinstance(draft, dict) else _truth_text(draft)
+        return {"text": simulate_from_draft(_truth_text(truth), text, rng, profile.errors)}
 
 
 FACET = _TranscriptSimulation()

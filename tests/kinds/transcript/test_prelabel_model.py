@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 
 from model_server.asr import ASR_VERSION
-from model_server.wav import RATE, decode_wav
+from tasks.ingest.wav import RATE, decode_wav
 from schemas.config import ModelConfig
 from tasks.errors import ServiceError, TerminalError
 from tasks.http import make_client

@@ -12,7 +12,11 @@ from tasks.consensus.calibration import expected_calibration_error
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings, run_consensus
 from tasks.kinds import get
 from tasks.kinds.transcript.normalise import Normaliser
-from tasks.kinds.transcript.simulation import TranscriptErrors, simulate_transcript
+from tasks.kinds.transcript.simulation import (
+    TranscriptErrors,
+    TranscriptProfile,
+    simulate_transcript,
+)
 from tasks.kinds.transcript.wer import edit_counts
 
 SIM = get("transcript").simulation
@@ -118,3 +122,51 @@ def test_gold_clips_held_out_correct_the_clip_confidence_of_a_noisy_crowd():
         ece[share] = expected_calibration_error(np.array([r["confidence"] for r in rows]), np.array(ok, float))
     assert ece[0.05] < ece[0.0]
     assert ece[0.05] < 0.06
+
+
+def _drafted(truth: list[str], rng: random.Random, wrong: float) -> list[str]:
+    """A recogniser's drafts: each true word misheard with chance `wrong`, one word dropped in five drafts."""
+    out = []
+    for t in truth:
+        words = [rng.choice(WORDS) if rng.random() < wrong else w for w in t.split()]
+        if rng.random() < 0.2:
+            del words[rng.randrange(len(words))]
+        out.append(" ".join(words))
+    return out
+
+
+def _wer(truth: list[str], said: list[str]) -> float:
+    c = edit_counts(NORM.normalise(pa.array(truth)).to_pylist(), NORM.normalise(pa.array(said)).to_pylist())
+    return c[:, 1:].sum() / c[:, :3].sum()
+
+
+def test_annotators_edit_the_draft_keeping_right_words_and_fixing_wrong_ones():
+    rng = random.Random(3)
+    truth = _sentences(300, rng)
+    drafts = _drafted(truth, rng, 0.4)
+    careful, careless = SIM.annotator(0.92, [], rng, None), TranscriptProfile(0.5, TranscriptErrors.careless())
+    said = {name: [SIM.answer_from_draft(p, json.dumps({"text": t}), {"text": d}, rng, [], None)["text"]
+                   for t, d in zip(truth, drafts)] for name, p in (("careful", careful), ("careless", careless))}
+    scratch = [SIM.answer(careful, t, rng, [], None)["text"] for t in truth]
+    # a careful editor's transcripts are about as good as typed from scratch, far better than the drafts
+    assert _wer(truth, said["careful"]) < 0.5 * _wer(truth, drafts) and _wer(truth, said["careful"]) < 0.2
+    # a careless one leaves many of the draft's errors in place
+    assert _wer(truth, said["careless"]) > 1.5 * _wer(truth, said["careful"])
+    right = wrong_left = n_right = n_wrong = 0
+    for t, d, s in zip(truth, drafts, said["careful"]):
+        kept = set(NORM.normalise(pa.array([s])).to_pylist()[0].split())
+        for dw, tw in zip(d.split(), t.split()):
+            if dw == tw:
+                n_right, right = n_right + 1, right + (dw in kept)
+            elif dw not in t.split():
+                n_wrong, wrong_left = n_wrong + 1, wrong_left + (dw in kept)
+    assert right / n_right > 0.97 and wrong_left / n_wrong < 0.25, (right / n_right, wrong_left / n_wrong)
+    # with a perfect draft a careful annotator submits the truth almost always; it types less than from scratch
+    perfect = [SIM.answer_from_draft(careful, t, {"text": t}, rng, [], None)["text"] for t in truth]
+    assert _wer(truth, perfect) < 0.02 < _wer(truth, scratch)
+    # spammers ignore the draft, and the same seed gives the same edits
+    const = SIM.annotator(0.9, [], random.Random(0), "constant")
+    assert SIM.answer_from_draft(const, truth[0], {"text": truth[0]}, rng, [], None)["text"] in ("", "i don't know")
+    a, b = random.Random(9), random.Random(9)
+    assert [SIM.answer_from_draft(careful, t, {"text": d}, a, [], None) for t, d in zip(truth[:20], drafts)] == \
+           [SIM.answer_from_draft(careful, t, {"text": d}, b, [], None) for t, d in zip(truth[:20], drafts)]

@@ -1,4 +1,8 @@
-"""WAV files as the recogniser hears them: 16 kHz, mono, 16-bit samples.
+"""WAV files as ingest records them and the recogniser hears them (16 kHz, mono, 16-bit samples).
+
+One reader for both, so a clip ingest accepts is a clip the recogniser can decode, and the other way round:
+ingest records `wav_info` (rate, channels, duration) from the header; the reference recogniser
+(model_server) calls `decode_wav`.
 
 The recogniser's acoustic model is trained on 16 kHz speech, so every clip is brought there first: integer
 PCM of 8 (unsigned), 16, 24 or 32 bits and IEEE float of 32 or 64 bits (plain or WAVE_FORMAT_EXTENSIBLE
@@ -12,11 +16,12 @@ is a `ValueError` whose message says what was found, one line, for the per-item 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from math import gcd
 
 import numpy as np
 
-__all__ = ["RATE", "decode_wav"]
+__all__ = ["RATE", "WavInfo", "decode_wav", "wav_info"]
 
 RATE = 16_000
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
@@ -41,8 +46,22 @@ def _chunks(data: bytes) -> dict[bytes, bytes]:
     return out
 
 
-def _samples(fmt: bytes, raw: bytes) -> tuple[np.ndarray, int]:
-    """(float samples in [-1, 1] as (frames, channels), sample rate)."""
+@dataclass(frozen=True)
+class WavInfo:
+    """What a WAV header says: samples per second, channels, whole frames in the data chunk, encoding."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    encoding: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def _format(fmt: bytes) -> tuple[int, int, int, int]:
+    """(format tag: PCM or float, channels, rate, bytes per sample) of a 'fmt ' chunk this reader decodes."""
     if len(fmt) < 16:
         raise ValueError("WAV 'fmt' chunk is too short")
     tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", fmt)
@@ -55,6 +74,22 @@ def _samples(fmt: bytes, raw: bytes) -> tuple[np.ndarray, int]:
     width = bits // 8
     if bits % 8 or (tag == _PCM and width not in (1, 2, 3, 4)) or (tag == _FLOAT and width not in (4, 8)):
         raise ValueError(f"unsupported WAV sample format: {bits}-bit {'float' if tag == _FLOAT else 'integer'}")
+    return tag, channels, rate, width
+
+
+def wav_info(data: bytes) -> WavInfo:
+    """The header facts of a WAV file's bytes, checked as `decode_wav` would check them; ValueError says why not."""
+    chunks = _chunks(data)
+    tag, channels, rate, width = _format(chunks[b"fmt "])
+    frames = len(chunks[b"data"]) // (width * channels)
+    if not frames:
+        raise ValueError("WAV file has no audio frames")
+    return WavInfo(rate, channels, frames, f"{8 * width}-bit {'float' if tag == _FLOAT else 'PCM'}")
+
+
+def _samples(fmt: bytes, raw: bytes) -> tuple[np.ndarray, int]:
+    """(float samples in [-1, 1] as (frames, channels), sample rate)."""
+    tag, channels, rate, width = _format(fmt)
     frame = width * channels
     raw = raw[: len(raw) - len(raw) % frame]
     if not raw:
