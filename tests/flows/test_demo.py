@@ -236,10 +236,13 @@ def test_demo_loop_transcripts_the_speech_example(prefect_harness, tmp_path: Pat
     assert s["export"]["status"] == "published", s["export"]
     norm = lambda t: " ".join("".join(c for c in t.lower() if c.isalnum() or c in " '").split())
     wer = jiwer.wer([norm(truth[f]["text"]) for f in final], [norm(json.loads(a)["text"]) for a in final.values()])
-    assert wer <= 0.2, wer  # consolidated crowds of accuracy 0.7-0.95, against the synthesised sentences
+    # consolidated crowds of accuracy 0.7-0.95 who edit a weak recogniser's drafts (careless ones leave wrong draft
+    # words in place): measured 0.07-0.21 over runs of the threaded crowd; a crowd ignoring the audio scores about 1
+    assert wer <= 0.3, wer
     d = s["drafts"]
-    # every clip got a draft; people kept some of its words and rewrote the rest (the recogniser's WER is about 0.8)
-    assert d["shown"] and d["judgments"] >= s["human_judgments"] * 0.9 and d["draft_words"] > 0
+    # clips got drafts (not those the recogniser heard nothing in); people kept some of its words and rewrote the
+    # rest (the recogniser's WER is about 0.8); measured: 154-184 of 184 judgments were on drafted tasks
+    assert d["shown"] and d["judgments"] >= s["human_judgments"] * 0.6 and d["draft_words"] > 0
     assert 0.05 < d["kept_share"] < 0.8 and 0.5 < d["draft_wer"] < 1.2, d
     cfg = load_config(project)
     with open_store(cfg.db_path) as con:
