@@ -9,6 +9,7 @@ means in the demo and in `annoflow evaluate`.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import pyarrow as pa
@@ -58,7 +59,9 @@ def entity_scores(truth: pa.Table, predicted: pa.Table, texts: pa.Table, tokeniz
     )
 
     kw = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
-    report = classification_report(y_true, y_pred, output_dict=True, **kw)
+    with warnings.catch_warnings():  # its averages over no entity at all warn "mean of empty slice"; they are dropped below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        report = classification_report(y_true, y_pred, output_dict=True, **kw)
     per_type = {k: {"precision": round(float(v["precision"]), 4), "recall": round(float(v["recall"]), 4), "f1": round(float(v["f1-score"]), 4),
                     "support": int(v["support"])} for k, v in report.items() if not k.endswith(" avg")}
     return {"precision": round(float(precision_score(y_true, y_pred, **kw)), 4),
