@@ -350,6 +350,16 @@ class PrelabelFacet(Protocol):
         weighs it as it weighs a labeling function's: by its agreement with gold, its learned reliability."""
         ...
 
+    # OPTIONAL (a kind whose item is its text leaves it out; the model is then shown the payload as it is):
+    # def llm_view(self, item_id: str, payload: str | None, source_id: str, cfg: ProjectConfig) -> tuple[str, str]:
+    #     LLM stage (tasks/prelabel/llm_client.py): (the item as the model reads it, put into `{text}`; what
+    #     `parse_llm_answer` then gets as `payload`), for a kind whose item is more than one text. Pairwise
+    #     renders the prompt and the two candidates in an order drawn from the item id and the source id (the
+    #     same question on every run, so a re-run pays nothing twice; half the items swapped) and hands the
+    #     drawn order to the parser, which stores it as `swapped` like a person's answer, so consensus learns
+    #     the model's position bias as any judge's. Raises `AnswerError` for an item that cannot be shown (the
+    #     stage sets it aside without asking).
+
     # labeling-function analysis: called by tasks/prelabel/stage.py (lf_report, `annoflow lf-report`)
 
     def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float],
