@@ -110,7 +110,7 @@ class _PairwisePrelabel:
         return {"answer": f"{column}::JSON"}
 
     def answer_text(self, answers: pa.Array) -> pa.Array:
-        return pc.fill_null(answers.cast(_STR), "(no machine judge)")
+        return pc.fill_null(answers.cast(_STR), "(no machine pre-label)")
 
     def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float], kinds: Sequence[str]) -> list[dict]:
         return []
