@@ -304,3 +304,15 @@ def test_parsing_judges_and_raters_is_strict_about_the_answer(tmp_path: Path) ->
         with pytest.raises(AnswerError) as e:
             rt.parse_llm_answer(bad, None, crit)
         assert (e.value.code, e.value.field) == (code, field), bad
+
+
+@pytest.mark.parametrize("kind", ["pairwise", "rating"])
+def test_other_machine_sources_are_refused_naming_the_entry(tmp_path: Path, kind: str) -> None:
+    from tasks.errors import ConfigError
+    from tasks.prelabel.stage import apply_model
+
+    cfg = write_project(tmp_path / kind, task_kind=kind, labels=["a", "b"],
+                        prelabel={"models": [{"name": "scorer", "kind": "http", "url": "http://127.0.0.1:9"}]})
+    register_project(cfg)
+    with pytest.raises(ConfigError, match=r"'scorer'.*kind = \"llm\""):
+        apply_model(cfg, cfg.prelabel.models[0])
