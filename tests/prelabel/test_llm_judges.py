@@ -316,3 +316,18 @@ def test_other_machine_sources_are_refused_naming_the_entry(tmp_path: Path, kind
     register_project(cfg)
     with pytest.raises(ConfigError, match=r"'scorer'.*kind = \"llm\""):
         apply_model(cfg, cfg.prelabel.models[0])
+
+
+def test_recording_the_shown_order_is_what_makes_a_biased_judge_useful() -> None:
+    """The simulated bench (bench/llm_overlap.py --kind pairwise): at equal final accuracy, a reliable judge saves
+    people's judgments; a position-biased one saves some only when its per-slot accuracy is used (the stored
+    `swapped`), and one that always answers "A" saves nothing."""
+    from bench.llm_overlap import simulate_pairwise
+
+    rows = {r["llm"]: r for r in simulate_pairwise(4_000, 0.8, 5, seed=1)}
+    base = rows["none"]
+    assert rows["0.95"]["saved"] > 1.5 and rows["0.95"]["accuracy"] >= base["accuracy"]
+    biased, ignored = rows["0.80 p_first 0.9"], rows["0.80 p_first 0.9 bias ignored"]
+    assert biased["slots"][0] > biased["slots"][1] + 0.2
+    assert biased["saved"] > 0.5 and biased["saved"] > ignored["saved"] + 0.5
+    assert abs(rows["0.50 p_first 1.0"]["saved"]) < 0.05
