@@ -335,8 +335,9 @@ class PrelabelFacet(Protocol):
         ...
 
     def parse_llm_answer(self, text: str, payload: str | None, cfg: ProjectConfig) -> str:
-        """LLM stage: the answer in the model's reply `text` (to the item whose text is `payload`) as the
-        kind's JSON text (single label: `"spam"`; multi-label: a sorted list; spans: the canonical span list).
+        """LLM stage: the answer in the model's reply `text` (to the item whose text is `payload`; for a kind
+        with `llm_view`, what that view handed on) as the kind's JSON text (single label: `"spam"`; multi-label:
+        a sorted list; spans: the canonical span list; pairwise: the answer with the shown order as `swapped`).
 
         Lenient about wrapping (code fences, prose around the JSON: `tasks.kinds.llm_json`), strict about the
         answer: raises `AnswerError(code, message, field)` naming the field at fault ("label", "labels[1]",

@@ -252,6 +252,8 @@ def test_rating_llm_is_a_rater_whose_leniency_is_learned(tmp_path: Path, standin
     assert q == {faults[0]: ("unparseable_answer", "scores"), faults[1]: ("score_outside_scale", "scores.fluency")}
     again = apply_llm(cfg, cfg.prelabel.models[0])
     assert (again["calls"], again["inserted"]) == (2, 0) and _calls(url) - before == 52
+    routed = combine_and_route(cfg)  # its ratings make no pre-label: people rate every item, beside it
+    assert (routed["with_machine_vote"], routed["auto"]) == (48, 0)
 
     # Three careful people beside it: consensus learns its leniency and stays on the truth's scale.
     rng = random.Random(3)
