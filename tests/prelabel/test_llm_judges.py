@@ -32,11 +32,12 @@ pytestmark = pytest.mark.slow
 RATER_RULES = "fluency=smooth,clear,lively;accuracy=correct,precise,sourced"
 SERVERS = {
     "judge": ("--accuracy", "0.85", "--seed", "7", "--malformed-on", "wow", "--html-on", "login", "--unknown-label-on", "eggs",
-              "--tie-on", "deadlock", "--fence"),
+              "--tie-on", "deadlock", "--slow-on", "slowly", "--delay", "4", "--rate-limit-on", "chorus", "--retry-after", "0.2",
+              "--fence"),
     "biased": ("--position-bias",),
     "rater": ("--rules", RATER_RULES, "--leniency", "1", "--malformed-on", "wow", "--unknown-label-on", "eggs"),
 }
-FAULTS = {"wow": "unparseable_answer", "login": "html_body", "eggs": "unknown_choice", "deadlock": "tie_not_allowed"}
+FAULTS = {"wow": "unparseable_answer", "login": "html_body", "eggs": "unknown_choice", "deadlock": "tie_not_allowed", "slowly": "timeout"}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def _comparisons(n: int, faults: bool) -> list[dict]:
                      "system_b": "weak" if first_good else "strong", "truth": "a" if first_good else "b"})
     if faults:
         rows += [{"id": f"f{w}", "prompt": f"A {w} question.", "a": f"first reply about {w}", "b": f"second reply on {w} topics",
-                  "system_a": "strong", "system_b": "weak", "truth": "b"} for w in FAULTS]
+                  "system_a": "strong", "system_b": "weak", "truth": "b"} for w in [*FAULTS, "chorus"]]
     return rows
 
 
@@ -128,13 +129,16 @@ def _source_stats(cfg: ProjectConfig) -> dict[str, dict]:
 def test_pairwise_judge_votes_order_faults_and_rerun(tmp_path: Path, standin: dict[str, str]) -> None:
     url = standin["judge"]
     rows = _comparisons(60, faults=True)
-    cfg = _pairwise_project(tmp_path / "p", rows, [_llm("judge", url, price_per_1k_input_tokens=1.0)], n_gold=20)
+    cfg = _pairwise_project(tmp_path / "p", rows, [_llm("judge", url, price_per_1k_input_tokens=1.0, timeout_seconds=1, retries=2)],
+                            n_gold=20)
     ids = _ids(cfg)
     before = _calls(url)
     r = apply_llm(cfg, cfg.prelabel.models[0])
-    assert (r["calls"], r["inserted"], r["quarantined"]) == (64, 60, 4)
+    assert (r["calls"], r["inserted"], r["quarantined"]) == (66, 61, 5)
+    assert _calls(url) - before == 68  # the 429 waited out and asked again, the slow item asked twice
     votes = _answers(cfg, "model:judge")
-    assert set(votes) == {ids[x["id"]] for x in rows[:60]}
+    assert set(votes) == {ids[x["id"]] for x in rows[:60]} | {ids["fchorus"]}
+    del votes[ids["fchorus"]]
 
     # The shown order is the one drawn for (item, source), stored as `swapped`, and about half the items are swapped.
     assert all(v["swapped"] == shown_swapped(i, "model:judge") for i, v in votes.items())
@@ -158,15 +162,15 @@ def test_pairwise_judge_votes_order_faults_and_rerun(tmp_path: Path, standin: di
     assert q[ids["feggs"]][1] == "choice" and "'C' is not one of" in q[ids["feggs"]][2]
     assert all(f"model 'judge' on item {raw}" in d and "\n" not in d for raw, (_, _, d) in q.items())
 
-    again = apply_llm(cfg, cfg.prelabel.models[0])  # only the four set-aside items are asked again
-    assert (again["calls"], again["inserted"]) == (4, 0) and _calls(url) - before == 68
-    assert _answers(cfg, "model:judge") == votes
+    again = apply_llm(cfg, cfg.prelabel.models[0])  # only the five set-aside items are asked again
+    assert (again["calls"], again["inserted"]) == (5, 0) and _calls(url) - before == 68 + 6
+    assert {i: v for i, v in _answers(cfg, "model:judge").items() if i != ids["fchorus"]} == votes
 
     routed = combine_and_route(cfg)  # the judge's votes make no pre-label: people judge every comparison
-    assert routed["auto"] == 0 and routed["with_machine_vote"] == 60
+    assert routed["auto"] == 0 and routed["with_machine_vote"] == 61
     with duckdb.connect(str(cfg.db_path), read_only=True) as con:
         [m] = collect_status(con, get("pairwise").consensus)["model_spend"]
-    assert (m["source_id"], m["calls"]) == ("model:judge", 68) and m["cost"] == pytest.approx(r["cost"] + again["cost"]) and m["cost"] > 0
+    assert (m["source_id"], m["calls"]) == ("model:judge", 71) and m["cost"] == pytest.approx(r["cost"] + again["cost"]) and m["cost"] > 0
 
     # The judge is a source of consensus beside three careful people: scored on gold, reliability learned.
     truth = {ids[x["id"]]: x["truth"] for x in rows[:60]}
