@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--accuracy", type=float, default=1.0, help="Share of items answered right (a seeded hash of the text decides which).")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--model-name", default="chat-standin")
-    for flag in ("malformed", "unknown-label", "html", "error", "slow", "rate-limit"):
+    s.add_argument("--position-bias", action="store_true", help="Pairwise: always answer \"A\" (the response shown first).")
+    s.add_argument("--leniency", type=int, default=0, help="Rating: points added to every score (kept on the scale).")
+    for flag in ("malformed", "unknown-label", "html", "error", "slow", "rate-limit", "tie"):
         s.add_argument(f"--{flag}-on", metavar="WORD", help=f"Items whose text contains WORD get the {flag.replace('-', ' ')} behaviour.")
     s.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds of a 429.")
     s.add_argument("--rate-limit-times", type=int, default=1, help="How many times the same text is answered 429.")
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
 
         rules = StandinRules(parse_rules(a.rules), a.default, a.accuracy, a.seed, a.model_name, a.malformed_on, a.unknown_label_on,
                              a.html_on, a.slow_on, a.delay, a.rate_limit_on, a.error_on, a.retry_after, a.rate_limit_times, a.fence,
-                             a.api_key)
+                             a.api_key, position_bias=a.position_bias, leniency=a.leniency, tie_on=a.tie_on)
         uvicorn.run(create_chat_standin(rules), host=a.host, port=a.port, log_level=a.log_level, access_log=False)
         return
     from model_server.app import (

@@ -47,3 +47,15 @@ def model_servers(model_args: Sequence[str], variants: Mapping[str, Sequence[str
             p.terminate()
         for p in procs:
             p.wait(10)
+
+
+@contextmanager
+def chat_standins(variants: Mapping[str, Sequence[str]]) -> Iterator[dict[str, str]]:
+    """`variant → base URL` of the chat-completions stand-in (`python -m model_server --chat-standin` + the variant's flags)."""
+    with model_servers(["--chat-standin"], variants, timeout=60, what="chat stand-in") as urls:
+        yield urls
+
+
+def chat_calls(url: str) -> int:
+    """Chat requests a stand-in has answered so far (what a run paid for)."""
+    return httpx.get(url + "/stats").json()["chat_calls"]

@@ -335,8 +335,9 @@ class PrelabelFacet(Protocol):
         ...
 
     def parse_llm_answer(self, text: str, payload: str | None, cfg: ProjectConfig) -> str:
-        """LLM stage: the answer in the model's reply `text` (to the item whose text is `payload`) as the
-        kind's JSON text (single label: `"spam"`; multi-label: a sorted list; spans: the canonical span list).
+        """LLM stage: the answer in the model's reply `text` (to the item whose text is `payload`; for a kind
+        with `llm_view`, what that view handed on) as the kind's JSON text (single label: `"spam"`; multi-label:
+        a sorted list; spans: the canonical span list; pairwise: the answer with the shown order as `swapped`).
 
         Lenient about wrapping (code fences, prose around the JSON: `tasks.kinds.llm_json`), strict about the
         answer: raises `AnswerError(code, message, field)` naming the field at fault ("label", "labels[1]",
@@ -349,6 +350,16 @@ class PrelabelFacet(Protocol):
         returned. An LLM's vote is a hard answer without a confidence (`confidence` NULL), so the combiner
         weighs it as it weighs a labeling function's: by its agreement with gold, its learned reliability."""
         ...
+
+    # OPTIONAL (a kind whose item is its text leaves it out; the model is then shown the payload as it is):
+    # def llm_view(self, item_id: str, payload: str | None, source_id: str, cfg: ProjectConfig) -> tuple[str, str]:
+    #     LLM stage (tasks/prelabel/llm_client.py): (the item as the model reads it, put into `{text}`; what
+    #     `parse_llm_answer` then gets as `payload`), for a kind whose item is more than one text. Pairwise
+    #     renders the prompt and the two candidates in an order drawn from the item id and the source id (the
+    #     same question on every run, so a re-run pays nothing twice; half the items swapped) and hands the
+    #     drawn order to the parser, which stores it as `swapped` like a person's answer, so consensus learns
+    #     the model's position bias as any judge's. Raises `AnswerError` for an item that cannot be shown (the
+    #     stage sets it aside without asking).
 
     # labeling-function analysis: called by tasks/prelabel/stage.py (lf_report, `annoflow lf-report`)
 

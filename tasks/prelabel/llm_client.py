@@ -170,9 +170,20 @@ class LlmAnnotator:
         return {"source": f"model:{self.name}", "source_row": None, "field": field, "reason": reason,
                 "detail": f"model {self.name!r} on item {item}: {detail}", "raw": item}
 
-    def ask(self, item: str, text: str | None) -> Reply:
+    def _view(self, item: str, payload: str | None) -> tuple[str, str | None]:
+        """(what the model reads in `{text}`, what the kind's parser gets): the kind's rendering of the item
+        where it has one (pairwise: the prompt and both candidates in an order drawn per item and source)."""
+        view = getattr(self.facet, "llm_view", None)
+        return (payload or "", payload) if view is None else view(item, payload, f"model:{self.name}", self.project)
+
+    def ask(self, item: str, payload: str | None) -> Reply:
         """One item's answer (or the problem that set it aside). Raises only what stops the run."""
-        body = orjson.dumps({"model": self.cfg.model, "messages": self._messages(text or ""),
+        try:
+            shown, text = self._view(item, payload)
+        except AnswerError as e:  # an item the kind cannot show: set aside without paying for a call
+            field = e.field or "item"
+            return Reply(item, None, self._problem(item, e.code, f"{field}: {e}", field))
+        body = orjson.dumps({"model": self.cfg.model, "messages": self._messages(shown),
                              "temperature": self.cfg.temperature, "max_tokens": self.cfg.max_tokens})
         try:
             r = self.client.post("/v1/chat/completions", content=body, headers=_JSON)

@@ -21,7 +21,8 @@ from tasks.prelabel.llm_stage import apply_llm
 from tasks.prelabel.stage import combine_and_route, lf_report
 from tasks.status import collect_status
 from tests.conftest import write_project
-from tests.model_servers import model_servers
+from tests.model_servers import chat_calls as _calls
+from tests.model_servers import chat_standins
 
 pytestmark = pytest.mark.slow
 
@@ -40,12 +41,8 @@ SERVERS = {
 
 @pytest.fixture(scope="module")
 def standin() -> Iterator[dict[str, str]]:
-    with model_servers(["--chat-standin"], SERVERS, timeout=60, what="chat stand-in") as urls:
+    with chat_standins(SERVERS) as urls:
         yield urls
-
-
-def _calls(url: str) -> int:
-    return httpx.get(url + "/stats").json()["chat_calls"]
 
 
 def _single_rows() -> list[tuple[str, str]]:

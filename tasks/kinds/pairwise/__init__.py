@@ -16,7 +16,7 @@ The answer's JSON form, in the assignment's shown order (slot "A" = the candidat
 The item is a comparison (``comparison.py``: the payload JSON ``{"prompt", "a", "b", "system_a", "system_b"}``).
 Statistical core (pure, Arrow in/out): ``bradley_terry.py`` (system strengths with ties and intervals),
 ``preference.py`` (per-item preference, annotator reliability and position bias), ``simulation.py``
-(simulated comparison crowds). Facets: storage, prelabel (no machine judge yet), queue (+ ``widget.js``,
+(simulated comparison crowds). Facets: storage, prelabel (language-model judges, ``llm_judge.py``), queue (+ ``widget.js``,
 ``labelstudio.py``), consensus, export, simulation (``simulated_judge.py``).
 """
 

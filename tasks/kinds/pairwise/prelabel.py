@@ -1,10 +1,13 @@
 """Pairwise: the prelabel facet (see tasks/kinds/protocol.py, machine votes).
 
-No machine judge of comparisons is wired yet (language-model judges come with the LLM source), so the
-stage runs without evidence: no labeling functions, no local model, and every item's pre-label is "no
-answer" with confidence 0, which routes it to people and never auto-accepts it. Gold is read as stored,
-so the stage's reports count it as for every kind. Configuring a model for a pairwise project is refused
-with a message naming the entry.
+The machine judges of comparisons are language models (`[[prelabel.models]] kind = "llm"`, `llm_judge.py`):
+each is a source whose answers are votes in the same positional form as a person's (`choice` + `swapped`),
+so consensus learns its reliability and position bias and scores it on gold like any judge. Their votes
+do not make a pre-label: no labeling functions, no local or HTTP model, and every item's pre-label is "no
+answer" with confidence 0, which routes it to people and never auto-accepts it; the judges' votes count
+in consensus beside the people's, where adaptive overlap asks fewer people about items they settle.
+Gold is read as stored, so the stage's reports count it as for every kind. A model entry of another kind
+is refused with a message naming the entry.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pyarrow.compute as pc
 from tasks.errors import ConfigError
 
 from ..protocol import PrelabelDecisions
+from . import llm_judge
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -31,8 +35,8 @@ _STR = pa.string()
 
 def _refuse(mcfg: Any) -> ConfigError:
     name = getattr(mcfg, "name", None) or "?"
-    return ConfigError(f"prelabel.models {name!r}: a pairwise project has no machine judge of comparisons yet; "
-                       "remove the entry (people judge every comparison)")
+    return ConfigError(f"prelabel.models {name!r}: a pairwise project's machine judges are language models; "
+                       "make the entry kind = \"llm\" (docs/llm-annotators.md) or remove it (people judge every comparison)")
 
 
 class _PairwisePrelabel:
@@ -106,10 +110,20 @@ class _PairwisePrelabel:
         return {"answer": f"{column}::JSON"}
 
     def answer_text(self, answers: pa.Array) -> pa.Array:
-        return pc.fill_null(answers.cast(_STR), "(no machine judge)")
+        return pc.fill_null(answers.cast(_STR), "(no machine pre-label)")
 
     def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float], kinds: Sequence[str]) -> list[dict]:
         return []
+
+    # -- language models as judges (`llm_judge.py`) ---------------------------------------------------------
+
+    llm_instructions = staticmethod(llm_judge.instructions)
+    llm_view = staticmethod(llm_judge.view)
+    parse_llm_answer = staticmethod(llm_judge.parse_answer)
+
+    def llm_vote_sql(self, column: str, labels: Sequence[str]) -> dict[str, str]:
+        """The canonical answer `{"choice", "swapped"[, "reason"]}` as it is: a hard vote in the shown order."""
+        return {"answer": f"({column})::JSON"}
 
 
 FACET = _PairwisePrelabel()

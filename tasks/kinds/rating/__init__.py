@@ -15,7 +15,7 @@ one rated unit: per-criterion answers are flattened to rows ``item_id, source_id
 Statistical core (pure, Arrow in/out): ``consensus.py`` (per-unit consensus score with an interval and
 per-rater bias/severity), ``agreement.py`` (Krippendorff's alpha at any level, weighted Cohen's kappa),
 ``simulation.py`` (simulated rating crowds). Facets: storage.py (DuckDB checks), queue.py (scale widget.js, Label Studio `Rating`), consolidate.py
-(consensus), export.py (ratings Parquet, gate), prelabel.py (no machine raters yet), simulation.py;
+(consensus), export.py (ratings Parquet, gate), prelabel.py (language-model raters, `llm_rater.py`), simulation.py;
 the `[answer]` options are `RatingOptions` (scale, anchors, criteria, agreement level).
 """
 

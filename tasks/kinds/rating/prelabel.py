@@ -1,9 +1,11 @@
-"""Ratings: the prelabel facet (see tasks/kinds/protocol.py, machine votes), minimal: no machine raters yet.
+"""Ratings: the prelabel facet (see tasks/kinds/protocol.py, machine votes).
 
-A rating project has no labeling functions, local models or HTTP scorers here, so the pre-labeling stage
-finds no machine votes: every item gets no pre-label and is routed to people (`route = human`), and the
-stage's calibration report is empty. A configured machine source is refused with a `ConfigError` that says
-so, instead of being silently ignored. (Language-model judges for ratings are a separate piece of work.)
+The machine raters are language models (`[[prelabel.models]] kind = "llm"`, `llm_rater.py`): each is a
+source whose ratings are votes like a person's, so consensus learns its leniency, range use and noise,
+scores it on gold and can ban it. Their votes do not make a pre-label: there are no labeling functions,
+local models or HTTP scorers, every item gets no pre-label and is routed to people (`route = human`), and
+the ratings count in consensus beside the people's. Labeling functions and model entries of another kind
+are refused with a `ConfigError` that says so, instead of being silently ignored.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import pyarrow.compute as pc
 
 from tasks.errors import ConfigError
 
+from ..model_only import ModelOnlyPrelabel
 from ..protocol import PrelabelDecisions
+from . import llm_rater
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -28,8 +32,9 @@ _STR = pa.string()
 
 
 def _refuse(what: str) -> ConfigError:
-    return ConfigError(f"{what}: rating projects have no machine raters yet; remove it from [prelabel] "
-                       "(items go to people, and consensus learns each person's leniency and noise)")
+    return ConfigError(f"{what}: a rating project's machine raters are language models (a model entry of "
+                       "kind = \"llm\", docs/llm-annotators.md); remove it from [prelabel] or make it one "
+                       "(items go to people, and consensus learns each rater's leniency and noise)")
 
 
 class _RatingPrelabel:
@@ -51,8 +56,7 @@ class _RatingPrelabel:
     def training_data(self, con: Any, labels: Sequence[str], item_columns: Sequence[str]) -> pa.Table:
         return con.sql(f"SELECT {', '.join(item_columns)}, NULL::VARCHAR AS answer FROM items LIMIT 0").to_arrow_table()
 
-    def machine_votes(self, con: Any, labels: Sequence[str], kinds: Sequence[str]) -> pa.Table:
-        return pa.table({"item_id": pa.array([], _STR), "source_id": pa.array([], _STR), "spoke": pa.array([], pa.bool_())})
+    machine_votes = ModelOnlyPrelabel.machine_votes  # the LLM raters' votes: the stage counts them per item
 
     def reference(self, con: Any, labels: Sequence[str]) -> pa.Table:
         return con.sql("SELECT item_id, answer::VARCHAR AS answer FROM gold WHERE answer IS NOT NULL ORDER BY item_id").to_arrow_table()
@@ -77,11 +81,20 @@ class _RatingPrelabel:
         return {"answer": f"{column}::JSON"}
 
     def answer_text(self, answers: pa.Array) -> pa.Array:
-        """The rating's JSON text; "no machine rating" where there is none (every item, for now)."""
+        """The rating's JSON text; "no machine rating" where there is none (every item: LLM ratings count in consensus)."""
         return pc.fill_null(answers.cast(_STR), "no machine rating")
 
     def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float], kinds: Sequence[str]) -> list[dict[str, Any]]:
         return []
+
+    # -- language models as raters (`llm_rater.py`) ---------------------------------------------------------
+
+    llm_instructions = staticmethod(llm_rater.instructions)
+    parse_llm_answer = staticmethod(llm_rater.parse_answer)
+
+    def llm_vote_sql(self, column: str, labels: Sequence[str]) -> dict[str, str]:
+        """The canonical rating as it is: a hard vote, no confidence."""
+        return {"answer": f"({column})::JSON"}
 
 
 FACET = _RatingPrelabel()
