@@ -86,14 +86,12 @@
     return out.join("");
   }
 
-  // A candidate that names an image or audio file rather than holding text: one line, no spaces, a media
-  // extension (as ingest's media folders read them), optionally a file:// or http(s) URI.
-  const IMAGE = /\.(png|jpe?g|gif|bmp|webp)$/i, AUDIO = /\.(wav|mp3|flac|ogg|m4a)$/i;
+  // A candidate that names an image or audio file rather than holding text: one token ending in a media
+  // extension, a path or a file:// / http(s):// URI (the same rule as candidates.py, which ingest applies).
+  const MEDIA = /^(?:(?:https?|file):\/\/\S+|[^\s:]+)\.(png|jpe?g|gif|bmp|webp|tiff?|wav|mp3|flac|ogg|m4a)(?:[?#]\S*)?$/i;
   function mediaOf(text) {
-    const t = String(text || "").trim();
-    if (!t || /\s/.test(t) || /^[a-z][a-z0-9+.-]*:/i.test(t) && !/^(https?|file):\/\//i.test(t)) return null;
-    const path = t.split(/[?#]/)[0];
-    return IMAGE.test(path) ? "image" : AUDIO.test(path) ? "audio" : null;
+    const m = MEDIA.exec(String(text || "").trim());
+    return !m ? null : /^(wav|mp3|flac|ogg|m4a)$/i.test(m[1]) ? "audio" : "image";
   }
 
   // A candidate's body: Markdown, or the image / audio player of a media candidate (`part` "a" or "b" is the
