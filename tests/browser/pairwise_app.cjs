@@ -5,7 +5,8 @@
 // actions, then waits for the next task, until the page says nothing is left.
 // Actions: {press: "a"} a key; {type: "text"} typed into the focused element; {submit: true} Enter;
 //   {shot: "name"} screenshot; {scroll: true} scroll pane A to its end and record both panes' scroll shares;
-//   {state: true} record which pane/button is picked and the note.
+//   {state: true} record which pane/button is picked and the note; {media: true} wait until each pane's image has
+//   loaded (or its audio has its metadata) and record per pane the element, its source and what loaded.
 // Prints one JSON line: {seen: [{prompt, first, second, html, keys, log}], errors, pwned}.
 "use strict";
 const fs = require("fs");
@@ -27,6 +28,12 @@ async function act(page, a, seen, shots) {
     await page.evaluate(nextFrame);
     seen.log.push({ scroll: await page.$$eval(".afp-body", (bs) => bs.map((b) => ({
       top: b.scrollTop, range: b.scrollHeight - b.clientHeight }))) });
+  } else if (a.media) {
+    await page.waitForFunction(() => [...document.querySelectorAll(".afp-side img")].every((m) => m.complete && m.naturalWidth > 0)
+      && [...document.querySelectorAll(".afp-side audio")].every((m) => m.readyState >= 1), null, { timeout: 15000 });
+    seen.log.push({ media: await page.$$eval(".afp-side", (sides) => sides.map((sd) => [...sd.querySelectorAll("img, audio")].map((m) => ({
+      tag: m.tagName.toLowerCase(), src: m.getAttribute("src"),
+      loaded: m.tagName === "IMG" ? [m.naturalWidth, m.naturalHeight] : Math.round(m.duration * 1000) })))) });
   } else if (a.state) {
     seen.log.push({ state: await page.evaluate(() => ({
       picked: [...document.querySelectorAll(".afp-side.picked")].map((s) => s.dataset.slot),
