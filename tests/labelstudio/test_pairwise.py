@@ -6,6 +6,7 @@ the side the task shows, and a `selected` that is neither side set aside naming 
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -35,16 +36,27 @@ def _preferred(answer: dict) -> str:
     return "a" if (answer["choice"] == "A") != answer["swapped"] else "b"
 
 
-def test_pairwise_push_and_pull_with_label_studio(tmp_path: Path, label_studio, monkeypatch) -> None:
+def _pictures(files_root: Path, **colours: tuple[int, int, int, int, int]) -> Path:
+    """PNG files (name: width, height, r, g, b) in a fresh folder under Label Studio's local-files root."""
     from PIL import Image
 
+    sub = files_root / f"pairs-{uuid.uuid4().hex[:6]}"
+    sub.mkdir()
+    for name, (w, h, *rgb) in colours.items():
+        Image.new("RGB", (w, h), tuple(rgb)).save(sub / f"{name}.png")
+    return sub
+
+
+def test_pairwise_push_and_pull_with_label_studio(tmp_path: Path, label_studio, label_studio_files_root: Path,
+                                                  monkeypatch) -> None:
     url, token = label_studio
     monkeypatch.setenv("ANNOFLOW_QUEUE_TOKEN", token)
-    Image.new("RGB", (24, 16), (200, 30, 30)).save(tmp_path / "red.png")
-    items = {**ITEMS, "p4": {"prompt": "Question 4: which picture?", "a": f"file://{tmp_path / 'red.png'}",
+    sub = _pictures(label_studio_files_root, red=(24, 16, 200, 30, 30))
+    items = {**ITEMS, "p4": {"prompt": "Question 4: which picture?", "a": f"file://{sub / 'red.png'}",
                              "b": "a description instead of a picture", "system_a": "s1", "system_b": "s2"}}
     cfg = write_project(tmp_path / "project", name=f"ls-pairwise-{uuid.uuid4().hex[:8]}", task_kind="pairwise",
-                        queue={"backend": "label_studio", "url": url, "show_prelabels": True}, answer={"allow_ties": True})
+                        queue={"backend": "label_studio", "url": url, "show_prelabels": True,
+                               "local_files_root": str(label_studio_files_root)}, answer={"allow_ties": True})
     # a machine's suggestion on p0 (candidate b preferred): Label Studio shows it on the side p0's task shows b
     rows = [{"assignment_id": f"a-{k}", "item_id": k, "kind": "label", "payload": json.dumps(v),
              "prelabel": json.dumps({"choice": "B", "swapped": False}) if k == "p0" else None} for k, v in items.items()]
@@ -67,7 +79,7 @@ def test_pairwise_push_and_pull_with_label_studio(tmp_path: Path, label_studio, 
                 assert left in data["left"] and right in data["right"], data
         red = by_prompt[items["p4"]["prompt"]]["data"]
         pane = red["right"] if swapped["p4"] else red["left"]
-        assert pane.startswith('<img src="data:image/png;base64,'), pane  # inlined: no local-files storage configured
+        assert pane.startswith(f'<div class="af-pane"><img src="/data/local-files/?d={sub.name}/red.png"'), pane
         pred = c.get("/api/predictions", params={"task": by_prompt["Question 0"]["id"]}).json()
         assert [r["value"] for r in pred[0]["result"]] == [{"selected": "left"}]  # p0 shows b on the left
         annotations = {
@@ -91,3 +103,45 @@ def test_pairwise_push_and_pull_with_label_studio(tmp_path: Path, label_studio, 
     assert json.loads(got["p3"]["answer"]) == {"choice": "A", "swapped": False}
     problem = json.loads(got["p4"][ANSWER_PROBLEM])
     assert problem["field"] == "result[0].value.selected", problem
+
+
+def test_pairwise_in_label_studio_own_page(tmp_path: Path, label_studio, label_studio_files_root: Path, monkeypatch) -> None:
+    """In Chromium on Label Studio's labeling page: a task drawn with b on the left shows the blue picture (b) on
+    the left and the red one (a) on the right, both loaded; the annotator clicks the left pane and submits; the
+    pull reads it as A with swapped true: candidate b preferred."""
+    from annotation_app.process import REPO_ROOT
+    from tests.browser.span_harness import CHROMIUM, browser_missing
+    from tests.labelstudio.server import ADMIN_EMAIL
+
+    missing = browser_missing()
+    if missing:
+        pytest.fail(f"browser test needs {missing}: run `bash .ci/browser.sh` (`.ci/run` does)")
+    url, token = label_studio
+    monkeypatch.setenv("ANNOFLOW_QUEUE_TOKEN", token)
+    sub = _pictures(label_studio_files_root, red=(60, 40, 220, 30, 30), blue=(50, 50, 30, 30, 220))
+    item = {"prompt": "Which picture is blue?", "a": f"file://{sub / 'red.png'}", "b": f"file://{sub / 'blue.png'}",
+            "system_a": "s1", "system_b": "s2"}
+    aid = next(f"pic-{k}" for k in range(20) if shown_swapped(f"pic-{k}"))  # a task that shows b on the left
+    cfg = write_project(tmp_path / "project", name=f"ls-pairwise-page-{uuid.uuid4().hex[:8]}", task_kind="pairwise",
+                        queue={"backend": "label_studio", "url": url, "local_files_root": str(label_studio_files_root)},
+                        answer={"allow_ties": True})
+    with open_backend(cfg) as b:
+        b.ensure_project(cfg)
+        assert b.push(pa.Table.from_pylist([{"assignment_id": aid, "item_id": "pic", "kind": "label",
+                                             "payload": json.dumps(item), "prelabel": None}])) == 1
+        pid, (task_id,) = b._project(), b.task_ids().values()
+        plan = tmp_path / "plan.json"
+        plan.write_text(json.dumps({"url": url, "email": ADMIN_EMAIL, "password": "annoflow-test-password", "project": pid,
+                                    "task": task_id, "pick": "left", "chromium": CHROMIUM, "userDataDir": str(tmp_path / "profile"),
+                                    "screenshot": str(tmp_path / "shots" / "label-studio-pairwise.png")}))
+        (tmp_path / "shots").mkdir()
+        run = subprocess.run(["node", str(REPO_ROOT / "tests" / "browser" / "ls_pairwise.cjs"), str(plan)],
+                             capture_output=True, text=True, timeout=600, check=False)
+        assert run.returncode == 0, run.stderr
+        page, _ = b.pull(None)
+    shown = json.loads(run.stdout.strip().splitlines()[-1])["panes"]
+    assert [p["images"] for p in shown] == [[50], [60]], run.stdout  # blue (b) left, red (a) right, both loaded
+    (judgment,) = page.to_pylist()
+    answer = json.loads(judgment["answer"])
+    assert answer == {"choice": "A", "swapped": True} and _preferred(answer) == "b"
+    assert (tmp_path / "shots" / "label-studio-pairwise.png").stat().st_size > 5000

@@ -4,7 +4,7 @@ Each task shows the candidates in an order drawn from its assignment id (a hash:
 same order whenever it is pushed), as the app's view does, so position bias can be measured in Label
 Studio too. The task data holds the comparison's fields (`prompt`, `a`, `b`, `system_a`, `system_b`, in
 the item's order), the panes as shown (`left`, `right`: HTML, a text candidate escaped, a media candidate
-an `<img>` or `<audio>` whose source the backend makes loadable) and `swapped` (true: `b` is on the left).
+an `<img>` or `<audio>` served by Label Studio's local-files storage or a web address) and `swapped` (true: `b` is on the left).
 At the pull `selected` "left" / "right" reads as A / B with the task's `swapped`, so the answer says which
 candidate was preferred and where it sat. A tie is a `Choices` result ("tie", when the project allows
 ties) and the reason a `TextArea`.
@@ -17,6 +17,8 @@ import html
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from tasks.errors import ConfigError
 
 from ..protocol import AnswerError
 from .candidates import media_kind
@@ -55,27 +57,36 @@ def shown_swapped(assignment_id: str) -> bool:
     return hashlib.sha256(assignment_id.encode()).digest()[0] & 1 == 1
 
 
-def _pane(candidate: Any, media: Callable[[str], str]) -> str:
-    """A candidate as the HTML of its pane: escaped text (line breaks kept), or the image / audio player."""
+def _pane(candidate: Any, media: Callable[[str], str], assignment_id: str) -> str:
+    """A candidate as the HTML of its pane (class `af-pane`): escaped text (line breaks kept), or the image /
+    audio player. Label Studio's HTML sanitizer drops `data:` sources, so a local media file must be served
+    by Label Studio's local-files storage (`queue.local_files_root`); inline data is refused, naming it."""
     text = candidate if isinstance(candidate, str) else ""
     kind = media_kind(text)
     if kind is None:
-        return f'<div style="white-space: pre-wrap">{html.escape(text)}</div>'
-    src = html.escape(media(text.strip()), quote=True)
+        return f'<div class="af-pane" style="white-space: pre-wrap">{html.escape(text)}</div>'
+    loadable = media(text.strip())
+    if loadable.startswith("data:"):
+        raise ConfigError(f"assignment {assignment_id!r}: the media candidate {text.strip()!r} is outside "
+                          "queue.local_files_root: Label Studio shows a comparison's media only from its local-files "
+                          "storage or a web address; put the files under Label Studio's LOCAL_FILES_DOCUMENT_ROOT and "
+                          "set queue.local_files_root to it")
+    src = html.escape(loadable, quote=True)
     if kind == "image":
-        return f'<img src="{src}" alt="candidate" style="max-width: 100%; max-height: 60vh"/>'
-    return f'<audio controls="controls" preload="metadata" src="{src}" style="width: 100%"></audio>'
+        return f'<div class="af-pane"><img src="{src}" alt="candidate" style="max-width: 100%; max-height: 60vh"/></div>'
+    return f'<div class="af-pane"><audio controls="controls" preload="metadata" src="{src}" style="width: 100%"></audio></div>'
 
 
 def task_data(payload: str | None, assignment_id: str, media: Callable[[str], str]) -> dict[str, Any]:
     """LABEL STUDIO push: the comparison's fields, the two panes in this task's order and `swapped`.
 
-    `media` turns a media candidate's URI into one Label Studio can load (the backend's: inline data or its
-    local-files storage)."""
+    `media` turns a media candidate's URI into one Label Studio can load (the backend's: a web address as it is,
+    a file under its local-files storage as that storage's URL, another file as inline data, which is refused)."""
     c = parse_comparison(payload) or {}
     swapped = shown_swapped(assignment_id)
     left, right = (c.get("b"), c.get("a")) if swapped else (c.get("a"), c.get("b"))
-    return {**{k: c.get(k) for k in FIELDS}, "left": _pane(left, media), "right": _pane(right, media), "swapped": swapped}
+    return {**{k: c.get(k) for k in FIELDS}, "left": _pane(left, media, assignment_id),
+            "right": _pane(right, media, assignment_id), "swapped": swapped}
 
 
 def _preferred(answer: Mapping[str, Any]) -> str:

@@ -16,7 +16,7 @@ import pytest
 from scipy.stats import kendalltau
 
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings
-from tasks.errors import InputError
+from tasks.errors import ConfigError, InputError
 from tasks.kinds import get
 from tasks.kinds.pairwise.simulation import PairAnnotator, simulate_comparisons
 from tasks.kinds.protocol import AnswerError
@@ -104,20 +104,24 @@ def test_label_studio_task_order_is_drawn_per_assignment_and_media_panes() -> No
     """Each assignment's task shows an order drawn from its id (the same every push; both orders occur), the panes
     hold escaped text or the media player, and the comparison's fields stay in the item's order."""
     item = json.dumps({"prompt": "Which?", "a": "<b>x</b> & y", "b": "img/cat.png", "system_a": "s1", "system_b": "s2"})
-    def media(uri: str) -> str:  # what the backend makes of a local file
-        return "data:image/png;base64,AAAA"
+    def media(uri: str) -> str:  # what the backend makes of a file under Label Studio's local-files storage
+        return "/data/local-files/?d=img/cat.png"
 
     data = {aid: KIND.queue.label_studio_data(item, aid, media) for aid in (f"as-{k}" for k in range(40))}
     flips = [d["swapped"] for d in data.values()]
     assert 5 < sum(flips) < 35 and data == {aid: KIND.queue.label_studio_data(item, aid, media) for aid in data}
     d = next(d for d in data.values() if d["swapped"])
     assert (d["a"], d["b"]) == ("<b>x</b> & y", "img/cat.png")
-    assert d["left"] == '<img src="data:image/png;base64,AAAA" alt="candidate" style="max-width: 100%; max-height: 60vh"/>'
-    assert d["right"] == '<div style="white-space: pre-wrap">&lt;b&gt;x&lt;/b&gt; &amp; y</div>'
+    assert d["left"] == ('<div class="af-pane"><img src="/data/local-files/?d=img/cat.png" alt="candidate" '
+                         'style="max-width: 100%; max-height: 60vh"/></div>')
+    assert d["right"] == '<div class="af-pane" style="white-space: pre-wrap">&lt;b&gt;x&lt;/b&gt; &amp; y</div>'
     d = next(d for d in data.values() if not d["swapped"])
-    assert d["left"].startswith('<div style="white-space: pre-wrap">&lt;b&gt;') and d["right"].startswith("<img ")
+    assert d["left"].startswith('<div class="af-pane" style="white-space: pre-wrap">&lt;b&gt;') and "<img " in d["right"]
     audio = KIND.queue.label_studio_data(item.replace("img/cat.png", "https://e.org/say.mp3"), "as-0", str)
     assert '<audio controls="controls" preload="metadata" src="https://e.org/say.mp3"' in audio["left"] + audio["right"]
+    # Label Studio's sanitizer drops data: sources: a file it cannot serve is refused, naming the task and file
+    with pytest.raises(ConfigError, match=r"assignment 'as-3': the media candidate 'img/cat.png' is outside queue.local_files_root"):
+        KIND.queue.label_studio_data(item, "as-3", lambda uri: "data:image/png;base64,AAAA")
 
 
 def _crowd(seed=3, n_items=1500):
