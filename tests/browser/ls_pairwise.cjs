@@ -2,30 +2,17 @@
 // waits for both panes, records what each shows (text, images and whether they loaded), clicks the pane named
 // by `pick` ("left" or "right") as an annotator picks a candidate, and submits.
 // Usage: node ls_pairwise.cjs PLAN.json   (PLAN: {url, email, password, project, task, pick, chromium, userDataDir, screenshot})
-// Prints one JSON line: {panes: [{text, images: [naturalWidth...]}], selected}.
+// Prints one JSON line: {panes: [{text, images: [naturalWidth...], sources}], console: [errors and warnings]}.
 "use strict";
 const fs = require("fs");
-const path = require("path");
-const { chromium } = require(process.env.PLAYWRIGHT_CORE ||
-  path.resolve(__dirname, "..", "..", ".ci", "node_modules", "playwright-core"));
+const { signedIn } = require("./ls_signin.cjs");
 
 (async () => {
   const plan = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-  const context = await chromium.launchPersistentContext(plan.userDataDir, {
-    executablePath: plan.chromium || "/usr/bin/chromium", headless: true, timeout: 60000,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1280, height: 900 },
-  });
+  const { context, page } = await signedIn(plan, { width: 1280, height: 900 });
   try {
-    const page = await context.newPage();
-    page.setDefaultTimeout(120000);
     const console_ = [];
     page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") console_.push(m.text().slice(0, 300)); });
-    await page.goto(`${plan.url}/user/login/`);
-    await page.fill("input[name=email]", plan.email);
-    await page.fill("input[name=password]", plan.password);
-    await Promise.all([page.waitForNavigation(), page.click("button[type=submit], input[type=submit]")]);
     await page.goto(`${plan.url}/projects/${plan.project}/data?task=${plan.task}`);
     // the two HyperText panes: the candidates' HTML as the task data holds it
     const panes = ".af-pane";
