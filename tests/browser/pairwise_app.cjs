@@ -4,7 +4,8 @@
 // For each task served: waits for the side-by-side view, records what each pane shows, performs the task's
 // actions, then waits for the next task, until the page says nothing is left.
 // Actions: {press: "a"} a key; {type: "text"} typed into the focused element; {submit: true} Enter;
-//   {shot: "name"} screenshot; {scroll: true} scroll pane A to its end and record both panes' scroll shares;
+//   {shot: "name"} screenshot; {scroll: true | "A" | "B", top?: true} scroll pane A (or the one named) to its end (or
+//   its top) and record both panes' scroll positions;
 //   {state: true} record which pane/button is picked and the note; {media: true} wait until each pane's image has
 //   loaded (or its audio has its metadata) and record per pane the element, its source and what loaded.
 // Prints one JSON line: {seen: [{prompt, first, second, html, keys, log}], errors, pwned}.
@@ -23,7 +24,8 @@ async function act(page, a, seen, shots) {
   else if (a.submit) await page.keyboard.press("Enter");
   else if (a.shot) { await page.evaluate(nextFrame); await page.screenshot({ path: path.join(shots, `${a.shot}.png`) }); }
   else if (a.scroll) {
-    await page.$eval(".afp-side[data-slot=A] .afp-body", (b) => { b.scrollTop = b.scrollHeight; });
+    await page.$eval(`.afp-side[data-slot=${a.scroll === true ? "A" : a.scroll}] .afp-body`,
+                     (b, top) => { b.scrollTop = top ? 0 : b.scrollHeight; }, Boolean(a.top));
     await page.evaluate(nextFrame);
     await page.evaluate(nextFrame);
     seen.log.push({ scroll: await page.$$eval(".afp-body", (bs) => bs.map((b) => ({

@@ -1,5 +1,6 @@
 """The pairwise side-by-side view in the REAL annotation page: comparisons pushed to the app, a person in
-headless Chromium judging them by keyboard only (A, B, T, R for the reason, Enter). The candidates are rendered
+headless Chromium judging them by keyboard only (A, B, T, R for the reason, Escape out of it, Enter, also from
+the reason box; letters typed into the reason pick nothing; Enter with nothing picked is refused). The candidates are rendered
 as Markdown with every HTML character escaped (a candidate carrying a script tag and an `onerror` image runs
 nothing and loads nothing), long candidates scroll together, the shown order is drawn per assignment and the
 stored answer says it (`swapped`). Screenshots: `<tmp_path>/shots/app-pairwise-*.png`.
@@ -47,11 +48,13 @@ def test_judge_comparisons_by_keyboard_in_the_real_page(tmp_path: Path) -> None:
             assert admin.push(pa.Table.from_pylist(rows)) == 3
             token = admin.create_annotator("pair-person")
             tasks = {
-                "Long": [{"shot": "app-pairwise-long"}, {"scroll": True}, {"submit": True}, {"state": True},
+                "Long": [{"shot": "app-pairwise-long"}, {"scroll": True}, {"scroll": "B", "top": True},
+                         {"submit": True}, {"state": True},              # Enter with nothing picked: refused
                          {"press": "a"}, {"state": True}, {"shot": "app-pairwise-picked"}, {"submit": True}],
-                "Evil": [{"press": "b"}, {"press": "r"}, {"type": "no markup"}, {"state": True},
-                         {"shot": "app-pairwise-evil"}, {"submit": True}],
-                "Tie": [{"press": "t"}, {"submit": True}],
+                "Evil": [{"press": "b"}, {"press": "r"}, {"type": "no markup"}, {"state": True},  # letters typed pick nothing
+                         {"press": "Escape"}, {"press": "a"}, {"state": True},   # out of the reason box, keys pick again
+                         {"press": "b"}, {"state": True}, {"shot": "app-pairwise-evil"}, {"submit": True}],
+                "Tie": [{"press": "t"}, {"press": "r"}, {"type": "both fine"}, {"press": "Enter"}],  # Enter in the box submits
             }
             shots = tmp_path / "shots"
             shots.mkdir()
@@ -77,17 +80,21 @@ def test_judge_comparisons_by_keyboard_in_the_real_page(tmp_path: Path) -> None:
         assert s["first"].startswith(marks[item_key][first]) and s["second"].startswith(marks[item_key][second]), (name, ans)
     assert answers["long"]["choice"] == "A" and answers["evil"]["choice"] == "B" and answers["tie"]["choice"] == "tie"
     assert answers["evil"]["reason"] == "no markup" and "reason" not in answers["long"]
+    assert answers["tie"]["reason"] == "both fine"
     # Markdown rendered, markup from the candidate shown as text
     long_html, evil_html = seen["Long"]["html"], seen["Evil"]["html"]
     assert "<strong>bold</strong>" in long_html and "<code>code</code>" in long_html and "<li>" in long_html
     assert "<script" not in evil_html and "<img" not in evil_html and "&lt;script&gt;" in evil_html
     assert '<a href="https://example.org/docs" rel="noopener noreferrer" target="_blank">link</a>' in evil_html
-    # the panes scroll together: pane A at its end moves pane B to its end too
-    (a_pane, b_pane), = [x["scroll"] for x in seen["Long"]["log"] if "scroll" in x]
+    # the panes scroll together: pane A at its end moves pane B to its end too, and B back at its top moves A there
+    (a_pane, b_pane), (a_back, b_back) = [x["scroll"] for x in seen["Long"]["log"] if "scroll" in x]
     assert a_pane["range"] > 0 and b_pane["range"] > 0 and abs(b_pane["top"] - b_pane["range"]) <= 2, (a_pane, b_pane)
+    assert b_back["top"] == 0 and a_back["top"] <= 2, (a_back, b_back)
     states = [x["state"] for x in seen["Long"]["log"] if "state" in x]
     assert states[0]["picked"] == [] and states[1] == {**states[1], "picked": ["A"], "button": ["A"]}
-    assert [x["state"] for x in seen["Evil"]["log"] if "state" in x][0]["focused"] == "reason"
+    typed, escaped, repicked = [x["state"] for x in seen["Evil"]["log"] if "state" in x]
+    assert typed["focused"] == "reason" and typed["picked"] == ["B"]
+    assert escaped["focused"] != "reason" and escaped["picked"] == ["A"] and repicked["picked"] == ["B"]
     assert any(k.startswith("A / B") for k in seen["Tie"]["keys"]) and any(k.startswith("T") for k in seen["Tie"]["keys"])
     assert {p.name for p in (tmp_path / "shots").iterdir()} == {"app-pairwise-long.png", "app-pairwise-picked.png",
                                                                  "app-pairwise-evil.png"}
