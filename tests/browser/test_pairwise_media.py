@@ -9,7 +9,6 @@ shows the images in the item's order. Screenshots: `<tmp_path>/shots/app-pairwis
 from __future__ import annotations
 
 import json
-import subprocess
 import wave
 from pathlib import Path
 
@@ -17,12 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from annotation_app.process import start_app
 from tasks.ingest.stage import ingest_source
-from tasks.queues.builtin import BuiltinBackend
 from tasks.store import open_store
-from tests.browser.span_harness import CHROMIUM, browser_missing
-from tests.browser.test_conflict_view import ADMIN, _adjudication, _answers, _context, _drive
+from tests.browser.conftest import BrowserApp
+from tests.browser.test_conflict_view import _adjudication, _answers, _context
 from tests.conftest import write_project
 
 pytestmark = pytest.mark.slow
@@ -43,22 +40,7 @@ def _media(data: Path) -> None:
         w.writeframes(tone.tobytes())
 
 
-def _judge(tmp_path: Path, app_url: str, token: str, tasks: dict) -> dict:
-    plan = tmp_path / "plan-media.json"
-    plan.write_text(json.dumps({"url": app_url, "chromium": CHROMIUM, "userDataDir": str(tmp_path / "profile-media"),
-                                "screenshotDir": str(tmp_path / "shots"), "token": token, "tasks": tasks}))
-    run = subprocess.run(["node", str(Path(__file__).with_name("pairwise_app.cjs")), str(plan)],
-                         capture_output=True, text=True, timeout=240, check=False)
-    assert run.returncode == 0, f"browser driver failed:\n{run.stderr}\napp log: {tmp_path / 'app.log'}"
-    out = json.loads(run.stdout.strip().splitlines()[-1])
-    assert out["errors"] == [], out["errors"]
-    return out
-
-
-def test_media_candidates_ingested_and_shown(tmp_path: Path) -> None:
-    missing = browser_missing()
-    if missing:
-        pytest.fail(f"browser test needs {missing}: run `bash .ci/browser.sh` (`.ci/run` does)")
+def test_media_candidates_ingested_and_shown(tmp_path: Path, browser_app: BrowserApp) -> None:
     project = tmp_path / "project"
     data = project / "data"
     _media(data)
@@ -79,49 +61,44 @@ def test_media_candidates_ingested_and_shown(tmp_path: Path) -> None:
     assert (pictures["a"], pictures["b"]) == (f"file://{data / 'img' / 'red.png'}", f"file://{data / 'img' / 'blue.png'}")
     assert json.loads(items["Sounds"][1])["b"] == "A *description* of a tone."  # text stays text
 
-    app = start_app(tmp_path / "app.db", ADMIN, media_roots=[data], log=tmp_path / "app.log")
-    (tmp_path / "shots").mkdir()
-    try:
-        with BuiltinBackend(app.url, ADMIN, cfg.name) as admin:
-            admin.ensure_project(cfg)
-            push = [{"assignment_id": f"as-{k}", "item_id": i, "kind": "label", "priority": float(-n), "payload": p,
-                     "prelabel": None} for n, (k, (i, p)) in enumerate(sorted(items.items()))]
-            assert admin.push(pa.Table.from_pylist(push)) == 2
-            token = admin.create_annotator("media-person")
-            out = _judge(tmp_path, app.url, token, {
-                "Pictures": [{"media": True}, {"shot": "app-pairwise-media"}, {"press": "b"}, {"submit": True}],
-                "Sounds": [{"media": True}, {"shot": "app-pairwise-media-audio"}, {"press": "t"}, {"submit": True}]})
-            judgments = {j["item_id"]: json.loads(j["answer"]) for j in admin.pull(None)[0].to_pylist()}
-        seen = {s["prompt"]: s for s in out["seen"]}
-        (panes,) = [x["media"] for x in seen["Pictures"]["log"] if "media" in x]
-        shown = judgments[items["Pictures"][0]]
-        first, second = ("b", "a") if shown["swapped"] else ("a", "b")
-        size = {"a": [48, 32], "b": [40, 40]}
-        assert [p[0]["tag"] for p in panes] == ["img", "img"]
-        assert [p[0]["loaded"] for p in panes] == [size[first], size[second]]  # each pane's own file, in the drawn order
-        assert all(p[0]["src"].startswith("/api/annotate/media/") for p in panes)
-        assert [p[0]["src"].endswith(f"?part={s}") for p, s in zip(panes, (first, second))] == [True, True]
-        assert shown["choice"] == "B"
-        (panes,) = [x["media"] for x in seen["Sounds"]["log"] if "media" in x]
-        sound = judgments[items["Sounds"][0]]
-        audio_pane = panes[1] if sound["swapped"] else panes[0]
-        assert [m["tag"] for m in audio_pane] == ["audio"] and audio_pane[0]["loaded"] == 500  # 0.5 s of tone
-        assert [len(p) for p in panes] == ([0, 1] if sound["swapped"] else [1, 0])
+    admin = browser_app.project(cfg)  # its media root holds the project's files
+    push = [{"assignment_id": f"as-{k}", "item_id": i, "kind": "label", "priority": float(-n), "payload": p,
+             "prelabel": None} for n, (k, (i, p)) in enumerate(sorted(items.items()))]
+    assert admin.push(pa.Table.from_pylist(push)) == 2
+    token = admin.create_annotator("media-person")
+    out = browser_app.drive("pairwise_app.cjs", token, {
+        "Pictures": [{"media": True}, {"shot": "app-pairwise-media"}, {"press": "b"}, {"submit": True}],
+        "Sounds": [{"media": True}, {"shot": "app-pairwise-media-audio"}, {"press": "t"}, {"submit": True}]})
+    assert out["errors"] == [], out["errors"]
+    judgments = {j["item_id"]: json.loads(j["answer"]) for j in admin.pull(None)[0].to_pylist()}
+    seen = {s["prompt"]: s for s in out["seen"]}
+    (panes,) = [x["media"] for x in seen["Pictures"]["log"] if "media" in x]
+    shown = judgments[items["Pictures"][0]]
+    first, second = ("b", "a") if shown["swapped"] else ("a", "b")
+    size = {"a": [48, 32], "b": [40, 40]}
+    assert [p[0]["tag"] for p in panes] == ["img", "img"]
+    assert [p[0]["loaded"] for p in panes] == [size[first], size[second]]  # each pane's own file, in the drawn order
+    assert all(p[0]["src"].startswith("/api/annotate/media/") for p in panes)
+    assert [p[0]["src"].endswith(f"?part={s}") for p, s in zip(panes, (first, second))] == [True, True]
+    assert shown["choice"] == "B"
+    (panes,) = [x["media"] for x in seen["Sounds"]["log"] if "media" in x]
+    sound = judgments[items["Sounds"][0]]
+    audio_pane = panes[1] if sound["swapped"] else panes[0]
+    assert [m["tag"] for m in audio_pane] == ["audio"] and audio_pane[0]["loaded"] == 500  # 0.5 s of tone
+    assert [len(p) for p in panes] == ([0, 1] if sound["swapped"] else [1, 0])
 
-        # the adjudicator's compare view: the images in the item's order, loaded through the expert's lease
-        votes = _answers(items["Pictures"][0], [("human:ann-a", "human", {"choice": "A", "swapped": False}, 0.8, None, None, 20, "learned"),
-                                                ("human:ann-b", "human", {"choice": "A", "swapped": True}, 0.7, None, None, 20, "learned")])
-        context = _context("pairwise", [], items["Pictures"][0], votes,
-                           {"choice": "A", "swapped": False, "p_a": 0.5, "p_b": 0.45, "p_tie": 0.05}, 0.5, "preference_em")
-        with BuiltinBackend(app.url, ADMIN, "adj-media") as adj:
-            adj.ensure_project(cfg.model_copy(update={"name": "adj-media"}))
-            assert adj.push(_adjudication("adj-m1", items["Pictures"][0], items["Pictures"][1], context)) == 1
-            expert = adj.create_annotator("expert-media", roles=["expert"], projects=["adj-media"])
-            out = _drive(tmp_path, app.url, expert, {"Pictures": [
-                {"waitMedia": True}, {"read": "loaded"}, {"shot": "conflict-pairwise-media"}, {"pickKey": 2}, {"submit": True}]})
-        cols = {c["pref"]: c for c in out["seen"][0]["loaded"]["pairwise"]["cols"]}
-        assert [(m["tag"], m["loaded"], m["src"].endswith(f"?part={s}")) for s in ("a", "b") for m in cols[s]["media"]] == [
-            ("img", 48, True), ("img", 40, True)]
-        assert cols["a"]["who"] == ["human:ann-a"] and cols["b"]["who"] == ["human:ann-b"]
-    finally:
-        app.stop()
+    # the adjudicator's compare view: the images in the item's order, loaded through the expert's lease
+    votes = _answers(items["Pictures"][0], [("human:ann-a", "human", {"choice": "A", "swapped": False}, 0.8, None, None, 20, "learned"),
+                                            ("human:ann-b", "human", {"choice": "A", "swapped": True}, 0.7, None, None, 20, "learned")])
+    context = _context("pairwise", [], items["Pictures"][0], votes,
+                       {"choice": "A", "swapped": False, "p_a": 0.5, "p_b": 0.45, "p_tie": 0.05}, 0.5, "preference_em")
+    adj = browser_app.project(cfg.model_copy(update={"name": "adj-media"}))
+    assert adj.push(_adjudication("adj-m1", items["Pictures"][0], items["Pictures"][1], context)) == 1
+    expert = adj.create_annotator("expert-media", roles=["expert"], projects=["adj-media"])
+    out = browser_app.drive("conflict_view.cjs", expert, {"Pictures": [
+        {"waitMedia": True}, {"read": "loaded"}, {"shot": "conflict-pairwise-media"}, {"pickKey": 2}, {"submit": True}]})
+    assert out["errors"] == [], out["errors"]
+    cols = {c["pref"]: c for c in out["seen"][0]["loaded"]["pairwise"]["cols"]}
+    assert [(m["tag"], m["loaded"], m["src"].endswith(f"?part={s}")) for s in ("a", "b") for m in cols[s]["media"]] == [
+        ("img", 48, True), ("img", 40, True)]
+    assert cols["a"]["who"] == ["human:ann-a"] and cols["b"]["who"] == ["human:ann-b"]
