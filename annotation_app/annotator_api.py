@@ -129,14 +129,26 @@ async def skip(lease_id: str, request: Request) -> Response:
     return json_response(await q.skip(a, lease_id))
 
 
-@router.get("/annotate/media/{lease_id}", responses=errors(404))
-async def media(lease_id: str, request: Request) -> Response:
-    """The image or audio file of a live lease (local files under a configured media root only)."""
+def _payload_part(payload: str | None, part: str) -> str | None:
+    """The text at key `part` of a JSON object payload; None when there is none."""
+    try:
+        value = orjson.loads(payload or "")
+    except ValueError:
+        return None
+    found = value.get(part) if isinstance(value, dict) else None
+    return found.strip() if isinstance(found, str) else None
+
+
+@router.get("/annotate/media/{lease_id}", responses=errors(403, 404))
+async def media(lease_id: str, request: Request, part: str | None = None) -> Response:
+    """The image or audio file of a live lease (local files under a configured media root only). With `part`,
+    the file a field of the task's JSON payload names (an item made of several pieces, e.g. two candidates)."""
     q: Queue = request.app.state.queue
     t = q.leases.get(lease_id)
-    if t is None or not t.media_uri:
-        raise ApiError(404, "unknown_lease", "no live lease with media for this id")
-    uri = t.media_uri
+    uri = None if t is None else t.media_uri if part is None else _payload_part(t.payload, part)
+    if not uri:
+        raise ApiError(404, "unknown_lease", "no live lease with media for this id"
+                       + (f" and part {part!r}" if part is not None else ""))
     path = Path(unquote(urlparse(uri).path) if uri.startswith("file://") else uri).resolve()
     roots: list[Path] = request.app.state.media_roots
     if not any(path == r or r in path.parents for r in roots):

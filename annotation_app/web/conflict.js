@@ -113,7 +113,7 @@
     };
     if (typeof factory.compare === "function") {
       try {
-        view.compare = factory.compare({ root: compareRoot, task: { payload: task.payload, media_url: task.media_url, data_kind: task.data_kind },
+        view.compare = factory.compare({ root: compareRoot, task: { item_id: task.lease_id, payload: task.payload, media_url: task.media_url, data_kind: task.data_kind },
                                          labels, options, answers, posterior: conflict.posterior, consensus: cons,
                                          pick: (answer) => pick(answer) });
       } catch (e) { compareRoot.textContent = "The answers cannot be overlaid: " + e.message; }

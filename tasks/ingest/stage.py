@@ -113,7 +113,7 @@ def _batches(local: LocalSource, cfg: ProjectConfig, src: SourceConfig) -> Itera
             return
         item_rows = getattr(kind_of(cfg).storage, "item_rows", None)
         for rb in _reader(local, cfg, src):
-            raw, refused = item_rows(rb.table, src.text_field, local.name) if item_rows else (rb.table, None)
+            raw, refused = item_rows(rb.table, src.text_field, local.name, local.path.parent) if item_rows else (rb.table, None)
             items, rejects = normalise_text(
                 raw, project=cfg.name, source=local.name, text_field=src.text_field, max_bytes=cfg.ingest.max_payload_bytes
             )

@@ -131,12 +131,13 @@ class StorageFacet(Protocol):
         ...
 
     # Optional (the ingest stage uses it when the facet has it):
-    # def item_rows(self, raw: pa.Table, text_field: str, source: str) -> tuple[pa.Table, pa.Table]:
+    # def item_rows(self, raw: pa.Table, text_field: str, source: str, base: Path) -> tuple[pa.Table, pa.Table]:
     #     INGEST (tasks/ingest/stage.py, tabular text sources): a reader's uniform batch (`source_row, payload,
     #     problem, metadata`) reshaped before items are made, for a kind whose item is more than one text field
     #     (pairwise: the prompt and two candidates become one payload, so the content-addressed id covers the
     #     whole comparison), and the rows it refuses as quarantine rows (`source, source_row, field, reason,
     #     detail, raw`) naming the row and field. The rest of the batch is stored. One DuckDB query per batch.
+    #     `base` is the source file's folder, against which paths the rows hold are read (pairwise: media candidates).
 
 
 # --- machine votes: labeling functions, models, the combiner, calibrated auto-accept -------------------
@@ -438,9 +439,13 @@ class QueueFacet(Protocol):
         ...
 
     # Optional (the Label Studio backend uses it when the facet has it):
-    # def label_studio_data(self, payload: str | None) -> dict[str, Any]:
+    # def label_studio_data(self, payload: str | None, assignment_id: str, media: Callable[[str], str]) -> dict[str, Any]:
     #     LABEL STUDIO push (tasks/queues/label_studio.py): fields added to a task's `data` beside the payload, for
-    #     a kind whose labeling config reads several fields of one item (pairwise: `$prompt`, `$a`, `$b`).
+    #     a kind whose labeling config reads several fields of one item (pairwise: `$prompt`, `$left`, `$right`)
+    #     or lays out each task its own way (pairwise: the candidates' order, drawn from the assignment id).
+    #     `media(uri)` gives a media file's URI as Label Studio can load it. A kind that has it also takes
+    #     `data=` (the task's data as pushed) in `to_label_studio` and `from_label_studio`, so results are
+    #     read in the task's own layout.
 
     def from_label_studio(self, results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,
                           payload: str | None = None) -> Any:

@@ -348,14 +348,16 @@ class LabelStudioBackend(PullAll):
             value = self._media_value(row["media_uri"])
         task: dict[str, Any] = {"data": {field: value, "ref": self.refs.seal(row["assignment_id"], row["item_id"])}}
         data_of = getattr(kind_of(self.config).queue, "label_studio_data", None) if self.config is not None else None
+        shown: dict[str, Any] = {}
         if data_of is not None:  # a kind whose item is several fields its labeling config names
-            task["data"].update(data_of(row.get("payload")))
+            task["data"].update(data_of(row.get("payload"), row["assignment_id"], self._media_value))
+            shown = {"data": task["data"]}  # the task's own layout (e.g. the order candidates are shown in)
         pre = row.get("prelabel")
         if pre is not None and self.show_prelabels:  # every kind alike, and no score: see the module docstring
             cfg = self._config()
             try:
                 result = kind_of(cfg).queue.to_label_studio(orjson.dumps(pre).decode(), cfg, row.get("payload"),
-                                                            _metadata(row.get("metadata")))
+                                                            _metadata(row.get("metadata")), **shown)
             except ValueError:  # a suggestion the project no longer accepts (e.g. its label set changed) is none
                 result = []
             if result:
@@ -445,9 +447,11 @@ class LabelStudioBackend(PullAll):
         kind = kind_of(cfg)
         results = a.get("result") or []
         problem = None
+        shown = {"data": task.get("data") or {}} if hasattr(kind.queue, "label_studio_data") else {}
         try:
             columns = answer_columns(kind.storage.column, kind.queue.from_label_studio(
-                results, cfg, (task.get("data") or {}).get(_field(self.data_kind)) if self.data_kind == DataKind.text else None))
+                results, cfg, (task.get("data") or {}).get(_field(self.data_kind)) if self.data_kind == DataKind.text else None,
+                **shown))
         except ValueError as e:  # results that are no answer: collect quarantines the judgment with the reason
             message = str(e)
             field = getattr(e, "field", None) or message.partition(": ")[0] or "result"

@@ -16,9 +16,7 @@
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const { chromium } = require(process.env.PLAYWRIGHT_CORE ||
-  path.resolve(__dirname, "..", "..", ".ci", "node_modules", "playwright-core"));
-const { FLAGS } = require("./span_widget.cjs");
+const { signedIn } = require("./signin.cjs");
 
 const WAVE = "#widget .afa-wave";
 const view = (page) => page.$eval(WAVE, (w) => w.afa.view());
@@ -84,20 +82,10 @@ async function act(page, a, seen, shots) {
 
 (async () => {
   const plan = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-  const context = await chromium.launchPersistentContext(plan.userDataDir, {
-    executablePath: plan.chromium || "/usr/bin/chromium", headless: true,
-    args: [...FLAGS, "--autoplay-policy=no-user-gesture-required"],
-    viewport: plan.viewport || { width: 1100, height: 800 }, timeout: 60000,
-  });
   const out = { seen: [], errors: [] };
+  const { context, page } = await signedIn(plan, out, { viewport: { width: 1100, height: 800 },
+                                                        args: ["--autoplay-policy=no-user-gesture-required"] });
   try {
-    const page = await context.newPage();
-    page.on("pageerror", (e) => out.errors.push(String(e)));
-    page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) out.errors.push(m.text()); });
-    page.on("response", (r) => { if (r.status() >= 400 && !r.url().endsWith("/favicon.ico")) out.errors.push(`${r.status()} ${r.url()}`); });
-    await page.goto(plan.url, { waitUntil: "domcontentloaded" });
-    await page.fill("#token", plan.token);
-    await page.click("#login-form button[type=submit]");
     for (;;) {
       await page.waitForSelector(`#work:not(.hidden) ${WAVE}[data-ready], #work:not(.hidden) .aft-text, ` +
                                  "#work:not(.hidden) .afa-status.bad, #empty:not(.hidden)", { timeout: 15000 });

@@ -4,16 +4,14 @@
 // For each task served: reads what the conflict panel shows (answers with source, type, reliability, colour;
 // the consensus line; the compare view: votes per label, or which sources underline each piece of text),
 // then performs its actions: {shot: name}, {pickKey: n} (Shift+n), {pickClick: n}, {toggle: n} (hide/show
-// source n), {press: key}, {focus: selector}, {note: text}, {guideline: true}, {waitThread: n} (until the
+// source n), {press: key}, {focus: selector} (a click on it), {waitMedia: true} (images of the pairwise views loaded), {note: text}, {guideline: true}, {waitThread: n} (until the
 // item's comment thread lists n comments), {read: name} (read the panel again), {probe: name, points, width} (compare canvas colours at image pixels), {submit: true} (Enter) —
 // and waits for the next task, until the page says nothing is left.
 // Prints one JSON line: {seen: [{text, panel, ...reads}], errors}.
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const { chromium } = require(process.env.PLAYWRIGHT_CORE ||
-  path.resolve(__dirname, "..", "..", ".ci", "node_modules", "playwright-core"));
-const { FLAGS } = require("./span_widget.cjs");
+const { signedIn } = require("./signin.cjs");
 
 async function done(page) {
   const m = /this session (\d+) done/.exec((await page.textContent("#stats")) || "");
@@ -40,7 +38,34 @@ function readPanel() {
     kind: li.className.replace("thread-", ""), meta: li.querySelector(".thread-meta").textContent,
     body: li.querySelector(".thread-body").textContent,
     status: (li.querySelector(".thread-status") || {}).textContent || null }));
-  return { visible: !root.classList.contains("hidden"), rows, votes, pieces, consensusSpans, consensusBoxes, thread,
+  const chips = (el) => [...el.querySelectorAll(".chip")].map((c) => c.dataset.source);
+  const pairwise = root.querySelector(".afp-cmp") && {
+    cols: [...root.querySelectorAll(".afp-cmp-col")].map((c) => ({
+      pref: c.dataset.pref, head: c.querySelector("h4").textContent, who: chips(c.querySelector(".afp-cmp-who")),
+      body: (c.querySelector(".afp-body") || {}).textContent || "",
+      media: [...c.querySelectorAll(".afp-body img, .afp-body audio")].map((m) => ({ tag: m.tagName.toLowerCase(), src: m.getAttribute("src"),
+        loaded: m.tagName === "IMG" ? m.naturalWidth : m.readyState })) })),
+    tally: root.querySelector(".afp-cmp .tally").textContent,
+    answers: [...root.querySelectorAll(".afp-cmp-answers tbody tr")].map((tr) => ({
+      source: tr.querySelector(".chip").textContent, pref: tr.querySelector(".pref").textContent, side: tr.querySelector(".side").textContent,
+      reliability: tr.querySelector(".rel").textContent, reason: tr.querySelector(".reason").textContent, shown: !tr.classList.contains("off") })) };
+  const rating = root.querySelector(".rating-cmp") && [...root.querySelectorAll(".rating-cmp .crit")].map((c) => ({
+    criterion: c.dataset.criterion,
+    marks: [...c.querySelectorAll(".mark")].map((m) => ({ i: Number(m.dataset.i), source: m.dataset.source, score: Number(m.dataset.score),
+      left: m.style.left, colour: getComputedStyle(m).backgroundColor })),
+    ticks: [...c.querySelectorAll(".tick")].map((t) => t.textContent),
+    band: c.querySelector(".band") && [c.querySelector(".band").style.left, c.querySelector(".band").style.width],
+    cons: c.querySelector(".cons") && c.querySelector(".cons").style.left, text: c.querySelector(".cons-text").textContent }));
+  // the answer widget below: the pairwise view's slots and pick; the rating rows' scores
+  const sides = [...document.querySelectorAll("#widget .afp-side")].map((sd) => ({ slot: sd.dataset.slot, picked: sd.classList.contains("picked"),
+    body: sd.querySelector(".afp-body").textContent, media: [...sd.querySelectorAll("img, audio")].map((m) => ({
+      tag: m.tagName.toLowerCase(), src: m.getAttribute("src"), loaded: m.tagName === "IMG" ? m.naturalWidth : m.readyState })) }));
+  const pairPick = document.querySelector("#widget .afp-bar button.picked");
+  const reason = document.querySelector("#widget .afp textarea");
+  const scores = [...document.querySelectorAll("#widget .rating .row")].map((r) => [r.dataset.criterion,
+    (r.querySelector("button.selected") || { dataset: {} }).dataset.score || null]);
+  return { visible: !root.classList.contains("hidden"), rows, votes, pieces, consensusSpans, consensusBoxes, thread, pairwise, rating,
+           sides, pairChoice: pairPick ? pairPick.dataset.choice : null, reason: reason ? reason.value : null, scores,
            consensus: root.querySelector(".cf-consensus").textContent.replace(/\s+/g, " ").trim(),
            widgetStatus: (document.querySelector(".afs-status") || {}).textContent || null,
            chosen: [...document.querySelectorAll("#labels button.selected")].map((b) => b.dataset.label),
@@ -49,25 +74,15 @@ function readPanel() {
 
 (async () => {
   const plan = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-  const context = await chromium.launchPersistentContext(plan.userDataDir, {
-    executablePath: plan.chromium || "/usr/bin/chromium", headless: true, args: FLAGS,
-    viewport: plan.viewport || { width: 1280, height: 1000 }, timeout: 60000,
-  });
   const out = { seen: [], errors: [] };
+  const { context, page } = await signedIn(plan, out, { viewport: { width: 1280, height: 1000 } });
   try {
-    const page = await context.newPage();
-    page.on("pageerror", (e) => out.errors.push(String(e)));
-    page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) out.errors.push(m.text()); });
-    page.on("response", (r) => { if (r.status() >= 400 && !r.url().endsWith("/favicon.ico")) out.errors.push(`${r.status()} ${r.url()}`); });
-    await page.goto(plan.url, { waitUntil: "domcontentloaded" });
-    await page.fill("#token", plan.token);
-    await page.click("#login-form button[type=submit]");
     for (;;) {
       await page.waitForSelector("#work:not(.hidden) #conflict:not(.hidden), #empty:not(.hidden)", { timeout: 15000 });
       if (await page.isVisible("#empty")) break;
       await page.waitForFunction(() => document.querySelector("#widget").children.length > 0);
       const text = await page.evaluate(() => {  // a text item's text; an image item is known by its first answer's source
-        const t = document.querySelector("#item-text, .afs-text");
+        const t = document.querySelector("#item-text, .afs-text, .afp-prompt");
         return t ? t.textContent : "image:" + document.querySelector("#conflict tbody tr").dataset.source;
       });
       const key = Object.keys(plan.tasks).find((k) => text.startsWith(k));
@@ -85,6 +100,10 @@ function readPanel() {
         else if (a.note) await page.fill("#conflict .cf-comment", a.note);
         else if (a.guideline) await page.check("#conflict .cf-guideline");
         else if (a.read) seen[a.read] = await page.evaluate(readPanel);
+        else if (a.waitMedia) {  // until every image of the compare view and the widget has loaded
+          await page.waitForFunction(() => [...document.querySelectorAll("#conflict .afp-body img, #widget .afp-body img")]
+            .every((m) => m.complete && m.naturalWidth > 0));
+        }
         else if (a.waitThread !== undefined) {
           await page.waitForFunction((n) => document.querySelectorAll("#conflict .cf-thread .thread-list li[data-id]").length >= n
             || document.querySelector("#conflict .thread-empty") && n === 0, a.waitThread);

@@ -5,25 +5,12 @@
 //   (PLAN: {url, email, password, project, task, mark?: {task, text, key}, chromium, userDataDir, screenshot?})
 "use strict";
 const fs = require("fs");
-const path = require("path");
-const { chromium } = require(process.env.PLAYWRIGHT_CORE ||
-  path.resolve(__dirname, "..", "..", ".ci", "node_modules", "playwright-core"));
+const { signedIn } = require("./ls_signin.cjs");
 
 (async () => {
   const plan = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-  const context = await chromium.launchPersistentContext(plan.userDataDir, {
-    executablePath: plan.chromium || "/usr/bin/chromium", headless: true, timeout: 60000,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1280, height: 800 },
-  });
+  const { context, page } = await signedIn(plan);
   try {
-    const page = await context.newPage();
-    page.setDefaultTimeout(120000);
-    await page.goto(`${plan.url}/user/login/`);
-    await page.fill("input[name=email]", plan.email);
-    await page.fill("input[name=password]", plan.password);
-    await Promise.all([page.waitForNavigation(), page.click("button[type=submit], input[type=submit]")]);
     const out = {};
     if (plan.mark) {  // as an annotator: pick the label by its hotkey, drag over the words, submit
       await page.goto(`${plan.url}/projects/${plan.project}/data?task=${plan.mark.task}`);

@@ -4,15 +4,15 @@
 // For each task served: waits for the side-by-side view, records what each pane shows, performs the task's
 // actions, then waits for the next task, until the page says nothing is left.
 // Actions: {press: "a"} a key; {type: "text"} typed into the focused element; {submit: true} Enter;
-//   {shot: "name"} screenshot; {scroll: true} scroll pane A to its end and record both panes' scroll shares;
-//   {state: true} record which pane/button is picked and the note.
+//   {shot: "name"} screenshot; {scroll: true | "A" | "B", top?: true} scroll pane A (or the one named) to its end (or
+//   its top) and record both panes' scroll positions;
+//   {state: true} record which pane/button is picked and the note; {media: true} wait until each pane's image has
+//   loaded (or its audio has its metadata) and record per pane the element, its source and what loaded.
 // Prints one JSON line: {seen: [{prompt, first, second, html, keys, log}], errors, pwned}.
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const { chromium } = require(process.env.PLAYWRIGHT_CORE ||
-  path.resolve(__dirname, "..", "..", ".ci", "node_modules", "playwright-core"));
-const { FLAGS } = require("./span_widget.cjs");
+const { signedIn } = require("./signin.cjs");
 
 const nextFrame = "new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))";
 
@@ -22,11 +22,18 @@ async function act(page, a, seen, shots) {
   else if (a.submit) await page.keyboard.press("Enter");
   else if (a.shot) { await page.evaluate(nextFrame); await page.screenshot({ path: path.join(shots, `${a.shot}.png`) }); }
   else if (a.scroll) {
-    await page.$eval(".afp-side[data-slot=A] .afp-body", (b) => { b.scrollTop = b.scrollHeight; });
+    await page.$eval(`.afp-side[data-slot=${a.scroll === true ? "A" : a.scroll}] .afp-body`,
+                     (b, top) => { b.scrollTop = top ? 0 : b.scrollHeight; }, Boolean(a.top));
     await page.evaluate(nextFrame);
     await page.evaluate(nextFrame);
     seen.log.push({ scroll: await page.$$eval(".afp-body", (bs) => bs.map((b) => ({
       top: b.scrollTop, range: b.scrollHeight - b.clientHeight }))) });
+  } else if (a.media) {
+    await page.waitForFunction(() => [...document.querySelectorAll(".afp-side img")].every((m) => m.complete && m.naturalWidth > 0)
+      && [...document.querySelectorAll(".afp-side audio")].every((m) => m.readyState >= 1), null, { timeout: 15000 });
+    seen.log.push({ media: await page.$$eval(".afp-side", (sides) => sides.map((sd) => [...sd.querySelectorAll("img, audio")].map((m) => ({
+      tag: m.tagName.toLowerCase(), src: m.getAttribute("src"),
+      loaded: m.tagName === "IMG" ? [m.naturalWidth, m.naturalHeight] : Math.round(m.duration * 1000) })))) });
   } else if (a.state) {
     seen.log.push({ state: await page.evaluate(() => ({
       picked: [...document.querySelectorAll(".afp-side.picked")].map((s) => s.dataset.slot),
@@ -38,20 +45,11 @@ async function act(page, a, seen, shots) {
 
 (async () => {
   const plan = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-  const context = await chromium.launchPersistentContext(plan.userDataDir, {
-    executablePath: plan.chromium || "/usr/bin/chromium", headless: true, args: FLAGS,
-    viewport: { width: 1200, height: 850 }, timeout: 60000,
-  });
   const out = { seen: [], errors: [], pwned: false };
+  const { context, page } = await signedIn(plan, out, { viewport: { width: 1200, height: 850 }, watch: (page) => page.on("request", (r) => {
+    if (!r.url().startsWith(plan.url) && !r.url().startsWith("data:")) out.errors.push(`left the app: ${r.url()}`);
+  }) });
   try {
-    const page = await context.newPage();
-    page.on("pageerror", (e) => out.errors.push(String(e)));
-    page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) out.errors.push(m.text()); });
-    page.on("request", (r) => { if (!r.url().startsWith(plan.url) && !r.url().startsWith("data:")) out.errors.push(`left the app: ${r.url()}`); });
-    page.on("response", (r) => { if (r.status() >= 400 && !r.url().endsWith("/favicon.ico")) out.errors.push(`${r.status()} ${r.url()}`); });
-    await page.goto(plan.url, { waitUntil: "domcontentloaded" });
-    await page.fill("#token", plan.token);
-    await page.click("#login-form button[type=submit]");
     for (;;) {
       await page.waitForSelector("#work:not(.hidden) .afp, #empty:not(.hidden)", { timeout: 15000 });
       if (await page.isVisible("#empty")) break;

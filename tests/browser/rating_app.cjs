@@ -8,24 +8,15 @@
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const { chromium } = require(process.env.PLAYWRIGHT_CORE ||
-  path.resolve(__dirname, "..", "..", ".ci", "node_modules", "playwright-core"));
-const { FLAGS } = require("./span_widget.cjs");
+const { signedIn } = require("./signin.cjs");
 
 const done = async (page) => Number((/this session (\d+) done/.exec((await page.textContent("#stats")) || "") || [0, -1])[1]);
 
 (async () => {
   const plan = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-  const context = await chromium.launchPersistentContext(plan.userDataDir, {
-    executablePath: plan.chromium || "/usr/bin/chromium", headless: true, args: FLAGS,
-    viewport: { width: 1100, height: 800 }, timeout: 60000 });
   const out = { seen: [], errors: [] };
+  const { context, page } = await signedIn(plan, out, { viewport: { width: 1100, height: 800 } });
   try {
-    const page = await context.newPage();
-    page.on("pageerror", (e) => out.errors.push(String(e)));
-    await page.goto(plan.url, { waitUntil: "domcontentloaded" });
-    await page.fill("#token", plan.token);
-    await page.click("#login-form button[type=submit]");
     for (;;) {
       await page.waitForSelector("#work:not(.hidden) .rating .row, #empty:not(.hidden)", { timeout: 15000 });
       if (await page.isVisible("#empty:not(.hidden)")) break;

@@ -8,15 +8,13 @@ boxes in pixels of each image. Screenshots: `<tmp_path>/shots/app-boxes-*.png`.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from annotation_app.process import start_app
 from tasks.queues.builtin import BuiltinBackend
-from tests.browser.span_harness import CHROMIUM, browser_missing
+from tests.browser.conftest import BrowserApp
 from tests.kinds.boxes.project import (
     IMAGES,
     TRUTH,
@@ -25,7 +23,6 @@ from tests.kinds.boxes.project import (
 )
 
 pytestmark = pytest.mark.slow
-ADMIN = "box-tool-admin"
 TOLERANCE_PX = 0.75  # pixels of the image; the smallest image is shown about 9x, so one screen pixel is ~0.1
 
 
@@ -44,60 +41,44 @@ def close(got: list[dict], want: list[dict]) -> bool:
         g["label"] == w["label"] and all(abs(g[k] - w[k]) <= TOLERANCE_PX for k in "xywh") for g, w in zip(got, want))
 
 
-def test_draw_resize_relabel_and_submit_boxes_in_the_real_page(tmp_path: Path) -> None:
-    missing = browser_missing()
-    if missing:
-        pytest.fail(f"browser test needs {missing}: run `bash .ci/browser.sh` (`.ci/run` does)")
+def test_draw_resize_relabel_and_submit_boxes_in_the_real_page(tmp_path: Path, browser_app: BrowserApp) -> None:
     files = draw_images(tmp_path / "media")
-    app = start_app(tmp_path / "app.db", ADMIN, media_roots=[tmp_path / "media"], log=tmp_path / "app.log")
-    try:
-        cfg = boxes_config(name="boxes-page", queue={"url": app.url},
-                           instructions="Box every car, person and sign.")
-        with BuiltinBackend(app.url, ADMIN, cfg.name) as admin:
-            admin.ensure_project(cfg)
-            # The machine found the car a little off and took the person for a sign.
-            # On the small image it found the sign right.
-            push_tasks(admin, files, {"street1.png": [
-                {"x": 18.0, "y": 57.0, "w": 56.0, "h": 35.0, "label": "car"},
-                {"x": 110.0, "y": 30.0, "w": 16.0, "h": 40.0, "label": "sign"}], "street2.png": TRUTH["street2.png"]})
-            token = admin.create_annotator("box-person")
-            tasks = {
-                "160x120": [
-                    {"shot": "app-boxes-suggested"},
-                    {"submit": True}, {"status": True},          # unreviewed suggestions: Enter sends nothing
-                    {"click": [40, 75]},                          # select the car suggestion
-                    {"drag": [18, 57, 20, 60]},                   # its top-left handle to (20, 60)
-                    {"drag": [70, 90, 70, 90]},                   # (a click on a corner: no change)
-                    {"drag": [74, 92, 70, 90]},                   # its bottom-right handle to (70, 90)
-                    {"click": [118, 50]}, {"press": "2"},         # the "sign" is a person: key 2
-                    {"press": "Escape"}, {"press": "3"},          # new boxes are signs
-                    {"wheel": [140, 20, -400]},                   # zoom in at the top right
-                    {"drag": [130, 10, 150, 25]},                 # draw a sign there
-                    {"view": True}, {"shot": "app-boxes-edited"}, {"submit": True},
-                ],
-                "96x64": [
-                    {"shot": "app-boxes-small-image"}, {"view": True},
-                    {"pan": [-120, 30]}, {"view": True},          # Space+drag pans the view
-                    {"press": "Tab"}, {"press": "a"}, {"status": True},  # select the suggestion, accept it
-                    {"press": "3"}, {"drag": [30, 40, 50, 55]}, {"status": True},  # a box on the enlarged image
-                    {"press": "Delete"},                                  # drawn by mistake: deleted
-                    {"drag": [40, 45, 41, 46]}, {"status": True},  # smaller than min_size_px: refused
-                    {"shot": "app-boxes-small-drawn"}, {"submit": True},
-                ],
-                "128x96": [{"press": "0"}],                      # no objects: submits by itself
-            }
-            shots = tmp_path / "shots"
-            shots.mkdir()
-            plan = tmp_path / "plan.json"
-            plan.write_text(json.dumps({"url": app.url, "chromium": CHROMIUM, "userDataDir": str(tmp_path / "profile"),
-                                         "screenshotDir": str(shots), "token": token, "tasks": tasks}))
-            run = subprocess.run(["node", str(Path(__file__).with_name("box_app.cjs")), str(plan)],
-                                 capture_output=True, text=True, timeout=240, check=False)
-            assert run.returncode == 0, f"browser driver failed:\n{run.stderr}\napp log: {tmp_path / 'app.log'}"
-            out = json.loads(run.stdout.strip().splitlines()[-1])
-            judgments = admin.pull(None)[0].to_pylist()
-    finally:
-        app.stop()
+    cfg = boxes_config(name="boxes-page", queue={"url": browser_app.url},
+                       instructions="Box every car, person and sign.")
+    admin = browser_app.project(cfg)
+    # The machine found the car a little off and took the person for a sign.
+    # On the small image it found the sign right.
+    push_tasks(admin, files, {"street1.png": [
+        {"x": 18.0, "y": 57.0, "w": 56.0, "h": 35.0, "label": "car"},
+        {"x": 110.0, "y": 30.0, "w": 16.0, "h": 40.0, "label": "sign"}], "street2.png": TRUTH["street2.png"]})
+    token = admin.create_annotator("box-person")
+    tasks = {
+        "160x120": [
+            {"shot": "app-boxes-suggested"},
+            {"submit": True}, {"status": True},          # unreviewed suggestions: Enter sends nothing
+            {"click": [40, 75]},                          # select the car suggestion
+            {"drag": [18, 57, 20, 60]},                   # its top-left handle to (20, 60)
+            {"drag": [70, 90, 70, 90]},                   # (a click on a corner: no change)
+            {"drag": [74, 92, 70, 90]},                   # its bottom-right handle to (70, 90)
+            {"click": [118, 50]}, {"press": "2"},         # the "sign" is a person: key 2
+            {"press": "Escape"}, {"press": "3"},          # new boxes are signs
+            {"wheel": [140, 20, -400]},                   # zoom in at the top right
+            {"drag": [130, 10, 150, 25]},                 # draw a sign there
+            {"view": True}, {"shot": "app-boxes-edited"}, {"submit": True},
+        ],
+        "96x64": [
+            {"shot": "app-boxes-small-image"}, {"view": True},
+            {"pan": [-120, 30]}, {"view": True},          # Space+drag pans the view
+            {"press": "Tab"}, {"press": "a"}, {"status": True},  # select the suggestion, accept it
+            {"press": "3"}, {"drag": [30, 40, 50, 55]}, {"status": True},  # a box on the enlarged image
+            {"press": "Delete"},                                  # drawn by mistake: deleted
+            {"drag": [40, 45, 41, 46]}, {"status": True},  # smaller than min_size_px: refused
+            {"shot": "app-boxes-small-drawn"}, {"submit": True},
+        ],
+        "128x96": [{"press": "0"}],                      # no objects: submits by itself
+    }
+    out = browser_app.drive("box_app.cjs", token, tasks)
+    judgments = admin.pull(None)[0].to_pylist()
     assert out["errors"] == []
     seen = {s["size"]: s for s in out["seen"]}
     assert list(seen) == ["160x120", "96x64", "128x96"]
@@ -119,4 +100,4 @@ def test_draw_resize_relabel_and_submit_boxes_in_the_real_page(tmp_path: Path) -
     assert close(answers["street2.png"], [{"x": 60, "y": 8, "w": 20, "h": 20, "label": "sign"}]), answers["street2.png"]
     assert answers["street3.png"] == []
     for name in ("app-boxes-suggested", "app-boxes-edited", "app-boxes-small-image", "app-boxes-small-drawn"):
-        assert (shots / f"{name}.png").stat().st_size > 5000
+        assert (browser_app.shots / f"{name}.png").stat().st_size > 5000

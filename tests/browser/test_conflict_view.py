@@ -1,4 +1,5 @@
-"""The adjudicator's conflict view in a real headless Chromium against a real app process, for choices and spans.
+"""The adjudicator's conflict view in a real headless Chromium against a real app process, for choices, spans, boxes,
+comparisons (pairwise) and ratings.
 
 The context is what dispatch sends (`tasks.dispatch.conflict.conflict_contexts` over the answers and
 reliabilities, pushed by the built-in backend in `TASK_SCHEMA`'s `context` column). The expert sees every
@@ -21,6 +22,7 @@ import pyarrow as pa
 import pytest
 
 from annotation_app.process import start_app
+from schemas.config import ProjectConfig
 from tasks.dispatch.conflict import conflict_contexts
 from tasks.kinds import get as get_kind
 from tasks.queues import TASK_SCHEMA
@@ -289,4 +291,143 @@ def test_conflict_view_boxes(tmp_path: Path) -> None:
         assert (tmp_path / "shots" / "conflict-boxes.png").stat().st_size > 5000
         b.close()
     finally:
+        app.stop()
+
+
+def _project(app_url: str, name: str, task_kind: str, answer: dict) -> BuiltinBackend:
+    cfg = ProjectConfig.model_validate({
+        "name": name, "data_kind": "text", "task_kind": task_kind, "labels": [], "instructions": "Adjudicate.",
+        "sources": [{"path": "x.jsonl"}], "queue": {"url": app_url}, "answer": answer})
+    b = BuiltinBackend(app_url, ADMIN, name)
+    b.ensure_project(cfg)
+    return b
+
+
+COMPARISON = {"prompt": "When did the Berlin Wall fall?", "a": "On **9 November 1989**, after a press conference.",
+              "b": "In 1991, with the end of the Soviet Union.", "system_a": "sys-x", "system_b": "sys-y"}
+
+
+def _preferred(answer: dict) -> str:
+    """The answer in the item's terms (a, b or tie), whatever order it was shown in."""
+    if answer["choice"] == "tie":
+        return "tie"
+    return "a" if (answer["choice"] == "A") != bool(answer.get("swapped")) else "b"
+
+
+def test_conflict_view_pairwise(tmp_path: Path) -> None:
+    """Each source's choice shown in the item's order (every answer turned back from the order it was shown in),
+    with its reliability and reason, and the tally; picking an answer given in the other order selects the
+    same candidate in the expert's own view; the submitted answer prefers the candidate the expert picked."""
+    missing = browser_missing()
+    if missing:
+        pytest.fail(f"browser test needs {missing}: run `bash .ci/browser.sh` (`.ci/run` does)")
+    app = start_app(tmp_path / "app.db", ADMIN, log=tmp_path / "app.log")
+    b = _project(app.url, "adj-pairwise", "pairwise", {"allow_ties": True})
+    try:
+        votes = _answers("p1", [
+            ("human:ann-a", "human", {"choice": "A", "swapped": False, "reason": "a has the right date"}, 0.90, 0.75, 0.97, 30, "gold"),
+            ("human:ann-b", "human", {"choice": "A", "swapped": True}, 0.55, 0.40, 0.70, 30, "gold"),     # b, seen on the left
+            ("model:judge", "model", {"choice": "B", "swapped": True, "reason": "1989 is right"}, 0.80, None, None, 200, "learned"),
+            ("human:ann-c", "human", {"choice": "tie", "swapped": False}, None, None, None, None, None),
+        ])
+        context = _context("pairwise", [], "p1", votes,
+                           {"choice": "A", "swapped": False, "p_a": 0.62, "p_b": 0.23, "p_tie": 0.15}, 0.62, "preference_em")
+        assert b.push(_adjudication("adj-p1", "p1", json.dumps(COMPARISON), context)) == 1
+        token = b.create_annotator("expert-pw", roles=["expert"], projects=[b.project_id])
+        out = _drive(tmp_path, app.url, token, {COMPARISON["prompt"][:20]: [
+            {"shot": "conflict-pairwise"},
+            {"toggle": 3}, {"read": "model_hidden"}, {"toggle": 3},
+            {"pickKey": 2}, {"read": "picked_b"},                      # ann-b: A as shown with b first = candidate b
+            {"pickKey": 1}, {"read": "picked_a"},                      # ann-a: candidate a, with the reason
+            {"focus": "#conflict .afp-cmp-col[data-pref=tie]"}, {"read": "picked_tie"},
+            {"focus": "#conflict .afp-cmp-col[data-pref=a]"}, {"read": "picked_col_a"},
+            {"shot": "conflict-pairwise-picked"}, {"submit": True}]})
+        (seen,) = out["seen"]
+        panel = seen["panel"]
+        assert [(r["source"], r["answer"]) for r in panel["rows"]] == [
+            ("human:ann-a", "prefers candidate a — “a has the right date”"), ("human:ann-b", "prefers candidate b"),
+            ("model:judge", "prefers candidate a — “1989 is right”"), ("human:ann-c", "tie")]
+        assert "prefers candidate a" in panel["consensus"] and "0.62" in panel["consensus"]
+        pw = panel["pairwise"]
+        cols = {c["pref"]: c for c in pw["cols"]}
+        assert cols["a"]["who"] == ["human:ann-a", "model:judge"] and cols["b"]["who"] == ["human:ann-b"]
+        assert cols["tie"]["who"] == ["human:ann-c"]
+        assert "9 November 1989" in cols["a"]["body"] and "1991" in cols["b"]["body"]  # the item's order, not the shown one
+        assert pw["tally"] == "Tally: a 2 · b 1 · tie 1 — consensus P: a 0.62, b 0.23, tie 0.15"
+        assert [(r["source"], r["pref"], r["side"], r["reason"]) for r in pw["answers"]] == [
+            ("human:ann-a", "candidate a", "left", "a has the right date"),
+            ("human:ann-b", "candidate b", "left (b first)", ""),
+            ("model:judge", "candidate a", "right (b first)", "1989 is right"),
+            ("human:ann-c", "tie", "–", "")]
+        assert [r["reliability"] for r in pw["answers"]] == ["0.90 [0.75–0.97]", "0.55 [0.40–0.70]", "0.80", "unknown"]
+        hidden = seen["model_hidden"]["pairwise"]
+        assert hidden["tally"].startswith("Tally: a 1 · b 1 · tie 1") and not hidden["answers"][2]["shown"]
+        # the expert's own view shows its own order; a pick lands on the slot holding the same candidate
+        slot_of = {("a" if "9 November" in s["body"] else "b"): s["slot"] for s in panel["sides"]}
+        assert sorted(slot_of.values()) == ["A", "B"]
+        assert f"below: {slot_of['a']}" in cols["a"]["head"] and f"below: {slot_of['b']}" in cols["b"]["head"]
+        assert seen["picked_b"]["pairChoice"] == slot_of["b"] and seen["picked_b"]["reason"] == ""
+        assert seen["picked_a"]["pairChoice"] == slot_of["a"] and seen["picked_a"]["reason"] == "a has the right date"
+        assert seen["picked_tie"]["pairChoice"] == "tie" and seen["picked_col_a"]["pairChoice"] == slot_of["a"]
+        (judgment,) = b.pull(None)[0].to_pylist()
+        answer = json.loads(judgment["answer"])
+        assert _preferred(answer) == "a" and answer["swapped"] == (slot_of["a"] == "B")
+        assert all((tmp_path / "shots" / f"{n}.png").stat().st_size > 5000 for n in ("conflict-pairwise", "conflict-pairwise-picked"))
+    finally:
+        b.close()
+        app.stop()
+
+
+def test_conflict_view_rating(tmp_path: Path) -> None:
+    """Per criterion a strip of the scale with each source's score marked in its colour, the consensus score on
+    its interval; a pick of an answer whose criteria come in another order fills each criterion's row."""
+    missing = browser_missing()
+    if missing:
+        pytest.fail(f"browser test needs {missing}: run `bash .ci/browser.sh` (`.ci/run` does)")
+    app = start_app(tmp_path / "app.db", ADMIN, log=tmp_path / "app.log")
+    b = _project(app.url, "adj-rating", "rating", {"scale": [1, 5], "criteria": ["accuracy", "fluency"],
+                                                     "anchors": {"1": "unusable", "3": "acceptable", "5": "perfect"}})
+    text = "Answer: the Berlin Wall fell on 9 November 1989."
+    try:
+        votes = _answers("r1", [
+            ("human:ann-a", "human", {"scores": {"accuracy": 4, "fluency": 5}}, 0.85, 0.70, 0.93, 25, "gold"),
+            ("human:ann-b", "human", {"scores": {"fluency": 2, "accuracy": 4}}, 0.60, None, None, 80, "learned"),
+            ("model:judge", "model", {"scores": {"accuracy": 2, "fluency": 3}}, 0.70, None, None, 300, "learned"),
+        ])
+        est = {"accuracy": {"mean": 3.6, "low": 2.9, "high": 4.3, "confidence": 0.64},
+               "fluency": {"mean": 3.4, "low": 2.2, "high": 4.6, "confidence": 0.41}}
+        context = _context("rating", [], "r1", votes, {"scores": {"accuracy": 4, "fluency": 3}, "estimates": est}, 0.41, "rating_em")
+        assert b.push(_adjudication("adj-r1", "r1", text, context)) == 1
+        token = b.create_annotator("expert-rt", roles=["expert"], projects=[b.project_id])
+        out = _drive(tmp_path, app.url, token, {text[:20]: [
+            {"shot": "conflict-rating"},
+            {"toggle": 2}, {"read": "b_hidden"}, {"toggle": 2},
+            {"pickKey": 2}, {"read": "picked_b"},                    # criteria in the other order
+            {"focus": "#conflict .rating-cmp .crit[data-criterion=fluency] .mark[data-i='2']"}, {"read": "picked_mark"},
+            {"press": "ArrowRight"}, {"read": "edited"},             # the active row (accuracy) 2 -> 3
+            {"shot": "conflict-rating-picked"}, {"submit": True}]})
+        (seen,) = out["seen"]
+        panel = seen["panel"]
+        assert [(r["source"], r["answer"]) for r in panel["rows"]] == [
+            ("human:ann-a", "accuracy 4, fluency 5"), ("human:ann-b", "accuracy 4, fluency 2"), ("model:judge", "accuracy 2, fluency 3")]
+        colours = [r["colour"] for r in panel["rows"]]
+        strips = {c["criterion"]: c for c in panel["rating"]}
+        assert list(strips) == ["accuracy", "fluency"]
+        assert strips["accuracy"]["ticks"] == ["1unusable", "2", "3acceptable", "4", "5perfect"]
+        for crit, want in (("accuracy", [4, 4, 2]), ("fluency", [5, 2, 3])):
+            marks = sorted(strips[crit]["marks"], key=lambda m: m["i"])
+            assert [m["score"] for m in marks] == want and [m["colour"] for m in marks] == colours
+            assert [m["left"] for m in marks] == [f"{(v - 1) * 25}%" for v in want]
+        assert strips["accuracy"]["cons"] == "75%" and strips["fluency"]["cons"] == "50%"
+        assert strips["accuracy"]["band"][0] == "47.5%"
+        assert strips["accuracy"]["text"] == "consensus 4 (mean 3.60, interval [2.90–4.30], confidence 0.64)"
+        assert [m["source"] for m in seen["b_hidden"]["rating"][1]["marks"]] == ["human:ann-a", "model:judge"]
+        assert seen["picked_b"]["scores"] == [["accuracy", "4"], ["fluency", "2"]]
+        assert seen["picked_mark"]["scores"] == [["accuracy", "2"], ["fluency", "3"]]
+        assert seen["edited"]["scores"] == [["accuracy", "3"], ["fluency", "3"]]
+        (judgment,) = b.pull(None)[0].to_pylist()
+        assert json.loads(judgment["answer"]) == {"scores": {"accuracy": 3, "fluency": 3}}
+        assert all((tmp_path / "shots" / f"{n}.png").stat().st_size > 5000 for n in ("conflict-rating", "conflict-rating-picked"))
+    finally:
+        b.close()
         app.stop()

@@ -14,7 +14,7 @@ The answer's JSON form, in the assignment's shown order (slot "A" = the candidat
 ``swapped`` and reports preferences in the item's own terms (``a``, ``b``, ``tie``).
 
 The item is a comparison (``comparison.py``: the payload JSON ``{"prompt", "a", "b", "system_a", "system_b"}``).
-Statistical core (pure, Arrow in/out): ``bradley_terry.py`` (system strengths with ties and intervals),
+Media candidates (an image or audio file instead of text): ``candidates.py``. Statistical core (pure, Arrow in/out): ``bradley_terry.py`` (system strengths with ties and intervals),
 ``preference.py`` (per-item preference, annotator reliability and position bias), ``simulation.py``
 (simulated comparison crowds). Facets: storage, prelabel (language-model judges, ``llm_judge.py``), queue (+ ``widget.js``,
 ``labelstudio.py``), consensus, export, simulation (``simulated_judge.py``).

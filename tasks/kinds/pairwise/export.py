@@ -152,7 +152,7 @@ class _PairwiseExport:
     def label_studio_result_sql(self, cfg: ProjectConfig, data_key: str) -> str:
         return ("CASE WHEN preference.preferred = 'tie' THEN [{'from_name': '" + labelstudio.TIE_NAME
                 + "', 'to_name': 'prompt', 'type': 'choices', 'value': {'choices': ['tie'], 'selected': NULL}}] "
-                "ELSE [{'from_name': '" + labelstudio.FROM_NAME + "', 'to_name': 'a,b', 'type': 'pairwise', "
+                "ELSE [{'from_name': '" + labelstudio.FROM_NAME + "', 'to_name': 'left,right', 'type': 'pairwise', "
                 "'value': {'choices': NULL, 'selected': CASE preference.preferred WHEN 'a' THEN 'left' ELSE 'right' END}}] END")
 
     def row_checks(self, cfg: ProjectConfig) -> list[RowCheck]:

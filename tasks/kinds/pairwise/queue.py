@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import labelstudio
-from .comparison import parse_comparison
 from .storage import options_of
 from .submission import check_pairwise
 from ..submitted_answer import submitted_answer
@@ -40,12 +39,7 @@ class _PairwiseQueue:
         raw = submitted_answer(body, "fields choice, swapped, reason", 'send {"choice": "A"|"B"|"tie", "swapped": ...}')
         return check_pairwise(raw, options, payload)
 
-    def label_studio_data(self, payload: str | None) -> dict[str, Any]:
-        """LABEL STUDIO push (optional queue method): the comparison's fields as task data (`$prompt`, `$a`, `$b`
-        in the config), the candidates in the item's own order."""
-        c = parse_comparison(payload) or {}
-        return {k: c.get(k) for k in ("prompt", "a", "b", "system_a", "system_b")}
-
+    label_studio_data = staticmethod(labelstudio.task_data)
     label_studio_config = staticmethod(labelstudio.label_studio_config)
     to_label_studio = staticmethod(labelstudio.to_label_studio)
     from_label_studio = staticmethod(labelstudio.from_label_studio)

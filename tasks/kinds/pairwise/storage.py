@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from tasks.errors import InputError
 
 from ..protocol import PROBLEM_SCHEMA, AnswerFile
+from .candidates import resolve_media
 from .comparison import PROBLEMS_SQL
 from .options import PairwiseOptions
 
@@ -142,38 +143,50 @@ def from_json(texts: pa.Array) -> pa.Array:
 
 _ITEM_ROWS = """
 WITH r AS (
-    SELECT source_row, problem, payload AS prompt, metadata,
+    SELECT source_row, problem, payload AS prompt, metadata, cand_a, cand_b, missing_a, missing_b,
            CASE WHEN json_valid(metadata) THEN metadata::JSON END AS m FROM _raw),
 c AS (
     SELECT *, CASE WHEN problem IS NULL AND prompt IS NOT NULL THEN
-                  json_object('prompt', prompt, 'a', m ->> '$.a', 'b', m ->> '$.b',
+                  json_object('prompt', prompt, 'a', cand_a, 'b', cand_b,
                               'system_a', m ->> '$.system_a', 'system_b', m ->> '$.system_b')::VARCHAR END AS pair
     FROM r),
-j AS (SELECT *, CASE WHEN pair IS NOT NULL THEN {problem} END AS refused,
+j AS (SELECT *, CASE WHEN pair IS NOT NULL THEN coalesce({problem},
+                     CASE WHEN missing_a IS NOT NULL OR missing_b IS NOT NULL THEN 'media_missing' END) END AS refused,
              CASE WHEN coalesce(trim(m ->> '$.a'), '') = '' THEN 'a' ELSE 'b' END AS empty_side,
-             CASE WHEN coalesce(trim(m ->> '$.system_a'), '') = '' THEN 'system_a' ELSE 'system_b' END AS empty_system
+             CASE WHEN coalesce(trim(m ->> '$.system_a'), '') = '' THEN 'system_a' ELSE 'system_b' END AS empty_system,
+             CASE WHEN missing_a IS NOT NULL THEN 'a' ELSE 'b' END AS missing_side
       FROM c)
 SELECT source_row, refused, coalesce(pair, prompt) AS payload, problem,
        CASE WHEN m IS NOT NULL THEN json_merge_patch(m, '{"a": null, "b": null, "system_a": null, "system_b": null}')::VARCHAR
             ELSE metadata END AS metadata,
-       CASE refused WHEN 'candidate_missing' THEN empty_side WHEN 'system_missing' THEN empty_system ELSE 'a,b' END AS field,
+       CASE refused WHEN 'candidate_missing' THEN empty_side WHEN 'system_missing' THEN empty_system
+                    WHEN 'media_missing' THEN missing_side ELSE 'a,b' END AS field,
        CASE refused
             WHEN 'candidate_missing' THEN 'the comparison needs two candidates: field ' || empty_side || ' is missing or empty'
             WHEN 'identical_candidates' THEN 'candidates a and b are identical: there is nothing to compare'
             WHEN 'system_missing' THEN 'field ' || empty_system || ' (the system that wrote the candidate) is missing or empty'
+            WHEN 'media_missing' THEN 'candidate ' || missing_side || ' names the media file '
+                 || coalesce(missing_a, missing_b) || ', which does not exist (a relative path is read from the source file''s folder)'
             ELSE 'the row is not a comparison' END AS detail,
        left(coalesce(metadata, prompt), 500) AS raw
 FROM j ORDER BY source_row
 """
 
 
-def item_rows(raw: pa.Table, text_field: str, source: str) -> tuple[pa.Table, pa.Table]:
+def item_rows(raw: pa.Table, text_field: str, source: str, base: Path | None = None) -> tuple[pa.Table, pa.Table]:
     """INGEST: each source row (the prompt in `text_field`, the other fields in `metadata`) as a comparison payload
     `{"prompt", "a", "b", "system_a", "system_b"}` (the item's content, so two comparisons sharing a prompt are two
-    items), and the rows refused because their candidates are missing or identical (quarantine rows naming the
-    source row and field). `raw` is a reader's uniform batch (`source_row, payload, problem, metadata`)."""
+    items), and the rows refused because their candidates are missing or identical, or name a media file that is
+    not there (quarantine rows naming the source row and field). A media candidate (`candidates.py`) is stored as
+    an absolute `file://` URI, a relative path read from `base` (the source file's folder). `raw` is a reader's
+    uniform batch (`source_row, payload, problem, metadata`)."""
     with duckdb.connect() as con:
-        con.register("_raw", raw)
+        con.register("_in", raw)
+        sides = con.sql("SELECT CASE WHEN json_valid(metadata) THEN metadata::JSON ->> '$.a' END AS a, "
+                        "CASE WHEN json_valid(metadata) THEN metadata::JSON ->> '$.b' END AS b FROM _in").to_arrow_table()
+        (cand_a, missing_a), (cand_b, missing_b) = (resolve_media(sides[k].combine_chunks(), base) for k in ("a", "b"))
+        con.register("_raw", raw.append_column("cand_a", cand_a).append_column("cand_b", cand_b)
+                     .append_column("missing_a", missing_a).append_column("missing_b", missing_b))
         out = con.sql(_ITEM_ROWS.replace("{problem}", f"({PROBLEMS_SQL.replace('{p}', 'pair')})")).to_arrow_table()
     bad = pc.is_valid(out["refused"])
     kept = out.filter(pc.invert(bad)).select(["source_row", "payload", "problem", "metadata"]).cast(raw.schema)

@@ -16,7 +16,7 @@ import pytest
 from scipy.stats import kendalltau
 
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings
-from tasks.errors import InputError
+from tasks.errors import ConfigError, InputError
 from tasks.kinds import get
 from tasks.kinds.pairwise.simulation import PairAnnotator, simulate_comparisons
 from tasks.kinds.protocol import AnswerError
@@ -86,13 +86,42 @@ def test_app_check_and_label_studio_both_ways(cfg):
         KIND.queue.parse_submission({"answer": {"choice": "A", "swapped": False}}, [], opts, _item(b="Paris."))
     assert e.value.code == "identical_candidates"
     xml = KIND.queue.label_studio_config(cfg)
-    assert '<Pairwise name="pairwise" toName="a,b"/>' in xml and "tie" not in xml.replace("maxSubmissions", "")
-    # B shown first and chosen = the item's candidate a: Label Studio (item order) selects left
+    assert '<Pairwise name="pairwise" toName="left,right"/>' in xml and "tie" not in xml.replace("maxSubmissions", "")
+    # B shown first and chosen = the item's candidate a: a task in the item's order selects left...
     res = KIND.queue.to_label_studio(json.dumps(got), cfg)
     assert res[0]["value"] == {"selected": "left"} and res[1]["value"] == {"text": ["b is right"]}
     assert KIND.queue.from_label_studio(res, cfg) == {"choice": "A", "swapped": False, "reason": "b is right"}
+    # ...a task showing b on the left selects right, and reads back as B with swapped true
+    flipped = {"swapped": True}
+    res = KIND.queue.to_label_studio(json.dumps(got), cfg, data=flipped)
+    assert res[0]["value"] == {"selected": "right"}
+    assert KIND.queue.from_label_studio(res, cfg, data=flipped) == {"choice": "B", "swapped": True, "reason": "b is right"}
     with pytest.raises(AnswerError, match=r"result\[0\].value.selected"):
         KIND.queue.from_label_studio([{"type": "pairwise", "from_name": "pairwise", "value": {"selected": "up"}}], cfg)
+
+
+def test_label_studio_task_order_is_drawn_per_assignment_and_media_panes() -> None:
+    """Each assignment's task shows an order drawn from its id (the same every push; both orders occur), the panes
+    hold escaped text or the media player, and the comparison's fields stay in the item's order."""
+    item = json.dumps({"prompt": "Which?", "a": "<b>x</b> & y", "b": "img/cat.png", "system_a": "s1", "system_b": "s2"})
+    def media(uri: str) -> str:  # what the backend makes of a file under Label Studio's local-files storage
+        return "/data/local-files/?d=img/cat.png"
+
+    data = {aid: KIND.queue.label_studio_data(item, aid, media) for aid in (f"as-{k}" for k in range(40))}
+    flips = [d["swapped"] for d in data.values()]
+    assert 5 < sum(flips) < 35 and data == {aid: KIND.queue.label_studio_data(item, aid, media) for aid in data}
+    d = next(d for d in data.values() if d["swapped"])
+    assert (d["a"], d["b"]) == ("<b>x</b> & y", "img/cat.png")
+    assert d["left"] == ('<div class="af-pane"><img src="/data/local-files/?d=img/cat.png" alt="candidate" '
+                         'style="max-width: 100%; max-height: 60vh"/></div>')
+    assert d["right"] == '<div class="af-pane" style="white-space: pre-wrap">&lt;b&gt;x&lt;/b&gt; &amp; y</div>'
+    d = next(d for d in data.values() if not d["swapped"])
+    assert d["left"].startswith('<div class="af-pane" style="white-space: pre-wrap">&lt;b&gt;') and "<img " in d["right"]
+    audio = KIND.queue.label_studio_data(item.replace("img/cat.png", "https://e.org/say.mp3"), "as-0", str)
+    assert '<audio controls="controls" preload="metadata" src="https://e.org/say.mp3"' in audio["left"] + audio["right"]
+    # Label Studio's sanitizer drops data: sources: a file it cannot serve is refused, naming the task and file
+    with pytest.raises(ConfigError, match=r"assignment 'as-3': the media candidate 'img/cat.png' is outside queue.local_files_root"):
+        KIND.queue.label_studio_data(item, "as-3", lambda uri: "data:image/png;base64,AAAA")
 
 
 def _crowd(seed=3, n_items=1500):
