@@ -45,6 +45,7 @@ import pyarrow as pa
 from scipy.stats import kendalltau
 
 from tasks.consensus.calibration import expected_calibration_error
+from tasks.kinds.pairwise.bradley_terry import fit_strengths
 from tasks.kinds.pairwise.preference import PreferenceModel
 from tasks.kinds.pairwise.simulation import PairAnnotator, simulate_comparisons
 
@@ -64,10 +65,9 @@ SHAPES = {
 }
 
 
-def peers(judgments: pa.Table, items: pa.Table) -> dict | None:
-    """crowd-kit's outputs on the same judgments (ties left out), or None without the peers venv."""
-    if not PEERS_PY.exists():
-        return None
+def _peer_rows(judgments: pa.Table, items: pa.Table) -> list[list]:
+    """The judgments as crowd-kit rows (source, item, left system, right system, winner slot, left candidate); ties
+    left out (crowd-kit has none)."""
     j = judgments.join(items, "item_id").to_pydict()
     rows = []
     for src, item, choice, swapped, sa, sb in zip(j["source_id"], j["item_id"], j["choice"], j["swapped"],
@@ -76,12 +76,24 @@ def peers(judgments: pa.Table, items: pa.Table) -> dict | None:
             continue
         left, right = (sb, sa) if swapped else (sa, sb)
         rows.append([src, item, left, right, int(choice == "B"), "b" if swapped else "a"])
+    return rows
+
+
+def _call_peers(payload: dict):
+    """crowd-kit's outputs (bench/peers/run_pairwise_peers.py), or None without the peers venv."""
+    if not PEERS_PY.exists():
+        return None
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"rows": rows}, f)
+        json.dump(payload, f)
     r = subprocess.run([str(PEERS_PY), str(ROOT / "bench" / "peers" / "run_pairwise_peers.py"), f.name],
                        capture_output=True, text=True, check=True)
     Path(f.name).unlink()
     return json.loads(r.stdout)
+
+
+def peers(judgments: pa.Table, items: pa.Table) -> dict | None:
+    """crowd-kit's outputs on the same judgments, systems and per item, or None without the peers venv."""
+    return _call_peers({"rows": _peer_rows(judgments, items)})
 
 
 def _item_predictions(scores: dict[str, float], item_ids: list[str]) -> np.ndarray:
@@ -92,20 +104,49 @@ def _item_predictions(scores: dict[str, float], item_ids: list[str]) -> np.ndarr
     return np.array(["a" if diff.get(i, 0.0) >= 0 else "b" for i in item_ids], dtype=object)
 
 
-def run_shape(shape: str, n_items: int, seed: int) -> dict:
+def _crowd(shape: str, n_items: int, seed: int):
     spec = dict(SHAPES[shape])
-    rng = np.random.default_rng(seed)
-    crowd = simulate_comparisons(rng, spec.pop("annotators"), n_items, per_item=3, **spec)
-    ties = spec.get("nu", 0.0) > 0
-    t0 = time.perf_counter()
+    crowd = simulate_comparisons(np.random.default_rng(seed), spec.pop("annotators"), n_items, per_item=3, **spec)
+    return crowd, spec.get("nu", 0.0) > 0
+
+
+def _ours(crowd, ties: bool) -> tuple[PreferenceModel, dict]:
+    """Our fit with its ranking's tau, the oracle's tau and the intervals' coverage of the truth.
+
+    Oracle: Bradley–Terry(-Davidson) fitted on the items' true outcomes, what the drawn outcomes allow (no
+    consolidation of the judgments knows more; on "close" the truth is the more probable outcome, so it is
+    the true order itself). Coverage: share of systems whose true centred log-strength lies inside our
+    interval (``cover``), and whose true rank lies inside the rank interval (``rank cover``).
+    """
     model = PreferenceModel(ties=ties).fit(crowd.judgments, crowd.items)
-    took = time.perf_counter() - t0
+    r = model.ranking_
+    est = dict(zip(r["system"].to_pylist(), r["strength"].to_pylist()))
+    enc = model.encoded_
     truth = np.array(crowd.truth["preference"].to_pylist(), dtype=object)
-    est = dict(zip(model.ranking_["system"].to_pylist(), model.ranking_["strength"].to_pylist()))
+    oracle = fit_strengths(enc.system_a, enc.system_b, truth == "a", truth == "b", truth == "tie",
+                           len(enc.systems), ties="davidson" if ties else "none")
+    true = dict(zip(crowd.systems, crowd.strengths - crowd.strengths.mean()))
+    true_rank = dict(zip(crowd.systems, (-crowd.strengths).argsort().argsort() + 1))
+    t = np.array([true[x] for x in r["system"].to_pylist()])
+    k = np.array([true_rank[x] for x in r["system"].to_pylist()])
+    return model, {
+        "ours tau": _tau(est, crowd),
+        "oracle tau": _tau(dict(zip(enc.systems.to_pylist(), oracle.theta)), crowd),
+        "cover": float(np.mean((r["low"].to_numpy() <= t) & (t <= r["high"].to_numpy()))),
+        "rank cover": float(np.mean((r["rank_low"].to_numpy() <= k) & (k <= r["rank_high"].to_numpy()))),
+    }
+
+
+def run_shape(shape: str, n_items: int, seed: int) -> dict:
+    crowd, ties = _crowd(shape, n_items, seed)
+    t0 = time.perf_counter()
+    model, out = _ours(crowd, ties)
+    out["seconds"] = time.perf_counter() - t0
+    truth = np.array(crowd.truth["preference"].to_pylist(), dtype=object)
     pred = np.array(model.preferences_["preferred"].to_pylist(), dtype=object)
     conf = model.preferences_["confidence"].to_numpy()
-    out = {"ours tau": _tau(est, crowd), "ours acc": float((pred == truth).mean()),
-           "ece": expected_calibration_error(conf, pred == truth), "seconds": took}
+    out["ours acc"] = float((pred == truth).mean())
+    out["ece"] = expected_calibration_error(conf, pred == truth)
     p = peers(crowd.judgments, crowd.items)
     item_ids = crowd.items["item_id"].to_pylist()
     for name, key in (("BT", "bt"), ("NoisyBT", "noisy_bt")):
@@ -140,20 +181,27 @@ def _tau(scores: dict[str, float], crowd) -> float:
 
 
 def run_tau_seeds(shapes: list[str], n_items: int, seeds: int) -> None:
-    """Ranking only, over many seeds: ours against crowd-kit's BradleyTerry reproduced in process."""
-    print(f"Kendall's tau over {seeds} seeds (100..{99 + seeds}), {n_items} items x 3 judgments: ours vs crowd-kit BT")
+    """The ranking alone over many seeds (100 on), against crowd-kit's BradleyTerry and NoisyBT fitted on the
+    systems (one peers process per shape; without the peers venv, BradleyTerry reproduced in process)."""
+    print(f"Ranking over {seeds} seeds ({100}..{99 + seeds}), {n_items} items x 3 judgments, 8 systems "
+          "(mean; ours - peer with its standard error and the seeds where ours >= peer)")
     for shape in shapes:
-        diffs = []
+        rows, payload = [], []
         for seed in range(100, 100 + seeds):
-            spec = dict(SHAPES[shape])
-            crowd = simulate_comparisons(np.random.default_rng(seed), spec.pop("annotators"), n_items, per_item=3, **spec)
-            model = PreferenceModel(ties=spec.get("nu", 0.0) > 0).fit(crowd.judgments, crowd.items)
-            est = dict(zip(model.ranking_["system"].to_pylist(), model.ranking_["strength"].to_pylist()))
-            diffs.append([_tau(s, crowd) for s in (est, _crowdkit_bt_scores(crowd))])
-        d = np.array(diffs)
-        gap = d[:, 0] - d[:, 1]
-        print(f"{shape:12s} ours {d[:, 0].mean():.3f}  BT {d[:, 1].mean():.3f}  ours - BT {gap.mean():+.3f} "
-              f"(se {gap.std() / np.sqrt(len(gap)):.3f})", flush=True)
+            crowd, ties = _crowd(shape, n_items, seed)
+            rows.append((crowd, _ours(crowd, ties)[1]))
+            payload.append({"rows": _peer_rows(crowd.judgments, crowd.items), "per_item": False})
+        got = _call_peers({"crowds": payload})
+        for (crowd, r), p in zip(rows, got or [None] * len(rows)):
+            r["BT tau"] = _tau(p["bt"] if p else _crowdkit_bt_scores(crowd), crowd)
+            r["NoisyBT tau"] = _tau(p["noisy_bt"], crowd) if p else float("nan")
+        m = {c: np.array([r[c] for _, r in rows]) for c in rows[0][1]}
+        line = f"{shape:10s} ours {m['ours tau'].mean():.3f}  oracle {m['oracle tau'].mean():.3f}"
+        for peer in ("BT", "NoisyBT"):
+            gap = m["ours tau"] - m[f"{peer} tau"]
+            line += (f"  {peer} {m[f'{peer} tau'].mean():.3f} (ours - {peer} {gap.mean():+.3f} se "
+                     f"{gap.std() / np.sqrt(len(gap)):.3f}, >= on {(gap >= 0).sum()}/{len(gap)})")
+        print(line + f"  cover {m['cover'].mean():.3f}  rank cover {m['rank cover'].mean():.3f}", flush=True)
 
 
 def run_scale(n: int) -> None:
@@ -197,19 +245,20 @@ def main() -> None:
         return
     if not PEERS_PY.exists():
         print("PEERS MISSING: bench/.peers-venv not found; crowd-kit not run")
-    cols = ("ours tau", "BT tau", "NoisyBT tau", "ours acc", "BT acc", "NoisyBT acc")
+    cols = ("ours tau", "BT tau", "NoisyBT tau", "oracle tau", "ours acc", "BT acc", "NoisyBT acc", "cover",
+            "rank cover")
     print(f"Simulated comparison crowds: {args.items} items x 3 judgments, 8 systems")
-    print(f"{'crowd shape':12s}{'seed':>5s}" + "".join(f"{c:>13s}" for c in cols) + f"{'ECE':>7s}{'ours s':>8s}")
+    print(f"{'crowd shape':12s}{'seed':>5s}" + "".join(f"{c:>12s}" for c in cols) + f"{'ECE':>7s}{'ours s':>8s}")
     fails = set()
     for shape in args.shapes.split(","):
         runs = []
         for seed in (int(x) for x in args.seeds.split(",")):
             r = run_shape(shape, args.items, seed)
             runs.append(r)
-            print(f"{shape:12s}{seed:5d}" + "".join(f"{r[c]:13.3f}" for c in cols)
+            print(f"{shape:12s}{seed:5d}" + "".join(f"{r[c]:12.3f}" for c in cols)
                   + f"{r['ece']:7.3f}{r['seconds']:8.2f}", flush=True)
         mean = {c: float(np.mean([r[c] for r in runs])) for c in (*cols, "ece", "seconds")}
-        print(f"{shape:12s}{'mean':>5s}" + "".join(f"{mean[c]:13.3f}" for c in cols)
+        print(f"{shape:12s}{'mean':>5s}" + "".join(f"{mean[c]:12.3f}" for c in cols)
               + f"{mean['ece']:7.3f}{mean['seconds']:8.2f}", flush=True)
         for m in ("tau", "acc"):
             if any(mean[f"ours {m}"] < mean[f"{p} {m}"] - 1e-12 for p in ("BT", "NoisyBT")):

@@ -4,11 +4,13 @@ PreferenceModel, labels, source stats, agreement on its sample, the ranking).
 
 Run: ``uv run python -m bench.pairwise_facet [n_items]`` (default 333,334 items x 3 judgments = 1M). Crowd: 20
 systems, 40 judges of reliability 0.5-0.9, one position-biased judge, one spammer
-(``tasks.kinds.pairwise.simulation``). Prints the seconds, per-item accuracy against the truth and the flags.
+(``tasks.kinds.pairwise.simulation``). Prints the wall and CPU seconds (the process's threads, DuckDB's
+included) with the load average, per-item accuracy against the truth and the flags.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -36,15 +38,16 @@ def main(n_items: int = 333_334) -> dict:
                            " 'system_a', system_a, 'system_b', system_b)::VARCHAR AS payload FROM it").to_arrow_table()
     empty = pa.table({"item_id": pa.array([], pa.string()), "answer": pa.array([], pa.string())})
     inputs = ConsensusInputs(votes=votes, scoring_votes=votes.slice(0, 0), gold=empty, adjudications=empty, payloads=payloads)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     out = get("pairwise").consensus.run(inputs, ConsensusSettings(classes=(), kind="pairwise", answer={"allow_ties": False}), {})
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     with duckdb.connect() as con:
         con.register("l", out.labels)
         con.register("t", crowd.truth)
         acc = con.sql("SELECT avg(CASE WHEN (CASE l.answer::JSON ->> '$.choice' WHEN 'A' THEN 'a' ELSE 'b' END)"
                       " = t.preference THEN 1.0 ELSE 0.0 END) FROM l JOIN t USING (item_id)").fetchall()[0][0]
-    return {"judgments": votes.num_rows, "items": n_items, "seconds": round(seconds, 2), "accuracy": round(acc, 4),
+    return {"judgments": votes.num_rows, "items": n_items, "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2), "load_average": os.getloadavg()[0], "cores": os.cpu_count(), "accuracy": round(acc, 4),
             "resolved": int(pc.sum(pc.equal(out.labels["decision"], "resolved")).as_py()), "flags": out.agreement["flags"]}
 
 

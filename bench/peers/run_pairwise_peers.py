@@ -2,7 +2,9 @@
 
 Runs inside bench/.peers-venv, never in the project environment. Usage:
     python run_pairwise_peers.py CROWD.json   (written by bench/pairwise.py)
-Input: {"rows": [[source_id, item_id, left_system, right_system, winner_slot, left_candidate], ...]} where
+Input: {"rows": [[source_id, item_id, left_system, right_system, winner_slot, left_candidate], ...],
+"per_item": bool}, or {"crowds": [such objects]} to run many crowds in one process (the output is then
+the list of their results), where
 winner_slot is 0 (the candidate shown left/first won) or 1 and left_candidate is "a" or "b" (the item's
 own name for the candidate shown left); ties are left out by the caller (crowd-kit has none).
 Output: {"bt": {system: score}, "noisy_bt": {system: score}, "noisy_bt_skills": {source: skill},
@@ -28,9 +30,7 @@ def _frame(rows, per_item: bool) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["worker", "left", "right", "label"])
 
 
-def main() -> None:
-    with open(sys.argv[1]) as f:
-        data = json.load(f)
+def run(data: dict) -> dict:
     rows = data["rows"]
     res, secs = {}, {}
     systems = _frame(rows, False)
@@ -52,7 +52,13 @@ def main() -> None:
             secs[name] = time.perf_counter() - t
             res[name] = {k: float(v) for k, v in scores.items()}
     res["seconds"] = secs
-    print(json.dumps(res))
+    return res
+
+
+def main() -> None:
+    with open(sys.argv[1]) as f:
+        data = json.load(f)
+    print(json.dumps([run(c) for c in data["crowds"]] if "crowds" in data else run(data)))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["TIES", "BradleyTerryFit", "davidson_probabilities", "fit_bradley_terry", "fit_strengths",
-           "ranking_table"]
+           "missing_information", "ranking_table"]
 
 from dataclasses import dataclass
 
@@ -101,9 +101,41 @@ def _objective(x, i, j, wi, wj, t, n, prior, with_ties):
     return value, grad, hess
 
 
+def missing_information(a: np.ndarray, b: np.ndarray, posterior: np.ndarray, n_systems: int,
+                        ties: str = "davidson") -> np.ndarray:
+    """Information the strengths lose because each item's outcome is a posterior, not an observation.
+
+    Louis (1982): observed information = complete-data information - the posterior variance of each
+    item's complete-data score. Fitting on soft outcomes as if they were observed counts the complete
+    part only, so intervals come out too narrow exactly where items are uncertain (a crowd of spammers).
+    Per item of systems a, b with posterior (p_a, p_b, p_tie), the score in d = theta_a - theta_b is
+    ([z=a] - [z=b]) / 2 + const and in log nu [z=tie] + const, so their posterior variances and
+    covariance are (p_a + p_b - (p_a - p_b)^2) / 4, p_tie (1 - p_tie) and -(p_a - p_b) p_tie / 2.
+    Returns the (n_systems [+1 with ties]) matrix to subtract from the information.
+    """
+    check_option("ties", ties, TIES)
+    p = np.asarray(posterior, np.float64)
+    diff = p[:, 0] - p[:, 1]
+    var_d = (p[:, 0] + p[:, 1] - diff * diff) / 4
+    flip = a > b  # one entry per unordered pair: the variance is symmetric in a and b
+    key = np.where(flip, b, a).astype(np.int64) * n_systems + np.where(flip, a, b)
+    pair_var = np.bincount(key, var_d, minlength=n_systems * n_systems).reshape(n_systems, n_systems)
+    pair_var = pair_var + pair_var.T
+    size = n_systems + 1 if ties == "davidson" else n_systems
+    out = np.zeros((size, size))
+    out[:n_systems, :n_systems] = np.diag(pair_var.sum(axis=1)) - pair_var
+    if ties == "davidson":
+        cross = -diff * p[:, 2] / 2
+        out[:n_systems, n_systems] = out[n_systems, :n_systems] = (
+            np.bincount(a, cross, minlength=n_systems) - np.bincount(b, cross, minlength=n_systems))
+        out[n_systems, n_systems] = (p[:, 2] * (1 - p[:, 2])).sum()
+    return out
+
+
 def fit_strengths(a: np.ndarray, b: np.ndarray, w_a: np.ndarray, w_b: np.ndarray, tie: np.ndarray,
                   n_systems: int, ties: str = "davidson", prior: float = 0.01, max_iter: int = 100,
-                  tol: float = 1e-10, init: BradleyTerryFit | None = None) -> BradleyTerryFit:
+                  tol: float = 1e-10, init: BradleyTerryFit | None = None,
+                  missing: np.ndarray | None = None) -> BradleyTerryFit:
     """MAP Bradley–Terry(-Davidson) strengths by damped Newton on system codes.
 
     Args:
@@ -115,6 +147,8 @@ def fit_strengths(a: np.ndarray, b: np.ndarray, w_a: np.ndarray, w_b: np.ndarray
         prior: precision of a N(0, 1/prior) prior on each log-strength (and on log nu). Small: it
             only keeps a system that never lost finite and the Hessian invertible.
         init: a previous fit to warm-start from (EM calls this once per iteration).
+        missing: information lost to latent outcomes (``missing_information``), taken off before the
+            covariance is inverted; None when the comparisons were observed.
     """
     check_option("ties", ties, TIES)
     with_ties = ties == "davidson"
@@ -143,7 +177,7 @@ def fit_strengths(a: np.ndarray, b: np.ndarray, w_a: np.ndarray, w_b: np.ndarray
         x, (value, grad, hess) = trial, new
         if gain < tol * max(1.0, abs(value)):
             break
-    cov_full = np.linalg.inv(hess)[:n_systems, :n_systems]
+    cov_full = np.linalg.inv(hess if missing is None else hess - missing)[:n_systems, :n_systems]
     centre = np.eye(n_systems) - 1.0 / n_systems
     theta = x[:n_systems] - x[:n_systems].mean()
     nu = float(np.exp(x[n_systems])) if with_ties else 0.0

@@ -15,6 +15,7 @@ from .bradley_terry import (
     BradleyTerryFit,
     davidson_probabilities,
     fit_strengths,
+    missing_information,
     ranking_table,
 )
 
@@ -118,6 +119,8 @@ class PreferenceModel:
     and the systems' strengths by Newton on the items' posteriors as soft comparisons
     (``bradley_terry.fit_strengths``), which is the exact M-step for theta and nu. It stops when the
     log posterior improves by less than ``tol`` per judgment. Gold items have their posterior fixed.
+    The strengths' covariance is the observed information (Louis): the soft outcomes' complete-data
+    information less what the items' uncertain outcomes do not tell (``missing_information``).
 
     Attributes (after ``fit``):
         preferences_: ``item_id, preferred (a|b|tie), confidence, p_a, p_b, p_tie, n_judgments``.
@@ -212,7 +215,8 @@ class PreferenceModel:
         pad[:, :k] = post
         self.posteriors_ = pad
         self.strengths_ = fit_strengths(pair_a, pair_b, *soft, n_sys, ties=ties, prior=self.strength_prior,
-                                        init=strengths)
+                                        init=strengths,
+                                        missing=missing_information(enc.system_a, enc.system_b, pad, n_sys, ties))
         self.ranking_ = ranking_table(enc.systems, self.strengths_, self.level)
         self._publish(enc, pad, q, rho, n_per_src, k)
         return self

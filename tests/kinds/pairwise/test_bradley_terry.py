@@ -11,6 +11,7 @@ from tasks.kinds.pairwise.bradley_terry import (
     davidson_probabilities,
     fit_bradley_terry,
     fit_strengths,
+    missing_information,
 )
 from tasks.kinds.pairwise.preference import PreferenceModel
 
@@ -42,6 +43,27 @@ def test_two_systems_interval_is_the_inverse_fisher_information():
     np.testing.assert_allclose(np.diag(fit.cov), [1 / 3, 1 / 3], atol=1e-6)
     half = 1.959964 / np.sqrt(3)
     np.testing.assert_allclose(ranking["high"].to_numpy() - ranking["strength"].to_numpy(), [half, half], atol=1e-5)
+
+
+def test_latent_outcomes_widen_the_interval_by_their_missing_information():
+    # Two systems, three items surely won by x, one by y, two at 50/50: soft counts 4 to 2, so d = ln 2 and
+    # sigma(d) = 2/3. Complete-data information in d: 6 * 2/3 * 1/3 = 4/3; each 50/50 item's outcome score
+    # ([z=x] - [z=y]) / 2 has posterior variance 1/4, the sure ones 0: missing 1/2. Observed information
+    # 4/3 - 1/2 = 5/6, var(d) = 6/5 and each centred strength (+-d/2) has variance 6/5 / 4 = 0.3 (0.25
+    # had the four soft outcomes been observed comparisons).
+    post = np.array([[1, 0, 0]] * 3 + [[0, 1, 0]] + [[0.5, 0.5, 0]] * 2, np.float64)
+    a, b = np.zeros(6, np.int64), np.ones(6, np.int64)
+    missing = missing_information(a, b, post, 2, ties="none")
+    np.testing.assert_allclose(missing, [[0.5, -0.5], [-0.5, 0.5]])
+    fit = fit_strengths(a, b, post[:, 0], post[:, 1], post[:, 2], 2, ties="none", prior=1e-9, missing=missing)
+    np.testing.assert_allclose(fit.theta, [np.log(2) / 2, -np.log(2) / 2], atol=1e-6)
+    np.testing.assert_allclose(np.diag(fit.cov), [0.3, 0.3], atol=1e-6)
+    # With ties: a sure tie adds nothing; an item of a = y, b = x at 50/50 between y and a tie has d-score
+    # variance (1/2 - 1/4) / 4 = 1/16, tie-score variance 1/4 and covariance -(1/2)(1/2)/2 = -1/8, which
+    # goes to y (its a) and with the opposite sign to x.
+    post = np.array([[0, 0, 1], [0.5, 0, 0.5]])
+    m = missing_information(np.array([0, 1]), np.array([1, 0]), post, 2, ties="davidson")
+    np.testing.assert_allclose(m, [[0.0625, -0.0625, 0.125], [-0.0625, 0.0625, -0.125], [0.125, -0.125, 0.25]])
 
 
 def test_davidson_ties_saturated_case():
