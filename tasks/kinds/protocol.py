@@ -351,6 +351,14 @@ class PrelabelFacet(Protocol):
         weighs it as it weighs a labeling function's: by its agreement with gold, its learned reliability."""
         ...
 
+    # OPTIONAL (a kind whose answer picks from the label set leaves it out: the default names the labels):
+    # llm_prompt: str
+    #     LLM stage (tasks/prelabel/llm_client.py, `prompt_of`): the user message template of an entry without
+    #     `prompt`, with the placeholders of `prompt` (`{text}` required). Without it the entry gets
+    #     `schemas.config.LLM_PROMPT` ("{instructions}\n\nLabels: {labels}\n\n<text>\n{text}\n</text>"); pairwise
+    #     and rating supply one without `{labels}`, which means nothing to a comparison or a score. The template in
+    #     use is part of the source's version.
+
     # OPTIONAL (a kind whose item is its text leaves it out; the model is then shown the payload as it is):
     # def llm_view(self, item_id: str, payload: str | None, source_id: str, cfg: ProjectConfig) -> tuple[str, str]:
     #     LLM stage (tasks/prelabel/llm_client.py): (the item as the model reads it, put into `{text}`; what

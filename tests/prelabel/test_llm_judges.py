@@ -47,8 +47,10 @@ def standin() -> Iterator[dict[str, str]]:
 
 
 def _llm(name: str, url: str, **kw) -> dict:
-    return {"name": name, "kind": "llm", "url": url + "/v1", "model": "chat-standin", "concurrency": 4,
-            "backoff_seconds": 0.05, "prompt": "{instructions}\n\n<text>\n{text}\n</text>", **kw}
+    """An LLM entry on a stand-in; `prompt=None` leaves the prompt to the kind's default."""
+    entry = {"name": name, "kind": "llm", "url": url + "/v1", "model": "chat-standin", "concurrency": 4,
+             "backoff_seconds": 0.05, "prompt": "{instructions}\n\n<text>\n{text}\n</text>", **kw}
+    return {k: v for k, v in entry.items() if v is not None}
 
 
 # -- pairwise ------------------------------------------------------------------------------------------
@@ -337,3 +339,46 @@ def test_recording_the_shown_order_is_what_makes_a_biased_judge_useful() -> None
     assert biased["slots"][0] > biased["slots"][1] + 0.2
     assert biased["saved"] > 0.5 and biased["saved"] > ignored["saved"] + 0.5
     assert abs(rows["0.50 p_first 1.0"]["saved"]) < 0.05
+
+
+def test_judges_and_raters_without_a_prompt_get_their_kinds_default(tmp_path: Path, standin: dict[str, str]) -> None:
+    """An entry without `prompt` is asked with its kind's default: no `Labels:` line for a comparison or a score,
+    the item inside `<text>`; single-label keeps the label-set prompt and so its version."""
+    from schemas.config import LLM_PROMPT
+    from tasks.prelabel.llm_client import LlmAnnotator
+
+    rows = _comparisons(24, faults=False)
+    cfg = _pairwise_project(tmp_path / "p", rows, [_llm("judge", standin["judge"], prompt=None)], n_gold=4)
+    mcfg = cfg.prelabel.models[0]
+    with LlmAnnotator(mcfg, cfg, get("pairwise").prelabel) as llm:
+        user = llm._messages("SHOWN")[1]["content"]
+    assert "Labels" not in user and user.startswith(get("pairwise").prelabel.llm_instructions(cfg)) and "<text>\nSHOWN\n</text>" in user
+    assert apply_llm(cfg, mcfg)["inserted"] == 24
+    ids, votes, judge = _ids(cfg), _answers(cfg, "model:judge"), StandinRules({}, accuracy=0.85, seed=7)
+    for x in rows:  # the judge read both responses out of the default prompt
+        v = votes[ids[x["id"]]]
+        assert v["choice"] == judge.judge(render(x["prompt"], *((x["b"], x["a"]) if v["swapped"] else (x["a"], x["b"]))), ties=False)
+        assert (_preference(v) == x["truth"]) != judge.wrong("\x1f".join([x["prompt"], *sorted([x["a"], x["b"]])]))
+
+    root = tmp_path / "r"
+    (root / "data").mkdir(parents=True)
+    items = [_rated(k) for k in range(8)]
+    (root / "data" / "items.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t, _ in items))
+    rcfg = write_project(root, task_kind="rating", labels=["unused", "scale"], sources=[{"path": "data/items.jsonl"}],
+                         answer={"scale": [1, 5], "criteria": ["fluency", "accuracy"]},
+                         prelabel={"models": [_llm("rater", standin["rater"], prompt=None)]})
+    register_project(rcfg)
+    ingest_source(rcfg, rcfg.sources[0])
+    with LlmAnnotator(rcfg.prelabel.models[0], rcfg, get("rating").prelabel) as llm:
+        assert "Labels" not in llm._messages("T")[1]["content"] and "scale from 1 to 5" in llm._messages("T")[1]["content"]
+    assert apply_llm(rcfg, rcfg.prelabel.models[0])["inserted"] == 8
+    with duckdb.connect(str(rcfg.db_path), read_only=True) as con:
+        got = dict(con.execute("SELECT i.payload, v.answer::VARCHAR FROM votes v JOIN items i USING (item_id)").fetchall())
+    assert {t: json.loads(a) for t, a in got.items()} == {t: {"scores": {c: v + 1 for c, v in s.items()}} for t, s in items}
+
+    single = write_project(tmp_path / "s", labels=["ham", "spam"], prelabel={"models": [_llm("llm", standin["judge"], prompt=None),
+                                                                                     _llm("same", standin["judge"], prompt=LLM_PROMPT)]})
+    assert LLM_PROMPT == "{instructions}\n\nLabels: {labels}\n\n<text>\n{text}\n</text>"
+    facet = get("single_label").prelabel
+    with LlmAnnotator(single.prelabel.models[0], single, facet) as a, LlmAnnotator(single.prelabel.models[1], single, facet) as b:
+        assert a.prompt == LLM_PROMPT and a.version == b.version and "Labels: ham, spam" in a._messages("x")[1]["content"]

@@ -28,7 +28,10 @@ from .storage import canonical, options_of
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
 
-__all__ = ["instructions", "parse_answer", "render", "shown_swapped", "view"]
+__all__ = ["PROMPT", "instructions", "parse_answer", "render", "shown_swapped", "view"]
+
+PROMPT = "{instructions}\n\nThe comparison:\n<text>\n{text}\n</text>"
+"""The default user message of a judge (an entry without `prompt`): no label set, which means nothing to a comparison."""
 
 
 def shown_swapped(item_id: str, source_id: str) -> bool:

@@ -117,6 +117,7 @@ class _PairwisePrelabel:
 
     # -- language models as judges (`llm_judge.py`) ---------------------------------------------------------
 
+    llm_prompt = llm_judge.PROMPT
     llm_instructions = staticmethod(llm_judge.instructions)
     llm_view = staticmethod(llm_judge.view)
     parse_llm_answer = staticmethod(llm_judge.parse_answer)

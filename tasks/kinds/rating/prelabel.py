@@ -89,6 +89,7 @@ class _RatingPrelabel:
 
     # -- language models as raters (`llm_rater.py`) ---------------------------------------------------------
 
+    llm_prompt = llm_rater.PROMPT
     llm_instructions = staticmethod(llm_rater.instructions)
     parse_llm_answer = staticmethod(llm_rater.parse_answer)
 
