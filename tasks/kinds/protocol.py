@@ -368,6 +368,10 @@ class PrelabelFacet(Protocol):
     #     drawn order to the parser, which stores it as `swapped` like a person's answer, so consensus learns
     #     the model's position bias as any judge's. Raises `AnswerError` for an item that cannot be shown (the
     #     stage sets it aside without asking).
+    # llm_view_sample: str
+    #     LLM stage (`llm_client.view_digest`), required with `llm_view`: a fixed, valid item payload the stage renders
+    #     through `llm_view` into the source's version, so a change to how items are shown (tags, order, what is left
+    #     out) re-asks every item instead of counting answers to the old rendering as current.
 
     # labeling-function analysis: called by tasks/prelabel/stage.py (lf_report, `annoflow lf-report`)
 

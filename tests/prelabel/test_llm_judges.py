@@ -382,3 +382,24 @@ def test_judges_and_raters_without_a_prompt_get_their_kinds_default(tmp_path: Pa
     facet = get("single_label").prelabel
     with LlmAnnotator(single.prelabel.models[0], single, facet) as a, LlmAnnotator(single.prelabel.models[1], single, facet) as b:
         assert a.prompt == LLM_PROMPT and a.version == b.version and "Labels: ham, spam" in a._messages("x")[1]["content"]
+
+
+def test_a_changed_rendering_of_the_comparison_re_asks_every_item(tmp_path: Path, standin: dict[str, str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """How a comparison is shown is part of the judge's version: answers to the old rendering do not count as current."""
+    from tasks.kinds.pairwise import llm_judge
+
+    url = standin["judge"]
+    cfg = _pairwise_project(tmp_path / "v", _comparisons(12, faults=False), [_llm("judge", url)], n_gold=4)
+    first = apply_llm(cfg, cfg.prelabel.models[0])
+    assert first["inserted"] == 12 and apply_llm(cfg, cfg.prelabel.models[0])["calls"] == 0  # same view: nothing asked
+
+    shown = llm_judge.render
+    monkeypatch.setattr(llm_judge, "render", lambda p, a, b: "Judge the two responses below.\n\n" + shown(p, a, b))
+    before = _calls(url)
+    again = apply_llm(cfg, cfg.prelabel.models[0])
+    assert again["version"] != first["version"]
+    assert (again["retired"], again["calls"], again["inserted"]) == (12, 12, 12) and _calls(url) - before == 12
+    with duckdb.connect(str(cfg.db_path), read_only=True) as con:
+        current = con.execute("SELECT DISTINCT source_version FROM votes WHERE source_id = 'model:judge'").fetchall()
+    assert current == [(again["version"],)]

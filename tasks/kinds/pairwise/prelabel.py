@@ -120,6 +120,7 @@ class _PairwisePrelabel:
     llm_prompt = llm_judge.PROMPT
     llm_instructions = staticmethod(llm_judge.instructions)
     llm_view = staticmethod(llm_judge.view)
+    llm_view_sample = llm_judge.VIEW_SAMPLE
     parse_llm_answer = staticmethod(llm_judge.parse_answer)
 
     def llm_vote_sql(self, column: str, labels: Sequence[str]) -> dict[str, str]:
