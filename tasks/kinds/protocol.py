@@ -187,6 +187,14 @@ class PrelabelFacet(Protocol):
     vote_columns: tuple[str, ...]
     """Columns of `votes` a machine vote fills besides ids (e.g. ("label", "confidence", "probs"))."""
 
+    # OPTIONAL (a kind whose pre-labels can be auto-accepted leaves it out; it reads as True):
+    # auto_accepts: bool
+    #     Routing reports (tasks/prelabel/stage.py `combine_and_route` -> `auto_accepts`, `routing.routing_advice`,
+    #     the CLI and the flow's report): False for a kind whose machine votes never make an auto-accepted pre-label
+    #     (pairwise, rating: every item goes to people and the machine's votes count in consensus beside theirs), so
+    #     the reports say that instead of advising how to reach a precision target the kind never aims at, and leave
+    #     out the thresholds and calibration tables.
+
     # labeling functions: called by tasks/prelabel/stage.py (apply_labeling_functions) and lf.py
     # (apply_sql_lfs, apply_python_lfs, evaluate_python_lf)
 

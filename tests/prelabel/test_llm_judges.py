@@ -403,3 +403,47 @@ def test_a_changed_rendering_of_the_comparison_re_asks_every_item(tmp_path: Path
     with duckdb.connect(str(cfg.db_path), read_only=True) as con:
         current = con.execute("SELECT DISTINCT source_version FROM votes WHERE source_id = 'model:judge'").fetchall()
     assert current == [(again["version"],)]
+
+
+def _rating_project(root: Path, url: str, n: int, n_gold: int) -> tuple[ProjectConfig, list[tuple[str, dict[str, int]]]]:
+    """Texts rated on two criteria (`_rated`), the first `n_gold` with gold scores, an LLM rater on `url`."""
+    items = [_rated(k) for k in range(n)]
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "items.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t, _ in items))
+    (root / "gold.jsonl").write_text("".join(json.dumps({"text": t, "label": json.dumps({"scores": s})}) + "\n" for t, s in items[:n_gold]))
+    cfg = write_project(root, task_kind="rating", labels=["unused", "scale"], sources=[{"path": "data/items.jsonl"}],
+                        answer={"scale": [1, 5], "criteria": ["fluency", "accuracy"]},
+                        gold={"path": "gold.jsonl", "key_field": "text", "label_field": "label"},
+                        prelabel={"models": [_llm("rater", url, prompt=None)]})
+    register_project(cfg)
+    ingest_source(cfg, cfg.sources[0])
+    import_gold(cfg)
+    return cfg, items
+
+
+def test_prelabel_says_judges_votes_count_in_consensus_not_how_to_auto_accept(prefect_harness, tmp_path: Path,
+                                                                              standin: dict[str, str]) -> None:
+    """`annoflow prelabel` on comparison and rating projects: what happens to the model's votes, no threshold advice."""
+    from typer.testing import CliRunner
+
+    from annoflow_cli.main import app
+
+    pw = _pairwise_project(tmp_path / "p", _comparisons(12, faults=False), [_llm("judge", standin["judge"])], n_gold=4)
+    rt, _ = _rating_project(tmp_path / "r", standin["rater"], 8, 4)
+    for cfg, answered in [(pw, 8), (rt, 4)]:  # gold items are not routed; the model answered them too
+        res = CliRunner().invoke(app, ["prelabel", "--config", str(cfg.root)])
+        assert res.exit_code == 0, res.output
+        out = " ".join(res.output.split())
+        assert "Machine votes never auto-accept in this project" in out and "count in consensus beside people's" in out
+        assert f"the {answered + 4} items a model answered" in out
+        assert "reaches precision" not in out and "Thresholds" not in out and "Calibration on gold" not in out
+
+
+def test_routing_advice_for_kinds_that_auto_accept() -> None:
+    from tasks.prelabel.routing import routing_advice
+
+    base = {"target_precision": 0.95, "precision_confidence": 0.95, "with_machine_vote": 3}
+    none = {**base, "thresholds": [{"threshold": None, "n_eval": 10}, {"threshold": None, "n_eval": 5}]}
+    assert "No class (or label) reaches precision 0.95 with 95% confidence on the 15 evaluated" in routing_advice(none)
+    assert routing_advice({**base, "thresholds": [{"threshold": 0.9, "n_eval": 60}, {"threshold": None, "n_eval": 5}]}) is None
+    assert routing_advice({**none, "auto_accepts": False}).startswith("Machine votes never auto-accept")

@@ -41,6 +41,7 @@ def _refuse(mcfg: Any) -> ConfigError:
 
 class _PairwisePrelabel:
     vote_columns = ("answer",)
+    auto_accepts = False  # the LLM's votes count in consensus beside people's; no pre-label is ever auto-accepted
 
     def lf_specs(self, cfg: ProjectConfig) -> list[Any]:
         return []

@@ -39,6 +39,7 @@ def _refuse(what: str) -> ConfigError:
 
 class _RatingPrelabel:
     vote_columns = ("answer",)
+    auto_accepts = False  # the LLM's votes count in consensus beside people's; no pre-label is ever auto-accepted
 
     def lf_specs(self, cfg: ProjectConfig) -> list[Any]:
         if cfg.prelabel.labeling_functions:
