@@ -388,7 +388,11 @@ class PrelabelFacet(Protocol):
         """lf-report: one row per machine source of `kinds` with the keys of
         `tasks.prelabel.analysis.lf_summary` (coverage, overlap, conflict, polarity, gold accuracy with
         its Wilson interval, learned accuracy) and, under `more`, what only this kind measures (spans:
-        strict recall and F1 on gold, `gold_accuracy` being strict precision), printed as extra columns."""
+        strict recall and F1 on gold, `gold_accuracy` being strict precision; pairwise: the share of picks of
+        the response shown first; rating: the MAE on gold, `gold_accuracy` being exact matches), printed as extra
+        columns: a float there is a share (printed as a percentage), any other measure is given as text.
+        A kind whose machine votes are weighed by consensus reports its learned accuracy
+        (`tasks.prelabel.analysis.consensus_learned`)."""
         ...
 
 

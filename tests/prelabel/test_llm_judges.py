@@ -447,3 +447,55 @@ def test_routing_advice_for_kinds_that_auto_accept() -> None:
     assert "No class (or label) reaches precision 0.95 with 95% confidence on the 15 evaluated" in routing_advice(none)
     assert routing_advice({**base, "thresholds": [{"threshold": 0.9, "n_eval": 60}, {"threshold": None, "n_eval": 5}]}) is None
     assert routing_advice({**none, "auto_accepts": False}).startswith("Machine votes never auto-accept")
+
+
+def _lf_report(cfg: ProjectConfig) -> dict[str, dict]:
+    from typer.testing import CliRunner
+
+    from annoflow_cli.main import app
+
+    res = CliRunner().invoke(app, ["lf-report", "--config", str(cfg.root), "--json"])
+    assert res.exit_code == 0, res.output
+    table = CliRunner().invoke(app, ["lf-report", "--config", str(cfg.root)])
+    assert table.exit_code == 0 and "model:" in table.output, table.output
+    return {r["source_id"]: r for r in json.loads(res.output)}
+
+
+def test_lf_report_scores_judges_on_the_gold_preference(tmp_path: Path, standin: dict[str, str]) -> None:
+    from tasks.prelabel.routing import wilson_interval
+
+    rows = _comparisons(30, faults=False)
+    cfg = _pairwise_project(tmp_path / "p", rows, [_llm("judge", standin["judge"]), _llm("biased", standin["biased"])], n_gold=12)
+    for m in cfg.prelabel.models:
+        apply_llm(cfg, m)
+    ids, judge = _ids(cfg), StandinRules({}, accuracy=0.85, seed=7)
+    right = sum(not judge.wrong("\x1f".join([x["prompt"], *sorted([x["a"], x["b"]])])) for x in rows[:12])
+    biased = _answers(cfg, "model:biased")
+    biased_right = sum(_preference(biased[ids[x["id"]]]) == x["truth"] for x in rows[:12])
+    report = _lf_report(cfg)
+    j, b = report["model:judge"], report["model:biased"]
+    assert (j["coverage"], j["n_gold"], j["gold_correct"]) == (1.0, 12, right)
+    assert (j["gold_acc_low"], j["gold_acc_high"]) == tuple(round(x, 4) for x in wilson_interval(right, 12))
+    assert (b["n_gold"], b["gold_correct"]) == (12, biased_right) and b["more"]["picks first"] == 1.0
+    assert 0.2 < j["more"]["picks first"] < 0.8 and j["polarity"] == "a,b"
+    assert j["learned_accuracy"] is None  # consensus has not run yet
+
+    _add_people(cfg, {ids[x["id"]]: x["truth"] for x in rows}, accuracy=0.9)
+    run_consensus_stage(cfg)
+    learned = _source_stats(cfg)["model:judge"]["learned_accuracy"]
+    assert _lf_report(cfg)["model:judge"]["learned_accuracy"] == pytest.approx(learned, abs=1e-4) and learned is not None
+
+
+def test_lf_report_scores_raters_exactly_and_by_mean_error(tmp_path: Path, standin: dict[str, str]) -> None:
+    cfg, items = _rating_project(tmp_path / "r", standin["rater"], 12, 6)
+    apply_llm(cfg, cfg.prelabel.models[0])
+    r = _lf_report(cfg)["model:rater"]
+    # the stand-in rater is one point generous wherever the truth is below the scale's top: never exact on gold
+    assert (r["coverage"], r["n_gold"], r["gold_correct"], r["gold_accuracy"]) == (1.0, 12, 0, 0.0)
+    assert r["gold_acc_low"] == 0.0 and 0.2 < r["gold_acc_high"] < 0.3 and r["more"]["gold MAE"] == "1.00"
+    with duckdb.connect(str(cfg.db_path)) as con:  # one gold unit the rater matches exactly: 1 of 12 right, MAE 11/12
+        t, s = items[0]
+        con.execute("UPDATE gold SET answer = ?::JSON WHERE item_id = (SELECT item_id FROM items WHERE payload = ?)",
+                    [json.dumps({"scores": {"fluency": s["fluency"] + 1, "accuracy": s["accuracy"]}}), t])
+    r = _lf_report(cfg)["model:rater"]
+    assert (r["gold_correct"], r["gold_accuracy"], r["more"]["gold MAE"]) == (1, round(1 / 12, 4), f"{11 / 12:.2f}")

@@ -23,6 +23,7 @@ from tasks.errors import ConfigError
 
 from ..protocol import PrelabelDecisions
 from . import llm_judge
+from .storage import preference_sql
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -114,7 +115,21 @@ class _PairwisePrelabel:
         return pc.fill_null(answers.cast(_STR), "(no machine pre-label)")
 
     def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float], kinds: Sequence[str]) -> list[dict]:
-        return []
+        """Per judge: coverage, gold accuracy = agreement with the gold preference (its shown order undone, a tie
+        right only where gold ties) with its Wilson interval, consensus's learned accuracy, and under `more` the share
+        of its A/B picks that went to the response shown first (about 0.5 for a judge without position bias)."""
+        from tasks.prelabel.analysis import consensus_learned, lf_summary
+
+        pref = preference_sql("answer")
+        units = (f"SELECT * FROM (SELECT item_id, source_id, source_kind, 'preference' AS unit, {pref} AS value FROM votes"
+                 " WHERE answer IS NOT NULL) WHERE value IS NOT NULL",
+                 f"SELECT * FROM (SELECT item_id, 'preference' AS unit, {pref} AS value FROM gold WHERE answer IS NOT NULL)"
+                 " WHERE value IS NOT NULL")
+        rows = lf_summary(con, units, {**consensus_learned(con), **learned}, kinds=tuple(kinds))
+        first = dict(con.execute("SELECT source_id, avg((answer ->> '$.choice' = 'A')::INT) FROM votes"
+                                 " WHERE answer ->> '$.choice' IN ('A', 'B') GROUP BY source_id").fetchall())
+        return [r | {"more": {"picks first": None if first.get(r["source_id"]) is None else round(first[r["source_id"]], 4)}}
+                for r in rows]
 
     # -- language models as judges (`llm_judge.py`) ---------------------------------------------------------
 
