@@ -121,11 +121,11 @@ class _PairwisePrelabel:
         from tasks.prelabel.analysis import consensus_learned, lf_summary
 
         pref = preference_sql("answer")
-        units = (f"SELECT * FROM (SELECT item_id, source_id, source_kind, 'preference' AS unit, {pref} AS value FROM votes"
-                 " WHERE answer IS NOT NULL) WHERE value IS NOT NULL",
-                 f"SELECT * FROM (SELECT item_id, 'preference' AS unit, {pref} AS value FROM gold WHERE answer IS NOT NULL)"
-                 " WHERE value IS NOT NULL")
-        rows = lf_summary(con, units, {**consensus_learned(con), **learned}, kinds=tuple(kinds))
+        votes = (f"SELECT * FROM (SELECT item_id, source_id, source_kind, 'preference' AS unit, {pref} AS value FROM votes"
+                 " WHERE answer IS NOT NULL) WHERE value IS NOT NULL")
+        gold = (f"SELECT * FROM (SELECT item_id, 'preference' AS unit, {pref} AS value FROM gold WHERE answer IS NOT NULL)"
+                " WHERE value IS NOT NULL")
+        rows = lf_summary(con, (votes, gold), {**consensus_learned(con), **learned}, kinds=tuple(kinds))
         first = dict(con.execute("SELECT source_id, avg((answer ->> '$.choice' = 'A')::INT) FROM votes"
                                  " WHERE answer ->> '$.choice' IN ('A', 'B') GROUP BY source_id").fetchall())
         return [r | {"more": {"picks first": None if first.get(r["source_id"]) is None else round(first[r["source_id"]], 4)}}
