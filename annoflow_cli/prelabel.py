@@ -42,18 +42,31 @@ def _lf_table(rows: list[dict]) -> Table:
     return t
 
 
-def _no_threshold_hint(r: dict) -> str:
-    return (
-        f"No class (or label) reaches precision {r['target_precision']} with {r['precision_confidence']:.0%} confidence on the "
-        f"{sum(x['n_eval'] for x in r['thresholds'])} evaluated (gold + audited) items, so nothing is auto-accepted: "
-        "add gold answers (0.95 at 95% confidence needs at least 52 gold items per class, all right), let audits accumulate, or lower "
-        "prelabel.target_precision / prelabel.precision_confidence."
-    )
-
-
 def _print(result: dict) -> None:
+    from tasks.prelabel.routing import routing_advice
+
     r = result["routing"]
     console.print(_lf_table(result["lf_summary"]))
+    if r.get("auto_accepts", True):
+        _print_thresholds(r)
+    for m in result["models"]:
+        if m.get("quarantined"):
+            console.print(f"Model {m['model']}: {m['quarantined']:,} inputs set aside, the rest stored (first: {m['first_problem']}); "
+                          "see `annoflow status --quarantine`", highlight=False)
+    advice = routing_advice(r)
+    if advice:
+        console.print(advice, highlight=False)
+    console.print(
+        f"Items {r['items']:,}, coverage {_pct(r['coverage'])}; routable {r['routable']:,}: auto {r['auto']:,}, audit {r['audit']:,}, "
+        f"humans {r['human']:,} — auto-accept share {_pct(r['auto_accept_share'])}; sent back {r['revoked']:,}"
+    )
+    if r.get("auto_accepts", True):
+        console.print(f"Gold accuracy {_pct(r['gold_accuracy'])}, ECE {r['ece']}; audit precision {_pct(r['audit_precision'])} on {r['audited']} items")
+    console.print(f"State: {result['database']}")
+
+
+def _print_thresholds(r: dict) -> None:
+    """The thresholds and calibration tables, for a kind whose pre-labels can be auto-accepted."""
     t = Table(title="Thresholds (lowest confidence whose precision lower bound meets the target)")
     for c in ("key", "threshold", "precision", "lower bound", "evaluated"):
         t.add_column(c, justify="right")
@@ -66,18 +79,6 @@ def _print(result: dict) -> None:
     for c in r.get("calibration_by_key", []):
         k.add_row(c["key"], str(c["n"]), _pct(c["accuracy"]), _pct(c["mean_confidence"]), "-" if c["ece"] is None else f"{c['ece']:.4f}")
     console.print(k)
-    for m in result["models"]:
-        if m.get("quarantined"):
-            console.print(f"Model {m['model']}: {m['quarantined']:,} inputs set aside, the rest stored (first: {m['first_problem']}); "
-                          "see `annoflow status --quarantine`", highlight=False)
-    if all(x["threshold"] is None for x in r["thresholds"]):
-        console.print(_no_threshold_hint(r), highlight=False)
-    console.print(
-        f"Items {r['items']:,}, coverage {_pct(r['coverage'])}; routable {r['routable']:,}: auto {r['auto']:,}, audit {r['audit']:,}, "
-        f"humans {r['human']:,} — auto-accept share {_pct(r['auto_accept_share'])}; sent back {r['revoked']:,}"
-    )
-    console.print(f"Gold accuracy {_pct(r['gold_accuracy'])}, ECE {r['ece']}; audit precision {_pct(r['audit_precision'])} on {r['audited']} items")
-    console.print(f"State: {result['database']}")
 
 
 @app.command()

@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from flows.common import artifact_key, project_config, publish_headline
 from schemas.config import ProjectConfig
 from tasks.events import emit
+from tasks.prelabel.routing import routing_advice
 from tasks.prelabel.stage import (
     apply_labeling_functions_task,
     apply_model_task,
@@ -42,6 +43,13 @@ def prelabel_report_markdown(result: dict) -> str:
                        for m in result["models"]) or "- none configured"
     audit = (f"{_pct(r['audit_precision'])} on {r['audited']} audited items (95% interval "
              f"{_pct(r['audit_precision_interval'][0])}–{_pct(r['audit_precision_interval'][1])})") if r["audited"] else "no audits returned yet"
+    advice = routing_advice(r)
+    tables = (
+        "## Thresholds\n\n| key | threshold | precision | lower bound | evaluated |\n|---|---:|---:|---:|---:|\n" + thr +
+        "\n\n## Calibration on gold\n\n| confidence | n | mean confidence | accuracy |\n|---|---:|---:|---:|\n" + rel +
+        "\n\nPer decision key (the predicted class; for multi-label answers each label's present/absent decision):\n\n"
+        "| key | decisions on gold | accuracy | mean confidence | ECE |\n|---|---:|---:|---:|---:|\n" + by_key + "\n\n"
+    ) if r.get("auto_accepts", True) else ""
     return (
         "# Pre-labeling report\n\n"
         f"- Items: {r['items']:,}; with at least one machine vote (coverage): {_pct(r['coverage'])}\n"
@@ -50,13 +58,7 @@ def prelabel_report_markdown(result: dict) -> str:
         f"- Gold: {r['gold']:,} items, pre-label accuracy {_pct(r['gold_accuracy'])}, ECE {r['ece'] if r['ece'] is not None else '-'}\n"
         f"- Audit precision: {audit}\n"
         f"- Combiner: `{r['combiner']}`; target precision {r['target_precision']} at {r['precision_confidence']} confidence (Wilson lower bound)\n\n"
-        "## Thresholds\n\n| key | threshold | precision | lower bound | evaluated |\n|---|---:|---:|---:|---:|\n" + thr +
-        ("\n\nNo class reaches the target with the stated confidence on the evaluated items: nothing is auto-accepted "
-         "until more gold or audits arrive (or the target is lowered)." if all(t["threshold"] is None for t in r["thresholds"]) else "") +
-        "\n\n## Calibration on gold\n\n| confidence | n | mean confidence | accuracy |\n|---|---:|---:|---:|\n" + rel +
-        "\n\nPer decision key (the predicted class; for multi-label answers each label's present/absent decision):\n\n"
-        "| key | decisions on gold | accuracy | mean confidence | ECE |\n|---|---:|---:|---:|---:|\n" + by_key +
-        "\n\n## Models\n\n" + models + "\n"
+        + (f"{advice}\n\n" if advice else "") + tables + "## Models\n\n" + models + "\n"
     )
 
 

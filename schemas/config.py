@@ -223,8 +223,10 @@ class ModelConfig(_Section):
     api_key_env: str | None = Field(None, description="Kind 'llm': the environment variable holding the API key (sent as a bearer "
                                     "token). The key itself is never written in the config or stored.", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     system_prompt: str = Field(LLM_SYSTEM_PROMPT, description="Kind 'llm': the system message; may use the placeholders of `prompt`.")
-    prompt: str = Field(LLM_PROMPT, description="Kind 'llm': the user message. Placeholders: {text} (the item's text), {labels} "
-                        "(the label set, comma-separated), {instructions} (what the answer kind asks for and in which JSON form).")
+    prompt: str | None = Field(None, description="Kind 'llm': the user message. Placeholders: {text} (the item's text), {labels} "
+                               "(the label set, comma-separated), {instructions} (what the answer kind asks for and in which JSON "
+                               "form). Unset: the answer kind's default (single/multi-label and spans: " + repr(LLM_PROMPT)
+                               + "; pairwise and rating leave out the labels, which mean nothing to them).")
     temperature: float = Field(0.0, ge=0, le=2, description="Kind 'llm': sampling temperature (0: the most repeatable answers).")
     max_tokens: int = Field(512, ge=1, description="Kind 'llm': the longest answer, in tokens.")
     price_per_1k_input_tokens: float = Field(0.0, ge=0, description="Kind 'llm': price of 1,000 prompt tokens (counted from the "
@@ -266,7 +268,7 @@ class ModelConfig(_Section):
         if self.kind == ModelKind.llm:
             if not self.model:
                 raise ValueError(f"model {self.name!r} of kind 'llm' needs `model` (the model name the endpoint serves)")
-            if "{text}" not in self.prompt + self.system_prompt:
+            if self.prompt is not None and "{text}" not in self.prompt + self.system_prompt:
                 raise ValueError(f"model {self.name!r}: `prompt` (or `system_prompt`) must contain the placeholder {{text}}")
         if self.kind == ModelKind.predictions:
             missing = [f for f in ("path", "version") if not getattr(self, f)]

@@ -188,6 +188,14 @@ class PrelabelFacet(Protocol):
     vote_columns: tuple[str, ...]
     """Columns of `votes` a machine vote fills besides ids (e.g. ("label", "confidence", "probs"))."""
 
+    # OPTIONAL (a kind whose pre-labels can be auto-accepted leaves it out; it reads as True):
+    # auto_accepts: bool
+    #     Routing reports (tasks/prelabel/stage.py `combine_and_route` -> `auto_accepts`, `routing.routing_advice`,
+    #     the CLI and the flow's report): False for a kind whose machine votes never make an auto-accepted pre-label
+    #     (pairwise, rating: every item goes to people and the machine's votes count in consensus beside theirs), so
+    #     the reports say that instead of advising how to reach a precision target the kind never aims at, and leave
+    #     out the thresholds and calibration tables.
+
     # labeling functions: called by tasks/prelabel/stage.py (apply_labeling_functions) and lf.py
     # (apply_sql_lfs, apply_python_lfs, evaluate_python_lf)
 
@@ -352,6 +360,14 @@ class PrelabelFacet(Protocol):
         weighs it as it weighs a labeling function's: by its agreement with gold, its learned reliability."""
         ...
 
+    # OPTIONAL (a kind whose answer picks from the label set leaves it out: the default names the labels):
+    # llm_prompt: str
+    #     LLM stage (tasks/prelabel/llm_client.py, `prompt_of`): the user message template of an entry without
+    #     `prompt`, with the placeholders of `prompt` (`{text}` required). Without it the entry gets
+    #     `schemas.config.LLM_PROMPT` ("{instructions}\n\nLabels: {labels}\n\n<text>\n{text}\n</text>"); pairwise
+    #     and rating supply one without `{labels}`, which means nothing to a comparison or a score. The template in
+    #     use is part of the source's version.
+
     # OPTIONAL (a kind whose item is its text leaves it out; the model is then shown the payload as it is):
     # def llm_view(self, item_id: str, payload: str | None, source_id: str, cfg: ProjectConfig) -> tuple[str, str]:
     #     LLM stage (tasks/prelabel/llm_client.py): (the item as the model reads it, put into `{text}`; what
@@ -361,6 +377,10 @@ class PrelabelFacet(Protocol):
     #     drawn order to the parser, which stores it as `swapped` like a person's answer, so consensus learns
     #     the model's position bias as any judge's. Raises `AnswerError` for an item that cannot be shown (the
     #     stage sets it aside without asking).
+    # llm_view_sample: str
+    #     LLM stage (`llm_client.view_digest`), required with `llm_view`: a fixed, valid item payload the stage renders
+    #     through `llm_view` into the source's version, so a change to how items are shown (tags, order, what is left
+    #     out) re-asks every item instead of counting answers to the old rendering as current.
 
     # labeling-function analysis: called by tasks/prelabel/stage.py (lf_report, `annoflow lf-report`)
 
@@ -369,7 +389,11 @@ class PrelabelFacet(Protocol):
         """lf-report: one row per machine source of `kinds` with the keys of
         `tasks.prelabel.analysis.lf_summary` (coverage, overlap, conflict, polarity, gold accuracy with
         its Wilson interval, learned accuracy) and, under `more`, what only this kind measures (spans:
-        strict recall and F1 on gold, `gold_accuracy` being strict precision), printed as extra columns."""
+        strict recall and F1 on gold, `gold_accuracy` being strict precision; pairwise: the share of picks of
+        the response shown first; rating: the MAE on gold, `gold_accuracy` being exact matches), printed as extra
+        columns: a float there is a share (printed as a percentage), any other measure is given as text.
+        A kind whose machine votes are weighed by consensus reports its learned accuracy
+        (`tasks.prelabel.analysis.consensus_learned`)."""
         ...
 
 

@@ -13,7 +13,7 @@ import duckdb
 
 from tasks.prelabel.routing import wilson_interval
 
-__all__ = ["lf_summary"]
+__all__ = ["consensus_learned", "lf_summary"]
 
 
 def lf_summary(con: duckdb.DuckDBPyConnection, units: tuple[str, str], learned: dict[str, float] | None = None,
@@ -81,3 +81,9 @@ def lf_summary(con: duckdb.DuckDBPyConnection, units: tuple[str, str], learned: 
             }
         )
     return out
+
+
+def consensus_learned(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """Each source's accuracy as the last consensus run learned it (`source_stats.learned_accuracy`): the learned
+    accuracy of a kind whose machine votes are weighed by consensus beside people's rather than by a combiner."""
+    return dict(con.execute("SELECT source_id, learned_accuracy FROM source_stats WHERE learned_accuracy IS NOT NULL").fetchall())

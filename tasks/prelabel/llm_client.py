@@ -31,12 +31,12 @@ from typing import Any, Self
 import httpx
 import orjson
 
-from schemas.config import ModelConfig, ProjectConfig
+from schemas.config import LLM_PROMPT, ModelConfig, ProjectConfig
 from tasks.errors import ConfigError, RequestRefusedError, ServiceError, TerminalError
 from tasks.http import make_client, server_message
 from tasks.kinds.protocol import AnswerError
 
-__all__ = ["LlmAnnotator", "Reply", "llm_version"]
+__all__ = ["LlmAnnotator", "Reply", "llm_version", "prompt_of", "view_digest"]
 
 _JSON = {"content-type": "application/json"}
 _RUN_LEVEL = (401, 403, 404, 405)
@@ -100,12 +100,38 @@ def _fill(template: str, text: str, labels: str, instructions: str) -> str:
     return template.replace("{instructions}", instructions).replace("{labels}", labels).replace("{text}", text)
 
 
-def llm_version(mcfg: ModelConfig, labels: list[str], instructions: str) -> str:
+def prompt_of(mcfg: ModelConfig, facet: Any) -> str:
+    """The entry's user message template: its own `prompt`, else the answer kind's default (`llm_prompt`), else the
+    label-set prompt every kind that picks labels reads."""
+    return mcfg.prompt if mcfg.prompt is not None else getattr(facet, "llm_prompt", LLM_PROMPT)
+
+
+_VIEW_SAMPLES = 8
+"""Item ids the kind's sample is rendered under: enough that both shown orders of a comparison occur."""
+
+
+def view_digest(facet: Any, cfg: ProjectConfig) -> str | None:
+    """A digest of how the kind shows an item to the model (`llm_view` of its `llm_view_sample`, under a few item ids,
+    with what the parser is handed on); None for a kind that shows the text as it is. Changing the rendering (tags,
+    order, what is left out) changes this, so the source's version changes and every item is asked again instead
+    of old answers, given to another question, counting as current."""
+    view = getattr(facet, "llm_view", None)
+    if view is None:
+        return None
+    shown = [view(f"view-sample-{k}", facet.llm_view_sample, "model:view-sample", cfg) for k in range(_VIEW_SAMPLES)]
+    return hashlib.sha256(json.dumps(shown).encode()).hexdigest()[:12]
+
+
+def llm_version(mcfg: ModelConfig, prompt: str, labels: list[str], instructions: str, view: str | None = None) -> str:
     """The source version: a digest of everything that shapes the answers (model, prompts, sampling, labels,
-    the kind's instructions). Answers are stored per version, so a re-run asks only items without one and
-    pays nothing twice; a changed prompt is a new annotator whose answers replace the old ones."""
-    keys = {"model": mcfg.model, "system": mcfg.system_prompt, "prompt": mcfg.prompt, "temperature": mcfg.temperature,
+    the kind's instructions and, where it has one, its view of an item: `view_digest`). Answers are stored per
+    version, so a re-run asks only items without one and pays nothing twice; a changed prompt or rendering is a
+    new annotator whose answers replace the old ones. `prompt` is the template in use (`prompt_of`), so leaving
+    `prompt` unset or writing the kind's default is one version."""
+    keys = {"model": mcfg.model, "system": mcfg.system_prompt, "prompt": prompt, "temperature": mcfg.temperature,
             "max_tokens": mcfg.max_tokens, "labels": labels, "instructions": instructions}
+    if view is not None:  # only kinds with a view: the versions of the others stay what they were
+        keys["view"] = view
     return "llm-" + hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -127,7 +153,8 @@ class LlmAnnotator:
                                   "export the API key in it and run again (annoflow never stores the key)")
         self.labels = list(cfg.labels)
         self.instructions = facet.llm_instructions(cfg)
-        self.version = llm_version(mcfg, self.labels, self.instructions)
+        self.prompt = prompt_of(mcfg, facet)
+        self.version = llm_version(mcfg, self.prompt, self.labels, self.instructions, view_digest(facet, cfg))
         self.url = _base(mcfg.url or "")
         inner = transport or httpx.HTTPTransport(limits=httpx.Limits(max_connections=max(mcfg.concurrency, 4)))
         self.client = make_client(
@@ -164,7 +191,7 @@ class LlmAnnotator:
     def _messages(self, text: str) -> list[dict]:
         labels = ", ".join(self.labels)
         return [{"role": "system", "content": _fill(self.cfg.system_prompt, text, labels, self.instructions)},
-                {"role": "user", "content": _fill(self.cfg.prompt, text, labels, self.instructions)}]
+                {"role": "user", "content": _fill(self.prompt, text, labels, self.instructions)}]
 
     def _problem(self, item: str, reason: str, detail: str, field: str | None = None) -> dict:
         return {"source": f"model:{self.name}", "source_row": None, "field": field, "reason": reason,

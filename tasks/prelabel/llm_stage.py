@@ -1,7 +1,7 @@
 """The model stage for a language model as annotator: ask, store the answers as votes, count the spend.
 
 An LLM is a machine source like any model (`model:<name>`, source kind 'model', its version the digest of
-model + prompts + sampling, `llm_client.llm_version`); its votes are hard answers without a confidence
+model + prompts + sampling + the kind's instructions and view, `llm_client.llm_version`); its votes are hard answers without a confidence
 (`PrelabelFacet.llm_vote_sql`), so the combiner learns its reliability on gold as it does a labeling
 function's, consensus scores it on gold and the shared ban rule can ban it. Items are asked in chunks of
 `batch_size`, each chunk stored in one transaction as soon as it is answered: a run that stops keeps what

@@ -24,8 +24,8 @@ from statistics import NormalDist
 import numpy as np
 
 __all__ = [
-    "Threshold", "audit_draw", "calibration_by_key", "calibration_table", "route", "route_items", "select_thresholds",
-    "wilson_interval", "wilson_lower",
+    "Threshold", "audit_draw", "calibration_by_key", "calibration_table", "route", "route_items", "routing_advice",
+    "select_thresholds", "wilson_interval", "wilson_lower",
 ]
 
 
@@ -163,3 +163,22 @@ def calibration_by_key(key: np.ndarray, confidence: np.ndarray, correct: np.ndar
                     "mean_confidence": round(float(confidence[m].mean()), 4) if m.any() else None,
                     "ece": round(ece, 4) if ece is not None else None})
     return out
+
+
+def routing_advice(report: dict) -> str | None:
+    """What the user should know about a routing report (`combine_and_route`) beside its numbers, one paragraph the
+    CLI and the flow's report both print; None when the numbers say it all.
+
+    A kind whose machine votes never auto-accept (`auto_accepts` false) gets what happens to them instead of
+    advice on reaching a precision it never aims at; otherwise, when no key has a threshold, how to get one.
+    """
+    if not report.get("auto_accepts", True):
+        return (f"Machine votes never auto-accept in this project: every item goes to people, and the votes of the "
+                f"{report['with_machine_vote']:,} items a model answered count in consensus beside people's, each source "
+                "weighed by the reliability consensus learns for it (scored on gold; `annoflow lf-report`, `annoflow status`).")
+    if all(t["threshold"] is None for t in report["thresholds"]):
+        return (f"No class (or label) reaches precision {report['target_precision']} with {report['precision_confidence']:.0%} "
+                f"confidence on the {sum(t['n_eval'] for t in report['thresholds'])} evaluated (gold + audited) items, so nothing "
+                "is auto-accepted: add gold answers (0.95 at 95% confidence needs at least 52 gold items per class, all right), "
+                "let audits accumulate, or lower prelabel.target_precision / prelabel.precision_confidence.")
+    return None

@@ -411,6 +411,7 @@ def combine_and_route(cfg: ProjectConfig, run_id: str | None = None) -> dict:
             "target_precision": pc_.target_precision,
             "precision_confidence": pc_.precision_confidence,
             "source_accuracy": {k: round(v, 4) for k, v in source_accuracy.items()},
+            "auto_accepts": getattr(kind, "auto_accepts", True),
         }
         report["seconds"] = round(time.time() - started, 3)
         record_stage_run(con, "prelabel.route", "completed",

@@ -47,8 +47,10 @@ def standin() -> Iterator[dict[str, str]]:
 
 
 def _llm(name: str, url: str, **kw) -> dict:
-    return {"name": name, "kind": "llm", "url": url + "/v1", "model": "chat-standin", "concurrency": 4,
-            "backoff_seconds": 0.05, "prompt": "{instructions}\n\n<text>\n{text}\n</text>", **kw}
+    """An LLM entry on a stand-in; `prompt=None` leaves the prompt to the kind's default."""
+    entry = {"name": name, "kind": "llm", "url": url + "/v1", "model": "chat-standin", "concurrency": 4,
+             "backoff_seconds": 0.05, "prompt": "{instructions}\n\n<text>\n{text}\n</text>", **kw}
+    return {k: v for k, v in entry.items() if v is not None}
 
 
 # -- pairwise ------------------------------------------------------------------------------------------
@@ -337,3 +339,163 @@ def test_recording_the_shown_order_is_what_makes_a_biased_judge_useful() -> None
     assert biased["slots"][0] > biased["slots"][1] + 0.2
     assert biased["saved"] > 0.5 and biased["saved"] > ignored["saved"] + 0.5
     assert abs(rows["0.50 p_first 1.0"]["saved"]) < 0.05
+
+
+def test_judges_and_raters_without_a_prompt_get_their_kinds_default(tmp_path: Path, standin: dict[str, str]) -> None:
+    """An entry without `prompt` is asked with its kind's default: no `Labels:` line for a comparison or a score,
+    the item inside `<text>`; single-label keeps the label-set prompt and so its version."""
+    from schemas.config import LLM_PROMPT
+    from tasks.prelabel.llm_client import LlmAnnotator
+
+    rows = _comparisons(24, faults=False)
+    cfg = _pairwise_project(tmp_path / "p", rows, [_llm("judge", standin["judge"], prompt=None)], n_gold=4)
+    mcfg = cfg.prelabel.models[0]
+    with LlmAnnotator(mcfg, cfg, get("pairwise").prelabel) as llm:
+        user = llm._messages("SHOWN")[1]["content"]
+    assert "Labels" not in user and user.startswith(get("pairwise").prelabel.llm_instructions(cfg)) and "<text>\nSHOWN\n</text>" in user
+    assert apply_llm(cfg, mcfg)["inserted"] == 24
+    ids, votes, judge = _ids(cfg), _answers(cfg, "model:judge"), StandinRules({}, accuracy=0.85, seed=7)
+    for x in rows:  # the judge read both responses out of the default prompt
+        v = votes[ids[x["id"]]]
+        assert v["choice"] == judge.judge(render(x["prompt"], *((x["b"], x["a"]) if v["swapped"] else (x["a"], x["b"]))), ties=False)
+        assert (_preference(v) == x["truth"]) != judge.wrong("\x1f".join([x["prompt"], *sorted([x["a"], x["b"]])]))
+
+    root = tmp_path / "r"
+    (root / "data").mkdir(parents=True)
+    items = [_rated(k) for k in range(8)]
+    (root / "data" / "items.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t, _ in items))
+    rcfg = write_project(root, task_kind="rating", labels=["unused", "scale"], sources=[{"path": "data/items.jsonl"}],
+                         answer={"scale": [1, 5], "criteria": ["fluency", "accuracy"]},
+                         prelabel={"models": [_llm("rater", standin["rater"], prompt=None)]})
+    register_project(rcfg)
+    ingest_source(rcfg, rcfg.sources[0])
+    with LlmAnnotator(rcfg.prelabel.models[0], rcfg, get("rating").prelabel) as llm:
+        assert "Labels" not in llm._messages("T")[1]["content"] and "scale from 1 to 5" in llm._messages("T")[1]["content"]
+    assert apply_llm(rcfg, rcfg.prelabel.models[0])["inserted"] == 8
+    with duckdb.connect(str(rcfg.db_path), read_only=True) as con:
+        got = dict(con.execute("SELECT i.payload, v.answer::VARCHAR FROM votes v JOIN items i USING (item_id)").fetchall())
+    assert {t: json.loads(a) for t, a in got.items()} == {t: {"scores": {c: v + 1 for c, v in s.items()}} for t, s in items}
+
+    single = write_project(tmp_path / "s", labels=["ham", "spam"], prelabel={"models": [_llm("llm", standin["judge"], prompt=None),
+                                                                                     _llm("same", standin["judge"], prompt=LLM_PROMPT)]})
+    assert LLM_PROMPT == "{instructions}\n\nLabels: {labels}\n\n<text>\n{text}\n</text>"
+    facet = get("single_label").prelabel
+    with LlmAnnotator(single.prelabel.models[0], single, facet) as a, LlmAnnotator(single.prelabel.models[1], single, facet) as b:
+        assert a.prompt == LLM_PROMPT and a.version == b.version and "Labels: ham, spam" in a._messages("x")[1]["content"]
+
+
+def test_a_changed_rendering_of_the_comparison_re_asks_every_item(tmp_path: Path, standin: dict[str, str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """How a comparison is shown is part of the judge's version: answers to the old rendering do not count as current."""
+    from tasks.kinds.pairwise import llm_judge
+
+    url = standin["judge"]
+    cfg = _pairwise_project(tmp_path / "v", _comparisons(12, faults=False), [_llm("judge", url)], n_gold=4)
+    first = apply_llm(cfg, cfg.prelabel.models[0])
+    assert first["inserted"] == 12 and apply_llm(cfg, cfg.prelabel.models[0])["calls"] == 0  # same view: nothing asked
+
+    shown = llm_judge.render
+    monkeypatch.setattr(llm_judge, "render", lambda p, a, b: "Judge the two responses below.\n\n" + shown(p, a, b))
+    before = _calls(url)
+    again = apply_llm(cfg, cfg.prelabel.models[0])
+    assert again["version"] != first["version"]
+    assert (again["retired"], again["calls"], again["inserted"]) == (12, 12, 12) and _calls(url) - before == 12
+    with duckdb.connect(str(cfg.db_path), read_only=True) as con:
+        current = con.execute("SELECT DISTINCT source_version FROM votes WHERE source_id = 'model:judge'").fetchall()
+    assert current == [(again["version"],)]
+
+
+def _rating_project(root: Path, url: str, n: int, n_gold: int) -> tuple[ProjectConfig, list[tuple[str, dict[str, int]]]]:
+    """Texts rated on two criteria (`_rated`), the first `n_gold` with gold scores, an LLM rater on `url`."""
+    items = [_rated(k) for k in range(n)]
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "items.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t, _ in items))
+    (root / "gold.jsonl").write_text("".join(json.dumps({"text": t, "label": json.dumps({"scores": s})}) + "\n" for t, s in items[:n_gold]))
+    cfg = write_project(root, task_kind="rating", labels=["unused", "scale"], sources=[{"path": "data/items.jsonl"}],
+                        answer={"scale": [1, 5], "criteria": ["fluency", "accuracy"]},
+                        gold={"path": "gold.jsonl", "key_field": "text", "label_field": "label"},
+                        prelabel={"models": [_llm("rater", url, prompt=None)]})
+    register_project(cfg)
+    ingest_source(cfg, cfg.sources[0])
+    import_gold(cfg)
+    return cfg, items
+
+
+def test_prelabel_says_judges_votes_count_in_consensus_not_how_to_auto_accept(prefect_harness, tmp_path: Path,
+                                                                              standin: dict[str, str]) -> None:
+    """`annoflow prelabel` on comparison and rating projects: what happens to the model's votes, no threshold advice."""
+    from typer.testing import CliRunner
+
+    from annoflow_cli.main import app
+
+    pw = _pairwise_project(tmp_path / "p", _comparisons(12, faults=False), [_llm("judge", standin["judge"])], n_gold=4)
+    rt, _ = _rating_project(tmp_path / "r", standin["rater"], 8, 4)
+    for cfg, answered in [(pw, 8), (rt, 4)]:  # gold items are not routed; the model answered them too
+        res = CliRunner().invoke(app, ["prelabel", "--config", str(cfg.root)])
+        assert res.exit_code == 0, res.output
+        out = " ".join(res.output.split())
+        assert "Machine votes never auto-accept in this project" in out and "count in consensus beside people's" in out
+        assert f"the {answered + 4} items a model answered" in out
+        assert "reaches precision" not in out and "Thresholds" not in out and "Calibration on gold" not in out
+
+
+def test_routing_advice_for_kinds_that_auto_accept() -> None:
+    from tasks.prelabel.routing import routing_advice
+
+    base = {"target_precision": 0.95, "precision_confidence": 0.95, "with_machine_vote": 3}
+    none = {**base, "thresholds": [{"threshold": None, "n_eval": 10}, {"threshold": None, "n_eval": 5}]}
+    assert "No class (or label) reaches precision 0.95 with 95% confidence on the 15 evaluated" in routing_advice(none)
+    assert routing_advice({**base, "thresholds": [{"threshold": 0.9, "n_eval": 60}, {"threshold": None, "n_eval": 5}]}) is None
+    assert routing_advice({**none, "auto_accepts": False}).startswith("Machine votes never auto-accept")
+
+
+def _lf_report(cfg: ProjectConfig) -> dict[str, dict]:
+    from typer.testing import CliRunner
+
+    from annoflow_cli.main import app
+
+    res = CliRunner().invoke(app, ["lf-report", "--config", str(cfg.root), "--json"])
+    assert res.exit_code == 0, res.output
+    table = CliRunner().invoke(app, ["lf-report", "--config", str(cfg.root)])
+    assert table.exit_code == 0 and "model:" in table.output, table.output
+    return {r["source_id"]: r for r in json.loads(res.output)}
+
+
+def test_lf_report_scores_judges_on_the_gold_preference(tmp_path: Path, standin: dict[str, str]) -> None:
+    from tasks.prelabel.routing import wilson_interval
+
+    rows = _comparisons(30, faults=False)
+    cfg = _pairwise_project(tmp_path / "p", rows, [_llm("judge", standin["judge"]), _llm("biased", standin["biased"])], n_gold=12)
+    for m in cfg.prelabel.models:
+        apply_llm(cfg, m)
+    ids, judge = _ids(cfg), StandinRules({}, accuracy=0.85, seed=7)
+    right = sum(not judge.wrong("\x1f".join([x["prompt"], *sorted([x["a"], x["b"]])])) for x in rows[:12])
+    biased = _answers(cfg, "model:biased")
+    biased_right = sum(_preference(biased[ids[x["id"]]]) == x["truth"] for x in rows[:12])
+    report = _lf_report(cfg)
+    j, b = report["model:judge"], report["model:biased"]
+    assert (j["coverage"], j["n_gold"], j["gold_correct"]) == (1.0, 12, right)
+    assert (j["gold_acc_low"], j["gold_acc_high"]) == tuple(round(x, 4) for x in wilson_interval(right, 12))
+    assert (b["n_gold"], b["gold_correct"]) == (12, biased_right) and b["more"]["picks first"] == 1.0
+    assert 0.2 < j["more"]["picks first"] < 0.8 and j["polarity"] == "a,b"
+    assert j["learned_accuracy"] is None  # consensus has not run yet
+
+    _add_people(cfg, {ids[x["id"]]: x["truth"] for x in rows}, accuracy=0.9)
+    run_consensus_stage(cfg)
+    learned = _source_stats(cfg)["model:judge"]["learned_accuracy"]
+    assert _lf_report(cfg)["model:judge"]["learned_accuracy"] == pytest.approx(learned, abs=1e-4) and learned is not None
+
+
+def test_lf_report_scores_raters_exactly_and_by_mean_error(tmp_path: Path, standin: dict[str, str]) -> None:
+    cfg, items = _rating_project(tmp_path / "r", standin["rater"], 12, 6)
+    apply_llm(cfg, cfg.prelabel.models[0])
+    r = _lf_report(cfg)["model:rater"]
+    # the stand-in rater is one point generous wherever the truth is below the scale's top: never exact on gold
+    assert (r["coverage"], r["n_gold"], r["gold_correct"], r["gold_accuracy"]) == (1.0, 12, 0, 0.0)
+    assert r["gold_acc_low"] == 0.0 and 0.2 < r["gold_acc_high"] < 0.3 and r["more"]["gold MAE"] == "1.00"
+    with duckdb.connect(str(cfg.db_path)) as con:  # one gold unit the rater matches exactly: 1 of 12 right, MAE 11/12
+        t, s = items[0]
+        con.execute("UPDATE gold SET answer = ?::JSON WHERE item_id = (SELECT item_id FROM items WHERE payload = ?)",
+                    [json.dumps({"scores": {"fluency": s["fluency"] + 1, "accuracy": s["accuracy"]}}), t])
+    r = _lf_report(cfg)["model:rater"]
+    assert (r["gold_correct"], r["gold_accuracy"], r["more"]["gold MAE"]) == (1, round(1 / 12, 4), f"{11 / 12:.2f}")

@@ -34,6 +34,7 @@ from tasks.kinds.agreement_sample import json_safe, stable_sample
 from .comparison import PROBLEMS_SQL
 from .options import PairwiseOptions
 from .preference import OUTCOMES, PreferenceModel
+from .storage import preference_sql
 
 __all__ = ["FACET", "METHOD", "preferences"]
 
@@ -44,9 +45,7 @@ _STR = pa.string()
 
 _READ = """
 SELECT item_id::VARCHAR AS item_id, {extra}
-       CASE WHEN answer::JSON ->> '$.choice' = 'tie' THEN 'tie'
-            WHEN (answer::JSON ->> '$.choice' = 'A') <> coalesce(TRY_CAST(answer::JSON ->> '$.swapped' AS BOOLEAN), false)
-                THEN 'a' ELSE 'b' END AS preference,
+       """ + preference_sql("answer") + """ AS preference,
        answer::JSON ->> '$.choice' AS choice,
        coalesce(TRY_CAST(answer::JSON ->> '$.swapped' AS BOOLEAN), false) AS swapped
 FROM _t WHERE answer IS NOT NULL AND json_valid(answer) AND answer::JSON ->> '$.choice' IN ('A', 'B', 'tie')

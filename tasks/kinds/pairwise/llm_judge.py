@@ -28,7 +28,14 @@ from .storage import canonical, options_of
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
 
-__all__ = ["instructions", "parse_answer", "render", "shown_swapped", "view"]
+__all__ = ["PROMPT", "VIEW_SAMPLE", "instructions", "parse_answer", "render", "shown_swapped", "view"]
+
+PROMPT = "{instructions}\n\nThe comparison:\n<text>\n{text}\n</text>"
+"""The default user message of a judge (an entry without `prompt`): no label set, which means nothing to a comparison."""
+
+VIEW_SAMPLE = json.dumps({"prompt": "Sample question?", "a": "Sample answer one.", "b": "Sample answer two, longer.",
+                          "system_a": "sample-x", "system_b": "sample-y"})
+"""A fixed comparison the LLM stage renders through `view` into the judge's version (`llm_client.view_digest`)."""
 
 
 def shown_swapped(item_id: str, source_id: str) -> bool:

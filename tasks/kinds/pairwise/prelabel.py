@@ -23,6 +23,7 @@ from tasks.errors import ConfigError
 
 from ..protocol import PrelabelDecisions
 from . import llm_judge
+from .storage import preference_sql
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
@@ -41,6 +42,7 @@ def _refuse(mcfg: Any) -> ConfigError:
 
 class _PairwisePrelabel:
     vote_columns = ("answer",)
+    auto_accepts = False  # the LLM's votes count in consensus beside people's; no pre-label is ever auto-accepted
 
     def lf_specs(self, cfg: ProjectConfig) -> list[Any]:
         return []
@@ -113,12 +115,28 @@ class _PairwisePrelabel:
         return pc.fill_null(answers.cast(_STR), "(no machine pre-label)")
 
     def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float], kinds: Sequence[str]) -> list[dict]:
-        return []
+        """Per judge: coverage, gold accuracy = agreement with the gold preference (its shown order undone, a tie
+        right only where gold ties) with its Wilson interval, consensus's learned accuracy, and under `more` the share
+        of its A/B picks that went to the response shown first (about 0.5 for a judge without position bias)."""
+        from tasks.prelabel.analysis import consensus_learned, lf_summary
+
+        pref = preference_sql("answer")
+        votes = (f"SELECT * FROM (SELECT item_id, source_id, source_kind, 'preference' AS unit, {pref} AS value FROM votes"
+                 " WHERE answer IS NOT NULL) WHERE value IS NOT NULL")
+        gold = (f"SELECT * FROM (SELECT item_id, 'preference' AS unit, {pref} AS value FROM gold WHERE answer IS NOT NULL)"
+                " WHERE value IS NOT NULL")
+        rows = lf_summary(con, (votes, gold), {**consensus_learned(con), **learned}, kinds=tuple(kinds))
+        first = dict(con.execute("SELECT source_id, avg((answer ->> '$.choice' = 'A')::INT) FROM votes"
+                                 " WHERE answer ->> '$.choice' IN ('A', 'B') GROUP BY source_id").fetchall())
+        return [r | {"more": {"picks first": None if first.get(r["source_id"]) is None else round(first[r["source_id"]], 4)}}
+                for r in rows]
 
     # -- language models as judges (`llm_judge.py`) ---------------------------------------------------------
 
+    llm_prompt = llm_judge.PROMPT
     llm_instructions = staticmethod(llm_judge.instructions)
     llm_view = staticmethod(llm_judge.view)
+    llm_view_sample = llm_judge.VIEW_SAMPLE
     parse_llm_answer = staticmethod(llm_judge.parse_answer)
 
     def llm_vote_sql(self, column: str, labels: Sequence[str]) -> dict[str, str]:

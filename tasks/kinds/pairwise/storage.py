@@ -31,7 +31,15 @@ from .options import PairwiseOptions
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
 
-__all__ = ["FACET", "PAIRWISE_TYPE", "canonical", "from_json", "options_of", "to_json", "validate"]
+__all__ = ["FACET", "PAIRWISE_TYPE", "canonical", "from_json", "options_of", "preference_sql", "to_json", "validate"]
+
+def preference_sql(answer: str) -> str:
+    """A DuckDB expression over the answer JSON `answer`: the candidate it prefers in the item's own order (`a`, `b`
+    or `tie`), `swapped` undone (absent: false, as gold writes it); NULL unless it is a valid choice."""
+    choice, swapped = f"({answer})::JSON ->> '$.choice'", f"coalesce(TRY_CAST(({answer})::JSON ->> '$.swapped' AS BOOLEAN), false)"
+    return (f"CASE WHEN {choice} = 'tie' THEN 'tie' WHEN {choice} NOT IN ('A', 'B') THEN NULL "
+            f"WHEN ({choice} = 'A') <> {swapped} THEN 'a' ELSE 'b' END")
+
 
 PAIRWISE_TYPE = pa.struct([("choice", pa.string()), ("swapped", pa.bool_()), ("reason", pa.string())])
 CHOICES = ("A", "B", "tie")

@@ -23,7 +23,10 @@ from .storage import canonical, options_of
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
 
-__all__ = ["instructions", "parse_answer"]
+__all__ = ["PROMPT", "instructions", "parse_answer"]
+
+PROMPT = "{instructions}\n\nThe text to rate:\n<text>\n{text}\n</text>"
+"""The default user message of a rater (an entry without `prompt`): the scale is in the instructions, no label set."""
 
 _INT = re.compile(r"-?\d+")
 

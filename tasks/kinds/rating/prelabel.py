@@ -37,8 +37,17 @@ def _refuse(what: str) -> ConfigError:
                        "(items go to people, and consensus learns each rater's leniency and noise)")
 
 
+def _units_sql(table: str, keep: str) -> str:
+    """The ratings of `table` (`answer` JSON) as rated units `item_id, {keep}unit, value`: a single score is one unit
+    (`unit` ''), a rating per criterion one unit per criterion; `value` the score as text."""
+    return (f"SELECT item_id, {keep}'' AS unit, answer ->> '$.score' AS value FROM {table} WHERE answer ->> '$.score' IS NOT NULL"
+            f" UNION ALL SELECT item_id, {keep}k AS unit, answer ->> ('$.scores.' || to_json(k)::VARCHAR) AS value"
+            f" FROM (SELECT *, unnest(json_keys(answer, '$.scores')) AS k FROM {table} WHERE json_type(answer, '$.scores') = 'OBJECT')")
+
+
 class _RatingPrelabel:
     vote_columns = ("answer",)
+    auto_accepts = False  # the LLM's votes count in consensus beside people's; no pre-label is ever auto-accepted
 
     def lf_specs(self, cfg: ProjectConfig) -> list[Any]:
         if cfg.prelabel.labeling_functions:
@@ -85,10 +94,20 @@ class _RatingPrelabel:
         return pc.fill_null(answers.cast(_STR), "no machine rating")
 
     def lf_summary(self, con: Any, labels: Sequence[str], learned: Mapping[str, float], kinds: Sequence[str]) -> list[dict[str, Any]]:
-        return []
+        """Per rater, over rated units (an item's score, or each criterion's): coverage, gold accuracy = the share of
+        gold units it scored exactly (Wilson interval), consensus's learned accuracy, and under `more` its mean absolute
+        error on gold (text: it is in points, not a share), which tells a rater one point off from one far off."""
+        from tasks.prelabel.analysis import consensus_learned, lf_summary
+
+        votes, gold = _units_sql("votes", "source_id, source_kind, "), _units_sql("gold", "")
+        rows = lf_summary(con, (votes, gold), {**consensus_learned(con), **learned}, kinds=tuple(kinds))
+        mae = dict(con.execute(f"SELECT v.source_id, avg(abs(v.value::DOUBLE - g.value::DOUBLE)) FROM ({votes}) v"
+                               f" JOIN ({gold}) g USING (item_id, unit) GROUP BY v.source_id").fetchall())
+        return [r | {"more": {"gold MAE": None if mae.get(r["source_id"]) is None else f"{mae[r['source_id']]:.2f}"}} for r in rows]
 
     # -- language models as raters (`llm_rater.py`) ---------------------------------------------------------
 
+    llm_prompt = llm_rater.PROMPT
     llm_instructions = staticmethod(llm_rater.instructions)
     parse_llm_answer = staticmethod(llm_rater.parse_answer)
 
