@@ -22,7 +22,7 @@ exactly, a zero spread would freeze every later rater at the crowd's values."""
 @dataclass(frozen=True)
 class EncodedRatings:
     """Ratings on integer codes. A unit is one (item, criterion); ``unit_item`` / ``unit_criterion``
-    name each unit (criterion null for a single score)."""
+    name each unit (criterion null for a single score); ``item`` codes each rating's item in ``item_ids``."""
 
     unit: np.ndarray
     source: np.ndarray
@@ -30,6 +30,8 @@ class EncodedRatings:
     unit_item: pa.Array
     unit_criterion: pa.Array
     source_ids: pa.Array
+    item: np.ndarray
+    item_ids: pa.Array
 
 
 def encode_ratings(ratings: pa.Table, scale: tuple[int, int]) -> EncodedRatings:
@@ -58,7 +60,8 @@ def encode_ratings(ratings: pa.Table, scale: tuple[int, int]) -> EncodedRatings:
     unit_crit = crit_names.take(pa.array(pairs % len(crit_names)))
     sources, source = factorize(ratings["source_id"], "source_id")
     return EncodedRatings(unit.astype(np.int64), source, score, items.take(pa.array(pairs // len(crit_names))),
-                          pc.if_else(pc.equal(unit_crit, ""), pa.scalar(None, pa.string()), unit_crit), sources)
+                          pc.if_else(pc.equal(unit_crit, ""), pa.scalar(None, pa.string()), unit_crit), sources,
+                          item, items)
 
 
 
