@@ -30,7 +30,7 @@ def _print_summary(s: dict, kind_lines: list[str]) -> None:
     w = s
     metric = s["metric"]  # the kind's headline metric (`export.evaluate`), by its title where the kind gives one
     titles = s.get("metric_titles") or {}
-    fmt = lambda m, v: "-" if v is None else format(v, (s.get("metric_formats") or {}).get(m, ".1%"))  # noqa: E731
+    fmt = lambda m, v: "-" if v is None else format(v, (s.get("metric_formats") or {}).get(m, ".1%"))
     t.add_row(f"{titles.get(metric, metric)} vs true answers", fmt(metric, s[metric]))
     for m, v in s[f"{metric}_by_method"].items():
         t.add_row(f"  {m}", f"{fmt(metric, v[metric])} of {v['items']:,} items")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 __all__ = [
-    "value_counts",
-    "krippendorff_alpha",
-    "fleiss_kappa",
-    "cohen_kappa_pairs",
-    "per_label_alpha",
     "agreement_with_consensus",
+    "cohen_kappa_pairs",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+    "per_label_alpha",
+    "value_counts",
 ]
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
