@@ -30,12 +30,13 @@ def _print_summary(s: dict, kind_lines: list[str]) -> None:
     w = s
     metric = s["metric"]  # the kind's headline metric (`export.evaluate`), by its title where the kind gives one
     titles = s.get("metric_titles") or {}
-    t.add_row(f"{titles.get(metric, metric)} vs true answers", f"{s[metric]:.1%}" if s[metric] is not None else "-")
+    fmt = lambda m, v: "-" if v is None else format(v, (s.get("metric_formats") or {}).get(m, ".1%"))
+    t.add_row(f"{titles.get(metric, metric)} vs true answers", fmt(metric, s[metric]))
     for m, v in s[f"{metric}_by_method"].items():
-        t.add_row(f"  {m}", f"{v[metric]:.1%} of {v['items']:,} items" if v[metric] is not None else f"- of {v['items']:,} items")
+        t.add_row(f"  {m}", f"{fmt(metric, v[metric])} of {v['items']:,} items")
     for m, title in titles.items():
         if m != metric:
-            t.add_row(f"{title} vs true answers", f"{s[m]:.1%}" if s.get(m) is not None else "-")
+            t.add_row(f"{title} vs true answers", fmt(m, s.get(m)))
     t.add_row("items / resolved", f"{w['items']:,} / {w['resolved']:,}")
     t.add_row("auto-accepted", f"{w['auto_accepted']:,} ({w['auto_accepted_share']:.1%})")
     t.add_row("human judgments", f"{w['human_judgments']:,} ({w['human_judgments_per_item']} per item, "

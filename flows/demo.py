@@ -128,6 +128,7 @@ def demo_flow(
         f"{quality['metric']}_by_method": quality["by_method"],
         **{m: quality[m] for m in quality.get("titles", {})},  # the kind's other scores worth a line (mAP@.5)
         "metric_titles": quality.get("titles", {}),
+        "metric_formats": quality.get("formats", {}),  # how a score prints where it is not a rate (MAE: ".2f")
         **work,
         "prelabel": {k: prelabel["routing"][k] for k in ("auto_accept_share", "auto", "audit", "human", "ece", "gold_accuracy")},
         "agreement": (consensus or {}).get("agreement") if rounds else None,

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 __all__ = [
-    "value_counts",
-    "krippendorff_alpha",
-    "alpha_from_counts",
-    "fleiss_kappa",
-    "cohen_kappa_pairs",
-    "per_label_alpha",
     "agreement_with_consensus",
+    "cohen_kappa_pairs",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+    "per_label_alpha",
+    "value_counts",
 ]
 
-from typing import Sequence
+from collections.abc import Sequence
 
-import krippendorff
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from .alpha import alpha_from_counts, disagreements, distances
 from .votes import EncodedVotes, encode_votes
 
 
@@ -32,47 +31,25 @@ def value_counts(votes: pa.Table, classes: Sequence[str]) -> tuple[EncodedVotes,
     return enc, flat.reshape(enc.n_items, k)
 
 
-def alpha_from_counts(counts: np.ndarray, unit_weights: np.ndarray | None = None) -> np.ndarray | float:
-    """Nominal Krippendorff alpha straight from value counts, vectorised over bootstrap draws.
-
-    alpha = 1 - (n - 1) * sum_u D_u / (n^2 - sum_c n_c^2), with D_u = (m_u^2 - sum_c n_uc^2) /
-    (m_u - 1) over pairable units (m_u >= 2). ``unit_weights`` (draws x units) gives one alpha
-    per row: how a bootstrap over units is computed without rebuilding any matrix.
-    """
-    counts = np.asarray(counts, np.float64)
-    m = counts.sum(axis=1)
-    pairable = m >= 2
-    c = counts[pairable]
-    mp = m[pairable]
-    d = (mp * mp - np.square(c).sum(axis=1)) / (mp - 1)
-    feats = np.column_stack([d, mp, c])
-    agg = feats.sum(axis=0)[None, :] if unit_weights is None else unit_weights[:, pairable] @ feats
-    n = agg[:, 1]
-    n_c = agg[:, 2:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        alpha = 1 - (n - 1) * agg[:, 0] / (n * n - np.square(n_c).sum(axis=1))
-    return float(alpha[0]) if unit_weights is None else alpha
-
-
 _EXACT_BOOTSTRAP_UNITS = 20_000
 
 
 def _normal_bootstrap(c: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Bootstrap alphas for many units without resampling them one by one.
 
-    Alpha is a smooth function of sums over units (disagreement D_u, m_u, n_uc). A bootstrap
+    Alpha is a smooth function of sums over units (disagreement D_u, n_uc). A bootstrap
     replicate's sums are sums of u independent draws of the per-unit vector, which for
     u > 20,000 units are Gaussian with mean u * mean and covariance u * Cov to within
     sampling noise (central limit theorem). Drawing the sums directly costs O(u * k^2) once
     instead of O(u * n_boot), and the alpha formula is applied to each draw as before.
     """
-    m = c.sum(axis=1)
-    d = (m * m - np.square(c).sum(axis=1)) / (m - 1)
-    feats = np.column_stack([d, m, c])
+    delta = distances(np.arange(c.shape[1]), None, "nominal")
+    feats = np.column_stack([disagreements(c, delta), c])
     u = len(feats)
     sums = rng.multivariate_normal(feats.sum(axis=0), u * np.cov(feats, rowvar=False), size=n_boot,
                                    method="eigh")
-    n, n_c = sums[:, 1], sums[:, 2:]
+    n_c = sums[:, 1:]
+    n = n_c.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return 1 - (n - 1) * sums[:, 0] / (n * n - np.square(n_c).sum(axis=1))
 
@@ -84,10 +61,9 @@ def _counts(votes: pa.Table | None, classes: Sequence[str], counts: np.ndarray |
 def krippendorff_alpha(votes: pa.Table | None, classes: Sequence[str], n_boot: int = 1000,
                        confidence: float = 0.95, seed: int = 0, counts: np.ndarray | None = None,
                        unit_ids: pa.Array | None = None) -> dict:
-    """Nominal alpha (the ``krippendorff`` package on value counts) with a bootstrap CI over items.
+    """Nominal alpha (``alpha.alpha_from_counts``) with a bootstrap CI over items.
 
-    Never builds the coders x units matrix: at scale it does not fit, and it silently
-    merges a coder's repeated labels on one unit. ``counts`` (items x classes, from
+    ``counts`` (items x classes, from
     ``value_counts``) may be given instead of ``votes`` so callers encode the votes once;
     ``unit_ids`` (one per row of ``counts``) then fixes the units' order for the bootstrap.
 
@@ -109,8 +85,7 @@ def krippendorff_alpha(votes: pa.Table | None, classes: Sequence[str], n_boot: i
     if pairable.sum() == 0:
         return out
     c = counts[pairable]
-    with np.errstate(invalid="ignore", divide="ignore"):  # one value in all: alpha undefined (NaN)
-        out["alpha"] = float(krippendorff.alpha(value_counts=c, level_of_measurement="nominal"))
+    out["alpha"] = alpha_from_counts(c)  # one value in all: alpha undefined (NaN)
     if n_boot > 0:
         rng = np.random.default_rng(seed)
         u = len(c)
@@ -123,7 +98,7 @@ def krippendorff_alpha(votes: pa.Table | None, classes: Sequence[str], n_boot: i
                 b = min(batch, n_boot - start)
                 idx = rng.integers(0, u, size=(b, u))
                 w = np.bincount((np.arange(b)[:, None] * u + idx).ravel(), minlength=b * u).reshape(b, u)
-                draws.append(alpha_from_counts(c, w.astype(np.float64)))
+                draws.append(alpha_from_counts(c, unit_weights=w.astype(np.float64)))
         draws = np.concatenate(draws)
         draws = draws[np.isfinite(draws)]
         if len(draws):

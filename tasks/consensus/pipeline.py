@@ -195,12 +195,14 @@ def fit_info(models) -> dict:
             "objective": float(sum(ll)) if ll else None}
 
 
-def per_item_votes(item_ids: pa.Array, vote_items, vote_sources, human: np.ndarray):
+def per_item_votes(item_ids: pa.Array, vote_items, vote_sources, human: np.ndarray, pos: np.ndarray | None = None):
     """Per item of ``item_ids``: each answer's item position, n answers, n human, the sources list.
 
-    One row per (item, source) answer: the kind decides what an answer row is (an abstain is none).
+    One row per (item, source) answer: the kind decides what an answer row is (an abstain is none). A kind
+    that already knows each answer's position in ``item_ids`` passes ``pos`` (``vote_items`` unused).
     """
-    pos = pc.index_in(vote_items.combine_chunks().cast(_STR), value_set=item_ids).to_numpy(zero_copy_only=False)
+    if pos is None:
+        pos = pc.index_in(vote_items.combine_chunks().cast(_STR), value_set=item_ids).to_numpy(zero_copy_only=False)
     pos = pos.astype(np.int64)
     n_items = len(item_ids)
     n = np.bincount(pos, minlength=n_items)

@@ -9,13 +9,13 @@ import pytest
 
 from tasks.consensus.agreement import (
     agreement_with_consensus,
-    alpha_from_counts,
     cohen_kappa_pairs,
     fleiss_kappa,
     krippendorff_alpha,
     per_label_alpha,
     value_counts,
 )
+from tasks.consensus.alpha import alpha_from_counts
 from tasks.consensus.calibration import expected_calibration_error, reliability_table
 from tasks.consensus.dawid_skene import DawidSkene
 from tasks.consensus.gold import (

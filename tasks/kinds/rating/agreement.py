@@ -1,62 +1,20 @@
-"""Agreement on ordinal scales: Krippendorff's alpha at every level and weighted Cohen's kappa."""
+"""Agreement on ordinal scales: Krippendorff's alpha at every level (tasks/consensus/alpha.py) over rated
+units, and weighted Cohen's kappa."""
 
 from __future__ import annotations
 
-__all__ = ["LEVELS", "WEIGHTS", "alpha_from_coincidences", "coincidences", "krippendorff_alpha", "weighted_kappa", "weighted_kappa_pairs"]
+__all__ = ["WEIGHTS", "krippendorff_alpha", "weighted_kappa", "weighted_kappa_pairs"]
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks.consensus.alpha import LEVELS, alpha_from_counts, counts_of
 from tasks.consensus.votes import check_option
 
 from .consensus import encode_ratings
 
-LEVELS = ("nominal", "ordinal", "interval", "ratio")
 WEIGHTS = ("none", "linear", "quadratic")
-
-
-def coincidences(unit: np.ndarray, value: np.ndarray, n_values: int) -> np.ndarray:
-    """Krippendorff's coincidence matrix o[c, k] from (unit code, value code) pairs, one per rating.
-
-    o = sum over pairable units (m_u >= 2) of (n_u n_u^T - diag(n_u)) / (m_u - 1), n_u the unit's value
-    counts: every ordered pair of ratings within a unit, each unit worth m_u pairable values.
-    """
-    n_units = int(unit.max(initial=-1)) + 1
-    counts = np.bincount(unit * n_values + value, minlength=n_units * n_values).reshape(n_units, n_values)
-    m = counts.sum(axis=1).astype(np.float64)
-    keep = m >= 2
-    c = counts[keep].astype(np.float64)
-    scaled = c / (m[keep] - 1)[:, None]
-    return c.T @ scaled - np.diag(scaled.sum(axis=0))
-
-
-def _distances(values: np.ndarray, n_c: np.ndarray, level: str) -> np.ndarray:
-    """Squared difference function delta^2(c, k) of each level (Krippendorff 2011, section E)."""
-    v = values.astype(np.float64)
-    if level == "nominal":
-        return 1.0 - np.eye(len(v))
-    if level == "interval":
-        return (v[:, None] - v[None, :]) ** 2
-    if level == "ratio":
-        s = v[:, None] + v[None, :]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.nan_to_num(((v[:, None] - v[None, :]) / s) ** 2)
-    cum = np.concatenate([[0.0], np.cumsum(n_c)])  # ordinal: marginal mass between the two ranks
-    lo = np.minimum.outer(np.arange(len(v)), np.arange(len(v)))
-    hi = np.maximum.outer(np.arange(len(v)), np.arange(len(v)))
-    return (cum[hi + 1] - cum[lo] - (n_c[:, None] + n_c[None, :]) / 2) ** 2
-
-
-def alpha_from_coincidences(o: np.ndarray, values: np.ndarray, level: str) -> float:
-    """alpha = 1 - (n - 1) sum o * delta / sum n_c n_k delta; NaN when every pairable value is the same."""
-    n_c = o.sum(axis=1)
-    n = n_c.sum()
-    delta = _distances(values, n_c, level)
-    expected = (np.outer(n_c, n_c) * delta).sum()
-    if n <= 1 or expected == 0:
-        return float("nan")
-    return float(1 - (n - 1) * (o * delta).sum() / expected)
 
 
 def krippendorff_alpha(ratings: pa.Table, scale: tuple[int, int], level: str = "ordinal") -> dict:
@@ -70,9 +28,9 @@ def krippendorff_alpha(ratings: pa.Table, scale: tuple[int, int], level: str = "
     enc = encode_ratings(ratings, scale)
     lo, hi = scale
     values = np.arange(lo, hi + 1)
-    o = coincidences(enc.unit, (enc.score - lo).astype(np.int64), len(values))
+    counts = counts_of(enc.unit, (enc.score - lo).astype(np.int64), len(values))
     m = np.bincount(enc.unit, minlength=len(enc.unit_item))
-    return {"alpha": alpha_from_coincidences(o, values, level), "level": level,
+    return {"alpha": alpha_from_counts(counts, level, values), "level": level,
             "n_units": int((m >= 2).sum()), "n_values": int(m[m >= 2].sum())}
 
 

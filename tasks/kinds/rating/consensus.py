@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import scipy.sparse as sp
 from scipy.stats import norm
 
 from tasks.consensus.votes import factorize
@@ -21,7 +22,7 @@ exactly, a zero spread would freeze every later rater at the crowd's values."""
 @dataclass(frozen=True)
 class EncodedRatings:
     """Ratings on integer codes. A unit is one (item, criterion); ``unit_item`` / ``unit_criterion``
-    name each unit (criterion null for a single score)."""
+    name each unit (criterion null for a single score); ``item`` codes each rating's item in ``item_ids``."""
 
     unit: np.ndarray
     source: np.ndarray
@@ -29,6 +30,8 @@ class EncodedRatings:
     unit_item: pa.Array
     unit_criterion: pa.Array
     source_ids: pa.Array
+    item: np.ndarray
+    item_ids: pa.Array
 
 
 def encode_ratings(ratings: pa.Table, scale: tuple[int, int]) -> EncodedRatings:
@@ -50,11 +53,15 @@ def encode_ratings(ratings: pa.Table, scale: tuple[int, int]) -> EncodedRatings:
         crit_names, crit = factorize(pc.fill_null(pc.cast(ratings["criterion"], pa.string()), ""), "criterion")
     else:
         crit_names, crit = pa.array([""]), np.zeros(len(item), np.int64)
-    pairs, unit = np.unique(item * len(crit_names) + crit, return_inverse=True)
+    key = item * len(crit_names) + crit
+    present = np.bincount(key, minlength=len(items) * len(crit_names)) > 0  # np.unique's codes without its sort
+    pairs = np.flatnonzero(present)
+    unit = (np.cumsum(present) - 1)[key]
     unit_crit = crit_names.take(pa.array(pairs % len(crit_names)))
     sources, source = factorize(ratings["source_id"], "source_id")
     return EncodedRatings(unit.astype(np.int64), source, score, items.take(pa.array(pairs // len(crit_names))),
-                          pc.if_else(pc.equal(unit_crit, ""), pa.scalar(None, pa.string()), unit_crit), sources)
+                          pc.if_else(pc.equal(unit_crit, ""), pa.scalar(None, pa.string()), unit_crit), sources,
+                          item, items)
 
 
 
@@ -107,6 +114,12 @@ class RatingModel:
         pooled = float(np.var(x - raw[u])) if len(x) else 1.0
         pooled = max(pooled * (cnt_u[u].mean() / max(cnt_u[u].mean() - 1, 1)), 0.05)
         alpha, beta, sig2 = np.zeros(n_s), np.ones(n_s), np.full(n_s, pooled)
+        # Every update below needs only sums over each rater's or each unit's ratings of per-rater or
+        # per-unit values: two sparse raters x units matrices (rating counts, summed scores) turn each
+        # sum into one matrix-vector product, and each rater's squared residual expands into its sums.
+        count = sp.csr_matrix((np.ones(len(x)), (s, u)), shape=(n_s, n_u))
+        summed = sp.csr_matrix((x, (s, u)), shape=(n_s, n_u))
+        sx, sxx = np.bincount(s, x, minlength=n_s), np.bincount(s, x * x, minlength=n_s)
         mu = raw.copy()
         previous = mu
         m0, tau2 = float(mu.mean()) if n_u else 0.0, float(mu.var()) + pooled if n_u else 1.0
@@ -114,17 +127,12 @@ class RatingModel:
         var_a, var_b = 1.0, 0.25
         it = 0
         for it in range(1, self.max_iter + 1):
-            w = beta[s] / sig2[s]
-            prec = 1 / tau2 + np.bincount(u, beta[s] * w, minlength=n_u)
-            new_mu = (m0 / tau2 + np.bincount(u, w * (x - alpha[s]), minlength=n_u)) / prec
+            ws = beta / sig2
+            prec = 1 / tau2 + count.T @ (beta * ws)
+            mu = (m0 / tau2 + summed.T @ ws - count.T @ (alpha * ws)) / prec
             var = 1 / prec
-            mu = new_mu
             m0, tau2 = float(mu.mean()), max(float(mu.var() + var.mean()), 1e-6)
-            mu_j, v_j = mu[u], var[u]
-            s1 = np.bincount(s, mu_j, minlength=n_s)
-            s2 = np.bincount(s, mu_j * mu_j + v_j, minlength=n_s)
-            sx = np.bincount(s, x, minlength=n_s)
-            sxm = np.bincount(s, x * mu_j, minlength=n_s)
+            s1, s2, sxm = count @ mu, count @ (mu * mu + var), summed @ mu
             # MAP normal equations per rater (multiplied through by sigma^2): alpha ~ N(0, var_a), beta ~
             # N(1, var_b), the variances learned across raters, so a rater seen a few times is pulled to
             # the crowd's typical leniency and range while a well-measured one keeps its own
@@ -133,8 +141,9 @@ class RatingModel:
             b1, b2 = sx, sxm + rb
             det = a11 * a22 - a12 * a12
             alpha, beta = (a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det
-            resid = np.bincount(s, (x - alpha[s] - beta[s] * mu_j) ** 2 + beta[s] ** 2 * v_j, minlength=n_s)
-            sig2 = np.maximum((resid + k * pooled) / (cnt_s + k), 1e-4)
+            # sum of (x - alpha - beta mu)^2 + beta^2 var over the rater's ratings
+            resid = sxx - 2 * alpha * sx - 2 * beta * sxm + cnt_s * alpha ** 2 + 2 * alpha * beta * s1 + beta ** 2 * s2
+            sig2 = np.maximum((np.maximum(resid, 0.0) + k * pooled) / (cnt_s + k), 1e-4)
             # pin the scale to the typical rater, each weighted by its precision n / sigma^2, so a
             # spammer (large sigma, beta near 0) does not drag the reference scale towards flat
             pin = cnt_s / sig2
@@ -150,9 +159,9 @@ class RatingModel:
             var_b = max(float(pin @ (beta - 1) ** 2), _MIN_VAR)
             if change < self.tol:
                 break
-        w = beta[s] / sig2[s]
-        prec = 1 / tau2 + np.bincount(u, beta[s] * w, minlength=n_u)
-        mu = (m0 / tau2 + np.bincount(u, w * (x - alpha[s]), minlength=n_u)) / prec
+        ws = beta / sig2
+        prec = 1 / tau2 + count.T @ (beta * ws)
+        mu = (m0 / tau2 + summed.T @ ws - count.T @ (alpha * ws)) / prec
         self.n_iter_ = it
         self._publish(enc, mu, 1 / np.sqrt(prec), cnt_u, raw, alpha, beta, np.sqrt(sig2), cnt_s)
         return self

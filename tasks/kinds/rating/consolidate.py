@@ -45,7 +45,7 @@ from tasks.consensus.scoring import reference_answers, score_table
 
 from ..agreement_sample import stable_sample
 from .agreement import krippendorff_alpha, weighted_kappa_pairs
-from .consensus import RatingModel
+from .consensus import EncodedRatings, RatingModel
 from .flat import flatten
 from .options import RatingOptions
 
@@ -113,6 +113,16 @@ def unit_table(units: pa.Table, mu: np.ndarray, sd: np.ndarray, scale: tuple[int
     return units
 
 
+def unit_refs(units: pa.Table, ref: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of `units` (`item_id, criterion`) that have an accepted score in `ref`, and those scores."""
+    with duckdb.connect() as con:
+        con.register("_u", pa.table({"i": np.arange(units.num_rows), "item_id": units["item_id"], "criterion": units["criterion"]}))
+        con.register("_g", ref.select(["item_id", "criterion", "score"]))
+        pair = con.sql("SELECT u.i, g.score FROM _u u JOIN _g g ON u.item_id = g.item_id"
+                       " AND u.criterion IS NOT DISTINCT FROM g.criterion ORDER BY u.i").to_arrow_table()
+    return pair["i"].to_numpy(zero_copy_only=False).astype(np.int64), pair["score"].to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def anchor_to_gold(units: pa.Table, ref: pa.Table, scale: tuple[int, int], level: float) -> tuple[pa.Table, dict | None]:
     """Put the consensus on gold's scale and make its confidence a measured promise.
 
@@ -122,13 +132,8 @@ def anchor_to_gold(units: pa.Table, ref: pa.Table, scale: tuple[int, int], level
     (`fit_gold_calibration`: Platt map and certified tails, as the categorical kinds do)."""
     mu = units["score"].to_numpy(zero_copy_only=False)
     sd = units["sd"].to_numpy(zero_copy_only=False)
-    with duckdb.connect() as con:
-        con.register("_u", pa.table({"i": np.arange(units.num_rows), "item_id": units["item_id"], "criterion": units["criterion"]}))
-        con.register("_g", ref.select(["item_id", "criterion", "score"]))
-        pair = con.sql("SELECT u.i, g.score FROM _u u JOIN _g g ON u.item_id = g.item_id"
-                       " AND u.criterion IS NOT DISTINCT FROM g.criterion ORDER BY u.i").to_arrow_table()
-    pos = pair["i"].to_numpy(zero_copy_only=False).astype(np.int64)
-    g = pair["score"].to_numpy(zero_copy_only=False).astype(np.float64)
+    pos, g = unit_refs(units, ref)
+    g = g.astype(np.float64)
     if len(pos) < MIN_GOLD_UNITS or np.ptp(mu[pos]) == 0:
         return unit_table(units, mu, sd, scale, level), None
     b, a = np.polyfit(mu[pos], g.astype(np.float64), 1)
@@ -205,35 +210,39 @@ class _RatingConsensus:
             raters = raters_on_gold(model.raters_, anchor, scale)
             fit["gold_anchor"] = anchor
             agreement["gold"] = self._model_on_gold(units, ref, opts.gold_tolerance)
-            table, agree = self._labels(s, opts, fv, units, ref, inputs.adjudications)
+            table, agree, answered = self._labels(s, opts, fv, model.encoded_, units, ref, inputs.adjudications)
         else:
             table = labels_table(s, "answer", pa.array([], _STR), pa.array([], _STR), np.zeros(0), np.zeros(0, object),
                                  np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0),
                                  pa.array([], pa.list_(_STR)))
-            agree = {}
-        stats = self._source_stats(inputs, fv, sv, err, rule, raters, agree, excluded)
+            agree, answered = {}, {}
+        stats = self._source_stats(inputs, fv, sv, err, rule, raters, agree, answered, excluded)
         return ConsensusOutcome(table, stats, new_bans, agreement, {}, fit)
 
     # -- the answers ---------------------------------------------------------------------------------
     @staticmethod
-    def _labels(s: ConsensusSettings, opts: RatingOptions, fv: pa.Table, units: pa.Table, ref: pa.Table,
-                adjudications: pa.Table) -> tuple[pa.Table, dict[str, float]]:
+    def _labels(s: ConsensusSettings, opts: RatingOptions, fv: pa.Table, enc: EncodedRatings, units: pa.Table,
+                ref: pa.Table, adjudications: pa.Table) -> tuple[pa.Table, dict[str, float], dict[str, int]]:
         """One labels row per voted item: the rounded consensus (the accepted scores on gold / adjudicated
-        items), its estimate per unit, the item's confidence, and which answers equal the final one."""
+        items), its estimate per unit, the item's confidence, and which answers equal the final one; and per
+        source the share of its answers equal to the final ones and how many items it answered.
+
+        `enc` codes `fv` row by row and `units` follows its units: every per-rating step is on those codes."""
         adj_ids = pc.unique(adjudications["item_id"].combine_chunks().cast(_STR)) if adjudications.num_rows else pa.array([], _STR)
+        pos, g = unit_refs(units, ref)
+        is_ref = np.zeros(units.num_rows, bool)
+        is_ref[pos] = True
+        col = {c: units[c].to_numpy(zero_copy_only=False).astype(np.float64) for c in ("score", "low", "high", "confidence")}
+        final = units["rounded"].to_numpy(zero_copy_only=False).astype(np.int64)
+        final[pos] = g
+        for c in ("score", "low", "high"):
+            col[c][pos] = g
+        col["confidence"][pos] = 1.0
+        fin = pa.table({"item_id": units["item_id"], "criterion": units["criterion"], "is_ref": is_ref, "final": final,
+                        "mean": col["score"], "low": col["low"], "high": col["high"], "confidence": col["confidence"]})
         with duckdb.connect() as con:
-            con.register("_u", units)
-            con.register("_g", ref.select(["item_id", "criterion", "score"]))
-            con.register("_v", fv)
+            con.register("fin", fin)
             con.register("_adj", pa.table({"item_id": adj_ids}))
-            con.execute("""CREATE TEMP TABLE fin AS
-                SELECT u.item_id, u.criterion, g.score IS NOT NULL AS is_ref,
-                       coalesce(g.score, u.rounded)::INTEGER AS final,
-                       CASE WHEN g.score IS NULL THEN u.score ELSE g.score END AS mean,
-                       CASE WHEN g.score IS NULL THEN u.low ELSE g.score END AS low,
-                       CASE WHEN g.score IS NULL THEN u.high ELSE g.score END AS high,
-                       CASE WHEN g.score IS NULL THEN u.confidence ELSE 1.0 END AS confidence
-                FROM _u u LEFT JOIN _g g ON u.item_id = g.item_id AND u.criterion IS NOT DISTINCT FROM g.criterion""")
             est = ("json_object('mean', round(mean, 4), 'low', round(low, 4), 'high', round(high, 4), "
                    "'confidence', round(confidence, 6))")
             answer = (f"json_object('score', any_value(final), 'estimate', any_value({est}))" if not opts.criteria else
@@ -242,26 +251,37 @@ class _RatingConsensus:
             items = con.sql(f"""SELECT item_id, {answer}::VARCHAR AS answer, exp(sum(ln(greatest(confidence, 1e-12)))) AS conf,
                                        bool_or(is_ref) AS is_ref, item_id IN (SELECT item_id FROM _adj) AS adjudicated
                                 FROM fin GROUP BY item_id ORDER BY item_id""").to_arrow_table()
-            per_answer = con.sql("""SELECT v.item_id, v.source_id, any_value(v.source_kind) AS source_kind,
-                                           bool_and(v.score = f.final) AS hit
-                                    FROM _v v JOIN fin f ON v.item_id = f.item_id AND v.criterion IS NOT DISTINCT FROM f.criterion
-                                    GROUP BY v.item_id, v.source_id ORDER BY v.item_id, v.source_id""").to_arrow_table()
         ids = items["item_id"].combine_chunks()
-        is_ref = items["is_ref"].to_numpy(zero_copy_only=False)
-        adj = items["adjudicated"].to_numpy(zero_copy_only=False) & is_ref
+        # One answer = one (item, source): right when every score it gave equals the final one. Answers in
+        # (item, source id) order, as the sources lists read.
+        n_s = len(enc.source_ids)
+        item_pos = pc.index_in(enc.item_ids, value_set=ids).to_numpy(zero_copy_only=False).astype(np.int64)
+        source_rank = np.empty(n_s, np.int64)
+        source_rank[pc.sort_indices(enc.source_ids).to_numpy(zero_copy_only=False)] = np.arange(n_s)
+        key = item_pos[enc.item] * n_s + source_rank[enc.source]
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        answer_of = np.cumsum(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) - 1
+        misses = np.bincount(answer_of, weights=(enc.score != final[enc.unit])[order], minlength=len(starts))
+        hit = (misses == 0).astype(np.float64)
+        first = order[starts]
+        source = enc.source[first]
+        human = pc.equal(fv["source_kind"].take(pa.array(first)), "human").to_numpy(zero_copy_only=False)
+        p, n, n_h, sources = per_item_votes(ids, None, pa.chunked_array([enc.source_ids.take(pa.array(source))]), human,
+                                            pos=sorted_key[starts] // n_s)
+        hits = np.bincount(p, weights=hit, minlength=len(ids))
+        is_ref_item = items["is_ref"].to_numpy(zero_copy_only=False)
         method = np.full(len(ids), METHOD, dtype=object)
-        method[is_ref] = "gold"
-        method[adj] = "adjudicated"
+        method[is_ref_item] = "gold"
+        method[items["adjudicated"].to_numpy(zero_copy_only=False) & is_ref_item] = "adjudicated"
         conf = items["conf"].to_numpy(zero_copy_only=False).astype(np.float64)
-        conf[is_ref] = 1.0
-        human = pc.equal(per_answer["source_kind"], "human").to_numpy(zero_copy_only=False)
-        pos, n, n_h, sources = per_item_votes(ids, per_answer["item_id"], per_answer["source_id"], human)
-        hit = per_answer["hit"].to_numpy(zero_copy_only=False).astype(np.float64)
-        hits = np.bincount(pos, weights=hit, minlength=len(ids))
-        table = labels_table(s, "answer", ids, items["answer"].combine_chunks(), conf, method, is_ref, n, n_h, hits, sources)
-        src = per_answer["source_id"].combine_chunks()
-        agree = {k: float(v) for k, v in zip(*_mean_by(src, hit))}
-        return table, agree
+        conf[is_ref_item] = 1.0
+        table = labels_table(s, "answer", ids, items["answer"].combine_chunks(), conf, method, is_ref_item, n, n_h, hits, sources)
+        answered = np.bincount(source, minlength=n_s)
+        right = np.bincount(source, weights=hit, minlength=n_s) / np.maximum(answered, 1)
+        names = enc.source_ids.to_pylist()
+        return table, dict(zip(names, right.tolist())), dict(zip(names, answered.tolist()))
 
     @staticmethod
     def _model_on_gold(units: pa.Table, ref: pa.Table, tolerance: int) -> dict[str, Any] | None:
@@ -283,15 +303,14 @@ class _RatingConsensus:
     # -- sources -------------------------------------------------------------------------------------
     @staticmethod
     def _source_stats(inputs: ConsensusInputs, fv: pa.Table, sv: pa.Table, err: pa.Table, rule: pa.Table | None,
-                      raters: pa.Table | None, agree: dict[str, float], banned: set[str]) -> pa.Table:
+                      raters: pa.Table | None, agree: dict[str, float], answered: dict[str, int], banned: set[str]) -> pa.Table:
         """One row per source: gold exact rate (within tolerance) with its Wilson interval; learned accuracy =
         the chance its bias-corrected score falls within half a point of the truth; bias, scale, noise,
         leniency and gold MAE (with interval) in `confusion` JSON."""
         cols = ["source_id", "source_kind"]
         sch = pa.schema([(c, _STR) for c in cols])
         per = pa.concat_tables([fv.select(cols).cast(sch), sv.select(cols).cast(sch)]).group_by(cols, use_threads=False).aggregate([])
-        nv = fv.group_by("source_id").aggregate([("item_id", "count_distinct")])
-        counts = {**dict(zip(nv["source_id"].to_pylist(), nv["item_id_count_distinct"].to_pylist())), **(inputs.vote_counts or {})}
+        counts = {**answered, **(inputs.vote_counts or {})}
         learned: dict[str, float] = {}
         detail: dict[str, dict] = {}
         if raters is not None:
@@ -382,14 +401,6 @@ def _f(x) -> str:
 
 def _no_bans() -> pa.Table:
     return pa.table({"source_id": pa.array([], _STR), "evidence": pa.array([], _STR)})
-
-
-def _mean_by(src: pa.Array, values: np.ndarray) -> tuple[list[str], np.ndarray]:
-    enc = src.cast(_STR).dictionary_encode()
-    idx = enc.indices.to_numpy(zero_copy_only=False)
-    tot = np.bincount(idx, weights=values, minlength=len(enc.dictionary))
-    n = np.bincount(idx, minlength=len(enc.dictionary))
-    return enc.dictionary.to_pylist(), tot / np.maximum(n, 1)
 
 
 def _groups(t: pa.Table):

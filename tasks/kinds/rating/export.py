@@ -150,7 +150,7 @@ class _RatingExport:
                 f" unnest({units_sql('t.truth::VARCHAR', crit)}) AS q,"
                 f" LATERAL (SELECT unnest({units_sql('l.answer::VARCHAR', crit)}) AS p) pp"
                 f" WHERE p.criterion IS NOT DISTINCT FROM q.criterion OR l.item_id IS NULL").to_arrow_table()
-            per_item = con.sql("SELECT count(DISTINCT item_id) FROM _truth").fetchone()[0]
+            per_item = con.sql("SELECT count(DISTINCT item_id) FROM _truth").fetchall()[0][0]
         finally:
             con.unregister("_truth")
         method = np.array(rows["method"].to_pylist(), dtype=object)
@@ -167,7 +167,8 @@ class _RatingExport:
         by_method = {m: {"items": len(set(rows["item_id"].filter(pa.array(method == m)).to_pylist())), **score(method == m)}
                      for m in sorted(set(method.tolist()))}
         resolved = len(set(rows["item_id"].filter(pa.array(ok)).to_pylist()))
-        return {"metric": "mae", "titles": {"mae": "mean absolute error", "exact": "exact score rate"},
+        return {"metric": "mae", "titles": {"mae": "mean absolute error (points)", "exact": "exact score rate"},
+                "formats": {"mae": ".2f"},
                 "items_with_truth": int(per_item), "resolved_with_truth": resolved, **overall, "by_method": by_method}
 
 

@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks.consensus.alpha import alpha_from_counts, counts_of
+
 from .consolidate import _flatten
 from .tokens import bio_tags, tokenize
 
@@ -109,35 +111,14 @@ def pairwise_span_f1(votes: pa.Table, labels: Sequence[str]) -> pa.Table:
 
 
 def nominal_alpha(unit: np.ndarray, value: np.ndarray) -> float:
-    """Krippendorff's alpha for nominal data from (unit, value) pairs, one pair per coder's value.
-
-    Units with fewer than two values are not pairable and are left out (as Krippendorff defines it).
-    alpha = 1 - (n - 1) · Σ_u (m_u² - Σ_v n_uv²) / (m_u - 1) / (n² - Σ_v n_v²), n = pairable values.
-    Returns NaN when there is nothing to compare or every value is the same (no variation).
-    """
-    unit = np.asarray(unit, np.int64)
-    value = np.asarray(value, np.int64)
+    """Krippendorff's alpha for nominal data from (unit, value) pairs, one pair per coder's value (any
+    integer codes). Units with fewer than two values are not pairable and are left out (as Krippendorff
+    defines it); NaN when there is nothing to compare or every value is the same (no variation)."""
     if not len(unit):
         return float("nan")
-    _, u = np.unique(unit, return_inverse=True)
-    _, v = np.unique(value, return_inverse=True)
-    n_v = int(v.max()) + 1
-    m_u = np.bincount(u)
-    pairable = m_u[u] >= 2
-    u, v = u[pairable], v[pairable]
-    if not len(u):
-        return float("nan")
-    cell = np.bincount(u * n_v + v, minlength=(int(u.max()) + 1) * n_v).astype(float)
-    m = m_u.astype(float)
-    sq = np.bincount(np.arange(len(cell)) // n_v, weights=cell * cell, minlength=len(m))
-    ok = m >= 2
-    observed = np.sum((m[ok] ** 2 - sq[ok]) / (m[ok] - 1))
-    n = float(len(u))
-    totals = np.bincount(v, minlength=n_v).astype(float)
-    expected = n * n - np.sum(totals * totals)
-    if expected == 0:
-        return float("nan")
-    return float(1.0 - (n - 1) * observed / expected)
+    _, u = np.unique(np.asarray(unit, np.int64), return_inverse=True)
+    values, v = np.unique(np.asarray(value, np.int64), return_inverse=True)
+    return alpha_from_counts(counts_of(u, v, len(values)))
 
 
 def krippendorff_alpha_bio(votes: pa.Table, texts: pa.Table, labels: Sequence[str], tokenizer: str = "words") -> float:

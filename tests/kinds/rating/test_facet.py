@@ -15,6 +15,7 @@ import pytest
 from tasks.consensus.calibration import expected_calibration_error
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings
 from tasks.kinds import get
+from tasks.kinds.rating.consensus import RatingModel
 from tasks.kinds.rating.simulation import Rater, simulate_ratings
 
 KIND = get("rating")
@@ -132,3 +133,50 @@ def test_simulated_rater_answers_on_the_scale() -> None:
     assert np.mean(np.array(got) == 4) > 0.9
     assert {sim.answer(const, {"scores": {"x": 5}}, rng, [], None)["scores"]["x"] for _ in range(20)} == {3}
     assert len({sim.answer(spam, {"score": 5}, rng, [], None)["score"] for _ in range(200)}) == 5
+
+
+def test_facet_answers_are_the_core_models_consensus() -> None:
+    # Without gold the facet adds nothing to RatingModel: per item and criterion its answer is the model's
+    # rounded score with the model's interval and confidence, each source's learned bias/scale/noise is the
+    # model's, and an answer agrees exactly when every score it gave is the final one. Two criteria, a
+    # machine source and a rater who scored one item twice, so the per-answer grouping is exercised.
+    rng = np.random.default_rng(11)
+    crowd = simulate_ratings(rng, [Rater(noise=0.4), Rater(bias=0.8, noise=0.5), Rater(scale=0.6, noise=0.4),
+                                   Rater(noise=1.0), Rater(spam=True)], 300, per_item=3)
+    r = crowd.ratings
+    second = np.clip(r["score"].to_numpy() + rng.integers(-1, 2, r.num_rows), 1, 5)
+    answers = [{"item_id": i, "source_id": s, "source_kind": "machine" if s == "rater004" else "human",
+                "answer": json.dumps({"scores": {"accuracy": int(x), "fluency": int(y)}})}
+               for i, s, x, y in zip(r["item_id"].to_pylist(), r["source_id"].to_pylist(), r["score"].to_pylist(), second)]
+    answers.append({**answers[0], "answer": json.dumps({"scores": {"accuracy": 1, "fluency": 5}})})  # a second answer
+    votes = pa.Table.from_pylist(answers)
+    out = KIND.consensus.run(ConsensusInputs(votes=votes, scoring_votes=votes.slice(0, 0), gold=EMPTY, adjudications=EMPTY),
+                             _settings(criteria=["accuracy", "fluency"], interval=0.9), {})
+    model = RatingModel((1, 5), max_iter=50, level=0.9).fit(
+        pa.Table.from_pylist([{"item_id": a["item_id"], "source_id": a["source_id"], "criterion": c, "score": v}
+                              for a in answers for c, v in json.loads(a["answer"])["scores"].items()]))
+    core = {(u["item_id"], u["criterion"]): u for u in model.consensus_.to_pylist()}
+    labels = {r["item_id"]: r for r in out.labels.to_pylist()}
+    assert len(labels) == 300 and len(core) == 600
+    for (item, crit), u in core.items():
+        ans = json.loads(labels[item]["answer"])
+        est = ans["estimates"][crit]
+        assert ans["scores"][crit] == u["rounded"]
+        assert est["mean"] == pytest.approx(min(max(u["score"], 1), 5), abs=1e-4)
+        assert (est["low"], est["high"]) == pytest.approx((u["low"], u["high"]), abs=1e-4)
+        assert est["confidence"] == pytest.approx(u["confidence"], abs=1e-6)
+    for item, row in labels.items():
+        conf = np.prod([core[(item, c)]["confidence"] for c in ("accuracy", "fluency")])
+        assert row["confidence"] == pytest.approx(conf, abs=1e-6)
+        final = json.loads(row["answer"])["scores"]
+        mine = [a for a in answers if a["item_id"] == item]
+        assert row["sources"] == sorted({a["source_id"] for a in mine}) and row["n_votes"] == len(row["sources"])
+        assert row["n_human"] == sum(s != "rater004" for s in row["sources"])
+        right = {s for s in row["sources"] if all(json.loads(a["answer"])["scores"] == final for a in mine if a["source_id"] == s)}
+        assert row["agreement"] == pytest.approx(len(right) / len(row["sources"]), abs=1e-6)
+    learned = {r["source_id"]: json.loads(r["confusion"])["learned"] for r in out.source_stats.to_pylist()}
+    for rater in model.raters_.to_pylist():
+        got = learned[rater["source_id"]]
+        assert (got["bias"], got["scale"], got["noise"]) == pytest.approx((rater["bias"], rater["scale"], rater["noise"]), abs=1e-6)
+    n_votes = dict(zip(out.source_stats["source_id"].to_pylist(), out.source_stats["n_votes"].to_pylist()))
+    assert n_votes == {s: len({a["item_id"] for a in answers if a["source_id"] == s}) for s in n_votes}
