@@ -105,18 +105,23 @@ def run_rules(answers: pa.Table, items: pa.Table, sql: str, labels: Sequence[str
               setup: Sequence[tuple[str, list]] = ()) -> pa.Table:
     """Run a kind's validation query over `answers` and `items` (see `StorageFacet.validate`) in a fresh DuckDB.
 
-    The query reads `_answers` (`row`, `item_id`, `source_id`, `answer` as text), `_items` (`item_id`, `meta`:
-    the metadata as JSON, NULL when it is not) and the variable `labels`; `setup` statements (macros, more
-    variables) run first. Returns its rows as `PROBLEM_SCHEMA`."""
+    The query reads `_answers` (`row`, `item_id`, `source_id`, `answer` as text), `_items` (`item_id`, `payload`
+    as text, `meta`: the metadata as JSON, NULL when it is not; either NULL when `items` lacks the column) and
+    the variable `labels`; `setup` statements (macros, more variables) run first. Returns its rows as
+    `PROBLEM_SCHEMA`."""
     n = answers.num_rows
     source = answers.column("source_id") if "source_id" in answers.column_names else pa.nulls(n, pa.string())
     table = pa.table({"row": pa.array(range(n), pa.int64()), "item_id": answers.column("item_id").cast(pa.string()),
                       "source_id": source.cast(pa.string()), "answer": answers.column("answer").cast(pa.string())})
-    meta = items.column("metadata").cast(pa.string()) if "metadata" in items.column_names else pa.nulls(items.num_rows, pa.string())
+
+    def text(name: str) -> pa.Array:
+        return items.column(name).cast(pa.string()) if name in items.column_names else pa.nulls(items.num_rows, pa.string())
+
     with duckdb.connect() as con:
         con.register("_answers", table)
-        con.register("_given_items", pa.table({"item_id": items.column("item_id").cast(pa.string()), "metadata": meta}))
-        con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id,"
+        con.register("_given_items", pa.table({"item_id": items.column("item_id").cast(pa.string()),
+                                               "payload": text("payload"), "metadata": text("metadata")}))
+        con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id, payload,"
                     " CASE WHEN json_valid(metadata) THEN metadata::JSON END AS meta FROM _given_items")
         con.execute("SET VARIABLE labels = ?::VARCHAR[]", [list(labels)])
         for statement, params in setup:
