@@ -24,8 +24,7 @@ import pyarrow as pa
 
 from tasks.errors import InputError
 
-from ..part_answers import problems_select, whole_answer_cte
-from ..protocol import PROBLEM_SCHEMA
+from ..part_answers import problems_select, run_rules, whole_answer_cte
 
 __all__ = ["FACET", "SPANS_TYPE", "SPAN_TYPE", "validate"]
 
@@ -86,7 +85,7 @@ judged AS MATERIALIZED (
         WHEN en < 0 THEN ['.end', 'negative_offset']
         WHEN s >= en THEN ['.end', 'empty_or_reversed_span']
         WHEN en > n THEN ['.end', 'span_outside_text']
-        WHEN lab NOT IN (SELECT label FROM _labels) THEN ['.label', 'unknown_label']
+        WHEN NOT list_contains(getvariable('labels'), lab) THEN ['.label', 'unknown_label']
         WHEN NOT simple AND NOT grapheme_boundary(payload, s) THEN ['.start', 'splits_character']
         WHEN NOT simple AND NOT grapheme_boundary(payload, en) THEN ['.end', 'splits_character']
       END AS verdict
@@ -141,23 +140,11 @@ def validate(answers: pa.Table, items: pa.Table, cfg) -> pa.Table:
     `row` in the result is the answer's index in `answers`. Overlapping spans are reported only when
     `[answer] allow_overlap` is false; an exact duplicate span is always reported.
     """
-    n = answers.num_rows
-    source = answers.column("source_id") if "source_id" in answers.column_names else pa.nulls(n, pa.string())
-    answer = answers.column("answer")
-    table = pa.table({"row": pa.array(range(n), pa.int64()), "item_id": answers.column("item_id").cast(pa.string()),
-                      "source_id": source.cast(pa.string()), "answer": answer.cast(pa.string())})
     opts = cfg.answer_options
     labels = json.dumps(list(cfg.labels), ensure_ascii=False)
     sql = (_SPAN_RULES.replace("{answers}", _ANSWERS).replace("{integer}", _INTEGER).replace("{labels}", _sql_text(labels))
            .replace("{allow_overlap}", "true" if opts is not None and opts.allow_overlap else "false"))
-    with duckdb.connect() as con:
-        con.register("_answers", table)
-        con.register("_given_items", items.select(["item_id", "payload"]))
-        con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id, payload FROM _given_items")
-        con.register("_labels", pa.table({"label": pa.array(list(cfg.labels), pa.string())}))
-        con.execute(_MACROS)
-        out = con.sql(sql).to_arrow_table()
-    return out.cast(PROBLEM_SCHEMA)
+    return run_rules(answers, items.select(["item_id", "payload"]), sql, cfg.labels, [(_MACROS, [])])
 
 
 def to_json(answers: pa.Array) -> pa.Array:
