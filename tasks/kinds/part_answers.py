@@ -1,7 +1,9 @@
 """Pieces the storage facets of kinds whose answer is a JSON list of parts (boxes on an image, time segments of
-a clip) share: the refusal of one answer naming its field, the checks every such answer starts and ends with
-(missing, not a list; an optional machine `score`), a finite number, the JSON-to-Arrow loop of `from_json`,
-and the DuckDB session `validate` runs its rules in. Each kind keeps its own rules and wording.
+a clip, spans of a text) share: the refusal of one answer naming its field, the checks every such answer starts
+and ends with (missing, not a list; an optional machine `score`), a finite number, the JSON-to-Arrow loop of
+`from_json`, and the DuckDB session `validate` runs its rules in with the SQL those rules share (the whole-answer
+faults, the names of JSON number types, the closing select that names item and source). Each kind keeps its own
+rules and wording.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from tasks.errors import InputError
 
 from .protocol import PROBLEM_SCHEMA, AnswerError
 
-__all__ = ["check_list", "check_score", "fail", "finite", "number", "parts_from_json", "positive_facts", "run_rules"]
+__all__ = ["JSON_NUMBER_TYPES", "check_list", "check_score", "fail", "finite", "number", "parts_from_json",
+           "positive_facts", "problems_select", "run_rules", "whole_answer_cte"]
+
+JSON_NUMBER_TYPES = "'UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE'"
+"""What DuckDB's `json_type` calls a JSON number, for `json_type(...) IN (...)` in a kind's rules."""
 
 
 def fail(code: str, field: str, message: str) -> AnswerError:
@@ -99,21 +105,56 @@ def run_rules(answers: pa.Table, items: pa.Table, sql: str, labels: Sequence[str
               setup: Sequence[tuple[str, list]] = ()) -> pa.Table:
     """Run a kind's validation query over `answers` and `items` (see `StorageFacet.validate`) in a fresh DuckDB.
 
-    The query reads `_answers` (`row`, `item_id`, `source_id`, `answer` as text), `_items` (`item_id`, `meta`:
-    the metadata as JSON, NULL when it is not) and the variable `labels`; `setup` statements (macros, more
-    variables) run first. Returns its rows as `PROBLEM_SCHEMA`."""
+    The query reads `_answers` (`row`, `item_id`, `source_id`, `answer` as text), `_items` (`item_id`, `payload`
+    as text, `meta`: the metadata as JSON, NULL when it is not; either NULL when `items` lacks the column) and
+    the variable `labels`; `setup` statements (macros, more variables) run first. Returns its rows as
+    `PROBLEM_SCHEMA`."""
     n = answers.num_rows
     source = answers.column("source_id") if "source_id" in answers.column_names else pa.nulls(n, pa.string())
     table = pa.table({"row": pa.array(range(n), pa.int64()), "item_id": answers.column("item_id").cast(pa.string()),
                       "source_id": source.cast(pa.string()), "answer": answers.column("answer").cast(pa.string())})
-    meta = items.column("metadata").cast(pa.string()) if "metadata" in items.column_names else pa.nulls(items.num_rows, pa.string())
+
+    def text(name: str) -> pa.Array:
+        return items.column(name).cast(pa.string()) if name in items.column_names else pa.nulls(items.num_rows, pa.string())
+
     with duckdb.connect() as con:
         con.register("_answers", table)
-        con.register("_given_items", pa.table({"item_id": items.column("item_id").cast(pa.string()), "metadata": meta}))
-        con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id,"
+        con.register("_given_items", pa.table({"item_id": items.column("item_id").cast(pa.string()),
+                                               "payload": text("payload"), "metadata": text("metadata")}))
+        con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id, payload,"
                     " CASE WHEN json_valid(metadata) THEN metadata::JSON END AS meta FROM _given_items")
         con.execute("SET VARIABLE labels = ?::VARCHAR[]", [list(labels)])
         for statement, params in setup:
             con.execute(statement, params)
         out = con.sql(sql).to_arrow_table()
     return out.cast(PROBLEM_SCHEMA)
+
+
+def whole_answer_cte(parts: str, none_means: str) -> str:
+    """The CTE `a` a list kind's rules start with: each row of `_answers` with its `answer` as text, the
+    whole-answer `fault` (`missing_answer`, `malformed_json`, `not_a_list`; NULL when the answer is a list) and
+    its `fault_detail` in `check_list`'s words. `parts` names an element with its shape (`spans [{"start": ...}]`),
+    `none_means` what an empty list says."""
+    parts, none_means = parts.replace("'", "''"), none_means.replace("'", "''")
+    return f"""a AS (
+    SELECT *, CASE fault
+             WHEN 'missing_answer' THEN 'the answer is missing (an empty list [] means "{none_means}")'
+             WHEN 'malformed_json' THEN 'the answer ' || left(answer, 80) || ' is not valid JSON'
+             WHEN 'not_a_list' THEN 'the answer ' || left(answer, 80) || ' is not a list of {parts}' END AS fault_detail
+    FROM (SELECT row, item_id, source_id, answer::VARCHAR AS answer,
+                 CASE WHEN answer IS NULL THEN 'missing_answer'
+                      WHEN NOT json_valid(answer) THEN 'malformed_json'
+                      WHEN json_type(answer::JSON) <> 'ARRAY' THEN 'not_a_list' END AS fault
+          FROM _answers))"""
+
+
+def problems_select(problems: str) -> str:
+    """The statement that ends a kind's rules: the rows of `problems` (`row, item_id, source_id, field, reason,
+    detail`) as `PROBLEM_SCHEMA` wants them, each detail led by the item and who answered (a source, or gold),
+    in the order of the answers."""
+    return f"""SELECT row, item_id, source_id, field, reason,
+       'item ' || to_json(item_id) || ', ' || CASE WHEN source_id IS NULL THEN 'gold' ELSE 'source ' || to_json(source_id) END
+       || ': ' || detail AS detail
+FROM ({problems})
+ORDER BY row, field
+"""

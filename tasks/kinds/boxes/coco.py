@@ -23,18 +23,18 @@ import pyarrow as pa
 
 from tasks.errors import InputError
 
+from ..part_answers import JSON_NUMBER_TYPES
 from ..protocol import AnswerFile
 from .validate import EDGE_TOLERANCE_PX, PX_MACRO
 
 __all__ = ["looks_like_coco", "read_instances"]
 
-_NUMBER = "('UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE')"
 
 _TABLES = """
 CREATE TEMP TABLE _img AS
 SELECT pos, e, json_type(e) AS e_type, e ->> '$.id' AS id, e ->> '$.file_name' AS file_name,
-       CASE WHEN json_type(e, '$.width') IN {number} THEN TRY_CAST(e ->> '$.width' AS DOUBLE) END AS width,
-       CASE WHEN json_type(e, '$.height') IN {number} THEN TRY_CAST(e ->> '$.height' AS DOUBLE) END AS height
+       CASE WHEN json_type(e, '$.width') IN ({number}) THEN TRY_CAST(e ->> '$.width' AS DOUBLE) END AS width,
+       CASE WHEN json_type(e, '$.height') IN ({number}) THEN TRY_CAST(e ->> '$.height' AS DOUBLE) END AS height
 FROM (SELECT unnest(range(json_array_length(j, '$.images')::BIGINT)) AS pos, unnest((j -> '$.images')::JSON[]) AS e FROM _doc);
 
 CREATE TEMP TABLE _cat AS
@@ -47,7 +47,7 @@ SELECT pos, e, json_type(e) AS e_type, a.id ->> '$' AS id, a.image_id ->> '$' AS
        a.category_id ->> '$' AS category_id, a.bbox AS bbox,
        json_type(a.bbox) = 'ARRAY' AND json_array_length(a.bbox) = 4 AS four,
        CASE WHEN json_type(a.bbox) = 'ARRAY' THEN
-           [CASE WHEN json_type(x) IN {number} THEN TRY_CAST(x AS DOUBLE) END FOR x IN json_transform(a.bbox, '["JSON"]')] END AS v
+           [CASE WHEN json_type(x) IN ({number}) THEN TRY_CAST(x AS DOUBLE) END FOR x IN json_transform(a.bbox, '["JSON"]')] END AS v
 FROM (SELECT unnest(range(json_array_length(j, '$.annotations')::BIGINT)) AS pos,
              unnest((j -> '$.annotations')::JSON[]) AS e,
              unnest(json_transform(j -> '$.annotations', '[{"id": "JSON", "image_id": "JSON", "category_id": "JSON", "bbox": "JSON"}]')) AS a
@@ -159,7 +159,7 @@ def read_instances(path: Path, labels: Sequence[str]) -> AnswerFile:
         if why is not None:
             raise InputError(f"gold file {path}: not a COCO instances file ({why}); one object with \"images\", "
                              '"annotations" and "categories" lists is expected, or set gold.format = "table"')
-        con.execute(_TABLES.replace("{number}", _NUMBER))
+        con.execute(_TABLES.replace("{number}", JSON_NUMBER_TYPES))
         con.execute(PX_MACRO)
         con.register("_labels", pa.table({"label": pa.array(list(labels), pa.string())}))
         sql = _PROBLEMS.replace("{tol}", repr(EDGE_TOLERANCE_PX)).replace("{labels}", listed)

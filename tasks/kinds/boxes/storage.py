@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from ..part_answers import finite, parts_from_json, run_rules
+from ..part_answers import (
+    JSON_NUMBER_TYPES,
+    finite,
+    parts_from_json,
+    problems_select,
+    run_rules,
+    whole_answer_cte,
+)
 from ..protocol import AnswerFile
 from .coco import looks_like_coco, read_instances
 from .geometry import BOXES_TYPE, canonical
@@ -27,29 +34,20 @@ if TYPE_CHECKING:
 
 __all__ = ["FACET", "from_json", "to_json", "validate"]
 
-_NUMBER = "('UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE')"
+_ANSWERS = whole_answer_cte('boxes [{"x": ..., "y": ..., "w": ..., "h": ..., "label": ...}]', "no objects")
 
 # One row per problem; every rule is one CASE arm so the first failing rule names the fault, in the
 # order `check_boxes` tries them.
 _BOX_RULES = """
-WITH a AS (
-    SELECT row, item_id, source_id, answer::VARCHAR AS answer,
-           CASE WHEN answer IS NULL THEN 'missing_answer'
-                WHEN NOT json_valid(answer) THEN 'malformed_json'
-                WHEN json_type(answer::JSON) <> 'ARRAY' THEN 'not_a_list' END AS fault
-    FROM _answers),
+WITH {answers},
 sized AS (
     SELECT a.*, i.item_id IS NOT NULL AS known_item,
-           CASE WHEN json_type(i.meta, '$.width') IN {number} THEN TRY_CAST(i.meta ->> '$.width' AS DOUBLE) END AS width,
-           CASE WHEN json_type(i.meta, '$.height') IN {number} THEN TRY_CAST(i.meta ->> '$.height' AS DOUBLE) END AS height
+           CASE WHEN json_type(i.meta, '$.width') IN ({number}) THEN TRY_CAST(i.meta ->> '$.width' AS DOUBLE) END AS width,
+           CASE WHEN json_type(i.meta, '$.height') IN ({number}) THEN TRY_CAST(i.meta ->> '$.height' AS DOUBLE) END AS height
     FROM a LEFT JOIN _items i USING (item_id)),
 whole AS (
-    SELECT row, item_id, source_id, reason, CASE reason
-             WHEN 'missing_answer' THEN 'the answer is missing (an empty list [] means "no objects")'
-             WHEN 'malformed_json' THEN 'the answer ' || left(answer, 80) || ' is not valid JSON'
-             WHEN 'not_a_list' THEN 'the answer ' || left(answer, 80)
-                  || ' is not a list of boxes [{"x": ..., "y": ..., "w": ..., "h": ..., "label": ...}]'
-             WHEN 'unknown_item' THEN 'no ingested item has this id'
+    SELECT row, item_id, source_id, reason, CASE WHEN fault IS NOT NULL THEN fault_detail
+             WHEN reason = 'unknown_item' THEN 'no ingested item has this id'
              ELSE 'the image''s size is unknown (ingest records width and height from the file), so its '
                   || json_array_length(answer) || ' box(es) cannot be checked' END AS detail
     FROM (SELECT *, CASE WHEN fault IS NOT NULL THEN fault WHEN NOT known_item THEN 'unknown_item'
@@ -83,7 +81,7 @@ judged AS (
         WHEN y < -{tol} THEN ['.y', 'box_outside_image']
         WHEN y + h > height + {tol} THEN ['.h', 'box_outside_image']
         WHEN NOT list_contains(getvariable('labels'), lab) THEN ['.label', 'unknown_label']
-        WHEN score_type IS NOT NULL AND score_type <> 'NULL' AND (score_type NOT IN {number} OR NOT isfinite(score))
+        WHEN score_type IS NOT NULL AND score_type <> 'NULL' AND (score_type NOT IN ({number}) OR NOT isfinite(score))
             THEN ['.score', 'not_a_number']
         WHEN score < 0 OR score > 1 THEN ['.score', 'score_out_of_range']
       END AS verdict
@@ -105,23 +103,18 @@ per_box AS (
           WHEN 'score_out_of_range' THEN ' is not a probability in [0, 1]'
         END AS detail
     FROM judged WHERE verdict IS NOT NULL)
-SELECT row, item_id, source_id, field, reason,
-       'item ' || to_json(item_id) || ', ' || CASE WHEN source_id IS NULL THEN 'gold' ELSE 'source ' || to_json(source_id) END
-       || ': ' || detail AS detail
-FROM (SELECT row, item_id, source_id, 'answer' AS field, reason, detail FROM whole
-      UNION ALL SELECT * FROM per_box)
-ORDER BY row, field
-"""
+""" + problems_select("SELECT row, item_id, source_id, 'answer' AS field, reason, detail FROM whole"
+                     " UNION ALL SELECT * FROM per_box")
 
 
 def _rules_sql(labels: list[str]) -> str:
     coord_types = ", ".join(f"json_type(b.{c}) AS {c}_type" for c in COORDS)
     coord_values = ", ".join(f"TRY_CAST(b.{c} AS DOUBLE) AS {c}" for c in COORDS)
     missing = "\n        ".join(f"WHEN {c}_type IS NULL OR {c}_type = 'NULL' THEN ['.{c}', 'missing_field']" for c in COORDS)
-    not_number = "\n        ".join(f"WHEN {c}_type NOT IN {_NUMBER} OR NOT isfinite({c}) THEN ['.{c}', 'not_a_number']" for c in COORDS)
+    not_number = "\n        ".join(f"WHEN {c}_type NOT IN ({JSON_NUMBER_TYPES}) OR NOT isfinite({c}) THEN ['.{c}', 'not_a_number']" for c in COORDS)
     listed = json.dumps(labels, ensure_ascii=False).replace("'", "''")
-    return (_BOX_RULES.replace("{coord_types}", coord_types).replace("{coord_values}", coord_values)
-            .replace("{missing}", missing).replace("{not_number}", not_number).replace("{number}", _NUMBER)
+    return (_BOX_RULES.replace("{answers}", _ANSWERS).replace("{coord_types}", coord_types).replace("{coord_values}", coord_values)
+            .replace("{missing}", missing).replace("{not_number}", not_number).replace("{number}", JSON_NUMBER_TYPES)
             .replace("{tol}", repr(EDGE_TOLERANCE_PX)).replace("{labels}", listed))
 
 

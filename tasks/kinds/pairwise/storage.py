@@ -23,7 +23,8 @@ import pyarrow.compute as pc
 
 from tasks.errors import InputError
 
-from ..protocol import PROBLEM_SCHEMA, AnswerFile
+from ..part_answers import problems_select, run_rules
+from ..protocol import AnswerFile
 from .candidates import resolve_media
 from .comparison import PROBLEMS_SQL
 from .options import PairwiseOptions
@@ -98,11 +99,8 @@ v AS (
              ELSE 'the item does not name both systems (system_a, system_b)' END]
       END AS verdict
     FROM j)
-SELECT row, item_id, source_id, verdict[1] AS field, verdict[2] AS reason,
-       'item ' || to_json(item_id) || ', ' || CASE WHEN source_id IS NULL THEN 'gold' ELSE 'source ' || to_json(source_id) END
-       || ': ' || verdict[3] AS detail
-FROM v WHERE verdict IS NOT NULL ORDER BY row
-"""
+""" + problems_select("SELECT row, item_id, source_id, verdict[1] AS field, verdict[2] AS reason, verdict[3] AS detail"
+                     " FROM v WHERE verdict IS NOT NULL")
 
 
 def validate(answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table:
@@ -110,19 +108,10 @@ def validate(answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table
 
     `answers`: `item_id`, optional `source_id`, `answer` (JSON text). `items`: `item_id`, `payload`."""
     opts = options_of(cfg)
-    n = answers.num_rows
-    source = answers.column("source_id") if "source_id" in answers.column_names else pa.nulls(n, pa.string())
-    table = pa.table({"row": pa.array(range(n), pa.int64()), "item_id": answers.column("item_id").cast(pa.string()),
-                      "source_id": source.cast(pa.string()), "answer": answers.column("answer").cast(pa.string())})
-    payload = items.column("payload").cast(pa.string()) if "payload" in items.column_names else pa.nulls(items.num_rows, pa.string())
-    with duckdb.connect() as con:
-        con.register("_answers", table)
-        con.register("_items", pa.table({"item_id": items.column("item_id").cast(pa.string()), "payload": payload}))
-        con.execute("SET VARIABLE allow_ties = ?::BOOLEAN", [opts.allow_ties])
-        con.execute("SET VARIABLE require_reason = ?::BOOLEAN", [opts.require_reason])
-        con.execute("SET VARIABLE max_reason = ?::BIGINT", [opts.max_reason_chars])
-        out = con.sql(_RULES.replace("{problem}", f"({PROBLEMS_SQL.replace('{p}', 'payload')})")).to_arrow_table()
-    return out.cast(PROBLEM_SCHEMA)
+    return run_rules(answers, items, _RULES.replace("{problem}", f"({PROBLEMS_SQL.replace('{p}', 'payload')})"),
+                     cfg.labels, [("SET VARIABLE allow_ties = ?::BOOLEAN", [opts.allow_ties]),
+                                  ("SET VARIABLE require_reason = ?::BOOLEAN", [opts.require_reason]),
+                                  ("SET VARIABLE max_reason = ?::BIGINT", [opts.max_reason_chars])])
 
 
 def to_json(answers: pa.Array) -> pa.Array:

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from tasks.errors import InputError
 
-from ..part_answers import run_rules
+from ..part_answers import JSON_NUMBER_TYPES, problems_select, run_rules
 from ..protocol import AnswerFile
 from .options import RatingOptions
 
@@ -80,7 +80,7 @@ extra AS (
 judged AS (
     SELECT row, item_id, source_id, field, t, v, answer, path,
            CASE WHEN t IS NULL OR t = 'NULL' THEN CASE WHEN crit IS NULL THEN 'missing_field' ELSE 'missing_criterion' END
-                WHEN t NOT IN ('UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE') OR v IS NULL OR v <> round(v) THEN 'not_an_integer'
+                WHEN t NOT IN ({number}) OR v IS NULL OR v <> round(v) THEN 'not_an_integer'
                 WHEN v < getvariable('lo') OR v > getvariable('hi') THEN 'score_outside_scale' END AS reason
     FROM (SELECT *, json_type(answer::JSON, path) AS t, TRY_CAST(json_extract(answer, path) AS DOUBLE) AS v FROM wanted)),
 per_score AS (
@@ -90,12 +90,8 @@ per_score AS (
              WHEN 'not_an_integer' THEN ' = ' || v_text || ' is not an integer score on the scale ' || getvariable('lo') || '-' || getvariable('hi')
              ELSE ' = ' || v_text || ' is outside the scale ' || getvariable('lo') || '-' || getvariable('hi') END AS detail
     FROM (SELECT *, coalesce(CASE WHEN v = round(v) THEN TRY_CAST(v AS BIGINT)::VARCHAR ELSE v::VARCHAR END, json_extract(answer, path)::VARCHAR, 'null') AS v_text FROM judged) WHERE reason IS NOT NULL)
-SELECT row, item_id, source_id, field, reason,
-       'item ' || to_json(item_id) || ', ' || CASE WHEN source_id IS NULL THEN 'gold' ELSE 'source ' || to_json(source_id) END
-       || ': ' || detail AS detail
-FROM (SELECT * FROM whole UNION ALL SELECT * FROM unknown UNION ALL SELECT * FROM extra UNION ALL SELECT * FROM per_score)
-ORDER BY row, field
-"""
+""".replace("{number}", JSON_NUMBER_TYPES) + problems_select(
+    "SELECT * FROM whole UNION ALL SELECT * FROM unknown UNION ALL SELECT * FROM extra UNION ALL SELECT * FROM per_score")
 
 
 def validate(answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table:

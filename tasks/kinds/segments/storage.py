@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from ..part_answers import finite, parts_from_json, run_rules
+from ..part_answers import (
+    JSON_NUMBER_TYPES,
+    finite,
+    parts_from_json,
+    problems_select,
+    run_rules,
+    whole_answer_cte,
+)
 from ..protocol import AnswerFile
 from .intervals import EDGE_TOLERANCE_S, OVERLAP_TOLERANCE_S, SEGMENTS_TYPE, canonical
 from .options import SegmentOptions
@@ -27,31 +34,22 @@ if TYPE_CHECKING:
 
 __all__ = ["FACET", "SECONDS_MACRO", "from_json", "to_json", "validate"]
 
-_NUMBER = "('UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE')"
-
 SECONDS_MACRO = "CREATE OR REPLACE TEMP MACRO secs(v) AS rtrim(rtrim(printf('%.3f', v), '0'), '.')"
 """DuckDB's spelling of `intervals.seconds`, for messages written in SQL."""
+
+_ANSWERS = whole_answer_cte('regions [{"start_s": ..., "end_s": ..., "label": ...}]', "no regions")
 
 # One row per problem; every rule is one CASE arm so the first failing rule names the fault, in the
 # order `check_segments` tries them; overlaps are judged on the regions no rule refused.
 _RULES = """
-WITH a AS (
-    SELECT row, item_id, source_id, answer::VARCHAR AS answer,
-           CASE WHEN answer IS NULL THEN 'missing_answer'
-                WHEN NOT json_valid(answer) THEN 'malformed_json'
-                WHEN json_type(answer::JSON) <> 'ARRAY' THEN 'not_a_list' END AS fault
-    FROM _answers),
+WITH {answers},
 timed AS (
     SELECT a.*, i.item_id IS NOT NULL AS known_item,
-           CASE WHEN json_type(i.meta, '$.duration_s') IN {number} THEN TRY_CAST(i.meta ->> '$.duration_s' AS DOUBLE) END AS duration
+           CASE WHEN json_type(i.meta, '$.duration_s') IN ({number}) THEN TRY_CAST(i.meta ->> '$.duration_s' AS DOUBLE) END AS duration
     FROM a LEFT JOIN _items i USING (item_id)),
 whole AS (
-    SELECT row, item_id, source_id, reason, CASE reason
-             WHEN 'missing_answer' THEN 'the answer is missing (an empty list [] means "no regions")'
-             WHEN 'malformed_json' THEN 'the answer ' || left(answer, 80) || ' is not valid JSON'
-             WHEN 'not_a_list' THEN 'the answer ' || left(answer, 80)
-                  || ' is not a list of regions [{"start_s": ..., "end_s": ..., "label": ...}]'
-             WHEN 'unknown_item' THEN 'no ingested item has this id'
+    SELECT row, item_id, source_id, reason, CASE WHEN fault IS NOT NULL THEN fault_detail
+             WHEN reason = 'unknown_item' THEN 'no ingested item has this id'
              ELSE 'the clip''s duration is unknown (ingest records duration_s from the file), so its '
                   || json_array_length(answer) || ' region(s) cannot be checked' END AS detail
     FROM (SELECT *, CASE WHEN fault IS NOT NULL THEN fault WHEN NOT known_item THEN 'unknown_item'
@@ -79,8 +77,8 @@ judged AS (
         WHEN s_type IS NULL OR s_type = 'NULL' THEN ['.start_s', 'missing_field']
         WHEN en_type IS NULL OR en_type = 'NULL' THEN ['.end_s', 'missing_field']
         WHEN l_type IS NULL OR l_type = 'NULL' THEN ['.label', 'missing_field']
-        WHEN s_type NOT IN {number} OR NOT isfinite(s) THEN ['.start_s', 'not_a_number']
-        WHEN en_type NOT IN {number} OR NOT isfinite(en) THEN ['.end_s', 'not_a_number']
+        WHEN s_type NOT IN ({number}) OR NOT isfinite(s) THEN ['.start_s', 'not_a_number']
+        WHEN en_type NOT IN ({number}) OR NOT isfinite(en) THEN ['.end_s', 'not_a_number']
         WHEN l_type <> 'VARCHAR' THEN ['.label', 'label_not_text']
         WHEN en <= s THEN ['.end_s', 'empty_or_reversed']
         WHEN s < -{tol} THEN ['.start_s', 'segment_outside_clip']
@@ -88,7 +86,7 @@ judged AS (
         WHEN NOT list_contains(getvariable('labels'), lab) THEN ['.label', 'unknown_label']
         WHEN t_type IS NOT NULL AND t_type <> 'NULL' AND t_type <> 'VARCHAR' THEN ['.text', 'text_not_text']
         WHEN getvariable('with_text') AND (t_type IS NULL OR t_type = 'NULL' OR trim(txt) = '') THEN ['.text', 'missing_text']
-        WHEN score_type IS NOT NULL AND score_type <> 'NULL' AND (score_type NOT IN {number} OR NOT isfinite(score))
+        WHEN score_type IS NOT NULL AND score_type <> 'NULL' AND (score_type NOT IN ({number}) OR NOT isfinite(score))
             THEN ['.score', 'not_a_number']
         WHEN score < 0 OR score > 1 THEN ['.score', 'score_out_of_range']
       END AS verdict
@@ -121,18 +119,13 @@ overlapping AS (
            'answer[' || k || '].start_s = ' || secs(s) || ': the region starts inside answer[' || reach_at
            || '] (which ends at ' || secs(reach) || ' s); this project does not allow overlapping regions' AS detail
     FROM reach WHERE s < reach - {overlap_tol})
-SELECT row, item_id, source_id, field, reason,
-       'item ' || to_json(item_id) || ', ' || CASE WHEN source_id IS NULL THEN 'gold' ELSE 'source ' || to_json(source_id) END
-       || ': ' || detail AS detail
-FROM (SELECT row, item_id, source_id, 'answer' AS field, reason, detail FROM whole
-      UNION ALL SELECT * FROM per_region UNION ALL SELECT * FROM overlapping)
-ORDER BY row, field
-"""
+""" + problems_select("SELECT row, item_id, source_id, 'answer' AS field, reason, detail FROM whole"
+                     " UNION ALL SELECT * FROM per_region UNION ALL SELECT * FROM overlapping")
 
 
 def _rules_sql(labels: list[str]) -> str:
     listed = json.dumps(labels, ensure_ascii=False).replace("'", "''")
-    return (_RULES.replace("{number}", _NUMBER).replace("{tol}", repr(EDGE_TOLERANCE_S))
+    return (_RULES.replace("{answers}", _ANSWERS).replace("{number}", JSON_NUMBER_TYPES).replace("{tol}", repr(EDGE_TOLERANCE_S))
             .replace("{overlap_tol}", repr(OVERLAP_TOLERANCE_S)).replace("{labels}", listed))
 
 

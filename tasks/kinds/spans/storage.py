@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from tasks.errors import InputError
 
-from ..protocol import PROBLEM_SCHEMA
+from ..part_answers import problems_select, run_rules, whole_answer_cte
 
 __all__ = ["FACET", "SPANS_TYPE", "SPAN_TYPE", "validate"]
 
@@ -43,24 +43,16 @@ CREATE OR REPLACE TEMP MACRO grapheme_boundary(t, k) AS
     + length_grapheme(substr(t, (k + 1)::INTEGER, 16)) = length_grapheme(substr(t, greatest(k - 15, 1)::INTEGER, (least(k, 16) + 16)::INTEGER))
 """
 
+_ANSWERS = whole_answer_cte('spans [{"start": ..., "end": ..., "label": ...}]', "no entities")
+
 # One row per problem; every rule is one CASE arm so the first failing rule names the fault.
 _SPAN_RULES = """
-WITH a AS (
-    SELECT row, item_id, source_id, answer::VARCHAR AS answer,
-           CASE WHEN answer IS NULL THEN 'missing_answer'
-                WHEN NOT json_valid(answer) THEN 'malformed_json'
-                WHEN json_type(answer::JSON) <> 'ARRAY' THEN 'not_a_list' END AS fault
-    FROM _answers),
+WITH {answers},
 whole AS (
     SELECT a.row, a.item_id, a.source_id,
            CASE WHEN a.fault IS NOT NULL THEN 'answer' ELSE 'item_id' END AS field,
            coalesce(a.fault, 'unknown_item') AS reason,
-           CASE coalesce(a.fault, 'unknown_item')
-             WHEN 'missing_answer' THEN 'the answer is missing (an empty list [] means "no entities")'
-             WHEN 'malformed_json' THEN 'the answer ' || left(a.answer, 80) || ' is not valid JSON'
-             WHEN 'not_a_list' THEN 'the answer ' || left(a.answer, 80)
-                  || ' is not a list of spans [{"start": ..., "end": ..., "label": ...}]'
-             ELSE 'no ingested item has this id' END AS detail
+           coalesce(a.fault_detail, 'no ingested item has this id') AS detail
     FROM a LEFT JOIN _items i USING (item_id)
     WHERE a.fault IS NOT NULL OR i.item_id IS NULL),
 spans AS (
@@ -93,7 +85,7 @@ judged AS MATERIALIZED (
         WHEN en < 0 THEN ['.end', 'negative_offset']
         WHEN s >= en THEN ['.end', 'empty_or_reversed_span']
         WHEN en > n THEN ['.end', 'span_outside_text']
-        WHEN lab NOT IN (SELECT label FROM _labels) THEN ['.label', 'unknown_label']
+        WHEN NOT list_contains(getvariable('labels'), lab) THEN ['.label', 'unknown_label']
         WHEN NOT simple AND NOT grapheme_boundary(payload, s) THEN ['.start', 'splits_character']
         WHEN NOT simple AND NOT grapheme_boundary(payload, en) THEN ['.end', 'splits_character']
       END AS verdict
@@ -134,12 +126,7 @@ per_span AS (
                         || ' for this project ([answer] allow_overlap = true allows them)' END
     FROM good
     WHERE (prev.row = row AND prev.s = s AND prev.en = en AND prev.lab = lab) OR (NOT {allow_overlap} AND before.row = row AND before.en > s))
-SELECT row, item_id, source_id, field, reason,
-       'item ' || to_json(item_id) || ', ' || CASE WHEN source_id IS NULL THEN 'gold' ELSE 'source ' || to_json(source_id) END
-       || ': ' || detail AS detail
-FROM (SELECT * FROM whole UNION ALL SELECT * FROM per_span)
-ORDER BY row, field
-"""
+""" + problems_select("SELECT * FROM whole UNION ALL SELECT * FROM per_span")
 
 
 def _sql_text(value: str) -> str:
@@ -153,23 +140,11 @@ def validate(answers: pa.Table, items: pa.Table, cfg) -> pa.Table:
     `row` in the result is the answer's index in `answers`. Overlapping spans are reported only when
     `[answer] allow_overlap` is false; an exact duplicate span is always reported.
     """
-    n = answers.num_rows
-    source = answers.column("source_id") if "source_id" in answers.column_names else pa.nulls(n, pa.string())
-    answer = answers.column("answer")
-    table = pa.table({"row": pa.array(range(n), pa.int64()), "item_id": answers.column("item_id").cast(pa.string()),
-                      "source_id": source.cast(pa.string()), "answer": answer.cast(pa.string())})
     opts = cfg.answer_options
     labels = json.dumps(list(cfg.labels), ensure_ascii=False)
-    sql = (_SPAN_RULES.replace("{integer}", _INTEGER).replace("{labels}", _sql_text(labels))
+    sql = (_SPAN_RULES.replace("{answers}", _ANSWERS).replace("{integer}", _INTEGER).replace("{labels}", _sql_text(labels))
            .replace("{allow_overlap}", "true" if opts is not None and opts.allow_overlap else "false"))
-    with duckdb.connect() as con:
-        con.register("_answers", table)
-        con.register("_given_items", items.select(["item_id", "payload"]))
-        con.execute("CREATE TEMP VIEW _items AS SELECT DISTINCT ON (item_id) item_id, payload FROM _given_items")
-        con.register("_labels", pa.table({"label": pa.array(list(cfg.labels), pa.string())}))
-        con.execute(_MACROS)
-        out = con.sql(sql).to_arrow_table()
-    return out.cast(PROBLEM_SCHEMA)
+    return run_rules(answers, items.select(["item_id", "payload"]), sql, cfg.labels, [(_MACROS, [])])
 
 
 def to_json(answers: pa.Array) -> pa.Array:

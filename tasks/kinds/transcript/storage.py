@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from tasks.errors import InputError
 
+from ..part_answers import JSON_NUMBER_TYPES, problems_select
 from ..protocol import PROBLEM_SCHEMA, AnswerError, AnswerFile
 from .options import TranscriptOptions
 
@@ -45,7 +46,6 @@ _CONTROL = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
 """Control characters a transcript never holds (tab, line feed and carriage return are allowed)."""
 _LONE_SURROGATE = r"\\u[dD][89a-fA-F][0-9a-fA-F][0-9a-fA-F]"
 _SURROGATE_PAIR = r"\\u[dD][89abAB][0-9a-fA-F][0-9a-fA-F]\\u[dD][c-fC-F][0-9a-fA-F][0-9a-fA-F]"
-_NUMBER = "'UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE'"
 
 _RULES = """
 WITH raw AS (
@@ -124,17 +124,12 @@ word_faults AS (
                               OR json_type(w, '$.confidence') = 'NULL') THEN ['.confidence', 'score_out_of_range']
           END AS verdict FROM words)
     WHERE verdict IS NOT NULL)
-SELECT row, item_id, source_id, field, reason,
-       'item ' || to_json(item_id) || ', ' || CASE WHEN source_id IS NULL THEN 'gold' ELSE 'source ' || to_json(source_id) END
-       || ': ' || detail AS detail
-FROM (SELECT row, item_id, source_id, field, reason, detail FROM whole UNION ALL SELECT * FROM word_faults)
-ORDER BY row, field
-"""
+""" + problems_select("SELECT row, item_id, source_id, field, reason, detail FROM whole UNION ALL SELECT * FROM word_faults")
 
 
 def _sql() -> str:
     return (_RULES.replace("{pair}", _SURROGATE_PAIR).replace("{lone}", _LONE_SURROGATE)
-            .replace("{control}", _CONTROL).replace("{number}", _NUMBER))
+            .replace("{control}", _CONTROL).replace("{number}", JSON_NUMBER_TYPES))
 
 
 def validate(answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table:
