@@ -60,12 +60,12 @@ def main(n_items: int = 200_000, criteria: bool = False) -> dict:
     with duckdb.connect() as con:
         con.register("l", out.labels)
         con.register("t", truth)
-        acc, mae, cover, n = con.sql("""
+        acc, mae, cover, n = con.sql(f"""
             SELECT avg(((l.answer::JSON ->> '{score}')::INTEGER = least(5, greatest(1, round(t.score)))::INTEGER)::DOUBLE),
                    avg(abs((l.answer::JSON ->> '{estimate}.mean')::DOUBLE - t.score)),
                    avg((t.score BETWEEN (l.answer::JSON ->> '{estimate}.low')::DOUBLE AND (l.answer::JSON ->> '{estimate}.high')::DOUBLE)::DOUBLE),
                    count(*)
-            FROM l JOIN t USING (item_id) WHERE l.method = 'rating_model'""".format(score=score, estimate=estimate)).fetchall()[0]
+            FROM l JOIN t USING (item_id) WHERE l.method = 'rating_model'""").fetchall()[0]
     return {"answers": inputs.votes.num_rows, "scores": inputs.votes.num_rows * (2 if criteria else 1), "items": n_items, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
             "loadavg": os.getloadavg()[0], "accuracy": round(acc, 4), "mae": round(mae, 4), "interval_coverage": round(cover, 4),
             "model_items": n, "bans": out.new_bans["source_id"].to_pylist(), "alpha_ordinal": out.agreement["alpha_ordinal"],
