@@ -6,7 +6,7 @@ Run: ``uv run python -m bench.rating_facet [n_items] [--criteria]`` (default 200
 with ``--criteria`` half the items, each answer scoring two criteria, `accuracy` as simulated and `clarity` its
 mirror 6 - score, so again 1M scores; accuracy and MAE are then on `accuracy`). Crowd: 50
 raters of leniency -0.8..0.8, range use 0.6..1.2 and noise 0.3..0.9 on a 1-5 scale, one careless rater who
-scores at random (``tasks.kinds.rating.simulation``); 2,000 gold items (the rounded truth). Prints the wall
+scores at random (``tasks.kinds.rating.simulation``); 2,000 gold items (the rounded truth; a tenth of the items when fewer). Prints the wall
 seconds, the process CPU seconds over the run, the load average, accuracy (rounded consensus = rounded
 truth) and MAE against the continuous truth, and how often the consensus interval holds the truth.
 """
@@ -42,7 +42,7 @@ def crowd_inputs(n_items: int, seed: int = 1, criteria: bool = False) -> tuple[C
                         " FROM r").to_arrow_table()
         gold_score = "least(5, greatest(1, round(score)))::INTEGER"
         gold = con.sql(f"SELECT item_id, {answer.format(x=gold_score)}::VARCHAR AS answer"
-                       f" FROM t ORDER BY item_id LIMIT {N_GOLD}").to_arrow_table()
+                       f" FROM t ORDER BY item_id LIMIT {min(N_GOLD, n_items // 10)}").to_arrow_table()
         scoring = con.sql("SELECT * FROM votes WHERE item_id IN (SELECT item_id FROM gold)").to_arrow_table()
     empty = pa.table({"item_id": pa.array([], pa.string()), "answer": pa.array([], pa.string())})
     return ConsensusInputs(votes=votes, scoring_votes=scoring, gold=gold, adjudications=empty), crowd.truth
