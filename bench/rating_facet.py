@@ -6,9 +6,10 @@ Run: ``uv run python -m bench.rating_facet [n_items] [--criteria]`` (default 200
 with ``--criteria`` half the items, each answer scoring two criteria, `accuracy` as simulated and `clarity` its
 mirror 6 - score, so again 1M scores; accuracy and MAE are then on `accuracy`). Crowd: 50
 raters of leniency -0.8..0.8, range use 0.6..1.2 and noise 0.3..0.9 on a 1-5 scale, one careless rater who
-scores at random (``tasks.kinds.rating.simulation``); 2,000 gold items (the rounded truth; a tenth of the items when fewer). Prints the wall
-seconds, the process CPU seconds over the run, the load average, accuracy (rounded consensus = rounded
-truth) and MAE against the continuous truth, and how often the consensus interval holds the truth.
+scores at random (``tasks.kinds.rating.simulation``); 2,000 gold items (the rounded truth; a tenth of the
+items when fewer). Prints the wall seconds, the process CPU seconds over the run, the load average, accuracy
+(rounded consensus = rounded truth) and MAE against the continuous truth, and how often the consensus
+interval holds the truth.
 """
 
 from __future__ import annotations
