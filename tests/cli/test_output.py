@@ -55,3 +55,21 @@ def test_wide_table_through_a_real_pipe(prefect_harness, make_project) -> None:
     assert r.returncode == 0, r.stderr
     widest = max(len(line) for line in r.stdout.splitlines())
     assert widest > 130 and all(p in r.stdout for p in PEOPLE)
+
+
+def test_demo_summary_prints_a_rate_as_a_percentage_and_an_error_in_its_own_units() -> None:
+    from annoflow_cli.app import console
+    from annoflow_cli.demo import _print_summary
+
+    summary = {"project": "p", "items": 30, "resolved": 30, "auto_accepted": 0, "auto_accepted_share": 0.0,
+               "human_judgments": 90, "human_judgments_per_item": 3.0, "human_judgments_per_human_labeled_item": 3.0,
+               "rounds": [], "export": {"status": "published", "version": "v0001", "n_rows": 30, "path": "x"},
+               "seconds": 1.0, "simulation": "SIMULATION", "agreement": None,
+               "metric": "mae", "mae": 0.1834, "exact": 0.9, "metric_titles": {"mae": "mean absolute error", "exact": "exact rate"},
+               "metric_formats": {"mae": ".2f"}, "mae_by_method": {"rating_model": {"items": 20, "mae": 0.25}, "gold": {"items": 10, "mae": None}}}
+    with console.capture() as cap:
+        _print_summary(summary, [])
+    text = cap.get()
+    assert re.search(r"mean absolute error vs true answers\s*│ 0\.18 ", text), text
+    assert re.search(r"rating_model\s*│ 0\.25 of 20 items", text) and re.search(r"gold\s*│ - of 10 items", text), text
+    assert re.search(r"exact rate vs true answers\s*│ 90\.0%", text), text

@@ -245,9 +245,12 @@ class _RatingConsensus:
             con.register("_adj", pa.table({"item_id": adj_ids}))
             est = ("json_object('mean', round(mean, 4), 'low', round(low, 4), 'high', round(high, 4), "
                    "'confidence', round(confidence, 6))")
+            con.execute("SET VARIABLE criteria = ?::VARCHAR[]", [sorted(opts.criteria)])
+            per = [("'" + c.replace("'", "''") + "'", f"criterion = getvariable('criteria')[{k + 1}]")
+                   for k, c in enumerate(sorted(opts.criteria))]  # every unit of an item has each criterion once
             answer = (f"json_object('score', any_value(final), 'estimate', any_value({est}))" if not opts.criteria else
-                      f"json_object('scores', to_json(map_from_entries(list({{'k': criterion, 'v': final}} ORDER BY criterion))), "
-                      f"'estimates', to_json(map_from_entries(list({{'k': criterion, 'v': {est}}} ORDER BY criterion))))")
+                      "json_object('scores', json_object(" + ", ".join(f"{n}, any_value(final) FILTER ({w})" for n, w in per)
+                      + "), 'estimates', json_object(" + ", ".join(f"{n}, any_value({est}) FILTER ({w})" for n, w in per) + "))")
             items = con.sql(f"""SELECT item_id, {answer}::VARCHAR AS answer, exp(sum(ln(greatest(confidence, 1e-12)))) AS conf,
                                        bool_or(is_ref) AS is_ref, item_id IN (SELECT item_id FROM _adj) AS adjudicated
                                 FROM fin GROUP BY item_id ORDER BY item_id""").to_arrow_table()

@@ -3,6 +3,7 @@ criterion, score`, in one DuckDB query (criterion null for a single score)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import duckdb
@@ -25,9 +26,10 @@ def flatten(answers: pa.Table, criteria: Sequence[str], scale: tuple[int, int], 
     with duckdb.connect() as con:
         con.register("_a", t)
         con.execute("SET VARIABLE criteria = ?::VARCHAR[]", [list(criteria)])
-        if criteria:
-            sql = (f"SELECT item_id, {keep}c AS criterion, TRY_CAST(json_extract(answer, '$.scores.' || to_json(c)::VARCHAR) AS DOUBLE) AS score"
-                   " FROM _a, unnest(getvariable('criteria')) AS t(c)")
+        if criteria:  # one parse per answer for every criterion's path, unnested side by side with the names
+            paths = ", ".join("'$.scores." + json.dumps(c).replace("'", "''") + "'" for c in criteria)
+            sql = (f"SELECT item_id, {keep}unnest(getvariable('criteria')) AS criterion,"
+                   f" TRY_CAST(unnest(json_extract(answer, [{paths}])) AS DOUBLE) AS score FROM _a")
         else:
             sql = f"SELECT item_id, {keep}NULL::VARCHAR AS criterion, TRY_CAST(json_extract(answer, '$.score') AS DOUBLE) AS score FROM _a"
         out = con.sql(f"SELECT * FROM ({sql}) ORDER BY ALL").to_arrow_table()
