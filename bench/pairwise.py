@@ -22,11 +22,17 @@ regularisation), run in bench/.peers-venv (bench/peers/run_pairwise_peers.py) on
 without ties (crowd-kit has none); per item they are fitted on (item, candidate) objects, as
 crowd-kit's NoisyBT docstring groups questions. Metrics: Kendall's tau between the recovered system
 strengths and the true ones; per-item preference accuracy against the true outcome (a peer's item
-score difference picks a or b; it cannot say tie); ECE (10 bins) of our per-item confidence.
-Floor: on every shape, ours >= both peers on tau and on accuracy, each averaged over the seeds (a single
-seed's tau over 8 systems moves in steps of 1/14 with the items drawn; every seed's row is printed).
-``--tau-seeds N`` measures the ranking alone over N more seeds against crowd-kit's BradleyTerry
-reproduced in process (NoisyBT is too slow for that many runs), to see past that noise.
+score difference picks a or b; it cannot say tie); ECE (10 bins) of our per-item confidence. Also per
+seed: ``oracle tau``, Bradley–Terry(-Davidson) fitted on the items' true outcomes (what the drawn outcomes
+allow; on "close" the truth is the more probable outcome, so it is the true order), and our intervals'
+coverage: share of systems whose true centred log-strength lies in the 95% strength interval (``cover``)
+and whose true rank lies in the rank interval (``rank cover``).
+Floor: on every shape, ours >= both peers on tau and on accuracy, each averaged over the seeds. A single
+seed's tau over 8 systems moves in steps of 1/14 with the items drawn (two systems closer than the data
+can tell flip it), so the mean over 8 seeds has a standard error of about 0.02, more than the gaps between
+the methods; every seed's row is printed, with the oracle, to show where a seed is a coin flip.
+``--tau-seeds N`` measures the ranking alone over N more seeds (100 on) against both peers, with the
+difference's standard error and the count of seeds where ours >= the peer, to see past that noise.
 """
 
 from __future__ import annotations
