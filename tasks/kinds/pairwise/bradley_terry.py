@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["TIES", "BradleyTerryFit", "davidson_probabilities", "fit_bradley_terry", "fit_strengths",
-           "missing_information", "ranking_table"]
+           "missing_from_terms", "missing_information", "ranking_table", "PAIR_TERMS_SQL"]
 
 from dataclasses import dataclass
 
@@ -113,10 +113,17 @@ def missing_information(a: np.ndarray, b: np.ndarray, posterior: np.ndarray, n_s
     covariance are (p_a + p_b - (p_a - p_b)^2) / 4, p_tie (1 - p_tie) and -(p_a - p_b) p_tie / 2.
     Returns the (n_systems [+1 with ties]) matrix to subtract from the information.
     """
-    check_option("ties", ties, TIES)
     p = np.asarray(posterior, np.float64)
     diff = p[:, 0] - p[:, 1]
-    var_d = (p[:, 0] + p[:, 1] - diff * diff) / 4
+    return missing_from_terms(a, b, (p[:, 0] + p[:, 1] - diff * diff) / 4, -diff * p[:, 2] / 2,
+                              p[:, 2] * (1 - p[:, 2]), n_systems, ties)
+
+
+def missing_from_terms(a: np.ndarray, b: np.ndarray, var_d: np.ndarray, cross: np.ndarray, var_tie: np.ndarray,
+                       n_systems: int, ties: str = "davidson") -> np.ndarray:
+    """`missing_information` from its per-item terms, or from their sums per pair of systems: the matrix is
+    linear in them, so a leaderboard read from a snapshot can aggregate them in SQL (`PAIR_TERMS_SQL`)."""
+    check_option("ties", ties, TIES)
     flip = a > b  # one entry per unordered pair: the variance is symmetric in a and b
     key = np.where(flip, b, a).astype(np.int64) * n_systems + np.where(flip, a, b)
     pair_var = np.bincount(key, var_d, minlength=n_systems * n_systems).reshape(n_systems, n_systems)
@@ -125,11 +132,15 @@ def missing_information(a: np.ndarray, b: np.ndarray, posterior: np.ndarray, n_s
     out = np.zeros((size, size))
     out[:n_systems, :n_systems] = np.diag(pair_var.sum(axis=1)) - pair_var
     if ties == "davidson":
-        cross = -diff * p[:, 2] / 2
         out[:n_systems, n_systems] = out[n_systems, :n_systems] = (
             np.bincount(a, cross, minlength=n_systems) - np.bincount(b, cross, minlength=n_systems))
-        out[n_systems, n_systems] = (p[:, 2] * (1 - p[:, 2])).sum()
+        out[n_systems, n_systems] = np.sum(var_tie)
     return out
+
+
+# The per-item terms of `missing_from_terms` as SQL over posterior columns p_a, p_b, p_tie, summed per pair.
+PAIR_TERMS_SQL = ("sum((p_a + p_b - (p_a - p_b) * (p_a - p_b)) / 4) AS var_d, sum(-(p_a - p_b) * p_tie / 2) AS cross_tie,"
+                  " sum(p_tie * (1 - p_tie)) AS var_tie")
 
 
 def fit_strengths(a: np.ndarray, b: np.ndarray, w_a: np.ndarray, w_b: np.ndarray, tie: np.ndarray,
@@ -217,7 +228,9 @@ def fit_bradley_terry(comparisons: pa.Table, ties: str = "davidson", prior: floa
                       level: float = 0.95) -> tuple[pa.Table, BradleyTerryFit]:
     """System leaderboard from comparisons ``system_a, system_b, win_a, win_b, tie`` (floats).
 
-    Each row is one comparison (or a sum of them) between two named systems. Returns the ranking
+    Each row is one comparison (or a sum of them) between two named systems. When the rows are sums of
+    items' posteriors, columns ``var_d, cross_tie, var_tie`` (``PAIR_TERMS_SQL``) take off the information
+    those uncertain outcomes do not carry, so the intervals are the consensus model's. Returns the ranking
     table (``system, rank, strength, low, high, rank_low, rank_high, score``; strength is the centred
     log-strength, ``score`` its softmax, the scale crowd-kit's BradleyTerry reports) and the fit.
     """
@@ -225,6 +238,9 @@ def fit_bradley_terry(comparisons: pa.Table, ties: str = "davidson", prior: floa
                                           pc.cast(comparisons["system_b"], pa.string()).combine_chunks()]))
     systems = systems.take(pc.sort_indices(systems))
     col = lambda name: comparisons[name].to_numpy().astype(np.float64)
-    fit = fit_strengths(_codes(comparisons["system_a"], systems), _codes(comparisons["system_b"], systems),
-                        col("win_a"), col("win_b"), col("tie"), len(systems), ties=ties, prior=prior)
+    a, b = _codes(comparisons["system_a"], systems), _codes(comparisons["system_b"], systems)
+    missing = (missing_from_terms(a, b, col("var_d"), col("cross_tie"), col("var_tie"), len(systems), ties)
+               if "var_d" in comparisons.column_names else None)
+    fit = fit_strengths(a, b, col("win_a"), col("win_b"), col("tie"), len(systems), ties=ties, prior=prior,
+                        missing=missing)
     return ranking_table(systems, fit, level), fit

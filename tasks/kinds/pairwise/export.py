@@ -30,7 +30,7 @@ from tasks.export.writers import FORMATS_DIR, parquet_list_sql, reader_connectio
 
 from ..protocol import ExportWriter, FactCheck, GoldMatch, RowCheck
 from . import labelstudio
-from .bradley_terry import fit_bradley_terry
+from .bradley_terry import PAIR_TERMS_SQL, fit_bradley_terry
 from .storage import options_of
 
 if TYPE_CHECKING:
@@ -81,11 +81,13 @@ def write_preference_jsonl(src: list[Path], out_dir: Path, cfg: ProjectConfig) -
 
 
 def leaderboard(rc: Any, files: str, level: float) -> pa.Table:
-    """The systems' ranking from the snapshot: each item's posterior is one soft comparison of its two systems."""
+    """The systems' ranking from the snapshot: each item's posterior is one soft comparison of its two systems,
+    less the information its uncertainty does not carry (as the consensus model's own ranking)."""
     comparisons = rc.sql(f"""
-        SELECT preference.system_a AS system_a, preference.system_b AS system_b, sum(preference.p_a) AS win_a,
-               sum(preference.p_b) AS win_b, sum(preference.p_tie) AS tie
-        FROM {files} WHERE preference.system_a IS NOT NULL AND preference.system_b IS NOT NULL
+        SELECT system_a, system_b, sum(p_a) AS win_a, sum(p_b) AS win_b, sum(p_tie) AS tie, {PAIR_TERMS_SQL}
+        FROM (SELECT preference.system_a AS system_a, preference.system_b AS system_b, preference.p_a AS p_a,
+                     preference.p_b AS p_b, preference.p_tie AS p_tie FROM {files})
+        WHERE system_a IS NOT NULL AND system_b IS NOT NULL
         GROUP BY ALL ORDER BY ALL""").to_arrow_table()
     if not comparisons.num_rows:
         return pa.table({"system": pa.array([], pa.string()), "rank": pa.array([], pa.int32())})

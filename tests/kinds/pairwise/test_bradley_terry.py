@@ -144,3 +144,31 @@ def test_noisy_model_ranks_where_crowdkit_is_misled_and_names_the_biased_and_the
     assert src["ann003"]["flag"] == "position_biased" and src["ann003"]["position_bias"] > 0.8
     assert src["ann004"]["flag"] == "spammer"
     assert all(src[a]["flag"] is None and src[a]["reliability"] > 0.7 for a in ("ann000", "ann001", "ann002"))
+
+
+def test_leaderboard_from_a_snapshot_has_the_consensus_models_intervals(tmp_path: Path):
+    """The release's leaderboard sums posteriors per pair in SQL; its intervals must equal the per-item fit's
+    (missing information included), not the narrower ones of soft outcomes taken as observed."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from tasks.kinds.pairwise.export import leaderboard
+
+    rng = np.random.default_rng(3)
+    n, names = 400, np.array(["s0", "s1", "s2", "s3"])
+    a = rng.integers(0, 4, n)
+    b = (a + rng.integers(1, 4, n)) % 4
+    post = rng.dirichlet([2.0, 1.0, 0.5], n)  # uncertain outcomes: the missing information matters
+    pq.write_table(pa.table({"preference": pa.StructArray.from_arrays(
+        [pa.array(names[a]), pa.array(names[b]), pa.array(post[:, 0]), pa.array(post[:, 1]), pa.array(post[:, 2])],
+        ["system_a", "system_b", "p_a", "p_b", "p_tie"])}), tmp_path / "s.parquet")
+    with duckdb.connect() as con:
+        board = leaderboard(con, f"read_parquet('{tmp_path / 's.parquet'}')", 0.95)
+    per_item = fit_strengths(a, b, post[:, 0], post[:, 1], post[:, 2], 4, missing=missing_information(a, b, post, 4))
+    as_observed = fit_strengths(a, b, post[:, 0], post[:, 1], post[:, 2], 4)
+    got = dict(zip(board["system"].to_pylist(), np.subtract(board["high"].to_numpy(), board["low"].to_numpy())))
+    want = 2 * 1.959964 * np.sqrt(np.diag(per_item.cov)[:4])
+    narrow = 2 * 1.959964 * np.sqrt(np.diag(as_observed.cov)[:4])
+    for k, name in enumerate(names):
+        assert got[name] == pytest.approx(want[k], rel=1e-5)
+        assert got[name] > narrow[k] * 1.05
