@@ -306,7 +306,7 @@ class _TranscriptPrelabel(ModelOnlyPrelabel):
         ref_words = sum(len(t) for t in fl)
         gate = draft_gate.withheld_drafts(con, cfg)
         models = [r[0] for r in con.execute("SELECT source_id FROM sources WHERE kind IN ('model', 'lf')").fetchall()]
-        return {"shown": bool(cfg.queue.show_prelabels) and any(m not in gate for m in models), "withheld": gate,
+        return {"shown": bool(cfg.queue.show_prelabels) and (not models or any(m not in gate for m in models)), "withheld": gate,
                 "judgments": len(rows), "draft_words": total, "kept_words": kept,
                 "kept_share": round(kept / total, 4) if total else None,
                 "draft_wer": round(sum(word_errors(d, t) for d, t in zip(fd, fl)) / ref_words, 4) if ref_words else None}
