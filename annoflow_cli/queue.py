@@ -240,6 +240,10 @@ def dispatch(config: ConfigOpt = None, as_json: JsonOpt = False, verbose: Verbos
     kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(r["created_by_kind"].items())) or "nothing new"
     console.print(f"Dispatch: created {r['created']:,} ({kinds}; targeted gold {r['targeted_gold']:,}), "
                   f"pushed {r['pushed']:,} ({r['new_to_backend']:,} new to the queue) in {r['seconds']} s")
+    from tasks.dispatch.stage import suggestions_summary
+
+    if line := suggestions_summary(r):
+        console.print(line, highlight=False)
 
 
 @app.command()

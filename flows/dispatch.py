@@ -8,6 +8,7 @@ from prefect.artifacts import create_markdown_artifact
 from flows.common import artifact_key, project_config, publish_headline
 from schemas.config import ProjectConfig
 from tasks.dispatch import dispatch_task
+from tasks.dispatch.stage import suggestions_summary
 from tasks.events import emit
 
 __all__ = ["dispatch_flow", "dispatch_report_markdown"]
@@ -20,6 +21,7 @@ def dispatch_report_markdown(r: dict) -> str:
         f" banned excluded | annotators |\n|---:|---|---:|---:|---:|---:|---:|\n"
         f"| {r['created']:,} | {kinds} | {r['targeted_gold']:,} | {r['pushed']:,} | {r['new_to_backend']:,} |"
         f" {r['banned_excluded']} | {r['annotators'] if r['annotators'] is not None else '-'} |\n"
+        + (f"\n{line}\n" if (line := suggestions_summary(r)) else "")
     )
 
 

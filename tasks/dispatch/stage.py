@@ -35,7 +35,17 @@ from tasks.review.policy import commit_reviews, plan_reviews
 from tasks.review.queue import review_queue
 from tasks.store import project_store, record_stage_run, transaction
 
-__all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_task_batches"]
+__all__ = ["banned_annotators", "dispatch", "dispatch_task", "pending_task_batches", "suggestions_summary"]
+
+
+def suggestions_summary(report: dict) -> str | None:
+    """One line for the dispatch report when the kind withholds some machine sources' suggestions (the CLI and the flow
+    print it): how many pushed tasks carry a suggestion, how many were left without one by the gate, and why."""
+    withheld = report.get("withheld_sources") or {}
+    if not withheld:
+        return None
+    return (f"Suggestions: shown on {report['suggestions_shown']:,} pushed tasks, withheld on {report['suggestions_withheld']:,} "
+            f"(their only machine answers come from withheld sources): " + "; ".join(withheld.values()))
 
 
 def banned_annotators(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -46,6 +56,9 @@ def banned_annotators(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
+_SUGGESTION = "source_kind IN ('model', 'lf') AND {answer} IS NOT NULL AND CAST(to_json({answer}) AS VARCHAR) <> '[]'"
+"""A machine vote that can be a task's suggestion (over one `votes` row): it says something."""
+
 _PENDING = """
 WITH p AS (
     SELECT assignment_id, item_id, kind, priority, annotator_id FROM assignments
@@ -53,7 +66,7 @@ WITH p AS (
 ),
 best AS (  -- the machine's suggestion, on every kind of task alike (gold must not stand out)
     SELECT item_id, CAST(to_json({answer}) AS VARCHAR) AS answer, confidence FROM votes
-    WHERE source_kind IN ('model', 'lf') AND {answer} IS NOT NULL AND CAST(to_json({answer}) AS VARCHAR) <> '[]'
+    WHERE """ + _SUGGESTION + """ AND NOT list_contains($withheld::VARCHAR[], source_id)
       AND item_id IN (SELECT item_id FROM p)
     QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY confidence DESC NULLS LAST, source_id) = 1
 ),
@@ -84,9 +97,18 @@ ORDER BY p.priority DESC, p.assignment_id
 """
 
 
+_WITHHELD = """
+SELECT count(*) FROM assignments p WHERE queue = $queue AND state = 'pending'
+  AND EXISTS (SELECT 1 FROM votes WHERE item_id = p.item_id AND """ + _SUGGESTION + """ AND list_contains($withheld::VARCHAR[], source_id))
+  AND NOT EXISTS (SELECT 1 FROM votes WHERE item_id = p.item_id AND """ + _SUGGESTION + """
+                  AND NOT list_contains($withheld::VARCHAR[], source_id))
+"""
+"""Pending tasks left without a suggestion only because every machine source that answered their item is withheld."""
+
+
 def pending_task_batches(con: duckdb.DuckDBPyConnection, queue: str, banned: Sequence[str],
                          annotators: Sequence[str] | None, batch_rows: int,
-                         answer_column: str) -> tuple[int, Iterator[pa.Table]]:
+                         answer_column: str, withheld: Sequence[str] = ()) -> tuple[int, Iterator[pa.Table]]:
     """How many assignments of `queue` are pending, and those tasks as `TASK_SCHEMA` batches, highest priority first.
 
     Banned annotators are excluded from every task; a targeted gold task also excludes every
@@ -94,11 +116,12 @@ def pending_task_batches(con: duckdb.DuckDBPyConnection, queue: str, banned: Seq
     exclude its targets, so a target cannot strand their own slot by taking one of those first. The batches stream from a second
     cursor, so memory does not grow with the queue and `con` stays free to mark batches pushed.
     The pre-label is the most confident machine vote's answer (`answer_column`, the kind's
-    `storage.column`) as JSON text; an empty one ("none") is no suggestion.
+    `storage.column`) as JSON text, among the sources not `withheld` (the kind's `withheld_suggestions`);
+    an empty one ("none") is no suggestion.
     """
     total = con.execute("SELECT count(*) FROM assignments WHERE queue = ? AND state = 'pending'", [queue]).fetchall()[0][0]
     params = {"queue": queue, "banned": sorted(set(banned)) or None,
-              "everyone": sorted(set(banned) | set(annotators or ()))}
+              "everyone": sorted(set(banned) | set(annotators or ())), "withheld": sorted(withheld)}
 
     def batches() -> Iterator[pa.Table]:
         cur = con.cursor()
@@ -134,18 +157,22 @@ def _mark_pushed(con: duckdb.DuckDBPyConnection, ids: pa.Array) -> None:
 
 
 def _push_pending(con: duckdb.DuckDBPyConnection, cfg: ProjectConfig, queue: str, backend: QueueBackend,
-                  banned: Sequence[str], annotators: Sequence[str] | None) -> tuple[int, int]:
-    """Push every pending task of `queue` in batches, marking each batch pushed; (sent, new to the backend)."""
-    n_pending, batches = pending_task_batches(con, queue, banned, annotators, cfg.queue.push_batch,
-                                              kind_of(cfg).storage.column)
-    sent = new_to_backend = 0
+                  banned: Sequence[str], annotators: Sequence[str] | None, withheld: Sequence[str]) -> tuple[int, int, int, int]:
+    """Push every pending task of `queue` in batches, marking each batch pushed; (sent, new to the backend, sent with a
+    suggestion, sent without one because its item's machine sources are all `withheld`)."""
+    column = kind_of(cfg).storage.column
+    n_withheld = con.execute(_WITHHELD.replace("{answer}", column), {"queue": queue, "withheld": sorted(withheld)}
+                             ).fetchall()[0][0] if withheld else 0
+    n_pending, batches = pending_task_batches(con, queue, banned, annotators, cfg.queue.push_batch, column, withheld)
+    sent = new_to_backend = suggested = 0
     with track("dispatch push", n_pending) as bar:
         for chunk in batches:
             new_to_backend += backend.push(with_conflict_context(con, kind_of(cfg), cfg.labels, chunk))
             _mark_pushed(con, chunk.column("assignment_id"))
             sent += chunk.num_rows
+            suggested += chunk.num_rows - chunk.column("prelabel").null_count
             bar.advance(chunk.num_rows)
-    return sent, new_to_backend
+    return sent, new_to_backend, suggested, int(n_withheld)
 
 
 def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
@@ -182,10 +209,12 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                     f"(SELECT item_id FROM {PLANNED} WHERE kind = 'label')").fetchall()
                 reviews = commit_reviews(con)
             con.execute(f"DROP TABLE {PLANNED}").fetchall()
-            sent, new_to_backend = _push_pending(con, cfg, queue, backend, banned, allowed)
+            gate = getattr(kind_of(cfg).queue, "withheld_suggestions", None)  # optional: kinds that gate suggestions
+            withheld = dict(gate(con, cfg)) if gate is not None else {}
+            sent, new_to_backend, suggested, held = _push_pending(con, cfg, queue, backend, banned, allowed, list(withheld))
             if rq is not None and rq.separate:  # review tasks of a queue without review go to the review app
                 rq.backend.ensure_project(cfg)
-                review_sent, review_new = _push_pending(con, cfg, rq.name, rq.backend, banned, None)
+                review_sent, review_new, _, _ = _push_pending(con, cfg, rq.name, rq.backend, banned, None, list(withheld))
                 sent, new_to_backend = sent + review_sent, new_to_backend + review_new
             report = {
                 "queue": queue,
@@ -198,6 +227,9 @@ def dispatch(cfg: ProjectConfig, backend: QueueBackend | None = None) -> dict:
                 "banned_excluded": len(banned),
                 "paused": len(paused),
                 "annotators": None if active is None else len(active),
+                "suggestions_shown": suggested if cfg.queue.show_prelabels else 0,
+                "suggestions_withheld": held if cfg.queue.show_prelabels else 0,
+                "withheld_sources": withheld,
                 "seconds": round(time.time() - started, 3),
             }
             record_stage_run(con, "dispatch", "completed", report, started, cfg=cfg)

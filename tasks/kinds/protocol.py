@@ -403,8 +403,9 @@ class PrelabelFacet(Protocol):
     def draft_use(self, con: Any, cfg: ProjectConfig) -> dict[str, Any]:
         """Demo and reports: how much of the machine's drafts people kept when they answered (transcripts: over every
         human judgment of a clip with a pre-label, `kept_share` = the draft's words the submitted text keeps, aligned
-        onto an equal word; `draft_words`, `kept_words`, `judgments`, `shown` (whether the queue showed drafts), and
-        `draft_wer` of the drafts against the final labels). The pre-filled draft is worth what people did not type."""
+        onto an equal word; `draft_words`, `kept_words`, `judgments`, `shown` (whether the queue showed drafts: the
+        project shows suggestions and some recogniser passes the queue's `withheld_suggestions`), `withheld` (those
+        it does not pass, with the reason), and `draft_wer` of the drafts against the final labels). The pre-filled draft is worth what people did not type."""
         ...
 
 
@@ -470,6 +471,14 @@ class QueueFacet(Protocol):
     #     `media(uri)` gives a media file's URI as Label Studio can load it. A kind that has it also takes
     #     `data=` (the task's data as pushed) in `to_label_studio` and `from_label_studio`, so results are
     #     read in the task's own layout.
+
+    # Optional (dispatch uses it when the facet has it; without it every machine source's answer may be suggested):
+    # def withheld_suggestions(self, con: Any, cfg: ProjectConfig) -> Mapping[str, str]:
+    #     DISPATCH (tasks/dispatch/stage.py, the tasks' `prelabel`): machine sources whose answers are not shown to
+    #     people as the suggestion, each with a one-line reason the dispatch report prints. For a kind whose page
+    #     pre-fills the answer with the suggestion, a weak source's suggestion costs more (wrong parts left in place)
+    #     than it saves (transcripts: a recogniser whose WER on gold is above `[answer] max_draft_wer`, or not measured
+    #     yet). `con` is the project store, read only; the sources' votes still count everywhere else.
 
     def from_label_studio(self, results: Sequence[Mapping[str, Any]], cfg: ProjectConfig,
                           payload: str | None = None) -> Any:

@@ -24,6 +24,12 @@ class TranscriptOptions(BaseModel):
     allow_empty: bool = Field(False, description="Whether an empty transcript (\"nothing said\") is a valid answer.")
     max_chars: int = Field(20_000, ge=1, description="Longer transcripts are refused.")
 
+    # drafts shown to people (draft_gate.py, read by dispatch through the queue facet)
+    max_draft_wer: float = Field(0.3, ge=0, description="A recogniser's drafts pre-fill the transcript box only when its word "
+                                 "error rate on gold clips is at most this (measured at each dispatch; unmeasured: withheld). "
+                                 "People leave some wrong draft words in place, so a weak recogniser's drafts make "
+                                 "transcripts worse than typing from scratch. A large value (e.g. 100) shows every draft.")
+
     # the release gate (export.py)
     max_audit_wer: float = Field(0.15, ge=0, description="The release gate fails when the word error rate of exported "
                                  "transcripts against gold and audited ones (by the comparison rule) is above this.")

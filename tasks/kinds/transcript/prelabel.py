@@ -41,6 +41,8 @@ from ..boxes.machine_fusion import _calibrate_items
 from ..model_only import ModelOnlyPrelabel
 from ..protocol import PrelabelDecisions
 from ..spans.prelabel import _human_answers
+from . import draft_gate
+from .draft_gate import gold_wer
 from .drafts import compare_rule, kept_words, medoid, normalised_tokens, word_errors
 
 if TYPE_CHECKING:
@@ -256,7 +258,7 @@ class _TranscriptPrelabel(ModelOnlyPrelabel):
         its Wilson interval over words), and under `more` its WER and share of exactly right gold clips."""
         from tasks.prelabel.routing import wilson_interval
 
-        rule = compare_rule(_options(con))
+        options = _options(con)
         n_items = max(con.execute("SELECT count(*) FROM items").fetchall()[0][0], 1)
         out = []
         for sid, kind, version in con.execute("SELECT source_id, kind, version FROM sources WHERE list_contains(?::VARCHAR[], kind)"
@@ -266,15 +268,9 @@ class _TranscriptPrelabel(ModelOnlyPrelabel):
                 " AND list_contains(?::VARCHAR[], o.source_kind))) FROM votes v JOIN sources s USING (source_id)"
                 " WHERE v.source_id = ? AND v.source_version IS NOT DISTINCT FROM s.version AND v.answer IS NOT NULL",
                 [list(kinds), sid]).fetchall()[0]
-            pairs = con.execute(
-                "SELECT v.answer->>'text', g.answer->>'text' FROM votes v JOIN sources s USING (source_id) JOIN gold g USING (item_id)"
-                " WHERE v.source_id = ? AND v.source_version IS NOT DISTINCT FROM s.version AND v.answer IS NOT NULL AND g.answer IS NOT NULL",
-                [sid]).fetchall()
-            hyp = normalised_tokens(pa.array([p[0] for p in pairs], _STR), rule)
-            ref = normalised_tokens(pa.array([p[1] for p in pairs], _STR), rule)
-            wrong = sum(word_errors(h, r) for h, r in zip(hyp, ref))
-            words = sum(len(r) for r in ref)
-            right = max(words - wrong, 0)
+            m = gold_wer(con, sid, options)
+            words = m.words
+            right = max(words - m.errors, 0)
             lo, hi = wilson_interval(right, words)
             acc = right / words if words else None
             out.append({
@@ -283,8 +279,8 @@ class _TranscriptPrelabel(ModelOnlyPrelabel):
                 "conflict": None, "n_gold": words, "gold_correct": right, "gold_accuracy": None if acc is None else round(acc, 4),
                 "gold_acc_low": None if lo is None else round(lo, 4), "gold_acc_high": None if hi is None else round(hi, 4),
                 "learned_accuracy": round(learned[sid], 4) if sid in learned else None,
-                "more": {"gold clips": len(pairs), "WER": round(wrong / words, 4) if words else None,
-                         "exact": round(float(np.mean([h == r for h, r in zip(hyp, ref)])), 4) if pairs else None},
+                "more": {"gold clips": m.clips, "WER": None if m.wer is None else round(m.wer, 4),
+                         "exact": round(m.exact / m.clips, 4) if m.clips else None},
             })
         return out
 
@@ -308,7 +304,10 @@ class _TranscriptPrelabel(ModelOnlyPrelabel):
         fd = normalised_tokens(pa.array([r[0] for r in final], _STR), rule)
         fl = normalised_tokens(pa.array([r[1] for r in final], _STR), rule)
         ref_words = sum(len(t) for t in fl)
-        return {"shown": bool(cfg.queue.show_prelabels), "judgments": len(rows), "draft_words": total, "kept_words": kept,
+        gate = draft_gate.withheld_drafts(con, cfg)
+        models = [r[0] for r in con.execute("SELECT source_id FROM sources WHERE kind IN ('model', 'lf')").fetchall()]
+        return {"shown": bool(cfg.queue.show_prelabels) and (not models or any(m not in gate for m in models)), "withheld": gate,
+                "judgments": len(rows), "draft_words": total, "kept_words": kept,
                 "kept_share": round(kept / total, 4) if total else None,
                 "draft_wer": round(sum(word_errors(d, t) for d, t in zip(fd, fl)) / ref_words, 4) if ref_words else None}
 

@@ -2,7 +2,7 @@
 
 The tool (`widget.js`) shows the item (audio as a waveform with playback from the shared audio tools
 `annotation_app/web/audio_tools.js`, an image, or a text) above a text box pre-filled with the
-machine draft; the server checks every submitted transcript again (`parse_submission`), since a
+machine draft (only a recogniser good enough on gold: `draft_gate.py`); the server checks every submitted transcript again (`parse_submission`), since a
 browser is not trusted. Label Studio's side (`TextArea`) lives in `labelstudio.py`.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import labelstudio
+from . import draft_gate, labelstudio
 from .storage import check_transcript
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class _TranscriptQueue:
         the project allows it. Returns the JSON form."""
         return check_transcript(body.get("answer"), {k: options[k] for k in ("allow_empty", "max_chars") if k in options})
 
+    withheld_suggestions = staticmethod(draft_gate.withheld_drafts)
     label_studio_config = staticmethod(labelstudio.label_studio_config)
     to_label_studio = staticmethod(labelstudio.to_label_studio)
     from_label_studio = staticmethod(labelstudio.from_label_studio)

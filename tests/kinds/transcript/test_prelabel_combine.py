@@ -132,9 +132,12 @@ def test_audits_and_draft_use_are_read_from_the_state(tmp_path: Path) -> None:
         assert audited.to_pylist() == [{"item_id": "a", "key": "text", "confidence": 0.5, "correct": False},
                                        {"item_id": "c", "key": "no speech", "confidence": 0.5, "correct": True}]
         use = FACET.draft_use(con, CFG)
+        con.execute("INSERT INTO sources (source_id, kind, name, version) VALUES ('model:asr', 'model', 'asr', 'v1')")
+        gated = FACET.draft_use(con, CFG)  # a recogniser with no gold clip: its drafts are withheld from the queue
     # drafts: 6 + 6 words of "a" (two people), 2 of "b": kept 5 + 6 + 2 ("open", "door"); "c" had no draft to keep
-    assert use == {"shown": True, "judgments": 3, "draft_words": 14, "kept_words": 13, "kept_share": round(13 / 14, 4),
-                   "draft_wer": round(1 / 6, 4)}
+    assert use == {"shown": True, "withheld": {}, "judgments": 3, "draft_words": 14, "kept_words": 13,
+                   "kept_share": round(13 / 14, 4), "draft_wer": round(1 / 6, 4)}
+    assert gated["shown"] is False and "model:asr: no gold clip transcribed yet" in gated["withheld"]["model:asr"]
 
 
 def test_transcript_projects_refuse_labeling_functions_and_local_models() -> None:
