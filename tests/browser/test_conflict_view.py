@@ -380,3 +380,45 @@ def test_conflict_view_rating(browser_app: BrowserApp) -> None:
     assert json.loads(judgment["answer"]) == {"scores": {"accuracy": 3, "fluency": 3}}
     assert all((browser_app.shots / f"{n}.png").stat().st_size > 5000 for n in ("conflict-rating", "conflict-rating-picked"))
 
+
+def test_conflict_view_rating_single_score(browser_app: BrowserApp) -> None:
+    """A single score: one strip named "score" with each source's mark and the consensus on its interval; the
+    answers read as bare scores; a mark's click picks that answer, a key then edits it."""
+    b = _project(browser_app, "adj-score", "rating", {"scale": [1, 5], "anchors": {"1": "bad", "5": "great"}})
+    text = "Summary: the report covers three quarters of sales."
+    votes = _answers("r1", [
+        ("human:ann-a", "human", {"score": 4}, 0.85, 0.70, 0.93, 25, "gold"),
+        ("human:ann-b", "human", {"score": 2}, 0.60, None, None, 80, "learned"),
+        ("model:judge", "model", {"score": 4}, 0.70, None, None, 300, "learned"),
+    ])
+    est = {"mean": 3.4, "low": 2.6, "high": 4.2, "confidence": 0.58}
+    context = _context("rating", [], "r1", votes, {"score": 3, "estimate": est}, 0.58, "rating_em")
+    assert b.push(_adjudication("adj-r1", "r1", text, context)) == 1
+    token = b.create_annotator("expert-score", roles=["expert"], projects=[b.project_id])
+    out = _drive(browser_app, token, {text[:20]: [
+        {"shot": "conflict-rating-score"},
+        {"toggle": 3}, {"read": "model_hidden"}, {"toggle": 3},
+        {"pickKey": 1}, {"read": "picked_a"},
+        {"focus": "#conflict .rating-cmp .crit .mark[data-i='1']"}, {"read": "picked_mark"},
+        {"press": "ArrowRight"}, {"read": "edited"},             # ann-b's 2 -> 3
+        {"shot": "conflict-rating-score-picked"}, {"submit": True}]})
+    (seen,) = out["seen"]
+    panel = seen["panel"]
+    assert [(r["source"], r["answer"]) for r in panel["rows"]] == [
+        ("human:ann-a", "4"), ("human:ann-b", "2"), ("model:judge", "4")]
+    (strip,) = panel["rating"]
+    assert strip["criterion"] == "" and strip["ticks"] == ["1bad", "2", "3", "4", "5great"]
+    marks = sorted(strip["marks"], key=lambda m: m["i"])
+    assert [(m["source"], m["score"], m["left"]) for m in marks] == [
+        ("human:ann-a", 4, "75%"), ("human:ann-b", 2, "25%"), ("model:judge", 4, "75%")]
+    assert [m["colour"] for m in marks] == [r["colour"] for r in panel["rows"]]
+    assert strip["cons"] == "50%" and strip["band"][0] == "40%"
+    assert strip["text"] == "consensus 3 (mean 3.40, interval [2.60–4.20], confidence 0.58)"
+    assert [m["source"] for m in seen["model_hidden"]["rating"][0]["marks"]] == ["human:ann-a", "human:ann-b"]
+    assert seen["picked_a"]["scores"] == [["", "4"]]
+    assert seen["picked_mark"]["scores"] == [["", "2"]]
+    assert seen["edited"]["scores"] == [["", "3"]]
+    (judgment,) = b.pull(None)[0].to_pylist()
+    assert json.loads(judgment["answer"]) == {"score": 3}
+    assert all((browser_app.shots / f"{n}.png").stat().st_size > 5000
+               for n in ("conflict-rating-score", "conflict-rating-score-picked"))
