@@ -12,10 +12,12 @@ boxes) is one writer `(src_files, out_dir, cfg) -> [paths]` in that kind's `expo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from schemas.config import ExportFormat, ProjectConfig
 from tasks.errors import ConfigError
@@ -166,14 +168,48 @@ def label_studio_config(cfg: ProjectConfig) -> str:
     return kind_of(cfg).export.label_studio_config(cfg)
 
 
+_LS_BATCH = 10_000  # rows per batch when the kind lays out each task's data (memory stays bounded)
+
+
+def _exported_media(cfg: ProjectConfig) -> Callable[[str], str]:
+    """A media URI as the exported task shows it: under a subfolder of `queue.local_files_root` the URL Label
+    Studio's local-files storage serves it at (as the queue pushes it); anything else as recorded."""
+    from tasks.queues.label_studio import local_files_url
+
+    root = cfg.path(cfg.queue.local_files_root).resolve() if cfg.queue.local_files_root else None
+    return lambda uri: (served[0] if (served := local_files_url(uri, root)) is not None else uri)
+
+
+def _kind_task_data(rc: duckdb.DuckDBPyConnection, src: list[Path], cfg: ProjectConfig) -> bool:
+    """Fill the table `ls_task_data (task_data JSON)`, row for row in the export's order, with the fields the kind adds to a task's data
+    (`queue.label_studio_data`, the very function the Label Studio queue pushes with; the item id draws the
+    layout, e.g. the candidates' order). False, and no table, for a kind that adds none."""
+    data_of = getattr(kind_of(cfg).queue, "label_studio_data", None)
+    if data_of is None:
+        return False
+    media = _exported_media(cfg)
+    rc.execute("CREATE TEMP TABLE ls_task_data (task_data JSON)")
+    with rc.cursor() as cur, cur.sql(f"SELECT item_id, payload FROM {parquet_list_sql(src)}").to_arrow_reader(
+            batch_size=_LS_BATCH) as reader:
+        for batch in reader:
+            shown = [json.dumps(data_of(p, i, media))
+                     for i, p in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)]
+            rc.register("ls_part", pa.table({"task_data": shown}))
+            rc.execute("INSERT INTO ls_task_data SELECT task_data::JSON FROM ls_part")
+            rc.unregister("ls_part")
+    return True
+
+
 @register_writer(ExportFormat.label_studio.value)
 def write_label_studio(src: list[Path], out_dir: Path, cfg: ProjectConfig) -> list[Path]:
     """Label Studio import JSON: a list of tasks `{data, annotations: [{result: [choices]}], meta}`.
 
-    `data` holds the text (or image/audio URI) under the key the labeling config reads plus the item id;
-    the exported answer is one annotation whose `result` the kind writes (`label_studio_result_sql`); the lineage
-    (method, confidence, votes, agreement, sources, split) goes in the task's `meta`. The matching
-    labeling config is `label_studio_config(cfg)` (also written next to the file).
+    `data` holds the text (or image/audio URI) under the key the labeling config reads plus the item id, and
+    for a kind whose config reads several fields of an item (pairwise: `$prompt`, `$left`, `$right`) the
+    fields the Label Studio queue pushes, so an imported release shows what the queue shows. The exported
+    answer is one annotation whose `result` the kind writes (`label_studio_result_sql`, which may read that
+    data as `task_data`); the lineage (method, confidence, votes, agreement, sources, split) goes in the
+    task's `meta`. The matching labeling config is `label_studio_config(cfg)` (also written next to the file).
     """
     target = out_dir / FORMATS_DIR / "label_studio.json"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -183,12 +219,18 @@ def write_label_studio(src: list[Path], out_dir: Path, cfg: ProjectConfig) -> li
     with reader_connection(cfg.export.memory_limit) as rc:
         cols = rc.sql(f"SELECT * FROM {parquet_list_sql(src)} LIMIT 0").columns
         split = ", 'split': split" if "split" in cols else ""
+        base = f"to_json({{'{key}': {content}, 'item_id': item_id}})"
+        if _kind_task_data(rc, src, cfg):
+            source = f"{parquet_list_sql(src)} POSITIONAL JOIN ls_task_data"
+            data = f"json_merge_patch({base}, task_data)"
+        else:
+            source, data = parquet_list_sql(src), base
         q = (
-            f"SELECT {{'{key}': {content}, 'item_id': item_id}} AS data,"
+            f"SELECT {data} AS data,"
             f" [{{'result': {result}, 'was_cancelled': false, 'ground_truth': false}}] AS annotations,"
             f" {{'item_id': item_id, 'method': method, 'confidence': confidence, 'n_votes': n_votes,"
             f" 'n_human': n_human, 'agreement': agreement, 'sources': sources{split}}} AS meta"
-            f" FROM {parquet_list_sql(src)}"
+            f" FROM {source}"
         )
         rc.execute(f"COPY ({q}) TO {_lit(target)} (FORMAT json, ARRAY true)").fetchall()
     (out_dir / FORMATS_DIR / "label_studio_config.xml").write_text(label_studio_config(cfg) + "\n", encoding="utf-8")

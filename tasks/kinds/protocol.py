@@ -468,7 +468,8 @@ class QueueFacet(Protocol):
     #     LABEL STUDIO push (tasks/queues/label_studio.py): fields added to a task's `data` beside the payload, for
     #     a kind whose labeling config reads several fields of one item (pairwise: `$prompt`, `$left`, `$right`)
     #     or lays out each task its own way (pairwise: the candidates' order, drawn from the assignment id).
-    #     `media(uri)` gives a media file's URI as Label Studio can load it. A kind that has it also takes
+    #     `media(uri)` gives a media file's URI as Label Studio can load it. The label_studio export format
+    #     (tasks/export/writers.py) calls it too, with the item id for the assignment id. A kind that has it also takes
     #     `data=` (the task's data as pushed) in `to_label_studio` and `from_label_studio`, so results are
     #     read in the task's own layout.
 
@@ -720,7 +721,8 @@ class ExportFacet(Protocol):
     def label_studio_result_sql(self, cfg: ProjectConfig, data_key: str) -> str:
         """WRITERS (label_studio format): a DuckDB expression over one export row giving its Label Studio
         `result` list (structs `from_name`, `to_name`, `type`, `value`), `to_name` being `data_key`. SQL so
-        the file is written by one streaming COPY whatever the size."""
+        the file is written by one streaming COPY whatever the size. A kind with `queue.label_studio_data`
+        may read the fields it added to the exported task's data as `task_data` (JSON; pairwise: `swapped`)."""
         ...
 
     def row_checks(self, cfg: ProjectConfig) -> list[RowCheck]:

@@ -69,7 +69,7 @@ from tasks.queues.base import (
     task_rows,
 )
 
-__all__ = ["INLINE_MAX_BYTES", "REF_KEY_FILE", "LabelStudioBackend", "TaskRef", "labeling_config", "ref_key"]
+__all__ = ["INLINE_MAX_BYTES", "REF_KEY_FILE", "LabelStudioBackend", "TaskRef", "labeling_config", "local_files_url", "ref_key"]
 
 INLINE_MAX_BYTES = 1_000_000
 PRELABEL_MODEL_VERSION = "annoflow-prelabel"
@@ -186,6 +186,26 @@ def _parse_cursor(cursor: str | None) -> tuple[int, datetime | None]:
         return int(last), _parse_ts(ts)
     except ValueError as e:
         raise InputError(f"not a Label Studio cursor: {cursor!r} (expected '<annotation id>@<ISO time>')") from e
+
+
+def _local_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path) if parsed.scheme == "file" else uri).resolve()
+
+
+def local_files_url(uri: str, root: Path | None) -> tuple[str, Path] | None:
+    """Label Studio's URL of a local media file in a subfolder of its local-files document root `root`, with
+    that subfolder (the local-files storage that must be connected for the URL to load); None for a web
+    address or a file elsewhere. Label Studio serves local files only through such a storage."""
+    if root is None or urlparse(uri).scheme in ("http", "https", "data"):
+        return None
+    path = _local_path(uri)
+    if root not in path.parents:
+        return None
+    rel = path.relative_to(root)
+    if len(rel.parts) < 2:
+        return None
+    return f"/data/local-files/?d={quote(rel.as_posix())}", root / rel.parts[0]
 
 
 class LabelStudioBackend(PullAll):
@@ -311,15 +331,13 @@ class LabelStudioBackend(PullAll):
         return self._ids
 
     def _media_value(self, uri: str) -> str:
-        parsed = urlparse(uri)
-        if parsed.scheme in ("http", "https", "data"):
+        if urlparse(uri).scheme in ("http", "https", "data"):
             return uri
-        path = Path(unquote(parsed.path) if parsed.scheme == "file" else uri).resolve()
-        if self.local_files_root is not None and self.local_files_root in path.parents:
-            rel = path.relative_to(self.local_files_root)
-            if len(rel.parts) > 1:
-                self._ensure_storage(self.local_files_root / rel.parts[0])
-                return f"/data/local-files/?d={quote(rel.as_posix())}"
+        served = local_files_url(uri, self.local_files_root)
+        if served is not None:
+            self._ensure_storage(served[1])
+            return served[0]
+        path = _local_path(uri)
         if not path.is_file():
             raise InputError(f"media file {uri!r} does not exist")
         size = path.stat().st_size

@@ -20,18 +20,19 @@ def iid(i: int) -> str:
 
 
 def seed_state(cfg: ProjectConfig, n: int = 40, *, label_of: Callable[[int], Any] | None = None,
-               gold: dict[int, Any] | None = None, unresolved: int = 3, **overrides: Callable[[int], Any]) -> None:
+               gold: dict[int, Any] | None = None, unresolved: int = 3, payload_of: Callable[[int], str] | None = None,
+               **overrides: Callable[[int], Any]) -> None:
     """Insert n resolved items (+ `unresolved` needing more votes) with two votes each into the project's database.
 
-    `label_of(i)` gives item i's label (a list for multi-label); `overrides` replace a labels column per row
-    (e.g. confidence=lambda i: 0.5)."""
+    `label_of(i)` gives item i's label (a list for multi-label), `payload_of(i)` its text; `overrides` replace a
+    labels column per row (e.g. confidence=lambda i: 0.5, or answer=... for a kind answering in JSON)."""
     multi = kind_of(cfg).storage.column == "labels"
     labels = cfg.labels
     label_of = label_of or (lambda i: [labels[i % len(labels)]] if multi else labels[i % len(labels)])
     total = n + unresolved
     ids = [iid(i) for i in range(total)]
     items = pa.table({
-        "item_id": ids, "kind": ["text"] * total, "payload": [f"text number {i}" for i in range(total)],
+        "item_id": ids, "kind": ["text"] * total, "payload": [(payload_of or "text number {}".format)(i) for i in range(total)],
         "source": ["data/x.jsonl"] * total, "source_row": list(range(1, total + 1)),
     })
     votes_rows = []

@@ -104,3 +104,34 @@ def test_label_studio_import_round_trip_against_real_server(label_studio: tuple[
     got = {t["data"]["item_id"]: t["annotations"][0]["result"][0]["value"]["choices"] for t in back}
     want = {t["data"]["item_id"]: t["annotations"][0]["result"][0]["value"]["choices"] for t in tasks}
     assert got == want
+
+
+def test_label_studio_comparisons_carry_the_queue_layout(make_project, tmp_path: Path) -> None:
+    """A comparison's task data is what the Label Studio queue pushes: prompt, panes in the order drawn for the item,
+    `swapped`; a media candidate under `queue.local_files_root` loads from Label Studio's local-files storage, a
+    web address as it is; the exported side is where the preferred candidate is shown."""
+    from tasks.kinds import kind_of
+
+    root = tmp_path / "ls-files"
+    (root / "shots").mkdir(parents=True)
+    (root / "shots" / "one.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    cfg = make_project(task_kind="pairwise", export=FORMATS, queue={"local_files_root": str(root)})
+    items = [{"prompt": "Which drawing?", "a": f"file://{root / 'shots' / 'one.png'}", "b": "https://example.org/two.png"},
+             *({"prompt": f"q{i}", "a": f"first {i}", "b": f"second {i}"} for i in range(1, 8))]
+    seed_state(cfg, len(items), unresolved=0, label_of=lambda i: None, payload_of=lambda i: json.dumps(items[i]),
+               answer=lambda i: json.dumps({"choice": "B" if i % 2 else "A", "swapped": False}))
+    r = export(cfg)
+    tasks = json.loads((Path(r.path) / "formats" / "label_studio.json").read_text())
+    rows = {x["item_id"]: x["preference"]["preferred"] for x in V.load_version(cfg).to_table().to_pylist()}
+    assert len(tasks) == len(items) and {t["data"]["swapped"] for t in tasks} == {True, False}
+    for t in tasks:
+        d = t["data"]
+        assert d["prompt"] and d["left"] and d["right"] and json.loads(d["text"])["prompt"] == d["prompt"]
+        (res,) = t["annotations"][0]["result"]
+        shown_left = "b" if d["swapped"] else "a"
+        assert (res["value"]["selected"] == "left") == (rows[d["item_id"]] == shown_left)
+        got = kind_of(cfg).queue.from_label_studio(t["annotations"][0]["result"], cfg, d["text"], data=d)
+        assert ((got["choice"] == "A") != got["swapped"]) == (rows[d["item_id"]] == "a")  # read back: the same candidate
+    media = next(t["data"] for t in tasks if t["data"]["prompt"] == "Which drawing?")
+    panes = media["left"] + media["right"]
+    assert 'src="/data/local-files/?d=shots/one.png"' in panes and 'src="https://example.org/two.png"' in panes

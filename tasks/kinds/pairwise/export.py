@@ -155,7 +155,8 @@ class _PairwiseExport:
         return ("CASE WHEN preference.preferred = 'tie' THEN [{'from_name': '" + labelstudio.TIE_NAME
                 + "', 'to_name': 'prompt', 'type': 'choices', 'value': {'choices': ['tie'], 'selected': NULL}}] "
                 "ELSE [{'from_name': '" + labelstudio.FROM_NAME + "', 'to_name': 'left,right', 'type': 'pairwise', "
-                "'value': {'choices': NULL, 'selected': CASE preference.preferred WHEN 'a' THEN 'left' ELSE 'right' END}}] END")
+                "'value': {'choices': NULL, 'selected': CASE WHEN (preference.preferred = 'a') "
+                "!= coalesce((task_data ->> '$.swapped')::BOOLEAN, false) THEN 'left' ELSE 'right' END}}] END")
 
     def row_checks(self, cfg: ProjectConfig) -> list[RowCheck]:
         allowed = ["a", "b", "tie"] if options_of(cfg).allow_ties else ["a", "b"]
