@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "CERTIFY_LEVEL",
+    "LOGIT_CLIP",
     "GoldCalibration",
     "calibrate_posterior",
     "certified_tail",
@@ -60,7 +61,7 @@ def expected_calibration_error(confidence, correct, n_bins: int = 10) -> float:
     return float(np.abs(s_ok - s_conf).sum() / total) if total else 0.0
 
 
-_LOGIT_CLIP = 1e-4
+LOGIT_CLIP = 1e-4
 """Confidences are mapped on the log-odds scale within [1e-4, 1 - 1e-4]: beyond, a model's
 log-odds say more about its arithmetic than about its evidence."""
 
@@ -113,7 +114,7 @@ class GoldCalibration:
 
     def apply(self, confidence: np.ndarray) -> np.ndarray:
         conf = np.asarray(confidence, np.float64)
-        c = np.clip(conf, _LOGIT_CLIP, 1 - _LOGIT_CLIP)
+        c = np.clip(conf, LOGIT_CLIP, 1 - LOGIT_CLIP)
         platt = expit(self.a * logit(c) + self.b)
         n = np.searchsorted(-self.gold_confidence, -conf, side="right")  # gold items at least this sure
         # Above every gold item, the best bound of any tail (all contain it).
@@ -145,7 +146,7 @@ def fit_gold_calibration(confidence, correct, prior_items: float = 5.0,
         return None
     if not 0.5 <= level < 1:
         raise ValueError(f"level must be within [0.5, 1), got {level!r}")
-    x = logit(np.clip(conf, _LOGIT_CLIP, 1 - _LOGIT_CLIP))
+    x = logit(np.clip(conf, LOGIT_CLIP, 1 - LOGIT_CLIP))
     # A Bernoulli item carries at most 1/4 unit of information about its log-odds.
     lam = prior_items / 4
 

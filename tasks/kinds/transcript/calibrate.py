@@ -32,7 +32,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, logit
 
 from tasks.consensus.calibration import (
-    _LOGIT_CLIP,
+    LOGIT_CLIP,
     GoldCalibration,
     fit_gold_calibration,
 )
@@ -137,7 +137,7 @@ def gold_correction(bootstrap_confidence: np.ndarray, right: np.ndarray,
     bootstrap's, so its confidences are too spread out as well as too high or low."""
     if len(right) == 0:
         return 1.0, 0.0
-    x = logit(np.clip(bootstrap_confidence, _LOGIT_CLIP, 1 - _LOGIT_CLIP))
+    x = logit(np.clip(bootstrap_confidence, LOGIT_CLIP, 1 - LOGIT_CLIP))
     y = right.astype(float)
     lam = prior_clips / 4
 
@@ -155,7 +155,7 @@ def gold_correction(bootstrap_confidence: np.ndarray, right: np.ndarray,
 def apply_correction(confidence: np.ndarray, a: float, b: float) -> np.ndarray:
     if a == 1.0 and b == 0.0:
         return confidence
-    return expit(a * logit(np.clip(confidence, _LOGIT_CLIP, 1 - _LOGIT_CLIP)) + b)
+    return expit(a * logit(np.clip(confidence, LOGIT_CLIP, 1 - LOGIT_CLIP)) + b)
 
 
 def held_out_copies(item: np.ndarray, pinned: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
