@@ -4,11 +4,13 @@ from __future__ import annotations
 
 __all__ = [
     "CERTIFY_LEVEL",
+    "LOGIT_CLIP",
     "GoldCalibration",
     "calibrate_posterior",
     "certified_tail",
     "expected_calibration_error",
     "fit_gold_calibration",
+    "fit_platt",
     "reliability_table",
 ]
 
@@ -60,7 +62,7 @@ def expected_calibration_error(confidence, correct, n_bins: int = 10) -> float:
     return float(np.abs(s_ok - s_conf).sum() / total) if total else 0.0
 
 
-_LOGIT_CLIP = 1e-4
+LOGIT_CLIP = 1e-4
 """Confidences are mapped on the log-odds scale within [1e-4, 1 - 1e-4]: beyond, a model's
 log-odds say more about its arithmetic than about its evidence."""
 
@@ -113,7 +115,7 @@ class GoldCalibration:
 
     def apply(self, confidence: np.ndarray) -> np.ndarray:
         conf = np.asarray(confidence, np.float64)
-        c = np.clip(conf, _LOGIT_CLIP, 1 - _LOGIT_CLIP)
+        c = np.clip(conf, LOGIT_CLIP, 1 - LOGIT_CLIP)
         platt = expit(self.a * logit(c) + self.b)
         n = np.searchsorted(-self.gold_confidence, -conf, side="right")  # gold items at least this sure
         # Above every gold item, the best bound of any tail (all contain it).
@@ -136,16 +138,14 @@ def certified_tail(confidence: np.ndarray, correct: np.ndarray, level: float) ->
     return np.maximum.accumulate(np.nan_to_num(low)[::-1])[::-1], conf
 
 
-def fit_gold_calibration(confidence, correct, prior_items: float = 5.0,
-                         level: float = CERTIFY_LEVEL) -> GoldCalibration | None:
-    """Fit both maps on gold items' held-out confidences and whether the top label was right."""
-    conf = np.asarray(confidence, np.float64)
+def fit_platt(confidence: np.ndarray, correct: np.ndarray, prior_items: float,
+              min_slope: float = 0.0) -> tuple[float, float]:
+    """(a, b) of ``sigmoid(a * logit(c) + b)`` that makes `confidence` match how often the answers were `correct`:
+    the maximum a posteriori under a Gaussian prior at the identity (1, 0) worth `prior_items` items, the slope
+    at least `min_slope`. The slope matters as much as the level: confidences can be too spread out (or too
+    close together) as well as too high or too low."""
+    x = logit(np.clip(confidence, LOGIT_CLIP, 1 - LOGIT_CLIP))
     y = np.asarray(correct, np.float64)
-    if len(conf) == 0:
-        return None
-    if not 0.5 <= level < 1:
-        raise ValueError(f"level must be within [0.5, 1), got {level!r}")
-    x = logit(np.clip(conf, _LOGIT_CLIP, 1 - _LOGIT_CLIP))
     # A Bernoulli item carries at most 1/4 unit of information about its log-odds.
     lam = prior_items / 4
 
@@ -157,9 +157,22 @@ def fit_gold_calibration(confidence, correct, prior_items: float = 5.0,
         return nll + lam * ((a - 1.0) ** 2 + b * b) / 2, np.array([np.sum(p * x) + lam * (a - 1.0),
                                                                   np.sum(p) + lam * b])
 
-    res = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(0.0, None), (None, None)])
+    res = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(min_slope, None), (None, None)])
+    return float(res.x[0]), float(res.x[1])
+
+
+def fit_gold_calibration(confidence, correct, prior_items: float = 5.0,
+                         level: float = CERTIFY_LEVEL) -> GoldCalibration | None:
+    """Fit both maps on gold items' held-out confidences and whether the top label was right."""
+    conf = np.asarray(confidence, np.float64)
+    y = np.asarray(correct, np.float64)
+    if len(conf) == 0:
+        return None
+    if not 0.5 <= level < 1:
+        raise ValueError(f"level must be within [0.5, 1), got {level!r}")
+    a, b = fit_platt(conf, y, prior_items)
     certified, sorted_conf = certified_tail(conf, y, level)
-    return GoldCalibration(float(res.x[0]), float(res.x[1]), sorted_conf, certified, float(prior_items), float(level))
+    return GoldCalibration(a, b, sorted_conf, certified, float(prior_items), float(level))
 
 
 def calibrate_posterior(post: np.ndarray, gold_mask: np.ndarray) -> tuple[np.ndarray, GoldCalibration | None]:

@@ -140,6 +140,23 @@ class StorageFacet(Protocol):
     #     `base` is the source file's folder, against which paths the rows hold are read (pairwise: media candidates).
 
 
+def no_answer_file(path: Path, fmt: str, cfg: ProjectConfig) -> None:
+    """`read_answer_file` of a kind with no file format of its own: its gold files are tables."""
+
+
+@dataclass(frozen=True)
+class AnswerStorage:
+    """A `StorageFacet` made of a kind's storage functions, for a kind whose answers sit in the `answer` column."""
+
+    arrow_type: pa.DataType
+    to_json: Callable[[pa.Array], pa.Array]
+    from_json: Callable[[pa.Array], pa.Array]
+    validate: Callable[[pa.Table, pa.Table, ProjectConfig], pa.Table]
+    read_answer_file: Callable[[Path, str, ProjectConfig], AnswerFile | None] = no_answer_file
+    answer_file_formats: tuple[str, ...] = ()
+    column: str = "answer"
+
+
 # --- machine votes: labeling functions, models, the combiner, calibrated auto-accept -------------------
 # Called by: tasks/prelabel (stage, lf, models, combine, routing).
 

@@ -12,10 +12,11 @@ import tasks.collect as collect_mod
 from tasks.collect import collect
 from tasks.dispatch import dispatch, queue_name
 from tasks.http import make_client
-from tasks.queues import JUDGMENT_SCHEMA, BuiltinBackend
+from tasks.queues import BuiltinBackend
 from tasks.queues.base import LIVE_SCHEMA
 from tasks.store import open_store
 from tests.conftest import ADMIN_TOKEN, seed_items
+from tests.judgment_pages import JudgmentPages
 
 
 def _label_all(url: str, project: str, answers: dict[str, str], roles: tuple[str, ...] = ()) -> str:
@@ -128,40 +129,6 @@ def test_invalid_judgments_from_the_app_are_quarantined(queue_project, app_serve
     assert _q(cfg, "SELECT count(*) FROM quarantine") == [(3,)]
 
 
-class _FakeBackend:
-    """A backend returning hand-made judgments (for cases the real app never produces)."""
-
-    name = "fake"
-
-    def __init__(self, rows: list[dict], annotators: list[str]) -> None:
-        self.rows, self.annotators = rows, annotators
-
-    def pull(self, cursor, limit=5_000):
-        start = int(cursor or 0)
-        page = self.rows[start:start + limit]
-        return pa.Table.from_pylist(page, schema=JUDGMENT_SCHEMA), str(start + len(page))
-
-    def list_annotators(self):
-        return pa.table({"annotator_id": self.annotators, "name": self.annotators,
-                         "roles": [[] for _ in self.annotators], "active": [True] * len(self.annotators),
-                         "submitted": [0] * len(self.annotators)})
-
-    def create_annotator(self, *a, **k):
-        raise NotImplementedError
-
-    def ensure_project(self, config, excluded_annotators=()):
-        return config.name
-
-    def push(self, tasks):
-        return 0
-
-    def cancel(self, ids):
-        return 0
-
-    def close(self):
-        pass
-
-
 def test_unknown_annotator_duplicates_and_adjudicators(queue_project):
     from datetime import datetime
 
@@ -179,7 +146,7 @@ def test_unknown_annotator_duplicates_and_adjudicators(queue_project):
 
     rows = [j("j1", "as-1", "alice"), j("j2", "as-1", "bob"), j("j3", "as-1", "mallory"),
             j("j4", "as-2", "expert", "spam"), j("j5", "as-3", "alice")]
-    r = collect(cfg, backend=_FakeBackend(rows, ["alice", "bob", "expert"]))
+    r = collect(cfg, backend=JudgmentPages(["alice", "bob", "expert"], rows))
     assert r["stored"] == 2
     assert r["quarantined_by_reason"] == {"duplicate_judgment": 1, "unknown_annotator": 1,
                                           "assignment_item_mismatch": 1}

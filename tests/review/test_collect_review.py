@@ -7,28 +7,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pyarrow as pa
-
 from tasks.collect import collect
 from tasks.dispatch.plan import plan_work
 from tasks.kinds import kind_of
 from tasks.prelabel.routing import wilson_interval
-from tasks.queues import JUDGMENT_SCHEMA
 from tasks.status import collect_status
 from tasks.store import open_store
+from tests.judgment_pages import JudgmentPages
 from tests.review.state import auto_accepted, labelled_work
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-class _Pages:
-    """A queue whose pulls return hand-made judgments in order (cursor = offset)."""
-
-    name = "pages"
-
-    def __init__(self, annotators: list[str]) -> None:
-        self.rows: list[dict] = []
-        self.annotators = annotators
+class _Pages(JudgmentPages):
+    """Judgments added one by one, each submitted a minute after the one before."""
 
     def add(self, **row) -> dict:
         row.setdefault("judgment_id", f"j{len(self.rows) + 100}")
@@ -38,31 +30,6 @@ class _Pages:
             row["labels"] = None if row["label"] is None else [row["label"]]
         self.rows.append(row)
         return row
-
-    def pull(self, cursor, limit=5_000):
-        start = int(cursor or 0)
-        page = self.rows[start:start + limit]
-        return pa.Table.from_pylist(page, schema=JUDGMENT_SCHEMA), str(start + len(page))
-
-    def list_annotators(self):
-        n = len(self.annotators)
-        return pa.table({"annotator_id": self.annotators, "name": self.annotators, "roles": [[]] * n,
-                         "active": [True] * n, "submitted": [0] * n})
-
-    def create_annotator(self, *a, **k):
-        raise NotImplementedError
-
-    def ensure_project(self, config, *a, **k):
-        return config.name
-
-    def push(self, tasks):
-        return 0
-
-    def cancel(self, ids):
-        return 0
-
-    def close(self):
-        pass
 
 
 def _review_target(con, vote_id: str, assignment: str) -> None:

@@ -15,10 +15,7 @@ quarantines.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import httpx
-import orjson
 import pyarrow as pa
 
 from schemas.config import ModelConfig
@@ -28,9 +25,6 @@ from tasks.prelabel.http_model import HttpModel
 from .machine_boxes import box_problem, clip_to_image, image_size
 
 __all__ = ["HttpBoxModel"]
-
-_JSON = {"content-type": "application/json"}
-
 
 class HttpBoxModel(HttpModel):
     """Votes of an HTTP detector; `version` is what the endpoint reports, so a redeployed model re-labels."""
@@ -47,15 +41,6 @@ class HttpBoxModel(HttpModel):
                                 "add them to `labels` or serve a model restricted to the project's labels")
         return info
 
-    def _chunk(self, items: list[dict]) -> tuple[list, list]:
-        body = self._call("POST", "/detect", content=orjson.dumps({"items": items}), headers=_JSON)
-        body = body if isinstance(body, dict) else {}
-        boxes, errors = body.get("boxes"), body.get("errors") or [None] * len(items)
-        if not isinstance(boxes, list) or len(boxes) != len(items) or not isinstance(errors, list) or len(errors) != len(items):
-            raise TerminalError(f"model {self.name!r}: answered {len(boxes) if isinstance(boxes, list) else 'no'} box lists "
-                                f"for {len(items)} items")
-        return boxes, errors
-
     def predict(self, batch: pa.Table) -> pa.Table:
         """`item_id`, `answer` (canonical JSON, each box with its `score`) for the readable images of `batch`."""
         from .geometry import canonical
@@ -63,17 +48,9 @@ class HttpBoxModel(HttpModel):
         ids = batch.column("item_id").to_pylist()
         uris = batch.column("uri").to_pylist()
         sizes = [image_size(m) for m in batch.column("metadata").to_pylist()] if "metadata" in batch.column_names else [None] * len(ids)
-        size = self.cfg.batch_size
-        starts = list(range(0, len(ids), size))
-
-        def chunk(k: int) -> tuple[list, list]:
-            return self._chunk([{"item_id": i, "uri": u} for i, u in zip(ids[k : k + size], uris[k : k + size])])
-
-        if len(starts) <= 1 or self.cfg.concurrency == 1:
-            parts = [chunk(k) for k in starts]
-        else:
-            with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
-                parts = list(pool.map(chunk, starts))
+        parts = self._post_in_batches(
+            "/detect", len(ids), lambda lo, hi: [{"item_id": i, "uri": u} for i, u in zip(ids[lo:hi], uris[lo:hi])],
+            lambda body, lo, hi: self._per_item(body, hi - lo, "boxes", "box lists"))
         boxes = [b for part in parts for b in part[0]]
         errors = [e for part in parts for e in part[1]]
         out_ids, answers = [], []

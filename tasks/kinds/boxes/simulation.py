@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FACET", "BoxErrors", "BoxProfile", "simulate_boxes"]
+from ..simulated_annotator import ErrorProfile, ErrorRateSimulation, unknown_spammer
+
+__all__ = ["FACET", "BoxErrors", "simulate_boxes"]
 
 DEFAULT_SIZE = (640.0, 480.0)
 """The image size assumed when neither the payload nor the truth says more (random boxes stay inside it)."""
@@ -115,17 +117,8 @@ def _size(payload: str | None, truth: list[tuple[float, float, float, float, str
     return W, H
 
 
-@dataclass(frozen=True)
-class BoxProfile:
-    """One simulated box annotator: its error rates, drawn once when the crowd is made."""
-
-    accuracy: float
-    errors: BoxErrors
-    spammer: str | None = None
-
-
-class _BoxSimulation:
-    def annotator(self, accuracy: float, labels: Sequence[str], rng: random.Random, spammer: str | None) -> BoxProfile:
+class _BoxSimulation(ErrorRateSimulation):
+    def errors(self, accuracy: float, spammer: str | None, rng: random.Random) -> BoxErrors:
         """SIMULATION: an annotator who draws each true box right with probability `accuracy` (errors split
         as in `BoxErrors.from_accuracy`). A "uniform" spammer draws random boxes; a "constant" one answers
         "no objects" or, one time in two (drawn from `rng`), always the same random box."""
@@ -136,10 +129,10 @@ class _BoxSimulation:
             fixed = _random_box(rng, DEFAULT_SIZE) if rng.random() < 0.5 else None
             errors = BoxErrors(spammer="constant", fixed_box=fixed)
         elif spammer is not None:
-            raise ValueError(f"spammer must be None, 'uniform' or 'constant', got {spammer!r}")
-        return BoxProfile(float(accuracy), errors, spammer)
+            raise unknown_spammer(spammer)
+        return errors
 
-    def answer(self, profile: BoxProfile, truth: Any, rng: random.Random, labels: Sequence[str],
+    def answer(self, profile: ErrorProfile, truth: Any, rng: random.Random, labels: Sequence[str],
                payload: str | None) -> list[dict[str, Any]]:
         """SIMULATION: the boxes `profile` draws when the true boxes are `truth` (JSON form)."""
         true = _as_boxes(truth)

@@ -24,7 +24,7 @@ from ..part_answers import (
     run_rules,
     whole_answer_cte,
 )
-from ..protocol import AnswerFile
+from ..protocol import AnswerFile, AnswerStorage
 from .coco import looks_like_coco, read_instances
 from .geometry import BOXES_TYPE, canonical
 from .validate import COORDS, EDGE_TOLERANCE_PX, PX_MACRO
@@ -32,7 +32,7 @@ from .validate import COORDS, EDGE_TOLERANCE_PX, PX_MACRO
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
 
-__all__ = ["FACET", "from_json", "to_json", "validate"]
+__all__ = ["FACET", "from_json", "read_answer_file", "to_json", "validate"]
 
 _ANSWERS = whole_answer_cte('boxes [{"x": ..., "y": ..., "w": ..., "h": ..., "label": ...}]', "no objects")
 
@@ -148,25 +148,11 @@ def from_json(texts: pa.Array) -> pa.Array:
                            " with finite numbers")
 
 
-class _BoxStorage:
-    column = "answer"
-    arrow_type = BOXES_TYPE
-    answer_file_formats = ("coco",)
-
-    def to_json(self, answers: pa.Array) -> pa.Array:
-        return to_json(answers)
-
-    def from_json(self, texts: pa.Array) -> pa.Array:
-        return from_json(texts)
-
-    def validate(self, answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table:
-        return validate(answers, items, cfg)
-
-    def read_answer_file(self, path: Path, fmt: str, cfg: ProjectConfig) -> AnswerFile | None:
-        """A COCO instances JSON when `gold.format` is "coco", or "auto" and the file has its shape."""
-        if fmt == "coco" or (fmt == "auto" and looks_like_coco(path)):
-            return read_instances(path, cfg.labels)
-        return None
+def read_answer_file(path: Path, fmt: str, cfg: ProjectConfig) -> AnswerFile | None:
+    """A COCO instances JSON when `gold.format` is "coco", or "auto" and the file has its shape."""
+    if fmt == "coco" or (fmt == "auto" and looks_like_coco(path)):
+        return read_instances(path, cfg.labels)
+    return None
 
 
-FACET = _BoxStorage()
+FACET = AnswerStorage(BOXES_TYPE, to_json, from_json, validate, read_answer_file, answer_file_formats=("coco",))

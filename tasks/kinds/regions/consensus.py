@@ -36,7 +36,7 @@ from tasks.consensus.pipeline import (
 )
 from tasks.consensus.report import agreement_by_source, source_stats_table
 from tasks.consensus.scoring import reference_answers, score_table
-from tasks.kinds.agreement_sample import json_safe, stable_sample
+from tasks.kinds.agreement_sample import json_safe, measure, sample_note, stable_sample
 from tasks.kinds.part_posterior import part_posterior
 
 from .agreement import pairwise_agreement
@@ -322,22 +322,17 @@ class RegionConsensus:
         f1 = agreement.get(self.agreement_key) or {}
         if not f1 or not f1.get("n_pairs"):
             return []
-        sampled = f1.get("of_items") and f1.get("n_items", 0) < f1["of_items"]
         lines = [f"{self.part.capitalize()} F1 between annotators ({f1['n_pairs']} pairs, IoU >= {f1.get('match_iou', 0.5):g}): "
-                 f"{_f(f1.get('f1'))}, mean IoU of matched boxes {_f(f1.get('mean_iou'))}"
-                 + (f" (on a fixed sample of {f1['n_items']:,} of {f1['of_items']:,} items)" if sampled else "")]
+                 f"{measure(f1.get('f1'))}, mean IoU of matched boxes {measure(f1.get('mean_iou'))}"
+                 + sample_note(f1)]
         if f1.get("by_label"):
             lines.append(f"Per label {self.part} F1 / mean IoU: " + ", ".join(
-                f"{r['label']} {_f(r.get('f1'))}/{_f(r.get('mean_iou'))}" for r in f1["by_label"]))
+                f"{r['label']} {measure(r.get('f1'))}/{measure(r.get('mean_iou'))}" for r in f1["by_label"]))
         if f1.get("lowest_pairs"):
             lines.append("Least agreeing pairs (F1/mean IoU): " + ", ".join(
-                f"{r['source_a']}~{r['source_b']} {_f(r.get('f1'))}/{_f(r.get('mean_iou'))} ({r['n_items']} items)"
+                f"{r['source_a']}~{r['source_b']} {measure(r.get('f1'))}/{measure(r.get('mean_iou'))} ({r['n_items']} items)"
                 for r in f1["lowest_pairs"][:5]))
         return lines
-
-
-def _f(x) -> str:
-    return "-" if x is None else f"{x:.3f}"
 
 
 

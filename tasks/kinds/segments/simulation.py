@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..simulated_annotator import ErrorProfile, ErrorRateSimulation, unknown_spammer
 from .intervals import DECIMALS
 
-__all__ = ["FACET", "SegmentErrors", "SegmentProfile", "simulate_segments"]
+__all__ = ["FACET", "SegmentErrors", "simulate_segments"]
 
 DEFAULT_DURATION_S = 10.0
 """The clip length assumed when neither the payload nor the truth says more (random regions stay inside it)."""
@@ -106,17 +107,8 @@ def _duration(payload: str | None, truth: list[Region]) -> float:
     return max([DEFAULT_DURATION_S] + [e for _, e, _ in truth])
 
 
-@dataclass(frozen=True)
-class SegmentProfile:
-    """One simulated segment annotator: its error rates, drawn once when the crowd is made."""
-
-    accuracy: float
-    errors: SegmentErrors
-    spammer: str | None = None
-
-
-class _SegmentSimulation:
-    def annotator(self, accuracy: float, labels: Sequence[str], rng: random.Random, spammer: str | None) -> SegmentProfile:
+class _SegmentSimulation(ErrorRateSimulation):
+    def errors(self, accuracy: float, spammer: str | None, rng: random.Random) -> SegmentErrors:
         """SIMULATION: an annotator who marks each true region right with probability `accuracy` (errors split
         as in `SegmentErrors.from_accuracy`). A "uniform" spammer marks random regions; a "constant" one
         answers "no regions" or, one time in two (drawn from `rng`), the whole clip as one label."""
@@ -126,10 +118,10 @@ class _SegmentSimulation:
         elif spammer == "constant":
             errors = SegmentErrors(spammer="constant", whole_clip=rng.random() < 0.5)
         elif spammer is not None:
-            raise ValueError(f"spammer must be None, 'uniform' or 'constant', got {spammer!r}")
-        return SegmentProfile(float(accuracy), errors, spammer)
+            raise unknown_spammer(spammer)
+        return errors
 
-    def answer(self, profile: SegmentProfile, truth: Any, rng: random.Random, labels: Sequence[str],
+    def answer(self, profile: ErrorProfile, truth: Any, rng: random.Random, labels: Sequence[str],
                payload: str | None) -> list[dict[str, Any]]:
         """SIMULATION: the regions `profile` marks when the true regions are `truth` (JSON form)."""
         true = _as_regions(truth)

@@ -25,14 +25,14 @@ from ..part_answers import (
     run_rules,
     whole_answer_cte,
 )
-from ..protocol import AnswerFile
+from ..protocol import AnswerFile, AnswerStorage
 from .intervals import EDGE_TOLERANCE_S, OVERLAP_TOLERANCE_S, SEGMENTS_TYPE, canonical
 from .options import SegmentOptions
 
 if TYPE_CHECKING:
     from schemas.config import ProjectConfig
 
-__all__ = ["FACET", "SECONDS_MACRO", "from_json", "to_json", "validate"]
+__all__ = ["FACET", "SECONDS_MACRO", "from_json", "read_answer_file", "to_json", "validate"]
 
 SECONDS_MACRO = "CREATE OR REPLACE TEMP MACRO secs(v) AS rtrim(rtrim(printf('%.3f', v), '0'), '.')"
 """DuckDB's spelling of `intervals.seconds`, for messages written in SQL."""
@@ -164,21 +164,13 @@ def from_json(texts: pa.Array) -> pa.Array:
         "with finite numbers")
 
 
-class _SegmentStorage:
-    column = "answer"
-    arrow_type = SEGMENTS_TYPE
-    answer_file_formats = ("rttm",)
-    to_json = staticmethod(to_json)
-    from_json = staticmethod(from_json)
-    validate = staticmethod(validate)
+def read_answer_file(path: Path, fmt: str, cfg: ProjectConfig) -> AnswerFile | None:
+    """An RTTM file (speaker turns) when `gold.format` is "rttm", or "auto" and the file has its shape."""
+    from .rttm import looks_like_rttm, read_rttm
 
-    def read_answer_file(self, path: Path, fmt: str, cfg: ProjectConfig) -> AnswerFile | None:
-        """An RTTM file (speaker turns) when `gold.format` is "rttm", or "auto" and the file has its shape."""
-        from .rttm import looks_like_rttm, read_rttm
-
-        if fmt == "rttm" or (fmt == "auto" and looks_like_rttm(path)):
-            return read_rttm(path)
-        return None
+    if fmt == "rttm" or (fmt == "auto" and looks_like_rttm(path)):
+        return read_rttm(path)
+    return None
 
 
-FACET = _SegmentStorage()
+FACET = AnswerStorage(SEGMENTS_TYPE, to_json, from_json, validate, read_answer_file, answer_file_formats=("rttm",))

@@ -32,7 +32,7 @@ from tasks.consensus.pipeline import (
 )
 from tasks.consensus.report import agreement_by_source, source_stats_table
 from tasks.consensus.scoring import reference_answers
-from tasks.kinds.agreement_sample import json_safe, stable_sample
+from tasks.kinds.agreement_sample import json_safe, measure, sample_note, stable_sample
 from tasks.kinds.part_posterior import part_posterior
 
 from .agreement import krippendorff_alpha_bio, pairwise_span_f1
@@ -293,24 +293,19 @@ class _SpanConsensus:
         f1 = agreement.get("span_f1") or {}
         if not f1:
             return []
-        sampled = f1.get("of_items") and f1.get("n_items", 0) < f1["of_items"]
-        lines = [f"Span F1 between annotators ({f1.get('n_pairs', 0)} pairs): strict {_f(f1.get('strict'))}, "
-                 f"overlap {_f(f1.get('overlap'))}"
-                 + (f" (on a fixed sample of {f1['n_items']:,} of {f1['of_items']:,} items)" if sampled else "")]
+        lines = [f"Span F1 between annotators ({f1.get('n_pairs', 0)} pairs): strict {measure(f1.get('strict'))}, "
+                 f"overlap {measure(f1.get('overlap'))}"
+                 + sample_note(f1)]
         if f1.get("by_type"):
             lines.append("Per type span F1 (strict/overlap): " + ", ".join(
-                f"{r['label']} {_f(r.get('strict'))}/{_f(r.get('overlap'))}" for r in f1["by_type"]))
+                f"{r['label']} {measure(r.get('strict'))}/{measure(r.get('overlap'))}" for r in f1["by_type"]))
         if f1.get("lowest_pairs"):
             lines.append("Least agreeing pairs (strict/overlap): " + ", ".join(
-                f"{r['source_a']}~{r['source_b']} {_f(r.get('strict'))}/{_f(r.get('overlap'))} ({r['n_items']} items)"
+                f"{r['source_a']}~{r['source_b']} {measure(r.get('strict'))}/{measure(r.get('overlap'))} ({r['n_items']} items)"
                 for r in f1["lowest_pairs"][:5]))
         if agreement.get("alpha_on"):
             lines.append(f"Alpha is token-level, on {agreement['alpha_on']}.")
         return lines
-
-
-def _f(x) -> str:
-    return "-" if x is None else f"{x:.3f}"
 
 
 def _equal_answers(answers: pa.Array, pos: np.ndarray, final: pa.Array) -> np.ndarray:

@@ -9,8 +9,6 @@ and the span, so a misbehaving model stores nothing.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import httpx
 import orjson
 import pyarrow as pa
@@ -22,9 +20,6 @@ from tasks.prelabel.http_model import HttpModel
 from .lfs import SPAN_VOTES_SCHEMA
 
 __all__ = ["HttpSpanModel"]
-
-_JSON = {"content-type": "application/json"}
-
 
 class HttpSpanModel(HttpModel):
     """Votes of an HTTP span model; `version` is what the endpoint reports, so a redeployed model re-labels.
@@ -45,9 +40,7 @@ class HttpSpanModel(HttpModel):
     def source_id(self) -> str:
         return f"model:{self.name}"
 
-    def _chunk(self, ids: list[str], texts: list[str]) -> list[list[dict]]:
-        body = self._call("POST", "/spans", content=orjson.dumps({"items": [{"item_id": i, "text": t} for i, t in zip(ids, texts)]}),
-                          headers=_JSON)
+    def _read(self, body: object, ids: list[str], texts: list[str]) -> list[list[dict]]:
         spans = body.get("spans") if isinstance(body, dict) else None
         if not isinstance(spans, list) or len(spans) != len(ids):
             raise TerminalError(f"model {self.name!r}: answered {len(spans) if isinstance(spans, list) else 'no'} span lists for {len(ids)} items")
@@ -77,17 +70,9 @@ class HttpSpanModel(HttpModel):
         `concurrency` in flight; an item the model finds nothing in gets `[]` (the model says "no entities")."""
         ids = batch.column("item_id").to_pylist()
         texts = [t or "" for t in batch.column("payload").to_pylist()]
-        size = self.cfg.batch_size
-        starts = list(range(0, len(ids), size))
-
-        def chunk(k: int) -> list[list[dict]]:
-            return self._chunk(ids[k : k + size], texts[k : k + size])
-
-        if len(starts) <= 1 or self.cfg.concurrency == 1:
-            parts = [chunk(k) for k in starts]
-        else:
-            with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
-                parts = list(pool.map(chunk, starts))
+        parts = self._post_in_batches(
+            "/spans", len(ids), lambda lo, hi: [{"item_id": i, "text": t} for i, t in zip(ids[lo:hi], texts[lo:hi])],
+            lambda body, lo, hi: self._read(body, ids[lo:hi], texts[lo:hi]))
         answers = [orjson.dumps(sorted(per, key=lambda s: (s["start"], s["end"], s["label"]))).decode() for part in parts for per in part]
         return pa.table({"item_id": pa.array(ids, pa.string()), "source_id": pa.array([self.source_id] * len(ids), pa.string()),
                          "source_version": pa.array([self.version] * len(ids), pa.string()), "answer": pa.array(answers, pa.string())},

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..simulated_annotator import ErrorProfile, ErrorRateSimulation
 from .tokens import tokenize
 
-__all__ = ["FACET", "SpanErrors", "SpanProfile", "simulate_spans"]
+__all__ = ["FACET", "SpanErrors", "simulate_spans"]
 
 
 @dataclass(frozen=True)
@@ -110,17 +111,8 @@ def _as_spans(truth: Any) -> list[tuple[int, int, str]]:
     return [(int(s["start"]), int(s["end"]), str(s["label"])) for s in truth or []]
 
 
-@dataclass(frozen=True)
-class SpanProfile:
-    """One simulated span annotator: its error rates, drawn once when the crowd is made."""
-
-    accuracy: float
-    errors: SpanErrors
-    spammer: str | None = None
-
-
-class _SpanSimulation:
-    def annotator(self, accuracy: float, labels: Sequence[str], rng: random.Random, spammer: str | None) -> SpanProfile:
+class _SpanSimulation(ErrorRateSimulation):
+    def errors(self, accuracy: float, spammer: str | None, rng: random.Random) -> SpanErrors:
         """SIMULATION: a span annotator who finds each true span exactly with probability `accuracy`, its
         errors split in crowd proportions (misses, boundaries, types, invented spans). A "uniform" spammer
         ignores the text's entities and marks random words with random types; a "constant" one always
@@ -129,9 +121,9 @@ class _SpanSimulation:
         errors = SpanErrors.from_accuracy(accuracy)
         if spammer is not None:
             errors = SpanErrors(spurious=max(errors.spurious, 1.0), spammer=True)
-        return SpanProfile(float(accuracy), errors, spammer)
+        return errors
 
-    def answer(self, profile: SpanProfile, truth: Any, rng: random.Random, labels: Sequence[str],
+    def answer(self, profile: ErrorProfile, truth: Any, rng: random.Random, labels: Sequence[str],
                payload: str | None) -> list[dict[str, Any]]:
         """SIMULATION: what `profile` marks in `payload` when the true spans are `truth` (JSON form)."""
         if profile.spammer == "constant":

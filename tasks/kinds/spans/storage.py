@@ -25,6 +25,7 @@ import pyarrow as pa
 from tasks.errors import InputError
 
 from ..part_answers import problems_select, run_rules, whole_answer_cte
+from ..protocol import AnswerStorage
 
 __all__ = ["FACET", "SPANS_TYPE", "SPAN_TYPE", "validate"]
 
@@ -173,22 +174,5 @@ def from_json(texts: pa.Array) -> pa.Array:
     return out.column("a").combine_chunks().cast(SPANS_TYPE)
 
 
-class _SpanStorage:
-    column = "answer"
-    arrow_type = SPANS_TYPE
-    answer_file_formats = ()
-
-    def to_json(self, answers: pa.Array) -> pa.Array:
-        return to_json(answers)
-
-    def from_json(self, texts: pa.Array) -> pa.Array:
-        return from_json(texts)
-
-    def validate(self, answers: pa.Table, items: pa.Table, cfg) -> pa.Table:
-        return validate(answers, items, cfg)
-
-    def read_answer_file(self, path, fmt: str, cfg) -> None:
-        return None  # span gold files are tables
-
-
-FACET = _SpanStorage()
+FACET = AnswerStorage(SPANS_TYPE, to_json, from_json, validate)
+"""Span gold files are tables."""

@@ -28,13 +28,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import expit, logit
 
 from tasks.consensus.calibration import (
-    _LOGIT_CLIP,
+    LOGIT_CLIP,
     GoldCalibration,
     fit_gold_calibration,
+    fit_platt,
 )
 
 from . import rover as _rover
@@ -137,25 +137,13 @@ def gold_correction(bootstrap_confidence: np.ndarray, right: np.ndarray,
     bootstrap's, so its confidences are too spread out as well as too high or low."""
     if len(right) == 0:
         return 1.0, 0.0
-    x = logit(np.clip(bootstrap_confidence, _LOGIT_CLIP, 1 - _LOGIT_CLIP))
-    y = right.astype(float)
-    lam = prior_clips / 4
-
-    def loss(theta):
-        a, b = theta
-        z = a * x + b
-        p = expit(z) - y
-        return (float(np.sum(np.logaddexp(0, z) - y * z) + lam * ((a - 1.0) ** 2 + b * b) / 2),
-                np.array([np.sum(p * x) + lam * (a - 1.0), np.sum(p) + lam * b]))
-
-    res = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(0.05, None), (None, None)])
-    return float(res.x[0]), float(res.x[1])
+    return fit_platt(bootstrap_confidence, right.astype(float), prior_clips, min_slope=0.05)
 
 
 def apply_correction(confidence: np.ndarray, a: float, b: float) -> np.ndarray:
     if a == 1.0 and b == 0.0:
         return confidence
-    return expit(a * logit(np.clip(confidence, _LOGIT_CLIP, 1 - _LOGIT_CLIP)) + b)
+    return expit(a * logit(np.clip(confidence, LOGIT_CLIP, 1 - LOGIT_CLIP)) + b)
 
 
 def held_out_copies(item: np.ndarray, pinned: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

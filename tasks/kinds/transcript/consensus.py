@@ -33,7 +33,7 @@ from tasks.consensus.pipeline import (
 )
 from tasks.consensus.report import agreement_by_source, source_stats_table
 from tasks.consensus.scoring import reference_answers, score_table
-from tasks.kinds.agreement_sample import json_safe, stable_sample
+from tasks.kinds.agreement_sample import json_safe, sample_note, stable_sample
 
 from .normalise import Normaliser, normaliser
 from .options import TranscriptOptions
@@ -273,10 +273,9 @@ class _TranscriptConsensus:
         pw = agreement.get("pairwise_wer") or {}
         if not pw or not pw.get("n_pairs"):
             return []
-        sampled = pw.get("of_items") and pw.get("sampled_items", 0) < pw["of_items"]
         lines = [f"Word error rate between annotators ({pw['n_pairs']} pairs, {pw['n_items']} clips): pooled "
                  f"{pw['wer']:.3f}, mean over pairs {pw['mean_pair_wer']:.3f}"
-                 + (f" (on a fixed sample of {pw['sampled_items']:,} of {pw['of_items']:,} clips)" if sampled else "")]
+                 + sample_note(pw, "sampled_items", "clips")]
         if pw.get("least_agreeing"):
             lines.append("Least agreeing pairs (WER): " + ", ".join(
                 f"{r['source_a']}~{r['source_b']} {r['wer']:.3f} ({r['n_items']} clips)" for r in pw["least_agreeing"][:5]))

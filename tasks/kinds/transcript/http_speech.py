@@ -25,7 +25,6 @@ dropped. A clip the endpoint could not decode gets no vote (asked again next run
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -37,9 +36,6 @@ from tasks.errors import TerminalError
 from tasks.prelabel.http_model import HttpModel
 
 __all__ = ["HttpSpeechModel", "clip_duration"]
-
-_JSON = {"content-type": "application/json"}
-
 
 def clip_duration(metadata: Any) -> float | None:
     """The clip's `duration_s` recorded at ingest in `items.metadata`, or None."""
@@ -82,15 +78,6 @@ class HttpSpeechModel(HttpModel):
             raise TerminalError(f"model {self.name!r} at {self.cfg.url} labels segments {unknown}, outside the label set {self.classes}; "
                                 "add them to `labels` or serve a model restricted to the project's labels")
         return info
-
-    def _chunk(self, items: list[dict]) -> tuple[list, list]:
-        body = self._call("POST", "/transcribe", content=orjson.dumps({"items": items}), headers=_JSON)
-        body = body if isinstance(body, dict) else {}
-        out, errors = body.get("transcripts"), body.get("errors") or [None] * len(items)
-        if not isinstance(out, list) or len(out) != len(items) or not isinstance(errors, list) or len(errors) != len(items):
-            raise TerminalError(f"model {self.name!r}: answered {len(out) if isinstance(out, list) else 'no'} transcripts "
-                                f"for {len(items)} items")
-        return out, errors
 
     def _fail(self, item: str, field: str, what: str) -> TerminalError:
         return TerminalError(f"model {self.name!r} on item {item}: {field} {what}; nothing from this model was stored")
@@ -145,17 +132,9 @@ class HttpSpeechModel(HttpModel):
         ids = batch.column("item_id").to_pylist()
         uris = batch.column("uri").to_pylist()
         metas = batch.column("metadata").to_pylist() if "metadata" in batch.column_names else [None] * len(ids)
-        size = self.cfg.batch_size
-        starts = list(range(0, len(ids), size))
-
-        def chunk(k: int) -> tuple[list, list]:
-            return self._chunk([{"item_id": i, "uri": u} for i, u in zip(ids[k : k + size], uris[k : k + size])])
-
-        if len(starts) <= 1 or self.cfg.concurrency == 1:
-            parts = [chunk(k) for k in starts]
-        else:
-            with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
-                parts = list(pool.map(chunk, starts))
+        parts = self._post_in_batches(
+            "/transcribe", len(ids), lambda lo, hi: [{"item_id": i, "uri": u} for i, u in zip(ids[lo:hi], uris[lo:hi])],
+            lambda body, lo, hi: self._per_item(body, hi - lo, "transcripts", "transcripts"))
         answers = [a for part in parts for a in part[0]]
         errors = [e for part in parts for e in part[1]]
         rows: dict[str, list] = {"item_id": [], "text": [], "words": [], "segments": []}

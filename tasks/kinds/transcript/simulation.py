@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
-__all__ = ["COMMON_WORDS", "FACET", "FILLERS", "TranscriptErrors", "TranscriptProfile", "simulate_from_draft",
+from ..simulated_annotator import ErrorProfile, ErrorRateSimulation, unknown_spammer
+
+__all__ = ["COMMON_WORDS", "FACET", "FILLERS", "TranscriptErrors", "simulate_from_draft",
            "simulate_transcript"]
 
 COMMON_WORDS = (
@@ -187,17 +189,8 @@ def _truth_text(truth: Any) -> str:
     return "" if truth is None else str(truth)
 
 
-@dataclass(frozen=True)
-class TranscriptProfile:
-    """One simulated transcriber: its error rates, drawn once when the crowd is made."""
-
-    accuracy: float
-    errors: TranscriptErrors
-    spammer: str | None = None
-
-
-class _TranscriptSimulation:
-    def annotator(self, accuracy: float, labels: Sequence[str], rng: random.Random, spammer: str | None) -> TranscriptProfile:
+class _TranscriptSimulation(ErrorRateSimulation):
+    def errors(self, accuracy: float, spammer: str | None, rng: random.Random) -> TranscriptErrors:
         """SIMULATION: a transcriber who types each true word right with probability `accuracy` (errors split
         as in `TranscriptErrors.from_accuracy`). A "uniform" spammer types random common words; a "constant" one
         always submits an empty transcript or, one time in two (drawn from `rng`), always "i don't know"."""
@@ -207,15 +200,15 @@ class _TranscriptSimulation:
         elif spammer == "constant":
             errors = TranscriptErrors(spammer="constant", fixed_text="" if rng.random() < 0.5 else "i don't know")
         elif spammer is not None:
-            raise ValueError(f"spammer must be None, 'uniform' or 'constant', got {spammer!r}")
-        return TranscriptProfile(float(accuracy), errors, spammer)
+            raise unknown_spammer(spammer)
+        return errors
 
-    def answer(self, profile: TranscriptProfile, truth: Any, rng: random.Random, labels: Sequence[str],
+    def answer(self, profile: ErrorProfile, truth: Any, rng: random.Random, labels: Sequence[str],
                payload: str | None) -> dict[str, Any]:
         """SIMULATION: what `profile` types for a clip whose true transcript is `truth` (JSON form or text)."""
         return {"text": simulate_transcript(_truth_text(truth), rng, profile.errors)}
 
-    def answer_from_draft(self, profile: TranscriptProfile, truth: Any, draft: Any, rng: random.Random,
+    def answer_from_draft(self, profile: ErrorProfile, truth: Any, draft: Any, rng: random.Random,
                           labels: Sequence[str], payload: str | None) -> dict[str, Any]:
         """SIMULATION: what `profile` submits when the page shows the machine's `draft` (JSON form) in the box.
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -29,7 +28,7 @@ import pyarrow as pa
 from tasks.errors import InputError
 
 from ..part_answers import JSON_NUMBER_TYPES, problems_select
-from ..protocol import PROBLEM_SCHEMA, AnswerError, AnswerFile
+from ..protocol import PROBLEM_SCHEMA, AnswerError, AnswerStorage
 from .options import TranscriptOptions
 
 if TYPE_CHECKING:
@@ -258,22 +257,5 @@ def from_json(texts: pa.Array) -> pa.Array:
     return pa.array(out, TRANSCRIPT_TYPE)
 
 
-class _TranscriptStorage:
-    column = "answer"
-    arrow_type = TRANSCRIPT_TYPE
-    answer_file_formats: tuple[str, ...] = ()
-
-    def to_json(self, answers: pa.Array) -> pa.Array:
-        return to_json(answers)
-
-    def from_json(self, texts: pa.Array) -> pa.Array:
-        return from_json(texts)
-
-    def validate(self, answers: pa.Table, items: pa.Table, cfg: ProjectConfig) -> pa.Table:
-        return validate(answers, items, cfg)
-
-    def read_answer_file(self, path: Path, fmt: str, cfg: ProjectConfig) -> AnswerFile | None:
-        return None  # gold transcripts come as the generic table (item id + {"text": ...} per row)
-
-
-FACET = _TranscriptStorage()
+FACET = AnswerStorage(TRANSCRIPT_TYPE, to_json, from_json, validate)
+"""Gold transcripts come as the generic table (item id + {"text": ...} per row)."""

@@ -11,12 +11,9 @@ import pytest
 from tasks.consensus.calibration import expected_calibration_error
 from tasks.consensus.pipeline import ConsensusInputs, ConsensusSettings, run_consensus
 from tasks.kinds import get
+from tasks.kinds.simulated_annotator import ErrorProfile
 from tasks.kinds.transcript.normalise import Normaliser
-from tasks.kinds.transcript.simulation import (
-    TranscriptErrors,
-    TranscriptProfile,
-    simulate_transcript,
-)
+from tasks.kinds.transcript.simulation import TranscriptErrors, simulate_transcript
 from tasks.kinds.transcript.wer import edit_counts
 
 SIM = get("transcript").simulation
@@ -144,7 +141,7 @@ def test_annotators_edit_the_draft_keeping_right_words_and_fixing_wrong_ones():
     rng = random.Random(3)
     truth = _sentences(300, rng)
     drafts = _drafted(truth, rng, 0.4)
-    careful, careless = SIM.annotator(0.92, [], rng, None), TranscriptProfile(0.5, TranscriptErrors.careless())
+    careful, careless = SIM.annotator(0.92, [], rng, None), ErrorProfile(0.5, TranscriptErrors.careless())
     said = {name: [SIM.answer_from_draft(p, json.dumps({"text": t}), {"text": d}, rng, [], None)["text"]
                    for t, d in zip(truth, drafts)] for name, p in (("careful", careful), ("careless", careless))}
     scratch = [SIM.answer(careful, t, rng, [], None)["text"] for t in truth]
