@@ -217,9 +217,10 @@ def _final_answers(project: Path) -> dict[str, str]:
 
 
 def test_demo_loop_transcripts_the_speech_example(prefect_harness, tmp_path: Path, monkeypatch) -> None:
-    """Transcripts end to end: the reference recogniser (a real `python -m model_server --asr`) drafts every clip,
-    simulated annotators correct the drafts through the app, ROVER consolidates, a version is released. The
-    summary reports how many of the draft's words annotators kept."""
+    """Transcripts end to end: the reference recogniser (a real `python -m model_server --asr`) transcribes every
+    clip; its WER on the gold clips (about 0.8 on these synthetic voices) is above `max_draft_wer`, so its drafts are
+    withheld and simulated annotators type from scratch through the app; ROVER consolidates (the recogniser's
+    votes counted beside people's) and a version is released."""
     import json
 
     import jiwer
@@ -236,14 +237,13 @@ def test_demo_loop_transcripts_the_speech_example(prefect_harness, tmp_path: Pat
     assert s["export"]["status"] == "published", s["export"]
     norm = lambda t: " ".join("".join(c for c in t.lower() if c.isalnum() or c in " '").split())
     wer = jiwer.wer([norm(truth[f]["text"]) for f in final], [norm(json.loads(a)["text"]) for a in final.values()])
-    # consolidated crowds of accuracy 0.7-0.95 who edit a weak recogniser's drafts (careless ones leave wrong draft
-    # words in place): measured 0.07-0.21 over runs of the threaded crowd; a crowd ignoring the audio scores about 1
-    assert wer <= 0.3, wer
+    # consolidated crowds of accuracy 0.7-0.95 typing from scratch: 0.03-0.09 over runs; a crowd ignoring the audio
+    # scores about 1
+    assert wer <= 0.2, wer
     d = s["drafts"]
-    # clips got drafts (not those the recogniser heard nothing in); people kept some of its words and rewrote the
-    # rest (the recogniser's WER is about 0.8); measured: 154-184 of 184 judgments were on drafted tasks
-    assert d["shown"] and d["judgments"] >= s["human_judgments"] * 0.6 and d["draft_words"] > 0
-    assert 0.05 < d["kept_share"] < 0.8 and 0.5 < d["draft_wer"] < 1.2, d
+    # the weak recogniser's drafts are withheld, with its measured WER as the reason
+    reason = d["withheld"].get("model:pocketsphinx", "")
+    assert not d["shown"] and "above max_draft_wer" in reason, d
     cfg = load_config(project)
     with open_store(cfg.db_path) as con:
         assert con.execute("SELECT count(DISTINCT item_id) FROM votes WHERE source_id = 'model:pocketsphinx'").fetchone()[0] == len(truth)
