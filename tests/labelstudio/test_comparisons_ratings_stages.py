@@ -1,6 +1,7 @@
 """Comparisons and ratings through every stage with a real Label Studio 1.23.2: each project ingested by the
 `annoflow` command, dispatched to Label Studio (`Pairwise`, one `Rating` per criterion), answered through Label
-Studio's API by three people (a careful one, a lenient or position-biased one, a careless one), collected,
+Studio's API by three people (comparisons: two careful, one who always picks the left pane; ratings: a
+careful one, one lenient on every other item, a careless one), collected,
 consolidated by the real DuckDB stage and exported; the files of the version are read back."""
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def _better_text(row: dict) -> str:
     return row["a"] if SYSTEMS[row["system_a"]] < SYSTEMS[row["system_b"]] else row["b"]
 
 
+def _left(task: dict) -> str:
+    """The candidate Label Studio shows on the left: each task draws its order and keeps it as `swapped`."""
+    return task["data"]["b"] if task["data"]["swapped"] else task["data"]["a"]
+
+
 def _pick(side: str) -> list[dict]:
     return [{"id": uuid.uuid4().hex[:10], "from_name": "pairwise", "to_name": "a,b", "type": "pairwise",
              "value": {"selected": side}}]
@@ -126,12 +132,11 @@ url = "{url}"
         assert sorted(per_item) == sorted(by_prompt) and all(len(v) == 3 for v in per_item.values())
         for prompt, (t1, t2, t3) in per_item.items():
             better = _better_text(by_prompt[prompt])
-            # Whatever order Label Studio shows, the careful person picks the better text; the second person
-            # always picks the left one (position bias); the third the worse one on every third item.
-            _post(people["admin"], t1, _pick("left" if t1["data"]["a"] == better else "right"))
+            # Whatever order Label Studio shows, two careful people pick the better text; the second person always
+            # picks the left pane, which only a drawn order can tell from judgment.
+            _post(people["admin"], t1, _pick("left" if _left(t1) == better else "right"))
             _post(people["second"], t2, _pick("left"))
-            wrong = int(prompt.split()[1]) % 3 == 0
-            _post(people["third"], t3, _pick("left" if (t3["data"]["a"] == better) != wrong else "right"))
+            _post(people["third"], t3, _pick("left" if _left(t3) == better else "right"))
     finally:
         for c in people.values():
             c.close()
@@ -143,6 +148,11 @@ url = "{url}"
     db = project / ".annoflow" / "annoflow.duckdb"
     with duckdb.connect(str(db), read_only=True) as con:
         labels = con.execute("SELECT i.payload, l.answer::VARCHAR, l.confidence FROM labels l JOIN items i USING (item_id)").fetchall()
+        bias = {s: json.loads(cf)["learned"]["position_bias"] for s, cf in con.execute(
+            "SELECT source_id, confusion FROM source_stats WHERE source_id LIKE 'human:%'").fetchall()}
+    # The left-picker is measured as position-biased (the drawn order is read back per task), the others not.
+    assert len(bias) == 3 and max(bias, key=bias.get).startswith("human:ls:second-"), bias
+    assert max(bias.values()) > 0.25 and bias["human:ls:admin@annoflow.test"] < 0.1, bias
     right = 0
     for payload, answer, conf in labels:
         row, ans = json.loads(payload), json.loads(answer)
