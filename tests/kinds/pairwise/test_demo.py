@@ -21,7 +21,9 @@ def test_demo_judges_the_pairwise_sample(prefect_harness, tmp_path: Path, monkey
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".annoflow"))
     monkeypatch.delenv("ANNOFLOW_QUEUE_TOKEN", raising=False)
     s = demo_flow(project_dir=str(project))
-    assert s["accuracy"] >= 0.9, s
+    # 33 comparisons by a threaded simulated crowd of accuracy 0.7-0.95: 0.88-1.0 over runs; a crowd answering at
+    # random scores about 0.5
+    assert s["accuracy"] >= 0.8, s
     assert s["export"]["status"] == "published", s
     board = json.loads((Path(s["export"]["path"]) / "formats" / "leaderboard" / "leaderboard.json").read_text())
     order = [r["system"] for r in board["systems"]]

@@ -80,7 +80,10 @@ def test_a_bad_recogniser_s_drafts_are_withheld_a_good_one_s_shown(queue_project
     r = dispatch(bad)
     assert r["created_by_kind"]["label"] == len(WORK) and (r["suggestions_shown"], r["suggestions_withheld"]) == (0, r["pushed"])
     assert r["withheld_sources"] == {"model:bad": "model:bad: WER 0.538 on 5 gold clips is above max_draft_wer 0.3"}
-    assert _suggestions(bad) == [None] * r["pushed"]
+    # the reader is served the work (and no gold of other people: on the session's app every known annotator gets
+    # gold tasks of their own, so `pushed` counts those too); none carries a draft
+    seen = _suggestions(bad)
+    assert len(seen) >= len(WORK) and set(seen) == {None}, seen
 
     # beside it a good one (the first word of 13 wrong, WER 0.077), less sure of itself: its drafts are the ones shown,
     # on gold tasks too (which the readers created above qualify on), so gold does not stand out
@@ -88,7 +91,7 @@ def test_a_bad_recogniser_s_drafts_are_withheld_a_good_one_s_shown(queue_project
     r = dispatch(both)
     assert (r["suggestions_shown"], r["suggestions_withheld"]) == (r["pushed"], 0) and list(r["withheld_sources"]) == ["model:bad"]
     shown = _suggestions(both)
-    assert len(shown) == r["pushed"] and set(shown) >= {_draft(t, 12) for t in WORK}
+    assert len(shown) >= len(WORK) and set(shown) >= {_draft(t, 12) for t in WORK}
     assert set(shown) <= {_draft(t, 12) for t in TRUTH}
 
     # the same bad recogniser under a looser limit is shown
